@@ -1,0 +1,37 @@
+"""hglm: hierarchical generalized linear models fitted by h-likelihood (EQL).
+
+The Python counterpart of R's hglm package: GLMs whose random effects are Gaussian,
+Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
+"""
+
+from .api import hglm
+from .eql import ConvergenceWarning, NumericalGuardWarning
+from .families import (
+    Beta,
+    Binomial,
+    Family,
+    Gamma,
+    Gaussian,
+    InverseGamma,
+    InverseGaussian,
+    Poisson,
+)
+from .results import HGLMResult, Summary
+
+__all__ = [
+    "Beta",
+    "Binomial",
+    "ConvergenceWarning",
+    "Family",
+    "Gamma",
+    "Gaussian",
+    "HGLMResult",
+    "InverseGamma",
+    "InverseGaussian",
+    "NumericalGuardWarning",
+    "Poisson",
+    "Summary",
+    "hglm",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,364 @@
+"""The augmented GLM of an HGLM and its structured Cholesky solver.
+
+For T = [[X, Z], [0, I_q]] and weights W = diag(W1, W2) the IWLS step solves
+C delta = T' W z with C = T' W T (DESIGN.md, EQL step 2).  C is never formed as one
+matrix.  Its unknowns are ordered as [A | B]:
+
+* A: the random term with the most levels whose block of Z has at most one non-zero per
+  row (an indicator block, possibly with slope values).  Its block of C is diagonal
+  (D), so it is eliminated first, as MixedModels.jl does.
+* B: everything else (other random terms, then X).  The Schur complement
+  S = F - E' D^{-1} E is small and dense and is factored by LAPACK's Cholesky.
+
+Here E = Z_A' W1 R and F = R' W1 R + diag(W2_B, 0), with R = [Z_B, X] the rows' B part.
+Rows of R are stored by pattern: each remaining indicator block contributes one
+(column, value) pair per row, and general (dense) blocks plus X form a dense part.
+Leverages and standard errors need only diag(C^{-1}) and the quadratic forms
+t_i' C^{-1} t_i, which come from the factor by the block-inverse formulas; no n x n or
+(n+q) x (n+q) matrix is ever formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy import linalg, sparse
+
+Array = np.ndarray
+
+
+class NotPositiveDefiniteError(np.linalg.LinAlgError):
+    """The augmented system T'WT is not numerically positive definite."""
+
+
+@dataclass
+class Indicator:
+    """A block of Z with at most one non-zero per row: Z[i, index[i]] = values[i].
+
+    Attributes
+    ----------
+    index : ndarray of int
+        Column (level) of each row; rows without a non-zero have value 0.
+    values : ndarray of float
+        The non-zero of each row (1 for a plain random intercept).
+    n_levels : int
+        Number of columns of the block.
+    """
+
+    index: Array
+    values: Array
+    n_levels: int
+
+    def matvec(self, x: Array) -> Array:
+        return self.values * x[self.index]
+
+    def rmatvec(self, y: Array) -> Array:
+        return np.bincount(self.index, self.values * y, minlength=self.n_levels)
+
+    @cached_property
+    def incidence(self) -> sparse.csr_matrix:
+        """The n_levels x n 0/1 matrix of row membership."""
+        n = self.index.shape[0]
+        return sparse.csr_matrix(
+            (np.ones(n), (self.index, np.arange(n))), shape=(self.n_levels, n)
+        )
+
+    def toarray(self) -> Array:
+        out = np.zeros((self.index.shape[0], self.n_levels))
+        out[np.arange(self.index.shape[0]), self.index] = self.values
+        return out
+
+
+Block = Indicator | Array
+
+
+def as_block(Zk: Array | sparse.spmatrix) -> Block:
+    """Represent one random term's columns of Z as an :class:`Indicator` when each row has
+    at most one non-zero, else as a dense array."""
+    if sparse.issparse(Zk):
+        csr = sparse.csr_matrix(Zk)
+        csr.eliminate_zeros()
+        counts = np.diff(csr.indptr)
+        if counts.max(initial=0) <= 1:
+            index = np.zeros(csr.shape[0], dtype=np.int64)
+            values = np.zeros(csr.shape[0])
+            has = counts == 1
+            index[has] = csr.indices
+            values[has] = csr.data
+            return Indicator(index, values, csr.shape[1])
+        return csr.toarray()
+    Zk = np.asarray(Zk, dtype=float)
+    nonzero = Zk != 0
+    if nonzero.sum(axis=1).max(initial=0) <= 1:
+        index = np.argmax(nonzero, axis=1).astype(np.int64)
+        values = Zk[np.arange(Zk.shape[0]), index]
+        return Indicator(index, values, Zk.shape[1])
+    return Zk
+
+
+def block_width(block: Block) -> int:
+    return block.n_levels if isinstance(block, Indicator) else block.shape[1]
+
+
+@dataclass
+class _Group:
+    """An indicator block placed in B at columns [offset, offset + n_levels)."""
+
+    block: Indicator
+    offset: int
+
+    @property
+    def columns(self) -> Array:
+        return self.offset + self.block.index
+
+
+class AugmentedSystem:
+    """The fixed structure of T'WT for a design X and random blocks of Z.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Fixed-effect design.
+    blocks : list of Indicator or ndarray
+        The columns of Z of each random term, in term order.
+
+    Notes
+    -----
+    Vectors in "user order" are (beta, v) with v in term order; internally unknowns are
+    permuted to [A | B] (see the module docstring).
+    """
+
+    def __init__(self, X: Array, blocks: list[Block]) -> None:
+        self.X = np.asarray(X, dtype=float)
+        self.blocks = blocks
+        self.n, self.p = self.X.shape
+        widths = [block_width(b) for b in blocks]
+        self.q = int(sum(widths))
+        user_offsets = self.p + np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int)
+
+        indicator_terms = [k for k, b in enumerate(blocks) if isinstance(b, Indicator)]
+        self.a_term = max(indicator_terms, key=lambda k: widths[k], default=None)
+        self.A: Indicator | None = None if self.a_term is None else blocks[self.a_term]
+        self.q_a = 0 if self.A is None else self.A.n_levels
+
+        groups, dense_parts, perm_b = [], [], []
+        offset = 0
+        for k, b in enumerate(blocks):
+            if k == self.a_term or not isinstance(b, Indicator):
+                continue
+            groups.append(_Group(b, offset))
+            perm_b.append(user_offsets[k] + np.arange(widths[k]))
+            offset += widths[k]
+        self.dense_start = offset
+        for k, b in enumerate(blocks):
+            if not isinstance(b, Indicator):
+                dense_parts.append(np.asarray(b, dtype=float))
+                perm_b.append(user_offsets[k] + np.arange(widths[k]))
+        dense_parts.append(self.X)
+        perm_b.append(np.arange(self.p))
+        self.groups: list[_Group] = groups
+        self.dense = np.hstack(dense_parts) if len(dense_parts) > 1 else self.X
+        self.perm_b = np.concatenate(perm_b).astype(np.int64)
+        self.m = self.perm_b.shape[0]
+        self.perm_a = (
+            np.arange(0)
+            if self.A is None
+            else user_offsets[self.a_term] + np.arange(self.q_a)
+        )
+        # the random columns of B come first, X last: Z-only Schur block is S[:m_z, :m_z]
+        self.m_z = self.m - self.p
+        self._gram_cache: tuple[Array, Array] | None = None
+
+    # --- products with T1 = [X, Z] -------------------------------------------------
+
+    def z_matvec(self, v: Array) -> Array:
+        """Z v for v in term order."""
+        out = np.zeros(self.n)
+        start = 0
+        for b in self.blocks:
+            w = block_width(b)
+            vk = v[start : start + w]
+            out += b.matvec(vk) if isinstance(b, Indicator) else b @ vk
+            start += w
+        return out
+
+    def z_rmatvec(self, y: Array) -> Array:
+        """Z' y in term order."""
+        return np.concatenate(
+            [b.rmatvec(y) if isinstance(b, Indicator) else b.T @ y for b in self.blocks]
+        )
+
+    def linear_predictor(self, delta: Array) -> Array:
+        """X beta + Z v for delta = (beta, v) in user order."""
+        return self.X @ delta[: self.p] + self.z_matvec(delta[self.p :])
+
+    def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array:
+        """T' W z in user order."""
+        wz = w1 * z1
+        return np.concatenate([self.X.T @ wz, self.z_rmatvec(wz) + w2 * z2])
+
+    # --- factorization ---------------------------------------------------------------
+
+    def factorize(self, w1: Array, w2: Array) -> AugmentedFactor:
+        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q)."""
+        w2_user = np.concatenate([np.zeros(self.p), w2])
+        w2_b = w2_user[self.perm_b]
+        F = self._gram_b(w1)
+        F[np.diag_indices(self.m)] += w2_b
+        if self.A is None:
+            return AugmentedFactor(self, np.zeros(0), None, F)
+        wa = w1 * self.A.values
+        D = np.bincount(self.A.index, wa * self.A.values, minlength=self.q_a)
+        D += w2_user[self.perm_a]
+        E = self._cross_a(wa)
+        S = F - (E.T @ sparse.diags(1.0 / D) @ E).toarray()
+        return AugmentedFactor(self, D, E, S)
+
+    def _gram_b(self, w: Array) -> Array:
+        """F without W2: R' diag(w) R as a dense m x m matrix."""
+        F = np.zeros((self.m, self.m))
+        ds = slice(self.dense_start, self.m)
+        for gi, g in enumerate(self.groups):
+            b, sl = g.block, slice(g.offset, g.offset + g.block.n_levels)
+            wv = w * b.values
+            F[sl, sl] += np.diag(np.bincount(b.index, wv * b.values, minlength=b.n_levels))
+            for h in self.groups[gi + 1 :]:
+                hs = slice(h.offset, h.offset + h.block.n_levels)
+                cross = sparse.coo_matrix(
+                    (wv * h.block.values, (b.index, h.block.index)),
+                    shape=(b.n_levels, h.block.n_levels),
+                ).toarray()
+                F[sl, hs] = cross
+                F[hs, sl] = cross.T
+            cross = b.incidence @ (wv[:, None] * self.dense)
+            F[sl, ds] = cross
+            F[ds, sl] = cross.T
+        F[ds, ds] = self._dense_gram(w)
+        return F
+
+    def _dense_gram(self, w: Array) -> Array:
+        """dense' diag(w) dense, reused when w is a multiple of the previous weights."""
+        if self._gram_cache is not None:
+            w_old, gram_old = self._gram_cache
+            ratio = w[0] / w_old[0] if w_old[0] != 0 else np.nan
+            if np.isfinite(ratio) and np.allclose(w, ratio * w_old, rtol=1e-14, atol=0):
+                return ratio * gram_old
+        gram = self.dense.T @ (w[:, None] * self.dense)
+        self._gram_cache = (w.copy(), gram)
+        return gram.copy()
+
+    def _cross_a(self, wa: Array) -> sparse.csr_matrix:
+        """E = Z_A' W1 R (q_a x m), sparse."""
+        a = self.A.index
+        parts = [
+            sparse.coo_matrix(
+                (wa * g.block.values, (a, g.block.index)), shape=(self.q_a, g.block.n_levels)
+            )
+            for g in self.groups
+        ]
+        parts.append(sparse.csr_matrix(self.A.incidence @ (wa[:, None] * self.dense)))
+        return sparse.hstack(parts, format="csr")
+
+    # --- row quadratic forms -----------------------------------------------------------
+
+    def rows_quadform(self, M: Array) -> Array:
+        """r_i' M r_i for every row r_i of R (M symmetric m x m)."""
+        ds = slice(self.dense_start, self.m)
+        out = np.einsum("ij,ij->i", self.dense @ M[ds, ds], self.dense)
+        for gi, g in enumerate(self.groups):
+            cg, vg = g.columns, g.block.values
+            out += vg**2 * M[cg, cg]
+            for h in self.groups[gi + 1 :]:
+                out += 2.0 * vg * h.block.values * M[cg, h.columns]
+            out += 2.0 * vg * np.einsum("ij,ij->i", M[cg, ds], self.dense)
+        return out
+
+    def rows_dot(self, Y: Array, index: Array) -> Array:
+        """r_i' Y[index[i]] for every row r_i of R (Y has m columns)."""
+        ds = slice(self.dense_start, self.m)
+        out = np.einsum("ij,ij->i", Y[index, ds], self.dense)
+        for g in self.groups:
+            out += g.block.values * Y[index, g.columns]
+        return out
+
+
+@dataclass
+class AugmentedFactor:
+    """The Cholesky factorization of C = T'WT in [A | B] order."""
+
+    system: AugmentedSystem
+    D: Array
+    E: sparse.csr_matrix | None
+    S: Array
+    _chol: Array = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.D.size and not np.all(self.D > 0):
+            raise NotPositiveDefiniteError("T'WT is not positive definite (random-effect block)")
+        chol, info = linalg.lapack.dpotrf(self.S, lower=1, clean=1)
+        if info != 0:
+            raise NotPositiveDefiniteError("T'WT is not positive definite")
+        self._chol = chol
+
+    def solve(self, b: Array) -> Array:
+        """C^{-1} b for b in user order."""
+        sysm = self.system
+        b_b = b[sysm.perm_b]
+        x = np.empty_like(b)
+        if self.E is None:
+            x[sysm.perm_b] = linalg.cho_solve((self._chol, True), b_b)
+            return x
+        b_a = b[sysm.perm_a]
+        x_b = linalg.cho_solve((self._chol, True), b_b - self.E.T @ (b_a / self.D))
+        x[sysm.perm_b] = x_b
+        x[sysm.perm_a] = (b_a - self.E @ x_b) / self.D
+        return x
+
+    @cached_property
+    def s_inverse(self) -> Array:
+        inv, info = linalg.lapack.dpotri(self._chol, lower=1)
+        if info != 0:
+            raise NotPositiveDefiniteError("T'WT is singular")
+        return np.tril(inv) + np.tril(inv, -1).T
+
+    @cached_property
+    def _e_sinv(self) -> Array:
+        """E S^{-1} (q_a x m)."""
+        return np.asarray(self.E @ self.s_inverse)
+
+    @cached_property
+    def _e_sinv_e(self) -> Array:
+        """E_a' S^{-1} E_a for every level a of the A block."""
+        return np.asarray(self.E.multiply(self._e_sinv).sum(axis=1)).ravel()
+
+    def diag_inverse(self) -> Array:
+        """diag(C^{-1}) in user order."""
+        sysm = self.system
+        out = np.empty(sysm.p + sysm.q)
+        out[sysm.perm_b] = np.diag(self.s_inverse)
+        if self.E is not None:
+            out[sysm.perm_a] = 1.0 / self.D + self._e_sinv_e / self.D**2
+        return out
+
+    def rows_quadform(self) -> Array:
+        """t_i' C^{-1} t_i for the n observation rows t_i of T1 = [X, Z]."""
+        sysm = self.system
+        out = sysm.rows_quadform(self.s_inverse)
+        if self.E is None:
+            return out
+        a, za = sysm.A.index, sysm.A.values
+        c = za / self.D[a]
+        out += za * c - 2.0 * c * sysm.rows_dot(self._e_sinv, a) + c**2 * self._e_sinv_e[a]
+        return out
+
+    def logdet(self) -> float:
+        """log det C."""
+        return float(np.sum(np.log(self.D)) + 2.0 * np.sum(np.log(np.diag(self._chol))))
+
+    def logdet_random_block(self) -> float:
+        """log det(Z'W1Z + W2), the random-effect block of C."""
+        m_z = self.system.m_z
+        chol_z = linalg.cholesky(self.S[:m_z, :m_z], lower=True) if m_z else np.ones(0)
+        return float(np.sum(np.log(self.D)) + 2.0 * np.sum(np.log(np.diag(chol_z))))

@@ -1,0 +1,491 @@
+"""The EQL driver: interconnected GLMs iterated to their fixed point (DESIGN.md).
+
+One *round* maps the dispersions (phi, lambda) to new ones: solve the augmented GLM
+for (beta, v) by IWLS, take leverages h and deviance components d, and refit the gamma
+dispersion GLMs.  Rounds are iterated until R's criterion
+sum((eta_old - eta)^2) < conv * sum(eta^2) holds.  The iteration of the dispersions is
+a fixed-point iteration that converges linearly (slowly when a variance component is
+poorly determined), so it is accelerated with SQUAREM (Varadhan & Roland 2008) on the
+log dispersions; the fixed point, and so every estimate, is unchanged.
+
+The engine sees arrays only: no formulas, names or DataFrames.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .augmented import AugmentedFactor, AugmentedSystem, Block, NotPositiveDefiniteError
+from .dispersion import DispersionFit, fit_dispersion
+from .families import RandomFamily, ResponseFamily
+from .glm import fit_glm
+from .links import Link
+
+Array = np.ndarray
+
+DEV_FLOOR = 1e-8
+HAT_CEILING = 1.0 - 1e-8
+INNER_MAXIT = 100
+
+
+class ConvergenceWarning(UserWarning):
+    """The EQL iteration did not converge."""
+
+
+class NumericalGuardWarning(UserWarning):
+    """Deviances or leverages were clipped at their numerical bounds (R's guards)."""
+
+
+@dataclass
+class RandomTermModel:
+    """One random term: its family and the model of its dispersion lambda.
+
+    Attributes
+    ----------
+    family : RandomFamily
+    x_disp : ndarray or None
+        Design (q_k x m) of the dispersion GLM; None for an intercept.
+    link_disp : Link
+        Link of the dispersion GLM (log, or inverse for CAR).
+    """
+
+    family: RandomFamily
+    x_disp: Array | None
+    link_disp: Link
+
+
+@dataclass
+class Problem:
+    """An HGLM as arrays.
+
+    Attributes
+    ----------
+    y, X : ndarray
+        Response (n,) and fixed design (n, p).
+    blocks : list
+        The columns of Z of each random term (see ``augmented.as_block``).
+    terms : list of RandomTermModel
+        One per block.
+    family : ResponseFamily
+    weights, offset : ndarray
+        Prior weights and offset (length n).
+    x_disp : ndarray or None
+        Design of the residual dispersion GLM (None: intercept only).
+    link_disp : Link
+    fix_disp : float or None
+        Residual dispersion held fixed at this value.
+    """
+
+    y: Array
+    X: Array
+    blocks: list[Block]
+    terms: list[RandomTermModel]
+    family: ResponseFamily
+    weights: Array
+    offset: Array
+    x_disp: Array | None
+    link_disp: Link
+    fix_disp: float | None
+
+    @property
+    def is_linear(self) -> bool:
+        """True when the augmented IWLS weights do not depend on (beta, v)."""
+        return self.family.name == "gaussian" and self.family.link.name == "identity" and all(
+            t.family.is_gaussian for t in self.terms
+        )
+
+
+@dataclass
+class Options:
+    """Controls of the iteration (R's names)."""
+
+    conv: float = 1e-6
+    maxit: int = 50
+    startval: Array | None = None
+    verbose: bool | Callable[[str], None] = False
+    accelerate: bool = True
+
+
+@dataclass
+class Round:
+    """Everything one EQL round produced."""
+
+    delta: Array
+    eta: Array
+    mu: Array
+    factor: AugmentedFactor
+    w1: Array
+    w2: Array
+    hat: Array
+    dev: Array
+    disp_fit: DispersionFit | None
+    rand_disp_fits: list[DispersionFit]
+    phi_next: Array
+    lam_next: Array
+    guards: set[str] = field(default_factory=set)
+
+
+@dataclass
+class EngineFit:
+    """The result of :func:`fit_eql` (arrays only)."""
+
+    problem: Problem
+    last: Round
+    phi: Array
+    lam: Array
+    n_iter: int
+    converged: bool
+    stopped_by_criterion: bool
+    criterion: float
+
+    @property
+    def beta(self) -> Array:
+        return self.last.delta[: self.problem.X.shape[1]]
+
+    @property
+    def v(self) -> Array:
+        return self.last.delta[self.problem.X.shape[1] :]
+
+
+class _Divergence(RuntimeError):
+    pass
+
+
+class EQLFitter:
+    """Runs the EQL rounds of one problem.
+
+    Parameters
+    ----------
+    problem : Problem
+    options : Options
+    """
+
+    def __init__(self, problem: Problem, options: Options) -> None:
+        self.pb = problem
+        self.opt = options
+        self.system = AugmentedSystem(problem.X, problem.blocks)
+        self.p = problem.X.shape[1]
+        self.sizes = [self._width(b) for b in problem.blocks]
+        self.term_slices = _slices(self.sizes)
+        self.psi = np.concatenate(
+            [np.full(w, t.family.psi) for w, t in zip(self.sizes, problem.terms, strict=True)]
+        )
+        self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
+
+    @staticmethod
+    def _width(block: Block) -> int:
+        return block.n_levels if hasattr(block, "n_levels") else block.shape[1]
+
+    # --- starting values (DESIGN.md, step 1) ----------------------------------------
+
+    def start(self) -> tuple[Array, Array, Array]:
+        """(delta, phi, lambda) to start from."""
+        pb, n, k = self.pb, self.pb.y.shape[0], len(self.pb.terms)
+        q = self.system.q
+        if self.opt.startval is not None:
+            return self._user_start(np.asarray(self.opt.startval, dtype=float))
+        glm = fit_glm(pb.y, pb.X, pb.family, pb.weights, pb.offset)
+        if pb.fix_disp is not None:
+            phi0 = float(pb.fix_disp)
+        else:
+            phi0 = 0.6 * glm.deviance / max(n - self.p, 1)
+            phi0 = phi0 if np.isfinite(phi0) and phi0 > 0 else 1.0
+        v0 = np.concatenate(
+            [
+                np.full(w, t.family.link.link(np.array(t.family.psi)))
+                for w, t in zip(self.sizes, pb.terms, strict=True)
+            ]
+        )
+        lam0 = np.full(q, 0.66 * phi0 / k)
+        return np.concatenate([glm.coef, v0]), np.full(n, phi0), lam0
+
+    def _user_start(self, sv: Array) -> tuple[Array, Array, Array]:
+        n, k, q = self.pb.y.shape[0], len(self.pb.terms), self.system.q
+        n_phi = 0 if self.pb.fix_disp is not None else 1
+        expected = self.p + q + k + n_phi
+        if sv.shape != (expected,):
+            raise ValueError(
+                f"startval: expected {expected} values (fixed effects {self.p}, random effects "
+                f"{q}, one dispersion per random term {k}, residual dispersion {n_phi}), "
+                f"got {sv.size}"
+            )
+        lam_terms = sv[self.p + q : self.p + q + k]
+        phi0 = float(self.pb.fix_disp) if n_phi == 0 else float(sv[-1])
+        if np.any(lam_terms <= 0) or phi0 <= 0:
+            raise ValueError("startval: the dispersion starting values must be positive")
+        lam0 = np.repeat(lam_terms, self.sizes)
+        return sv[: self.p + q].copy(), np.full(n, phi0), lam0
+
+    # --- one round ------------------------------------------------------------------------
+
+    def _random_scale(self, v: Array) -> tuple[Array, Array]:
+        """u = v^{-1}(v) and du/dv for all random effects."""
+        u = np.empty_like(v)
+        du_dv = np.empty_like(v)
+        for sl, t in zip(self.term_slices, self.pb.terms, strict=True):
+            link = t.family.link
+            u[sl] = link.inverse(v[sl])
+            du_dv[sl] = link.mu_eta(v[sl])
+        return u, du_dv
+
+    def _random_variance(self, u: Array) -> Array:
+        out = np.empty_like(u)
+        for sl, t in zip(self.term_slices, self.pb.terms, strict=True):
+            out[sl] = t.family.variance(u[sl])
+        return out
+
+    def _random_deviance(self, u: Array) -> Array:
+        out = np.empty_like(u)
+        for sl, t in zip(self.term_slices, self.pb.terms, strict=True):
+            out[sl] = t.family.deviance(u[sl])
+        return out
+
+    def solve_augmented(
+        self, delta: Array, phi: Array, lam: Array
+    ) -> tuple[Array, AugmentedFactor, Array, Array]:
+        """IWLS for (beta, v) given the dispersions, warm-started at ``delta``.
+
+        Returns the solution, the factor and weights of the last solve.
+        """
+        pb, sysm, fam = self.pb, self.system, self.pb.family
+        eta_lin = sysm.linear_predictor(delta)
+        for _ in range(INNER_MAXIT):
+            eta = eta_lin + pb.offset
+            mu = fam.clip_mu(fam.link.inverse(eta))
+            mu_eta = fam.link.mu_eta(eta)
+            w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
+            z1 = eta_lin + (pb.y - mu) / mu_eta
+            v = delta[self.p :]
+            u, du_dv = self._random_scale(v)
+            w2 = du_dv**2 / (self._random_variance(u) * lam)
+            z2 = v + (self.psi - u) / du_dv
+            if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
+                raise _Divergence("non-finite IWLS weights")
+            try:
+                factor = sysm.factorize(w1, w2)
+            except NotPositiveDefiniteError as exc:
+                raise _Divergence(str(exc)) from exc
+            new = factor.solve(sysm.rhs(w1, z1, w2, z2))
+            if not np.all(np.isfinite(new)):
+                raise _Divergence("non-finite IWLS solution")
+            new_eta = sysm.linear_predictor(new)
+            change = float(np.sum((new_eta - eta_lin) ** 2))
+            delta, eta_lin = new, new_eta
+            if pb.is_linear or change <= self.inner_tol * float(np.sum(eta_lin**2)) + 1e-300:
+                return delta, factor, w1, w2
+        raise _Divergence("the IWLS of the augmented GLM did not converge")
+
+    def round(self, delta: Array, phi: Array, lam: Array, prev: Round | None) -> Round:
+        """One EQL round (DESIGN.md, steps 2-5)."""
+        pb = self.pb
+        delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
+        eta = self.system.linear_predictor(delta)
+        mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
+        u, _ = self._random_scale(delta[self.p :])
+        dev = np.concatenate(
+            [pb.weights * pb.family.unit_deviance(pb.y, mu), self._random_deviance(u)]
+        )
+        n = pb.y.shape[0]
+        hat = np.concatenate([w1 * factor.rows_quadform(), w2 * factor.diag_inverse()[self.p :]])
+        guards = set()
+        if np.any(dev < DEV_FLOOR):
+            guards.add("Residuals numerically 0 are replaced by 1e-8")
+            dev = np.maximum(dev, DEV_FLOOR)
+        if np.any(hat > HAT_CEILING):
+            guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
+            hat = np.minimum(hat, HAT_CEILING)
+
+        disp_fit = None
+        phi_next = phi
+        if pb.fix_disp is None:
+            start = None if prev is None or prev.disp_fit is None else prev.disp_fit.coef
+            disp_fit = fit_dispersion(dev[:n], hat[:n], pb.x_disp, pb.link_disp, start)
+            phi_next = disp_fit.fitted
+        rand_fits = []
+        for k, (sl, t) in enumerate(zip(self.term_slices, pb.terms, strict=True)):
+            rows = slice(n + sl.start, n + sl.stop)
+            start = None if prev is None else prev.rand_disp_fits[k].coef
+            rand_fits.append(fit_dispersion(dev[rows], hat[rows], t.x_disp, t.link_disp, start))
+        lam_next = np.concatenate([f.fitted for f in rand_fits])
+        if not (np.all(np.isfinite(phi_next)) and np.all(phi_next > 0)):
+            raise _Divergence("the residual dispersion left its parameter space")
+        if not (np.all(np.isfinite(lam_next)) and np.all(lam_next > 0)):
+            raise _Divergence("a random-effect dispersion left its parameter space")
+        return Round(
+            delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
+            guards,
+        )
+
+
+def _slices(sizes: list[int]) -> list[slice]:
+    ends = np.cumsum(sizes)
+    return [slice(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
+
+
+class _Iteration:
+    """The outer loop with R's stopping rule, plain or SQUAREM-accelerated."""
+
+    def __init__(self, fitter: EQLFitter) -> None:
+        self.f = fitter
+        self.opt = fitter.opt
+        self.n_iter = 0
+        self.last: Round | None = None
+        self.last_eta: Array | None = None
+        self.criterion = np.inf
+        self.converged = False
+        self._last_input: Array | None = None
+        self._say = _printer(self.opt.verbose)
+
+    def state(self, phi: Array, lam: Array) -> Array:
+        parts = [np.log(lam)] if self.f.pb.fix_disp is not None else [np.log(phi), np.log(lam)]
+        return np.concatenate(parts)
+
+    def unpack(self, theta: Array) -> tuple[Array, Array]:
+        n = self.f.pb.y.shape[0]
+        if self.f.pb.fix_disp is not None:
+            return np.full(n, float(self.f.pb.fix_disp)), np.exp(theta)
+        return np.exp(theta[:n]), np.exp(theta[n:])
+
+    def evaluate(self, theta: Array, delta: Array, plain: bool) -> Array:
+        """One round at dispersions theta; returns the next dispersions.
+
+        ``plain`` says that theta is the previous round's output, so the change of the
+        linear predictor is R's convergence criterion.
+        """
+        phi, lam = self.unpack(theta)
+        rnd = self.f.round(delta, phi, lam, self.last)
+        self.n_iter += 1
+        theta_next = self.state(rnd.phi_next, rnd.lam_next)
+        if plain and self.last_eta is not None and self.n_iter >= 2:
+            change = float(np.sum((self.last_eta - rnd.eta) ** 2))
+            self.criterion = change / max(float(np.sum(rnd.eta**2)), 1e-300)
+            self.converged = self.criterion < self._threshold(theta, theta_next)
+        self.last, self.last_eta, self._last_input = rnd, rnd.eta, theta
+        self._report(rnd)
+        return theta_next
+
+    def _threshold(self, theta: Array, theta_next: Array) -> float:
+        """The bound for the criterion.
+
+        Plain iteration uses R's rule, criterion < conv.  Accelerated, it bounds the
+        estimated remaining change instead of the last step: with the linear rate rho
+        estimated from the last two plain steps, the distance to the fixed point is about
+        step / (1 - rho), so the criterion is compared with conv * (1 - rho)^2.
+        """
+        if not self.opt.accelerate or self._last_input is None:
+            return self.opt.conv
+        before = float(np.linalg.norm(theta - self._last_input))
+        rate = float(np.linalg.norm(theta_next - theta)) / before if before > 0 else 0.0
+        return self.opt.conv * (1.0 - min(rate, 0.99)) ** 2
+
+    def _report(self, rnd: Round) -> None:
+        if self._say is None:
+            return
+        phi = rnd.phi_next
+        disp = f"phi={phi[0]:.6g}" if np.ptp(phi) == 0 else f"mean phi={phi.mean():.6g}"
+        lams = [float(rnd.lam_next[sl].mean()) for sl in self.f.term_slices]
+        self._say(
+            f"iteration {self.n_iter:4d}  criterion {self.criterion:.3e}  {disp}  "
+            f"lambda={', '.join(f'{x:.6g}' for x in lams)}"
+        )
+
+    def done(self) -> bool:
+        return self.converged or self.n_iter >= self.opt.maxit
+
+    def run(self, theta: Array, delta: Array) -> Array:
+        if not self.opt.accelerate:
+            while not self.done():
+                theta = self.evaluate(theta, self.last.delta if self.last else delta, True)
+            return theta
+        return self._squarem(theta, delta)
+
+    def _squarem(self, theta: Array, delta: Array) -> Array:
+        """SQUAREM, scheme S3, with the step bound grown as in Varadhan & Roland (2008).
+
+        The loop keeps a pair (theta, F(theta)) whose round was the last evaluated.
+        """
+        step_max = 1.0
+        theta1 = self.evaluate(theta, delta, True)
+        while not self.done():
+            theta2 = self.evaluate(theta1, self.last.delta, True)
+            if self.done():
+                return theta2
+            r = theta1 - theta
+            v = theta2 - 2.0 * theta1 + theta
+            vv = float(v @ v)
+            alpha = min(-np.sqrt(float(r @ r) / vv) if vv > 0 else -1.0, -1.0)
+            if alpha <= -step_max:
+                alpha, step_max = -step_max, 4.0 * step_max
+            if alpha == -1.0:
+                theta, theta1 = theta1, theta2
+                continue
+            saved = (self.last, self.last_eta, self.n_iter)
+            theta_x = theta - 2.0 * alpha * r + alpha**2 * v
+            try:
+                theta, theta1 = theta_x, self.evaluate(theta_x, self.last.delta, False)
+            except _Divergence:
+                self.last, self.last_eta, self.n_iter = saved
+                step_max = max(1.0, step_max / 4.0)
+                theta, theta1 = theta1, theta2
+        return theta1
+
+
+def _printer(verbose: bool | Callable[[str], None]) -> Callable[[str], None] | None:
+    if callable(verbose):
+        return verbose
+    return print if verbose else None
+
+
+def fit_eql(problem: Problem, options: Options) -> EngineFit:
+    """Fit an HGLM by EQL.
+
+    Parameters
+    ----------
+    problem : Problem
+    options : Options
+
+    Returns
+    -------
+    EngineFit
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the iteration stops at ``maxit`` or a random term holds nearly all the
+        dispersion.
+    """
+    fitter = EQLFitter(problem, options)
+    delta, phi, lam = fitter.start()
+    it = _Iteration(fitter)
+    try:
+        it.run(it.state(phi, lam), delta)
+    except _Divergence as exc:
+        raise RuntimeError(
+            f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
+            "starting values (startval) or a simpler model"
+        ) from exc
+    last = it.last
+    for msg in sorted(last.guards):
+        warnings.warn(msg, NumericalGuardWarning, stacklevel=3)
+    phi_last, lam_last = last.phi_next, last.lam_next
+    converged = it.converged and it.n_iter < options.maxit and _not_degenerate(fitter, last)
+    if not converged:
+        warnings.warn(
+            f"EQL did not converge in {it.n_iter} iterations (criterion {it.criterion:.3g}, "
+            f"conv={options.conv:g}); the estimates are not reliable",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return EngineFit(problem, last, phi_last, lam_last, it.n_iter, converged, it.converged,
+                     it.criterion)
+
+
+def _not_degenerate(fitter: EQLFitter, last: Round) -> bool:
+    """R's check that no random term holds more than 1 - 1e-4 of the total dispersion."""
+    lams = np.array([last.lam_next[sl].mean() for sl in fitter.term_slices])
+    total = lams.sum() + float(np.mean(last.phi_next))
+    return bool(np.all(lams / total < 1.0 - 1e-4))

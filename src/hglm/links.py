@@ -1,0 +1,170 @@
+"""Link functions g: mean -> linear predictor, vectorized over numpy arrays.
+
+Each link provides the map, its inverse, d(mu)/d(eta) and d2(eta)/d(mu)2 (the last is
+needed by the EQL1 correction of DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+Array = np.ndarray
+
+_EPS = np.finfo(float).eps
+_LOGIT_BOUND = 30.0  # |eta| beyond this gives mu within 1e-13 of 0 or 1
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link function and its derivatives.
+
+    Attributes
+    ----------
+    name : str
+        R's name of the link ("identity", "log", "logit", ...).
+    link : callable
+        eta = g(mu).
+    inverse : callable
+        mu = g^{-1}(eta).
+    mu_eta : callable
+        d mu / d eta as a function of eta.
+    d2eta_dmu2 : callable
+        g''(mu) as a function of mu.
+    """
+
+    name: str
+    link: Callable[[Array], Array]
+    inverse: Callable[[Array], Array]
+    mu_eta: Callable[[Array], Array]
+    d2eta_dmu2: Callable[[Array], Array]
+
+    def deta_dmu(self, mu: Array) -> Array:
+        """g'(mu) = 1 / (d mu / d eta) evaluated at ``mu``."""
+        return 1.0 / self.mu_eta(self.link(mu))
+
+
+def _logit_inverse(eta: Array) -> Array:
+    return special.expit(np.clip(eta, -_LOGIT_BOUND, _LOGIT_BOUND))
+
+
+def _logit_mu_eta(eta: Array) -> Array:
+    m = _logit_inverse(eta)
+    return np.maximum(m * (1.0 - m), _EPS)
+
+
+def _probit_inverse(eta: Array) -> Array:
+    thresh = -stats.norm.ppf(_EPS)
+    return stats.norm.cdf(np.clip(eta, -thresh, thresh))
+
+
+def _cloglog_inverse(eta: Array) -> Array:
+    return np.clip(-np.expm1(-np.exp(np.minimum(eta, 700.0))), _EPS, 1.0 - _EPS)
+
+
+def _cloglog_mu_eta(eta: Array) -> Array:
+    eta = np.minimum(eta, 700.0)
+    return np.maximum(np.exp(eta) * np.exp(-np.exp(eta)), _EPS)
+
+
+def _cloglog_d2(mu: Array) -> Array:
+    # g(mu) = log(-log(1 - mu)); g'' from differentiating 1 / (-(1 - mu) log(1 - mu))
+    a = np.log1p(-mu)
+    return -(1.0 + a) / ((1.0 - mu) ** 2 * a**2)
+
+
+def _probit_d2(mu: Array) -> Array:
+    q = stats.norm.ppf(mu)
+    return q / stats.norm.pdf(q) ** 2
+
+
+def _exp_inverse(eta: Array) -> Array:
+    return np.exp(np.minimum(eta, 700.0))
+
+
+def _exp_mu_eta(eta: Array) -> Array:
+    return np.maximum(np.exp(np.minimum(eta, 700.0)), _EPS)
+
+
+LINKS: dict[str, Link] = {
+    "identity": Link(
+        "identity",
+        lambda mu: mu,
+        lambda eta: eta,
+        np.ones_like,
+        np.zeros_like,
+    ),
+    "log": Link("log", np.log, _exp_inverse, _exp_mu_eta, lambda mu: -1.0 / mu**2),
+    "logit": Link(
+        "logit",
+        special.logit,
+        _logit_inverse,
+        _logit_mu_eta,
+        lambda mu: (2.0 * mu - 1.0) / (mu * (1.0 - mu)) ** 2,
+    ),
+    "probit": Link(
+        "probit",
+        stats.norm.ppf,
+        _probit_inverse,
+        lambda eta: np.maximum(stats.norm.pdf(eta), _EPS),
+        _probit_d2,
+    ),
+    "cloglog": Link(
+        "cloglog",
+        lambda mu: np.log(-np.log1p(-mu)),
+        _cloglog_inverse,
+        _cloglog_mu_eta,
+        _cloglog_d2,
+    ),
+    "inverse": Link(
+        "inverse",
+        lambda mu: 1.0 / mu,
+        lambda eta: 1.0 / eta,
+        lambda eta: -1.0 / eta**2,
+        lambda mu: 2.0 / mu**3,
+    ),
+    "sqrt": Link(
+        "sqrt",
+        np.sqrt,
+        lambda eta: eta**2,
+        lambda eta: 2.0 * eta,
+        lambda mu: -0.25 * mu**-1.5,
+    ),
+    "1/mu^2": Link(
+        "1/mu^2",
+        lambda mu: 1.0 / mu**2,
+        lambda eta: 1.0 / np.sqrt(eta),
+        lambda eta: -0.5 * eta**-1.5,
+        lambda mu: 6.0 / mu**4,
+    ),
+    "1/sqrt(mu)": Link(
+        "1/sqrt(mu)",
+        lambda mu: 1.0 / np.sqrt(mu),
+        lambda eta: 1.0 / eta**2,
+        lambda eta: -2.0 / eta**3,
+        lambda mu: 0.75 * mu**-2.5,
+    ),
+}
+
+_ALIASES = {"inverse_squared": "1/mu^2", "inverse_sqrt": "1/sqrt(mu)"}
+
+
+def get_link(name: str | Link, argument: str = "link") -> Link:
+    """Look a link up by name (R's spelling).
+
+    Raises
+    ------
+    ValueError
+        When the name is not a known link; the message names ``argument``.
+    """
+    if isinstance(name, Link):
+        return name
+    key = _ALIASES.get(name, name)
+    if key not in LINKS:
+        raise ValueError(
+            f"{argument}: unknown link {name!r}; known links are {sorted(LINKS)}"
+        )
+    return LINKS[key]

@@ -1,0 +1,260 @@
+"""The fitted model (:class:`HGLMResult`) and its R-style summary.
+
+Presentation only: this module turns the engine's arrays into named pandas objects and
+text, and never computes estimates itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .eql import EngineFit
+
+Array = np.ndarray
+
+
+@dataclass
+class Names:
+    """Labels of the model's pieces, supplied by the interface that built the model.
+
+    Attributes
+    ----------
+    fixed : list of str
+        One per column of X.
+    random : list of str
+        One per random effect (column of Z), terms in order.
+    terms : list of str
+        One label per random term (e.g. "(1|ID)" or "Random1").
+    disp : list of str or None
+        Columns of the residual-dispersion design (None: intercept only).
+    rand_disp : list of list of str or None
+        Columns of each random term's dispersion design.
+    response : str
+    """
+
+    fixed: list[str]
+    random: list[str]
+    terms: list[str]
+    disp: list[str] | None = None
+    rand_disp: list[list[str] | None] = field(default_factory=list)
+    response: str = "y"
+
+
+def _coef_frame(coef: Array, se: Array, index: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"estimate": coef, "std_error": se}, index=pd.Index(index))
+
+
+class HGLMResult:
+    """A fitted hierarchical GLM (API.md, "The fitted model").
+
+    Attributes are those of API.md: ``fixef``, ``se_fixef``, ``ranef``, ``se_ranef``,
+    ``var_fix``, ``var_ranef``, ``disp_coef``, ``rand_disp_coef``, ``n_iter``,
+    ``converged``, ``df_resid``, ``hat_values``, ``deviances``, ``fitted``, ``resid``,
+    ``disp_fitted``, ``likelihood``, ``car_rho``, ``car_tau``, ``sar_rho``, ``sar_tau``,
+    ``vcov`` and ``disp_fit``.
+    """
+
+    def __init__(self, engine: EngineFit, names: Names, method: str = "EQL") -> None:
+        self._engine = engine
+        self.names = names
+        self.method = method
+        pb, last = engine.problem, engine.last
+        n, p = pb.X.shape
+        self.family = pb.family
+        self.rand_families = [t.family for t in pb.terms]
+        self.n_obs = n
+        diag_inv = last.factor.diag_inverse()
+        self.fixef = pd.Series(engine.beta, index=pd.Index(names.fixed), name="fixef")
+        self.se_fixef = pd.Series(np.sqrt(diag_inv[:p]), index=self.fixef.index, name="se_fixef")
+        u = _random_u(engine)
+        self.ranef = pd.Series(u, index=pd.Index(names.random), name="ranef")
+        self.se_ranef = pd.Series(np.sqrt(diag_inv[p:]), index=self.ranef.index, name="se_ranef")
+        self.n_iter = engine.n_iter
+        self.converged = engine.converged
+        self.hat_values = last.hat
+        self.deviances = last.dev
+        self.fitted = last.mu
+        self.linear_predictor = last.eta + pb.offset
+        self.df_resid = int(round(n - float(np.sum(last.hat[:n]))))
+        self.disp_fitted = engine.phi
+        self.resid = self._studentized_residuals()
+
+        if pb.fix_disp is not None:
+            self.var_fix: float | None = float(pb.fix_disp)
+            self.disp_coef: pd.DataFrame | None = None
+        else:
+            fit = last.disp_fit
+            rows = ["(Intercept)"] if names.disp is None else names.disp
+            self.disp_coef = _coef_frame(fit.coef, fit.std_error, rows)
+            self.var_fix = (
+                float(pb.link_disp.inverse(np.array(fit.coef[0])))
+                if pb.x_disp is None
+                else None
+            )
+        self.rand_disp_coef = []
+        for k, fit in enumerate(last.rand_disp_fits):
+            labels = names.rand_disp[k] if k < len(names.rand_disp) else None
+            self.rand_disp_coef.append(
+                _coef_frame(fit.coef, fit.std_error, ["(Intercept)"] if labels is None else labels)
+            )
+        self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])
+        self.likelihood: dict[str, float] | None = None
+        self.car_rho = self.car_tau = self.sar_rho = self.sar_tau = None
+        self.vcov = None
+        self.disp_fit: HGLMResult | None = None
+
+    def _studentized_residuals(self) -> Array:
+        """(y - mu) / sqrt(sum(d) / (n - p)) / sqrt(1 - h), R's studentized residuals."""
+        pb = self._engine.problem
+        n, p = pb.X.shape
+        scale = np.sqrt(np.sum(self.deviances) / (n - p))
+        return (pb.y - self.fitted) / scale / np.sqrt(1.0 - self.hat_values[:n])
+
+    # --- tables ------------------------------------------------------------------------
+
+    def fixef_table(self) -> pd.DataFrame:
+        """Estimates, standard errors, t-values and p-values on ``df_resid`` df."""
+        t = self.fixef / self.se_fixef
+        p = 2.0 * stats.t.sf(np.abs(t), self.df_resid)
+        return pd.DataFrame(
+            {"estimate": self.fixef, "std_error": self.se_fixef, "t_value": t, "p_value": p}
+        )
+
+    def ranef_frame(self) -> pd.DataFrame:
+        """One row per random effect: term, name, estimate and standard error (v scale)."""
+        term = np.repeat(self.names.terms, [len(s) for s in self._term_index()])
+        return pd.DataFrame(
+            {
+                "term": term,
+                "name": self.ranef.index,
+                "estimate": self.ranef.to_numpy(),
+                "std_error": self.se_ranef.to_numpy(),
+            }
+        )
+
+    def _term_index(self) -> list[range]:
+        sizes, out, start = [], [], 0
+        for b in self._engine.problem.blocks:
+            sizes.append(b.n_levels if hasattr(b, "n_levels") else b.shape[1])
+        for s in sizes:
+            out.append(range(start, start + s))
+            start += s
+        return out
+
+    def summary(self, n_ranef: int = 3) -> Summary:
+        """The R-style report; ``n_ranef`` random effects per term are shown (all: -1)."""
+        return Summary(self, n_ranef)
+
+    def __repr__(self) -> str:
+        return self._short_report()
+
+    def _short_report(self) -> str:
+        lines = ["HGLM fit by " + self.method, "", "Fixed effects:"]
+        lines.append(self.fixef.to_string())
+        if self.var_fix is not None:
+            lines += ["", f"Residual dispersion: {self.var_fix:.7g}"]
+        lines += ["Random-effect dispersions: " + ", ".join(f"{x:.7g}" for x in self.var_ranef)]
+        state = "converged" if self.converged else "did NOT converge"
+        lines += ["", f"EQL estimation {state} in {self.n_iter} iterations."]
+        return "\n".join(lines)
+
+
+def _random_u(engine: EngineFit) -> Array:
+    """The random effects on the u scale, term by term."""
+    v = engine.v
+    out = np.empty_like(v)
+    start = 0
+    for b, t in zip(engine.problem.blocks, engine.problem.terms, strict=True):
+        w = b.n_levels if hasattr(b, "n_levels") else b.shape[1]
+        out[start : start + w] = t.family.link.inverse(v[start : start + w])
+        start += w
+    return out
+
+
+def _signif_stars(p: float) -> str:
+    for cut, star in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return star
+    return ""
+
+
+class Summary:
+    """The summary of a fit: ``str()`` is the R-style report; ``tables`` its DataFrames."""
+
+    def __init__(self, fit: HGLMResult, n_ranef: int = 3) -> None:
+        self.fit = fit
+        self.n_ranef = n_ranef
+        self.tables: dict[str, pd.DataFrame | list[pd.DataFrame] | None] = {
+            "fixed": fit.fixef_table(),
+            "random": fit.ranef_frame(),
+            "dispersion": fit.disp_coef,
+            "random_dispersion": fit.rand_disp_coef,
+        }
+
+    def __str__(self) -> str:
+        f = self.fit
+        out = ["----------", "MEAN MODEL", "----------", "",
+               "Summary of the fixed effects estimates:", ""]
+        tab = f.fixef_table()
+        shown = pd.DataFrame(
+            {
+                "Estimate": tab["estimate"].map(lambda x: f"{x:.5f}"),
+                "Std. Error": tab["std_error"].map(lambda x: f"{x:.5f}"),
+                "t-value": tab["t_value"].map(lambda x: f"{x:.3f}"),
+                "Pr(>|t|)": tab["p_value"].map(lambda x: f"{x:.3g}"),
+                "": tab["p_value"].map(_signif_stars),
+            }
+        )
+        out += [shown.to_string(), "---",
+                "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1",
+                f"Note: P-values are based on {f.df_resid} degrees of freedom", ""]
+        frame = f.ranef_frame()
+        for term in f.names.terms:
+            rows = frame[frame["term"] == term]
+            out += [f"Summary of the random effects estimates ({term}):", ""]
+            show = rows if self.n_ranef < 0 else rows.head(self.n_ranef)
+            out.append(
+                show.set_index("name")[["estimate", "std_error"]]
+                .rename(columns={"estimate": "Estimate", "std_error": "Std. Error"})
+                .to_string(float_format=lambda x: f"{x:.4f}")
+            )
+            if len(show) < len(rows):
+                out.append(f"... ({len(rows)} in all; summary(n_ranef=-1) shows all)")
+            out.append("")
+        out += ["----------------", "DISPERSION MODEL", "----------------", "",
+                "NOTE: h-likelihood estimates through EQL can be biased.", ""]
+        if f.var_fix is not None:
+            out += ["Dispersion parameter for the mean model:", f"{f.var_fix:.7g}", ""]
+        if f.disp_coef is not None:
+            out += ["Model estimates for the dispersion term:",
+                    f"Link = {f._engine.problem.link_disp.name}", "", "Effects:",
+                    _coef_text(f.disp_coef), "",
+                    "Dispersion = 1 is used in Gamma model on deviances to calculate the",
+                    "standard error(s).", ""]
+        else:
+            out += ["The residual dispersion was fixed (fix_disp).", ""]
+        out += ["Dispersion parameter for the random effects:",
+                " ".join(f"{x:.4g}" for x in f.var_ranef), "",
+                "Dispersion model for the random effects:", ""]
+        for term, tab_k, t in zip(f.names.terms, f.rand_disp_coef, f._engine.problem.terms,
+                                  strict=True):
+            out += [f"{term} (link = {t.link_disp.name}):", _coef_text(tab_k), ""]
+        out += ["Dispersion = 1 is used in Gamma model on deviances to calculate the",
+                "standard error(s).", ""]
+        if f.likelihood is not None:
+            out += ["Likelihoods:"] + [f"  {k}: {v:.4f}" for k, v in f.likelihood.items()] + [""]
+        state = "converged" if f.converged else "did NOT converge"
+        out.append(f"{f.method} estimation {state} in {f.n_iter} iterations.")
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+
+def _coef_text(frame: pd.DataFrame) -> str:
+    return frame.rename(columns={"estimate": "Estimate", "std_error": "Std. Error"}).to_string(
+        float_format=lambda x: f"{x:.4f}"
+    )
