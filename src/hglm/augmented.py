@@ -318,10 +318,7 @@ class AugmentedFactor:
 
     @cached_property
     def s_inverse(self) -> Array:
-        inv, info = linalg.lapack.dpotri(self._chol, lower=1)
-        if info != 0:
-            raise NotPositiveDefiniteError("T'WT is singular")
-        return np.tril(inv) + np.tril(inv, -1).T
+        return linalg.cho_solve((self._chol, True), np.eye(self.S.shape[0]))
 
     @cached_property
     def _e_sinv(self) -> Array:

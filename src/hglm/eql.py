@@ -279,7 +279,7 @@ class EQLFitter:
                 return delta, factor, w1, w2
         raise _Divergence("the IWLS of the augmented GLM did not converge")
 
-    def round(self, delta: Array, phi: Array, lam: Array, prev: Round | None) -> Round:
+    def round(self, delta: Array, phi: Array, lam: Array) -> Round:
         """One EQL round (DESIGN.md, steps 2-5)."""
         pb = self.pb
         delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
@@ -302,14 +302,12 @@ class EQLFitter:
         disp_fit = None
         phi_next = phi
         if pb.fix_disp is None:
-            start = None if prev is None or prev.disp_fit is None else prev.disp_fit.coef
-            disp_fit = fit_dispersion(dev[:n], hat[:n], pb.x_disp, pb.link_disp, start)
+            disp_fit = fit_dispersion(dev[:n], hat[:n], pb.x_disp, pb.link_disp)
             phi_next = disp_fit.fitted
         rand_fits = []
-        for k, (sl, t) in enumerate(zip(self.term_slices, pb.terms, strict=True)):
+        for sl, t in zip(self.term_slices, pb.terms, strict=True):
             rows = slice(n + sl.start, n + sl.stop)
-            start = None if prev is None else prev.rand_disp_fits[k].coef
-            rand_fits.append(fit_dispersion(dev[rows], hat[rows], t.x_disp, t.link_disp, start))
+            rand_fits.append(fit_dispersion(dev[rows], hat[rows], t.x_disp, t.link_disp))
         lam_next = np.concatenate([f.fitted for f in rand_fits])
         if not (np.all(np.isfinite(phi_next)) and np.all(phi_next > 0)):
             raise _Divergence("the residual dispersion left its parameter space")
@@ -357,7 +355,7 @@ class _Iteration:
         linear predictor is R's convergence criterion.
         """
         phi, lam = self.unpack(theta)
-        rnd = self.f.round(delta, phi, lam, self.last)
+        rnd = self.f.round(delta, phi, lam)
         self.n_iter += 1
         theta_next = self.state(rnd.phi_next, rnd.lam_next)
         if plain and self.last_eta is not None and self.n_iter >= 2:
@@ -365,7 +363,7 @@ class _Iteration:
             self.criterion = change / max(float(np.sum(rnd.eta**2)), 1e-300)
             self.converged = self.criterion < self._threshold(theta, theta_next)
         self.last, self.last_eta, self._last_input = rnd, rnd.eta, theta
-        self._report(rnd)
+        self._report(rnd, plain)
         return theta_next
 
     def _threshold(self, theta: Array, theta_next: Array) -> float:
@@ -382,14 +380,15 @@ class _Iteration:
         rate = float(np.linalg.norm(theta_next - theta)) / before if before > 0 else 0.0
         return self.opt.conv * (1.0 - min(rate, 0.99)) ** 2
 
-    def _report(self, rnd: Round) -> None:
+    def _report(self, rnd: Round, plain: bool) -> None:
         if self._say is None:
             return
+        step = f"criterion {self.criterion:.3e}" if plain else "extrapolated (SQUAREM)"
         phi = rnd.phi_next
         disp = f"phi={phi[0]:.6g}" if np.ptp(phi) == 0 else f"mean phi={phi.mean():.6g}"
         lams = [float(rnd.lam_next[sl].mean()) for sl in self.f.term_slices]
         self._say(
-            f"iteration {self.n_iter:4d}  criterion {self.criterion:.3e}  {disp}  "
+            f"iteration {self.n_iter:4d}  {step}  {disp}  "
             f"lambda={', '.join(f'{x:.6g}' for x in lams)}"
         )
 
