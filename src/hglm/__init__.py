@@ -4,7 +4,7 @@ The Python counterpart of R's hglm package: GLMs whose random effects are Gaussi
 Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
 """
 
-from .api import hglm
+from .api import hglm, hglm2
 from .eql import ConvergenceWarning, NumericalGuardWarning
 from .families import (
     Beta,
@@ -16,6 +16,7 @@ from .families import (
     InverseGaussian,
     Poisson,
 )
+from .likelihood import LRTResult, lrt
 from .results import HGLMResult, Summary
 
 __all__ = [
@@ -26,12 +27,15 @@ __all__ = [
     "Gamma",
     "Gaussian",
     "HGLMResult",
+    "LRTResult",
     "InverseGamma",
     "InverseGaussian",
     "NumericalGuardWarning",
     "Poisson",
     "Summary",
     "hglm",
+    "hglm2",
+    "lrt",
 ]
 
 __version__ = "0.1.0"

@@ -14,6 +14,13 @@ import pandas as pd
 from scipy import sparse
 
 from .augmented import as_block
+from .design import (
+    ModelDesign,
+    design_from_formulas,
+    design_from_lme4,
+    disp_design,
+    formula_columns,
+)
 from .eql import Options, Problem, RandomTermModel, fit_eql
 from .families import Family, ResponseFamily, random_family, response_family
 from .links import get_link
@@ -141,6 +148,10 @@ def hglm(
     X: ArrayLike | None = None,
     Z: ArrayLike | sparse.spmatrix | None = None,
     *,
+    fixed: str | None = None,
+    random: str | None = None,
+    data: object | None = None,
+    disp: str | None = None,
     family: str | Family = "gaussian",
     rand_family: str | Family | Sequence[str | Family] = "gaussian",
     rand_c: Sequence[int] | None = None,
@@ -148,8 +159,8 @@ def hglm(
     link_disp: str = "log",
     x_rand_disp: ArrayLike | Sequence[ArrayLike | None] | None = None,
     link_rand_disp: str = "log",
-    weights: ArrayLike | None = None,
-    offset: ArrayLike | None = None,
+    weights: ArrayLike | str | None = None,
+    offset: ArrayLike | str | None = None,
     fix_disp: float | None = None,
     method: str = "EQL",
     conv: float = 1e-6,
@@ -162,6 +173,9 @@ def hglm(
 ) -> HGLMResult:
     """Fit a hierarchical generalized linear model by EQL (R's ``hglm``).
 
+    Either the matrix interface (``y``, ``X``, ``Z``) or the formula interface
+    (``fixed``, ``random``, ``data``) is used.
+
     Parameters
     ----------
     y : array-like (n,)
@@ -170,6 +184,13 @@ def hglm(
         Fixed-effect design (a DataFrame keeps its column names); must have full rank.
     Z : array-like or scipy.sparse (n, q)
         Random-effect design; sparse indicator columns stay sparse.
+    fixed, random, data : str, str, DataFrame
+        Formula interface: ``fixed="y ~ week"``, ``random="~ 1|ID"`` (or several
+        parenthesized terms); ``data`` a DataFrame or dict of columns.  A proportion
+        response is written ``"I(r/n) ~ ..."`` (or ``"r/n ~ ..."``) with ``weights="n"``.
+        Rows with missing values in used columns are dropped with a warning.
+    disp : str, optional
+        Formula interface: the residual-dispersion model, e.g. ``"~ x2 + x3"``.
     family : str or Family
         Response family, e.g. ``"binomial"`` or ``hglm.Gamma(link="log")``.
     rand_family : str, Family or list
@@ -180,7 +201,7 @@ def hglm(
         Design and link of the residual-dispersion model (R's X.disp).
     x_rand_disp, link_rand_disp : optional
         Design (one per term, q_k rows) and link of the random-effect dispersion models.
-    weights, offset : array-like (n,), optional
+    weights, offset : array-like (n,) or column name, optional
         Prior weights (positive) and offset of the linear predictor.
     fix_disp : float, optional
         Hold the residual dispersion at this value (e.g. 1 for binomial/Poisson).
@@ -191,8 +212,10 @@ def hglm(
     startval : array-like, optional
         Starting values (fixed effects, random effects on the v scale, one dispersion per
         random term, then the residual dispersion unless ``fix_disp``), as in R.
-    calc_like, vcovmat, bigrr : bool
-        Likelihoods, marginal covariance of y, the p >> n path (later releases).
+    calc_like : bool
+        Compute the likelihoods (``fit.likelihood``) for model selection and ``lrt``.
+    vcovmat, bigrr : bool
+        Marginal covariance of y; the p >> n path (later releases).
     verbose : bool
         Print one line per iteration.
 
@@ -200,9 +223,132 @@ def hglm(
     -------
     HGLMResult
     """
+    controls = dict(
+        family=family, rand_family=rand_family, link_disp=link_disp,
+        x_rand_disp=x_rand_disp, link_rand_disp=link_rand_disp, fix_disp=fix_disp,
+        method=method, conv=conv, maxit=maxit, startval=startval, calc_like=calc_like,
+        vcovmat=vcovmat, bigrr=bigrr, verbose=verbose,
+    )
+    if fixed is not None:
+        if y is not None or X is not None or Z is not None:
+            raise ValueError("fixed: give either a formula (fixed, random, data) or y, X, Z")
+        if rand_c is not None or x_disp is not None:
+            raise ValueError("rand_c, x_disp: belong to the matrix interface; use disp=")
+        fam = response_family(family)
+        design = design_from_formulas(
+            fixed, random, _require_data(data), weights=weights, offset=offset,
+            binomial=fam.name == "binomial", extra_columns=_disp_columns(disp),
+        )
+        return _fit_design(design, data, disp, controls)
+    if disp is not None:
+        raise ValueError("disp: is a formula of the formula interface; use x_disp with y, X, Z")
+    if isinstance(weights, str) or isinstance(offset, str):
+        raise ValueError("weights, offset: column names need the formula interface (data=)")
+    return _fit(y, X, Z, rand_c, x_disp, weights, offset, None, controls)
+
+
+def hglm2(
+    formula: str,
+    data: object,
+    *,
+    disp: str | None = None,
+    weights: ArrayLike | str | None = None,
+    offset: ArrayLike | str | None = None,
+    **kwargs: object,
+) -> HGLMResult:
+    """Fit an HGLM from an lme4-style formula (R's ``hglm2``).
+
+    Parameters
+    ----------
+    formula : str
+        E.g. ``"y ~ x1 + x2 + (1|z1) + (1|z2)"``; ``(0 + x|g)`` random slopes,
+        ``(1|a/b)`` nesting.  Random terms are independent (hglm has no correlated
+        random effects), so ``(x|g)`` means ``(1|g) + (0 + x|g)``.
+    data : DataFrame or dict of columns
+    disp : str, optional
+        Residual-dispersion model, e.g. ``"~ x3"``.
+    weights, offset : array-like or column name, optional
+    **kwargs
+        The other keyword arguments of :func:`hglm` (family, rand_family, fix_disp,
+        conv, maxit, calc_like, ...).
+
+    Returns
+    -------
+    HGLMResult
+    """
+    for key in ("y", "X", "Z", "fixed", "random", "rand_c", "x_disp"):
+        if key in kwargs:
+            raise ValueError(f"{key}: is not an argument of hglm2; use the formula")
+    controls = _controls(kwargs)
+    fam = response_family(controls["family"])
+    design = design_from_lme4(
+        formula, _require_data(data), weights=weights, offset=offset,
+        binomial=fam.name == "binomial", extra_columns=_disp_columns(disp),
+    )
+    return _fit_design(design, data, disp, controls)
+
+
+_CONTROL_DEFAULTS = dict(
+    family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
+    link_rand_disp="log", fix_disp=None, method="EQL", conv=1e-6, maxit=50, startval=None,
+    calc_like=False, vcovmat=False, bigrr=False, verbose=False,
+)
+
+
+def _controls(kwargs: dict) -> dict:
+    unknown = sorted(set(kwargs) - set(_CONTROL_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown argument")
+    return {**_CONTROL_DEFAULTS, **kwargs}
+
+
+def _require_data(data: object) -> object:
+    if data is None:
+        raise ValueError("data: the formula interface needs a DataFrame (or dict of columns)")
+    return data
+
+
+def _disp_columns(disp: str | None) -> list[str]:
+    return [] if disp is None else formula_columns(disp)
+
+
+def _fit_design(design: ModelDesign, data: object, disp: str | None, controls: dict) -> HGLMResult:
+    """Fit a model built by the formula layer."""
+    x_disp = None
+    if disp is not None:
+        x_disp, disp_terms = disp_design(disp, data, design.rows)
+        if disp_terms:
+            raise NotImplementedError(
+                "disp: random effects in the dispersion model (double HGLM) are not "
+                "available yet"
+            )
+    Z = sparse.hstack([t.Z for t in design.random], format="csc")
+    rand_c = [len(t.levels) for t in design.random]
+    labels = [t.label for t in design.random]
+    random_names = [nm for t in design.random for nm in t.names]
+    fit = _fit(
+        pd.Series(design.y, name=design.response_name), design.X, Z, rand_c, x_disp,
+        design.weights, design.offset, (random_names, labels), controls,
+    )
+    fit.design = design
+    return fit
+
+
+def _fit(
+    y: object,
+    X: object,
+    Z: object,
+    rand_c: Sequence[int] | None,
+    x_disp: object,
+    weights: object,
+    offset: object,
+    random_labels: tuple[list[str], list[str]] | None,
+    c: dict,
+) -> HGLMResult:
+    """Check the arrays and arguments, run the engine and name the result."""
     if y is None or X is None or Z is None:
         raise ValueError("y, X and Z: the matrix interface needs all three")
-    fam = response_family(family)
+    fam = response_family(c["family"])
     y_arr, y_name = _response(y, fam)
     n = y_arr.shape[0]
     X_arr = _finite_matrix(X, "X", n)
@@ -212,46 +358,54 @@ def hglm(
     _check_full_rank(X_arr, fixed_names, "X")
     z_blocks = _split_z(Z, rand_c, n)
     sizes = [b.shape[1] for b in z_blocks]
-    random_names = _column_names(Z, "Z.", sum(sizes))
-    rand_fams = _rand_families(rand_family, len(z_blocks))
+    rand_fams = _rand_families(c["rand_family"], len(z_blocks))
 
     w = np.ones(n) if weights is None else _vector(weights, "weights", n)
     if np.any(w <= 0):
         raise ValueError("weights: prior weights must be positive")
     off = np.zeros(n) if offset is None else _vector(offset, "offset", n)
+    fix_disp = c["fix_disp"]
     if fix_disp is not None and not (np.isfinite(fix_disp) and fix_disp > 0):
         raise ValueError(f"fix_disp: must be a positive number, got {fix_disp!r}")
-    _check_controls(method, conv, maxit, calc_like, vcovmat, bigrr)
+    _check_controls(c["method"], c["conv"], c["maxit"], c["vcovmat"], c["bigrr"])
+    if c["calc_like"] and fam.fixed_dispersion and fix_disp is None:
+        raise ValueError(
+            f"calc_like: likelihoods are not defined for the {fam.name} family with an "
+            "estimated (quasi-likelihood) dispersion; set fix_disp=1 to compute them"
+        )
 
     xd_arr, disp_names = None, None
     if x_disp is not None:
         xd_arr = _finite_matrix(x_disp, "x_disp", n)
         disp_names = _column_names(x_disp, "", xd_arr.shape[1])
         _check_full_rank(xd_arr, disp_names, "x_disp")
-    rd_link = get_link(link_rand_disp, "link_rand_disp")
-    rand_disp = _x_rand_disp(x_rand_disp, sizes)
+    rd_link = get_link(c["link_rand_disp"], "link_rand_disp")
+    rand_disp = _x_rand_disp(c["x_rand_disp"], sizes)
     terms = [
         RandomTermModel(f, xd, rd_link) for f, (xd, _) in zip(rand_fams, rand_disp, strict=True)
     ]
     problem = Problem(
         y_arr, X_arr, [as_block(b) for b in z_blocks], terms, fam, w, off, xd_arr,
-        get_link(link_disp, "link_disp"), None if fix_disp is None else float(fix_disp),
+        get_link(c["link_disp"], "link_disp"), None if fix_disp is None else float(fix_disp),
     )
+    startval = c["startval"]
     options = Options(
-        conv=float(conv), maxit=int(maxit),
+        conv=float(c["conv"]), maxit=int(c["maxit"]),
         startval=None if startval is None else np.asarray(startval, dtype=float),
-        verbose=verbose,
+        verbose=c["verbose"],
     )
+    if random_labels is None:
+        random_labels = (
+            _column_names(Z, "Z.", sum(sizes)), [f"Random{k + 1}" for k in range(len(sizes))]
+        )
     names = Names(
-        fixed_names, random_names, [f"Random{k + 1}" for k in range(len(z_blocks))],
-        disp_names, [nm for _, nm in rand_disp], y_name,
+        fixed_names, random_labels[0], random_labels[1], disp_names,
+        [nm for _, nm in rand_disp], y_name,
     )
-    return HGLMResult(fit_eql(problem, options), names, method)
+    return HGLMResult(fit_eql(problem, options), names, c["method"], calc_like=c["calc_like"])
 
 
-def _check_controls(
-    method: str, conv: float, maxit: int, calc_like: bool, vcovmat: bool, bigrr: bool
-) -> None:
+def _check_controls(method: str, conv: float, maxit: int, vcovmat: bool, bigrr: bool) -> None:
     if method not in ("EQL", "EQL1"):
         raise ValueError(f"method: must be 'EQL' or 'EQL1', got {method!r}")
     if method == "EQL1":
@@ -260,6 +414,6 @@ def _check_controls(
         raise ValueError(f"conv: must be a positive number, got {conv!r}")
     if int(maxit) < 1:
         raise ValueError(f"maxit: must be at least 1, got {maxit!r}")
-    for flag, name in ((calc_like, "calc_like"), (vcovmat, "vcovmat"), (bigrr, "bigrr")):
+    for flag, name in ((vcovmat, "vcovmat"), (bigrr, "bigrr")):
         if flag:
             raise NotImplementedError(f"{name}=True is not available yet")

@@ -134,6 +134,7 @@ class EngineFit:
     """The result of :func:`fit_eql` (arrays only)."""
 
     problem: Problem
+    fitter: EQLFitter
     last: Round
     phi: Array
     lam: Array
@@ -141,6 +142,12 @@ class EngineFit:
     converged: bool
     stopped_by_criterion: bool
     criterion: float
+
+    def final_weights(self) -> tuple[Array, Array]:
+        """IWLS weights (w1, w2) at the final estimates with the final dispersions."""
+        delta = self.last.delta
+        w1, _, w2, _ = self.fitter.working(delta, self.last.eta, self.phi, self.lam)
+        return w1, w2
 
     @property
     def beta(self) -> Array:
@@ -244,6 +251,23 @@ class EQLFitter:
             out[sl] = t.family.deviance(u[sl])
         return out
 
+    def working(
+        self, delta: Array, eta_lin: Array, phi: Array, lam: Array
+    ) -> tuple[Array, Array, Array, Array]:
+        """IWLS weights and working responses (w1, z1, w2, z2) at ``delta`` (DESIGN.md,
+        step 2); ``eta_lin`` = X beta + Z v."""
+        pb, fam = self.pb, self.pb.family
+        eta = eta_lin + pb.offset
+        mu = fam.clip_mu(fam.link.inverse(eta))
+        mu_eta = fam.link.mu_eta(eta)
+        w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
+        z1 = eta_lin + (pb.y - mu) / mu_eta
+        v = delta[self.p :]
+        u, du_dv = self._random_scale(v)
+        w2 = du_dv**2 / (self._random_variance(u) * lam)
+        z2 = v + (self.psi - u) / du_dv
+        return w1, z1, w2, z2
+
     def solve_augmented(
         self, delta: Array, phi: Array, lam: Array
     ) -> tuple[Array, AugmentedFactor, Array, Array]:
@@ -251,18 +275,10 @@ class EQLFitter:
 
         Returns the solution, the factor and weights of the last solve.
         """
-        pb, sysm, fam = self.pb, self.system, self.pb.family
+        sysm = self.system
         eta_lin = sysm.linear_predictor(delta)
         for _ in range(INNER_MAXIT):
-            eta = eta_lin + pb.offset
-            mu = fam.clip_mu(fam.link.inverse(eta))
-            mu_eta = fam.link.mu_eta(eta)
-            w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
-            z1 = eta_lin + (pb.y - mu) / mu_eta
-            v = delta[self.p :]
-            u, du_dv = self._random_scale(v)
-            w2 = du_dv**2 / (self._random_variance(u) * lam)
-            z2 = v + (self.psi - u) / du_dv
+            w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise _Divergence("non-finite IWLS weights")
             try:
@@ -275,7 +291,7 @@ class EQLFitter:
             new_eta = sysm.linear_predictor(new)
             change = float(np.sum((new_eta - eta_lin) ** 2))
             delta, eta_lin = new, new_eta
-            if pb.is_linear or change <= self.inner_tol * float(np.sum(eta_lin**2)) + 1e-300:
+            if self.pb.is_linear or change <= self.inner_tol * float(np.sum(eta_lin**2)) + 1e-300:
                 return delta, factor, w1, w2
         raise _Divergence("the IWLS of the augmented GLM did not converge")
 
@@ -479,8 +495,8 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
             ConvergenceWarning,
             stacklevel=3,
         )
-    return EngineFit(problem, last, phi_last, lam_last, it.n_iter, converged, it.converged,
-                     it.criterion)
+    return EngineFit(problem, fitter, last, phi_last, lam_last, it.n_iter, converged,
+                     it.converged, it.criterion)
 
 
 def _not_degenerate(fitter: EQLFitter, last: Round) -> bool:

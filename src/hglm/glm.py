@@ -89,8 +89,9 @@ def fit_glm(
     dev = float(np.sum(w * family.unit_deviance(y, mu)))
 
     converged = False
-    it = 0
-    for it in range(1, maxit + 1):
+    n_iter = 0
+    while n_iter < maxit:
+        n_iter += 1
         mu_eta = link.mu_eta(eta)
         ww = w * mu_eta**2 / family.variance(mu)
         z = eta - off + (y - mu) / mu_eta
@@ -109,7 +110,7 @@ def fit_glm(
     mu_eta = link.mu_eta(eta)
     ww = w * mu_eta**2 / family.variance(mu)
     cov = linalg.pinvh(X.T @ (X * ww[:, None]))
-    return GLMFit(coef, eta, mu, ww, cov, dev, it, converged)
+    return GLMFit(coef, eta, mu, ww, cov, dev, n_iter, converged)
 
 
 def _halve_until_better(

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from .eql import EngineFit
+from .likelihood import fit_likelihoods, glm_loglik
 
 Array = np.ndarray
 
@@ -58,7 +59,9 @@ class HGLMResult:
     ``vcov`` and ``disp_fit``.
     """
 
-    def __init__(self, engine: EngineFit, names: Names, method: str = "EQL") -> None:
+    def __init__(
+        self, engine: EngineFit, names: Names, method: str = "EQL", calc_like: bool = False
+    ) -> None:
         self._engine = engine
         self.names = names
         self.method = method
@@ -102,10 +105,17 @@ class HGLMResult:
                 _coef_frame(fit.coef, fit.std_error, ["(Intercept)"] if labels is None else labels)
             )
         self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])
-        self.likelihood: dict[str, float] | None = None
+        self.likelihood: dict[str, float] | None = (
+            fit_likelihoods(engine).as_dict() if calc_like else None
+        )
         self.car_rho = self.car_tau = self.sar_rho = self.sar_tau = None
         self.vcov = None
         self.disp_fit: HGLMResult | None = None
+
+    def null_loglik(self) -> float:
+        """Log-likelihood of the GLM without random effects (R's null model of ``lrt``)."""
+        pb = self._engine.problem
+        return glm_loglik(pb.y, pb.X, pb.family, pb.weights, pb.offset)
 
     def _studentized_residuals(self) -> Array:
         """(y - mu) / sqrt(sum(d) / (n - p)) / sqrt(1 - h), R's studentized residuals."""

@@ -1,0 +1,173 @@
+"""Likelihoods of a fitted HGLM and the likelihood-ratio test (DESIGN.md, "Likelihoods").
+
+All are evaluated at the final estimates with the final dispersions: the conditional
+log-likelihood of y given v, the h-likelihood, the adjusted profile likelihoods pvh
+(over v) and pbvh (over beta and v, the REML-like one), and the conditional AIC.  The
+log-determinants come from the structured Cholesky factor of T'WT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+from .eql import EngineFit
+from .families import RandomFamily, ResponseFamily
+from .glm import fit_glm
+
+Array = np.ndarray
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def conditional_loglik(
+    y: Array, mu: Array, family: ResponseFamily, phi: Array, weights: Array
+) -> float:
+    """log f(y | v): the family's log-density of the n observations.
+
+    ``phi`` is the dispersion of each observation before prior weights, so the
+    variance of y_i is phi_i V(mu_i) / weights_i.
+    """
+    name = family.name
+    d = weights * family.unit_deviance(y, mu) / phi
+    if name == "gaussian":
+        return float(-0.5 * np.sum(LOG_2PI + np.log(phi / weights)) - 0.5 * np.sum(d))
+    if name == "poisson":
+        const = special.xlogy(y, y) - y - special.gammaln(y + 1.0)
+        return float(np.sum(weights * const) - 0.5 * np.sum(d))
+    if name == "binomial":
+        trials = weights
+        successes = np.round(trials * y)
+        return float(np.sum(stats.binom.logpmf(successes, np.round(trials), mu)))
+    if name == "Gamma":
+        shape = weights / phi
+        const = -np.log(y) - shape + shape * np.log(shape) - special.gammaln(shape)
+        return float(np.sum(const) - 0.5 * np.sum(d))
+    if name == "inverse.gaussian":
+        return float(-0.5 * np.sum(LOG_2PI + np.log(phi / weights) + 3.0 * np.log(y))
+                     - 0.5 * np.sum(d))
+    raise ValueError(f"family: no likelihood for the {name} family")
+
+
+def random_loglik(v: Array, family: RandomFamily, lam: Array) -> float:
+    """sum log f_v(v; lambda): the random effects' log-density on the v scale."""
+    u = family.link.inverse(v)
+    log_jacobian = np.log(np.abs(family.link.mu_eta(v)))
+    name = family.name
+    if name in ("gaussian", "CAR", "SAR"):
+        logf = -0.5 * (LOG_2PI + np.log(lam)) - 0.5 * u**2 / lam
+    elif name == "Gamma":
+        a = 1.0 / lam
+        logf = a * np.log(a) + (a - 1.0) * np.log(u) - a * u - special.gammaln(a)
+    elif name == "Beta":
+        a = family.psi / lam
+        b = (1.0 - family.psi) / lam
+        logf = (a - 1.0) * np.log(u) + (b - 1.0) * np.log1p(-u) - special.betaln(a, b)
+    elif name == "inverse.gamma":
+        a, scale = 1.0 + 1.0 / lam, 1.0 / lam
+        logf = a * np.log(scale) - special.gammaln(a) - (a + 1.0) * np.log(u) - scale / u
+    else:
+        raise ValueError(f"rand_family: no likelihood for the {name} family")
+    return float(np.sum(logf + log_jacobian))
+
+
+@dataclass
+class Likelihoods:
+    """hlik, pvh, pbvh and cAIC of a fit (R's ``likelihood`` component)."""
+
+    hlik: float
+    pvh: float
+    pbvh: float
+    cAIC: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"hlik": self.hlik, "pvh": self.pvh, "pbvh": self.pbvh, "cAIC": self.cAIC}
+
+
+def fit_likelihoods(engine: EngineFit) -> Likelihoods:
+    """hlik, pvh, pbvh and cAIC at the final estimates with the final dispersions.
+
+    With W1 and W2 the IWLS weights there, H = Z'W1Z + W2 and A = T'WT:
+    pvh = hlik - log det(H / 2 pi) / 2 and pbvh = hlik - log det(A / 2 pi) / 2.
+    """
+    pb, fitter = engine.problem, engine.fitter
+    system = fitter.system
+    w1, w2 = engine.final_weights()
+    cond = conditional_loglik(pb.y, engine.last.mu, pb.family, engine.phi, pb.weights)
+    rand = sum(
+        random_loglik(engine.v[sl], t.family, engine.lam[sl])
+        for sl, t in zip(fitter.term_slices, pb.terms, strict=True)
+    )
+    factor = system.factorize(w1, w2)
+    hlik = cond + rand
+    logdet_h = factor.logdet_random_block() - system.q * LOG_2PI
+    logdet_a = factor.logdet() - (system.q + system.p) * LOG_2PI
+    leverage = float(np.sum(w1 * factor.rows_quadform()))
+    return Likelihoods(
+        hlik, hlik - 0.5 * logdet_h, hlik - 0.5 * logdet_a, -2.0 * cond + 2.0 * leverage
+    )
+
+
+def glm_loglik(
+    y: Array, X: Array, family: ResponseFamily, weights: Array, offset: Array
+) -> float:
+    """Log-likelihood of the GLM y ~ X without random effects, as R's logLik(glm)."""
+    fit = fit_glm(y, X, family, weights, offset)
+    n = y.shape[0]
+    if family.name == "gaussian":
+        rss = fit.deviance
+        return float(-0.5 * (n * (LOG_2PI + np.log(rss / n) + 1.0) - np.sum(np.log(weights))))
+    if family.name in ("poisson", "binomial"):
+        return conditional_loglik(y, fit.mu, family, np.ones(n), weights)
+    disp = fit.deviance / (n if family.name == "Gamma" else float(np.sum(weights)))
+    return conditional_loglik(y, fit.mu, family, np.full(n, disp), weights)
+
+
+@dataclass
+class LRTResult:
+    """A likelihood-ratio test of variance components."""
+
+    statistic: float
+    df: int
+    p_value: float
+    data_name: str
+
+    def __str__(self) -> str:
+        return (
+            "\n\tLikelihood-ratio test\n\n"
+            f"data:  {self.data_name}\n"
+            f"LRT statistic = {self.statistic:.5g}, df = {self.df}, "
+            f"p-value = {self.p_value:.4g}\n"
+        )
+
+    __repr__ = __str__
+
+
+def lrt(fit1: object, fit2: object | None = None) -> LRTResult:
+    """R's ``lrt``: likelihood-ratio test of the variance components.
+
+    With one model, it is tested against its GLM without random effects using
+    2 |pvh - logLik(glm)| on as many df as random terms; with two models,
+    2 |pbvh1 - pbvh2| on the difference in their numbers of random terms.  The p-value
+    is half the chi-square tail (a 50:50 mixture for a boundary null).
+
+    Parameters
+    ----------
+    fit1, fit2 : HGLMResult
+        Fits made with ``calc_like=True``.
+    """
+    for j, f in enumerate((fit1, fit2)):
+        if f is not None and getattr(f, "likelihood", None) is None:
+            raise ValueError(f"fit{j + 1}: was fitted without calc_like=True; refit with it")
+    if fit2 is None:
+        stat = 2.0 * abs(fit1.likelihood["pvh"] - fit1.null_loglik())
+        df = len(fit1.var_ranef)
+        name = "fit1"
+    else:
+        stat = 2.0 * abs(fit1.likelihood["pbvh"] - fit2.likelihood["pbvh"])
+        df = abs(len(fit1.var_ranef) - len(fit2.var_ranef))
+        if df == 0:
+            raise ValueError("fit2: has as many random terms as fit1; lrt compares nested models")
+        name = "fit1 v.s. fit2"
+    return LRTResult(stat, df, float(stats.chi2.sf(stat, df) / 2.0), name)

@@ -1,0 +1,557 @@
+"""Tests of the formula layer, ``hglm.design``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from hglm.design import (
+    design_from_formulas,
+    design_from_lme4,
+    disp_design,
+    formula_columns,
+    new_design,
+    new_offset,
+)
+from tests.shared import load_data
+
+
+@pytest.fixture
+def df() -> pd.DataFrame:
+    """Eight rows with numeric, string and integer grouping columns."""
+    return pd.DataFrame(
+        {
+            "y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+            "x": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0],
+            "f": ["u", "v", "w", "u", "v", "w", "u", "v"],
+            "g": [10, 2, 1, 10, 2, 1, 10, 2],
+            "h": ["b", "a", "b", "a", "b", "a", "b", "a"],
+            "w": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0],
+            "t": [1.0, 2.0, 4.0, 8.0, 1.0, 2.0, 4.0, 8.0],
+        }
+    )
+
+
+def dense(term) -> np.ndarray:
+    """The Z block of a random term as a dense array."""
+    return term.Z.toarray()
+
+
+# --------------------------------------------------------------------------------------
+# Fixed part
+# --------------------------------------------------------------------------------------
+
+
+def test_fixed_part_names_and_values(df):
+    d = design_from_lme4("y ~ x + f + (1|g)", df)
+    assert list(d.X.columns) == ["(Intercept)", "x", "f[T.v]", "f[T.w]"]
+    assert d.X.shape == (8, 4)
+    np.testing.assert_array_equal(d.X["x"], df["x"])
+    np.testing.assert_array_equal(d.X["f[T.v]"], (df["f"] == "v").astype(float))
+    np.testing.assert_array_equal(d.y, df["y"])
+    assert d.response_name == "y"
+    assert d.fixed_formula == "x + f"
+    assert d.X.dtypes.eq(float).all()
+
+
+def test_fixed_part_interactions_and_transforms(df):
+    d = design_from_formulas("y ~ x*f + I(x**2) + np.log(t) + C(h)", "~ 1|g", df)
+    cols = list(d.X.columns)
+    assert cols[0] == "(Intercept)"
+    assert {"x", "f[T.v]", "x:f[T.v]", "x:f[T.w]", "I(x ** 2)", "np.log(t)"} <= set(cols)
+    assert any(c.startswith("C(h)") for c in cols)
+    np.testing.assert_allclose(d.X["I(x ** 2)"], df["x"] ** 2)
+    np.testing.assert_allclose(d.X["np.log(t)"], np.log(df["t"]))
+    np.testing.assert_allclose(d.X["x:f[T.v]"], df["x"] * (df["f"] == "v"))
+
+
+def test_fixed_part_without_intercept(df):
+    assert list(design_from_lme4("y ~ 0 + x + (1|g)", df).X.columns) == ["x"]
+    assert list(design_from_lme4("y ~ x - 1 + (1|g)", df).X.columns) == ["x"]
+    assert list(design_from_lme4("y ~ 0 + f + (1|g)", df).X.columns) == [
+        "f[u]",
+        "f[v]",
+        "f[w]",
+    ]
+
+
+def test_only_random_terms_gives_intercept(df):
+    d = design_from_lme4("y ~ (1|g)", df)
+    assert list(d.X.columns) == ["(Intercept)"]
+    assert d.fixed_formula == "1"
+    assert design_from_lme4("y ~ (1|g) - 1", df).X.shape == (8, 0)
+
+
+def test_factor_alias_of_r(df):
+    d = design_from_lme4("y ~ factor(g) + (1|h)", df)
+    assert list(d.X.columns) == ["(Intercept)", "factor(g)[T.2]", "factor(g)[T.10]"]
+
+
+# --------------------------------------------------------------------------------------
+# Random terms
+# --------------------------------------------------------------------------------------
+
+
+def test_random_intercept_numeric_levels_sort_numerically(df):
+    (term,) = design_from_formulas("y ~ x", "~ 1|g", df).random
+    assert term.label == "(1|g)"
+    assert term.group == "g"
+    assert term.levels == ["1", "2", "10"]
+    assert term.names == ["(Intercept)|g:1", "(Intercept)|g:2", "(Intercept)|g:10"]
+    assert isinstance(term.Z, sp.csc_matrix)
+    assert term.Z.shape == (8, 3)
+    assert term.Z.nnz == 8
+    expected = np.zeros((8, 3))
+    expected[np.arange(8), df["g"].map({1: 0, 2: 1, 10: 2})] = 1.0
+    np.testing.assert_array_equal(dense(term), expected)
+    assert term.covariate is None
+
+
+def test_string_levels_sort_as_strings():
+    data = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": ["b", "a", "B", "a"]})
+    (term,) = design_from_lme4("y ~ (1|g)", data).random
+    assert term.levels == ["B", "a", "b"]
+    np.testing.assert_array_equal(dense(term).argmax(axis=1), [2, 1, 0, 1])
+
+
+def test_categorical_levels_sort_as_strings():
+    g = pd.Categorical(["1", "10", "2", "10"], categories=["2", "10", "1"], ordered=True)
+    data = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": g, "k": pd.Categorical([3, 10, 3, 10])})
+    assert design_from_lme4("y ~ (1|g)", data).random[0].levels == ["1", "10", "2"]
+    assert design_from_lme4("y ~ (1|k)", data).random[0].levels == ["10", "3"]
+
+
+def test_bool_and_float_levels():
+    data = pd.DataFrame(
+        {"y": [1.0, 2, 3, 4], "b": [True, False, True, True], "r": [2.5, 1.0, 10.0, 1.0]}
+    )
+    assert design_from_lme4("y ~ (1|b)", data).random[0].levels == ["False", "True"]
+    term = design_from_lme4("y ~ (1|r)", data).random[0]
+    assert term.levels == ["1", "2.5", "10"]
+    assert term.names[1] == "(Intercept)|r:2.5"
+
+
+def test_unused_categories_get_no_column():
+    g = pd.Categorical(["a", "c", "a"], categories=["a", "b", "c"])
+    data = pd.DataFrame({"y": [1.0, 2, 3], "g": g})
+    assert design_from_lme4("y ~ (1|g)", data).random[0].levels == ["a", "c"]
+
+
+def test_random_slope_without_intercept(df):
+    (term,) = design_from_lme4("y ~ x + (0 + x|g)", df).random
+    assert term.label == "(0 + x|g)"
+    assert term.names == ["x|g:1", "x|g:2", "x|g:10"]
+    assert term.covariate == "x"
+    expected = np.zeros((8, 3))
+    expected[np.arange(8), df["g"].map({1: 0, 2: 1, 10: 2})] = df["x"]
+    np.testing.assert_array_equal(dense(term), expected)
+
+
+@pytest.mark.parametrize("bar", ["(x|g)", "(1 + x|g)", "(x||g)"])
+def test_correlated_slope_becomes_two_independent_terms(df, bar):
+    terms = design_from_lme4(f"y ~ x + {bar}", df).random
+    assert [t.label for t in terms] == ["(1|g)", "(0 + x|g)"]
+    np.testing.assert_array_equal(dense(terms[1]), dense(terms[0]) * df["x"].to_numpy()[:, None])
+
+
+def test_combined_grouping_factor(df):
+    (term,) = design_from_lme4("y ~ (1|g:h)", df).random
+    assert term.group == "g:h"
+    assert term.label == "(1|g:h)"
+    # combinations sort as strings ("10:a" < "1:a"), as hglm2's factor(as.vector(g)) does
+    assert term.levels == ["10:a", "10:b", "1:a", "1:b", "2:a", "2:b"]
+    assert term.names[0] == "(Intercept)|g:h:10:a"
+    labels = [f"{g}:{h}" for g, h in zip(df["g"], df["h"], strict=True)]
+    np.testing.assert_array_equal(
+        dense(term).argmax(axis=1), [term.levels.index(lab) for lab in labels]
+    )
+
+
+def test_nesting_expands(df):
+    terms = design_from_lme4("y ~ (1|g/h)", df).random
+    assert [t.label for t in terms] == ["(1|g)", "(1|g:h)"]
+    assert [len(t.levels) for t in terms] == [3, 6]
+
+
+def test_several_random_terms_in_order(df):
+    d = design_from_lme4("y ~ x + (1|h) + (1|g) + (0 + x|h)", df)
+    assert [t.label for t in d.random] == ["(1|h)", "(1|g)", "(0 + x|h)"]
+    assert d.random[0].levels == ["a", "b"]
+
+
+def test_random_formula_of_hglm(df):
+    one = design_from_formulas("y ~ x", "~1|h", df).random
+    two = design_from_formulas("y ~ x", "~ (1|h) + (1|g)", df).random
+    slope = design_from_formulas("y ~ x", "~ 0 + x | g", df).random
+    assert [t.label for t in one] == ["(1|h)"]
+    assert [t.label for t in two] == ["(1|h)", "(1|g)"]
+    assert [t.label for t in slope] == ["(0 + x|g)"]
+    assert design_from_formulas("y ~ x", None, df).random == []
+
+
+def test_integer_group_codes_survive_missing_rows():
+    data = pd.DataFrame({"y": [1.0, np.nan, 3, 4], "g": [3, 2, 1, 3]})
+    with pytest.warns(UserWarning):
+        (term,) = design_from_lme4("y ~ (1|g)", data).random
+    assert term.levels == ["1", "3"]
+    np.testing.assert_array_equal(dense(term), [[0, 1], [1, 0], [0, 1]])
+
+
+# --------------------------------------------------------------------------------------
+# Response, weights, offset
+# --------------------------------------------------------------------------------------
+
+
+def test_bool_response_is_zero_one():
+    data = pd.DataFrame({"y": [True, False, True], "g": ["a", "b", "a"]})
+    np.testing.assert_array_equal(design_from_lme4("y ~ (1|g)", data).y, [1.0, 0.0, 1.0])
+
+
+def test_binomial_string_response_last_sorted_level_is_success():
+    data = pd.DataFrame({"y": ["y", "n", "y", "n"], "g": ["a", "b", "a", "b"]})
+    d = design_from_lme4("y ~ (1|g)", data, binomial=True)
+    np.testing.assert_array_equal(d.y, [1.0, 0.0, 1.0, 0.0])
+    assert d.y.dtype == float
+
+
+def test_binomial_categorical_response_uses_category_order():
+    y = pd.Categorical(["lo", "hi", "lo"], categories=["lo", "hi"])
+    data = pd.DataFrame({"y": y, "g": ["a", "b", "a"]})
+    np.testing.assert_array_equal(
+        design_from_lme4("y ~ (1|g)", data, binomial=True).y, [0.0, 1.0, 0.0]
+    )
+
+
+def test_response_expression():
+    data = pd.DataFrame({"s": ["y", "n", "y"], "g": ["a", "b", "a"]})
+    d = design_from_lme4('I(s == "y") ~ (1|g)', data, binomial=True)
+    np.testing.assert_array_equal(d.y, [1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("lhs", ["r/n", "I(r/n)", "r / n"])
+def test_proportion_response(lhs):
+    data = pd.DataFrame({"r": [1, 2, 3], "n": [4, 4, 5], "g": ["a", "b", "a"]})
+    d = design_from_formulas(f"{lhs} ~ 1", "~ 1|g", data, weights="n", binomial=True)
+    np.testing.assert_allclose(d.y, [0.25, 0.5, 0.6])
+    np.testing.assert_array_equal(d.weights, [4.0, 4.0, 5.0])
+    assert d.response_name == lhs
+
+
+def test_weights_array_and_offset_combinations(df):
+    d = design_from_lme4("y ~ x + (1|g)", df, weights=df["w"].to_numpy(), offset="np.log(t)")
+    np.testing.assert_array_equal(d.weights, df["w"])
+    np.testing.assert_allclose(d.offset, np.log(df["t"]))
+    assert d.offset_terms == ["np.log(t)"]
+    both = design_from_lme4("y ~ x + offset(log(t)) + (1|g)", df, offset=list(df["x"]))
+    np.testing.assert_allclose(both.offset, np.log(df["t"]) + df["x"])
+    assert both.offset_terms == ["log(t)"]
+    assert list(both.X.columns) == ["(Intercept)", "x"]
+    plain = design_from_lme4("y ~ x + (1|g)", df)
+    assert plain.weights is None and plain.offset is None and plain.offset_terms == []
+
+
+# --------------------------------------------------------------------------------------
+# Missing values
+# --------------------------------------------------------------------------------------
+
+
+def test_missing_values_are_dropped_with_warning(df):
+    df.loc[1, "x"] = np.nan
+    df.loc[3, "g"] = np.nan
+    df.loc[5, "f"] = None
+    df.loc[6, "t"] = np.nan  # not used by the model: kept
+    with pytest.warns(UserWarning, match=r"3 of 8 rows dropped.*f, g, x"):
+        d = design_from_lme4("y ~ x + f + (1|g)", df)
+    np.testing.assert_array_equal(d.rows, [0, 2, 4, 6, 7])
+    assert d.n_dropped == 3
+    assert d.X.shape == (5, 4)
+    assert d.random[0].Z.shape == (5, 3)
+    np.testing.assert_array_equal(d.y, df["y"].iloc[[0, 2, 4, 6, 7]])
+
+
+def test_missing_in_weights_offset_and_extra_columns(df):
+    weights = df["w"].to_numpy().copy()
+    weights[0] = np.nan
+    df.loc[2, "t"] = np.nan
+    df.loc[4, "h"] = None
+    with pytest.warns(UserWarning, match=r"3 of 8 rows.*h, t, weights"):
+        d = design_from_lme4(
+            "y ~ x + (1|g)", df, weights=weights, offset="log(t)", extra_columns=["h"]
+        )
+    np.testing.assert_array_equal(d.rows, [1, 3, 5, 6, 7])
+    np.testing.assert_array_equal(d.weights, weights[[1, 3, 5, 6, 7]])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_missing_from_expression_is_dropped(df):
+    df.loc[0, "t"] = -1.0
+    with pytest.warns(UserWarning, match=r"1 of 8 rows.*fixed part"):
+        d = design_from_lme4("y ~ np.sqrt(t) + (1|g)", df)
+    np.testing.assert_array_equal(d.rows, np.arange(1, 8))
+    assert np.isfinite(d.X.to_numpy()).all()
+
+
+def test_column_named_like_a_builtin_is_a_column():
+    data = pd.DataFrame({"y": [1.0, 2, 3, 4], "sum": [1.0, np.nan, 3, 4], "g": [1, 1, 2, 2]})
+    with pytest.warns(UserWarning, match="1 of 4 rows.*: sum"):
+        d = design_from_lme4("y ~ sum + (1|g)", data)
+    np.testing.assert_array_equal(d.X["sum"], [1.0, 3.0, 4.0])
+
+
+def test_no_warning_without_missing_values(df):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = design_from_lme4("y ~ x + (1|g)", df)
+    assert d.n_dropped == 0
+    np.testing.assert_array_equal(d.rows, np.arange(8))
+
+
+def test_rows_are_positions_not_index_labels(df):
+    df.index = [10, 20, 30, 40, 50, 60, 70, 80]
+    df.loc[30, "y"] = np.nan
+    with pytest.warns(UserWarning):
+        d = design_from_lme4("y ~ x + (1|g)", df)
+    np.testing.assert_array_equal(d.rows, [0, 1, 3, 4, 5, 6, 7])
+
+
+def test_all_rows_missing_is_an_error(df):
+    df["x"] = np.nan
+    with pytest.raises(ValueError, match="no rows left"):
+        design_from_lme4("y ~ x + (1|g)", df)
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("formula", "message"),
+    [
+        ("y ~ nope + (1|g)", "unknown column.*'nope'.*fixed part"),
+        ("y ~ x + (1|nope)", "unknown column.*'nope'.*random term"),
+        ("y ~ x + (0 + nope|g)", "unknown column.*'nope'.*random term"),
+        ("nope ~ x + (1|g)", "unknown column.*'nope'.*response"),
+        ("y ~ x + offset(nope) + (1|g)", "unknown column.*'nope'.*offset"),
+        ("y ~ x + (1|)", "no grouping factor"),
+        ("y ~ x + (1|g:)", "empty grouping factor"),
+        ("y ~ x + (|g)", "nothing before"),
+        ("y ~ x + (1|g|h)", "exactly one"),
+        ("y ~ x - (1|g)", "cannot subtract"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("y ~ ", "right-hand side.*empty"),
+        ("~ x + (1|g)", "no response"),
+        ("y ~ x ~ z", "more than one"),
+    ],
+)
+def test_formula_errors(df, formula, message):
+    with pytest.raises(ValueError, match=message):
+        design_from_lme4(formula, df)
+
+
+@pytest.mark.parametrize(
+    ("random", "message"),
+    [
+        ("~ 1|", "no grouping factor"),
+        ("~ 1|nope", "unknown column.*'nope'"),
+        ("~ 1|g + 1|h", "parentheses"),
+        ("~ x", "not a random term"),
+        ("y ~ 1|g", "one-sided"),
+        ("", "empty"),
+    ],
+)
+def test_random_formula_errors(df, random, message):
+    with pytest.raises(ValueError, match=message):
+        design_from_formulas("y ~ x", random, df)
+
+
+def test_argument_errors(df):
+    with pytest.raises(ValueError, match="unknown column.*'nope'.*weights"):
+        design_from_lme4("y ~ x + (1|g)", df, weights="nope")
+    with pytest.raises(ValueError, match="unknown column.*'nope'.*offset"):
+        design_from_lme4("y ~ x + (1|g)", df, offset="np.log(nope)")
+    with pytest.raises(ValueError, match="unknown column.*'nope'.*extra"):
+        design_from_lme4("y ~ x + (1|g)", df, extra_columns=["nope"])
+    with pytest.raises(ValueError, match="weights has length 3 but data has 8"):
+        design_from_lme4("y ~ x + (1|g)", df, weights=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="offset must be numeric"):
+        design_from_lme4("y ~ x + (1|g)", df, offset=["a"] * 8)
+    with pytest.raises(ValueError, match="weights 'f' must be numeric"):
+        design_from_lme4("y ~ x + (1|g)", df, weights="f")
+
+
+def test_response_type_errors(df):
+    with pytest.raises(ValueError, match="response 'f'.*binomial"):
+        design_from_lme4("f ~ x + (1|g)", df)
+    with pytest.raises(ValueError, match="response 'f'.*exactly two levels, found 3"):
+        design_from_lme4("f ~ x + (1|g)", df, binomial=True)
+
+
+def test_data_must_be_a_frame_or_dict(df):
+    with pytest.raises(ValueError, match="data must be a pandas DataFrame or a dict.*list"):
+        design_from_lme4("y ~ x + (1|g)", [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="data must be"):
+        design_from_formulas("y ~ x", "~ 1|g", np.ones((3, 2)))
+    from_dict = design_from_lme4("y ~ x + (1|g)", df.to_dict(orient="list"))
+    np.testing.assert_array_equal(from_dict.X, design_from_lme4("y ~ x + (1|g)", df).X)
+
+
+def test_fixed_formula_syntax_error_is_value_error(df):
+    with pytest.raises(ValueError):
+        design_from_lme4("y ~ x + + * (1|g)", df)
+
+
+# --------------------------------------------------------------------------------------
+# Dispersion formula
+# --------------------------------------------------------------------------------------
+
+
+def test_disp_design_on_the_same_rows(df):
+    df.loc[2, "y"] = np.nan
+    with pytest.warns(UserWarning):
+        d = design_from_lme4("y ~ x + (1|g)", df, extra_columns=formula_columns("~ t + h"))
+    X_disp, terms = disp_design("~ t + h", df, d.rows)
+    assert list(X_disp.columns) == ["(Intercept)", "t", "h[T.b]"]
+    np.testing.assert_array_equal(X_disp["t"], df["t"].iloc[d.rows])
+    assert terms == []
+
+
+def test_disp_design_with_random_terms(df):
+    X_disp, terms = disp_design("~ 1 + (1|h)", df, np.arange(8))
+    assert list(X_disp.columns) == ["(Intercept)"]
+    assert [t.label for t in terms] == ["(1|h)"]
+    assert terms[0].Z.shape == (8, 2)
+    X_disp, _ = disp_design("x", df, np.array([0, 1]))
+    assert list(X_disp.columns) == ["(Intercept)", "x"]
+
+
+def test_disp_design_errors(df):
+    with pytest.raises(ValueError, match="one-sided"):
+        disp_design("y ~ x", df, np.arange(8))
+    with pytest.raises(ValueError, match="unknown column.*'nope'.*disp"):
+        disp_design("~ nope", df, np.arange(8))
+    with pytest.raises(ValueError, match="offset"):
+        disp_design("~ x + offset(t)", df, np.arange(8))
+    df.loc[0, "t"] = np.nan
+    with pytest.raises(ValueError, match="t have missing values.*extra_columns"):
+        disp_design("~ t", df, np.arange(8))
+
+
+def test_formula_columns():
+    assert formula_columns("~ x2 + x3") == ["x2", "x3"]
+    assert formula_columns("r/n ~ a*np.log(b) + offset(log(t)) + (0 + c|d/e)") == [
+        "a",
+        "b",
+        "c",
+        "d",
+        "e",
+        "n",
+        "r",
+        "t",
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# New data
+# --------------------------------------------------------------------------------------
+
+
+def test_new_design_aligns_levels_and_handles_unseen(df):
+    d = design_from_lme4("y ~ x + f + (1|g) + (0 + x|h)", df)
+    new = pd.DataFrame(
+        {"x": [1.0, 2.0, 3.0, 4.0], "f": ["w", "u", "v", "u"], "g": [10, 99, 1, np.nan]}
+        | {"h": ["a", "b", "c", "a"]}
+    )
+    X, (Zg, Zh) = new_design(d, new)
+    assert X.shape == (4, 4)
+    np.testing.assert_array_equal(X[:, 1], new["x"])
+    np.testing.assert_array_equal(X[:, 3], [1.0, 0.0, 0.0, 0.0])  # f[T.w]
+    assert isinstance(Zg, sp.csc_matrix) and Zg.shape == (4, 3)
+    np.testing.assert_array_equal(Zg.toarray(), [[0, 0, 1], [0, 0, 0], [1, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(Zh.toarray(), [[1, 0], [0, 2], [0, 0], [4, 0]])
+
+
+def test_new_design_unseen_raise(df):
+    d = design_from_lme4("y ~ x + (1|g)", df)
+    with pytest.raises(ValueError, match=r"level '99' of g.*\(1\|g\).*not seen"):
+        new_design(d, pd.DataFrame({"x": [1.0], "g": [99]}), unseen="raise")
+    with pytest.raises(ValueError, match=r"missing value of g"):
+        new_design(d, pd.DataFrame({"x": [1.0], "g": [np.nan]}), unseen="raise")
+    with pytest.raises(ValueError, match="unseen must be"):
+        new_design(d, pd.DataFrame({"x": [1.0], "g": [1]}), unseen="zero")
+
+
+def test_new_design_missing_covariate_and_unknown_level(df):
+    d = design_from_lme4("y ~ x + f + (1|g)", df)
+    X, _ = new_design(d, {"x": [np.nan, 1.0], "f": ["u", "v"], "g": [1, 2]})
+    assert np.isnan(X[0]).all()
+    np.testing.assert_array_equal(X[1], [1.0, 1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="not seen in training"):
+        new_design(d, pd.DataFrame({"x": [1.0], "f": ["zz"], "g": [1]}))
+    with pytest.raises(ValueError, match="unknown column.*'f'"):
+        new_design(d, pd.DataFrame({"x": [1.0], "g": [1]}))
+
+
+def test_new_design_reproduces_training(df):
+    d = design_from_lme4("y ~ x*f + (x|g:h)", df)
+    X, blocks = new_design(d, df)
+    np.testing.assert_array_equal(X, d.X.to_numpy())
+    for term, block in zip(d.random, blocks, strict=True):
+        np.testing.assert_array_equal(block.toarray(), dense(term))
+
+
+def test_new_offset(df):
+    d = design_from_lme4("y ~ x + offset(np.log(t)) + (1|g)", df, offset="x")
+    np.testing.assert_allclose(new_offset(d, {"t": [1.0, np.e], "x": [1.0, 2.0]}), [1.0, 3.0])
+    assert new_offset(design_from_lme4("y ~ x + (1|g)", df, offset=df["x"]), df) is None
+
+
+# --------------------------------------------------------------------------------------
+# Shared data sets
+# --------------------------------------------------------------------------------------
+
+
+def test_bacteria():
+    bacteria = load_data("bacteria.csv")
+    d = design_from_formulas("y ~ week", "~ 1|ID", bacteria, binomial=True)
+    assert list(d.X.columns) == ["(Intercept)", "week"]
+    assert d.X.shape == (220, 2)
+    np.testing.assert_array_equal(d.y, (bacteria["y"] == "y").astype(float))
+    (term,) = d.random
+    assert len(term.levels) == 50
+    assert term.levels == sorted(bacteria["ID"].unique())
+    assert term.levels[:2] == ["X01", "X02"] and term.levels[-1] == "Z26"
+    assert term.names[0] == "(Intercept)|ID:X01"
+    assert term.Z.shape == (220, 50) and term.Z.nnz == 220
+    np.testing.assert_array_equal(term.Z.sum(axis=0).A1, bacteria["ID"].value_counts().sort_index())
+    lme4 = design_from_lme4("y ~ week + (1|ID)", bacteria, binomial=True)
+    assert lme4.random[0].levels == term.levels
+
+
+def test_seeds():
+    seeds = load_data("seeds.csv")
+    d = design_from_formulas(
+        'r/n ~ extract*I(seed == "O73")', "~ 1|plate", seeds, weights="n", binomial=True
+    )
+    assert d.X.shape == (21, 4)
+    assert d.X.columns[0] == "(Intercept)"
+    np.testing.assert_allclose(d.y, seeds["r"] / seeds["n"])
+    np.testing.assert_array_equal(d.weights, seeds["n"])
+    np.testing.assert_array_equal(d.X.iloc[:, 1], (seeds["extract"] == "Cucumber").astype(float))
+    np.testing.assert_array_equal(d.X.iloc[:, 2], (seeds["seed"] == "O73").astype(float))
+    np.testing.assert_array_equal(d.X.iloc[:, 3], d.X.iloc[:, 1] * d.X.iloc[:, 2])
+    assert d.random[0].levels == [str(i) for i in range(1, 22)]
+
+
+def test_semiconductor_hglm2_levels_and_disp():
+    semi = load_data("semiconductor.csv")
+    d = design_from_lme4("y ~ x1 + x3 + x5 + x6 + (1|Device)", semi)
+    assert list(d.X.columns) == ["(Intercept)", "x1", "x3", "x5", "x6"]
+    assert d.random[0].levels == [str(i) for i in range(1, 17)]
+    X_disp, terms = disp_design("~ x2 + x3", semi, d.rows)
+    assert list(X_disp.columns) == ["(Intercept)", "x2", "x3"] and terms == []
