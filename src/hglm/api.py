@@ -402,7 +402,10 @@ def _fit(
         fixed_names, random_labels[0], random_labels[1], disp_names,
         [nm for _, nm in rand_disp], y_name,
     )
-    return HGLMResult(fit_eql(problem, options), names, c["method"], calc_like=c["calc_like"])
+    return HGLMResult(
+        fit_eql(problem, options), names, c["method"], calc_like=c["calc_like"],
+        vcovmat=c["vcovmat"],
+    )
 
 
 def _check_controls(method: str, conv: float, maxit: int, vcovmat: bool, bigrr: bool) -> None:
@@ -414,6 +417,5 @@ def _check_controls(method: str, conv: float, maxit: int, vcovmat: bool, bigrr: 
         raise ValueError(f"conv: must be a positive number, got {conv!r}")
     if int(maxit) < 1:
         raise ValueError(f"maxit: must be at least 1, got {maxit!r}")
-    for flag, name in ((vcovmat, "vcovmat"), (bigrr, "bigrr")):
-        if flag:
-            raise NotImplementedError(f"{name}=True is not available yet")
+    if bigrr:
+        raise NotImplementedError("bigrr=True is not available yet")

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
+from .augmented import Indicator
+from .design import ModelDesign, new_design, new_offset
 from .eql import EngineFit
 from .likelihood import fit_likelihoods, glm_loglik
 
@@ -60,7 +62,12 @@ class HGLMResult:
     """
 
     def __init__(
-        self, engine: EngineFit, names: Names, method: str = "EQL", calc_like: bool = False
+        self,
+        engine: EngineFit,
+        names: Names,
+        method: str = "EQL",
+        calc_like: bool = False,
+        vcovmat: bool = False,
     ) -> None:
         self._engine = engine
         self.names = names
@@ -109,8 +116,80 @@ class HGLMResult:
             fit_likelihoods(engine).as_dict() if calc_like else None
         )
         self.car_rho = self.car_tau = self.sar_rho = self.sar_tau = None
-        self.vcov = None
+        self.vcov = _marginal_vcov(engine) if vcovmat else None
         self.disp_fit: HGLMResult | None = None
+        self.design: ModelDesign | None = None
+
+    def predict(
+        self,
+        newdata: object | None = None,
+        type: str = "response",
+        *,
+        X: object | None = None,
+        Z: object | None = None,
+        offset: object | None = None,
+        unseen: str = "mean",
+    ) -> Array:
+        """Predictions of the mean model.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            New data for a formula fit; the design is rebuilt from the stored formulas.
+            Levels of a grouping factor not seen in fitting get the random-effect mean
+            (``unseen="mean"``) or raise ValueError (``unseen="raise"``).
+        type : {"response", "link"}
+            Means, or the linear predictor (including the offset).
+        X, Z : array-like, optional
+            New designs for a matrix-interface fit (Z with the fitted model's columns).
+        offset : array-like, optional
+            Offset for the new rows (default: the formula's offset terms, else 0).
+
+        Returns
+        -------
+        ndarray
+        """
+        if type not in ("response", "link"):
+            raise ValueError(f"type: must be 'response' or 'link', got {type!r}")
+        if newdata is None and X is None and Z is None:
+            eta = self.linear_predictor
+        else:
+            eta = self._new_linear_predictor(newdata, X, Z, offset, unseen)
+        return eta if type == "link" else self.family.link.inverse(eta)
+
+    def _new_linear_predictor(
+        self, newdata: object, X: object, Z: object, offset: object, unseen: str
+    ) -> Array:
+        pb = self._engine.problem
+        beta, v = self._engine.beta, self._engine.v
+        if newdata is not None:
+            if self.design is None:
+                raise ValueError("newdata: needs a formula fit; pass X= and Z= instead")
+            X_new, blocks = new_design(self.design, newdata, unseen=unseen)
+            default_offset = new_offset(self.design, newdata)
+        else:
+            if X is None or Z is None:
+                raise ValueError("X, Z: give both for a matrix-interface prediction")
+            X_new = np.asarray(X, dtype=float)
+            Zm = sparse.csr_matrix(Z)
+            if Zm.shape[1] != v.shape[0] or X_new.shape[1] != beta.shape[0]:
+                raise ValueError(
+                    f"X, Z: need {beta.shape[0]} and {v.shape[0]} columns as in the fit"
+                )
+            blocks = [Zm[:, sl] for sl in self._engine.fitter.term_slices]
+            default_offset = None
+        eta = X_new @ beta
+        for block, sl, t in zip(blocks, self._engine.fitter.term_slices, pb.terms, strict=True):
+            block = sparse.csr_matrix(block)
+            eta = eta + block @ v[sl]
+            psi_v = float(t.family.link.link(np.array(t.family.psi)))
+            if psi_v != 0.0:
+                eta = eta + psi_v * (np.diff(block.indptr) == 0)
+        if offset is not None:
+            eta = eta + np.asarray(offset, dtype=float)
+        elif default_offset is not None:
+            eta = eta + default_offset
+        return eta
 
     def null_loglik(self) -> float:
         """Log-likelihood of the GLM without random effects (R's null model of ``lrt``)."""
@@ -183,6 +262,26 @@ def _random_u(engine: EngineFit) -> Array:
         out[start : start + w] = t.family.link.inverse(v[start : start + w])
         start += w
     return out
+
+
+def _marginal_vcov(engine: EngineFit) -> Array | sparse.csr_matrix:
+    """Z diag(lambda) Z' + W1^{-1}: the marginal covariance of the working response.
+
+    For a Gaussian response with Gaussian random effects this is var(y) =
+    Z diag(lambda) Z' + diag(phi / weights).  It is sparse (CSR) when every random term
+    is an indicator block and n > 2000, else a dense array.
+    """
+    pb = engine.problem
+    n = pb.y.shape[0]
+    w1, _ = engine.final_weights()
+    blocks = [
+        sparse.csr_matrix(b.toarray()) if isinstance(b, Indicator) else sparse.csr_matrix(b)
+        for b in pb.blocks
+    ]
+    Z = sparse.hstack(blocks, format="csr")
+    V = Z @ sparse.diags(engine.lam) @ Z.T + sparse.diags(1.0 / w1)
+    all_indicator = all(isinstance(b, Indicator) for b in pb.blocks)
+    return V.tocsr() if all_indicator and n > 2000 else V.toarray()
 
 
 def _signif_stars(p: float) -> str:
