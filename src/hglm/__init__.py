@@ -18,9 +18,11 @@ from .families import (
 )
 from .likelihood import LRTResult, lrt
 from .results import HGLMResult, Summary
+from .spatial import CAR, SAR
 
 __all__ = [
     "Beta",
+    "CAR",
     "Binomial",
     "ConvergenceWarning",
     "Family",
@@ -32,6 +34,7 @@ __all__ = [
     "InverseGaussian",
     "NumericalGuardWarning",
     "Poisson",
+    "SAR",
     "Summary",
     "hglm",
     "hglm2",

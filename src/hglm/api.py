@@ -7,6 +7,7 @@ checked before the engine sees it; bad input raises ``ValueError`` naming the ar
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +26,7 @@ from .eql import Options, Problem, RandomTermModel, fit_eql
 from .families import Family, ResponseFamily, random_family, response_family
 from .links import get_link
 from .results import HGLMResult, Names
+from .spatial import rotate_block
 
 Array = np.ndarray
 ArrayLike = Array | pd.DataFrame | pd.Series | Sequence[float]
@@ -381,18 +383,31 @@ def _fit(
         _check_full_rank(xd_arr, disp_names, "x_disp")
     rd_link = get_link(c["link_rand_disp"], "link_rand_disp")
     rand_disp = _x_rand_disp(c["x_rand_disp"], sizes)
+    rd_links = [rd_link] * len(sizes)
+    for k, f in enumerate(rand_fams):
+        if f.spatial is not None:
+            if rand_disp[k][0] is not None:
+                raise ValueError(
+                    f"x_rand_disp[{k}]: a {f.name} term has its own dispersion model "
+                    "(on the eigenvalues of D)"
+                )
+            z_blocks[k] = rotate_block(f.spatial, z_blocks[k], "Z")
+            rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
+            rd_links[k] = f.spatial.disp_link
     terms = [
-        RandomTermModel(f, xd, rd_link) for f, (xd, _) in zip(rand_fams, rand_disp, strict=True)
+        RandomTermModel(f, xd, lk)
+        for f, (xd, _), lk in zip(rand_fams, rand_disp, rd_links, strict=True)
     ]
     problem = Problem(
         y_arr, X_arr, [as_block(b) for b in z_blocks], terms, fam, w, off, xd_arr,
         get_link(c["link_disp"], "link_disp"), None if fix_disp is None else float(fix_disp),
     )
     startval = c["startval"]
+    method = _effective_method(c["method"], rand_fams)
     options = Options(
         conv=float(c["conv"]), maxit=int(c["maxit"]),
         startval=None if startval is None else np.asarray(startval, dtype=float),
-        verbose=c["verbose"],
+        verbose=c["verbose"], hl_correction=method == "EQL1",
     )
     if random_labels is None:
         random_labels = (
@@ -403,16 +418,34 @@ def _fit(
         [nm for _, nm in rand_disp], y_name,
     )
     return HGLMResult(
-        fit_eql(problem, options), names, c["method"], calc_like=c["calc_like"],
+        fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
+
+
+def _effective_method(method: str, rand_fams: list) -> str:
+    """EQL1 corrects Gaussian random effects only; otherwise EQL is used, as R does."""
+    if method == "EQL1" and not all(f.is_gaussian for f in rand_fams):
+        warnings.warn(
+            "method: EQL1 is defined for Gaussian random effects only; fitting by EQL",
+            UserWarning,
+            stacklevel=4,
+        )
+        return "EQL"
+    if method == "EQL1":
+        warnings.warn(
+            "method: EQL1 applies the HL(1,1) correction of the fixed effects derived from "
+            "the adjusted profile likelihood p_v(h) (DESIGN.md); it does not yet reproduce "
+            "R's hglm EQL1 estimates",
+            UserWarning,
+            stacklevel=4,
+        )
+    return method
 
 
 def _check_controls(method: str, conv: float, maxit: int, vcovmat: bool, bigrr: bool) -> None:
     if method not in ("EQL", "EQL1"):
         raise ValueError(f"method: must be 'EQL' or 'EQL1', got {method!r}")
-    if method == "EQL1":
-        raise NotImplementedError("method='EQL1' is not available yet")
     if not (np.isfinite(conv) and conv > 0):
         raise ValueError(f"conv: must be a positive number, got {conv!r}")
     if int(maxit) < 1:

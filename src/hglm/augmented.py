@@ -297,6 +297,9 @@ class AugmentedFactor:
     def __post_init__(self) -> None:
         if self.D.size and not np.all(self.D > 0):
             raise NotPositiveDefiniteError("T'WT is not positive definite (random-effect block)")
+        if self.S.size == 0:
+            self._chol = self.S
+            return
         chol, info = linalg.lapack.dpotrf(self.S, lower=1, clean=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")

@@ -108,6 +108,7 @@ class Options:
     startval: Array | None = None
     verbose: bool | Callable[[str], None] = False
     accelerate: bool = True
+    hl_correction: bool = False
 
 
 @dataclass
@@ -182,6 +183,12 @@ class EQLFitter:
             [np.full(w, t.family.psi) for w, t in zip(self.sizes, problem.terms, strict=True)]
         )
         self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
+        self.rounds_done = 0
+        self.z_system = (
+            AugmentedSystem(np.zeros((problem.y.shape[0], 0)), problem.blocks)
+            if options.hl_correction
+            else None
+        )
 
     @staticmethod
     def _width(block: Block) -> int:
@@ -266,7 +273,33 @@ class EQLFitter:
         u, du_dv = self._random_scale(v)
         w2 = du_dv**2 / (self._random_variance(u) * lam)
         z2 = v + (self.psi - u) / du_dv
+        if self._hl_active():
+            c = self._hl_shift(mu, w1, w2)
+            z1 = z1 - c
+            z2 = z2 + self.z_system.z_rmatvec(w1 * c) / w2
         return w1, z1, w2, z2
+
+    def _hl_active(self) -> bool:
+        """EQL1 corrects from the third round on (from the first under fix_disp)."""
+        if self.z_system is None:
+            return False
+        return self.pb.fix_disp is not None or self.rounds_done >= 2
+
+    def _hl_shift(self, mu: Array, w1: Array, w2: Array) -> Array:
+        """The HL(1,1) shift c of the working response (DESIGN.md, "EQL1").
+
+        With K = Z (Z'W1Z + W2)^{-1} Z' and P_i = K_ii W1_i,
+        c_i = (P_i W1_i^-2 W1'_i mu'_i - sum_j P_j W1_j^-1 W1'_j mu'_j K_ji) / 2, where
+        W1' = dW1/dmu = -W1 (2 g''/g' + V'/V) and mu' = dmu/deta = 1/g'.
+        """
+        fam = self.pb.family
+        g1 = fam.link.deta_dmu(mu)
+        dw1 = -w1 * (2.0 * fam.link.d2eta_dmu2(mu) / g1 + fam.dvariance(mu) / fam.variance(mu))
+        factor = self.z_system.factorize(w1, w2)
+        P = factor.rows_quadform() * w1
+        a = P / w1 * dw1 / g1
+        Ka = self.z_system.z_matvec(factor.solve(self.z_system.z_rmatvec(a)))
+        return 0.5 * (P / w1**2 * dw1 / g1 - Ka)
 
     def solve_augmented(
         self, delta: Array, phi: Array, lam: Array
@@ -299,6 +332,7 @@ class EQLFitter:
         """One EQL round (DESIGN.md, steps 2-5)."""
         pb = self.pb
         delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
+        self.rounds_done += 1
         eta = self.system.linear_predictor(delta)
         mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
         u, _ = self._random_scale(delta[self.p :])

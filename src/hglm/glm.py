@@ -28,7 +28,8 @@ class GLMFit:
     eta, mu : ndarray
         Linear predictor (including the offset) and fitted means.
     working_weights : ndarray
-        The IRLS weights w (dmu/deta)^2 / V(mu) of the last iteration.
+        The IRLS weights w (dmu/deta)^2 / V(mu) of the last weighted least squares
+        (evaluated at the iterate before the final update, as R's glm reports them).
     cov_unscaled : ndarray
         (X' W X)^{-1} with those weights: the covariance with dispersion 1.
     deviance : float
@@ -107,8 +108,7 @@ def fit_glm(
             break
         dev = new_dev
 
-    mu_eta = link.mu_eta(eta)
-    ww = w * mu_eta**2 / family.variance(mu)
+    # as R's glm: the covariance uses the weights of the last weighted least squares
     cov = linalg.pinvh(X.T @ (X * ww[:, None]))
     return GLMFit(coef, eta, mu, ww, cov, dev, n_iter, converged)
 

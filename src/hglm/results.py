@@ -116,6 +116,14 @@ class HGLMResult:
             fit_likelihoods(engine).as_dict() if calc_like else None
         )
         self.car_rho = self.car_tau = self.sar_rho = self.sar_tau = None
+        for t, fit in zip(pb.terms, last.rand_disp_fits, strict=True):
+            spatial = t.family.spatial
+            if spatial is not None:
+                rho, tau = spatial.parameters(fit.coef)
+                if spatial.kind == "CAR":
+                    self.car_rho, self.car_tau = rho, tau
+                else:
+                    self.sar_rho, self.sar_tau = rho, tau
         self.vcov = _marginal_vcov(engine) if vcovmat else None
         self.disp_fit: HGLMResult | None = None
         self.design: ModelDesign | None = None
@@ -251,6 +259,26 @@ class HGLMResult:
         lines += ["", f"EQL estimation {state} in {self.n_iter} iterations."]
         return "\n".join(lines)
 
+    # --- plots and export (hglm.plots, hglm.export) ------------------------------------
+
+    def plot(self, path: str | None = None) -> list:
+        """Diagnostic figures (matplotlib); see :func:`hglm.plots.plot_fit`."""
+        from .plots import plot_fit
+
+        return plot_fit(self, path)
+
+    def to_dict(self) -> dict:
+        """Every estimate as a JSON-safe dict; see :func:`hglm.export.to_dict`."""
+        from .export import to_dict
+
+        return to_dict(self)
+
+    def to_json(self, path: str | None = None, indent: int | None = 2) -> str:
+        """The fit as JSON text, optionally written to ``path``; see :mod:`hglm.export`."""
+        from .export import to_json
+
+        return to_json(self, path, indent)
+
 
 def _random_u(engine: EngineFit) -> Array:
     """The random effects on the u scale, term by term."""
@@ -259,7 +287,11 @@ def _random_u(engine: EngineFit) -> Array:
     start = 0
     for b, t in zip(engine.problem.blocks, engine.problem.terms, strict=True):
         w = b.n_levels if hasattr(b, "n_levels") else b.shape[1]
-        out[start : start + w] = t.family.link.inverse(v[start : start + w])
+        vk = v[start : start + w]
+        spatial = t.family.spatial
+        out[start : start + w] = (
+            spatial.vectors @ vk if spatial is not None else t.family.link.inverse(vk)
+        )
         start += w
     return out
 

@@ -1,0 +1,410 @@
+"""Diagnostic plots of a fitted HGLM (R's ``plot.hglm``), drawn with matplotlib.
+
+matplotlib is an optional dependency (``pip install "hglm[plot]"``); it is imported
+only when a plot is drawn.  :func:`plot_fit` (also ``HGLMResult.plot``) draws, as the
+figures of the hglm vignette:
+
+1. ``leverages``: the hat-values of the n observations and of the q random-effect
+   rows of the augmented GLM against their index, the two parts told apart;
+2. ``deviances``: the deviance components against their index, and the gamma
+   (chi-square(1)) quantile plot of the scaled observation deviances ``d_i / phi_i``;
+3. ``mean_model``: studentized residuals against fitted values with a smoother, their
+   absolute values against fitted values with a smoother, a normal QQ plot and a
+   histogram;
+4. ``dispersion_model`` (only when the residual dispersion has a model with
+   covariates): the same four panels for the standardized deviance residuals of the
+   gamma GLM of the residual dispersion (:func:`dispersion_residuals`).
+
+The helpers :func:`smooth`, :func:`ppoints` and :func:`dispersion_residuals` compute the
+plotted numbers without matplotlib.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .results import HGLMResult
+
+Array = np.ndarray
+
+INSTALL_HINT = 'plotting needs matplotlib; install it with: pip install "hglm[plot]"'
+
+# Colours of R's plot.hglm: points in blue, reference lines and smoothers in red.
+_POINT = "tab:blue"
+_RANDOM = "tab:orange"
+_LINE = "tab:red"
+
+FIGURE_NAMES = ("leverages", "deviances", "mean_model", "dispersion_model")
+
+
+def _pyplot() -> Any:
+    """Import ``matplotlib.pyplot`` or raise ImportError with the install hint."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # matplotlib missing (or broken)
+        raise ImportError(INSTALL_HINT) from exc
+    return plt
+
+
+# --- numbers ----------------------------------------------------------------------------
+
+
+def ppoints(n: int) -> Array:
+    """Probability points ``(i - a) / (n + 1 - 2a)``, ``a = 3/8`` if n <= 10 else 1/2.
+
+    R's ``ppoints``, used by ``qqnorm`` for the theoretical quantiles.
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+
+    Returns
+    -------
+    ndarray
+        ``n`` increasing probabilities in (0, 1).
+    """
+    a = 3.0 / 8.0 if n <= 10 else 0.5
+    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
+
+
+def smooth(
+    x: Sequence[float] | Array,
+    y: Sequence[float] | Array,
+    span: float = 2.0 / 3.0,
+    n_points: int = 50,
+) -> tuple[Array, Array]:
+    """Local linear (lowess-type) smoother evaluated on a grid, like R's ``loess.smooth``.
+
+    At each grid point the ``ceil(span * n)`` nearest observations get tricube weights
+    and a weighted straight line is fitted; where the x-values of the window do not vary,
+    the weighted mean is used instead.
+
+    Parameters
+    ----------
+    x, y : array-like
+        The points to smooth (same length).
+    span : float
+        Fraction of the points in each local window (R's default 2/3).
+    n_points : int
+        Number of equally spaced grid points between ``min(x)`` and ``max(x)``.
+
+    Returns
+    -------
+    grid, fitted : ndarray
+        The grid and the smoothed values on it (a single point when all x are equal).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError("x, y: need two 1-d arrays of the same length")
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size == 0:
+        return np.empty(0), np.empty(0)
+    lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:
+        return np.array([lo]), np.array([float(y.mean())])
+    grid = np.linspace(lo, hi, n_points)
+    k = min(x.size, max(2, int(np.ceil(span * x.size))))
+    fitted = np.empty_like(grid)
+    for i, x0 in enumerate(grid):
+        dist = np.abs(x - x0)
+        h = np.partition(dist, k - 1)[k - 1]
+        if h <= 0.0:
+            h = float(dist.max()) or 1.0
+        w = np.clip(1.0 - (dist / (h * 1.000001)) ** 3, 0.0, None) ** 3
+        sw = w.sum()
+        xm = float(np.sum(w * x) / sw)
+        ym = float(np.sum(w * y) / sw)
+        sxx = float(np.sum(w * (x - xm) ** 2))
+        slope = float(np.sum(w * (x - xm) * (y - ym)) / sxx) if sxx > 1e-12 * sw * h * h else 0.0
+        fitted[i] = ym + slope * (x0 - xm)
+    return grid, fitted
+
+
+def dispersion_residuals(fit: HGLMResult) -> Array:
+    """Standardized deviance residuals of the residual-dispersion GLM (R's ``disp.resid``).
+
+    The dispersion GLM is the gamma GLM of ``y_i = d_i / (1 - h_i)`` with prior weights
+    ``w_i = (1 - h_i) / 2`` and fitted values ``phi_i`` (``fit.disp_fitted``), where
+    ``d_i`` and ``h_i`` are the first n deviances and hat-values.  The residual is the
+    deviance residual ``sign(y_i - phi_i) * sqrt(w_i * 2 * (-log(y_i / phi_i) +
+    (y_i - phi_i) / phi_i))`` divided by ``sqrt(1 - g_i)``, with ``g_i`` the leverages
+    of that gamma GLM (R: ``residuals(g11) / sqrt(1 - hatvalues(g11))``).
+
+    Parameters
+    ----------
+    fit : HGLMResult
+        A fit whose residual dispersion was estimated (not ``fix_disp``).
+
+    Returns
+    -------
+    ndarray (n,)
+    """
+    if fit.disp_coef is None:
+        raise ValueError("fit: the residual dispersion was fixed; it has no dispersion model")
+    n = fit.fitted.shape[0]
+    h = np.asarray(fit.hat_values[:n], dtype=float)
+    d = np.maximum(np.asarray(fit.deviances[:n], dtype=float), 1e-8)
+    phi = np.asarray(fit.disp_fitted, dtype=float) * np.ones(n)
+    y = d / (1.0 - h)
+    w = (1.0 - h) / 2.0
+    unit = 2.0 * (-np.log(y / phi) + (y - phi) / phi)
+    r = np.sign(y - phi) * np.sqrt(np.maximum(w * unit, 0.0))
+    return r / np.sqrt(1.0 - _dispersion_leverages(fit, w, phi))
+
+
+def _dispersion_leverages(fit: HGLMResult, prior: Array, phi: Array) -> Array:
+    """Leverages of the gamma GLM of the residual dispersion at its fitted values."""
+    problem = fit._engine.problem
+    n = phi.shape[0]
+    X = np.ones((n, 1)) if problem.x_disp is None else np.asarray(problem.x_disp, dtype=float)
+    link = problem.link_disp
+    mu_eta = link.mu_eta(link.link(phi))
+    W = prior * mu_eta**2 / phi**2  # gamma variance function mu^2
+    Xw = X * np.sqrt(W)[:, None]
+    q, _ = np.linalg.qr(Xw)
+    return np.clip(np.sum(q**2, axis=1), 0.0, 1.0 - 1e-8)
+
+
+def scaled_deviance_quantiles(fit: HGLMResult) -> tuple[Array, Array]:
+    """The points of the gamma quantile plot of the scaled observation deviances.
+
+    Parameters
+    ----------
+    fit : HGLMResult
+
+    Returns
+    -------
+    theoretical, observed : ndarray
+        Quantiles of chi-square(1) (Gamma with shape 1/2 and scale 2) at
+        :func:`ppoints`, and the sorted ``d_i / phi_i`` of the n observations.
+    """
+    n = fit.fitted.shape[0]
+    scaled = np.sort(np.asarray(fit.deviances[:n], dtype=float) / fit.disp_fitted)
+    theoretical = stats.gamma.ppf(ppoints(n), a=0.5, scale=2.0)
+    return theoretical, scaled
+
+
+# --- figures ----------------------------------------------------------------------------
+
+
+def plot_fit(fit: HGLMResult, path: str | os.PathLike[str] | None = None) -> list[Figure]:
+    """Draw the hglm diagnostics (see the module docstring) and optionally save them.
+
+    Parameters
+    ----------
+    fit : HGLMResult
+        A fitted model.
+    path : str or path-like, optional
+        Where to save the figures as PNG files.  An existing directory, or a path ending
+        in a separator, receives ``hglm_1_leverages.png``, ``hglm_2_deviances.png``,
+        ``hglm_3_mean_model.png`` and (with a dispersion model)
+        ``hglm_4_dispersion_model.png``; the directory is created if needed.  Any other
+        path is a file-name prefix: ``out.png`` (or ``out``) gives ``out_1_leverages.png``,
+        ``out_2_deviances.png``, ...  Nothing is saved when ``path`` is None.
+
+    Returns
+    -------
+    list of matplotlib.figure.Figure
+        Three figures, or four when the residual dispersion has a model with covariates
+        (``fit.disp_coef`` has more than one row).  Their labels
+        (``Figure.get_label()``) are the names above.
+
+    Raises
+    ------
+    ImportError
+        When matplotlib is not installed (``pip install "hglm[plot]"``).
+    """
+    plt = _pyplot()
+    figures = [_leverage_figure(plt, fit), _deviance_figure(plt, fit), _mean_figure(plt, fit)]
+    if has_dispersion_model(fit):
+        figures.append(_dispersion_figure(plt, fit))
+    if path is not None:
+        save_figures(figures, path)
+    return figures
+
+
+def has_dispersion_model(fit: HGLMResult) -> bool:
+    """True when the residual dispersion was fitted with covariates (R draws its residuals).
+
+    Parameters
+    ----------
+    fit : HGLMResult
+
+    Returns
+    -------
+    bool
+    """
+    return fit.disp_coef is not None and len(fit.disp_coef) > 1
+
+
+def figure_paths(
+    path: str | os.PathLike[str], names: Sequence[str]
+) -> list[Path]:
+    """The PNG file names :func:`plot_fit` uses for ``path`` (see its docstring).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A directory (existing, or written with a trailing separator) or a file prefix.
+    names : sequence of str
+        Figure labels, e.g. ``["leverages", "deviances", "mean_model"]``.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    text = os.fspath(path)
+    p = Path(text)
+    if p.is_dir() or text.endswith((os.sep, "/")):
+        folder, stem = p, "hglm"
+    else:
+        folder = p.parent
+        stem = p.stem if p.suffix.lower() == ".png" else p.name
+    return [folder / f"{stem}_{i}_{name}.png" for i, name in enumerate(names, start=1)]
+
+
+def save_figures(figures: Sequence[Figure], path: str | os.PathLike[str]) -> list[Path]:
+    """Save figures as PNG files named by :func:`figure_paths`.
+
+    Parameters
+    ----------
+    figures : sequence of Figure
+        Figures returned by :func:`plot_fit` (their labels name the files).
+    path : str or path-like
+        Directory or file-name prefix.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    names = [f.get_label() or f"figure{i}" for i, f in enumerate(figures, start=1)]
+    paths = figure_paths(path, names)
+    if paths:
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for fig, file in zip(figures, paths, strict=True):
+        fig.savefig(file, dpi=100, format="png")
+    return paths
+
+
+def _new_figure(plt: Any, label: str, nrows: int, ncols: int, size: tuple[float, float]) -> Any:
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False)
+    fig.set_label(label)
+    return fig, axes.ravel()
+
+
+def _leverage_figure(plt: Any, fit: HGLMResult) -> Figure:
+    n = fit.fitted.shape[0]
+    hv = np.asarray(fit.hat_values, dtype=float)
+    index = np.arange(1, hv.shape[0] + 1)
+    fig, (ax,) = _new_figure(plt, "leverages", 1, 1, (8.0, 5.0))
+    ax.scatter(index[:n], hv[:n], marker="+", color=_POINT, label=f"observations (n = {n})")
+    ax.scatter(
+        index[n:], hv[n:], marker="o", facecolors="none", edgecolors=_RANDOM,
+        label=f"random effects (q = {hv.shape[0] - n})",
+    )
+    ax.axvline(n + 0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("Index")
+    ax.set_ylabel("Hat-values")
+    ax.set_title("Hat-values of the augmented GLM")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _deviance_figure(plt: Any, fit: HGLMResult) -> Figure:
+    n = fit.fitted.shape[0]
+    dev = np.asarray(fit.deviances, dtype=float)
+    index = np.arange(1, dev.shape[0] + 1)
+    fig, (ax1, ax2) = _new_figure(plt, "deviances", 1, 2, (11.0, 5.0))
+    ax1.scatter(index[:n], dev[:n], marker="+", color=_POINT, label="observations")
+    ax1.scatter(
+        index[n:], dev[n:], marker="o", facecolors="none", edgecolors=_RANDOM,
+        label="random effects",
+    )
+    ax1.axvline(n + 0.5, color="grey", linestyle=":", linewidth=1)
+    ax1.set_xlabel("Index")
+    ax1.set_ylabel("Deviances")
+    ax1.set_title("Deviances")
+    ax1.legend(loc="best")
+
+    theoretical, scaled = scaled_deviance_quantiles(fit)
+    ax2.scatter(theoretical, scaled, marker="+", color=_POINT)
+    top = float(max(np.max(theoretical), np.max(scaled)))
+    ax2.plot([0.0, top], [0.0, top], color=_LINE, linewidth=1)
+    ax2.set_xlabel("Gamma (chi-square(1)) quantiles")
+    ax2.set_ylabel("Scaled deviance quantiles (d / phi)")
+    ax2.set_title("Mean model deviances")
+    fig.tight_layout()
+    return fig
+
+
+def _residual_panels(
+    axes: Sequence[Axes], fitted: Array, resid: Array, what: str, ylabel: str
+) -> None:
+    """R's four residual panels: resid and |resid| vs fitted, normal QQ, histogram."""
+    ax_a, ax_b, ax_c, ax_d = axes
+    ax_a.scatter(fitted, resid, marker="+", color=_POINT)
+    ax_a.plot(*smooth(fitted, resid), color=_LINE)
+    ax_a.set_xlabel("Fitted values")
+    ax_a.set_ylabel(ylabel)
+    ax_a.set_title(f"{what} (a)")
+
+    absr = np.abs(resid)
+    ax_b.scatter(fitted, absr, marker="+", color=_POINT)
+    ax_b.plot(*smooth(fitted, absr), color=_LINE)
+    ax_b.set_xlabel("Fitted values")
+    ax_b.set_ylabel(f"|{ylabel}|")
+    ax_b.set_title(f"{what} (b)")
+
+    m = resid.shape[0]
+    theo = stats.norm.ppf(ppoints(m))
+    ax_c.scatter(theo, np.sort(resid), marker="+", color=_POINT)
+    q_r = np.quantile(resid, [0.25, 0.75])
+    q_t = stats.norm.ppf([0.25, 0.75])
+    if q_r[1] > q_r[0]:  # R's qqline through the quartiles
+        slope = (q_r[1] - q_r[0]) / (q_t[1] - q_t[0])
+        ends = np.array([theo[0], theo[-1]])
+        ax_c.plot(ends, q_r[0] + slope * (ends - q_t[0]), color=_LINE)
+    ax_c.set_xlabel("Normal quantiles")
+    ax_c.set_ylabel("Residual quantiles")
+    ax_c.set_title(f"{what} (c)")
+
+    ax_d.hist(resid, bins="sturges", color=_POINT, alpha=0.6, edgecolor="black")
+    ax_d.set_xlabel(ylabel)
+    ax_d.set_ylabel("Frequency")
+    ax_d.set_title(f"{what} (d)")
+
+
+def _mean_figure(plt: Any, fit: HGLMResult) -> Figure:
+    fig, axes = _new_figure(plt, "mean_model", 2, 2, (10.0, 9.0))
+    _residual_panels(
+        axes, np.asarray(fit.fitted, dtype=float), np.asarray(fit.resid, dtype=float),
+        "Mean model", "Studentized residuals",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _dispersion_figure(plt: Any, fit: HGLMResult) -> Figure:
+    n = fit.fitted.shape[0]
+    fig, axes = _new_figure(plt, "dispersion_model", 2, 2, (10.0, 9.0))
+    _residual_panels(
+        axes, np.asarray(fit.disp_fitted, dtype=float) * np.ones(n), dispersion_residuals(fit),
+        "Dispersion model", "Standardized deviance residuals",
+    )
+    fig.tight_layout()
+    return fig
