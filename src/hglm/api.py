@@ -40,9 +40,25 @@ def _column_names(obj: object, prefix: str, count: int) -> list[str]:
     return [f"{prefix}{j + 1}" for j in range(count)]
 
 
+def _positive_number(value: object, argument: str) -> float:
+    """A finite positive float, else ValueError naming ``argument``."""
+    if isinstance(value, str | bytes | bool):
+        raise ValueError(f"{argument}: must be a positive number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{argument}: must be a positive number, got {value!r}") from None
+    if not (np.isfinite(number) and number > 0):
+        raise ValueError(f"{argument}: must be a positive number, got {value!r}")
+    return number
+
+
 def _finite_matrix(value: object, argument: str, n: int | None) -> Array:
     """A float 2-D array with n rows, finite."""
-    arr = np.asarray(value.toarray() if sparse.issparse(value) else value, dtype=float)
+    try:
+        arr = np.asarray(value.toarray() if sparse.issparse(value) else value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{argument}: expected numbers ({exc})") from exc
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -112,10 +128,12 @@ def _rand_families(rand_family: object, k: int) -> list:
 def _response(y: object, family: ResponseFamily) -> tuple[Array, str]:
     name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
     arr = np.asarray(y)
-    if arr.dtype == bool:
-        arr = arr.astype(float)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"y: expected a vector, got an array of shape {arr.shape}")
     try:
-        arr = arr.astype(float).ravel()
+        arr = arr.astype(float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"y: expected numbers ({exc})") from exc
     if not np.all(np.isfinite(arr)):
@@ -170,7 +188,7 @@ def hglm(
     startval: ArrayLike | None = None,
     calc_like: bool = False,
     vcovmat: bool = False,
-    bigrr: bool = False,
+    bigrr: bool | None = None,
     verbose: bool = False,
 ) -> HGLMResult:
     """Fit a hierarchical generalized linear model by EQL (R's ``hglm``).
@@ -216,8 +234,13 @@ def hglm(
         random term, then the residual dispersion unless ``fix_disp``), as in R.
     calc_like : bool
         Compute the likelihoods (``fit.likelihood``) for model selection and ``lrt``.
-    vcovmat, bigrr : bool
-        Marginal covariance of y; the p >> n path (later releases).
+    vcovmat : bool
+        Compute the marginal covariance of y (``fit.vcov``).
+    bigrr : bool, optional
+        Solve in the n-dimensional space of the observations (R's bigRR), for a Gaussian
+        response with Gaussian random effects and many more effects than observations.
+        The estimates are the same; only the cost differs.  Default: used when the
+        random effects outnumber the observations ten to one.
     verbose : bool
         Print one line per iteration.
 
@@ -293,7 +316,7 @@ def hglm2(
 _CONTROL_DEFAULTS = dict(
     family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
     link_rand_disp="log", fix_disp=None, method="EQL", conv=1e-6, maxit=50, startval=None,
-    calc_like=False, vcovmat=False, bigrr=False, verbose=False,
+    calc_like=False, vcovmat=False, bigrr=None, verbose=False,
 )
 
 
@@ -366,10 +389,8 @@ def _fit(
     if np.any(w <= 0):
         raise ValueError("weights: prior weights must be positive")
     off = np.zeros(n) if offset is None else _vector(offset, "offset", n)
-    fix_disp = c["fix_disp"]
-    if fix_disp is not None and not (np.isfinite(fix_disp) and fix_disp > 0):
-        raise ValueError(f"fix_disp: must be a positive number, got {fix_disp!r}")
-    _check_controls(c["method"], c["conv"], c["maxit"], c["vcovmat"], c["bigrr"])
+    fix_disp = None if c["fix_disp"] is None else _positive_number(c["fix_disp"], "fix_disp")
+    _check_controls(c["method"], c["conv"], c["maxit"])
     if c["calc_like"] and fam.fixed_dispersion and fix_disp is None:
         raise ValueError(
             f"calc_like: likelihoods are not defined for the {fam.name} family with an "
@@ -400,14 +421,14 @@ def _fit(
     ]
     problem = Problem(
         y_arr, X_arr, [as_block(b) for b in z_blocks], terms, fam, w, off, xd_arr,
-        get_link(c["link_disp"], "link_disp"), None if fix_disp is None else float(fix_disp),
+        get_link(c["link_disp"], "link_disp"), fix_disp,
     )
     startval = c["startval"]
     method = _effective_method(c["method"], rand_fams)
     options = Options(
         conv=float(c["conv"]), maxit=int(c["maxit"]),
         startval=None if startval is None else np.asarray(startval, dtype=float),
-        verbose=c["verbose"], hl_correction=method == "EQL1",
+        verbose=c["verbose"], hl_correction=method == "EQL1", bigrr=c["bigrr"],
     )
     if random_labels is None:
         random_labels = (
@@ -443,12 +464,9 @@ def _effective_method(method: str, rand_fams: list) -> str:
     return method
 
 
-def _check_controls(method: str, conv: float, maxit: int, vcovmat: bool, bigrr: bool) -> None:
+def _check_controls(method: str, conv: float, maxit: int) -> None:
     if method not in ("EQL", "EQL1"):
         raise ValueError(f"method: must be 'EQL' or 'EQL1', got {method!r}")
-    if not (np.isfinite(conv) and conv > 0):
-        raise ValueError(f"conv: must be a positive number, got {conv!r}")
-    if int(maxit) < 1:
-        raise ValueError(f"maxit: must be at least 1, got {maxit!r}")
-    if bigrr:
-        raise NotImplementedError("bigrr=True is not available yet")
+    _positive_number(conv, "conv")
+    if isinstance(maxit, bool) or not isinstance(maxit, int | np.integer) or maxit < 1:
+        raise ValueError(f"maxit: must be a whole number of at least 1, got {maxit!r}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .augmented import AugmentedFactor, AugmentedSystem, Block, NotPositiveDefiniteError
+from .bigrr import MarginalFactor, MarginalSolver
 from .dispersion import DispersionFit, fit_dispersion
 from .families import RandomFamily, ResponseFamily
 from .glm import fit_glm
@@ -109,6 +110,7 @@ class Options:
     verbose: bool | Callable[[str], None] = False
     accelerate: bool = True
     hl_correction: bool = False
+    bigrr: bool | None = None
 
 
 @dataclass
@@ -184,11 +186,38 @@ class EQLFitter:
         )
         self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
         self.rounds_done = 0
+        self.marginal = self._marginal_solver()
         self.z_system = (
             AugmentedSystem(np.zeros((problem.y.shape[0], 0)), problem.blocks)
             if options.hl_correction
             else None
         )
+
+    def _marginal_solver(self) -> MarginalSolver | None:
+        """The n-space solver (bigRR) when asked for, or by default when q > 10 n."""
+        pb, n, q = self.pb, self.pb.y.shape[0], self.system.q
+        eligible = (
+            pb.is_linear
+            and not self.opt.hl_correction
+            and all(t.x_disp is None and t.family.spatial is None for t in pb.terms)
+        )
+        use = self.opt.bigrr if self.opt.bigrr is not None else q > 10 * n
+        if use and not eligible:
+            if self.opt.bigrr:
+                raise ValueError(
+                    "bigrr: needs a Gaussian response with Gaussian (non-spatial) random "
+                    "effects whose dispersions have no covariates"
+                )
+            return None
+        if not use:
+            return None
+        return MarginalSolver(pb.X, pb.blocks, pb.y - pb.offset, pb.weights)
+
+    def factorize(self, w1: Array, w2: Array) -> AugmentedFactor | MarginalFactor:
+        """The factorization of T'WT for given weights (by the solver in use)."""
+        if self.marginal is not None:
+            return self.marginal.factorize(w1, w2)
+        return self.system.factorize(w1, w2)
 
     @staticmethod
     def _width(block: Block) -> int:
@@ -227,6 +256,8 @@ class EQLFitter:
                 f"{q}, one dispersion per random term {k}, residual dispersion {n_phi}), "
                 f"got {sv.size}"
             )
+        if not np.all(np.isfinite(sv)):
+            raise ValueError("startval: contains missing (NaN) or infinite values")
         lam_terms = sv[self.p + q : self.p + q + k]
         phi0 = float(self.pb.fix_disp) if n_phi == 0 else float(sv[-1])
         if np.any(lam_terms <= 0) or phi0 <= 0:
@@ -331,7 +362,18 @@ class EQLFitter:
     def round(self, delta: Array, phi: Array, lam: Array) -> Round:
         """One EQL round (DESIGN.md, steps 2-5)."""
         pb = self.pb
-        delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
+        if self.marginal is not None:
+            w1, w2 = pb.weights / phi, 1.0 / lam
+            try:
+                delta, factor = self.marginal.solve(w1, w2)
+            except NotPositiveDefiniteError as exc:
+                raise _Divergence(str(exc)) from exc
+            hat = factor.leverages()
+        else:
+            delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
+            hat = np.concatenate(
+                [w1 * factor.rows_quadform(), w2 * factor.diag_inverse()[self.p :]]
+            )
         self.rounds_done += 1
         eta = self.system.linear_predictor(delta)
         mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
@@ -340,7 +382,6 @@ class EQLFitter:
             [pb.weights * pb.family.unit_deviance(pb.y, mu), self._random_deviance(u)]
         )
         n = pb.y.shape[0]
-        hat = np.concatenate([w1 * factor.rows_quadform(), w2 * factor.diag_inverse()[self.p :]])
         guards = set()
         if np.any(dev < DEV_FLOOR):
             guards.add("Residuals numerically 0 are replaced by 1e-8")
@@ -386,6 +427,7 @@ class _Iteration:
         self.criterion = np.inf
         self.converged = False
         self._last_input: Array | None = None
+        self._rate = 0.9
         self._say = _printer(self.opt.verbose)
 
     def state(self, phi: Array, lam: Array) -> Array:
@@ -422,13 +464,17 @@ class _Iteration:
         Plain iteration uses R's rule, criterion < conv.  Accelerated, it bounds the
         estimated remaining change instead of the last step: with the linear rate rho
         estimated from the last two plain steps, the distance to the fixed point is about
-        step / (1 - rho), so the criterion is compared with conv * (1 - rho)^2.
+        step / (1 - rho), so the criterion is compared with conv * (1 - rho)^2.  The
+        estimate of rho from two steps is noisy and approaches the asymptotic rate from
+        below, so the largest estimate so far is used, at least 0.9 and at most 0.99: the
+        rule is always at least a hundred times stricter than R's.
         """
         if not self.opt.accelerate or self._last_input is None:
             return self.opt.conv
         before = float(np.linalg.norm(theta - self._last_input))
         rate = float(np.linalg.norm(theta_next - theta)) / before if before > 0 else 0.0
-        return self.opt.conv * (1.0 - min(rate, 0.99)) ** 2
+        self._rate = min(max(self._rate, rate), 0.99)
+        return self.opt.conv * (1.0 - self._rate) ** 2
 
     def _report(self, rnd: Round, plain: bool) -> None:
         if self._say is None:
@@ -518,6 +564,8 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
             "starting values (startval) or a simpler model"
         ) from exc
     last = it.last
+    if fitter.marginal is not None:
+        last.hat = np.minimum(last.factor.exact_leverages(), HAT_CEILING)
     for msg in sorted(last.guards):
         warnings.warn(msg, NumericalGuardWarning, stacklevel=3)
     phi_last, lam_last = last.phi_next, last.lam_next

@@ -99,7 +99,7 @@ def fit_likelihoods(engine: EngineFit) -> Likelihoods:
         random_loglik(engine.v[sl], t.family, engine.lam[sl])
         for sl, t in zip(fitter.term_slices, pb.terms, strict=True)
     )
-    factor = system.factorize(w1, w2)
+    factor = fitter.factorize(w1, w2)
     hlik = cond + rand
     logdet_h = factor.logdet_random_block() - system.q * LOG_2PI
     logdet_a = factor.logdet() - (system.q + system.p) * LOG_2PI

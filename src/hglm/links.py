@@ -162,6 +162,8 @@ def get_link(name: str | Link, argument: str = "link") -> Link:
     """
     if isinstance(name, Link):
         return name
+    if not isinstance(name, str):
+        raise ValueError(f"{argument}: expected a link name (a string), got {name!r}")
     key = _ALIASES.get(name, name)
     if key not in LINKS:
         raise ValueError(

@@ -1,0 +1,155 @@
+"""The n-dimensional (marginal) solver for Gaussian models with many random effects.
+
+For a Gaussian response with Gaussian random effects whose dispersions are one per
+term, the augmented system can be solved in the space of the n observations
+(DESIGN.md, "p >> n (bigRR)"): with G_k = Z_k Z_k' computed once,
+
+    V = W1^{-1} + sum_k lambda_k G_k,    beta = (X'V^{-1}X)^{-1} X'V^{-1} y,
+    v_k = lambda_k Z_k' P y,             P = V^{-1} - V^{-1}X (X'V^{-1}X)^{-1} X'V^{-1},
+
+which is Henderson's solution of T'WT delta = T'Wz.  The leverages follow from P:
+h_i = 1 - P_ii / W1_i for the observations and h_j = 1 - lambda_k z_j' P z_j for the
+random effects, whose sum over a term is q_k - lambda_k tr(P G_k).  Each EQL round
+costs one n x n Cholesky factorization instead of one of order q, and gives exactly the
+EQL fixed point of the q-dimensional problem (the dispersion GLM of an intercept-only
+term needs only the sums).  Per-effect leverages and standard errors, O(n^2 q), are
+computed once, for the report.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+from scipy import linalg
+
+from .augmented import Indicator, NotPositiveDefiniteError
+
+Array = np.ndarray
+
+
+def _dense(block: Indicator | Array) -> Array:
+    return block.toarray() if isinstance(block, Indicator) else np.asarray(block)
+
+
+class MarginalSolver:
+    """Solves the linear Gaussian augmented GLM through the n x n marginal covariance.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+    blocks : list
+        The random terms' columns of Z.
+    y : ndarray
+        Response minus offset.
+    weights : ndarray
+        Prior weights.
+    """
+
+    def __init__(self, X: Array, blocks: list, y: Array, weights: Array) -> None:
+        self.X = X
+        self.Z = [_dense(b) for b in blocks]
+        self.G = [Zk @ Zk.T for Zk in self.Z]
+        self.y = y
+        self.weights = weights
+        self.p = X.shape[1]
+        self.sizes = [Zk.shape[1] for Zk in self.Z]
+        ends = np.cumsum(self.sizes)
+        self.slices = [slice(int(e - s), int(e)) for s, e in zip(self.sizes, ends, strict=True)]
+
+    def term_lambdas(self, lam: Array) -> Array:
+        return np.array([lam[sl.start] for sl in self.slices])
+
+    def factorize(self, w1: Array, w2: Array) -> MarginalFactor:
+        """The factorization for observation weights w1 and random-row weights w2."""
+        lam = 1.0 / self.term_lambdas(w2)
+        V = np.diag(1.0 / w1)
+        for lk, Gk in zip(lam, self.G, strict=True):
+            V += lk * Gk
+        return MarginalFactor(self, V, w1, w2, lam)
+
+    def solve(self, w1: Array, w2: Array) -> tuple[Array, MarginalFactor]:
+        """(beta, v) and the factor for the given weights."""
+        factor = self.factorize(w1, w2)
+        py = factor.p_times(self.y)
+        beta = factor.gls_beta(self.y)
+        v = np.concatenate(
+            [lk * (Zk.T @ py) for lk, Zk in zip(factor.lam, self.Z, strict=True)]
+        )
+        return np.concatenate([beta, v]), factor
+
+
+class MarginalFactor:
+    """The factorization behind :class:`MarginalSolver`; mirrors ``AugmentedFactor``."""
+
+    def __init__(
+        self, solver: MarginalSolver, V: Array, w1: Array, w2: Array, lam: Array
+    ) -> None:
+        self.solver = solver
+        self.w1, self.w2, self.lam = w1, w2, lam
+        chol, info = linalg.lapack.dpotrf(V, lower=1, clean=1)
+        if info != 0:
+            raise NotPositiveDefiniteError("the marginal covariance V is not positive definite")
+        self._chol = chol
+        X = solver.X
+        self._vinv_x = linalg.cho_solve((chol, True), X)
+        xtvx = X.T @ self._vinv_x
+        self._xtvx_chol = linalg.cholesky(xtvx, lower=True)
+
+    def gls_beta(self, y: Array) -> Array:
+        rhs = self._vinv_x.T @ y
+        return linalg.cho_solve((self._xtvx_chol, True), rhs)
+
+    def p_times(self, a: Array) -> Array:
+        """P a."""
+        vinv_a = linalg.cho_solve((self._chol, True), a)
+        return vinv_a - self._vinv_x @ linalg.cho_solve(
+            (self._xtvx_chol, True), self._vinv_x.T @ a
+        )
+
+    @cached_property
+    def P(self) -> Array:
+        n = self._chol.shape[0]
+        return self.p_times(np.eye(n))
+
+    def leverages(self) -> Array:
+        """Observation leverages, and each random term's mean leverage on its rows."""
+        parts = [1.0 - np.diag(self.P) / self.w1]
+        for lk, Gk, qk in zip(self.lam, self.solver.G, self.solver.sizes, strict=True):
+            one_minus = lk * float(np.sum(self.P * Gk))
+            parts.append(np.full(qk, 1.0 - one_minus / qk))
+        return np.concatenate(parts)
+
+    @cached_property
+    def _zpz(self) -> list[Array]:
+        """diag(Z_k' P Z_k) for each term."""
+        return [np.einsum("ij,ij->j", Zk, self.P @ Zk) for Zk in self.solver.Z]
+
+    def exact_leverages(self) -> Array:
+        """Leverages of every row, each random effect's own (O(n^2 q))."""
+        parts = [1.0 - np.diag(self.P) / self.w1]
+        parts += [1.0 - lk * zpz for lk, zpz in zip(self.lam, self._zpz, strict=True)]
+        return np.concatenate(parts)
+
+    def rows_quadform(self) -> Array:
+        """t_i' C^{-1} t_i for the observation rows, from their leverages."""
+        return (1.0 - np.diag(self.P) / self.w1) / self.w1
+
+    def diag_inverse(self) -> Array:
+        """diag(C^{-1}) in (beta, v) order."""
+        cov_beta = linalg.cho_solve(
+            (self._xtvx_chol, True), np.eye(self._xtvx_chol.shape[0])
+        )
+        parts = [np.diag(cov_beta)]
+        parts += [lk - lk**2 * zpz for lk, zpz in zip(self.lam, self._zpz, strict=True)]
+        return np.concatenate(parts)
+
+    def logdet_random_block(self) -> float:
+        """log det(Z'W1Z + W2) = log det W2 + log det W1 + log det V."""
+        logdet_v = 2.0 * float(np.sum(np.log(np.diag(self._chol))))
+        return float(np.sum(np.log(self.w2)) + np.sum(np.log(self.w1)) + logdet_v)
+
+    def logdet(self) -> float:
+        """log det(T'WT) = log det(Z'W1Z + W2) + log det(X'V^{-1}X)."""
+        logdet_x = 2.0 * float(np.sum(np.log(np.diag(self._xtvx_chol))))
+        return self.logdet_random_block() + logdet_x
