@@ -246,7 +246,7 @@ def test_z_without_columns(base) -> None:
 
 
 def test_dataframe_x_keeps_column_names() -> None:
-    y, X, Z, g = _data(1)
+    y, X, Z, g = _data(2)
     Xdf = pd.DataFrame(X, columns=["(Intercept)", "dose"])
     Zdf = pd.DataFrame(Z, columns=[f"clinic{j}" for j in range(Z.shape[1])])
     fit = hglm.hglm(y=pd.Series(y, name="resp"), X=Xdf, Z=Zdf)

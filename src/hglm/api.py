@@ -22,6 +22,7 @@ from .design import (
     disp_design,
     formula_columns,
 )
+from .dhglm import DoubleModel, fit_double
 from .eql import Options, Problem, RandomTermModel, fit_eql
 from .families import Family, ResponseFamily, random_family, response_family
 from .links import get_link
@@ -179,6 +180,7 @@ def hglm(
     link_disp: str = "log",
     x_rand_disp: ArrayLike | Sequence[ArrayLike | None] | None = None,
     link_rand_disp: str = "log",
+    rand_cov: object | None = None,
     weights: ArrayLike | str | None = None,
     offset: ArrayLike | str | None = None,
     fix_disp: float | None = None,
@@ -221,6 +223,11 @@ def hglm(
         Design and link of the residual-dispersion model (R's X.disp).
     x_rand_disp, link_rand_disp : optional
         Design (one per term, q_k rows) and link of the random-effect dispersion models.
+    rand_cov : list, optional
+        Matrix interface: one entry per random term, None or a known covariance matrix A
+        (q_k x q_k, positive definite) so that the term's effects have covariance
+        lambda * A (pedigree or genomic relationships).  Reported ranef and se_ranef are
+        on the original (correlated) scale.
     weights, offset : array-like (n,) or column name, optional
         Prior weights (positive) and offset of the linear predictor.
     fix_disp : float, optional
@@ -250,7 +257,8 @@ def hglm(
     """
     controls = dict(
         family=family, rand_family=rand_family, link_disp=link_disp,
-        x_rand_disp=x_rand_disp, link_rand_disp=link_rand_disp, fix_disp=fix_disp,
+        x_rand_disp=x_rand_disp, link_rand_disp=link_rand_disp, rand_cov=rand_cov,
+        fix_disp=fix_disp,
         method=method, conv=conv, maxit=maxit, startval=startval, calc_like=calc_like,
         vcovmat=vcovmat, bigrr=bigrr, verbose=verbose,
     )
@@ -315,8 +323,8 @@ def hglm2(
 
 _CONTROL_DEFAULTS = dict(
     family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
-    link_rand_disp="log", fix_disp=None, method="EQL", conv=1e-6, maxit=50, startval=None,
-    calc_like=False, vcovmat=False, bigrr=None, verbose=False,
+    link_rand_disp="log", rand_cov=None, fix_disp=None, method="EQL", conv=1e-6, maxit=50,
+    startval=None, calc_like=False, vcovmat=False, bigrr=None, verbose=False,
 )
 
 
@@ -339,24 +347,48 @@ def _disp_columns(disp: str | None) -> list[str]:
 
 def _fit_design(design: ModelDesign, data: object, disp: str | None, controls: dict) -> HGLMResult:
     """Fit a model built by the formula layer."""
-    x_disp = None
-    if disp is not None:
-        x_disp, disp_terms = disp_design(disp, data, design.rows)
-        if disp_terms:
-            raise NotImplementedError(
-                "disp: random effects in the dispersion model (double HGLM) are not "
-                "available yet"
-            )
-    Z = sparse.hstack([t.Z for t in design.random], format="csc")
-    rand_c = [len(t.levels) for t in design.random]
-    labels = [t.label for t in design.random]
-    random_names = [nm for t in design.random for nm in t.names]
-    fit = _fit(
-        pd.Series(design.y, name=design.response_name), design.X, Z, rand_c, x_disp,
-        design.weights, design.offset, (random_names, labels), controls,
-    )
+    x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
+    Z, rand_c, labels = _stack_terms(design.random)
+    y = pd.Series(design.y, name=design.response_name)
+    if disp_terms:
+        fit = _fit_double_design(design, y, Z, rand_c, labels, x_disp, disp_terms, controls)
+    else:
+        fit = _fit(y, design.X, Z, rand_c, x_disp, design.weights, design.offset, labels,
+                   controls)
     fit.design = design
     return fit
+
+
+def _stack_terms(terms: list) -> tuple[sparse.csc_matrix, list[int], tuple[list, list]]:
+    """Z, rand_c and the (effect names, term labels) of the formula layer's terms."""
+    Z = sparse.hstack([t.Z for t in terms], format="csc")
+    names = [nm for t in terms for nm in t.names]
+    return Z, [len(t.levels) for t in terms], (names, [t.label for t in terms])
+
+
+def _fit_double_design(
+    design: ModelDesign,
+    y: pd.Series,
+    Z: sparse.csc_matrix,
+    rand_c: list[int],
+    labels: tuple[list, list],
+    x_disp: pd.DataFrame,
+    disp_terms: list,
+    controls: dict,
+) -> HGLMResult:
+    """A double HGLM: random effects in the dispersion formula (module ``dhglm``)."""
+    if controls["fix_disp"] is not None:
+        raise ValueError("fix_disp: a double HGLM models the residual dispersion; drop it")
+    z_disp, rand_c_disp, disp_labels = _stack_terms(disp_terms)
+    model = DoubleModel(y, design.X, Z, rand_c, design.weights, design.offset, x_disp,
+                        z_disp, rand_c_disp)
+
+    def fit_one(y_, X_, Z_, rc, w, off, c):
+        labels_ = labels if Z_ is Z else disp_labels
+        return _fit(y_, X_, Z_, rc, None, w, off, labels_, c)
+
+    return fit_double(model, fit_one, controls, conv=controls["conv"],
+                      maxit=controls["maxit"])
 
 
 def _fit(
@@ -405,6 +437,7 @@ def _fit(
     rd_link = get_link(c["link_rand_disp"], "link_rand_disp")
     rand_disp = _x_rand_disp(c["x_rand_disp"], sizes)
     rd_links = [rd_link] * len(sizes)
+    transforms: list[Array | None] = [None] * len(sizes)
     for k, f in enumerate(rand_fams):
         if f.spatial is not None:
             if rand_disp[k][0] is not None:
@@ -415,9 +448,14 @@ def _fit(
             z_blocks[k] = rotate_block(f.spatial, z_blocks[k], "Z")
             rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
             rd_links[k] = f.spatial.disp_link
+            transforms[k] = f.spatial.vectors
+    for k, L in enumerate(_covariance_factors(c["rand_cov"], sizes, rand_fams)):
+        if L is not None:
+            z_blocks[k] = _times(z_blocks[k], L)
+            transforms[k] = L
     terms = [
-        RandomTermModel(f, xd, lk)
-        for f, (xd, _), lk in zip(rand_fams, rand_disp, rd_links, strict=True)
+        RandomTermModel(f, xd, lk, tr)
+        for f, (xd, _), lk, tr in zip(rand_fams, rand_disp, rd_links, transforms, strict=True)
     ]
     problem = Problem(
         y_arr, X_arr, [as_block(b) for b in z_blocks], terms, fam, w, off, xd_arr,
@@ -442,6 +480,39 @@ def _fit(
         fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
+
+
+def _times(Zk: object, L: Array) -> Array:
+    return np.asarray(Zk @ L) if sparse.issparse(Zk) else np.asarray(Zk) @ L
+
+
+def _covariance_factors(
+    rand_cov: object, sizes: list[int], rand_fams: list
+) -> list[Array | None]:
+    """Cholesky factors L (A = L L') of the known covariances, one entry per term."""
+    k = len(sizes)
+    if rand_cov is None:
+        return [None] * k
+    items = list(rand_cov) if isinstance(rand_cov, list | tuple) else [rand_cov]
+    if len(items) != k:
+        raise ValueError(f"rand_cov: got {len(items)} entries for {k} random terms")
+    out = []
+    for j, (A, q_k, fam) in enumerate(zip(items, sizes, rand_fams, strict=True)):
+        if A is None:
+            out.append(None)
+            continue
+        if not fam.is_gaussian or fam.spatial is not None:
+            raise ValueError(f"rand_cov[{j}]: a known covariance needs a Gaussian random term")
+        mat = _finite_matrix(A, f"rand_cov[{j}]", q_k)
+        if mat.shape != (q_k, q_k):
+            raise ValueError(f"rand_cov[{j}]: must be {q_k} x {q_k}, got {mat.shape}")
+        if not np.allclose(mat, mat.T, rtol=1e-10, atol=1e-12 * np.abs(mat).max()):
+            raise ValueError(f"rand_cov[{j}]: must be symmetric")
+        try:
+            out.append(np.linalg.cholesky(mat))
+        except np.linalg.LinAlgError:
+            raise ValueError(f"rand_cov[{j}]: must be positive definite") from None
+    return out
 
 
 def _effective_method(method: str, rand_fams: list) -> str:

@@ -342,6 +342,18 @@ class AugmentedFactor:
             out[sysm.perm_a] = 1.0 / self.D + self._e_sinv_e / self.D**2
         return out
 
+    def inverse_block(self, index: Array) -> Array:
+        """The block of C^{-1} on the unknowns ``index`` (user order)."""
+        sysm = self.system
+        position = np.full(sysm.p + sysm.q, -1)
+        position[sysm.perm_b] = np.arange(sysm.m)
+        pos = position[index]
+        if np.all(pos >= 0):
+            return self.s_inverse[np.ix_(pos, pos)]
+        unit = np.zeros((sysm.p + sysm.q, index.shape[0]))
+        unit[index, np.arange(index.shape[0])] = 1.0
+        return np.column_stack([self.solve(unit[:, j]) for j in range(index.shape[0])])[index]
+
     def rows_quadform(self) -> Array:
         """t_i' C^{-1} t_i for the n observation rows t_i of T1 = [X, Z]."""
         sysm = self.system

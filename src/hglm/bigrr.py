@@ -144,6 +144,18 @@ class MarginalFactor:
         parts += [lk - lk**2 * zpz for lk, zpz in zip(self.lam, self._zpz, strict=True)]
         return np.concatenate(parts)
 
+    def inverse_block(self, index: Array) -> Array:
+        """The block of C^{-1} on the effects ``index`` (user order) of one random term:
+        lambda I - lambda^2 Z_k' P Z_k."""
+        solver, p = self.solver, self.solver.p
+        for k, sl in enumerate(solver.slices):
+            cols = index - p
+            if cols.min() >= sl.start and cols.max() < sl.stop:
+                Zk = solver.Z[k][:, cols - sl.start]
+                lk = self.lam[k]
+                return lk * np.eye(cols.shape[0]) - lk**2 * (Zk.T @ (self.P @ Zk))
+        raise ValueError("inverse_block: the effects must belong to one random term")
+
     def logdet_random_block(self) -> float:
         """log det(Z'W1Z + W2) = log det W2 + log det W1 + log det V."""
         logdet_v = 2.0 * float(np.sum(np.log(np.diag(self._chol))))

@@ -11,7 +11,6 @@ summary; ``--json out.json`` writes every estimate (schema in :mod:`hglm.export`
 and exit status 2; warnings are printed as ``hglm: warning: ...`` lines.
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -78,8 +77,10 @@ def _rand_families(spec: str, link: str | None) -> object:
 def _read_csv(path: str) -> object:
     import pandas as pd
 
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ValueError(f"data: no such file: {path}")
+    if not os.path.isfile(path):
+        raise ValueError(f"data: not a file: {path}")
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -112,14 +113,12 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _save_plots(fit: object, path: str) -> None:
-    from .plots import _pyplot, plot_fit, save_figures
+    from .plots import INSTALL_HINT, _pyplot, plot_fit, save_figures
 
     try:
         import matplotlib
     except ImportError as exc:
-        raise ImportError(
-            'plotting needs matplotlib; install it with: pip install "hglm[plot]"'
-        ) from exc
+        raise ImportError(INSTALL_HINT) from exc
     matplotlib.use("Agg")  # files only: never open windows from the command line
     plt = _pyplot()
     figures = plot_fit(fit)
@@ -177,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_INPUT_ERRORS = (ValueError, OSError, KeyError, ImportError, NotImplementedError)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -224,7 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        print(f"hglm: error: {_one_line(exc)}", file=sys.stderr)
+        message = _one_line(exc)
+        if not isinstance(exc, _INPUT_ERRORS):  # a bug rather than bad input
+            message = (
+                f"{type(exc).__name__}: {message} (set HGLM_DEBUG=1 for a traceback and "
+                "please report it)"
+            )
+        print(f"hglm: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -52,11 +52,16 @@ class RandomTermModel:
         Design (q_k x m) of the dispersion GLM; None for an intercept.
     link_disp : Link
         Link of the dispersion GLM (log, or inverse for CAR).
+    transform : ndarray or None
+        For a correlated Gaussian term fitted on independent effects v (CAR/SAR eigen
+        rotation, or the Cholesky factor L of a known covariance), the matrix T with
+        u = T v on the original scale.
     """
 
     family: RandomFamily
     x_disp: Array | None
     link_disp: Link
+    transform: Array | None = None
 
 
 @dataclass

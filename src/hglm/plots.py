@@ -86,9 +86,12 @@ def smooth(
 ) -> tuple[Array, Array]:
     """Local linear (lowess-type) smoother evaluated on a grid, like R's ``loess.smooth``.
 
-    At each grid point the ``ceil(span * n)`` nearest observations get tricube weights
-    and a weighted straight line is fitted; where the x-values of the window do not vary,
-    the weighted mean is used instead.
+    At each grid point ``x0`` a weighted straight line is fitted with Gaussian weights
+    ``exp(-2 (|x - x0| / h)^2)``, where ``h`` is the distance from ``x0`` to its
+    ``ceil(span * n)``-th nearest observation (the radius of loess's window), at least a
+    tenth of the range of x.  Unlike
+    loess's tricube weights these never vanish, so the curve stays continuous when x
+    takes few distinct values (e.g. a dispersion model with factor covariates).
 
     Parameters
     ----------
@@ -120,10 +123,8 @@ def smooth(
     fitted = np.empty_like(grid)
     for i, x0 in enumerate(grid):
         dist = np.abs(x - x0)
-        h = np.partition(dist, k - 1)[k - 1]
-        if h <= 0.0:
-            h = float(dist.max()) or 1.0
-        w = np.clip(1.0 - (dist / (h * 1.000001)) ** 3, 0.0, None) ** 3
+        h = max(float(np.partition(dist, k - 1)[k - 1]), 0.1 * (hi - lo))
+        w = np.exp(-2.0 * (dist / h) ** 2)
         sw = w.sum()
         xm = float(np.sum(w * x) / sw)
         ym = float(np.sum(w * y) / sw)
@@ -220,7 +221,9 @@ def plot_fit(fit: HGLMResult, path: str | os.PathLike[str] | None = None) -> lis
     list of matplotlib.figure.Figure
         Three figures, or four when the residual dispersion has a model with covariates
         (``fit.disp_coef`` has more than one row).  Their labels
-        (``Figure.get_label()``) are the names above.
+        (``Figure.get_label()``) are the names above.  They are pyplot figures: call
+        ``matplotlib.pyplot.show()`` to display them from a script, and
+        ``matplotlib.pyplot.close(fig)`` to free them.
 
     Raises
     ------

@@ -82,7 +82,9 @@ class HGLMResult:
         self.se_fixef = pd.Series(np.sqrt(diag_inv[:p]), index=self.fixef.index, name="se_fixef")
         u = _random_u(engine)
         self.ranef = pd.Series(u, index=pd.Index(names.random), name="ranef")
-        self.se_ranef = pd.Series(np.sqrt(diag_inv[p:]), index=self.ranef.index, name="se_ranef")
+        self.se_ranef = pd.Series(
+            np.sqrt(_ranef_variances(engine, diag_inv)), index=self.ranef.index, name="se_ranef"
+        )
         self.n_iter = engine.n_iter
         self.converged = engine.converged
         self.hat_values = last.hat
@@ -288,11 +290,23 @@ def _random_u(engine: EngineFit) -> Array:
     for b, t in zip(engine.problem.blocks, engine.problem.terms, strict=True):
         w = b.n_levels if hasattr(b, "n_levels") else b.shape[1]
         vk = v[start : start + w]
-        spatial = t.family.spatial
         out[start : start + w] = (
-            spatial.vectors @ vk if spatial is not None else t.family.link.inverse(vk)
+            t.transform @ vk if t.transform is not None else t.family.link.inverse(vk)
         )
         start += w
+    return out
+
+
+def _ranef_variances(engine: EngineFit, diag_inv: Array) -> Array:
+    """Prediction-error variances of the random effects: diag(C^{-1}) on the v scale, and on
+    the original scale, diag(L C^{-1}_kk L'), for a term with a known covariance
+    (CAR/SAR keep R's convention: the eigen-basis effects)."""
+    p = engine.problem.X.shape[1]
+    out = diag_inv[p:].copy()
+    for sl, t in zip(engine.fitter.term_slices, engine.problem.terms, strict=True):
+        if t.transform is not None and t.family.spatial is None:
+            block = engine.last.factor.inverse_block(p + np.arange(sl.start, sl.stop))
+            out[sl] = np.einsum("ij,ij->i", t.transform @ block, t.transform)
     return out
 
 
