@@ -287,6 +287,7 @@ def hglm2(
     disp: str | None = None,
     weights: ArrayLike | str | None = None,
     offset: ArrayLike | str | None = None,
+    cov: dict[str, object] | None = None,
     **kwargs: object,
 ) -> HGLMResult:
     """Fit an HGLM from an lme4-style formula (R's ``hglm2``).
@@ -301,6 +302,12 @@ def hglm2(
     disp : str, optional
         Residual-dispersion model, e.g. ``"~ x3"``.
     weights, offset : array-like or column name, optional
+    cov : dict, optional
+        Known covariances by grouping factor, e.g. ``{"animal": A}``: the term's effects
+        have covariance lambda * A.  A is a DataFrame indexed (rows and columns) by the
+        level labels, which may include levels without observations (they are dropped:
+        the model of y involves only the observed levels), or an array in sorted level
+        order.
     **kwargs
         The other keyword arguments of :func:`hglm` (family, rand_family, fix_disp,
         conv, maxit, calc_like, ...).
@@ -318,7 +325,31 @@ def hglm2(
         formula, _require_data(data), weights=weights, offset=offset,
         binomial=fam.name == "binomial", extra_columns=_disp_columns(disp),
     )
+    if cov is not None:
+        controls["rand_cov"] = _covariances_by_group(cov, design.random)
     return _fit_design(design, data, disp, controls)
+
+
+def _covariances_by_group(cov: dict[str, object], terms: list) -> list[object | None]:
+    """The ``cov`` dict as one entry per random term, ordered as the term's levels."""
+    groups = [t.group for t in terms]
+    unknown = sorted(set(cov) - set(groups))
+    if unknown:
+        raise ValueError(f"cov: no random term is grouped by {unknown[0]!r}; terms: {groups}")
+    out: list[object | None] = []
+    for t in terms:
+        A = cov.get(t.group)
+        if isinstance(A, pd.DataFrame):
+            A = A.copy()
+            A.index, A.columns = A.index.map(str), A.columns.map(str)
+            missing = [lv for lv in t.levels if lv not in A.index or lv not in A.columns]
+            if missing:
+                raise ValueError(
+                    f"cov[{t.group!r}]: has no row/column for level(s) {missing[:5]}"
+                )
+            A = A.loc[t.levels, t.levels].to_numpy(dtype=float)
+        out.append(A)
+    return out
 
 
 _CONTROL_DEFAULTS = dict(
