@@ -5,7 +5,7 @@ Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
 """
 
 from .api import hglm, hglm2
-from .eql import ConvergenceWarning, NumericalGuardWarning
+from .eql import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .families import (
     Beta,
     Binomial,
@@ -22,6 +22,7 @@ from .spatial import CAR, SAR
 
 __all__ = [
     "Beta",
+    "BoundaryWarning",
     "CAR",
     "Binomial",
     "ConvergenceWarning",

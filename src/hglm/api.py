@@ -191,6 +191,7 @@ def hglm(
     calc_like: bool = False,
     vcovmat: bool = False,
     bigrr: bool | None = None,
+    dev_floor: str = "absolute",
     verbose: bool = False,
 ) -> HGLMResult:
     """Fit a hierarchical generalized linear model by EQL (R's ``hglm``).
@@ -248,6 +249,13 @@ def hglm(
         response with Gaussian random effects and many more effects than observations.
         The estimates are the same; only the cost differs.  Default: used when the
         random effects outnumber the observations ten to one.
+    dev_floor : {"absolute", "relative"}
+        Deviance components below 1e-8 are raised to 1e-8 before the dispersion GLMs, as
+        R's hglm does ("absolute").  That floor biases very small variance components
+        (e.g. of thousands of standardized genotype columns, lambda ~ 1e-5) and can hold a
+        vanishing one away from zero; "relative" raises them to 1e-8 times their
+        dispersion instead, which is scale-invariant and gives the exact REML optimum
+        of such models.
     verbose : bool
         Print one line per iteration.
 
@@ -260,7 +268,7 @@ def hglm(
         x_rand_disp=x_rand_disp, link_rand_disp=link_rand_disp, rand_cov=rand_cov,
         fix_disp=fix_disp,
         method=method, conv=conv, maxit=maxit, startval=startval, calc_like=calc_like,
-        vcovmat=vcovmat, bigrr=bigrr, verbose=verbose,
+        vcovmat=vcovmat, bigrr=bigrr, dev_floor=dev_floor, verbose=verbose,
     )
     if fixed is not None:
         if y is not None or X is not None or Z is not None:
@@ -355,7 +363,8 @@ def _covariances_by_group(cov: dict[str, object], terms: list) -> list[object | 
 _CONTROL_DEFAULTS = dict(
     family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
     link_rand_disp="log", rand_cov=None, fix_disp=None, method="EQL", conv=1e-6, maxit=50,
-    startval=None, calc_like=False, vcovmat=False, bigrr=None, verbose=False,
+    startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="absolute",
+    verbose=False,
 )
 
 
@@ -454,6 +463,8 @@ def _fit(
     off = np.zeros(n) if offset is None else _vector(offset, "offset", n)
     fix_disp = None if c["fix_disp"] is None else _positive_number(c["fix_disp"], "fix_disp")
     _check_controls(c["method"], c["conv"], c["maxit"])
+    if c["dev_floor"] not in ("absolute", "relative"):
+        raise ValueError(f"dev_floor: must be 'absolute' or 'relative', got {c['dev_floor']!r}")
     if c["calc_like"] and fam.fixed_dispersion and fix_disp is None:
         raise ValueError(
             f"calc_like: likelihoods are not defined for the {fam.name} family with an "
@@ -498,6 +509,7 @@ def _fit(
         conv=float(c["conv"]), maxit=int(c["maxit"]),
         startval=None if startval is None else np.asarray(startval, dtype=float),
         verbose=c["verbose"], hl_correction=method == "EQL1", bigrr=c["bigrr"],
+        dev_floor=c["dev_floor"],
     )
     if random_labels is None:
         random_labels = (

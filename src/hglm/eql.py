@@ -116,6 +116,7 @@ class Options:
     accelerate: bool = True
     hl_correction: bool = False
     bigrr: bool | None = None
+    dev_floor: str = "absolute"
 
 
 @dataclass
@@ -233,7 +234,6 @@ class EQLFitter:
     def start(self) -> tuple[Array, Array, Array]:
         """(delta, phi, lambda) to start from."""
         pb, n, k = self.pb, self.pb.y.shape[0], len(self.pb.terms)
-        q = self.system.q
         if self.opt.startval is not None:
             return self._user_start(np.asarray(self.opt.startval, dtype=float))
         glm = fit_glm(pb.y, pb.X, pb.family, pb.weights, pb.offset)
@@ -248,8 +248,23 @@ class EQLFitter:
                 for w, t in zip(self.sizes, pb.terms, strict=True)
             ]
         )
-        lam0 = np.full(q, 0.66 * phi0 / k)
+        lam0 = np.repeat(0.66 * phi0 / k / self._mean_row_norm2(), self.sizes)
         return np.concatenate([glm.coef, v0]), np.full(n, phi0), lam0
+
+    def _mean_row_norm2(self) -> Array:
+        """Mean of diag(Z_k Z_k') per term: 1 for indicator designs.
+
+        Starting each term at lambda_0 = 0.66 phi_0 / k divided by this value gives each
+        term the same share of var(y) whatever the scale of its columns (R's start for
+        indicators); with thousands of standardized genotype columns R's start would put
+        nearly all the variance in the random effects, in the basin of the boundary
+        optimum phi -> 0.
+        """
+        norms = []
+        for b in self.pb.blocks:
+            sq = b.values**2 if hasattr(b, "n_levels") else np.square(b)
+            norms.append(max(float(np.sum(sq)) / self.pb.y.shape[0], 1e-12))
+        return np.array(norms)
 
     def _user_start(self, sv: Array) -> tuple[Array, Array, Array]:
         n, k, q = self.pb.y.shape[0], len(self.pb.terms), self.system.q
@@ -388,9 +403,12 @@ class EQLFitter:
         )
         n = pb.y.shape[0]
         guards = set()
-        if np.any(dev < DEV_FLOOR):
-            guards.add("Residuals numerically 0 are replaced by 1e-8")
-            dev = np.maximum(dev, DEV_FLOOR)
+        floor = DEV_FLOOR if self.opt.dev_floor == "absolute" else (
+            DEV_FLOOR * np.concatenate([phi, lam])
+        )
+        if np.any(dev < floor):
+            guards.add(f"Residuals numerically 0 are replaced by 1e-8 ({self.opt.dev_floor})")
+            dev = np.maximum(dev, floor)
         if np.any(hat > HAT_CEILING):
             guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
             hat = np.minimum(hat, HAT_CEILING)
@@ -574,6 +592,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     for msg in sorted(last.guards):
         warnings.warn(msg, NumericalGuardWarning, stacklevel=3)
     phi_last, lam_last = last.phi_next, last.lam_next
+    _warn_if_interpolating(problem, phi_last)
     converged = it.converged and it.n_iter < options.maxit and _not_degenerate(fitter, last)
     if not converged:
         warnings.warn(
@@ -584,6 +603,24 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         )
     return EngineFit(problem, fitter, last, phi_last, lam_last, it.n_iter, converged,
                      it.converged, it.criterion)
+
+
+class BoundaryWarning(UserWarning):
+    """The fit sits on the boundary of the parameter space."""
+
+
+def _warn_if_interpolating(problem: Problem, phi: Array) -> None:
+    """Warn when a Gaussian model's residual variance has collapsed (phi -> 0): the random
+    effects then interpolate y, a boundary optimum of the likelihood."""
+    if problem.family.name != "gaussian" or problem.fix_disp is not None:
+        return
+    if float(np.mean(phi)) < 1e-6 * float(np.var(problem.y)):
+        warnings.warn(
+            "the residual variance collapsed to ~0: the random effects interpolate y (a "
+            "boundary optimum); try other starting values (startval)",
+            BoundaryWarning,
+            stacklevel=3,
+        )
 
 
 def _not_degenerate(fitter: EQLFitter, last: Round) -> bool:

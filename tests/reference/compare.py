@@ -292,12 +292,19 @@ def check_hv_dev_identities(
 
 
 def assert_matches_tight(
-    fit: Any, ref: dict, kwargs: dict, rtol_overrides: dict[str, float] | None = None
+    fit: Any,
+    ref: dict,
+    kwargs: dict,
+    rtol_overrides: dict[str, float] | None = None,
+    identities: bool = True,
 ) -> None:
     """A fit made with ``conv``/``maxit`` of ``ref["tight"]`` against R's tight block.
 
     ``rtol_overrides`` widens the tolerance of named quantities for a documented deviation
     of R's stored numbers (the caller must check those quantities independently).
+    ``identities=False`` skips :func:`check_hv_dev_identities`, whose closed forms hold
+    only for intercept-only log-link dispersion models of the random terms (not for
+    CAR/SAR terms, whose dispersion GLM is on the eigenvalues of the neighbourhood matrix).
     """
     tight = ref["tight"]
     problems: list[str] = []
@@ -310,7 +317,8 @@ def assert_matches_tight(
         check_close(problems, name, ours[name], expected, overrides.get(name, _TIGHT_RTOL))
     if not isinstance(fit.df_resid, int | np.integer) or fit.df_resid != tight["dfReFe"]:
         problems.append(f"df_resid: {fit.df_resid!r}, expected the integer {tight['dfReFe']}")
-    check_hv_dev_identities(problems, fit, ref, kwargs, expected=tight)
+    if identities:
+        check_hv_dev_identities(problems, fit, ref, kwargs, expected=tight)
     _fail(problems, ref["case"], "tight")
 
 
@@ -405,6 +413,38 @@ def check_default_vectors(
             )
 
 
+def check_as_close_as_r(
+    problems: list[str],
+    name: str,
+    actual: Any,
+    r_default: Any,
+    tight: Any,
+    rel: float = _DEFAULT_REL,
+    floor: float = _DEFAULT_FLOOR,
+) -> None:
+    """Append to ``problems`` unless every element of ``actual`` is as close to ``tight``
+    as R's default fit is, or within ``rel`` relative of it:
+    |ours - tight| <= max(|R default - tight|, rel |tight|) + floor.
+    """
+    a, d, t = _arr(actual), _arr(r_default), _arr(tight)
+    msg = _shape_problem(name, a, t) or _shape_problem(f"{name} (R default)", d, t)
+    if msg:
+        problems.append(msg)
+        return
+    if t is None or t.size == 0:
+        return
+    allowed = np.maximum(np.abs(d - t), rel * np.abs(t)) + floor
+    excess = np.abs(a - t) - allowed
+    if np.max(excess) > 0:
+        i = int(np.argmax(excess))
+        problems.append(
+            f"{name}: {int(np.sum(excess > 0))}/{t.size} elements farther from tight than "
+            f"allowed; worst [{i}]: ours {float(a[i])!r}, R default {float(d[i])!r}, "
+            f"tight {float(t[i])!r}, "
+            f"|ours - tight| {abs(a[i] - t[i]):.3e} > allowed {allowed[i]:.3e}"
+        )
+
+
 def assert_default_close(
     fit: Any, ref: dict, kwargs: dict, fixed_point: Callable[[], Any] | None = None
 ) -> None:
@@ -426,23 +466,7 @@ def assert_default_close(
         ref_quantities(tight),
     )
     for name, t in r_tight.items():
-        a, d = ours[name], r_default[name]
-        msg = _shape_problem(name, a, t) or _shape_problem(f"{name} (R default)", d, t)
-        if msg:
-            problems.append(msg)
-            continue
-        if t is None:
-            continue
-        allowed = np.maximum(np.abs(d - t), _DEFAULT_REL * np.abs(t)) + _DEFAULT_FLOOR
-        excess = np.abs(a - t) - allowed
-        if np.max(excess) > 0:
-            i = int(np.argmax(excess))
-            problems.append(
-                f"{name}: {int(np.sum(excess > 0))}/{t.size} elements farther from tight than "
-                f"allowed; worst [{i}]: ours {float(a[i])!r}, R default {float(d[i])!r}, "
-                f"tight {float(t[i])!r}, "
-                f"|ours - tight| {abs(a[i] - t[i]):.3e} > allowed {allowed[i]:.3e}"
-            )
+        check_as_close_as_r(problems, name, ours[name], r_default[name], t)
     lo, hi = sorted((ref["dfReFe"], tight["dfReFe"]))
     if not (isinstance(fit.df_resid, int | np.integer) and lo <= fit.df_resid <= hi):
         problems.append(f"df_resid {fit.df_resid!r} not in [{lo}, {hi}] (R default, tight)")
