@@ -26,6 +26,8 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg, sparse
 
+from ._blas import lapack_threads
+
 Array = np.ndarray
 
 
@@ -300,7 +302,8 @@ class AugmentedFactor:
         if self.S.size == 0:
             self._chol = self.S
             return
-        chol, info = linalg.lapack.dpotrf(self.S, lower=1, clean=1)
+        with lapack_threads(self.S.shape[0]):
+            chol, info = linalg.lapack.dpotrf(self.S, lower=1, clean=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
         self._chol = chol
@@ -321,7 +324,8 @@ class AugmentedFactor:
 
     @cached_property
     def s_inverse(self) -> Array:
-        return linalg.cho_solve((self._chol, True), np.eye(self.S.shape[0]))
+        with lapack_threads(self.S.shape[0]):
+            return linalg.cho_solve((self._chol, True), np.eye(self.S.shape[0]))
 
     @cached_property
     def _e_sinv(self) -> Array:

@@ -23,6 +23,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg
 
+from ._blas import lapack_threads
 from .augmented import Indicator, NotPositiveDefiniteError
 
 Array = np.ndarray
@@ -87,7 +88,8 @@ class MarginalFactor:
     ) -> None:
         self.solver = solver
         self.w1, self.w2, self.lam = w1, w2, lam
-        chol, info = linalg.lapack.dpotrf(V, lower=1, clean=1)
+        with lapack_threads(V.shape[0]):
+            chol, info = linalg.lapack.dpotrf(V, lower=1, clean=1)
         if info != 0:
             raise NotPositiveDefiniteError("the marginal covariance V is not positive definite")
         self._chol = chol
@@ -110,7 +112,8 @@ class MarginalFactor:
     @cached_property
     def P(self) -> Array:
         n = self._chol.shape[0]
-        return self.p_times(np.eye(n))
+        with lapack_threads(n):
+            return self.p_times(np.eye(n))
 
     def leverages(self) -> Array:
         """Observation leverages, and each random term's mean leverage on its rows."""
