@@ -268,7 +268,7 @@ class AugmentedSystem:
     def rows_quadform(self, M: Array) -> Array:
         """r_i' M r_i for every row r_i of R (M symmetric m x m)."""
         ds = slice(self.dense_start, self.m)
-        out = np.einsum("ij,ij->i", self.dense @ M[ds, ds], self.dense)
+        out = _dense_quadform(self.dense, M[ds, ds])
         for gi, g in enumerate(self.groups):
             cg, vg = g.columns, g.block.values
             out += vg**2 * M[cg, cg]
@@ -284,6 +284,20 @@ class AugmentedSystem:
         for g in self.groups:
             out += g.block.values * Y[index, g.columns]
         return out
+
+
+def _dense_quadform(R: Array, M: Array) -> Array:
+    """x_i' M x_i for the rows x_i of R: column pairs when R is narrow (as X usually
+    is), where a matrix product with a tiny inner dimension would be slow."""
+    k = R.shape[1]
+    if k > 8:
+        return np.einsum("ij,ij->i", R @ M, R)
+    out = np.zeros(R.shape[0])
+    for a in range(k):
+        out += M[a, a] * R[:, a] ** 2
+        for b in range(a + 1, k):
+            out += 2.0 * M[a, b] * R[:, a] * R[:, b]
+    return out
 
 
 @dataclass

@@ -379,6 +379,30 @@ class EQLFitter:
                 return delta, factor, w1, w2
         raise _Divergence("the IWLS of the augmented GLM did not converge")
 
+    def _observation_leverages(
+        self, factor: AugmentedFactor, w1: Array, hat_random: Array
+    ) -> Array:
+        """The n observation leverages, or, when the round needs only their sum (an
+        intercept-only log-link residual dispersion, or a fixed one), their mean
+        everywhere: sum_i h_i = p + q - sum_j h_j, since tr(C^{-1} C) = p + q.  The
+        exact values are computed once, for the report (:meth:`exact_leverages`)."""
+        pb = self.pb
+        only_sum = pb.fix_disp is not None or (pb.x_disp is None and pb.link_disp.name == "log")
+        if not only_sum:
+            return w1 * factor.rows_quadform()
+        n = pb.y.shape[0]
+        total = self.p + self.system.q - float(np.sum(hat_random))
+        return np.full(n, total / n)
+
+    def exact_leverages(self, rnd: Round) -> Array:
+        """The leverages of every row at the last round, for the report."""
+        if self.marginal is not None:
+            hat = rnd.factor.exact_leverages()
+        else:
+            n = self.pb.y.shape[0]
+            hat = np.concatenate([rnd.w1 * rnd.factor.rows_quadform(), rnd.hat[n:]])
+        return np.minimum(hat, HAT_CEILING)
+
     def round(self, delta: Array, phi: Array, lam: Array) -> Round:
         """One EQL round (DESIGN.md, steps 2-5)."""
         pb = self.pb
@@ -391,9 +415,8 @@ class EQLFitter:
             hat = factor.leverages()
         else:
             delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
-            hat = np.concatenate(
-                [w1 * factor.rows_quadform(), w2 * factor.diag_inverse()[self.p :]]
-            )
+            hat_random = w2 * factor.diag_inverse()[self.p :]
+            hat = np.concatenate([self._observation_leverages(factor, w1, hat_random), hat_random])
         self.rounds_done += 1
         eta = self.system.linear_predictor(delta)
         mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
@@ -587,8 +610,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
             "starting values (startval) or a simpler model"
         ) from exc
     last = it.last
-    if fitter.marginal is not None:
-        last.hat = np.minimum(last.factor.exact_leverages(), HAT_CEILING)
+    last.hat = fitter.exact_leverages(last)
     for msg in sorted(last.guards):
         warnings.warn(msg, NumericalGuardWarning, stacklevel=3)
     phi_last, lam_last = last.phi_next, last.lam_next
