@@ -333,6 +333,20 @@ def test_verbose_through_hglm(capsys) -> None:
     assert quiet.n_iter == fit.n_iter
 
 
+def test_default_progress_only_on_a_terminal(capsys, monkeypatch) -> None:
+    y, X, Z, _ = one_way(6)
+    monkeypatch.setattr(hglm.eql, "PROGRESS_AFTER_SECONDS", 0.0)
+    hglm.hglm(y=y, X=X, Z=Z)  # stderr is captured, not a terminal: silent
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    monkeypatch.setattr(hglm.eql.sys.stderr, "isatty", lambda: True)
+    fit = hglm.hglm(y=y, X=X, Z=Z)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == fit.n_iter and err[0].startswith("iteration    1")
+    hglm.hglm(y=y, X=X, Z=Z, verbose=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_maxit_two_warns_and_is_not_converged() -> None:
     y, X, Z, _ = one_way(7)
     with pytest.warns(ConvergenceWarning, match="did not converge"):

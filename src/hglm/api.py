@@ -192,7 +192,7 @@ def hglm(
     vcovmat: bool = False,
     bigrr: bool | None = None,
     dev_floor: str = "absolute",
-    verbose: bool = False,
+    verbose: bool | None = None,
 ) -> HGLMResult:
     """Fit a hierarchical generalized linear model by EQL (R's ``hglm``).
 
@@ -256,8 +256,10 @@ def hglm(
         vanishing one away from zero; "relative" raises them to 1e-8 times their
         dispersion instead, which is scale-invariant and gives the exact REML optimum
         of such models.
-    verbose : bool
-        Print one line per iteration.
+    verbose : bool, optional
+        True prints one line per iteration (iteration, convergence criterion,
+        dispersions); False prints nothing.  By default, fits that run for more than two
+        seconds show that progress on stderr when it is a terminal, and nothing otherwise.
 
     Returns
     -------
@@ -364,7 +366,7 @@ _CONTROL_DEFAULTS = dict(
     family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
     link_rand_disp="log", rand_cov=None, fix_disp=None, method="EQL", conv=1e-6, maxit=50,
     startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="absolute",
-    verbose=False,
+    verbose=None,
 )
 
 

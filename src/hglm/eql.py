@@ -13,6 +13,8 @@ The engine sees arrays only: no formulas, names or DataFrames.
 
 from __future__ import annotations
 
+import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,7 +114,7 @@ class Options:
     conv: float = 1e-6
     maxit: int = 50
     startval: Array | None = None
-    verbose: bool | Callable[[str], None] = False
+    verbose: bool | None | Callable[[str], None] = None
     accelerate: bool = True
     hl_correction: bool = False
     bigrr: bool | None = None
@@ -575,10 +577,26 @@ class _Iteration:
         return theta1
 
 
-def _printer(verbose: bool | Callable[[str], None]) -> Callable[[str], None] | None:
+PROGRESS_AFTER_SECONDS = 2.0
+
+
+def _printer(verbose: bool | None | Callable[[str], None]) -> Callable[[str], None] | None:
+    """Where the per-iteration lines go: a callable; stdout (True); nowhere (False); or,
+    by default (None), stderr when it is a terminal and the fit has run for more than
+    PROGRESS_AFTER_SECONDS."""
     if callable(verbose):
         return verbose
-    return print if verbose else None
+    if verbose is not None:
+        return print if verbose else None
+    if not sys.stderr.isatty():
+        return None
+    started = time.monotonic()
+
+    def progress(line: str) -> None:
+        if time.monotonic() - started > PROGRESS_AFTER_SECONDS:
+            print(line, file=sys.stderr, flush=True)
+
+    return progress
 
 
 def fit_eql(problem: Problem, options: Options) -> EngineFit:
