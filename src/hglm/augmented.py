@@ -171,7 +171,7 @@ class AugmentedSystem:
         )
         # the random columns of B come first, X last: Z-only Schur block is S[:m_z, :m_z]
         self.m_z = self.m - self.p
-        self._gram_cache: tuple[Array, Array] | None = None
+        self._products: tuple | None = None
 
     # --- products with T1 = [X, Z] -------------------------------------------------
 
@@ -206,17 +206,36 @@ class AugmentedSystem:
     def factorize(self, w1: Array, w2: Array) -> AugmentedFactor:
         """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q)."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        w2_b = w2_user[self.perm_b]
-        F = self._gram_b(w1)
-        F[np.diag_indices(self.m)] += w2_b
+        F0, D0, E = self._weighted_products(w1)
+        F = F0.copy()
+        F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, np.zeros(0), None, F)
-        wa = w1 * self.A.values
-        D = np.bincount(self.A.index, wa * self.A.values, minlength=self.q_a)
-        D += w2_user[self.perm_a]
-        E = self._cross_a(wa)
+        D = D0 + w2_user[self.perm_a]
         S = F - (E.T @ sparse.diags(1.0 / D) @ E).toarray()
         return AugmentedFactor(self, D, E, S)
+
+    def _weighted_products(
+        self, w1: Array
+    ) -> tuple[Array, Array, sparse.csr_matrix | None]:
+        """F0 = R'W1R, D0 = diag(Z_A'W1Z_A) and E = Z_A'W1R.
+
+        They are linear in w1, so when w1 is a multiple c of the previous weights (a
+        Gaussian response whose dispersion changed) the previous products are scaled.
+        """
+        if self._products is not None:
+            w_old, F0, D0, E = self._products
+            c = w1[0] / w_old[0] if w_old[0] != 0 else np.nan
+            if np.isfinite(c) and np.allclose(w1, c * w_old, rtol=1e-14, atol=0):
+                return c * F0, c * D0, None if E is None else c * E
+        F0 = self._gram_b(w1)
+        D0, E = np.zeros(0), None
+        if self.A is not None:
+            wa = w1 * self.A.values
+            D0 = np.bincount(self.A.index, wa * self.A.values, minlength=self.q_a)
+            E = self._cross_a(wa)
+        self._products = (w1.copy(), F0, D0, E)
+        return F0, D0, E
 
     def _gram_b(self, w: Array) -> Array:
         """F without W2: R' diag(w) R as a dense m x m matrix."""
@@ -237,19 +256,9 @@ class AugmentedSystem:
             cross = b.incidence @ (wv[:, None] * self.dense)
             F[sl, ds] = cross
             F[ds, sl] = cross.T
-        F[ds, ds] = self._dense_gram(w)
+        F[ds, ds] = self.dense.T @ (w[:, None] * self.dense)
         return F
 
-    def _dense_gram(self, w: Array) -> Array:
-        """dense' diag(w) dense, reused when w is a multiple of the previous weights."""
-        if self._gram_cache is not None:
-            w_old, gram_old = self._gram_cache
-            ratio = w[0] / w_old[0] if w_old[0] != 0 else np.nan
-            if np.isfinite(ratio) and np.allclose(w, ratio * w_old, rtol=1e-14, atol=0):
-                return ratio * gram_old
-        gram = self.dense.T @ (w[:, None] * self.dense)
-        self._gram_cache = (w.copy(), gram)
-        return gram.copy()
 
     def _cross_a(self, wa: Array) -> sparse.csr_matrix:
         """E = Z_A' W1 R (q_a x m), sparse."""
