@@ -89,7 +89,8 @@ def fit_likelihoods(engine: EngineFit) -> Likelihoods:
     """hlik, pvh, pbvh and cAIC at the final estimates with the final dispersions.
 
     With W1 and W2 the IWLS weights there, H = Z'W1Z + W2 and A = T'WT:
-    pvh = hlik - log det(H / 2 pi) / 2 and pbvh = hlik - log det(A / 2 pi) / 2.
+    pvh = hlik - log det(H / 2 pi) / 2 and pbvh = hlik - log det(A / 2 pi) / 2;
+    cAIC = -2 log f(y|v) + 2 sum_i h_i with the observation leverages of the fit.
     """
     pb, fitter = engine.problem, engine.fitter
     system = fitter.system
@@ -103,7 +104,8 @@ def fit_likelihoods(engine: EngineFit) -> Likelihoods:
     hlik = cond + rand
     logdet_h = factor.logdet_random_block() - system.q * LOG_2PI
     logdet_a = factor.logdet() - (system.q + system.p) * LOG_2PI
-    leverage = float(np.sum(w1 * factor.rows_quadform()))
+    # cAIC counts the effective parameters as the leverages of the last solve (R's hv)
+    leverage = float(np.sum(engine.last.hat[: pb.y.shape[0]]))
     return Likelihoods(
         hlik, hlik - 0.5 * logdet_h, hlik - 0.5 * logdet_a, -2.0 * cond + 2.0 * leverage
     )
