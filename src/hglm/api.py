@@ -7,13 +7,13 @@ checked before the engine sees it; bad input raises ``ValueError`` naming the ar
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ._warn import warn
 from .augmented import as_block
 from .design import (
     ModelDesign,
@@ -192,6 +192,7 @@ def hglm(
     vcovmat: bool = False,
     bigrr: bool | None = None,
     dev_floor: str = "absolute",
+    accelerate: bool = True,
     verbose: bool | None = None,
 ) -> HGLMResult:
     """Fit a hierarchical generalized linear model by EQL (R's ``hglm``).
@@ -256,6 +257,11 @@ def hglm(
         vanishing one away from zero; "relative" raises them to 1e-8 times their
         dispersion instead, which is scale-invariant and gives the exact REML optimum
         of such models.
+    accelerate : bool
+        Accelerate the EQL iteration (SQUAREM) and stop when the estimated remaining
+        change of the linear predictor is below ``conv``: the same fixed point, reached
+        sooner and closer.  False iterates and stops exactly as R's hglm does (plain
+        rounds, stop at the first change below ``conv``), e.g. to reproduce R's printout.
     verbose : bool, optional
         True prints one line per iteration (iteration, convergence criterion,
         dispersions); False prints nothing.  By default, fits that run for more than two
@@ -270,7 +276,8 @@ def hglm(
         x_rand_disp=x_rand_disp, link_rand_disp=link_rand_disp, rand_cov=rand_cov,
         fix_disp=fix_disp,
         method=method, conv=conv, maxit=maxit, startval=startval, calc_like=calc_like,
-        vcovmat=vcovmat, bigrr=bigrr, dev_floor=dev_floor, verbose=verbose,
+        vcovmat=vcovmat, bigrr=bigrr, dev_floor=dev_floor, accelerate=accelerate,
+        verbose=verbose,
     )
     if fixed is not None:
         if y is not None or X is not None or Z is not None:
@@ -366,7 +373,7 @@ _CONTROL_DEFAULTS = dict(
     family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
     link_rand_disp="log", rand_cov=None, fix_disp=None, method="EQL", conv=1e-6, maxit=50,
     startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="absolute",
-    verbose=None,
+    accelerate=True, verbose=None,
 )
 
 
@@ -511,7 +518,7 @@ def _fit(
         conv=float(c["conv"]), maxit=int(c["maxit"]),
         startval=None if startval is None else np.asarray(startval, dtype=float),
         verbose=c["verbose"], hl_correction=method == "EQL1", bigrr=c["bigrr"],
-        dev_floor=c["dev_floor"],
+        dev_floor=c["dev_floor"], accelerate=bool(c["accelerate"]),
     )
     if random_labels is None:
         random_labels = (
@@ -563,19 +570,17 @@ def _covariance_factors(
 def _effective_method(method: str, rand_fams: list) -> str:
     """EQL1 corrects Gaussian random effects only; otherwise EQL is used, as R does."""
     if method == "EQL1" and not all(f.is_gaussian for f in rand_fams):
-        warnings.warn(
+        warn(
             "method: EQL1 is defined for Gaussian random effects only; fitting by EQL",
             UserWarning,
-            stacklevel=4,
         )
         return "EQL"
     if method == "EQL1":
-        warnings.warn(
+        warn(
             "method: EQL1 applies the HL(1,1) correction of the fixed effects derived from "
             "the adjusted profile likelihood p_v(h) (DESIGN.md); it does not yet reproduce "
             "R's hglm EQL1 estimates",
             UserWarning,
-            stacklevel=4,
         )
     return method
 

@@ -32,6 +32,8 @@ from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import DataMismatchWarning, FormulaicError
 from formulaic.transforms import TRANSFORMS
 
+from ._warn import warn
+
 __all__ = [
     "ModelDesign",
     "RandomTerm",
@@ -678,12 +680,10 @@ def _build_design(
         parts = _evaluate_parts(frame, np.flatnonzero(keep), model, weights, offset, binomial)
     n_dropped = int(len(frame) - keep.sum())
     if n_dropped:
-        # stacklevel 4 points at the caller of hglm() (user -> api -> design -> here).
-        warnings.warn(
+        warn(
             f"{n_dropped} of {len(frame)} rows dropped because of missing values in: "
             f"{', '.join(sources)}",
             UserWarning,
-            stacklevel=4,
         )
     offset_terms = list(model.offsets) + ([offset] if isinstance(offset, str) else [])
     return ModelDesign(

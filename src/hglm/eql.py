@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._warn import warn
 from .augmented import AugmentedFactor, AugmentedSystem, Block, NotPositiveDefiniteError
 from .bigrr import MarginalFactor, MarginalSolver
 from .dispersion import DispersionFit, fit_dispersion
@@ -195,6 +195,11 @@ class EQLFitter:
         self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
         self.rounds_done = 0
         self.marginal = self._marginal_solver()
+        # a random effect whose column of Z is empty has leverage 1 by construction
+        self.informative_rows = np.concatenate(
+            [np.ones(problem.y.shape[0], dtype=bool)]
+            + [_nonzero_columns(b) for b in problem.blocks]
+        )
         self.z_system = (
             AugmentedSystem(np.zeros((problem.y.shape[0], 0)), problem.blocks)
             if options.hl_correction
@@ -202,14 +207,21 @@ class EQLFitter:
         )
 
     def _marginal_solver(self) -> MarginalSolver | None:
-        """The n-space solver (bigRR) when asked for, or by default when q > 10 n."""
+        """The n-space solver (bigRR) when asked for; by default when q > 10 n, or when
+        dense random designs have more columns than rows (n <= 10,000): it gives the same
+        fixed point at the cost of an n x n factorization instead of a q x q one."""
         pb, n, q = self.pb, self.pb.y.shape[0], self.system.q
         eligible = (
             pb.is_linear
             and not self.opt.hl_correction
             and all(t.x_disp is None and t.family.spatial is None for t in pb.terms)
         )
-        use = self.opt.bigrr if self.opt.bigrr is not None else q > 10 * n
+        dense_only = not any(hasattr(b, "n_levels") for b in pb.blocks)
+        use = (
+            self.opt.bigrr
+            if self.opt.bigrr is not None
+            else q > 10 * n or (dense_only and q > n and n <= 10_000)
+        )
         if use and not eligible:
             if self.opt.bigrr:
                 raise ValueError(
@@ -250,6 +262,7 @@ class EQLFitter:
                 for w, t in zip(self.sizes, pb.terms, strict=True)
             ]
         )
+        self.phi_start = phi0
         lam0 = np.repeat(0.66 * phi0 / k / self._mean_row_norm2(), self.sizes)
         return np.concatenate([glm.coef, v0]), np.full(n, phi0), lam0
 
@@ -282,6 +295,7 @@ class EQLFitter:
             raise ValueError("startval: contains missing (NaN) or infinite values")
         lam_terms = sv[self.p + q : self.p + q + k]
         phi0 = float(self.pb.fix_disp) if n_phi == 0 else float(sv[-1])
+        self.phi_start = phi0
         if np.any(lam_terms <= 0) or phi0 <= 0:
             raise ValueError("startval: the dispersion starting values must be positive")
         lam0 = np.repeat(lam_terms, self.sizes)
@@ -434,9 +448,9 @@ class EQLFitter:
         if np.any(dev < floor):
             guards.add(f"Residuals numerically 0 are replaced by 1e-8 ({self.opt.dev_floor})")
             dev = np.maximum(dev, floor)
-        if np.any(hat > HAT_CEILING):
+        if np.any((hat > HAT_CEILING) & self.informative_rows):
             guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
-            hat = np.minimum(hat, HAT_CEILING)
+        hat = np.minimum(hat, HAT_CEILING)
 
         disp_fit = None
         phi_next = phi
@@ -456,6 +470,12 @@ class EQLFitter:
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
             guards,
         )
+
+
+def _nonzero_columns(block: Block) -> Array:
+    if hasattr(block, "n_levels"):
+        return np.bincount(block.index, block.values != 0, minlength=block.n_levels) > 0
+    return np.any(block != 0, axis=0)
 
 
 def _slices(sizes: list[int]) -> list[slice]:
@@ -630,16 +650,15 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     last = it.last
     last.hat = fitter.exact_leverages(last)
     for msg in sorted(last.guards):
-        warnings.warn(msg, NumericalGuardWarning, stacklevel=3)
+        warn(msg, NumericalGuardWarning)
     phi_last, lam_last = last.phi_next, last.lam_next
-    _warn_if_interpolating(problem, phi_last)
+    _warn_if_collapsed(problem, phi_last, fitter.phi_start)
     converged = it.converged and it.n_iter < options.maxit and _not_degenerate(fitter, last)
     if not converged:
-        warnings.warn(
+        warn(
             f"EQL did not converge in {it.n_iter} iterations (criterion {it.criterion:.3g}, "
             f"conv={options.conv:g}); the estimates are not reliable",
             ConvergenceWarning,
-            stacklevel=3,
         )
     return EngineFit(problem, fitter, last, phi_last, lam_last, it.n_iter, converged,
                      it.converged, it.criterion)
@@ -649,17 +668,21 @@ class BoundaryWarning(UserWarning):
     """The fit sits on the boundary of the parameter space."""
 
 
-def _warn_if_interpolating(problem: Problem, phi: Array) -> None:
-    """Warn when a Gaussian model's residual variance has collapsed (phi -> 0): the random
-    effects then interpolate y, a boundary optimum of the likelihood."""
-    if problem.family.name != "gaussian" or problem.fix_disp is not None:
+def _warn_if_collapsed(problem: Problem, phi: Array, phi_start: float) -> None:
+    """Warn when the estimated residual dispersion has collapsed towards 0: the random
+    effects then interpolate y, a boundary optimum.  For a Gaussian response "collapsed"
+    means below 1e-6 var(y); otherwise below 1e-3 of the starting value (from the GLM)."""
+    if problem.fix_disp is not None:
         return
-    if float(np.mean(phi)) < 1e-6 * float(np.var(problem.y)):
-        warnings.warn(
-            "the residual variance collapsed to ~0: the random effects interpolate y (a "
-            "boundary optimum); try other starting values (startval)",
+    scale = float(np.var(problem.y)) * 1e-6 if problem.family.name == "gaussian" else (
+        1e-3 * phi_start
+    )
+    if float(np.mean(phi)) < scale:
+        warn(
+            f"the residual dispersion collapsed to {float(np.mean(phi)):.3g}: the random "
+            "effects interpolate y (a boundary optimum); try other starting values "
+            "(startval) or a simpler model",
             BoundaryWarning,
-            stacklevel=3,
         )
 
 

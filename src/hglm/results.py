@@ -224,11 +224,24 @@ class HGLMResult:
         )
 
     def ranef_frame(self) -> pd.DataFrame:
-        """One row per random effect: term, name, estimate and standard error (v scale)."""
-        term = np.repeat(self.names.terms, [len(s) for s in self._term_index()])
+        """One row per random effect: term, group, level, name, estimate (u scale) and
+        std_error (of v, as R's SeRe; for a known covariance, of u).
+
+        For formula fits group and level come from the grouping factor; for the matrix
+        interface the group is the term's label and the level the column name of Z.
+        """
+        sizes = [len(s) for s in self._term_index()]
+        term = np.repeat(self.names.terms, sizes)
+        if self.design is not None:
+            group = np.concatenate([[t.group] * len(t.levels) for t in self.design.random])
+            level = np.concatenate([t.levels for t in self.design.random])
+        else:
+            group, level = term, self.ranef.index.to_numpy()
         return pd.DataFrame(
             {
                 "term": term,
+                "group": group,
+                "level": level,
                 "name": self.ranef.index,
                 "estimate": self.ranef.to_numpy(),
                 "std_error": self.se_ranef.to_numpy(),
@@ -402,6 +415,13 @@ class Summary:
                 "standard error(s).", ""]
         if f.likelihood is not None:
             out += ["Likelihoods:"] + [f"  {k}: {v:.4f}" for k, v in f.likelihood.items()] + [""]
+        for kind, rho, tau in (("CAR", f.car_rho, f.car_tau), ("SAR", f.sar_rho, f.sar_tau)):
+            if tau is not None:
+                out += [f"{kind}.tau (estimated spatial variance component): {tau:.7g}",
+                        f"{kind}.rho (estimated spatial correlation): {rho:.7g}", ""]
+        if f._engine.fitter.marginal is not None:
+            out += ["Solved in the space of the n observations (bigRR): the same estimates",
+                    "as the augmented system, at the cost of n x n factorizations.", ""]
         state = "converged" if f.converged else "did NOT converge"
         out.append(f"{f.method} estimation {state} in {f.n_iter} iterations.")
         return "\n".join(out)
