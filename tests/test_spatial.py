@@ -180,16 +180,40 @@ def test_neighbourhood_size_must_match_z(kind) -> None:
 
 def test_neighbourhood_size_checked_per_term() -> None:
     """With two terms the CAR matrix must match its own term's columns (rand_c)."""
-    W = rook_adjacency(3)
+    d = simulate("CAR", 0, **TRUTH["CAR"])
+    q = d["W"].shape[0]
     rng = np.random.default_rng(0)
-    Z = np.hstack([np.kron(np.eye(9), np.ones((2, 1))), rng.normal(size=(18, 3))])
-    y, X = rng.normal(size=18), np.ones((18, 1))
+    Z2 = rng.normal(size=(d["Z"].shape[0], 10))  # a second term with real effects
+    y = d["y"] + Z2 @ rng.normal(size=10)
+    Z = np.hstack([d["Z"], Z2])
     with pytest.raises(ValueError) as info:
-        hglm.hglm(y=y, X=X, Z=Z, rand_c=[9, 3], rand_family=["gaussian", hglm.CAR(W)])
+        hglm.hglm(
+            y=y, X=d["X"], Z=Z, rand_c=[q, 10], rand_family=["gaussian", hglm.CAR(d["W"])]
+        )
     _names(str(info.value), "D")
-    # the matching order works
-    fit = hglm.hglm(y=y, X=X, Z=Z, rand_c=[9, 3], rand_family=[hglm.CAR(W), "gaussian"])
+    # the matching order works, and only the spatial term is rotated
+    fit = hglm.hglm(
+        y=y, X=d["X"], Z=Z, rand_c=[q, 10], rand_family=[hglm.CAR(d["W"]), "gaussian"]
+    )
+    assert fit.converged
     assert fit.car_rho is not None and fit.sar_rho is None
+    V = fit.rand_families[0].spatial.vectors
+    v = fit._engine.v
+    np.testing.assert_allclose(fit.ranef.to_numpy()[:q], V @ v[:q], atol=1e-12)
+    np.testing.assert_array_equal(fit.ranef.to_numpy()[q:], v[q:])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_degenerate_car_dispersion_fails_cleanly() -> None:
+    W = rook_adjacency(3)
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=18)
+    Z = np.kron(np.eye(9), np.ones((2, 1)))
+    try:
+        fit = hglm.hglm(y=y, X=np.ones((18, 1)), Z=Z, rand_family=hglm.CAR(W))
+    except RuntimeError:
+        return  # a clear divergence report is acceptable
+    assert np.isfinite(fit.car_rho) and fit.car_tau > 0
 
 
 @pytest.mark.parametrize("kind", [hglm.CAR, hglm.SAR])
@@ -271,8 +295,10 @@ def test_ranef_is_blup_with_fitted_covariance(kind, tight_fits) -> None:
     Vinv_X = np.linalg.solve(Vy, X)
     beta = np.linalg.solve(X.T @ Vinv_X, Vinv_X.T @ y)
     u = G @ Z.T @ np.linalg.solve(Vy, y - X @ beta)
-    np.testing.assert_allclose(fit.fixef.to_numpy(), beta, rtol=1e-8)
-    np.testing.assert_allclose(fit.ranef.to_numpy(), u, rtol=0, atol=1e-8 * np.abs(u).max())
+    # the reported dispersions are those of the last round's output, one round after the
+    # (beta, v) solve; at conv = 1e-14 a round changes eta by ~sqrt(conv) = 1e-7 relative
+    np.testing.assert_allclose(fit.fixef.to_numpy(), beta, rtol=1e-6)
+    np.testing.assert_allclose(fit.ranef.to_numpy(), u, rtol=0, atol=1e-6 * np.abs(u).max())
 
 
 @pytest.mark.parametrize("kind", ["CAR", "SAR"])
@@ -372,14 +398,10 @@ def test_recovery_stable_across_seeds(kind, default_fits) -> None:
 # --- report -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="issue 4 asks for 'the summary lines R prints' for spatial terms (R: "
-    "'CAR.tau (estimated spatial variance component): 0.1541452' and 'CAR.rho (estimated "
-    "spatial correlation): 0.173996'); Summary prints neither CAR.* nor SAR.* lines",
-    strict=True,
-)
 @pytest.mark.parametrize("kind", ["CAR", "SAR"])
 def test_summary_reports_rho_and_tau(kind, default_fits) -> None:
+    """Issue 4: R's summary lines, e.g. 'CAR.tau (estimated spatial variance component):
+    0.1541452' and 'CAR.rho (estimated spatial correlation): 0.173996'."""
     _, fit = default_fits[kind, 0]
     text = str(fit.summary())
     rho, tau = spatial_params(fit, kind)

@@ -249,7 +249,8 @@ def hglm(
         Solve in the n-dimensional space of the observations (R's bigRR), for a Gaussian
         response with Gaussian random effects and many more effects than observations.
         The estimates are the same; only the cost differs.  Default: used when the
-        random effects outnumber the observations ten to one.
+        random effects outnumber the observations ten to one, or when dense random
+        designs have more columns than rows (n <= 10,000).
     dev_floor : {"absolute", "relative"}
         Deviance components below 1e-8 are raised to 1e-8 before the dispersion GLMs, as
         R's hglm does ("absolute").  That floor biases very small variance components
@@ -344,6 +345,7 @@ def hglm2(
     )
     if cov is not None:
         controls["rand_cov"] = _covariances_by_group(cov, design.random)
+        controls["rand_cov_labels"] = [f"cov[{t.group!r}]" for t in design.random]
     return _fit_design(design, data, disp, controls)
 
 
@@ -378,7 +380,7 @@ _CONTROL_DEFAULTS = dict(
 
 
 def _controls(kwargs: dict) -> dict:
-    unknown = sorted(set(kwargs) - set(_CONTROL_DEFAULTS))
+    unknown = sorted(set(kwargs) - set(_CONTROL_DEFAULTS) - {"rand_cov_labels"})
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown argument")
     return {**_CONTROL_DEFAULTS, **kwargs}
@@ -500,7 +502,8 @@ def _fit(
             rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
             rd_links[k] = f.spatial.disp_link
             transforms[k] = f.spatial.vectors
-    for k, L in enumerate(_covariance_factors(c["rand_cov"], sizes, rand_fams)):
+    cov_factors = _covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"))
+    for k, L in enumerate(cov_factors):
         if L is not None:
             z_blocks[k] = _times(z_blocks[k], L)
             transforms[k] = L
@@ -539,31 +542,38 @@ def _times(Zk: object, L: Array) -> Array:
 
 
 def _covariance_factors(
-    rand_cov: object, sizes: list[int], rand_fams: list
+    rand_cov: object, sizes: list[int], rand_fams: list, labels: list[str] | None = None
 ) -> list[Array | None]:
-    """Cholesky factors L (A = L L') of the known covariances, one entry per term."""
+    """Cholesky factors L (A = L L') of the known covariances, one entry per term.
+
+    ``labels`` names the entries in error messages (default ``rand_cov[k]``; the formula
+    interface passes ``cov['group']``)."""
     k = len(sizes)
     if rand_cov is None:
         return [None] * k
     items = list(rand_cov) if isinstance(rand_cov, list | tuple) else [rand_cov]
     if len(items) != k:
         raise ValueError(f"rand_cov: got {len(items)} entries for {k} random terms")
+    labels = labels or [f"rand_cov[{j}]" for j in range(k)]
     out = []
-    for j, (A, q_k, fam) in enumerate(zip(items, sizes, rand_fams, strict=True)):
+    for A, q_k, fam, name in zip(items, sizes, rand_fams, labels, strict=True):
         if A is None:
             out.append(None)
             continue
         if not fam.is_gaussian or fam.spatial is not None:
-            raise ValueError(f"rand_cov[{j}]: a known covariance needs a Gaussian random term")
-        mat = _finite_matrix(A, f"rand_cov[{j}]", q_k)
+            raise ValueError(f"{name}: a known covariance needs a Gaussian random term")
+        mat = _finite_matrix(A, name, None)
         if mat.shape != (q_k, q_k):
-            raise ValueError(f"rand_cov[{j}]: must be {q_k} x {q_k}, got {mat.shape}")
+            raise ValueError(
+                f"{name}: must be {q_k} x {q_k} (one row and column per random effect of "
+                f"the term), got {mat.shape[0]} x {mat.shape[1]}"
+            )
         if not np.allclose(mat, mat.T, rtol=1e-10, atol=1e-12 * np.abs(mat).max()):
-            raise ValueError(f"rand_cov[{j}]: must be symmetric")
+            raise ValueError(f"{name}: must be symmetric")
         try:
             out.append(np.linalg.cholesky(mat))
         except np.linalg.LinAlgError:
-            raise ValueError(f"rand_cov[{j}]: must be positive definite") from None
+            raise ValueError(f"{name}: must be positive definite") from None
     return out
 
 

@@ -454,13 +454,16 @@ class EQLFitter:
 
         disp_fit = None
         phi_next = phi
-        if pb.fix_disp is None:
-            disp_fit = fit_dispersion(dev[:n], hat[:n], pb.x_disp, pb.link_disp)
-            phi_next = disp_fit.fitted
-        rand_fits = []
-        for sl, t in zip(self.term_slices, pb.terms, strict=True):
-            rows = slice(n + sl.start, n + sl.stop)
-            rand_fits.append(fit_dispersion(dev[rows], hat[rows], t.x_disp, t.link_disp))
+        try:
+            if pb.fix_disp is None:
+                disp_fit = fit_dispersion(dev[:n], hat[:n], pb.x_disp, pb.link_disp)
+                phi_next = disp_fit.fitted
+            rand_fits = []
+            for sl, t in zip(self.term_slices, pb.terms, strict=True):
+                rows = slice(n + sl.start, n + sl.stop)
+                rand_fits.append(fit_dispersion(dev[rows], hat[rows], t.x_disp, t.link_disp))
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            raise _Divergence(f"a dispersion GLM failed ({exc})") from exc
         lam_next = np.concatenate([f.fitted for f in rand_fits])
         if not (np.all(np.isfinite(phi_next)) and np.all(phi_next > 0)):
             raise _Divergence("the residual dispersion left its parameter space")

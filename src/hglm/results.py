@@ -415,6 +415,12 @@ class Summary:
                 "standard error(s).", ""]
         if f.likelihood is not None:
             out += ["Likelihoods:"] + [f"  {k}: {v:.4f}" for k, v in f.likelihood.items()] + [""]
+        if f.disp_fit is not None:
+            out += ["Double HGLM: the residual dispersion has its own HGLM (gamma, log link)",
+                    "fitted to d/(1 - h), prior weights (1 - h)/2; its fixed effects:", "",
+                    _coef_text(f.disp_fit.fixef_table()[["estimate", "std_error"]]), "",
+                    "and the dispersion of its random effects: "
+                    + " ".join(f"{x:.4g}" for x in f.disp_fit.var_ranef), ""]
         for kind, rho, tau in (("CAR", f.car_rho, f.car_tau), ("SAR", f.sar_rho, f.sar_tau)):
             if tau is not None:
                 out += [f"{kind}.tau (estimated spatial variance component): {tau:.7g}",
