@@ -55,6 +55,7 @@ class MarginalSolver:
         self.weights = weights
         self.p = X.shape[1]
         self.sizes = [Zk.shape[1] for Zk in self.Z]
+        self.empty = [~np.any(Zk != 0, axis=0) for Zk in self.Z]
         ends = np.cumsum(self.sizes)
         self.slices = [slice(int(e - s), int(e)) for s, e in zip(self.sizes, ends, strict=True)]
 
@@ -116,11 +117,18 @@ class MarginalFactor:
             return self.p_times(np.eye(n))
 
     def leverages(self) -> Array:
-        """Observation leverages, and each random term's mean leverage on its rows."""
+        """Observation leverages, and each random term's mean leverage on its rows.
+
+        An effect whose column of Z is empty has leverage exactly 1; the mean is taken over
+        the other effects, so that the caller's clipping at 1 - 1e-8 acts as it does on
+        the exact leverages.
+        """
         parts = [1.0 - np.diag(self.P) / self.w1]
-        for lk, Gk, qk in zip(self.lam, self.solver.G, self.solver.sizes, strict=True):
+        for lk, Gk, empty in zip(self.lam, self.solver.G, self.solver.empty, strict=True):
             one_minus = lk * float(np.sum(self.P * Gk))
-            parts.append(np.full(qk, 1.0 - one_minus / qk))
+            h = np.ones(empty.shape[0])
+            h[~empty] = 1.0 - one_minus / max(int(np.sum(~empty)), 1)
+            parts.append(h)
         return np.concatenate(parts)
 
     @cached_property
