@@ -65,10 +65,24 @@ class MarginalSolver:
     def factorize(self, w1: Array, w2: Array) -> MarginalFactor:
         """The factorization for observation weights w1 and random-row weights w2."""
         lam = 1.0 / self.term_lambdas(w2)
-        V = np.diag(1.0 / w1)
-        for lk, Gk in zip(lam, self.G, strict=True):
-            V += lk * Gk
-        return MarginalFactor(self, V, w1, w2, lam)
+        if len(self.G) == 1 and np.all(w1 == w1[0]):
+            vinv: _CholeskyInverse | _EigenInverse = _EigenInverse(
+                *self._eigen, 1.0 / w1[0], lam[0]
+            )
+        else:
+            V = np.diag(1.0 / w1)
+            for lk, Gk in zip(lam, self.G, strict=True):
+                V += lk * Gk
+            vinv = _CholeskyInverse(V)
+        return MarginalFactor(self, vinv, w1, w2, lam)
+
+    @cached_property
+    def _eigen(self) -> tuple[Array, Array]:
+        """G = U diag(g) U' for a single term: with constant observation weights every
+        round is then O(n^2) (the GBLUP rotation)."""
+        with lapack_threads(self.G[0].shape[0]):
+            g, U = np.linalg.eigh(self.G[0])
+        return U, np.maximum(g, 0.0)
 
     def solve(self, w1: Array, w2: Array) -> tuple[Array, MarginalFactor]:
         """(beta, v) and the factor for the given weights."""
@@ -81,40 +95,110 @@ class MarginalSolver:
         return np.concatenate([beta, v]), factor
 
 
-class MarginalFactor:
-    """The factorization behind :class:`MarginalSolver`; mirrors ``AugmentedFactor``."""
+class _CholeskyInverse:
+    """V^{-1} through the Cholesky factor of V."""
 
-    def __init__(
-        self, solver: MarginalSolver, V: Array, w1: Array, w2: Array, lam: Array
-    ) -> None:
-        self.solver = solver
-        self.w1, self.w2, self.lam = w1, w2, lam
+    def __init__(self, V: Array) -> None:
         with lapack_threads(V.shape[0]):
             chol, info = linalg.lapack.dpotrf(V, lower=1, clean=1)
         if info != 0:
             raise NotPositiveDefiniteError("the marginal covariance V is not positive definite")
         self._chol = chol
+
+    def solve(self, a: Array) -> Array:
+        return linalg.cho_solve((self._chol, True), a)
+
+    @cached_property
+    def explicit(self) -> Array:
+        n = self._chol.shape[0]
+        with lapack_threads(n):
+            return self.solve(np.eye(n))
+
+    def diag(self) -> Array:
+        return np.diag(self.explicit)
+
+    def trace_with(self, G: Array) -> float:
+        """tr(V^{-1} G)."""
+        return float(np.sum(self.explicit * G))
+
+    def logdet(self) -> float:
+        return 2.0 * float(np.sum(np.log(np.diag(self._chol))))
+
+
+class _EigenInverse:
+    """V^{-1} for V = c I + lambda G with G = U diag(g) U'."""
+
+    def __init__(self, U: Array, g: Array, c: float, lam: float) -> None:
+        self.U, self.g = U, g
+        self.values = c + lam * g
+        if not np.all(self.values > 0):
+            raise NotPositiveDefiniteError("the marginal covariance V is not positive definite")
+        self.d = 1.0 / self.values
+
+    def solve(self, a: Array) -> Array:
+        d = self.d if a.ndim == 1 else self.d[:, None]
+        return self.U @ (d * (self.U.T @ a))
+
+    @cached_property
+    def explicit(self) -> Array:
+        return (self.U * self.d) @ self.U.T
+
+    def diag(self) -> Array:
+        return (self.U**2) @ self.d
+
+    def trace_with(self, G: Array) -> float:
+        return float(np.sum(self.g * self.d))
+
+    def logdet(self) -> float:
+        return float(np.sum(np.log(self.values)))
+
+
+class MarginalFactor:
+    """The factorization behind :class:`MarginalSolver`; mirrors ``AugmentedFactor``.
+
+    With V^{-1} from ``vinv``: P = V^{-1} - V^{-1}X (X'V^{-1}X)^{-1} X'V^{-1}.
+    """
+
+    def __init__(
+        self,
+        solver: MarginalSolver,
+        vinv: _CholeskyInverse | _EigenInverse,
+        w1: Array,
+        w2: Array,
+        lam: Array,
+    ) -> None:
+        self.solver = solver
+        self.vinv = vinv
+        self.w1, self.w2, self.lam = w1, w2, lam
         X = solver.X
-        self._vinv_x = linalg.cho_solve((chol, True), X)
-        xtvx = X.T @ self._vinv_x
-        self._xtvx_chol = linalg.cholesky(xtvx, lower=True)
+        self._vinv_x = vinv.solve(X)
+        self._xtvx_chol = linalg.cholesky(X.T @ self._vinv_x, lower=True)
 
     def gls_beta(self, y: Array) -> Array:
-        rhs = self._vinv_x.T @ y
-        return linalg.cho_solve((self._xtvx_chol, True), rhs)
+        return linalg.cho_solve((self._xtvx_chol, True), self._vinv_x.T @ y)
 
     def p_times(self, a: Array) -> Array:
         """P a."""
-        vinv_a = linalg.cho_solve((self._chol, True), a)
-        return vinv_a - self._vinv_x @ linalg.cho_solve(
+        return self.vinv.solve(a) - self._vinv_x @ linalg.cho_solve(
             (self._xtvx_chol, True), self._vinv_x.T @ a
         )
 
     @cached_property
+    def _b(self) -> Array:
+        """V^{-1} X L_x^{-T}, so that P = V^{-1} - B B'."""
+        return linalg.solve_triangular(self._xtvx_chol, self._vinv_x.T, lower=True).T
+
+    @cached_property
+    def _diag_p(self) -> Array:
+        return self.vinv.diag() - np.einsum("ij,ij->i", self._b, self._b)
+
+    def _trace_pg(self, G: Array) -> float:
+        """tr(P G) = tr(V^{-1} G) - tr(B' G B)."""
+        return self.vinv.trace_with(G) - float(np.sum(self._b * (G @ self._b)))
+
+    @cached_property
     def P(self) -> Array:
-        n = self._chol.shape[0]
-        with lapack_threads(n):
-            return self.p_times(np.eye(n))
+        return self.vinv.explicit - self._b @ self._b.T
 
     def leverages(self) -> Array:
         """Observation leverages, and each random term's mean leverage on its rows.
@@ -123,9 +207,9 @@ class MarginalFactor:
         the other effects, so that the caller's clipping at 1 - 1e-8 acts as it does on
         the exact leverages.
         """
-        parts = [1.0 - np.diag(self.P) / self.w1]
+        parts = [1.0 - self._diag_p / self.w1]
         for lk, Gk, empty in zip(self.lam, self.solver.G, self.solver.empty, strict=True):
-            one_minus = lk * float(np.sum(self.P * Gk))
+            one_minus = lk * self._trace_pg(Gk)
             h = np.ones(empty.shape[0])
             h[~empty] = 1.0 - one_minus / max(int(np.sum(~empty)), 1)
             parts.append(h)
@@ -138,13 +222,13 @@ class MarginalFactor:
 
     def exact_leverages(self) -> Array:
         """Leverages of every row, each random effect's own (O(n^2 q))."""
-        parts = [1.0 - np.diag(self.P) / self.w1]
+        parts = [1.0 - self._diag_p / self.w1]
         parts += [1.0 - lk * zpz for lk, zpz in zip(self.lam, self._zpz, strict=True)]
         return np.concatenate(parts)
 
     def rows_quadform(self) -> Array:
         """t_i' C^{-1} t_i for the observation rows, from their leverages."""
-        return (1.0 - np.diag(self.P) / self.w1) / self.w1
+        return (1.0 - self._diag_p / self.w1) / self.w1
 
     def diag_inverse(self) -> Array:
         """diag(C^{-1}) in (beta, v) order."""
@@ -169,8 +253,7 @@ class MarginalFactor:
 
     def logdet_random_block(self) -> float:
         """log det(Z'W1Z + W2) = log det W2 + log det W1 + log det V."""
-        logdet_v = 2.0 * float(np.sum(np.log(np.diag(self._chol))))
-        return float(np.sum(np.log(self.w2)) + np.sum(np.log(self.w1)) + logdet_v)
+        return float(np.sum(np.log(self.w2)) + np.sum(np.log(self.w1)) + self.vinv.logdet())
 
     def logdet(self) -> float:
         """log det(T'WT) = log det(Z'W1Z + W2) + log det(X'V^{-1}X)."""
