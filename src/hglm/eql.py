@@ -419,6 +419,17 @@ class EQLFitter:
             hat = np.concatenate([rnd.w1 * rnd.factor.rows_quadform(), rnd.hat[n:]])
         return np.minimum(hat, HAT_CEILING)
 
+    def _floor_matters(self, dev: Array, floored: Array) -> bool:
+        """Whether the deviance floor changed the sum of the deviances of the observations
+        or of any random term (the dispersion estimates' numerators) by more than 1e-6
+        relative: a few residuals below 1e-4 among many rows are not worth a warning."""
+        n = self.pb.y.shape[0]
+        groups = [slice(0, n)] + [slice(n + sl.start, n + sl.stop) for sl in self.term_slices]
+        return any(
+            float(np.sum(floored[g] - dev[g])) > 1e-6 * float(np.sum(floored[g]))
+            for g in groups
+        )
+
     def round(self, delta: Array, phi: Array, lam: Array) -> Round:
         """One EQL round (DESIGN.md, steps 2-5)."""
         pb = self.pb
@@ -445,9 +456,13 @@ class EQLFitter:
         floor = DEV_FLOOR if self.opt.dev_floor == "absolute" else (
             DEV_FLOOR * np.concatenate([phi, lam])
         )
-        if np.any(dev < floor):
-            guards.add(f"Residuals numerically 0 are replaced by 1e-8 ({self.opt.dev_floor})")
-            dev = np.maximum(dev, floor)
+        floored = np.maximum(dev, floor)
+        if self._floor_matters(dev, floored):
+            guards.add(
+                f"Residuals numerically 0 are replaced by 1e-8 ({self.opt.dev_floor} floor); "
+                "this moved a dispersion estimate by more than 1e-6 (relative)"
+            )
+        dev = floored
         if np.any((hat > HAT_CEILING) & self.informative_rows):
             guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
         hat = np.minimum(hat, HAT_CEILING)
