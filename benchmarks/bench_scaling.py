@@ -25,8 +25,9 @@ the clock starts, the fit ``hglm.hglm2(formula, data)`` is run ``--repeat`` time
 reported) and the peak resident memory of the first run above the loaded process is
 recorded.  A least-squares line through log(seconds) against log(rows) gives the scaling
 exponent (1 = linear); it is reported over all sizes and over n >= 10^5, where fixed
-per-fit overheads no longer dominate.  ``--profile`` (or an exponent above 1.15) runs
-cProfile on the largest size and lists the top functions.
+per-fit overheads no longer dominate, and between the two largest sizes.  ``--profile``
+(or any of these exponents above 1.15) runs cProfile on the largest size and lists the top
+functions.
 
 Writes ``benchmarks/RESULTS_scaling.md``, ``benchmarks/out/RESULTS_scaling.json`` and the
 plot ``docs/benchmarks_scaling.png``.
@@ -171,11 +172,13 @@ def loglog_slope(ns: list[int], ys: list[float]) -> float | None:
 def slopes(rows: list[dict]) -> dict[str, float | None]:
     ok = [r for r in rows if r["seconds"]]
     big = [r for r in ok if r["n"] >= 100_000]
+    top = loglog_slope([r["n"] for r in ok[-2:]], [r["seconds"] for r in ok[-2:]])
     per_iter = [r for r in ok if r.get("n_iter")]
     mem = [r for r in ok if r.get("peak_mb")]
     return {
         "time_all": loglog_slope([r["n"] for r in ok], [r["seconds"] for r in ok]),
         "time_large": loglog_slope([r["n"] for r in big], [r["seconds"] for r in big]),
+        "time_top": top if len(ok) >= 3 else None,  # the two largest sizes
         "time_per_iter": loglog_slope([r["n"] for r in per_iter],
                                       [r["seconds"] / r["n_iter"] for r in per_iter]),
         "memory": loglog_slope([r["n"] for r in mem], [r["peak_mb"] for r in mem]),
@@ -198,13 +201,25 @@ def profile_fit(model: str, n: int, top: int = 15) -> str:
     prof.enable()
     hglm.hglm2(MODELS[model]["formula"], data=df, **kw)
     prof.disable()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf)
-    stats.strip_dirs().sort_stats("tottime").print_stats(top)
-    text = buf.getvalue()
-    # drop pstats' preamble up to the column header
-    start = text.find("   ncalls")
-    return (text[start:] if start >= 0 else text).rstrip()
+
+    def table(sort: str, *restrict: Any) -> str:
+        buf = io.StringIO()
+        stats = pstats.Stats(prof, stream=buf)
+        if restrict and isinstance(restrict[0], str):
+            # keep hglm's own functions (filter on the full path, then shorten it)
+            stats.sort_stats(sort)
+            keep = {k: v for k, v in stats.stats.items() if restrict[0] in k[0]}
+            stats.stats = keep
+            stats.fcn_list = [k for k in stats.fcn_list if k in keep]
+            restrict = restrict[1:]
+        stats.strip_dirs().sort_stats(sort).print_stats(*restrict)
+        text = buf.getvalue()
+        start = text.find("   ncalls")  # drop pstats' preamble
+        return (text[start:] if start >= 0 else text).rstrip()
+
+    return (f"top {top} by internal time:\n\n" + table("tottime", top)
+            + f"\n\nhglm's own functions, top {top} by cumulative time:\n\n"
+            + table("cumulative", "/hglm/", top))
 
 
 def make_plot(results: dict[str, list[dict]], path: Path) -> None:
@@ -310,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     for model, rows in results.items():
         s = model_slopes[model]
         steep = any(v is not None and v > SLOPE_ALERT
-                    for v in (s["time_all"], s["time_large"]))
+                    for v in (s["time_all"], s["time_large"], s["time_top"]))
         largest = max((r["n"] for r in rows if r["seconds"]), default=None)
         if largest and (steep or args.profile):
             print(f"profiling {model} at n={largest:,d} ...", flush=True)
@@ -335,11 +350,12 @@ def main(argv: list[str] | None = None) -> int:
             table.append([
                 MODELS[model]["short"], f"{r['n']:,}", levels_text(model, r["n"]),
                 r["time_text"], fmt_slope(local), fmt_seconds(per_iter), conv,
-                fmt_num(us_row, 3), fmt_mb(r["peak_mb"]),
+                "—" if us_row is None else f"{us_row:.2f}", fmt_mb(r["peak_mb"]),
                 r["message"] if r["status"] != "ok" else "",
             ])
     slope_rows = [[MODELS[m]["short"], fmt_slope(s["time_all"]), fmt_slope(s["time_large"]),
-                   fmt_slope(s["time_per_iter"]), fmt_slope(s["memory"])]
+                   fmt_slope(s["time_top"]), fmt_slope(s["time_per_iter"]),
+                   fmt_slope(s["memory"])]
                   for m, s in model_slopes.items()]
     try:
         plot_rel = Path(args.plot).resolve().relative_to(REPO_DIR).as_posix()
@@ -352,12 +368,15 @@ def main(argv: list[str] | None = None) -> int:
         + (", `fix_disp=1`" if "fix_disp" in MODELS[m] else "") for m in results)
     verdicts = []
     for model, s in model_slopes.items():
-        worst = max((v for v in (s["time_all"], s["time_large"]) if v is not None),
-                    default=None)
-        if worst is None:
+        fitted = max((v for v in (s["time_all"], s["time_large"]) if v is not None),
+                     default=None)
+        if fitted is None:
             continue
-        word = ("super-linear" if worst > SLOPE_ALERT else
-                "linear" if worst >= 0.85 else "sub-linear (fixed overheads still visible)")
+        word = ("super-linear" if fitted > SLOPE_ALERT else
+                "linear" if fitted >= 0.85 else "sub-linear (fixed overheads still visible)")
+        if s["time_top"] is not None and s["time_top"] > SLOPE_ALERT:
+            word += (f", but super-linear between the two largest sizes (exponent "
+                     f"{fmt_slope(s['time_top'])} > {SLOPE_ALERT})")
         verdicts.append(f"- {MODELS[model]['short']}: exponent {fmt_slope(s['time_all'])} "
                         f"(all sizes), {fmt_slope(s['time_large'])} (n >= 10^5) -> {word}")
     parts = [
@@ -378,8 +397,8 @@ def main(argv: list[str] | None = None) -> int:
              "iterations", "µs / row", "fit MB", "notes"], table, align="lrrrrrrrrl"),
         "## Scaling exponents\n\nLeast-squares slope of log(y) against log(rows); 1 is "
         "linear.\n\n" + md_table(
-            ["model", "time, all sizes", "time, n >= 10^5", "time per iteration",
-             "fit memory"], slope_rows, align="lrrrr")
+            ["model", "time, all sizes", "time, n >= 10^5", "time, two largest sizes",
+             "time per iteration", "fit memory"], slope_rows, align="lrrrrr")
         + "\n\n" + ("\n".join(verdicts) or "- (too few sizes for a slope)"),
         f"## Plot\n\n![time and memory against rows]({plot_link})\n\n"
         f"`{plot_rel}`: log-log axes, the dotted lines have slope 1 through each model's "
@@ -388,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     if profiles:
         parts.append("## Profile of the largest size\n\n" + "\n\n".join(
             f"`{m}`, n = {max(r['n'] for r in results[m] if r['seconds']):,} "
-            f"(cProfile, sorted by internal time):\n\n```\n{p}\n```"
+            f"(cProfile):\n\n```\n{p}\n```"
             for m, p in profiles.items()))
     parts.append("## Machine\n\n" + machine_text()
                  + f"\n- threads: {threads_text(args.threads)}")

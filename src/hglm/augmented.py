@@ -294,6 +294,48 @@ class AugmentedSystem:
             out += g.block.values * Y[index, g.columns]
         return out
 
+    def rows_dot_sparse(self, M: Array, cols: Array, vals: Array, index: Array) -> Array:
+        """r_i' M e_{index[i]} for every row r_i of R, where e_a is the sparse vector with
+        entries vals[a] at columns cols[a] (padded rows; M symmetric m x m).
+
+        Computed in chunks of rows from the few entries of M it needs."""
+        ds = np.arange(self.dense_start, self.m)
+        if self.m == 0:
+            return np.zeros(self.n)
+        out = np.empty(self.n)
+        width = cols.shape[1] * (ds.shape[0] + len(self.groups))
+        for rows in _chunks(self.n, width):
+            c, v = cols[index[rows]], vals[index[rows]]
+            acc = np.einsum("ik,ikj,ij->i", v, M[c[:, :, None], ds[None, None, :]],
+                            self.dense[rows])
+            for g in self.groups:
+                gc = g.columns[rows]
+                acc += g.block.values[rows] * np.einsum("ik,ik->i", v, M[c, gc[:, None]])
+            out[rows] = acc
+        return out
+
+
+_CHUNK_ELEMENTS = 4_000_000  # temporaries of at most ~32 MB
+
+
+def _chunks(count: int, width: int) -> list[slice]:
+    """Row slices whose gathered temporaries (rows x width) stay below _CHUNK_ELEMENTS."""
+    step = max(1, _CHUNK_ELEMENTS // max(width, 1))
+    return [slice(s, min(s + step, count)) for s in range(0, count, step)]
+
+
+def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
+    """(columns, values) of each row of a CSR matrix, padded with (0, 0.0)."""
+    counts = np.diff(E.indptr)
+    width = max(int(counts.max(initial=0)), 1)
+    rows = np.repeat(np.arange(E.shape[0]), counts)
+    position = np.arange(E.nnz) - E.indptr[rows]
+    cols = np.zeros((E.shape[0], width), dtype=np.int64)
+    vals = np.zeros((E.shape[0], width))
+    cols[rows, position] = E.indices
+    vals[rows, position] = E.data
+    return cols, vals
+
 
 def _dense_quadform(R: Array, M: Array) -> Array:
     """x_i' M x_i for the rows x_i of R: column pairs when R is narrow (as X usually
@@ -351,14 +393,41 @@ class AugmentedFactor:
             return linalg.cho_solve((self._chol, True), np.eye(self.S.shape[0]))
 
     @cached_property
-    def _e_sinv(self) -> Array:
-        """E S^{-1} (q_a x m)."""
+    def _e_padded(self) -> tuple[Array, Array]:
+        """The rows of E as (columns, values), padded to the largest row."""
+        return _padded_rows(self.E)
+
+    @cached_property
+    def _e_sinv(self) -> Array | None:
+        """E S^{-1} (q_a x m, dense) when forming it beats gathering S^{-1} on the pattern
+        of E's rows, else None.
+
+        The sparse product costs nnz(E) m; the gathers cost about w^2 per level and
+        w (m_dense + groups) per observation (w: the widest row of E) but run ~8x slower
+        per element in numpy.  Narrow rows (few observations per level) gather; wide
+        ones multiply, unless E S^{-1} would take more than 400 MB."""
+        sysm = self.system
+        width = self._e_padded[0].shape[1]
+        per_row = sysm.m - sysm.dense_start + len(sysm.groups)
+        gather = width + sysm.n / max(sysm.q_a, 1) * per_row
+        if 8.0 * gather < sysm.m or sysm.q_a * sysm.m > 5e7:
+            return None
         return np.asarray(self.E @ self.s_inverse)
 
     @cached_property
     def _e_sinv_e(self) -> Array:
-        """E_a' S^{-1} E_a for every level a of the A block."""
-        return np.asarray(self.E.multiply(self._e_sinv).sum(axis=1)).ravel()
+        """E_a S^{-1} E_a' for every level a of the A block."""
+        if self._e_sinv is not None:
+            return np.asarray(self.E.multiply(self._e_sinv).sum(axis=1)).ravel()
+        cols, vals = self._e_padded
+        M = self.s_inverse
+        if M.size == 0:
+            return np.zeros(cols.shape[0])
+        out = np.empty(cols.shape[0])
+        for rows in _chunks(cols.shape[0], cols.shape[1] ** 2):
+            c, v = cols[rows], vals[rows]
+            out[rows] = np.einsum("ik,ikl,il->i", v, M[c[:, :, None], c[:, None, :]], v)
+        return out
 
     def diag_inverse(self) -> Array:
         """diag(C^{-1}) in user order."""
@@ -389,7 +458,12 @@ class AugmentedFactor:
             return out
         a, za = sysm.A.index, sysm.A.values
         c = za / self.D[a]
-        out += za * c - 2.0 * c * sysm.rows_dot(self._e_sinv, a) + c**2 * self._e_sinv_e[a]
+        if self._e_sinv is not None:
+            cross = sysm.rows_dot(self._e_sinv, a)
+        else:
+            cols, vals = self._e_padded
+            cross = sysm.rows_dot_sparse(self.s_inverse, cols, vals, a)
+        out += za * c - 2.0 * c * cross + c**2 * self._e_sinv_e[a]
         return out
 
     def logdet(self) -> float:
