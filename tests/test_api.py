@@ -359,3 +359,9 @@ def test_startval_not_finite(base, bad: float) -> None:
     sv = np.concatenate([[1.0, 0.5], np.zeros(base["Z"].shape[1]), [0.5, 1.0]])
     sv[0] = bad
     raises_naming("startval", **base, startval=sv)
+
+
+def test_formula_without_random_term_is_rejected() -> None:
+    df = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [0.0, 1.0, 0.0, 1.0]})
+    with pytest.raises(ValueError, match="at least one random term"):
+        hglm.hglm2("y ~ x", data=df)

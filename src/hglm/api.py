@@ -398,6 +398,11 @@ def _disp_columns(disp: str | None) -> list[str]:
 
 def _fit_design(design: ModelDesign, data: object, disp: str | None, controls: dict) -> HGLMResult:
     """Fit a model built by the formula layer."""
+    if not design.random:
+        raise ValueError(
+            "formula: an HGLM needs at least one random term, e.g. '(1|group)' in hglm2 "
+            "or random='~ 1|group' in hglm; for a plain GLM use statsmodels"
+        )
     x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
     Z, rand_c, labels = _stack_terms(design.random)
     y = pd.Series(design.y, name=design.response_name)
