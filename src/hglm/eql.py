@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._warn import warn
-from .augmented import AugmentedFactor, AugmentedSystem, Block, NotPositiveDefiniteError
+from .augmented import (
+    AugmentedFactor,
+    AugmentedSystem,
+    Block,
+    Indicator,
+    NotPositiveDefiniteError,
+    block_width,
+)
 from .bigrr import MarginalFactor, MarginalSolver
 from .dispersion import DispersionFit, fit_dispersion
 from .families import RandomFamily, ResponseFamily
@@ -187,7 +194,7 @@ class EQLFitter:
         self.opt = options
         self.system = AugmentedSystem(problem.X, problem.blocks)
         self.p = problem.X.shape[1]
-        self.sizes = [self._width(b) for b in problem.blocks]
+        self.sizes = [block_width(b) for b in problem.blocks]
         self.term_slices = _slices(self.sizes)
         self.psi = np.concatenate(
             [np.full(w, t.family.psi) for w, t in zip(self.sizes, problem.terms, strict=True)]
@@ -216,7 +223,7 @@ class EQLFitter:
             and not self.opt.hl_correction
             and all(t.x_disp is None and t.family.spatial is None for t in pb.terms)
         )
-        dense_only = not any(hasattr(b, "n_levels") for b in pb.blocks)
+        dense_only = not any(isinstance(b, Indicator) for b in pb.blocks)
         use = (
             self.opt.bigrr
             if self.opt.bigrr is not None
@@ -238,10 +245,6 @@ class EQLFitter:
         if self.marginal is not None:
             return self.marginal.factorize(w1, w2)
         return self.system.factorize(w1, w2)
-
-    @staticmethod
-    def _width(block: Block) -> int:
-        return block.n_levels if hasattr(block, "n_levels") else block.shape[1]
 
     # --- starting values (DESIGN.md, step 1) ----------------------------------------
 
@@ -277,7 +280,7 @@ class EQLFitter:
         """
         norms = []
         for b in self.pb.blocks:
-            sq = b.values**2 if hasattr(b, "n_levels") else np.square(b)
+            sq = b.values**2 if isinstance(b, Indicator) else np.square(b)
             norms.append(max(float(np.sum(sq)) / self.pb.y.shape[0], 1e-12))
         return np.array(norms)
 
@@ -491,7 +494,7 @@ class EQLFitter:
 
 
 def _nonzero_columns(block: Block) -> Array:
-    if hasattr(block, "n_levels"):
+    if isinstance(block, Indicator):
         return np.bincount(block.index, block.values != 0, minlength=block.n_levels) > 0
     return np.any(block != 0, axis=0)
 

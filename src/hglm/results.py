@@ -249,13 +249,7 @@ class HGLMResult:
         )
 
     def _term_index(self) -> list[range]:
-        sizes, out, start = [], [], 0
-        for b in self._engine.problem.blocks:
-            sizes.append(b.n_levels if hasattr(b, "n_levels") else b.shape[1])
-        for s in sizes:
-            out.append(range(start, start + s))
-            start += s
-        return out
+        return [range(sl.start, sl.stop) for sl in self._engine.fitter.term_slices]
 
     def summary(self, n_ranef: int = 3) -> Summary:
         """The R-style report; ``n_ranef`` random effects per term are shown (all: -1)."""
@@ -299,14 +293,8 @@ def _random_u(engine: EngineFit) -> Array:
     """The random effects on the u scale, term by term."""
     v = engine.v
     out = np.empty_like(v)
-    start = 0
-    for b, t in zip(engine.problem.blocks, engine.problem.terms, strict=True):
-        w = b.n_levels if hasattr(b, "n_levels") else b.shape[1]
-        vk = v[start : start + w]
-        out[start : start + w] = (
-            t.transform @ vk if t.transform is not None else t.family.link.inverse(vk)
-        )
-        start += w
+    for sl, t in zip(engine.fitter.term_slices, engine.problem.terms, strict=True):
+        out[sl] = t.transform @ v[sl] if t.transform is not None else t.family.link.inverse(v[sl])
     return out
 
 
