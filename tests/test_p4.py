@@ -141,17 +141,6 @@ def test_start_in_the_boundary_basin(p4, reference, dev_floor) -> None:
     assert outcome in ("boundary", "interior")
 
 
-@pytest.mark.xfail(
-    reason="a start at phi0 = 1e-4 var(y) in the boundary basin stops after 2 iterations "
-    "with converged=True and no warning at sigma2 ~1e-4 (absolute floor: 1.7e-4; relative: "
-    "1.0e-4), neither optimum: the REML surface is flat there (p4_reml_reference.json: "
-    "neg-REML changes by < 1e-3 per unit of log(sigma2/var_u) below sigma2 ~ 1e-4, against "
-    "1.4 between there and the optimum), so R's stopping rule on the change of eta is met while "
-    "phi is still moving, and BoundaryWarning (eql._warn_if_interpolating) fires only below "
-    "1e-6 var(y).  The same stall gives converged=True at sigma2 = 1.0e-5 from phi0 = 1e-5 "
-    "and 2.2e-5 from phi0 = 1e-3 (relative floor)",
-    strict=True,
-)
 @pytest.mark.parametrize("dev_floor", ["absolute", "relative"])
 def test_small_start_is_not_reported_as_converged(p4, reference, dev_floor) -> None:
     phi0 = 1e-4 * float(np.var(p4["y"]))

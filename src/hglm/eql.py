@@ -542,7 +542,9 @@ class _Iteration:
         if plain and self.last_eta is not None and self.n_iter >= 2:
             change = float(np.sum((self.last_eta - rnd.eta) ** 2))
             self.criterion = change / max(float(np.sum(rnd.eta**2)), 1e-300)
-            self.converged = self.criterion < self._threshold(theta, theta_next)
+            self.converged = self.criterion < self._threshold(
+                theta, theta_next
+            ) and self._dispersions_settled(theta, theta_next)
         self.last, self.last_eta, self._last_input = rnd, rnd.eta, theta
         self._report(rnd, plain)
         return theta_next
@@ -564,6 +566,18 @@ class _Iteration:
         rate = float(np.linalg.norm(theta_next - theta)) / before if before > 0 else 0.0
         self._rate = min(max(self._rate, rate), 0.99)
         return self.opt.conv * (1.0 - self._rate) ** 2
+
+    def _dispersions_settled(self, theta: Array, theta_next: Array) -> bool:
+        """Accelerated iteration only: the dispersions' estimated remaining relative
+        change, max |step of log dispersion| / (1 - rho), is below sqrt(conv).
+
+        On a flat stretch of the likelihood (a start near a boundary) the linear
+        predictor hardly moves while the dispersions still travel; R's criterion alone
+        would then stop far from the fixed point and call it converged."""
+        if not self.opt.accelerate:
+            return True
+        step = float(np.max(np.abs(theta_next - theta), initial=0.0))
+        return step / (1.0 - self._rate) < np.sqrt(self.opt.conv)
 
     def _report(self, rnd: Round, plain: bool) -> None:
         if self._say is None:
