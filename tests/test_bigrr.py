@@ -237,17 +237,6 @@ def test_bigrr_ineligible_random_part(extra) -> None:
 # --- a problem near the boundary ------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="bigrr=True and bigrr=False disagree on a problem whose REML optimum is on the "
-    "boundary (sigma2 -> 0: n=30, q=60 strong columns, plus 1000 all-zero columns).  "
-    "bigrr=False stops at var_fix 2.4e-3 (converged=True), bigrr=True cycles until maxit "
-    "(converged=False, var_fix 0.87, var_ranef 0.261 vs 0.2879): a SQUAREM extrapolation "
-    "sends phi to ~0, where every observation row has d floored to 1e-8 and h clipped to "
-    "1 - 1e-8, so the residual dispersion GLM returns phi = sum(d)/sum(1-h) = 1 exactly "
-    "(eql.py round(): DEV_FLOOR / HAT_CEILING), and the iteration restarts from phi = 1 "
-    "(cycle of period ~7 rounds: phi 0.0069 -> 1 -> 0.885 -> 0.868 -> 0.851 -> 0.0069)",
-    strict=True,
-)
 def test_bigrr_agrees_near_boundary() -> None:
     rng = np.random.default_rng(5)
     n, q = 30, 60

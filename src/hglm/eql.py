@@ -40,6 +40,7 @@ Array = np.ndarray
 DEV_FLOOR = 1e-8
 HAT_CEILING = 1.0 - 1e-8
 INNER_MAXIT = 100
+LOG_MAX_EXTRAPOLATION = float(np.log(10.0))
 
 
 class ConvergenceWarning(UserWarning):
@@ -622,7 +623,14 @@ class _Iteration:
                 theta, theta1 = theta1, theta2
                 continue
             saved = (self.last, self.last_eta, self.n_iter)
-            theta_x = theta - 2.0 * alpha * r + alpha**2 * v
+            # at most a factor MAX_EXTRAPOLATION per dispersion beyond the plain iterate:
+            # a longer jump towards 0 lands on the deviance/leverage floors, whose
+            # dispersion estimate (sum of floors) restarts the iteration
+            theta_x = theta2 + np.clip(
+                theta - 2.0 * alpha * r + alpha**2 * v - theta2,
+                -LOG_MAX_EXTRAPOLATION,
+                LOG_MAX_EXTRAPOLATION,
+            )
             try:
                 theta, theta1 = theta_x, self.evaluate(theta_x, self.last.delta, False)
             except _Divergence:
