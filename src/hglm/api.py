@@ -1,8 +1,8 @@
-"""The public fitting functions: argument checking and names around the engine.
+"""The public fitting functions: from arguments (matrices or formulas) to the engine.
 
 ``hglm(y=, X=, Z=, ...)`` is the matrix interface of API.md.  The formula interfaces
 build the same matrices (module ``design``) and come here too.  Every argument is
-checked before the engine sees it; bad input raises ``ValueError`` naming the argument.
+checked (module ``validation``) before the engine sees it.
 """
 
 from __future__ import annotations
@@ -24,144 +24,27 @@ from .design import (
 )
 from .dhglm import DoubleModel, fit_double
 from .eql import Options, Problem, RandomTermModel, fit_eql
-from .families import Family, ResponseFamily, random_family, response_family
+from .families import Family, response_family
 from .links import get_link
 from .results import HGLMResult, Names
 from .spatial import rotate_block
+from .validation import (
+    check_controls,
+    check_full_rank,
+    column_names,
+    covariance_factors,
+    finite_matrix,
+    positive_number,
+    rand_disp_designs,
+    rand_families,
+    response_vector,
+    split_z,
+    times_factor,
+    vector_argument,
+)
 
 Array = np.ndarray
 ArrayLike = Array | pd.DataFrame | pd.Series | Sequence[float]
-
-
-def _column_names(obj: object, prefix: str, count: int) -> list[str]:
-    if isinstance(obj, pd.DataFrame):
-        return [str(c) for c in obj.columns]
-    if isinstance(obj, pd.Series) and obj.name is not None:
-        return [str(obj.name)]
-    return [f"{prefix}{j + 1}" for j in range(count)]
-
-
-def _positive_number(value: object, argument: str) -> float:
-    """A finite positive float, else ValueError naming ``argument``."""
-    if isinstance(value, str | bytes | bool):
-        raise ValueError(f"{argument}: must be a positive number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{argument}: must be a positive number, got {value!r}") from None
-    if not (np.isfinite(number) and number > 0):
-        raise ValueError(f"{argument}: must be a positive number, got {value!r}")
-    return number
-
-
-def _finite_matrix(value: object, argument: str, n: int | None) -> Array:
-    """A float 2-D array with n rows, finite."""
-    try:
-        arr = np.asarray(value.toarray() if sparse.issparse(value) else value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{argument}: expected numbers ({exc})") from exc
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"{argument}: expected a 2-D matrix, got {arr.ndim} dimensions")
-    if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{argument}: has {arr.shape[0]} rows but y has {n} values")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{argument}: contains missing (NaN) or infinite values")
-    return arr
-
-
-def _vector(value: object, argument: str, n: int) -> Array:
-    try:
-        arr = np.asarray(value, dtype=float).ravel()
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{argument}: expected numbers ({exc})") from exc
-    if arr.shape[0] != n:
-        raise ValueError(f"{argument}: has length {arr.shape[0]} but y has {n} values")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{argument}: contains missing (NaN) or infinite values")
-    return arr
-
-
-def _check_full_rank(X: Array, names: list[str], argument: str) -> None:
-    rank = np.linalg.matrix_rank(X)
-    if rank < X.shape[1]:
-        _, r = np.linalg.qr(X)
-        tol = np.abs(np.diag(r)).max() * max(X.shape) * np.finfo(float).eps
-        bad = [names[j] for j in range(X.shape[1]) if abs(r[j, j]) <= tol]
-        raise ValueError(
-            f"{argument}: is rank deficient (rank {rank} < {X.shape[1]} columns); "
-            f"drop linearly dependent columns such as {bad or names[-1:]}"
-        )
-
-
-def _split_z(Z: object, rand_c: Sequence[int] | None, n: int) -> list[Array | sparse.spmatrix]:
-    if sparse.issparse(Z):
-        Zm = sparse.csc_matrix(Z, dtype=float)
-        if Zm.shape[0] != n:
-            raise ValueError(f"Z: has {Zm.shape[0]} rows but y has {n} values")
-        if not np.all(np.isfinite(Zm.data)):
-            raise ValueError("Z: contains missing (NaN) or infinite values")
-    else:
-        Zm = _finite_matrix(Z, "Z", n)
-    q = Zm.shape[1]
-    if q == 0:
-        raise ValueError("Z: has no columns; an HGLM needs at least one random effect")
-    if rand_c is None:
-        rand_c = [q]
-    sizes = [int(c) for c in rand_c]
-    if any(c <= 0 for c in sizes) or sum(sizes) != q:
-        raise ValueError(
-            f"rand_c: the numbers of columns per random term {sizes} must be positive and "
-            f"sum to the {q} columns of Z"
-        )
-    ends = np.cumsum(sizes)
-    return [Zm[:, e - s : e] for s, e in zip(sizes, ends, strict=True)]
-
-
-def _rand_families(rand_family: object, k: int) -> list:
-    specs = rand_family if isinstance(rand_family, list | tuple) else [rand_family] * k
-    if len(specs) != k:
-        raise ValueError(f"rand_family: got {len(specs)} families for {k} random terms")
-    return [random_family(s, "rand_family") for s in specs]
-
-
-def _response(y: object, family: ResponseFamily) -> tuple[Array, str]:
-    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"y: expected a vector, got an array of shape {arr.shape}")
-    try:
-        arr = arr.astype(float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"y: expected numbers ({exc})") from exc
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("y: contains missing (NaN) or infinite values")
-    problem = family.support_error(arr)
-    if problem:
-        raise ValueError(f"y: {problem}")
-    return arr, name
-
-
-def _x_rand_disp(x_rand_disp: object, sizes: list[int]) -> list[tuple[Array | None, list | None]]:
-    k = len(sizes)
-    if x_rand_disp is None:
-        return [(None, None)] * k
-    items = x_rand_disp if isinstance(x_rand_disp, list | tuple) else [x_rand_disp]
-    if len(items) != k:
-        raise ValueError(f"x_rand_disp: got {len(items)} designs for {k} random terms")
-    out = []
-    for j, (item, q_k) in enumerate(zip(items, sizes, strict=True)):
-        if item is None:
-            out.append((None, None))
-            continue
-        arr = _finite_matrix(item, f"x_rand_disp[{j}]", q_k)
-        names = _column_names(item, "", arr.shape[1])
-        _check_full_rank(arr, names, f"x_rand_disp[{j}]")
-        out.append((arr, names))
-    return out
 
 
 def hglm(
@@ -462,23 +345,23 @@ def _fit(
     if y is None or X is None or Z is None:
         raise ValueError("y, X and Z: the matrix interface needs all three")
     fam = response_family(c["family"])
-    y_arr, y_name = _response(y, fam)
+    y_arr, y_name = response_vector(y, fam)
     n = y_arr.shape[0]
-    X_arr = _finite_matrix(X, "X", n)
-    fixed_names = _column_names(X, "X.", X_arr.shape[1])
+    X_arr = finite_matrix(X, "X", n)
+    fixed_names = column_names(X, "X.", X_arr.shape[1])
     if X_arr.shape[1] == 0:
         raise ValueError("X: has no columns; include at least an intercept")
-    _check_full_rank(X_arr, fixed_names, "X")
-    z_blocks = _split_z(Z, rand_c, n)
+    check_full_rank(X_arr, fixed_names, "X")
+    z_blocks = split_z(Z, rand_c, n)
     sizes = [b.shape[1] for b in z_blocks]
-    rand_fams = _rand_families(c["rand_family"], len(z_blocks))
+    rand_fams = rand_families(c["rand_family"], len(z_blocks))
 
-    w = np.ones(n) if weights is None else _vector(weights, "weights", n)
+    w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
     if np.any(w <= 0):
         raise ValueError("weights: prior weights must be positive")
-    off = np.zeros(n) if offset is None else _vector(offset, "offset", n)
-    fix_disp = None if c["fix_disp"] is None else _positive_number(c["fix_disp"], "fix_disp")
-    _check_controls(c["method"], c["conv"], c["maxit"])
+    off = np.zeros(n) if offset is None else vector_argument(offset, "offset", n)
+    fix_disp = None if c["fix_disp"] is None else positive_number(c["fix_disp"], "fix_disp")
+    check_controls(c["method"], c["conv"], c["maxit"])
     if c["dev_floor"] not in ("absolute", "relative"):
         raise ValueError(f"dev_floor: must be 'absolute' or 'relative', got {c['dev_floor']!r}")
     if c["calc_like"] and fam.fixed_dispersion and fix_disp is None:
@@ -489,11 +372,11 @@ def _fit(
 
     xd_arr, disp_names = None, None
     if x_disp is not None:
-        xd_arr = _finite_matrix(x_disp, "x_disp", n)
-        disp_names = _column_names(x_disp, "", xd_arr.shape[1])
-        _check_full_rank(xd_arr, disp_names, "x_disp")
+        xd_arr = finite_matrix(x_disp, "x_disp", n)
+        disp_names = column_names(x_disp, "", xd_arr.shape[1])
+        check_full_rank(xd_arr, disp_names, "x_disp")
     rd_link = get_link(c["link_rand_disp"], "link_rand_disp")
-    rand_disp = _x_rand_disp(c["x_rand_disp"], sizes)
+    rand_disp = rand_disp_designs(c["x_rand_disp"], sizes)
     rd_links = [rd_link] * len(sizes)
     transforms: list[Array | None] = [None] * len(sizes)
     for k, f in enumerate(rand_fams):
@@ -507,10 +390,10 @@ def _fit(
             rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
             rd_links[k] = f.spatial.disp_link
             transforms[k] = f.spatial.vectors
-    cov_factors = _covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"))
+    cov_factors = covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"))
     for k, L in enumerate(cov_factors):
         if L is not None:
-            z_blocks[k] = _times(z_blocks[k], L)
+            z_blocks[k] = times_factor(z_blocks[k], L)
             transforms[k] = L
     terms = [
         RandomTermModel(f, xd, lk, tr)
@@ -530,7 +413,7 @@ def _fit(
     )
     if random_labels is None:
         random_labels = (
-            _column_names(Z, "Z.", sum(sizes)), [f"Random{k + 1}" for k in range(len(sizes))]
+            column_names(Z, "Z.", sum(sizes)), [f"Random{k + 1}" for k in range(len(sizes))]
         )
     names = Names(
         fixed_names, random_labels[0], random_labels[1], disp_names,
@@ -540,46 +423,6 @@ def _fit(
         fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
-
-
-def _times(Zk: object, L: Array) -> Array:
-    return np.asarray(Zk @ L) if sparse.issparse(Zk) else np.asarray(Zk) @ L
-
-
-def _covariance_factors(
-    rand_cov: object, sizes: list[int], rand_fams: list, labels: list[str] | None = None
-) -> list[Array | None]:
-    """Cholesky factors L (A = L L') of the known covariances, one entry per term.
-
-    ``labels`` names the entries in error messages (default ``rand_cov[k]``; the formula
-    interface passes ``cov['group']``)."""
-    k = len(sizes)
-    if rand_cov is None:
-        return [None] * k
-    items = list(rand_cov) if isinstance(rand_cov, list | tuple) else [rand_cov]
-    if len(items) != k:
-        raise ValueError(f"rand_cov: got {len(items)} entries for {k} random terms")
-    labels = labels or [f"rand_cov[{j}]" for j in range(k)]
-    out = []
-    for A, q_k, fam, name in zip(items, sizes, rand_fams, labels, strict=True):
-        if A is None:
-            out.append(None)
-            continue
-        if not fam.is_gaussian or fam.spatial is not None:
-            raise ValueError(f"{name}: a known covariance needs a Gaussian random term")
-        mat = _finite_matrix(A, name, None)
-        if mat.shape != (q_k, q_k):
-            raise ValueError(
-                f"{name}: must be {q_k} x {q_k} (one row and column per random effect of "
-                f"the term), got {mat.shape[0]} x {mat.shape[1]}"
-            )
-        if not np.allclose(mat, mat.T, rtol=1e-10, atol=1e-12 * np.abs(mat).max()):
-            raise ValueError(f"{name}: must be symmetric")
-        try:
-            out.append(np.linalg.cholesky(mat))
-        except np.linalg.LinAlgError:
-            raise ValueError(f"{name}: must be positive definite") from None
-    return out
 
 
 def _effective_method(method: str, rand_fams: list) -> str:
@@ -600,9 +443,3 @@ def _effective_method(method: str, rand_fams: list) -> str:
     return method
 
 
-def _check_controls(method: str, conv: float, maxit: int) -> None:
-    if method not in ("EQL", "EQL1"):
-        raise ValueError(f"method: must be 'EQL' or 'EQL1', got {method!r}")
-    _positive_number(conv, "conv")
-    if isinstance(maxit, bool) or not isinstance(maxit, int | np.integer) or maxit < 1:
-        raise ValueError(f"maxit: must be a whole number of at least 1, got {maxit!r}")

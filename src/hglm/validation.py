@@ -1,0 +1,200 @@
+"""Argument checks of the fitting functions.
+
+Every array and control argument is checked here before the engine sees it; bad input
+raises ``ValueError`` whose message names the argument and what is wrong (API.md,
+"Errors").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .families import ResponseFamily, random_family
+
+Array = np.ndarray
+
+
+def column_names(obj: object, prefix: str, count: int) -> list[str]:
+    if isinstance(obj, pd.DataFrame):
+        return [str(c) for c in obj.columns]
+    if isinstance(obj, pd.Series) and obj.name is not None:
+        return [str(obj.name)]
+    return [f"{prefix}{j + 1}" for j in range(count)]
+
+
+def positive_number(value: object, argument: str) -> float:
+    """A finite positive float, else ValueError naming ``argument``."""
+    if isinstance(value, str | bytes | bool):
+        raise ValueError(f"{argument}: must be a positive number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{argument}: must be a positive number, got {value!r}") from None
+    if not (np.isfinite(number) and number > 0):
+        raise ValueError(f"{argument}: must be a positive number, got {value!r}")
+    return number
+
+
+def finite_matrix(value: object, argument: str, n: int | None) -> Array:
+    """A float 2-D array with n rows, finite."""
+    try:
+        arr = np.asarray(value.toarray() if sparse.issparse(value) else value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{argument}: expected numbers ({exc})") from exc
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{argument}: expected a 2-D matrix, got {arr.ndim} dimensions")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{argument}: has {arr.shape[0]} rows but y has {n} values")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{argument}: contains missing (NaN) or infinite values")
+    return arr
+
+
+def vector_argument(value: object, argument: str, n: int) -> Array:
+    try:
+        arr = np.asarray(value, dtype=float).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{argument}: expected numbers ({exc})") from exc
+    if arr.shape[0] != n:
+        raise ValueError(f"{argument}: has length {arr.shape[0]} but y has {n} values")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{argument}: contains missing (NaN) or infinite values")
+    return arr
+
+
+def check_full_rank(X: Array, names: list[str], argument: str) -> None:
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        _, r = np.linalg.qr(X)
+        tol = np.abs(np.diag(r)).max() * max(X.shape) * np.finfo(float).eps
+        bad = [names[j] for j in range(X.shape[1]) if abs(r[j, j]) <= tol]
+        raise ValueError(
+            f"{argument}: is rank deficient (rank {rank} < {X.shape[1]} columns); "
+            f"drop linearly dependent columns such as {bad or names[-1:]}"
+        )
+
+
+def split_z(Z: object, rand_c: Sequence[int] | None, n: int) -> list[Array | sparse.spmatrix]:
+    if sparse.issparse(Z):
+        Zm = sparse.csc_matrix(Z, dtype=float)
+        if Zm.shape[0] != n:
+            raise ValueError(f"Z: has {Zm.shape[0]} rows but y has {n} values")
+        if not np.all(np.isfinite(Zm.data)):
+            raise ValueError("Z: contains missing (NaN) or infinite values")
+    else:
+        Zm = finite_matrix(Z, "Z", n)
+    q = Zm.shape[1]
+    if q == 0:
+        raise ValueError("Z: has no columns; an HGLM needs at least one random effect")
+    if rand_c is None:
+        rand_c = [q]
+    sizes = [int(c) for c in rand_c]
+    if any(c <= 0 for c in sizes) or sum(sizes) != q:
+        raise ValueError(
+            f"rand_c: the numbers of columns per random term {sizes} must be positive and "
+            f"sum to the {q} columns of Z"
+        )
+    ends = np.cumsum(sizes)
+    return [Zm[:, e - s : e] for s, e in zip(sizes, ends, strict=True)]
+
+
+def rand_families(rand_family: object, k: int) -> list:
+    specs = rand_family if isinstance(rand_family, list | tuple) else [rand_family] * k
+    if len(specs) != k:
+        raise ValueError(f"rand_family: got {len(specs)} families for {k} random terms")
+    return [random_family(s, "rand_family") for s in specs]
+
+
+def response_vector(y: object, family: ResponseFamily) -> tuple[Array, str]:
+    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"y: expected a vector, got an array of shape {arr.shape}")
+    try:
+        arr = arr.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"y: expected numbers ({exc})") from exc
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("y: contains missing (NaN) or infinite values")
+    problem = family.support_error(arr)
+    if problem:
+        raise ValueError(f"y: {problem}")
+    return arr, name
+
+
+def rand_disp_designs(
+    x_rand_disp: object, sizes: list[int]
+) -> list[tuple[Array | None, list | None]]:
+    """One (design, column names) pair per random term for ``x_rand_disp``."""
+    k = len(sizes)
+    if x_rand_disp is None:
+        return [(None, None)] * k
+    items = x_rand_disp if isinstance(x_rand_disp, list | tuple) else [x_rand_disp]
+    if len(items) != k:
+        raise ValueError(f"x_rand_disp: got {len(items)} designs for {k} random terms")
+    out = []
+    for j, (item, q_k) in enumerate(zip(items, sizes, strict=True)):
+        if item is None:
+            out.append((None, None))
+            continue
+        arr = finite_matrix(item, f"x_rand_disp[{j}]", q_k)
+        names = column_names(item, "", arr.shape[1])
+        check_full_rank(arr, names, f"x_rand_disp[{j}]")
+        out.append((arr, names))
+    return out
+
+
+def times_factor(Zk: object, L: Array) -> Array:
+    return np.asarray(Zk @ L) if sparse.issparse(Zk) else np.asarray(Zk) @ L
+
+
+def covariance_factors(
+    rand_cov: object, sizes: list[int], rand_fams: list, labels: list[str] | None = None
+) -> list[Array | None]:
+    """Cholesky factors L (A = L L') of the known covariances, one entry per term.
+
+    ``labels`` names the entries in error messages (default ``rand_cov[k]``; the formula
+    interface passes ``cov['group']``)."""
+    k = len(sizes)
+    if rand_cov is None:
+        return [None] * k
+    items = list(rand_cov) if isinstance(rand_cov, list | tuple) else [rand_cov]
+    if len(items) != k:
+        raise ValueError(f"rand_cov: got {len(items)} entries for {k} random terms")
+    labels = labels or [f"rand_cov[{j}]" for j in range(k)]
+    out = []
+    for A, q_k, fam, name in zip(items, sizes, rand_fams, labels, strict=True):
+        if A is None:
+            out.append(None)
+            continue
+        if not fam.is_gaussian or fam.spatial is not None:
+            raise ValueError(f"{name}: a known covariance needs a Gaussian random term")
+        mat = finite_matrix(A, name, None)
+        if mat.shape != (q_k, q_k):
+            raise ValueError(
+                f"{name}: must be {q_k} x {q_k} (one row and column per random effect of "
+                f"the term), got {mat.shape[0]} x {mat.shape[1]}"
+            )
+        if not np.allclose(mat, mat.T, rtol=1e-10, atol=1e-12 * np.abs(mat).max()):
+            raise ValueError(f"{name}: must be symmetric")
+        try:
+            out.append(np.linalg.cholesky(mat))
+        except np.linalg.LinAlgError:
+            raise ValueError(f"{name}: must be positive definite") from None
+    return out
+
+
+def check_controls(method: str, conv: float, maxit: int) -> None:
+    if method not in ("EQL", "EQL1"):
+        raise ValueError(f"method: must be 'EQL' or 'EQL1', got {method!r}")
+    positive_number(conv, "conv")
+    if isinstance(maxit, bool) or not isinstance(maxit, int | np.integer) or maxit < 1:
+        raise ValueError(f"maxit: must be a whole number of at least 1, got {maxit!r}")
