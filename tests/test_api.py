@@ -365,3 +365,40 @@ def test_formula_without_random_term_is_rejected() -> None:
     df = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [0.0, 1.0, 0.0, 1.0]})
     with pytest.raises(ValueError, match="at least one random term"):
         hglm.hglm2("y ~ x", data=df)
+
+
+def _level_covariate_data(seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    groups, per = 40, 15
+    region = rng.integers(0, 2, groups)
+    u = rng.normal(0.0, np.sqrt(np.where(region == 1, 2.0, 0.3)))
+    g = np.repeat(np.arange(groups), per)
+    return pd.DataFrame({"y": 1 + u[g] + rng.normal(size=g.size), "g": g, "region": region[g]})
+
+
+def test_rand_disp_formula_equals_x_rand_disp() -> None:
+    df = _level_covariate_data()
+    fit = hglm.hglm2("y ~ 1 + (1|g)", data=df, rand_disp="~ region")
+    levels = np.sort(df["g"].unique())
+    Z = (df["g"].to_numpy()[:, None] == levels[None, :]).astype(float)
+    region = df.groupby("g")["region"].first().loc[levels].to_numpy()
+    ref = hglm.hglm(y=df["y"], X=np.ones((len(df), 1)), Z=Z,
+                    x_rand_disp=[np.column_stack([np.ones(levels.size), region])])
+    np.testing.assert_allclose(fit.rand_disp_coef[0].to_numpy(),
+                               ref.rand_disp_coef[0].to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(fit.ranef.to_numpy(), ref.ranef.to_numpy(), rtol=1e-10)
+    assert list(fit.rand_disp_coef[0].index) == ["(Intercept)", "region"]
+    same = hglm.hglm(fixed="y ~ 1", random="~ 1|g", data=df, rand_disp={"g": "~ region"})
+    np.testing.assert_allclose(same.var_ranef, fit.var_ranef, rtol=1e-12)
+
+
+def test_rand_disp_errors() -> None:
+    df = _level_covariate_data()
+    df["noise"] = np.arange(len(df), dtype=float)
+    with pytest.raises(ValueError, match="constant within each level"):
+        hglm.hglm2("y ~ 1 + (1|g)", data=df, rand_disp="~ noise")
+    with pytest.raises(ValueError, match="rand_disp: no random term is grouped by 'h'"):
+        hglm.hglm2("y ~ 1 + (1|g)", data=df, rand_disp={"h": "~ region"})
+    with pytest.raises(ValueError, match="disp, rand_disp"):
+        hglm.hglm(y=df["y"], X=np.ones((len(df), 1)), Z=np.ones((len(df), 1)),
+                  rand_disp="~ region")

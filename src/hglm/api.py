@@ -56,6 +56,7 @@ def hglm(
     random: str | None = None,
     data: object | None = None,
     disp: str | None = None,
+    rand_disp: str | dict[str, str] | None = None,
     family: str | Family = "gaussian",
     rand_family: str | Family | Sequence[str | Family] = "gaussian",
     rand_c: Sequence[int] | None = None,
@@ -98,6 +99,10 @@ def hglm(
         Rows with missing values in used columns are dropped with a warning.
     disp : str, optional
         Formula interface: the residual-dispersion model, e.g. ``"~ x2 + x3"``.
+    rand_disp : str or dict, optional
+        Formula interface: the model of the random effects' dispersion (log link), on
+        covariates constant within each level of the grouping factor, e.g. ``"~ region"``
+        for every term, or ``{"school": "~ size"}`` by grouping factor.
     family : str or Family
         Response family, e.g. ``"binomial"`` or ``hglm.Gamma(link="log")``.
     rand_family : str, Family or list
@@ -171,11 +176,14 @@ def hglm(
         fam = response_family(family)
         design = design_from_formulas(
             fixed, random, _require_data(data), weights=weights, offset=offset,
-            binomial=fam.name == "binomial", extra_columns=_disp_columns(disp),
+            binomial=fam.name == "binomial", extra_columns=_disp_columns(disp, rand_disp),
         )
-        return _fit_design(design, data, disp, controls)
-    if disp is not None:
-        raise ValueError("disp: is a formula of the formula interface; use x_disp with y, X, Z")
+        return _fit_design(design, data, disp, controls, rand_disp)
+    if disp is not None or rand_disp is not None:
+        raise ValueError(
+            "disp, rand_disp: are formulas of the formula interface; use x_disp and "
+            "x_rand_disp with y, X, Z"
+        )
     if isinstance(weights, str) or isinstance(offset, str):
         raise ValueError("weights, offset: column names need the formula interface (data=)")
     return _fit(y, X, Z, rand_c, x_disp, weights, offset, None, controls)
@@ -186,6 +194,7 @@ def hglm2(
     data: object,
     *,
     disp: str | None = None,
+    rand_disp: str | dict[str, str] | None = None,
     weights: ArrayLike | str | None = None,
     offset: ArrayLike | str | None = None,
     cov: dict[str, object] | None = None,
@@ -202,6 +211,8 @@ def hglm2(
     data : DataFrame or dict of columns
     disp : str, optional
         Residual-dispersion model, e.g. ``"~ x3"``.
+    rand_disp : str or dict, optional
+        Random-effect dispersion model (see :func:`hglm`).
     weights, offset : array-like or column name, optional
     cov : dict, optional
         Known covariances by grouping factor, e.g. ``{"animal": A}``: the term's effects
@@ -224,12 +235,12 @@ def hglm2(
     fam = response_family(controls["family"])
     design = design_from_lme4(
         formula, _require_data(data), weights=weights, offset=offset,
-        binomial=fam.name == "binomial", extra_columns=_disp_columns(disp),
+        binomial=fam.name == "binomial", extra_columns=_disp_columns(disp, rand_disp),
     )
     if cov is not None:
         controls["rand_cov"] = _covariances_by_group(cov, design.random)
         controls["rand_cov_labels"] = [f"cov[{t.group!r}]" for t in design.random]
-    return _fit_design(design, data, disp, controls)
+    return _fit_design(design, data, disp, controls, rand_disp)
 
 
 def _covariances_by_group(cov: dict[str, object], terms: list) -> list[object | None]:
@@ -275,17 +286,72 @@ def _require_data(data: object) -> object:
     return data
 
 
-def _disp_columns(disp: str | None) -> list[str]:
-    return [] if disp is None else formula_columns(disp)
+def _disp_columns(disp: str | None, rand_disp: str | dict[str, str] | None) -> list[str]:
+    """Columns of the dispersion formulas: rows missing them are dropped up front."""
+    formulas = [disp] if disp is not None else []
+    if isinstance(rand_disp, dict):
+        formulas += list(rand_disp.values())
+    elif rand_disp is not None:
+        formulas.append(rand_disp)
+    return [c for f in formulas for c in formula_columns(f)]
 
 
-def _fit_design(design: ModelDesign, data: object, disp: str | None, controls: dict) -> HGLMResult:
+def _level_designs(
+    rand_disp: str | dict[str, str], data: object, design: ModelDesign
+) -> list[pd.DataFrame | None]:
+    """``x_rand_disp`` from the ``rand_disp`` formula(s): one row per level of each term,
+    from covariates that must be constant within the level."""
+    groups = [t.group for t in design.random]
+    if isinstance(rand_disp, dict):
+        unknown = sorted(set(rand_disp) - set(groups))
+        if unknown:
+            raise ValueError(f"rand_disp: no random term is grouped by {unknown[0]!r}")
+    out: list[pd.DataFrame | None] = []
+    for t in design.random:
+        formula = rand_disp.get(t.group) if isinstance(rand_disp, dict) else rand_disp
+        if formula is None:
+            out.append(None)
+            continue
+        X_rows, terms = disp_design(formula, data, design.rows)
+        if terms:
+            raise ValueError("rand_disp: random effects in a random-effect dispersion model "
+                             "are not supported")
+        Zr = sparse.csr_matrix(t.Z)
+        has = np.diff(Zr.indptr) > 0
+        level = np.full(Zr.shape[0], -1)
+        level[has] = Zr.indices[Zr.indptr[:-1][has]]
+        first = np.full(Zr.shape[1], -1)
+        first[level[has][::-1]] = np.flatnonzero(has)[::-1]
+        if np.any(first < 0):
+            raise ValueError(f"rand_disp: a level of {t.group!r} has no rows to take "
+                             "its covariates from")
+        values = X_rows.to_numpy(dtype=float)
+        if not np.allclose(values[has], values[first][level[has]], equal_nan=True):
+            raise ValueError(
+                f"rand_disp: the covariates of {formula!r} must be constant within each "
+                f"level of {t.group!r}"
+            )
+        out.append(pd.DataFrame(values[first], columns=X_rows.columns))
+    return out
+
+
+def _fit_design(
+    design: ModelDesign,
+    data: object,
+    disp: str | None,
+    controls: dict,
+    rand_disp: str | dict[str, str] | None = None,
+) -> HGLMResult:
     """Fit a model built by the formula layer."""
     if not design.random:
         raise ValueError(
             "formula: an HGLM needs at least one random term, e.g. '(1|group)' in hglm2 "
             "or random='~ 1|group' in hglm; for a plain GLM use statsmodels"
         )
+    if rand_disp is not None:
+        if controls["x_rand_disp"] is not None:
+            raise ValueError("rand_disp, x_rand_disp: give one of them")
+        controls = {**controls, "x_rand_disp": _level_designs(rand_disp, data, design)}
     x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
     Z, rand_c, labels = _stack_terms(design.random)
     y = pd.Series(design.y, name=design.response_name)
