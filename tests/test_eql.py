@@ -186,17 +186,22 @@ def test_poisson_gamma_hglm_fixed_point_equations() -> None:
     assert fit.disp_coef is None
 
 
+def _grouped_design(seed: int, k: int, low: int, high: int):
+    """An unbalanced one-way design: k groups of low..high-1 rows, X = [1, x], Z = group
+    indicators; returns (rng, group of each row, x, X, Z)."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(k), rng.integers(low, high, size=k))
+    x = rng.normal(size=g.shape[0])
+    return rng, g, x, np.column_stack([np.ones(g.shape[0]), x]), np.eye(k)[g]
+
+
 def test_gamma_response_with_weights_and_offset_fixed_point_equations() -> None:
     # Gamma(log) response, Gaussian random effects, prior weights w and an offset:
     #   W1 = w / phi, and the IWLS normal equations are the h-likelihood scores
     #   X' (w (y - mu) / mu) = 0,  Z' (w (y - mu) / mu) / phi - v / lambda = 0;
     #   phi = sum w d(y, mu) / sum(1 - h) over the n rows (intercept-only, log link)
-    rng = np.random.default_rng(15)
-    k = 10
-    g = np.repeat(np.arange(k), rng.integers(4, 9, size=k))
-    n = g.shape[0]
-    x = rng.normal(size=n)
-    X, Z = np.column_stack([np.ones(n), x]), np.eye(k)[g]
+    rng, g, x, X, Z = _grouped_design(15, 10, 4, 9)
+    n, k = X.shape[0], Z.shape[1]
     w = rng.uniform(0.5, 2.0, size=n)
     off = rng.normal(scale=0.3, size=n)
     mu_true = np.exp(0.5 + 0.4 * x + off + 0.5 * rng.normal(size=k)[g])
@@ -222,12 +227,8 @@ def test_binomial_beta_fixed_point_equations() -> None:
     # binomial(logit) with Beta(logit) random effects, phi = 1: u = expit(v),
     #   X'(y - mu) = 0,  Z'(y - mu) + (1/2 - u) / lambda = 0,
     #   W2 = u (1 - u) / lambda, and lambda = sum d_Beta(u) / sum(1 - h) over the q rows
-    rng = np.random.default_rng(16)
-    k = 15
-    g = np.repeat(np.arange(k), rng.integers(6, 12, size=k))
-    n = g.shape[0]
-    x = rng.normal(size=n)
-    X, Z = np.column_stack([np.ones(n), x]), np.eye(k)[g]
+    rng, g, x, X, Z = _grouped_design(16, 15, 6, 12)
+    n, k = X.shape[0], Z.shape[1]
     p_true = 1 / (1 + np.exp(-(0.3 * x + np.log(rng.beta(2, 2, size=k)[g] / 0.5))))
     y = rng.binomial(1, np.clip(p_true, 0.02, 0.98)).astype(float)
     fit = hglm.hglm(y=y, X=X, Z=Z, family="binomial", rand_family="beta", fix_disp=1,

@@ -91,29 +91,26 @@ def _qtlmas() -> pd.DataFrame:
     return load_data("QTLMAS.csv.gz")
 
 
-def _qtlmas_polygenic() -> dict[str, Any]:
-    # y <- QTLMAS[, 1]; X <- matrix(1, 1000, 1); Z <- as.matrix(QTLMAS[, 2:2026]) (Z1..Z2025).
+def _qtlmas_columns(prefix: str) -> dict[str, Any]:
+    """y, X = ones and Z = the QTLMAS columns <prefix>1, <prefix>2, ... in order."""
     df = _qtlmas()
-    zcols = [c for c in df.columns if c.startswith("Z")]
-    assert zcols == [f"Z{i}" for i in range(1, len(zcols) + 1)]
+    cols = [c for c in df.columns if c.startswith(prefix)]
+    assert cols == [f"{prefix}{i}" for i in range(1, len(cols) + 1)]
     return {
         "y": df["y"].to_numpy(dtype=float),
         "X": _ones(len(df)),
-        "Z": df[zcols].to_numpy(dtype=float),
+        "Z": df[cols].to_numpy(dtype=float),
     }
+
+
+def _qtlmas_polygenic() -> dict[str, Any]:
+    # y <- QTLMAS[, 1]; X <- matrix(1, 1000, 1); Z <- as.matrix(QTLMAS[, 2:2026]) (Z1..Z2025).
+    return _qtlmas_columns("Z")
 
 
 def _qtlmas_markers_gamma() -> dict[str, Any]:
     # Z.markers <- as.matrix(QTLMAS[, 2027:2116]) (M1..M90); rand.family = Gamma(link = log).
-    df = _qtlmas()
-    mcols = [c for c in df.columns if c.startswith("M")]
-    assert mcols == [f"M{i}" for i in range(1, len(mcols) + 1)]
-    return {
-        "y": df["y"].to_numpy(dtype=float),
-        "X": _ones(len(df)),
-        "Z": df[mcols].to_numpy(dtype=float),
-        "rand_family": hglm.Gamma(link="log"),
-    }
+    return {**_qtlmas_columns("M"), "rand_family": hglm.Gamma(link="log")}
 
 
 # --- simulated vignette examples ---------------------------------------------------
