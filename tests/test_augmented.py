@@ -180,6 +180,19 @@ def test_diag_inverse(problem: Dense) -> None:
     np.testing.assert_allclose(factor.diag_inverse(), np.diag(Cinv), rtol=1e-9, atol=1e-13)
 
 
+def test_weighted_diag_sums_per_term(problem: Dense) -> None:
+    # the per-term sums of w2_j (C^{-1})_jj without diag(C^{-1}) on the eliminated block
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    widths = [b.shape[1] for b in problem.user_blocks]
+    ends = np.cumsum(widths)
+    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    weighted = problem.w2 * np.diag(np.linalg.inv(problem.C()))[P:]
+    expected = [weighted[sl].sum() for sl in slices]
+    np.testing.assert_allclose(
+        factor.weighted_diag_sums(problem.w2, slices), expected, rtol=1e-9, atol=1e-12
+    )
+
+
 def test_rows_quadform(problem: Dense) -> None:
     factor = problem.system.factorize(problem.w1, problem.w2)
     Cinv = np.linalg.inv(problem.C())

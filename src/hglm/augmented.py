@@ -212,12 +212,9 @@ class AugmentedSystem:
         if self.A is None:
             return AugmentedFactor(self, np.zeros(0), None, F)
         D = D0 + w2_user[self.perm_a]
-        S = F - (E.T @ sparse.diags(1.0 / D) @ E).toarray()
-        return AugmentedFactor(self, D, E, S)
+        return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
 
-    def _weighted_products(
-        self, w1: Array
-    ) -> tuple[Array, Array, sparse.csr_matrix | None]:
+    def _weighted_products(self, w1: Array) -> tuple[Array, Array, Cross | None]:
         """F0 = R'W1R, D0 = diag(Z_A'W1Z_A) and E = Z_A'W1R.
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
@@ -260,9 +257,15 @@ class AugmentedSystem:
         return F
 
 
-    def _cross_a(self, wa: Array) -> sparse.csr_matrix:
-        """E = Z_A' W1 R (q_a x m), sparse."""
+    def _cross_a(self, wa: Array) -> Cross:
+        """E = Z_A' W1 R (q_a x m): dense when R has no indicator blocks and E is small
+        (column sums by level), else sparse."""
         a = self.A.index
+        if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
+            E = np.empty((self.q_a, self.m))
+            for j, col in enumerate(self.dense.T):
+                E[:, j] = np.bincount(a, wa * col, minlength=self.q_a)
+            return E
         parts = [
             sparse.coo_matrix(
                 (wa * g.block.values, (a, g.block.index)), shape=(self.q_a, g.block.n_levels)
@@ -316,6 +319,16 @@ class AugmentedSystem:
 
 
 _CHUNK_ELEMENTS = 4_000_000  # temporaries of at most ~32 MB
+_DENSE_CROSS_ELEMENTS = 2_000_000  # a dense E of at most 16 MB
+
+Cross = Array | sparse.csr_matrix
+
+
+def scaled_gram(E: Cross, d: Array) -> Array:
+    """E' diag(d) E as a dense array, for a dense or sparse E."""
+    if sparse.issparse(E):
+        return (E.T @ sparse.diags(d) @ E).toarray()
+    return E.T @ (d[:, None] * E)
 
 
 def _chunks(count: int, width: int) -> list[slice]:
@@ -357,7 +370,7 @@ class AugmentedFactor:
 
     system: AugmentedSystem
     D: Array
-    E: sparse.csr_matrix | None
+    E: Cross | None
     S: Array
     _chol: Array = field(init=False, repr=False)
 
@@ -389,8 +402,15 @@ class AugmentedFactor:
 
     @cached_property
     def s_inverse(self) -> Array:
+        """S^{-1} from the Cholesky factor (LAPACK potri, a third of the work of solving
+        for the identity)."""
+        if self.S.size == 0:
+            return self.S
         with lapack_threads(self.S.shape[0]):
-            return linalg.cho_solve((self._chol, True), np.eye(self.S.shape[0]))
+            inv, info = linalg.lapack.dpotri(self._chol, lower=1)
+        if info != 0:
+            raise NotPositiveDefiniteError("T'WT is not positive definite")
+        return np.tril(inv) + np.tril(inv, -1).T
 
     @cached_property
     def _e_padded(self) -> tuple[Array, Array]:
@@ -407,6 +427,8 @@ class AugmentedFactor:
         per element in numpy.  Narrow rows (few observations per level) gather; wide
         ones multiply, unless E S^{-1} would take more than 400 MB."""
         sysm = self.system
+        if not sparse.issparse(self.E):
+            return self.E @ self.s_inverse
         width = self._e_padded[0].shape[1]
         per_row = sysm.m - sysm.dense_start + len(sysm.groups)
         gather = width + sysm.n / max(sysm.q_a, 1) * per_row
@@ -418,6 +440,8 @@ class AugmentedFactor:
     def _e_sinv_e(self) -> Array:
         """E_a S^{-1} E_a' for every level a of the A block."""
         if self._e_sinv is not None:
+            if not sparse.issparse(self.E):
+                return np.einsum("ij,ij->i", self.E, self._e_sinv)
             return np.asarray(self.E.multiply(self._e_sinv).sum(axis=1)).ravel()
         cols, vals = self._e_padded
         M = self.s_inverse
@@ -437,6 +461,26 @@ class AugmentedFactor:
         if self.E is not None:
             out[sysm.perm_a] = 1.0 / self.D + self._e_sinv_e / self.D**2
         return out
+
+    def weighted_diag_sums(self, weights: Array, slices: list[slice]) -> Array:
+        """sum_j weights_j (C^{-1})_jj over each slice of the random effects v.
+
+        Without diag(C^{-1}) on the eliminated block: there
+        sum_a c_a (C^{-1})_aa = sum_a c_a / D_a + tr(S^{-1} E' diag(c / D^2) E),
+        which costs one more product like E' D^{-1} E instead of E S^{-1}."""
+        sysm = self.system
+        diag_b = np.zeros(sysm.p + sysm.q)
+        diag_b[sysm.perm_b] = np.diag(self.s_inverse)
+        weighted = weights * diag_b[sysm.p :]
+        sums = np.array([float(np.sum(weighted[sl])) for sl in slices])
+        if self.E is not None:
+            first = sysm.perm_a[0] - sysm.p
+            c = weights[sysm.perm_a - sysm.p]
+            extra = float(np.sum(c / self.D))
+            if self.S.size:
+                extra += float(np.sum(self.s_inverse * scaled_gram(self.E, c / self.D**2)))
+            sums[[k for k, sl in enumerate(slices) if sl.start <= first < sl.stop]] += extra
+        return sums
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""

@@ -203,6 +203,9 @@ class EQLFitter:
         self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
         self.rounds_done = 0
         self.marginal = self._marginal_solver()
+        self.random_sums_suffice = all(
+            t.x_disp is None and t.link_disp.name == "log" for t in problem.terms
+        )
         # a random effect whose column of Z is empty has leverage 1 by construction
         self.informative_rows = np.concatenate(
             [np.ones(problem.y.shape[0], dtype=bool)]
@@ -414,13 +417,26 @@ class EQLFitter:
         total = self.p + self.system.q - float(np.sum(hat_random))
         return np.full(n, total / n)
 
+    def _random_leverages(self, factor: AugmentedFactor, w2: Array) -> Array:
+        """The q leverages of the random-effect rows, or, when every random term's
+        dispersion is intercept-only with a log link, each term's mean leverage
+        everywhere: those dispersion fits need only the sums."""
+        if not self.random_sums_suffice:
+            return w2 * factor.diag_inverse()[self.p :]
+        sums = factor.weighted_diag_sums(w2, self.term_slices)
+        return np.repeat(sums / np.array(self.sizes), self.sizes)
+
     def exact_leverages(self, rnd: Round) -> Array:
         """The leverages of every row at the last round, for the report."""
         if self.marginal is not None:
             hat = rnd.factor.exact_leverages()
         else:
-            n = self.pb.y.shape[0]
-            hat = np.concatenate([rnd.w1 * rnd.factor.rows_quadform(), rnd.hat[n:]])
+            hat = np.concatenate(
+                [
+                    rnd.w1 * rnd.factor.rows_quadform(),
+                    rnd.w2 * rnd.factor.diag_inverse()[self.p :],
+                ]
+            )
         return np.minimum(hat, HAT_CEILING)
 
     def _floor_matters(self, dev: Array, floored: Array) -> bool:
@@ -446,7 +462,7 @@ class EQLFitter:
             hat = factor.leverages()
         else:
             delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
-            hat_random = w2 * factor.diag_inverse()[self.p :]
+            hat_random = self._random_leverages(factor, w2)
             hat = np.concatenate([self._observation_leverages(factor, w1, hat_random), hat_random])
         self.rounds_done += 1
         eta = self.system.linear_predictor(delta)
