@@ -438,3 +438,30 @@ def test_fix_disp_holds_residual_dispersion() -> None:
     h, _ = dense_hat(X, Z, np.full(n, 1 / 2.5), np.full(q, 1 / fit.var_ranef[0]))
     u = fit.ranef.to_numpy()
     assert fit.var_ranef[0] == pytest.approx(np.sum(u**2) / np.sum(1 - h[n:]), rel=1e-8)
+
+
+def _poisson_groups(seed: int, sd: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(40), 5)
+    y = rng.poisson(10.0 * np.exp(sd * rng.normal(size=40))[g])
+    return y, np.eye(40)[g]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_random_term_without_variation_gets_a_boundary_warning(seed: int) -> None:
+    # every group holds the same counts (shuffled): no variation between groups, so the
+    # variance goes to its boundary 0
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([rng.permutation([6, 8, 10, 12, 14]) for _ in range(40)])
+    Z = np.eye(40)[np.repeat(np.arange(40), 5)]
+    with pytest.warns(hglm.BoundaryWarning, match="random term 1: the variance of its"):
+        fit = hglm.hglm(y=y, X=np.ones((200, 1)), Z=Z, family="poisson", fix_disp=1)
+    assert fit.var_ranef[0] < 1e-3
+
+
+def test_a_real_random_term_gets_no_boundary_warning() -> None:
+    y, Z = _poisson_groups(5, sd=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", hglm.BoundaryWarning)
+        fit = hglm.hglm(y=y, X=np.ones((200, 1)), Z=Z, family="poisson", fix_disp=1)
+    assert 0.02 < fit.var_ranef[0] < 0.3

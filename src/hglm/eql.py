@@ -712,6 +712,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         warn(msg, NumericalGuardWarning)
     phi_last, lam_last = last.phi_next, last.lam_next
     _warn_if_collapsed(problem, phi_last, fitter.phi_start)
+    _warn_if_terms_collapsed(problem, fitter, last)
     converged = it.converged and it.n_iter < options.maxit and _not_degenerate(fitter, last)
     if not converged:
         warn(
@@ -741,6 +742,35 @@ def _warn_if_collapsed(problem: Problem, phi: Array, phi_start: float) -> None:
             f"the residual dispersion collapsed to {float(np.mean(phi)):.3g}: the random "
             "effects interpolate y (a boundary optimum); try other starting values "
             "(startval) or a simpler model",
+            BoundaryWarning,
+        )
+
+
+# A random term whose effects keep less than this fraction of their data's information
+# on average (mean 1 - h of its rows) is at the boundary: its variance is ~0.
+COLLAPSED_SHRINKAGE = 1e-2
+
+
+def _warn_if_terms_collapsed(problem: Problem, fitter: EQLFitter, last: Round) -> None:
+    """Warn for each random term whose variance went to its boundary 0: its effects are
+    shrunk to 0 (1 - h of its rows, the share of the data in each effect, is ~0)."""
+    n = problem.y.shape[0]
+    for k, sl in enumerate(fitter.term_slices):
+        rows = np.arange(n + sl.start, n + sl.stop)
+        rows = rows[fitter.informative_rows[rows]]
+        if rows.size == 0 or float(np.mean(1.0 - last.hat[rows])) >= COLLAPSED_SHRINKAGE:
+            continue
+        lam = float(np.mean(last.lam_next[sl]))
+        spatial = problem.terms[k].family.spatial
+        extra = (
+            f"; its {spatial.kind} correlation parameter is then not identified"
+            if spatial is not None
+            else ""
+        )
+        warn(
+            f"random term {k + 1}: the variance of its effects went to 0 (dispersion "
+            f"{lam:.3g}, effects shrunk to 0): the data show no variation between its "
+            f"levels, a boundary estimate{extra}; consider removing the term",
             BoundaryWarning,
         )
 

@@ -113,7 +113,8 @@ class HGLMResult:
             self.rand_disp_coef.append(
                 _coef_frame(fit.coef, fit.std_error, ["(Intercept)"] if labels is None else labels)
             )
-        self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])
+        with np.errstate(over="ignore"):  # R's exp(intercept), inf for a CAR/SAR term
+            self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])
         self.likelihood: dict[str, float] | None = (
             fit_likelihoods(engine).as_dict() if calc_like else None
         )
