@@ -23,7 +23,7 @@ Array = np.ndarray
 
 def _xlogy_ratio(y: Array, mu: Array) -> Array:
     """y * log(y / mu), with 0 * log(0) = 0."""
-    return special.xlogy(y, y) - special.xlogy(y, mu)
+    return special.xlogy(y, y / mu)
 
 
 # --- unit deviances and variance functions of the response families -----------------
