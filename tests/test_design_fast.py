@@ -183,6 +183,9 @@ def test_required_variables_as_formulaic(expr):
     "values",
     [
         np.array([5, -3, 5, 0, 2**40]),
+        np.array([3, 5, 3, 1000]),
+        np.array([10**6 + 5, 10**6, 10**6 + 5]),
+        np.array([-7, -2, -7]),
         np.array([3, 1, 2, 1], dtype=np.int8),
         np.array([-128, 127, 0], dtype=np.int8),
         np.array([2**64 - 1, 0, 2**63], dtype=np.uint64),

@@ -380,10 +380,12 @@ def _term_block(term) -> Indicator:
     """A formula term's block of Z as the engine's Indicator, straight from the term's
     level codes and values: what ``as_block(term.Z)`` gives, without building Z (a row
     whose value is 0 has no entry: index 0, value 0)."""
-    n = term.codes.shape[0]
     index = term.codes.astype(np.int64)
-    values = np.ones(n) if term.values is None else np.array(term.values, dtype=float)
-    empty = (index < 0) | (values == 0)
+    if term.values is None:
+        values, empty = np.ones(index.shape[0]), index < 0
+    else:
+        values = np.array(term.values, dtype=float)
+        empty = (index < 0) | (values == 0)
     if empty.any():
         index[empty], values[empty] = 0, 0.0
     return Indicator(index, values, len(term.levels))

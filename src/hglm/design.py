@@ -11,6 +11,13 @@ alias of ``C(x)``).  Random-effect terms ``(covariates|group)`` are parsed here,
 formulaic, and become one sparse indicator block per term and covariate.  ``offset(expr)``
 terms in a formula are extracted here and added to the ``offset`` argument, as R does.
 
+Speed: a fixed part or random-term covariate that is a plain sum of numeric columns
+(``x1 + x2``, ``0 + x``) is assembled here, exactly as formulaic would, and formulaic's
+ModelSpec for it is only built when needed (:func:`new_design`).  The rows of a grouping
+factor are counted or hashed, not sorted: only the distinct levels are sorted.  The
+indicator blocks are kept as level codes (``RandomTerm.codes``/``values``), ``Z`` is
+built on first use.
+
 The response is the left-hand side evaluated as a Python expression over the columns, so
 a proportion is written ``r/n ~ ...`` (or ``I(r/n) ~ ...``) with ``weights="n"``: ``/``
 is a division there, not formula nesting.
@@ -607,6 +614,7 @@ def _is_plain_name(term: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=512)
 def _plain_sum(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
     """``(intercept, names)`` of a right-hand side that is a sum of distinct bare names
     and intercept terms (``1``, ``0``, ``- 1``, the last one deciding, as in formulaic);
@@ -755,14 +763,16 @@ def _build_design(
     )
     arrays = {"weights": weights, "offset": offset}
     keep, sources = _complete_rows(frame, columns, arrays)
-    parts = _evaluate_parts(frame, np.flatnonzero(keep), model, weights, offset, binomial)
+    rows = np.flatnonzero(keep)
+    parts = _evaluate_parts(frame, rows, model, weights, offset, binomial)
     nan_rows = _nan_rows(parts, model.response)
     if nan_rows:
         bad = np.logical_or.reduce(list(nan_rows.values()))
-        keep[np.flatnonzero(keep)[bad]] = False
+        keep[rows[bad]] = False
         sources += sorted(nan_rows)
-        parts = _evaluate_parts(frame, np.flatnonzero(keep), model, weights, offset, binomial)
-    n_dropped = int(len(frame) - keep.sum())
+        rows = np.flatnonzero(keep)
+        parts = _evaluate_parts(frame, rows, model, weights, offset, binomial)
+    n_dropped = len(frame) - rows.size
     if n_dropped:
         warn(
             f"{n_dropped} of {len(frame)} rows dropped because of missing values in: "
@@ -776,7 +786,7 @@ def _build_design(
         random=parts.random,
         weights=parts.weights,
         offset=parts.offset,
-        rows=np.flatnonzero(keep),
+        rows=rows,
         n_dropped=n_dropped,
         _fixed_spec=parts.fixed_spec,
         response_name=model.response,
@@ -806,7 +816,12 @@ def _complete_rows(
     keep = np.ones(len(frame), dtype=bool)
     sources = []
     for column in _data_columns(frame, columns):
-        missing = frame[column].isna().to_numpy()
+        values = frame[column]
+        if isinstance(values, pd.Series) and values.dtype.kind in "biu" and isinstance(
+            values.dtype, np.dtype
+        ):
+            continue  # NumPy integers and booleans cannot be missing
+        missing = values.isna().to_numpy()
         if missing.any():
             keep &= ~missing
             sources.append(column)
@@ -1109,8 +1124,11 @@ def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if values.size and kind in "biu" and values.dtype != np.uint64:
         ints = values.astype(np.int64, copy=False)
         low, high = int(ints.min()), int(ints.max())
-        if high - low <= 2 * ints.size + 1024:
-            offsets = ints - low
+        limit = 2 * ints.size + 1024  # the counting array's length, at most
+        if high - low <= limit:
+            if 0 < low and high <= limit:
+                low = 0  # count the values themselves, without shifting them
+            offsets = ints - low if low else ints
             present = np.zeros(high - low + 1, dtype=bool)
             present[offsets] = True
             unique = (np.flatnonzero(present) + low).astype(values.dtype)
