@@ -218,3 +218,15 @@ def test_engine_block_as_from_z(covariate):
     assert np.signbit(fast.values).tolist() == np.signbit(slow.values).tolist()
     assert fast.index.dtype == slow.index.dtype and fast.values.dtype == slow.values.dtype
     assert fast.n_levels == slow.n_levels
+
+
+def test_dropped_rows_keep_the_columns_the_model_reads():
+    frame = pd.DataFrame(
+        {"y": [1.0, 2, 3, 4, 5], "log(y)": [9.0, 8, 7, 6, 5], "x": [1.0, np.nan, 3, 4, 5],
+         "w": [1.0, 2, 1, 2, 1], "g": ["a", "b", "a", "b", "a"], "unused": list("vwxyz")}
+    )
+    with pytest.warns(UserWarning, match="1 of 5 rows"):
+        d = design_from_lme4("log(y) ~ x + (1|g)", frame, weights="w")
+    np.testing.assert_array_equal(d.y, [9.0, 7, 6, 5])
+    np.testing.assert_array_equal(d.weights, [1.0, 1, 2, 1])
+    np.testing.assert_array_equal(d.X["x"], [1.0, 3, 4, 5])

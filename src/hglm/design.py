@@ -764,14 +764,15 @@ def _build_design(
     arrays = {"weights": weights, "offset": offset}
     keep, sources = _complete_rows(frame, columns, arrays)
     rows = np.flatnonzero(keep)
-    parts = _evaluate_parts(frame, rows, model, weights, offset, binomial)
+    used = _used_columns(frame, columns, [model.response, *model.offsets, weights, offset])
+    parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, used)
     nan_rows = _nan_rows(parts, model.response)
     if nan_rows:
         bad = np.logical_or.reduce(list(nan_rows.values()))
         keep[rows[bad]] = False
         sources += sorted(nan_rows)
         rows = np.flatnonzero(keep)
-        parts = _evaluate_parts(frame, rows, model, weights, offset, binomial)
+        parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, used)
     n_dropped = len(frame) - rows.size
     if n_dropped:
         warn(
@@ -834,6 +835,19 @@ def _complete_rows(
     return keep, sources
 
 
+def _used_columns(
+    frame: pd.DataFrame, names: set[str], expressions: Sequence[Any]
+) -> np.ndarray | None:
+    """Positions of the columns that the model reads: those in ``names`` and any named
+    like a whole expression (see :func:`_values`); None (all) unless the column labels
+    are unique strings."""
+    labels = frame.columns
+    if not labels.is_unique or not all(isinstance(label, str) for label in labels):
+        return None
+    names = names | {e for e in expressions if isinstance(e, str)}
+    return np.flatnonzero(labels.isin(list(names)))
+
+
 def _evaluate_parts(
     frame: pd.DataFrame,
     rows: np.ndarray,
@@ -841,10 +855,16 @@ def _evaluate_parts(
     weights: Any,
     offset: Any,
     binomial: bool,
+    used: np.ndarray | None = None,
 ) -> _Parts:
-    """Evaluate response, fixed design, random terms, weights and offset on ``rows``."""
-    # all rows: ``frame`` itself (it has a default RangeIndex, see _as_frame), no copy
-    sub = frame if rows.size == len(frame) else frame.iloc[rows].reset_index(drop=True)
+    """Evaluate response, fixed design, random terms, weights and offset on ``rows``
+    (and the columns at positions ``used``, None for all)."""
+    if rows.size == len(frame):
+        sub = frame  # it has a default RangeIndex (see _as_frame): no copy
+    elif used is None:
+        sub = frame.iloc[rows].reset_index(drop=True)
+    else:
+        sub = frame.iloc[rows, used].reset_index(drop=True)
     X, spec = _fixed_matrix(sub, model.fixed, "fixed part")
     offsets = list(model.offsets)
     total_offset = _sum_offsets(sub, offsets) if offsets else None
