@@ -1214,8 +1214,12 @@ def _sorted_labels(labels: np.ndarray, codes: np.ndarray) -> tuple[list[str], np
     if not used.all():
         labels = labels[used]
         codes = (np.cumsum(used) - 1)[codes]
-    unique, inverse = np.unique(labels, return_inverse=True)
-    return unique.tolist(), inverse.reshape(-1)[codes]
+    merged, distinct = pd.factorize(labels)  # distinct values with equal labels merge
+    distinct = distinct.tolist()
+    order = sorted(range(len(distinct)), key=distinct.__getitem__)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return [distinct[i] for i in order], rank[merged][codes]
 
 
 def _is_numeric(values: pd.Series) -> bool:
