@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._warn import warn
-from .augmented import as_block
+from .augmented import Indicator, as_block, block_width
 from .design import (
     ModelDesign,
     design_from_formulas,
@@ -353,13 +353,14 @@ def _fit_design(
             raise ValueError("rand_disp, x_rand_disp: give one of them")
         controls = {**controls, "x_rand_disp": _level_designs(rand_disp, data, design)}
     x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
-    Z, rand_c, labels = _stack_terms(design.random)
     y = pd.Series(design.y, name=design.response_name)
     if disp_terms:
+        Z, rand_c, labels = _stack_terms(design.random)
         fit = _fit_double_design(design, y, Z, rand_c, labels, x_disp, disp_terms, controls)
     else:
-        fit = _fit(y, design.X, Z, rand_c, x_disp, design.weights, design.offset, labels,
-                   controls)
+        blocks = [_term_block(t) for t in design.random]
+        fit = _fit(y, design.X, blocks, None, x_disp, design.weights, design.offset,
+                   _term_labels(design.random), controls)
     fit.design = design
     return fit
 
@@ -367,8 +368,51 @@ def _fit_design(
 def _stack_terms(terms: list) -> tuple[sparse.csc_matrix, list[int], tuple[list, list]]:
     """Z, rand_c and the (effect names, term labels) of the formula layer's terms."""
     Z = sparse.hstack([t.Z for t in terms], format="csc")
-    names = [nm for t in terms for nm in t.names]
-    return Z, [len(t.levels) for t in terms], (names, [t.label for t in terms])
+    return Z, [len(t.levels) for t in terms], _term_labels(terms)
+
+
+def _term_labels(terms: list) -> tuple[list, list]:
+    """The (effect names, term labels) of the formula layer's terms."""
+    return [nm for t in terms for nm in t.names], [t.label for t in terms]
+
+
+def _term_block(term) -> Indicator:
+    """A formula term's block of Z as the engine's Indicator, straight from the term's
+    level codes and values: what ``as_block(term.Z)`` gives, without building Z (a row
+    whose value is 0 has no entry: index 0, value 0)."""
+    index = term.codes.astype(np.int64)
+    if term.values is None:
+        values, empty = np.ones(index.shape[0]), index < 0
+    else:
+        values = np.array(term.values, dtype=float)
+        empty = (index < 0) | (values == 0)
+    if empty.any():
+        index[empty], values[empty] = 0, 0.0
+    return Indicator(index, values, len(term.levels))
+
+
+def _formula_blocks(Z: object, n: int) -> list[Indicator] | None:
+    """Z given as a list of Indicator blocks (the formula interfaces), checked; else None."""
+    if not (isinstance(Z, list) and Z and all(isinstance(b, Indicator) for b in Z)):
+        return None
+    for b in Z:
+        if b.index.shape[0] != n:
+            raise ValueError(f"Z: has {b.index.shape[0]} rows but y has {n} values")
+        if not np.all(np.isfinite(b.values)):
+            raise ValueError("Z: contains missing (NaN) or infinite values")
+    return list(Z)
+
+
+def _as_matrix(block: object) -> object:
+    """A block of Z as a matrix (an Indicator as a sparse matrix), for the transforms."""
+    if not isinstance(block, Indicator):
+        return block
+    n = block.index.shape[0]
+    matrix = sparse.csr_matrix(
+        (block.values, block.index, np.arange(n + 1)), shape=(n, block.n_levels)
+    ).tocsc()
+    matrix.eliminate_zeros()
+    return matrix
 
 
 def _fit_double_design(
@@ -418,8 +462,10 @@ def _fit(
     if X_arr.shape[1] == 0:
         raise ValueError("X: has no columns; include at least an intercept")
     check_full_rank(X_arr, fixed_names, "X")
-    z_blocks = split_z(Z, rand_c, n)
-    sizes = [b.shape[1] for b in z_blocks]
+    z_blocks = _formula_blocks(Z, n)
+    if z_blocks is None:
+        z_blocks = split_z(Z, rand_c, n)
+    sizes = [block_width(b) for b in z_blocks]
     rand_fams = rand_families(c["rand_family"], len(z_blocks))
 
     w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
@@ -452,21 +498,22 @@ def _fit(
                     f"x_rand_disp[{k}]: a {f.name} term has its own dispersion model "
                     "(on the eigenvalues of D)"
                 )
-            z_blocks[k] = rotate_block(f.spatial, z_blocks[k], "Z")
+            z_blocks[k] = rotate_block(f.spatial, _as_matrix(z_blocks[k]), "Z")
             rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
             rd_links[k] = f.spatial.disp_link
             transforms[k] = f.spatial.vectors
     cov_factors = covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"))
     for k, L in enumerate(cov_factors):
         if L is not None:
-            z_blocks[k] = times_factor(z_blocks[k], L)
+            z_blocks[k] = times_factor(_as_matrix(z_blocks[k]), L)
             transforms[k] = L
     terms = [
         RandomTermModel(f, xd, lk, tr)
         for f, (xd, _), lk, tr in zip(rand_fams, rand_disp, rd_links, transforms, strict=True)
     ]
     problem = Problem(
-        y_arr, X_arr, [as_block(b) for b in z_blocks], terms, fam, w, off, xd_arr,
+        y_arr, X_arr, [b if isinstance(b, Indicator) else as_block(b) for b in z_blocks],
+        terms, fam, w, off, xd_arr,
         get_link(c["link_disp"], "link_disp"), fix_disp,
     )
     startval = c["startval"]

@@ -11,6 +11,13 @@ alias of ``C(x)``).  Random-effect terms ``(covariates|group)`` are parsed here,
 formulaic, and become one sparse indicator block per term and covariate.  ``offset(expr)``
 terms in a formula are extracted here and added to the ``offset`` argument, as R does.
 
+Speed: a fixed part or random-term covariate that is a plain sum of numeric columns
+(``x1 + x2``, ``0 + x``) is assembled here, exactly as formulaic would, and formulaic's
+ModelSpec for it is only built when needed (:func:`new_design`).  The rows of a grouping
+factor are counted or hashed, not sorted: only the distinct levels are sorted.  The
+indicator blocks are kept as level codes (``RandomTerm.codes``/``values``), ``Z`` is
+built on first use.
+
 The response is the left-hand side evaluated as a Python expression over the columns, so
 a proportion is written ``r/n ~ ...`` (or ``I(r/n) ~ ...``) with ``weights="n"``: ``/``
 is a division there, not formula nesting.
@@ -19,6 +26,8 @@ is a division there, not formula nesting.
 from __future__ import annotations
 
 import builtins
+import functools
+import keyword
 import numbers
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -69,11 +78,16 @@ class RandomTerm:
         The level labels in sorted order (the column order of ``Z``).
     names : list of str
         One name per random effect, ``"(Intercept)|ID:X01"``, ``"x|g:3"``.
-    Z : scipy.sparse.csc_matrix
-        The n x len(levels) block: the indicator of each row's level, times the covariate
-        for a random slope.
+    codes : numpy.ndarray
+        Each row's level: the column of ``Z`` holding the row's entry (int64).
+    values : numpy.ndarray or None
+        Each row's entry in ``Z``: the slope covariate (floats); None for a random
+        intercept (all ones).
     covariate : str or None
         The formulaic column name of the slope covariate; None for a random intercept.
+    Z : scipy.sparse.csc_matrix
+        The n x len(levels) block: the indicator of each row's level, times the covariate
+        for a random slope (built from ``codes`` and ``values`` on first use).
     covariate_spec : formulaic.ModelSpec or None
         Rebuilds the covariate on new data; None for a random intercept.
     """
@@ -82,9 +96,23 @@ class RandomTerm:
     group: str
     levels: list[str]
     names: list[str]
-    Z: sp.csc_matrix
+    codes: np.ndarray = field(repr=False)
+    values: np.ndarray | None = field(default=None, repr=False)
     covariate: str | None = None
-    covariate_spec: ModelSpec | None = None
+    _covariate_spec: ModelSpec | _PlainSpec | None = field(default=None, repr=False)
+    _Z: sp.csc_matrix | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def Z(self) -> sp.csc_matrix:
+        if self._Z is None:
+            self._Z = _codes_block(self.codes, self.values, len(self.levels))
+        return self._Z
+
+    @property
+    def covariate_spec(self) -> ModelSpec | None:
+        if isinstance(self._covariate_spec, _PlainSpec):
+            self._covariate_spec = self._covariate_spec.build()
+        return self._covariate_spec
 
 
 @dataclass
@@ -106,7 +134,8 @@ class ModelDesign:
     n_dropped : int
         The number of rows dropped because of missing values.
     fixed_spec : formulaic.ModelSpec
-        Rebuilds ``X`` for new data (see :func:`new_design`).
+        Rebuilds ``X`` for new data (see :func:`new_design`); built on first use when
+        the fixed part is a plain sum of numeric columns.
     response_name : str
         The left-hand side as written.
     fixed_formula : str
@@ -123,10 +152,16 @@ class ModelDesign:
     offset: np.ndarray | None
     rows: np.ndarray
     n_dropped: int
-    fixed_spec: ModelSpec
+    _fixed_spec: ModelSpec | _PlainSpec = field(repr=False)
     response_name: str
     fixed_formula: str = "1"
     offset_terms: list[str] = field(default_factory=list)
+
+    @property
+    def fixed_spec(self) -> ModelSpec:
+        if isinstance(self._fixed_spec, _PlainSpec):
+            self._fixed_spec = self._fixed_spec.build()
+        return self._fixed_spec
 
 
 @dataclass(frozen=True)
@@ -147,13 +182,28 @@ class _Model:
     offsets: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _PlainSpec:
+    """The formulaic ModelSpec of a plain sum of numeric columns, built on first use.
+
+    Such a spec depends on the formula and the columns' dtypes only, not on the values,
+    so it is built on a one-row frame of zeros (and cached).
+    """
+
+    formula: str
+    dtypes: tuple[tuple[str, str], ...]
+
+    def build(self) -> ModelSpec:
+        return _plain_spec(self.formula, self.dtypes)
+
+
 @dataclass
 class _Parts:
     """The model evaluated on a set of complete rows."""
 
     y: np.ndarray
     X: pd.DataFrame
-    fixed_spec: ModelSpec
+    fixed_spec: ModelSpec | _PlainSpec
     random: list[RandomTerm]
     weights: np.ndarray | None
     offset: np.ndarray | None
@@ -552,6 +602,37 @@ def _random_formula_bars(random: str) -> tuple[_Bar, ...]:
     return parsed
 
 
+def _is_plain_name(term: str) -> bool:
+    """Whether ``term`` is a bare (ASCII) name that formulaic reads as one variable."""
+    return (
+        term.isascii()
+        and term.isidentifier()
+        and not keyword.iskeyword(term)
+        and term not in TRANSFORMS
+        and term not in _CONTEXT
+        and term != _INTERCEPT
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _plain_sum(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
+    """``(intercept, names)`` of a right-hand side that is a sum of distinct bare names
+    and intercept terms (``1``, ``0``, ``- 1``, the last one deciding, as in formulaic);
+    None for anything else."""
+    terms = _split_terms(rhs)
+    if not terms:
+        return None
+    intercept, names = True, []
+    for sign, term in terms:
+        if term in ("0", "1"):
+            intercept = (term == "1") == (sign == "+")
+        elif sign == "+" and _is_plain_name(term) and term not in names:
+            names.append(term)
+        else:
+            return None
+    return intercept, tuple(names)
+
+
 # --------------------------------------------------------------------------------------
 # Columns and validation
 # --------------------------------------------------------------------------------------
@@ -580,8 +661,17 @@ def _expression_columns(expr: str) -> set[str]:
     see :func:`_data_columns`; otherwise it must be a known name, see
     :func:`_check_known_columns`.
     """
+    return set(_required_variables(expr))
+
+
+@functools.lru_cache(maxsize=512)
+def _required_variables(expr: str) -> frozenset[str]:
+    """formulaic's ``required_variables`` of ``expr`` (read off a plain sum of names)."""
+    plain = _plain_sum(expr)
+    if plain is not None:
+        return frozenset(plain[1])
     try:
-        return set(Formula(expr).required_variables)
+        return frozenset(Formula(expr).required_variables)
     except FormulaicError as err:
         raise ValueError(f"cannot parse {expr!r}: {err}") from err
 
@@ -598,7 +688,9 @@ def _spec_columns(spec: ModelSpec) -> set[str]:
 
 def _expressions_columns(expressions: Sequence[str]) -> set[str]:
     """Union of :func:`_expression_columns` over ``expressions``."""
-    return set().union(*(_expression_columns(f"I({e})") for e in expressions))
+    return set().union(
+        *(_expression_columns(e if _is_plain_name(e) else f"I({e})") for e in expressions)
+    )
 
 
 def _bar_columns(bar: _Bar) -> set[str]:
@@ -671,14 +763,17 @@ def _build_design(
     )
     arrays = {"weights": weights, "offset": offset}
     keep, sources = _complete_rows(frame, columns, arrays)
-    parts = _evaluate_parts(frame, np.flatnonzero(keep), model, weights, offset, binomial)
+    rows = np.flatnonzero(keep)
+    used = _used_columns(frame, columns, [model.response, *model.offsets, weights, offset])
+    parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, used)
     nan_rows = _nan_rows(parts, model.response)
     if nan_rows:
         bad = np.logical_or.reduce(list(nan_rows.values()))
-        keep[np.flatnonzero(keep)[bad]] = False
+        keep[rows[bad]] = False
         sources += sorted(nan_rows)
-        parts = _evaluate_parts(frame, np.flatnonzero(keep), model, weights, offset, binomial)
-    n_dropped = int(len(frame) - keep.sum())
+        rows = np.flatnonzero(keep)
+        parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, used)
+    n_dropped = len(frame) - rows.size
     if n_dropped:
         warn(
             f"{n_dropped} of {len(frame)} rows dropped because of missing values in: "
@@ -692,9 +787,9 @@ def _build_design(
         random=parts.random,
         weights=parts.weights,
         offset=parts.offset,
-        rows=np.flatnonzero(keep),
+        rows=rows,
         n_dropped=n_dropped,
-        fixed_spec=parts.fixed_spec,
+        _fixed_spec=parts.fixed_spec,
         response_name=model.response,
         fixed_formula=model.fixed,
         offset_terms=offset_terms,
@@ -722,7 +817,12 @@ def _complete_rows(
     keep = np.ones(len(frame), dtype=bool)
     sources = []
     for column in _data_columns(frame, columns):
-        missing = frame[column].isna().to_numpy()
+        values = frame[column]
+        if isinstance(values, pd.Series) and values.dtype.kind in "biu" and isinstance(
+            values.dtype, np.dtype
+        ):
+            continue  # NumPy integers and booleans cannot be missing
+        missing = values.isna().to_numpy()
         if missing.any():
             keep &= ~missing
             sources.append(column)
@@ -735,6 +835,19 @@ def _complete_rows(
     return keep, sources
 
 
+def _used_columns(
+    frame: pd.DataFrame, names: set[str], expressions: Sequence[Any]
+) -> np.ndarray | None:
+    """Positions of the columns that the model reads: those in ``names`` and any named
+    like a whole expression (see :func:`_values`); None (all) unless the column labels
+    are unique strings."""
+    labels = frame.columns
+    if not labels.is_unique or not all(isinstance(label, str) for label in labels):
+        return None
+    names = names | {e for e in expressions if isinstance(e, str)}
+    return np.flatnonzero(labels.isin(list(names)))
+
+
 def _evaluate_parts(
     frame: pd.DataFrame,
     rows: np.ndarray,
@@ -742,9 +855,16 @@ def _evaluate_parts(
     weights: Any,
     offset: Any,
     binomial: bool,
+    used: np.ndarray | None = None,
 ) -> _Parts:
-    """Evaluate response, fixed design, random terms, weights and offset on ``rows``."""
-    sub = frame.iloc[rows].reset_index(drop=True)
+    """Evaluate response, fixed design, random terms, weights and offset on ``rows``
+    (and the columns at positions ``used``, None for all)."""
+    if rows.size == len(frame):
+        sub = frame  # it has a default RangeIndex (see _as_frame): no copy
+    elif used is None:
+        sub = frame.iloc[rows].reset_index(drop=True)
+    else:
+        sub = frame.iloc[rows, used].reset_index(drop=True)
     X, spec = _fixed_matrix(sub, model.fixed, "fixed part")
     offsets = list(model.offsets)
     total_offset = _sum_offsets(sub, offsets) if offsets else None
@@ -765,20 +885,15 @@ def _nan_rows(parts: _Parts, response: str) -> dict[str, np.ndarray]:
     """Rows where an evaluated expression is NaN, by the expression's description."""
     candidates = {
         response: np.isnan(parts.y),
-        "fixed part": parts.X.isna().any(axis=1).to_numpy(),
+        "fixed part": np.isnan(parts.X.to_numpy()).any(axis=1),
         "weights": None if parts.weights is None else np.isnan(parts.weights),
         "offset": None if parts.offset is None else np.isnan(parts.offset),
     }
-    candidates.update({term.label: _nan_block_rows(term.Z) for term in parts.random})
+    candidates.update(
+        {term.label: None if term.values is None else np.isnan(term.values)
+         for term in parts.random}
+    )
     return {name: rows for name, rows in candidates.items() if rows is not None and rows.any()}
-
-
-def _nan_block_rows(Z: sp.csc_matrix) -> np.ndarray:
-    """Rows of a sparse block holding a NaN."""
-    coo = Z.tocoo()
-    rows = np.zeros(Z.shape[0], dtype=bool)
-    rows[coo.row[np.isnan(coo.data)]] = True
-    return rows
 
 
 # --------------------------------------------------------------------------------------
@@ -794,10 +909,50 @@ def _model_matrix(formula: str, frame: pd.DataFrame, where: str) -> pd.DataFrame
         raise ValueError(f"{where}: cannot evaluate {formula!r}: {err}") from err
 
 
-def _fixed_matrix(frame: pd.DataFrame, rhs: str, where: str) -> tuple[pd.DataFrame, ModelSpec]:
-    """The fixed design with R's ``(Intercept)`` name, float values, and its ModelSpec."""
-    matrix = _model_matrix(rhs, frame, where)
-    return _float_frame(matrix), matrix.model_spec
+def _fixed_matrix(
+    frame: pd.DataFrame, rhs: str, where: str
+) -> tuple[pd.DataFrame, ModelSpec | _PlainSpec]:
+    """The fixed design with R's ``(Intercept)`` name, float values, and its ModelSpec.
+
+    A plain sum of numeric columns (``x1 + x2``, ``0 + x``) is assembled here, exactly
+    as formulaic would (same columns, order and values), without formulaic; its ModelSpec
+    is built on first use.  Everything else is formulaic's.
+    """
+    plain = _plain_columns(frame, rhs)
+    if plain is None:
+        matrix = _model_matrix(rhs, frame, where)
+        return _float_frame(matrix), matrix.model_spec
+    intercept, names = plain
+    columns = [_R_INTERCEPT] * intercept + list(names)
+    values = np.empty((len(columns), len(frame)))
+    if intercept:
+        values[0] = 1.0
+    for row, name in enumerate(names, start=int(intercept)):
+        values[row] = frame[name].to_numpy()
+    X = pd.DataFrame(values.T, columns=columns, copy=False)
+    return X, _PlainSpec(rhs, tuple((name, frame[name].dtype.str) for name in names))
+
+
+def _plain_columns(frame: pd.DataFrame, rhs: str) -> tuple[bool, tuple[str, ...]] | None:
+    """:func:`_plain_sum` of ``rhs`` when its names are numeric (or boolean) columns of
+    ``frame`` with NumPy dtypes, which formulaic encodes as they are; else None."""
+    plain = _plain_sum(rhs)
+    if plain is None or not frame.columns.is_unique:
+        return None
+    for name in plain[1]:
+        if name not in frame.columns:
+            return None
+        dtype = frame[name].dtype
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf":
+            return None
+    return plain
+
+
+@functools.lru_cache(maxsize=128)
+def _plain_spec(formula: str, dtypes: tuple[tuple[str, str], ...]) -> ModelSpec:
+    """formulaic's ModelSpec of a plain sum of numeric columns with these dtypes."""
+    frame = pd.DataFrame({name: np.zeros(1, dtype=np.dtype(code)) for name, code in dtypes})
+    return _model_matrix(formula, frame, "formula").model_spec
 
 
 def _float_frame(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -881,41 +1036,63 @@ def _random_terms(frame: pd.DataFrame, bars: Sequence[_Bar]) -> list[RandomTerm]
     """All random terms of the bars: per grouping factor, one term per covariate column."""
     terms = []
     for bar in bars:
-        covariates = _model_matrix(bar.covariates, frame, "random term")
-        if covariates.shape[1] == 0:
+        covariates = _covariates(frame, bar.covariates)
+        if not covariates:
             raise ValueError(f"random term ({bar.covariates}|...) has no covariate")
         for group in bar.groups:
             levels, codes = _levels_and_codes(frame, group)
             terms += [
-                _random_term(covariates, column, group, levels, codes)
-                for column in covariates.columns
+                _random_term(column, values, spec, group, levels, codes)
+                for column, values, spec in covariates
             ]
     return terms
 
 
+def _covariates(
+    frame: pd.DataFrame, formula: str
+) -> list[tuple[str, np.ndarray | None, ModelSpec | _PlainSpec | None]]:
+    """The columns of a random term's covariate formula: (formulaic name, values, spec),
+    values and spec None for the intercept."""
+    plain = _plain_columns(frame, formula)
+    if plain is not None:
+        intercept, names = plain
+        spec = _PlainSpec(formula, tuple((name, frame[name].dtype.str) for name in names))
+        return [(_INTERCEPT, None, None)] * intercept + [
+            (name, frame[name].to_numpy(dtype=float), spec) for name in names
+        ]
+    matrix = _model_matrix(formula, frame, "random term")
+    return [
+        (_INTERCEPT, None, None)
+        if column == _INTERCEPT
+        else (column, matrix[column].to_numpy(dtype=float, na_value=np.nan), matrix.model_spec)
+        for column in matrix.columns
+    ]
+
+
 def _random_term(
-    covariates: pd.DataFrame,
     column: str,
+    values: np.ndarray | None,
+    spec: ModelSpec | _PlainSpec | None,
     group: tuple[str, ...],
     levels: list[str],
     codes: np.ndarray,
 ) -> RandomTerm:
     """One term: the level indicators of ``group`` times covariate ``column``."""
     group_name = ":".join(group)
-    if column == _INTERCEPT:
-        label, prefix, values, covariate, spec = f"(1|{group_name})", _R_INTERCEPT, None, None, None
+    if values is None:
+        label, prefix, covariate = f"(1|{group_name})", _R_INTERCEPT, None
     else:
-        label, prefix = f"(0 + {column}|{group_name})", str(column)
-        values = covariates[column].to_numpy(dtype=float, na_value=np.nan)
-        covariate, spec = str(column), covariates.model_spec
+        label, prefix, covariate = f"(0 + {column}|{group_name})", str(column), str(column)
+    start = f"{prefix}|{group_name}:"
     return RandomTerm(
         label=label,
         group=group_name,
         levels=levels,
-        names=[f"{prefix}|{group_name}:{level}" for level in levels],
-        Z=_indicator_block(codes, values, len(levels)),
+        names=[start + level for level in levels],
+        codes=codes,
+        values=values,
         covariate=covariate,
-        covariate_spec=spec,
+        _covariate_spec=spec,
     )
 
 
@@ -928,18 +1105,121 @@ def _indicator_block(codes: np.ndarray, values: np.ndarray | None, n_levels: int
     return block
 
 
+def _codes_block(codes: np.ndarray, values: np.ndarray | None, n_levels: int) -> sp.csc_matrix:
+    """:func:`_indicator_block` for codes without -1: as CSR, one entry per row, whose
+    conversion to CSC is a linear pass."""
+    n = codes.size
+    if n and codes.min() < 0:
+        return _indicator_block(codes, values, n_levels)
+    data = np.ones(n) if values is None else np.asarray(values, dtype=float)
+    block = sp.csr_matrix((data, codes, np.arange(n + 1)), shape=(n, n_levels)).tocsc()
+    if values is not None:
+        block.eliminate_zeros()
+    return block
+
+
 def _levels_and_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
-    """Sorted level labels of a grouping factor and each row's level index.
+    """Sorted level labels of a grouping factor and each row's level index (int64).
 
     A single numeric (or boolean) column sorts numerically; anything else (strings,
     categoricals, combinations ``a:b``) sorts as strings, as hglm2's
-    ``factor(as.vector(g))`` does.
+    ``factor(as.vector(g))`` does.  The rows are only hashed or counted (O(n)); sorting
+    is of the distinct values.
     """
     if len(group) == 1 and _is_numeric(frame[group[0]]):
-        unique, codes = np.unique(frame[group[0]].to_numpy(), return_inverse=True)
-        return [_number_label(value) for value in unique], codes.reshape(-1)
-    unique, codes = np.unique(_row_labels(frame, group), return_inverse=True)
-    return [str(label) for label in unique], codes.reshape(-1)
+        unique, codes = _sorted_codes(frame[group[0]].to_numpy())
+        return _number_labels(unique), codes
+    labels, codes = _column_codes(frame[group[0]])
+    for name in group[1:]:
+        more_labels, more_codes = _column_codes(frame[name])
+        width = len(more_labels)
+        pairs, codes = _dense_codes(codes * width + more_codes)
+        labels = labels[pairs // width] + ":" + more_labels[pairs % width]
+    return _sorted_labels(labels, codes)
+
+
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of a 1-d array, in O(n) for numbers."""
+    kind = values.dtype.kind
+    if values.size and kind in "biu" and values.dtype != np.uint64:
+        ints = values.astype(np.int64, copy=False)
+        low, high = int(ints.min()), int(ints.max())
+        limit = 2 * ints.size + 1024  # the counting array's length, at most
+        if high - low <= limit:
+            if 0 < low and high <= limit:
+                low = 0  # count the values themselves, without shifting them
+            offsets = ints - low if low else ints
+            present = np.zeros(high - low + 1, dtype=bool)
+            present[offsets] = True
+            unique = (np.flatnonzero(present) + low).astype(values.dtype)
+            return unique, (np.cumsum(present) - 1)[offsets]
+    if kind in "biuf" and values.dtype.itemsize >= 4:
+        codes, unique = pd.factorize(values, sort=True)
+        return np.asarray(unique), codes.astype(np.int64, copy=False)
+    unique, codes = np.unique(values, return_inverse=True)
+    return unique, codes.reshape(-1).astype(np.int64, copy=False)
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of non-negative integers (in no particular order) and each
+    row's index into them."""
+    if values.size and int(values.max()) <= 2 * values.size + 1024:
+        return _sorted_codes(values)
+    codes, unique = pd.factorize(values)
+    return np.asarray(unique), codes.astype(np.int64, copy=False)
+
+
+def _number_labels(unique: np.ndarray) -> list[str]:
+    """:func:`_number_label` of each value, vectorized for NumPy number arrays."""
+    kind = unique.dtype.kind
+    if kind in "iu":
+        return list(map(str, unique.tolist()))
+    if kind == "f":
+        return [f"{value:.15g}" for value in unique.tolist()]
+    return [_number_label(value) for value in unique]
+
+
+def _column_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (an object array of str, maybe unused or repeated) and each row's index
+    into them, for one column of a grouping factor.
+
+    The labels are those of :func:`_column_labels`: numbers as :func:`_number_label`,
+    anything else as ``astype(str)`` does, which is applied to distinct values only.
+    """
+    if _is_numeric(values):
+        unique, codes = _sorted_codes(values.to_numpy())
+        return np.array(_number_labels(unique), dtype=object), codes
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = pd.Categorical.from_codes(
+            np.arange(len(values.dtype.categories)), dtype=values.dtype
+        )
+        labels = pd.Series(categories).astype(str).to_numpy(dtype=object)
+        return labels, values.cat.codes.to_numpy().astype(np.int64)
+    if not _all_strings(values):
+        values = values.astype(str)
+    codes, unique = pd.factorize(values)
+    return np.asarray(unique, dtype=object), codes.astype(np.int64, copy=False)
+
+
+def _all_strings(values: pd.Series) -> bool:
+    """Whether every value is a str, so that equal values are equal labels."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string"
+
+
+def _sorted_labels(labels: np.ndarray, codes: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Sorted distinct labels among those used by ``codes``, and the codes into them."""
+    used = np.bincount(codes, minlength=len(labels)) > 0
+    if not used.all():
+        labels = labels[used]
+        codes = (np.cumsum(used) - 1)[codes]
+    merged, distinct = pd.factorize(labels)  # distinct values with equal labels merge
+    distinct = distinct.tolist()
+    order = sorted(range(len(distinct)), key=distinct.__getitem__)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return [distinct[i] for i in order], rank[merged][codes]
 
 
 def _is_numeric(values: pd.Series) -> bool:
