@@ -67,9 +67,10 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
 from scipy.sparse import linalg as splinalg
 
+from ._blas import lapack_threads
 from .augmented import AugmentedSystem, Block, Indicator, NotPositiveDefiniteError, block_width
 
 Array = np.ndarray
@@ -77,6 +78,8 @@ Array = np.ndarray
 # a selected-inverse plan with more (source, coefficient) pairs than this is rebuilt at
 # each use instead of kept (16 bytes per pair)
 PLAN_CACHE_PAIRS = 40_000_000
+# supernodes whose columns would gather at least this many pairs use dense BLAS
+DENSE_SUPERNODE_PAIRS = 4096
 
 
 def _block_csr(block: Block, n: int) -> sparse.csr_matrix:
@@ -169,12 +172,14 @@ class SparseSystem:
         )
         self.T1 = sparse.hstack([sparse.csr_matrix(self.X), self.Z], format="csr")
         self.T1.eliminate_zeros()
-        self.logdet_precision = float(
-            sum(spd_logdet(Q) for Q in self.precisions if Q is not None)
-        )
         self._prior_entries()
         self._symbolic()
         self._plan: _InversePlan | None = None
+
+    @cached_property
+    def logdet_precision(self) -> float:
+        """sum_k log det Q_k (for the likelihoods only)."""
+        return float(sum(spd_logdet(Q) for Q in self.precisions if Q is not None))
 
     # --- symbolic analysis ----------------------------------------------------------
 
@@ -271,12 +276,27 @@ class SparseSystem:
         """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q)."""
         return SparseFactor(self, self.assemble(w1, w2), w2)
 
-    def inverse_plan(self, L: sparse.csc_matrix) -> _InversePlan:
-        """The selected-inverse plan for the factor's pattern (built once)."""
-        plan = self._plan
-        if plan is None or not plan.matches(L):
-            plan = self._plan = _InversePlan(L, self)
-        return plan
+    @property
+    def inverse_plan(self) -> _InversePlan:
+        """The selected-inverse plan on the symbolic pattern of L (built once).
+
+        SuperLU's L omits entries that are numerically zero (a pedigree's A^{-1} has
+        exact cancellations in its fill), so the pattern is taken from the factor of a
+        matrix with C's pattern and generic values (diagonally dominant, random
+        off-diagonal entries): the full symbolic fill, on which the recurrences close."""
+        if self._plan is None:
+            rng = np.random.default_rng(0)
+            data = rng.uniform(0.5, 1.0, self._keys.size)
+            data[self._diag_pos] = 0.0
+            G = sparse.csc_matrix((data, self._indices, self._indptr), shape=(self.N, self.N))
+            G = (G + G.T).tocsc()
+            G = G + sparse.diags(np.asarray(abs(G).sum(axis=0)).ravel() + 1.0)
+            G = sparse.csc_matrix(G)
+            G.sort_indices()
+            L = _lu(G, "NATURAL").L
+            L.sort_indices()
+            self._plan = _InversePlan(L, self)
+        return self._plan
 
 
 class _InversePlan:
@@ -286,10 +306,8 @@ class _InversePlan:
         self.system = system
         N = L.shape[0]
         self.N = N
-        self.L_indptr, self.L_indices = L.indptr.copy(), L.indices.copy()
         cols = np.repeat(np.arange(N, dtype=np.int64), np.diff(L.indptr))
         strict = L.indices > cols
-        self.strict = np.flatnonzero(strict)  # positions of L's strictly lower entries
         self.rows = L.indices[strict].astype(np.int64)
         self.cols = cols[strict]
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(self.cols, minlength=N))])
@@ -303,22 +321,43 @@ class _InversePlan:
         for j in range(N - 1, -1, -1):  # parents come later: one pass from the root
             if parent[j] >= 0:
                 depth[j] = depth[parent[j]] + 1
-        by_depth = np.argsort(depth, kind="stable")
-        bounds = np.flatnonzero(np.diff(depth[by_depth])) + 1
-        self.levels = [lv for lv in np.split(by_depth, bounds) if lv.size]
-        self.levels = [lv[counts[lv] > 0] for lv in self.levels]
-        self.levels = [lv for lv in self.levels if lv.size]
-        self.total_pairs = int(np.sum(counts.astype(np.int64) ** 2))
+        # supernodes: column j continues the one of j - 1 when it is j - 1's parent and
+        # has the same structure below (one entry fewer)
+        cont = np.zeros(N, dtype=bool)
+        cont[1:] = (parent[:-1] == np.arange(1, N)) & (counts[:-1] == counts[1:] + 1)
+        first = np.flatnonzero(~cont)
+        last = np.append(first[1:], N) - 1
+        of_col = np.repeat(np.arange(first.size), last - first + 1)
+        cost = np.bincount(of_col, counts.astype(np.float64) ** 2, minlength=first.size)
+        big = np.flatnonzero(cost >= DENSE_SUPERNODE_PAIRS)
+        in_big = np.isin(of_col, big)
+        self.supernodes = [_Supernode(int(first[k]), int(last[k]), self) for k in big]
+        self.total_pairs = int(np.sum(counts[~in_big].astype(np.int64) ** 2))
+        n_depth = int(depth.max(initial=0)) + 1
+        small = np.flatnonzero(~in_big & (counts > 0))
+        by_depth = small[np.argsort(depth[small], kind="stable")]
+        bounds = np.searchsorted(depth[by_depth], np.arange(n_depth + 1))
+        self.levels = [by_depth[bounds[d] : bounds[d + 1]] for d in range(n_depth)]
+        self.dense_at = [[] for _ in range(n_depth)]
+        for sn in self.supernodes:
+            self.dense_at[int(depth[sn.last])].append(sn)
         self._cache = [] if self.total_pairs <= PLAN_CACHE_PAIRS else None
         if self._cache is not None:
-            self._cache = [self._level(lv) for lv in self.levels]
+            self._cache = [self._level(lv) if lv.size else None for lv in self.levels]
         self._row_plan: sparse.csr_matrix | None = None
         self._prior_slots: Array | None = None
 
-    def matches(self, L: sparse.csc_matrix) -> bool:
-        return np.array_equal(L.indptr, self.L_indptr) and np.array_equal(
-            L.indices, self.L_indices
-        )
+    def values(self, L: sparse.csc_matrix) -> Array:
+        """The strictly lower entries of a numeric factor L on the symbolic pattern."""
+        cols = np.repeat(np.arange(self.N, dtype=np.int64), np.diff(L.indptr))
+        strict = L.indices > cols
+        keys = cols[strict] * self.N + L.indices[strict]
+        pos = np.searchsorted(self.keys, keys)
+        if keys.size and (pos.max() >= self.nnz or np.any(self.keys[pos] != keys)):
+            raise RuntimeError("sparse_solver: the factor left its symbolic pattern")
+        out = np.zeros(self.nnz)
+        out[pos] = L.data[strict]
+        return out
 
     def slot(self, a: Array, b: Array) -> Array:
         """Index into sigma = [off-diagonal entries (L's strict pattern), diagonal] of the
@@ -360,6 +399,10 @@ class _InversePlan:
         sigma = np.empty(self.nnz + self.N)
         sigma[self.nnz :] = 1.0 / d
         for k, cols in enumerate(self.levels):
+            for sn in self.dense_at[k]:
+                sn.run(off_values, d, sigma)
+            if not cols.size:
+                continue
             source, coef, starts, targets, col_starts = (
                 self._cache[k] if self._cache is not None else self._level(cols)
             )
@@ -401,6 +444,42 @@ class _InversePlan:
         return self._prior_slots
 
 
+class _Supernode:
+    """Columns first..last of L with one structure S below them, done with dense BLAS:
+    with Y = L_SJ L_JJ^{-1},  Sigma_SJ = -Sigma_SS Y  and
+    Sigma_JJ = L_JJ^{-T} D_J^{-1} L_JJ^{-1} - Y' Sigma_SJ."""
+
+    def __init__(self, first: int, last: int, plan: _InversePlan) -> None:
+        self.first, self.last = first, last
+        w = last - first + 1
+        self.cols = np.arange(first, last + 1)
+        m = int(plan.indptr[last + 1] - plan.indptr[last])
+        start = plan.indptr[self.cols]
+        # column first + c holds rows first + c + 1 .. last, then S
+        self.pos_sj = (start + (last - self.cols))[None, :] + np.arange(m)[:, None]
+        r, c = np.tril_indices(w, -1)
+        self.r, self.c = r, c
+        self.pos_jj = start[c] + (r - c - 1)
+        S = plan.rows[plan.indptr[last] : plan.indptr[last + 1]]
+        self.slots_ss = plan.slot(np.repeat(S, m), np.tile(S, m)).reshape(m, m)
+        self.w, self.m = w, m
+
+    def run(self, off_values: Array, d: Array, sigma: Array) -> None:
+        w = self.w
+        Ljj = np.eye(w)
+        Ljj[self.r, self.c] = off_values[self.pos_jj]
+        with lapack_threads(max(w, self.m)):
+            inv_l, info = linalg.lapack.dtrtri(Ljj, lower=1, unitdiag=1)
+            s_jj = inv_l.T @ (inv_l / d[self.cols][:, None])
+            if self.m:
+                Yt = inv_l.T @ off_values[self.pos_sj].T  # (L_SJ L_JJ^{-1})'
+                s_sj = -(sigma[self.slots_ss] @ Yt.T)
+                s_jj -= Yt @ s_sj
+                sigma[self.pos_sj] = s_sj
+        sigma[self.pos_jj] = s_jj[self.r, self.c]
+        sigma[self.cols + off_values.size] = np.diag(s_jj)
+
+
 class SparseFactor:
     """C = L D L' (SuperLU, no pivoting) in the system's internal order."""
 
@@ -426,10 +505,8 @@ class SparseFactor:
 
     @cached_property
     def _inverse(self) -> tuple[_InversePlan, Array]:
-        L = self._lu.L
-        L.sort_indices()
-        plan = self.system.inverse_plan(L)
-        return plan, plan.run(L.data[plan.strict], self.d)
+        plan = self.system.inverse_plan
+        return plan, plan.run(plan.values(self._lu.L), self.d)
 
     def diag_inverse(self) -> Array:
         """diag(C^{-1}) in user order."""
