@@ -301,7 +301,9 @@ def _align_precision(term: object, prec: Precision) -> tuple[object, Precision]:
     term = dataclasses.replace(
         term, levels=levels, names=[f"{prefix}|{term.group}:{lv}" for lv in levels], Z=Z
     )
-    return term, Precision(Q, levels)
+    aligned = Precision(Q, levels)
+    aligned.known_positive_definite = prec.known_positive_definite  # a permutation of it
+    return term, aligned
 
 
 _CONTROL_DEFAULTS = dict(

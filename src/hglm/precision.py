@@ -68,8 +68,10 @@ class Precision:
     """
 
     def __init__(self, matrix: object, labels: Sequence | None = None) -> None:
+        trusted = False
         if isinstance(matrix, Precision):
             labels = matrix.labels if labels is None else labels
+            trusted = matrix.known_positive_definite
             matrix = matrix.matrix
         if isinstance(matrix, pd.DataFrame):
             index = [str(x) for x in matrix.index]
@@ -104,6 +106,8 @@ class Precision:
             if len(set(self.labels)) != len(self.labels):
                 raise ValueError("Precision: the labels must be unique")
         self.inbreeding: pd.Series | None = None
+        # built by pedigree_precision: symmetric positive definite by construction
+        self.known_positive_definite = trusted
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -305,6 +309,7 @@ def pedigree_precision(
     Q = Q_o[rank][:, rank].tocsc()  # back to the order of ``labels``
     Q.sort_indices()
     out = Precision(Q, labels)
+    out.known_positive_definite = True
     out.inbreeding = pd.Series(F_o[rank], index=pd.Index(labels, name="animal"),
                                name="inbreeding")
     return out

@@ -188,7 +188,7 @@ def covariance_factors(
         if not fam.is_gaussian or fam.spatial is not None:
             raise ValueError(f"{name}: a known covariance needs a Gaussian random term")
         if isinstance(A, Precision):
-            out.append(_checked_precision(A.matrix, q_k, name))
+            out.append(_checked_precision(A.matrix, q_k, name, A.known_positive_definite))
             continue
         if sparse.issparse(A):
             Q = _sparse_covariance_inverse(A, q_k, name)
@@ -225,11 +225,18 @@ def _sparse_symmetric(M: sparse.spmatrix, q_k: int, name: str) -> sparse.csc_mat
     return M
 
 
-def _checked_precision(Q: sparse.spmatrix, q_k: int, name: str) -> sparse.csc_matrix:
-    """A sparse symmetric positive-definite precision matrix, else ValueError."""
+def _checked_precision(
+    Q: sparse.spmatrix, q_k: int, name: str, known_pd: bool = False
+) -> sparse.csc_matrix:
+    """A sparse symmetric positive-definite precision matrix, else ValueError (the
+    factorization that checks definiteness is skipped for a pedigree's A^{-1})."""
     from .augmented import NotPositiveDefiniteError
     from .sparse_solver import spd_logdet
 
+    if known_pd:
+        Q = sparse.csc_matrix(Q, dtype=float)
+        _check_square(Q.shape, q_k, name)
+        return Q
     Q = _sparse_symmetric(Q, q_k, name)
     Q = (Q + Q.T) * 0.5
     try:
