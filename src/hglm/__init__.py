@@ -17,6 +17,7 @@ from .families import (
     Poisson,
 )
 from .likelihood import LRTResult, lrt
+from .precision import Precision, pedigree_precision
 from .results import HGLMResult, Summary
 from .spatial import CAR, SAR
 
@@ -35,11 +36,13 @@ __all__ = [
     "InverseGaussian",
     "NumericalGuardWarning",
     "Poisson",
+    "Precision",
     "SAR",
     "Summary",
     "hglm",
     "hglm2",
     "lrt",
+    "pedigree_precision",
 ]
 
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ checked (module ``validation``) before the engine sees it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,6 +27,7 @@ from .dhglm import DoubleModel, fit_double
 from .eql import Options, Problem, RandomTermModel, fit_eql
 from .families import Family, response_family
 from .links import get_link
+from .precision import Precision
 from .results import HGLMResult, Names
 from .spatial import rotate_block
 from .validation import (
@@ -117,7 +119,11 @@ def hglm(
         Matrix interface: one entry per random term, None or a known covariance matrix A
         (q_k x q_k, positive definite) so that the term's effects have covariance
         lambda * A (pedigree or genomic relationships).  Reported ranef and se_ranef are
-        on the original (correlated) scale.
+        on the original (correlated) scale.  An entry may instead be a known precision
+        ``hglm.Precision(Q)`` with Q = A^{-1} sparse (e.g. ``hglm.pedigree_precision``),
+        fitted by the sparse solver without forming any q x q dense matrix; a
+        scipy.sparse A whose inverse is as sparse (small connected components) is
+        inverted block by block and fitted the same way.
     weights, offset : array-like (n,) or column name, optional
         Prior weights (positive) and offset of the linear predictor.
     fix_disp : float, optional
@@ -219,7 +225,10 @@ def hglm2(
         have covariance lambda * A.  A is a DataFrame indexed (rows and columns) by the
         level labels, which may include levels without observations (they are dropped:
         the model of y involves only the observed levels), or an array in sorted level
-        order.
+        order.  A known precision is given as ``hglm.Precision(Q)`` (e.g.
+        ``hglm.pedigree_precision(animal, sire, dam)``, or a DataFrame or labelled sparse
+        matrix): its levels without observations (ancestors) are kept as random effects
+        and reported after the observed levels.
     **kwargs
         The other keyword arguments of :func:`hglm` (family, rand_family, fix_disp,
         conv, maxit, calc_like, ...).
@@ -238,21 +247,27 @@ def hglm2(
         binomial=fam.name == "binomial", extra_columns=_disp_columns(disp, rand_disp),
     )
     if cov is not None:
-        controls["rand_cov"] = _covariances_by_group(cov, design.random)
+        design.random, controls["rand_cov"] = _covariances_by_group(cov, design.random)
         controls["rand_cov_labels"] = [f"cov[{t.group!r}]" for t in design.random]
     return _fit_design(design, data, disp, controls, rand_disp)
 
 
-def _covariances_by_group(cov: dict[str, object], terms: list) -> list[object | None]:
-    """The ``cov`` dict as one entry per random term, ordered as the term's levels."""
+def _covariances_by_group(
+    cov: dict[str, object], terms: list
+) -> tuple[list, list[object | None]]:
+    """The ``cov`` dict as one entry per random term, ordered as the term's levels; the
+    terms, where a labelled precision adds its levels without observations."""
     groups = [t.group for t in terms]
     unknown = sorted(set(cov) - set(groups))
     if unknown:
         raise ValueError(f"cov: no random term is grouped by {unknown[0]!r}; terms: {groups}")
     out: list[object | None] = []
+    new_terms = []
     for t in terms:
         A = cov.get(t.group)
-        if isinstance(A, pd.DataFrame):
+        if isinstance(A, Precision):
+            t, A = _align_precision(t, A)
+        elif isinstance(A, pd.DataFrame):
             A = A.copy()
             A.index, A.columns = A.index.map(str), A.columns.map(str)
             missing = [lv for lv in t.levels if lv not in A.index or lv not in A.columns]
@@ -262,7 +277,33 @@ def _covariances_by_group(cov: dict[str, object], terms: list) -> list[object | 
                 )
             A = A.loc[t.levels, t.levels].to_numpy(dtype=float)
         out.append(A)
-    return out
+        new_terms.append(t)
+    return new_terms, out
+
+
+def _align_precision(term: object, prec: Precision) -> tuple[object, Precision]:
+    """A labelled precision ordered as the term's levels, followed by its levels without
+    observations, which the term gains as random effects (empty columns of Z): unlike a
+    covariance, a precision cannot be restricted to the observed levels."""
+    if prec.labels is None:
+        return term, prec
+    position = {lab: j for j, lab in enumerate(prec.labels)}
+    missing = [lv for lv in term.levels if lv not in position]
+    if missing:
+        raise ValueError(f"cov[{term.group!r}]: has no row/column for level(s) {missing[:5]}")
+    observed = set(term.levels)
+    extra = [lab for lab in prec.labels if lab not in observed]
+    levels = list(term.levels) + extra
+    index = np.array([position[lv] for lv in levels], dtype=np.int64)
+    Q = prec.matrix[index][:, index]
+    prefix = "(Intercept)" if term.covariate is None else term.covariate
+    # Z follows from the codes: the new levels are its empty last columns
+    term = dataclasses.replace(
+        term, levels=levels, names=[f"{prefix}|{term.group}:{lv}" for lv in levels]
+    )
+    aligned = Precision(Q, levels)
+    aligned.known_positive_definite = prec.known_positive_definite  # a permutation of it
+    return term, aligned
 
 
 _CONTROL_DEFAULTS = dict(
@@ -503,13 +544,20 @@ def _fit(
             rd_links[k] = f.spatial.disp_link
             transforms[k] = f.spatial.vectors
     cov_factors = covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"))
+    precisions: list[object | None] = [None] * len(sizes)
     for k, L in enumerate(cov_factors):
-        if L is not None:
+        if sparse.issparse(L):  # a known precision: the sparse solver fits u itself
+            if rand_disp[k][0] is not None:
+                raise ValueError(f"x_rand_disp[{k}]: a term with a known precision has an "
+                                 "intercept-only dispersion")
+            precisions[k] = L
+        elif L is not None:
             z_blocks[k] = times_factor(_as_matrix(z_blocks[k]), L)
             transforms[k] = L
     terms = [
-        RandomTermModel(f, xd, lk, tr)
-        for f, (xd, _), lk, tr in zip(rand_fams, rand_disp, rd_links, transforms, strict=True)
+        RandomTermModel(f, xd, lk, tr, pr)
+        for f, (xd, _), lk, tr, pr in zip(rand_fams, rand_disp, rd_links, transforms,
+                                          precisions, strict=True)
     ]
     problem = Problem(
         y_arr, X_arr, [b if isinstance(b, Indicator) else as_block(b) for b in z_blocks],

@@ -23,7 +23,6 @@ import numpy as np
 from ._warn import warn
 from .augmented import (
     AugmentedFactor,
-    AugmentedSystem,
     Block,
     Indicator,
     NotPositiveDefiniteError,
@@ -34,6 +33,7 @@ from .dispersion import DispersionFit, fit_dispersion
 from .families import RandomFamily, ResponseFamily
 from .glm import fit_glm
 from .links import Link
+from .sparse_solver import make_system, precision_deviance
 
 Array = np.ndarray
 
@@ -66,12 +66,16 @@ class RandomTermModel:
         For a correlated Gaussian term fitted on independent effects v (CAR/SAR eigen
         rotation, or the Cholesky factor L of a known covariance), the matrix T with
         u = T v on the original scale.
+    precision : scipy.sparse matrix or None
+        A known precision Q = A^{-1} of a Gaussian term (u ~ N(0, lambda A)), fitted on u
+        itself by the sparse solver (``sparse_solver``).
     """
 
     family: RandomFamily
     x_disp: Array | None
     link_disp: Link
     transform: Array | None = None
+    precision: object | None = None
 
 
 @dataclass
@@ -193,7 +197,8 @@ class EQLFitter:
     def __init__(self, problem: Problem, options: Options) -> None:
         self.pb = problem
         self.opt = options
-        self.system = AugmentedSystem(problem.X, problem.blocks)
+        precisions = [t.precision for t in problem.terms]
+        self.system = make_system(problem.X, problem.blocks, precisions)
         self.p = problem.X.shape[1]
         self.sizes = [block_width(b) for b in problem.blocks]
         self.term_slices = _slices(self.sizes)
@@ -212,7 +217,7 @@ class EQLFitter:
             + [_nonzero_columns(b) for b in problem.blocks]
         )
         self.z_system = (
-            AugmentedSystem(np.zeros((problem.y.shape[0], 0)), problem.blocks)
+            make_system(np.zeros((problem.y.shape[0], 0)), problem.blocks, precisions)
             if options.hl_correction
             else None
         )
@@ -225,7 +230,8 @@ class EQLFitter:
         eligible = (
             pb.is_linear
             and not self.opt.hl_correction
-            and all(t.x_disp is None and t.family.spatial is None for t in pb.terms)
+            and all(t.x_disp is None and t.family.spatial is None and t.precision is None
+                    for t in pb.terms)
         )
         dense_only = not any(isinstance(b, Indicator) for b in pb.blocks)
         use = (
@@ -329,7 +335,10 @@ class EQLFitter:
     def _random_deviance(self, u: Array) -> Array:
         out = np.empty_like(u)
         for sl, t in zip(self.term_slices, self.pb.terms, strict=True):
-            out[sl] = t.family.deviance(u[sl])
+            out[sl] = (
+                t.family.deviance(u[sl]) if t.precision is None
+                else precision_deviance(t.precision, u[sl])
+            )
         return out
 
     def working(
@@ -422,7 +431,7 @@ class EQLFitter:
         dispersion is intercept-only with a log link, each term's mean leverage
         everywhere: those dispersion fits need only the sums."""
         if not self.random_sums_suffice:
-            return w2 * factor.diag_inverse()[self.p :]
+            return _random_hat(factor, w2, self.p)
         sums = factor.weighted_diag_sums(w2, self.term_slices)
         return np.repeat(sums / np.array(self.sizes), self.sizes)
 
@@ -434,7 +443,7 @@ class EQLFitter:
             hat = np.concatenate(
                 [
                     rnd.w1 * rnd.factor.rows_quadform(),
-                    rnd.w2 * rnd.factor.diag_inverse()[self.p :],
+                    _random_hat(rnd.factor, rnd.w2, self.p),
                 ]
             )
         return np.minimum(hat, HAT_CEILING)
@@ -508,6 +517,13 @@ class EQLFitter:
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
             guards,
         )
+
+
+def _random_hat(factor: AugmentedFactor, w2: Array, p: int) -> Array:
+    """Leverages of the q random rows, w2 diag(C^{-1}); the sparse solver gives a precision
+    term its mean leverage on every effect (``sparse_solver`` module docstring)."""
+    own = getattr(factor, "random_leverages", None)
+    return own(w2) if own is not None else w2 * factor.diag_inverse()[p:]
 
 
 def _nonzero_columns(block: Block) -> Array:

@@ -72,6 +72,15 @@ def random_loglik(v: Array, family: RandomFamily, lam: Array) -> float:
     return float(np.sum(logf + log_jacobian))
 
 
+def precision_loglik(u: Array, Q: object, lam: Array) -> float:
+    """sum log f(v; lambda) of a term with a known precision Q, on the scale of its
+    independent effects v = R u (R'R = Q), as for a known covariance: v'v = u'Qu.  The
+    Jacobian log det R is left out here and in the log-determinants alike
+    (``sparse_solver``), as the dense path leaves out log det L."""
+    quad = float(u @ (Q @ u))
+    return float(-0.5 * np.sum(LOG_2PI + np.log(lam)) - 0.5 * quad / float(np.mean(lam)))
+
+
 @dataclass
 class Likelihoods:
     """hlik, pvh, pbvh and cAIC of a fit (R's ``likelihood`` component)."""
@@ -97,7 +106,8 @@ def fit_likelihoods(engine: EngineFit) -> Likelihoods:
     w1, w2 = engine.final_weights()
     cond = conditional_loglik(pb.y, engine.last.mu, pb.family, engine.phi, pb.weights)
     rand = sum(
-        random_loglik(engine.v[sl], t.family, engine.lam[sl])
+        random_loglik(engine.v[sl], t.family, engine.lam[sl]) if t.precision is None
+        else precision_loglik(engine.v[sl], t.precision, engine.lam[sl])
         for sl, t in zip(fitter.term_slices, pb.terms, strict=True)
     )
     factor = fitter.factorize(w1, w2)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import sparse, stats
+from scipy.sparse import linalg as splinalg
 
 from .augmented import Indicator
 from .design import ModelDesign, new_design, new_offset
@@ -327,9 +328,20 @@ def _marginal_vcov(engine: EngineFit) -> Array | sparse.csr_matrix:
         for b in pb.blocks
     ]
     Z = sparse.hstack(blocks, format="csr")
-    V = Z @ sparse.diags(engine.lam) @ Z.T + sparse.diags(1.0 / w1)
+    lam = engine.lam.copy()
+    for sl, t in zip(engine.fitter.term_slices, pb.terms, strict=True):
+        if t.precision is not None:
+            lam[sl] = 0.0  # lambda Z A Z' below, with A Z' from solves with Q
+    V = Z @ sparse.diags(lam) @ Z.T + sparse.diags(1.0 / w1)
     all_indicator = all(isinstance(b, Indicator) for b in pb.blocks)
-    return V.tocsr() if all_indicator and n > 2000 else V.toarray()
+    dense = not (all_indicator and n > 2000)
+    for sl, t in zip(engine.fitter.term_slices, pb.terms, strict=True):
+        if t.precision is not None:
+            Zk = Z[:, sl]
+            AZ = splinalg.splu(sparse.csc_matrix(t.precision)).solve(Zk.T.toarray())
+            V = V + float(np.mean(engine.lam[sl])) * (Zk @ AZ)
+            dense = True
+    return np.asarray(V.toarray() if sparse.issparse(V) else V) if dense else V.tocsr()
 
 
 def _signif_stars(p: float) -> str:

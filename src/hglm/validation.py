@@ -158,11 +158,21 @@ def times_factor(Zk: object, L: Array) -> Array:
 
 def covariance_factors(
     rand_cov: object, sizes: list[int], rand_fams: list, labels: list[str] | None = None
-) -> list[Array | None]:
-    """Cholesky factors L (A = L L') of the known covariances, one entry per term.
+) -> list[Array | sparse.csc_matrix | None]:
+    """The known covariances, one entry per term: None; the dense Cholesky factor L of a
+    covariance A = L L' (the term is fitted on Z L); or, as a scipy.sparse matrix, a
+    precision Q = A^{-1} that the sparse solver uses directly.
+
+    A precision comes from a :class:`hglm.Precision` entry, or from a scipy.sparse
+    covariance whose inverse is as sparse: A^{-1} is block diagonal over the connected
+    components of A's graph (and generically dense within each), so a sparse A whose
+    components are small is inverted block by block; a sparse A with a large component
+    (a dense inverse) takes the dense path.
 
     ``labels`` names the entries in error messages (default ``rand_cov[k]``; the formula
     interface passes ``cov['group']``)."""
+    from .precision import Precision
+
     k = len(sizes)
     if rand_cov is None:
         return [None] * k
@@ -170,19 +180,23 @@ def covariance_factors(
     if len(items) != k:
         raise ValueError(f"rand_cov: got {len(items)} entries for {k} random terms")
     labels = labels or [f"rand_cov[{j}]" for j in range(k)]
-    out = []
+    out: list[Array | sparse.csc_matrix | None] = []
     for A, q_k, fam, name in zip(items, sizes, rand_fams, labels, strict=True):
         if A is None:
             out.append(None)
             continue
         if not fam.is_gaussian or fam.spatial is not None:
             raise ValueError(f"{name}: a known covariance needs a Gaussian random term")
+        if isinstance(A, Precision):
+            out.append(_checked_precision(A.matrix, q_k, name, A.known_positive_definite))
+            continue
+        if sparse.issparse(A):
+            Q = _sparse_covariance_inverse(A, q_k, name)
+            if Q is not None:
+                out.append(Q)
+                continue
         mat = finite_matrix(A, name, None)
-        if mat.shape != (q_k, q_k):
-            raise ValueError(
-                f"{name}: must be {q_k} x {q_k} (one row and column per random effect of "
-                f"the term), got {mat.shape[0]} x {mat.shape[1]}"
-            )
+        _check_square(mat.shape, q_k, name)
         if not np.allclose(mat, mat.T, rtol=1e-10, atol=1e-12 * np.abs(mat).max()):
             raise ValueError(f"{name}: must be symmetric")
         try:
@@ -190,6 +204,83 @@ def covariance_factors(
         except np.linalg.LinAlgError:
             raise ValueError(f"{name}: must be positive definite") from None
     return out
+
+
+def _check_square(shape: tuple[int, int], q_k: int, name: str) -> None:
+    if shape != (q_k, q_k):
+        raise ValueError(
+            f"{name}: must be {q_k} x {q_k} (one row and column per random effect of "
+            f"the term), got {shape[0]} x {shape[1]}"
+        )
+
+
+def _sparse_symmetric(M: sparse.spmatrix, q_k: int, name: str) -> sparse.csc_matrix:
+    M = sparse.csc_matrix(M, dtype=float)
+    _check_square(M.shape, q_k, name)
+    if not np.all(np.isfinite(M.data)):
+        raise ValueError(f"{name}: contains missing (NaN) or infinite values")
+    scale = float(np.abs(M.data).max(initial=0.0))
+    if (M - M.T).count_nonzero() and abs(M - M.T).max() > 1e-10 * scale:
+        raise ValueError(f"{name}: must be symmetric")
+    return M
+
+
+def _checked_precision(
+    Q: sparse.spmatrix, q_k: int, name: str, known_pd: bool = False
+) -> sparse.csc_matrix:
+    """A sparse symmetric positive-definite precision matrix, else ValueError (the
+    factorization that checks definiteness is skipped for a pedigree's A^{-1})."""
+    from .augmented import NotPositiveDefiniteError
+    from .sparse_solver import spd_logdet
+
+    if known_pd:
+        Q = sparse.csc_matrix(Q, dtype=float)
+        _check_square(Q.shape, q_k, name)
+        return Q
+    Q = _sparse_symmetric(Q, q_k, name)
+    Q = (Q + Q.T) * 0.5
+    try:
+        spd_logdet(Q)
+    except NotPositiveDefiniteError:
+        raise ValueError(f"{name}: the precision must be positive definite") from None
+    return sparse.csc_matrix(Q)
+
+
+SPARSE_INVERSE_GROWTH = 10  # a sparse A is inverted block-wise if nnz(A^-1) <= 10 nnz(A)
+
+
+def _sparse_covariance_inverse(
+    A: sparse.spmatrix, q_k: int, name: str
+) -> sparse.csc_matrix | None:
+    """A^{-1} of a sparse covariance, block by block over its connected components, or
+    None when the inverse would be much denser than A (one large component)."""
+    from scipy.sparse.csgraph import connected_components
+
+    A = _sparse_symmetric(A, q_k, name)
+    n_comp, comp = connected_components(A, directed=False)
+    sizes = np.bincount(comp, minlength=n_comp)
+    if int(np.sum(sizes.astype(np.int64) ** 2)) > SPARSE_INVERSE_GROWTH * max(A.nnz, q_k):
+        return None
+    rows, cols, vals = [], [], []
+    for size in np.unique(sizes):  # components of one size are inverted as one batch
+        members = np.flatnonzero(sizes[comp] == size)
+        groups = members[np.argsort(comp[members], kind="stable")].reshape(-1, size)
+        blocks = np.stack([A[g][:, g].toarray() for g in groups]) if size > 1 else (
+            A.diagonal()[groups][:, :, None])
+        try:
+            chol = np.linalg.cholesky(blocks)
+        except np.linalg.LinAlgError:
+            raise ValueError(f"{name}: must be positive definite") from None
+        eye = np.broadcast_to(np.eye(size), blocks.shape)
+        inv_l = np.linalg.solve(chol, eye)
+        inv = np.swapaxes(inv_l, 1, 2) @ inv_l
+        rows.append(np.repeat(groups, size, axis=1).ravel())
+        cols.append(np.tile(groups, (1, size)).ravel())
+        vals.append(inv.reshape(groups.shape[0], -1))
+    return sparse.csc_matrix(
+        (np.concatenate([v.ravel() for v in vals]), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(q_k, q_k),
+    )
 
 
 def check_controls(method: str, conv: float, maxit: int) -> None:
