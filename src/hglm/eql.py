@@ -429,7 +429,8 @@ class EQLFitter:
     def exact_leverages(self, rnd: Round) -> Array:
         """The leverages of every row at the last round, for the report."""
         if self.marginal is not None:
-            hat = rnd.factor.exact_leverages()
+            # the q random effects' own leverages (O(n^2 q)) are computed on first use
+            return rnd.factor.exact_leverages(HAT_CEILING)
         else:
             hat = np.concatenate(
                 [
