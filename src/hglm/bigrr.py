@@ -25,12 +25,13 @@ another O(n^2 q) product with Z: they are computed on first use, for the report
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import cached_property, partial
 
 import numpy as np
 from scipy import linalg
 
-from ._blas import lapack_threads
+from ._blas import eigh_threads, lapack_threads, single_thread
 from .augmented import Indicator, NotPositiveDefiniteError
 
 Array = np.ndarray
@@ -151,10 +152,15 @@ class MarginalSolver:
     def term_lambdas(self, lam: Array) -> Array:
         return np.array([lam[sl.start] for sl in self.slices])
 
+    def _is_eigen(self, w1: Array) -> bool:
+        """Whether V^{-1} comes from the eigendecomposition of G (one term, constant
+        observation weights): then each round's products are O(n^2), on one thread."""
+        return len(self.G) == 1 and bool(np.all(w1 == w1[0]))
+
     def factorize(self, w1: Array, w2: Array) -> MarginalFactor:
         """The factorization for observation weights w1 and random-row weights w2."""
         lam = 1.0 / self.term_lambdas(w2)
-        if len(self.G) == 1 and np.all(w1 == w1[0]):
+        if self._is_eigen(w1):
             vinv: _CholeskyInverse | _EigenInverse = _EigenInverse(
                 self._eigen, 1.0 / w1[0], lam[0]
             )
@@ -169,15 +175,18 @@ class MarginalSolver:
     def _eigen(self) -> _Eigen:
         """G = U diag(g) U' for a single term: with constant observation weights every
         round is then O(n^2) (the GBLUP rotation)."""
-        with lapack_threads(self.G[0].shape[0]):
+        with eigh_threads(self.G[0].shape[0]):
             g, U = np.linalg.eigh(self.G[0])
         return _Eigen(U, np.maximum(g, 0.0))
 
     def solve(self, w1: Array, w2: Array) -> tuple[Array, MarginalFactor]:
         """(beta, v) and the factor for the given weights."""
-        factor = self.factorize(w1, w2)
-        py = factor.p_times(self.y)
-        beta = factor.gls_beta(self.y)
+        with single_thread() if self._is_eigen(w1) else nullcontext():
+            factor = self.factorize(w1, w2)
+            py = factor.p_times(self.y)
+            beta = factor.gls_beta(self.y)
+        factor.py, factor.beta = py, beta
+        # the BLUPs: one pass over Z, with the library's threads
         v = np.concatenate(
             [lk * (Zk.T @ py) for lk, Zk in zip(factor.lam, self.Z, strict=True)]
         )
@@ -271,6 +280,9 @@ class MarginalFactor:
         self.solver = solver
         self.vinv = vinv
         self.w1, self.w2, self.lam = w1, w2, lam
+        # P y and the GLS beta, set by MarginalSolver.solve
+        self.py: Array | None = None
+        self.beta: Array | None = None
         X = solver.X
         self._vinv_x = vinv.solve(X)
         self._xtvx_chol = linalg.cholesky(X.T @ self._vinv_x, lower=True)
@@ -308,13 +320,24 @@ class MarginalFactor:
         the other effects, so that the caller's clipping at 1 - 1e-8 acts as it does on
         the exact leverages.
         """
-        parts = [1.0 - self._diag_p / self.w1]
-        for lk, Gk, empty in zip(self.lam, self.solver.G, self.solver.empty, strict=True):
-            one_minus = lk * self._trace_pg(Gk)
-            h = np.ones(empty.shape[0])
-            h[~empty] = 1.0 - one_minus / max(int(np.sum(~empty)), 1)
-            parts.append(h)
+        eigen = isinstance(self.vinv, _EigenInverse)
+        with single_thread() if eigen else nullcontext():
+            parts = [1.0 - self._diag_p / self.w1]
+            for lk, Gk, empty in zip(self.lam, self.solver.G, self.solver.empty, strict=True):
+                one_minus = lk * self._trace_pg(Gk)
+                h = np.ones(empty.shape[0])
+                h[~empty] = 1.0 - one_minus / max(int(np.sum(~empty)), 1)
+                parts.append(h)
         return np.concatenate(parts)
+
+    def linear_predictor(self) -> Array:
+        """X beta + Z v of the solve, without a pass over Z: Z v = sum_k lambda_k G_k P y."""
+        if self.py is None or self.beta is None:
+            raise RuntimeError("linear_predictor: the factor has not been solved")
+        eta = self.solver.X @ self.beta
+        for lk, Gk in zip(self.lam, self.solver.G, strict=True):
+            eta += lk * (Gk @ self.py)
+        return eta
 
     @cached_property
     def _zpz(self) -> list[Array]:
