@@ -19,6 +19,7 @@ from shared import load_data, load_ref
 import hglm
 from hglm import bigrr
 from hglm.bigrr import LazyTail, empty_columns, gram
+from hglm.validation import all_finite
 
 RTOL = 1e-8
 
@@ -368,3 +369,35 @@ def test_per_effect_quantities_on_first_use(monkeypatch) -> None:
 
     std = hglm.hglm(**kw, bigrr=False)
     assert_same_fit(big, std)
+
+
+def test_linear_predictor_without_pass_over_z() -> None:
+    """X beta + lambda G P y, the linear predictor of a solve, equals X beta + Z v."""
+    kw = simulate(30, 250, seed=2, x_disp=False, weights=False, terms=2)
+    fit = hglm.hglm(**kw, bigrr=True)
+    factor = fit._engine.last.factor
+    delta, again = fit._engine.fitter.marginal.solve(factor.w1, factor.w2)
+    p = kw["X"].shape[1]
+    np.testing.assert_allclose(
+        again.linear_predictor(), kw["X"] @ delta[:p] + kw["Z"] @ delta[p:], rtol=1e-12
+    )
+    with pytest.raises(RuntimeError, match="not been solved"):
+        fit._engine.fitter.marginal.factorize(factor.w1, factor.w2).linear_predictor()
+
+
+def test_all_finite_without_temporary() -> None:
+    """The check of Z's entries: a finite sum proves them finite; an overflowing sum of
+    finite entries falls back to the entrywise check."""
+    Z = np.ones((5, 4))
+    assert all_finite(Z)
+    for bad in (np.nan, np.inf, -np.inf):
+        Zb = Z.copy()
+        Zb[2, 3] = bad
+        assert not all_finite(Zb)
+    both = Z.copy()
+    both[0, 0], both[1, 1] = np.inf, -np.inf
+    assert not all_finite(both)
+    assert all_finite(np.full((3, 3), 1e308))  # the sum overflows, the entries are finite
+    assert all_finite(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="Z: contains missing"):
+        hglm.hglm(y=np.ones(3), X=np.ones((3, 1)), Z=np.array([[1.0], [np.nan], [2.0]]))
