@@ -60,11 +60,20 @@ def gram(Z: Array) -> Array:
 
 def empty_columns(Z: Array, rows: int = ROW_CHUNK) -> Array:
     """Which columns of Z are all zero, scanning ``rows`` rows at a time (no n x q
-    boolean temporary)."""
-    nonzero = np.zeros(Z.shape[1], dtype=bool)
+    boolean temporary); after the first rows only the columns still all zero are read."""
+    q = Z.shape[1]
+    candidates: Array | None = None  # None: every column
     for start in range(0, Z.shape[0], rows):
-        nonzero |= np.any(Z[start : start + rows] != 0, axis=0)
-    return ~nonzero
+        block = Z[start : start + rows]
+        if candidates is None:
+            candidates = np.flatnonzero(~np.any(block != 0, axis=0))
+        else:
+            candidates = candidates[~np.any(block[:, candidates] != 0, axis=0)]
+        if candidates.size == 0:
+            break
+    empty = np.zeros(q, dtype=bool)
+    empty[np.arange(q) if candidates is None else candidates] = True
+    return empty
 
 
 class LazyTail:
