@@ -204,7 +204,7 @@ def estimate_rows(case: str, info: dict, unit_columns: bool) -> list[list[str]]:
     var_u = info["var_ranef"][0]
     total = q * var_u if unit_columns else var_u
 
-    def rel(est: float, true: float, se_log: float | None) -> str:
+    def rel(est: float, true: float) -> str:
         return f"{(est - true) / true:+.1%}"
 
     se_u, se_phi = info.get("se_log_var_ranef"), info.get("se_log_var_fix")
@@ -215,15 +215,15 @@ def estimate_rows(case: str, info: dict, unit_columns: bool) -> list[list[str]]:
     ]
     if unit_columns:
         rows.append([case, "var_ranef (per marker)", fmt_num(t["var_ranef"]),
-                     fmt_num(var_u, 5), _se_log(se_u), rel(var_u, t["var_ranef"], se_u)])
+                     fmt_num(var_u, 5), _se_log(se_u), rel(var_u, t["var_ranef"])])
     rows.append([case, "marker variance h2" + (" = q var_ranef" if unit_columns else
                                                 " = var_ranef"),
                  fmt_num(t["h2_total"]), fmt_num(total, 5), _se_log(se_u),
-                 rel(total, t["h2_total"], se_u)])
+                 rel(total, t["h2_total"])])
     if info.get("var_fix") is not None:
         rows.append([case, "var_fix (residual)", fmt_num(t["var_fix"]),
                      fmt_num(info["var_fix"], 5), _se_log(se_phi),
-                     rel(info["var_fix"], t["var_fix"], se_phi)])
+                     rel(info["var_fix"], t["var_fix"])])
     return rows
 
 
