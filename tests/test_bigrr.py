@@ -17,6 +17,9 @@ import pytest
 from shared import load_data, load_ref
 
 import hglm
+from hglm import bigrr
+from hglm.bigrr import LazyTail, empty_columns, gram
+from hglm.validation import all_finite
 
 RTOL = 1e-8
 
@@ -285,3 +288,116 @@ def test_qtlmas_polygenic_bigrr() -> None:
     default = load_ref("qtlmas_polygenic")
     np.testing.assert_allclose(ref["varRanef"], default["varRanef"], rtol=1e-6)
     np.testing.assert_allclose(ref["varFix"], default["varFix"], rtol=1e-6)
+
+
+# --- genomic scale: the Gram matrix, and per-effect quantities on first use ------------------
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "column slice", "row slice"])
+def test_gram_equals_product(layout) -> None:
+    """gram(Z) = Z Z' (one symmetric rank-k update) for every memory layout of Z that a
+    term's block can have."""
+    rng = np.random.default_rng(11)
+    full = rng.normal(size=(37, 301))
+    Z = {
+        "C": full,
+        "F": np.asfortranarray(full),
+        "column slice": full[:, 17:290],  # a term of a C-ordered Z split by rand_c
+        "row slice": np.asfortranarray(full)[3:, :],
+    }[layout]
+    G = gram(Z)
+    np.testing.assert_allclose(G, Z @ Z.T.copy(), rtol=1e-13, atol=1e-12)
+    np.testing.assert_array_equal(G, G.T)
+
+
+def test_empty_columns_in_row_chunks() -> None:
+    rng = np.random.default_rng(12)
+    Z = rng.normal(size=(23, 40))
+    Z[:, [0, 7, 39]] = 0.0
+    Z[22, 7] = 1.0  # non-zero only in the last, partial, chunk
+    expected = ~np.any(Z != 0, axis=0)
+    for rows in (1, 5, 23, 100):
+        np.testing.assert_array_equal(empty_columns(Z, rows=rows), expected)
+
+
+def test_lazy_tail() -> None:
+    calls = []
+
+    def tail() -> np.ndarray:
+        calls.append(1)
+        return np.array([3.0, 4.0])
+
+    v = LazyTail(np.array([1.0, 2.0]), tail, 4)
+    assert len(v) == 4 and v.shape == (4,)
+    np.testing.assert_array_equal(v[:2], [1.0, 2.0])
+    np.testing.assert_array_equal(v[0:1], [1.0])
+    assert not calls and not v.computed
+    np.testing.assert_array_equal(v[1:], [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(np.asarray(v), [1.0, 2.0, 3.0, 4.0])
+    assert v[3] == 4.0 and np.sum(v) == 10.0
+    assert calls == [1] and v.computed
+
+
+def test_per_effect_quantities_on_first_use(monkeypatch) -> None:
+    """A bigRR fit computes the random effects' own leverages and standard errors, O(n^2 q),
+    only when they are asked for, in column chunks; they equal the products computed at
+    once, and the fit of the q-dimensional solver."""
+    monkeypatch.setattr(bigrr, "COLUMN_CHUNK", 7)  # several chunks and a partial one
+    kw = simulate(30, 250, seed=2, x_disp=False, weights=False)
+    kw["calc_like"] = True
+    big = hglm.hglm(**kw, bigrr=True)
+    last = big._engine.last
+    n = len(kw["y"])
+    assert isinstance(last.hat, LazyTail) and not last.hat.computed
+    # the report's scalar pieces need only the observation leverages
+    assert "hat_values" not in vars(big) and "se_ranef" not in vars(big)
+    assert big.df_resid > 0 and big.likelihood is not None and big.resid.shape == (n,)
+    assert not last.hat.computed and "_zpz" not in vars(last.factor)
+
+    # eager: diag(Z' P Z) in one product
+    factor, Z = last.factor, kw["Z"]
+    lam = factor.lam[0]
+    zpz = np.einsum("ij,ij->j", Z, factor.P @ Z)
+    hat_eager = np.concatenate(
+        [factor.observation_leverages(), 1.0 - lam * zpz]
+    ).clip(max=1.0 - 1e-8)
+    se_eager = np.sqrt(lam - lam**2 * zpz)
+    np.testing.assert_allclose(big.hat_values, hat_eager, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(big.se_ranef.to_numpy(), se_eager, rtol=1e-12)
+    assert last.hat.computed
+    assert big.hat_values.shape == (n + 250,) and isinstance(big.hat_values, np.ndarray)
+
+    std = hglm.hglm(**kw, bigrr=False)
+    assert_same_fit(big, std)
+
+
+def test_linear_predictor_without_pass_over_z() -> None:
+    """X beta + lambda G P y, the linear predictor of a solve, equals X beta + Z v."""
+    kw = simulate(30, 250, seed=2, x_disp=False, weights=False, terms=2)
+    fit = hglm.hglm(**kw, bigrr=True)
+    factor = fit._engine.last.factor
+    delta, again = fit._engine.fitter.marginal.solve(factor.w1, factor.w2)
+    p = kw["X"].shape[1]
+    np.testing.assert_allclose(
+        again.linear_predictor(), kw["X"] @ delta[:p] + kw["Z"] @ delta[p:], rtol=1e-12
+    )
+    with pytest.raises(RuntimeError, match="not been solved"):
+        fit._engine.fitter.marginal.factorize(factor.w1, factor.w2).linear_predictor()
+
+
+def test_all_finite_without_temporary() -> None:
+    """The check of Z's entries: a finite sum proves them finite; an overflowing sum of
+    finite entries falls back to the entrywise check."""
+    Z = np.ones((5, 4))
+    assert all_finite(Z)
+    for bad in (np.nan, np.inf, -np.inf):
+        Zb = Z.copy()
+        Zb[2, 3] = bad
+        assert not all_finite(Zb)
+    both = Z.copy()
+    both[0, 0], both[1, 1] = np.inf, -np.inf
+    assert not all_finite(both)
+    assert all_finite(np.full((3, 3), 1e308))  # the sum overflows, the entries are finite
+    assert all_finite(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="Z: contains missing"):
+        hglm.hglm(y=np.ones(3), X=np.ones((3, 1)), Z=np.array([[1.0], [np.nan], [2.0]]))

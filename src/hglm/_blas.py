@@ -7,6 +7,15 @@ Factorizations below ``SINGLE_THREAD_BELOW`` rows therefore run on one BLAS thre
 where threads gain little anyway; larger ones keep the library's setting.  OpenBLAS does
 not thread orders below about 100, so those skip the (one-off, ~15 ms) set-up of the
 thread-pool controller.
+
+The symmetric eigendecomposition (LAPACK syevd, for bigRR's G = Z Z') and the
+matrix-vector products of bigRR's EQL rounds are worse still.  With the other core busy
+(load 4-7; five runs each, alternating), numpy's eigh took 1.2-4.8 s on one thread and
+12-32 s on two at order 2,000, and a median of 8.5 s against 29 s at order 3,000 (two
+threads won only when a core happened to be free: 2.6 s); a 2,000 x 2,000
+matrix-vector product took 17 ms on two threads instead of about 1 ms.  Those run on one
+thread (:func:`eigh_threads`, :func:`single_thread`); the big products with Z itself
+(Z Z' and the BLUPs' pass over Z) keep the library's setting.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from threadpoolctl import ThreadpoolController
 
 SINGLE_THREAD_BELOW = 2000
 THREADED_FROM = 100
+EIGH_SINGLE_THREAD_BELOW = 4000
 
 
 @cache
@@ -29,4 +39,16 @@ def lapack_threads(size: int) -> AbstractContextManager:
     """Context for a dense factorization of order ``size``."""
     if size < THREADED_FROM or size >= SINGLE_THREAD_BELOW:
         return nullcontext()
+    return _controller().limit(limits=1, user_api="blas")
+
+
+def eigh_threads(size: int) -> AbstractContextManager:
+    """Context for a symmetric eigendecomposition of order ``size``."""
+    if size < THREADED_FROM or size >= EIGH_SINGLE_THREAD_BELOW:
+        return nullcontext()
+    return _controller().limit(limits=1, user_api="blas")
+
+
+def single_thread() -> AbstractContextManager:
+    """One BLAS thread: for the O(n^2) products of each bigRR round (about 20 us to enter)."""
     return _controller().limit(limits=1, user_api="blas")

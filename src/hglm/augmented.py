@@ -92,6 +92,8 @@ def as_block(Zk: Array | sparse.spmatrix) -> Block:
             return Indicator(index, values, csr.shape[1])
         return csr.toarray()
     Zk = np.asarray(Zk, dtype=float)
+    if Zk.shape[0] and np.count_nonzero(Zk[0]) > 1:
+        return Zk  # a row with two non-zeros: not an indicator (no n x q temporary)
     nonzero = Zk != 0
     if nonzero.sum(axis=1).max(initial=0) <= 1:
         index = np.argmax(nonzero, axis=1).astype(np.int64)
@@ -161,7 +163,7 @@ class AugmentedSystem:
         dense_parts.append(self.X)
         perm_b.append(np.arange(self.p))
         self.groups: list[_Group] = groups
-        self.dense = np.hstack(dense_parts) if len(dense_parts) > 1 else self.X
+        self._dense_parts = dense_parts
         self.perm_b = np.concatenate(perm_b).astype(np.int64)
         self.m = self.perm_b.shape[0]
         self.perm_a = (
@@ -172,6 +174,13 @@ class AugmentedSystem:
         # the random columns of B come first, X last: Z-only Schur block is S[:m_z, :m_z]
         self.m_z = self.m - self.p
         self._products: tuple | None = None
+
+    @cached_property
+    def dense(self) -> Array:
+        """[dense random blocks, X], built on first use: bigRR's n-space solver never
+        needs this copy of Z."""
+        parts = self._dense_parts
+        return np.hstack(parts) if len(parts) > 1 else self.X
 
     # --- products with T1 = [X, Z] -------------------------------------------------
 

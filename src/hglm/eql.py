@@ -28,7 +28,7 @@ from .augmented import (
     NotPositiveDefiniteError,
     block_width,
 )
-from .bigrr import MarginalFactor, MarginalSolver
+from .bigrr import MarginalFactor, MarginalSolver, empty_columns
 from .dispersion import DispersionFit, fit_dispersion
 from .families import RandomFamily, ResponseFamily
 from .glm import fit_glm
@@ -290,8 +290,11 @@ class EQLFitter:
         """
         norms = []
         for b in self.pb.blocks:
-            sq = b.values**2 if isinstance(b, Indicator) else np.square(b)
-            norms.append(max(float(np.sum(sq)) / self.pb.y.shape[0], 1e-12))
+            # the sum of squares without an n x q temporary
+            sq = float(np.sum(b.values**2)) if isinstance(b, Indicator) else float(
+                np.einsum("ij,ij->", b, b)
+            )
+            norms.append(max(sq / self.pb.y.shape[0], 1e-12))
         return np.array(norms)
 
     def _user_start(self, sv: Array) -> tuple[Array, Array, Array]:
@@ -438,7 +441,8 @@ class EQLFitter:
     def exact_leverages(self, rnd: Round) -> Array:
         """The leverages of every row at the last round, for the report."""
         if self.marginal is not None:
-            hat = rnd.factor.exact_leverages()
+            # the q random effects' own leverages (O(n^2 q)) are computed on first use
+            return rnd.factor.exact_leverages(HAT_CEILING)
         else:
             hat = np.concatenate(
                 [
@@ -474,7 +478,12 @@ class EQLFitter:
             hat_random = self._random_leverages(factor, w2)
             hat = np.concatenate([self._observation_leverages(factor, w1, hat_random), hat_random])
         self.rounds_done += 1
-        eta = self.system.linear_predictor(delta)
+        # bigRR: X beta + Z v = X beta + lambda G P y, without a pass over Z
+        eta = (
+            factor.linear_predictor()
+            if self.marginal is not None
+            else self.system.linear_predictor(delta)
+        )
         mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
         u, _ = self._random_scale(delta[self.p :])
         dev = np.concatenate(
@@ -529,7 +538,7 @@ def _random_hat(factor: AugmentedFactor, w2: Array, p: int) -> Array:
 def _nonzero_columns(block: Block) -> Array:
     if isinstance(block, Indicator):
         return np.bincount(block.index, block.values != 0, minlength=block.n_levels) > 0
-    return np.any(block != 0, axis=0)
+    return ~empty_columns(block)  # in row chunks: no n x q boolean temporary
 
 
 def _slices(sizes: list[int]) -> list[slice]:
@@ -723,12 +732,13 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
             "starting values (startval) or a simpler model"
         ) from exc
     last = it.last
+    round_hat = last.hat  # exact sums per term, without the report's per-effect values
     last.hat = fitter.exact_leverages(last)
     for msg in sorted(last.guards):
         warn(msg, NumericalGuardWarning)
     phi_last, lam_last = last.phi_next, last.lam_next
     _warn_if_collapsed(problem, phi_last, fitter.phi_start)
-    _warn_if_terms_collapsed(problem, fitter, last)
+    _warn_if_terms_collapsed(problem, fitter, last, round_hat)
     converged = it.converged and it.n_iter < options.maxit and _not_degenerate(fitter, last)
     if not converged:
         warn(
@@ -767,14 +777,20 @@ def _warn_if_collapsed(problem: Problem, phi: Array, phi_start: float) -> None:
 COLLAPSED_SHRINKAGE = 1e-2
 
 
-def _warn_if_terms_collapsed(problem: Problem, fitter: EQLFitter, last: Round) -> None:
+def _warn_if_terms_collapsed(
+    problem: Problem, fitter: EQLFitter, last: Round, hat: Array
+) -> None:
     """Warn for each random term whose variance went to its boundary 0: its effects are
-    shrunk to 0 (1 - h of its rows, the share of the data in each effect, is ~0)."""
+    shrunk to 0 (1 - h of its rows, the share of the data in each effect, is ~0).
+
+    ``hat`` holds the last round's leverages, whose sum per term is exact (effects with
+    an empty column of Z have h = 1 and are not counted)."""
     n = problem.y.shape[0]
     for k, sl in enumerate(fitter.term_slices):
-        rows = np.arange(n + sl.start, n + sl.stop)
-        rows = rows[fitter.informative_rows[rows]]
-        if rows.size == 0 or float(np.mean(1.0 - last.hat[rows])) >= COLLAPSED_SHRINKAGE:
+        rows = slice(n + sl.start, n + sl.stop)
+        informative = int(np.sum(fitter.informative_rows[rows]))
+        kept = float(np.sum(1.0 - hat[rows]))
+        if informative == 0 or kept / informative >= COLLAPSED_SHRINKAGE:
             continue
         lam = float(np.mean(last.lam_next[sl]))
         spatial = problem.terms[k].family.spatial

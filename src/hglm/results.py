@@ -7,6 +7,7 @@ text, and never computes estimates itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -78,17 +79,17 @@ class HGLMResult:
         self.family = pb.family
         self.rand_families = [t.family for t in pb.terms]
         self.n_obs = n
-        diag_inv = last.factor.diag_inverse()
+        # diag(C^-1); with the n-space solver (bigRR) its random-effect part, O(n^2 q), is
+        # computed on first use of se_ranef, and so are the random rows of hat_values
+        self._diag_inv = last.factor.diag_inverse()
         self.fixef = pd.Series(engine.beta, index=pd.Index(names.fixed), name="fixef")
-        self.se_fixef = pd.Series(np.sqrt(diag_inv[:p]), index=self.fixef.index, name="se_fixef")
+        self.se_fixef = pd.Series(
+            np.sqrt(self._diag_inv[:p]), index=self.fixef.index, name="se_fixef"
+        )
         u = _random_u(engine)
         self.ranef = pd.Series(u, index=pd.Index(names.random), name="ranef")
-        self.se_ranef = pd.Series(
-            np.sqrt(_ranef_variances(engine, diag_inv)), index=self.ranef.index, name="se_ranef"
-        )
         self.n_iter = engine.n_iter
         self.converged = engine.converged
-        self.hat_values = last.hat
         self.deviances = last.dev
         self.fitted = last.mu
         self.linear_predictor = last.eta + pb.offset
@@ -131,6 +132,20 @@ class HGLMResult:
         self.vcov = _marginal_vcov(engine) if vcovmat else None
         self.disp_fit: HGLMResult | None = None
         self.design: ModelDesign | None = None
+
+    @cached_property
+    def se_ranef(self) -> pd.Series:
+        """Standard errors of the random effects (computed on first use)."""
+        return pd.Series(
+            np.sqrt(_ranef_variances(self._engine, self._diag_inv)), index=self.ranef.index,
+            name="se_ranef",
+        )
+
+    @cached_property
+    def hat_values(self) -> Array:
+        """Leverages of the n observations and the q random-effect rows (the random rows
+        of a bigRR fit are computed on first use)."""
+        return np.asarray(self._engine.last.hat)
 
     def predict(
         self,
@@ -213,7 +228,7 @@ class HGLMResult:
         pb = self._engine.problem
         n, p = pb.X.shape
         scale = np.sqrt(np.sum(self.deviances) / (n - p))
-        return (pb.y - self.fitted) / scale / np.sqrt(1.0 - self.hat_values[:n])
+        return (pb.y - self.fitted) / scale / np.sqrt(1.0 - self._engine.last.hat[:n])
 
     # --- tables ------------------------------------------------------------------------
 

@@ -51,9 +51,19 @@ def finite_matrix(value: object, argument: str, n: int | None) -> Array:
         raise ValueError(f"{argument}: expected a 2-D matrix, got {arr.ndim} dimensions")
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{argument}: has {arr.shape[0]} rows but y has {n} values")
-    if not np.all(np.isfinite(arr)):
+    if not all_finite(arr):
         raise ValueError(f"{argument}: contains missing (NaN) or infinite values")
     return arr
+
+
+def all_finite(arr: Array) -> bool:
+    """Whether every entry is finite.  A NaN or an infinity makes the sum non-finite, so
+    a finite sum (one pass, no temporary) proves it; otherwise (a non-finite entry, or
+    an overflow of the sum) the entries are checked one by one."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return True
+    return bool(np.all(np.isfinite(arr)))
 
 
 def vector_argument(value: object, argument: str, n: int) -> Array:
