@@ -784,13 +784,15 @@ def _warn_if_terms_collapsed(
     shrunk to 0 (1 - h of its rows, the share of the data in each effect, is ~0).
 
     ``hat`` holds the last round's leverages, whose sum per term is exact (effects with
-    an empty column of Z have h = 1 and are not counted)."""
+    an empty column of Z have h = 1 and are not counted).  The term's effective number
+    of parameters, sum(1 - h), is compared with the most it could have: one per effect,
+    and at most n in all (many more effects than observations)."""
     n = problem.y.shape[0]
     for k, sl in enumerate(fitter.term_slices):
         rows = slice(n + sl.start, n + sl.stop)
-        informative = int(np.sum(fitter.informative_rows[rows]))
+        possible = min(int(np.sum(fitter.informative_rows[rows])), n)
         kept = float(np.sum(1.0 - hat[rows]))
-        if informative == 0 or kept / informative >= COLLAPSED_SHRINKAGE:
+        if possible == 0 or kept / possible >= COLLAPSED_SHRINKAGE:
             continue
         lam = float(np.mean(last.lam_next[sl]))
         spatial = problem.terms[k].family.spatial
