@@ -216,6 +216,18 @@ def test_degenerate_car_dispersion_fails_cleanly() -> None:
     assert np.isfinite(fit.car_rho) and fit.car_tau > 0
 
 
+def test_spatial_term_without_variation_gets_a_boundary_warning() -> None:
+    # the same count in every area: no spatial (or any) variation, so the variance goes
+    # to 0, rho is not identified, and the fit says both (it does not claim convergence)
+    W = rook_adjacency(5)
+    with pytest.warns(hglm.BoundaryWarning, match="CAR correlation parameter is then not"):
+        fit = hglm.hglm(
+            y=np.full(25, 10), X=np.ones((25, 1)), Z=np.eye(25), family="poisson",
+            rand_family=hglm.CAR(W), fix_disp=1,
+        )
+    assert fit.car_tau < 1e-2
+
+
 @pytest.mark.parametrize("kind", [hglm.CAR, hglm.SAR])
 def test_x_rand_disp_not_allowed_for_spatial_term(kind) -> None:
     d = simulate("CAR", 0, **TRUTH["CAR"])
