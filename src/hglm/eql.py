@@ -396,6 +396,7 @@ class EQLFitter:
         """
         sysm = self.system
         eta_lin = sysm.linear_predictor(delta)
+        previous = np.inf
         for _ in range(INNER_MAXIT):
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
@@ -410,9 +411,23 @@ class EQLFitter:
             new_eta = sysm.linear_predictor(new)
             change = float(np.sum((new_eta - eta_lin) ** 2))
             delta, eta_lin = new, new_eta
-            if self.pb.is_linear or change <= self.inner_tol * float(np.sum(eta_lin**2)) + 1e-300:
+            bound = self.inner_tol * float(np.sum(eta_lin**2)) + 1e-300
+            if self.pb.is_linear or change <= bound or self._remaining(change, previous) <= bound:
                 return delta, factor, w1, w2
+            previous = change
         raise _Divergence("the IWLS of the augmented GLM did not converge")
+
+    def _remaining(self, change: float, previous: float) -> float:
+        """The squared distance still to go after an IWLS step, extrapolated from the last
+        two steps (squared lengths ``previous`` and ``change``) as a geometric series:
+        with r = |step| / |previous step| < 1/2, the rest is |step| r / (1 - r).  IWLS
+        converges quadratically (canonical links) or fast linearly, so once r is small
+        the step just taken is within the tolerance of the solution and the step that
+        would only confirm it is skipped (accelerated iteration only)."""
+        if not self.opt.accelerate or not np.isfinite(previous) or previous <= 0:
+            return np.inf
+        r = np.sqrt(change / previous)
+        return np.inf if r >= 0.5 else change * (r / (1.0 - r)) ** 2
 
     def _observation_leverages(
         self, factor: AugmentedFactor, w1: Array, hat_random: Array
