@@ -365,6 +365,15 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+def _emit_failure(out: str, exc: Exception, stage: str = "") -> None:
+    """Report a tool that cannot fit the case (NotImplementedError) or an error."""
+    if isinstance(exc, NotImplementedError):
+        _emit(out, event="unsupported", message=f"{type(exc).__name__}: {exc}")
+    else:
+        _emit(out, event="error", message=f"{stage}{type(exc).__name__}: {exc}",
+              traceback=traceback.format_exc(limit=6))
+
+
 def _worker(spec: dict) -> None:
     out = spec["result_file"]
     sys.path.insert(0, str(BENCH_DIR))
@@ -373,12 +382,8 @@ def _worker(spec: dict) -> None:
         mod = importlib.import_module(spec["module"])
         prepared: Prepared = mod.prepare(spec["case"], **spec["params"])
         load_s = time.perf_counter() - t0
-    except NotImplementedError as exc:
-        _emit(out, event="unsupported", message=f"{type(exc).__name__}: {exc}")
-        return
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        _emit(out, event="error", message=f"prepare: {type(exc).__name__}: {exc}",
-              traceback=traceback.format_exc(limit=4))
+        _emit_failure(out, exc, "prepare: ")
         return
     _emit(out, event="loaded", load_s=load_s)
     budget = float(spec.get("budget", 600.0))
@@ -394,12 +399,8 @@ def _worker(spec: dict) -> None:
                 t = time.perf_counter()
                 result = prepared.fit()
                 elapsed = time.perf_counter() - t
-        except NotImplementedError as exc:
-            _emit(out, event="unsupported", message=f"{type(exc).__name__}: {exc}")
-            return
         except Exception as exc:  # noqa: BLE001 - reported, not raised
-            _emit(out, event="error", message=f"{type(exc).__name__}: {exc}",
-                  traceback=traceback.format_exc(limit=6))
+            _emit_failure(out, exc)
             return
         peak = peak_mb()
         _emit(out, event="run", time=elapsed, peak_mb=max(peak - base, 0.0), baseline_mb=base,

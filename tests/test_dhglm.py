@@ -43,8 +43,6 @@ def test_mean_model(fit) -> None:
     np.testing.assert_allclose(fit.fixef.to_numpy(), _fixef(ref), rtol=RTOL)
     np.testing.assert_allclose(fit.var_fix, ref["varFix"], rtol=RTOL)
     np.testing.assert_allclose(fit.var_ranef, ref["varRanef"], rtol=RTOL)
-    # the tutorial's number
-    assert round(float(fit.var_ranef[0]), 3) == round(3.848661, 3)
     ranef = np.asarray(ref["ranef"])
     np.testing.assert_allclose(fit.ranef.to_numpy(), ranef, rtol=RTOL,
                                atol=RTOL * np.abs(ranef).max())
@@ -59,7 +57,6 @@ def test_dispersion_model(fit) -> None:
     np.testing.assert_allclose(disp.fixef.to_numpy(), _fixef(ref), rtol=RTOL)
     np.testing.assert_allclose(disp.var_ranef, ref["varRanef"], rtol=RTOL)
     np.testing.assert_allclose(disp.var_fix, ref["varFix"], rtol=RTOL)
-    assert round(float(disp.var_ranef[0]), 3) == round(1.129259, 3)
     ranef = np.asarray(ref["ranef"])
     np.testing.assert_allclose(disp.ranef.to_numpy(), ranef, rtol=RTOL,
                                atol=RTOL * np.abs(ranef).max())

@@ -476,6 +476,10 @@ class AugmentedFactor:
             out[sysm.perm_a] = 1.0 / self.D + self._e_sinv_e / self.D**2
         return out
 
+    def random_leverages(self, weights: Array) -> Array:
+        """Leverages of the q random rows, weights_j (C^{-1})_jj."""
+        return weights * self.diag_inverse()[self.system.p :]
+
     def weighted_diag_sums(self, weights: Array, slices: list[slice]) -> Array:
         """sum_j weights_j (C^{-1})_jj over each slice of the random effects v.
 

@@ -449,7 +449,7 @@ class EQLFitter:
         dispersion is intercept-only with a log link, each term's mean leverage
         everywhere: those dispersion fits need only the sums."""
         if not self.random_sums_suffice:
-            return _random_hat(factor, w2, self.p)
+            return factor.random_leverages(w2)
         sums = factor.weighted_diag_sums(w2, self.term_slices)
         return np.repeat(sums / np.array(self.sizes), self.sizes)
 
@@ -458,13 +458,9 @@ class EQLFitter:
         if self.marginal is not None:
             # the q random effects' own leverages (O(n^2 q)) are computed on first use
             return rnd.factor.exact_leverages(HAT_CEILING)
-        else:
-            hat = np.concatenate(
-                [
-                    rnd.w1 * rnd.factor.rows_quadform(),
-                    _random_hat(rnd.factor, rnd.w2, self.p),
-                ]
-            )
+        hat = np.concatenate(
+            [rnd.w1 * rnd.factor.rows_quadform(), rnd.factor.random_leverages(rnd.w2)]
+        )
         return np.minimum(hat, HAT_CEILING)
 
     def _floor_matters(self, dev: Array, floored: Array) -> bool:
@@ -541,13 +537,6 @@ class EQLFitter:
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
             guards,
         )
-
-
-def _random_hat(factor: AugmentedFactor, w2: Array, p: int) -> Array:
-    """Leverages of the q random rows, w2 diag(C^{-1}); the sparse solver gives a precision
-    term its mean leverage on every effect (``sparse_solver`` module docstring)."""
-    own = getattr(factor, "random_leverages", None)
-    return own(w2) if own is not None else w2 * factor.diag_inverse()[p:]
 
 
 def _nonzero_columns(block: Block) -> Array:
