@@ -18,7 +18,7 @@ from shared import load_data, load_ref
 
 import hglm
 from hglm import bigrr
-from hglm.bigrr import LazyTail, empty_columns, gram
+from hglm.bigrr import FloorScreen, LazyTail, column_norms, empty_columns, gram
 from hglm.validation import all_finite
 
 RTOL = 1e-8
@@ -318,6 +318,86 @@ def test_empty_columns_in_row_chunks() -> None:
     expected = ~np.any(Z != 0, axis=0)
     for rows in (1, 5, 23, 100):
         np.testing.assert_array_equal(empty_columns(Z, rows=rows), expected)
+
+
+def test_column_norms_in_row_chunks() -> None:
+    rng = np.random.default_rng(13)
+    Z = rng.normal(size=(23, 40))
+    Z[:, [0, 39]] = 0.0
+    for rows in (1, 5, 23, 100):
+        norms = column_norms(Z, rows=rows)
+        np.testing.assert_allclose(norms, np.linalg.norm(Z, axis=0), rtol=1e-14)
+        np.testing.assert_array_equal(norms == 0, ~np.any(Z != 0, axis=0))
+
+
+def _screen_basis(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.column_stack([p, rng.normal(size=p.size)])
+
+
+def test_floor_screen_finds_exactly_the_small_products() -> None:
+    """FloorScreen.below returns z_j' p for exactly the non-empty columns with
+    |z_j' p| < t, as a product with all of Z does, over a sequence of p moving as the
+    EQL rounds do (large steps, then smaller ones along a known direction and a small
+    unknown one); it reads all of Z only when the bound leaves too many columns in
+    doubt."""
+    rng = np.random.default_rng(14)
+    n, q = 30, 5000
+    Z = rng.normal(size=(n, q)) / np.sqrt(q)
+    Z[:, [3, 999]] = 0.0
+    screen = FloorScreen(Z, column_norms(Z))
+    p0, direction = rng.normal(size=n), rng.normal(size=n)
+    steps = [(1.0, 1.0), (1e-1, 1e-3), (1e-2, 1e-5), (1e-3, 1e-7), (1e-4, 1e-9), (0.0, 0.0)]
+    p, t, found = p0, 5e-4, 0
+    nonempty = np.flatnonzero(np.linalg.norm(Z, axis=0) > 0)
+    for along, other in steps:
+        p = p + along * direction + other * rng.normal(size=n)
+        exact = (p @ Z)[nonempty]
+        expected = np.sort(exact[np.abs(exact) < t])
+        got = np.sort(screen.below(p, t, lambda p=p: np.column_stack([p, direction])))
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+        found += expected.size
+    assert found > len(steps)
+    assert screen.passes <= 2
+
+
+def test_floor_screen_zero_products() -> None:
+    """p = 0 (y in the span of X): every product is 0, all below any threshold."""
+    Z = np.random.default_rng(15).normal(size=(6, 50))
+    screen = FloorScreen(Z, column_norms(Z))
+    for _ in range(2):
+        np.testing.assert_array_equal(screen.below(np.zeros(6), 1e-4, lambda: np.zeros((6, 2))),
+                                      np.zeros(50))
+
+
+def test_floor_screen_without_basis_when_most_are_small() -> None:
+    """When most products lie below the threshold, screening cannot pay: passes read p
+    alone (no basis is asked for) until few are small again."""
+    Z = np.random.default_rng(16).normal(size=(8, 400))
+    screen = FloorScreen(Z, column_norms(Z))
+    asked = []
+
+    def basis(p):
+        asked.append(1)
+        return p[:, None]
+
+    p = np.ones(8)
+    for t in (1e3, 1e3, 1e-6):
+        got = screen.below(p, t, lambda: basis(p))
+        expected = (p @ Z)[np.abs(p @ Z) < t]
+        np.testing.assert_allclose(np.sort(got), np.sort(expected), rtol=1e-13)
+    assert screen.passes == 3 and len(asked) == 1
+
+
+def test_bigrr_same_fit_empty_columns_and_floor() -> None:
+    """Empty columns of Z (effects with v = 0 and leverage 1) and effects below the
+    deviance floor: the n-space rounds, which use only the deviance sums, give the
+    q-space fit."""
+    kw = simulate(80, 1500, seed=5, x_disp=False, weights=False)
+    kw["Z"][:, [5, 77, 300]] = 0.0
+    big = hglm.hglm(**kw, bigrr=True)
+    assert np.sum(np.asarray(big.ranef) ** 2 < 1e-8) > 10
+    assert big.hat_values[80 + 77] == 1.0 - 1e-8
+    assert_same_fit(big, hglm.hglm(**kw, bigrr=False))
 
 
 def test_lazy_tail() -> None:

@@ -16,10 +16,12 @@ term needs only the sums).
 
 The costs at genomic scale (n = 2,000, q = 200,000; Z alone is 3.2 GB): G = Z Z' is the
 one O(n^2 q) step of the fit (numpy evaluates ``Z @ Z.T`` as a symmetric rank-k update,
-without copying Z); each round then costs O(n^2) plus one pass over Z for the BLUPs.
-The per-effect quantities, each random effect's own leverage and standard error, cost
-another O(n^2 q) product with Z: they are computed on first use, for the report
-(:class:`LazyTail`), in column chunks of Z.
+without copying Z); each round then costs O(n^2).  The rounds need the BLUPs
+v = lambda Z' P y only through the sum of their squares, lambda^2 y'P G P y, and the few
+that fall below the deviance floor; :class:`FloorScreen` finds those without a pass over
+Z in most rounds.  The BLUPs themselves (one pass over Z) and the per-effect quantities,
+each random effect's own leverage and standard error (another O(n^2 q) product with Z),
+are computed on first use, for the report (:class:`LazyTail`), in column chunks of Z.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ Array = np.ndarray
 
 # columns of Z per product in the per-effect quantities (bounds the n x chunk temporaries)
 COLUMN_CHUNK = 4096
-# rows of Z per pass of the empty-column scan (bounds the boolean temporary)
+# rows of Z per pass of the empty-column scan and of the column norms (bounds temporaries)
 ROW_CHUNK = 256
+# a round reads the columns of Z whose BLUP may lie below the floor when they are at most
+# this share of the columns (a gathered column costs several times its share of a pass)
+SCREEN_LIMIT = 0.01
 
 
 def _dense(block: Indicator | Array) -> Array:
@@ -74,6 +79,92 @@ def empty_columns(Z: Array, rows: int = ROW_CHUNK) -> Array:
     empty = np.zeros(q, dtype=bool)
     empty[np.arange(q) if candidates is None else candidates] = True
     return empty
+
+
+def column_norms(Z: Array, rows: int = ROW_CHUNK) -> Array:
+    """The Euclidean norm of each column of Z, ``rows`` rows at a time (one pass over Z,
+    no n x q temporary).  A column is empty exactly when its norm is 0 (a column whose
+    squares all underflow has effects that the data cannot move either)."""
+    total = np.zeros(Z.shape[1])
+    for start in range(0, Z.shape[0], rows):
+        block = Z[start : start + rows]
+        total += np.einsum("ij,ij->j", block, block)
+    return np.sqrt(total)
+
+
+class FloorScreen:
+    """The products z_j' p of one random term's columns that fall below a threshold in
+    absolute value, exactly, without a pass over Z in most rounds.
+
+    The deviance of a Gaussian effect v_j = lambda z_j' p is v_j^2, floored at f
+    (DESIGN.md, EQL step 3): a round needs the effects with |z_j' p| < sqrt(f) / lambda.
+    A pass over Z stores Z' Q for an orthonormal basis Q of p and of its derivatives with
+    respect to the log dispersions (``basis``).  For a later p = Q a + e,
+    |z_j' p - (Z' Q a)_j| <= ||z_j|| ||e|| (Cauchy-Schwarz), and e is of second order in
+    the change of the dispersions: only the columns whose bound reaches the threshold are
+    read.  When they are more than SCREEN_LIMIT of the columns, the pass is redone at p.
+    Empty columns (norm 0) are left out: their products are exactly 0.
+    """
+
+    def __init__(self, Z: Array, norms: Array) -> None:
+        self.Z = Z
+        self.columns = np.flatnonzero(norms > 0)
+        self.norms = norms[self.columns]
+        self._q: Array | None = None  # orthonormal basis, n x m
+        self._zq: Array | None = None  # (Z' Q) on self.columns
+        self._screenable = True
+        self.passes = 0
+
+    def below(self, p: Array, threshold: float, basis: Callable[[], Array]) -> Array:
+        """The values z_j' p, of the non-empty columns, with |z_j' p| < threshold.
+
+        ``basis()`` gives the n x m matrix whose first column is p and whose others are
+        its derivatives (for the next rounds' screening); called only for a pass, and
+        only while few effects lie below the threshold (else screening cannot pay: a
+        pass then reads p alone, at half the cost)."""
+        limit = SCREEN_LIMIT * max(self.columns.size, 1)
+        if self._q is not None:
+            a = self._q.T @ p
+            residual = float(np.linalg.norm(p - self._q @ a))
+            # with the rounding of the stored products, relative to p
+            slack = self.norms * (residual + 1e-10 * float(np.linalg.norm(p)))
+            doubt = self.columns[np.abs(self._zq @ a) - slack < threshold]
+            if doubt.size <= limit:
+                exact = self._gathered(doubt, p)
+                return exact[np.abs(exact) < threshold]
+        exact = self._pass(basis() if self._screenable else p[:, None])
+        small = exact[np.abs(exact) < threshold]
+        self._screenable = small.size <= limit / 2
+        if not self._screenable:
+            self._q = self._zq = None
+        return small
+
+    def _gathered(self, columns: Array, p: Array) -> Array:
+        out = np.empty(columns.size)
+        for start in range(0, columns.size, COLUMN_CHUNK):
+            cols = columns[start : start + COLUMN_CHUNK]
+            out[start : start + COLUMN_CHUNK] = p @ self.Z[:, cols]
+        return out
+
+    def _pass(self, B: Array) -> Array:
+        """One pass over Z: stores Z' Q for the orthonormal basis Q of B's columns and
+        returns z_j' p (p = B's first column) for the non-empty columns."""
+        self.passes += 1
+        scale = np.linalg.norm(B, axis=0)
+        if scale[0] == 0:  # p = 0: every product is 0, nothing to screen with
+            self._q = self._zq = None
+            return np.zeros(self.columns.size)
+        B = B / np.where(scale > 0, scale, 1.0)
+        products = (np.ascontiguousarray(B.T) @ self.Z).T[self.columns]  # Z is read once
+        # directions nearly in the span of the previous ones are dropped (R^-1 stays
+        # well conditioned, so the rounding of Z'Q stays within the slack of `below`)
+        R = np.linalg.qr(B, mode="r")
+        keep = np.abs(np.diag(R)) > 1e-6
+        keep[0] = True
+        Q, R = np.linalg.qr(B[:, keep])
+        self._q = Q
+        self._zq = linalg.solve_triangular(R, products[:, keep].T, trans="T").T
+        return products[:, 0] * scale[0]
 
 
 class LazyTail:
@@ -154,9 +245,15 @@ class MarginalSolver:
         self.weights = weights
         self.p = X.shape[1]
         self.sizes = [Zk.shape[1] for Zk in self.Z]
-        self.empty = [empty_columns(Zk) for Zk in self.Z]
+        norms = [column_norms(Zk) for Zk in self.Z]
+        self.empty = [nk == 0 for nk in norms]
+        self.screens = [FloorScreen(Zk, nk) for Zk, nk in zip(self.Z, norms, strict=True)]
         ends = np.cumsum(self.sizes)
         self.slices = [slice(int(e - s), int(e)) for s, e in zip(self.sizes, ends, strict=True)]
+
+    def mean_row_norm2(self) -> Array:
+        """Mean of diag(Z_k Z_k') for each term, from G_k."""
+        return np.array([np.trace(Gk) / Gk.shape[0] for Gk in self.G])
 
     def term_lambdas(self, lam: Array) -> Array:
         return np.array([lam[sl.start] for sl in self.slices])
@@ -188,18 +285,14 @@ class MarginalSolver:
             g, U = np.linalg.eigh(self.G[0])
         return _Eigen(U, np.maximum(g, 0.0))
 
-    def solve(self, w1: Array, w2: Array) -> tuple[Array, MarginalFactor]:
-        """(beta, v) and the factor for the given weights."""
+    def solve(self, w1: Array, w2: Array) -> tuple[LazyTail, MarginalFactor]:
+        """(beta, v) and the factor for the given weights; v, a pass over Z, is computed
+        on first use."""
         with single_thread() if self._is_eigen(w1) else nullcontext():
             factor = self.factorize(w1, w2)
-            py = factor.p_times(self.y)
-            beta = factor.gls_beta(self.y)
-        factor.py, factor.beta = py, beta
-        # the BLUPs: one pass over Z, with the library's threads
-        v = np.concatenate(
-            [lk * (Zk.T @ py) for lk, Zk in zip(factor.lam, self.Z, strict=True)]
-        )
-        return np.concatenate([beta, v]), factor
+            factor.py = factor.p_times(self.y)
+            factor.beta = factor.gls_beta(self.y)
+        return LazyTail(factor.beta, factor.blups, self.p + sum(self.sizes)), factor
 
 
 class _CholeskyInverse:
@@ -339,14 +432,59 @@ class MarginalFactor:
                 parts.append(h)
         return np.concatenate(parts)
 
+    def _solved_py(self, caller: str) -> Array:
+        if self.py is None or self.beta is None:
+            raise RuntimeError(f"{caller}: the factor has not been solved")
+        return self.py
+
+    @cached_property
+    def _g_py(self) -> list[Array]:
+        py = self._solved_py("linear_predictor")
+        with single_thread() if isinstance(self.vinv, _EigenInverse) else nullcontext():
+            return [Gk @ py for Gk in self.solver.G]
+
     def linear_predictor(self) -> Array:
         """X beta + Z v of the solve, without a pass over Z: Z v = sum_k lambda_k G_k P y."""
-        if self.py is None or self.beta is None:
-            raise RuntimeError("linear_predictor: the factor has not been solved")
+        g_py = self._g_py
         eta = self.solver.X @ self.beta
-        for lk, Gk in zip(self.lam, self.solver.G, strict=True):
-            eta += lk * (Gk @ self.py)
+        for lk, gpy in zip(self.lam, g_py, strict=True):
+            eta += lk * gpy
         return eta
+
+    def blups(self) -> Array:
+        """v_k = lambda_k Z_k' P y of every term: one pass over Z, with the library's
+        threads."""
+        py = self._solved_py("blups")
+        return np.concatenate(
+            [lk * (py @ Zk) for lk, Zk in zip(self.lam, self.solver.Z, strict=True)]
+        )
+
+    def random_deviance_sums(self, floors: Array) -> tuple[Array, Array]:
+        """Each term's sum of the deviances v_j^2 of its effects, as they are and floored
+        at ``floors[k]`` (DESIGN.md, EQL step 3), without the BLUPs themselves.
+
+        sum_j v_j^2 = lambda^2 y'P G P y; the floor adds f - v_j^2 for each effect below
+        it, found by the term's :class:`FloorScreen` (empty columns have v_j = 0)."""
+        raw, floored = [], []
+        for k, (lk, f) in enumerate(zip(self.lam, floors, strict=True)):
+            total = lk**2 * float(self._solved_py("random_deviance_sums") @ self._g_py[k])
+            small = self.solver.screens[k].below(
+                self.py, np.sqrt(f) / lk, lambda: self._screen_basis
+            )
+            n_empty = int(np.sum(self.solver.empty[k]))
+            raw.append(total)
+            floored.append(total + float(np.sum(f - (lk * small) ** 2)) + n_empty * f)
+        return np.array(raw), np.array(floored)
+
+    @cached_property
+    def _screen_basis(self) -> Array:
+        """P y and its derivatives with respect to the log dispersions, up to sign and
+        scale: d(Py)/d log lambda_l = -lambda_l P G_l P y and, for a common phi,
+        d(Py)/d log phi = -P W1^{-1} P y (d V = dP^-1 for the GLS projector P)."""
+        py = self.py
+        directions = [py, self.p_times(py / self.w1)]
+        directions += [self.p_times(gpy) for gpy in self._g_py]
+        return np.column_stack(directions)
 
     @cached_property
     def _zpz(self) -> list[Array]:

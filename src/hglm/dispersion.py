@@ -66,19 +66,20 @@ def fit_dispersion(
     response = dev / one_minus_h
     prior = one_minus_h / 2.0
     if X is None and link.name == "log":
-        return _intercept_only_log(dev, one_minus_h)
+        return intercept_only_fit(float(np.sum(dev)), one_minus_h)
     design = np.ones((dev.shape[0], 1)) if X is None else X
     family = replace(_GAMMA, link=link)
     fit = fit_glm(response, design, family, weights=prior, tol=GLM_TOL, maxit=GLM_MAXIT)
     return DispersionFit(fit.coef, np.sqrt(np.diag(fit.cov_unscaled)), fit.mu)
 
 
-def _intercept_only_log(dev: Array, one_minus_h: Array) -> DispersionFit:
-    """Closed form of the intercept-only log-link fit (DESIGN.md, step 4)."""
+def intercept_only_fit(dev_total: float, one_minus_h: Array) -> DispersionFit:
+    """Closed form of the intercept-only log-link fit (DESIGN.md, step 4), which needs
+    only the sum ``dev_total`` of the deviances and the rows' 1 - h."""
     total = float(np.sum(one_minus_h))
-    disp = float(np.sum(dev)) / total
+    disp = dev_total / total
     return DispersionFit(
         np.array([np.log(disp)]),
         np.array([np.sqrt(2.0 / total)]),
-        np.full(dev.shape[0], disp),
+        np.full(one_minus_h.shape[0], disp),
     )

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -28,8 +29,8 @@ from .augmented import (
     NotPositiveDefiniteError,
     block_width,
 )
-from .bigrr import MarginalFactor, MarginalSolver, empty_columns
-from .dispersion import DispersionFit, fit_dispersion
+from .bigrr import LazyTail, MarginalFactor, MarginalSolver, empty_columns
+from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
 from .families import RandomFamily, ResponseFamily
 from .glm import fit_glm
 from .links import Link
@@ -212,10 +213,14 @@ class EQLFitter:
             t.x_disp is None and t.link_disp.name == "log" for t in problem.terms
         )
         # a random effect whose column of Z is empty has leverage 1 by construction
-        self.informative_rows = np.concatenate(
-            [np.ones(problem.y.shape[0], dtype=bool)]
-            + [_nonzero_columns(b) for b in problem.blocks]
+        nonzero = (
+            [~e for e in self.marginal.empty] if self.marginal is not None
+            else [_nonzero_columns(b) for b in problem.blocks]
         )
+        self.informative_rows = np.concatenate(
+            [np.ones(problem.y.shape[0], dtype=bool)] + nonzero
+        )
+        self.informative_counts = np.array([int(np.sum(nz)) for nz in nonzero])
         self.z_system = (
             make_system(np.zeros((problem.y.shape[0], 0)), problem.blocks, precisions)
             if options.hl_correction
@@ -288,13 +293,16 @@ class EQLFitter:
         nearly all the variance in the random effects, in the basin of the boundary
         optimum phi -> 0.
         """
+        n = self.pb.y.shape[0]
+        if self.marginal is not None:
+            return np.maximum(self.marginal.mean_row_norm2(), 1e-12)
         norms = []
         for b in self.pb.blocks:
             # the sum of squares without an n x q temporary
             sq = float(np.sum(b.values**2)) if isinstance(b, Indicator) else float(
                 np.einsum("ij,ij->", b, b)
             )
-            norms.append(max(sq / self.pb.y.shape[0], 1e-12))
+            norms.append(max(sq / n, 1e-12))
         return np.array(norms)
 
     def _user_start(self, sv: Array) -> tuple[Array, Array, Array]:
@@ -451,7 +459,12 @@ class EQLFitter:
         if not self.random_sums_suffice:
             return factor.random_leverages(w2)
         sums = factor.weighted_diag_sums(w2, self.term_slices)
-        return np.repeat(sums / np.array(self.sizes), self.sizes)
+        # an effect with an empty column has h = 1 exactly (clipped at HAT_CEILING as the
+        # exact values are): the mean is over the others, as in the n-space solver
+        informative = self.informative_rows[self.pb.y.shape[0] :]
+        counts = self.informative_counts
+        means = (sums - (np.array(self.sizes) - counts)) / np.maximum(counts, 1)
+        return np.where(informative, np.repeat(means, self.sizes), 1.0)
 
     def exact_leverages(self, rnd: Round) -> Array:
         """The leverages of every row at the last round, for the report."""
@@ -463,69 +476,130 @@ class EQLFitter:
         )
         return np.minimum(hat, HAT_CEILING)
 
-    def _floor_matters(self, dev: Array, floored: Array) -> bool:
-        """Whether the deviance floor changed the sum of the deviances of the observations
-        or of any random term (the dispersion estimates' numerators) by more than 1e-6
-        relative: a few residuals below 1e-4 among many rows are not worth a warning."""
-        n = self.pb.y.shape[0]
-        groups = [slice(0, n)] + [slice(n + sl.start, n + sl.stop) for sl in self.term_slices]
-        return any(
-            float(np.sum(floored[g] - dev[g])) > 1e-6 * float(np.sum(floored[g]))
-            for g in groups
-        )
-
-    def round(self, delta: Array, phi: Array, lam: Array) -> Round:
-        """One EQL round (DESIGN.md, steps 2-5)."""
-        pb = self.pb
-        if self.marginal is not None:
-            w1, w2 = pb.weights / phi, 1.0 / lam
-            try:
-                delta, factor = self.marginal.solve(w1, w2)
-            except NotPositiveDefiniteError as exc:
-                raise _Divergence(str(exc)) from exc
-            hat = factor.leverages()
-        else:
-            delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
-            hat_random = self._random_leverages(factor, w2)
-            hat = np.concatenate([self._observation_leverages(factor, w1, hat_random), hat_random])
-        self.rounds_done += 1
-        # bigRR: X beta + Z v = X beta + lambda G P y, without a pass over Z
-        eta = (
-            factor.linear_predictor()
-            if self.marginal is not None
-            else self.system.linear_predictor(delta)
-        )
-        mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
-        u, _ = self._random_scale(delta[self.p :])
-        dev = np.concatenate(
-            [pb.weights * pb.family.unit_deviance(pb.y, mu), self._random_deviance(u)]
-        )
-        n = pb.y.shape[0]
-        guards = set()
-        floor = DEV_FLOOR if self.opt.dev_floor == "absolute" else (
-            DEV_FLOOR * np.concatenate([phi, lam])
-        )
-        floored = np.maximum(dev, floor)
-        if self._floor_matters(dev, floored):
+    def _floor_guard(self, raw: Array, floored: Array, guards: set[str]) -> None:
+        """Notes in ``guards`` when the deviance floor changed the sum of the deviances of
+        the observations or of any random term (``raw``, ``floored``: those sums; the
+        dispersion estimates' numerators) by more than 1e-6 relative: a few residuals
+        below 1e-4 among many rows are not worth a warning."""
+        if np.any(floored - raw > 1e-6 * floored):
             guards.add(
                 f"Residuals numerically 0 are replaced by 1e-8 ({self.opt.dev_floor} floor); "
                 "this moved a dispersion estimate by more than 1e-6 (relative)"
             )
-        dev = floored
+
+    def _floor(self, scale: Array) -> Array | float:
+        """The deviance floor of rows whose dispersions are ``scale``: 1e-8, or 1e-8 times
+        the dispersion (``dev_floor="relative"``)."""
+        return DEV_FLOOR if self.opt.dev_floor == "absolute" else DEV_FLOOR * scale
+
+    def _hat_guard(self, hat: Array, guards: set[str]) -> Array:
         if np.any((hat > HAT_CEILING) & self.informative_rows):
             guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
-        hat = np.minimum(hat, HAT_CEILING)
+        return np.minimum(hat, HAT_CEILING)
 
+    def _groups(self) -> list[slice]:
+        """The rows of the observations and of each random term in (n + q)-vectors."""
+        n = self.pb.y.shape[0]
+        return [slice(0, n)] + [slice(n + sl.start, n + sl.stop) for sl in self.term_slices]
+
+    def _mean_and_deviance(self, eta: Array) -> tuple[Array, Array]:
+        pb = self.pb
+        mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
+        return mu, pb.weights * pb.family.unit_deviance(pb.y, mu)
+
+    def round(self, delta: Array, phi: Array, lam: Array) -> Round:
+        """One EQL round (DESIGN.md, steps 2-5)."""
+        if self.marginal is not None:
+            return self._marginal_round(phi, lam)
+        delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
+        hat_random = self._random_leverages(factor, w2)
+        hat = np.concatenate([self._observation_leverages(factor, w1, hat_random), hat_random])
+        self.rounds_done += 1
+        eta = self.system.linear_predictor(delta)
+        mu, dev_obs = self._mean_and_deviance(eta)
+        u, _ = self._random_scale(delta[self.p :])
+        dev = np.concatenate([dev_obs, self._random_deviance(u)])
+        floored = np.maximum(dev, self._floor(np.concatenate([phi, lam])))
+        guards: set[str] = set()
+        groups = self._groups()
+        self._floor_guard(
+            np.array([np.sum(dev[g]) for g in groups]),
+            np.array([np.sum(floored[g]) for g in groups]),
+            guards,
+        )
+        hat = self._hat_guard(hat, guards)
+        rand_fits = self._random_dispersion_fits(floored, hat)
+        return self._finish_round(
+            delta, eta, mu, factor, w1, w2, hat, floored, rand_fits, phi, guards
+        )
+
+    def _marginal_round(self, phi: Array, lam: Array) -> Round:
+        """One round by the n-space solver (bigRR): the random terms' dispersion fits
+        need only their deviance sums, so the BLUPs (a pass over Z) and their deviances
+        are computed on first use (:class:`LazyTail`)."""
+        pb, n = self.pb, self.pb.y.shape[0]
+        w1, w2 = pb.weights / phi, 1.0 / lam
+        try:
+            delta, factor = self.marginal.solve(w1, w2)
+        except NotPositiveDefiniteError as exc:
+            raise _Divergence(str(exc)) from exc
+        self.rounds_done += 1
+        guards: set[str] = set()
+        hat = self._hat_guard(factor.leverages(), guards)
+        eta = factor.linear_predictor()  # X beta + lambda G P y, without a pass over Z
+        mu, dev_obs = self._mean_and_deviance(eta)
+        obs_floored = np.maximum(dev_obs, self._floor(phi))
+        floors = np.broadcast_to(self._floor(self.marginal.term_lambdas(lam)), (len(self.sizes),))
+        raw, floored = factor.random_deviance_sums(floors)
+        self._floor_guard(
+            np.concatenate([[np.sum(dev_obs)], raw]),
+            np.concatenate([[np.sum(obs_floored)], floored]),
+            guards,
+        )
+        groups = self._groups()
+        rand_fits = [
+            intercept_only_fit(total, 1.0 - hat[g])
+            for total, g in zip(floored, groups[1:], strict=True)
+        ]
+        dev = LazyTail(obs_floored, partial(_floored_squares, delta, self.p, floors, self.sizes),
+                       n + self.system.q)
+        return self._finish_round(
+            delta, eta, mu, factor, w1, w2, hat, dev, rand_fits, phi, guards
+        )
+
+    def _random_dispersion_fits(self, dev: Array, hat: Array) -> list[DispersionFit]:
+        """The random terms' dispersion GLMs (DESIGN.md, step 5)."""
+        try:
+            return [
+                fit_dispersion(dev[g], hat[g], t.x_disp, t.link_disp)
+                for g, t in zip(self._groups()[1:], self.pb.terms, strict=True)
+            ]
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            raise _Divergence(f"a dispersion GLM failed ({exc})") from exc
+
+    def _finish_round(
+        self,
+        delta: Array,
+        eta: Array,
+        mu: Array,
+        factor: AugmentedFactor | MarginalFactor,
+        w1: Array,
+        w2: Array,
+        hat: Array,
+        dev: Array,
+        rand_fits: list[DispersionFit],
+        phi: Array,
+        guards: set[str],
+    ) -> Round:
+        """The residual dispersion's fit (DESIGN.md, step 4) and the checks that the next
+        dispersions are valid."""
+        pb, n = self.pb, self.pb.y.shape[0]
         disp_fit = None
         phi_next = phi
         try:
             if pb.fix_disp is None:
                 disp_fit = fit_dispersion(dev[:n], hat[:n], pb.x_disp, pb.link_disp)
                 phi_next = disp_fit.fitted
-            rand_fits = []
-            for sl, t in zip(self.term_slices, pb.terms, strict=True):
-                rows = slice(n + sl.start, n + sl.stop)
-                rand_fits.append(fit_dispersion(dev[rows], hat[rows], t.x_disp, t.link_disp))
         except (ValueError, np.linalg.LinAlgError) as exc:
             raise _Divergence(f"a dispersion GLM failed ({exc})") from exc
         lam_next = np.concatenate([f.fitted for f in rand_fits])
@@ -537,6 +611,12 @@ class EQLFitter:
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
             guards,
         )
+
+
+def _floored_squares(delta: LazyTail, p: int, floors: Array, sizes: list[int]) -> Array:
+    """The deviances v_j^2 of Gaussian random effects, floored at each term's floor."""
+    v = np.asarray(delta)[p:]
+    return np.maximum(v**2, np.repeat(floors, sizes))
 
 
 def _nonzero_columns(block: Block) -> Array:
