@@ -46,6 +46,9 @@ ROW_CHUNK = 256
 # a round reads the columns of Z whose BLUP may lie below the floor when they are at most
 # this share of the columns (a gathered column costs several times its share of a pass)
 SCREEN_LIMIT = 0.01
+# after a pass, the columns whose product is below this multiple of the floor's threshold
+# are copied (the threshold moves with lambda; the products move with p)
+CACHE_MARGIN = 2.0
 
 
 def _dense(block: Indicator | Array) -> Array:
@@ -93,17 +96,21 @@ def column_norms(Z: Array, rows: int = ROW_CHUNK) -> Array:
 
 
 class FloorScreen:
-    """The products z_j' p of one random term's columns that fall below a threshold in
-    absolute value, exactly, without a pass over Z in most rounds.
+    """How far the products z_j' p of one random term's columns fall short of a
+    threshold t: sum_j max(0, t^2 - (z_j' p)^2), exactly, without a pass over Z in most
+    rounds.
 
     The deviance of a Gaussian effect v_j = lambda z_j' p is v_j^2, floored at f
-    (DESIGN.md, EQL step 3): a round needs the effects with |z_j' p| < sqrt(f) / lambda.
-    A pass over Z stores Z' Q for an orthonormal basis Q of p and of its derivatives with
-    respect to the log dispersions (``basis``).  For a later p = Q a + e,
-    |z_j' p - (Z' Q a)_j| <= ||z_j|| ||e|| (Cauchy-Schwarz), and e is of second order in
-    the change of the dispersions: only the columns whose bound reaches the threshold are
-    read.  When they are more than SCREEN_LIMIT of the columns, the pass is redone at p.
-    Empty columns (norm 0) are left out: their products are exactly 0.
+    (DESIGN.md, EQL step 3): the floor adds lambda^2 times this shortfall, with
+    t = sqrt(f) / lambda, to the sum of the deviances.  A pass over Z stores Z' Q for an
+    orthonormal basis Q of p and of its derivatives with respect to the log dispersions
+    (``basis``), and a contiguous copy of the columns whose product is below
+    CACHE_MARGIN t.  For a later p = Q a + e, |z_j' p - (Z' Q a)_j| <= ||z_j|| ||e||
+    (Cauchy-Schwarz), with e of second order in the change of the dispersions: a column
+    can be below t only if |(Z' Q a)_j| - ||z_j|| ||e|| < t.  Those are (nearly always)
+    in the copy, whose exact products cost little; the others are read from Z and added
+    to it.  When more than SCREEN_LIMIT of the columns are in doubt, the pass is redone
+    at p.  Empty columns (norm 0) are left out: their products are exactly 0.
     """
 
     def __init__(self, Z: Array, norms: Array) -> None:
@@ -113,14 +120,16 @@ class FloorScreen:
         self._q: Array | None = None  # orthonormal basis, n x m
         self._zq: Array | None = None  # (Z' Q) on self.columns
         self._screenable = True
+        self._in_copy = np.zeros(self.columns.size, dtype=bool)
+        self._copies: list[Array] = []  # blocks of copied columns of Z, as rows
         self.passes = 0
 
-    def below(self, p: Array, threshold: float, basis: Callable[[], Array]) -> Array:
-        """The values z_j' p, of the non-empty columns, with |z_j' p| < threshold.
+    def shortfall(self, p: Array, threshold: float, basis: Callable[[], Array]) -> float:
+        """sum_j max(0, t^2 - (z_j' p)^2) over the non-empty columns.
 
         ``basis()`` gives the n x m matrix whose first column is p and whose others are
         its derivatives (for the next rounds' screening); called only for a pass, and
-        only while few effects lie below the threshold (else screening cannot pay: a
+        only while few products lie below the threshold (else screening cannot pay: a
         pass then reads p alone, at half the cost)."""
         limit = SCREEN_LIMIT * max(self.columns.size, 1)
         if self._q is not None:
@@ -128,23 +137,33 @@ class FloorScreen:
             residual = float(np.linalg.norm(p - self._q @ a))
             # with the rounding of the stored products, relative to p
             slack = self.norms * (residual + 1e-10 * float(np.linalg.norm(p)))
-            doubt = self.columns[np.abs(self._zq @ a) - slack < threshold]
-            if doubt.size <= limit:
-                exact = self._gathered(doubt, p)
-                return exact[np.abs(exact) < threshold]
+            doubt = np.abs(self._zq @ a) - slack < threshold
+            missing = np.flatnonzero(doubt & ~self._in_copy)
+            if np.count_nonzero(doubt) <= limit:
+                self._extend_copy(missing)
+                return sum(_shortfall(block @ p, threshold) for block in self._copies)
         exact = self._pass(basis() if self._screenable else p[:, None])
-        small = exact[np.abs(exact) < threshold]
-        self._screenable = small.size <= limit / 2
-        if not self._screenable:
-            self._q = self._zq = None
-        return small
+        small = np.abs(exact) < threshold
+        self._screenable = np.count_nonzero(small) <= limit / 2
+        self._copy_anew(np.flatnonzero(np.abs(exact) < CACHE_MARGIN * threshold), limit)
+        return _shortfall(exact[small], threshold)
 
-    def _gathered(self, columns: Array, p: Array) -> Array:
-        out = np.empty(columns.size)
-        for start in range(0, columns.size, COLUMN_CHUNK):
-            cols = columns[start : start + COLUMN_CHUNK]
-            out[start : start + COLUMN_CHUNK] = p @ self.Z[:, cols]
-        return out
+    def _copy_anew(self, local: Array, limit: float) -> None:
+        self._in_copy[:] = False
+        self._copies = []
+        if self._screenable and local.size <= limit:
+            self._extend_copy(local)
+
+    def _extend_copy(self, local: Array) -> None:
+        """Adds the columns ``local`` (indices into self.columns) to the copy."""
+        if local.size == 0:
+            return
+        block = np.empty((local.size, self.Z.shape[0]))
+        for start in range(0, local.size, COLUMN_CHUNK):
+            cols = self.columns[local[start : start + COLUMN_CHUNK]]
+            block[start : start + COLUMN_CHUNK] = self.Z[:, cols].T
+        self._copies.append(block)
+        self._in_copy[local] = True
 
     def _pass(self, B: Array) -> Array:
         """One pass over Z: stores Z' Q for the orthonormal basis Q of B's columns and
@@ -157,7 +176,7 @@ class FloorScreen:
         B = B / np.where(scale > 0, scale, 1.0)
         products = (np.ascontiguousarray(B.T) @ self.Z).T[self.columns]  # Z is read once
         # directions nearly in the span of the previous ones are dropped (R^-1 stays
-        # well conditioned, so the rounding of Z'Q stays within the slack of `below`)
+        # well conditioned, so the rounding of Z'Q stays within the slack of `shortfall`)
         R = np.linalg.qr(B, mode="r")
         keep = np.abs(np.diag(R)) > 1e-6
         keep[0] = True
@@ -165,6 +184,10 @@ class FloorScreen:
         self._q = Q
         self._zq = linalg.solve_triangular(R, products[:, keep].T, trans="T").T
         return products[:, 0] * scale[0]
+
+
+def _shortfall(x: Array, threshold: float) -> float:
+    return float(np.sum(np.maximum(threshold**2 - x**2, 0.0)))
 
 
 class LazyTail:
@@ -463,17 +486,18 @@ class MarginalFactor:
         """Each term's sum of the deviances v_j^2 of its effects, as they are and floored
         at ``floors[k]`` (DESIGN.md, EQL step 3), without the BLUPs themselves.
 
-        sum_j v_j^2 = lambda^2 y'P G P y; the floor adds f - v_j^2 for each effect below
-        it, found by the term's :class:`FloorScreen` (empty columns have v_j = 0)."""
+        sum_j v_j^2 = lambda^2 y'P G P y; the floor adds sum_j max(0, f - v_j^2), from
+        the term's :class:`FloorScreen` (empty columns have v_j = 0 and add f each)."""
+        py = self._solved_py("random_deviance_sums")
         raw, floored = [], []
         for k, (lk, f) in enumerate(zip(self.lam, floors, strict=True)):
-            total = lk**2 * float(self._solved_py("random_deviance_sums") @ self._g_py[k])
-            small = self.solver.screens[k].below(
-                self.py, np.sqrt(f) / lk, lambda: self._screen_basis
+            pgp = float(py @ self._g_py[k])
+            short = self.solver.screens[k].shortfall(
+                py, np.sqrt(f) / lk, lambda: self._screen_basis
             )
             n_empty = int(np.sum(self.solver.empty[k]))
-            raw.append(total)
-            floored.append(total + float(np.sum(f - (lk * small) ** 2)) + n_empty * f)
+            raw.append(lk**2 * pgp)
+            floored.append(lk**2 * (pgp + short) + n_empty * f)
         return np.array(raw), np.array(floored)
 
     @cached_property
