@@ -15,11 +15,15 @@ matrix-vector products of bigRR's EQL rounds are worse still.  With the other co
 threads won only when a core happened to be free: 2.6 s); a 2,000 x 2,000
 matrix-vector product took 17 ms on two threads instead of about 1 ms.  Those run on one
 thread (:func:`eigh_threads`, :func:`single_thread`); the big products with Z itself
-(Z Z' and the BLUPs' pass over Z) keep the library's setting.
+(Z Z' and the BLUPs' pass over Z) keep the library's setting.  The eigendecomposition
+keeps it too when the machine was idle when the fit started (:func:`machine_idle`):
+two threads then take 0.6 s instead of 1.1 s at order 2,000.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 
@@ -42,11 +46,27 @@ def lapack_threads(size: int) -> AbstractContextManager:
     return _controller().limit(limits=1, user_api="blas")
 
 
-def eigh_threads(size: int) -> AbstractContextManager:
-    """Context for a symmetric eigendecomposition of order ``size``."""
-    if size < THREADED_FROM or size >= EIGH_SINGLE_THREAD_BELOW:
+def eigh_threads(size: int, idle: bool = False) -> AbstractContextManager:
+    """Context for a symmetric eigendecomposition of order ``size``; ``idle`` says that
+    no other process competes for the cores (:func:`machine_idle`)."""
+    if idle or size < THREADED_FROM or size >= EIGH_SINGLE_THREAD_BELOW:
         return nullcontext()
     return _controller().limit(limits=1, user_api="blas")
+
+
+def machine_idle(samples: int = 5, interval: float = 0.001) -> bool:
+    """Whether nothing but this process was runnable in ``samples`` looks at the
+    kernel's count of runnable tasks (Linux /proc/loadavg; False where unavailable).
+    Call it while this process runs one thread, before its BLAS calls."""
+    try:
+        counts = []
+        for _ in range(samples):
+            with open("/proc/loadavg") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+            time.sleep(interval)
+    except (OSError, ValueError, IndexError):
+        return False
+    return (os.cpu_count() or 1) > 1 and max(counts) <= 1
 
 
 def single_thread() -> AbstractContextManager:

@@ -33,7 +33,7 @@ from functools import cached_property, partial
 import numpy as np
 from scipy import linalg
 
-from ._blas import eigh_threads, lapack_threads, single_thread
+from ._blas import eigh_threads, lapack_threads, machine_idle, single_thread
 from .augmented import Indicator, NotPositiveDefiniteError
 
 Array = np.ndarray
@@ -263,6 +263,7 @@ class MarginalSolver:
     def __init__(self, X: Array, blocks: list, y: Array, weights: Array) -> None:
         self.X = X
         self.Z = [_dense(b) for b in blocks]
+        self._idle = machine_idle() if len(self.Z) == 1 else False  # before Z Z' (threads)
         self.G = [gram(Zk) for Zk in self.Z]
         self.y = y
         self.weights = weights
@@ -304,7 +305,7 @@ class MarginalSolver:
     def _eigen(self) -> _Eigen:
         """G = U diag(g) U' for a single term: with constant observation weights every
         round is then O(n^2) (the GBLUP rotation)."""
-        with eigh_threads(self.G[0].shape[0]):
+        with eigh_threads(self.G[0].shape[0], self._idle):
             g, U = np.linalg.eigh(self.G[0])
         return _Eigen(U, np.maximum(g, 0.0))
 

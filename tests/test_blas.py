@@ -1,0 +1,49 @@
+"""BLAS threading rules (_blas.py): when the factorizations run on one thread."""
+
+from __future__ import annotations
+
+import io
+from contextlib import nullcontext
+
+import pytest
+
+from hglm import _blas
+
+
+def _fake_loadavg(text: str):
+    def fake_open(path, *args, **kwargs):
+        assert path == "/proc/loadavg"
+        return io.StringIO(text)
+
+    return fake_open
+
+
+@pytest.mark.parametrize(
+    "text, cpus, idle",
+    [
+        ("0.10 0.20 0.30 1/90 123\n", 2, True),  # only the reader runs
+        ("1.90 1.20 1.00 2/90 123\n", 2, False),  # another task runs
+        ("0.10 0.20 0.30 1/90 123\n", 1, False),  # one core: no thread to gain
+        ("garbage", 2, False),
+    ],
+)
+def test_machine_idle(monkeypatch, text, cpus, idle) -> None:
+    monkeypatch.setattr(_blas, "open", _fake_loadavg(text), raising=False)
+    monkeypatch.setattr(_blas.os, "cpu_count", lambda: cpus)
+    assert _blas.machine_idle(samples=2, interval=0.0) is idle
+
+
+def test_machine_idle_without_proc(monkeypatch) -> None:
+    def missing(*args, **kwargs):
+        raise OSError("no /proc")
+
+    monkeypatch.setattr(_blas, "open", missing, raising=False)
+    assert _blas.machine_idle(samples=1, interval=0.0) is False
+
+
+def test_eigh_threads() -> None:
+    """One thread for mid-size orders unless the machine is idle."""
+    assert isinstance(_blas.eigh_threads(2000, idle=True), nullcontext)
+    assert isinstance(_blas.eigh_threads(50), nullcontext)
+    assert isinstance(_blas.eigh_threads(5000), nullcontext)
+    assert not isinstance(_blas.eigh_threads(2000), nullcontext)
