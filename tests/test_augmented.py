@@ -19,6 +19,8 @@ from hglm.augmented import (
     NotPositiveDefiniteError,
     as_block,
     block_width,
+    scaled_gram,
+    scaled_gram_pair,
 )
 
 N, P = 48, 3
@@ -191,6 +193,33 @@ def test_weighted_diag_sums_per_term(problem: Dense) -> None:
     np.testing.assert_allclose(
         factor.weighted_diag_sums(problem.w2, slices), expected, rtol=1e-9, atol=1e-12
     )
+
+
+def test_weighted_diag_sums_with_trace_weights(problem: Dense) -> None:
+    # E' diag(c / D^2) E formed with S (one complex sparse product) gives the same sums;
+    # other weights at the call fall back to their own product
+    widths = [b.shape[1] for b in problem.user_blocks]
+    ends = np.cumsum(widths)
+    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    diag = np.diag(np.linalg.inv(problem.C()))[P:]
+    factor = problem.system.factorize(problem.w1, problem.w2, trace_weights=problem.w2)
+    other = problem.rng.uniform(0.5, 4.0, problem.q)
+    for weights in (problem.w2, other):
+        expected = [(weights * diag)[sl].sum() for sl in slices]
+        np.testing.assert_allclose(
+            factor.weighted_diag_sums(weights, slices), expected, rtol=1e-9, atol=1e-12
+        )
+
+
+def test_scaled_gram_pair_matches_dense() -> None:
+    rng = np.random.default_rng(5)
+    E = sparse.random(30, 9, density=0.3, format="csr", random_state=rng)
+    d1, d2 = rng.uniform(0.1, 2.0, 30), rng.uniform(0.1, 2.0, 30)
+    G1, G2 = scaled_gram_pair(E, d1, d2)
+    dense = E.toarray()
+    np.testing.assert_allclose(G1, dense.T @ (d1[:, None] * dense), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(G2, dense.T @ (d2[:, None] * dense), rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(G1, scaled_gram(E, d1))
 
 
 def test_rows_quadform(problem: Dense) -> None:

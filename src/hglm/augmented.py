@@ -212,8 +212,14 @@ class AugmentedSystem:
 
     # --- factorization ---------------------------------------------------------------
 
-    def factorize(self, w1: Array, w2: Array) -> AugmentedFactor:
-        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q)."""
+    def factorize(
+        self, w1: Array, w2: Array, trace_weights: Array | None = None
+    ) -> AugmentedFactor:
+        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q).
+
+        ``trace_weights`` (q), when given, are the weights of a later
+        :meth:`AugmentedFactor.weighted_diag_sums`: for a sparse E its product
+        E' diag(c / D^2) E is then formed in the same pass as the Schur complement."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
         F0, D0, E = self._weighted_products(w1)
         F = F0.copy()
@@ -221,7 +227,11 @@ class AugmentedSystem:
         if self.A is None:
             return AugmentedFactor(self, np.zeros(0), None, F)
         D = D0 + w2_user[self.perm_a]
-        return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
+        if trace_weights is None or not sparse.issparse(E):
+            return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
+        c = trace_weights[self.perm_a - self.p]
+        H, G = scaled_gram_pair(E, 1.0 / D, c / D**2)
+        return AugmentedFactor(self, D, E, F - H, trace_gram=(c, G))
 
     def _weighted_products(self, w1: Array) -> tuple[Array, Array, Cross | None]:
         """F0 = R'W1R, D0 = diag(Z_A'W1Z_A) and E = Z_A'W1R.
@@ -341,8 +351,24 @@ Cross = Array | sparse.csr_matrix
 def scaled_gram(E: Cross, d: Array) -> Array:
     """E' diag(d) E as a dense array, for a dense or sparse E."""
     if sparse.issparse(E):
-        return (E.T @ sparse.diags(d) @ E).toarray()
+        return (E.T @ _scale_rows(E, d)).toarray()
     return E.T @ (d[:, None] * E)
+
+
+def scaled_gram_pair(E: sparse.csr_matrix, d1: Array, d2: Array) -> tuple[Array, Array]:
+    """E' diag(d1) E and E' diag(d2) E for a sparse E, in one sparse product.
+
+    For a real E, E' diag(d1 + i d2) E has real part E' diag(d1) E and imaginary part
+    E' diag(d2) E: one symbolic pass and one complex numeric pass cost about 60% of
+    two real products."""
+    G = (E.T @ _scale_rows(E, d1 + 1j * d2)).toarray()
+    return np.ascontiguousarray(G.real), np.ascontiguousarray(G.imag)
+
+
+def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
+    """diag(d) E for a CSR matrix E, without a sparse product."""
+    rows = np.repeat(np.arange(E.shape[0]), np.diff(E.indptr))
+    return sparse.csr_matrix((E.data * d[rows], E.indices, E.indptr), shape=E.shape)
 
 
 def _chunks(count: int, width: int) -> list[slice]:
@@ -386,6 +412,7 @@ class AugmentedFactor:
     D: Array
     E: Cross | None
     S: Array
+    trace_gram: tuple[Array, Array] | None = None
     _chol: Array = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -424,7 +451,10 @@ class AugmentedFactor:
             inv, info = linalg.lapack.dpotri(self._chol, lower=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
-        return np.tril(inv) + np.tril(inv, -1).T
+        # potri fills the lower triangle; the upper one is the cleaned factor's zeros
+        full = inv + inv.T
+        np.einsum("ii->i", full)[:] = np.diag(inv)
+        return full
 
     @cached_property
     def _e_padded(self) -> tuple[Array, Array]:
@@ -496,9 +526,15 @@ class AugmentedFactor:
             c = weights[sysm.perm_a - sysm.p]
             extra = float(np.sum(c / self.D))
             if self.S.size:
-                extra += float(np.sum(self.s_inverse * scaled_gram(self.E, c / self.D**2)))
+                extra += float(np.sum(self.s_inverse * self._trace_gram(c)))
             sums[[k for k, sl in enumerate(slices) if sl.start <= first < sl.stop]] += extra
         return sums
+
+    def _trace_gram(self, c: Array) -> Array:
+        """E' diag(c / D^2) E: the one formed with S when it was for these weights."""
+        if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
+            return self.trace_gram[1]
+        return scaled_gram(self.E, c / self.D**2)
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""

@@ -272,8 +272,13 @@ class SparseSystem:
                                 minlength=self._keys.size)
         return sparse.csc_matrix((data, self._indices, self._indptr), shape=(self.N, self.N))
 
-    def factorize(self, w1: Array, w2: Array) -> SparseFactor:
-        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q)."""
+    def factorize(
+        self, w1: Array, w2: Array, trace_weights: Array | None = None
+    ) -> SparseFactor:
+        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q).
+
+        ``trace_weights`` is accepted for the interface of
+        :meth:`hglm.augmented.AugmentedSystem.factorize` and not needed here."""
         return SparseFactor(self, self.assemble(w1, w2), w2)
 
     @property
