@@ -17,6 +17,7 @@ from hglm.augmented import (
     AugmentedSystem,
     Indicator,
     NotPositiveDefiniteError,
+    PairProducts,
     as_block,
     block_width,
     scaled_gram,
@@ -270,6 +271,49 @@ def test_refactorize_with_scaled_and_new_weights(problem: Dense) -> None:
         np.testing.assert_allclose(
             factor.diag_inverse(), np.diag(np.linalg.inv(problem.C(w1=w1))), rtol=1e-9
         )
+
+
+def test_scaled_weights_system_agrees_with_dense(problem: Dense) -> None:
+    # scaled_weights=True: E' diag(d) E from pair products (sparse E) from the first
+    # factorization on; rescaled and genuinely new w1 must give the dense results
+    sysm = AugmentedSystem(
+        problem.X, [as_block(b) for b in problem.user_blocks], scaled_weights=True
+    )
+    widths = [b.shape[1] for b in problem.user_blocks]
+    ends = np.cumsum(widths)
+    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    b = problem.rng.normal(size=P + problem.q)
+    for w1 in (problem.w1, 0.4 * problem.w1, problem.rng.uniform(0.3, 3.0, N), problem.w1):
+        factor = sysm.factorize(w1, problem.w2, trace_weights=problem.w2)
+        C = problem.C(w1=w1)
+        np.testing.assert_allclose(factor.solve(b), np.linalg.solve(C, b), rtol=1e-9,
+                                   atol=1e-11)
+        weighted = problem.w2 * np.diag(np.linalg.inv(C))[P:]
+        np.testing.assert_allclose(
+            factor.weighted_diag_sums(problem.w2, slices),
+            [weighted[sl].sum() for sl in slices], rtol=1e-9, atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_products_match_dense(seed: int) -> None:
+    # rows with unsorted and duplicate columns, and empty rows
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(11, size=rng.integers(0, 7), replace=True) for _ in range(40)]
+    rows[5] = np.zeros(0, dtype=int)
+    indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+    indices = np.concatenate(rows)
+    E = sparse.csr_matrix((rng.normal(size=indices.size), indices, indptr), shape=(40, 11))
+    dense = E.toarray()
+    pairs = PairProducts(E)
+    assert PairProducts.count(E) >= pairs.K.nnz
+    d1, d2 = rng.uniform(0.1, 2.0, 40), rng.uniform(0.1, 2.0, 40)
+    G1, G2 = pairs.grams(d1, d2)
+    np.testing.assert_allclose(G1, dense.T @ (d1[:, None] * dense), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(G2, dense.T @ (d2[:, None] * dense), rtol=1e-13, atol=1e-14)
+    G, none = pairs.grams(d2)
+    assert none is None
+    np.testing.assert_allclose(G, G2, rtol=1e-15)
 
 
 def test_scaled_weights_second_element_differs() -> None:

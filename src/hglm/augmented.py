@@ -118,6 +118,33 @@ class _Group:
         return self.offset + self.block.index
 
 
+@dataclass
+class _Products:
+    """The weighted products of :meth:`AugmentedSystem._weighted_products` at weights w;
+    ``pairs``: their E's :class:`PairProducts` (False: too many pairs)."""
+
+    w: Array
+    F0: Array
+    D0: Array
+    E: Cross | None
+    pairs: PairProducts | None | bool = None
+
+
+def _proportion(w: Array, w_old: Array) -> float | None:
+    """c when w = c w_old to 1e-14 (relative, elementwise), else None."""
+    if w_old[0] == 0 or w.shape != w_old.shape:
+        return None
+    c = float(w[0] / w_old[0])
+    if not np.isfinite(c):
+        return None
+    head = slice(0, 8)  # a cheap look first: IWLS weights usually all change
+    for a, b in ((w[head], w_old[head]), (w, w_old)):
+        cb = c * b
+        if not np.all(np.abs(a - cb) <= 1e-14 * np.abs(cb)):
+            return None
+    return c
+
+
 class AugmentedSystem:
     """The fixed structure of T'WT for a design X and random blocks of Z.
 
@@ -127,6 +154,10 @@ class AugmentedSystem:
         Fixed-effect design.
     blocks : list of Indicator or ndarray
         The columns of Z of each random term, in term order.
+    scaled_weights : bool
+        The observation weights w1 of successive factorizations differ only by a
+        common factor (a Gaussian identity-link response with one dispersion): the
+        products that depend on w1 are then prepared for reuse from the first one.
 
     Notes
     -----
@@ -134,9 +165,10 @@ class AugmentedSystem:
     permuted to [A | B] (see the module docstring).
     """
 
-    def __init__(self, X: Array, blocks: list[Block]) -> None:
+    def __init__(self, X: Array, blocks: list[Block], scaled_weights: bool = False) -> None:
         self.X = np.asarray(X, dtype=float)
         self.blocks = blocks
+        self.scaled_weights = scaled_weights
         self.n, self.p = self.X.shape
         widths = [block_width(b) for b in blocks]
         self.q = int(sum(widths))
@@ -173,7 +205,7 @@ class AugmentedSystem:
         )
         # the random columns of B come first, X last: Z-only Schur block is S[:m_z, :m_z]
         self.m_z = self.m - self.p
-        self._products: tuple | None = None
+        self._products: _Products | None = None
 
     @cached_property
     def dense(self) -> Array:
@@ -221,42 +253,63 @@ class AugmentedSystem:
         :meth:`AugmentedFactor.weighted_diag_sums`: for a sparse E its product
         E' diag(c / D^2) E is then formed in the same pass as the Schur complement."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        F0, D0, E = self._weighted_products(w1)
+        F0, D0, E, scale = self._weighted_products(w1)
         F = F0.copy()
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, np.zeros(0), None, F)
         D = D0 + w2_user[self.perm_a]
-        if trace_weights is None or not sparse.issparse(E):
-            return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
-        c = trace_weights[self.perm_a - self.p]
-        H, G = scaled_gram_pair(E, 1.0 / D, c / D**2)
-        return AugmentedFactor(self, D, E, F - H, trace_gram=(c, G))
+        c = None if trace_weights is None else trace_weights[self.perm_a - self.p]
+        H, G = self._schur_products(E, scale, 1.0 / D, None if c is None else c / D**2)
+        return AugmentedFactor(self, D, E, F - H, trace_gram=None if G is None else (c, G))
 
-    def _weighted_products(self, w1: Array) -> tuple[Array, Array, Cross | None]:
-        """F0 = R'W1R, D0 = diag(Z_A'W1Z_A) and E = Z_A'W1R.
+    def _schur_products(
+        self, E: Cross, scale: float | None, d1: Array, d2: Array | None
+    ) -> tuple[Array, Array | None]:
+        """E' diag(d1) E, and E' diag(d2) E when d2 is given and E is sparse (else None:
+        the factor forms it on demand).  ``scale``: E is that multiple of the stored
+        products' E (None: they were just computed)."""
+        reused = scale is not None or self.scaled_weights
+        pairs = self._pair_products() if reused else None
+        if pairs is not None:
+            s2 = 1.0 if scale is None else scale * scale
+            return pairs.grams(s2 * d1, None if d2 is None else s2 * d2)
+        if d2 is None or not sparse.issparse(E):
+            return scaled_gram(E, d1), None
+        return scaled_gram_pair(E, d1, d2)
+
+    def _pair_products(self) -> PairProducts | None:
+        """The pair products of the stored sparse E, built when E is reused (a Gaussian
+        response: every round reuses it) and they fit in PAIR_PRODUCTS_MAX."""
+        prod = self._products
+        if prod.pairs is None and sparse.issparse(prod.E):
+            prod.pairs = (
+                PairProducts(prod.E) if PairProducts.count(prod.E) <= PAIR_PRODUCTS_MAX
+                else False
+            )
+        return prod.pairs or None
+
+    def _weighted_products(self, w1: Array) -> tuple[Array, Array, Cross | None, float | None]:
+        """F0 = R'W1R, D0 = diag(Z_A'W1Z_A), E = Z_A'W1R and their scale.
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
-        Gaussian response whose dispersion changed) the previous products are scaled.
+        Gaussian response whose dispersion changed) the previous products are scaled and
+        c is returned as the scale; None when they were computed afresh.
         """
         if self._products is not None:
-            w_old, F0, D0, E = self._products
-            c = w1[0] / w_old[0] if w_old[0] != 0 else np.nan
-            head = slice(0, 8)  # a cheap look first: IWLS weights usually all change
-            if (
-                np.isfinite(c)
-                and np.allclose(w1[head], c * w_old[head], rtol=1e-14, atol=0)
-                and np.allclose(w1, c * w_old, rtol=1e-14, atol=0)
-            ):
-                return c * F0, c * D0, None if E is None else c * E
+            prod = self._products
+            c = _proportion(w1, prod.w)
+            if c is not None:
+                E = None if prod.E is None else c * prod.E
+                return c * prod.F0, c * prod.D0, E, c
         F0 = self._gram_b(w1)
         D0, E = np.zeros(0), None
         if self.A is not None:
             wa = w1 * self.A.values
             D0 = np.bincount(self.A.index, wa * self.A.values, minlength=self.q_a)
             E = self._cross_a(wa)
-        self._products = (w1.copy(), F0, D0, E)
-        return F0, D0, E
+        self._products = _Products(w1.copy(), F0, D0, E)
+        return F0, D0, E, None
 
     def _gram_b(self, w: Array) -> Array:
         """F without W2: R' diag(w) R as a dense m x m matrix."""
@@ -371,6 +424,67 @@ def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
     return sparse.csr_matrix((E.data * d[rows], E.indices, E.indptr), shape=E.shape)
 
 
+PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: at most 48 MB
+
+
+class PairProducts:
+    """E' diag(d) E for a fixed sparse E (q_a x m) and many d.
+
+    Holds the products E_aj E_ak of the pairs of non-zeros of each row a of E (each
+    unordered pair once) as a sparse matrix K with K[a, j m + k] = E_aj E_ak, so that
+    vec(E' diag(d) E) is K' d on one triangle: one pass over the pairs, without the
+    symbolic phase and row merging of a sparse matrix product.
+
+    Parameters
+    ----------
+    E : scipy.sparse matrix
+    """
+
+    def __init__(self, E: sparse.spmatrix) -> None:
+        E = sparse.csr_matrix(E, copy=True)
+        E.sum_duplicates()
+        self.m = E.shape[1]
+        counts = np.diff(E.indptr)
+        self.rows = np.argsort(counts, kind="stable")
+        self.rows = self.rows[counts[self.rows] > 0]
+        sizes = counts[self.rows]
+        index_type = np.int32 if self.m * self.m < 2**31 else np.int64
+        cols, vals = [], []
+        for group in np.split(self.rows, np.flatnonzero(np.diff(sizes)) + 1):
+            k = counts[group[0]]
+            at = E.indptr[group][:, None] + np.arange(k)
+            c, v = E.indices[at].astype(index_type), E.data[at]
+            first, second = np.triu_indices(k)
+            cols.append((c[:, first] * self.m + c[:, second]).ravel())
+            vals.append((v[:, first] * v[:, second]).ravel())
+        indptr = np.concatenate([[0], np.cumsum(sizes * (sizes + 1) // 2)])
+        self.K = sparse.csr_matrix(
+            (np.concatenate(vals), np.concatenate(cols), indptr),
+            shape=(self.rows.shape[0], self.m * self.m),
+        )
+
+    @staticmethod
+    def count(E: sparse.spmatrix) -> int:
+        """The number of pairs that E's row counts imply (duplicates counted)."""
+        counts = np.diff(sparse.csr_matrix(E).indptr).astype(np.int64)
+        return int(np.sum(counts * (counts + 1) // 2))
+
+    def grams(self, d1: Array, d2: Array | None = None) -> tuple[Array, Array | None]:
+        """E' diag(d1) E and, when d2 is given, E' diag(d2) E (dense m x m)."""
+        d = d1[self.rows] if d2 is None else np.column_stack([d1, d2])[self.rows]
+        g = np.asarray(self.K.T @ d).reshape(self.m, self.m, -1)
+        grams = [_symmetric(g[:, :, k]) for k in range(g.shape[2])]
+        return grams[0], (grams[1] if d2 is not None else None)
+
+
+def _symmetric(T: Array) -> Array:
+    """The symmetric matrix whose entries are spread over both triangles of T (each
+    off-diagonal pair of positions holding at most one non-zero)."""
+    full = T + T.T
+    np.einsum("ii->i", full)[:] = np.diag(T)
+    return full
+
+
 def _chunks(count: int, width: int) -> list[slice]:
     """Row slices whose gathered temporaries (rows x width) stay below _CHUNK_ELEMENTS."""
     step = max(1, _CHUNK_ELEMENTS // max(width, 1))
@@ -452,9 +566,7 @@ class AugmentedFactor:
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
         # potri fills the lower triangle; the upper one is the cleaned factor's zeros
-        full = inv + inv.T
-        np.einsum("ii->i", full)[:] = np.diag(inv)
-        return full
+        return _symmetric(inv)
 
     @cached_property
     def _e_padded(self) -> tuple[Array, Array]:

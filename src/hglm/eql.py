@@ -198,7 +198,9 @@ class EQLFitter:
         self.pb = problem
         self.opt = options
         precisions = [t.precision for t in problem.terms]
-        self.system = make_system(problem.X, problem.blocks, precisions)
+        # a Gaussian response with one dispersion: w1 = weights / phi changes by a factor
+        scaled = problem.is_linear and problem.x_disp is None
+        self.system = make_system(problem.X, problem.blocks, precisions, scaled)
         self.p = problem.X.shape[1]
         self.sizes = [block_width(b) for b in problem.blocks]
         self.term_slices = _slices(self.sizes)

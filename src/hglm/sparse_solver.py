@@ -625,17 +625,19 @@ def nested_terms(blocks: list[Block]) -> bool:
 
 
 def make_system(
-    X: Array, blocks: list[Block], precisions: list | None = None
+    X: Array, blocks: list[Block], precisions: list | None = None,
+    scaled_weights: bool = False,
 ) -> AugmentedSystem | SparseSystem:
     """The solver for a problem: the general sparse one when a term has a known
     precision, or when the terms are nested (``nested_terms``) and the structured
     solver's dense Schur complement would be large (order >= SPARSE_FROM_SCHUR, e.g.
     (1|a) + (1|a:b) + (1|a:b:c) with thousands of a:b levels): there the sparse factor
     has no fill and is solved in a fraction of the time (docs/benchmarks.md).  Crossed
-    factors with many levels fill in and stay with the structured solver."""
+    factors with many levels fill in and stay with the structured solver.
+    ``scaled_weights`` is passed on to :class:`AugmentedSystem`."""
     if precisions is not None and any(Q is not None for Q in precisions):
         return SparseSystem(X, blocks, precisions)
-    structured = AugmentedSystem(X, blocks)
+    structured = AugmentedSystem(X, blocks, scaled_weights)
     if structured.m >= SPARSE_FROM_SCHUR and nested_terms(blocks):
         return SparseSystem(X, blocks)
     return structured
