@@ -307,13 +307,16 @@ def test_pair_products_match_dense(seed: int) -> None:
     dense = E.toarray()
     pairs = PairProducts(E)
     assert PairProducts.count(E) >= pairs.K.nnz
-    d1, d2 = rng.uniform(0.1, 2.0, 40), rng.uniform(0.1, 2.0, 40)
-    G1, G2 = pairs.grams(d1, d2)
-    np.testing.assert_allclose(G1, dense.T @ (d1[:, None] * dense), rtol=1e-13, atol=1e-14)
-    np.testing.assert_allclose(G2, dense.T @ (d2[:, None] * dense), rtol=1e-13, atol=1e-14)
-    G, none = pairs.grams(d2)
-    assert none is None
-    np.testing.assert_allclose(G, G2, rtol=1e-15)
+    d = rng.uniform(0.1, 2.0, 40)
+    np.testing.assert_allclose(pairs.gram(d), dense.T @ (d[:, None] * dense), rtol=1e-13,
+                               atol=1e-14)
+    M = rng.normal(size=(11, 11))
+    M = M + M.T
+    expected = np.einsum("ij,jk,ik->i", dense, M, dense)
+    np.testing.assert_allclose(pairs.row_forms(M), expected, rtol=1e-12, atol=1e-13)
+    scaled = pairs.scaled(-1.5)
+    np.testing.assert_allclose(scaled.gram(d), 2.25 * pairs.gram(d), rtol=1e-14)
+    np.testing.assert_allclose(scaled.row_forms(M), 2.25 * expected, rtol=1e-12, atol=1e-13)
 
 
 def test_scaled_weights_second_element_differs() -> None:

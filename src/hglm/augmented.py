@@ -20,6 +20,7 @@ t_i' C^{-1} t_i, which come from the factor by the block-inverse formulas; no n 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -259,35 +260,29 @@ class AugmentedSystem:
         if self.A is None:
             return AugmentedFactor(self, np.zeros(0), None, F)
         D = D0 + w2_user[self.perm_a]
-        c = None if trace_weights is None else trace_weights[self.perm_a - self.p]
-        H, G = self._schur_products(E, scale, 1.0 / D, None if c is None else c / D**2)
-        return AugmentedFactor(self, D, E, F - H, trace_gram=None if G is None else (c, G))
-
-    def _schur_products(
-        self, E: Cross, scale: float | None, d1: Array, d2: Array | None
-    ) -> tuple[Array, Array | None]:
-        """E' diag(d1) E, and E' diag(d2) E when d2 is given and E is sparse (else None:
-        the factor forms it on demand).  ``scale``: E is that multiple of the stored
-        products' E (None: they were just computed)."""
-        reused = scale is not None or self.scaled_weights
-        pairs = self._pair_products() if reused else None
+        pairs = self._pair_products(scale)
         if pairs is not None:
-            s2 = 1.0 if scale is None else scale * scale
-            return pairs.grams(s2 * d1, None if d2 is None else s2 * d2)
-        if d2 is None or not sparse.issparse(E):
-            return scaled_gram(E, d1), None
-        return scaled_gram_pair(E, d1, d2)
+            return AugmentedFactor(self, D, E, F - pairs.gram(1.0 / D), pairs=pairs)
+        if trace_weights is None or not sparse.issparse(E):
+            return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
+        c = trace_weights[self.perm_a - self.p]
+        H, G = scaled_gram_pair(E, 1.0 / D, c / D**2)
+        return AugmentedFactor(self, D, E, F - H, trace_gram=(c, G))
 
-    def _pair_products(self) -> PairProducts | None:
-        """The pair products of the stored sparse E, built when E is reused (a Gaussian
-        response: every round reuses it) and they fit in PAIR_PRODUCTS_MAX."""
+    def _pair_products(self, scale: float | None) -> PairProducts | None:
+        """The pair products of E = scale times the stored sparse E (scale None: the
+        stored one), when E is reused: built at the first factorization under
+        ``scaled_weights``, else at the first reuse; None when E is dense or has more
+        than PAIR_PRODUCTS_MAX pairs."""
+        if scale is None and not self.scaled_weights:
+            return None
         prod = self._products
         if prod.pairs is None and sparse.issparse(prod.E):
-            prod.pairs = (
-                PairProducts(prod.E) if PairProducts.count(prod.E) <= PAIR_PRODUCTS_MAX
-                else False
-            )
-        return prod.pairs or None
+            fits = PairProducts.count(prod.E) <= PAIR_PRODUCTS_MAX
+            prod.pairs = PairProducts(prod.E) if fits else False
+        if not prod.pairs:
+            return None
+        return prod.pairs if scale is None else prod.pairs.scaled(scale)
 
     def _weighted_products(self, w1: Array) -> tuple[Array, Array, Cross | None, float | None]:
         """F0 = R'W1R, D0 = diag(Z_A'W1Z_A), E = Z_A'W1R and their scale.
@@ -428,12 +423,13 @@ PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: at most 48 MB
 
 
 class PairProducts:
-    """E' diag(d) E for a fixed sparse E (q_a x m) and many d.
+    """E' diag(d) E and the row forms e_a' M e_a for a fixed sparse E (q_a x m).
 
     Holds the products E_aj E_ak of the pairs of non-zeros of each row a of E (each
-    unordered pair once) as a sparse matrix K with K[a, j m + k] = E_aj E_ak, so that
-    vec(E' diag(d) E) is K' d on one triangle: one pass over the pairs, without the
-    symbolic phase and row merging of a sparse matrix product.
+    unordered pair once) as a sparse matrix K with K[a, j m + k] = E_aj E_ak.  Then
+    vec(E' diag(d) E) = K' d on one triangle, and e_a' M e_a = (K vec(M))_a for M
+    symmetric with its off-diagonal entries doubled: one pass over the pairs each,
+    without the symbolic phase and row merging of a sparse matrix product.
 
     Parameters
     ----------
@@ -443,25 +439,30 @@ class PairProducts:
     def __init__(self, E: sparse.spmatrix) -> None:
         E = sparse.csr_matrix(E, copy=True)
         E.sum_duplicates()
-        self.m = E.shape[1]
+        self.shape = E.shape
+        self.scale = 1.0
+        m = E.shape[1]
         counts = np.diff(E.indptr)
-        self.rows = np.argsort(counts, kind="stable")
-        self.rows = self.rows[counts[self.rows] > 0]
+        rows = np.argsort(counts, kind="stable")
+        self.rows = rows[counts[rows] > 0]
         sizes = counts[self.rows]
-        index_type = np.int32 if self.m * self.m < 2**31 else np.int64
-        cols, vals = [], []
+        indptr = np.concatenate([[0], np.cumsum(sizes * (sizes + 1) // 2)])
+        cols = np.empty(indptr[-1], dtype=np.int32 if m * m < 2**31 else np.int64)
+        vals = np.empty(indptr[-1])
+        start = 0
         for group in np.split(self.rows, np.flatnonzero(np.diff(sizes)) + 1):
             k = counts[group[0]]
             at = E.indptr[group][:, None] + np.arange(k)
-            c, v = E.indices[at].astype(index_type), E.data[at]
+            c, v = E.indices[at].astype(cols.dtype), E.data[at]
             first, second = np.triu_indices(k)
-            cols.append((c[:, first] * self.m + c[:, second]).ravel())
-            vals.append((v[:, first] * v[:, second]).ravel())
-        indptr = np.concatenate([[0], np.cumsum(sizes * (sizes + 1) // 2)])
-        self.K = sparse.csr_matrix(
-            (np.concatenate(vals), np.concatenate(cols), indptr),
-            shape=(self.rows.shape[0], self.m * self.m),
-        )
+            stop = start + group.shape[0] * first.shape[0]
+            out = cols[start:stop].reshape(group.shape[0], -1)
+            np.multiply(np.take(c, first, axis=1), m, out=out)
+            out += np.take(c, second, axis=1)
+            np.multiply(np.take(v, first, axis=1), np.take(v, second, axis=1),
+                        out=vals[start:stop].reshape(group.shape[0], -1))
+            start = stop
+        self.K = sparse.csr_matrix((vals, cols, indptr), shape=(self.rows.shape[0], m * m))
 
     @staticmethod
     def count(E: sparse.spmatrix) -> int:
@@ -469,12 +470,25 @@ class PairProducts:
         counts = np.diff(sparse.csr_matrix(E).indptr).astype(np.int64)
         return int(np.sum(counts * (counts + 1) // 2))
 
-    def grams(self, d1: Array, d2: Array | None = None) -> tuple[Array, Array | None]:
-        """E' diag(d1) E and, when d2 is given, E' diag(d2) E (dense m x m)."""
-        d = d1[self.rows] if d2 is None else np.column_stack([d1, d2])[self.rows]
-        g = np.asarray(self.K.T @ d).reshape(self.m, self.m, -1)
-        grams = [_symmetric(g[:, :, k]) for k in range(g.shape[2])]
-        return grams[0], (grams[1] if d2 is not None else None)
+    def scaled(self, c: float) -> PairProducts:
+        """The pair products of c E (sharing K)."""
+        out = copy.copy(self)
+        out.scale = self.scale * c
+        return out
+
+    def gram(self, d: Array) -> Array:
+        """E' diag(d) E (dense m x m)."""
+        m = self.shape[1]
+        g = self.K.T @ (self.scale**2 * d[self.rows])
+        return _symmetric(np.asarray(g).reshape(m, m))
+
+    def row_forms(self, M: Array) -> Array:
+        """e_a' M e_a for every row e_a of E (M symmetric m x m)."""
+        doubled = 2.0 * M
+        np.einsum("ii->i", doubled)[:] = np.diag(M)
+        out = np.zeros(self.shape[0])
+        out[self.rows] = self.scale**2 * (self.K @ doubled.ravel())
+        return out
 
 
 def _symmetric(T: Array) -> Array:
@@ -527,6 +541,7 @@ class AugmentedFactor:
     E: Cross | None
     S: Array
     trace_gram: tuple[Array, Array] | None = None
+    pairs: PairProducts | None = None
     _chol: Array = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -595,6 +610,8 @@ class AugmentedFactor:
     @cached_property
     def _e_sinv_e(self) -> Array:
         """E_a S^{-1} E_a' for every level a of the A block."""
+        if self.pairs is not None:
+            return self.pairs.row_forms(self.s_inverse)
         if self._e_sinv is not None:
             if not sparse.issparse(self.E):
                 return np.einsum("ij,ij->i", self.E, self._e_sinv)
@@ -638,15 +655,20 @@ class AugmentedFactor:
             c = weights[sysm.perm_a - sysm.p]
             extra = float(np.sum(c / self.D))
             if self.S.size:
-                extra += float(np.sum(self.s_inverse * self._trace_gram(c)))
+                extra += self._trace_term(c)
             sums[[k for k, sl in enumerate(slices) if sl.start <= first < sl.stop]] += extra
         return sums
 
-    def _trace_gram(self, c: Array) -> Array:
-        """E' diag(c / D^2) E: the one formed with S when it was for these weights."""
+    def _trace_term(self, c: Array) -> float:
+        """tr(S^{-1} E' diag(c / D^2) E): from the pair products' row forms, from the
+        product formed with S when it was for these weights, or by its own product."""
+        if self.pairs is not None:
+            return float(np.sum(c / self.D**2 * self._e_sinv_e))
         if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
-            return self.trace_gram[1]
-        return scaled_gram(self.E, c / self.D**2)
+            G = self.trace_gram[1]
+        else:
+            G = scaled_gram(self.E, c / self.D**2)
+        return float(np.sum(self.s_inverse * G))
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""
