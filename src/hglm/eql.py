@@ -209,6 +209,7 @@ class EQLFitter:
         )
         self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
         self.rounds_done = 0
+        self._last_eta: tuple[Array, Array] | None = None
         self.marginal = self._marginal_solver()
         self.random_sums_suffice = all(
             t.x_disp is None and t.link_disp.name == "log" for t in problem.terms
@@ -352,9 +353,8 @@ class EQLFitter:
         """IWLS weights and working responses (w1, z1, w2, z2) at ``delta`` (DESIGN.md,
         step 2); ``eta_lin`` = X beta + Z v."""
         pb, fam = self.pb, self.pb.family
-        eta = eta_lin + pb.offset
-        mu = fam.clip_mu(fam.link.inverse(eta))
-        mu_eta = fam.link.mu_eta(eta)
+        mean, mu_eta = fam.link.inverse_and_mu_eta(eta_lin + pb.offset)
+        mu = fam.clip_mu(mean)
         w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
         z1 = eta_lin + (pb.y - mu) / mu_eta
         v = delta[self.p :]
@@ -397,7 +397,7 @@ class EQLFitter:
         Returns the solution, the factor and weights of the last solve.
         """
         sysm = self.system
-        eta_lin = sysm.linear_predictor(delta)
+        eta_lin = self._linear_predictor(delta)
         previous = np.inf
         for _ in range(INNER_MAXIT):
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam)
@@ -417,9 +417,17 @@ class EQLFitter:
             delta, eta_lin = new, new_eta
             bound = self.inner_tol * float(np.sum(eta_lin**2)) + 1e-300
             if self.pb.is_linear or change <= bound or self._remaining(change, previous) <= bound:
+                self._last_eta = (delta, eta_lin)
                 return delta, factor, w1, w2
             previous = change
         raise _Divergence("the IWLS of the augmented GLM did not converge")
+
+    def _linear_predictor(self, delta: Array) -> Array:
+        """X beta + Z v at ``delta``: kept from the IWLS that ended at this very array
+        (the next round starts from the last round's solution)."""
+        if self._last_eta is not None and self._last_eta[0] is delta:
+            return self._last_eta[1]
+        return self.system.linear_predictor(delta)
 
     def _remaining(self, change: float, previous: float) -> float:
         """The squared distance still to go after an IWLS step, extrapolated from the last
@@ -497,7 +505,7 @@ class EQLFitter:
         eta = (
             factor.linear_predictor()
             if self.marginal is not None
-            else self.system.linear_predictor(delta)
+            else self._linear_predictor(delta)
         )
         mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
         u, _ = self._random_scale(delta[self.p :])
