@@ -355,18 +355,27 @@ class AugmentedSystem:
         out = _dense_quadform(self.dense, M[ds, ds])
         for gi, g in enumerate(self.groups):
             cg, vg = g.columns, g.block.values
-            out += vg**2 * M[cg, cg]
+            out += vg**2 * _entries(M, cg, cg)
             for h in self.groups[gi + 1 :]:
-                out += 2.0 * vg * h.block.values * M[cg, h.columns]
-            out += 2.0 * vg * np.einsum("ij,ij->i", M[cg, ds], self.dense)
+                out += 2.0 * vg * h.block.values * _entries(M, cg, h.columns)
+            out += 2.0 * vg * self._dense_dot(M, cg)
         return out
 
     def rows_dot(self, Y: Array, index: Array) -> Array:
         """r_i' Y[index[i]] for every row r_i of R (Y has m columns)."""
-        ds = slice(self.dense_start, self.m)
-        out = np.einsum("ij,ij->i", Y[index, ds], self.dense)
+        out = self._dense_dot(Y, index)
         for g in self.groups:
-            out += g.block.values * Y[index, g.columns]
+            out += g.block.values * _entries(Y, index, g.columns)
+        return out
+
+    def _dense_dot(self, Y: Array, index: Array) -> Array:
+        """d_i' Y[index[i], dense columns] for the dense part d_i of every row."""
+        start, k = self.dense_start, self.m - self.dense_start
+        if k > 8:
+            return np.einsum("ij,ij->i", Y[index, start:], self.dense)
+        out = np.zeros(self.n)
+        for j in range(k):
+            out += _entries(Y, index, start + j) * self.dense[:, j]
         return out
 
     def rows_dot_sparse(self, M: Array, cols: Array, vals: Array, index: Array) -> Array:
@@ -518,6 +527,12 @@ def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
     return cols, vals
 
 
+def _entries(M: Array, rows: Array, cols: Array | int) -> Array:
+    """M[rows, cols] elementwise, by one gather from the flattened M."""
+    M = np.ascontiguousarray(M)
+    return np.take(M.ravel(), rows * M.shape[1] + cols)
+
+
 def _dense_quadform(R: Array, M: Array) -> Array:
     """x_i' M x_i for the rows x_i of R: column pairs when R is narrow (as X usually
     is), where a matrix product with a tiny inner dimension would be slow."""
@@ -600,7 +615,7 @@ class AugmentedFactor:
         sysm = self.system
         if not sparse.issparse(self.E):
             return self.E @ self.s_inverse
-        width = self._e_padded[0].shape[1]
+        width = max(int(np.diff(self.E.indptr).max(initial=0)), 1)
         per_row = sysm.m - sysm.dense_start + len(sysm.groups)
         gather = width + sysm.n / max(sysm.q_a, 1) * per_row
         if 8.0 * gather < sysm.m or sysm.q_a * sysm.m > 5e7:
