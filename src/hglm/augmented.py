@@ -138,8 +138,10 @@ def _proportion(w: Array, w_old: Array) -> float | None:
     c = float(w[0] / w_old[0])
     if not np.isfinite(c):
         return None
-    head = slice(0, 8)  # a cheap look first: IWLS weights usually all change
-    for a, b in ((w[head], w_old[head]), (w, w_old)):
+    # cheap looks first (IWLS weights usually all change): one entry, then eight
+    if w.shape[0] > 1 and abs(w[1] - c * w_old[1]) > 1e-14 * abs(c * w_old[1]):
+        return None
+    for a, b in ((w[:8], w_old[:8]), (w, w_old)):
         cb = c * b
         if not np.all(np.abs(a - cb) <= 1e-14 * np.abs(cb)):
             return None
