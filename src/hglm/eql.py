@@ -404,9 +404,7 @@ class EQLFitter:
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise _Divergence("non-finite IWLS weights")
             try:
-                factor = sysm.factorize(
-                    w1, w2, trace_weights=w2 if self.random_sums_suffice else None
-                )
+                factor = sysm.factorize(w1, w2, trace_weights=self._trace_weights(w2))
             except NotPositiveDefiniteError as exc:
                 raise _Divergence(str(exc)) from exc
             new = factor.solve(sysm.rhs(w1, z1, w2, z2))
@@ -421,6 +419,12 @@ class EQLFitter:
                 return delta, factor, w1, w2
             previous = change
         raise _Divergence("the IWLS of the augmented GLM did not converge")
+
+    def _trace_weights(self, w2: Array) -> Array | None:
+        """The weights of the round's leverage sums when this factorization is the last
+        of its round (a linear problem takes one step), so that their product may be
+        formed with it; None otherwise."""
+        return w2 if self.random_sums_suffice and self.pb.is_linear else None
 
     def _linear_predictor(self, delta: Array) -> Array:
         """X beta + Z v at ``delta``: kept from the IWLS that ended at this very array
