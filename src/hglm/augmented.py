@@ -257,14 +257,15 @@ class AugmentedSystem:
         E' diag(c / D^2) E is then formed in the same pass as the Schur complement."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
         F0, D0, E, scale = self._weighted_products(w1)
-        F = F0.copy()
+        F = F0.copy() if scale is None else F0  # a scaled F0 is already a new array
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, np.zeros(0), None, F)
         D = D0 + w2_user[self.perm_a]
         pairs = self._pair_products(scale)
         if pairs is not None:
-            return AugmentedFactor(self, D, E, F - pairs.gram(1.0 / D), pairs=pairs)
+            pairs.subtract_gram(F, 1.0 / D)
+            return AugmentedFactor(self, D, E, F, pairs=pairs)
         if trace_weights is None or not sparse.issparse(E):
             return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
         c = trace_weights[self.perm_a - self.p]
@@ -436,11 +437,12 @@ PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: at most 48 MB
 class PairProducts:
     """E' diag(d) E and the row forms e_a' M e_a for a fixed sparse E (q_a x m).
 
-    Holds the products E_aj E_ak of the pairs of non-zeros of each row a of E (each
-    unordered pair once) as a sparse matrix K with K[a, j m + k] = E_aj E_ak.  Then
-    vec(E' diag(d) E) = K' d on one triangle, and e_a' M e_a = (K vec(M))_a for M
-    symmetric with its off-diagonal entries doubled: one pass over the pairs each,
-    without the symbolic phase and row merging of a sparse matrix product.
+    Holds the products of the pairs of non-zeros of each row a of E (each unordered pair
+    once, j <= k) as a sparse matrix K with K[a, j m + k] = (2 - [j = k]) E_aj E_ak.
+    Then K' d holds E' diag(d) E on the upper triangle (off-diagonal entries doubled),
+    and e_a' M e_a = (K vec(M))_a for M symmetric: one pass over the pairs each, without
+    the symbolic phase and row merging of a sparse matrix product.  Doubling is exact,
+    so the numbers are those of the single products.
 
     Parameters
     ----------
@@ -470,8 +472,9 @@ class PairProducts:
             out = cols[start:stop].reshape(group.shape[0], -1)
             np.multiply(np.take(c, first, axis=1), m, out=out)
             out += np.take(c, second, axis=1)
-            np.multiply(np.take(v, first, axis=1), np.take(v, second, axis=1),
-                        out=vals[start:stop].reshape(group.shape[0], -1))
+            out = vals[start:stop].reshape(group.shape[0], -1)
+            np.multiply(np.take(v, first, axis=1), np.take(v, second, axis=1), out=out)
+            out *= np.where(first == second, 1.0, 2.0)
             start = stop
         self.K = sparse.csr_matrix((vals, cols, indptr), shape=(self.rows.shape[0], m * m))
 
@@ -487,18 +490,33 @@ class PairProducts:
         out.scale = self.scale * c
         return out
 
+    def _upper(self, d: Array) -> Array:
+        """K' d as an m x m matrix: E' diag(d) E on the upper triangle, off-diagonal
+        entries doubled."""
+        m = self.shape[1]
+        return np.asarray(self.K.T @ (self.scale**2 * d[self.rows])).reshape(m, m)
+
     def gram(self, d: Array) -> Array:
         """E' diag(d) E (dense m x m)."""
-        m = self.shape[1]
-        g = self.K.T @ (self.scale**2 * d[self.rows])
-        return _symmetric(np.asarray(g).reshape(m, m))
+        T = self._upper(d)
+        return 0.5 * (T + T.T)
+
+    def subtract_gram(self, S: Array, d: Array) -> None:
+        """S -= E' diag(d) E in place, without an m x m temporary."""
+        T = self._upper(d)
+        diagonal = np.diag(T).copy()
+        T *= 0.5
+        np.einsum("ii->i", T)[:] = 0.0
+        S -= T
+        S -= T.T
+        np.einsum("ii->i", S)[:] -= diagonal
 
     def row_forms(self, M: Array) -> Array:
-        """e_a' M e_a for every row e_a of E (M symmetric m x m)."""
-        doubled = 2.0 * M
-        np.einsum("ii->i", doubled)[:] = np.diag(M)
+        """e_a' M e_a for every row e_a of E (M symmetric and contiguous, m x m)."""
+        if not (M.flags.c_contiguous or M.flags.f_contiguous):
+            M = np.ascontiguousarray(M)
         out = np.zeros(self.shape[0])
-        out[self.rows] = self.scale**2 * (self.K @ doubled.ravel())
+        out[self.rows] = self.scale**2 * (self.K @ M.ravel(order="K"))  # M symmetric
         return out
 
 
