@@ -337,18 +337,27 @@ class AugmentedSystem:
         (column sums by level), else sparse."""
         a = self.A.index
         if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
-            E = np.empty((self.q_a, self.m))
-            for j, col in enumerate(self.dense.T):
-                E[:, j] = np.bincount(a, wa * col, minlength=self.q_a)
-            return E
-        parts = [
-            sparse.coo_matrix(
-                (wa * g.block.values, (a, g.block.index)), shape=(self.q_a, g.block.n_levels)
-            )
-            for g in self.groups
-        ]
-        parts.append(sparse.csr_matrix(self.A.incidence @ (wa[:, None] * self.dense)))
-        return sparse.hstack(parts, format="csr")
+            return self._level_sums(wa)
+        rows = [a for _ in self.groups]
+        cols = [g.columns for g in self.groups]
+        vals = [wa * g.block.values for g in self.groups]
+        if self.m > self.dense_start:
+            block = self._level_sums(wa)
+            r, c = np.nonzero(block)
+            rows.append(r)
+            cols.append(c + self.dense_start)
+            vals.append(block[r, c])
+        entries = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
+        return sparse.coo_matrix(entries, shape=(self.q_a, self.m)).tocsr()
+
+    def _level_sums(self, wa: Array) -> Array:
+        """Z_A' diag(wa) [dense part of R] (q_a x columns): by column when narrow."""
+        if self.dense.shape[1] > 8:
+            return np.asarray(self.A.incidence @ (wa[:, None] * self.dense))
+        out = np.empty((self.q_a, self.dense.shape[1]))
+        for j, col in enumerate(self.dense.T):
+            out[:, j] = np.bincount(self.A.index, wa * col, minlength=self.q_a)
+        return out
 
     # --- row quadratic forms -----------------------------------------------------------
 
