@@ -274,10 +274,10 @@ class AugmentedSystem:
 
     def _pair_products(self, scale: float | None) -> PairProducts | None:
         """The pair products of E = scale times the stored sparse E (scale None: the
-        stored one), when E is reused: built at the first factorization under
-        ``scaled_weights``, else at the first reuse; None when E is dense or has more
-        than PAIR_PRODUCTS_MAX pairs."""
-        if scale is None and not self.scaled_weights:
+        stored one) under ``scaled_weights``, where every factorization reuses E (built
+        at the first); None otherwise, when E is dense or when it has more than
+        PAIR_PRODUCTS_MAX pairs."""
+        if not self.scaled_weights:
             return None
         prod = self._products
         if prod.pairs is None and sparse.issparse(prod.E):

@@ -210,6 +210,7 @@ class EQLFitter:
         self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
         self.rounds_done = 0
         self._last_eta: tuple[Array, Array] | None = None
+        self._last_mean: tuple[Array, Array, Array] | None = None
         self.marginal = self._marginal_solver()
         self.random_sums_suffice = all(
             t.x_disp is None and t.link_disp.name == "log" for t in problem.terms
@@ -353,7 +354,7 @@ class EQLFitter:
         """IWLS weights and working responses (w1, z1, w2, z2) at ``delta`` (DESIGN.md,
         step 2); ``eta_lin`` = X beta + Z v."""
         pb, fam = self.pb, self.pb.family
-        mean, mu_eta = fam.link.inverse_and_mu_eta(eta_lin + pb.offset)
+        mean, mu_eta = self._mean(eta_lin)
         mu = fam.clip_mu(mean)
         w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
         z1 = eta_lin + (pb.y - mu) / mu_eta
@@ -366,6 +367,14 @@ class EQLFitter:
             z1 = z1 - c
             z2 = z2 + self.z_system.z_rmatvec(w1 * c) / w2
         return w1, z1, w2, z2
+
+    def _mean(self, eta_lin: Array) -> tuple[Array, Array]:
+        """g^{-1}(eta) and d mu / d eta at eta = ``eta_lin`` + offset: kept for this very
+        array (a round's last linear predictor starts the next round's IWLS)."""
+        if self._last_mean is None or self._last_mean[0] is not eta_lin:
+            mean, mu_eta = self.pb.family.link.inverse_and_mu_eta(eta_lin + self.pb.offset)
+            self._last_mean = (eta_lin, mean, mu_eta)
+        return self._last_mean[1], self._last_mean[2]
 
     def _hl_active(self) -> bool:
         """EQL1 corrects from the third round on (from the first under fix_disp)."""
@@ -511,7 +520,7 @@ class EQLFitter:
             if self.marginal is not None
             else self._linear_predictor(delta)
         )
-        mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
+        mu = pb.family.clip_mu(self._mean(eta)[0])
         u, _ = self._random_scale(delta[self.p :])
         dev = np.concatenate(
             [pb.weights * pb.family.unit_deviance(pb.y, mu), self._random_deviance(u)]
