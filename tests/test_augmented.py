@@ -18,6 +18,7 @@ from hglm.augmented import (
     Indicator,
     NotPositiveDefiniteError,
     PairProducts,
+    _entries,
     as_block,
     block_width,
     scaled_gram,
@@ -210,6 +211,15 @@ def test_weighted_diag_sums_with_trace_weights(problem: Dense) -> None:
         np.testing.assert_allclose(
             factor.weighted_diag_sums(weights, slices), expected, rtol=1e-9, atol=1e-12
         )
+
+
+def test_entries_of_c_and_f_ordered_matrices() -> None:
+    rng = np.random.default_rng(3)
+    M = rng.normal(size=(7, 5))
+    rows, cols = rng.integers(0, 7, 20), rng.integers(0, 5, 20)
+    for layout in (M, np.asfortranarray(M), M[:, ::-1][:, ::-1], M.T.copy().T):
+        np.testing.assert_array_equal(_entries(layout, rows, cols), M[rows, cols])
+        np.testing.assert_array_equal(_entries(layout, rows, 2), M[rows, 2])
 
 
 def test_scaled_gram_pair_matches_dense() -> None:

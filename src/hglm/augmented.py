@@ -16,6 +16,12 @@ Rows of R are stored by pattern: each remaining indicator block contributes one
 Leverages and standard errors need only diag(C^{-1}) and the quadratic forms
 t_i' C^{-1} t_i, which come from the factor by the block-inverse formulas; no n x n or
 (n+q) x (n+q) matrix is ever formed.
+
+E' D^{-1} E is a sparse product when E is sparse (crossed factors).  For a Gaussian
+response the weights change by a common factor only, so E is fixed up to a scale: the
+products E_aj E_ak of the pairs of non-zeros in each row of E are then stored once
+(:class:`PairProducts`), and each round forms E' D^{-1} E and the forms e_a' S^{-1} e_a
+of the leverage trace by one sparse matrix-vector product each.
 """
 
 from __future__ import annotations
@@ -558,6 +564,8 @@ def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
 
 def _entries(M: Array, rows: Array, cols: Array | int) -> Array:
     """M[rows, cols] elementwise, by one gather from the flattened M."""
+    if M.flags.f_contiguous and not M.flags.c_contiguous:
+        return np.take(M.ravel(order="F"), rows + cols * M.shape[0])
     M = np.ascontiguousarray(M)
     return np.take(M.ravel(), rows * M.shape[1] + cols)
 
