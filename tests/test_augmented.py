@@ -17,8 +17,12 @@ from hglm.augmented import (
     AugmentedSystem,
     Indicator,
     NotPositiveDefiniteError,
+    PairProducts,
+    _entries,
     as_block,
     block_width,
+    scaled_gram,
+    scaled_gram_pair,
 )
 
 N, P = 48, 3
@@ -193,6 +197,42 @@ def test_weighted_diag_sums_per_term(problem: Dense) -> None:
     )
 
 
+def test_weighted_diag_sums_with_trace_weights(problem: Dense) -> None:
+    # E' diag(c / D^2) E formed with S (one complex sparse product) gives the same sums;
+    # other weights at the call fall back to their own product
+    widths = [b.shape[1] for b in problem.user_blocks]
+    ends = np.cumsum(widths)
+    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    diag = np.diag(np.linalg.inv(problem.C()))[P:]
+    factor = problem.system.factorize(problem.w1, problem.w2, trace_weights=problem.w2)
+    other = problem.rng.uniform(0.5, 4.0, problem.q)
+    for weights in (problem.w2, other):
+        expected = [(weights * diag)[sl].sum() for sl in slices]
+        np.testing.assert_allclose(
+            factor.weighted_diag_sums(weights, slices), expected, rtol=1e-9, atol=1e-12
+        )
+
+
+def test_entries_of_c_and_f_ordered_matrices() -> None:
+    rng = np.random.default_rng(3)
+    M = rng.normal(size=(7, 5))
+    rows, cols = rng.integers(0, 7, 20), rng.integers(0, 5, 20)
+    for layout in (M, np.asfortranarray(M), M[:, ::-1][:, ::-1], M.T.copy().T):
+        np.testing.assert_array_equal(_entries(layout, rows, cols), M[rows, cols])
+        np.testing.assert_array_equal(_entries(layout, rows, 2), M[rows, 2])
+
+
+def test_scaled_gram_pair_matches_dense() -> None:
+    rng = np.random.default_rng(5)
+    E = sparse.random(30, 9, density=0.3, format="csr", random_state=rng)
+    d1, d2 = rng.uniform(0.1, 2.0, 30), rng.uniform(0.1, 2.0, 30)
+    G1, G2 = scaled_gram_pair(E, d1, d2)
+    dense = E.toarray()
+    np.testing.assert_allclose(G1, dense.T @ (d1[:, None] * dense), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(G2, dense.T @ (d2[:, None] * dense), rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(G1, scaled_gram(E, d1))
+
+
 def test_rows_quadform(problem: Dense) -> None:
     factor = problem.system.factorize(problem.w1, problem.w2)
     Cinv = np.linalg.inv(problem.C())
@@ -241,6 +281,52 @@ def test_refactorize_with_scaled_and_new_weights(problem: Dense) -> None:
         np.testing.assert_allclose(
             factor.diag_inverse(), np.diag(np.linalg.inv(problem.C(w1=w1))), rtol=1e-9
         )
+
+
+def test_scaled_weights_system_agrees_with_dense(problem: Dense) -> None:
+    # scaled_weights=True: E' diag(d) E from pair products (sparse E) from the first
+    # factorization on; rescaled and genuinely new w1 must give the dense results
+    sysm = AugmentedSystem(
+        problem.X, [as_block(b) for b in problem.user_blocks], scaled_weights=True
+    )
+    widths = [b.shape[1] for b in problem.user_blocks]
+    ends = np.cumsum(widths)
+    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    b = problem.rng.normal(size=P + problem.q)
+    for w1 in (problem.w1, 0.4 * problem.w1, problem.rng.uniform(0.3, 3.0, N), problem.w1):
+        factor = sysm.factorize(w1, problem.w2, trace_weights=problem.w2)
+        C = problem.C(w1=w1)
+        np.testing.assert_allclose(factor.solve(b), np.linalg.solve(C, b), rtol=1e-9,
+                                   atol=1e-11)
+        weighted = problem.w2 * np.diag(np.linalg.inv(C))[P:]
+        np.testing.assert_allclose(
+            factor.weighted_diag_sums(problem.w2, slices),
+            [weighted[sl].sum() for sl in slices], rtol=1e-9, atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_products_match_dense(seed: int) -> None:
+    # rows with unsorted and duplicate columns, and empty rows
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(11, size=rng.integers(0, 7), replace=True) for _ in range(40)]
+    rows[5] = np.zeros(0, dtype=int)
+    indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+    indices = np.concatenate(rows)
+    E = sparse.csr_matrix((rng.normal(size=indices.size), indices, indptr), shape=(40, 11))
+    dense = E.toarray()
+    pairs = PairProducts(E)
+    assert PairProducts.count(E) >= pairs.K.nnz
+    d = rng.uniform(0.1, 2.0, 40)
+    np.testing.assert_allclose(pairs.gram(d), dense.T @ (d[:, None] * dense), rtol=1e-13,
+                               atol=1e-14)
+    M = rng.normal(size=(11, 11))
+    M = M + M.T
+    expected = np.einsum("ij,jk,ik->i", dense, M, dense)
+    np.testing.assert_allclose(pairs.row_forms(M), expected, rtol=1e-12, atol=1e-13)
+    scaled = pairs.scaled(-1.5)
+    np.testing.assert_allclose(scaled.gram(d), 2.25 * pairs.gram(d), rtol=1e-14)
+    np.testing.assert_allclose(scaled.row_forms(M), 2.25 * expected, rtol=1e-12, atol=1e-13)
 
 
 def test_scaled_weights_second_element_differs() -> None:

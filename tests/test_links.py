@@ -78,6 +78,18 @@ def test_d2eta_dmu2_matches_finite_differences(name: str) -> None:
     np.testing.assert_allclose(d2 / scale, fd1 / scale, rtol=0, atol=1e-7)
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_inverse_and_mu_eta_equal_the_separate_maps(name: str) -> None:
+    # the shortcut through the inverse must give the very same numbers
+    link = LINKS[name]
+    eta = link.link(valid_mu(name))
+    if name in ("identity", "log", "logit"):
+        eta = np.concatenate([eta, [-800.0, -40.0, -29.0, 31.0, 45.0, 701.0, 900.0]])
+    mu, mu_eta = link.inverse_and_mu_eta(eta)
+    np.testing.assert_array_equal(mu, link.inverse(eta))
+    np.testing.assert_array_equal(mu_eta, link.mu_eta(eta))
+
+
 def test_known_second_derivatives() -> None:
     mu = np.array([0.2, 0.5, 0.9])
     np.testing.assert_allclose(LINKS["identity"].d2eta_dmu2(mu), 0.0)

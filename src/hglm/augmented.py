@@ -16,10 +16,17 @@ Rows of R are stored by pattern: each remaining indicator block contributes one
 Leverages and standard errors need only diag(C^{-1}) and the quadratic forms
 t_i' C^{-1} t_i, which come from the factor by the block-inverse formulas; no n x n or
 (n+q) x (n+q) matrix is ever formed.
+
+E' D^{-1} E is a sparse product when E is sparse (crossed factors).  For a Gaussian
+response the weights change by a common factor only, so E is fixed up to a scale: the
+products E_aj E_ak of the pairs of non-zeros in each row of E are then stored once
+(:class:`PairProducts`), and each round forms E' D^{-1} E and the forms e_a' S^{-1} e_a
+of the leverage trace by one sparse matrix-vector product each.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -118,6 +125,35 @@ class _Group:
         return self.offset + self.block.index
 
 
+@dataclass
+class _Products:
+    """The weighted products of :meth:`AugmentedSystem._weighted_products` at weights w;
+    ``pairs``: their E's :class:`PairProducts` (False: too many pairs)."""
+
+    w: Array
+    F0: Array
+    D0: Array
+    E: Cross | None
+    pairs: PairProducts | None | bool = None
+
+
+def _proportion(w: Array, w_old: Array) -> float | None:
+    """c when w = c w_old to 1e-14 (relative, elementwise), else None."""
+    if w_old[0] == 0 or w.shape != w_old.shape:
+        return None
+    c = float(w[0] / w_old[0])
+    if not np.isfinite(c):
+        return None
+    # cheap looks first (IWLS weights usually all change): one entry, then eight
+    if w.shape[0] > 1 and abs(w[1] - c * w_old[1]) > 1e-14 * abs(c * w_old[1]):
+        return None
+    for a, b in ((w[:8], w_old[:8]), (w, w_old)):
+        cb = c * b
+        if not np.all(np.abs(a - cb) <= 1e-14 * np.abs(cb)):
+            return None
+    return c
+
+
 class AugmentedSystem:
     """The fixed structure of T'WT for a design X and random blocks of Z.
 
@@ -127,6 +163,10 @@ class AugmentedSystem:
         Fixed-effect design.
     blocks : list of Indicator or ndarray
         The columns of Z of each random term, in term order.
+    scaled_weights : bool
+        The observation weights w1 of successive factorizations differ only by a
+        common factor (a Gaussian identity-link response with one dispersion): the
+        products that depend on w1 are then prepared for reuse from the first one.
 
     Notes
     -----
@@ -134,9 +174,10 @@ class AugmentedSystem:
     permuted to [A | B] (see the module docstring).
     """
 
-    def __init__(self, X: Array, blocks: list[Block]) -> None:
+    def __init__(self, X: Array, blocks: list[Block], scaled_weights: bool = False) -> None:
         self.X = np.asarray(X, dtype=float)
         self.blocks = blocks
+        self.scaled_weights = scaled_weights
         self.n, self.p = self.X.shape
         widths = [block_width(b) for b in blocks]
         self.q = int(sum(widths))
@@ -173,7 +214,7 @@ class AugmentedSystem:
         )
         # the random columns of B come first, X last: Z-only Schur block is S[:m_z, :m_z]
         self.m_z = self.m - self.p
-        self._products: tuple | None = None
+        self._products: _Products | None = None
 
     @cached_property
     def dense(self) -> Array:
@@ -212,41 +253,67 @@ class AugmentedSystem:
 
     # --- factorization ---------------------------------------------------------------
 
-    def factorize(self, w1: Array, w2: Array) -> AugmentedFactor:
-        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q)."""
+    def factorize(
+        self, w1: Array, w2: Array, trace_weights: Array | None = None
+    ) -> AugmentedFactor:
+        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q).
+
+        ``trace_weights`` (q), when given, are the weights of a later
+        :meth:`AugmentedFactor.weighted_diag_sums`: for a sparse E its product
+        E' diag(c / D^2) E is then formed in the same pass as the Schur complement."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        F0, D0, E = self._weighted_products(w1)
-        F = F0.copy()
+        F0, D0, E, scale = self._weighted_products(w1)
+        F = F0.copy() if scale is None else F0  # a scaled F0 is already a new array
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, np.zeros(0), None, F)
         D = D0 + w2_user[self.perm_a]
-        return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
+        pairs = self._pair_products(scale)
+        if pairs is not None:
+            pairs.subtract_gram(F, 1.0 / D)
+            return AugmentedFactor(self, D, E, F, pairs=pairs)
+        if trace_weights is None or not sparse.issparse(E):
+            return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
+        c = trace_weights[self.perm_a - self.p]
+        H, G = scaled_gram_pair(E, 1.0 / D, c / D**2)
+        return AugmentedFactor(self, D, E, F - H, trace_gram=(c, G))
 
-    def _weighted_products(self, w1: Array) -> tuple[Array, Array, Cross | None]:
-        """F0 = R'W1R, D0 = diag(Z_A'W1Z_A) and E = Z_A'W1R.
+    def _pair_products(self, scale: float | None) -> PairProducts | None:
+        """The pair products of E = scale times the stored sparse E (scale None: the
+        stored one) under ``scaled_weights``, where every factorization reuses E (built
+        at the first); None otherwise, when E is dense or when it has more than
+        PAIR_PRODUCTS_MAX pairs."""
+        if not self.scaled_weights:
+            return None
+        prod = self._products
+        if prod.pairs is None and sparse.issparse(prod.E):
+            fits = PairProducts.count(prod.E) <= PAIR_PRODUCTS_MAX
+            prod.pairs = PairProducts(prod.E) if fits else False
+        if not prod.pairs:
+            return None
+        return prod.pairs if scale is None else prod.pairs.scaled(scale)
+
+    def _weighted_products(self, w1: Array) -> tuple[Array, Array, Cross | None, float | None]:
+        """F0 = R'W1R, D0 = diag(Z_A'W1Z_A), E = Z_A'W1R and their scale.
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
-        Gaussian response whose dispersion changed) the previous products are scaled.
+        Gaussian response whose dispersion changed) the previous products are scaled and
+        c is returned as the scale; None when they were computed afresh.
         """
         if self._products is not None:
-            w_old, F0, D0, E = self._products
-            c = w1[0] / w_old[0] if w_old[0] != 0 else np.nan
-            head = slice(0, 8)  # a cheap look first: IWLS weights usually all change
-            if (
-                np.isfinite(c)
-                and np.allclose(w1[head], c * w_old[head], rtol=1e-14, atol=0)
-                and np.allclose(w1, c * w_old, rtol=1e-14, atol=0)
-            ):
-                return c * F0, c * D0, None if E is None else c * E
+            prod = self._products
+            c = _proportion(w1, prod.w)
+            if c is not None:
+                E = None if prod.E is None else c * prod.E
+                return c * prod.F0, c * prod.D0, E, c
         F0 = self._gram_b(w1)
         D0, E = np.zeros(0), None
         if self.A is not None:
             wa = w1 * self.A.values
             D0 = np.bincount(self.A.index, wa * self.A.values, minlength=self.q_a)
             E = self._cross_a(wa)
-        self._products = (w1.copy(), F0, D0, E)
-        return F0, D0, E
+        self._products = _Products(w1.copy(), F0, D0, E)
+        return F0, D0, E, None
 
     def _gram_b(self, w: Array) -> Array:
         """F without W2: R' diag(w) R as a dense m x m matrix."""
@@ -276,18 +343,27 @@ class AugmentedSystem:
         (column sums by level), else sparse."""
         a = self.A.index
         if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
-            E = np.empty((self.q_a, self.m))
-            for j, col in enumerate(self.dense.T):
-                E[:, j] = np.bincount(a, wa * col, minlength=self.q_a)
-            return E
-        parts = [
-            sparse.coo_matrix(
-                (wa * g.block.values, (a, g.block.index)), shape=(self.q_a, g.block.n_levels)
-            )
-            for g in self.groups
-        ]
-        parts.append(sparse.csr_matrix(self.A.incidence @ (wa[:, None] * self.dense)))
-        return sparse.hstack(parts, format="csr")
+            return self._level_sums(wa)
+        rows = [a for _ in self.groups]
+        cols = [g.columns for g in self.groups]
+        vals = [wa * g.block.values for g in self.groups]
+        if self.m > self.dense_start:
+            block = self._level_sums(wa)
+            r, c = np.nonzero(block)
+            rows.append(r)
+            cols.append(c + self.dense_start)
+            vals.append(block[r, c])
+        entries = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
+        return sparse.coo_matrix(entries, shape=(self.q_a, self.m)).tocsr()
+
+    def _level_sums(self, wa: Array) -> Array:
+        """Z_A' diag(wa) [dense part of R] (q_a x columns): by column when narrow."""
+        if self.dense.shape[1] > 8:
+            return np.asarray(self.A.incidence @ (wa[:, None] * self.dense))
+        out = np.empty((self.q_a, self.dense.shape[1]))
+        for j, col in enumerate(self.dense.T):
+            out[:, j] = np.bincount(self.A.index, wa * col, minlength=self.q_a)
+        return out
 
     # --- row quadratic forms -----------------------------------------------------------
 
@@ -297,18 +373,27 @@ class AugmentedSystem:
         out = _dense_quadform(self.dense, M[ds, ds])
         for gi, g in enumerate(self.groups):
             cg, vg = g.columns, g.block.values
-            out += vg**2 * M[cg, cg]
+            out += vg**2 * _entries(M, cg, cg)
             for h in self.groups[gi + 1 :]:
-                out += 2.0 * vg * h.block.values * M[cg, h.columns]
-            out += 2.0 * vg * np.einsum("ij,ij->i", M[cg, ds], self.dense)
+                out += 2.0 * vg * h.block.values * _entries(M, cg, h.columns)
+            out += 2.0 * vg * self._dense_dot(M, cg)
         return out
 
     def rows_dot(self, Y: Array, index: Array) -> Array:
         """r_i' Y[index[i]] for every row r_i of R (Y has m columns)."""
-        ds = slice(self.dense_start, self.m)
-        out = np.einsum("ij,ij->i", Y[index, ds], self.dense)
+        out = self._dense_dot(Y, index)
         for g in self.groups:
-            out += g.block.values * Y[index, g.columns]
+            out += g.block.values * _entries(Y, index, g.columns)
+        return out
+
+    def _dense_dot(self, Y: Array, index: Array) -> Array:
+        """d_i' Y[index[i], dense columns] for the dense part d_i of every row."""
+        start, k = self.dense_start, self.m - self.dense_start
+        if k > 8:
+            return np.einsum("ij,ij->i", Y[index, start:], self.dense)
+        out = np.zeros(self.n)
+        for j in range(k):
+            out += _entries(Y, index, start + j) * self.dense[:, j]
         return out
 
     def rows_dot_sparse(self, M: Array, cols: Array, vals: Array, index: Array) -> Array:
@@ -341,8 +426,121 @@ Cross = Array | sparse.csr_matrix
 def scaled_gram(E: Cross, d: Array) -> Array:
     """E' diag(d) E as a dense array, for a dense or sparse E."""
     if sparse.issparse(E):
-        return (E.T @ sparse.diags(d) @ E).toarray()
+        return (E.T @ _scale_rows(E, d)).toarray()
     return E.T @ (d[:, None] * E)
+
+
+def scaled_gram_pair(E: sparse.csr_matrix, d1: Array, d2: Array) -> tuple[Array, Array]:
+    """E' diag(d1) E and E' diag(d2) E for a sparse E, in one sparse product.
+
+    For a real E, E' diag(d1 + i d2) E has real part E' diag(d1) E and imaginary part
+    E' diag(d2) E: one symbolic pass and one complex numeric pass cost about 60% of
+    two real products.  The two are strided views of the complex product."""
+    G = (E.T @ _scale_rows(E, d1 + 1j * d2)).toarray()
+    return G.real, G.imag
+
+
+def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
+    """diag(d) E for a CSR matrix E, without a sparse product."""
+    rows = np.repeat(np.arange(E.shape[0]), np.diff(E.indptr))
+    return sparse.csr_matrix((E.data * d[rows], E.indices, E.indptr), shape=E.shape)
+
+
+PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: at most 48 MB
+
+
+class PairProducts:
+    """E' diag(d) E and the row forms e_a' M e_a for a fixed sparse E (q_a x m).
+
+    Holds the products of the pairs of non-zeros of each row a of E (each unordered pair
+    once, j <= k) as a sparse matrix K with K[a, j m + k] = (2 - [j = k]) E_aj E_ak.
+    Then K' d holds E' diag(d) E on the upper triangle (off-diagonal entries doubled),
+    and e_a' M e_a = (K vec(M))_a for M symmetric: one pass over the pairs each, without
+    the symbolic phase and row merging of a sparse matrix product.  Doubling is exact,
+    so the numbers are those of the single products.
+
+    Parameters
+    ----------
+    E : scipy.sparse matrix
+    """
+
+    def __init__(self, E: sparse.spmatrix) -> None:
+        E = sparse.csr_matrix(E, copy=True)
+        E.sum_duplicates()
+        self.shape = E.shape
+        self.scale = 1.0
+        m = E.shape[1]
+        counts = np.diff(E.indptr)
+        rows = np.argsort(counts, kind="stable")
+        self.rows = rows[counts[rows] > 0]
+        sizes = counts[self.rows]
+        indptr = np.concatenate([[0], np.cumsum(sizes * (sizes + 1) // 2)])
+        cols = np.empty(indptr[-1], dtype=np.int32 if m * m < 2**31 else np.int64)
+        vals = np.empty(indptr[-1])
+        start = 0
+        for group in np.split(self.rows, np.flatnonzero(np.diff(sizes)) + 1):
+            k = counts[group[0]]
+            at = E.indptr[group][:, None] + np.arange(k)
+            c, v = E.indices[at].astype(cols.dtype), E.data[at]
+            first, second = np.triu_indices(k)
+            stop = start + group.shape[0] * first.shape[0]
+            out = cols[start:stop].reshape(group.shape[0], -1)
+            np.multiply(np.take(c, first, axis=1), m, out=out)
+            out += np.take(c, second, axis=1)
+            out = vals[start:stop].reshape(group.shape[0], -1)
+            np.multiply(np.take(v, first, axis=1), np.take(v, second, axis=1), out=out)
+            out *= np.where(first == second, 1.0, 2.0)
+            start = stop
+        self.K = sparse.csr_matrix((vals, cols, indptr), shape=(self.rows.shape[0], m * m))
+
+    @staticmethod
+    def count(E: sparse.spmatrix) -> int:
+        """The number of pairs that E's row counts imply (duplicates counted)."""
+        counts = np.diff(sparse.csr_matrix(E).indptr).astype(np.int64)
+        return int(np.sum(counts * (counts + 1) // 2))
+
+    def scaled(self, c: float) -> PairProducts:
+        """The pair products of c E (sharing K)."""
+        out = copy.copy(self)
+        out.scale = self.scale * c
+        return out
+
+    def _upper(self, d: Array) -> Array:
+        """K' d as an m x m matrix: E' diag(d) E on the upper triangle, off-diagonal
+        entries doubled."""
+        m = self.shape[1]
+        return np.asarray(self.K.T @ (self.scale**2 * d[self.rows])).reshape(m, m)
+
+    def gram(self, d: Array) -> Array:
+        """E' diag(d) E (dense m x m)."""
+        T = self._upper(d)
+        return 0.5 * (T + T.T)
+
+    def subtract_gram(self, S: Array, d: Array) -> None:
+        """S -= E' diag(d) E in place, without an m x m temporary."""
+        T = self._upper(d)
+        diagonal = np.diag(T).copy()
+        T *= 0.5
+        np.einsum("ii->i", T)[:] = 0.0
+        S -= T
+        S -= T.T
+        np.einsum("ii->i", S)[:] -= diagonal
+
+    def row_forms(self, M: Array) -> Array:
+        """e_a' M e_a for every row e_a of E (M symmetric and contiguous, m x m)."""
+        if not (M.flags.c_contiguous or M.flags.f_contiguous):
+            M = np.ascontiguousarray(M)
+        out = np.zeros(self.shape[0])
+        out[self.rows] = self.scale**2 * (self.K @ M.ravel(order="K"))  # M symmetric
+        return out
+
+
+def _symmetric(T: Array) -> Array:
+    """The symmetric matrix whose entries are spread over both triangles of T (each
+    off-diagonal pair of positions holding at most one non-zero)."""
+    full = T + T.T
+    np.einsum("ii->i", full)[:] = np.diag(T)
+    return full
 
 
 def _chunks(count: int, width: int) -> list[slice]:
@@ -362,6 +560,14 @@ def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
     cols[rows, position] = E.indices
     vals[rows, position] = E.data
     return cols, vals
+
+
+def _entries(M: Array, rows: Array, cols: Array | int) -> Array:
+    """M[rows, cols] elementwise, by one gather from the flattened M."""
+    if M.flags.f_contiguous and not M.flags.c_contiguous:
+        return np.take(M.ravel(order="F"), rows + cols * M.shape[0])
+    M = np.ascontiguousarray(M)
+    return np.take(M.ravel(), rows * M.shape[1] + cols)
 
 
 def _dense_quadform(R: Array, M: Array) -> Array:
@@ -386,6 +592,8 @@ class AugmentedFactor:
     D: Array
     E: Cross | None
     S: Array
+    trace_gram: tuple[Array, Array] | None = None
+    pairs: PairProducts | None = None
     _chol: Array = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -424,7 +632,8 @@ class AugmentedFactor:
             inv, info = linalg.lapack.dpotri(self._chol, lower=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
-        return np.tril(inv) + np.tril(inv, -1).T
+        # potri fills the lower triangle; the upper one is the cleaned factor's zeros
+        return _symmetric(inv)
 
     @cached_property
     def _e_padded(self) -> tuple[Array, Array]:
@@ -443,7 +652,7 @@ class AugmentedFactor:
         sysm = self.system
         if not sparse.issparse(self.E):
             return self.E @ self.s_inverse
-        width = self._e_padded[0].shape[1]
+        width = max(int(np.diff(self.E.indptr).max(initial=0)), 1)
         per_row = sysm.m - sysm.dense_start + len(sysm.groups)
         gather = width + sysm.n / max(sysm.q_a, 1) * per_row
         if 8.0 * gather < sysm.m or sysm.q_a * sysm.m > 5e7:
@@ -453,6 +662,8 @@ class AugmentedFactor:
     @cached_property
     def _e_sinv_e(self) -> Array:
         """E_a S^{-1} E_a' for every level a of the A block."""
+        if self.pairs is not None:
+            return self.pairs.row_forms(self.s_inverse)
         if self._e_sinv is not None:
             if not sparse.issparse(self.E):
                 return np.einsum("ij,ij->i", self.E, self._e_sinv)
@@ -496,9 +707,20 @@ class AugmentedFactor:
             c = weights[sysm.perm_a - sysm.p]
             extra = float(np.sum(c / self.D))
             if self.S.size:
-                extra += float(np.sum(self.s_inverse * scaled_gram(self.E, c / self.D**2)))
+                extra += self._trace_term(c)
             sums[[k for k, sl in enumerate(slices) if sl.start <= first < sl.stop]] += extra
         return sums
+
+    def _trace_term(self, c: Array) -> float:
+        """tr(S^{-1} E' diag(c / D^2) E): from the pair products' row forms, from the
+        product formed with S when it was for these weights, or by its own product."""
+        if self.pairs is not None:
+            return float(np.sum(c / self.D**2 * self._e_sinv_e))
+        if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
+            G = self.trace_gram[1]
+        else:
+            G = scaled_gram(self.E, c / self.D**2)
+        return float(np.sum(self.s_inverse * G))
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""

@@ -63,10 +63,10 @@ def fit_dispersion(
         Link of the dispersion model.
     """
     one_minus_h = 1.0 - hat
-    response = dev / one_minus_h
-    prior = one_minus_h / 2.0
     if X is None and link.name == "log":
         return intercept_only_fit(float(np.sum(dev)), one_minus_h)
+    response = dev / one_minus_h
+    prior = one_minus_h / 2.0
     design = np.ones((dev.shape[0], 1)) if X is None else X
     family = replace(_GAMMA, link=link)
     fit = fit_glm(response, design, family, weights=prior, tol=GLM_TOL, maxit=GLM_MAXIT)

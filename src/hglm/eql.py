@@ -199,7 +199,9 @@ class EQLFitter:
         self.pb = problem
         self.opt = options
         precisions = [t.precision for t in problem.terms]
-        self.system = make_system(problem.X, problem.blocks, precisions)
+        # a Gaussian response with one dispersion: w1 = weights / phi changes by a factor
+        scaled = problem.is_linear and problem.x_disp is None
+        self.system = make_system(problem.X, problem.blocks, precisions, scaled)
         self.p = problem.X.shape[1]
         self.sizes = [block_width(b) for b in problem.blocks]
         self.term_slices = _slices(self.sizes)
@@ -208,6 +210,8 @@ class EQLFitter:
         )
         self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
         self.rounds_done = 0
+        self._last_eta: tuple[Array, Array] | None = None
+        self._last_mean: tuple[Array, Array, Array] | None = None
         self.marginal = self._marginal_solver()
         self.random_sums_suffice = all(
             t.x_disp is None and t.link_disp.name == "log" for t in problem.terms
@@ -358,9 +362,8 @@ class EQLFitter:
         """IWLS weights and working responses (w1, z1, w2, z2) at ``delta`` (DESIGN.md,
         step 2); ``eta_lin`` = X beta + Z v."""
         pb, fam = self.pb, self.pb.family
-        eta = eta_lin + pb.offset
-        mu = fam.clip_mu(fam.link.inverse(eta))
-        mu_eta = fam.link.mu_eta(eta)
+        mean, mu_eta = self._mean(eta_lin)
+        mu = fam.clip_mu(mean)
         w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
         z1 = eta_lin + (pb.y - mu) / mu_eta
         v = delta[self.p :]
@@ -372,6 +375,14 @@ class EQLFitter:
             z1 = z1 - c
             z2 = z2 + self.z_system.z_rmatvec(w1 * c) / w2
         return w1, z1, w2, z2
+
+    def _mean(self, eta_lin: Array) -> tuple[Array, Array]:
+        """g^{-1}(eta) and d mu / d eta at eta = ``eta_lin`` + offset: kept for this very
+        array (a round's last linear predictor starts the next round's IWLS)."""
+        if self._last_mean is None or self._last_mean[0] is not eta_lin:
+            mean, mu_eta = self.pb.family.link.inverse_and_mu_eta(eta_lin + self.pb.offset)
+            self._last_mean = (eta_lin, mean, mu_eta)
+        return self._last_mean[1], self._last_mean[2]
 
     def _hl_active(self) -> bool:
         """EQL1 corrects from the third round on (from the first under fix_disp)."""
@@ -403,14 +414,14 @@ class EQLFitter:
         Returns the solution, the factor and weights of the last solve.
         """
         sysm = self.system
-        eta_lin = sysm.linear_predictor(delta)
+        eta_lin = self._linear_predictor(delta)
         previous = np.inf
         for _ in range(INNER_MAXIT):
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise _Divergence("non-finite IWLS weights")
             try:
-                factor = sysm.factorize(w1, w2)
+                factor = sysm.factorize(w1, w2, trace_weights=self._trace_weights(w2))
             except NotPositiveDefiniteError as exc:
                 raise _Divergence(str(exc)) from exc
             new = factor.solve(sysm.rhs(w1, z1, w2, z2))
@@ -421,9 +432,23 @@ class EQLFitter:
             delta, eta_lin = new, new_eta
             bound = self.inner_tol * float(np.sum(eta_lin**2)) + 1e-300
             if self.pb.is_linear or change <= bound or self._remaining(change, previous) <= bound:
+                self._last_eta = (delta, eta_lin)
                 return delta, factor, w1, w2
             previous = change
         raise _Divergence("the IWLS of the augmented GLM did not converge")
+
+    def _trace_weights(self, w2: Array) -> Array | None:
+        """The weights of the round's leverage sums when this factorization is the last
+        of its round (a linear problem takes one step), so that their product may be
+        formed with it; None otherwise."""
+        return w2 if self.random_sums_suffice and self.pb.is_linear else None
+
+    def _linear_predictor(self, delta: Array) -> Array:
+        """X beta + Z v at ``delta``: kept from the IWLS that ended at this very array
+        (the next round starts from the last round's solution)."""
+        if self._last_eta is not None and self._last_eta[0] is delta:
+            return self._last_eta[1]
+        return self.system.linear_predictor(delta)
 
     def _remaining(self, change: float, previous: float) -> float:
         """The squared distance still to go after an IWLS step, extrapolated from the last
@@ -504,7 +529,7 @@ class EQLFitter:
 
     def _mean_and_deviance(self, eta: Array) -> tuple[Array, Array]:
         pb = self.pb
-        mu = pb.family.clip_mu(pb.family.link.inverse(eta + pb.offset))
+        mu = pb.family.clip_mu(self._mean(eta)[0])
         return mu, pb.weights * pb.family.unit_deviance(pb.y, mu)
 
     def round(self, delta: Array, phi: Array, lam: Array) -> Round:
@@ -515,7 +540,7 @@ class EQLFitter:
         hat_random = self._random_leverages(factor, w2)
         hat = np.concatenate([self._observation_leverages(factor, w1, hat_random), hat_random])
         self.rounds_done += 1
-        eta = self.system.linear_predictor(delta)
+        eta = self._linear_predictor(delta)
         mu, dev_obs = self._mean_and_deviance(eta)
         u, _ = self._random_scale(delta[self.p :])
         dev = np.concatenate([dev_obs, self._random_deviance(u)])
@@ -688,8 +713,8 @@ class _Iteration:
         """
         if not self.opt.accelerate or self._last_input is None:
             return self.opt.conv
-        before = float(np.linalg.norm(theta - self._last_input))
-        rate = float(np.linalg.norm(theta_next - theta)) / before if before > 0 else 0.0
+        before = np.sqrt(_sqnorm(theta - self._last_input))
+        rate = np.sqrt(_sqnorm(theta_next - theta)) / before if before > 0 else 0.0
         self._rate = min(max(self._rate, rate), 0.99)
         return self.opt.conv * (1.0 - self._rate) ** 2
 
@@ -740,8 +765,8 @@ class _Iteration:
                 return theta2
             r = theta1 - theta
             v = theta2 - 2.0 * theta1 + theta
-            vv = float(v @ v)
-            alpha = min(-np.sqrt(float(r @ r) / vv) if vv > 0 else -1.0, -1.0)
+            vv = _sqnorm(v)
+            alpha = min(-np.sqrt(_sqnorm(r) / vv) if vv > 0 else -1.0, -1.0)
             if alpha <= -step_max:
                 alpha, step_max = -step_max, 4.0 * step_max
             if alpha == -1.0:
@@ -763,6 +788,13 @@ class _Iteration:
                 step_max = max(1.0, step_max / 4.0)
                 theta, theta1 = theta1, theta2
         return theta1
+
+
+def _sqnorm(x: Array) -> float:
+    """x'x without BLAS: the state holds one log phi per observation, and a threaded
+    BLAS dot product of that length is a hundred times slower on a busy machine
+    (``_blas``)."""
+    return float(np.einsum("i,i->", x, x))
 
 
 PROGRESS_AFTER_SECONDS = 2.0

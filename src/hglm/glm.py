@@ -82,23 +82,24 @@ def fit_glm(
     if start is None:
         mu = family.clip_mu(family.mustart(y, w))
         eta = link.link(mu)
+        mu_eta = link.mu_eta(eta)
         coef = None
     else:
         coef = np.asarray(start, dtype=float)
         eta = X @ coef + off
-        mu = family.clip_mu(link.inverse(eta))
+        mean, mu_eta = link.inverse_and_mu_eta(eta)
+        mu = family.clip_mu(mean)
     dev = float(np.sum(w * family.unit_deviance(y, mu)))
 
     converged = False
     n_iter = 0
     while n_iter < maxit:
         n_iter += 1
-        mu_eta = link.mu_eta(eta)
         ww = w * mu_eta**2 / family.variance(mu)
         z = eta - off + (y - mu) / mu_eta
         sw = np.sqrt(ww)
         new_coef = linalg.lstsq(X * sw[:, None], z * sw, lapack_driver="gelsy")[0]
-        new_coef, eta, mu, new_dev = _halve_until_better(
+        new_coef, eta, mu, mu_eta, new_dev = _halve_until_better(
             y, X, family, w, off, coef, new_coef, dev
         )
         coef = new_coef
@@ -122,13 +123,16 @@ def _halve_until_better(
     old: Array | None,
     new: Array,
     old_dev: float,
-) -> tuple[Array, Array, Array, float]:
-    """Take the IRLS step, halving it while the deviance is non-finite or increases."""
+) -> tuple[Array, Array, Array, Array, float]:
+    """Take the IRLS step, halving it while the deviance is non-finite or increases.
+
+    Returns the coefficients, eta, mu, d mu / d eta and the deviance."""
     for _ in range(30):
         eta = X @ new + off
-        mu = family.clip_mu(family.link.inverse(eta))
+        mean, mu_eta = family.link.inverse_and_mu_eta(eta)
+        mu = family.clip_mu(mean)
         dev = float(np.sum(w * family.unit_deviance(y, mu)))
         if old is None or (np.isfinite(dev) and dev <= old_dev * (1 + 1e-10) + 1e-12):
-            return new, eta, mu, dev
+            return new, eta, mu, mu_eta, dev
         new = 0.5 * (new + old)
-    return new, eta, mu, dev
+    return new, eta, mu, mu_eta, dev

@@ -34,6 +34,9 @@ class Link:
         d mu / d eta as a function of eta.
     d2eta_dmu2 : callable
         g''(mu) as a function of mu.
+    mu_eta_of_inverse : callable or None
+        d mu / d eta as a function of g^{-1}(eta) (unclipped), where that is cheaper
+        than ``mu_eta`` and gives the same numbers.
     """
 
     name: str
@@ -41,6 +44,14 @@ class Link:
     inverse: Callable[[Array], Array]
     mu_eta: Callable[[Array], Array]
     d2eta_dmu2: Callable[[Array], Array]
+    mu_eta_of_inverse: Callable[[Array], Array] | None = None
+
+    def inverse_and_mu_eta(self, eta: Array) -> tuple[Array, Array]:
+        """g^{-1}(eta) and d mu / d eta, the link's inverse evaluated once if it can."""
+        mu = self.inverse(eta)
+        if self.mu_eta_of_inverse is None:
+            return mu, self.mu_eta(eta)
+        return mu, self.mu_eta_of_inverse(mu)
 
     def deta_dmu(self, mu: Array) -> Array:
         """g'(mu) = 1 / (d mu / d eta) evaluated at ``mu``."""
@@ -52,7 +63,10 @@ def _logit_inverse(eta: Array) -> Array:
 
 
 def _logit_mu_eta(eta: Array) -> Array:
-    m = _logit_inverse(eta)
+    return _logit_mu_eta_of_mu(_logit_inverse(eta))
+
+
+def _logit_mu_eta_of_mu(m: Array) -> Array:
     return np.maximum(m * (1.0 - m), _EPS)
 
 
@@ -86,7 +100,11 @@ def _exp_inverse(eta: Array) -> Array:
 
 
 def _exp_mu_eta(eta: Array) -> Array:
-    return np.maximum(np.exp(np.minimum(eta, 700.0)), _EPS)
+    return np.maximum(_exp_inverse(eta), _EPS)
+
+
+def _exp_mu_eta_of_mu(m: Array) -> Array:
+    return np.maximum(m, _EPS)
 
 
 LINKS: dict[str, Link] = {
@@ -96,14 +114,18 @@ LINKS: dict[str, Link] = {
         lambda eta: eta,
         np.ones_like,
         np.zeros_like,
+        np.ones_like,
     ),
-    "log": Link("log", np.log, _exp_inverse, _exp_mu_eta, lambda mu: -1.0 / mu**2),
+    "log": Link(
+        "log", np.log, _exp_inverse, _exp_mu_eta, lambda mu: -1.0 / mu**2, _exp_mu_eta_of_mu
+    ),
     "logit": Link(
         "logit",
         special.logit,
         _logit_inverse,
         _logit_mu_eta,
         lambda mu: (2.0 * mu - 1.0) / (mu * (1.0 - mu)) ** 2,
+        _logit_mu_eta_of_mu,
     ),
     "probit": Link(
         "probit",

@@ -272,8 +272,13 @@ class SparseSystem:
                                 minlength=self._keys.size)
         return sparse.csc_matrix((data, self._indices, self._indptr), shape=(self.N, self.N))
 
-    def factorize(self, w1: Array, w2: Array) -> SparseFactor:
-        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q)."""
+    def factorize(
+        self, w1: Array, w2: Array, trace_weights: Array | None = None
+    ) -> SparseFactor:
+        """Factor C = T'WT for observation weights w1 (n) and random-row weights w2 (q).
+
+        ``trace_weights`` is accepted for the interface of
+        :meth:`hglm.augmented.AugmentedSystem.factorize` and not needed here."""
         return SparseFactor(self, self.assemble(w1, w2), w2)
 
     @property
@@ -620,17 +625,19 @@ def nested_terms(blocks: list[Block]) -> bool:
 
 
 def make_system(
-    X: Array, blocks: list[Block], precisions: list | None = None
+    X: Array, blocks: list[Block], precisions: list | None = None,
+    scaled_weights: bool = False,
 ) -> AugmentedSystem | SparseSystem:
     """The solver for a problem: the general sparse one when a term has a known
     precision, or when the terms are nested (``nested_terms``) and the structured
     solver's dense Schur complement would be large (order >= SPARSE_FROM_SCHUR, e.g.
     (1|a) + (1|a:b) + (1|a:b:c) with thousands of a:b levels): there the sparse factor
     has no fill and is solved in a fraction of the time (docs/benchmarks.md).  Crossed
-    factors with many levels fill in and stay with the structured solver."""
+    factors with many levels fill in and stay with the structured solver.
+    ``scaled_weights`` is passed on to :class:`AugmentedSystem`."""
     if precisions is not None and any(Q is not None for Q in precisions):
         return SparseSystem(X, blocks, precisions)
-    structured = AugmentedSystem(X, blocks)
+    structured = AugmentedSystem(X, blocks, scaled_weights)
     if structured.m >= SPARSE_FROM_SCHUR and nested_terms(blocks):
         return SparseSystem(X, blocks)
     return structured
