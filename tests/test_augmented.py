@@ -318,14 +318,20 @@ def test_pair_products_match_dense(seed: int) -> None:
     pairs = PairProducts(E)
     assert PairProducts.count(E) >= pairs.K.nnz
     d = rng.uniform(0.1, 2.0, 40)
-    np.testing.assert_allclose(pairs.gram(d), dense.T @ (d[:, None] * dense), rtol=1e-13,
-                               atol=1e-14)
+    S = rng.normal(size=(11, 11))
+    reduced = S.copy()
+    pairs.subtract_gram(reduced, d)
+    np.testing.assert_allclose(reduced, S - dense.T @ (d[:, None] * dense), rtol=1e-13,
+                               atol=1e-13)
     M = rng.normal(size=(11, 11))
     M = M + M.T
     expected = np.einsum("ij,jk,ik->i", dense, M, dense)
     np.testing.assert_allclose(pairs.row_forms(M), expected, rtol=1e-12, atol=1e-13)
     scaled = pairs.scaled(-1.5)
-    np.testing.assert_allclose(scaled.gram(d), 2.25 * pairs.gram(d), rtol=1e-14)
+    scaled_reduced = S.copy()
+    scaled.subtract_gram(scaled_reduced, d)
+    np.testing.assert_allclose(S - scaled_reduced, 2.25 * (S - reduced), rtol=1e-12,
+                               atol=1e-13)
     np.testing.assert_allclose(scaled.row_forms(M), 2.25 * expected, rtol=1e-12, atol=1e-13)
 
 

@@ -370,21 +370,27 @@ def test_floor_screen_zero_products() -> None:
 
 
 def test_floor_screen_without_basis_when_most_are_small() -> None:
-    """When most products lie below the threshold, screening cannot pay: passes read p
-    alone (no basis is asked for) until few are small again."""
-    Z = np.random.default_rng(16).normal(size=(8, 400))
+    """When most products lie below the threshold, screening cannot pay: the next pass
+    reads p alone (no basis is asked for); after a pass that finds few small products,
+    the next round is screened again, without a pass."""
+    rng = np.random.default_rng(16)
+    Z = rng.normal(size=(8, 400))
     screen = FloorScreen(Z, column_norms(Z))
     asked = []
 
     def basis(p):
-        asked.append(1)
+        asked.append(p)
         return p[:, None]
 
-    p = np.ones(8)
-    for t in (1e3, 1e3, 1e-6):
-        got = screen.shortfall(p, t, lambda: basis(p))
+    ps = [rng.normal(size=8) for _ in range(3)]
+    for p, t in zip(ps, (1e3, 1e3, 1e-6), strict=True):
+        got = screen.shortfall(p, t, lambda p=p: basis(p))
         assert got == pytest.approx(_shortfall(p @ Z, t), rel=1e-13)
-    assert screen.passes >= 2 and len(asked) == 1
+    assert screen.passes == 3
+    assert len(asked) == 1 and asked[0] is ps[0]
+    got = screen.shortfall(ps[2], 1e-6, lambda: basis(ps[2]))
+    assert got == pytest.approx(_shortfall(ps[2] @ Z, 1e-6), rel=1e-13)
+    assert screen.passes == 3
 
 
 def test_bigrr_same_fit_empty_columns_and_floor() -> None:

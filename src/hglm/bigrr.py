@@ -138,9 +138,8 @@ class FloorScreen:
             # with the rounding of the stored products, relative to p
             slack = self.norms * (residual + 1e-10 * float(np.linalg.norm(p)))
             doubt = np.abs(self._zq @ a) - slack < threshold
-            missing = np.flatnonzero(doubt & ~self._in_copy)
             if np.count_nonzero(doubt) <= limit:
-                self._extend_copy(missing)
+                self._extend_copy(np.flatnonzero(doubt & ~self._in_copy))
                 return sum(_shortfall(block @ p, threshold) for block in self._copies)
         exact = self._pass(basis() if self._screenable else p[:, None])
         small = np.abs(exact) < threshold
@@ -271,6 +270,7 @@ class MarginalSolver:
         self.sizes = [Zk.shape[1] for Zk in self.Z]
         norms = [column_norms(Zk) for Zk in self.Z]
         self.empty = [nk == 0 for nk in norms]
+        self.n_empty = [int(np.sum(e)) for e in self.empty]
         self.screens = [FloorScreen(Zk, nk) for Zk, nk in zip(self.Z, norms, strict=True)]
         ends = np.cumsum(self.sizes)
         self.slices = [slice(int(e - s), int(e)) for s, e in zip(self.sizes, ends, strict=True)]
@@ -496,9 +496,8 @@ class MarginalFactor:
             short = self.solver.screens[k].shortfall(
                 py, np.sqrt(f) / lk, lambda: self._screen_basis
             )
-            n_empty = int(np.sum(self.solver.empty[k]))
             raw.append(lk**2 * pgp)
-            floored.append(lk**2 * (pgp + short) + n_empty * f)
+            floored.append(lk**2 * (pgp + short) + self.solver.n_empty[k] * f)
         return np.array(raw), np.array(floored)
 
     @cached_property
