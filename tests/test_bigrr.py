@@ -486,3 +486,32 @@ def test_all_finite_without_temporary() -> None:
     assert all_finite(np.zeros((0, 3)))
     with pytest.raises(ValueError, match="Z: contains missing"):
         hglm.hglm(y=np.ones(3), X=np.ones((3, 1)), Z=np.array([[1.0], [np.nan], [2.0]]))
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_eigendecomposition_threads(monkeypatch, idle) -> None:
+    """The eigendecomposition of G keeps the library's BLAS threads when the machine was
+    idle, though the rounds around it run on one thread; one thread otherwise."""
+    default = _blas_threads()
+    seen = []
+    eigh = np.linalg.eigh
+
+    def spy(a):
+        seen.append(_blas_threads())
+        return eigh(a)
+
+    monkeypatch.setattr(bigrr, "machine_idle", lambda: idle)
+    monkeypatch.setattr(bigrr.np.linalg, "eigh", spy)
+    n, q = 300, 3000
+    rng = np.random.default_rng(5)
+    Z = rng.standard_normal((n, q)) / np.sqrt(q)
+    solver = bigrr.MarginalSolver(np.ones((n, 1)), [Z], rng.standard_normal(n), np.ones(n))
+    solver.solve(np.full(n, 2.0), np.full(q, 3.0))
+    solver.solve(np.full(n, 1.5), np.full(q, 2.0))
+    assert seen == [default if idle else [1] * len(default)]

@@ -291,15 +291,13 @@ class MarginalSolver:
         """The factorization for observation weights w1 and random-row weights w2."""
         lam = 1.0 / self.term_lambdas(w2)
         if self._is_eigen(w1):
-            vinv: _CholeskyInverse | _EigenInverse = _EigenInverse(
-                self._eigen, 1.0 / w1[0], lam[0]
-            )
-        else:
-            V = np.diag(1.0 / w1)
-            for lk, Gk in zip(lam, self.G, strict=True):
-                V += lk * Gk
-            vinv = _CholeskyInverse(V)
-        return MarginalFactor(self, vinv, w1, w2, lam)
+            eigen = self._eigen  # outside the rounds' single thread (eigh_threads)
+            with single_thread():
+                return MarginalFactor(self, _EigenInverse(eigen, 1.0 / w1[0], lam[0]), w1, w2, lam)
+        V = np.diag(1.0 / w1)
+        for lk, Gk in zip(lam, self.G, strict=True):
+            V += lk * Gk
+        return MarginalFactor(self, _CholeskyInverse(V), w1, w2, lam)
 
     @cached_property
     def _eigen(self) -> _Eigen:
@@ -312,8 +310,8 @@ class MarginalSolver:
     def solve(self, w1: Array, w2: Array) -> tuple[LazyTail, MarginalFactor]:
         """(beta, v) and the factor for the given weights; v, a pass over Z, is computed
         on first use."""
-        with single_thread() if self._is_eigen(w1) else nullcontext():
-            factor = self.factorize(w1, w2)
+        factor = self.factorize(w1, w2)
+        with single_thread() if isinstance(factor.vinv, _EigenInverse) else nullcontext():
             factor.py = factor.p_times(self.y)
             factor.beta = factor.gls_beta(self.y)
         return LazyTail(factor.beta, factor.blups, self.p + sum(self.sizes)), factor
