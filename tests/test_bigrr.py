@@ -18,7 +18,8 @@ from shared import load_data, load_ref
 
 import hglm
 from hglm import bigrr
-from hglm.bigrr import FloorScreen, LazyTail, column_norms, empty_columns, gram
+from hglm.bigrr import FloorScreen, column_norms, empty_columns, gram
+from hglm.lazy import LazyTail
 from hglm.validation import all_finite
 
 RTOL = 1e-8

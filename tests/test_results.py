@@ -63,6 +63,22 @@ def test_df_resid_from_leverages(fit) -> None:
     assert n - p - q <= fit.df_resid <= n - p
 
 
+def test_leverages_computed_on_first_use(data) -> None:
+    """A fit does not compute the report's leverages; their exact sum (p + q minus the
+    random rows' sum, known from the last round) gives df_resid and equals the sum of
+    the leverages once they are computed."""
+    y, X, Z = data
+    fresh = hglm.hglm(y=y, X=X, Z=Z, conv=1e-12)
+    last = fresh._engine.last
+    assert not last.hat.computed
+    assert fresh.summary() is not None and not last.hat.computed
+    n = y.shape[0]
+    np.testing.assert_allclose(
+        last.observation_leverage_sum, np.sum(fresh.hat_values[:n]), rtol=1e-12
+    )
+    assert last.hat.computed
+
+
 def test_studentized_residuals(fit, data) -> None:
     y, X, _ = data
     n, p = X.shape

@@ -35,6 +35,7 @@ from scipy import linalg
 
 from ._blas import eigh_threads, lapack_threads, machine_idle, single_thread
 from .augmented import Indicator, NotPositiveDefiniteError
+from .lazy import LazyTail
 
 Array = np.ndarray
 
@@ -187,62 +188,6 @@ class FloorScreen:
 
 def _shortfall(x: Array, threshold: float) -> float:
     return float(np.sum(np.maximum(threshold**2 - x**2, 0.0)))
-
-
-class LazyTail:
-    """A vector of ``size`` entries whose first ones (``head``) are known and whose tail is
-    computed by ``tail()`` on first use.
-
-    The n-space solver has the observations' leverages and the fixed effects' variances
-    at O(n^2) cost, but each random effect's own leverage or variance costs O(n^2 q) in
-    all, and the EQL rounds need only their sums.  Slices within the head are served
-    without computing the tail; any other indexing, and conversion to a numpy array
-    (``np.asarray``), computes the whole vector once.
-    """
-
-    def __init__(self, head: Array, tail: Callable[[], Array], size: int) -> None:
-        self.head = head
-        self._tail = tail
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
-
-    @property
-    def shape(self) -> tuple[int]:
-        return (self.size,)
-
-    @property
-    def ndim(self) -> int:
-        return 1
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.head.dtype
-
-    @property
-    def computed(self) -> bool:
-        """Whether the tail has been computed."""
-        return "values" in self.__dict__
-
-    @cached_property
-    def values(self) -> Array:
-        return np.concatenate([self.head, self._tail()])
-
-    def __getitem__(self, key: object) -> Array:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(self.size)
-            if step == 1 and stop <= self.head.shape[0]:
-                return self.head[start:stop]
-        return self.values[key]
-
-    def __array__(self, dtype: object = None, copy: bool | None = None) -> Array:
-        out = self.values if dtype is None else self.values.astype(dtype, copy=False)
-        return out.copy() if copy else out
-
-    def __repr__(self) -> str:
-        state = "computed" if self.computed else f"tail of {self.size - len(self.head)} pending"
-        return f"LazyTail(size={self.size}, {state})"
 
 
 class MarginalSolver:

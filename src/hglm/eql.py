@@ -29,10 +29,11 @@ from .augmented import (
     NotPositiveDefiniteError,
     block_width,
 )
-from .bigrr import LazyTail, MarginalFactor, MarginalSolver, empty_columns
+from .bigrr import MarginalFactor, MarginalSolver, empty_columns
 from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
 from .families import RandomFamily, ResponseFamily
 from .glm import fit_glm
+from .lazy import LazyTail
 from .links import Link
 from .sparse_solver import make_system, precision_deviance
 
@@ -151,6 +152,8 @@ class Round:
     phi_next: Array
     lam_next: Array
     guards: set[str] = field(default_factory=set)
+    # sum of the n observation leverages (exact: p + q minus the random rows' sum)
+    observation_leverage_sum: float = np.nan
 
 
 @dataclass
@@ -491,15 +494,16 @@ class EQLFitter:
         means = (sums - (np.array(self.sizes) - counts)) / np.maximum(counts, 1)
         return np.where(informative, np.repeat(means, self.sizes), 1.0)
 
-    def exact_leverages(self, rnd: Round) -> Array:
-        """The leverages of every row at the last round, for the report."""
+    def exact_leverages(self, rnd: Round) -> LazyTail:
+        """The leverages of every row at the last round, for the report, computed on
+        first use: the q random effects' own ones with the n-space solver (O(n^2 q)),
+        all of them with the augmented solver."""
         if self.marginal is not None:
-            # the q random effects' own leverages (O(n^2 q)) are computed on first use
             return rnd.factor.exact_leverages(HAT_CEILING)
-        hat = np.concatenate(
-            [rnd.w1 * rnd.factor.rows_quadform(), rnd.factor.random_leverages(rnd.w2)]
-        )
-        return np.minimum(hat, HAT_CEILING)
+        size = self.pb.y.shape[0] + self.system.q
+        # the factor and weights, not the round, which will hold the vector (no cycle)
+        compute = partial(_augmented_leverages, rnd.factor, rnd.w1, rnd.w2)
+        return LazyTail(np.empty(0), compute, size)
 
     def _floor_guard(self, raw: Array, floored: Array, guards: set[str]) -> None:
         """Notes in ``guards`` when the deviance floor changed the sum of the deviances of
@@ -636,6 +640,13 @@ class EQLFitter:
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
             guards,
         )
+
+
+def _augmented_leverages(factor: AugmentedFactor, w1: Array, w2: Array) -> Array:
+    """Every row's leverage from the augmented factor for weights (w1, w2), at most
+    HAT_CEILING."""
+    hat = np.concatenate([w1 * factor.rows_quadform(), factor.random_leverages(w2)])
+    return np.minimum(hat, HAT_CEILING)
 
 
 def _floored_squares(delta: LazyTail, p: int, floors: Array, sizes: list[int]) -> Array:
@@ -849,6 +860,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         ) from exc
     last = it.last
     round_hat = last.hat  # exact sums per term, without the report's per-effect values
+    last.observation_leverage_sum = float(np.sum(round_hat[: problem.y.shape[0]]))
     last.hat = fitter.exact_leverages(last)
     for msg in sorted(last.guards):
         warn(msg, NumericalGuardWarning)

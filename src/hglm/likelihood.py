@@ -115,7 +115,7 @@ def fit_likelihoods(engine: EngineFit) -> Likelihoods:
     logdet_h = factor.logdet_random_block() - system.q * LOG_2PI
     logdet_a = factor.logdet() - (system.q + system.p) * LOG_2PI
     # cAIC counts the effective parameters as the leverages of the last solve (R's hv)
-    leverage = float(np.sum(engine.last.hat[: pb.y.shape[0]]))
+    leverage = engine.last.observation_leverage_sum
     return Likelihoods(
         hlik, hlik - 0.5 * logdet_h, hlik - 0.5 * logdet_a, -2.0 * cond + 2.0 * leverage
     )

@@ -93,9 +93,8 @@ class HGLMResult:
         self.deviances = last.dev
         self.fitted = last.mu
         self.linear_predictor = last.eta + pb.offset
-        self.df_resid = int(round(n - float(np.sum(last.hat[:n]))))
+        self.df_resid = int(round(n - last.observation_leverage_sum))
         self.disp_fitted = engine.phi
-        self.resid = self._studentized_residuals()
 
         if pb.fix_disp is not None:
             self.var_fix: float | None = float(pb.fix_disp)
@@ -223,8 +222,10 @@ class HGLMResult:
         pb = self._engine.problem
         return glm_loglik(pb.y, pb.X, pb.family, pb.weights, pb.offset)
 
-    def _studentized_residuals(self) -> Array:
-        """(y - mu) / sqrt(sum(d) / (n - p)) / sqrt(1 - h), R's studentized residuals."""
+    @cached_property
+    def resid(self) -> Array:
+        """(y - mu) / sqrt(sum(d) / (n - p)) / sqrt(1 - h), R's studentized residuals
+        (computed on first use, with the leverages)."""
         pb = self._engine.problem
         n, p = pb.X.shape
         scale = np.sqrt(np.sum(self.deviances) / (n - p))
