@@ -267,12 +267,15 @@ class AugmentedSystem:
             return AugmentedFactor(self, np.zeros(0), None, F)
         D = D0 + w2_user[self.perm_a]
         pairs = self._pair_products(scale)
+        c = None if trace_weights is None else trace_weights[self.perm_a - self.p]
         if pairs is not None:
-            pairs.subtract_gram(F, 1.0 / D)
-            return AugmentedFactor(self, D, E, F, pairs=pairs)
-        if trace_weights is None or not sparse.issparse(E):
+            if c is None:
+                pairs.subtract_gram(F, 1.0 / D)
+                return AugmentedFactor(self, D, E, F, pairs=pairs)
+            G = pairs.subtract_gram(F, 1.0 / D, c / D**2)
+            return AugmentedFactor(self, D, E, F, trace_gram=(c, G), pairs=pairs)
+        if c is None or not sparse.issparse(E):
             return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
-        c = trace_weights[self.perm_a - self.p]
         H, G = scaled_gram_pair(E, 1.0 / D, c / D**2)
         return AugmentedFactor(self, D, E, F - H, trace_gram=(c, G))
 
@@ -504,20 +507,31 @@ class PairProducts:
         return out
 
     def _upper(self, d: Array) -> Array:
-        """K' d as an m x m matrix: E' diag(d) E on the upper triangle, off-diagonal
-        entries doubled."""
+        """K' d as an m x m matrix (or K' [d1 d2] as two, for d of shape (q_a, 2)):
+        E' diag(d) E on the upper triangle, off-diagonal entries doubled."""
         m = self.shape[1]
-        return np.asarray(self.K.T @ (self.scale**2 * d[self.rows])).reshape(m, m)
+        products = np.asarray(self.K.T @ (self.scale**2 * d[self.rows]))
+        if d.ndim == 1:
+            return products.reshape(m, m)
+        return products.T.reshape(2, m, m)
 
-    def subtract_gram(self, S: Array, d: Array) -> None:
-        """S -= E' diag(d) E in place, without an m x m temporary."""
-        T = self._upper(d)
+    def subtract_gram(self, S: Array, d: Array, d_trace: Array | None = None) -> Array | None:
+        """S -= E' diag(d) E in place, without an m x m temporary.
+
+        With ``d_trace``, also returns E' diag(d_trace) E in the same pass over the pairs,
+        as its upper triangle with the off-diagonal entries doubled (so that
+        sum(M * G) = tr(M E' diag(d_trace) E) for a symmetric M)."""
+        if d_trace is None:
+            T, G = self._upper(d), None
+        else:
+            T, G = self._upper(np.column_stack([d, d_trace]))
         diagonal = np.diag(T).copy()
         T *= 0.5
         np.einsum("ii->i", T)[:] = 0.0
         S -= T
         S -= T.T
         np.einsum("ii->i", S)[:] -= diagonal
+        return G
 
     def row_forms(self, M: Array) -> Array:
         """e_a' M e_a for every row e_a of E (M symmetric and contiguous, m x m)."""
@@ -705,15 +719,14 @@ class AugmentedFactor:
         return sums
 
     def _trace_term(self, c: Array) -> float:
-        """tr(S^{-1} E' diag(c / D^2) E): from the pair products' row forms, from the
-        product formed with S when it was for these weights, or by its own product."""
+        """tr(S^{-1} E' diag(c / D^2) E): from the product formed with S when it was for
+        these weights (``trace_gram``, any symmetric split of its off-diagonal entries),
+        from the pair products' row forms, or by its own product."""
+        if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
+            return float(np.sum(self.s_inverse * self.trace_gram[1]))
         if self.pairs is not None:
             return float(np.sum(c / self.D**2 * self._e_sinv_e))
-        if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
-            G = self.trace_gram[1]
-        else:
-            G = scaled_gram(self.E, c / self.D**2)
-        return float(np.sum(self.s_inverse * G))
+        return float(np.sum(self.s_inverse * scaled_gram(self.E, c / self.D**2)))
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""
