@@ -305,6 +305,29 @@ def test_scaled_weights_system_agrees_with_dense(problem: Dense) -> None:
         )
 
 
+@pytest.mark.parametrize("budget, used", [(0, False), (10**9, True)])
+def test_pair_products_budget_grows_with_rows(monkeypatch, budget, used) -> None:
+    """Pair products are stored up to PAIR_PRODUCTS_MAX pairs, or PAIRS_PER_ROW per row
+    of data when that is more; beyond, the factorization multiplies E afresh."""
+    from hglm import augmented
+
+    rng = np.random.default_rng(3)
+    n = 400
+    a, b = rng.integers(0, 20, n), rng.integers(0, 15, n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    blocks = [as_block(np.eye(20)[a]), as_block(np.eye(15)[b])]
+    monkeypatch.setattr(augmented, "PAIR_PRODUCTS_MAX", 0)
+    monkeypatch.setattr(augmented, "PAIRS_PER_ROW", budget // n)
+    sysm = AugmentedSystem(X, blocks, scaled_weights=True)
+    w1, w2 = np.full(n, 2.0), np.full(35, 0.5)
+    factor = sysm.factorize(w1, w2, trace_weights=w2)
+    assert (factor.pairs is not None) is used
+    T = np.column_stack([X, np.eye(20)[a], np.eye(15)[b]])
+    C = T.T @ (w1[:, None] * T) + np.diag(np.concatenate([np.zeros(2), w2]))
+    rhs = rng.normal(size=C.shape[0])
+    np.testing.assert_allclose(factor.solve(rhs), np.linalg.solve(C, rhs), rtol=1e-10)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pair_products_match_dense(seed: int) -> None:
     # rows with unsorted and duplicate columns, and empty rows

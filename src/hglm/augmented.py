@@ -283,12 +283,12 @@ class AugmentedSystem:
         """The pair products of E = scale times the stored sparse E (scale None: the
         stored one) under ``scaled_weights``, where every factorization reuses E (built
         at the first); None otherwise, when E is dense or when it has more than
-        PAIR_PRODUCTS_MAX pairs."""
+        the larger of PAIR_PRODUCTS_MAX and PAIRS_PER_ROW n pairs (memory O(n))."""
         if not self.scaled_weights:
             return None
         prod = self._products
         if prod.pairs is None and sparse.issparse(prod.E):
-            fits = PairProducts.count(prod.E) <= PAIR_PRODUCTS_MAX
+            fits = PairProducts.count(prod.E) <= max(PAIR_PRODUCTS_MAX, PAIRS_PER_ROW * self.n)
             prod.pairs = PairProducts(prod.E) if fits else False
         if not prod.pairs:
             return None
@@ -447,7 +447,8 @@ def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
     return sparse.csr_matrix((E.data * d[rows], E.indices, E.indptr), shape=E.shape)
 
 
-PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: at most 48 MB
+PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: 48 MB whatever the rows,
+PAIRS_PER_ROW = 8  # and up to 96 bytes per row of data beyond
 
 
 class PairProducts:
