@@ -264,6 +264,8 @@ def test_logdet_random_block(problem: Dense) -> None:
     sign, expected = np.linalg.slogdet(H)
     assert sign == 1.0
     assert factor.logdet_random_block() == pytest.approx(expected, rel=1e-11, abs=1e-10)
+    # from the factor of S, which LAPACK wrote over S (no copy of the m x m matrix)
+    assert factor.S.size == 0 or np.shares_memory(factor._chol, factor.S)
 
 
 def test_refactorize_with_scaled_and_new_weights(problem: Dense) -> None:

@@ -514,7 +514,7 @@ class PairProducts:
         products = np.asarray(self.K.T @ (self.scale**2 * d[self.rows]))
         if d.ndim == 1:
             return products.reshape(m, m)
-        return products.T.reshape(2, m, m)
+        return products[:, 0].reshape(m, m), products[:, 1].reshape(m, m)  # two copies
 
     def subtract_gram(self, S: Array, d: Array, d_trace: Array | None = None) -> Array | None:
         """S -= E' diag(d) E in place, without an m x m temporary.
@@ -594,7 +594,10 @@ def _dense_quadform(R: Array, M: Array) -> Array:
 
 @dataclass
 class AugmentedFactor:
-    """The Cholesky factorization of C = T'WT in [A | B] order."""
+    """The Cholesky factorization of C = T'WT in [A | B] order.
+
+    ``S``, the Schur complement of the A block (symmetric, C-ordered, owned by the
+    factor), is factored in place: afterwards its memory holds the Cholesky factor."""
 
     system: AugmentedSystem
     D: Array
@@ -611,7 +614,8 @@ class AugmentedFactor:
             self._chol = self.S
             return
         with lapack_threads(self.S.shape[0]):
-            chol, info = linalg.lapack.dpotrf(self.S, lower=1, clean=1)
+            # S' is S, F-ordered: LAPACK overwrites it with the factor, without a copy
+            chol, info = linalg.lapack.dpotrf(self.S.T, lower=1, clean=1, overwrite_a=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
         self._chol = chol
@@ -762,7 +766,9 @@ class AugmentedFactor:
         return float(np.sum(np.log(self.D)) + 2.0 * np.sum(np.log(np.diag(self._chol))))
 
     def logdet_random_block(self) -> float:
-        """log det(Z'W1Z + W2), the random-effect block of C."""
+        """log det(Z'W1Z + W2), the random-effect block of C: the random effects come
+        first in the B block, so the leading m_z x m_z block of S's Cholesky factor is the
+        factor of their Schur complement."""
         m_z = self.system.m_z
-        chol_z = linalg.cholesky(self.S[:m_z, :m_z], lower=True) if m_z else np.ones(0)
-        return float(np.sum(np.log(self.D)) + 2.0 * np.sum(np.log(np.diag(chol_z))))
+        diag_z = np.diag(self._chol)[:m_z]
+        return float(np.sum(np.log(self.D)) + 2.0 * np.sum(np.log(diag_z)))
