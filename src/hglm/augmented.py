@@ -449,6 +449,7 @@ def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
 
 PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: 48 MB whatever the rows,
 PAIRS_PER_ROW = 8  # and up to 96 bytes per row of data beyond
+PAIR_CHUNK = 65_536  # pairs built at a time (about 1.5 MB of temporaries)
 
 
 class PairProducts:
@@ -480,19 +481,22 @@ class PairProducts:
         cols = np.empty(indptr[-1], dtype=np.int32 if m * m < 2**31 else np.int64)
         vals = np.empty(indptr[-1])
         start = 0
-        for group in np.split(self.rows, np.flatnonzero(np.diff(sizes)) + 1):
-            k = counts[group[0]]
-            at = E.indptr[group][:, None] + np.arange(k)
-            c, v = E.indices[at].astype(cols.dtype), E.data[at]
+        for same in np.split(self.rows, np.flatnonzero(np.diff(sizes)) + 1):
+            k = counts[same[0]]
             first, second = np.triu_indices(k)
-            stop = start + group.shape[0] * first.shape[0]
-            out = cols[start:stop].reshape(group.shape[0], -1)
-            np.multiply(np.take(c, first, axis=1), m, out=out)
-            out += np.take(c, second, axis=1)
-            out = vals[start:stop].reshape(group.shape[0], -1)
-            np.multiply(np.take(v, first, axis=1), np.take(v, second, axis=1), out=out)
-            out *= np.where(first == second, 1.0, 2.0)
-            start = stop
+            factor = np.where(first == second, 1.0, 2.0)
+            # rows with k non-zeros, a few at a time (bounded temporaries)
+            for group in np.array_split(same, -(-same.shape[0] * first.shape[0] // PAIR_CHUNK)):
+                at = E.indptr[group][:, None] + np.arange(k)
+                c, v = E.indices[at].astype(cols.dtype), E.data[at]
+                stop = start + group.shape[0] * first.shape[0]
+                out = cols[start:stop].reshape(group.shape[0], -1)
+                np.multiply(np.take(c, first, axis=1), m, out=out)
+                out += np.take(c, second, axis=1)
+                out = vals[start:stop].reshape(group.shape[0], -1)
+                np.multiply(np.take(v, first, axis=1), np.take(v, second, axis=1), out=out)
+                out *= factor
+                start = stop
         self.K = sparse.csr_matrix((vals, cols, indptr), shape=(self.rows.shape[0], m * m))
 
     @staticmethod
