@@ -20,8 +20,9 @@ t_i' C^{-1} t_i, which come from the factor by the block-inverse formulas; no n 
 E' D^{-1} E is a sparse product when E is sparse (crossed factors).  For a Gaussian
 response the weights change by a common factor only, so E is fixed up to a scale: the
 products E_aj E_ak of the pairs of non-zeros in each row of E are then stored once
-(:class:`PairProducts`), and each round forms E' D^{-1} E and the forms e_a' S^{-1} e_a
-of the leverage trace by one sparse matrix-vector product each.
+(:class:`PairProducts`, while they take at most 48 MB or 96 bytes per row of data), and
+each round forms E' D^{-1} E and the Gram matrix of the leverage trace,
+E' diag(c / D^2) E, in one pass over the pairs.
 """
 
 from __future__ import annotations
