@@ -512,7 +512,7 @@ class PairProducts:
         out.scale = self.scale * c
         return out
 
-    def _upper(self, d: Array) -> Array:
+    def _upper(self, d: Array) -> Array | tuple[Array, Array]:
         """K' d as an m x m matrix (or K' [d1 d2] as two, for d of shape (q_a, 2)):
         E' diag(d) E on the upper triangle, off-diagonal entries doubled."""
         m = self.shape[1]
