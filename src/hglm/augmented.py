@@ -269,16 +269,16 @@ class AugmentedSystem:
         D = D0 + w2_user[self.perm_a]
         pairs = self._pair_products(scale)
         c = None if trace_weights is None else trace_weights[self.perm_a - self.p]
+        G = None  # E' diag(c / D^2) E, when formed in the same pass as the Schur complement
         if pairs is not None:
-            if c is None:
-                pairs.subtract_gram(F, 1.0 / D)
-                return AugmentedFactor(self, D, E, F, pairs=pairs)
-            G = pairs.subtract_gram(F, 1.0 / D, c / D**2)
-            return AugmentedFactor(self, D, E, F, trace_gram=(c, G), pairs=pairs)
-        if c is None or not sparse.issparse(E):
-            return AugmentedFactor(self, D, E, F - scaled_gram(E, 1.0 / D))
-        H, G = scaled_gram_pair(E, 1.0 / D, c / D**2)
-        return AugmentedFactor(self, D, E, F - H, trace_gram=(c, G))
+            G = pairs.subtract_gram(F, 1.0 / D, None if c is None else c / D**2)
+        elif c is None or not sparse.issparse(E):
+            F -= scaled_gram(E, 1.0 / D)
+        else:
+            H, G = scaled_gram_pair(E, 1.0 / D, c / D**2)
+            F -= H
+        trace_gram = None if G is None else (c, G)
+        return AugmentedFactor(self, D, E, F, trace_gram=trace_gram, pairs=pairs)
 
     def _pair_products(self, scale: float | None) -> PairProducts | None:
         """The pair products of E = scale times the stored sparse E (scale None: the
@@ -519,7 +519,9 @@ class PairProducts:
         products = np.asarray(self.K.T @ (self.scale**2 * d[self.rows]))
         if d.ndim == 1:
             return products.reshape(m, m)
-        return products[:, 0].reshape(m, m), products[:, 1].reshape(m, m)  # two copies
+        # strided views of one buffer; the second is kept by the factor (trace_gram), so
+        # it is copied and the buffer goes with the first
+        return products[:, 0].reshape(m, m), products[:, 1].reshape(m, m).copy()
 
     def subtract_gram(self, S: Array, d: Array, d_trace: Array | None = None) -> Array | None:
         """S -= E' diag(d) E in place, without an m x m temporary.

@@ -42,7 +42,7 @@ Array = np.ndarray
 
 # columns of Z per product in the per-effect quantities (bounds the n x chunk temporaries)
 COLUMN_CHUNK = 4096
-# rows of Z per pass of the empty-column scan and of the column norms (bounds temporaries)
+# rows of Z per step of the column norms (bounds the temporaries)
 ROW_CHUNK = 256
 # a round reads the columns of Z whose BLUP may lie below the floor when they are at most
 # this share of the columns (a gathered column costs several times its share of a pass)
@@ -65,24 +65,6 @@ def gram(Z: Array) -> Array:
     Z, 0.9 GB through scipy's ``dsyrk`` wrapper on a column slice, which copies).
     """
     return Z @ Z.T
-
-
-def empty_columns(Z: Array, rows: int = ROW_CHUNK) -> Array:
-    """Which columns of Z are all zero, scanning ``rows`` rows at a time (no n x q
-    boolean temporary); after the first rows only the columns still all zero are read."""
-    q = Z.shape[1]
-    candidates: Array | None = None  # None: every column
-    for start in range(0, Z.shape[0], rows):
-        block = Z[start : start + rows]
-        if candidates is None:
-            candidates = np.flatnonzero(~np.any(block != 0, axis=0))
-        else:
-            candidates = candidates[~np.any(block[:, candidates] != 0, axis=0)]
-        if candidates.size == 0:
-            break
-    empty = np.zeros(q, dtype=bool)
-    empty[np.arange(q) if candidates is None else candidates] = True
-    return empty
 
 
 def column_norms(Z: Array, rows: int = ROW_CHUNK) -> Array:

@@ -29,7 +29,7 @@ from .augmented import (
     NotPositiveDefiniteError,
     block_width,
 )
-from .bigrr import MarginalFactor, MarginalSolver, empty_columns
+from .bigrr import MarginalFactor, MarginalSolver, column_norms
 from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
 from .families import RandomFamily, ResponseFamily
 from .glm import fit_glm
@@ -658,7 +658,7 @@ def _floored_squares(delta: LazyTail, p: int, floors: Array, sizes: list[int]) -
 def _nonzero_columns(block: Block) -> Array:
     if isinstance(block, Indicator):
         return np.bincount(block.index, block.values != 0, minlength=block.n_levels) > 0
-    return ~empty_columns(block)  # in row chunks: no n x q boolean temporary
+    return column_norms(block) > 0  # as the n-space solver decides (MarginalSolver.empty)
 
 
 def _slices(sizes: list[int]) -> list[slice]:
