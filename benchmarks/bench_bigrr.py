@@ -55,20 +55,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    BENCH_DIR,
-    Measurement,
-    Prepared,
-    command_line,
-    fmt_mb,
-    fmt_num,
-    machine_text,
-    md_table,
-    measure,
-    out_dir,
-    thread_env,
-    threads_text,
-)
+import common  # noqa: E402  (benchmarks/common.py)
 
 CASES: dict[str, dict[str, Any]] = {
     "n1k_q20k": {"n": 1_000, "q": 20_000, "seed": 20_000},
@@ -130,12 +117,7 @@ def truth(case: str, unit_columns: bool = False) -> dict[str, float]:
 
 def _summary(res: Any) -> dict:
     return {
-        "n_iter": int(res.n_iter),
-        "converged": bool(res.converged),
-        "fixef": [float(v) for v in np.asarray(res.fixef)],
-        "se_fixef": [float(v) for v in np.asarray(res.se_fixef)],
-        "var_ranef": [float(v) for v in np.asarray(res.var_ranef)],
-        "var_fix": None if res.var_fix is None else float(res.var_fix),
+        **common.fit_summary(res),
         # standard errors of log(var_ranef) and log(var_fix) from the dispersion GLMs
         "se_log_var_ranef": float(res.rand_disp_coef[0]["std_error"].iloc[0]),
         "se_log_var_fix": None if res.disp_coef is None
@@ -143,14 +125,14 @@ def _summary(res: Any) -> dict:
     }
 
 
-def prepare(case: str, unit_columns: bool = False) -> Prepared:
+def prepare(case: str, unit_columns: bool = False) -> common.Prepared:
     """Worker entry point (see common.py): simulate, then hand back the fit."""
     import hglm
 
     spec = CASES[case]
     y, Z = simulate(spec["n"], spec["q"], spec["seed"], unit_columns=unit_columns)
     X = np.ones((spec["n"], 1))
-    return Prepared(fit=lambda: hglm.hglm(y=y, X=X, Z=Z, bigrr=True), summarize=_summary)
+    return common.Prepared(fit=lambda: hglm.hglm(y=y, X=X, Z=Z, bigrr=True), summarize=_summary)
 
 
 # --------------------------------------------------------------------------- profile
@@ -194,7 +176,7 @@ def profile_case(case: str, unit_columns: bool = False, top: int = 20) -> str:
 
 
 def _se_log(se: float | None) -> str:
-    return "—" if not se else f"{fmt_num(se, 3)} (log)"
+    return "—" if not se else f"{common.fmt_num(se, 3)} (log)"
 
 
 def estimate_rows(case: str, info: dict, unit_columns: bool) -> list[list[str]]:
@@ -209,26 +191,26 @@ def estimate_rows(case: str, info: dict, unit_columns: bool) -> list[list[str]]:
 
     se_u, se_phi = info.get("se_log_var_ranef"), info.get("se_log_var_fix")
     rows = [
-        [case, "mu (intercept)", fmt_num(t["mu"]), fmt_num(info["fixef"][0], 5),
-         fmt_num(info["se_fixef"][0], 3),
+        [case, "mu (intercept)", common.fmt_num(t["mu"]), common.fmt_num(info["fixef"][0], 5),
+         common.fmt_num(info["se_fixef"][0], 3),
          f"z = {(info['fixef'][0] - t['mu']) / info['se_fixef'][0]:+.2f}"],
     ]
     if unit_columns:
-        rows.append([case, "var_ranef (per marker)", fmt_num(t["var_ranef"]),
-                     fmt_num(var_u, 5), _se_log(se_u), rel(var_u, t["var_ranef"])])
+        rows.append([case, "var_ranef (per marker)", common.fmt_num(t["var_ranef"]),
+                     common.fmt_num(var_u, 5), _se_log(se_u), rel(var_u, t["var_ranef"])])
     rows.append([case, "marker variance h2" + (" = q var_ranef" if unit_columns else
                                                 " = var_ranef"),
-                 fmt_num(t["h2_total"]), fmt_num(total, 5), _se_log(se_u),
+                 common.fmt_num(t["h2_total"]), common.fmt_num(total, 5), _se_log(se_u),
                  rel(total, t["h2_total"])])
     if info.get("var_fix") is not None:
-        rows.append([case, "var_fix (residual)", fmt_num(t["var_fix"]),
-                     fmt_num(info["var_fix"], 5), _se_log(se_phi),
+        rows.append([case, "var_fix (residual)", common.fmt_num(t["var_fix"]),
+                     common.fmt_num(info["var_fix"], 5), _se_log(se_phi),
                      rel(info["var_fix"], t["var_fix"])])
     return rows
 
 
 def _profile_in_worker(case: str, unit_columns: bool, env: dict | None) -> str:
-    code = (f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); import bench_bigrr; "
+    code = (f"import sys; sys.path.insert(0, {str(common.BENCH_DIR)!r}); import bench_bigrr; "
             f"print(bench_bigrr.profile_case({case!r}, {unit_columns!r}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, check=False)
@@ -245,21 +227,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="append cProfile tables")
     ap.add_argument("--unit-columns", action="store_true",
                     help="markers of variance 1 instead of 1/q (see the module docstring)")
-    ap.add_argument("--out", default=str(BENCH_DIR / "RESULTS_bigrr.md"))
+    ap.add_argument("--out", default=str(common.BENCH_DIR / "RESULTS_bigrr.md"))
     args = ap.parse_args(argv)
     names = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = sorted(set(names) - set(CASES))
     if unknown:
         raise SystemExit(f"unknown case(s): {', '.join(unknown)}; known: {list(CASES)}")
 
-    env = thread_env(args.threads)
-    results: dict[str, Measurement] = {}
+    env = common.thread_env(args.threads)
+    results: dict[str, common.Measurement] = {}
     for name in names:
-        m = measure("bench_bigrr", name, params={"unit_columns": args.unit_columns},
+        m = common.measure("bench_bigrr", name, params={"unit_columns": args.unit_columns},
                     repeat=args.repeat, timeout=args.timeout, env=env)
         results[name] = m
-        print(f"{name:10s} {m.time_text():>12s} s  fit peak {fmt_mb(m.peak_mb):>7s} MB  "
-              f"load {fmt_num(m.load_avg, 2)}  {m.message[:100]}", flush=True)
+        print(f"{name:10s} {m.time_text():>12s} s  fit peak {common.fmt_mb(m.peak_mb):>7s} MB  "
+              f"load {common.fmt_num(m.load_avg, 2)}  {m.message[:100]}", flush=True)
 
     time_rows, est_rows = [], []
     for name, m in results.items():
@@ -270,9 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         total = (m.peak_mb + m.baseline_mb) if m.peak_mb is not None else None
         runs = ", ".join(f"{t:.2f}" for t in m.times)
         time_rows.append([
-            name, f"{spec['n']:,}", f"{spec['q']:,}", fmt_mb(spec["n"] * spec["q"] * 8 / 2**20),
-            m.time_text(), runs, fmt_mb(m.peak_mb), fmt_mb(total), conv,
-            fmt_num(m.load_avg, 2),
+            name, f"{spec['n']:,}", f"{spec['q']:,}",
+            common.fmt_mb(spec["n"] * spec["q"] * 8 / 2**20),
+            m.time_text(), runs, common.fmt_mb(m.peak_mb), common.fmt_mb(total), conv,
+            common.fmt_num(m.load_avg, 2),
             m.message if m.status != "ok" else "; ".join(m.info.get("warnings", []))[:120],
         ])
         est_rows += estimate_rows(name, m.info, args.unit_columns)
@@ -287,14 +270,14 @@ def main(argv: list[str] | None = None) -> int:
 
     sections = [
         "# bigRR at genomic scale (issue 4)",
-        f"Generated by `{command_line()}`. Seconds: wall time of "
+        f"Generated by `{common.command_line()}`. Seconds: wall time of "
         "`hglm.hglm(y=y, X=ones, Z=Z, bigrr=True)`, median of "
         f"{args.repeat} runs in a fresh process with the data simulated; timeout "
         f"{args.timeout:g} s per case. Fit MB: peak resident memory during the first fit "
         "minus the process's memory with Z loaded (Z itself is the 'Z MB' column); process "
         "MB: the whole process at that peak. Load: the 1-minute load average when the "
         "worker started (2 cores; timings move with it).",
-        "## Times\n\n" + md_table(
+        "## Times\n\n" + common.md_table(
             ["case", "n", "q", "Z MB", "seconds", "runs", "fit MB", "process MB", "iter",
              "load", "notes"],
             time_rows, align="lrrrrlrrrrl"),
@@ -311,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         "over 8 replicates of n1k_q20k (seeds 100-107) the estimates of h2 averaged 0.488 "
         "with a standard deviation of 0.081 (17% of h2, against a reported 0.07-0.08 on "
         "the log scale) and those of var_fix 0.506 with 0.039, so deviations of 20-30% in "
-        "one replicate are ordinary.\n\n" + md_table(
+        "one replicate are ordinary.\n\n" + common.md_table(
             ["case", "parameter", "truth", "estimate", "SE", "deviation"], est_rows,
             align="llrrrl"),
     ]
@@ -319,11 +302,11 @@ def main(argv: list[str] | None = None) -> int:
         profiles = [_profile_in_worker(name, args.unit_columns, env) for name in names]
         sections.append("## Profiles (cProfile, one fit each)\n\n" + "\n\n".join(
             "```text\n" + p.rstrip() + "\n```" for p in profiles))
-    sections.append("## Machine\n\n" + machine_text()
-                    + f"\n- threads: {threads_text(args.threads)}")
+    sections.append("## Machine\n\n" + common.machine_text()
+                    + f"\n- threads: {common.threads_text(args.threads)}")
     Path(args.out).write_text("\n\n".join(sections) + "\n")
     raw = {k: v.to_dict() for k, v in results.items()}
-    (out_dir() / f"{Path(args.out).stem}.json").write_text(json.dumps(raw, indent=1))
+    (common.out_dir() / f"{Path(args.out).stem}.json").write_text(json.dumps(raw, indent=1))
     print(f"\nwrote {args.out}")
     return 0
 

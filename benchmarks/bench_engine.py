@@ -32,6 +32,7 @@ from common import (  # noqa: E402
     Measurement,
     Prepared,
     command_line,
+    fit_summary,
     fmt_mb,
     fmt_num,
     fmt_ratio,
@@ -345,13 +346,7 @@ def _summary(res: Any) -> dict:
     loops = None
     if isinstance(res, _Loop):
         loops, res = res.loop_iterations, res.fit
-    out = {
-        "fixef": [float(v) for v in np.asarray(res.fixef)],
-        "var_ranef": [float(v) for v in np.asarray(res.var_ranef)],
-        "var_fix": None if res.var_fix is None else float(res.var_fix),
-        "n_iter": int(res.n_iter),
-        "converged": bool(res.converged),
-    }
+    out = fit_summary(res)
     if loops is not None:
         out["loop_iterations"] = loops
     for key in ("car_rho", "car_tau"):

@@ -48,6 +48,7 @@ from common import (  # noqa: E402
     Measurement,
     Prepared,
     command_line,
+    fit_summary,
     fmt_mb,
     fmt_num,
     machine_text,
@@ -127,11 +128,10 @@ def tabular_A(ped: dict[str, np.ndarray], animals: np.ndarray) -> np.ndarray:
 
 
 def _summary(res: Any) -> dict:
-    return {"n_iter": res.n_iter, "converged": bool(res.converged),
-            "fixef": [float(v) for v in res.fixef], "var_fix": float(res.var_fix),
-            "var_ranef": [float(v) for v in res.var_ranef], "n_ranef": len(res.ranef),
-            "solver": type(res._engine.fitter.system).__name__
-            if res._engine.fitter.marginal is None else "MarginalSolver (bigRR)"}
+    solver = type(res._engine.fitter.system).__name__
+    if res._engine.fitter.marginal is not None:
+        solver = "MarginalSolver (bigRR)"
+    return {**fit_summary(res), "n_ranef": len(res.ranef), "solver": solver}
 
 
 def prepare(case: str, q: int = 0, n: int = 0) -> Prepared:

@@ -31,6 +31,7 @@ from common import (  # noqa: E402
     Measurement,
     Prepared,
     command_line,
+    fit_summary,
     fmt_mb,
     fmt_num,
     fmt_ratio,
@@ -160,18 +161,6 @@ def hglm_family(name: str) -> Any:
     return hglm.Gamma(link="log") if name == "gamma_log" else name
 
 
-def _summary(res: Any) -> dict:
-    return {
-        "fixef_names": [str(k) for k in res.fixef.index],
-        "fixef": [float(v) for v in np.asarray(res.fixef)],
-        "se_fixef": [float(v) for v in np.asarray(res.se_fixef)],
-        "var_ranef": [float(v) for v in np.asarray(res.var_ranef)],
-        "var_fix": None if res.var_fix is None else float(res.var_fix),
-        "n_iter": int(res.n_iter),
-        "converged": bool(res.converged),
-    }
-
-
 def prepare(case: str, data_dir: str, shared: str) -> Prepared:
     """Worker entry point (see common.py): the hglm fit of one problem."""
     import hglm
@@ -180,12 +169,12 @@ def prepare(case: str, data_dir: str, shared: str) -> Prepared:
     if case == "p4":
         y, Z = load_p4(data_dir)
         X = np.ones((len(y), 1))
-        return Prepared(fit=lambda: hglm.hglm(y=y, X=X, Z=Z, bigrr=True), summarize=_summary)
+        return Prepared(fit=lambda: hglm.hglm(y=y, X=X, Z=Z, bigrr=True), summarize=fit_summary)
     df = load_problem(case, data_dir, shared)
     kw: dict[str, Any] = {"family": hglm_family(spec["family"])}
     if spec.get("fix_disp") is not None:
         kw["fix_disp"] = spec["fix_disp"]
-    return Prepared(fit=lambda: hglm.hglm2(spec["formula"], data=df, **kw), summarize=_summary)
+    return Prepared(fit=lambda: hglm.hglm2(spec["formula"], data=df, **kw), summarize=fit_summary)
 
 
 # --------------------------------------------------------------------------- truth

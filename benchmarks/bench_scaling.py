@@ -57,6 +57,7 @@ from common import (  # noqa: E402
     Measurement,
     Prepared,
     command_line,
+    fit_summary,
     fmt_mb,
     fmt_num,
     fmt_seconds,
@@ -137,23 +138,13 @@ def fit_kwargs(model: str) -> dict[str, Any]:
     return kw
 
 
-def _summary(res: Any) -> dict:
-    return {
-        "n_iter": int(res.n_iter),
-        "converged": bool(res.converged),
-        "fixef": [float(v) for v in np.asarray(res.fixef)],
-        "var_ranef": [float(v) for v in np.asarray(res.var_ranef)],
-        "var_fix": None if res.var_fix is None else float(res.var_fix),
-    }
-
-
 def prepare(case: str, n: int) -> Prepared:
     """Worker entry point (see common.py): simulate, then hand back the fit."""
     import hglm
 
     df = simulate(case, int(n))
     formula, kw = MODELS[case]["formula"], fit_kwargs(case)
-    return Prepared(fit=lambda: hglm.hglm2(formula, data=df, **kw), summarize=_summary)
+    return Prepared(fit=lambda: hglm.hglm2(formula, data=df, **kw), summarize=fit_summary)
 
 
 # --------------------------------------------------------------------------- analysis

@@ -167,6 +167,19 @@ def time_call(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, list[float
     return statistics.median(times), times
 
 
+def fit_summary(res: Any) -> dict:
+    """The estimates every report keeps of an hglm fit (JSON-ready)."""
+    return {
+        "n_iter": int(res.n_iter),
+        "converged": bool(res.converged),
+        "fixef_names": [str(k) for k in res.fixef.index],
+        "fixef": [float(v) for v in res.fixef],
+        "se_fixef": [float(v) for v in res.se_fixef],
+        "var_ranef": [float(v) for v in res.var_ranef],
+        "var_fix": None if res.var_fix is None else float(res.var_fix),
+    }
+
+
 @dataclass
 class Prepared:
     """What a benchmark module's ``prepare`` returns: the fit, and how to describe it."""

@@ -47,6 +47,7 @@ from common import (  # noqa: E402
     Measurement,
     Prepared,
     command_line,
+    fit_summary,
     fmt_mb,
     fmt_num,
     fmt_ratio,
@@ -106,7 +107,7 @@ def _statsmodels_summary(res: Any) -> dict:
 
 
 def _hglm_summary(res: Any) -> dict:
-    out = bp._summary(res)
+    out = fit_summary(res)
     out["dispersion"] = out.pop("var_fix")
     return out
 
