@@ -129,6 +129,9 @@ def hglm(
     fix_disp : float, optional
         Hold the residual dispersion at this value (e.g. 1 for binomial/Poisson).
     method : {"EQL", "EQL1"}
+        EQL (h-likelihood, HL(0,1)), or EQL1: R's HL(1,1)-type correction of the fixed
+        effects (DESIGN.md, "EQL1"; Gaussian random effects only, else EQL with a
+        warning).  "HL11", the tutorial's name, is EQL1.
     conv, maxit : float, int
         Stop when sum((eta_old - eta)^2) < conv * sum(eta^2) (R's rule), at most maxit
         iterations.
@@ -532,6 +535,7 @@ def _fit(
     rand_disp = rand_disp_designs(c["x_rand_disp"], sizes)
     rd_links = [rd_link] * len(sizes)
     transforms: list[Array | None] = [None] * len(sizes)
+    shift_blocks: list[object | None] = [None] * len(sizes)
     for k, f in enumerate(rand_fams):
         if f.spatial is not None:
             if rand_disp[k][0] is not None:
@@ -539,6 +543,7 @@ def _fit(
                     f"x_rand_disp[{k}]: a {f.name} term has its own dispersion model "
                     "(on the eigenvalues of D)"
                 )
+            shift_blocks[k] = _engine_block(z_blocks[k])
             z_blocks[k] = rotate_block(f.spatial, _as_matrix(z_blocks[k]), "Z")
             rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
             rd_links[k] = f.spatial.disp_link
@@ -555,12 +560,12 @@ def _fit(
             z_blocks[k] = times_factor(_as_matrix(z_blocks[k]), L)
             transforms[k] = L
     terms = [
-        RandomTermModel(f, xd, lk, tr, pr)
-        for f, (xd, _), lk, tr, pr in zip(rand_fams, rand_disp, rd_links, transforms,
-                                          precisions, strict=True)
+        RandomTermModel(f, xd, lk, tr, pr, sb)
+        for f, (xd, _), lk, tr, pr, sb in zip(rand_fams, rand_disp, rd_links, transforms,
+                                              precisions, shift_blocks, strict=True)
     ]
     problem = Problem(
-        y_arr, X_arr, [b if isinstance(b, Indicator) else as_block(b) for b in z_blocks],
+        y_arr, X_arr, [_engine_block(b) for b in z_blocks],
         terms, fam, w, off, xd_arr,
         get_link(c["link_disp"], "link_disp"), fix_disp,
     )
@@ -586,21 +591,21 @@ def _fit(
     )
 
 
+def _engine_block(block: object) -> object:
+    """A block of Z as the engine takes it (an Indicator stays one)."""
+    return block if isinstance(block, Indicator) else as_block(block)
+
+
 def _effective_method(method: str, rand_fams: list) -> str:
-    """EQL1 corrects Gaussian random effects only; otherwise EQL is used, as R does."""
+    """EQL1 corrects Gaussian random effects only; otherwise EQL is used, as R does.
+    "HL11" is the tutorial's name of EQL1."""
+    method = "EQL1" if method == "HL11" else method
     if method == "EQL1" and not all(f.is_gaussian for f in rand_fams):
         warn(
             "method: EQL1 is defined for Gaussian random effects only; fitting by EQL",
             UserWarning,
         )
         return "EQL"
-    if method == "EQL1":
-        warn(
-            "method: EQL1 applies the HL(1,1) correction of the fixed effects derived from "
-            "the adjusted profile likelihood p_v(h) (DESIGN.md); it does not yet reproduce "
-            "R's hglm EQL1 estimates",
-            UserWarning,
-        )
     return method
 
 

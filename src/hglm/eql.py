@@ -42,6 +42,9 @@ Array = np.ndarray
 DEV_FLOOR = 1e-8
 HAT_CEILING = 1.0 - 1e-8
 INNER_MAXIT = 100
+# R's stopping rule of the IWLS inside an EQL1 round, sum(d eta^2) < 1e-7 sum(eta^2): the
+# EQL1 fixed point depends on it (see EQLFitter.solve_augmented)
+EQL1_INNER_TOL = 1e-7
 LOG_MAX_EXTRAPOLATION = float(np.log(10.0))
 
 
@@ -71,6 +74,9 @@ class RandomTermModel:
     precision : scipy.sparse matrix or None
         A known precision Q = A^{-1} of a Gaussian term (u ~ N(0, lambda A)), fitted on u
         itself by the sparse solver (``sparse_solver``).
+    shift_block : Block or None
+        The term's design as given, when the fitted block is rotated from it (CAR/SAR):
+        the EQL1 correction builds its K from it, as R's hglm does (DESIGN.md, "EQL1").
     """
 
     family: RandomFamily
@@ -78,6 +84,7 @@ class RandomTermModel:
     link_disp: Link
     transform: Array | None = None
     precision: object | None = None
+    shift_block: Block | None = None
 
 
 @dataclass
@@ -228,11 +235,24 @@ class EQLFitter:
             [np.ones(problem.y.shape[0], dtype=bool)] + nonzero
         )
         self.informative_counts = np.array([int(np.sum(nz)) for nz in nonzero])
-        self.z_system = (
-            make_system(np.zeros((problem.y.shape[0], 0)), problem.blocks, precisions)
-            if options.hl_correction
-            else None
-        )
+        self.z_system, self.shift_system = self._correction_systems(precisions)
+        self._shift: Array | None = None
+
+    def _correction_systems(self, precisions: list) -> tuple[object, object]:
+        """The Z-only systems of the EQL1 correction: the fitted design (the
+        pseudo-responses' compensation W2^-1 Z'W1 c) and the design K is built from,
+        which differs for CAR/SAR terms (their design before the eigen-rotation)."""
+        if not self.opt.hl_correction:
+            return None, None
+        empty = np.zeros((self.pb.y.shape[0], 0))
+        fitted = make_system(empty, self.pb.blocks, precisions)
+        if all(t.shift_block is None for t in self.pb.terms):
+            return fitted, fitted
+        blocks = [
+            b if t.shift_block is None else t.shift_block
+            for b, t in zip(self.pb.blocks, self.pb.terms, strict=True)
+        ]
+        return fitted, make_system(empty, blocks, precisions)
 
     def _marginal_solver(self) -> MarginalSolver | None:
         """The n-space solver (bigRR) when asked for; by default when q > 10 n, or when
@@ -360,10 +380,11 @@ class EQLFitter:
         return out
 
     def working(
-        self, delta: Array, eta_lin: Array, phi: Array, lam: Array
+        self, delta: Array, eta_lin: Array, phi: Array, lam: Array, shift: Array | None = None
     ) -> tuple[Array, Array, Array, Array]:
         """IWLS weights and working responses (w1, z1, w2, z2) at ``delta`` (DESIGN.md,
-        step 2); ``eta_lin`` = X beta + Z v."""
+        step 2); ``eta_lin`` = X beta + Z v.  ``shift``: the EQL1 correction c of the
+        working response, if any."""
         pb, fam = self.pb, self.pb.family
         mean, mu_eta = self._mean(eta_lin)
         mu = fam.clip_mu(mean)
@@ -373,10 +394,9 @@ class EQLFitter:
         u, du_dv = self._random_scale(v)
         w2 = du_dv**2 / (self._random_variance(u) * lam)
         z2 = v + (self.psi - u) / du_dv
-        if self._hl_active():
-            c = self._hl_shift(mu, w1, w2)
-            z1 = z1 - c
-            z2 = z2 + self.z_system.z_rmatvec(w1 * c) / w2
+        if shift is not None:
+            z1 = z1 - shift
+            z2 = z2 + self.z_system.z_rmatvec(w1 * shift) / w2
         return w1, z1, w2, z2
 
     def _mean(self, eta_lin: Array) -> tuple[Array, Array]:
@@ -393,20 +413,36 @@ class EQLFitter:
             return False
         return self.pb.fix_disp is not None or self.rounds_done >= 2
 
+    def _round_shift(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> Array:
+        """The EQL1 shift of this round: the one the previous round ended with, or,
+        in the first round, the shift at the start."""
+        if self._shift is None:
+            self._shift = self._shift_at(delta, eta_lin, phi, lam)
+        return self._shift
+
+    def _shift_at(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> Array:
+        """The HL(1,1) shift c at ``delta`` with dispersions (phi, lam)."""
+        w1, _, w2, _ = self.working(delta, eta_lin, phi, lam)
+        mu = self.pb.family.clip_mu(self._mean(eta_lin)[0])
+        return self._hl_shift(mu, w1, w2)
+
     def _hl_shift(self, mu: Array, w1: Array, w2: Array) -> Array:
         """The HL(1,1) shift c of the working response (DESIGN.md, "EQL1").
 
         With K = Z (Z'W1Z + W2)^{-1} Z' and P_i = K_ii W1_i,
         c_i = (P_i W1_i^-2 W1'_i mu'_i - sum_j P_j W1_j^-1 W1'_j mu'_j K_ji) / 2, where
-        W1' = dW1/dmu = -W1 (2 g''/g' + V'/V) and mu' = dmu/deta = 1/g'.
+        W1' = dW1/dmu = -W1 (2 g''/g' + V'/V) and mu' = dmu/deta = 1/g'.  Z is each
+        term's design as given (``shift_block``: a CAR/SAR term before its rotation),
+        paired with the W2 of the fitted effects, as in R's hglm.
         """
         fam = self.pb.family
         g1 = fam.link.deta_dmu(mu)
         dw1 = -w1 * (2.0 * fam.link.d2eta_dmu2(mu) / g1 + fam.dvariance(mu) / fam.variance(mu))
-        factor = self.z_system.factorize(w1, w2)
+        zs = self.shift_system
+        factor = zs.factorize(w1, w2)
         P = factor.rows_quadform() * w1
         a = P / w1 * dw1 / g1
-        Ka = self.z_system.z_matvec(factor.solve(self.z_system.z_rmatvec(a)))
+        Ka = zs.z_matvec(factor.solve(zs.z_rmatvec(a)))
         return 0.5 * (P / w1**2 * dw1 / g1 - Ka)
 
     def solve_augmented(
@@ -415,12 +451,21 @@ class EQLFitter:
         """IWLS for (beta, v) given the dispersions, warm-started at ``delta``.
 
         Returns the solution, the factor and weights of the last solve.
+
+        An EQL1 round is R's: its first step is uncorrected, the later ones subtract the
+        shift c of the state the previous round ended in, and it stops by R's rule
+        (EQL1_INNER_TOL).  The first step moves away from the corrected solution and the
+        corrected steps return to within that tolerance, so R's EQL1 fixed point lies
+        about 1e-4 (relative) from the solution of the corrected equations; this
+        iteration reproduces it (cancer_car_eql1_legacy to 1e-9).
         """
         sysm = self.system
         eta_lin = self._linear_predictor(delta)
+        shift = self._round_shift(delta, eta_lin, phi, lam) if self._hl_active() else None
+        inner_tol = self.inner_tol if shift is None else EQL1_INNER_TOL
         previous = np.inf
-        for _ in range(INNER_MAXIT):
-            w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam)
+        for step in range(INNER_MAXIT):
+            w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise _Divergence("non-finite IWLS weights")
             try:
@@ -433,12 +478,19 @@ class EQLFitter:
             new_eta = sysm.linear_predictor(new)
             change = float(np.sum((new_eta - eta_lin) ** 2))
             delta, eta_lin = new, new_eta
-            bound = self.inner_tol * float(np.sum(eta_lin**2)) + 1e-300
-            if self.pb.is_linear or change <= bound or self._remaining(change, previous) <= bound:
-                self._last_eta = (delta, eta_lin)
-                return delta, factor, w1, w2
+            bound = inner_tol * float(np.sum(eta_lin**2)) + 1e-300
+            if shift is not None:
+                if change <= bound:
+                    break
+            elif self.pb.is_linear or change <= bound or self._remaining(change, previous) <= bound:
+                break
             previous = change
-        raise _Divergence("the IWLS of the augmented GLM did not converge")
+        else:
+            raise _Divergence("the IWLS of the augmented GLM did not converge")
+        self._last_eta = (delta, eta_lin)
+        if self.z_system is not None:
+            self._shift = self._shift_at(delta, eta_lin, phi, lam)
+        return delta, factor, w1, w2
 
     def _trace_weights(self, w2: Array) -> Array | None:
         """The weights of the round's leverage sums when this factorization is the last

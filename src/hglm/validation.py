@@ -294,8 +294,8 @@ def _sparse_covariance_inverse(
 
 
 def check_controls(method: str, conv: float, maxit: int) -> None:
-    if method not in ("EQL", "EQL1"):
-        raise ValueError(f"method: must be 'EQL' or 'EQL1', got {method!r}")
+    if method not in ("EQL", "EQL1", "HL11"):
+        raise ValueError(f"method: must be 'EQL' or 'EQL1' ('HL11' is EQL1), got {method!r}")
     positive_number(conv, "conv")
     if isinstance(maxit, bool) or not isinstance(maxit, int | np.integer) or maxit < 1:
         raise ValueError(f"maxit: must be a whole number of at least 1, got {maxit!r}")
