@@ -191,6 +191,19 @@ def test_fix_disp_calc_like(binomial_csv, tmp_path):
     assert "The residual dispersion was fixed" in res.stdout
 
 
+def test_method_hl11_is_eql1(binomial_csv, tmp_path):
+    path, df = binomial_csv
+    out = tmp_path / "eql1.json"
+    res = run("module", "fit", str(path), "y ~ week + (1|ID)", "--family", "binomial",
+              "--fix-disp", "1", "--method", "HL11", "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    fit = hglm.hglm2("y ~ week + (1|ID)", data=df, family="binomial", fix_disp=1,
+                     method="EQL1")
+    d = json.loads(out.read_text())
+    assert d["method"] == "EQL1"
+    assert d["fixef"]["week"] == pytest.approx(fit.fixef["week"], rel=1e-9)
+
+
 def test_rand_family_gamma_conv_maxit(tmp_path):
     path = tmp_path / "counts.csv"
     df = _poisson_csv(path)

@@ -160,8 +160,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="hold the residual dispersion at VALUE (e.g. 1 for binomial/poisson)")
     fit.add_argument("--weights", default=None, metavar="COLUMN", help="prior-weights column")
     fit.add_argument("--offset", default=None, metavar="COLUMN", help="offset column")
-    fit.add_argument("--method", default="EQL", choices=["EQL", "EQL1"],
-                     help="EQL (default) or EQL1")
+    fit.add_argument("--method", default="EQL", choices=["EQL", "EQL1", "HL11"],
+                     help="EQL (default) or EQL1 (HL11 is EQL1)")
     fit.add_argument("--calc-like", action="store_true", help="compute the likelihoods")
     fit.add_argument("--conv", type=float, default=1e-6, help="convergence tolerance (1e-6)")
     fit.add_argument("--maxit", type=int, default=50, help="maximum iterations (50)")

@@ -236,7 +236,7 @@ class EQLFitter:
         )
         self.informative_counts = np.array([int(np.sum(nz)) for nz in nonzero])
         self.z_system, self.shift_system = self._correction_systems(precisions)
-        self._shift: Array | None = None
+        self._shift: tuple[Array, Array] | None = None
 
     def _correction_systems(self, precisions: list) -> tuple[object, object]:
         """The Z-only systems of the EQL1 correction: the fitted design (the
@@ -414,11 +414,12 @@ class EQLFitter:
         return self.pb.fix_disp is not None or self.rounds_done >= 2
 
     def _round_shift(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> Array:
-        """The EQL1 shift of this round: the one the previous round ended with, or,
-        in the first round, the shift at the start."""
-        if self._shift is None:
-            self._shift = self._shift_at(delta, eta_lin, phi, lam)
-        return self._shift
+        """The EQL1 shift of a round starting at ``delta``: the one computed when the
+        round that ended at this very array did (with its dispersions); otherwise (the
+        first round, or after a rejected extrapolation) the shift at ``delta`` now."""
+        if self._shift is not None and self._shift[0] is delta:
+            return self._shift[1]
+        return self._shift_at(delta, eta_lin, phi, lam)
 
     def _shift_at(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> Array:
         """The HL(1,1) shift c at ``delta`` with dispersions (phi, lam)."""
@@ -489,7 +490,7 @@ class EQLFitter:
             raise _Divergence("the IWLS of the augmented GLM did not converge")
         self._last_eta = (delta, eta_lin)
         if self.z_system is not None:
-            self._shift = self._shift_at(delta, eta_lin, phi, lam)
+            self._shift = (delta, self._shift_at(delta, eta_lin, phi, lam))
         return delta, factor, w1, w2
 
     def _trace_weights(self, w2: Array) -> Array | None:
