@@ -407,11 +407,12 @@ class EQLFitter:
             self._last_mean = (eta_lin, mean, mu_eta)
         return self._last_mean[1], self._last_mean[2]
 
-    def _hl_active(self) -> bool:
-        """EQL1 corrects from the third round on (from the first under fix_disp)."""
+    def _hl_active(self, rounds_before: int) -> bool:
+        """Whether the round after ``rounds_before`` rounds is corrected: EQL1 corrects
+        from the third round on (from the first under fix_disp)."""
         if self.z_system is None:
             return False
-        return self.pb.fix_disp is not None or self.rounds_done >= 2
+        return self.pb.fix_disp is not None or rounds_before >= 2
 
     def _round_shift(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> Array:
         """The EQL1 shift of a round starting at ``delta``: the one computed when the
@@ -462,7 +463,8 @@ class EQLFitter:
         """
         sysm = self.system
         eta_lin = self._linear_predictor(delta)
-        shift = self._round_shift(delta, eta_lin, phi, lam) if self._hl_active() else None
+        active = self._hl_active(self.rounds_done)
+        shift = self._round_shift(delta, eta_lin, phi, lam) if active else None
         inner_tol = self.inner_tol if shift is None else EQL1_INNER_TOL
         previous = np.inf
         for step in range(INNER_MAXIT):
@@ -480,16 +482,16 @@ class EQLFitter:
             change = float(np.sum((new_eta - eta_lin) ** 2))
             delta, eta_lin = new, new_eta
             bound = inner_tol * float(np.sum(eta_lin**2)) + 1e-300
-            if shift is not None:
-                if change <= bound:
-                    break
-            elif self.pb.is_linear or change <= bound or self._remaining(change, previous) <= bound:
+            # an EQL1 round stops by R's rule alone: where it stops is part of its result
+            if change <= bound or shift is None and (
+                self.pb.is_linear or self._remaining(change, previous) <= bound
+            ):
                 break
             previous = change
         else:
             raise _Divergence("the IWLS of the augmented GLM did not converge")
         self._last_eta = (delta, eta_lin)
-        if self.z_system is not None:
+        if self._hl_active(self.rounds_done + 1):  # the next round's shift
             self._shift = (delta, self._shift_at(delta, eta_lin, phi, lam))
         return delta, factor, w1, w2
 
