@@ -1,4 +1,4 @@
-"""Tests of ``hglm.augmented`` against dense linear algebra on small random problems.
+"""Tests of ``hglm.engine.augmented`` against dense linear algebra on small random problems.
 
 For T1 = [X, Z] and weights (w1, w2) the dense reference is
 C = T1' diag(w1) T1 + diag(0_p, w2), and the factor must reproduce C^{-1} b,
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from hglm.augmented import (
+from hglm.engine.augmented import (
     AugmentedSystem,
     Indicator,
     NotPositiveDefiniteError,
@@ -311,7 +311,7 @@ def test_scaled_weights_system_agrees_with_dense(problem: Dense) -> None:
 def test_pair_products_budget_grows_with_rows(monkeypatch, budget, used) -> None:
     """Pair products are stored up to PAIR_PRODUCTS_MAX pairs, or PAIRS_PER_ROW per row
     of data when that is more; beyond, the factorization multiplies E afresh."""
-    from hglm import augmented
+    from hglm.engine import augmented
 
     rng = np.random.default_rng(3)
     n = 400

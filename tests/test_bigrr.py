@@ -17,10 +17,10 @@ import pytest
 from shared import load_data, load_ref
 
 import hglm
-from hglm import bigrr
-from hglm.bigrr import FloorScreen, column_norms, gram
-from hglm.lazy import LazyTail
-from hglm.validation import all_finite
+from hglm.engine import nspace as bigrr
+from hglm.engine.lazy import LazyTail
+from hglm.engine.nspace import FloorScreen, column_norms, gram
+from hglm.spec.validation import all_finite
 
 RTOL = 1e-8
 

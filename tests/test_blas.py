@@ -8,7 +8,7 @@ from contextlib import nullcontext
 
 import pytest
 
-from hglm import _blas
+from hglm.engine import _blas
 
 
 def _fake_loadavg(text: str):

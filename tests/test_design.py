@@ -1,4 +1,4 @@
-"""Tests of the formula layer, ``hglm.design``."""
+"""Tests of the formula layer, ``hglm.spec.design``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from hglm.design import (
+from hglm.spec.design import (
     design_from_formulas,
     design_from_lme4,
     disp_design,

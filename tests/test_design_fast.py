@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from formulaic import Formula
 
-from hglm import design
 from hglm.api import _term_block
-from hglm.augmented import as_block
-from hglm.design import design_from_formulas, design_from_lme4, disp_design, new_design
+from hglm.engine.augmented import as_block
+from hglm.spec import design
+from hglm.spec.design import design_from_formulas, design_from_lme4, disp_design, new_design
 
 
 def reference_levels(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:

@@ -1,4 +1,4 @@
-"""Tests of ``hglm.dispersion.fit_dispersion``: the gamma GLMs of d/(1-h)."""
+"""Tests of ``hglm.fit.dispersion.fit_dispersion``: the gamma GLMs of d/(1-h)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from hglm.dispersion import fit_dispersion
-from hglm.links import LINKS
+from hglm.fit.dispersion import fit_dispersion
+from hglm.spec.links import LINKS
 
 # fit_dispersion stops its IRLS on R's glm rule (relative deviance change < 1e-8), on
 # purpose (it keeps R's fixed point).  With covariates and a non-canonical link IRLS

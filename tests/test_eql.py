@@ -1,4 +1,4 @@
-"""Tests of the EQL driver, ``hglm.eql``: REML equivalence, the fixed-point equations,
+"""Tests of the EQL driver, ``hglm.fit.eql``: REML equivalence, the fixed-point equations,
 SQUAREM versus plain iteration, verbose output, non-convergence and start values."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import hglm
-from hglm.augmented import as_block
-from hglm.eql import ConvergenceWarning, Options, Problem, RandomTermModel, fit_eql
-from hglm.families import random_family, response_family
-from hglm.links import LINKS
+from hglm.engine.augmented import as_block
+from hglm.fit.eql import ConvergenceWarning, Options, Problem, RandomTermModel, fit_eql
+from hglm.spec.families import random_family, response_family
+from hglm.spec.links import LINKS
 
 
 def one_way(seed: int, k: int = 15, lo: int = 2, hi: int = 9, tau: float = 1.0):
@@ -336,11 +336,11 @@ def test_verbose_through_hglm(capsys) -> None:
 
 def test_default_progress_only_on_a_terminal(capsys, monkeypatch) -> None:
     y, X, Z, _ = one_way(6)
-    monkeypatch.setattr(hglm.eql, "PROGRESS_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(hglm.fit.eql, "PROGRESS_AFTER_SECONDS", 0.0)
     hglm.hglm(y=y, X=X, Z=Z)  # stderr is captured, not a terminal: silent
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
-    monkeypatch.setattr(hglm.eql.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(hglm.fit.eql.sys.stderr, "isatty", lambda: True)
     fit = hglm.hglm(y=y, X=X, Z=Z)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == fit.n_iter and err[0].startswith("iteration    1")
@@ -479,7 +479,7 @@ def _eql1_reference(y, X, Z, conv: float, maxit: int = 500):
     n, p = X.shape
     q = Z.shape[1]
     T = np.block([[X, Z], [np.zeros((q, p)), np.eye(q)]])
-    glm = hglm.glm.fit_glm(y, X, response_family("poisson"))
+    glm = hglm.fit.glm.fit_glm(y, X, response_family("poisson"))
     delta, lam = np.concatenate([glm.coef, np.zeros(q)]), 0.66
 
     def shift(delta, lam):

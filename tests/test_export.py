@@ -1,4 +1,4 @@
-"""Export of a fit (hglm.export): JSON round trip, values equal the fit's, NaN -> null."""
+"""Export of a fit (hglm.results.export): JSON round trip, values equal the fit's, NaN -> null."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import hglm
-from hglm import export
-from hglm.export import SCHEMA, to_dict, to_json
+from hglm.results import export
+from hglm.results.export import SCHEMA, to_dict, to_json
 
 
 def _data(seed: int) -> pd.DataFrame:

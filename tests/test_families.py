@@ -1,4 +1,4 @@
-"""Tests of ``hglm.families``: variance functions, deviances, links per role, names."""
+"""Tests of ``hglm.spec.families``: variance functions, deviances, links per role, names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 import hglm
-from hglm.families import (
+from hglm.spec.families import (
     Beta,
     Binomial,
     Family,

@@ -1,4 +1,4 @@
-"""Tests of ``hglm.glm.fit_glm`` against closed forms and statsmodels' GLM."""
+"""Tests of ``hglm.fit.glm.fit_glm`` against closed forms and statsmodels' GLM."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from hglm.families import Binomial, Gamma, Gaussian, Poisson
-from hglm.glm import fit_glm
+from hglm.fit.glm import fit_glm
+from hglm.spec.families import Binomial, Gamma, Gaussian, Poisson
 
 # fit_glm stops on R's relative-deviance rule.  For a canonical link IRLS is Newton's
 # method and the default tol is far below 1e-8 in the coefficients; for non-canonical

@@ -1,11 +1,11 @@
-"""Tests of ``hglm.links``: every link against its own map by finite differences."""
+"""Tests of ``hglm.spec.links``: every link against its own map by finite differences."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hglm.links import LINKS, Link, get_link
+from hglm.spec.links import LINKS, Link, get_link
 
 _UNIT = ("logit", "probit", "cloglog")
 

@@ -1,4 +1,4 @@
-"""Diagnostic plots (hglm.plots): the axes hold the fit's numbers; PNGs are written."""
+"""Diagnostic plots (hglm.results.plots): the axes hold the fit's numbers; PNGs are written."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from scipy import stats
 from shared import load_ref, shared_dir
 
 import hglm
-from hglm.links import get_link
-from hglm.plots import (
+from hglm.results.plots import (
     INSTALL_HINT,
     dispersion_residuals,
     figure_paths,
@@ -21,6 +20,7 @@ from hglm.plots import (
     ppoints,
     smooth,
 )
+from hglm.spec.links import get_link
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

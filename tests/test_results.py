@@ -1,4 +1,4 @@
-"""Tests of ``hglm.results``: the HGLMResult attributes, tables and printed reports."""
+"""Tests of ``hglm.results.result``: the HGLMResult attributes, tables and printed reports."""
 
 from __future__ import annotations
 

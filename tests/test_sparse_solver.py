@@ -1,5 +1,5 @@
-"""The general sparse solver (``hglm.sparse_solver``) against a dense solve/inverse and
-against the structured solver (``hglm.augmented``) on random designs: one factor, two
+"""The general sparse solver (``hglm.engine.sparse``) against a dense solve/inverse and
+against the structured solver (``hglm.engine.augmented``) on random designs: one factor, two
 crossed, nested, a slope, a dense Z block, a precision term and a pedigree precision.
 
 For T1 = [X, Z], weights (w1, w2) and precision terms Q_k, the dense reference is
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-import hglm.sparse_solver as sparse_solver
-from hglm.augmented import AugmentedSystem, NotPositiveDefiniteError, as_block
-from hglm.sparse_solver import SparseSystem, make_system
+import hglm.engine.sparse as sparse_solver
+from hglm.engine.augmented import AugmentedSystem, NotPositiveDefiniteError, as_block
+from hglm.engine.sparse import SparseSystem, make_system
 
 N, P = 80, 3
 

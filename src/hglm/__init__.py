@@ -5,8 +5,11 @@ Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
 """
 
 from .api import hglm, hglm2
-from .eql import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
-from .families import (
+from .fit import BoundaryWarning, ConvergenceWarning, LRTResult, NumericalGuardWarning, lrt
+from .results import HGLMResult, Summary
+from .spec import (
+    CAR,
+    SAR,
     Beta,
     Binomial,
     Family,
@@ -15,11 +18,9 @@ from .families import (
     InverseGamma,
     InverseGaussian,
     Poisson,
+    Precision,
+    pedigree_precision,
 )
-from .likelihood import LRTResult, lrt
-from .precision import Precision, pedigree_precision
-from .results import HGLMResult, Summary
-from .spatial import CAR, SAR
 
 __all__ = [
     "Beta",

@@ -15,31 +15,29 @@ import pandas as pd
 from scipy import sparse
 
 from ._warn import warn
-from .augmented import Indicator, as_block, block_width
-from .design import (
-    ModelDesign,
-    design_from_formulas,
-    design_from_lme4,
-    disp_design,
-    formula_columns,
-)
-from .dhglm import DoubleModel, fit_double
-from .eql import Options, Problem, RandomTermModel, fit_eql
-from .families import Family, response_family
-from .links import get_link
-from .precision import Precision
+from .engine import Indicator, as_block, block_width
+from .fit import DoubleModel, Options, Problem, RandomTermModel, fit_double, fit_eql
 from .results import HGLMResult, Names
-from .spatial import rotate_block
-from .validation import (
+from .spec import (
+    Family,
+    ModelDesign,
+    Precision,
     check_controls,
     check_full_rank,
     column_names,
     covariance_factors,
+    design_from_formulas,
+    design_from_lme4,
+    disp_design,
     finite_matrix,
+    formula_columns,
+    get_link,
     positive_number,
     rand_disp_designs,
     rand_families,
+    response_family,
     response_vector,
+    rotate_block,
     split_z,
     times_factor,
     vector_argument,

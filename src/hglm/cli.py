@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .api import hglm, hglm2
-from .families import as_family
+from .spec import as_family
 
 
 def simulate_heteroscedastic(
@@ -113,7 +113,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _save_plots(fit: object, path: str) -> None:
-    from .plots import INSTALL_HINT, _pyplot, plot_fit, save_figures
+    from .results.plots import INSTALL_HINT, _pyplot, plot_fit, save_figures
 
     try:
         import matplotlib

@@ -41,7 +41,7 @@ from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import DataMismatchWarning, FormulaicError
 from formulaic.transforms import TRANSFORMS
 
-from ._warn import warn
+from .._warn import warn
 
 __all__ = [
     "ModelDesign",

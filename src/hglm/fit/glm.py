@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from .families import ResponseFamily
+from ..spec import ResponseFamily
 
 Array = np.ndarray
 

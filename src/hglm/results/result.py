@@ -14,10 +14,9 @@ import pandas as pd
 from scipy import sparse, stats
 from scipy.sparse import linalg as splinalg
 
-from .augmented import Indicator
-from .design import ModelDesign, new_design, new_offset
-from .eql import EngineFit
-from .likelihood import fit_likelihoods, glm_loglik
+from ..engine import Indicator
+from ..fit import EngineFit, fit_likelihoods, glm_loglik
+from ..spec import ModelDesign, new_design, new_offset
 
 Array = np.ndarray
 

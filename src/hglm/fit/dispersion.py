@@ -12,9 +12,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .families import Gamma
+from ..spec import Gamma, Link
 from .glm import fit_glm
-from .links import Link
 
 Array = np.ndarray
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from ..spec import RandomFamily, ResponseFamily
 from .eql import EngineFit
-from .families import RandomFamily, ResponseFamily
 from .glm import fit_glm
 
 Array = np.ndarray

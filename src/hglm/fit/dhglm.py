@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .families import Gamma
+from ..spec import Gamma
 
 Array = np.ndarray
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .results import HGLMResult
+    from .result import HGLMResult
 
 Array = np.ndarray
 

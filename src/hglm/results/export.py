@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .results import HGLMResult
+    from .result import HGLMResult
 
 SCHEMA = "hglm.fit/1"
 
@@ -118,7 +118,7 @@ def to_dict(fit: HGLMResult) -> dict[str, Any]:
         Plain Python objects only (str, int, float, bool, None, list, dict); NaN and
         infinite numbers are None.
     """
-    from . import __version__
+    from .. import __version__
 
     problem = fit._engine.problem
     ranef = [

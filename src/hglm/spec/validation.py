@@ -240,8 +240,7 @@ def _checked_precision(
 ) -> sparse.csc_matrix:
     """A sparse symmetric positive-definite precision matrix, else ValueError (the
     factorization that checks definiteness is skipped for a pedigree's A^{-1})."""
-    from .augmented import NotPositiveDefiniteError
-    from .sparse_solver import spd_logdet
+    from ..engine import NotPositiveDefiniteError, spd_logdet
 
     if known_pd:
         Q = sparse.csc_matrix(Q, dtype=float)

@@ -21,21 +21,23 @@ from functools import partial
 
 import numpy as np
 
-from ._warn import warn
-from .augmented import (
+from .._warn import warn
+from ..engine import (
     AugmentedFactor,
     Block,
     Indicator,
+    LazyTail,
+    MarginalFactor,
+    MarginalSolver,
     NotPositiveDefiniteError,
     block_width,
+    column_norms,
+    make_system,
+    precision_deviance,
 )
-from .bigrr import MarginalFactor, MarginalSolver, column_norms
+from ..spec import Link, RandomFamily, ResponseFamily
 from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
-from .families import RandomFamily, ResponseFamily
 from .glm import fit_glm
-from .lazy import LazyTail
-from .links import Link
-from .sparse_solver import make_system, precision_deviance
 
 Array = np.ndarray
 

@@ -1,0 +1,34 @@
+"""The engine: arrays in, arrays out.
+
+The factorisations of the augmented system T'WT (structured Cholesky, general sparse
+Cholesky with its selected inverse, the n-space solver of bigRR) and the helpers they
+share.  Nothing here knows of formulas, data frames or estimators.
+"""
+
+from .augmented import (
+    AugmentedFactor,
+    Block,
+    Indicator,
+    NotPositiveDefiniteError,
+    as_block,
+    block_width,
+)
+from .lazy import LazyTail
+from .nspace import MarginalFactor, MarginalSolver, column_norms
+from .sparse import make_system, precision_deviance, spd_logdet
+
+__all__ = [
+    "AugmentedFactor",
+    "Block",
+    "Indicator",
+    "LazyTail",
+    "MarginalFactor",
+    "MarginalSolver",
+    "NotPositiveDefiniteError",
+    "as_block",
+    "block_width",
+    "column_norms",
+    "make_system",
+    "precision_deviance",
+    "spd_logdet",
+]

@@ -1,0 +1,88 @@
+"""What the user asked for, as arrays and term descriptions.
+
+Response and random-effect families with their links, the formula layer (random-effect
+bars, model matrices, the encoding re-applied to new data), covariance structures of
+random terms (CAR/SAR, known precision) and the checks of the arguments.
+"""
+
+from .design import (
+    ModelDesign,
+    design_from_formulas,
+    design_from_lme4,
+    disp_design,
+    formula_columns,
+    new_design,
+    new_offset,
+)
+from .families import (
+    Beta,
+    Binomial,
+    Family,
+    Gamma,
+    Gaussian,
+    InverseGamma,
+    InverseGaussian,
+    Poisson,
+    RandomFamily,
+    ResponseFamily,
+    as_family,
+    response_family,
+)
+from .links import Link, get_link
+from .precision import Precision, pedigree_precision
+from .spatial import CAR, SAR, rotate_block
+from .validation import (
+    check_controls,
+    check_full_rank,
+    column_names,
+    covariance_factors,
+    finite_matrix,
+    positive_number,
+    rand_disp_designs,
+    rand_families,
+    response_vector,
+    split_z,
+    times_factor,
+    vector_argument,
+)
+
+__all__ = [
+    "Beta",
+    "Binomial",
+    "CAR",
+    "Family",
+    "Gamma",
+    "Gaussian",
+    "InverseGamma",
+    "InverseGaussian",
+    "Link",
+    "ModelDesign",
+    "Poisson",
+    "Precision",
+    "RandomFamily",
+    "ResponseFamily",
+    "SAR",
+    "as_family",
+    "check_controls",
+    "check_full_rank",
+    "column_names",
+    "covariance_factors",
+    "design_from_formulas",
+    "design_from_lme4",
+    "disp_design",
+    "finite_matrix",
+    "formula_columns",
+    "get_link",
+    "new_design",
+    "new_offset",
+    "pedigree_precision",
+    "positive_number",
+    "rand_disp_designs",
+    "rand_families",
+    "response_family",
+    "response_vector",
+    "rotate_block",
+    "split_z",
+    "times_factor",
+    "vector_argument",
+]
