@@ -11,9 +11,10 @@ import pytest
 
 import hglm
 from hglm.engine.augmented import as_block
-from hglm.fit.eql import ConvergenceWarning, Options, Problem, RandomTermModel, fit_eql
+from hglm.fit.eql import ConvergenceWarning, Options, fit_eql
 from hglm.spec.families import random_family, response_family
 from hglm.spec.links import LINKS
+from hglm.spec.model import Problem, RandomTermModel
 
 
 def one_way(seed: int, k: int = 15, lo: int = 2, hi: int = 9, tau: float = 1.0):

@@ -16,12 +16,14 @@ from scipy import sparse
 
 from ._warn import warn
 from .engine import Indicator, as_block, block_width
-from .fit import DoubleModel, Options, Problem, RandomTermModel, fit_double, fit_eql
+from .fit import DoubleModel, Options, fit_double, fit_eql
 from .results import HGLMResult, Names
 from .spec import (
     Family,
     ModelDesign,
     Precision,
+    Problem,
+    RandomTermModel,
     check_controls,
     check_full_rank,
     column_names,

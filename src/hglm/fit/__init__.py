@@ -11,8 +11,6 @@ from .eql import (
     EngineFit,
     NumericalGuardWarning,
     Options,
-    Problem,
-    RandomTermModel,
     fit_eql,
 )
 from .likelihood import LRTResult, fit_likelihoods, glm_loglik, lrt
@@ -25,8 +23,6 @@ __all__ = [
     "LRTResult",
     "NumericalGuardWarning",
     "Options",
-    "Problem",
-    "RandomTermModel",
     "fit_double",
     "fit_eql",
     "fit_likelihoods",

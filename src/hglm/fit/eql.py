@@ -35,7 +35,7 @@ from ..engine import (
     make_system,
     precision_deviance,
 )
-from ..spec import Link, RandomFamily, ResponseFamily
+from ..spec import Problem
 from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
 from .glm import fit_glm
 
@@ -56,78 +56,6 @@ class ConvergenceWarning(UserWarning):
 
 class NumericalGuardWarning(UserWarning):
     """Deviances or leverages were clipped at their numerical bounds (R's guards)."""
-
-
-@dataclass
-class RandomTermModel:
-    """One random term: its family and the model of its dispersion lambda.
-
-    Attributes
-    ----------
-    family : RandomFamily
-    x_disp : ndarray or None
-        Design (q_k x m) of the dispersion GLM; None for an intercept.
-    link_disp : Link
-        Link of the dispersion GLM (log, or inverse for CAR).
-    transform : ndarray or None
-        For a correlated Gaussian term fitted on independent effects v (CAR/SAR eigen
-        rotation, or the Cholesky factor L of a known covariance), the matrix T with
-        u = T v on the original scale.
-    precision : scipy.sparse matrix or None
-        A known precision Q = A^{-1} of a Gaussian term (u ~ N(0, lambda A)), fitted on u
-        itself by the sparse solver (``sparse_solver``).
-    shift_block : Block or None
-        The term's design as given, when the fitted block is rotated from it (CAR/SAR):
-        the EQL1 correction builds its K from it, as R's hglm does (DESIGN.md, "EQL1").
-    """
-
-    family: RandomFamily
-    x_disp: Array | None
-    link_disp: Link
-    transform: Array | None = None
-    precision: object | None = None
-    shift_block: Block | None = None
-
-
-@dataclass
-class Problem:
-    """An HGLM as arrays.
-
-    Attributes
-    ----------
-    y, X : ndarray
-        Response (n,) and fixed design (n, p).
-    blocks : list
-        The columns of Z of each random term (see ``augmented.as_block``).
-    terms : list of RandomTermModel
-        One per block.
-    family : ResponseFamily
-    weights, offset : ndarray
-        Prior weights and offset (length n).
-    x_disp : ndarray or None
-        Design of the residual dispersion GLM (None: intercept only).
-    link_disp : Link
-    fix_disp : float or None
-        Residual dispersion held fixed at this value.
-    """
-
-    y: Array
-    X: Array
-    blocks: list[Block]
-    terms: list[RandomTermModel]
-    family: ResponseFamily
-    weights: Array
-    offset: Array
-    x_disp: Array | None
-    link_disp: Link
-    fix_disp: float | None
-
-    @property
-    def is_linear(self) -> bool:
-        """True when the augmented IWLS weights do not depend on (beta, v)."""
-        return self.family.name == "gaussian" and self.family.link.name == "identity" and all(
-            t.family.is_gaussian for t in self.terms
-        )
 
 
 @dataclass

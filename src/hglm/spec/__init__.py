@@ -29,6 +29,7 @@ from .families import (
     response_family,
 )
 from .links import Link, get_link
+from .model import Problem, RandomTermModel
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
@@ -59,7 +60,9 @@ __all__ = [
     "ModelDesign",
     "Poisson",
     "Precision",
+    "Problem",
     "RandomFamily",
+    "RandomTermModel",
     "ResponseFamily",
     "SAR",
     "as_family",
