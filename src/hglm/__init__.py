@@ -5,8 +5,8 @@ Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
 """
 
 from .api import hglm, hglm2
-from .fit import BoundaryWarning, ConvergenceWarning, LRTResult, NumericalGuardWarning, lrt
-from .results import HGLMResult, Summary
+from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
+from .results import HGLMResult, LRTResult, Summary, lrt
 from .spec import (
     CAR,
     SAR,
