@@ -4,6 +4,7 @@ The Python counterpart of R's hglm package: GLMs whose random effects are Gaussi
 Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
 """
 
+from ._version import __version__ as __version__
 from .api import hglm, hglm2
 from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .results import HGLMResult, LRTResult, Summary, lrt
@@ -45,5 +46,3 @@ __all__ = [
     "lrt",
     "pedigree_precision",
 ]
-
-__version__ = "0.1.0"

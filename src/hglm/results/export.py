@@ -59,6 +59,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._version import __version__
+
 if TYPE_CHECKING:  # pragma: no cover
     from .result import HGLMResult
 
@@ -118,8 +120,6 @@ def to_dict(fit: HGLMResult) -> dict[str, Any]:
         Plain Python objects only (str, int, float, bool, None, list, dict); NaN and
         infinite numbers are None.
     """
-    from .. import __version__
-
     problem = fit._engine.problem
     ranef = [
         {
