@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from .result import HGLMResult
+from .hglm_result import HGLMResult
 
 
 @dataclass

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from .view import HGLMView
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from .result import HGLMResult
 
 Array = np.ndarray
 
@@ -134,7 +134,7 @@ def smooth(
     return grid, fitted
 
 
-def dispersion_residuals(fit: HGLMResult) -> Array:
+def dispersion_residuals(fit: HGLMView) -> Array:
     """Standardized deviance residuals of the residual-dispersion GLM (R's ``disp.resid``).
 
     The dispersion GLM is the gamma GLM of ``y_i = d_i / (1 - h_i)`` with prior weights
@@ -166,7 +166,7 @@ def dispersion_residuals(fit: HGLMResult) -> Array:
     return r / np.sqrt(1.0 - _dispersion_leverages(fit, w, phi))
 
 
-def _dispersion_leverages(fit: HGLMResult, prior: Array, phi: Array) -> Array:
+def _dispersion_leverages(fit: HGLMView, prior: Array, phi: Array) -> Array:
     """Leverages of the gamma GLM of the residual dispersion at its fitted values."""
     problem = fit._engine.problem
     n = phi.shape[0]
@@ -179,7 +179,7 @@ def _dispersion_leverages(fit: HGLMResult, prior: Array, phi: Array) -> Array:
     return np.clip(np.sum(q**2, axis=1), 0.0, 1.0 - 1e-8)
 
 
-def scaled_deviance_quantiles(fit: HGLMResult) -> tuple[Array, Array]:
+def scaled_deviance_quantiles(fit: HGLMView) -> tuple[Array, Array]:
     """The points of the gamma quantile plot of the scaled observation deviances.
 
     Parameters
@@ -201,7 +201,7 @@ def scaled_deviance_quantiles(fit: HGLMResult) -> tuple[Array, Array]:
 # --- figures ----------------------------------------------------------------------------
 
 
-def plot_fit(fit: HGLMResult, path: str | os.PathLike[str] | None = None) -> list[Figure]:
+def plot_fit(fit: HGLMView, path: str | os.PathLike[str] | None = None) -> list[Figure]:
     """Draw the hglm diagnostics (see the module docstring) and optionally save them.
 
     Parameters
@@ -239,7 +239,7 @@ def plot_fit(fit: HGLMResult, path: str | os.PathLike[str] | None = None) -> lis
     return figures
 
 
-def has_dispersion_model(fit: HGLMResult) -> bool:
+def has_dispersion_model(fit: HGLMView) -> bool:
     """True when the residual dispersion was fitted with covariates (R draws its residuals).
 
     Parameters
@@ -309,7 +309,7 @@ def _new_figure(plt: Any, label: str, nrows: int, ncols: int, size: tuple[float,
     return fig, axes.ravel()
 
 
-def _leverage_figure(plt: Any, fit: HGLMResult) -> Figure:
+def _leverage_figure(plt: Any, fit: HGLMView) -> Figure:
     n = fit.fitted.shape[0]
     hv = np.asarray(fit.hat_values, dtype=float)
     index = np.arange(1, hv.shape[0] + 1)
@@ -328,7 +328,7 @@ def _leverage_figure(plt: Any, fit: HGLMResult) -> Figure:
     return fig
 
 
-def _deviance_figure(plt: Any, fit: HGLMResult) -> Figure:
+def _deviance_figure(plt: Any, fit: HGLMView) -> Figure:
     n = fit.fitted.shape[0]
     dev = np.asarray(fit.deviances, dtype=float)
     index = np.arange(1, dev.shape[0] + 1)
@@ -392,7 +392,7 @@ def _residual_panels(
     ax_d.set_title(f"{what} (d)")
 
 
-def _mean_figure(plt: Any, fit: HGLMResult) -> Figure:
+def _mean_figure(plt: Any, fit: HGLMView) -> Figure:
     fig, axes = _new_figure(plt, "mean_model", 2, 2, (10.0, 9.0))
     _residual_panels(
         axes, np.asarray(fit.fitted, dtype=float), np.asarray(fit.resid, dtype=float),
@@ -402,7 +402,7 @@ def _mean_figure(plt: Any, fit: HGLMResult) -> Figure:
     return fig
 
 
-def _dispersion_figure(plt: Any, fit: HGLMResult) -> Figure:
+def _dispersion_figure(plt: Any, fit: HGLMView) -> Figure:
     n = fit.fitted.shape[0]
     fig, axes = _new_figure(plt, "dispersion_model", 2, 2, (10.0, 9.0))
     _residual_panels(

@@ -1,59 +1,37 @@
-"""The fitted model (:class:`HGLMResult`) and its R-style summary.
+"""The fitted HGLM (:class:`HGLMResult`): R's hglm components read from the EQL engine.
 
 Presentation only: this module turns the engine's arrays into named pandas objects and
-text, and never computes estimates itself.
+never computes estimates itself.  The result hands itself to its summary, plots and export
+(modules that read it through :class:`~hglm.results.view.HGLMView`, not this class).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy import sparse, stats
-from scipy.sparse import linalg as splinalg
 
-from ..engine import Indicator
 from ..fit import EngineFit, fit_likelihoods, glm_loglik
 from ..spec import ModelDesign, new_design, new_offset
+from .base import MixedModelResult
+from .export import to_dict
+from .names import Names
+from .plots import plot_fit
+from .summary import Summary
+from .variances import marginal_vcov, ranef_variances
 
 Array = np.ndarray
-
-
-@dataclass
-class Names:
-    """Labels of the model's pieces, supplied by the interface that built the model.
-
-    Attributes
-    ----------
-    fixed : list of str
-        One per column of X.
-    random : list of str
-        One per random effect (column of Z), terms in order.
-    terms : list of str
-        One label per random term (e.g. "(1|ID)" or "Random1").
-    disp : list of str or None
-        Columns of the residual-dispersion design (None: intercept only).
-    rand_disp : list of list of str or None
-        Columns of each random term's dispersion design.
-    response : str
-    """
-
-    fixed: list[str]
-    random: list[str]
-    terms: list[str]
-    disp: list[str] | None = None
-    rand_disp: list[list[str] | None] = field(default_factory=list)
-    response: str = "y"
 
 
 def _coef_frame(coef: Array, se: Array, index: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"estimate": coef, "std_error": se}, index=pd.Index(index))
 
 
-class HGLMResult:
-    """A fitted hierarchical GLM (API.md, "The fitted model").
+class HGLMResult(MixedModelResult):
+    """A fitted hierarchical GLM (API.md, "The fitted model"), the result of EQL.
 
     Attributes are those of API.md: ``fixef``, ``se_fixef``, ``ranef``, ``se_ranef``,
     ``var_fix``, ``var_ranef``, ``disp_coef``, ``rand_disp_coef``, ``n_iter``,
@@ -127,7 +105,7 @@ class HGLMResult:
                     self.car_rho, self.car_tau = rho, tau
                 else:
                     self.sar_rho, self.sar_tau = rho, tau
-        self.vcov = _marginal_vcov(engine) if vcovmat else None
+        self.vcov = marginal_vcov(engine) if vcovmat else None
         self.disp_fit: HGLMResult | None = None
         self.design: ModelDesign | None = None
 
@@ -135,7 +113,7 @@ class HGLMResult:
     def se_ranef(self) -> pd.Series:
         """Standard errors of the random effects (computed on first use)."""
         return pd.Series(
-            np.sqrt(_ranef_variances(self._engine, self._diag_inv)), index=self.ranef.index,
+            np.sqrt(ranef_variances(self._engine, self._diag_inv)), index=self.ranef.index,
             name="se_ranef",
         )
 
@@ -285,25 +263,15 @@ class HGLMResult:
         lines += ["", f"EQL estimation {state} in {self.n_iter} iterations."]
         return "\n".join(lines)
 
-    # --- plots and export (hglm.plots, hglm.export) ------------------------------------
+    # --- plots and export (hglm.results.plots, hglm.results.export) -------------------
 
-    def plot(self, path: str | None = None) -> list:
-        """Diagnostic figures (matplotlib); see :func:`hglm.plots.plot_fit`."""
-        from .plots import plot_fit
-
+    def plot(self, path: str | os.PathLike[str] | None = None) -> list:
+        """Diagnostic figures (matplotlib); see :func:`hglm.results.plots.plot_fit`."""
         return plot_fit(self, path)
 
     def to_dict(self) -> dict:
-        """Every estimate as a JSON-safe dict; see :func:`hglm.export.to_dict`."""
-        from .export import to_dict
-
+        """Every estimate as a JSON-safe dict; see :func:`hglm.results.export.to_dict`."""
         return to_dict(self)
-
-    def to_json(self, path: str | None = None, indent: int | None = 2) -> str:
-        """The fit as JSON text, optionally written to ``path``; see :mod:`hglm.export`."""
-        from .export import to_json
-
-        return to_json(self, path, indent)
 
 
 def _random_u(engine: EngineFit) -> Array:
@@ -313,145 +281,3 @@ def _random_u(engine: EngineFit) -> Array:
     for sl, t in zip(engine.fitter.term_slices, engine.problem.terms, strict=True):
         out[sl] = t.transform @ v[sl] if t.transform is not None else t.family.link.inverse(v[sl])
     return out
-
-
-def _ranef_variances(engine: EngineFit, diag_inv: Array) -> Array:
-    """Prediction-error variances of the random effects: diag(C^{-1}) on the v scale, and on
-    the original scale, diag(L C^{-1}_kk L'), for a term with a known covariance
-    (CAR/SAR keep R's convention: the eigen-basis effects)."""
-    p = engine.problem.X.shape[1]
-    out = diag_inv[p:].copy()
-    for sl, t in zip(engine.fitter.term_slices, engine.problem.terms, strict=True):
-        if t.transform is not None and t.family.spatial is None:
-            block = engine.last.factor.inverse_block(p + np.arange(sl.start, sl.stop))
-            out[sl] = np.einsum("ij,ij->i", t.transform @ block, t.transform)
-    return out
-
-
-def _marginal_vcov(engine: EngineFit) -> Array | sparse.csr_matrix:
-    """Z diag(lambda) Z' + W1^{-1}: the marginal covariance of the working response.
-
-    For a Gaussian response with Gaussian random effects this is var(y) =
-    Z diag(lambda) Z' + diag(phi / weights).  It is sparse (CSR) when every random term
-    is an indicator block and n > 2000, else a dense array.
-    """
-    pb = engine.problem
-    n = pb.y.shape[0]
-    w1, _ = engine.final_weights()
-    blocks = [
-        sparse.csr_matrix(b.toarray()) if isinstance(b, Indicator) else sparse.csr_matrix(b)
-        for b in pb.blocks
-    ]
-    Z = sparse.hstack(blocks, format="csr")
-    lam = engine.lam.copy()
-    for sl, t in zip(engine.fitter.term_slices, pb.terms, strict=True):
-        if t.precision is not None:
-            lam[sl] = 0.0  # lambda Z A Z' below, with A Z' from solves with Q
-    V = Z @ sparse.diags(lam) @ Z.T + sparse.diags(1.0 / w1)
-    all_indicator = all(isinstance(b, Indicator) for b in pb.blocks)
-    dense = not (all_indicator and n > 2000)
-    for sl, t in zip(engine.fitter.term_slices, pb.terms, strict=True):
-        if t.precision is not None:
-            Zk = Z[:, sl]
-            AZ = splinalg.splu(sparse.csc_matrix(t.precision)).solve(Zk.T.toarray())
-            V = V + float(np.mean(engine.lam[sl])) * (Zk @ AZ)
-            dense = True
-    return np.asarray(V.toarray() if sparse.issparse(V) else V) if dense else V.tocsr()
-
-
-def _signif_stars(p: float) -> str:
-    for cut, star in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return star
-    return ""
-
-
-class Summary:
-    """The summary of a fit: ``str()`` is the R-style report; ``tables`` its DataFrames."""
-
-    def __init__(self, fit: HGLMResult, n_ranef: int = 3) -> None:
-        self.fit = fit
-        self.n_ranef = n_ranef
-        self.tables: dict[str, pd.DataFrame | list[pd.DataFrame] | None] = {
-            "fixed": fit.fixef_table(),
-            "random": fit.ranef_frame(),
-            "dispersion": fit.disp_coef,
-            "random_dispersion": fit.rand_disp_coef,
-        }
-
-    def __str__(self) -> str:
-        f = self.fit
-        out = ["----------", "MEAN MODEL", "----------", "",
-               "Summary of the fixed effects estimates:", ""]
-        tab = f.fixef_table()
-        shown = pd.DataFrame(
-            {
-                "Estimate": tab["estimate"].map(lambda x: f"{x:.5f}"),
-                "Std. Error": tab["std_error"].map(lambda x: f"{x:.5f}"),
-                "t-value": tab["t_value"].map(lambda x: f"{x:.3f}"),
-                "Pr(>|t|)": tab["p_value"].map(lambda x: f"{x:.3g}"),
-                "": tab["p_value"].map(_signif_stars),
-            }
-        )
-        out += [shown.to_string(), "---",
-                "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1",
-                f"Note: P-values are based on {f.df_resid} degrees of freedom", ""]
-        frame = f.ranef_frame()
-        for term in f.names.terms:
-            rows = frame[frame["term"] == term]
-            out += [f"Summary of the random effects estimates ({term}):", ""]
-            show = rows if self.n_ranef < 0 else rows.head(self.n_ranef)
-            out.append(
-                show.set_index("name")[["estimate", "std_error"]]
-                .rename(columns={"estimate": "Estimate", "std_error": "Std. Error"})
-                .to_string(float_format=lambda x: f"{x:.4f}")
-            )
-            if len(show) < len(rows):
-                out.append(f"... ({len(rows)} in all; summary(n_ranef=-1) shows all)")
-            out.append("")
-        out += ["----------------", "DISPERSION MODEL", "----------------", "",
-                "NOTE: h-likelihood estimates through EQL can be biased.", ""]
-        if f.var_fix is not None:
-            out += ["Dispersion parameter for the mean model:", f"{f.var_fix:.7g}", ""]
-        if f.disp_coef is not None:
-            out += ["Model estimates for the dispersion term:",
-                    f"Link = {f._engine.problem.link_disp.name}", "", "Effects:",
-                    _coef_text(f.disp_coef), "",
-                    "Dispersion = 1 is used in Gamma model on deviances to calculate the",
-                    "standard error(s).", ""]
-        else:
-            out += ["The residual dispersion was fixed (fix_disp).", ""]
-        out += ["Dispersion parameter for the random effects:",
-                " ".join(f"{x:.4g}" for x in f.var_ranef), "",
-                "Dispersion model for the random effects:", ""]
-        for term, tab_k, t in zip(f.names.terms, f.rand_disp_coef, f._engine.problem.terms,
-                                  strict=True):
-            out += [f"{term} (link = {t.link_disp.name}):", _coef_text(tab_k), ""]
-        out += ["Dispersion = 1 is used in Gamma model on deviances to calculate the",
-                "standard error(s).", ""]
-        if f.likelihood is not None:
-            out += ["Likelihoods:"] + [f"  {k}: {v:.4f}" for k, v in f.likelihood.items()] + [""]
-        if f.disp_fit is not None:
-            out += ["Double HGLM: the residual dispersion has its own HGLM (gamma, log link)",
-                    "fitted to d/(1 - h), prior weights (1 - h)/2; its fixed effects:", "",
-                    _coef_text(f.disp_fit.fixef_table()[["estimate", "std_error"]]), "",
-                    "and the dispersion of its random effects: "
-                    + " ".join(f"{x:.4g}" for x in f.disp_fit.var_ranef), ""]
-        for kind, rho, tau in (("CAR", f.car_rho, f.car_tau), ("SAR", f.sar_rho, f.sar_tau)):
-            if tau is not None:
-                out += [f"{kind}.tau (estimated spatial variance component): {tau:.7g}",
-                        f"{kind}.rho (estimated spatial correlation): {rho:.7g}", ""]
-        if f._engine.fitter.marginal is not None:
-            out += ["Solved in the space of the n observations (bigRR): the same estimates",
-                    "as the augmented system, at the cost of n x n factorizations.", ""]
-        state = "converged" if f.converged else "did NOT converge"
-        out.append(f"{f.method} estimation {state} in {f.n_iter} iterations.")
-        return "\n".join(out)
-
-    __repr__ = __str__
-
-
-def _coef_text(frame: pd.DataFrame) -> str:
-    return frame.rename(columns={"estimate": "Estimate", "std_error": "Std. Error"}).to_string(
-        float_format=lambda x: f"{x:.4f}"
-    )
