@@ -73,38 +73,14 @@ class HGLMResult(MixedModelResult):
         self.df_resid = int(round(n - last.observation_leverage_sum))
         self.disp_fitted = engine.phi
 
-        if pb.fix_disp is not None:
-            self.var_fix: float | None = float(pb.fix_disp)
-            self.disp_coef: pd.DataFrame | None = None
-        else:
-            fit = last.disp_fit
-            rows = ["(Intercept)"] if names.disp is None else names.disp
-            self.disp_coef = _coef_frame(fit.coef, fit.std_error, rows)
-            self.var_fix = (
-                float(pb.link_disp.inverse(np.array(fit.coef[0])))
-                if pb.x_disp is None
-                else None
-            )
-        self.rand_disp_coef = []
-        for k, fit in enumerate(last.rand_disp_fits):
-            labels = names.rand_disp[k] if k < len(names.rand_disp) else None
-            self.rand_disp_coef.append(
-                _coef_frame(fit.coef, fit.std_error, ["(Intercept)"] if labels is None else labels)
-            )
+        self.var_fix, self.disp_coef = _residual_dispersion(engine, names.disp)
+        self.rand_disp_coef = _random_dispersion_tables(engine, names.rand_disp)
         with np.errstate(over="ignore"):  # R's exp(intercept), inf for a CAR/SAR term
             self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])
         self.likelihood: dict[str, float] | None = (
             fit_likelihoods(engine).as_dict() if calc_like else None
         )
-        self.car_rho = self.car_tau = self.sar_rho = self.sar_tau = None
-        for t, fit in zip(pb.terms, last.rand_disp_fits, strict=True):
-            spatial = t.family.spatial
-            if spatial is not None:
-                rho, tau = spatial.parameters(fit.coef)
-                if spatial.kind == "CAR":
-                    self.car_rho, self.car_tau = rho, tau
-                else:
-                    self.sar_rho, self.sar_tau = rho, tau
+        self.car_rho, self.car_tau, self.sar_rho, self.sar_tau = _spatial_parameters(engine)
         self.vcov = marginal_vcov(engine) if vcovmat else None
         self.disp_fit: HGLMResult | None = None
         self.design: ModelDesign | None = None
@@ -272,6 +248,54 @@ class HGLMResult(MixedModelResult):
     def to_dict(self) -> dict:
         """Every estimate as a JSON-safe dict; see :func:`hglm.results.export.to_dict`."""
         return to_dict(self)
+
+
+def _residual_dispersion(
+    engine: EngineFit, labels: list[str] | None
+) -> tuple[float | None, pd.DataFrame | None]:
+    """R's varFix and SummVC1: the residual dispersion (None when it has a model with
+    covariates) and the table of its model (None when it was fixed)."""
+    pb = engine.problem
+    if pb.fix_disp is not None:
+        return float(pb.fix_disp), None
+    fit = engine.last.disp_fit
+    rows = ["(Intercept)"] if labels is None else labels
+    disp_coef = _coef_frame(fit.coef, fit.std_error, rows)
+    var_fix = (
+        float(pb.link_disp.inverse(np.array(fit.coef[0])))
+        if pb.x_disp is None
+        else None
+    )
+    return var_fix, disp_coef
+
+
+def _random_dispersion_tables(
+    engine: EngineFit, labels: list[list[str] | None]
+) -> list[pd.DataFrame]:
+    """R's SummVC2: the table of each random term's dispersion model."""
+    tables = []
+    for k, fit in enumerate(engine.last.rand_disp_fits):
+        rows = labels[k] if k < len(labels) else None
+        tables.append(
+            _coef_frame(fit.coef, fit.std_error, ["(Intercept)"] if rows is None else rows)
+        )
+    return tables
+
+
+def _spatial_parameters(
+    engine: EngineFit,
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """R's CAR.rho, CAR.tau, SAR.rho and SAR.tau (None without such a term)."""
+    car_rho = car_tau = sar_rho = sar_tau = None
+    for t, fit in zip(engine.problem.terms, engine.last.rand_disp_fits, strict=True):
+        spatial = t.family.spatial
+        if spatial is not None:
+            rho, tau = spatial.parameters(fit.coef)
+            if spatial.kind == "CAR":
+                car_rho, car_tau = rho, tau
+            else:
+                sar_rho, sar_tau = rho, tau
+    return car_rho, car_tau, sar_rho, sar_tau
 
 
 def _random_u(engine: EngineFit) -> Array:

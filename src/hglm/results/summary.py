@@ -29,9 +29,18 @@ class Summary:
         }
 
     def __str__(self) -> str:
+        return "\n".join(
+            ["----------", "MEAN MODEL", "----------", ""]
+            + self._fixed_effects()
+            + self._random_effects()
+            + ["----------------", "DISPERSION MODEL", "----------------", ""]
+            + self._dispersion_model()
+            + self._notes()
+        )
+
+    def _fixed_effects(self) -> list[str]:
         f = self.fit
-        out = ["----------", "MEAN MODEL", "----------", "",
-               "Summary of the fixed effects estimates:", ""]
+        out = ["Summary of the fixed effects estimates:", ""]
         tab = f.fixef_table()
         shown = pd.DataFrame(
             {
@@ -45,6 +54,11 @@ class Summary:
         out += [shown.to_string(), "---",
                 "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1",
                 f"Note: P-values are based on {f.df_resid} degrees of freedom", ""]
+        return out
+
+    def _random_effects(self) -> list[str]:
+        f = self.fit
+        out: list[str] = []
         frame = f.ranef_frame()
         for term in f.names.terms:
             rows = frame[frame["term"] == term]
@@ -58,8 +72,11 @@ class Summary:
             if len(show) < len(rows):
                 out.append(f"... ({len(rows)} in all; summary(n_ranef=-1) shows all)")
             out.append("")
-        out += ["----------------", "DISPERSION MODEL", "----------------", "",
-                "NOTE: h-likelihood estimates through EQL can be biased.", ""]
+        return out
+
+    def _dispersion_model(self) -> list[str]:
+        f = self.fit
+        out = ["NOTE: h-likelihood estimates through EQL can be biased.", ""]
         if f.var_fix is not None:
             out += ["Dispersion parameter for the mean model:", f"{f.var_fix:.7g}", ""]
         if f.disp_coef is not None:
@@ -78,6 +95,12 @@ class Summary:
             out += [f"{term} (link = {t.link_disp.name}):", _coef_text(tab_k), ""]
         out += ["Dispersion = 1 is used in Gamma model on deviances to calculate the",
                 "standard error(s).", ""]
+        return out
+
+    def _notes(self) -> list[str]:
+        """Likelihoods, the dispersion HGLM, spatial parameters, the solver, convergence."""
+        f = self.fit
+        out: list[str] = []
         if f.likelihood is not None:
             out += ["Likelihoods:"] + [f"  {k}: {v:.4f}" for k, v in f.likelihood.items()] + [""]
         if f.disp_fit is not None:
@@ -95,7 +118,7 @@ class Summary:
                     "as the augmented system, at the cost of n x n factorizations.", ""]
         state = "converged" if f.converged else "did NOT converge"
         out.append(f"{f.method} estimation {state} in {f.n_iter} iterations.")
-        return "\n".join(out)
+        return out
 
     __repr__ = __str__
 
