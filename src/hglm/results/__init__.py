@@ -4,6 +4,17 @@ from .base import MixedModelResult
 from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
 from .names import Names
+from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
 
-__all__ = ["HGLMResult", "LRTResult", "MixedModelResult", "Names", "Summary", "lrt"]
+__all__ = [
+    "HGLMResult",
+    "LRTResult",
+    "MixedModelResult",
+    "Names",
+    "Summary",
+    "import_pyplot",
+    "lrt",
+    "plot_fit",
+    "save_figures",
+]
