@@ -141,22 +141,7 @@ class HGLMResult(MixedModelResult):
     ) -> Array:
         pb = self._engine.problem
         beta, v = self._engine.beta, self._engine.v
-        if newdata is not None:
-            if self.design is None:
-                raise ValueError("newdata: needs a formula fit; pass X= and Z= instead")
-            X_new, blocks = new_design(self.design, newdata, unseen=unseen)
-            default_offset = new_offset(self.design, newdata)
-        else:
-            if X is None or Z is None:
-                raise ValueError("X, Z: give both for a matrix-interface prediction")
-            X_new = np.asarray(X, dtype=float)
-            Zm = sparse.csr_matrix(Z)
-            if Zm.shape[1] != v.shape[0] or X_new.shape[1] != beta.shape[0]:
-                raise ValueError(
-                    f"X, Z: need {beta.shape[0]} and {v.shape[0]} columns as in the fit"
-                )
-            blocks = [Zm[:, sl] for sl in self._engine.fitter.term_slices]
-            default_offset = None
+        X_new, blocks, default_offset = self._new_designs(newdata, X, Z, unseen)
         eta = X_new @ beta
         for block, sl, t in zip(blocks, self._engine.fitter.term_slices, pb.terms, strict=True):
             block = sparse.csr_matrix(block)
@@ -169,6 +154,26 @@ class HGLMResult(MixedModelResult):
         elif default_offset is not None:
             eta = eta + default_offset
         return eta
+
+    def _new_designs(
+        self, newdata: object, X: object, Z: object, unseen: str
+    ) -> tuple[Array, list, Array | None]:
+        """X, the blocks of Z and the formula's offset (None for matrices) of new rows."""
+        if newdata is not None:
+            if self.design is None:
+                raise ValueError("newdata: needs a formula fit; pass X= and Z= instead")
+            X_new, blocks = new_design(self.design, newdata, unseen=unseen)
+            return X_new, blocks, new_offset(self.design, newdata)
+        if X is None or Z is None:
+            raise ValueError("X, Z: give both for a matrix-interface prediction")
+        X_new = np.asarray(X, dtype=float)
+        Zm = sparse.csr_matrix(Z)
+        beta, v = self._engine.beta, self._engine.v
+        if Zm.shape[1] != v.shape[0] or X_new.shape[1] != beta.shape[0]:
+            raise ValueError(
+                f"X, Z: need {beta.shape[0]} and {v.shape[0]} columns as in the fit"
+            )
+        return X_new, [Zm[:, sl] for sl in self._engine.fitter.term_slices], None
 
     def null_loglik(self) -> float:
         """Log-likelihood of the GLM without random effects (R's null model of ``lrt``)."""
