@@ -4,9 +4,10 @@ The Python counterpart of R's hglm package: GLMs whose random effects are Gaussi
 Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
 """
 
+from ._version import __version__ as __version__
 from .api import hglm, hglm2
-from .fit import BoundaryWarning, ConvergenceWarning, LRTResult, NumericalGuardWarning, lrt
-from .results import HGLMResult, Summary
+from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
+from .results import HGLMResult, LRTResult, Summary, lrt
 from .spec import (
     CAR,
     SAR,
@@ -45,5 +46,3 @@ __all__ = [
     "lrt",
     "pedigree_precision",
 ]
-
-__version__ = "0.1.0"

@@ -5,9 +5,9 @@ heteroscedastic residual variance) and fits it.
 
 ``hglm fit data.csv "y ~ week + (1|ID)" --family binomial`` reads a CSV file with
 pandas, fits the lme4-style formula with :func:`hglm.hglm2` and prints the R-style
-summary; ``--json out.json`` writes every estimate (schema in :mod:`hglm.export`) and
-``--plot out.png`` saves the diagnostic figures (``out_1_leverages.png``, ...; see
-:func:`hglm.plots.plot_fit`).  Bad input gives one line ``hglm: error: ...`` on stderr
+summary; ``--json out.json`` writes every estimate (schema in :mod:`hglm.results.export`)
+and ``--plot out.png`` saves the diagnostic figures (``out_1_leverages.png``, ...; see
+:func:`hglm.results.plots.plot_fit`).  Bad input gives one line ``hglm: error: ...`` on stderr
 and exit status 2; warnings are printed as ``hglm: warning: ...`` lines.
 """
 
@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .api import hglm, hglm2
+from .results import HGLMResult, import_pyplot, plot_fit, save_figures
 from .spec import as_family
 
 
@@ -112,15 +113,8 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_plots(fit: object, path: str) -> None:
-    from .results.plots import INSTALL_HINT, _pyplot, plot_fit, save_figures
-
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise ImportError(INSTALL_HINT) from exc
-    matplotlib.use("Agg")  # files only: never open windows from the command line
-    plt = _pyplot()
+def _save_plots(fit: HGLMResult, path: str) -> None:
+    plt = import_pyplot(backend="Agg")  # files only: never open windows from the command line
     figures = plot_fit(fit)
     try:
         files = save_figures(figures, path)
@@ -168,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--n-ranef", type=int, default=3, metavar="N",
                      help="random effects shown per term (-1: all; default 3)")
     fit.add_argument("--json", default=None, metavar="FILE",
-                     help="write every estimate as JSON (schema: hglm.export)")
+                     help="write every estimate as JSON (schema: hglm.results.export)")
     fit.add_argument("--plot", default=None, metavar="PATH",
                      help="save the diagnostic plots as PNG files: PATH is a directory or "
                           "a file prefix (out.png gives out_1_leverages.png, ...)")

@@ -13,19 +13,17 @@ from .eql import (
     Options,
     fit_eql,
 )
-from .likelihood import LRTResult, fit_likelihoods, glm_loglik, lrt
+from .likelihood import fit_likelihoods, glm_loglik
 
 __all__ = [
     "BoundaryWarning",
     "ConvergenceWarning",
     "DoubleModel",
     "EngineFit",
-    "LRTResult",
     "NumericalGuardWarning",
     "Options",
     "fit_double",
     "fit_eql",
     "fit_likelihoods",
     "glm_loglik",
-    "lrt",
 ]

@@ -1,4 +1,4 @@
-"""Likelihoods of a fitted HGLM and the likelihood-ratio test (DESIGN.md, "Likelihoods").
+"""Likelihoods of a fitted HGLM (DESIGN.md, "Likelihoods").
 
 All are evaluated at the final estimates with the final dispersions: the conditional
 log-likelihood of y given v, the h-likelihood, the adjusted profile likelihoods pvh
@@ -134,52 +134,3 @@ def glm_loglik(
         return conditional_loglik(y, fit.mu, family, np.ones(n), weights)
     disp = fit.deviance / (n if family.name == "Gamma" else float(np.sum(weights)))
     return conditional_loglik(y, fit.mu, family, np.full(n, disp), weights)
-
-
-@dataclass
-class LRTResult:
-    """A likelihood-ratio test of variance components."""
-
-    statistic: float
-    df: int
-    p_value: float
-    data_name: str
-
-    def __str__(self) -> str:
-        return (
-            "\n\tLikelihood-ratio test\n\n"
-            f"data:  {self.data_name}\n"
-            f"LRT statistic = {self.statistic:.5g}, df = {self.df}, "
-            f"p-value = {self.p_value:.4g}\n"
-        )
-
-    __repr__ = __str__
-
-
-def lrt(fit1: object, fit2: object | None = None) -> LRTResult:
-    """R's ``lrt``: likelihood-ratio test of the variance components.
-
-    With one model, it is tested against its GLM without random effects using
-    2 |pvh - logLik(glm)| on as many df as random terms; with two models,
-    2 |pbvh1 - pbvh2| on the difference in their numbers of random terms.  The p-value
-    is half the chi-square tail (a 50:50 mixture for a boundary null).
-
-    Parameters
-    ----------
-    fit1, fit2 : HGLMResult
-        Fits made with ``calc_like=True``.
-    """
-    for j, f in enumerate((fit1, fit2)):
-        if f is not None and getattr(f, "likelihood", None) is None:
-            raise ValueError(f"fit{j + 1}: was fitted without calc_like=True; refit with it")
-    if fit2 is None:
-        stat = 2.0 * abs(fit1.likelihood["pvh"] - fit1.null_loglik())
-        df = len(fit1.var_ranef)
-        name = "fit1"
-    else:
-        stat = 2.0 * abs(fit1.likelihood["pbvh"] - fit2.likelihood["pbvh"])
-        df = abs(len(fit1.var_ranef) - len(fit2.var_ranef))
-        if df == 0:
-            raise ValueError("fit2: has as many random terms as fit1; lrt compares nested models")
-        name = "fit1 v.s. fit2"
-    return LRTResult(stat, df, float(stats.chi2.sf(stat, df) / 2.0), name)

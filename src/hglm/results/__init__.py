@@ -1,5 +1,20 @@
 """The fitted model and its presentation: estimates, summaries, plots, export."""
 
-from .result import HGLMResult, Names, Summary
+from .base import MixedModelResult
+from .hglm_result import HGLMResult
+from .likelihood_ratio import LRTResult, lrt
+from .names import Names
+from .plots import import_pyplot, plot_fit, save_figures
+from .summary import Summary
 
-__all__ = ["HGLMResult", "Names", "Summary"]
+__all__ = [
+    "HGLMResult",
+    "LRTResult",
+    "MixedModelResult",
+    "Names",
+    "Summary",
+    "import_pyplot",
+    "lrt",
+    "plot_fit",
+    "save_figures",
+]

@@ -54,13 +54,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .result import HGLMResult
+from .._version import __version__
+from .view import HGLMView
 
 SCHEMA = "hglm.fit/1"
 
@@ -90,7 +90,7 @@ def _coef_table(frame: pd.DataFrame | None) -> dict[str, dict[str, float | None]
     }
 
 
-def _random_terms(fit: HGLMResult) -> list[dict[str, Any]]:
+def _random_terms(fit: HGLMView) -> list[dict[str, Any]]:
     frame = fit.ranef_frame()
     counts = frame["term"].value_counts()
     return [
@@ -104,7 +104,7 @@ def _random_terms(fit: HGLMResult) -> list[dict[str, Any]]:
     ]
 
 
-def to_dict(fit: HGLMResult) -> dict[str, Any]:
+def to_dict(fit: HGLMView) -> dict[str, Any]:
     """Every estimate of a fit as a JSON-safe dict (schema in the module docstring).
 
     Parameters
@@ -118,8 +118,6 @@ def to_dict(fit: HGLMResult) -> dict[str, Any]:
         Plain Python objects only (str, int, float, bool, None, list, dict); NaN and
         infinite numbers are None.
     """
-    from .. import __version__
-
     problem = fit._engine.problem
     ranef = [
         {
@@ -163,7 +161,7 @@ def to_dict(fit: HGLMResult) -> dict[str, Any]:
 
 
 def to_json(
-    fit: HGLMResult, path: str | os.PathLike[str] | None = None, indent: int | None = 2
+    fit: HGLMView, path: str | os.PathLike[str] | None = None, indent: int | None = 2
 ) -> str:
     """The fit as JSON text (schema in the module docstring), optionally written to a file.
 
@@ -181,7 +179,17 @@ def to_json(
     str
         The JSON text (strict JSON: no NaN or Infinity tokens).
     """
-    text = json.dumps(to_dict(fit), indent=indent, allow_nan=False)
+    return json_text(to_dict(fit), path, indent)
+
+
+def json_text(
+    data: dict[str, Any], path: str | os.PathLike[str] | None = None, indent: int | None = 2
+) -> str:
+    """``data`` (plain objects, as :func:`to_dict` gives) as strict JSON text, the one
+    writer of :func:`to_json` and ``MixedModelResult.to_json``: ``json.dumps`` with
+    ``allow_nan=False`` and ``indent``, written to ``path`` (UTF-8, a final newline) unless
+    it is None."""
+    text = json.dumps(data, indent=indent, allow_nan=False)
     if path is not None:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")

@@ -1,57 +1,11 @@
-"""Tests of ``hglm.results.result``: the HGLMResult attributes, tables and printed reports."""
+"""Tests of ``hglm.results.hglm_result``: the HGLMResult attributes, tables and short report."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
-from scipy import stats
 
 import hglm
-
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(21)
-    k, m = 9, 6
-    g = np.repeat(np.arange(k), m)
-    n = k * m
-    x = rng.normal(size=n)
-    X = pd.DataFrame({"(Intercept)": 1.0, "dose": x})
-    Z = np.eye(k)[g]
-    y = 2.0 + 0.8 * x + rng.normal(size=k)[g] + rng.normal(size=n)
-    return y, X, Z
-
-
-@pytest.fixture(scope="module")
-def fit(data) -> hglm.HGLMResult:
-    y, X, Z = data
-    return hglm.hglm(y=y, X=X, Z=Z, conv=1e-12)
-
-
-def test_summary_text(fit) -> None:
-    text = str(fit.summary())
-    assert "MEAN MODEL" in text
-    assert "DISPERSION MODEL" in text
-    assert text.index("MEAN MODEL") < text.index("DISPERSION MODEL")
-    for name in ("(Intercept)", "dose"):
-        assert name in text
-    assert f"{fit.df_resid} degrees of freedom" in text
-    assert "converged" in text
-
-
-def test_fixed_table_and_p_values(fit) -> None:
-    tab = fit.summary().tables["fixed"]
-    assert list(tab.columns) == ["estimate", "std_error", "t_value", "p_value"]
-    assert list(tab.index) == ["(Intercept)", "dose"]
-    np.testing.assert_allclose(tab["estimate"], fit.fixef, rtol=1e-15)
-    np.testing.assert_allclose(tab["std_error"], fit.se_fixef, rtol=1e-15)
-    t = fit.fixef.to_numpy() / fit.se_fixef.to_numpy()
-    np.testing.assert_allclose(tab["t_value"], t, rtol=1e-14)
-    np.testing.assert_allclose(
-        tab["p_value"], 2.0 * stats.t.sf(np.abs(t), fit.df_resid), rtol=1e-12
-    )
-    assert np.all((tab["p_value"] >= 0) & (tab["p_value"] <= 1))
 
 
 def test_df_resid_from_leverages(fit) -> None:
@@ -120,20 +74,6 @@ def test_ranef_frame_two_terms() -> None:
     assert "Random1" in text and "Random2" in text
 
 
-def test_dispersion_tables(fit) -> None:
-    disp = fit.summary().tables["dispersion"]
-    assert list(disp.columns) == ["estimate", "std_error"]
-    # intercept-only log link: var_fix = exp(intercept); SE = sqrt(2 / sum(1 - h))
-    n = fit.fitted.shape[0]
-    assert fit.var_fix == pytest.approx(np.exp(disp["estimate"].iloc[0]), rel=1e-12)
-    se = np.sqrt(2.0 / np.sum(1.0 - fit.hat_values[:n]))
-    assert disp["std_error"].iloc[0] == pytest.approx(se, rel=1e-10)
-    rd = fit.rand_disp_coef[0]
-    assert fit.var_ranef[0] == pytest.approx(np.exp(rd["estimate"].iloc[0]), rel=1e-12)
-    se_r = np.sqrt(2.0 / np.sum(1.0 - fit.hat_values[n:]))
-    assert rd["std_error"].iloc[0] == pytest.approx(se_r, rel=1e-10)
-
-
 def test_x_disp_model(data) -> None:
     y, X, Z = data
     xd = pd.DataFrame({"(Intercept)": 1.0, "dose": X["dose"]})
@@ -147,14 +87,6 @@ def test_x_disp_model(data) -> None:
     assert "DISPERSION MODEL" in str(fit.summary())
 
 
-def test_fix_disp_summary(data) -> None:
-    y, X, Z = data
-    fit = hglm.hglm(y=y, X=X, Z=Z, fix_disp=1.0)
-    assert fit.disp_coef is None
-    assert fit.summary().tables["dispersion"] is None
-    assert "fix_disp" in str(fit.summary())
-
-
 def test_lengths_of_vectors(fit) -> None:
     n, q = fit.fitted.shape[0], fit.ranef.shape[0]
     assert fit.hat_values.shape == (n + q,)
@@ -162,3 +94,4 @@ def test_lengths_of_vectors(fit) -> None:
     assert fit.resid.shape == (n,)
     assert fit.disp_fitted.shape == (n,)
     assert isinstance(fit.n_iter, int) and fit.converged is True
+

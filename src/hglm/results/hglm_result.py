@@ -1,0 +1,312 @@
+"""The fitted HGLM (:class:`HGLMResult`): R's hglm components read from the EQL engine.
+
+Presentation only: this module turns the engine's arrays into named pandas objects and
+never computes estimates itself.  The result hands itself to its summary, plots and export
+(modules that read it through :class:`~hglm.results.view.HGLMView`, not this class).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+
+from ..fit import EngineFit, fit_likelihoods, glm_loglik
+from ..spec import ModelDesign, new_design, new_offset
+from .base import MixedModelResult
+from .export import to_dict
+from .names import Names
+from .plots import plot_fit
+from .summary import Summary
+from .variances import marginal_vcov, ranef_variances
+
+Array = np.ndarray
+
+
+def _coef_frame(coef: Array, se: Array, index: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"estimate": coef, "std_error": se}, index=pd.Index(index))
+
+
+class HGLMResult(MixedModelResult):
+    """A fitted hierarchical GLM (API.md, "The fitted model"), the result of EQL.
+
+    Attributes are those of API.md: ``fixef``, ``se_fixef``, ``ranef``, ``se_ranef``,
+    ``var_fix``, ``var_ranef``, ``disp_coef``, ``rand_disp_coef``, ``n_iter``,
+    ``converged``, ``df_resid``, ``hat_values``, ``deviances``, ``fitted``, ``resid``,
+    ``disp_fitted``, ``likelihood``, ``car_rho``, ``car_tau``, ``sar_rho``, ``sar_tau``,
+    ``vcov`` and ``disp_fit``.
+    """
+
+    def __init__(
+        self,
+        engine: EngineFit,
+        names: Names,
+        method: str = "EQL",
+        calc_like: bool = False,
+        vcovmat: bool = False,
+    ) -> None:
+        self._engine = engine
+        self.names = names
+        self.method = method
+        pb, last = engine.problem, engine.last
+        n, p = pb.X.shape
+        self.family = pb.family
+        self.rand_families = [t.family for t in pb.terms]
+        self.n_obs = n
+        # diag(C^-1); with the n-space solver (bigRR) its random-effect part, O(n^2 q), is
+        # computed on first use of se_ranef, and so are the random rows of hat_values
+        self._diag_inv = last.factor.diag_inverse()
+        self.fixef = pd.Series(engine.beta, index=pd.Index(names.fixed), name="fixef")
+        self.se_fixef = pd.Series(
+            np.sqrt(self._diag_inv[:p]), index=self.fixef.index, name="se_fixef"
+        )
+        u = _random_u(engine)
+        self.ranef = pd.Series(u, index=pd.Index(names.random), name="ranef")
+        self.n_iter = engine.n_iter
+        self.converged = engine.converged
+        self.deviances = last.dev
+        self.fitted = last.mu
+        self.linear_predictor = last.eta + pb.offset
+        self.df_resid = int(round(n - last.observation_leverage_sum))
+        self.disp_fitted = engine.phi
+
+        self.var_fix, self.disp_coef = _residual_dispersion(engine, names.disp)
+        self.rand_disp_coef = _random_dispersion_tables(engine, names.rand_disp)
+        with np.errstate(over="ignore"):  # R's exp(intercept), inf for a CAR/SAR term
+            self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])
+        self.likelihood: dict[str, float] | None = (
+            fit_likelihoods(engine).as_dict() if calc_like else None
+        )
+        self.car_rho, self.car_tau, self.sar_rho, self.sar_tau = _spatial_parameters(engine)
+        self.vcov = marginal_vcov(engine) if vcovmat else None
+        self.disp_fit: HGLMResult | None = None
+        self.design: ModelDesign | None = None
+
+    @cached_property
+    def se_ranef(self) -> pd.Series:
+        """Standard errors of the random effects (computed on first use)."""
+        return pd.Series(
+            np.sqrt(ranef_variances(self._engine, self._diag_inv)), index=self.ranef.index,
+            name="se_ranef",
+        )
+
+    @cached_property
+    def hat_values(self) -> Array:
+        """Leverages of the n observations and the q random-effect rows (the random rows
+        of a bigRR fit are computed on first use)."""
+        return np.asarray(self._engine.last.hat)
+
+    def predict(
+        self,
+        newdata: object | None = None,
+        type: str = "response",
+        *,
+        X: object | None = None,
+        Z: object | None = None,
+        offset: object | None = None,
+        unseen: str = "mean",
+    ) -> Array:
+        """Predictions of the mean model.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            New data for a formula fit; the design is rebuilt from the stored formulas.
+            Levels of a grouping factor not seen in fitting get the random-effect mean
+            (``unseen="mean"``) or raise ValueError (``unseen="raise"``).
+        type : {"response", "link"}
+            Means, or the linear predictor (including the offset).
+        X, Z : array-like, optional
+            New designs for a matrix-interface fit (Z with the fitted model's columns).
+        offset : array-like, optional
+            Offset for the new rows (default: the formula's offset terms, else 0).
+
+        Returns
+        -------
+        ndarray
+        """
+        if type not in ("response", "link"):
+            raise ValueError(f"type: must be 'response' or 'link', got {type!r}")
+        if newdata is None and X is None and Z is None:
+            eta = self.linear_predictor
+        else:
+            eta = self._new_linear_predictor(newdata, X, Z, offset, unseen)
+        return eta if type == "link" else self.family.link.inverse(eta)
+
+    def _new_linear_predictor(
+        self, newdata: object, X: object, Z: object, offset: object, unseen: str
+    ) -> Array:
+        pb = self._engine.problem
+        beta, v = self._engine.beta, self._engine.v
+        X_new, blocks, default_offset = self._new_designs(newdata, X, Z, unseen)
+        eta = X_new @ beta
+        for block, sl, t in zip(blocks, self._engine.fitter.term_slices, pb.terms, strict=True):
+            block = sparse.csr_matrix(block)
+            eta = eta + block @ v[sl]
+            psi_v = float(t.family.link.link(np.array(t.family.psi)))
+            if psi_v != 0.0:
+                eta = eta + psi_v * (np.diff(block.indptr) == 0)
+        if offset is not None:
+            eta = eta + np.asarray(offset, dtype=float)
+        elif default_offset is not None:
+            eta = eta + default_offset
+        return eta
+
+    def _new_designs(
+        self, newdata: object, X: object, Z: object, unseen: str
+    ) -> tuple[Array, list, Array | None]:
+        """X, the blocks of Z and the formula's offset (None for matrices) of new rows."""
+        if newdata is not None:
+            if self.design is None:
+                raise ValueError("newdata: needs a formula fit; pass X= and Z= instead")
+            X_new, blocks = new_design(self.design, newdata, unseen=unseen)
+            return X_new, blocks, new_offset(self.design, newdata)
+        if X is None or Z is None:
+            raise ValueError("X, Z: give both for a matrix-interface prediction")
+        X_new = np.asarray(X, dtype=float)
+        Zm = sparse.csr_matrix(Z)
+        beta, v = self._engine.beta, self._engine.v
+        if Zm.shape[1] != v.shape[0] or X_new.shape[1] != beta.shape[0]:
+            raise ValueError(
+                f"X, Z: need {beta.shape[0]} and {v.shape[0]} columns as in the fit"
+            )
+        return X_new, [Zm[:, sl] for sl in self._engine.fitter.term_slices], None
+
+    def null_loglik(self) -> float:
+        """Log-likelihood of the GLM without random effects (R's null model of ``lrt``)."""
+        pb = self._engine.problem
+        return glm_loglik(pb.y, pb.X, pb.family, pb.weights, pb.offset)
+
+    @cached_property
+    def resid(self) -> Array:
+        """(y - mu) / sqrt(sum(d) / (n - p)) / sqrt(1 - h), R's studentized residuals
+        (computed on first use, with the leverages)."""
+        pb = self._engine.problem
+        n, p = pb.X.shape
+        scale = np.sqrt(np.sum(self.deviances) / (n - p))
+        return (pb.y - self.fitted) / scale / np.sqrt(1.0 - self._engine.last.hat[:n])
+
+    # --- tables ------------------------------------------------------------------------
+
+    def fixef_table(self) -> pd.DataFrame:
+        """Estimates, standard errors, t-values and p-values on ``df_resid`` df."""
+        t = self.fixef / self.se_fixef
+        p = 2.0 * stats.t.sf(np.abs(t), self.df_resid)
+        return pd.DataFrame(
+            {"estimate": self.fixef, "std_error": self.se_fixef, "t_value": t, "p_value": p}
+        )
+
+    def ranef_frame(self) -> pd.DataFrame:
+        """One row per random effect: term, group, level, name, estimate (u scale) and
+        std_error (of v, as R's SeRe; for a known covariance, of u).
+
+        For formula fits group and level come from the grouping factor; for the matrix
+        interface the group is the term's label and the level the column name of Z.
+        """
+        sizes = [len(s) for s in self._term_index()]
+        term = np.repeat(self.names.terms, sizes)
+        if self.design is not None:
+            group = np.concatenate([[t.group] * len(t.levels) for t in self.design.random])
+            level = np.concatenate([t.levels for t in self.design.random])
+        else:
+            group, level = term, self.ranef.index.to_numpy()
+        return pd.DataFrame(
+            {
+                "term": term,
+                "group": group,
+                "level": level,
+                "name": self.ranef.index,
+                "estimate": self.ranef.to_numpy(),
+                "std_error": self.se_ranef.to_numpy(),
+            }
+        )
+
+    def _term_index(self) -> list[range]:
+        return [range(sl.start, sl.stop) for sl in self._engine.fitter.term_slices]
+
+    def summary(self, n_ranef: int = 3) -> Summary:
+        """The R-style report; ``n_ranef`` random effects per term are shown (all: -1)."""
+        return Summary(self, n_ranef)
+
+    def __repr__(self) -> str:
+        return self._short_report()
+
+    def _short_report(self) -> str:
+        lines = ["HGLM fit by " + self.method, "", "Fixed effects:"]
+        lines.append(self.fixef.to_string())
+        if self.var_fix is not None:
+            lines += ["", f"Residual dispersion: {self.var_fix:.7g}"]
+        lines += ["Random-effect dispersions: " + ", ".join(f"{x:.7g}" for x in self.var_ranef)]
+        state = "converged" if self.converged else "did NOT converge"
+        lines += ["", f"EQL estimation {state} in {self.n_iter} iterations."]
+        return "\n".join(lines)
+
+    # --- plots and export (hglm.results.plots, hglm.results.export) -------------------
+
+    def plot(self, path: str | os.PathLike[str] | None = None) -> list:
+        """Diagnostic figures (matplotlib); see :func:`hglm.results.plots.plot_fit`."""
+        return plot_fit(self, path)
+
+    def to_dict(self) -> dict:
+        """Every estimate as a JSON-safe dict; see :func:`hglm.results.export.to_dict`."""
+        return to_dict(self)
+
+
+def _residual_dispersion(
+    engine: EngineFit, labels: list[str] | None
+) -> tuple[float | None, pd.DataFrame | None]:
+    """R's varFix and SummVC1: the residual dispersion (None when it has a model with
+    covariates) and the table of its model (None when it was fixed)."""
+    pb = engine.problem
+    if pb.fix_disp is not None:
+        return float(pb.fix_disp), None
+    fit = engine.last.disp_fit
+    rows = ["(Intercept)"] if labels is None else labels
+    disp_coef = _coef_frame(fit.coef, fit.std_error, rows)
+    var_fix = (
+        float(pb.link_disp.inverse(np.array(fit.coef[0])))
+        if pb.x_disp is None
+        else None
+    )
+    return var_fix, disp_coef
+
+
+def _random_dispersion_tables(
+    engine: EngineFit, labels: list[list[str] | None]
+) -> list[pd.DataFrame]:
+    """R's SummVC2: the table of each random term's dispersion model."""
+    tables = []
+    for k, fit in enumerate(engine.last.rand_disp_fits):
+        rows = labels[k] if k < len(labels) else None
+        tables.append(
+            _coef_frame(fit.coef, fit.std_error, ["(Intercept)"] if rows is None else rows)
+        )
+    return tables
+
+
+def _spatial_parameters(
+    engine: EngineFit,
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """R's CAR.rho, CAR.tau, SAR.rho and SAR.tau (None without such a term)."""
+    car_rho = car_tau = sar_rho = sar_tau = None
+    for t, fit in zip(engine.problem.terms, engine.last.rand_disp_fits, strict=True):
+        spatial = t.family.spatial
+        if spatial is not None:
+            rho, tau = spatial.parameters(fit.coef)
+            if spatial.kind == "CAR":
+                car_rho, car_tau = rho, tau
+            else:
+                sar_rho, sar_tau = rho, tau
+    return car_rho, car_tau, sar_rho, sar_tau
+
+
+def _random_u(engine: EngineFit) -> Array:
+    """The random effects on the u scale, term by term."""
+    v = engine.v
+    out = np.empty_like(v)
+    for sl, t in zip(engine.fitter.term_slices, engine.problem.terms, strict=True):
+        out[sl] = t.transform @ v[sl] if t.transform is not None else t.family.link.inverse(v[sl])
+    return out
