@@ -1,174 +1,24 @@
-"""Tests of ``hglm.engine.augmented`` against dense linear algebra on small random problems.
-
-For T1 = [X, Z] and weights (w1, w2) the dense reference is
-C = T1' diag(w1) T1 + diag(0_p, w2), and the factor must reproduce C^{-1} b,
-diag(C^{-1}), t_i' C^{-1} t_i, log det C and log det(Z' diag(w1) Z + diag(w2)).
+"""Tests of the structured Cholesky (``hglm.engine.augmented``) against dense linear
+algebra on small random problems (:mod:`.dense_reference`): the factor must reproduce
+C^{-1} b, diag(C^{-1}), t_i' C^{-1} t_i, log det C and log det(Z' diag(w1) Z + diag(w2)),
+also when the weighted products are reused for rescaled weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
-from scipy import sparse
 
-from hglm.engine.augmented import (
-    AugmentedSystem,
-    Indicator,
-    NotPositiveDefiniteError,
-    PairProducts,
-    _entries,
-    as_block,
-    block_width,
-    scaled_gram,
-    scaled_gram_pair,
-)
+from hglm.engine.augmented import AugmentedSystem
+from hglm.engine.blocks import as_block
+from hglm.engine.factor import NotPositiveDefiniteError
 
-N, P = 48, 3
-
-
-def one_hot(groups: np.ndarray, levels: int, values: np.ndarray | None = None) -> np.ndarray:
-    out = np.zeros((groups.shape[0], levels))
-    out[np.arange(groups.shape[0]), groups] = 1.0 if values is None else values
-    return out
-
-
-def _groups(rng: np.random.Generator, levels: int) -> np.ndarray:
-    # every level used at least once, the rest at random
-    g = np.concatenate([np.arange(levels), rng.integers(0, levels, N - levels)])
-    return rng.permutation(g)
-
-
-# Each layout returns the list of Z blocks (as the user would pass them, per term).
-def layout_one_indicator(rng):
-    return [one_hot(_groups(rng, 6), 6)]
-
-
-def layout_two_crossed(rng):
-    # the second (larger) factor becomes the eliminated A block: tests the permutation
-    return [one_hot(_groups(rng, 4), 4), one_hot(_groups(rng, 7), 7)]
-
-
-def layout_three_crossed(rng):
-    return [one_hot(_groups(rng, 3), 3), one_hot(_groups(rng, 8), 8), one_hot(_groups(rng, 5), 5)]
-
-
-def layout_nested(rng):
-    a = _groups(rng, 4)
-    b = rng.integers(0, 3, N)
-    ab = a * 3 + b
-    return [one_hot(a, 4), one_hot(ab, 12)]
-
-
-def layout_slope(rng):
-    g = _groups(rng, 5)
-    x = rng.normal(size=N)
-    return [one_hot(g, 5), one_hot(g, 5, x)]
-
-
-def layout_dense_only(rng):
-    return [rng.normal(size=(N, 4))]
-
-
-def layout_dense_and_indicator(rng):
-    return [rng.normal(size=(N, 3)), one_hot(_groups(rng, 6), 6)]
-
-
-def layout_sparse_input(rng):
-    g = _groups(rng, 6)
-    dense = rng.normal(size=(N, 2)) * (rng.uniform(size=(N, 2)) < 0.6)
-    dense[0] = [1.0, 2.0]  # ensure at least one row with two non-zeros
-    return [sparse.csr_matrix(one_hot(g, 6)), sparse.csc_matrix(dense), sparse.coo_matrix(
-        one_hot(_groups(rng, 3), 3))]
-
-
-def layout_zero_rows(rng):
-    g = _groups(rng, 5)
-    Z1 = one_hot(g, 5)
-    Z1[rng.choice(N, 10, replace=False)] = 0.0
-    Z2 = rng.normal(size=(N, 2))
-    Z2[rng.choice(N, 8, replace=False)] = 0.0
-    Z3 = one_hot(_groups(rng, 3), 3, rng.uniform(0.5, 2.0, N))
-    Z3[:5] = 0.0
-    return [Z1, Z2, Z3]
-
-
-def layout_unused_level(rng):
-    # level 4 has no observations: its row of C is the prior weight only
-    g = rng.integers(0, 4, N)
-    return [one_hot(g, 5), one_hot(_groups(rng, 3), 3)]
-
-
-LAYOUTS: dict[str, Callable] = {
-    "one_indicator": layout_one_indicator,
-    "two_crossed": layout_two_crossed,
-    "three_crossed": layout_three_crossed,
-    "nested": layout_nested,
-    "indicator_slope": layout_slope,
-    "dense_only": layout_dense_only,
-    "dense_and_indicator": layout_dense_and_indicator,
-    "sparse_input": layout_sparse_input,
-    "zero_rows": layout_zero_rows,
-    "unused_level": layout_unused_level,
-}
-
-
-class Dense:
-    """The dense reference of one problem."""
-
-    def __init__(self, seed: int, layout: str) -> None:
-        rng = np.random.default_rng(seed)
-        self.X = np.column_stack([np.ones(N), rng.normal(size=(N, P - 1))])
-        self.user_blocks = LAYOUTS[layout](rng)
-        self.Z = np.hstack(
-            [b.toarray() if sparse.issparse(b) else b for b in self.user_blocks]
-        )
-        self.q = self.Z.shape[1]
-        self.w1 = rng.uniform(0.3, 3.0, N)
-        self.w2 = rng.uniform(0.5, 4.0, self.q)
-        self.T1 = np.hstack([self.X, self.Z])
-        self.system = AugmentedSystem(self.X, [as_block(b) for b in self.user_blocks])
-        self.rng = rng
-
-    def C(self, w1=None, w2=None) -> np.ndarray:
-        w1 = self.w1 if w1 is None else w1
-        w2 = self.w2 if w2 is None else w2
-        C = self.T1.T @ (w1[:, None] * self.T1)
-        C[P:, P:] += np.diag(w2)
-        return C
+from .dense_reference import LAYOUTS, Dense, N, P
 
 
 @pytest.fixture(params=sorted(LAYOUTS))
 def problem(request) -> Dense:
     return Dense(seed=sorted(LAYOUTS).index(request.param) + 100, layout=request.param)
-
-
-def test_dimensions(problem: Dense) -> None:
-    sysm = problem.system
-    assert (sysm.n, sysm.p, sysm.q) == (N, P, problem.q)
-    assert sorted(np.concatenate([sysm.perm_a, sysm.perm_b])) == list(range(P + problem.q))
-
-
-def test_products_with_T(problem: Dense) -> None:
-    sysm, rng = problem.system, problem.rng
-    v = rng.normal(size=problem.q)
-    y = rng.normal(size=N)
-    beta = rng.normal(size=P)
-    np.testing.assert_allclose(sysm.z_matvec(v), problem.Z @ v, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(sysm.z_rmatvec(y), problem.Z.T @ y, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(
-        sysm.linear_predictor(np.concatenate([beta, v])),
-        problem.X @ beta + problem.Z @ v,
-        rtol=1e-12,
-        atol=1e-12,
-    )
-    z1, z2 = rng.normal(size=N), rng.normal(size=problem.q)
-    expected = problem.T1.T @ (problem.w1 * z1)
-    expected[P:] += problem.w2 * z2
-    np.testing.assert_allclose(
-        sysm.rhs(problem.w1, z1, problem.w2, z2), expected, rtol=1e-12, atol=1e-12
-    )
 
 
 def test_solve(problem: Dense) -> None:
@@ -211,26 +61,6 @@ def test_weighted_diag_sums_with_trace_weights(problem: Dense) -> None:
         np.testing.assert_allclose(
             factor.weighted_diag_sums(weights, slices), expected, rtol=1e-9, atol=1e-12
         )
-
-
-def test_entries_of_c_and_f_ordered_matrices() -> None:
-    rng = np.random.default_rng(3)
-    M = rng.normal(size=(7, 5))
-    rows, cols = rng.integers(0, 7, 20), rng.integers(0, 5, 20)
-    for layout in (M, np.asfortranarray(M), M[:, ::-1][:, ::-1], M.T.copy().T):
-        np.testing.assert_array_equal(_entries(layout, rows, cols), M[rows, cols])
-        np.testing.assert_array_equal(_entries(layout, rows, 2), M[rows, 2])
-
-
-def test_scaled_gram_pair_matches_dense() -> None:
-    rng = np.random.default_rng(5)
-    E = sparse.random(30, 9, density=0.3, format="csr", random_state=rng)
-    d1, d2 = rng.uniform(0.1, 2.0, 30), rng.uniform(0.1, 2.0, 30)
-    G1, G2 = scaled_gram_pair(E, d1, d2)
-    dense = E.toarray()
-    np.testing.assert_allclose(G1, dense.T @ (d1[:, None] * dense), rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(G2, dense.T @ (d2[:, None] * dense), rtol=1e-13, atol=1e-15)
-    np.testing.assert_array_equal(G1, scaled_gram(E, d1))
 
 
 def test_rows_quadform(problem: Dense) -> None:
@@ -307,70 +137,6 @@ def test_scaled_weights_system_agrees_with_dense(problem: Dense) -> None:
         )
 
 
-@pytest.mark.parametrize("budget, used", [(0, False), (10**9, True)])
-def test_pair_products_budget_grows_with_rows(monkeypatch, budget, used) -> None:
-    """Pair products are stored up to PAIR_PRODUCTS_MAX pairs, or PAIRS_PER_ROW per row
-    of data when that is more; beyond, the factorization multiplies E afresh."""
-    from hglm.engine import augmented
-
-    rng = np.random.default_rng(3)
-    n = 400
-    a, b = rng.integers(0, 20, n), rng.integers(0, 15, n)
-    X = np.column_stack([np.ones(n), rng.normal(size=n)])
-    blocks = [as_block(np.eye(20)[a]), as_block(np.eye(15)[b])]
-    monkeypatch.setattr(augmented, "PAIR_PRODUCTS_MAX", 0)
-    monkeypatch.setattr(augmented, "PAIRS_PER_ROW", budget // n)
-    sysm = AugmentedSystem(X, blocks, scaled_weights=True)
-    w1, w2 = np.full(n, 2.0), np.full(35, 0.5)
-    factor = sysm.factorize(w1, w2, trace_weights=w2)
-    assert (factor.pairs is not None) is used
-    T = np.column_stack([X, np.eye(20)[a], np.eye(15)[b]])
-    C = T.T @ (w1[:, None] * T) + np.diag(np.concatenate([np.zeros(2), w2]))
-    rhs = rng.normal(size=C.shape[0])
-    np.testing.assert_allclose(factor.solve(rhs), np.linalg.solve(C, rhs), rtol=1e-10)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_pair_products_match_dense(seed: int) -> None:
-    # rows with unsorted and duplicate columns, and empty rows
-    rng = np.random.default_rng(seed)
-    rows = [rng.choice(11, size=rng.integers(0, 7), replace=True) for _ in range(40)]
-    rows[5] = np.zeros(0, dtype=int)
-    indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
-    indices = np.concatenate(rows)
-    E = sparse.csr_matrix((rng.normal(size=indices.size), indices, indptr), shape=(40, 11))
-    dense = E.toarray()
-    pairs = PairProducts(E)
-    assert PairProducts.count(E) >= pairs.K.nnz
-    d = rng.uniform(0.1, 2.0, 40)
-    S = rng.normal(size=(11, 11))
-    reduced = S.copy()
-    pairs.subtract_gram(reduced, d)
-    np.testing.assert_allclose(reduced, S - dense.T @ (d[:, None] * dense), rtol=1e-13,
-                               atol=1e-13)
-    M = rng.normal(size=(11, 11))
-    M = M + M.T
-    expected = np.einsum("ij,jk,ik->i", dense, M, dense)
-    np.testing.assert_allclose(pairs.row_forms(M), expected, rtol=1e-12, atol=1e-13)
-    scaled = pairs.scaled(-1.5)
-    scaled_reduced = S.copy()
-    scaled.subtract_gram(scaled_reduced, d)
-    np.testing.assert_allclose(S - scaled_reduced, 2.25 * (S - reduced), rtol=1e-12,
-                               atol=1e-13)
-    np.testing.assert_allclose(scaled.row_forms(M), 2.25 * expected, rtol=1e-12, atol=1e-13)
-    # with trace weights, the same pass gives E' diag(c) E in a form whose sum against a
-    # symmetric matrix is the trace of the product
-    c = rng.uniform(0.1, 2.0, 40)
-    both = S.copy()
-    G = scaled.subtract_gram(both, d, c)
-    np.testing.assert_allclose(both, scaled_reduced, rtol=1e-13, atol=1e-13)
-    gram_c = 2.25 * dense.T @ (c[:, None] * dense)
-    np.testing.assert_allclose(np.sum(M * G), np.trace(M @ gram_c), rtol=1e-12)
-    off = np.triu(G, 1) / 2.0  # the upper triangle, off-diagonal entries doubled
-    np.testing.assert_allclose(np.diag(np.diag(G)) + off + off.T, gram_c, rtol=1e-12,
-                               atol=1e-13)
-
-
 def test_scaled_weights_second_element_differs() -> None:
     # a new w1 proportional to the old one in its first entry only must not hit the cache
     prob = Dense(7, "dense_only")
@@ -382,14 +148,6 @@ def test_scaled_weights_second_element_differs() -> None:
     np.testing.assert_allclose(
         factor.diag_inverse(), np.diag(np.linalg.inv(prob.C(w1=w1))), rtol=1e-9
     )
-
-
-def test_a_block_is_the_largest_indicator() -> None:
-    prob = Dense(3, "two_crossed")
-    assert prob.system.a_term == 1
-    assert prob.system.q_a == 7
-    prob = Dense(3, "dense_only")
-    assert prob.system.A is None
 
 
 def test_not_positive_definite_raises() -> None:
@@ -406,73 +164,6 @@ def test_not_positive_definite_in_dense_part() -> None:
     sysm = AugmentedSystem(X, [rng.normal(size=(N, 2))])
     with pytest.raises(np.linalg.LinAlgError):
         sysm.factorize(np.ones(N), np.ones(2))
-
-
-# --- as_block ----------------------------------------------------------------------
-
-
-def test_as_block_indicator_from_numpy() -> None:
-    g = np.array([2, 0, 1, 2, 0])
-    vals = np.array([1.0, 0.5, -2.0, 3.0, 1.0])
-    Z = one_hot(g, 4, vals)
-    block = as_block(Z)
-    assert isinstance(block, Indicator)
-    assert block.n_levels == 4 and block_width(block) == 4
-    np.testing.assert_array_equal(block.index, g)
-    np.testing.assert_array_equal(block.values, vals)
-    np.testing.assert_array_equal(block.toarray(), Z)
-    x = np.array([1.0, 2.0, 3.0, 4.0])
-    np.testing.assert_allclose(block.matvec(x), Z @ x)
-    y = np.arange(5.0)
-    np.testing.assert_allclose(block.rmatvec(y), Z.T @ y)
-    np.testing.assert_array_equal(block.incidence.toarray(), (Z != 0).T.astype(float))
-
-
-@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil"])
-def test_as_block_indicator_from_sparse(fmt: str) -> None:
-    g = np.array([1, 1, 0, 2, 2, 0])
-    Z = one_hot(g, 3, np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
-    block = as_block(sparse.csr_matrix(Z).asformat(fmt))
-    assert isinstance(block, Indicator)
-    np.testing.assert_array_equal(block.toarray(), Z)
-    np.testing.assert_array_equal(block.index, g)
-
-
-def test_as_block_zero_rows_and_explicit_zeros() -> None:
-    Z = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
-    block = as_block(Z)
-    assert isinstance(block, Indicator)
-    np.testing.assert_array_equal(block.toarray(), Z)
-    assert block.values[1] == 0.0
-    # a sparse matrix storing an explicit zero next to a non-zero is still an indicator
-    S = sparse.csr_matrix(
-        (np.array([1.0, 0.0, 0.0, 2.0]), np.array([0, 1, 0, 1]), np.array([0, 2, 2, 4])),
-        shape=(3, 2),
-    )
-    assert S.nnz == 4
-    sblock = as_block(S)
-    assert isinstance(sblock, Indicator)
-    np.testing.assert_array_equal(sblock.toarray(), Z)
-
-
-def test_as_block_dense_when_a_row_has_two_nonzeros() -> None:
-    Z = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
-    block = as_block(Z)
-    assert isinstance(block, np.ndarray)
-    np.testing.assert_array_equal(block, Z)
-    sblock = as_block(sparse.csc_matrix(Z))
-    assert isinstance(sblock, np.ndarray)
-    np.testing.assert_array_equal(sblock, Z)
-    assert block_width(sblock) == 2
-
-
-def test_as_block_all_zero_block() -> None:
-    block = as_block(np.zeros((4, 2)))
-    assert isinstance(block, Indicator)
-    np.testing.assert_array_equal(block.toarray(), np.zeros((4, 2)))
-    sblock = as_block(sparse.csr_matrix((4, 2)))
-    assert isinstance(sblock, Indicator)
-    np.testing.assert_array_equal(sblock.toarray(), np.zeros((4, 2)))
 
 
 @pytest.mark.parametrize("layout", ["one_indicator", "two_crossed", "dense_only", "zero_rows"])

@@ -13,7 +13,9 @@ import pytest
 from scipy import sparse
 
 import hglm.engine.sparse as sparse_solver
-from hglm.engine.augmented import AugmentedSystem, NotPositiveDefiniteError, as_block
+from hglm.engine.augmented import AugmentedSystem
+from hglm.engine.blocks import as_block
+from hglm.engine.factor import NotPositiveDefiniteError
 from hglm.engine.sparse import SparseSystem, make_system
 
 N, P = 80, 3

@@ -5,14 +5,9 @@ Cholesky with its selected inverse, the n-space solver of bigRR) and the helpers
 share.  Nothing here knows of formulas, data frames or estimators.
 """
 
-from .augmented import (
-    AugmentedFactor,
-    Block,
-    Indicator,
-    NotPositiveDefiniteError,
-    as_block,
-    block_width,
-)
+from .augmented import AugmentedFactor
+from .blocks import Block, Indicator, as_block, block_width
+from .factor import NotPositiveDefiniteError
 from .lazy import LazyTail
 from .nspace import MarginalFactor, MarginalSolver, column_norms
 from .sparse import make_system, precision_deviance, spd_logdet

@@ -34,7 +34,8 @@ import numpy as np
 from scipy import linalg
 
 from ._blas import eigh_threads, lapack_threads, machine_idle, single_thread
-from .augmented import Indicator, NotPositiveDefiniteError
+from .blocks import Indicator
+from .factor import NotPositiveDefiniteError
 from .lazy import LazyTail
 
 Array = np.ndarray

@@ -71,7 +71,9 @@ from scipy import linalg, sparse
 from scipy.sparse import linalg as splinalg
 
 from ._blas import lapack_threads
-from .augmented import AugmentedSystem, Block, Indicator, NotPositiveDefiniteError, block_width
+from .augmented import AugmentedSystem
+from .blocks import Block, Indicator, block_width
+from .factor import NotPositiveDefiniteError
 
 Array = np.ndarray
 
