@@ -9,8 +9,10 @@ from .augmented import AugmentedFactor
 from .blocks import Block, Indicator, as_block, block_width
 from .factor import NotPositiveDefiniteError
 from .lazy import LazyTail
+from .ldl import spd_logdet
 from .nspace import MarginalFactor, MarginalSolver, column_norms
-from .sparse import make_system, precision_deviance, spd_logdet
+from .solver_choice import make_system
+from .sparse import precision_deviance
 
 __all__ = [
     "AugmentedFactor",

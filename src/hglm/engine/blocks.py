@@ -88,3 +88,18 @@ Block = Indicator | Array
 def block_width(block: Block) -> int:
     """The number of columns of a block."""
     return block.n_levels if isinstance(block, Indicator) else block.shape[1]
+
+
+def block_csr(block: Block, n: int) -> sparse.csr_matrix:
+    """The n rows of a block (Indicator, dense or sparse) as a CSR matrix without
+    explicit zeros."""
+    if isinstance(block, Indicator):
+        m = sparse.csr_matrix(
+            (block.values, (np.arange(n), block.index)), shape=(n, block.n_levels)
+        )
+    elif sparse.issparse(block):
+        m = sparse.csr_matrix(block, dtype=float)
+    else:
+        m = sparse.csr_matrix(np.asarray(block, dtype=float))
+    m.eliminate_zeros()
+    return m
