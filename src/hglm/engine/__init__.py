@@ -8,9 +8,10 @@ share.  Nothing here knows of formulas, data frames or estimators.
 from .augmented import AugmentedFactor
 from .blocks import Block, Indicator, as_block, block_width
 from .factor import NotPositiveDefiniteError
+from .floor_screen import column_norms
 from .lazy import LazyTail
 from .ldl import spd_logdet
-from .nspace import MarginalFactor, MarginalSolver, column_norms
+from .nspace import MarginalFactor, MarginalSolver
 from .solver_choice import make_system
 from .sparse import precision_deviance
 

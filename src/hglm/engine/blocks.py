@@ -103,3 +103,8 @@ def block_csr(block: Block, n: int) -> sparse.csr_matrix:
         m = sparse.csr_matrix(np.asarray(block, dtype=float))
     m.eliminate_zeros()
     return m
+
+
+def block_array(block: Indicator | Array) -> Array:
+    """A block as a dense array."""
+    return block.toarray() if isinstance(block, Indicator) else np.asarray(block)
