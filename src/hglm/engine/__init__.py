@@ -1,13 +1,14 @@
 """The engine: arrays in, arrays out.
 
 The factorisations of the augmented system T'WT (structured Cholesky, general sparse
-Cholesky with its selected inverse, the n-space solver of bigRR) and the helpers they
-share.  Nothing here knows of formulas, data frames or estimators.
+Cholesky with its selected inverse, the n-space solver of bigRR), the interface they
+share (:mod:`.factor`) and the helpers they share.  Nothing here knows of formulas, data
+frames or estimators.
 """
 
 from .augmented import AugmentedFactor
 from .blocks import Block, Indicator, as_block, block_width
-from .factor import NotPositiveDefiniteError
+from .factor import Factor, NotPositiveDefiniteError, SolvingFactor, System
 from .floor_screen import column_norms
 from .lazy import LazyTail
 from .ldl import spd_logdet
@@ -18,11 +19,14 @@ from .sparse import precision_deviance
 __all__ = [
     "AugmentedFactor",
     "Block",
+    "Factor",
     "Indicator",
     "LazyTail",
     "MarginalFactor",
     "MarginalSolver",
     "NotPositiveDefiniteError",
+    "SolvingFactor",
+    "System",
     "as_block",
     "block_width",
     "column_norms",

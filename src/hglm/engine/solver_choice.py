@@ -9,6 +9,7 @@ import numpy as np
 
 from .augmented import AugmentedSystem
 from .blocks import Block, Indicator
+from .factor import System
 from .sparse import SparseSystem
 
 Array = np.ndarray
@@ -37,7 +38,7 @@ def nested_terms(blocks: list[Block]) -> bool:
 def make_system(
     X: Array, blocks: list[Block], precisions: list | None = None,
     scaled_weights: bool = False,
-) -> AugmentedSystem | SparseSystem:
+) -> System:
     """The solver for a problem: the general sparse one when a term has a known
     precision, or when the terms are nested (``nested_terms``) and the structured
     solver's dense Schur complement would be large (order >= SPARSE_FROM_SCHUR, e.g.
