@@ -170,7 +170,7 @@ def prepare_nested(case: str, n: int) -> Prepared:
     import pandas as pd
 
     import hglm
-    import hglm.engine.sparse as ss
+    import hglm.engine.solver_choice as ss
 
     rng = np.random.default_rng(SEED)
     a = rng.integers(0, 500, n)

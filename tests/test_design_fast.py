@@ -16,7 +16,7 @@ import pytest
 from formulaic import Formula
 
 from hglm.api import _term_block
-from hglm.engine.augmented import as_block
+from hglm.engine import as_block
 from hglm.spec import design
 from hglm.spec.design import design_from_formulas, design_from_lme4, disp_design, new_design
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import hglm
-from hglm.engine.augmented import as_block
+from hglm.engine import as_block
 from hglm.fit.eql import ConvergenceWarning, Options, fit_eql
 from hglm.spec.families import random_family, response_family
 from hglm.spec.links import LINKS

@@ -1,30 +1,32 @@
 """The engine: arrays in, arrays out.
 
 The factorisations of the augmented system T'WT (structured Cholesky, general sparse
-Cholesky with its selected inverse, the n-space solver of bigRR) and the helpers they
-share.  Nothing here knows of formulas, data frames or estimators.
+Cholesky with its selected inverse, the n-space solver of bigRR), the interface they
+share (:mod:`.factor`) and the helpers they share.  Nothing here knows of formulas, data
+frames or estimators.
 """
 
-from .augmented import (
-    AugmentedFactor,
-    Block,
-    Indicator,
-    NotPositiveDefiniteError,
-    as_block,
-    block_width,
-)
+from .augmented import AugmentedFactor
+from .blocks import Block, Indicator, as_block, block_width
+from .factor import Factor, NotPositiveDefiniteError, SolvingFactor, System
+from .floor_screen import column_norms
 from .lazy import LazyTail
-from .nspace import MarginalFactor, MarginalSolver, column_norms
-from .sparse import make_system, precision_deviance, spd_logdet
+from .ldl import spd_logdet
+from .nspace import MarginalFactor, MarginalSolver
+from .solver_choice import make_system
+from .sparse import precision_deviance
 
 __all__ = [
     "AugmentedFactor",
     "Block",
+    "Factor",
     "Indicator",
     "LazyTail",
     "MarginalFactor",
     "MarginalSolver",
     "NotPositiveDefiniteError",
+    "SolvingFactor",
+    "System",
     "as_block",
     "block_width",
     "column_norms",

@@ -26,34 +26,19 @@ are computed on first use, for the report (:class:`LazyTail`), in column chunks 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import nullcontext
 from functools import cached_property, partial
 
 import numpy as np
 from scipy import linalg
 
-from ._blas import eigh_threads, lapack_threads, machine_idle, single_thread
-from .augmented import Indicator, NotPositiveDefiniteError
+from ._blas import eigh_threads, machine_idle, single_thread
+from .blocks import block_array
+from .floor_screen import COLUMN_CHUNK, FloorScreen, column_norms
 from .lazy import LazyTail
+from .marginal_inverse import CholeskyInverse, Eigen, EigenInverse
 
 Array = np.ndarray
-
-
-# columns of Z per product in the per-effect quantities (bounds the n x chunk temporaries)
-COLUMN_CHUNK = 4096
-# rows of Z per step of the column norms (bounds the temporaries)
-ROW_CHUNK = 256
-# a round reads the columns of Z whose BLUP may lie below the floor when they are at most
-# this share of the columns (a gathered column costs several times its share of a pass)
-SCREEN_LIMIT = 0.01
-# after a pass, the columns whose product is below this multiple of the floor's threshold
-# are copied (the threshold moves with lambda; the products move with p)
-CACHE_MARGIN = 2.0
-
-
-def _dense(block: Indicator | Array) -> Array:
-    return block.toarray() if isinstance(block, Indicator) else np.asarray(block)
 
 
 def gram(Z: Array) -> Array:
@@ -65,111 +50,6 @@ def gram(Z: Array) -> Array:
     Z, 0.9 GB through scipy's ``dsyrk`` wrapper on a column slice, which copies).
     """
     return Z @ Z.T
-
-
-def column_norms(Z: Array, rows: int = ROW_CHUNK) -> Array:
-    """The Euclidean norm of each column of Z, ``rows`` rows at a time (one pass over Z,
-    no n x q temporary).  A column is empty exactly when its norm is 0 (a column whose
-    squares all underflow has effects that the data cannot move either)."""
-    total = np.zeros(Z.shape[1])
-    for start in range(0, Z.shape[0], rows):
-        block = Z[start : start + rows]
-        total += np.einsum("ij,ij->j", block, block)
-    return np.sqrt(total)
-
-
-class FloorScreen:
-    """How far the products z_j' p of one random term's columns fall short of a
-    threshold t: sum_j max(0, t^2 - (z_j' p)^2), exactly, without a pass over Z in most
-    rounds.
-
-    The deviance of a Gaussian effect v_j = lambda z_j' p is v_j^2, floored at f
-    (DESIGN.md, EQL step 3): the floor adds lambda^2 times this shortfall, with
-    t = sqrt(f) / lambda, to the sum of the deviances.  A pass over Z stores Z' Q for an
-    orthonormal basis Q of p and of its derivatives with respect to the log dispersions
-    (``basis``), and a contiguous copy of the columns whose product is below
-    CACHE_MARGIN t.  For a later p = Q a + e, |z_j' p - (Z' Q a)_j| <= ||z_j|| ||e||
-    (Cauchy-Schwarz), with e of second order in the change of the dispersions: a column
-    can be below t only if |(Z' Q a)_j| - ||z_j|| ||e|| < t.  Those are (nearly always)
-    in the copy, whose exact products cost little; the others are read from Z and added
-    to it.  When more than SCREEN_LIMIT of the columns are in doubt, the pass is redone
-    at p.  Empty columns (norm 0) are left out: their products are exactly 0.
-    """
-
-    def __init__(self, Z: Array, norms: Array) -> None:
-        self.Z = Z
-        self.columns = np.flatnonzero(norms > 0)
-        self.norms = norms[self.columns]
-        self._q: Array | None = None  # orthonormal basis, n x m
-        self._zq: Array | None = None  # (Z' Q) on self.columns
-        self._screenable = True
-        self._in_copy = np.zeros(self.columns.size, dtype=bool)
-        self._copies: list[Array] = []  # blocks of copied columns of Z, as rows
-        self.passes = 0
-
-    def shortfall(self, p: Array, threshold: float, basis: Callable[[], Array]) -> float:
-        """sum_j max(0, t^2 - (z_j' p)^2) over the non-empty columns.
-
-        ``basis()`` gives the n x m matrix whose first column is p and whose others are
-        its derivatives (for the next rounds' screening); called only for a pass, and
-        only while few products lie below the threshold (else screening cannot pay: a
-        pass then reads p alone, at half the cost)."""
-        limit = SCREEN_LIMIT * max(self.columns.size, 1)
-        if self._q is not None:
-            a = self._q.T @ p
-            residual = float(np.linalg.norm(p - self._q @ a))
-            # with the rounding of the stored products, relative to p
-            slack = self.norms * (residual + 1e-10 * float(np.linalg.norm(p)))
-            doubt = np.abs(self._zq @ a) - slack < threshold
-            if np.count_nonzero(doubt) <= limit:
-                self._extend_copy(np.flatnonzero(doubt & ~self._in_copy))
-                return sum(_shortfall(block @ p, threshold) for block in self._copies)
-        exact = self._pass(basis() if self._screenable else p[:, None])
-        small = np.abs(exact) < threshold
-        self._screenable = np.count_nonzero(small) <= limit / 2
-        self._copy_anew(np.flatnonzero(np.abs(exact) < CACHE_MARGIN * threshold), limit)
-        return _shortfall(exact[small], threshold)
-
-    def _copy_anew(self, local: Array, limit: float) -> None:
-        self._in_copy[:] = False
-        self._copies = []
-        if self._screenable and local.size <= limit:
-            self._extend_copy(local)
-
-    def _extend_copy(self, local: Array) -> None:
-        """Adds the columns ``local`` (indices into self.columns) to the copy."""
-        if local.size == 0:
-            return
-        block = np.empty((local.size, self.Z.shape[0]))
-        for start in range(0, local.size, COLUMN_CHUNK):
-            cols = self.columns[local[start : start + COLUMN_CHUNK]]
-            block[start : start + COLUMN_CHUNK] = self.Z[:, cols].T
-        self._copies.append(block)
-        self._in_copy[local] = True
-
-    def _pass(self, B: Array) -> Array:
-        """One pass over Z: stores Z' Q for the orthonormal basis Q of B's columns and
-        returns z_j' p (p = B's first column) for the non-empty columns."""
-        self.passes += 1
-        scale = np.linalg.norm(B, axis=0)
-        if scale[0] == 0:  # p = 0: every product is 0, nothing to screen with
-            self._q = self._zq = None
-            return np.zeros(self.columns.size)
-        B = B / np.where(scale > 0, scale, 1.0)
-        products = (np.ascontiguousarray(B.T) @ self.Z).T[self.columns]  # Z is read once
-        # directions nearly in the span of the previous ones are dropped (R^-1 stays
-        # well conditioned, so the rounding of Z'Q stays within the slack of `shortfall`)
-        R = np.linalg.qr(B, mode="r")
-        keep = np.abs(np.diag(R)) > 1e-6
-        keep[0] = True
-        Q, R = np.linalg.qr(B[:, keep])
-        self._q = Q
-        self._zq = linalg.solve_triangular(R, products[:, keep].T, trans="T").T
-        return products[:, 0] * scale[0]
-
-
-def _shortfall(x: Array, threshold: float) -> float:
-    return float(np.sum(np.maximum(threshold**2 - x**2, 0.0)))
 
 
 class MarginalSolver:
@@ -188,7 +68,7 @@ class MarginalSolver:
 
     def __init__(self, X: Array, blocks: list, y: Array, weights: Array) -> None:
         self.X = X
-        self.Z = [_dense(b) for b in blocks]
+        self.Z = [block_array(b) for b in blocks]
         self._idle = machine_idle() if len(self.Z) == 1 else False  # before Z Z' (threads)
         self.G = [gram(Zk) for Zk in self.Z]
         self.y = y
@@ -220,98 +100,28 @@ class MarginalSolver:
         if self._is_eigen(w1):
             eigen = self._eigen  # outside the rounds' single thread (eigh_threads)
             with single_thread():
-                return MarginalFactor(self, _EigenInverse(eigen, 1.0 / w1[0], lam[0]), w1, w2, lam)
+                return MarginalFactor(self, EigenInverse(eigen, 1.0 / w1[0], lam[0]), w1, w2, lam)
         V = np.diag(1.0 / w1)
         for lk, Gk in zip(lam, self.G, strict=True):
             V += lk * Gk
-        return MarginalFactor(self, _CholeskyInverse(V), w1, w2, lam)
+        return MarginalFactor(self, CholeskyInverse(V), w1, w2, lam)
 
     @cached_property
-    def _eigen(self) -> _Eigen:
+    def _eigen(self) -> Eigen:
         """G = U diag(g) U' for a single term: with constant observation weights every
         round is then O(n^2) (the GBLUP rotation)."""
         with eigh_threads(self.G[0].shape[0], self._idle):
             g, U = np.linalg.eigh(self.G[0])
-        return _Eigen(U, np.maximum(g, 0.0))
+        return Eigen(U, np.maximum(g, 0.0))
 
     def solve(self, w1: Array, w2: Array) -> tuple[LazyTail, MarginalFactor]:
         """(beta, v) and the factor for the given weights; v, a pass over Z, is computed
         on first use."""
         factor = self.factorize(w1, w2)
-        with single_thread() if isinstance(factor.vinv, _EigenInverse) else nullcontext():
+        with single_thread() if isinstance(factor.vinv, EigenInverse) else nullcontext():
             factor.py = factor.p_times(self.y)
             factor.beta = factor.gls_beta(self.y)
         return LazyTail(factor.beta, factor.blups, self.p + sum(self.sizes)), factor
-
-
-class _CholeskyInverse:
-    """V^{-1} through the Cholesky factor of V."""
-
-    def __init__(self, V: Array) -> None:
-        with lapack_threads(V.shape[0]):
-            chol, info = linalg.lapack.dpotrf(V, lower=1, clean=1)
-        if info != 0:
-            raise NotPositiveDefiniteError("the marginal covariance V is not positive definite")
-        self._chol = chol
-
-    def solve(self, a: Array) -> Array:
-        return linalg.cho_solve((self._chol, True), a)
-
-    @cached_property
-    def explicit(self) -> Array:
-        n = self._chol.shape[0]
-        with lapack_threads(n):
-            return self.solve(np.eye(n))
-
-    def diag(self) -> Array:
-        return np.diag(self.explicit)
-
-    def trace_with(self, G: Array) -> float:
-        """tr(V^{-1} G)."""
-        return float(np.sum(self.explicit * G))
-
-    def logdet(self) -> float:
-        return 2.0 * float(np.sum(np.log(np.diag(self._chol))))
-
-
-class _Eigen:
-    """G = U diag(g) U', and U's squared entries (for diag(V^{-1}) in every round)."""
-
-    def __init__(self, U: Array, g: Array) -> None:
-        self.U, self.g = U, g
-
-    @cached_property
-    def U2(self) -> Array:
-        return self.U**2
-
-
-class _EigenInverse:
-    """V^{-1} for V = c I + lambda G with G = U diag(g) U'."""
-
-    def __init__(self, eigen: _Eigen, c: float, lam: float) -> None:
-        self.eigen = eigen
-        self.U, self.g = eigen.U, eigen.g
-        self.values = c + lam * self.g
-        if not np.all(self.values > 0):
-            raise NotPositiveDefiniteError("the marginal covariance V is not positive definite")
-        self.d = 1.0 / self.values
-
-    def solve(self, a: Array) -> Array:
-        d = self.d if a.ndim == 1 else self.d[:, None]
-        return self.U @ (d * (self.U.T @ a))
-
-    @cached_property
-    def explicit(self) -> Array:
-        return (self.U * self.d) @ self.U.T
-
-    def diag(self) -> Array:
-        return self.eigen.U2 @ self.d
-
-    def trace_with(self, G: Array) -> float:
-        return float(np.sum(self.g * self.d))
-
-    def logdet(self) -> float:
-        return float(np.sum(np.log(self.values)))
 
 
 class MarginalFactor:
@@ -323,7 +133,7 @@ class MarginalFactor:
     def __init__(
         self,
         solver: MarginalSolver,
-        vinv: _CholeskyInverse | _EigenInverse,
+        vinv: CholeskyInverse | EigenInverse,
         w1: Array,
         w2: Array,
         lam: Array,
@@ -371,7 +181,7 @@ class MarginalFactor:
         the other effects, so that the caller's clipping at 1 - 1e-8 acts as it does on
         the exact leverages.
         """
-        eigen = isinstance(self.vinv, _EigenInverse)
+        eigen = isinstance(self.vinv, EigenInverse)
         with single_thread() if eigen else nullcontext():
             parts = [1.0 - self._diag_p / self.w1]
             for lk, Gk, empty in zip(self.lam, self.solver.G, self.solver.empty, strict=True):
@@ -389,7 +199,7 @@ class MarginalFactor:
     @cached_property
     def _g_py(self) -> list[Array]:
         py = self._solved_py("linear_predictor")
-        with single_thread() if isinstance(self.vinv, _EigenInverse) else nullcontext():
+        with single_thread() if isinstance(self.vinv, EigenInverse) else nullcontext():
             return [Gk @ py for Gk in self.solver.G]
 
     def linear_predictor(self) -> Array:

@@ -1,4 +1,5 @@
-"""The general sparse solver (``hglm.engine.sparse``) against a dense solve/inverse and
+"""The general sparse solver (``hglm.engine.sparse``, with the selected inverse of
+``hglm.engine.selected_inverse``) against a dense solve/inverse and
 against the structured solver (``hglm.engine.augmented``) on random designs: one factor, two
 crossed, nested, a slope, a dense Z block, a precision term and a pedigree precision.
 
@@ -12,14 +13,16 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-import hglm.engine.sparse as sparse_solver
-from hglm.engine.augmented import AugmentedSystem, NotPositiveDefiniteError, as_block
-from hglm.engine.sparse import SparseSystem, make_system
+from hglm.engine import selected_inverse
+from hglm.engine.augmented import AugmentedSystem
+from hglm.engine.blocks import as_block
+from hglm.engine.factor import NotPositiveDefiniteError
+from hglm.engine.sparse import SparseSystem
 
 N, P = 80, 3
 
 
-def _groups(rng, levels):
+def groups(rng, levels):
     g = np.concatenate([np.arange(levels), rng.integers(0, levels, N - levels)])
     return rng.permutation(g)
 
@@ -36,26 +39,26 @@ def random_precision(rng, q, density=0.15):
 
 
 def layout_one(rng):
-    return [one_hot(_groups(rng, 9), 9)], [None]
+    return [one_hot(groups(rng, 9), 9)], [None]
 
 
 def layout_two_crossed(rng):
-    return [one_hot(_groups(rng, 5), 5), one_hot(_groups(rng, 11), 11)], [None, None]
+    return [one_hot(groups(rng, 5), 5), one_hot(groups(rng, 11), 11)], [None, None]
 
 
 def layout_nested(rng):
-    a = _groups(rng, 4)
+    a = groups(rng, 4)
     ab = a * 3 + rng.integers(0, 3, N)
     return [one_hot(a, 4), one_hot(ab, 12)], [None, None]
 
 
 def layout_slope(rng):
-    g = _groups(rng, 6)
+    g = groups(rng, 6)
     return [one_hot(g, 6), one_hot(g, 6, rng.normal(size=N))], [None, None]
 
 
 def layout_dense(rng):
-    return [rng.normal(size=(N, 4)), one_hot(_groups(rng, 7), 7)], [None, None]
+    return [rng.normal(size=(N, 4)), one_hot(groups(rng, 7), 7)], [None, None]
 
 
 def layout_dense_only(rng):
@@ -63,18 +66,18 @@ def layout_dense_only(rng):
 
 
 def layout_precision(rng):
-    return [one_hot(_groups(rng, 10), 10), one_hot(_groups(rng, 4), 4)], [
+    return [one_hot(groups(rng, 10), 10), one_hot(groups(rng, 4), 4)], [
         random_precision(rng, 10), None]
 
 
 def layout_precision_unobserved(rng):
     # levels 10..14 have no observations: their effects are tied to the rest through Q
-    Z = one_hot(_groups(rng, 10), 15)
+    Z = one_hot(groups(rng, 10), 15)
     return [Z, rng.normal(size=(N, 2))], [random_precision(rng, 15, 0.2), None]
 
 
 def layout_two_precisions(rng):
-    return [one_hot(_groups(rng, 8), 8), one_hot(_groups(rng, 6), 6)], [
+    return [one_hot(groups(rng, 8), 8), one_hot(groups(rng, 6), 6)], [
         random_precision(rng, 8), random_precision(rng, 6, 0.3)]
 
 
@@ -115,7 +118,7 @@ def problem(layout, seed):
 def supernodes(request, monkeypatch):
     """Run every test with the default split and with every supernode done densely."""
     if request.param:
-        monkeypatch.setattr(sparse_solver, "DENSE_SUPERNODE_PAIRS", 0)
+        monkeypatch.setattr(selected_inverse, "DENSE_SUPERNODE_PAIRS", 0)
     return request.param
 
 
@@ -238,57 +241,3 @@ def test_not_positive_definite() -> None:
     system = SparseSystem(X, [as_block(Z)], [Q])
     with pytest.raises(NotPositiveDefiniteError):
         system.factorize(np.ones(6), np.full(3, 10.0))
-
-
-def test_make_system_choice() -> None:
-    pb = problem(layout_precision, 0)
-    blocks = [as_block(Z) for Z in pb["Zs"]]
-    assert isinstance(make_system(pb["X"], blocks, pb["Qs"]), SparseSystem)
-    assert isinstance(make_system(pb["X"], blocks, [None, None]), AugmentedSystem)
-
-
-def test_nested_terms() -> None:
-    rng = np.random.default_rng(0)
-    pb = problem(layout_nested, 0)
-    assert sparse_solver.nested_terms([as_block(Z) for Z in pb["Zs"]])
-    crossed = problem(layout_two_crossed, 0)
-    assert not sparse_solver.nested_terms([as_block(Z) for Z in crossed["Zs"]])
-    dense = problem(layout_dense, 0)
-    assert not sparse_solver.nested_terms([as_block(Z) for Z in dense["Zs"]])
-    a = _groups(rng, 3)
-    b = a * 2 + rng.integers(0, 2, N)
-    three = [one_hot(a, 3), one_hot(b, 6), one_hot(b * 4 + rng.integers(0, 4, N), 24)]
-    assert sparse_solver.nested_terms([as_block(Z) for Z in three])
-    # a:c with c drawn independently of b is nested in a but not in a:b
-    other = [one_hot(a, 3), one_hot(b, 6), one_hot(a * 8 + rng.integers(0, 8, N), 24)]
-    assert not sparse_solver.nested_terms([as_block(Z) for Z in other])
-
-
-def test_nested_fit_by_either_solver(monkeypatch) -> None:
-    """A nested model fitted by the general sparse solver (chosen when the structured
-    solver's Schur complement is large; forced here) equals the structured fit."""
-    import pandas as pd
-
-    import hglm
-
-    rng = np.random.default_rng(8)
-    n = 600
-    a = rng.integers(0, 12, n)
-    b = a * 5 + rng.integers(0, 5, n)
-    x = rng.normal(size=n)
-    y = 1 + 0.5 * x + rng.normal(0, 0.8, 12)[a] + rng.normal(0, 0.6, 60)[b] + rng.normal(
-        size=n)
-    df = pd.DataFrame({"y": y, "x": x, "a": a, "b": b})
-    kw = {"conv": 1e-12, "maxit": 500, "calc_like": True}
-    structured = hglm.hglm2("y ~ x + (1|a) + (1|a:b)", data=df, **kw)
-    assert type(structured._engine.fitter.system).__name__ == "AugmentedSystem"
-    monkeypatch.setattr(sparse_solver, "SPARSE_FROM_SCHUR", 0)
-    general = hglm.hglm2("y ~ x + (1|a) + (1|a:b)", data=df, **kw)
-    assert type(general._engine.fitter.system).__name__ == "SparseSystem"
-    for attr in ("fixef", "se_fixef", "ranef", "se_ranef"):
-        np.testing.assert_allclose(getattr(general, attr).to_numpy(),
-                                   getattr(structured, attr).to_numpy(), rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(general.var_ranef, structured.var_ranef, rtol=1e-8)
-    np.testing.assert_allclose(general.hat_values, structured.hat_values, rtol=1e-8)
-    for key, value in structured.likelihood.items():
-        np.testing.assert_allclose(general.likelihood[key], value, rtol=1e-10)

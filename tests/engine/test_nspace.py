@@ -4,7 +4,8 @@ DESIGN.md, "p >> n (bigRR)": for a Gaussian response with Gaussian random effect
 augmented system is solved through the n x n marginal covariance; the estimates, their
 standard errors, the leverages and the likelihoods are those of the q-dimensional fit,
 only the cost differs.  The solver is chosen automatically when q > 10 n.  The reference
-case qtlmas_polygenic_bigrr (slow) checks it on R's QTLMAS animal model.
+case qtlmas_polygenic_bigrr (slow, ``tests/reference/test_qtlmas_bigrr.py``) checks it on
+R's QTLMAS animal model.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from shared import load_data, load_ref
 
 import hglm
-from hglm.engine import nspace as bigrr
+from hglm.engine import nspace
 from hglm.engine.lazy import LazyTail
-from hglm.engine.nspace import FloorScreen, column_norms, gram
+from hglm.engine.nspace import gram
 from hglm.spec.validation import all_finite
 
 RTOL = 1e-8
@@ -255,42 +255,6 @@ def test_bigrr_agrees_near_boundary() -> None:
     np.testing.assert_allclose(big.var_ranef, std.var_ranef, rtol=1e-4)
 
 
-# --- the QTLMAS reference ---------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_qtlmas_polygenic_bigrr() -> None:
-    """qtlmas_polygenic_bigrr: R fitted it with bigRR = TRUE at the default conv (2
-    iterations, 20% from the fixed point, no tight block); the same model's fixed point is
-    qtlmas_polygenic's tight block (conv = 1e-20), which the n-dimensional fit must reach:
-    fixef, var_fix, var_ranef and all 2025 ranef at 1e-6 relative (ranef: relative to the
-    largest |ranef|, since 1000 of them are exactly 0 -- the all-zero columns of Z0 L)."""
-    ref = load_ref("qtlmas_polygenic_bigrr")
-    tight = load_ref("qtlmas_polygenic")["tight"]
-    assert ref["options"]["bigRR"] is True and tight["conv"] == 1e-20
-    df = load_data("QTLMAS.csv.gz")
-    zcols = [f"Z{i}" for i in range(1, 2026)]
-    fit = hglm.hglm(
-        y=df["y"].to_numpy(dtype=float), X=np.ones((len(df), 1)),
-        Z=df[zcols].to_numpy(dtype=float), bigrr=True, conv=tight["conv"],
-        maxit=tight["maxit"],
-    )
-    assert uses_bigrr(fit) and fit.converged
-    np.testing.assert_allclose(fit.fixef.to_numpy(), tight["fixef"], rtol=1e-6)
-    np.testing.assert_allclose(fit.var_fix, tight["varFix"], rtol=1e-6)
-    np.testing.assert_allclose(fit.var_ranef, tight["varRanef"], rtol=1e-6)
-    expected = np.asarray(tight["ranef"])
-    assert fit.ranef.shape == expected.shape == (2025,)
-    np.testing.assert_allclose(
-        fit.ranef.to_numpy(), expected, rtol=0, atol=1e-6 * np.abs(expected).max()
-    )
-    # R's own bigRR fit is the same model: its default-conv numbers agree with R's default
-    # (non-bigRR) fit of qtlmas_polygenic, which stops after 2 iterations too
-    default = load_ref("qtlmas_polygenic")
-    np.testing.assert_allclose(ref["varRanef"], default["varRanef"], rtol=1e-6)
-    np.testing.assert_allclose(ref["varFix"], default["varFix"], rtol=1e-6)
-
-
 # --- genomic scale: the Gram matrix, and per-effect quantities on first use ------------------
 
 
@@ -311,80 +275,6 @@ def test_gram_equals_product(layout) -> None:
     np.testing.assert_array_equal(G, G.T)
 
 
-def test_column_norms_in_row_chunks() -> None:
-    rng = np.random.default_rng(13)
-    Z = rng.normal(size=(23, 40))
-    Z[:, [0, 7, 39]] = 0.0
-    Z[22, 7] = 1.0  # non-zero only in the last, partial, chunk
-    for rows in (1, 5, 23, 100):
-        norms = column_norms(Z, rows=rows)
-        np.testing.assert_allclose(norms, np.linalg.norm(Z, axis=0), rtol=1e-14)
-        np.testing.assert_array_equal(norms == 0, ~np.any(Z != 0, axis=0))
-
-
-def _shortfall(x: np.ndarray, t: float) -> float:
-    return float(np.sum(np.maximum(t**2 - x**2, 0.0)))
-
-
-def test_floor_screen_shortfall() -> None:
-    """FloorScreen.shortfall gives sum_j max(0, t^2 - (z_j' p)^2) over the non-empty
-    columns, as a product with all of Z does, over a sequence of p moving as the EQL
-    rounds do (large steps, then smaller ones along a known direction and a small
-    unknown one); it reads all of Z only when the bound leaves too many columns in
-    doubt."""
-    rng = np.random.default_rng(14)
-    n, q = 30, 5000
-    Z = rng.normal(size=(n, q)) / np.sqrt(q)
-    Z[:, [3, 999]] = 0.0
-    screen = FloorScreen(Z, column_norms(Z))
-    direction = rng.normal(size=n)
-    steps = [(1.0, 1.0), (1e-1, 1e-3), (1e-2, 1e-5), (1e-3, 1e-7), (1e-4, 1e-9), (0.0, 0.0)]
-    p, t, found = rng.normal(size=n), 5e-4, 0
-    nonempty = np.flatnonzero(np.linalg.norm(Z, axis=0) > 0)
-    for along, other in steps:
-        p = p + along * direction + other * rng.normal(size=n)
-        exact = (p @ Z)[nonempty]
-        expected = _shortfall(exact, t)
-        got = screen.shortfall(p, t, lambda p=p: np.column_stack([p, direction]))
-        assert got == pytest.approx(expected, rel=1e-12, abs=1e-20)
-        found += int(np.sum(np.abs(exact) < t))
-    assert found > len(steps)
-    assert screen.passes <= 2
-
-
-def test_floor_screen_zero_products() -> None:
-    """p = 0 (y in the span of X): every product is 0, all below any threshold."""
-    Z = np.random.default_rng(15).normal(size=(6, 50))
-    screen = FloorScreen(Z, column_norms(Z))
-    for _ in range(2):
-        got = screen.shortfall(np.zeros(6), 1e-4, lambda: np.zeros((6, 2)))
-        assert got == pytest.approx(50 * 1e-8, rel=1e-12)
-
-
-def test_floor_screen_without_basis_when_most_are_small() -> None:
-    """When most products lie below the threshold, screening cannot pay: the next pass
-    reads p alone (no basis is asked for); after a pass that finds few small products,
-    the next round is screened again, without a pass."""
-    rng = np.random.default_rng(16)
-    Z = rng.normal(size=(8, 400))
-    screen = FloorScreen(Z, column_norms(Z))
-    asked = []
-
-    def basis(p):
-        asked.append(p)
-        return p[:, None]
-
-    ps = [rng.normal(size=8) for _ in range(3)]
-    for p, t in zip(ps, (1e3, 1e3, 1e-6), strict=True):
-        got = screen.shortfall(p, t, lambda p=p: basis(p))
-        assert got == pytest.approx(_shortfall(p @ Z, t), rel=1e-13)
-    assert screen.passes == 3
-    assert len(asked) == 1 and asked[0] is ps[0]
-    got = screen.shortfall(ps[2], 1e-6, lambda: basis(ps[2]))
-    assert got == pytest.approx(_shortfall(ps[2] @ Z, 1e-6), rel=1e-13)
-    assert screen.passes == 3
-
-
 def test_bigrr_same_fit_empty_columns_and_floor() -> None:
     """Empty columns of Z (effects with v = 0 and leverage 1) and effects below the
     deviance floor: the n-space rounds, which use only the deviance sums, give the
@@ -397,29 +287,11 @@ def test_bigrr_same_fit_empty_columns_and_floor() -> None:
     assert_same_fit(big, hglm.hglm(**kw, bigrr=False))
 
 
-def test_lazy_tail() -> None:
-    calls = []
-
-    def tail() -> np.ndarray:
-        calls.append(1)
-        return np.array([3.0, 4.0])
-
-    v = LazyTail(np.array([1.0, 2.0]), tail, 4)
-    assert len(v) == 4 and v.shape == (4,)
-    np.testing.assert_array_equal(v[:2], [1.0, 2.0])
-    np.testing.assert_array_equal(v[0:1], [1.0])
-    assert not calls and not v.computed
-    np.testing.assert_array_equal(v[1:], [2.0, 3.0, 4.0])
-    np.testing.assert_array_equal(np.asarray(v), [1.0, 2.0, 3.0, 4.0])
-    assert v[3] == 4.0 and np.sum(v) == 10.0
-    assert calls == [1] and v.computed
-
-
 def test_per_effect_quantities_on_first_use(monkeypatch) -> None:
     """A bigRR fit computes the random effects' own leverages and standard errors, O(n^2 q),
     only when they are asked for, in column chunks; they equal the products computed at
     once, and the fit of the q-dimensional solver."""
-    monkeypatch.setattr(bigrr, "COLUMN_CHUNK", 7)  # several chunks and a partial one
+    monkeypatch.setattr(nspace, "COLUMN_CHUNK", 7)  # several chunks and a partial one
     kw = simulate(30, 250, seed=2, x_disp=False, weights=False)
     kw["calc_like"] = True
     big = hglm.hglm(**kw, bigrr=True)
@@ -498,12 +370,12 @@ def test_eigendecomposition_threads(monkeypatch, idle) -> None:
         seen.append(_blas_threads())
         return eigh(a)
 
-    monkeypatch.setattr(bigrr, "machine_idle", lambda: idle)
-    monkeypatch.setattr(bigrr.np.linalg, "eigh", spy)
+    monkeypatch.setattr(nspace, "machine_idle", lambda: idle)
+    monkeypatch.setattr(nspace.np.linalg, "eigh", spy)
     n, q = 300, 3000
     rng = np.random.default_rng(5)
     Z = rng.standard_normal((n, q)) / np.sqrt(q)
-    solver = bigrr.MarginalSolver(np.ones((n, 1)), [Z], rng.standard_normal(n), np.ones(n))
+    solver = nspace.MarginalSolver(np.ones((n, 1)), [Z], rng.standard_normal(n), np.ones(n))
     solver.solve(np.full(n, 2.0), np.full(q, 3.0))
     solver.solve(np.full(n, 1.5), np.full(q, 2.0))
     assert seen == [default if idle else [1] * len(default)]

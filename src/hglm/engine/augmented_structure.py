@@ -1,0 +1,269 @@
+"""The structure of the augmented system T'WT that the structured Cholesky exploits.
+
+For T = [[X, Z], [0, I_q]] and weights W = diag(W1, W2) the IWLS step solves
+C delta = T' W z with C = T' W T (DESIGN.md, EQL step 2).  C is never formed as one
+matrix.  Its unknowns are ordered as [A | B]:
+
+* A: the random term with the most levels whose block of Z has at most one non-zero per
+  row (an indicator block, possibly with slope values).  Its block of C is diagonal
+  (D), so it is eliminated first, as MixedModels.jl does.
+* B: everything else (other random terms, then X).  The Schur complement
+  S = F - E' D^{-1} E is small and dense (:mod:`.augmented`).
+
+Here E = Z_A' W1 R and F = R' W1 R + diag(W2_B, 0), with R = [Z_B, X] the rows' B part.
+Rows of R are stored by pattern: each remaining indicator block contributes one
+(column, value) pair per row, and general (dense) blocks plus X form a dense part.
+This module holds that structure and the products with it: with T1 = [X, Z], the
+weighted products R'W1R and Z_A'W1R, and the quadratic forms of the rows of R from which
+the factor's leverages come.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import sparse
+
+from .blocks import Block, Indicator, block_width
+from .pair_products import Cross
+
+Array = np.ndarray
+
+@dataclass
+class _Group:
+    """An indicator block placed in B at columns [offset, offset + n_levels)."""
+
+    block: Indicator
+    offset: int
+
+    @property
+    def columns(self) -> Array:
+        return self.offset + self.block.index
+
+
+class AugmentedStructure:
+    """The fixed structure of T'WT for a design X and random blocks of Z.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Fixed-effect design.
+    blocks : list of Indicator or ndarray
+        The columns of Z of each random term, in term order.
+
+    Notes
+    -----
+    Vectors in "user order" are (beta, v) with v in term order; internally unknowns are
+    permuted to [A | B] (see the module docstring).
+    """
+
+    def __init__(self, X: Array, blocks: list[Block]) -> None:
+        self.X = np.asarray(X, dtype=float)
+        self.blocks = blocks
+        self.n, self.p = self.X.shape
+        widths = [block_width(b) for b in blocks]
+        self.q = int(sum(widths))
+        user_offsets = self.p + np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int)
+
+        indicator_terms = [k for k, b in enumerate(blocks) if isinstance(b, Indicator)]
+        self.a_term = max(indicator_terms, key=lambda k: widths[k], default=None)
+        self.A: Indicator | None = None if self.a_term is None else blocks[self.a_term]
+        self.q_a = 0 if self.A is None else self.A.n_levels
+
+        groups, dense_parts, perm_b = [], [], []
+        offset = 0
+        for k, b in enumerate(blocks):
+            if k == self.a_term or not isinstance(b, Indicator):
+                continue
+            groups.append(_Group(b, offset))
+            perm_b.append(user_offsets[k] + np.arange(widths[k]))
+            offset += widths[k]
+        self.dense_start = offset
+        for k, b in enumerate(blocks):
+            if not isinstance(b, Indicator):
+                dense_parts.append(np.asarray(b, dtype=float))
+                perm_b.append(user_offsets[k] + np.arange(widths[k]))
+        dense_parts.append(self.X)
+        perm_b.append(np.arange(self.p))
+        self.groups: list[_Group] = groups
+        self._dense_parts = dense_parts
+        self.perm_b = np.concatenate(perm_b).astype(np.int64)
+        self.m = self.perm_b.shape[0]
+        self.perm_a = (
+            np.arange(0)
+            if self.A is None
+            else user_offsets[self.a_term] + np.arange(self.q_a)
+        )
+        # the random columns of B come first, X last: Z-only Schur block is S[:m_z, :m_z]
+        self.m_z = self.m - self.p
+
+    @cached_property
+    def dense(self) -> Array:
+        """[dense random blocks, X], built on first use: bigRR's n-space solver never
+        needs this copy of Z."""
+        parts = self._dense_parts
+        return np.hstack(parts) if len(parts) > 1 else self.X
+
+    # --- products with T1 = [X, Z] -------------------------------------------------
+
+    def z_matvec(self, v: Array) -> Array:
+        """Z v for v in term order."""
+        out = np.zeros(self.n)
+        start = 0
+        for b in self.blocks:
+            w = block_width(b)
+            vk = v[start : start + w]
+            out += b.matvec(vk) if isinstance(b, Indicator) else b @ vk
+            start += w
+        return out
+
+    def z_rmatvec(self, y: Array) -> Array:
+        """Z' y in term order."""
+        return np.concatenate(
+            [b.rmatvec(y) if isinstance(b, Indicator) else b.T @ y for b in self.blocks]
+        )
+
+    def linear_predictor(self, delta: Array) -> Array:
+        """X beta + Z v for delta = (beta, v) in user order."""
+        return self.X @ delta[: self.p] + self.z_matvec(delta[self.p :])
+
+    def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array:
+        """T' W z in user order."""
+        wz = w1 * z1
+        return np.concatenate([self.X.T @ wz, self.z_rmatvec(wz) + w2 * z2])
+
+    # --- weighted products of R: F0 = R'W1R, E = Z_A'W1R --------------------------------
+
+    def _gram_b(self, w: Array) -> Array:
+        """F without W2: R' diag(w) R as a dense m x m matrix."""
+        F = np.zeros((self.m, self.m))
+        ds = slice(self.dense_start, self.m)
+        for gi, g in enumerate(self.groups):
+            b, sl = g.block, slice(g.offset, g.offset + g.block.n_levels)
+            wv = w * b.values
+            F[sl, sl] += np.diag(np.bincount(b.index, wv * b.values, minlength=b.n_levels))
+            for h in self.groups[gi + 1 :]:
+                hs = slice(h.offset, h.offset + h.block.n_levels)
+                cross = sparse.coo_matrix(
+                    (wv * h.block.values, (b.index, h.block.index)),
+                    shape=(b.n_levels, h.block.n_levels),
+                ).toarray()
+                F[sl, hs] = cross
+                F[hs, sl] = cross.T
+            cross = b.incidence @ (wv[:, None] * self.dense)
+            F[sl, ds] = cross
+            F[ds, sl] = cross.T
+        F[ds, ds] = self.dense.T @ (w[:, None] * self.dense)
+        return F
+
+    def _cross_a(self, wa: Array) -> Cross:
+        """E = Z_A' W1 R (q_a x m): dense when R has no indicator blocks and E is small
+        (column sums by level), else sparse."""
+        a = self.A.index
+        if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
+            return self._level_sums(wa)
+        rows = [a for _ in self.groups]
+        cols = [g.columns for g in self.groups]
+        vals = [wa * g.block.values for g in self.groups]
+        if self.m > self.dense_start:
+            block = self._level_sums(wa)
+            r, c = np.nonzero(block)
+            rows.append(r)
+            cols.append(c + self.dense_start)
+            vals.append(block[r, c])
+        entries = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
+        return sparse.coo_matrix(entries, shape=(self.q_a, self.m)).tocsr()
+
+    def _level_sums(self, wa: Array) -> Array:
+        """Z_A' diag(wa) [dense part of R] (q_a x columns): by column when narrow."""
+        if self.dense.shape[1] > 8:
+            return np.asarray(self.A.incidence @ (wa[:, None] * self.dense))
+        out = np.empty((self.q_a, self.dense.shape[1]))
+        for j, col in enumerate(self.dense.T):
+            out[:, j] = np.bincount(self.A.index, wa * col, minlength=self.q_a)
+        return out
+
+    # --- row quadratic forms -----------------------------------------------------------
+
+    def rows_quadform(self, M: Array) -> Array:
+        """r_i' M r_i for every row r_i of R (M symmetric m x m)."""
+        ds = slice(self.dense_start, self.m)
+        out = _dense_quadform(self.dense, M[ds, ds])
+        for gi, g in enumerate(self.groups):
+            cg, vg = g.columns, g.block.values
+            out += vg**2 * _entries(M, cg, cg)
+            for h in self.groups[gi + 1 :]:
+                out += 2.0 * vg * h.block.values * _entries(M, cg, h.columns)
+            out += 2.0 * vg * self._dense_dot(M, cg)
+        return out
+
+    def rows_dot(self, Y: Array, index: Array) -> Array:
+        """r_i' Y[index[i]] for every row r_i of R (Y has m columns)."""
+        out = self._dense_dot(Y, index)
+        for g in self.groups:
+            out += g.block.values * _entries(Y, index, g.columns)
+        return out
+
+    def _dense_dot(self, Y: Array, index: Array) -> Array:
+        """d_i' Y[index[i], dense columns] for the dense part d_i of every row."""
+        start, k = self.dense_start, self.m - self.dense_start
+        if k > 8:
+            return np.einsum("ij,ij->i", Y[index, start:], self.dense)
+        out = np.zeros(self.n)
+        for j in range(k):
+            out += _entries(Y, index, start + j) * self.dense[:, j]
+        return out
+
+    def rows_dot_sparse(self, M: Array, cols: Array, vals: Array, index: Array) -> Array:
+        """r_i' M e_{index[i]} for every row r_i of R, where e_a is the sparse vector with
+        entries vals[a] at columns cols[a] (padded rows; M symmetric m x m).
+
+        Computed in chunks of rows from the few entries of M it needs."""
+        ds = np.arange(self.dense_start, self.m)
+        if self.m == 0:
+            return np.zeros(self.n)
+        out = np.empty(self.n)
+        width = cols.shape[1] * (ds.shape[0] + len(self.groups))
+        for rows in row_chunks(self.n, width):
+            c, v = cols[index[rows]], vals[index[rows]]
+            acc = np.einsum("ik,ikj,ij->i", v, M[c[:, :, None], ds[None, None, :]],
+                            self.dense[rows])
+            for g in self.groups:
+                gc = g.columns[rows]
+                acc += g.block.values[rows] * np.einsum("ik,ik->i", v, M[c, gc[:, None]])
+            out[rows] = acc
+        return out
+
+
+_CHUNK_ELEMENTS = 4_000_000  # temporaries of at most ~32 MB
+_DENSE_CROSS_ELEMENTS = 2_000_000  # a dense E of at most 16 MB
+
+
+def row_chunks(count: int, width: int) -> list[slice]:
+    """Row slices whose gathered temporaries (rows x width) stay below _CHUNK_ELEMENTS."""
+    step = max(1, _CHUNK_ELEMENTS // max(width, 1))
+    return [slice(s, min(s + step, count)) for s in range(0, count, step)]
+
+
+def _entries(M: Array, rows: Array, cols: Array | int) -> Array:
+    """M[rows, cols] elementwise, by one gather from the flattened M."""
+    if M.flags.f_contiguous and not M.flags.c_contiguous:
+        return np.take(M.ravel(order="F"), rows + cols * M.shape[0])
+    M = np.ascontiguousarray(M)
+    return np.take(M.ravel(), rows * M.shape[1] + cols)
+
+
+def _dense_quadform(R: Array, M: Array) -> Array:
+    """x_i' M x_i for the rows x_i of R: column pairs when R is narrow (as X usually
+    is), where a matrix product with a tiny inner dimension would be slow."""
+    k = R.shape[1]
+    if k > 8:
+        return np.einsum("ij,ij->i", R @ M, R)
+    out = np.zeros(R.shape[0])
+    for a in range(k):
+        out += M[a, a] * R[:, a] ** 2
+        for b in range(a + 1, k):
+            out += 2.0 * M[a, b] * R[:, a] * R[:, b]
+    return out

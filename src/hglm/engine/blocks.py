@@ -1,0 +1,110 @@
+"""A random term's block of Z, as the engine takes it.
+
+A block is an :class:`Indicator` when each row of it has at most one non-zero (a random
+intercept, or a random slope on one factor), else a dense array.  The solvers read a
+block in the representation their algebra needs: the structured Cholesky keeps
+indicators as (level, value) pairs, the general sparse solver as CSR columns of Z, the
+n-space solver as dense columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import sparse
+
+Array = np.ndarray
+
+
+def as_block(Zk: Array | sparse.spmatrix) -> Block:
+    """Represent one random term's columns of Z as an :class:`Indicator` when each row has
+    at most one non-zero, else as a dense array."""
+    if sparse.issparse(Zk):
+        csr = sparse.csr_matrix(Zk)
+        csr.eliminate_zeros()
+        counts = np.diff(csr.indptr)
+        if counts.max(initial=0) <= 1:
+            index = np.zeros(csr.shape[0], dtype=np.int64)
+            values = np.zeros(csr.shape[0])
+            has = counts == 1
+            index[has] = csr.indices
+            values[has] = csr.data
+            return Indicator(index, values, csr.shape[1])
+        return csr.toarray()
+    Zk = np.asarray(Zk, dtype=float)
+    if Zk.shape[0] and np.count_nonzero(Zk[0]) > 1:
+        return Zk  # a row with two non-zeros: not an indicator (no n x q temporary)
+    nonzero = Zk != 0
+    if nonzero.sum(axis=1).max(initial=0) <= 1:
+        index = np.argmax(nonzero, axis=1).astype(np.int64)
+        values = Zk[np.arange(Zk.shape[0]), index]
+        return Indicator(index, values, Zk.shape[1])
+    return Zk
+
+
+@dataclass
+class Indicator:
+    """A block of Z with at most one non-zero per row: Z[i, index[i]] = values[i].
+
+    Attributes
+    ----------
+    index : ndarray of int
+        Column (level) of each row; rows without a non-zero have value 0.
+    values : ndarray of float
+        The non-zero of each row (1 for a plain random intercept).
+    n_levels : int
+        Number of columns of the block.
+    """
+
+    index: Array
+    values: Array
+    n_levels: int
+
+    def matvec(self, x: Array) -> Array:
+        return self.values * x[self.index]
+
+    def rmatvec(self, y: Array) -> Array:
+        return np.bincount(self.index, self.values * y, minlength=self.n_levels)
+
+    @cached_property
+    def incidence(self) -> sparse.csr_matrix:
+        """The n_levels x n 0/1 matrix of row membership."""
+        n = self.index.shape[0]
+        return sparse.csr_matrix(
+            (np.ones(n), (self.index, np.arange(n))), shape=(self.n_levels, n)
+        )
+
+    def toarray(self) -> Array:
+        out = np.zeros((self.index.shape[0], self.n_levels))
+        out[np.arange(self.index.shape[0]), self.index] = self.values
+        return out
+
+
+Block = Indicator | Array
+
+
+def block_width(block: Block) -> int:
+    """The number of columns of a block."""
+    return block.n_levels if isinstance(block, Indicator) else block.shape[1]
+
+
+def block_csr(block: Block, n: int) -> sparse.csr_matrix:
+    """The n rows of a block (Indicator, dense or sparse) as a CSR matrix without
+    explicit zeros."""
+    if isinstance(block, Indicator):
+        m = sparse.csr_matrix(
+            (block.values, (np.arange(n), block.index)), shape=(n, block.n_levels)
+        )
+    elif sparse.issparse(block):
+        m = sparse.csr_matrix(block, dtype=float)
+    else:
+        m = sparse.csr_matrix(np.asarray(block, dtype=float))
+    m.eliminate_zeros()
+    return m
+
+
+def block_array(block: Indicator | Array) -> Array:
+    """A block as a dense array."""
+    return block.toarray() if isinstance(block, Indicator) else np.asarray(block)

@@ -1,0 +1,153 @@
+"""The Gram products E' diag(d) E of the cross block E = Z_A' W1 R of the structured
+solver (:mod:`.augmented`), and E's row forms e_a' M e_a.
+
+E' D^{-1} E is a sparse product when E is sparse (crossed factors).  For a Gaussian
+response the weights change by a common factor only, so E is fixed up to a scale: the
+products E_aj E_ak of the pairs of non-zeros in each row of E are then stored once
+(:class:`PairProducts`, while they take at most 48 MB or 96 bytes per row of data), and
+each round forms E' D^{-1} E and the Gram matrix of the leverage trace,
+E' diag(c / D^2) E, in one pass over the pairs.  Otherwise each product is a sparse
+matrix product (:func:`scaled_gram`, :func:`scaled_gram_pair`).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from scipy import sparse
+
+Array = np.ndarray
+
+Cross = Array | sparse.csr_matrix
+
+
+def scaled_gram(E: Cross, d: Array) -> Array:
+    """E' diag(d) E as a dense array, for a dense or sparse E."""
+    if sparse.issparse(E):
+        return (E.T @ _scale_rows(E, d)).toarray()
+    return E.T @ (d[:, None] * E)
+
+
+def scaled_gram_pair(E: sparse.csr_matrix, d1: Array, d2: Array) -> tuple[Array, Array]:
+    """E' diag(d1) E and E' diag(d2) E for a sparse E, in one sparse product.
+
+    For a real E, E' diag(d1 + i d2) E has real part E' diag(d1) E and imaginary part
+    E' diag(d2) E: one symbolic pass and one complex numeric pass cost about 60% of
+    two real products.  The two are strided views of the complex product."""
+    G = (E.T @ _scale_rows(E, d1 + 1j * d2)).toarray()
+    return G.real, G.imag
+
+
+def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
+    """diag(d) E for a CSR matrix E, without a sparse product."""
+    rows = np.repeat(np.arange(E.shape[0]), np.diff(E.indptr))
+    return sparse.csr_matrix((E.data * d[rows], E.indices, E.indptr), shape=E.shape)
+
+
+PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: 48 MB whatever the rows,
+PAIRS_PER_ROW = 8  # and up to 96 bytes per row of data beyond
+PAIR_CHUNK = 65_536  # pairs built at a time (about 1.5 MB of temporaries)
+
+
+class PairProducts:
+    """E' diag(d) E and the row forms e_a' M e_a for a fixed sparse E (q_a x m).
+
+    Holds the products of the pairs of non-zeros of each row a of E (each unordered pair
+    once, j <= k) as a sparse matrix K with K[a, j m + k] = (2 - [j = k]) E_aj E_ak.
+    Then K' d holds E' diag(d) E on the upper triangle (off-diagonal entries doubled),
+    and e_a' M e_a = (K vec(M))_a for M symmetric: one pass over the pairs each, without
+    the symbolic phase and row merging of a sparse matrix product.  Doubling is exact,
+    so the numbers are those of the single products.
+
+    Parameters
+    ----------
+    E : scipy.sparse matrix
+    """
+
+    def __init__(self, E: sparse.spmatrix) -> None:
+        E = sparse.csr_matrix(E, copy=True)
+        E.sum_duplicates()
+        self.shape = E.shape
+        self.scale = 1.0
+        m = E.shape[1]
+        counts = np.diff(E.indptr)
+        rows = np.argsort(counts, kind="stable")
+        self.rows = rows[counts[rows] > 0]
+        sizes = counts[self.rows]
+        indptr = np.concatenate([[0], np.cumsum(sizes * (sizes + 1) // 2)])
+        cols = np.empty(indptr[-1], dtype=np.int32 if m * m < 2**31 else np.int64)
+        vals = np.empty(indptr[-1])
+        start = 0
+        for same in np.split(self.rows, np.flatnonzero(np.diff(sizes)) + 1):
+            k = counts[same[0]]
+            first, second = np.triu_indices(k)
+            factor = np.where(first == second, 1.0, 2.0)
+            # rows with k non-zeros, a few at a time (bounded temporaries)
+            for group in np.array_split(same, -(-same.shape[0] * first.shape[0] // PAIR_CHUNK)):
+                at = E.indptr[group][:, None] + np.arange(k)
+                c, v = E.indices[at].astype(cols.dtype), E.data[at]
+                stop = start + group.shape[0] * first.shape[0]
+                out = cols[start:stop].reshape(group.shape[0], -1)
+                np.multiply(np.take(c, first, axis=1), m, out=out)
+                out += np.take(c, second, axis=1)
+                out = vals[start:stop].reshape(group.shape[0], -1)
+                np.multiply(np.take(v, first, axis=1), np.take(v, second, axis=1), out=out)
+                out *= factor
+                start = stop
+        self.K = sparse.csr_matrix((vals, cols, indptr), shape=(self.rows.shape[0], m * m))
+
+    @staticmethod
+    def count(E: sparse.spmatrix) -> int:
+        """The number of pairs that E's row counts imply (duplicates counted)."""
+        counts = np.diff(sparse.csr_matrix(E).indptr).astype(np.int64)
+        return int(np.sum(counts * (counts + 1) // 2))
+
+    @staticmethod
+    def within_budget(E: sparse.spmatrix, n: int) -> bool:
+        """Whether the pairs of E fit in the larger of PAIR_PRODUCTS_MAX and
+        PAIRS_PER_ROW n pairs, for n rows of data (memory O(n))."""
+        return PairProducts.count(E) <= max(PAIR_PRODUCTS_MAX, PAIRS_PER_ROW * n)
+
+    def scaled(self, c: float) -> PairProducts:
+        """The pair products of c E (sharing K)."""
+        out = copy.copy(self)
+        out.scale = self.scale * c
+        return out
+
+    def _upper(self, d: Array) -> Array | tuple[Array, Array]:
+        """K' d as an m x m matrix (or K' [d1 d2] as two, for d of shape (q_a, 2)):
+        E' diag(d) E on the upper triangle, off-diagonal entries doubled."""
+        m = self.shape[1]
+        products = np.asarray(self.K.T @ (self.scale**2 * d[self.rows]))
+        if d.ndim == 1:
+            return products.reshape(m, m)
+        # strided views of one buffer; the second is kept by the factor (trace_gram), so
+        # it is copied and the buffer goes with the first
+        return products[:, 0].reshape(m, m), products[:, 1].reshape(m, m).copy()
+
+    def subtract_gram(self, S: Array, d: Array, d_trace: Array | None = None) -> Array | None:
+        """S -= E' diag(d) E in place, without an m x m temporary.
+
+        With ``d_trace``, also returns E' diag(d_trace) E in the same pass over the pairs,
+        as its upper triangle with the off-diagonal entries doubled (so that
+        sum(M * G) = tr(M E' diag(d_trace) E) for a symmetric M)."""
+        if d_trace is None:
+            T, G = self._upper(d), None
+        else:
+            T, G = self._upper(np.column_stack([d, d_trace]))
+        diagonal = np.diag(T).copy()
+        T *= 0.5
+        np.einsum("ii->i", T)[:] = 0.0
+        S -= T
+        S -= T.T
+        np.einsum("ii->i", S)[:] -= diagonal
+        return G
+
+    def row_forms(self, M: Array) -> Array:
+        """e_a' M e_a for every row e_a of E (M symmetric and contiguous, m x m)."""
+        if not (M.flags.c_contiguous or M.flags.f_contiguous):
+            M = np.ascontiguousarray(M)
+        out = np.zeros(self.shape[0])
+        out[self.rows] = self.scale**2 * (self.K @ M.ravel(order="K"))  # M symmetric
+        return out

@@ -1,0 +1,212 @@
+"""Tests of the structured Cholesky (``hglm.engine.augmented``) against dense linear
+algebra on small random problems (:mod:`.dense_reference`): the factor must reproduce
+C^{-1} b, diag(C^{-1}), t_i' C^{-1} t_i, log det C and log det(Z' diag(w1) Z + diag(w2)),
+also when the weighted products are reused for rescaled weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hglm.engine.augmented import AugmentedSystem
+from hglm.engine.blocks import as_block
+from hglm.engine.factor import NotPositiveDefiniteError
+
+from .dense_reference import LAYOUTS, Dense, N, P
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def problem(request) -> Dense:
+    return Dense(seed=sorted(LAYOUTS).index(request.param) + 100, layout=request.param)
+
+
+def test_solve(problem: Dense) -> None:
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    b = problem.rng.normal(size=(P + problem.q))
+    expected = np.linalg.solve(problem.C(), b)
+    np.testing.assert_allclose(factor.solve(b), expected, rtol=1e-9, atol=1e-11)
+
+
+def test_diag_inverse(problem: Dense) -> None:
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    Cinv = np.linalg.inv(problem.C())
+    np.testing.assert_allclose(factor.diag_inverse(), np.diag(Cinv), rtol=1e-9, atol=1e-13)
+
+
+def test_weighted_diag_sums_per_term(problem: Dense) -> None:
+    # the per-term sums of w2_j (C^{-1})_jj without diag(C^{-1}) on the eliminated block
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    widths = [b.shape[1] for b in problem.user_blocks]
+    ends = np.cumsum(widths)
+    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    weighted = problem.w2 * np.diag(np.linalg.inv(problem.C()))[P:]
+    expected = [weighted[sl].sum() for sl in slices]
+    np.testing.assert_allclose(
+        factor.weighted_diag_sums(problem.w2, slices), expected, rtol=1e-9, atol=1e-12
+    )
+
+
+def test_weighted_diag_sums_with_trace_weights(problem: Dense) -> None:
+    # E' diag(c / D^2) E formed with S (one complex sparse product) gives the same sums;
+    # other weights at the call fall back to their own product
+    widths = [b.shape[1] for b in problem.user_blocks]
+    ends = np.cumsum(widths)
+    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    diag = np.diag(np.linalg.inv(problem.C()))[P:]
+    factor = problem.system.factorize(problem.w1, problem.w2, trace_weights=problem.w2)
+    other = problem.rng.uniform(0.5, 4.0, problem.q)
+    for weights in (problem.w2, other):
+        expected = [(weights * diag)[sl].sum() for sl in slices]
+        np.testing.assert_allclose(
+            factor.weighted_diag_sums(weights, slices), expected, rtol=1e-9, atol=1e-12
+        )
+
+
+def test_rows_quadform(problem: Dense) -> None:
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    Cinv = np.linalg.inv(problem.C())
+    expected = np.einsum("ij,jk,ik->i", problem.T1, Cinv, problem.T1)
+    np.testing.assert_allclose(factor.rows_quadform(), expected, rtol=1e-9, atol=1e-13)
+
+
+def test_leverages_sum_to_number_of_parameters(problem: Dense) -> None:
+    # trace of the augmented hat matrix = p + q (all rows); a level without observations
+    # (or an a:b cell with none) has leverage exactly 1 on its pseudo-row
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    h = np.concatenate(
+        [problem.w1 * factor.rows_quadform(), problem.w2 * factor.diag_inverse()[P:]]
+    )
+    assert np.all((h >= 0) & (h <= 1 + 1e-12))
+    assert float(np.sum(h)) == pytest.approx(P + problem.q, rel=1e-10)
+
+
+def test_logdet(problem: Dense) -> None:
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    sign, expected = np.linalg.slogdet(problem.C())
+    assert sign == 1.0
+    assert factor.logdet() == pytest.approx(expected, rel=1e-11, abs=1e-10)
+
+
+def test_logdet_random_block(problem: Dense) -> None:
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    H = problem.Z.T @ (problem.w1[:, None] * problem.Z) + np.diag(problem.w2)
+    sign, expected = np.linalg.slogdet(H)
+    assert sign == 1.0
+    assert factor.logdet_random_block() == pytest.approx(expected, rel=1e-11, abs=1e-10)
+    # from the factor of S, which LAPACK wrote over S (no copy of the m x m matrix)
+    assert factor.S.size == 0 or np.shares_memory(factor._chol, factor.S)
+
+
+def test_refactorize_with_scaled_and_new_weights(problem: Dense) -> None:
+    # the dense Gram block is cached across factorizations when w1 is rescaled; the
+    # result must still be that of the new weights, and a genuinely new w1 must not
+    # reuse it
+    sysm = problem.system
+    sysm.factorize(problem.w1, problem.w2)
+    b = problem.rng.normal(size=P + problem.q)
+    for w1 in (2.5 * problem.w1, problem.rng.uniform(0.3, 3.0, N), problem.w1):
+        factor = sysm.factorize(w1, problem.w2)
+        np.testing.assert_allclose(
+            factor.solve(b), np.linalg.solve(problem.C(w1=w1), b), rtol=1e-9, atol=1e-11
+        )
+        np.testing.assert_allclose(
+            factor.diag_inverse(), np.diag(np.linalg.inv(problem.C(w1=w1))), rtol=1e-9
+        )
+
+
+def test_scaled_weights_system_agrees_with_dense(problem: Dense) -> None:
+    # scaled_weights=True: E' diag(d) E from pair products (sparse E) from the first
+    # factorization on; rescaled and genuinely new w1 must give the dense results
+    sysm = AugmentedSystem(
+        problem.X, [as_block(b) for b in problem.user_blocks], scaled_weights=True
+    )
+    widths = [b.shape[1] for b in problem.user_blocks]
+    ends = np.cumsum(widths)
+    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    b = problem.rng.normal(size=P + problem.q)
+    for w1 in (problem.w1, 0.4 * problem.w1, problem.rng.uniform(0.3, 3.0, N), problem.w1):
+        factor = sysm.factorize(w1, problem.w2, trace_weights=problem.w2)
+        C = problem.C(w1=w1)
+        np.testing.assert_allclose(factor.solve(b), np.linalg.solve(C, b), rtol=1e-9,
+                                   atol=1e-11)
+        weighted = problem.w2 * np.diag(np.linalg.inv(C))[P:]
+        np.testing.assert_allclose(
+            factor.weighted_diag_sums(problem.w2, slices),
+            [weighted[sl].sum() for sl in slices], rtol=1e-9, atol=1e-12,
+        )
+
+
+def test_scaled_weights_second_element_differs() -> None:
+    # a new w1 proportional to the old one in its first entry only must not hit the cache
+    prob = Dense(7, "dense_only")
+    sysm = prob.system
+    sysm.factorize(prob.w1, prob.w2)
+    w1 = prob.w1.copy()
+    w1[1:] *= 3.0
+    factor = sysm.factorize(w1, prob.w2)
+    np.testing.assert_allclose(
+        factor.diag_inverse(), np.diag(np.linalg.inv(prob.C(w1=w1))), rtol=1e-9
+    )
+
+
+def test_not_positive_definite_raises() -> None:
+    prob = Dense(5, "unused_level")
+    w2 = prob.w2.copy()
+    w2[4] = 0.0  # the unused level then has an all-zero row and column
+    with np.errstate(divide="ignore"), pytest.raises(NotPositiveDefiniteError):
+        prob.system.factorize(prob.w1, w2)
+
+
+def test_not_positive_definite_in_dense_part() -> None:
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.ones(N), np.ones(N)])  # duplicated column, not full rank
+    sysm = AugmentedSystem(X, [rng.normal(size=(N, 2))])
+    with pytest.raises(np.linalg.LinAlgError):
+        sysm.factorize(np.ones(N), np.ones(2))
+
+
+@pytest.mark.parametrize("layout", ["one_indicator", "two_crossed", "dense_only", "zero_rows"])
+def test_no_fixed_columns(layout: str) -> None:
+    # the Z-only system (p = 0) used by the EQL1 correction
+    prob = Dense(31, layout)
+    sysm = AugmentedSystem(np.zeros((N, 0)), [as_block(b) for b in prob.user_blocks])
+    factor = sysm.factorize(prob.w1, prob.w2)
+    H = prob.Z.T @ (prob.w1[:, None] * prob.Z) + np.diag(prob.w2)
+    Hinv = np.linalg.inv(H)
+    b = prob.rng.normal(size=prob.q)
+    np.testing.assert_allclose(factor.solve(b), Hinv @ b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(factor.diag_inverse(), np.diag(Hinv), rtol=1e-9)
+    np.testing.assert_allclose(
+        factor.rows_quadform(), np.einsum("ij,jk,ik->i", prob.Z, Hinv, prob.Z),
+        rtol=1e-9, atol=1e-14,
+    )
+    logdet = np.linalg.slogdet(H)[1]
+    assert factor.logdet() == pytest.approx(logdet, rel=1e-11)
+    assert factor.logdet_random_block() == pytest.approx(logdet, rel=1e-11)
+
+
+def test_many_small_levels_use_the_gather_path_and_agree_with_dense() -> None:
+    """Two rows per level of the eliminated factor and a wide Schur complement: the
+    factor gathers S^-1 on E's pattern instead of forming E S^-1 (check it does), and the
+    leverages and diag(C^-1) agree with a dense inverse."""
+    rng = np.random.default_rng(11)
+    n, qa, qb = 1200, 600, 300
+    a = np.repeat(np.arange(qa), 2)
+    b = rng.integers(0, qb, n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    Za = np.zeros((n, qa))
+    Za[np.arange(n), a] = 1.0
+    Zb = np.zeros((n, qb))
+    Zb[np.arange(n), b] = rng.normal(size=n)
+    sysm = AugmentedSystem(X, [as_block(Za), as_block(Zb)])
+    w1, w2 = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 3.0, qa + qb)
+    factor = sysm.factorize(w1, w2)
+    assert factor._e_sinv is None
+    T1 = np.hstack([X, Za, Zb])
+    C = T1.T @ (w1[:, None] * T1)
+    C[2:, 2:] += np.diag(w2)
+    Ci = np.linalg.inv(C)
+    np.testing.assert_allclose(factor.diag_inverse(), np.diag(Ci), rtol=1e-9, atol=1e-12)
+    expected = np.einsum("ij,jk,ik->i", T1, Ci, T1)
+    np.testing.assert_allclose(factor.rows_quadform(), expected, rtol=1e-9, atol=1e-12)

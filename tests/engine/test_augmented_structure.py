@@ -1,0 +1,62 @@
+"""Tests of the structure of the augmented system (``hglm.engine.augmented_structure``):
+the [A | B] order of the unknowns and the products with T1 = [X, Z], against dense
+linear algebra (:mod:`.dense_reference`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hglm.engine.augmented_structure import _entries
+
+from .dense_reference import LAYOUTS, Dense, N, P
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def problem(request) -> Dense:
+    return Dense(seed=sorted(LAYOUTS).index(request.param) + 100, layout=request.param)
+
+
+def test_dimensions(problem: Dense) -> None:
+    sysm = problem.system
+    assert (sysm.n, sysm.p, sysm.q) == (N, P, problem.q)
+    assert sorted(np.concatenate([sysm.perm_a, sysm.perm_b])) == list(range(P + problem.q))
+
+
+def test_products_with_T(problem: Dense) -> None:
+    sysm, rng = problem.system, problem.rng
+    v = rng.normal(size=problem.q)
+    y = rng.normal(size=N)
+    beta = rng.normal(size=P)
+    np.testing.assert_allclose(sysm.z_matvec(v), problem.Z @ v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sysm.z_rmatvec(y), problem.Z.T @ y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        sysm.linear_predictor(np.concatenate([beta, v])),
+        problem.X @ beta + problem.Z @ v,
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    z1, z2 = rng.normal(size=N), rng.normal(size=problem.q)
+    expected = problem.T1.T @ (problem.w1 * z1)
+    expected[P:] += problem.w2 * z2
+    np.testing.assert_allclose(
+        sysm.rhs(problem.w1, z1, problem.w2, z2), expected, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_a_block_is_the_largest_indicator() -> None:
+    prob = Dense(3, "two_crossed")
+    assert prob.system.a_term == 1
+    assert prob.system.q_a == 7
+    prob = Dense(3, "dense_only")
+    assert prob.system.A is None
+
+
+def test_entries_of_c_and_f_ordered_matrices() -> None:
+    rng = np.random.default_rng(3)
+    M = rng.normal(size=(7, 5))
+    rows, cols = rng.integers(0, 7, 20), rng.integers(0, 5, 20)
+    for layout in (M, np.asfortranarray(M), M[:, ::-1][:, ::-1], M.T.copy().T):
+        np.testing.assert_array_equal(_entries(layout, rows, cols), M[rows, cols])
+        np.testing.assert_array_equal(_entries(layout, rows, 2), M[rows, 2])

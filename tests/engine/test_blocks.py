@@ -1,0 +1,76 @@
+"""Tests of a random term's block of Z (``hglm.engine.blocks``): ``as_block`` finds the
+indicator blocks, whatever the input's format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from hglm.engine.blocks import Indicator, as_block, block_width
+
+from .dense_reference import one_hot
+
+
+def test_as_block_indicator_from_numpy() -> None:
+    g = np.array([2, 0, 1, 2, 0])
+    vals = np.array([1.0, 0.5, -2.0, 3.0, 1.0])
+    Z = one_hot(g, 4, vals)
+    block = as_block(Z)
+    assert isinstance(block, Indicator)
+    assert block.n_levels == 4 and block_width(block) == 4
+    np.testing.assert_array_equal(block.index, g)
+    np.testing.assert_array_equal(block.values, vals)
+    np.testing.assert_array_equal(block.toarray(), Z)
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_allclose(block.matvec(x), Z @ x)
+    y = np.arange(5.0)
+    np.testing.assert_allclose(block.rmatvec(y), Z.T @ y)
+    np.testing.assert_array_equal(block.incidence.toarray(), (Z != 0).T.astype(float))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil"])
+def test_as_block_indicator_from_sparse(fmt: str) -> None:
+    g = np.array([1, 1, 0, 2, 2, 0])
+    Z = one_hot(g, 3, np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
+    block = as_block(sparse.csr_matrix(Z).asformat(fmt))
+    assert isinstance(block, Indicator)
+    np.testing.assert_array_equal(block.toarray(), Z)
+    np.testing.assert_array_equal(block.index, g)
+
+
+def test_as_block_zero_rows_and_explicit_zeros() -> None:
+    Z = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    block = as_block(Z)
+    assert isinstance(block, Indicator)
+    np.testing.assert_array_equal(block.toarray(), Z)
+    assert block.values[1] == 0.0
+    # a sparse matrix storing an explicit zero next to a non-zero is still an indicator
+    S = sparse.csr_matrix(
+        (np.array([1.0, 0.0, 0.0, 2.0]), np.array([0, 1, 0, 1]), np.array([0, 2, 2, 4])),
+        shape=(3, 2),
+    )
+    assert S.nnz == 4
+    sblock = as_block(S)
+    assert isinstance(sblock, Indicator)
+    np.testing.assert_array_equal(sblock.toarray(), Z)
+
+
+def test_as_block_dense_when_a_row_has_two_nonzeros() -> None:
+    Z = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    block = as_block(Z)
+    assert isinstance(block, np.ndarray)
+    np.testing.assert_array_equal(block, Z)
+    sblock = as_block(sparse.csc_matrix(Z))
+    assert isinstance(sblock, np.ndarray)
+    np.testing.assert_array_equal(sblock, Z)
+    assert block_width(sblock) == 2
+
+
+def test_as_block_all_zero_block() -> None:
+    block = as_block(np.zeros((4, 2)))
+    assert isinstance(block, Indicator)
+    np.testing.assert_array_equal(block.toarray(), np.zeros((4, 2)))
+    sblock = as_block(sparse.csr_matrix((4, 2)))
+    assert isinstance(sblock, Indicator)
+    np.testing.assert_array_equal(sblock.toarray(), np.zeros((4, 2)))

@@ -1,0 +1,87 @@
+"""Tests of the Gram products E' diag(d) E (``hglm.engine.pair_products``) against dense
+products, and of the pair products' memory budget in the structured solver."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from hglm.engine.augmented import AugmentedSystem
+from hglm.engine.blocks import as_block
+from hglm.engine.pair_products import PairProducts, scaled_gram, scaled_gram_pair
+
+
+def test_scaled_gram_pair_matches_dense() -> None:
+    rng = np.random.default_rng(5)
+    E = sparse.random(30, 9, density=0.3, format="csr", random_state=rng)
+    d1, d2 = rng.uniform(0.1, 2.0, 30), rng.uniform(0.1, 2.0, 30)
+    G1, G2 = scaled_gram_pair(E, d1, d2)
+    dense = E.toarray()
+    np.testing.assert_allclose(G1, dense.T @ (d1[:, None] * dense), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(G2, dense.T @ (d2[:, None] * dense), rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(G1, scaled_gram(E, d1))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_products_match_dense(seed: int) -> None:
+    # rows with unsorted and duplicate columns, and empty rows
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(11, size=rng.integers(0, 7), replace=True) for _ in range(40)]
+    rows[5] = np.zeros(0, dtype=int)
+    indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+    indices = np.concatenate(rows)
+    E = sparse.csr_matrix((rng.normal(size=indices.size), indices, indptr), shape=(40, 11))
+    dense = E.toarray()
+    pairs = PairProducts(E)
+    assert PairProducts.count(E) >= pairs.K.nnz
+    d = rng.uniform(0.1, 2.0, 40)
+    S = rng.normal(size=(11, 11))
+    reduced = S.copy()
+    pairs.subtract_gram(reduced, d)
+    np.testing.assert_allclose(reduced, S - dense.T @ (d[:, None] * dense), rtol=1e-13,
+                               atol=1e-13)
+    M = rng.normal(size=(11, 11))
+    M = M + M.T
+    expected = np.einsum("ij,jk,ik->i", dense, M, dense)
+    np.testing.assert_allclose(pairs.row_forms(M), expected, rtol=1e-12, atol=1e-13)
+    scaled = pairs.scaled(-1.5)
+    scaled_reduced = S.copy()
+    scaled.subtract_gram(scaled_reduced, d)
+    np.testing.assert_allclose(S - scaled_reduced, 2.25 * (S - reduced), rtol=1e-12,
+                               atol=1e-13)
+    np.testing.assert_allclose(scaled.row_forms(M), 2.25 * expected, rtol=1e-12, atol=1e-13)
+    # with trace weights, the same pass gives E' diag(c) E in a form whose sum against a
+    # symmetric matrix is the trace of the product
+    c = rng.uniform(0.1, 2.0, 40)
+    both = S.copy()
+    G = scaled.subtract_gram(both, d, c)
+    np.testing.assert_allclose(both, scaled_reduced, rtol=1e-13, atol=1e-13)
+    gram_c = 2.25 * dense.T @ (c[:, None] * dense)
+    np.testing.assert_allclose(np.sum(M * G), np.trace(M @ gram_c), rtol=1e-12)
+    off = np.triu(G, 1) / 2.0  # the upper triangle, off-diagonal entries doubled
+    np.testing.assert_allclose(np.diag(np.diag(G)) + off + off.T, gram_c, rtol=1e-12,
+                               atol=1e-13)
+
+
+@pytest.mark.parametrize("budget, used", [(0, False), (10**9, True)])
+def test_pair_products_budget_grows_with_rows(monkeypatch, budget, used) -> None:
+    """Pair products are stored up to PAIR_PRODUCTS_MAX pairs, or PAIRS_PER_ROW per row
+    of data when that is more; beyond, the factorization multiplies E afresh."""
+    from hglm.engine import pair_products
+
+    rng = np.random.default_rng(3)
+    n = 400
+    a, b = rng.integers(0, 20, n), rng.integers(0, 15, n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    blocks = [as_block(np.eye(20)[a]), as_block(np.eye(15)[b])]
+    monkeypatch.setattr(pair_products, "PAIR_PRODUCTS_MAX", 0)
+    monkeypatch.setattr(pair_products, "PAIRS_PER_ROW", budget // n)
+    sysm = AugmentedSystem(X, blocks, scaled_weights=True)
+    w1, w2 = np.full(n, 2.0), np.full(35, 0.5)
+    factor = sysm.factorize(w1, w2, trace_weights=w2)
+    assert (factor.pairs is not None) is used
+    T = np.column_stack([X, np.eye(20)[a], np.eye(15)[b]])
+    C = T.T @ (w1[:, None] * T) + np.diag(np.concatenate([np.zeros(2), w2]))
+    rhs = rng.normal(size=C.shape[0])
+    np.testing.assert_allclose(factor.solve(rhs), np.linalg.solve(C, rhs), rtol=1e-10)
