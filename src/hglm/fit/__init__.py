@@ -5,11 +5,9 @@ and the likelihoods of a fitted model.
 """
 
 from .dhglm import DoubleModel, fit_double
+from .diagnostics import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .eql import (
-    BoundaryWarning,
-    ConvergenceWarning,
     EngineFit,
-    NumericalGuardWarning,
     Options,
     fit_eql,
 )

@@ -36,6 +36,14 @@ from ..engine import (
     precision_deviance,
 )
 from ..spec import Problem
+from .diagnostics import (
+    ConvergenceWarning,
+    Divergence,
+    not_degenerate,
+    warn_guards,
+    warn_if_collapsed,
+    warn_if_terms_collapsed,
+)
 from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
 from .glm import fit_glm
 
@@ -48,14 +56,6 @@ INNER_MAXIT = 100
 # EQL1 fixed point depends on it (see EQLFitter.solve_augmented)
 EQL1_INNER_TOL = 1e-7
 LOG_MAX_EXTRAPOLATION = float(np.log(10.0))
-
-
-class ConvergenceWarning(UserWarning):
-    """The EQL iteration did not converge."""
-
-
-class NumericalGuardWarning(UserWarning):
-    """Deviances or leverages were clipped at their numerical bounds (R's guards)."""
 
 
 @dataclass
@@ -120,10 +120,6 @@ class EngineFit:
     @property
     def v(self) -> Array:
         return self.last.delta[self.problem.X.shape[1] :]
-
-
-class _Divergence(RuntimeError):
-    pass
 
 
 class EQLFitter:
@@ -400,14 +396,14 @@ class EQLFitter:
         for step in range(INNER_MAXIT):
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
-                raise _Divergence("non-finite IWLS weights")
+                raise Divergence("non-finite IWLS weights")
             try:
                 factor = sysm.factorize(w1, w2, trace_weights=self._trace_weights(w2))
             except NotPositiveDefiniteError as exc:
-                raise _Divergence(str(exc)) from exc
+                raise Divergence(str(exc)) from exc
             new = factor.solve(sysm.rhs(w1, z1, w2, z2))
             if not np.all(np.isfinite(new)):
-                raise _Divergence("non-finite IWLS solution")
+                raise Divergence("non-finite IWLS solution")
             new_eta = sysm.linear_predictor(new)
             change = float(np.sum((new_eta - eta_lin) ** 2))
             delta, eta_lin = new, new_eta
@@ -419,7 +415,7 @@ class EQLFitter:
                 break
             previous = change
         else:
-            raise _Divergence("the IWLS of the augmented GLM did not converge")
+            raise Divergence("the IWLS of the augmented GLM did not converge")
         self._last_eta = (delta, eta_lin)
         if self._hl_active(self.rounds_done + 1):  # the next round's shift
             self._shift = (delta, self._shift_at(delta, eta_lin, phi, lam))
@@ -556,7 +552,7 @@ class EQLFitter:
         try:
             delta, factor = self.marginal.solve(w1, w2)
         except NotPositiveDefiniteError as exc:
-            raise _Divergence(str(exc)) from exc
+            raise Divergence(str(exc)) from exc
         self.rounds_done += 1
         guards: set[str] = set()
         hat = self._hat_guard(factor.leverages(), guards)
@@ -589,7 +585,7 @@ class EQLFitter:
                 for g, t in zip(self._groups()[1:], self.pb.terms, strict=True)
             ]
         except (ValueError, np.linalg.LinAlgError) as exc:
-            raise _Divergence(f"a dispersion GLM failed ({exc})") from exc
+            raise Divergence(f"a dispersion GLM failed ({exc})") from exc
 
     def _finish_round(
         self,
@@ -615,12 +611,12 @@ class EQLFitter:
                 disp_fit = fit_dispersion(dev[:n], hat[:n], pb.x_disp, pb.link_disp)
                 phi_next = disp_fit.fitted
         except (ValueError, np.linalg.LinAlgError) as exc:
-            raise _Divergence(f"a dispersion GLM failed ({exc})") from exc
+            raise Divergence(f"a dispersion GLM failed ({exc})") from exc
         lam_next = np.concatenate([f.fitted for f in rand_fits])
         if not (np.all(np.isfinite(phi_next)) and np.all(phi_next > 0)):
-            raise _Divergence("the residual dispersion left its parameter space")
+            raise Divergence("the residual dispersion left its parameter space")
         if not (np.all(np.isfinite(lam_next)) and np.all(lam_next > 0)):
-            raise _Divergence("a random-effect dispersion left its parameter space")
+            raise Divergence("a random-effect dispersion left its parameter space")
         return Round(
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
             guards,
@@ -779,7 +775,7 @@ class _Iteration:
             )
             try:
                 theta, theta1 = theta_x, self.evaluate(theta_x, self.last.delta, False)
-            except _Divergence:
+            except Divergence:
                 self.last, self.last_eta, self.n_iter = saved
                 step_max = max(1.0, step_max / 4.0)
                 theta, theta1 = theta1, theta2
@@ -838,7 +834,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     it = _Iteration(fitter)
     try:
         it.run(it.state(phi, lam), delta)
-    except _Divergence as exc:
+    except Divergence as exc:
         raise RuntimeError(
             f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
             "starting values (startval) or a simpler model"
@@ -847,12 +843,17 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     round_hat = last.hat  # exact sums per term, without the report's per-effect values
     last.observation_leverage_sum = float(np.sum(round_hat[: problem.y.shape[0]]))
     last.hat = fitter.exact_leverages(last)
-    for msg in sorted(last.guards):
-        warn(msg, NumericalGuardWarning)
+    warn_guards(last.guards)
     phi_last, lam_last = last.phi_next, last.lam_next
-    _warn_if_collapsed(problem, phi_last, fitter.phi_start)
-    _warn_if_terms_collapsed(problem, fitter, last, round_hat)
-    converged = it.converged and it.n_iter < options.maxit and _not_degenerate(fitter, last)
+    warn_if_collapsed(problem, phi_last, fitter.phi_start)
+    warn_if_terms_collapsed(
+        problem, fitter.term_slices, fitter.informative_rows, lam_last, round_hat
+    )
+    converged = (
+        it.converged
+        and it.n_iter < options.maxit
+        and not_degenerate(fitter.term_slices, phi_last, lam_last)
+    )
     if not converged:
         warn(
             f"EQL did not converge in {it.n_iter} iterations (criterion {it.criterion:.3g}, "
@@ -861,69 +862,3 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         )
     return EngineFit(problem, fitter, last, phi_last, lam_last, it.n_iter, converged,
                      it.converged, it.criterion)
-
-
-class BoundaryWarning(UserWarning):
-    """The fit sits on the boundary of the parameter space."""
-
-
-def _warn_if_collapsed(problem: Problem, phi: Array, phi_start: float) -> None:
-    """Warn when the estimated residual dispersion has collapsed towards 0: the random
-    effects then interpolate y, a boundary optimum.  For a Gaussian response "collapsed"
-    means below 1e-6 var(y); otherwise below 1e-3 of the starting value (from the GLM)."""
-    if problem.fix_disp is not None:
-        return
-    scale = float(np.var(problem.y)) * 1e-6 if problem.family.name == "gaussian" else (
-        1e-3 * phi_start
-    )
-    if float(np.mean(phi)) < scale:
-        warn(
-            f"the residual dispersion collapsed to {float(np.mean(phi)):.3g}: the random "
-            "effects interpolate y (a boundary optimum); try other starting values "
-            "(startval) or a simpler model",
-            BoundaryWarning,
-        )
-
-
-# A random term whose effects keep less than this fraction of their data's information
-# on average (mean 1 - h of its rows) is at the boundary: its variance is ~0.
-COLLAPSED_SHRINKAGE = 1e-2
-
-
-def _warn_if_terms_collapsed(
-    problem: Problem, fitter: EQLFitter, last: Round, hat: Array
-) -> None:
-    """Warn for each random term whose variance went to its boundary 0: its effects are
-    shrunk to 0 (1 - h of its rows, the share of the data in each effect, is ~0).
-
-    ``hat`` holds the last round's leverages, whose sum per term is exact (effects with
-    an empty column of Z have h = 1 and are not counted).  The term's effective number
-    of parameters, sum(1 - h), is compared with the most it could have: one per effect,
-    and at most n in all (many more effects than observations)."""
-    n = problem.y.shape[0]
-    for k, sl in enumerate(fitter.term_slices):
-        rows = slice(n + sl.start, n + sl.stop)
-        possible = min(int(np.sum(fitter.informative_rows[rows])), n)
-        kept = float(np.sum(1.0 - hat[rows]))
-        if possible == 0 or kept / possible >= COLLAPSED_SHRINKAGE:
-            continue
-        lam = float(np.mean(last.lam_next[sl]))
-        spatial = problem.terms[k].family.spatial
-        extra = (
-            f"; its {spatial.kind} correlation parameter is then not identified"
-            if spatial is not None
-            else ""
-        )
-        warn(
-            f"random term {k + 1}: the variance of its effects went to 0 (dispersion "
-            f"{lam:.3g}, effects shrunk to 0): the data show no variation between its "
-            f"levels, a boundary estimate{extra}; consider removing the term",
-            BoundaryWarning,
-        )
-
-
-def _not_degenerate(fitter: EQLFitter, last: Round) -> bool:
-    """R's check that no random term holds more than 1 - 1e-4 of the total dispersion."""
-    lams = np.array([last.lam_next[sl].mean() for sl in fitter.term_slices])
-    total = lams.sum() + float(np.mean(last.phi_next))
-    return bool(np.all(lams / total < 1.0 - 1e-4))
