@@ -337,11 +337,11 @@ def test_verbose_through_hglm(capsys) -> None:
 
 def test_default_progress_only_on_a_terminal(capsys, monkeypatch) -> None:
     y, X, Z, _ = one_way(6)
-    monkeypatch.setattr(hglm.fit.eql, "PROGRESS_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(hglm.fit.iteration, "PROGRESS_AFTER_SECONDS", 0.0)
     hglm.hglm(y=y, X=X, Z=Z)  # stderr is captured, not a terminal: silent
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
-    monkeypatch.setattr(hglm.fit.eql.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(hglm.fit.iteration.sys.stderr, "isatty", lambda: True)
     fit = hglm.hglm(y=y, X=X, Z=Z)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == fit.n_iter and err[0].startswith("iteration    1")

@@ -13,8 +13,6 @@ The engine sees arrays only: no formulas, names or DataFrames.
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -46,6 +44,7 @@ from .diagnostics import (
 )
 from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
 from .glm import fit_glm
+from .iteration import FixedPointIteration
 
 Array = np.ndarray
 
@@ -55,7 +54,6 @@ INNER_MAXIT = 100
 # R's stopping rule of the IWLS inside an EQL1 round, sum(d eta^2) < 1e-7 sum(eta^2): the
 # EQL1 fixed point depends on it (see EQLFitter.solve_augmented)
 EQL1_INNER_TOL = 1e-7
-LOG_MAX_EXTRAPOLATION = float(np.log(10.0))
 
 
 @dataclass
@@ -277,6 +275,35 @@ class EQLFitter:
             raise ValueError("startval: the dispersion starting values must be positive")
         lam0 = np.repeat(lam_terms, self.sizes)
         return sv[: self.p + q].copy(), np.full(n, phi0), lam0
+
+    # --- the dispersions as the iteration's state ----------------------------------------
+
+    def pack(self, phi: Array, lam: Array) -> Array:
+        """The state of the outer iteration: the log dispersions (log lambda alone when
+        phi is fixed)."""
+        parts = [np.log(lam)] if self.pb.fix_disp is not None else [np.log(phi), np.log(lam)]
+        return np.concatenate(parts)
+
+    def unpack(self, theta: Array) -> tuple[Array, Array]:
+        """(phi, lambda) of the state ``theta``."""
+        n = self.pb.y.shape[0]
+        if self.pb.fix_disp is not None:
+            return np.full(n, float(self.pb.fix_disp)), np.exp(theta)
+        return np.exp(theta[:n]), np.exp(theta[n:])
+
+    def step(self, theta: Array, delta: Array) -> tuple[Round, Array]:
+        """One round at the dispersions ``theta`` started from ``delta``, and its next
+        dispersions."""
+        phi, lam = self.unpack(theta)
+        rnd = self.round(delta, phi, lam)
+        return rnd, self.pack(rnd.phi_next, rnd.lam_next)
+
+    def describe(self, rnd: Round) -> str:
+        """The dispersions a round estimated, for the progress line."""
+        phi = rnd.phi_next
+        disp = f"phi={phi[0]:.6g}" if np.ptp(phi) == 0 else f"mean phi={phi.mean():.6g}"
+        lams = [float(rnd.lam_next[sl].mean()) for sl in self.term_slices]
+        return f"{disp}  lambda={', '.join(f'{x:.6g}' for x in lams)}"
 
     # --- one round ------------------------------------------------------------------------
 
@@ -647,170 +674,6 @@ def _slices(sizes: list[int]) -> list[slice]:
     return [slice(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
 
 
-class _Iteration:
-    """The outer loop with R's stopping rule, plain or SQUAREM-accelerated."""
-
-    def __init__(self, fitter: EQLFitter) -> None:
-        self.f = fitter
-        self.opt = fitter.opt
-        self.n_iter = 0
-        self.last: Round | None = None
-        self.last_eta: Array | None = None
-        self.criterion = np.inf
-        self.converged = False
-        self._last_input: Array | None = None
-        self._rate = 0.9
-        self._say = _printer(self.opt.verbose)
-
-    def state(self, phi: Array, lam: Array) -> Array:
-        parts = [np.log(lam)] if self.f.pb.fix_disp is not None else [np.log(phi), np.log(lam)]
-        return np.concatenate(parts)
-
-    def unpack(self, theta: Array) -> tuple[Array, Array]:
-        n = self.f.pb.y.shape[0]
-        if self.f.pb.fix_disp is not None:
-            return np.full(n, float(self.f.pb.fix_disp)), np.exp(theta)
-        return np.exp(theta[:n]), np.exp(theta[n:])
-
-    def evaluate(self, theta: Array, delta: Array, plain: bool) -> Array:
-        """One round at dispersions theta; returns the next dispersions.
-
-        ``plain`` says that theta is the previous round's output, so the change of the
-        linear predictor is R's convergence criterion.
-        """
-        phi, lam = self.unpack(theta)
-        rnd = self.f.round(delta, phi, lam)
-        self.n_iter += 1
-        theta_next = self.state(rnd.phi_next, rnd.lam_next)
-        if plain and self.last_eta is not None and self.n_iter >= 2:
-            change = float(np.sum((self.last_eta - rnd.eta) ** 2))
-            self.criterion = change / max(float(np.sum(rnd.eta**2)), 1e-300)
-            self.converged = self.criterion < self._threshold(
-                theta, theta_next
-            ) and self._dispersions_settled(theta, theta_next)
-        self.last, self.last_eta, self._last_input = rnd, rnd.eta, theta
-        self._report(rnd, plain)
-        return theta_next
-
-    def _threshold(self, theta: Array, theta_next: Array) -> float:
-        """The bound for the criterion.
-
-        Plain iteration uses R's rule, criterion < conv.  Accelerated, it bounds the
-        estimated remaining change instead of the last step: with the linear rate rho
-        estimated from the last two plain steps, the distance to the fixed point is about
-        step / (1 - rho), so the criterion is compared with conv * (1 - rho)^2.  The
-        estimate of rho from two steps is noisy and approaches the asymptotic rate from
-        below, so the largest estimate so far is used, at least 0.9 and at most 0.99: the
-        rule is always at least a hundred times stricter than R's.
-        """
-        if not self.opt.accelerate or self._last_input is None:
-            return self.opt.conv
-        before = np.sqrt(_sqnorm(theta - self._last_input))
-        rate = np.sqrt(_sqnorm(theta_next - theta)) / before if before > 0 else 0.0
-        self._rate = min(max(self._rate, rate), 0.99)
-        return self.opt.conv * (1.0 - self._rate) ** 2
-
-    def _dispersions_settled(self, theta: Array, theta_next: Array) -> bool:
-        """Accelerated iteration only: the dispersions' estimated remaining relative
-        change, max |step of log dispersion| / (1 - rho), is below sqrt(conv).
-
-        On a flat stretch of the likelihood (a start near a boundary) the linear
-        predictor hardly moves while the dispersions still travel; R's criterion alone
-        would then stop far from the fixed point and call it converged."""
-        if not self.opt.accelerate:
-            return True
-        step = float(np.max(np.abs(theta_next - theta), initial=0.0))
-        return step / (1.0 - self._rate) < np.sqrt(self.opt.conv)
-
-    def _report(self, rnd: Round, plain: bool) -> None:
-        if self._say is None:
-            return
-        step = f"criterion {self.criterion:.3e}" if plain else "extrapolated (SQUAREM)"
-        phi = rnd.phi_next
-        disp = f"phi={phi[0]:.6g}" if np.ptp(phi) == 0 else f"mean phi={phi.mean():.6g}"
-        lams = [float(rnd.lam_next[sl].mean()) for sl in self.f.term_slices]
-        self._say(
-            f"iteration {self.n_iter:4d}  {step}  {disp}  "
-            f"lambda={', '.join(f'{x:.6g}' for x in lams)}"
-        )
-
-    def done(self) -> bool:
-        return self.converged or self.n_iter >= self.opt.maxit
-
-    def run(self, theta: Array, delta: Array) -> Array:
-        if not self.opt.accelerate:
-            while not self.done():
-                theta = self.evaluate(theta, self.last.delta if self.last else delta, True)
-            return theta
-        return self._squarem(theta, delta)
-
-    def _squarem(self, theta: Array, delta: Array) -> Array:
-        """SQUAREM, scheme S3, with the step bound grown as in Varadhan & Roland (2008).
-
-        The loop keeps a pair (theta, F(theta)) whose round was the last evaluated.
-        """
-        step_max = 1.0
-        theta1 = self.evaluate(theta, delta, True)
-        while not self.done():
-            theta2 = self.evaluate(theta1, self.last.delta, True)
-            if self.done():
-                return theta2
-            r = theta1 - theta
-            v = theta2 - 2.0 * theta1 + theta
-            vv = _sqnorm(v)
-            alpha = min(-np.sqrt(_sqnorm(r) / vv) if vv > 0 else -1.0, -1.0)
-            if alpha <= -step_max:
-                alpha, step_max = -step_max, 4.0 * step_max
-            if alpha == -1.0:
-                theta, theta1 = theta1, theta2
-                continue
-            saved = (self.last, self.last_eta, self.n_iter)
-            # at most a factor MAX_EXTRAPOLATION per dispersion beyond the plain iterate:
-            # a longer jump towards 0 lands on the deviance/leverage floors, whose
-            # dispersion estimate (sum of floors) restarts the iteration
-            theta_x = theta2 + np.clip(
-                theta - 2.0 * alpha * r + alpha**2 * v - theta2,
-                -LOG_MAX_EXTRAPOLATION,
-                LOG_MAX_EXTRAPOLATION,
-            )
-            try:
-                theta, theta1 = theta_x, self.evaluate(theta_x, self.last.delta, False)
-            except Divergence:
-                self.last, self.last_eta, self.n_iter = saved
-                step_max = max(1.0, step_max / 4.0)
-                theta, theta1 = theta1, theta2
-        return theta1
-
-
-def _sqnorm(x: Array) -> float:
-    """x'x without BLAS: the state holds one log phi per observation, and a threaded
-    BLAS dot product of that length is a hundred times slower on a busy machine
-    (``_blas``)."""
-    return float(np.einsum("i,i->", x, x))
-
-
-PROGRESS_AFTER_SECONDS = 2.0
-
-
-def _printer(verbose: bool | None | Callable[[str], None]) -> Callable[[str], None] | None:
-    """Where the per-iteration lines go: a callable; stdout (True); nowhere (False); or,
-    by default (None), stderr when it is a terminal and the fit has run for more than
-    PROGRESS_AFTER_SECONDS."""
-    if callable(verbose):
-        return verbose
-    if verbose is not None:
-        return print if verbose else None
-    if not sys.stderr.isatty():
-        return None
-    started = time.monotonic()
-
-    def progress(line: str) -> None:
-        if time.monotonic() - started > PROGRESS_AFTER_SECONDS:
-            print(line, file=sys.stderr, flush=True)
-
-    return progress
-
-
 def fit_eql(problem: Problem, options: Options) -> EngineFit:
     """Fit an HGLM by EQL.
 
@@ -831,9 +694,15 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     """
     fitter = EQLFitter(problem, options)
     delta, phi, lam = fitter.start()
-    it = _Iteration(fitter)
+
+    def step(theta: Array, last: Round | None) -> tuple[Round, Array]:
+        return fitter.step(theta, delta if last is None else last.delta)
+
+    it = FixedPointIteration(
+        step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose
+    )
     try:
-        it.run(it.state(phi, lam), delta)
+        it.run(fitter.pack(phi, lam))
     except Divergence as exc:
         raise RuntimeError(
             f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
