@@ -43,8 +43,8 @@ from .diagnostics import (
     warn_if_terms_collapsed,
 )
 from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
-from .glm import fit_glm
 from .iteration import FixedPointIteration
+from .start import starting_values
 
 Array = np.ndarray
 
@@ -211,70 +211,6 @@ class EQLFitter:
         if self.marginal is not None:
             return self.marginal.factorize(w1, w2)
         return self.system.factorize(w1, w2)
-
-    # --- starting values (DESIGN.md, step 1) ----------------------------------------
-
-    def start(self) -> tuple[Array, Array, Array]:
-        """(delta, phi, lambda) to start from."""
-        pb, n, k = self.pb, self.pb.y.shape[0], len(self.pb.terms)
-        if self.opt.startval is not None:
-            return self._user_start(np.asarray(self.opt.startval, dtype=float))
-        glm = fit_glm(pb.y, pb.X, pb.family, pb.weights, pb.offset)
-        if pb.fix_disp is not None:
-            phi0 = float(pb.fix_disp)
-        else:
-            phi0 = 0.6 * glm.deviance / max(n - self.p, 1)
-            phi0 = phi0 if np.isfinite(phi0) and phi0 > 0 else 1.0
-        v0 = np.concatenate(
-            [
-                np.full(w, t.family.link.link(np.array(t.family.psi)))
-                for w, t in zip(self.sizes, pb.terms, strict=True)
-            ]
-        )
-        self.phi_start = phi0
-        lam0 = np.repeat(0.66 * phi0 / k / self._mean_row_norm2(), self.sizes)
-        return np.concatenate([glm.coef, v0]), np.full(n, phi0), lam0
-
-    def _mean_row_norm2(self) -> Array:
-        """Mean of diag(Z_k Z_k') per term: 1 for indicator designs.
-
-        Starting each term at lambda_0 = 0.66 phi_0 / k divided by this value gives each
-        term the same share of var(y) whatever the scale of its columns (R's start for
-        indicators); with thousands of standardized genotype columns R's start would put
-        nearly all the variance in the random effects, in the basin of the boundary
-        optimum phi -> 0.
-        """
-        n = self.pb.y.shape[0]
-        if self.marginal is not None:
-            return np.maximum(self.marginal.mean_row_norm2(), 1e-12)
-        norms = []
-        for b in self.pb.blocks:
-            # the sum of squares without an n x q temporary
-            sq = float(np.sum(b.values**2)) if isinstance(b, Indicator) else float(
-                np.einsum("ij,ij->", b, b)
-            )
-            norms.append(max(sq / n, 1e-12))
-        return np.array(norms)
-
-    def _user_start(self, sv: Array) -> tuple[Array, Array, Array]:
-        n, k, q = self.pb.y.shape[0], len(self.pb.terms), self.system.q
-        n_phi = 0 if self.pb.fix_disp is not None else 1
-        expected = self.p + q + k + n_phi
-        if sv.shape != (expected,):
-            raise ValueError(
-                f"startval: expected {expected} values (fixed effects {self.p}, random effects "
-                f"{q}, one dispersion per random term {k}, residual dispersion {n_phi}), "
-                f"got {sv.size}"
-            )
-        if not np.all(np.isfinite(sv)):
-            raise ValueError("startval: contains missing (NaN) or infinite values")
-        lam_terms = sv[self.p + q : self.p + q + k]
-        phi0 = float(self.pb.fix_disp) if n_phi == 0 else float(sv[-1])
-        self.phi_start = phi0
-        if np.any(lam_terms <= 0) or phi0 <= 0:
-            raise ValueError("startval: the dispersion starting values must be positive")
-        lam0 = np.repeat(lam_terms, self.sizes)
-        return sv[: self.p + q].copy(), np.full(n, phi0), lam0
 
     # --- the dispersions as the iteration's state ----------------------------------------
 
@@ -693,16 +629,16 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         dispersion.
     """
     fitter = EQLFitter(problem, options)
-    delta, phi, lam = fitter.start()
+    start = starting_values(problem, fitter.sizes, options.startval, fitter.marginal)
 
     def step(theta: Array, last: Round | None) -> tuple[Round, Array]:
-        return fitter.step(theta, delta if last is None else last.delta)
+        return fitter.step(theta, start.delta if last is None else last.delta)
 
     it = FixedPointIteration(
         step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose
     )
     try:
-        it.run(fitter.pack(phi, lam))
+        it.run(fitter.pack(start.phi, start.lam))
     except Divergence as exc:
         raise RuntimeError(
             f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
@@ -714,7 +650,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     last.hat = fitter.exact_leverages(last)
     warn_guards(last.guards)
     phi_last, lam_last = last.phi_next, last.lam_next
-    warn_if_collapsed(problem, phi_last, fitter.phi_start)
+    warn_if_collapsed(problem, phi_last, start.phi0)
     warn_if_terms_collapsed(
         problem, fitter.term_slices, fitter.informative_rows, lam_last, round_hat
     )
