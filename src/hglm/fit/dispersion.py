@@ -3,16 +3,20 @@
 Both the residual dispersion phi and each random term's dispersion lambda are fitted
 by a gamma GLM of d/(1 - h) with prior weights (1 - h)/2, where d are deviance
 components and h leverages of the augmented GLM.  Standard errors use the gamma
-dispersion fixed at 1.
+dispersion fixed at 1.  A dispersion GLM that fails inside an iteration is a
+:class:`Divergence` of its round.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..spec import Gamma, Link
+from ..spec import Gamma, Link, Problem, RandomTermModel
+from .diagnostics import Divergence
 from .glm import fit_glm
 
 Array = np.ndarray
@@ -82,3 +86,44 @@ def intercept_only_fit(dev_total: float, one_minus_h: Array) -> DispersionFit:
         np.array([np.sqrt(2.0 / total)]),
         np.full(one_minus_h.shape[0], disp),
     )
+
+
+def fit_residual_dispersion(dev: Array, hat: Array, problem: Problem) -> DispersionFit | None:
+    """The residual dispersion's GLM (DESIGN.md, step 4) of the n observations'
+    deviances and leverages; None under ``fix_disp``.
+
+    Raises
+    ------
+    Divergence
+        When the GLM fails.
+    """
+    if problem.fix_disp is not None:
+        return None
+    with _round_diverges_on_failure():
+        return fit_dispersion(dev, hat, problem.x_disp, problem.link_disp)
+
+
+def fit_random_dispersions(
+    dev: Array, hat: Array, groups: list[slice], terms: list[RandomTermModel]
+) -> list[DispersionFit]:
+    """The random terms' dispersion GLMs (DESIGN.md, step 5): term k's rows of the
+    (n + q)-vectors ``dev`` and ``hat`` are ``groups[k]``.
+
+    Raises
+    ------
+    Divergence
+        When a GLM fails.
+    """
+    with _round_diverges_on_failure():
+        return [
+            fit_dispersion(dev[g], hat[g], t.x_disp, t.link_disp)
+            for g, t in zip(groups, terms, strict=True)
+        ]
+
+
+@contextmanager
+def _round_diverges_on_failure() -> Iterator[None]:
+    try:
+        yield
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise Divergence(f"a dispersion GLM failed ({exc})") from exc
