@@ -1,57 +1,16 @@
-"""Tests of the EQL driver, ``hglm.fit.eql``: REML equivalence, the fixed-point equations,
-SQUAREM versus plain iteration, verbose output, non-convergence and start values."""
+"""Tests of the EQL estimator, ``hglm.fit.eql``: REML equivalence and the fixed-point
+equations of Gaussian, Poisson-gamma, Gamma and binomial-beta models."""
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
 import pytest
 
 import hglm
-from hglm.engine.augmented import as_block
-from hglm.fit.eql import ConvergenceWarning, Options, fit_eql
-from hglm.spec.families import random_family, response_family
-from hglm.spec.links import LINKS
-from hglm.spec.model import Problem, RandomTermModel
 
-
-def one_way(seed: int, k: int = 15, lo: int = 2, hi: int = 9, tau: float = 1.0):
-    """Unbalanced one-way Gaussian data with a covariate: (y, X, Z, groups)."""
-    rng = np.random.default_rng(seed)
-    sizes = rng.integers(lo, hi, size=k)
-    g = np.repeat(np.arange(k), sizes)
-    n = g.shape[0]
-    x = rng.normal(size=n)
-    y = 1.0 + 0.5 * x + tau * rng.normal(size=k)[g] + rng.normal(size=n)
-    return y, np.column_stack([np.ones(n), x]), np.eye(k)[g], g
-
-
-def make_problem(y, X, Z, family="gaussian", rand_family="gaussian", fix_disp=None):
-    n = y.shape[0]
-    return Problem(
-        y=np.asarray(y, dtype=float),
-        X=X,
-        blocks=[as_block(Z)],
-        terms=[RandomTermModel(random_family(rand_family), None, LINKS["log"])],
-        family=response_family(family),
-        weights=np.ones(n),
-        offset=np.zeros(n),
-        x_disp=None,
-        link_disp=LINKS["log"],
-        fix_disp=fix_disp,
-    )
-
-
-def dense_hat(X, Z, w1, w2):
-    """Leverages of the augmented GLM and C^{-1} by dense algebra."""
-    p, q = X.shape[1], Z.shape[1]
-    T = np.block([[X, Z], [np.zeros((q, p)), np.eye(q)]])
-    w = np.concatenate([w1, w2])
-    Cinv = np.linalg.inv(T.T @ (w[:, None] * T))
-    return w * np.einsum("ij,jk,ik->i", T, Cinv, T), Cinv
-
+from .problems import count_data, dense_hat, grouped_design, make_problem, one_way
 
 # --- Gaussian-Gaussian = REML ------------------------------------------------------
 
@@ -187,21 +146,13 @@ def test_poisson_gamma_hglm_fixed_point_equations() -> None:
     assert fit.disp_coef is None
 
 
-def _grouped_design(seed: int, k: int, low: int, high: int):
-    """An unbalanced one-way design: k groups of low..high-1 rows, X = [1, x], Z = group
-    indicators; returns (rng, group of each row, x, X, Z)."""
-    rng = np.random.default_rng(seed)
-    g = np.repeat(np.arange(k), rng.integers(low, high, size=k))
-    x = rng.normal(size=g.shape[0])
-    return rng, g, x, np.column_stack([np.ones(g.shape[0]), x]), np.eye(k)[g]
-
 
 def test_gamma_response_with_weights_and_offset_fixed_point_equations() -> None:
     # Gamma(log) response, Gaussian random effects, prior weights w and an offset:
     #   W1 = w / phi, and the IWLS normal equations are the h-likelihood scores
     #   X' (w (y - mu) / mu) = 0,  Z' (w (y - mu) / mu) / phi - v / lambda = 0;
     #   phi = sum w d(y, mu) / sum(1 - h) over the n rows (intercept-only, log link)
-    rng, g, x, X, Z = _grouped_design(15, 10, 4, 9)
+    rng, g, x, X, Z = grouped_design(15, 10, 4, 9)
     n, k = X.shape[0], Z.shape[1]
     w = rng.uniform(0.5, 2.0, size=n)
     off = rng.normal(scale=0.3, size=n)
@@ -228,7 +179,7 @@ def test_binomial_beta_fixed_point_equations() -> None:
     # binomial(logit) with Beta(logit) random effects, phi = 1: u = expit(v),
     #   X'(y - mu) = 0,  Z'(y - mu) + (1/2 - u) / lambda = 0,
     #   W2 = u (1 - u) / lambda, and lambda = sum d_Beta(u) / sum(1 - h) over the q rows
-    rng, g, x, X, Z = _grouped_design(16, 15, 6, 12)
+    rng, g, x, X, Z = grouped_design(16, 15, 6, 12)
     n, k = X.shape[0], Z.shape[1]
     p_true = 1 / (1 + np.exp(-(0.3 * x + np.log(rng.beta(2, 2, size=k)[g] / 0.5))))
     y = rng.binomial(1, np.clip(p_true, 0.02, 0.98)).astype(float)
@@ -251,177 +202,9 @@ def test_binomial_beta_fixed_point_equations() -> None:
     )
 
 
-# --- SQUAREM and plain iteration --------------------------------------------------
-
-
-def _count_data(seed: int):
-    rng = np.random.default_rng(seed)
-    k = 20
-    g = np.repeat(np.arange(k), rng.integers(3, 10, size=k))
-    n = g.shape[0]
-    x = rng.normal(size=n)
-    return rng, g, n, x, np.column_stack([np.ones(n), x]), np.eye(k)[g]
-
-
-def _case(name: str) -> Problem:
-    rng, g, n, x, X, Z = _count_data(5)
-    k = Z.shape[1]
-    if name == "gaussian-gaussian":
-        y = 1 + 0.5 * x + rng.normal(size=k)[g] + rng.normal(size=n)
-        return make_problem(y, X, Z)
-    if name == "poisson-gaussian":
-        y = rng.poisson(np.exp(0.5 + 0.3 * x + 0.5 * rng.normal(size=k)[g]))
-        return make_problem(y, X, Z, "poisson", "gaussian")
-    if name == "poisson-gamma-fixdisp":
-        y = rng.poisson(np.exp(0.5 + 0.3 * x) * rng.gamma(2, 0.5, size=k)[g])
-        return make_problem(y, X, Z, "poisson", "gamma", fix_disp=1.0)
-    if name == "binomial-beta":
-        y = rng.binomial(1, rng.beta(3, 3, size=k)[g])
-        return make_problem(y, X, Z, "binomial", "beta")
-    raise AssertionError(name)
-
-
-@pytest.mark.parametrize(
-    "name", ["gaussian-gaussian", "poisson-gaussian", "poisson-gamma-fixdisp", "binomial-beta"]
-)
-def test_squarem_and_plain_iteration_reach_the_same_fixed_point(name: str) -> None:
-    # conv = 1e-20 (relative eta steps of 1e-10) so that both stop within 1e-8 of the
-    # fixed point despite linear convergence of the plain iteration
-    fast = fit_eql(_case(name), Options(conv=1e-20, maxit=1000, accelerate=True))
-    plain = fit_eql(_case(name), Options(conv=1e-20, maxit=1000, accelerate=False))
-    assert fast.converged and plain.converged
-    np.testing.assert_allclose(fast.beta, plain.beta, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(fast.v, plain.v, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(fast.lam, plain.lam, rtol=1e-8)
-    np.testing.assert_allclose(fast.phi, plain.phi, rtol=1e-8)
-    np.testing.assert_allclose(fast.last.hat, plain.last.hat, rtol=1e-7, atol=1e-12)
-    assert fast.n_iter <= plain.n_iter
-
-
-def test_plain_iteration_follows_r_stopping_rule() -> None:
-    prob = _case("poisson-gaussian")
-    lines: list[str] = []
-    fit = fit_eql(prob, Options(conv=1e-6, maxit=200, accelerate=False, verbose=lines.append))
-    assert fit.converged and fit.stopped_by_criterion
-    assert fit.criterion < 1e-6
-    crit = [float(m.group(1)) for m in map(re.compile(r"criterion (\S+)").search, lines) if m]
-    assert len(crit) == fit.n_iter
-    # stops at the first round (from the second on) below conv
-    assert all(c >= 1e-6 for c in crit[1:-1])
-    assert crit[-1] == pytest.approx(fit.criterion, rel=1e-3)
-    assert fit.n_iter >= 2
-
-
-# --- verbose, maxit, startval -----------------------------------------------------
-
-
-@pytest.mark.parametrize("accelerate", [True, False])
-def test_verbose_prints_one_line_per_iteration(capsys, accelerate: bool) -> None:
-    prob = _case("poisson-gaussian")
-    fit = fit_eql(prob, Options(verbose=True, accelerate=accelerate))
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == fit.n_iter
-    assert all(line.startswith("iteration") for line in out)
-    assert [int(line.split()[1]) for line in out] == list(range(1, fit.n_iter + 1))
-
-
-def test_verbose_through_hglm(capsys) -> None:
-    y, X, Z, _ = one_way(6)
-    fit = hglm.hglm(y=y, X=X, Z=Z, verbose=True)
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == fit.n_iter >= 2
-    quiet = hglm.hglm(y=y, X=X, Z=Z)
-    assert capsys.readouterr().out == ""
-    assert quiet.n_iter == fit.n_iter
-
-
-def test_default_progress_only_on_a_terminal(capsys, monkeypatch) -> None:
-    y, X, Z, _ = one_way(6)
-    monkeypatch.setattr(hglm.fit.iteration, "PROGRESS_AFTER_SECONDS", 0.0)
-    hglm.hglm(y=y, X=X, Z=Z)  # stderr is captured, not a terminal: silent
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""
-    monkeypatch.setattr(hglm.fit.iteration.sys.stderr, "isatty", lambda: True)
-    fit = hglm.hglm(y=y, X=X, Z=Z)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == fit.n_iter and err[0].startswith("iteration    1")
-    hglm.hglm(y=y, X=X, Z=Z, verbose=False)
-    assert capsys.readouterr().err == ""
-
-
-def test_maxit_two_warns_and_is_not_converged() -> None:
-    y, X, Z, _ = one_way(7)
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
-        fit = hglm.hglm(y=y, X=X, Z=Z, maxit=2)
-    assert fit.converged is False
-    assert fit.n_iter == 2
-    assert "NOT" in str(fit.summary())
-
-
-def test_maxit_two_plain_engine() -> None:
-    with pytest.warns(ConvergenceWarning):
-        fit = fit_eql(_case("binomial-beta"), Options(maxit=2, accelerate=False))
-    assert not fit.converged and fit.n_iter == 2
-
-
-def test_dominant_random_variance_is_not_converged() -> None:
-    # residual noise ~1e-4 of the random-effect spread: a random term holds more than
-    # 1 - 1e-4 of the total dispersion, which R's rule reports as non-convergence
-    rng = np.random.default_rng(8)
-    k = 10
-    g = np.repeat(np.arange(k), 5)
-    n = g.shape[0]
-    y = rng.normal(size=k)[g] + 1e-4 * rng.normal(size=n)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit = hglm.hglm(y=y, X=np.ones((n, 1)), Z=np.eye(k)[g])
-    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    assert fit.var_ranef[0] / (fit.var_ranef[0] + fit.var_fix) > 1 - 1e-4
-    assert fit.converged is False
-
-
-@pytest.mark.parametrize("length_delta", [-1, 1])
-def test_startval_wrong_length(length_delta: int) -> None:
-    y, X, Z, _ = one_way(9)
-    size = X.shape[1] + Z.shape[1] + 1 + 1 + length_delta
-    with pytest.raises(ValueError, match=r"\bstartval\b"):
-        hglm.hglm(y=y, X=X, Z=Z, startval=np.ones(size))
-
-
-def test_startval_with_fix_disp_has_no_residual_dispersion() -> None:
-    rng, g, n, x, X, Z = _count_data(10)
-    q = Z.shape[1]
-    y = rng.poisson(np.exp(0.7 + 0.2 * x + 0.6 * rng.normal(size=q)[g])).astype(float)
-    with pytest.raises(ValueError, match=r"\bstartval\b"):
-        hglm.hglm(y=y, X=X, Z=Z, family="poisson", fix_disp=1, startval=np.ones(2 + q + 2))
-    sv = np.concatenate([[np.log(2.0), 0.0], np.zeros(q), [0.5]])
-    fit = hglm.hglm(y=y, X=X, Z=Z, family="poisson", fix_disp=1, startval=sv, conv=1e-12)
-    ref = hglm.hglm(y=y, X=X, Z=Z, family="poisson", fix_disp=1, conv=1e-12)
-    assert fit.converged and ref.converged
-    np.testing.assert_allclose(fit.fixef, ref.fixef, rtol=1e-6)
-    np.testing.assert_allclose(fit.var_ranef, ref.var_ranef, rtol=1e-5)
-
-
-def test_startval_nonpositive_dispersion() -> None:
-    y, X, Z, _ = one_way(9)
-    sv = np.concatenate([[1.0, 0.5], np.zeros(Z.shape[1]), [0.5, -1.0]])
-    with pytest.raises(ValueError, match=r"\bstartval\b"):
-        hglm.hglm(y=y, X=X, Z=Z, startval=sv)
-
-
-def test_startval_reaches_the_same_fit() -> None:
-    y, X, Z, _ = one_way(12)
-    ref = hglm.hglm(y=y, X=X, Z=Z, conv=1e-20)
-    sv = np.concatenate([[0.0, 0.0], np.zeros(Z.shape[1]), [3.0, 0.2]])
-    fit = hglm.hglm(y=y, X=X, Z=Z, startval=sv, conv=1e-20)
-    assert fit.converged and ref.converged
-    np.testing.assert_allclose(fit.fixef, ref.fixef, rtol=1e-8)
-    assert fit.var_fix == pytest.approx(ref.var_fix, rel=1e-7)
-    np.testing.assert_allclose(fit.var_ranef, ref.var_ranef, rtol=1e-7)
-
 
 def test_is_linear_only_for_gaussian_identity_gaussian() -> None:
-    _, _, _, _, X, Z = _count_data(13)
+    _, _, _, _, X, Z = count_data(13)
     y = np.ones(X.shape[0])
     assert make_problem(y, X, Z).is_linear
     assert not make_problem(y, X, Z, "poisson").is_linear
@@ -440,133 +223,3 @@ def test_fix_disp_holds_residual_dispersion() -> None:
     u = fit.ranef.to_numpy()
     assert fit.var_ranef[0] == pytest.approx(np.sum(u**2) / np.sum(1 - h[n:]), rel=1e-8)
 
-
-def _poisson_groups(seed: int, sd: float) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    g = np.repeat(np.arange(40), 5)
-    y = rng.poisson(10.0 * np.exp(sd * rng.normal(size=40))[g])
-    return y, np.eye(40)[g]
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_random_term_without_variation_gets_a_boundary_warning(seed: int) -> None:
-    # every group holds the same counts (shuffled): no variation between groups, so the
-    # variance goes to its boundary 0
-    rng = np.random.default_rng(seed)
-    y = np.concatenate([rng.permutation([6, 8, 10, 12, 14]) for _ in range(40)])
-    Z = np.eye(40)[np.repeat(np.arange(40), 5)]
-    with pytest.warns(hglm.BoundaryWarning, match="random term 1: the variance of its"):
-        fit = hglm.hglm(y=y, X=np.ones((200, 1)), Z=Z, family="poisson", fix_disp=1)
-    assert fit.var_ranef[0] < 1e-3
-
-
-def test_a_real_random_term_gets_no_boundary_warning() -> None:
-    y, Z = _poisson_groups(5, sd=0.3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", hglm.BoundaryWarning)
-        fit = hglm.hglm(y=y, X=np.ones((200, 1)), Z=Z, family="poisson", fix_disp=1)
-    assert 0.02 < fit.var_ranef[0] < 0.3
-
-
-# --- EQL1 ---------------------------------------------------------------------------------
-
-
-def _eql1_reference(y, X, Z, conv: float, maxit: int = 500):
-    """R's EQL1 for a Poisson(log) GLMM with one Gaussian random intercept and phi = 1,
-    by dense algebra (DESIGN.md "EQL1", R's round structure): each round's first IWLS
-    step is uncorrected, the later ones subtract the shift c of the state the previous
-    round ended in (the start, in the first round), stopping at sum(d eta^2) <
-    1e-7 sum(eta^2).  Returns (beta, lambda, rounds)."""
-    n, p = X.shape
-    q = Z.shape[1]
-    T = np.block([[X, Z], [np.zeros((q, p)), np.eye(q)]])
-    glm = hglm.fit.glm.fit_glm(y, X, response_family("poisson"))
-    delta, lam = np.concatenate([glm.coef, np.zeros(q)]), 0.66
-
-    def shift(delta, lam):
-        # Poisson log: W1 = mu, dW1/dmu = 1, dmu/deta = mu, so
-        # c = (P / mu - K P) / 2 with K = Z (Z'W1Z + I/lam)^-1 Z', P = diag(K) W1
-        mu = np.exp(T[:n] @ delta)
-        K = Z @ np.linalg.solve(Z.T @ (mu[:, None] * Z) + np.eye(q) / lam, Z.T)
-        P = np.diag(K) * mu
-        return 0.5 * (P / mu - K @ P)
-
-    c, eta_old, rounds = shift(delta, lam), None, 0
-    while rounds < maxit:
-        rounds += 1
-        eta = T[:n] @ delta
-        for step in range(100):
-            mu = np.exp(eta)
-            cs = c if step else np.zeros(n)
-            w = np.concatenate([mu, np.full(q, 1.0 / lam)])
-            z = np.concatenate([eta + (y - mu) / mu - cs, Z.T @ (mu * cs) * lam])
-            C = T.T @ (w[:, None] * T)
-            delta = np.linalg.solve(C, T.T @ (w * z))
-            change, eta = np.sum((T[:n] @ delta - eta) ** 2), T[:n] @ delta
-            if change < 1e-7 * np.sum(eta**2):
-                break
-        h = w * np.einsum("ij,jk,ik->i", T, np.linalg.inv(C), T)
-        c = shift(delta, lam)
-        lam = np.sum(np.maximum(delta[p:] ** 2, 1e-8)) / np.sum(1.0 - h[n:])
-        if eta_old is not None and np.sum((eta_old - eta) ** 2) < conv * np.sum(eta**2):
-            break
-        eta_old = eta
-    return delta[:p], lam, rounds
-
-
-def _poisson_glmm(seed: int):
-    rng, g, x, X, Z = _grouped_design(seed, 12, 2, 7)
-    y = rng.poisson(np.exp(0.3 + 0.4 * x + 0.8 * rng.normal(size=12)[g])).astype(float)
-    return y, X, Z
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_eql1_follows_r_rounds(seed: int) -> None:
-    """The plain EQL1 iteration is R's, round by round (same rounds, same estimates),
-    on a model whose K is not diagonal; the accelerated fit reaches the same fixed point."""
-    y, X, Z = _poisson_glmm(seed)
-    kw = {"y": y, "X": X, "Z": Z, "family": "poisson", "fix_disp": 1.0, "method": "EQL1"}
-    for conv in (1e-6, 1e-16):
-        beta, lam, rounds = _eql1_reference(y, X, Z, conv)
-        plain = hglm.hglm(**kw, conv=conv, maxit=500, accelerate=False)
-        assert plain.method == "EQL1" and plain.n_iter == rounds
-        np.testing.assert_allclose(plain.fixef.to_numpy(), beta, rtol=1e-9)
-        np.testing.assert_allclose(plain.var_ranef[0], lam, rtol=1e-9)
-    fast = hglm.hglm(**kw, conv=1e-16, maxit=500)
-    np.testing.assert_allclose(fast.fixef.to_numpy(), beta, rtol=1e-8, atol=1e-8)
-    np.testing.assert_allclose(fast.var_ranef[0], lam, rtol=1e-8)
-    eql = hglm.hglm(**{**kw, "method": "EQL"}, conv=1e-16)
-    assert abs(eql.fixef.iloc[0] - beta[0]) > 1e-3  # the correction matters here
-
-
-def test_eql1_of_a_linear_mixed_model_is_eql() -> None:
-    """The correction vanishes for a Gaussian response (dW1/dmu = 0)."""
-    y, X, Z, _ = one_way(3)
-    eql = hglm.hglm(y=y, X=X, Z=Z, conv=1e-12)
-    eql1 = hglm.hglm(y=y, X=X, Z=Z, conv=1e-12, method="EQL1")
-    np.testing.assert_allclose(eql1.fixef.to_numpy(), eql.fixef.to_numpy(), rtol=1e-10)
-    np.testing.assert_allclose(eql1.var_ranef, eql.var_ranef, rtol=1e-10)
-
-
-def test_hl11_is_eql1() -> None:
-    """The tutorial's method = "HL11" is EQL1."""
-    y, X, Z = _poisson_glmm(1)
-    kw = {"y": y, "X": X, "Z": Z, "family": "poisson", "fix_disp": 1.0}
-    a, b = hglm.hglm(**kw, method="HL11"), hglm.hglm(**kw, method="EQL1")
-    assert a.method == b.method == "EQL1"
-    np.testing.assert_array_equal(a.fixef.to_numpy(), b.fixef.to_numpy())
-
-
-def test_eql1_falls_back_to_eql_for_non_gaussian_random_effects() -> None:
-    y, X, Z = _poisson_glmm(1)
-    kw = {"y": y, "X": X, "Z": Z, "family": "poisson", "rand_family": "gamma", "fix_disp": 1.0}
-    with pytest.warns(UserWarning, match="method: EQL1 is defined for Gaussian random"):
-        fit = hglm.hglm(**kw, method="EQL1")
-    assert fit.method == "EQL"
-    np.testing.assert_array_equal(fit.fixef.to_numpy(), hglm.hglm(**kw).fixef.to_numpy())
-
-
-def test_unknown_method_is_refused() -> None:
-    y, X, Z = _poisson_glmm(1)
-    with pytest.raises(ValueError, match="method: must be 'EQL' or 'EQL1'"):
-        hglm.hglm(y=y, X=X, Z=Z, family="poisson", method="HL21")
