@@ -1,16 +1,18 @@
 """Tests of the outer iteration, ``hglm.fit.iteration``: SQUAREM versus plain rounds,
-R's stopping rule, maxit, the progress lines."""
+R's stopping rule, maxit, the progress lines, and the iteration of any map."""
 
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import hglm
-from hglm.fit.diagnostics import ConvergenceWarning
+from hglm.fit.diagnostics import ConvergenceWarning, Divergence
 from hglm.fit.eql import Options, fit_eql
+from hglm.fit.iteration import FixedPointIteration
 
 from .problems import case, one_way
 
@@ -98,3 +100,49 @@ def test_maxit_two_plain_engine() -> None:
         fit = fit_eql(case("binomial-beta"), Options(maxit=2, accelerate=False))
     assert not fit.converged and fit.n_iter == 2
 
+
+
+# --- the iteration on its own: any map theta -> F(theta) ------------------------------
+
+RATES, SHIFT = np.array([0.97, 0.6]), np.array([1.0, 2.0])
+FIXED = SHIFT / (1.0 - RATES)
+
+
+def _linear_round(theta: np.ndarray, last: SimpleNamespace | None):
+    """A round of the linear map F(theta) = RATES theta + SHIFT, whose outcome's eta is
+    F(theta)."""
+    nxt = RATES * theta + SHIFT
+    return SimpleNamespace(eta=nxt), nxt
+
+
+def _iteration(step, accelerate: bool) -> FixedPointIteration:
+    return FixedPointIteration(step, lambda rnd: "", conv=1e-20, maxit=5000,
+                               accelerate=accelerate, verbose=False)
+
+
+def test_squarem_reaches_the_fixed_point_of_a_map_in_far_fewer_rounds() -> None:
+    plain, fast = _iteration(_linear_round, False), _iteration(_linear_round, True)
+    theta_plain, theta_fast = plain.run(np.zeros(2)), fast.run(np.zeros(2))
+    assert plain.converged and fast.converged
+    assert plain.criterion < 1e-20
+    np.testing.assert_allclose(theta_plain, FIXED, rtol=1e-8)
+    np.testing.assert_allclose(theta_fast, FIXED, rtol=1e-11)
+    assert fast.n_iter * 10 < plain.n_iter
+
+
+def test_a_diverging_extrapolation_is_rejected_and_not_counted() -> None:
+    """A round that raises Divergence at an extrapolated point is undone: the iteration
+    goes on from the last accepted round, with a shorter step bound."""
+    calls: list[SimpleNamespace | None] = []
+
+    def touchy(theta: np.ndarray, last: SimpleNamespace | None):
+        calls.append(last)
+        if last is not None and np.max(np.abs(theta - last.eta)) > 0.5:
+            raise Divergence("too far from the last round")
+        return _linear_round(theta, last)
+
+    it = _iteration(touchy, True)
+    theta = it.run(np.zeros(2))
+    assert it.converged
+    np.testing.assert_allclose(theta, FIXED, rtol=1e-11)
+    assert calls[0] is None and len(calls) > it.n_iter  # rejected rounds are not counted
