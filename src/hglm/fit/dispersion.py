@@ -9,8 +9,6 @@ dispersion fixed at 1.  A dispersion GLM that fails inside an iteration is a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -29,6 +27,8 @@ _GAMMA = Gamma().as_response()
 # exact gamma MLE by ~1e-6 relative; keeping R's rule keeps R's fixed point.
 GLM_TOL = 1e-8
 GLM_MAXIT = 25
+# how a dispersion GLM fails: inside an iteration, a Divergence of its round
+GLM_FAILURES = (ValueError, np.linalg.LinAlgError)
 
 
 @dataclass
@@ -99,8 +99,10 @@ def fit_residual_dispersion(dev: Array, hat: Array, problem: Problem) -> Dispers
     """
     if problem.fix_disp is not None:
         return None
-    with _round_diverges_on_failure():
+    try:
         return fit_dispersion(dev, hat, problem.x_disp, problem.link_disp)
+    except GLM_FAILURES as exc:
+        raise _divergence(exc) from exc
 
 
 def fit_random_dispersions(
@@ -114,16 +116,14 @@ def fit_random_dispersions(
     Divergence
         When a GLM fails.
     """
-    with _round_diverges_on_failure():
+    try:
         return [
             fit_dispersion(dev[g], hat[g], t.x_disp, t.link_disp)
             for g, t in zip(groups, terms, strict=True)
         ]
+    except GLM_FAILURES as exc:
+        raise _divergence(exc) from exc
 
 
-@contextmanager
-def _round_diverges_on_failure() -> Iterator[None]:
-    try:
-        yield
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        raise Divergence(f"a dispersion GLM failed ({exc})") from exc
+def _divergence(exc: Exception) -> Divergence:
+    return Divergence(f"a dispersion GLM failed ({exc})")
