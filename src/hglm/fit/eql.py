@@ -126,6 +126,19 @@ class EQLFitter:
     ----------
     problem : Problem
     options : Options
+
+    Attributes
+    ----------
+    system : AugmentedSystem or SparseSystem
+        T'WT of the problem (``make_system``).
+    marginal : MarginalSolver or None
+        The n-space solver (bigRR), when the rounds are taken in n-space.
+    term_slices : list of slice
+        Each random term's effects in v.
+    pirls : PenalizedIRLS
+    leverages : Leverages
+    correction : EQL1Correction or None
+        The HL(1,1) shifts under ``hl_correction``.
     """
 
     def __init__(self, problem: Problem, options: Options) -> None:
