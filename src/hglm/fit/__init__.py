@@ -2,14 +2,18 @@
 
 EQL / HL(0,1) and its HL(1,1) correction (R's hglm), the dispersion GLMs, double HGLMs
 and the likelihoods of a fitted model.
+
+The pieces an estimator is built from stand on their own: starting values (start),
+penalized IRLS at given dispersions (pirls), the random families term by term
+(random_effects), leverages and R's numerical guards (leverages, guards), the
+dispersion GLMs (dispersion), the outer fixed-point iteration with SQUAREM (iteration)
+and the warnings and checks of a fit (diagnostics).
 """
 
 from .dhglm import DoubleModel, fit_double
+from .diagnostics import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .eql import (
-    BoundaryWarning,
-    ConvergenceWarning,
     EngineFit,
-    NumericalGuardWarning,
     Options,
     fit_eql,
 )

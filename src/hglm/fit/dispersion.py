@@ -3,7 +3,8 @@
 Both the residual dispersion phi and each random term's dispersion lambda are fitted
 by a gamma GLM of d/(1 - h) with prior weights (1 - h)/2, where d are deviance
 components and h leverages of the augmented GLM.  Standard errors use the gamma
-dispersion fixed at 1.
+dispersion fixed at 1.  A dispersion GLM that fails inside an iteration is a
+:class:`Divergence` of its round.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..spec import Gamma, Link
+from ..spec import Gamma, Link, Problem, RandomTermModel
+from .diagnostics import Divergence
 from .glm import fit_glm
 
 Array = np.ndarray
@@ -25,6 +27,8 @@ _GAMMA = Gamma().as_response()
 # exact gamma MLE by ~1e-6 relative; keeping R's rule keeps R's fixed point.
 GLM_TOL = 1e-8
 GLM_MAXIT = 25
+# how a dispersion GLM fails: inside an iteration, a Divergence of its round
+GLM_FAILURES = (ValueError, np.linalg.LinAlgError)
 
 
 @dataclass
@@ -82,3 +86,44 @@ def intercept_only_fit(dev_total: float, one_minus_h: Array) -> DispersionFit:
         np.array([np.sqrt(2.0 / total)]),
         np.full(one_minus_h.shape[0], disp),
     )
+
+
+def fit_residual_dispersion(dev: Array, hat: Array, problem: Problem) -> DispersionFit | None:
+    """The residual dispersion's GLM (DESIGN.md, step 4) of the n observations'
+    deviances and leverages; None under ``fix_disp``.
+
+    Raises
+    ------
+    Divergence
+        When the GLM fails.
+    """
+    if problem.fix_disp is not None:
+        return None
+    try:
+        return fit_dispersion(dev, hat, problem.x_disp, problem.link_disp)
+    except GLM_FAILURES as exc:
+        raise _divergence(exc) from exc
+
+
+def fit_random_dispersions(
+    dev: Array, hat: Array, groups: list[slice], terms: list[RandomTermModel]
+) -> list[DispersionFit]:
+    """The random terms' dispersion GLMs (DESIGN.md, step 5): term k's rows of the
+    (n + q)-vectors ``dev`` and ``hat`` are ``groups[k]``.
+
+    Raises
+    ------
+    Divergence
+        When a GLM fails.
+    """
+    try:
+        return [
+            fit_dispersion(dev[g], hat[g], t.x_disp, t.link_disp)
+            for g, t in zip(groups, terms, strict=True)
+        ]
+    except GLM_FAILURES as exc:
+        raise _divergence(exc) from exc
+
+
+def _divergence(exc: Exception) -> Divergence:
+    return Divergence(f"a dispersion GLM failed ({exc})")

@@ -1,20 +1,18 @@
-"""The EQL driver: interconnected GLMs iterated to their fixed point (DESIGN.md).
+"""The EQL estimator (R's hglm): interconnected GLMs iterated to their fixed point
+(DESIGN.md, "The EQL algorithm").
 
-One *round* maps the dispersions (phi, lambda) to new ones: solve the augmented GLM
-for (beta, v) by IWLS, take leverages h and deviance components d, and refit the gamma
-dispersion GLMs.  Rounds are iterated until R's criterion
-sum((eta_old - eta)^2) < conv * sum(eta^2) holds.  The iteration of the dispersions is
-a fixed-point iteration that converges linearly (slowly when a variance component is
-poorly determined), so it is accelerated with SQUAREM (Varadhan & Roland 2008) on the
-log dispersions; the fixed point, and so every estimate, is unchanged.
+One *round* maps the dispersions (phi, lambda) to new ones: penalized IRLS for
+(beta, v) (:mod:`.pirls`, with the HL(1,1) shift of :mod:`.hl_correction` under EQL1),
+the leverages h (:mod:`.leverages`) and deviance components d (floored,
+:mod:`.guards`), and the gamma dispersion GLMs (:mod:`.dispersion`).  Rounds are
+iterated on the log dispersions by :mod:`.iteration` until R's criterion holds; a
+Gaussian model whose random design is wide takes its rounds in n-space (bigRR).
 
 The engine sees arrays only: no formulas, names or DataFrames.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,38 +22,37 @@ import numpy as np
 from .._warn import warn
 from ..engine import (
     AugmentedFactor,
-    Block,
     Indicator,
     LazyTail,
     MarginalFactor,
     MarginalSolver,
     NotPositiveDefiniteError,
-    block_width,
-    column_norms,
     make_system,
-    precision_deviance,
 )
 from ..spec import Problem
-from .dispersion import DispersionFit, fit_dispersion, intercept_only_fit
-from .glm import fit_glm
+from .diagnostics import (
+    ConvergenceWarning,
+    Divergence,
+    not_degenerate,
+    warn_guards,
+    warn_if_collapsed,
+    warn_if_terms_collapsed,
+)
+from .dispersion import (
+    DispersionFit,
+    fit_random_dispersions,
+    fit_residual_dispersion,
+    intercept_only_fit,
+)
+from .guards import DevianceFloor, cap_leverages, floored_squares
+from .hl_correction import EQL1Correction
+from .iteration import FixedPointIteration
+from .leverages import Leverages
+from .pirls import PenalizedIRLS
+from .random_effects import RandomEffects
+from .start import starting_values
 
 Array = np.ndarray
-
-DEV_FLOOR = 1e-8
-HAT_CEILING = 1.0 - 1e-8
-INNER_MAXIT = 100
-# R's stopping rule of the IWLS inside an EQL1 round, sum(d eta^2) < 1e-7 sum(eta^2): the
-# EQL1 fixed point depends on it (see EQLFitter.solve_augmented)
-EQL1_INNER_TOL = 1e-7
-LOG_MAX_EXTRAPOLATION = float(np.log(10.0))
-
-
-class ConvergenceWarning(UserWarning):
-    """The EQL iteration did not converge."""
-
-
-class NumericalGuardWarning(UserWarning):
-    """Deviances or leverages were clipped at their numerical bounds (R's guards)."""
 
 
 @dataclass
@@ -110,7 +107,7 @@ class EngineFit:
     def final_weights(self) -> tuple[Array, Array]:
         """IWLS weights (w1, w2) at the final estimates with the final dispersions."""
         delta = self.last.delta
-        w1, _, w2, _ = self.fitter.working(delta, self.last.eta, self.phi, self.lam)
+        w1, _, w2, _ = self.fitter.pirls.working(delta, self.last.eta, self.phi, self.lam)
         return w1, w2
 
     @property
@@ -122,10 +119,6 @@ class EngineFit:
         return self.last.delta[self.problem.X.shape[1] :]
 
 
-class _Divergence(RuntimeError):
-    pass
-
-
 class EQLFitter:
     """Runs the EQL rounds of one problem.
 
@@ -133,6 +126,19 @@ class EQLFitter:
     ----------
     problem : Problem
     options : Options
+
+    Attributes
+    ----------
+    system : AugmentedSystem or SparseSystem
+        T'WT of the problem (``make_system``).
+    marginal : MarginalSolver or None
+        The n-space solver (bigRR), when the rounds are taken in n-space.
+    term_slices : list of slice
+        Each random term's effects in v.
+    pirls : PenalizedIRLS
+    leverages : Leverages
+    correction : EQL1Correction or None
+        The HL(1,1) shifts under ``hl_correction``.
     """
 
     def __init__(self, problem: Problem, options: Options) -> None:
@@ -143,46 +149,22 @@ class EQLFitter:
         scaled = problem.is_linear and problem.x_disp is None
         self.system = make_system(problem.X, problem.blocks, precisions, scaled)
         self.p = problem.X.shape[1]
-        self.sizes = [block_width(b) for b in problem.blocks]
-        self.term_slices = _slices(self.sizes)
-        self.psi = np.concatenate(
-            [np.full(w, t.family.psi) for w, t in zip(self.sizes, problem.terms, strict=True)]
-        )
-        self.inner_tol = max(min(options.conv, 1e-7) * 1e-4, 1e-26)
-        self.rounds_done = 0
-        self._last_eta: tuple[Array, Array] | None = None
-        self._last_mean: tuple[Array, Array, Array] | None = None
+        self.effects = RandomEffects(problem)
+        self.term_slices = self.effects.slices
         self.marginal = self._marginal_solver()
-        self.random_sums_suffice = all(
-            t.x_disp is None and t.link_disp.name == "log" for t in problem.terms
+        self.leverages = Leverages(problem, self.effects, self.system.q, self.marginal)
+        self.pirls = PenalizedIRLS(
+            problem,
+            self.system,
+            self.effects,
+            tol=max(min(options.conv, 1e-7) * 1e-4, 1e-26),
+            accelerate=options.accelerate,
+            # a linear problem's one factorization is its round's last
+            trace_sums=self.leverages.random_sums_suffice and problem.is_linear,
         )
-        # a random effect whose column of Z is empty has leverage 1 by construction
-        nonzero = (
-            [~e for e in self.marginal.empty] if self.marginal is not None
-            else [_nonzero_columns(b) for b in problem.blocks]
-        )
-        self.informative_rows = np.concatenate(
-            [np.ones(problem.y.shape[0], dtype=bool)] + nonzero
-        )
-        self.informative_counts = np.array([int(np.sum(nz)) for nz in nonzero])
-        self.z_system, self.shift_system = self._correction_systems(precisions)
-        self._shift: tuple[Array, Array] | None = None
-
-    def _correction_systems(self, precisions: list) -> tuple[object, object]:
-        """The Z-only systems of the EQL1 correction: the fitted design (the
-        pseudo-responses' compensation W2^-1 Z'W1 c) and the design K is built from,
-        which differs for CAR/SAR terms (their design before the eigen-rotation)."""
-        if not self.opt.hl_correction:
-            return None, None
-        empty = np.zeros((self.pb.y.shape[0], 0))
-        fitted = make_system(empty, self.pb.blocks, precisions)
-        if all(t.shift_block is None for t in self.pb.terms):
-            return fitted, fitted
-        blocks = [
-            b if t.shift_block is None else t.shift_block
-            for b, t in zip(self.pb.blocks, self.pb.terms, strict=True)
-        ]
-        return fitted, make_system(empty, blocks, precisions)
+        self.correction = EQL1Correction(problem, self.pirls) if options.hl_correction else None
+        self.floor = DevianceFloor(options.dev_floor)
+        self.rounds_done = 0
 
     def _marginal_solver(self) -> MarginalSolver | None:
         """The n-space solver (bigRR) when asked for; by default when q > 10 n, or when
@@ -218,331 +200,61 @@ class EQLFitter:
             return self.marginal.factorize(w1, w2)
         return self.system.factorize(w1, w2)
 
-    # --- starting values (DESIGN.md, step 1) ----------------------------------------
+    # --- the dispersions as the iteration's state ----------------------------------------
 
-    def start(self) -> tuple[Array, Array, Array]:
-        """(delta, phi, lambda) to start from."""
-        pb, n, k = self.pb, self.pb.y.shape[0], len(self.pb.terms)
-        if self.opt.startval is not None:
-            return self._user_start(np.asarray(self.opt.startval, dtype=float))
-        glm = fit_glm(pb.y, pb.X, pb.family, pb.weights, pb.offset)
-        if pb.fix_disp is not None:
-            phi0 = float(pb.fix_disp)
-        else:
-            phi0 = 0.6 * glm.deviance / max(n - self.p, 1)
-            phi0 = phi0 if np.isfinite(phi0) and phi0 > 0 else 1.0
-        v0 = np.concatenate(
-            [
-                np.full(w, t.family.link.link(np.array(t.family.psi)))
-                for w, t in zip(self.sizes, pb.terms, strict=True)
-            ]
-        )
-        self.phi_start = phi0
-        lam0 = np.repeat(0.66 * phi0 / k / self._mean_row_norm2(), self.sizes)
-        return np.concatenate([glm.coef, v0]), np.full(n, phi0), lam0
+    def pack(self, phi: Array, lam: Array) -> Array:
+        """The state of the outer iteration: the log dispersions (log lambda alone when
+        phi is fixed)."""
+        parts = [np.log(lam)] if self.pb.fix_disp is not None else [np.log(phi), np.log(lam)]
+        return np.concatenate(parts)
 
-    def _mean_row_norm2(self) -> Array:
-        """Mean of diag(Z_k Z_k') per term: 1 for indicator designs.
-
-        Starting each term at lambda_0 = 0.66 phi_0 / k divided by this value gives each
-        term the same share of var(y) whatever the scale of its columns (R's start for
-        indicators); with thousands of standardized genotype columns R's start would put
-        nearly all the variance in the random effects, in the basin of the boundary
-        optimum phi -> 0.
-        """
+    def unpack(self, theta: Array) -> tuple[Array, Array]:
+        """(phi, lambda) of the state ``theta``."""
         n = self.pb.y.shape[0]
-        if self.marginal is not None:
-            return np.maximum(self.marginal.mean_row_norm2(), 1e-12)
-        norms = []
-        for b in self.pb.blocks:
-            # the sum of squares without an n x q temporary
-            sq = float(np.sum(b.values**2)) if isinstance(b, Indicator) else float(
-                np.einsum("ij,ij->", b, b)
-            )
-            norms.append(max(sq / n, 1e-12))
-        return np.array(norms)
+        if self.pb.fix_disp is not None:
+            return np.full(n, float(self.pb.fix_disp)), np.exp(theta)
+        return np.exp(theta[:n]), np.exp(theta[n:])
 
-    def _user_start(self, sv: Array) -> tuple[Array, Array, Array]:
-        n, k, q = self.pb.y.shape[0], len(self.pb.terms), self.system.q
-        n_phi = 0 if self.pb.fix_disp is not None else 1
-        expected = self.p + q + k + n_phi
-        if sv.shape != (expected,):
-            raise ValueError(
-                f"startval: expected {expected} values (fixed effects {self.p}, random effects "
-                f"{q}, one dispersion per random term {k}, residual dispersion {n_phi}), "
-                f"got {sv.size}"
-            )
-        if not np.all(np.isfinite(sv)):
-            raise ValueError("startval: contains missing (NaN) or infinite values")
-        lam_terms = sv[self.p + q : self.p + q + k]
-        phi0 = float(self.pb.fix_disp) if n_phi == 0 else float(sv[-1])
-        self.phi_start = phi0
-        if np.any(lam_terms <= 0) or phi0 <= 0:
-            raise ValueError("startval: the dispersion starting values must be positive")
-        lam0 = np.repeat(lam_terms, self.sizes)
-        return sv[: self.p + q].copy(), np.full(n, phi0), lam0
+    def step(self, theta: Array, delta: Array) -> tuple[Round, Array]:
+        """One round at the dispersions ``theta`` started from ``delta``, and its next
+        dispersions."""
+        phi, lam = self.unpack(theta)
+        rnd = self.round(delta, phi, lam)
+        return rnd, self.pack(rnd.phi_next, rnd.lam_next)
+
+    def describe(self, rnd: Round) -> str:
+        """The dispersions a round estimated, for the progress line."""
+        phi = rnd.phi_next
+        disp = f"phi={phi[0]:.6g}" if np.ptp(phi) == 0 else f"mean phi={phi.mean():.6g}"
+        lams = [float(rnd.lam_next[sl].mean()) for sl in self.term_slices]
+        return f"{disp}  lambda={', '.join(f'{x:.6g}' for x in lams)}"
 
     # --- one round ------------------------------------------------------------------------
-
-    def _random_scale(self, v: Array) -> tuple[Array, Array]:
-        """u = v^{-1}(v) and du/dv for all random effects."""
-        u = np.empty_like(v)
-        du_dv = np.empty_like(v)
-        for sl, t in zip(self.term_slices, self.pb.terms, strict=True):
-            link = t.family.link
-            u[sl] = link.inverse(v[sl])
-            du_dv[sl] = link.mu_eta(v[sl])
-        return u, du_dv
-
-    def _random_variance(self, u: Array) -> Array:
-        out = np.empty_like(u)
-        for sl, t in zip(self.term_slices, self.pb.terms, strict=True):
-            out[sl] = t.family.variance(u[sl])
-        return out
-
-    def _random_deviance(self, u: Array) -> Array:
-        out = np.empty_like(u)
-        for sl, t in zip(self.term_slices, self.pb.terms, strict=True):
-            out[sl] = (
-                t.family.deviance(u[sl]) if t.precision is None
-                else precision_deviance(t.precision, u[sl])
-            )
-        return out
-
-    def working(
-        self, delta: Array, eta_lin: Array, phi: Array, lam: Array, shift: Array | None = None
-    ) -> tuple[Array, Array, Array, Array]:
-        """IWLS weights and working responses (w1, z1, w2, z2) at ``delta`` (DESIGN.md,
-        step 2); ``eta_lin`` = X beta + Z v.  ``shift``: the EQL1 correction c of the
-        working response, if any."""
-        pb, fam = self.pb, self.pb.family
-        mean, mu_eta = self._mean(eta_lin)
-        mu = fam.clip_mu(mean)
-        w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
-        z1 = eta_lin + (pb.y - mu) / mu_eta
-        v = delta[self.p :]
-        u, du_dv = self._random_scale(v)
-        w2 = du_dv**2 / (self._random_variance(u) * lam)
-        z2 = v + (self.psi - u) / du_dv
-        if shift is not None:
-            z1 = z1 - shift
-            z2 = z2 + self.z_system.z_rmatvec(w1 * shift) / w2
-        return w1, z1, w2, z2
-
-    def _mean(self, eta_lin: Array) -> tuple[Array, Array]:
-        """g^{-1}(eta) and d mu / d eta at eta = ``eta_lin`` + offset: kept for this very
-        array (a round's last linear predictor starts the next round's IWLS)."""
-        if self._last_mean is None or self._last_mean[0] is not eta_lin:
-            mean, mu_eta = self.pb.family.link.inverse_and_mu_eta(eta_lin + self.pb.offset)
-            self._last_mean = (eta_lin, mean, mu_eta)
-        return self._last_mean[1], self._last_mean[2]
-
-    def _hl_active(self, rounds_before: int) -> bool:
-        """Whether the round after ``rounds_before`` rounds is corrected: EQL1 corrects
-        from the third round on (from the first under fix_disp)."""
-        if self.z_system is None:
-            return False
-        return self.pb.fix_disp is not None or rounds_before >= 2
-
-    def _round_shift(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> Array:
-        """The EQL1 shift of a round starting at ``delta``: the one computed when the
-        round that ended at this very array did (with its dispersions); otherwise (the
-        first round, or after a rejected extrapolation) the shift at ``delta`` now."""
-        if self._shift is not None and self._shift[0] is delta:
-            return self._shift[1]
-        return self._shift_at(delta, eta_lin, phi, lam)
-
-    def _shift_at(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> Array:
-        """The HL(1,1) shift c at ``delta`` with dispersions (phi, lam)."""
-        w1, _, w2, _ = self.working(delta, eta_lin, phi, lam)
-        mu = self.pb.family.clip_mu(self._mean(eta_lin)[0])
-        return self._hl_shift(mu, w1, w2)
-
-    def _hl_shift(self, mu: Array, w1: Array, w2: Array) -> Array:
-        """The HL(1,1) shift c of the working response (DESIGN.md, "EQL1").
-
-        With K = Z (Z'W1Z + W2)^{-1} Z' and P_i = K_ii W1_i,
-        c_i = (P_i W1_i^-2 W1'_i mu'_i - sum_j P_j W1_j^-1 W1'_j mu'_j K_ji) / 2, where
-        W1' = dW1/dmu = -W1 (2 g''/g' + V'/V) and mu' = dmu/deta = 1/g'.  Z is each
-        term's design as given (``shift_block``: a CAR/SAR term before its rotation),
-        paired with the W2 of the fitted effects, as in R's hglm.
-        """
-        fam = self.pb.family
-        g1 = fam.link.deta_dmu(mu)
-        dw1 = -w1 * (2.0 * fam.link.d2eta_dmu2(mu) / g1 + fam.dvariance(mu) / fam.variance(mu))
-        zs = self.shift_system
-        factor = zs.factorize(w1, w2)
-        P = factor.rows_quadform() * w1
-        a = P / w1 * dw1 / g1
-        Ka = zs.z_matvec(factor.solve(zs.z_rmatvec(a)))
-        return 0.5 * (P / w1**2 * dw1 / g1 - Ka)
-
-    def solve_augmented(
-        self, delta: Array, phi: Array, lam: Array
-    ) -> tuple[Array, AugmentedFactor, Array, Array]:
-        """IWLS for (beta, v) given the dispersions, warm-started at ``delta``.
-
-        Returns the solution, the factor and weights of the last solve.
-
-        An EQL1 round is R's: its first step is uncorrected, the later ones subtract the
-        shift c of the state the previous round ended in, and it stops by R's rule
-        (EQL1_INNER_TOL).  The first step moves away from the corrected solution and the
-        corrected steps return to within that tolerance, so R's EQL1 fixed point lies
-        about 1e-4 (relative) from the solution of the corrected equations; this
-        iteration reproduces it (cancer_car_eql1_legacy to 1e-9).
-        """
-        sysm = self.system
-        eta_lin = self._linear_predictor(delta)
-        active = self._hl_active(self.rounds_done)
-        shift = self._round_shift(delta, eta_lin, phi, lam) if active else None
-        inner_tol = self.inner_tol if shift is None else EQL1_INNER_TOL
-        previous = np.inf
-        for step in range(INNER_MAXIT):
-            w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
-            if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
-                raise _Divergence("non-finite IWLS weights")
-            try:
-                factor = sysm.factorize(w1, w2, trace_weights=self._trace_weights(w2))
-            except NotPositiveDefiniteError as exc:
-                raise _Divergence(str(exc)) from exc
-            new = factor.solve(sysm.rhs(w1, z1, w2, z2))
-            if not np.all(np.isfinite(new)):
-                raise _Divergence("non-finite IWLS solution")
-            new_eta = sysm.linear_predictor(new)
-            change = float(np.sum((new_eta - eta_lin) ** 2))
-            delta, eta_lin = new, new_eta
-            bound = inner_tol * float(np.sum(eta_lin**2)) + 1e-300
-            # an EQL1 round stops by R's rule alone: where it stops is part of its result
-            if change <= bound or shift is None and (
-                self.pb.is_linear or self._remaining(change, previous) <= bound
-            ):
-                break
-            previous = change
-        else:
-            raise _Divergence("the IWLS of the augmented GLM did not converge")
-        self._last_eta = (delta, eta_lin)
-        if self._hl_active(self.rounds_done + 1):  # the next round's shift
-            self._shift = (delta, self._shift_at(delta, eta_lin, phi, lam))
-        return delta, factor, w1, w2
-
-    def _trace_weights(self, w2: Array) -> Array | None:
-        """The weights of the round's leverage sums when this factorization is the last
-        of its round (a linear problem takes one step), so that their product may be
-        formed with it; None otherwise."""
-        return w2 if self.random_sums_suffice and self.pb.is_linear else None
-
-    def _linear_predictor(self, delta: Array) -> Array:
-        """X beta + Z v at ``delta``: kept from the IWLS that ended at this very array
-        (the next round starts from the last round's solution)."""
-        if self._last_eta is not None and self._last_eta[0] is delta:
-            return self._last_eta[1]
-        return self.system.linear_predictor(delta)
-
-    def _remaining(self, change: float, previous: float) -> float:
-        """The squared distance still to go after an IWLS step, extrapolated from the last
-        two steps (squared lengths ``previous`` and ``change``) as a geometric series:
-        with r = |step| / |previous step| < 1/2, the rest is |step| r / (1 - r).  IWLS
-        converges quadratically (canonical links) or fast linearly, so once r is small
-        the step just taken is within the tolerance of the solution and the step that
-        would only confirm it is skipped (accelerated iteration only)."""
-        if not self.opt.accelerate or not np.isfinite(previous) or previous <= 0:
-            return np.inf
-        r = np.sqrt(change / previous)
-        return np.inf if r >= 0.5 else change * (r / (1.0 - r)) ** 2
-
-    def _observation_leverages(
-        self, factor: AugmentedFactor, w1: Array, hat_random: Array
-    ) -> Array:
-        """The n observation leverages, or, when the round needs only their sum (an
-        intercept-only log-link residual dispersion, or a fixed one), their mean
-        everywhere: sum_i h_i = p + q - sum_j h_j, since tr(C^{-1} C) = p + q.  The
-        exact values are computed once, for the report (:meth:`exact_leverages`)."""
-        pb = self.pb
-        only_sum = pb.fix_disp is not None or (pb.x_disp is None and pb.link_disp.name == "log")
-        if not only_sum:
-            return w1 * factor.rows_quadform()
-        n = pb.y.shape[0]
-        total = self.p + self.system.q - float(np.sum(hat_random))
-        return np.full(n, total / n)
-
-    def _random_leverages(self, factor: AugmentedFactor, w2: Array) -> Array:
-        """The q leverages of the random-effect rows, or, when every random term's
-        dispersion is intercept-only with a log link, each term's mean leverage
-        everywhere: those dispersion fits need only the sums."""
-        if not self.random_sums_suffice:
-            return factor.random_leverages(w2)
-        sums = factor.weighted_diag_sums(w2, self.term_slices)
-        # an effect with an empty column has h = 1 exactly (clipped at HAT_CEILING as the
-        # exact values are): the mean is over the others, as in the n-space solver
-        informative = self.informative_rows[self.pb.y.shape[0] :]
-        counts = self.informative_counts
-        means = (sums - (np.array(self.sizes) - counts)) / np.maximum(counts, 1)
-        return np.where(informative, np.repeat(means, self.sizes), 1.0)
-
-    def exact_leverages(self, rnd: Round) -> LazyTail:
-        """The leverages of every row at the last round, for the report, computed on
-        first use: the q random effects' own ones with the n-space solver (O(n^2 q)),
-        all of them with the augmented solver."""
-        if self.marginal is not None:
-            return rnd.factor.exact_leverages(HAT_CEILING)
-        size = self.pb.y.shape[0] + self.system.q
-        # the factor and weights, not the round, which will hold the vector (no cycle)
-        compute = partial(_augmented_leverages, rnd.factor, rnd.w1, rnd.w2)
-        return LazyTail(np.empty(0), compute, size)
-
-    def _floor_guard(self, raw: Array, floored: Array, guards: set[str]) -> None:
-        """Notes in ``guards`` when the deviance floor changed the sum of the deviances of
-        the observations or of any random term (``raw``, ``floored``: those sums; the
-        dispersion estimates' numerators) by more than 1e-6 relative: a few residuals
-        below 1e-4 among many rows are not worth a warning."""
-        if np.any(floored - raw > 1e-6 * floored):
-            guards.add(
-                f"Residuals numerically 0 are replaced by 1e-8 ({self.opt.dev_floor} floor); "
-                "this moved a dispersion estimate by more than 1e-6 (relative)"
-            )
-
-    def _floor(self, scale: Array) -> Array | float:
-        """The deviance floor of rows whose dispersions are ``scale``: 1e-8, or 1e-8 times
-        the dispersion (``dev_floor="relative"``)."""
-        return DEV_FLOOR if self.opt.dev_floor == "absolute" else DEV_FLOOR * scale
-
-    def _hat_guard(self, hat: Array, guards: set[str]) -> Array:
-        if np.any((hat > HAT_CEILING) & self.informative_rows):
-            guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
-        return np.minimum(hat, HAT_CEILING)
-
-    def _groups(self) -> list[slice]:
-        """The rows of the observations and of each random term in (n + q)-vectors."""
-        n = self.pb.y.shape[0]
-        return [slice(0, n)] + [slice(n + sl.start, n + sl.stop) for sl in self.term_slices]
-
-    def _mean_and_deviance(self, eta: Array) -> tuple[Array, Array]:
-        pb = self.pb
-        mu = pb.family.clip_mu(self._mean(eta)[0])
-        return mu, pb.weights * pb.family.unit_deviance(pb.y, mu)
 
     def round(self, delta: Array, phi: Array, lam: Array) -> Round:
         """One EQL round (DESIGN.md, steps 2-5)."""
         if self.marginal is not None:
             return self._marginal_round(phi, lam)
-        delta, factor, w1, w2 = self.solve_augmented(delta, phi, lam)
-        hat_random = self._random_leverages(factor, w2)
-        hat = np.concatenate([self._observation_leverages(factor, w1, hat_random), hat_random])
+        corr = self.correction
+        shift = None if corr is None else corr.round_shift(self.rounds_done, delta, phi, lam)
+        delta, eta, factor, w1, w2 = self.pirls.solve(delta, phi, lam, shift)
         self.rounds_done += 1
-        eta = self._linear_predictor(delta)
+        if corr is not None:
+            corr.round_ended(self.rounds_done, delta, eta, phi, lam)
+        hat = self.leverages.of_round(factor, w1, w2)
         mu, dev_obs = self._mean_and_deviance(eta)
-        u, _ = self._random_scale(delta[self.p :])
-        dev = np.concatenate([dev_obs, self._random_deviance(u)])
-        floored = np.maximum(dev, self._floor(np.concatenate([phi, lam])))
+        u, _ = self.effects.scale(delta[self.p :])
+        dev = np.concatenate([dev_obs, self.effects.deviance(u)])
+        floored = np.maximum(dev, self.floor.at(np.concatenate([phi, lam])))
         guards: set[str] = set()
         groups = self._groups()
-        self._floor_guard(
+        self.floor.note(
             np.array([np.sum(dev[g]) for g in groups]),
             np.array([np.sum(floored[g]) for g in groups]),
             guards,
         )
-        hat = self._hat_guard(hat, guards)
-        rand_fits = self._random_dispersion_fits(floored, hat)
+        hat = cap_leverages(hat, self.leverages.informative_rows, guards)
+        rand_fits = fit_random_dispersions(floored, hat, groups[1:], self.pb.terms)
         return self._finish_round(
             delta, eta, mu, factor, w1, w2, hat, floored, rand_fits, phi, guards
         )
@@ -551,21 +263,21 @@ class EQLFitter:
         """One round by the n-space solver (bigRR): the random terms' dispersion fits
         need only their deviance sums, so the BLUPs (a pass over Z) and their deviances
         are computed on first use (:class:`LazyTail`)."""
-        pb, n = self.pb, self.pb.y.shape[0]
+        pb, n, sizes = self.pb, self.pb.y.shape[0], self.effects.sizes
         w1, w2 = pb.weights / phi, 1.0 / lam
         try:
             delta, factor = self.marginal.solve(w1, w2)
         except NotPositiveDefiniteError as exc:
-            raise _Divergence(str(exc)) from exc
+            raise Divergence(str(exc)) from exc
         self.rounds_done += 1
         guards: set[str] = set()
-        hat = self._hat_guard(factor.leverages(), guards)
+        hat = cap_leverages(factor.leverages(), self.leverages.informative_rows, guards)
         eta = factor.linear_predictor()  # X beta + lambda G P y, without a pass over Z
         mu, dev_obs = self._mean_and_deviance(eta)
-        obs_floored = np.maximum(dev_obs, self._floor(phi))
-        floors = np.broadcast_to(self._floor(self.marginal.term_lambdas(lam)), (len(self.sizes),))
+        obs_floored = np.maximum(dev_obs, self.floor.at(phi))
+        floors = np.broadcast_to(self.floor.at(self.marginal.term_lambdas(lam)), (len(sizes),))
         raw, floored = factor.random_deviance_sums(floors)
-        self._floor_guard(
+        self.floor.note(
             np.concatenate([[np.sum(dev_obs)], raw]),
             np.concatenate([[np.sum(obs_floored)], floored]),
             guards,
@@ -575,21 +287,21 @@ class EQLFitter:
             intercept_only_fit(total, 1.0 - hat[g])
             for total, g in zip(floored, groups[1:], strict=True)
         ]
-        dev = LazyTail(obs_floored, partial(_floored_squares, delta, self.p, floors, self.sizes),
+        dev = LazyTail(obs_floored, partial(floored_squares, delta, self.p, floors, sizes),
                        n + self.system.q)
         return self._finish_round(
             delta, eta, mu, factor, w1, w2, hat, dev, rand_fits, phi, guards
         )
 
-    def _random_dispersion_fits(self, dev: Array, hat: Array) -> list[DispersionFit]:
-        """The random terms' dispersion GLMs (DESIGN.md, step 5)."""
-        try:
-            return [
-                fit_dispersion(dev[g], hat[g], t.x_disp, t.link_disp)
-                for g, t in zip(self._groups()[1:], self.pb.terms, strict=True)
-            ]
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            raise _Divergence(f"a dispersion GLM failed ({exc})") from exc
+    def _groups(self) -> list[slice]:
+        """The rows of the observations and of each random term in (n + q)-vectors."""
+        n = self.pb.y.shape[0]
+        return [slice(0, n)] + [slice(n + sl.start, n + sl.stop) for sl in self.term_slices]
+
+    def _mean_and_deviance(self, eta: Array) -> tuple[Array, Array]:
+        pb = self.pb
+        mu = pb.family.clip_mu(self.pirls.mean(eta)[0])
+        return mu, pb.weights * pb.family.unit_deviance(pb.y, mu)
 
     def _finish_round(
         self,
@@ -607,212 +319,18 @@ class EQLFitter:
     ) -> Round:
         """The residual dispersion's fit (DESIGN.md, step 4) and the checks that the next
         dispersions are valid."""
-        pb, n = self.pb, self.pb.y.shape[0]
-        disp_fit = None
-        phi_next = phi
-        try:
-            if pb.fix_disp is None:
-                disp_fit = fit_dispersion(dev[:n], hat[:n], pb.x_disp, pb.link_disp)
-                phi_next = disp_fit.fitted
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            raise _Divergence(f"a dispersion GLM failed ({exc})") from exc
+        n = self.pb.y.shape[0]
+        disp_fit = fit_residual_dispersion(dev[:n], hat[:n], self.pb)
+        phi_next = phi if disp_fit is None else disp_fit.fitted
         lam_next = np.concatenate([f.fitted for f in rand_fits])
         if not (np.all(np.isfinite(phi_next)) and np.all(phi_next > 0)):
-            raise _Divergence("the residual dispersion left its parameter space")
+            raise Divergence("the residual dispersion left its parameter space")
         if not (np.all(np.isfinite(lam_next)) and np.all(lam_next > 0)):
-            raise _Divergence("a random-effect dispersion left its parameter space")
+            raise Divergence("a random-effect dispersion left its parameter space")
         return Round(
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
             guards,
         )
-
-
-def _augmented_leverages(factor: AugmentedFactor, w1: Array, w2: Array) -> Array:
-    """Every row's leverage from the augmented factor for weights (w1, w2), at most
-    HAT_CEILING."""
-    hat = np.concatenate([w1 * factor.rows_quadform(), factor.random_leverages(w2)])
-    return np.minimum(hat, HAT_CEILING)
-
-
-def _floored_squares(delta: LazyTail, p: int, floors: Array, sizes: list[int]) -> Array:
-    """The deviances v_j^2 of Gaussian random effects, floored at each term's floor."""
-    v = np.asarray(delta)[p:]
-    return np.maximum(v**2, np.repeat(floors, sizes))
-
-
-def _nonzero_columns(block: Block) -> Array:
-    if isinstance(block, Indicator):
-        return np.bincount(block.index, block.values != 0, minlength=block.n_levels) > 0
-    return column_norms(block) > 0  # as the n-space solver decides (MarginalSolver.empty)
-
-
-def _slices(sizes: list[int]) -> list[slice]:
-    ends = np.cumsum(sizes)
-    return [slice(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
-
-
-class _Iteration:
-    """The outer loop with R's stopping rule, plain or SQUAREM-accelerated."""
-
-    def __init__(self, fitter: EQLFitter) -> None:
-        self.f = fitter
-        self.opt = fitter.opt
-        self.n_iter = 0
-        self.last: Round | None = None
-        self.last_eta: Array | None = None
-        self.criterion = np.inf
-        self.converged = False
-        self._last_input: Array | None = None
-        self._rate = 0.9
-        self._say = _printer(self.opt.verbose)
-
-    def state(self, phi: Array, lam: Array) -> Array:
-        parts = [np.log(lam)] if self.f.pb.fix_disp is not None else [np.log(phi), np.log(lam)]
-        return np.concatenate(parts)
-
-    def unpack(self, theta: Array) -> tuple[Array, Array]:
-        n = self.f.pb.y.shape[0]
-        if self.f.pb.fix_disp is not None:
-            return np.full(n, float(self.f.pb.fix_disp)), np.exp(theta)
-        return np.exp(theta[:n]), np.exp(theta[n:])
-
-    def evaluate(self, theta: Array, delta: Array, plain: bool) -> Array:
-        """One round at dispersions theta; returns the next dispersions.
-
-        ``plain`` says that theta is the previous round's output, so the change of the
-        linear predictor is R's convergence criterion.
-        """
-        phi, lam = self.unpack(theta)
-        rnd = self.f.round(delta, phi, lam)
-        self.n_iter += 1
-        theta_next = self.state(rnd.phi_next, rnd.lam_next)
-        if plain and self.last_eta is not None and self.n_iter >= 2:
-            change = float(np.sum((self.last_eta - rnd.eta) ** 2))
-            self.criterion = change / max(float(np.sum(rnd.eta**2)), 1e-300)
-            self.converged = self.criterion < self._threshold(
-                theta, theta_next
-            ) and self._dispersions_settled(theta, theta_next)
-        self.last, self.last_eta, self._last_input = rnd, rnd.eta, theta
-        self._report(rnd, plain)
-        return theta_next
-
-    def _threshold(self, theta: Array, theta_next: Array) -> float:
-        """The bound for the criterion.
-
-        Plain iteration uses R's rule, criterion < conv.  Accelerated, it bounds the
-        estimated remaining change instead of the last step: with the linear rate rho
-        estimated from the last two plain steps, the distance to the fixed point is about
-        step / (1 - rho), so the criterion is compared with conv * (1 - rho)^2.  The
-        estimate of rho from two steps is noisy and approaches the asymptotic rate from
-        below, so the largest estimate so far is used, at least 0.9 and at most 0.99: the
-        rule is always at least a hundred times stricter than R's.
-        """
-        if not self.opt.accelerate or self._last_input is None:
-            return self.opt.conv
-        before = np.sqrt(_sqnorm(theta - self._last_input))
-        rate = np.sqrt(_sqnorm(theta_next - theta)) / before if before > 0 else 0.0
-        self._rate = min(max(self._rate, rate), 0.99)
-        return self.opt.conv * (1.0 - self._rate) ** 2
-
-    def _dispersions_settled(self, theta: Array, theta_next: Array) -> bool:
-        """Accelerated iteration only: the dispersions' estimated remaining relative
-        change, max |step of log dispersion| / (1 - rho), is below sqrt(conv).
-
-        On a flat stretch of the likelihood (a start near a boundary) the linear
-        predictor hardly moves while the dispersions still travel; R's criterion alone
-        would then stop far from the fixed point and call it converged."""
-        if not self.opt.accelerate:
-            return True
-        step = float(np.max(np.abs(theta_next - theta), initial=0.0))
-        return step / (1.0 - self._rate) < np.sqrt(self.opt.conv)
-
-    def _report(self, rnd: Round, plain: bool) -> None:
-        if self._say is None:
-            return
-        step = f"criterion {self.criterion:.3e}" if plain else "extrapolated (SQUAREM)"
-        phi = rnd.phi_next
-        disp = f"phi={phi[0]:.6g}" if np.ptp(phi) == 0 else f"mean phi={phi.mean():.6g}"
-        lams = [float(rnd.lam_next[sl].mean()) for sl in self.f.term_slices]
-        self._say(
-            f"iteration {self.n_iter:4d}  {step}  {disp}  "
-            f"lambda={', '.join(f'{x:.6g}' for x in lams)}"
-        )
-
-    def done(self) -> bool:
-        return self.converged or self.n_iter >= self.opt.maxit
-
-    def run(self, theta: Array, delta: Array) -> Array:
-        if not self.opt.accelerate:
-            while not self.done():
-                theta = self.evaluate(theta, self.last.delta if self.last else delta, True)
-            return theta
-        return self._squarem(theta, delta)
-
-    def _squarem(self, theta: Array, delta: Array) -> Array:
-        """SQUAREM, scheme S3, with the step bound grown as in Varadhan & Roland (2008).
-
-        The loop keeps a pair (theta, F(theta)) whose round was the last evaluated.
-        """
-        step_max = 1.0
-        theta1 = self.evaluate(theta, delta, True)
-        while not self.done():
-            theta2 = self.evaluate(theta1, self.last.delta, True)
-            if self.done():
-                return theta2
-            r = theta1 - theta
-            v = theta2 - 2.0 * theta1 + theta
-            vv = _sqnorm(v)
-            alpha = min(-np.sqrt(_sqnorm(r) / vv) if vv > 0 else -1.0, -1.0)
-            if alpha <= -step_max:
-                alpha, step_max = -step_max, 4.0 * step_max
-            if alpha == -1.0:
-                theta, theta1 = theta1, theta2
-                continue
-            saved = (self.last, self.last_eta, self.n_iter)
-            # at most a factor MAX_EXTRAPOLATION per dispersion beyond the plain iterate:
-            # a longer jump towards 0 lands on the deviance/leverage floors, whose
-            # dispersion estimate (sum of floors) restarts the iteration
-            theta_x = theta2 + np.clip(
-                theta - 2.0 * alpha * r + alpha**2 * v - theta2,
-                -LOG_MAX_EXTRAPOLATION,
-                LOG_MAX_EXTRAPOLATION,
-            )
-            try:
-                theta, theta1 = theta_x, self.evaluate(theta_x, self.last.delta, False)
-            except _Divergence:
-                self.last, self.last_eta, self.n_iter = saved
-                step_max = max(1.0, step_max / 4.0)
-                theta, theta1 = theta1, theta2
-        return theta1
-
-
-def _sqnorm(x: Array) -> float:
-    """x'x without BLAS: the state holds one log phi per observation, and a threaded
-    BLAS dot product of that length is a hundred times slower on a busy machine
-    (``_blas``)."""
-    return float(np.einsum("i,i->", x, x))
-
-
-PROGRESS_AFTER_SECONDS = 2.0
-
-
-def _printer(verbose: bool | None | Callable[[str], None]) -> Callable[[str], None] | None:
-    """Where the per-iteration lines go: a callable; stdout (True); nowhere (False); or,
-    by default (None), stderr when it is a terminal and the fit has run for more than
-    PROGRESS_AFTER_SECONDS."""
-    if callable(verbose):
-        return verbose
-    if verbose is not None:
-        return print if verbose else None
-    if not sys.stderr.isatty():
-        return None
-    started = time.monotonic()
-
-    def progress(line: str) -> None:
-        if time.monotonic() - started > PROGRESS_AFTER_SECONDS:
-            print(line, file=sys.stderr, flush=True)
-
-    return progress
 
 
 def fit_eql(problem: Problem, options: Options) -> EngineFit:
@@ -834,11 +352,17 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         dispersion.
     """
     fitter = EQLFitter(problem, options)
-    delta, phi, lam = fitter.start()
-    it = _Iteration(fitter)
+    start = starting_values(problem, fitter.effects.sizes, options.startval, fitter.marginal)
+
+    def step(theta: Array, last: Round | None) -> tuple[Round, Array]:
+        return fitter.step(theta, start.delta if last is None else last.delta)
+
+    it = FixedPointIteration(
+        step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose
+    )
     try:
-        it.run(it.state(phi, lam), delta)
-    except _Divergence as exc:
+        it.run(fitter.pack(start.phi, start.lam))
+    except Divergence as exc:
         raise RuntimeError(
             f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
             "starting values (startval) or a simpler model"
@@ -846,13 +370,18 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     last = it.last
     round_hat = last.hat  # exact sums per term, without the report's per-effect values
     last.observation_leverage_sum = float(np.sum(round_hat[: problem.y.shape[0]]))
-    last.hat = fitter.exact_leverages(last)
-    for msg in sorted(last.guards):
-        warn(msg, NumericalGuardWarning)
+    last.hat = fitter.leverages.exact(last.factor, last.w1, last.w2)
+    warn_guards(last.guards)
     phi_last, lam_last = last.phi_next, last.lam_next
-    _warn_if_collapsed(problem, phi_last, fitter.phi_start)
-    _warn_if_terms_collapsed(problem, fitter, last, round_hat)
-    converged = it.converged and it.n_iter < options.maxit and _not_degenerate(fitter, last)
+    warn_if_collapsed(problem, phi_last, start.phi0)
+    warn_if_terms_collapsed(
+        problem, fitter.term_slices, fitter.leverages.informative_rows, lam_last, round_hat
+    )
+    converged = (
+        it.converged
+        and it.n_iter < options.maxit
+        and not_degenerate(fitter.term_slices, phi_last, lam_last)
+    )
     if not converged:
         warn(
             f"EQL did not converge in {it.n_iter} iterations (criterion {it.criterion:.3g}, "
@@ -861,69 +390,3 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         )
     return EngineFit(problem, fitter, last, phi_last, lam_last, it.n_iter, converged,
                      it.converged, it.criterion)
-
-
-class BoundaryWarning(UserWarning):
-    """The fit sits on the boundary of the parameter space."""
-
-
-def _warn_if_collapsed(problem: Problem, phi: Array, phi_start: float) -> None:
-    """Warn when the estimated residual dispersion has collapsed towards 0: the random
-    effects then interpolate y, a boundary optimum.  For a Gaussian response "collapsed"
-    means below 1e-6 var(y); otherwise below 1e-3 of the starting value (from the GLM)."""
-    if problem.fix_disp is not None:
-        return
-    scale = float(np.var(problem.y)) * 1e-6 if problem.family.name == "gaussian" else (
-        1e-3 * phi_start
-    )
-    if float(np.mean(phi)) < scale:
-        warn(
-            f"the residual dispersion collapsed to {float(np.mean(phi)):.3g}: the random "
-            "effects interpolate y (a boundary optimum); try other starting values "
-            "(startval) or a simpler model",
-            BoundaryWarning,
-        )
-
-
-# A random term whose effects keep less than this fraction of their data's information
-# on average (mean 1 - h of its rows) is at the boundary: its variance is ~0.
-COLLAPSED_SHRINKAGE = 1e-2
-
-
-def _warn_if_terms_collapsed(
-    problem: Problem, fitter: EQLFitter, last: Round, hat: Array
-) -> None:
-    """Warn for each random term whose variance went to its boundary 0: its effects are
-    shrunk to 0 (1 - h of its rows, the share of the data in each effect, is ~0).
-
-    ``hat`` holds the last round's leverages, whose sum per term is exact (effects with
-    an empty column of Z have h = 1 and are not counted).  The term's effective number
-    of parameters, sum(1 - h), is compared with the most it could have: one per effect,
-    and at most n in all (many more effects than observations)."""
-    n = problem.y.shape[0]
-    for k, sl in enumerate(fitter.term_slices):
-        rows = slice(n + sl.start, n + sl.stop)
-        possible = min(int(np.sum(fitter.informative_rows[rows])), n)
-        kept = float(np.sum(1.0 - hat[rows]))
-        if possible == 0 or kept / possible >= COLLAPSED_SHRINKAGE:
-            continue
-        lam = float(np.mean(last.lam_next[sl]))
-        spatial = problem.terms[k].family.spatial
-        extra = (
-            f"; its {spatial.kind} correlation parameter is then not identified"
-            if spatial is not None
-            else ""
-        )
-        warn(
-            f"random term {k + 1}: the variance of its effects went to 0 (dispersion "
-            f"{lam:.3g}, effects shrunk to 0): the data show no variation between its "
-            f"levels, a boundary estimate{extra}; consider removing the term",
-            BoundaryWarning,
-        )
-
-
-def _not_degenerate(fitter: EQLFitter, last: Round) -> bool:
-    """R's check that no random term holds more than 1 - 1e-4 of the total dispersion."""
-    lams = np.array([last.lam_next[sl].mean() for sl in fitter.term_slices])
-    total = lams.sum() + float(np.mean(last.phi_next))
-    return bool(np.all(lams / total < 1.0 - 1e-4))

@@ -1,13 +1,18 @@
-"""Tests of ``hglm.fit.dispersion.fit_dispersion``: the gamma GLMs of d/(1-h)."""
+"""Tests of ``hglm.fit.dispersion``: the gamma GLMs of d/(1-h), and those of a round."""
 
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from hglm.fit.dispersion import fit_dispersion
+import hglm
+from hglm.fit.diagnostics import Divergence
+from hglm.fit.dispersion import fit_dispersion, fit_random_dispersions, fit_residual_dispersion
+from hglm.spec import RandomTermModel
+from hglm.spec.families import random_family
 from hglm.spec.links import LINKS
 
 # fit_dispersion stops its IRLS on R's glm rule (relative deviance change < 1e-8), on
@@ -140,3 +145,51 @@ def test_design_of_ones_equals_none_for_fitted_values() -> None:
     assert a.fitted.shape == b.fitted.shape == (30,)
     assert a.coef.shape == b.coef.shape == (1,)
     assert a.std_error.shape == b.std_error.shape == (1,)
+
+
+# --- the dispersion GLMs of a round (DESIGN.md, steps 4-5) ------------------------------
+
+
+def _round_inputs(seed: int) -> tuple[np.ndarray, np.ndarray, list[slice], list]:
+    """(n + q)-vectors of deviances and leverages for n = 40 observations and two
+    random terms of 12 and 8 effects, the second with a covariate in its dispersion."""
+    dev, hat, x = _data(seed, n=60)
+    groups = [slice(40, 52), slice(52, 60)]
+    terms = [RandomTermModel(random_family("gaussian"), None, LINKS["log"]),
+             RandomTermModel(random_family("gaussian"), np.column_stack([np.ones(8), x[52:]]),
+                             LINKS["log"])]
+    return dev, hat, groups, terms
+
+
+def test_random_dispersions_are_each_terms_gamma_glm() -> None:
+    dev, hat, groups, terms = _round_inputs(9)
+    fits = fit_random_dispersions(dev, hat, groups, terms)
+    for fit, g, t in zip(fits, groups, terms, strict=True):
+        alone = fit_dispersion(dev[g], hat[g], t.x_disp, t.link_disp)
+        np.testing.assert_array_equal(fit.fitted, alone.fitted)
+        np.testing.assert_array_equal(fit.coef, alone.coef)
+
+
+def _residual_model(fix_disp: float | None) -> SimpleNamespace:
+    """What fit_residual_dispersion reads of a Problem: intercept only, log link."""
+    return SimpleNamespace(fix_disp=fix_disp, x_disp=None, link_disp=LINKS["log"])
+
+
+def test_residual_dispersion_is_its_gamma_glm_or_none_under_fix_disp() -> None:
+    dev, hat, _ = _data(10, n=30)
+    fit = fit_residual_dispersion(dev, hat, _residual_model(None))
+    np.testing.assert_array_equal(fit.fitted, fit_dispersion(dev, hat, None, LINKS["log"]).fitted)
+    assert fit_residual_dispersion(dev, hat, _residual_model(1.0)) is None
+
+
+@pytest.mark.parametrize("error", [ValueError, np.linalg.LinAlgError])
+def test_a_failing_dispersion_glm_is_a_divergence_of_its_round(monkeypatch, error) -> None:
+    def failing(*args):
+        raise error("singular")
+
+    monkeypatch.setattr(hglm.fit.dispersion, "fit_dispersion", failing)
+    dev, hat, groups, terms = _round_inputs(11)
+    with pytest.raises(Divergence, match="a dispersion GLM failed"):
+        fit_random_dispersions(dev, hat, groups, terms)
+    with pytest.raises(Divergence, match="a dispersion GLM failed"):
+        fit_residual_dispersion(dev[:40], hat[:40], _residual_model(None))

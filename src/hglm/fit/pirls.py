@@ -1,0 +1,223 @@
+"""Penalized IRLS: the augmented GLM solved for (beta, v) at given dispersions
+(DESIGN.md, step 2).
+
+The working weights and responses of the n observations and the q pseudo-observations
+of the random effects, and the IWLS loop on T'WT delta = T'Wz with its stopping rule.
+The fixed effects are inside the solve (EQL, as lme4's nAGQ = 0), or held at given
+values as part of the offset with only v solved (the conditional modes of a Laplace fit
+at given beta): then the system is built on Z alone (:func:`random_effects_system`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from ..engine import AugmentedFactor, NotPositiveDefiniteError, make_system
+from ..spec import Problem
+from .diagnostics import Divergence
+from .random_effects import RandomEffects
+
+Array = np.ndarray
+
+INNER_MAXIT = 100
+
+
+class System(Protocol):
+    """The factorizable T'WT of the engine (``make_system``)."""
+
+    p: int
+    q: int
+
+    def factorize(
+        self, w1: Array, w2: Array, trace_weights: Array | None = None
+    ) -> AugmentedFactor: ...
+
+    def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array: ...
+
+    def linear_predictor(self, delta: Array) -> Array: ...
+
+    def z_matvec(self, v: Array) -> Array: ...
+
+    def z_rmatvec(self, y: Array) -> Array: ...
+
+
+def random_effects_system(problem: Problem, blocks: list | None = None) -> System:
+    """T'WT of the random effects alone (no fixed-effect columns), on the problem's
+    blocks of Z or on ``blocks``."""
+    empty = np.zeros((problem.y.shape[0], 0))
+    precisions = [t.precision for t in problem.terms]
+    return make_system(empty, problem.blocks if blocks is None else blocks, precisions)
+
+
+@dataclass(frozen=True)
+class ResponseShift:
+    """A shift -c of the observations' working response (an HL correction), with the
+    compensation +W2^-1 Z'W1 c of the pseudo-responses, Z'y given by ``design``.
+
+    An IWLS with a shift stops when sum(d eta^2) < ``tol`` sum(eta^2) and by this rule
+    alone: where it stops is part of its result (R's EQL1)."""
+
+    c: Array
+    design: System
+    tol: float
+
+    def apply(self, w1: Array, z1: Array, w2: Array, z2: Array) -> tuple[Array, Array]:
+        """The shifted working responses (z1, z2)."""
+        return z1 - self.c, z2 + self.design.z_rmatvec(w1 * self.c) / w2
+
+
+class Solution(NamedTuple):
+    """A penalized IRLS solution: delta = (beta, v) (v alone with beta held), the linear
+    predictor X beta + Z v without the offset, and the factor and weights of the last
+    solve (the iterate before the final update, DESIGN.md step 3)."""
+
+    delta: Array
+    eta: Array
+    factor: AugmentedFactor
+    w1: Array
+    w2: Array
+
+
+class PenalizedIRLS:
+    """Penalized IRLS for one problem at given dispersions.
+
+    Parameters
+    ----------
+    problem : Problem
+    system : System
+        T'WT of the problem (``make_system(X, blocks, ...)``), or of the random effects
+        alone (:func:`random_effects_system`) with ``beta`` given.
+    effects : RandomEffects
+    tol : float
+        The IWLS stops when the squared change of the linear predictor is below ``tol``
+        times its squared length.
+    beta : ndarray, optional
+        Fixed effects held in the offset: the solve is for v alone.
+    accelerate : bool
+        Stop as soon as the extrapolated remaining change is within the tolerance
+        (:meth:`_remaining`), skipping the step that would only confirm it.
+    trace_sums : bool
+        Form the products of the weighted leverage sums with each factorization (a
+        linear problem, whose one factorization is the round's last, and leverages
+        wanted as sums only).
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        system: System,
+        effects: RandomEffects,
+        tol: float,
+        beta: Array | None = None,
+        accelerate: bool = False,
+        trace_sums: bool = False,
+    ) -> None:
+        if beta is not None and system.p != 0:
+            raise ValueError("beta held in the offset needs the system of Z alone")
+        self.pb = problem
+        self.system = system
+        self.effects = effects
+        self.tol = tol
+        self.p = system.p
+        self.offset = problem.offset if beta is None else problem.offset + problem.X @ beta
+        self.accelerate = accelerate
+        self.trace_sums = trace_sums
+        self._last_eta: tuple[Array, Array] | None = None
+        self._last_mean: tuple[Array, Array, Array] | None = None
+
+    def working(
+        self,
+        delta: Array,
+        eta_lin: Array,
+        phi: Array,
+        lam: Array,
+        shift: ResponseShift | None = None,
+    ) -> tuple[Array, Array, Array, Array]:
+        """IWLS weights and working responses (w1, z1, w2, z2) at ``delta`` (DESIGN.md,
+        step 2); ``eta_lin`` = X beta + Z v (Z v with beta held)."""
+        pb, fam = self.pb, self.pb.family
+        mean, mu_eta = self.mean(eta_lin)
+        mu = fam.clip_mu(mean)
+        w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
+        z1 = eta_lin + (pb.y - mu) / mu_eta
+        v = delta[self.p :]
+        u, du_dv = self.effects.scale(v)
+        w2 = du_dv**2 / (self.effects.variance(u) * lam)
+        z2 = v + (self.effects.psi - u) / du_dv
+        if shift is not None:
+            z1, z2 = shift.apply(w1, z1, w2, z2)
+        return w1, z1, w2, z2
+
+    def mean(self, eta_lin: Array) -> tuple[Array, Array]:
+        """g^{-1}(eta) and d mu / d eta at eta = ``eta_lin`` + offset: kept for this very
+        array (a round's last linear predictor starts the next round's IWLS)."""
+        if self._last_mean is None or self._last_mean[0] is not eta_lin:
+            mean, mu_eta = self.pb.family.link.inverse_and_mu_eta(eta_lin + self.offset)
+            self._last_mean = (eta_lin, mean, mu_eta)
+        return self._last_mean[1], self._last_mean[2]
+
+    def linear_predictor(self, delta: Array) -> Array:
+        """X beta + Z v at ``delta``: kept for this very array (the next round starts
+        from the last round's solution)."""
+        if self._last_eta is None or self._last_eta[0] is not delta:
+            self._last_eta = (delta, self.system.linear_predictor(delta))
+        return self._last_eta[1]
+
+    def solve(
+        self, delta: Array, phi: Array, lam: Array, shift: ResponseShift | None = None
+    ) -> Solution:
+        """IWLS for delta given the dispersions (phi, lam), warm-started at ``delta``.
+
+        With a ``shift``, the first step is uncorrected and the later ones subtract it
+        (R's EQL1 round), and the loop stops by the shift's rule alone.
+
+        Raises
+        ------
+        Divergence
+            On non-finite weights or solution, a T'WT that is not positive definite, or
+            no convergence in INNER_MAXIT steps.
+        """
+        sysm = self.system
+        eta_lin = self.linear_predictor(delta)
+        inner_tol = self.tol if shift is None else shift.tol
+        previous = np.inf
+        for step in range(INNER_MAXIT):
+            w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
+            if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
+                raise Divergence("non-finite IWLS weights")
+            try:
+                factor = sysm.factorize(w1, w2, trace_weights=w2 if self.trace_sums else None)
+            except NotPositiveDefiniteError as exc:
+                raise Divergence(str(exc)) from exc
+            new = factor.solve(sysm.rhs(w1, z1, w2, z2))
+            if not np.all(np.isfinite(new)):
+                raise Divergence("non-finite IWLS solution")
+            new_eta = sysm.linear_predictor(new)
+            change = float(np.sum((new_eta - eta_lin) ** 2))
+            delta, eta_lin = new, new_eta
+            bound = inner_tol * float(np.sum(eta_lin**2)) + 1e-300
+            # a shifted IWLS stops by its rule alone: where it stops is part of its result
+            if change <= bound or shift is None and (
+                self.pb.is_linear or self._remaining(change, previous) <= bound
+            ):
+                break
+            previous = change
+        else:
+            raise Divergence("the IWLS of the augmented GLM did not converge")
+        self._last_eta = (delta, eta_lin)
+        return Solution(delta, eta_lin, factor, w1, w2)
+
+    def _remaining(self, change: float, previous: float) -> float:
+        """The squared distance still to go after an IWLS step, extrapolated from the last
+        two steps (squared lengths ``previous`` and ``change``) as a geometric series:
+        with r = |step| / |previous step| < 1/2, the rest is |step| r / (1 - r).  IWLS
+        converges quadratically (canonical links) or fast linearly, so once r is small
+        the step just taken is within the tolerance of the solution and the step that
+        would only confirm it is skipped (accelerated iteration only)."""
+        if not self.accelerate or not np.isfinite(previous) or previous <= 0:
+            return np.inf
+        r = np.sqrt(change / previous)
+        return np.inf if r >= 0.5 else change * (r / (1.0 - r)) ** 2

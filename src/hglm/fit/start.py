@@ -1,0 +1,121 @@
+"""Starting values of (beta, v, phi, lambda) (DESIGN.md, step 1): from the GLM without
+random effects, or the user's ``startval``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine import Indicator, MarginalSolver
+from ..spec import Problem
+from .glm import fit_glm
+
+Array = np.ndarray
+
+
+@dataclass
+class StartingValues:
+    """Where an estimator starts.
+
+    Attributes
+    ----------
+    delta : ndarray
+        (beta, v), length p + q.
+    phi, lam : ndarray
+        The residual dispersion of each observation (n) and the dispersion of each
+        random effect (q).
+    phi0 : float
+        The residual dispersion started from (the scale of a collapsed phi).
+    """
+
+    delta: Array
+    phi: Array
+    lam: Array
+    phi0: float
+
+
+def starting_values(
+    problem: Problem,
+    sizes: list[int],
+    startval: Array | None = None,
+    marginal: MarginalSolver | None = None,
+) -> StartingValues:
+    """The starting values of ``problem``, whose random terms have ``sizes`` effects.
+
+    Parameters
+    ----------
+    problem : Problem
+    sizes : list of int
+        The number of effects of each random term.
+    startval : ndarray, optional
+        The user's values: fixed effects, random effects, one dispersion per random term
+        and the residual dispersion (absent under ``fix_disp``), as R's ``startval``.
+    marginal : MarginalSolver, optional
+        The n-space solver, when it fits the problem (it knows the scale of Z's rows).
+
+    Raises
+    ------
+    ValueError
+        When ``startval`` has the wrong length, a non-finite value or a dispersion <= 0.
+    """
+    if startval is not None:
+        return _user_start(problem, sizes, np.asarray(startval, dtype=float))
+    pb, n, k = problem, problem.y.shape[0], len(problem.terms)
+    p = pb.X.shape[1]
+    glm = fit_glm(pb.y, pb.X, pb.family, pb.weights, pb.offset)
+    if pb.fix_disp is not None:
+        phi0 = float(pb.fix_disp)
+    else:
+        phi0 = 0.6 * glm.deviance / max(n - p, 1)
+        phi0 = phi0 if np.isfinite(phi0) and phi0 > 0 else 1.0
+    v0 = np.concatenate(
+        [
+            np.full(w, t.family.link.link(np.array(t.family.psi)))
+            for w, t in zip(sizes, pb.terms, strict=True)
+        ]
+    )
+    lam0 = np.repeat(0.66 * phi0 / k / _mean_row_norm2(problem, marginal), sizes)
+    return StartingValues(np.concatenate([glm.coef, v0]), np.full(n, phi0), lam0, phi0)
+
+
+def _mean_row_norm2(problem: Problem, marginal: MarginalSolver | None) -> Array:
+    """Mean of diag(Z_k Z_k') per term: 1 for indicator designs.
+
+    Starting each term at lambda_0 = 0.66 phi_0 / k divided by this value gives each
+    term the same share of var(y) whatever the scale of its columns (R's start for
+    indicators); with thousands of standardized genotype columns R's start would put
+    nearly all the variance in the random effects, in the basin of the boundary
+    optimum phi -> 0.
+    """
+    n = problem.y.shape[0]
+    if marginal is not None:
+        return np.maximum(marginal.mean_row_norm2(), 1e-12)
+    norms = []
+    for b in problem.blocks:
+        # the sum of squares without an n x q temporary
+        sq = float(np.sum(b.values**2)) if isinstance(b, Indicator) else float(
+            np.einsum("ij,ij->", b, b)
+        )
+        norms.append(max(sq / n, 1e-12))
+    return np.array(norms)
+
+
+def _user_start(problem: Problem, sizes: list[int], sv: Array) -> StartingValues:
+    n, k, q, p = problem.y.shape[0], len(problem.terms), sum(sizes), problem.X.shape[1]
+    n_phi = 0 if problem.fix_disp is not None else 1
+    expected = p + q + k + n_phi
+    if sv.shape != (expected,):
+        raise ValueError(
+            f"startval: expected {expected} values (fixed effects {p}, random effects "
+            f"{q}, one dispersion per random term {k}, residual dispersion {n_phi}), "
+            f"got {sv.size}"
+        )
+    if not np.all(np.isfinite(sv)):
+        raise ValueError("startval: contains missing (NaN) or infinite values")
+    lam_terms = sv[p + q : p + q + k]
+    phi0 = float(problem.fix_disp) if n_phi == 0 else float(sv[-1])
+    if np.any(lam_terms <= 0) or phi0 <= 0:
+        raise ValueError("startval: the dispersion starting values must be positive")
+    lam0 = np.repeat(lam_terms, sizes)
+    return StartingValues(sv[: p + q].copy(), np.full(n, phi0), lam0, phi0)

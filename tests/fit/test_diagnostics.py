@@ -1,0 +1,57 @@
+"""Tests of ``hglm.fit.diagnostics``: non-convergence by R's dominance rule, and the
+boundary warnings of a random term without variation."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import hglm
+from hglm.fit.diagnostics import ConvergenceWarning
+
+
+def test_dominant_random_variance_is_not_converged() -> None:
+    # residual noise ~1e-4 of the random-effect spread: a random term holds more than
+    # 1 - 1e-4 of the total dispersion, which R's rule reports as non-convergence
+    rng = np.random.default_rng(8)
+    k = 10
+    g = np.repeat(np.arange(k), 5)
+    n = g.shape[0]
+    y = rng.normal(size=k)[g] + 1e-4 * rng.normal(size=n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = hglm.hglm(y=y, X=np.ones((n, 1)), Z=np.eye(k)[g])
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert fit.var_ranef[0] / (fit.var_ranef[0] + fit.var_fix) > 1 - 1e-4
+    assert fit.converged is False
+
+
+
+def _poisson_groups(seed: int, sd: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(40), 5)
+    y = rng.poisson(10.0 * np.exp(sd * rng.normal(size=40))[g])
+    return y, np.eye(40)[g]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_random_term_without_variation_gets_a_boundary_warning(seed: int) -> None:
+    # every group holds the same counts (shuffled): no variation between groups, so the
+    # variance goes to its boundary 0
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([rng.permutation([6, 8, 10, 12, 14]) for _ in range(40)])
+    Z = np.eye(40)[np.repeat(np.arange(40), 5)]
+    with pytest.warns(hglm.BoundaryWarning, match="random term 1: the variance of its"):
+        fit = hglm.hglm(y=y, X=np.ones((200, 1)), Z=Z, family="poisson", fix_disp=1)
+    assert fit.var_ranef[0] < 1e-3
+
+
+def test_a_real_random_term_gets_no_boundary_warning() -> None:
+    y, Z = _poisson_groups(5, sd=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", hglm.BoundaryWarning)
+        fit = hglm.hglm(y=y, X=np.ones((200, 1)), Z=Z, family="poisson", fix_disp=1)
+    assert 0.02 < fit.var_ranef[0] < 0.3
+

@@ -1,0 +1,123 @@
+"""Tests of penalized IRLS, ``hglm.fit.pirls``: the joint solve for (beta, v) and the
+solve for v with beta held in the offset, against direct solves and an EQL fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hglm.engine import as_block, make_system
+from hglm.fit.eql import Options, fit_eql
+from hglm.fit.pirls import PenalizedIRLS, ResponseShift, random_effects_system
+from hglm.fit.random_effects import RandomEffects
+from hglm.spec import Problem, RandomTermModel
+from hglm.spec.families import random_family, response_family
+from hglm.spec.links import LINKS
+
+from .problems import count_data, make_problem
+
+
+def _two_term_gaussian(seed: int) -> tuple[Problem, np.ndarray]:
+    """A Gaussian response with prior weights and an offset, and two crossed Gaussian
+    random terms; the problem and its Z."""
+    rng = np.random.default_rng(seed)
+    n = 90
+    a, b = rng.integers(0, 7, size=n), rng.integers(0, 5, size=n)
+    Z1, Z2 = np.eye(7)[a], np.eye(5)[b]
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    y = 1 + x + rng.normal(size=7)[a] + 0.5 * rng.normal(size=5)[b] + rng.normal(size=n)
+    term = RandomTermModel(random_family("gaussian"), None, LINKS["log"])
+    pb = Problem(
+        y=y, X=X, blocks=[as_block(Z1), as_block(Z2)], terms=[term, term],
+        family=response_family("gaussian"), weights=rng.uniform(0.5, 2.0, size=n),
+        offset=rng.normal(scale=0.2, size=n), x_disp=None, link_disp=LINKS["log"],
+        fix_disp=None,
+    )
+    return pb, np.hstack([Z1, Z2])
+
+
+def _dispersions(pb: Problem, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    q = sum(RandomEffects(pb).sizes)
+    return rng.uniform(0.5, 2.0, size=pb.y.shape[0]), rng.uniform(0.3, 3.0, size=q)
+
+
+def test_gaussian_v_with_beta_held_is_the_direct_solve() -> None:
+    pb, Z = _two_term_gaussian(1)
+    phi, lam = _dispersions(pb, 2)
+    beta = np.array([0.7, 1.3])  # any beta, not the estimate
+    pirls = PenalizedIRLS(pb, random_effects_system(pb), RandomEffects(pb), tol=1e-24,
+                          beta=beta)
+    sol = pirls.solve(np.zeros(lam.shape[0]), phi, lam)
+    w1 = pb.weights / phi
+    H = Z.T @ (w1[:, None] * Z) + np.diag(1.0 / lam)
+    v = np.linalg.solve(H, Z.T @ (w1 * (pb.y - pb.offset - pb.X @ beta)))
+    np.testing.assert_allclose(sol.delta, v, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sol.eta, Z @ v, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sol.w2, 1.0 / lam)
+
+
+def test_gaussian_joint_solve_is_hendersons_equations() -> None:
+    pb, Z = _two_term_gaussian(3)
+    phi, lam = _dispersions(pb, 4)
+    system = make_system(pb.X, pb.blocks)
+    pirls = PenalizedIRLS(pb, system, RandomEffects(pb), tol=1e-24)
+    sol = pirls.solve(np.zeros(pb.X.shape[1] + lam.shape[0]), phi, lam)
+    T1, w1 = np.hstack([pb.X, Z]), pb.weights / phi
+    C = T1.T @ (w1[:, None] * T1)
+    C[2:, 2:] += np.diag(1.0 / lam)
+    delta = np.linalg.solve(C, T1.T @ (w1 * (pb.y - pb.offset)))
+    np.testing.assert_allclose(sol.delta, delta, rtol=1e-10, atol=1e-12)
+
+
+def test_beta_held_at_the_eql_estimate_returns_its_v() -> None:
+    """At an EQL fit's solution, the conditional modes given its beta (and the
+    dispersions its last round used) are its v."""
+    rng, g, n, x, X, Z = count_data(21)
+    k = Z.shape[1]
+    y = rng.poisson(np.exp(0.5 + 0.3 * x + 0.6 * rng.normal(size=k)[g]))
+    pb = make_problem(y, X, Z, "poisson", "gaussian", fix_disp=1.0)
+    fit = fit_eql(pb, Options(conv=1e-20, maxit=500))
+    assert fit.converged
+    lam_used = 1.0 / fit.last.w2  # Gaussian random effects: w2 = 1 / lambda
+    pirls = PenalizedIRLS(pb, random_effects_system(pb), RandomEffects(pb), tol=1e-24,
+                          beta=fit.beta)
+    sol = pirls.solve(np.zeros(k), np.ones(n), lam_used)
+    np.testing.assert_allclose(sol.delta, fit.v, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(sol.eta + X @ fit.beta, fit.last.eta, rtol=0, atol=1e-10)
+
+
+def test_beta_held_needs_the_system_of_z_alone() -> None:
+    pb, _ = _two_term_gaussian(5)
+    with pytest.raises(ValueError, match="Z alone"):
+        PenalizedIRLS(pb, make_system(pb.X, pb.blocks), RandomEffects(pb), tol=1e-24,
+                      beta=np.zeros(2))
+
+
+def test_a_shift_moves_the_working_responses() -> None:
+    """The observations' working response moves by -c, the pseudo-responses by
+    W2^-1 Z'W1 c; the first step of a shifted solve is unshifted."""
+    pb, Z = _two_term_gaussian(6)
+    phi, lam = _dispersions(pb, 7)
+    c = np.random.default_rng(8).normal(scale=0.1, size=pb.y.shape[0])
+    system = make_system(pb.X, pb.blocks)
+    shift = ResponseShift(c, random_effects_system(pb), 1e-7)
+    pirls = PenalizedIRLS(pb, system, RandomEffects(pb), tol=1e-24)
+    delta = np.random.default_rng(9).normal(size=pb.X.shape[1] + lam.shape[0])
+    eta = system.linear_predictor(delta)
+    w1, z1, w2, z2 = pirls.working(delta, eta, phi, lam)
+    _, s1, _, s2 = pirls.working(delta, eta, phi, lam, shift)
+    np.testing.assert_allclose(s1, z1 - c, rtol=1e-14)
+    np.testing.assert_allclose(s2, z2 + Z.T @ (w1 * c) / w2, rtol=1e-12)
+    # a linear model: the unshifted first step is the solution, the shifted second
+    # step moves off it by the shifted equations' solution
+    plain = pirls.solve(delta, phi, lam)
+    shifted = pirls.solve(delta, phi, lam, shift)
+    T1 = np.hstack([pb.X, Z])
+    C = T1.T @ (w1[:, None] * T1)
+    C[2:, 2:] += np.diag(w2)
+    moved = np.linalg.solve(C, T1.T @ (w1 * (pb.y - pb.offset - c)) + np.concatenate(
+        [np.zeros(2), Z.T @ (w1 * c)]))
+    np.testing.assert_allclose(shifted.delta, moved, rtol=1e-9, atol=1e-11)
+    assert not np.allclose(shifted.delta, plain.delta, rtol=1e-6)

@@ -1,0 +1,89 @@
+"""Tests of the starting values, ``hglm.fit.start``: the GLM start and the user's
+``startval``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import hglm
+from hglm.engine import as_block
+from hglm.fit.glm import fit_glm
+from hglm.fit.start import starting_values
+from hglm.spec.families import response_family
+
+from .problems import count_data, make_problem, one_way
+
+
+@pytest.mark.parametrize("length_delta", [-1, 1])
+def test_startval_wrong_length(length_delta: int) -> None:
+    y, X, Z, _ = one_way(9)
+    size = X.shape[1] + Z.shape[1] + 1 + 1 + length_delta
+    with pytest.raises(ValueError, match=r"\bstartval\b"):
+        hglm.hglm(y=y, X=X, Z=Z, startval=np.ones(size))
+
+
+def test_startval_with_fix_disp_has_no_residual_dispersion() -> None:
+    rng, g, n, x, X, Z = count_data(10)
+    q = Z.shape[1]
+    y = rng.poisson(np.exp(0.7 + 0.2 * x + 0.6 * rng.normal(size=q)[g])).astype(float)
+    with pytest.raises(ValueError, match=r"\bstartval\b"):
+        hglm.hglm(y=y, X=X, Z=Z, family="poisson", fix_disp=1, startval=np.ones(2 + q + 2))
+    sv = np.concatenate([[np.log(2.0), 0.0], np.zeros(q), [0.5]])
+    fit = hglm.hglm(y=y, X=X, Z=Z, family="poisson", fix_disp=1, startval=sv, conv=1e-12)
+    ref = hglm.hglm(y=y, X=X, Z=Z, family="poisson", fix_disp=1, conv=1e-12)
+    assert fit.converged and ref.converged
+    np.testing.assert_allclose(fit.fixef, ref.fixef, rtol=1e-6)
+    np.testing.assert_allclose(fit.var_ranef, ref.var_ranef, rtol=1e-5)
+
+
+def test_startval_nonpositive_dispersion() -> None:
+    y, X, Z, _ = one_way(9)
+    sv = np.concatenate([[1.0, 0.5], np.zeros(Z.shape[1]), [0.5, -1.0]])
+    with pytest.raises(ValueError, match=r"\bstartval\b"):
+        hglm.hglm(y=y, X=X, Z=Z, startval=sv)
+
+
+def test_startval_reaches_the_same_fit() -> None:
+    y, X, Z, _ = one_way(12)
+    ref = hglm.hglm(y=y, X=X, Z=Z, conv=1e-20)
+    sv = np.concatenate([[0.0, 0.0], np.zeros(Z.shape[1]), [3.0, 0.2]])
+    fit = hglm.hglm(y=y, X=X, Z=Z, startval=sv, conv=1e-20)
+    assert fit.converged and ref.converged
+    np.testing.assert_allclose(fit.fixef, ref.fixef, rtol=1e-8)
+    assert fit.var_fix == pytest.approx(ref.var_fix, rel=1e-7)
+    np.testing.assert_allclose(fit.var_ranef, ref.var_ranef, rtol=1e-7)
+
+
+
+def test_glm_start_as_designed() -> None:
+    """DESIGN.md step 1: beta from the GLM, phi_0 = 0.6 deviance / (n - p), v = v(psi),
+    lambda_0 = 0.66 phi_0 / k over the mean of diag(Z_k Z_k') (1 for indicators)."""
+    rng, g, n, x, X, Z = count_data(11)
+    y = 1.0 + x + rng.normal(size=Z.shape[1])[g] + rng.normal(size=n)
+    wide = rng.normal(size=(n, 7))  # a dense second term: mean diag(ZZ') is not 1
+    one = make_problem(y, X, Z)
+    pb = replace(one, blocks=[*one.blocks, as_block(wide)], terms=one.terms * 2)
+    start = starting_values(pb, [Z.shape[1], 7])
+    glm = fit_glm(y, X, response_family("gaussian"))
+    phi0 = 0.6 * glm.deviance / (n - 2)
+    assert start.phi0 == pytest.approx(phi0, rel=1e-12)
+    np.testing.assert_allclose(start.phi, phi0, rtol=1e-12)
+    np.testing.assert_allclose(start.delta, np.concatenate([glm.coef, np.zeros(Z.shape[1] + 7)]),
+                               rtol=1e-12, atol=1e-15)
+    lam = 0.66 * phi0 / 2 / np.repeat([1.0, np.sum(wide**2) / n], [Z.shape[1], 7])
+    np.testing.assert_allclose(start.lam, lam, rtol=1e-12)
+
+
+def test_startval_is_taken_as_given() -> None:
+    rng, g, n, x, X, Z = count_data(12)
+    q = Z.shape[1]
+    pb = make_problem(rng.normal(size=n), X, Z)
+    sv = np.concatenate([[0.1, 0.2], np.linspace(-1, 1, q), [0.7, 1.9]])
+    start = starting_values(pb, [q], sv)
+    np.testing.assert_array_equal(start.delta, sv[: 2 + q])
+    np.testing.assert_array_equal(start.lam, np.full(q, 0.7))
+    np.testing.assert_array_equal(start.phi, np.full(n, 1.9))
+    assert start.phi0 == 1.9
