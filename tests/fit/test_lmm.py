@@ -1,0 +1,146 @@
+"""Exact ML/REML of linear mixed models (hglm.fit.lmm) against a dense computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+import hglm
+from hglm.engine import Indicator, as_block
+from hglm.fit.lmm import ProfiledDeviance, fit_lmm
+from hglm.spec import Problem, RandomTermModel, get_link, response_family
+from hglm.spec.families import random_family
+
+
+def _problem(y, X, blocks, weights=None, precisions=None):
+    n = y.shape[0]
+    precisions = precisions or [None] * len(blocks)
+    terms = [
+        RandomTermModel(random_family("gaussian"), None, get_link("log", "link"), None, Q)
+        for Q in precisions
+    ]
+    return Problem(y, X, blocks, terms, response_family("gaussian"),
+                   np.ones(n) if weights is None else weights, np.zeros(n), None,
+                   get_link("log", "link"), None)
+
+
+def _crossed(seed=1, n=240, levels=(12, 7), weights=False):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    codes = [rng.integers(0, m, n) for m in levels]
+    sds = [1.3, 0.6]
+    y = X @ np.array([2.0, -0.5]) + rng.normal(size=n)
+    for c, m, s in zip(codes, levels, sds, strict=True):
+        y += s * rng.normal(size=m)[c]
+    blocks = [Indicator(c.astype(np.int64), np.ones(n), m) for c, m in zip(codes, levels,
+                                                                          strict=True)]
+    w = rng.uniform(0.5, 2.0, n) if weights else None
+    return _problem(y, X, blocks, w), codes
+
+
+def _dense_objective(pb, theta, reml):
+    """-2 log-likelihood (or the REML criterion) with sigma^2 profiled, from V directly."""
+    y, X, w = pb.y, pb.X, pb.weights
+    n, p = X.shape
+    Z = np.hstack([b.toarray() if isinstance(b, Indicator) else b for b in pb.blocks])
+    lam = np.concatenate([np.full(b.n_levels, t**2) for b, t in zip(pb.blocks, theta,
+                                                                     strict=True)])
+    V = np.diag(1.0 / w) + Z @ np.diag(lam) @ Z.T  # var(y) / sigma^2
+    Vi = np.linalg.inv(V)
+    beta = np.linalg.solve(X.T @ Vi @ X, X.T @ Vi @ y)
+    r = y - X @ beta
+    dof = n - p if reml else n
+    sigma2 = float(r @ Vi @ r) / dof
+    out = np.linalg.slogdet(2 * np.pi * sigma2 * V)[1] + dof
+    if reml:
+        out += np.linalg.slogdet(X.T @ Vi @ X / sigma2)[1] - p * np.log(2 * np.pi)
+    return out
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("weights", [False, True])
+def test_profiled_deviance_equals_the_dense_likelihood(reml, weights):
+    pb, _ = _crossed(weights=weights)
+    dev = ProfiledDeviance(pb, reml)
+    for theta in ([1.0, 1.0], [0.3, 2.0], [1e-3, 0.7]):
+        theta = np.array(theta)
+        assert dev.objective(theta) == pytest.approx(_dense_objective(pb, theta, reml),
+                                                     rel=1e-10)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_gradient_matches_finite_differences(reml):
+    pb, _ = _crossed(seed=3)
+    dev = ProfiledDeviance(pb, reml)
+    theta = np.array([0.8, 0.4])
+    g = dev.gradient(theta)
+    eps = 1e-6
+    fd = [
+        (dev.objective(theta + eps * e) - dev.objective(theta - eps * e)) / (2 * eps)
+        for e in np.eye(2)
+    ]
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_fit_reaches_the_dense_optimum(reml):
+    from scipy import optimize
+
+    pb, _ = _crossed(seed=5)
+    fit = fit_lmm(pb, reml=reml)
+    assert fit.converged
+    dense = optimize.minimize(lambda t: _dense_objective(pb, np.abs(t), reml), [1.0, 1.0],
+                              method="Nelder-Mead",
+                              options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 5000})
+    assert fit.objective <= dense.fun + 1e-9
+    np.testing.assert_allclose(fit.theta, np.abs(dense.x), rtol=1e-4)
+
+
+def test_eql_of_an_lmm_is_its_reml_fit():
+    pb, codes = _crossed(seed=7)
+    fit = fit_lmm(pb, reml=True)
+    Z = np.hstack([b.toarray() for b in pb.blocks])
+    eql = hglm.hglm(y=pb.y, X=pb.X, Z=Z, rand_c=[b.n_levels for b in pb.blocks],
+                    conv=1e-14)
+    np.testing.assert_allclose(eql.var_fix, fit.sigma2, rtol=1e-6)
+    np.testing.assert_allclose(eql.var_ranef, fit.lam, rtol=1e-6)
+    np.testing.assert_allclose(eql.fixef.to_numpy(), fit.beta, rtol=1e-8)
+
+
+def test_a_term_without_variation_is_reported_singular():
+    rng = np.random.default_rng(11)
+    n, m = 200, 10
+    codes = rng.integers(0, m, n)
+    y = 1.0 + rng.normal(size=n)  # no group effect: the REML optimum is theta = 0
+    y -= np.bincount(codes, y, m)[codes] / np.bincount(codes, minlength=m)[codes]
+    pb = _problem(y, np.ones((n, 1)), [Indicator(codes.astype(np.int64), np.ones(n), m)])
+    fit = fit_lmm(pb, reml=True)
+    assert fit.singular and fit.theta[0] == 0.0
+
+
+def test_known_precision_term_equals_the_dense_covariance_fit():
+    rng = np.random.default_rng(2)
+    n, q = 150, 30
+    A = np.eye(q) + 0.4 * np.diag(np.ones(q - 1), 1) + 0.4 * np.diag(np.ones(q - 1), -1)
+    codes = rng.integers(0, q, n)
+    Zi = Indicator(codes.astype(np.int64), np.ones(n), q)
+    u = np.linalg.cholesky(A) @ rng.normal(size=q)
+    y = 1.0 + u[codes] + rng.normal(size=n)
+    X = np.ones((n, 1))
+    by_precision = fit_lmm(_problem(y, X, [Zi], precisions=[sparse.csc_matrix(
+        np.linalg.inv(A))]))
+    L = np.linalg.cholesky(A)
+    by_factor = fit_lmm(_problem(y, X, [as_block(Zi.toarray() @ L)]))
+    assert by_precision.objective == pytest.approx(by_factor.objective, rel=1e-9)
+    np.testing.assert_allclose(by_precision.theta, by_factor.theta, rtol=1e-5)
+
+
+def test_refuses_what_it_does_not_fit():
+    pb, _ = _crossed()
+    pois = Problem(pb.y, pb.X, pb.blocks, pb.terms, response_family("poisson"), pb.weights,
+                   pb.offset, None, pb.link_disp, None)
+    with pytest.raises(ValueError, match="family"):
+        fit_lmm(pois)
+    with pytest.raises(ValueError, match="start"):
+        fit_lmm(pb, start=np.array([1.0]))
