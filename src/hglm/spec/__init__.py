@@ -1,19 +1,13 @@
 """What the user asked for, as arrays and term descriptions.
 
-Response and random-effect families with their links, the formula layer (random-effect
-bars, model matrices, the encoding re-applied to new data), covariance structures of
-random terms (CAR/SAR, known precision) and the checks of the arguments.
+Response and random-effect families with their links, the formula layer (the bar
+parser, the materializer of model matrices and random terms, the encoding re-applied to
+new data), the designs of the dispersion models, covariance structures of random terms
+(CAR/SAR, known precision) and the checks of the arguments.
 """
 
-from .design import (
-    ModelDesign,
-    design_from_formulas,
-    design_from_lme4,
-    disp_design,
-    formula_columns,
-    new_design,
-    new_offset,
-)
+from .dispersion import disp_design
+from .encoding import ModelDesign, new_design, new_offset
 from .families import (
     Beta,
     Binomial,
@@ -28,6 +22,7 @@ from .families import (
     as_family,
     response_family,
 )
+from .formula import design_from_formulas, design_from_lme4
 from .links import Link, get_link
 from .model import Problem, RandomTermModel
 from .precision import Precision, pedigree_precision
@@ -46,6 +41,7 @@ from .validation import (
     times_factor,
     vector_argument,
 )
+from .variables import formula_columns
 
 __all__ = [
     "Beta",
