@@ -1,8 +1,8 @@
 """The public fitting functions: from arguments (matrices or formulas) to the engine.
 
 ``hglm(y=, X=, Z=, ...)`` is the matrix interface of API.md.  The formula interfaces
-build the same matrices (module ``design``) and come here too.  Every argument is
-checked (module ``validation``) before the engine sees it.
+build the same matrices (``spec.formula``) and come here too.  Every argument is
+checked (``spec``) before the engine sees it.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from .spec import (
     design_from_formulas,
     design_from_lme4,
     disp_design,
+    dispersion_columns,
     finite_matrix,
-    formula_columns,
     get_link,
+    level_designs,
     positive_number,
     rand_disp_designs,
     rand_families,
@@ -185,7 +186,7 @@ def hglm(
         fam = response_family(family)
         design = design_from_formulas(
             fixed, random, _require_data(data), weights=weights, offset=offset,
-            binomial=fam.name == "binomial", extra_columns=_disp_columns(disp, rand_disp),
+            binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
         )
         return _fit_design(design, data, disp, controls, rand_disp)
     if disp is not None or rand_disp is not None:
@@ -247,7 +248,7 @@ def hglm2(
     fam = response_family(controls["family"])
     design = design_from_lme4(
         formula, _require_data(data), weights=weights, offset=offset,
-        binomial=fam.name == "binomial", extra_columns=_disp_columns(disp, rand_disp),
+        binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
     )
     if cov is not None:
         design.random, controls["rand_cov"] = _covariances_by_group(cov, design.random)
@@ -330,55 +331,6 @@ def _require_data(data: object) -> object:
     return data
 
 
-def _disp_columns(disp: str | None, rand_disp: str | dict[str, str] | None) -> list[str]:
-    """Columns of the dispersion formulas: rows missing them are dropped up front."""
-    formulas = [disp] if disp is not None else []
-    if isinstance(rand_disp, dict):
-        formulas += list(rand_disp.values())
-    elif rand_disp is not None:
-        formulas.append(rand_disp)
-    return [c for f in formulas for c in formula_columns(f)]
-
-
-def _level_designs(
-    rand_disp: str | dict[str, str], data: object, design: ModelDesign
-) -> list[pd.DataFrame | None]:
-    """``x_rand_disp`` from the ``rand_disp`` formula(s): one row per level of each term,
-    from covariates that must be constant within the level."""
-    groups = [t.group for t in design.random]
-    if isinstance(rand_disp, dict):
-        unknown = sorted(set(rand_disp) - set(groups))
-        if unknown:
-            raise ValueError(f"rand_disp: no random term is grouped by {unknown[0]!r}")
-    out: list[pd.DataFrame | None] = []
-    for t in design.random:
-        formula = rand_disp.get(t.group) if isinstance(rand_disp, dict) else rand_disp
-        if formula is None:
-            out.append(None)
-            continue
-        X_rows, terms = disp_design(formula, data, design.rows)
-        if terms:
-            raise ValueError("rand_disp: random effects in a random-effect dispersion model "
-                             "are not supported")
-        Zr = sparse.csr_matrix(t.Z)
-        has = np.diff(Zr.indptr) > 0
-        level = np.full(Zr.shape[0], -1)
-        level[has] = Zr.indices[Zr.indptr[:-1][has]]
-        first = np.full(Zr.shape[1], -1)
-        first[level[has][::-1]] = np.flatnonzero(has)[::-1]
-        if np.any(first < 0):
-            raise ValueError(f"rand_disp: a level of {t.group!r} has no rows to take "
-                             "its covariates from")
-        values = X_rows.to_numpy(dtype=float)
-        if not np.allclose(values[has], values[first][level[has]], equal_nan=True):
-            raise ValueError(
-                f"rand_disp: the covariates of {formula!r} must be constant within each "
-                f"level of {t.group!r}"
-            )
-        out.append(pd.DataFrame(values[first], columns=X_rows.columns))
-    return out
-
-
 def _fit_design(
     design: ModelDesign,
     data: object,
@@ -395,7 +347,7 @@ def _fit_design(
     if rand_disp is not None:
         if controls["x_rand_disp"] is not None:
             raise ValueError("rand_disp, x_rand_disp: give one of them")
-        controls = {**controls, "x_rand_disp": _level_designs(rand_disp, data, design)}
+        controls = {**controls, "x_rand_disp": level_designs(rand_disp, data, design)}
     x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
     y = pd.Series(design.y, name=design.response_name)
     if disp_terms:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hglm.spec.dispersion import disp_design
+from hglm.spec.dispersion import disp_design, dispersion_columns
 from hglm.spec.formula import design_from_lme4
 from hglm.spec.variables import formula_columns
 
@@ -39,3 +39,11 @@ def test_disp_design_errors(df):
     df.loc[0, "t"] = np.nan
     with pytest.raises(ValueError, match="t have missing values.*extra_columns"):
         disp_design("~ t", df, np.arange(8))
+
+
+def test_dispersion_columns():
+    assert dispersion_columns("~ x2 + x3", {"g": "~ region", "h": "~ np.log(size)"}) == [
+        "x2", "x3", "region", "size",
+    ]
+    assert dispersion_columns(None, "~ a") == ["a"]
+    assert dispersion_columns(None, None) == []

@@ -6,7 +6,7 @@ new data), the designs of the dispersion models, covariance structures of random
 (CAR/SAR, known precision) and the checks of the arguments.
 """
 
-from .dispersion import disp_design
+from .dispersion import disp_design, dispersion_columns, level_designs, rand_disp_designs
 from .encoding import ModelDesign, new_design, new_offset
 from .families import (
     Beta,
@@ -34,7 +34,6 @@ from .validation import (
     covariance_factors,
     finite_matrix,
     positive_number,
-    rand_disp_designs,
     rand_families,
     response_vector,
     split_z,
@@ -69,9 +68,11 @@ __all__ = [
     "design_from_formulas",
     "design_from_lme4",
     "disp_design",
+    "dispersion_columns",
     "finite_matrix",
     "formula_columns",
     "get_link",
+    "level_designs",
     "new_design",
     "new_offset",
     "pedigree_precision",

@@ -140,28 +140,6 @@ def response_vector(y: object, family: ResponseFamily) -> tuple[Array, str]:
     return arr, name
 
 
-def rand_disp_designs(
-    x_rand_disp: object, sizes: list[int]
-) -> list[tuple[Array | None, list | None]]:
-    """One (design, column names) pair per random term for ``x_rand_disp``."""
-    k = len(sizes)
-    if x_rand_disp is None:
-        return [(None, None)] * k
-    items = x_rand_disp if isinstance(x_rand_disp, list | tuple) else [x_rand_disp]
-    if len(items) != k:
-        raise ValueError(f"x_rand_disp: got {len(items)} designs for {k} random terms")
-    out = []
-    for j, (item, q_k) in enumerate(zip(items, sizes, strict=True)):
-        if item is None:
-            out.append((None, None))
-            continue
-        arr = finite_matrix(item, f"x_rand_disp[{j}]", q_k)
-        names = column_names(item, "", arr.shape[1])
-        check_full_rank(arr, names, f"x_rand_disp[{j}]")
-        out.append((arr, names))
-    return out
-
-
 def times_factor(Zk: object, L: Array) -> Array:
     return np.asarray(Zk @ L) if sparse.issparse(Zk) else np.asarray(Zk) @ L
 
