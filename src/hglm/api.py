@@ -7,7 +7,6 @@ checked (``spec``) before the engine sees it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,15 +14,15 @@ import pandas as pd
 from scipy import sparse
 
 from ._warn import warn
-from .engine import Indicator, as_block, block_width
+from .engine import Indicator, NotPositiveDefiniteError, as_block, block_width, spd_logdet
 from .fit import DoubleModel, Options, fit_double, fit_eql
 from .results import HGLMResult, Names
 from .spec import (
     Family,
     ModelDesign,
-    Precision,
     Problem,
     RandomTermModel,
+    align_covariances,
     check_controls,
     check_full_rank,
     column_names,
@@ -251,63 +250,9 @@ def hglm2(
         binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
     )
     if cov is not None:
-        design.random, controls["rand_cov"] = _covariances_by_group(cov, design.random)
+        design.random, controls["rand_cov"] = align_covariances(cov, design.random)
         controls["rand_cov_labels"] = [f"cov[{t.group!r}]" for t in design.random]
     return _fit_design(design, data, disp, controls, rand_disp)
-
-
-def _covariances_by_group(
-    cov: dict[str, object], terms: list
-) -> tuple[list, list[object | None]]:
-    """The ``cov`` dict as one entry per random term, ordered as the term's levels; the
-    terms, where a labelled precision adds its levels without observations."""
-    groups = [t.group for t in terms]
-    unknown = sorted(set(cov) - set(groups))
-    if unknown:
-        raise ValueError(f"cov: no random term is grouped by {unknown[0]!r}; terms: {groups}")
-    out: list[object | None] = []
-    new_terms = []
-    for t in terms:
-        A = cov.get(t.group)
-        if isinstance(A, Precision):
-            t, A = _align_precision(t, A)
-        elif isinstance(A, pd.DataFrame):
-            A = A.copy()
-            A.index, A.columns = A.index.map(str), A.columns.map(str)
-            missing = [lv for lv in t.levels if lv not in A.index or lv not in A.columns]
-            if missing:
-                raise ValueError(
-                    f"cov[{t.group!r}]: has no row/column for level(s) {missing[:5]}"
-                )
-            A = A.loc[t.levels, t.levels].to_numpy(dtype=float)
-        out.append(A)
-        new_terms.append(t)
-    return new_terms, out
-
-
-def _align_precision(term: object, prec: Precision) -> tuple[object, Precision]:
-    """A labelled precision ordered as the term's levels, followed by its levels without
-    observations, which the term gains as random effects (empty columns of Z): unlike a
-    covariance, a precision cannot be restricted to the observed levels."""
-    if prec.labels is None:
-        return term, prec
-    position = {lab: j for j, lab in enumerate(prec.labels)}
-    missing = [lv for lv in term.levels if lv not in position]
-    if missing:
-        raise ValueError(f"cov[{term.group!r}]: has no row/column for level(s) {missing[:5]}")
-    observed = set(term.levels)
-    extra = [lab for lab in prec.labels if lab not in observed]
-    levels = list(term.levels) + extra
-    index = np.array([position[lv] for lv in levels], dtype=np.int64)
-    Q = prec.matrix[index][:, index]
-    prefix = "(Intercept)" if term.covariate is None else term.covariate
-    # Z follows from the codes: the new levels are its empty last columns
-    term = dataclasses.replace(
-        term, levels=levels, names=[f"{prefix}|{term.group}:{lv}" for lv in levels]
-    )
-    aligned = Precision(Q, levels)
-    aligned.known_positive_definite = prec.known_positive_definite  # a permutation of it
-    return term, aligned
 
 
 _CONTROL_DEFAULTS = dict(
@@ -500,7 +445,8 @@ def _fit(
             rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
             rd_links[k] = f.spatial.disp_link
             transforms[k] = f.spatial.vectors
-    cov_factors = covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"))
+    cov_factors = covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"),
+                                     _positive_definite)
     precisions: list[object | None] = [None] * len(sizes)
     for k, L in enumerate(cov_factors):
         if sparse.issparse(L):  # a known precision: the sparse solver fits u itself
@@ -561,3 +507,10 @@ def _effective_method(method: str, rand_fams: list) -> str:
     return method
 
 
+def _positive_definite(Q: sparse.csc_matrix) -> bool:
+    """Whether a sparse symmetric matrix is positive definite (the engine's sparse LDL')."""
+    try:
+        spd_logdet(Q)
+    except NotPositiveDefiniteError:
+        return False
+    return True

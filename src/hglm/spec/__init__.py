@@ -3,9 +3,10 @@
 Response and random-effect families with their links, the formula layer (the bar
 parser, the materializer of model matrices and random terms, the encoding re-applied to
 new data), the designs of the dispersion models, covariance structures of random terms
-(CAR/SAR, known precision) and the checks of the arguments.
+(CAR/SAR, known covariance or precision) and the checks of the arguments.
 """
 
+from .covariance import align_covariances, covariance_factors, times_factor
 from .dispersion import disp_design, dispersion_columns, level_designs, rand_disp_designs
 from .encoding import ModelDesign, new_design, new_offset
 from .families import (
@@ -31,13 +32,11 @@ from .validation import (
     check_controls,
     check_full_rank,
     column_names,
-    covariance_factors,
     finite_matrix,
     positive_number,
     rand_families,
     response_vector,
     split_z,
-    times_factor,
     vector_argument,
 )
 from .variables import formula_columns
@@ -60,6 +59,7 @@ __all__ = [
     "RandomTermModel",
     "ResponseFamily",
     "SAR",
+    "align_covariances",
     "as_family",
     "check_controls",
     "check_full_rank",
