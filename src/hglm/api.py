@@ -1,8 +1,14 @@
-"""The public fitting functions: from arguments (matrices or formulas) to the engine.
+"""The public fitting functions ``hglm()`` and ``hglm2()``: from the user's arguments
+to a fitted model.
 
-``hglm(y=, X=, Z=, ...)`` is the matrix interface of API.md.  The formula interfaces
-build the same matrices (``spec.formula``) and come here too.  Every argument is
-checked (``spec``) before the engine sees it.
+The orchestration of a fit (ARCHITECTURE.md): the arguments are checked and turned into
+arrays by ``spec`` (the formula interfaces build their design there, ``spec.assemble``
+the :class:`~hglm.spec.Problem`), fitted by ``fit`` (EQL, or a double HGLM's
+interconnected fits), and named and presented by ``results``.  The engine's
+representation of a block of Z is chosen here, where spec meets the engine.
+
+One concept, a little over 400 lines: the docstrings of ``hglm()`` and ``hglm2()``, the
+reference of API.md's arguments, are 120 of them.
 """
 
 from __future__ import annotations
@@ -14,35 +20,26 @@ import pandas as pd
 from scipy import sparse
 
 from ._warn import warn
-from .engine import Indicator, NotPositiveDefiniteError, as_block, block_width, spd_logdet
+from .engine import Indicator, NotPositiveDefiniteError, as_block, spd_logdet
 from .fit import DoubleModel, Options, fit_double, fit_eql
 from .results import HGLMResult, Names
 from .spec import (
+    EngineHooks,
     Family,
     ModelDesign,
     Problem,
-    RandomTermModel,
+    RandomFamily,
+    RandomTerm,
     align_covariances,
+    assemble,
+    check_calc_like,
     check_controls,
-    check_full_rank,
-    column_names,
-    covariance_factors,
     design_from_formulas,
     design_from_lme4,
     disp_design,
     dispersion_columns,
-    finite_matrix,
-    get_link,
     level_designs,
-    positive_number,
-    rand_disp_designs,
-    rand_families,
     response_family,
-    response_vector,
-    rotate_block,
-    split_z,
-    times_factor,
-    vector_argument,
 )
 
 Array = np.ndarray
@@ -261,6 +258,11 @@ _CONTROL_DEFAULTS = dict(
     startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="absolute",
     accelerate=True, verbose=None,
 )
+_MODEL_ARGUMENTS = (
+    "family", "rand_family", "link_disp", "x_rand_disp", "link_rand_disp", "rand_cov",
+    "fix_disp",
+)
+"""The controls that describe the model (``spec.assemble``); the others control the fit."""
 
 
 def _controls(kwargs: dict) -> dict:
@@ -296,77 +298,37 @@ def _fit_design(
     x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
     y = pd.Series(design.y, name=design.response_name)
     if disp_terms:
-        Z, rand_c, labels = _stack_terms(design.random)
-        fit = _fit_double_design(design, y, Z, rand_c, labels, x_disp, disp_terms, controls)
+        fit = _fit_double_design(design, y, x_disp, disp_terms, controls)
     else:
-        blocks = [_term_block(t) for t in design.random]
-        fit = _fit(y, design.X, blocks, None, x_disp, design.weights, design.offset,
+        fit = _fit(y, design.X, design.random, None, x_disp, design.weights, design.offset,
                    _term_labels(design.random), controls)
     fit.design = design
     return fit
 
 
-def _stack_terms(terms: list) -> tuple[sparse.csc_matrix, list[int], tuple[list, list]]:
+def _stack_terms(
+    terms: list[RandomTerm],
+) -> tuple[sparse.csc_matrix, list[int], tuple[list[str], list[str]]]:
     """Z, rand_c and the (effect names, term labels) of the formula layer's terms."""
     Z = sparse.hstack([t.Z for t in terms], format="csc")
     return Z, [len(t.levels) for t in terms], _term_labels(terms)
 
 
-def _term_labels(terms: list) -> tuple[list, list]:
+def _term_labels(terms: list[RandomTerm]) -> tuple[list[str], list[str]]:
     """The (effect names, term labels) of the formula layer's terms."""
     return [nm for t in terms for nm in t.names], [t.label for t in terms]
-
-
-def _term_block(term) -> Indicator:
-    """A formula term's block of Z as the engine's Indicator, straight from the term's
-    level codes and values: what ``as_block(term.Z)`` gives, without building Z (a row
-    whose value is 0 has no entry: index 0, value 0)."""
-    index = term.codes.astype(np.int64)
-    if term.values is None:
-        values, empty = np.ones(index.shape[0]), index < 0
-    else:
-        values = np.array(term.values, dtype=float)
-        empty = (index < 0) | (values == 0)
-    if empty.any():
-        index[empty], values[empty] = 0, 0.0
-    return Indicator(index, values, len(term.levels))
-
-
-def _formula_blocks(Z: object, n: int) -> list[Indicator] | None:
-    """Z given as a list of Indicator blocks (the formula interfaces), checked; else None."""
-    if not (isinstance(Z, list) and Z and all(isinstance(b, Indicator) for b in Z)):
-        return None
-    for b in Z:
-        if b.index.shape[0] != n:
-            raise ValueError(f"Z: has {b.index.shape[0]} rows but y has {n} values")
-        if not np.all(np.isfinite(b.values)):
-            raise ValueError("Z: contains missing (NaN) or infinite values")
-    return list(Z)
-
-
-def _as_matrix(block: object) -> object:
-    """A block of Z as a matrix (an Indicator as a sparse matrix), for the transforms."""
-    if not isinstance(block, Indicator):
-        return block
-    n = block.index.shape[0]
-    matrix = sparse.csr_matrix(
-        (block.values, block.index, np.arange(n + 1)), shape=(n, block.n_levels)
-    ).tocsc()
-    matrix.eliminate_zeros()
-    return matrix
 
 
 def _fit_double_design(
     design: ModelDesign,
     y: pd.Series,
-    Z: sparse.csc_matrix,
-    rand_c: list[int],
-    labels: tuple[list, list],
     x_disp: pd.DataFrame,
-    disp_terms: list,
+    disp_terms: list[RandomTerm],
     controls: dict,
 ) -> HGLMResult:
-    """A double HGLM: random effects in the dispersion formula (module ``dhglm``)."""
+    """A double HGLM: random effects in the dispersion formula (module ``fit.dhglm``),
+    its mean and dispersion HGLMs each fitted by :func:`_fit`."""
+    Z, rand_c, labels = _stack_terms(design.random)
     if controls["fix_disp"] is not None:
         raise ValueError("fix_disp: a double HGLM models the residual dispersion; drop it")
     z_disp, rand_c_disp, disp_labels = _stack_terms(disp_terms)
@@ -392,109 +354,35 @@ def _fit(
     random_labels: tuple[list[str], list[str]] | None,
     c: dict,
 ) -> HGLMResult:
-    """Check the arrays and arguments, run the engine and name the result."""
-    if y is None or X is None or Z is None:
-        raise ValueError("y, X and Z: the matrix interface needs all three")
-    fam = response_family(c["family"])
-    y_arr, y_name = response_vector(y, fam)
-    n = y_arr.shape[0]
-    X_arr = finite_matrix(X, "X", n)
-    fixed_names = column_names(X, "X.", X_arr.shape[1])
-    if X_arr.shape[1] == 0:
-        raise ValueError("X: has no columns; include at least an intercept")
-    check_full_rank(X_arr, fixed_names, "X")
-    z_blocks = _formula_blocks(Z, n)
-    if z_blocks is None:
-        z_blocks = split_z(Z, rand_c, n)
-    sizes = [block_width(b) for b in z_blocks]
-    rand_fams = rand_families(c["rand_family"], len(z_blocks))
-
-    w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
-    if np.any(w <= 0):
-        raise ValueError("weights: prior weights must be positive")
-    off = np.zeros(n) if offset is None else vector_argument(offset, "offset", n)
-    fix_disp = None if c["fix_disp"] is None else positive_number(c["fix_disp"], "fix_disp")
-    check_controls(c["method"], c["conv"], c["maxit"])
-    if c["dev_floor"] not in ("absolute", "relative"):
-        raise ValueError(f"dev_floor: must be 'absolute' or 'relative', got {c['dev_floor']!r}")
-    if c["calc_like"] and fam.fixed_dispersion and fix_disp is None:
-        raise ValueError(
-            f"calc_like: likelihoods are not defined for the {fam.name} family with an "
-            "estimated (quasi-likelihood) dispersion; set fix_disp=1 to compute them"
-        )
-
-    xd_arr, disp_names = None, None
-    if x_disp is not None:
-        xd_arr = finite_matrix(x_disp, "x_disp", n)
-        disp_names = column_names(x_disp, "", xd_arr.shape[1])
-        check_full_rank(xd_arr, disp_names, "x_disp")
-    rd_link = get_link(c["link_rand_disp"], "link_rand_disp")
-    rand_disp = rand_disp_designs(c["x_rand_disp"], sizes)
-    rd_links = [rd_link] * len(sizes)
-    transforms: list[Array | None] = [None] * len(sizes)
-    shift_blocks: list[object | None] = [None] * len(sizes)
-    for k, f in enumerate(rand_fams):
-        if f.spatial is not None:
-            if rand_disp[k][0] is not None:
-                raise ValueError(
-                    f"x_rand_disp[{k}]: a {f.name} term has its own dispersion model "
-                    "(on the eigenvalues of D)"
-                )
-            shift_blocks[k] = _engine_block(z_blocks[k])
-            z_blocks[k] = rotate_block(f.spatial, _as_matrix(z_blocks[k]), "Z")
-            rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
-            rd_links[k] = f.spatial.disp_link
-            transforms[k] = f.spatial.vectors
-    cov_factors = covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"),
-                                     _positive_definite)
-    precisions: list[object | None] = [None] * len(sizes)
-    for k, L in enumerate(cov_factors):
-        if sparse.issparse(L):  # a known precision: the sparse solver fits u itself
-            if rand_disp[k][0] is not None:
-                raise ValueError(f"x_rand_disp[{k}]: a term with a known precision has an "
-                                 "intercept-only dispersion")
-            precisions[k] = L
-        elif L is not None:
-            z_blocks[k] = times_factor(_as_matrix(z_blocks[k]), L)
-            transforms[k] = L
-    terms = [
-        RandomTermModel(f, xd, lk, tr, pr, sb)
-        for f, (xd, _), lk, tr, pr, sb in zip(rand_fams, rand_disp, rd_links, transforms,
-                                              precisions, shift_blocks, strict=True)
-    ]
-    problem = Problem(
-        y_arr, X_arr, [_engine_block(b) for b in z_blocks],
-        terms, fam, w, off, xd_arr,
-        get_link(c["link_disp"], "link_disp"), fix_disp,
+    """Assemble the model (spec), fit it by EQL (fit) and name the result (results)."""
+    problem, labels = assemble(
+        y, X, Z, rand_c=rand_c, x_disp=x_disp, weights=weights, offset=offset,
+        rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
+        engine=_ENGINE, **{name: c[name] for name in _MODEL_ARGUMENTS},
     )
+    options, method = _options(c, problem)
+    return HGLMResult(
+        fit_eql(problem, options), Names(**labels), method, calc_like=c["calc_like"],
+        vcovmat=c["vcovmat"],
+    )
+
+
+def _options(c: dict, problem: Problem) -> tuple[Options, str]:
+    """The controls of the EQL fit, checked, and the method fitted."""
+    check_controls(c["method"], c["conv"], c["maxit"], c["dev_floor"])
+    check_calc_like(c["calc_like"], problem.family, problem.fix_disp)
+    method = _effective_method(c["method"], [t.family for t in problem.terms])
     startval = c["startval"]
-    method = _effective_method(c["method"], rand_fams)
     options = Options(
         conv=float(c["conv"]), maxit=int(c["maxit"]),
         startval=None if startval is None else np.asarray(startval, dtype=float),
         verbose=c["verbose"], hl_correction=method == "EQL1", bigrr=c["bigrr"],
         dev_floor=c["dev_floor"], accelerate=bool(c["accelerate"]),
     )
-    if random_labels is None:
-        random_labels = (
-            column_names(Z, "Z.", sum(sizes)), [f"Random{k + 1}" for k in range(len(sizes))]
-        )
-    names = Names(
-        fixed_names, random_labels[0], random_labels[1], disp_names,
-        [nm for _, nm in rand_disp], y_name,
-    )
-    return HGLMResult(
-        fit_eql(problem, options), names, method, calc_like=c["calc_like"],
-        vcovmat=c["vcovmat"],
-    )
+    return options, method
 
 
-def _engine_block(block: object) -> object:
-    """A block of Z as the engine takes it (an Indicator stays one)."""
-    return block if isinstance(block, Indicator) else as_block(block)
-
-
-def _effective_method(method: str, rand_fams: list) -> str:
+def _effective_method(method: str, rand_fams: list[RandomFamily]) -> str:
     """EQL1 corrects Gaussian random effects only; otherwise EQL is used, as R does.
     "HL11" is the tutorial's name of EQL1."""
     method = "EQL1" if method == "HL11" else method
@@ -507,6 +395,27 @@ def _effective_method(method: str, rand_fams: list) -> str:
     return method
 
 
+def _term_block(term: RandomTerm) -> Indicator:
+    """A formula term's block of Z as the engine's Indicator, straight from the term's
+    level codes and values: what ``as_block(term.Z)`` gives, without building Z (a row
+    whose value is 0 has no entry: index 0, value 0)."""
+    index = term.codes.astype(np.int64)
+    if term.values is None:
+        values, empty = np.ones(index.shape[0]), index < 0
+    else:
+        values = np.array(term.values, dtype=float)
+        empty = (index < 0) | (values == 0)
+    if empty.any():
+        index[empty], values[empty] = 0, 0.0
+    return Indicator(index, values, len(term.levels))
+
+
+def _engine_block(columns: RandomTerm | Array | sparse.spmatrix) -> object:
+    """A term's columns of Z as the engine's block: a formula term from its level codes
+    (:func:`_term_block`), a matrix by ``as_block``."""
+    return _term_block(columns) if isinstance(columns, RandomTerm) else as_block(columns)
+
+
 def _positive_definite(Q: sparse.csc_matrix) -> bool:
     """Whether a sparse symmetric matrix is positive definite (the engine's sparse LDL')."""
     try:
@@ -514,3 +423,6 @@ def _positive_definite(Q: sparse.csc_matrix) -> bool:
     except NotPositiveDefiniteError:
         return False
     return True
+
+
+_ENGINE = EngineHooks(block=_engine_block, positive_definite=_positive_definite)

@@ -1,14 +1,23 @@
 """What the user asked for, as arrays and term descriptions.
 
-Response and random-effect families with their links, the formula layer (the bar
+Response and random-effect families with their links; the formula layer (the bar
 parser, the materializer of model matrices and random terms, the encoding re-applied to
-new data), the designs of the dispersion models, covariance structures of random terms
-(CAR/SAR, known covariance or precision) and the checks of the arguments.
+new data); the designs of the dispersion models; covariance structures of random terms
+(CAR/SAR, known covariance or precision); the checks of the arguments; and the assembly
+of all of it into the :class:`Problem` every estimator takes.
 """
 
+from .assemble import (
+    EngineHooks,
+    Labels,
+    assemble,
+    rand_families,
+    response_vector,
+    split_z,
+)
 from .covariance import align_covariances, covariance_factors, times_factor
 from .dispersion import disp_design, dispersion_columns, level_designs, rand_disp_designs
-from .encoding import ModelDesign, new_design, new_offset
+from .encoding import ModelDesign, RandomTerm, new_design, new_offset
 from .families import (
     Beta,
     Binomial,
@@ -29,14 +38,12 @@ from .model import Problem, RandomTermModel
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
+    check_calc_like,
     check_controls,
     check_full_rank,
     column_names,
     finite_matrix,
     positive_number,
-    rand_families,
-    response_vector,
-    split_z,
     vector_argument,
 )
 from .variables import formula_columns
@@ -45,22 +52,27 @@ __all__ = [
     "Beta",
     "Binomial",
     "CAR",
+    "EngineHooks",
     "Family",
     "Gamma",
     "Gaussian",
     "InverseGamma",
     "InverseGaussian",
+    "Labels",
     "Link",
     "ModelDesign",
     "Poisson",
     "Precision",
     "Problem",
     "RandomFamily",
+    "RandomTerm",
     "RandomTermModel",
     "ResponseFamily",
     "SAR",
     "align_covariances",
     "as_family",
+    "assemble",
+    "check_calc_like",
     "check_controls",
     "check_full_rank",
     "column_names",

@@ -1,19 +1,17 @@
-"""Argument checks of the fitting functions.
+"""Checks of argument values: names, positive numbers, finite vectors and matrices, full
+rank, and the controls of a fit.
 
-Every array and control argument is checked here before the engine sees it; bad input
-raises ``ValueError`` whose message names the argument and what is wrong (API.md,
-"Errors").
+Bad input raises ``ValueError`` whose message names the argument and what is wrong
+(API.md, "Errors").
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .families import ResponseFamily, random_family
+from .families import ResponseFamily
 
 Array = np.ndarray
 
@@ -90,59 +88,21 @@ def check_full_rank(X: Array, names: list[str], argument: str) -> None:
         )
 
 
-def split_z(Z: object, rand_c: Sequence[int] | None, n: int) -> list[Array | sparse.spmatrix]:
-    if sparse.issparse(Z):
-        Zm = sparse.csc_matrix(Z, dtype=float)
-        if Zm.shape[0] != n:
-            raise ValueError(f"Z: has {Zm.shape[0]} rows but y has {n} values")
-        if not np.all(np.isfinite(Zm.data)):
-            raise ValueError("Z: contains missing (NaN) or infinite values")
-    else:
-        Zm = finite_matrix(Z, "Z", n)
-    q = Zm.shape[1]
-    if q == 0:
-        raise ValueError("Z: has no columns; an HGLM needs at least one random effect")
-    if rand_c is None:
-        rand_c = [q]
-    sizes = [int(c) for c in rand_c]
-    if any(c <= 0 for c in sizes) or sum(sizes) != q:
-        raise ValueError(
-            f"rand_c: the numbers of columns per random term {sizes} must be positive and "
-            f"sum to the {q} columns of Z"
-        )
-    ends = np.cumsum(sizes)
-    return [Zm[:, e - s : e] for s, e in zip(sizes, ends, strict=True)]
-
-
-def rand_families(rand_family: object, k: int) -> list:
-    specs = rand_family if isinstance(rand_family, list | tuple) else [rand_family] * k
-    if len(specs) != k:
-        raise ValueError(f"rand_family: got {len(specs)} families for {k} random terms")
-    return [random_family(s, "rand_family") for s in specs]
-
-
-def response_vector(y: object, family: ResponseFamily) -> tuple[Array, str]:
-    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"y: expected a vector, got an array of shape {arr.shape}")
-    try:
-        arr = arr.astype(float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"y: expected numbers ({exc})") from exc
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("y: contains missing (NaN) or infinite values")
-    problem = family.support_error(arr)
-    if problem:
-        raise ValueError(f"y: {problem}")
-    return arr, name
-
-
-def check_controls(method: str, conv: float, maxit: int) -> None:
+def check_controls(method: str, conv: float, maxit: int, dev_floor: str) -> None:
+    """Check the controls of the EQL iteration, else ValueError naming the argument."""
     if method not in ("EQL", "EQL1", "HL11"):
         raise ValueError(f"method: must be 'EQL' or 'EQL1' ('HL11' is EQL1), got {method!r}")
     positive_number(conv, "conv")
     if isinstance(maxit, bool) or not isinstance(maxit, int | np.integer) or maxit < 1:
         raise ValueError(f"maxit: must be a whole number of at least 1, got {maxit!r}")
+    if dev_floor not in ("absolute", "relative"):
+        raise ValueError(f"dev_floor: must be 'absolute' or 'relative', got {dev_floor!r}")
+
+
+def check_calc_like(calc_like: bool, family: ResponseFamily, fix_disp: float | None) -> None:
+    """Likelihoods need a true likelihood: not a quasi-likelihood dispersion."""
+    if calc_like and family.fixed_dispersion and fix_disp is None:
+        raise ValueError(
+            f"calc_like: likelihoods are not defined for the {family.name} family with an "
+            "estimated (quasi-likelihood) dispersion; set fix_disp=1 to compute them"
+        )
