@@ -28,7 +28,7 @@ from bench_problems import PROBLEMS, load_problem  # noqa: E402
 from common import machine_text, md_table, problem_data, shared_dir  # noqa: E402
 
 from hglm.api import _term_block  # noqa: E402
-from hglm.spec.design import design_from_lme4  # noqa: E402
+from hglm.spec.formula import design_from_lme4  # noqa: E402
 
 
 def timings(function: Callable[[], object], repeat: int) -> tuple[float, float]:

@@ -1,13 +1,18 @@
-"""The public fitting functions: from arguments (matrices or formulas) to the engine.
+"""The public fitting functions ``hglm()`` and ``hglm2()``: from the user's arguments
+to a fitted model.
 
-``hglm(y=, X=, Z=, ...)`` is the matrix interface of API.md.  The formula interfaces
-build the same matrices (module ``design``) and come here too.  Every argument is
-checked (module ``validation``) before the engine sees it.
+The orchestration of a fit (ARCHITECTURE.md): the arguments are checked and turned into
+arrays by ``spec`` (the formula interfaces build their design there, ``spec.assemble``
+the :class:`~hglm.spec.Problem`), fitted by ``fit`` (EQL, or a double HGLM's
+interconnected fits), and named and presented by ``results``.  The engine's
+representation of a block of Z is chosen here, where spec meets the engine.
+
+One concept, a little over 400 lines: the docstrings of ``hglm()`` and ``hglm2()``, the
+reference of API.md's arguments, are 120 of them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,34 +20,26 @@ import pandas as pd
 from scipy import sparse
 
 from ._warn import warn
-from .engine import Indicator, as_block, block_width
+from .engine import Indicator, NotPositiveDefiniteError, as_block, spd_logdet
 from .fit import DoubleModel, Options, fit_double, fit_eql
 from .results import HGLMResult, Names
 from .spec import (
+    EngineHooks,
     Family,
     ModelDesign,
-    Precision,
     Problem,
-    RandomTermModel,
+    RandomFamily,
+    RandomTerm,
+    align_covariances,
+    assemble,
+    check_calc_like,
     check_controls,
-    check_full_rank,
-    column_names,
-    covariance_factors,
     design_from_formulas,
     design_from_lme4,
     disp_design,
-    finite_matrix,
-    formula_columns,
-    get_link,
-    positive_number,
-    rand_disp_designs,
-    rand_families,
+    dispersion_columns,
+    level_designs,
     response_family,
-    response_vector,
-    rotate_block,
-    split_z,
-    times_factor,
-    vector_argument,
 )
 
 Array = np.ndarray
@@ -185,7 +182,7 @@ def hglm(
         fam = response_family(family)
         design = design_from_formulas(
             fixed, random, _require_data(data), weights=weights, offset=offset,
-            binomial=fam.name == "binomial", extra_columns=_disp_columns(disp, rand_disp),
+            binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
         )
         return _fit_design(design, data, disp, controls, rand_disp)
     if disp is not None or rand_disp is not None:
@@ -247,66 +244,12 @@ def hglm2(
     fam = response_family(controls["family"])
     design = design_from_lme4(
         formula, _require_data(data), weights=weights, offset=offset,
-        binomial=fam.name == "binomial", extra_columns=_disp_columns(disp, rand_disp),
+        binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
     )
     if cov is not None:
-        design.random, controls["rand_cov"] = _covariances_by_group(cov, design.random)
+        design.random, controls["rand_cov"] = align_covariances(cov, design.random)
         controls["rand_cov_labels"] = [f"cov[{t.group!r}]" for t in design.random]
     return _fit_design(design, data, disp, controls, rand_disp)
-
-
-def _covariances_by_group(
-    cov: dict[str, object], terms: list
-) -> tuple[list, list[object | None]]:
-    """The ``cov`` dict as one entry per random term, ordered as the term's levels; the
-    terms, where a labelled precision adds its levels without observations."""
-    groups = [t.group for t in terms]
-    unknown = sorted(set(cov) - set(groups))
-    if unknown:
-        raise ValueError(f"cov: no random term is grouped by {unknown[0]!r}; terms: {groups}")
-    out: list[object | None] = []
-    new_terms = []
-    for t in terms:
-        A = cov.get(t.group)
-        if isinstance(A, Precision):
-            t, A = _align_precision(t, A)
-        elif isinstance(A, pd.DataFrame):
-            A = A.copy()
-            A.index, A.columns = A.index.map(str), A.columns.map(str)
-            missing = [lv for lv in t.levels if lv not in A.index or lv not in A.columns]
-            if missing:
-                raise ValueError(
-                    f"cov[{t.group!r}]: has no row/column for level(s) {missing[:5]}"
-                )
-            A = A.loc[t.levels, t.levels].to_numpy(dtype=float)
-        out.append(A)
-        new_terms.append(t)
-    return new_terms, out
-
-
-def _align_precision(term: object, prec: Precision) -> tuple[object, Precision]:
-    """A labelled precision ordered as the term's levels, followed by its levels without
-    observations, which the term gains as random effects (empty columns of Z): unlike a
-    covariance, a precision cannot be restricted to the observed levels."""
-    if prec.labels is None:
-        return term, prec
-    position = {lab: j for j, lab in enumerate(prec.labels)}
-    missing = [lv for lv in term.levels if lv not in position]
-    if missing:
-        raise ValueError(f"cov[{term.group!r}]: has no row/column for level(s) {missing[:5]}")
-    observed = set(term.levels)
-    extra = [lab for lab in prec.labels if lab not in observed]
-    levels = list(term.levels) + extra
-    index = np.array([position[lv] for lv in levels], dtype=np.int64)
-    Q = prec.matrix[index][:, index]
-    prefix = "(Intercept)" if term.covariate is None else term.covariate
-    # Z follows from the codes: the new levels are its empty last columns
-    term = dataclasses.replace(
-        term, levels=levels, names=[f"{prefix}|{term.group}:{lv}" for lv in levels]
-    )
-    aligned = Precision(Q, levels)
-    aligned.known_positive_definite = prec.known_positive_definite  # a permutation of it
-    return term, aligned
 
 
 _CONTROL_DEFAULTS = dict(
@@ -315,6 +258,11 @@ _CONTROL_DEFAULTS = dict(
     startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="absolute",
     accelerate=True, verbose=None,
 )
+_MODEL_ARGUMENTS = (
+    "family", "rand_family", "link_disp", "x_rand_disp", "link_rand_disp", "rand_cov",
+    "fix_disp",
+)
+"""The controls that describe the model (``spec.assemble``); the others control the fit."""
 
 
 def _controls(kwargs: dict) -> dict:
@@ -328,55 +276,6 @@ def _require_data(data: object) -> object:
     if data is None:
         raise ValueError("data: the formula interface needs a DataFrame (or dict of columns)")
     return data
-
-
-def _disp_columns(disp: str | None, rand_disp: str | dict[str, str] | None) -> list[str]:
-    """Columns of the dispersion formulas: rows missing them are dropped up front."""
-    formulas = [disp] if disp is not None else []
-    if isinstance(rand_disp, dict):
-        formulas += list(rand_disp.values())
-    elif rand_disp is not None:
-        formulas.append(rand_disp)
-    return [c for f in formulas for c in formula_columns(f)]
-
-
-def _level_designs(
-    rand_disp: str | dict[str, str], data: object, design: ModelDesign
-) -> list[pd.DataFrame | None]:
-    """``x_rand_disp`` from the ``rand_disp`` formula(s): one row per level of each term,
-    from covariates that must be constant within the level."""
-    groups = [t.group for t in design.random]
-    if isinstance(rand_disp, dict):
-        unknown = sorted(set(rand_disp) - set(groups))
-        if unknown:
-            raise ValueError(f"rand_disp: no random term is grouped by {unknown[0]!r}")
-    out: list[pd.DataFrame | None] = []
-    for t in design.random:
-        formula = rand_disp.get(t.group) if isinstance(rand_disp, dict) else rand_disp
-        if formula is None:
-            out.append(None)
-            continue
-        X_rows, terms = disp_design(formula, data, design.rows)
-        if terms:
-            raise ValueError("rand_disp: random effects in a random-effect dispersion model "
-                             "are not supported")
-        Zr = sparse.csr_matrix(t.Z)
-        has = np.diff(Zr.indptr) > 0
-        level = np.full(Zr.shape[0], -1)
-        level[has] = Zr.indices[Zr.indptr[:-1][has]]
-        first = np.full(Zr.shape[1], -1)
-        first[level[has][::-1]] = np.flatnonzero(has)[::-1]
-        if np.any(first < 0):
-            raise ValueError(f"rand_disp: a level of {t.group!r} has no rows to take "
-                             "its covariates from")
-        values = X_rows.to_numpy(dtype=float)
-        if not np.allclose(values[has], values[first][level[has]], equal_nan=True):
-            raise ValueError(
-                f"rand_disp: the covariates of {formula!r} must be constant within each "
-                f"level of {t.group!r}"
-            )
-        out.append(pd.DataFrame(values[first], columns=X_rows.columns))
-    return out
 
 
 def _fit_design(
@@ -395,81 +294,41 @@ def _fit_design(
     if rand_disp is not None:
         if controls["x_rand_disp"] is not None:
             raise ValueError("rand_disp, x_rand_disp: give one of them")
-        controls = {**controls, "x_rand_disp": _level_designs(rand_disp, data, design)}
+        controls = {**controls, "x_rand_disp": level_designs(rand_disp, data, design)}
     x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
     y = pd.Series(design.y, name=design.response_name)
     if disp_terms:
-        Z, rand_c, labels = _stack_terms(design.random)
-        fit = _fit_double_design(design, y, Z, rand_c, labels, x_disp, disp_terms, controls)
+        fit = _fit_double_design(design, y, x_disp, disp_terms, controls)
     else:
-        blocks = [_term_block(t) for t in design.random]
-        fit = _fit(y, design.X, blocks, None, x_disp, design.weights, design.offset,
+        fit = _fit(y, design.X, design.random, None, x_disp, design.weights, design.offset,
                    _term_labels(design.random), controls)
     fit.design = design
     return fit
 
 
-def _stack_terms(terms: list) -> tuple[sparse.csc_matrix, list[int], tuple[list, list]]:
+def _stack_terms(
+    terms: list[RandomTerm],
+) -> tuple[sparse.csc_matrix, list[int], tuple[list[str], list[str]]]:
     """Z, rand_c and the (effect names, term labels) of the formula layer's terms."""
     Z = sparse.hstack([t.Z for t in terms], format="csc")
     return Z, [len(t.levels) for t in terms], _term_labels(terms)
 
 
-def _term_labels(terms: list) -> tuple[list, list]:
+def _term_labels(terms: list[RandomTerm]) -> tuple[list[str], list[str]]:
     """The (effect names, term labels) of the formula layer's terms."""
     return [nm for t in terms for nm in t.names], [t.label for t in terms]
-
-
-def _term_block(term) -> Indicator:
-    """A formula term's block of Z as the engine's Indicator, straight from the term's
-    level codes and values: what ``as_block(term.Z)`` gives, without building Z (a row
-    whose value is 0 has no entry: index 0, value 0)."""
-    index = term.codes.astype(np.int64)
-    if term.values is None:
-        values, empty = np.ones(index.shape[0]), index < 0
-    else:
-        values = np.array(term.values, dtype=float)
-        empty = (index < 0) | (values == 0)
-    if empty.any():
-        index[empty], values[empty] = 0, 0.0
-    return Indicator(index, values, len(term.levels))
-
-
-def _formula_blocks(Z: object, n: int) -> list[Indicator] | None:
-    """Z given as a list of Indicator blocks (the formula interfaces), checked; else None."""
-    if not (isinstance(Z, list) and Z and all(isinstance(b, Indicator) for b in Z)):
-        return None
-    for b in Z:
-        if b.index.shape[0] != n:
-            raise ValueError(f"Z: has {b.index.shape[0]} rows but y has {n} values")
-        if not np.all(np.isfinite(b.values)):
-            raise ValueError("Z: contains missing (NaN) or infinite values")
-    return list(Z)
-
-
-def _as_matrix(block: object) -> object:
-    """A block of Z as a matrix (an Indicator as a sparse matrix), for the transforms."""
-    if not isinstance(block, Indicator):
-        return block
-    n = block.index.shape[0]
-    matrix = sparse.csr_matrix(
-        (block.values, block.index, np.arange(n + 1)), shape=(n, block.n_levels)
-    ).tocsc()
-    matrix.eliminate_zeros()
-    return matrix
 
 
 def _fit_double_design(
     design: ModelDesign,
     y: pd.Series,
-    Z: sparse.csc_matrix,
-    rand_c: list[int],
-    labels: tuple[list, list],
     x_disp: pd.DataFrame,
-    disp_terms: list,
+    disp_terms: list[RandomTerm],
     controls: dict,
 ) -> HGLMResult:
-    """A double HGLM: random effects in the dispersion formula (module ``dhglm``)."""
+    """A double HGLM: random effects in the dispersion formula (module ``fit.dhglm``),
+    its mean and dispersion HGLMs each fitted by :func:`_fit`."""
+    Z, rand_c, labels = _stack_terms(design.random)
     if controls["fix_disp"] is not None:
         raise ValueError("fix_disp: a double HGLM models the residual dispersion; drop it")
     z_disp, rand_c_disp, disp_labels = _stack_terms(disp_terms)
@@ -495,108 +354,35 @@ def _fit(
     random_labels: tuple[list[str], list[str]] | None,
     c: dict,
 ) -> HGLMResult:
-    """Check the arrays and arguments, run the engine and name the result."""
-    if y is None or X is None or Z is None:
-        raise ValueError("y, X and Z: the matrix interface needs all three")
-    fam = response_family(c["family"])
-    y_arr, y_name = response_vector(y, fam)
-    n = y_arr.shape[0]
-    X_arr = finite_matrix(X, "X", n)
-    fixed_names = column_names(X, "X.", X_arr.shape[1])
-    if X_arr.shape[1] == 0:
-        raise ValueError("X: has no columns; include at least an intercept")
-    check_full_rank(X_arr, fixed_names, "X")
-    z_blocks = _formula_blocks(Z, n)
-    if z_blocks is None:
-        z_blocks = split_z(Z, rand_c, n)
-    sizes = [block_width(b) for b in z_blocks]
-    rand_fams = rand_families(c["rand_family"], len(z_blocks))
-
-    w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
-    if np.any(w <= 0):
-        raise ValueError("weights: prior weights must be positive")
-    off = np.zeros(n) if offset is None else vector_argument(offset, "offset", n)
-    fix_disp = None if c["fix_disp"] is None else positive_number(c["fix_disp"], "fix_disp")
-    check_controls(c["method"], c["conv"], c["maxit"])
-    if c["dev_floor"] not in ("absolute", "relative"):
-        raise ValueError(f"dev_floor: must be 'absolute' or 'relative', got {c['dev_floor']!r}")
-    if c["calc_like"] and fam.fixed_dispersion and fix_disp is None:
-        raise ValueError(
-            f"calc_like: likelihoods are not defined for the {fam.name} family with an "
-            "estimated (quasi-likelihood) dispersion; set fix_disp=1 to compute them"
-        )
-
-    xd_arr, disp_names = None, None
-    if x_disp is not None:
-        xd_arr = finite_matrix(x_disp, "x_disp", n)
-        disp_names = column_names(x_disp, "", xd_arr.shape[1])
-        check_full_rank(xd_arr, disp_names, "x_disp")
-    rd_link = get_link(c["link_rand_disp"], "link_rand_disp")
-    rand_disp = rand_disp_designs(c["x_rand_disp"], sizes)
-    rd_links = [rd_link] * len(sizes)
-    transforms: list[Array | None] = [None] * len(sizes)
-    shift_blocks: list[object | None] = [None] * len(sizes)
-    for k, f in enumerate(rand_fams):
-        if f.spatial is not None:
-            if rand_disp[k][0] is not None:
-                raise ValueError(
-                    f"x_rand_disp[{k}]: a {f.name} term has its own dispersion model "
-                    "(on the eigenvalues of D)"
-                )
-            shift_blocks[k] = _engine_block(z_blocks[k])
-            z_blocks[k] = rotate_block(f.spatial, _as_matrix(z_blocks[k]), "Z")
-            rand_disp[k] = (f.spatial.disp_design, ["(Intercept)", "eigenvalue"])
-            rd_links[k] = f.spatial.disp_link
-            transforms[k] = f.spatial.vectors
-    cov_factors = covariance_factors(c["rand_cov"], sizes, rand_fams, c.get("rand_cov_labels"))
-    precisions: list[object | None] = [None] * len(sizes)
-    for k, L in enumerate(cov_factors):
-        if sparse.issparse(L):  # a known precision: the sparse solver fits u itself
-            if rand_disp[k][0] is not None:
-                raise ValueError(f"x_rand_disp[{k}]: a term with a known precision has an "
-                                 "intercept-only dispersion")
-            precisions[k] = L
-        elif L is not None:
-            z_blocks[k] = times_factor(_as_matrix(z_blocks[k]), L)
-            transforms[k] = L
-    terms = [
-        RandomTermModel(f, xd, lk, tr, pr, sb)
-        for f, (xd, _), lk, tr, pr, sb in zip(rand_fams, rand_disp, rd_links, transforms,
-                                              precisions, shift_blocks, strict=True)
-    ]
-    problem = Problem(
-        y_arr, X_arr, [_engine_block(b) for b in z_blocks],
-        terms, fam, w, off, xd_arr,
-        get_link(c["link_disp"], "link_disp"), fix_disp,
+    """Assemble the model (spec), fit it by EQL (fit) and name the result (results)."""
+    problem, labels = assemble(
+        y, X, Z, rand_c=rand_c, x_disp=x_disp, weights=weights, offset=offset,
+        rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
+        engine=_ENGINE, **{name: c[name] for name in _MODEL_ARGUMENTS},
     )
+    options, method = _options(c, problem)
+    return HGLMResult(
+        fit_eql(problem, options), Names(**labels), method, calc_like=c["calc_like"],
+        vcovmat=c["vcovmat"],
+    )
+
+
+def _options(c: dict, problem: Problem) -> tuple[Options, str]:
+    """The controls of the EQL fit, checked, and the method fitted."""
+    check_controls(c["method"], c["conv"], c["maxit"], c["dev_floor"])
+    check_calc_like(c["calc_like"], problem.family, problem.fix_disp)
+    method = _effective_method(c["method"], [t.family for t in problem.terms])
     startval = c["startval"]
-    method = _effective_method(c["method"], rand_fams)
     options = Options(
         conv=float(c["conv"]), maxit=int(c["maxit"]),
         startval=None if startval is None else np.asarray(startval, dtype=float),
         verbose=c["verbose"], hl_correction=method == "EQL1", bigrr=c["bigrr"],
         dev_floor=c["dev_floor"], accelerate=bool(c["accelerate"]),
     )
-    if random_labels is None:
-        random_labels = (
-            column_names(Z, "Z.", sum(sizes)), [f"Random{k + 1}" for k in range(len(sizes))]
-        )
-    names = Names(
-        fixed_names, random_labels[0], random_labels[1], disp_names,
-        [nm for _, nm in rand_disp], y_name,
-    )
-    return HGLMResult(
-        fit_eql(problem, options), names, method, calc_like=c["calc_like"],
-        vcovmat=c["vcovmat"],
-    )
+    return options, method
 
 
-def _engine_block(block: object) -> object:
-    """A block of Z as the engine takes it (an Indicator stays one)."""
-    return block if isinstance(block, Indicator) else as_block(block)
-
-
-def _effective_method(method: str, rand_fams: list) -> str:
+def _effective_method(method: str, rand_fams: list[RandomFamily]) -> str:
     """EQL1 corrects Gaussian random effects only; otherwise EQL is used, as R does.
     "HL11" is the tutorial's name of EQL1."""
     method = "EQL1" if method == "HL11" else method
@@ -609,3 +395,34 @@ def _effective_method(method: str, rand_fams: list) -> str:
     return method
 
 
+def _term_block(term: RandomTerm) -> Indicator:
+    """A formula term's block of Z as the engine's Indicator, straight from the term's
+    level codes and values: what ``as_block(term.Z)`` gives, without building Z (a row
+    whose value is 0 has no entry: index 0, value 0)."""
+    index = term.codes.astype(np.int64)
+    if term.values is None:
+        values, empty = np.ones(index.shape[0]), index < 0
+    else:
+        values = np.array(term.values, dtype=float)
+        empty = (index < 0) | (values == 0)
+    if empty.any():
+        index[empty], values[empty] = 0, 0.0
+    return Indicator(index, values, len(term.levels))
+
+
+def _engine_block(columns: RandomTerm | Array | sparse.spmatrix) -> object:
+    """A term's columns of Z as the engine's block: a formula term from its level codes
+    (:func:`_term_block`), a matrix by ``as_block``."""
+    return _term_block(columns) if isinstance(columns, RandomTerm) else as_block(columns)
+
+
+def _positive_definite(Q: sparse.csc_matrix) -> bool:
+    """Whether a sparse symmetric matrix is positive definite (the engine's sparse LDL')."""
+    try:
+        spd_logdet(Q)
+    except NotPositiveDefiniteError:
+        return False
+    return True
+
+
+_ENGINE = EngineHooks(block=_engine_block, positive_definite=_positive_definite)

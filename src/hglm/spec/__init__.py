@@ -1,19 +1,23 @@
 """What the user asked for, as arrays and term descriptions.
 
-Response and random-effect families with their links, the formula layer (random-effect
-bars, model matrices, the encoding re-applied to new data), covariance structures of
-random terms (CAR/SAR, known precision) and the checks of the arguments.
+Response and random-effect families with their links; the formula layer (the bar
+parser, the materializer of model matrices and random terms, the encoding re-applied to
+new data); the designs of the dispersion models; covariance structures of random terms
+(CAR/SAR, known covariance or precision); the checks of the arguments; and the assembly
+of all of it into the :class:`Problem` every estimator takes.
 """
 
-from .design import (
-    ModelDesign,
-    design_from_formulas,
-    design_from_lme4,
-    disp_design,
-    formula_columns,
-    new_design,
-    new_offset,
+from .assemble import (
+    EngineHooks,
+    Labels,
+    assemble,
+    rand_families,
+    response_vector,
+    split_z,
 )
+from .covariance import align_covariances, covariance_factors, times_factor
+from .dispersion import disp_design, dispersion_columns, level_designs, rand_disp_designs
+from .encoding import ModelDesign, RandomTerm, new_design, new_offset
 from .families import (
     Beta,
     Binomial,
@@ -28,44 +32,47 @@ from .families import (
     as_family,
     response_family,
 )
+from .formula import design_from_formulas, design_from_lme4
 from .links import Link, get_link
 from .model import Problem, RandomTermModel
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
+    check_calc_like,
     check_controls,
     check_full_rank,
     column_names,
-    covariance_factors,
     finite_matrix,
     positive_number,
-    rand_disp_designs,
-    rand_families,
-    response_vector,
-    split_z,
-    times_factor,
     vector_argument,
 )
+from .variables import formula_columns
 
 __all__ = [
     "Beta",
     "Binomial",
     "CAR",
+    "EngineHooks",
     "Family",
     "Gamma",
     "Gaussian",
     "InverseGamma",
     "InverseGaussian",
+    "Labels",
     "Link",
     "ModelDesign",
     "Poisson",
     "Precision",
     "Problem",
     "RandomFamily",
+    "RandomTerm",
     "RandomTermModel",
     "ResponseFamily",
     "SAR",
+    "align_covariances",
     "as_family",
+    "assemble",
+    "check_calc_like",
     "check_controls",
     "check_full_rank",
     "column_names",
@@ -73,9 +80,11 @@ __all__ = [
     "design_from_formulas",
     "design_from_lme4",
     "disp_design",
+    "dispersion_columns",
     "finite_matrix",
     "formula_columns",
     "get_link",
+    "level_designs",
     "new_design",
     "new_offset",
     "pedigree_precision",

@@ -1,19 +1,19 @@
 """The model as the estimators see it: arrays and term descriptions (no formula, no
-data frame).  Built by ``api`` from the user's arguments; every estimator in ``fit``
-takes a :class:`Problem`."""
+data frame).  Assembled from the user's arguments by :func:`~.assemble.assemble`; every
+estimator in ``fit`` takes a :class:`Problem`.
+
+The blocks of Z are stored as the engine stores them (``engine.Indicator`` or a dense
+array, see ``engine.as_block``); spec does not import the engine: the caller of
+``assemble`` makes them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .families import RandomFamily, ResponseFamily
 from .links import Link
-
-if TYPE_CHECKING:
-    from ..engine import Block
 
 Array = np.ndarray
 
@@ -35,8 +35,8 @@ class RandomTermModel:
         u = T v on the original scale.
     precision : scipy.sparse matrix or None
         A known precision Q = A^{-1} of a Gaussian term (u ~ N(0, lambda A)), fitted on u
-        itself by the sparse solver (``sparse_solver``).
-    shift_block : Block or None
+        itself by the sparse solver (``engine.sparse``).
+    shift_block : engine block or None
         The term's design as given, when the fitted block is rotated from it (CAR/SAR):
         the EQL1 correction builds its K from it, as R's hglm does (DESIGN.md, "EQL1").
     """
@@ -46,7 +46,7 @@ class RandomTermModel:
     link_disp: Link
     transform: Array | None = None
     precision: object | None = None
-    shift_block: Block | None = None
+    shift_block: object | None = None
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Problem:
     y, X : ndarray
         Response (n,) and fixed design (n, p).
     blocks : list
-        The columns of Z of each random term (see ``augmented.as_block``).
+        The columns of Z of each random term, as the engine stores them.
     terms : list of RandomTermModel
         One per block.
     family : ResponseFamily
@@ -73,7 +73,7 @@ class Problem:
 
     y: Array
     X: Array
-    blocks: list[Block]
+    blocks: list[object]
     terms: list[RandomTermModel]
     family: ResponseFamily
     weights: Array

@@ -4,7 +4,7 @@ pedigree.
 A random term with effects u ~ N(0, lambda A) can be given by its covariance A (dense
 path: A = L L', design Z L) or by its precision Q = A^{-1}, which for a pedigree is very
 sparse (about 3 to 5 non-zeros per animal) although A itself is dense.  A precision
-term is fitted on u directly by the general sparse solver (``sparse_solver``): no
+term is fitted on u directly by the general sparse solver (``engine.sparse``): no
 q x q dense matrix is formed, so pedigrees of tens of thousands of animals fit in
 seconds.
 

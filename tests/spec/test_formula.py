@@ -1,4 +1,5 @@
-"""Tests of the formula layer, ``hglm.spec.design``."""
+"""Tests of the formula materializer, ``hglm.spec.formula``: the design of a formula
+and a data frame (fixed part, response, weights, offsets, missing values, errors)."""
 
 from __future__ import annotations
 
@@ -7,39 +8,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
-from hglm.spec.design import (
-    design_from_formulas,
-    design_from_lme4,
-    disp_design,
-    formula_columns,
-    new_design,
-    new_offset,
-)
+from hglm.spec.dispersion import disp_design
+from hglm.spec.formula import design_from_formulas, design_from_lme4
 from tests.shared import load_data
-
-
-@pytest.fixture
-def df() -> pd.DataFrame:
-    """Eight rows with numeric, string and integer grouping columns."""
-    return pd.DataFrame(
-        {
-            "y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
-            "x": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0],
-            "f": ["u", "v", "w", "u", "v", "w", "u", "v"],
-            "g": [10, 2, 1, 10, 2, 1, 10, 2],
-            "h": ["b", "a", "b", "a", "b", "a", "b", "a"],
-            "w": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0],
-            "t": [1.0, 2.0, 4.0, 8.0, 1.0, 2.0, 4.0, 8.0],
-        }
-    )
-
-
-def dense(term) -> np.ndarray:
-    """The Z block of a random term as a dense array."""
-    return term.Z.toarray()
-
 
 # --------------------------------------------------------------------------------------
 # Fixed part
@@ -89,116 +61,6 @@ def test_only_random_terms_gives_intercept(df):
 def test_factor_alias_of_r(df):
     d = design_from_lme4("y ~ factor(g) + (1|h)", df)
     assert list(d.X.columns) == ["(Intercept)", "factor(g)[T.2]", "factor(g)[T.10]"]
-
-
-# --------------------------------------------------------------------------------------
-# Random terms
-# --------------------------------------------------------------------------------------
-
-
-def test_random_intercept_numeric_levels_sort_numerically(df):
-    (term,) = design_from_formulas("y ~ x", "~ 1|g", df).random
-    assert term.label == "(1|g)"
-    assert term.group == "g"
-    assert term.levels == ["1", "2", "10"]
-    assert term.names == ["(Intercept)|g:1", "(Intercept)|g:2", "(Intercept)|g:10"]
-    assert isinstance(term.Z, sp.csc_matrix)
-    assert term.Z.shape == (8, 3)
-    assert term.Z.nnz == 8
-    expected = np.zeros((8, 3))
-    expected[np.arange(8), df["g"].map({1: 0, 2: 1, 10: 2})] = 1.0
-    np.testing.assert_array_equal(dense(term), expected)
-    assert term.covariate is None
-
-
-def test_string_levels_sort_as_strings():
-    data = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": ["b", "a", "B", "a"]})
-    (term,) = design_from_lme4("y ~ (1|g)", data).random
-    assert term.levels == ["B", "a", "b"]
-    np.testing.assert_array_equal(dense(term).argmax(axis=1), [2, 1, 0, 1])
-
-
-def test_categorical_levels_sort_as_strings():
-    g = pd.Categorical(["1", "10", "2", "10"], categories=["2", "10", "1"], ordered=True)
-    data = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": g, "k": pd.Categorical([3, 10, 3, 10])})
-    assert design_from_lme4("y ~ (1|g)", data).random[0].levels == ["1", "10", "2"]
-    assert design_from_lme4("y ~ (1|k)", data).random[0].levels == ["10", "3"]
-
-
-def test_bool_and_float_levels():
-    data = pd.DataFrame(
-        {"y": [1.0, 2, 3, 4], "b": [True, False, True, True], "r": [2.5, 1.0, 10.0, 1.0]}
-    )
-    assert design_from_lme4("y ~ (1|b)", data).random[0].levels == ["False", "True"]
-    term = design_from_lme4("y ~ (1|r)", data).random[0]
-    assert term.levels == ["1", "2.5", "10"]
-    assert term.names[1] == "(Intercept)|r:2.5"
-
-
-def test_unused_categories_get_no_column():
-    g = pd.Categorical(["a", "c", "a"], categories=["a", "b", "c"])
-    data = pd.DataFrame({"y": [1.0, 2, 3], "g": g})
-    assert design_from_lme4("y ~ (1|g)", data).random[0].levels == ["a", "c"]
-
-
-def test_random_slope_without_intercept(df):
-    (term,) = design_from_lme4("y ~ x + (0 + x|g)", df).random
-    assert term.label == "(0 + x|g)"
-    assert term.names == ["x|g:1", "x|g:2", "x|g:10"]
-    assert term.covariate == "x"
-    expected = np.zeros((8, 3))
-    expected[np.arange(8), df["g"].map({1: 0, 2: 1, 10: 2})] = df["x"]
-    np.testing.assert_array_equal(dense(term), expected)
-
-
-@pytest.mark.parametrize("bar", ["(x|g)", "(1 + x|g)", "(x||g)"])
-def test_correlated_slope_becomes_two_independent_terms(df, bar):
-    terms = design_from_lme4(f"y ~ x + {bar}", df).random
-    assert [t.label for t in terms] == ["(1|g)", "(0 + x|g)"]
-    np.testing.assert_array_equal(dense(terms[1]), dense(terms[0]) * df["x"].to_numpy()[:, None])
-
-
-def test_combined_grouping_factor(df):
-    (term,) = design_from_lme4("y ~ (1|g:h)", df).random
-    assert term.group == "g:h"
-    assert term.label == "(1|g:h)"
-    # combinations sort as strings ("10:a" < "1:a"), as hglm2's factor(as.vector(g)) does
-    assert term.levels == ["10:a", "10:b", "1:a", "1:b", "2:a", "2:b"]
-    assert term.names[0] == "(Intercept)|g:h:10:a"
-    labels = [f"{g}:{h}" for g, h in zip(df["g"], df["h"], strict=True)]
-    np.testing.assert_array_equal(
-        dense(term).argmax(axis=1), [term.levels.index(lab) for lab in labels]
-    )
-
-
-def test_nesting_expands(df):
-    terms = design_from_lme4("y ~ (1|g/h)", df).random
-    assert [t.label for t in terms] == ["(1|g)", "(1|g:h)"]
-    assert [len(t.levels) for t in terms] == [3, 6]
-
-
-def test_several_random_terms_in_order(df):
-    d = design_from_lme4("y ~ x + (1|h) + (1|g) + (0 + x|h)", df)
-    assert [t.label for t in d.random] == ["(1|h)", "(1|g)", "(0 + x|h)"]
-    assert d.random[0].levels == ["a", "b"]
-
-
-def test_random_formula_of_hglm(df):
-    one = design_from_formulas("y ~ x", "~1|h", df).random
-    two = design_from_formulas("y ~ x", "~ (1|h) + (1|g)", df).random
-    slope = design_from_formulas("y ~ x", "~ 0 + x | g", df).random
-    assert [t.label for t in one] == ["(1|h)"]
-    assert [t.label for t in two] == ["(1|h)", "(1|g)"]
-    assert [t.label for t in slope] == ["(0 + x|g)"]
-    assert design_from_formulas("y ~ x", None, df).random == []
-
-
-def test_integer_group_codes_survive_missing_rows():
-    data = pd.DataFrame({"y": [1.0, np.nan, 3, 4], "g": [3, 2, 1, 3]})
-    with pytest.warns(UserWarning):
-        (term,) = design_from_lme4("y ~ (1|g)", data).random
-    assert term.levels == ["1", "3"]
-    np.testing.assert_array_equal(dense(term), [[0, 1], [1, 0], [0, 1]])
 
 
 # --------------------------------------------------------------------------------------
@@ -324,6 +186,18 @@ def test_all_rows_missing_is_an_error(df):
         design_from_lme4("y ~ x + (1|g)", df)
 
 
+def test_dropped_rows_keep_the_columns_the_model_reads():
+    frame = pd.DataFrame(
+        {"y": [1.0, 2, 3, 4, 5], "log(y)": [9.0, 8, 7, 6, 5], "x": [1.0, np.nan, 3, 4, 5],
+         "w": [1.0, 2, 1, 2, 1], "g": ["a", "b", "a", "b", "a"], "unused": list("vwxyz")}
+    )
+    with pytest.warns(UserWarning, match="1 of 5 rows"):
+        d = design_from_lme4("log(y) ~ x + (1|g)", frame, weights="w")
+    np.testing.assert_array_equal(d.y, [9.0, 7, 6, 5])
+    np.testing.assert_array_equal(d.weights, [1.0, 1, 2, 1])
+    np.testing.assert_array_equal(d.X["x"], [1.0, 3, 4, 5])
+
+
 # --------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------
@@ -404,111 +278,6 @@ def test_data_must_be_a_frame_or_dict(df):
 def test_fixed_formula_syntax_error_is_value_error(df):
     with pytest.raises(ValueError):
         design_from_lme4("y ~ x + + * (1|g)", df)
-
-
-# --------------------------------------------------------------------------------------
-# Dispersion formula
-# --------------------------------------------------------------------------------------
-
-
-def test_disp_design_on_the_same_rows(df):
-    df.loc[2, "y"] = np.nan
-    with pytest.warns(UserWarning):
-        d = design_from_lme4("y ~ x + (1|g)", df, extra_columns=formula_columns("~ t + h"))
-    X_disp, terms = disp_design("~ t + h", df, d.rows)
-    assert list(X_disp.columns) == ["(Intercept)", "t", "h[T.b]"]
-    np.testing.assert_array_equal(X_disp["t"], df["t"].iloc[d.rows])
-    assert terms == []
-
-
-def test_disp_design_with_random_terms(df):
-    X_disp, terms = disp_design("~ 1 + (1|h)", df, np.arange(8))
-    assert list(X_disp.columns) == ["(Intercept)"]
-    assert [t.label for t in terms] == ["(1|h)"]
-    assert terms[0].Z.shape == (8, 2)
-    X_disp, _ = disp_design("x", df, np.array([0, 1]))
-    assert list(X_disp.columns) == ["(Intercept)", "x"]
-
-
-def test_disp_design_errors(df):
-    with pytest.raises(ValueError, match="one-sided"):
-        disp_design("y ~ x", df, np.arange(8))
-    with pytest.raises(ValueError, match="unknown column.*'nope'.*disp"):
-        disp_design("~ nope", df, np.arange(8))
-    with pytest.raises(ValueError, match="offset"):
-        disp_design("~ x + offset(t)", df, np.arange(8))
-    df.loc[0, "t"] = np.nan
-    with pytest.raises(ValueError, match="t have missing values.*extra_columns"):
-        disp_design("~ t", df, np.arange(8))
-
-
-def test_formula_columns():
-    assert formula_columns("~ x2 + x3") == ["x2", "x3"]
-    assert formula_columns("r/n ~ a*np.log(b) + offset(log(t)) + (0 + c|d/e)") == [
-        "a",
-        "b",
-        "c",
-        "d",
-        "e",
-        "n",
-        "r",
-        "t",
-    ]
-
-
-# --------------------------------------------------------------------------------------
-# New data
-# --------------------------------------------------------------------------------------
-
-
-def test_new_design_aligns_levels_and_handles_unseen(df):
-    d = design_from_lme4("y ~ x + f + (1|g) + (0 + x|h)", df)
-    new = pd.DataFrame(
-        {"x": [1.0, 2.0, 3.0, 4.0], "f": ["w", "u", "v", "u"], "g": [10, 99, 1, np.nan]}
-        | {"h": ["a", "b", "c", "a"]}
-    )
-    X, (Zg, Zh) = new_design(d, new)
-    assert X.shape == (4, 4)
-    np.testing.assert_array_equal(X[:, 1], new["x"])
-    np.testing.assert_array_equal(X[:, 3], [1.0, 0.0, 0.0, 0.0])  # f[T.w]
-    assert isinstance(Zg, sp.csc_matrix) and Zg.shape == (4, 3)
-    np.testing.assert_array_equal(Zg.toarray(), [[0, 0, 1], [0, 0, 0], [1, 0, 0], [0, 0, 0]])
-    np.testing.assert_array_equal(Zh.toarray(), [[1, 0], [0, 2], [0, 0], [4, 0]])
-
-
-def test_new_design_unseen_raise(df):
-    d = design_from_lme4("y ~ x + (1|g)", df)
-    with pytest.raises(ValueError, match=r"level '99' of g.*\(1\|g\).*not seen"):
-        new_design(d, pd.DataFrame({"x": [1.0], "g": [99]}), unseen="raise")
-    with pytest.raises(ValueError, match=r"missing value of g"):
-        new_design(d, pd.DataFrame({"x": [1.0], "g": [np.nan]}), unseen="raise")
-    with pytest.raises(ValueError, match="unseen must be"):
-        new_design(d, pd.DataFrame({"x": [1.0], "g": [1]}), unseen="zero")
-
-
-def test_new_design_missing_covariate_and_unknown_level(df):
-    d = design_from_lme4("y ~ x + f + (1|g)", df)
-    X, _ = new_design(d, {"x": [np.nan, 1.0], "f": ["u", "v"], "g": [1, 2]})
-    assert np.isnan(X[0]).all()
-    np.testing.assert_array_equal(X[1], [1.0, 1.0, 1.0, 0.0])
-    with pytest.raises(ValueError, match="not seen in training"):
-        new_design(d, pd.DataFrame({"x": [1.0], "f": ["zz"], "g": [1]}))
-    with pytest.raises(ValueError, match="unknown column.*'f'"):
-        new_design(d, pd.DataFrame({"x": [1.0], "g": [1]}))
-
-
-def test_new_design_reproduces_training(df):
-    d = design_from_lme4("y ~ x*f + (x|g:h)", df)
-    X, blocks = new_design(d, df)
-    np.testing.assert_array_equal(X, d.X.to_numpy())
-    for term, block in zip(d.random, blocks, strict=True):
-        np.testing.assert_array_equal(block.toarray(), dense(term))
-
-
-def test_new_offset(df):
-    d = design_from_lme4("y ~ x + offset(np.log(t)) + (1|g)", df, offset="x")
-    np.testing.assert_allclose(new_offset(d, {"t": [1.0, np.e], "x": [1.0, 2.0]}), [1.0, 3.0])
-    assert new_offset(design_from_lme4("y ~ x + (1|g)", df, offset=df["x"]), df) is None
 
 
 # --------------------------------------------------------------------------------------

@@ -13,20 +13,19 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from formulaic import Formula
 
-from hglm.api import _term_block
-from hglm.engine import as_block
-from hglm.spec import design
-from hglm.spec.design import design_from_formulas, design_from_lme4, disp_design, new_design
+from hglm.spec import encoding, levels, model_matrix, random_terms
+from hglm.spec.dispersion import disp_design
+from hglm.spec.encoding import new_design
+from hglm.spec.formula import design_from_formulas, design_from_lme4
 
 
 def reference_levels(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     """Levels and codes by sorting every row (the general path)."""
-    if len(group) == 1 and design._is_numeric(frame[group[0]]):
+    if len(group) == 1 and levels.is_numeric(frame[group[0]]):
         unique, codes = np.unique(frame[group[0]].to_numpy(), return_inverse=True)
-        return [design._number_label(value) for value in unique], codes.reshape(-1)
-    unique, codes = np.unique(design._row_labels(frame, group), return_inverse=True)
+        return [levels.number_label(value) for value in unique], codes.reshape(-1)
+    unique, codes = np.unique(levels.row_labels(frame, group), return_inverse=True)
     return [str(label) for label in unique], codes.reshape(-1)
 
 
@@ -36,13 +35,14 @@ def general(monkeypatch):
 
     def run(function, *args, **kwargs):
         with monkeypatch.context() as m:
-            m.setattr(design, "_plain_columns", lambda frame, rhs: None)
-            m.setattr(design, "_levels_and_codes", reference_levels)
-            m.setattr(design, "_codes_block", design._indicator_block)
+            for module in (model_matrix, random_terms):  # the fixed part, the covariates
+                m.setattr(module, "plain_columns", lambda frame, rhs: None)
+            m.setattr(random_terms, "levels_and_codes", reference_levels)
+            m.setattr(encoding, "codes_block", encoding.indicator_block)
             result = function(*args, **kwargs)
             terms = result[1] if isinstance(result, tuple) else result.random
             for term in terms:
-                assert term.Z is not None  # built now, by _indicator_block
+                assert term.Z is not None  # built now, by indicator_block
             return result
 
     return run
@@ -157,76 +157,15 @@ def test_fast_design_of_hglm_formulas_and_disp(general):
 def test_plain_fixed_part_skips_formulaic_until_the_spec_is_needed():
     frame = make_frame(50)
     d = design_from_lme4("y ~ x + k + flag + (0 + x|gi)", frame)
-    assert isinstance(d._fixed_spec, design._PlainSpec)
-    assert isinstance(d.random[0]._covariate_spec, design._PlainSpec)
+    assert isinstance(d._fixed_spec, model_matrix.PlainSpec)
+    assert isinstance(d.random[0]._covariate_spec, model_matrix.PlainSpec)
     assert d.random[0]._Z is None
-    spec = design._model_matrix("x + k + flag", frame, "test").model_spec
+    spec = model_matrix.formulaic_matrix("x + k + flag", frame, "test").model_spec
     assert d.fixed_spec == spec
-    assert d.random[0].covariate_spec == design._model_matrix("0 + x", frame, "test").model_spec
-    assert not isinstance(d._fixed_spec, design._PlainSpec)
+    covariate_spec = model_matrix.formulaic_matrix("0 + x", frame, "test").model_spec
+    assert d.random[0].covariate_spec == covariate_spec
+    assert not isinstance(d._fixed_spec, model_matrix.PlainSpec)
     # not plain: a column named like a transform, an extension dtype, strings
     for formula in ["y ~ x + gs + (1|gi)", "y ~ gI + (1|gi)", "y ~ x + x + (1|gi)",
                     "y ~ x - k + (1|gi)"]:
-        assert not isinstance(design_from_lme4(formula, frame)._fixed_spec, design._PlainSpec)
-
-
-@pytest.mark.parametrize(
-    "expr",
-    ["y", "x1 + x2", "0 + x", "x - 1", "1", "-1 + x + 1", "sum", "x + max", "x + x",
-     "I(y)", "I(r/n)", "np.log(t)", "a*b + C(f)", "x - x", "1 - 0"],
-)
-def test_required_variables_as_formulaic(expr):
-    assert design._required_variables(expr) == frozenset(Formula(expr).required_variables)
-
-
-@pytest.mark.parametrize(
-    "values",
-    [
-        np.array([5, -3, 5, 0, 2**40]),
-        np.array([3, 5, 3, 1000]),
-        np.array([10**6 + 5, 10**6, 10**6 + 5]),
-        np.array([-7, -2, -7]),
-        np.array([3, 1, 2, 1], dtype=np.int8),
-        np.array([-128, 127, 0], dtype=np.int8),
-        np.array([2**64 - 1, 0, 2**63], dtype=np.uint64),
-        np.array([True, False, True]),
-        np.array([2.5, -1.0, 2.5, 1e300]),
-        np.array([2.5, -1.0, 2.5], dtype=np.float32),
-        np.array([2.5, -1.0, 2.5], dtype=np.float16),
-        np.random.default_rng(0).integers(0, 50_000, 10_000),
-        np.random.default_rng(1).integers(-(2**62), 2**62, 1000),
-    ],
-)
-def test_sorted_codes_as_np_unique(values):
-    unique, codes = design._sorted_codes(values)
-    expected, inverse = np.unique(values, return_inverse=True)
-    assert unique.dtype == expected.dtype
-    np.testing.assert_array_equal(unique, expected)
-    np.testing.assert_array_equal(codes, inverse.reshape(-1))
-    assert design._number_labels(unique) == [design._number_label(v) for v in expected]
-
-
-@pytest.mark.parametrize("covariate", ["1", "0 + x", "0 + z"])
-def test_engine_block_as_from_z(covariate):
-    frame = make_frame(60)
-    frame["z"] = np.where(np.arange(60) % 3 == 0, 0.0, frame["x"])
-    frame.loc[4, "z"] = -0.0
-    (term,) = design_from_lme4(f"y ~ x + ({covariate}|gs)", frame).random
-    fast, slow = _term_block(term), as_block(term.Z)
-    np.testing.assert_array_equal(fast.index, slow.index)
-    np.testing.assert_array_equal(fast.values, slow.values)
-    assert np.signbit(fast.values).tolist() == np.signbit(slow.values).tolist()
-    assert fast.index.dtype == slow.index.dtype and fast.values.dtype == slow.values.dtype
-    assert fast.n_levels == slow.n_levels
-
-
-def test_dropped_rows_keep_the_columns_the_model_reads():
-    frame = pd.DataFrame(
-        {"y": [1.0, 2, 3, 4, 5], "log(y)": [9.0, 8, 7, 6, 5], "x": [1.0, np.nan, 3, 4, 5],
-         "w": [1.0, 2, 1, 2, 1], "g": ["a", "b", "a", "b", "a"], "unused": list("vwxyz")}
-    )
-    with pytest.warns(UserWarning, match="1 of 5 rows"):
-        d = design_from_lme4("log(y) ~ x + (1|g)", frame, weights="w")
-    np.testing.assert_array_equal(d.y, [9.0, 7, 6, 5])
-    np.testing.assert_array_equal(d.weights, [1.0, 1, 2, 1])
-    np.testing.assert_array_equal(d.X["x"], [1.0, 3, 4, 5])
+        assert not isinstance(design_from_lme4(formula, frame)._fixed_spec, model_matrix.PlainSpec)

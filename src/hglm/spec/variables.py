@@ -1,0 +1,162 @@
+"""The data a formula reads: the ``data`` argument as a frame, the names a formula refers
+to, and their check against the frame.
+
+A name in a formula is a column when the data has it (a column may be called ``sum`` or
+``log``); otherwise it must be a known name: a builtin, a formulaic transform, or R's
+``factor`` (an alias of formulaic's ``C``, :data:`CONTEXT`).  A right-hand side that is a
+plain sum of bare names (``x1 + x2``, ``0 + x``) is read here without formulaic.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import keyword
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from formulaic import Formula, ModelSpec
+from formulaic.errors import FormulaicError
+from formulaic.transforms import TRANSFORMS
+
+from .bars import Bar, ParsedModel, parse_formula, split_terms
+
+CONTEXT: dict[str, Any] = {"factor": TRANSFORMS["C"]}
+"""Names available in formulas besides formulaic's transforms (R's ``factor``)."""
+
+INTERCEPT = "Intercept"
+"""formulaic's name of the intercept column."""
+
+R_INTERCEPT = "(Intercept)"
+"""R's name of the intercept column, which the designs use."""
+
+
+def formula_columns(formula: str) -> list[str]:
+    """List the data columns a formula refers to (fixed part, random terms and offsets).
+
+    Parameters
+    ----------
+    formula : str
+        A one- or two-sided formula in either dialect, e.g. ``"~ x2 + x3"``.
+
+    Returns
+    -------
+    list of str
+        The column names, sorted.
+    """
+    names = model_columns(parse_formula(formula))
+    return sorted(name for name in names if not _is_known_name(name))
+
+
+def as_frame(data: Any, what: str) -> pd.DataFrame:
+    """A DataFrame with a default RangeIndex from a DataFrame, dict or polars frame."""
+    if isinstance(data, pd.DataFrame):
+        return data.reset_index(drop=True)
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame(dict(data))
+        except ValueError as err:
+            raise ValueError(f"{what}: cannot make a data frame of the dict: {err}") from err
+    if hasattr(data, "to_pandas"):
+        return as_frame(data.to_pandas(), what)
+    raise ValueError(
+        f"{what} must be a pandas DataFrame or a dict of columns, not {type(data).__name__}"
+    )
+
+
+def _is_plain_name(term: str) -> bool:
+    """Whether ``term`` is a bare (ASCII) name that formulaic reads as one variable."""
+    return (
+        term.isascii()
+        and term.isidentifier()
+        and not keyword.iskeyword(term)
+        and term not in TRANSFORMS
+        and term not in CONTEXT
+        and term != INTERCEPT
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def plain_sum(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
+    """``(intercept, names)`` of a right-hand side that is a sum of distinct bare names
+    and intercept terms (``1``, ``0``, ``- 1``, the last one deciding, as in formulaic);
+    None for anything else."""
+    terms = split_terms(rhs)
+    if not terms:
+        return None
+    intercept, names = True, []
+    for sign, term in terms:
+        if term in ("0", "1"):
+            intercept = (term == "1") == (sign == "+")
+        elif sign == "+" and _is_plain_name(term) and term not in names:
+            names.append(term)
+        else:
+            return None
+    return intercept, tuple(names)
+
+
+def expression_columns(expr: str) -> set[str]:
+    """Names an expression or formula refers to: columns, and maybe builtins or transforms.
+
+    A name is a column when the data has it (a column may be called ``sum`` or ``log``),
+    see :func:`data_columns`; otherwise it must be a known name, see
+    :func:`check_known_columns`.
+    """
+    return set(required_variables(expr))
+
+
+@functools.lru_cache(maxsize=512)
+def required_variables(expr: str) -> frozenset[str]:
+    """formulaic's ``required_variables`` of ``expr`` (read off a plain sum of names)."""
+    plain = plain_sum(expr)
+    if plain is not None:
+        return frozenset(plain[1])
+    try:
+        return frozenset(Formula(expr).required_variables)
+    except FormulaicError as err:
+        raise ValueError(f"cannot parse {expr!r}: {err}") from err
+
+
+def _is_known_name(name: str) -> bool:
+    """Whether ``name`` is a builtin, a formulaic transform or one of our aliases."""
+    return hasattr(builtins, name) or name in TRANSFORMS or name in CONTEXT
+
+
+def spec_columns(spec: ModelSpec) -> set[str]:
+    """The names a formulaic ModelSpec refers to (see :func:`expression_columns`)."""
+    return set(spec.required_variables)
+
+
+def expressions_columns(expressions: Sequence[str]) -> set[str]:
+    """Union of :func:`expression_columns` over ``expressions``."""
+    return set().union(
+        *(expression_columns(e if _is_plain_name(e) else f"I({e})") for e in expressions)
+    )
+
+
+def bar_columns(bar: Bar) -> set[str]:
+    """Columns of a random term: its covariates and all its grouping columns."""
+    groups = {name for group in bar.groups for name in group}
+    return expression_columns(bar.covariates) | groups
+
+
+def model_columns(model: ParsedModel) -> set[str]:
+    """All columns a parsed model uses."""
+    columns = expression_columns(model.fixed) | expressions_columns(model.offsets)
+    if model.response:
+        columns |= expressions_columns([model.response])
+    return columns.union(*(bar_columns(bar) for bar in model.bars))
+
+
+def check_known_columns(frame: pd.DataFrame, columns: set[str], where: str) -> None:
+    """Raise ValueError naming the columns that ``frame`` lacks (known names excepted)."""
+    present = set(map(str, frame.columns))
+    unknown = sorted(c for c in columns if c not in present and not _is_known_name(c))
+    if unknown:
+        raise ValueError(f"unknown column(s) {', '.join(map(repr, unknown))} in the {where}")
+
+
+def data_columns(frame: pd.DataFrame, names: set[str]) -> list[str]:
+    """The names that are columns of ``frame``, sorted."""
+    return sorted(names & set(map(str, frame.columns)))

@@ -1,0 +1,67 @@
+"""Tests of ``hglm.spec.encoding``: the design re-applied to new data (``new_design``,
+``new_offset``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from hglm.spec.encoding import new_design, new_offset
+from hglm.spec.formula import design_from_lme4
+
+
+def dense(term) -> np.ndarray:
+    """The Z block of a random term as a dense array."""
+    return term.Z.toarray()
+
+
+def test_new_design_aligns_levels_and_handles_unseen(df):
+    d = design_from_lme4("y ~ x + f + (1|g) + (0 + x|h)", df)
+    new = pd.DataFrame(
+        {"x": [1.0, 2.0, 3.0, 4.0], "f": ["w", "u", "v", "u"], "g": [10, 99, 1, np.nan]}
+        | {"h": ["a", "b", "c", "a"]}
+    )
+    X, (Zg, Zh) = new_design(d, new)
+    assert X.shape == (4, 4)
+    np.testing.assert_array_equal(X[:, 1], new["x"])
+    np.testing.assert_array_equal(X[:, 3], [1.0, 0.0, 0.0, 0.0])  # f[T.w]
+    assert isinstance(Zg, sp.csc_matrix) and Zg.shape == (4, 3)
+    np.testing.assert_array_equal(Zg.toarray(), [[0, 0, 1], [0, 0, 0], [1, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(Zh.toarray(), [[1, 0], [0, 2], [0, 0], [4, 0]])
+
+
+def test_new_design_unseen_raise(df):
+    d = design_from_lme4("y ~ x + (1|g)", df)
+    with pytest.raises(ValueError, match=r"level '99' of g.*\(1\|g\).*not seen"):
+        new_design(d, pd.DataFrame({"x": [1.0], "g": [99]}), unseen="raise")
+    with pytest.raises(ValueError, match=r"missing value of g"):
+        new_design(d, pd.DataFrame({"x": [1.0], "g": [np.nan]}), unseen="raise")
+    with pytest.raises(ValueError, match="unseen must be"):
+        new_design(d, pd.DataFrame({"x": [1.0], "g": [1]}), unseen="zero")
+
+
+def test_new_design_missing_covariate_and_unknown_level(df):
+    d = design_from_lme4("y ~ x + f + (1|g)", df)
+    X, _ = new_design(d, {"x": [np.nan, 1.0], "f": ["u", "v"], "g": [1, 2]})
+    assert np.isnan(X[0]).all()
+    np.testing.assert_array_equal(X[1], [1.0, 1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="not seen in training"):
+        new_design(d, pd.DataFrame({"x": [1.0], "f": ["zz"], "g": [1]}))
+    with pytest.raises(ValueError, match="unknown column.*'f'"):
+        new_design(d, pd.DataFrame({"x": [1.0], "g": [1]}))
+
+
+def test_new_design_reproduces_training(df):
+    d = design_from_lme4("y ~ x*f + (x|g:h)", df)
+    X, blocks = new_design(d, df)
+    np.testing.assert_array_equal(X, d.X.to_numpy())
+    for term, block in zip(d.random, blocks, strict=True):
+        np.testing.assert_array_equal(block.toarray(), dense(term))
+
+
+def test_new_offset(df):
+    d = design_from_lme4("y ~ x + offset(np.log(t)) + (1|g)", df, offset="x")
+    np.testing.assert_allclose(new_offset(d, {"t": [1.0, np.e], "x": [1.0, 2.0]}), [1.0, 3.0])
+    assert new_offset(design_from_lme4("y ~ x + (1|g)", df, offset=df["x"]), df) is None

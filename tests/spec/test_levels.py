@@ -1,0 +1,35 @@
+"""Tests of ``hglm.spec.levels``: level labels and codes of factors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hglm.spec import levels
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([5, -3, 5, 0, 2**40]),
+        np.array([3, 5, 3, 1000]),
+        np.array([10**6 + 5, 10**6, 10**6 + 5]),
+        np.array([-7, -2, -7]),
+        np.array([3, 1, 2, 1], dtype=np.int8),
+        np.array([-128, 127, 0], dtype=np.int8),
+        np.array([2**64 - 1, 0, 2**63], dtype=np.uint64),
+        np.array([True, False, True]),
+        np.array([2.5, -1.0, 2.5, 1e300]),
+        np.array([2.5, -1.0, 2.5], dtype=np.float32),
+        np.array([2.5, -1.0, 2.5], dtype=np.float16),
+        np.random.default_rng(0).integers(0, 50_000, 10_000),
+        np.random.default_rng(1).integers(-(2**62), 2**62, 1000),
+    ],
+)
+def test_sorted_codes_as_np_unique(values):
+    unique, codes = levels.sorted_codes(values)
+    expected, inverse = np.unique(values, return_inverse=True)
+    assert unique.dtype == expected.dtype
+    np.testing.assert_array_equal(unique, expected)
+    np.testing.assert_array_equal(codes, inverse.reshape(-1))
+    assert levels.number_labels(unique) == [levels.number_label(v) for v in expected]
