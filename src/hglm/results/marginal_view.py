@@ -1,0 +1,137 @@
+"""What a marginal-likelihood fit is made of, and what its presentations read of it.
+
+:class:`MarginalFit` is the interface every marginal-likelihood estimator returns
+(``fit.lmm.LMMFit`` for linear mixed models, ``GLMMFit`` for Laplace, nAGQ = 0 and
+adaptive quadrature): the same names wherever they mean the same thing.
+:class:`MarginalView` is the fitted model as its summary, confidence intervals, anova
+table and plots read it; :class:`~hglm.results.marginal.MarginalResult` satisfies it and
+calls them, so that they depend on no result class.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from ..spec import Problem, ResponseFamily
+
+Array = np.ndarray
+
+
+class MarginalFit(Protocol):
+    """An estimator's result.
+
+    Attributes
+    ----------
+    problem : Problem
+    method : str
+        "REML", "ML", "Laplace", "AGQ" or "nAGQ0".
+    nAGQ : int
+    reml : bool
+    theta : ndarray
+        lme4's theta, one per random term.
+    lam : ndarray
+        The variance of each term's effects v_k.
+    sigma2 : float
+        The residual dispersion phi (1 for binomial and Poisson).
+    disp_coef : ndarray or None
+        The residual-dispersion model's coefficients (log scale).
+    beta, v : ndarray
+        Fixed effects and the conditional modes (fitted scale).
+    vcov_beta : ndarray
+        Covariance of the fixed effects (p x p).
+    cond_var : ndarray
+        Conditional variances of the v (q).
+    objective : float
+        -2 log-likelihood, or the REML criterion.
+    loglik : float
+        The log-likelihood with every normalising constant.
+    n_params : int
+        Parameters counted by AIC.
+    n_eval : int
+    converged, singular : bool
+    message : str
+    """
+
+    problem: Problem
+    method: str
+    nAGQ: int
+    reml: bool
+    theta: Array
+    lam: Array
+    sigma2: float
+    disp_coef: Array | None
+    beta: Array
+    v: Array
+    vcov_beta: Array
+    cond_var: Array
+    objective: float
+    n_params: int
+    n_eval: int
+    converged: bool
+    message: str
+    singular: bool
+
+    @property
+    def loglik(self) -> float: ...
+
+
+class MarginalView(Protocol):
+    """A fitted model as its presentations read it (see ``MarginalResult`` for the
+    meaning of each member)."""
+
+    problem: Problem
+    family: ResponseFamily
+    method: str
+    nAGQ: int
+    reml: bool
+    formula: str | None
+    n_obs: int
+    fixef: pd.Series
+    se_fixef: pd.Series
+    vcov: pd.DataFrame
+    theta: Array
+    sigma: float
+    converged: bool
+    singular: bool
+    message: str
+
+    @property
+    def nobs(self) -> int: ...
+
+    @property
+    def is_lmm(self) -> bool: ...
+
+    @property
+    def loglik(self) -> float: ...
+
+    @property
+    def aic(self) -> float: ...
+
+    @property
+    def bic(self) -> float: ...
+
+    @property
+    def n_params(self) -> int: ...
+
+    @property
+    def df_resid(self) -> int: ...
+
+    @property
+    def reml_criterion(self) -> float: ...
+
+    @property
+    def varcorr(self) -> pd.DataFrame: ...
+
+    @property
+    def ranef(self) -> pd.DataFrame: ...
+
+    @property
+    def fitted(self) -> Array: ...
+
+    @property
+    def resid(self) -> Array: ...
+
+    def residuals(self, type: str | None = None, scaled: bool = False) -> Array: ...
