@@ -1,13 +1,16 @@
-"""hglm: hierarchical generalized linear models fitted by h-likelihood (EQL).
+"""hglm: hierarchical generalized linear models fitted by h-likelihood (EQL) and by
+marginal likelihood (ML, REML).
 
 The Python counterpart of R's hglm package: GLMs whose random effects are Gaussian,
-Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
+Gamma, Beta or inverse-Gamma, with a model for the residual dispersion; and of lme4's
+``lmer``, ``glmer`` and ``anova``.
 """
 
 from ._version import __version__ as __version__
 from .api import hglm, hglm2
 from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
-from .results import HGLMResult, LRTResult, Summary, lrt
+from .lme4 import anova, glmer, lmer
+from .results import AnovaTable, HGLMResult, LRTResult, MarginalResult, Summary, lrt
 from .spec import (
     CAR,
     SAR,
@@ -24,6 +27,7 @@ from .spec import (
 )
 
 __all__ = [
+    "AnovaTable",
     "Beta",
     "BoundaryWarning",
     "CAR",
@@ -34,6 +38,7 @@ __all__ = [
     "Gaussian",
     "HGLMResult",
     "LRTResult",
+    "MarginalResult",
     "InverseGamma",
     "InverseGaussian",
     "NumericalGuardWarning",
@@ -41,8 +46,11 @@ __all__ = [
     "Precision",
     "SAR",
     "Summary",
+    "anova",
+    "glmer",
     "hglm",
     "hglm2",
+    "lmer",
     "lrt",
     "pedigree_precision",
 ]
