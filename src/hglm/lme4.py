@@ -29,7 +29,8 @@ def lmer(
     offset: object | None = None,
     start: object | None = None,
 ) -> MarginalResult:
-    """Fit a linear mixed model by REML or ML (lme4's ``lmer``).
+    """Fit a linear mixed model by REML or ML (lme4's ``lmer``): :func:`hglm.hglm2` with
+    ``method="REML"`` or ``"ML"``.
 
     Parameters
     ----------
@@ -76,7 +77,8 @@ def glmer(
     offset: object | None = None,
     start: object | None = None,
 ) -> MarginalResult:
-    """Fit a generalized linear mixed model by maximum likelihood (lme4's ``glmer``).
+    """Fit a generalized linear mixed model by maximum likelihood (lme4's ``glmer``):
+    :func:`hglm.hglm2` with ``method="ML"`` and ``nAGQ``.
 
     Parameters
     ----------

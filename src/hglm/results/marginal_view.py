@@ -80,7 +80,8 @@ class MarginalFit(Protocol):
 
 class MarginalView(Protocol):
     """A fitted model as its presentations read it (see ``MarginalResult`` for the
-    meaning of each member)."""
+    meaning of each member; the statistics from ``nobs`` on are read-only properties
+    there)."""
 
     problem: Problem
     family: ResponseFamily
@@ -98,40 +99,17 @@ class MarginalView(Protocol):
     singular: bool
     message: str
 
-    @property
-    def nobs(self) -> int: ...
-
-    @property
-    def is_lmm(self) -> bool: ...
-
-    @property
-    def loglik(self) -> float: ...
-
-    @property
-    def aic(self) -> float: ...
-
-    @property
-    def bic(self) -> float: ...
-
-    @property
-    def n_params(self) -> int: ...
-
-    @property
-    def df_resid(self) -> int: ...
-
-    @property
-    def reml_criterion(self) -> float: ...
-
-    @property
-    def varcorr(self) -> pd.DataFrame: ...
-
-    @property
-    def ranef(self) -> pd.DataFrame: ...
-
-    @property
-    def fitted(self) -> Array: ...
-
-    @property
-    def resid(self) -> Array: ...
+    nobs: int
+    is_lmm: bool
+    loglik: float
+    aic: float
+    bic: float
+    n_params: int
+    df_resid: int
+    reml_criterion: float
+    varcorr: pd.DataFrame
+    ranef: pd.DataFrame
+    fitted: Array
+    resid: Array
 
     def residuals(self, type: str | None = None, scaled: bool = False) -> Array: ...
