@@ -73,7 +73,7 @@ def test_controls_of_a_marginal_fit():
         marginal_controls({**defaults, "method": "REML", "calc_like": True}, defaults)
     with pytest.raises(ValueError, match="nAGQ"):
         marginal_controls({**defaults, "nAGQ": 5}, defaults)
-    with pytest.raises(ValueError, match="'ML' or 'REML'"):
+    with pytest.raises(ValueError, match="or 'ML' or 'REML' for the marginal likelihood"):
         marginal_controls({**defaults, "method": "ml"}, defaults)
 
 

@@ -129,8 +129,8 @@ def marginal_controls(controls: dict, defaults: dict) -> dict:
     likelihood has no dispersion parameter).  For EQL, nAGQ and start are refused."""
     method = controls["method"]
     if method not in (*MARGINAL_METHODS, "EQL", "EQL1", "HL11"):
-        raise ValueError(f"method: must be 'EQL', 'EQL1', 'ML' or 'REML' ('HL11' is EQL1), "
-                         f"got {method!r}")
+        raise ValueError(f"method: must be 'EQL' or 'EQL1' ('HL11' is EQL1), or 'ML' or "
+                         f"'REML' for the marginal likelihood, got {method!r}")
     if method not in MARGINAL_METHODS:
         for name in ("nAGQ", "start"):
             if controls[name] is not defaults[name] and controls[name] != defaults[name]:
