@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 import hglm
+from hglm.results import MarginalResult, Names
+from hglm.spec import Problem
 
 
 def lmm_data(seed: int = 7, n_groups: int = 12, per: int = 6) -> pd.DataFrame:
@@ -25,3 +29,63 @@ def lmm_data(seed: int = 7, n_groups: int = 12, per: int = 6) -> pd.DataFrame:
 def lmm_fit(reml: bool = True, formula: str = "y ~ x + (1|g)", seed: int = 7
             ) -> hglm.MarginalResult:
     return hglm.lmer(formula, data=lmm_data(seed), REML=reml)
+
+
+@dataclass
+class GLMMFitDouble:
+    """The estimators' shared interface (``MarginalFit``) filled with a binomial EQL fit's
+    estimates: a test double for the presentation of GLMM fits, not an estimator."""
+
+    problem: Problem
+    beta: np.ndarray
+    v: np.ndarray
+    vcov_beta: np.ndarray
+    cond_var: np.ndarray
+    theta: np.ndarray
+    objective: float
+    method: str = "Laplace"
+    nAGQ: int = 1
+    reml: bool = False
+    sigma2: float = 1.0
+    disp_coef: np.ndarray | None = None
+    n_eval: int = 1
+    converged: bool = True
+    message: str = "converged"
+    singular: bool = False
+
+    @property
+    def lam(self) -> np.ndarray:
+        return self.theta**2
+
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self.objective
+
+    @property
+    def n_params(self) -> int:
+        return self.beta.shape[0] + self.theta.shape[0]
+
+
+def binomial_data(seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(15), 4)
+    x = rng.normal(size=g.size)
+    size = rng.integers(2, 10, g.size)
+    eta = -0.5 + 0.7 * x + rng.normal(0.0, 0.8, 15)[g]
+    r = rng.binomial(size, 1.0 / (1.0 + np.exp(-eta)))
+    return pd.DataFrame({"p": r / size, "size": size, "x": x, "g": [f"h{k:02d}" for k in g]})
+
+
+def glmm_result(nAGQ: int = 1) -> hglm.MarginalResult:
+    """A binomial GLMM's MarginalResult built on :class:`GLMMFitDouble`."""
+    eql = hglm.hglm2("p ~ x + (1|g)", data=binomial_data(), family="binomial",
+                     weights="size", fix_disp=1)
+    fit = GLMMFitDouble(
+        problem=eql._engine.problem, beta=eql.fixef.to_numpy(), v=eql._engine.v,
+        vcov_beta=np.diag(eql.se_fixef.to_numpy() ** 2),
+        cond_var=eql.se_ranef.to_numpy() ** 2, theta=np.sqrt(eql.var_ranef),
+        objective=150.0, nAGQ=nAGQ, method="Laplace" if nAGQ == 1 else "AGQ",
+    )
+    names = Names(fixed=list(eql.names.fixed), random=list(eql.names.random),
+                  terms=list(eql.names.terms))
+    return MarginalResult(fit, names, design=eql.design, formula="p ~ x + (1|g)")

@@ -9,7 +9,7 @@ import pytest
 import hglm
 from hglm.results.lme4_summary import SINGULAR_NOTE, fixed_effects_table, title
 
-from .marginal_cases import lmm_data, lmm_fit
+from .marginal_cases import glmm_result, lmm_data, lmm_fit
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,29 @@ def test_singular_fit_is_flagged():
     assert np.isclose(fit.varcorr["vcov"].iloc[0], 0.0, atol=1e-10)
     assert str(fit.summary()).splitlines()[-1] == SINGULAR_NOTE
     assert SINGULAR_NOTE in repr(fit)
+
+
+def test_glmm_summary_and_print():
+    fit = glmm_result()
+    lines = str(fit.summary()).splitlines()
+    assert lines[:3] == [
+        "Generalized linear mixed model fit by maximum likelihood (Laplace Approximation) "
+        "['glmerMod']",
+        " Family: binomial  ( logit )",
+        "Formula: p ~ x + (1|g)",
+    ]
+    header = lines[lines.index("Fixed effects:") + 1]
+    assert header.split() == ["Estimate", "Std.", "Error", "z", "value", "Pr(>|z|)"]
+    assert "Residual" not in "\n".join(lines)
+    assert lines[lines.index("Fixed effects:") + 4 : lines.index("Fixed effects:") + 6] == [
+        "---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
+    table = fixed_effects_table(fit)
+    assert list(table.columns) == ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
+    short = repr(fit).splitlines()
+    assert short[3].split() == ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+
+
+def test_quadrature_title():
+    assert title(glmm_result(nAGQ=20)) == (
+        "Generalized linear mixed model fit by maximum likelihood (Adaptive Gauss-Hermite "
+        "Quadrature, nAGQ = 20) ['glmerMod']")

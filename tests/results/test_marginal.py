@@ -8,11 +8,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import xlogy
 
 import hglm
 from hglm.fit.lmm import ProfiledDeviance
 
-from .marginal_cases import lmm_data, lmm_fit
+from .marginal_cases import glmm_result, lmm_data, lmm_fit
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,22 @@ def test_print_is_lme4s_short_report(reml_fit):
     text = repr(reml_fit)
     assert text == reml_fit.summary().short()
     assert text.startswith("Linear mixed model fit by REML ['lmerMod']")
+
+
+def test_glmm_verbs_follow_lme4():
+    fit = glmm_result()
+    pb = fit.problem
+    mu = 1.0 / (1.0 + np.exp(-fit.linear_predictor))
+    unit = 2.0 * (xlogy(pb.y, pb.y / mu) + xlogy(1 - pb.y, (1 - pb.y) / (1 - mu)))
+    assert fit.deviance == pytest.approx(float(np.sum(pb.weights * unit)), rel=1e-12)
+    np.testing.assert_allclose(fit.resid ** 2, pb.weights * unit, rtol=1e-10)
+    np.testing.assert_allclose(fit.residuals("pearson"),
+                               (pb.y - mu) * np.sqrt(pb.weights / (mu * (1 - mu))))
+    assert fit.sigma == 1.0 and list(fit.varcorr["grp"]) == ["g"]
+    np.testing.assert_allclose(fit.dispersion(), 1.0)
+    np.testing.assert_allclose(fit.predict(type="response"), mu)
+    with pytest.raises(ValueError, match="linear mixed models"):
+        _ = fit.reml_criterion
+    with pytest.raises(ValueError, match="wald"):
+        fit.confint()
+    assert fit.confint(method="wald").index[0] == ".sig01"
