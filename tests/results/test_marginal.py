@@ -3,8 +3,6 @@ checked against the estimator's own profiled deviance and against dense algebra.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,15 +112,6 @@ def test_predict_newdata_needs_a_formula_fit():
 
 def test_dispersion_of_an_lmm(reml_fit):
     np.testing.assert_allclose(reml_fit.dispersion(), reml_fit.sigma**2)
-
-
-def test_to_dict_is_json(reml_fit):
-    d = json.loads(json.dumps(reml_fit.to_dict(), allow_nan=False))
-    assert d["schema"] == "hglm.marginal/1" and d["method"] == "REML"
-    assert d["fixef"]["x"] == pytest.approx(reml_fit.fixef["x"])
-    assert [r["grp"] for r in d["varcorr"]] == ["g", "Residual"]
-    assert d["varcorr"][1]["var1"] is None
-    assert len(d["ranef"]) == 12 and d["df_resid"] == reml_fit.df_resid
 
 
 def test_print_is_lme4s_short_report(reml_fit):

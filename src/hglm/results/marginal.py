@@ -30,8 +30,8 @@ from ..engine import block_width
 from ..spec import ModelDesign, new_design, new_offset
 from .base import MixedModelResult
 from .confint import confidence_intervals
-from .export import _num, _series
 from .lme4_summary import LMMSummary
+from .marginal_export import marginal_dict
 from .marginal_plots import plot_marginal
 from .marginal_view import MarginalFit
 from .names import Names
@@ -40,8 +40,6 @@ from .simulate import simulate_responses
 from .varcorr import INTERCEPT, varcorr_frame
 
 Array = np.ndarray
-
-SCHEMA = "hglm.marginal/1"
 
 
 class MarginalResult(MixedModelResult):
@@ -385,30 +383,6 @@ class MarginalResult(MixedModelResult):
         return plot_marginal(self, path)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every estimate as JSON-safe Python objects (schema ``hglm.marginal/1``)."""
-        vc = self.varcorr
-        return {
-            "schema": SCHEMA,
-            "method": self.method,
-            "nAGQ": self.nAGQ,
-            "reml": self.reml,
-            "family": {"name": self.family.name, "link": self.family.link.name},
-            "formula": self.formula,
-            "nobs": self.n_obs,
-            "fixef": _series(self.fixef),
-            "se_fixef": _series(self.se_fixef),
-            "vcov": [[_num(x) for x in row] for row in self.vcov.to_numpy()],
-            "theta": [_num(x) for x in self.theta],
-            "sigma": _num(self.sigma),
-            "varcorr": [{k: None if pd.isna(r[k]) else (_num(r[k]) if k in ("vcov", "sdcor")
-                                                         else str(r[k])) for k in vc.columns}
-                        for _, r in vc.iterrows()],
-            "ranef": [{"grpvar": str(r.grpvar), "term": str(r.term), "grp": str(r.grp),
-                       "condval": _num(r.condval), "condsd": _num(r.condsd)}
-                      for r in self.ranef.itertuples(index=False)],
-            "loglik": _num(self.loglik), "aic": _num(self.aic), "bic": _num(self.bic),
-            "deviance": _num(self.deviance), "df_resid": self.df_resid,
-            "n_params": self.n_params, "n_eval": self.n_iter,
-            "converged": self.converged, "singular": self.singular, "message": self.message,
-        }
-
+        """Every estimate as JSON-safe Python objects (see
+        :func:`hglm.results.marginal_export.marginal_dict`)."""
+        return marginal_dict(self)

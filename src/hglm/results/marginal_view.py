@@ -98,6 +98,7 @@ class MarginalView(Protocol):
     converged: bool
     singular: bool
     message: str
+    n_iter: int
 
     nobs: int
     is_lmm: bool
@@ -107,6 +108,7 @@ class MarginalView(Protocol):
     n_params: int
     df_resid: int
     reml_criterion: float
+    deviance: float
     varcorr: pd.DataFrame
     ranef: pd.DataFrame
     fitted: Array
