@@ -96,3 +96,9 @@ def test_long_names_and_bad_arguments(fits):
         ml.confint(level=95)
     with pytest.raises(ValueError, match="method"):
         ml.confint(method="boot")
+
+
+def test_profile_rows_follow_lme4s_order_of_the_terms():
+    swapped = lmm_fit(reml=False, formula="y ~ x + (1|h) + (1|g)").confint()
+    ordered = lmm_fit(reml=False, formula="y ~ x + (1|g) + (1|h)").confint()
+    pd.testing.assert_frame_equal(swapped, ordered, rtol=1e-4)

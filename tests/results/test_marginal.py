@@ -137,3 +137,15 @@ def test_glmm_verbs_follow_lme4():
     with pytest.raises(ValueError, match="wald"):
         fit.confint()
     assert fit.confint(method="wald").index[0] == ".sig01"
+
+
+def test_terms_follow_lme4s_order_by_decreasing_number_of_levels():
+    fit = lmm_fit(formula="y ~ x + (1|h) + (1|g)")  # h: 4 levels, g: 12
+    same = lmm_fit(formula="y ~ x + (1|g) + (1|h)")
+    np.testing.assert_array_equal(fit.term_order, [1, 0])
+    np.testing.assert_allclose(fit.theta, fit._fit.theta[[1, 0]])
+    np.testing.assert_allclose(fit.theta, same.theta, rtol=1e-6)
+    assert list(fit.varcorr["grp"]) == ["g", "h", "Residual"]
+    assert list(fit.ranef["grpvar"].drop_duplicates()) == ["g", "h"]
+    pd.testing.assert_frame_equal(fit.ranef, same.ranef, rtol=1e-5)
+    assert "groups:  g, 12; h, 4" in str(fit.summary())

@@ -94,9 +94,12 @@ def confidence_intervals(fit: MarginalView, profiled: object | None,
             "method: 'profile' intervals are available for linear mixed models (lmer); "
             "use method='wald' for this fit"
         )
-    profile = LMMProfile(profiled, fit.theta)
+    order = np.asarray(fit.term_order)
+    profile = LMMProfile(profiled, fit.theta[np.argsort(order)])
     cutoff = float(stats.chi2.ppf(level, 1))
-    bounds = [profile.interval(j, cutoff) for j in range(profile.n_parameters)]
+    # the standard deviations in lme4's order of the terms, then sigma and beta
+    params = [*order, *range(profile.k, profile.n_parameters)]
+    bounds = [profile.interval(int(j), cutoff) for j in params]
     return _frame(rows, np.array(bounds), level)
 
 

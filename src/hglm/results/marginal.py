@@ -65,7 +65,10 @@ class MarginalResult(MixedModelResult):
         The covariance matrix of the fixed effects (lme4's ``vcov``).
     theta : ndarray
         lme4's theta, one per random term: sd(v_k) / sigma for families with a scale
-        parameter, sd(v_k) for binomial and Poisson.
+        parameter, sd(v_k) for binomial and Poisson; in lme4's order of the terms.
+    term_order : ndarray of int
+        lme4's order of the random terms (by decreasing number of levels, ties in formula
+        order), which ``theta``, ``varcorr``, ``ranef`` and the reports follow.
     sigma : float
         The residual standard deviation (lme4's ``sigma``: sqrt(phi); 1 for binomial and
         Poisson).
@@ -99,7 +102,9 @@ class MarginalResult(MixedModelResult):
         vcov = np.asarray(fit.vcov_beta, dtype=float)
         self.vcov = pd.DataFrame(vcov, index=index, columns=index)
         self.se_fixef = pd.Series(np.sqrt(np.diag(vcov)), index=index, name="se_fixef")
-        self.theta = np.asarray(fit.theta, dtype=float)
+        sizes = np.array([block_width(b) for b in self.problem.blocks])
+        self.term_order = np.argsort(-sizes, kind="stable")
+        self.theta = np.asarray(fit.theta, dtype=float)[self.term_order]
         self.sigma = float(np.sqrt(fit.sigma2))
         self.converged = bool(fit.converged)
         self.singular = bool(fit.singular)
@@ -179,13 +184,14 @@ class MarginalResult(MixedModelResult):
         return [slice(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
 
     def _term_groups(self) -> tuple[list[str], list[str], list[list[str]]]:
-        """Per term: grouping factor, effect name and level labels."""
+        """Per term, in lme4's order: grouping factor, effect name and level labels."""
         if self.design is not None:
-            terms = self.design.random
+            terms = [self.design.random[k] for k in self.term_order]
             return ([t.group for t in terms], [t.covariate or INTERCEPT for t in terms],
                     [list(t.levels) for t in terms])
-        levels = [self.names.random[sl] for sl in self._term_slices()]
-        return list(self.names.terms), [INTERCEPT] * len(levels), levels
+        slices = self._term_slices()
+        return ([self.names.terms[k] for k in self.term_order], [INTERCEPT] * len(slices),
+                [self.names.random[slices[k]] for k in self.term_order])
 
     @cached_property
     def ranef(self) -> pd.DataFrame:
@@ -200,12 +206,13 @@ class MarginalResult(MixedModelResult):
         groups, effects, levels = self._term_groups()
         v, cond_var = self._fit.v, np.asarray(self._fit.cond_var, dtype=float)
         parts = []
-        for k, sl in enumerate(self._term_slices()):
-            transform = self.problem.terms[k].transform
+        slices = self._term_slices()
+        for j, k in enumerate(self.term_order):
+            sl, transform = slices[k], self.problem.terms[k].transform
             value = v[sl] if transform is None else transform @ v[sl]
             sd = np.sqrt(cond_var[sl]) if transform is None else np.full(len(value), np.nan)
             parts.append(pd.DataFrame({
-                "grpvar": groups[k], "term": effects[k], "grp": levels[k],
+                "grpvar": groups[j], "term": effects[j], "grp": levels[j],
                 "condval": value, "condsd": sd,
             }))
         return pd.concat(parts, ignore_index=True)
@@ -219,7 +226,8 @@ class MarginalResult(MixedModelResult):
         residual = None
         if not self.family.fixed_dispersion and self._fit.disp_coef is None:
             residual = float(self._fit.sigma2)
-        return varcorr_frame(groups, effects, self._fit.lam, residual)
+        lam = np.asarray(self._fit.lam, dtype=float)[self.term_order]
+        return varcorr_frame(groups, effects, lam, residual)
 
     # --- fitted values, residuals, prediction --------------------------------------
 

@@ -94,6 +94,7 @@ class MarginalView(Protocol):
     se_fixef: pd.Series
     vcov: pd.DataFrame
     theta: Array
+    term_order: Array
     sigma: float
     converged: bool
     singular: bool
