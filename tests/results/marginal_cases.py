@@ -76,10 +76,8 @@ def binomial_data(seed: int = 4) -> pd.DataFrame:
     return pd.DataFrame({"p": r / size, "size": size, "x": x, "g": [f"h{k:02d}" for k in g]})
 
 
-def glmm_result(nAGQ: int = 1) -> hglm.MarginalResult:
-    """A binomial GLMM's MarginalResult built on :class:`GLMMFitDouble`."""
-    eql = hglm.hglm2("p ~ x + (1|g)", data=binomial_data(), family="binomial",
-                     weights="size", fix_disp=1)
+def _marginal_double(eql: hglm.HGLMResult, nAGQ: int = 1) -> MarginalResult:
+    """A MarginalResult on :class:`GLMMFitDouble` filled with an EQL fit's estimates."""
     fit = GLMMFitDouble(
         problem=eql._engine.problem, beta=eql.fixef.to_numpy(), v=eql._engine.v,
         vcov_beta=np.diag(eql.se_fixef.to_numpy() ** 2),
@@ -89,3 +87,19 @@ def glmm_result(nAGQ: int = 1) -> hglm.MarginalResult:
     names = Names(fixed=list(eql.names.fixed), random=list(eql.names.random),
                   terms=list(eql.names.terms))
     return MarginalResult(fit, names, design=eql.design, formula="p ~ x + (1|g)")
+
+
+def glmm_result(nAGQ: int = 1) -> MarginalResult:
+    """A binomial GLMM's MarginalResult built on :class:`GLMMFitDouble`."""
+    eql = hglm.hglm2("p ~ x + (1|g)", data=binomial_data(), family="binomial",
+                     weights="size", fix_disp=1)
+    return _marginal_double(eql, nAGQ)
+
+
+def inverse_gamma_result() -> MarginalResult:
+    """A Poisson model with inverse-Gamma random effects (inverse link: v = 1/u, whose
+    mean is 1) as a MarginalResult on :class:`GLMMFitDouble`."""
+    data = binomial_data().assign(c=lambda d: np.round(d["p"] * d["size"]))
+    eql = hglm.hglm2("c ~ x + (1|g)", data=data, family="poisson",
+                     rand_family="inverse_gamma", fix_disp=1)
+    return _marginal_double(eql)

@@ -11,7 +11,7 @@ from scipy.special import xlogy
 import hglm
 from hglm.fit.lmm import ProfiledDeviance
 
-from .marginal_cases import glmm_result, lmm_data, lmm_fit
+from .marginal_cases import glmm_result, inverse_gamma_result, lmm_data, lmm_fit
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,7 @@ def test_predict_with_and_without_random_effects(reml_fit):
     np.testing.assert_allclose(reml_fit.predict(re_form="~0"), population)
     new = data.iloc[:3].copy()
     np.testing.assert_allclose(reml_fit.predict(new), reml_fit.fitted[:3], rtol=1e-12)
+    np.testing.assert_allclose(reml_fit.predict(new, re_form="NA"), population[:3])
     new["g"] = "never seen"
     np.testing.assert_allclose(reml_fit.predict(new), population[:3], rtol=1e-12)
     no_group = data[["x"]].iloc[:3]
@@ -149,3 +150,14 @@ def test_terms_follow_lme4s_order_by_decreasing_number_of_levels():
     assert list(fit.ranef["grpvar"].drop_duplicates()) == ["g", "h"]
     pd.testing.assert_frame_equal(fit.ranef, same.ranef, rtol=1e-5)
     assert "groups:  g, 12; h, 4" in str(fit.summary())
+
+
+def test_population_predictions_put_the_random_effects_at_their_mean():
+    fit = inverse_gamma_result()  # v = 1/u, E(u) = 1: the mean of v is 1
+    fixed = fit.problem.X @ fit.fixef.to_numpy()
+    np.testing.assert_allclose(fit.predict(re_form="NA"), fixed + 1.0)
+    new = pd.DataFrame({"x": [0.3, -1.0], "g": ["h00", "unseen"]})
+    at_mean = fit.fixef["(Intercept)"] + fit.fixef["x"] * new["x"].to_numpy() + 1.0
+    np.testing.assert_allclose(fit.predict(new, re_form="NA"), at_mean)
+    assert fit.predict(new)[1] == pytest.approx(at_mean[1])
+    assert fit.predict(new)[0] != pytest.approx(at_mean[0])

@@ -292,7 +292,8 @@ class MarginalResult(MixedModelResult):
             The linear predictor (lme4's default) or the mean.
         re_form : None, "NA" or "~0"
             None includes the random effects; "NA" (or "~0", or NaN) predicts at the
-            population level, and ``newdata`` needs no grouping columns.
+            population level, the random effects at their mean (v = 0 for Gaussian,
+            Gamma-log and Beta-logit ones), and ``newdata`` needs no grouping columns.
         offset : array-like, optional
             Offset of the new rows (default: the formula's ``offset()`` terms, else 0).
 
@@ -304,9 +305,10 @@ class MarginalResult(MixedModelResult):
             raise ValueError(f"type: must be 'link' or 'response', got {type!r}")
         population = re_form_population(re_form)
         if newdata is None:
-            eta = self.problem.X @ self._fit.beta + self.problem.offset
-            if not population:
-                eta = self.linear_predictor
+            pb = self.problem
+            eta = self.linear_predictor
+            if population:
+                eta = pb.X @ self._fit.beta + pb.offset + random_part(pb.blocks, self._mean_v())
         else:
             eta = self._new_linear_predictor(newdata, population, offset)
         return eta if type == "link" else self.family.link.inverse(eta)
@@ -317,9 +319,7 @@ class MarginalResult(MixedModelResult):
             raise ValueError("newdata: needs a formula fit (lmer, glmer, hglm2)")
         frame = population_frame(newdata, self.design) if population else newdata
         X, blocks = new_design(self.design, frame, unseen="mean")
-        eta = X @ self._fit.beta
-        if not population:
-            eta = eta + self._new_random_part(blocks)
+        eta = X @ self._fit.beta + self._new_random_part(blocks)
         if offset is not None:
             return eta + np.asarray(offset, dtype=float)
         default = new_offset(self.design, frame)
@@ -333,10 +333,16 @@ class MarginalResult(MixedModelResult):
                                    strict=True):
             v = self._fit.v[sl]
             out += block @ (v if term.transform is None else term.transform @ v)
-            mean_v = float(term.family.link.link(np.array(term.family.psi)))
-            if mean_v != 0.0:
-                out += mean_v * (block.getnnz(axis=1) == 0)
+            out += self._mean_v()[sl.start] * (block.getnnz(axis=1) == 0)
         return out
+
+    def _mean_v(self) -> Array:
+        """The mean of each random effect on the v scale, v(psi): 0 but for an
+        inverse-Gamma term with the inverse link."""
+        return np.concatenate([
+            np.full(sl.stop - sl.start, float(t.family.link.link(np.array(t.family.psi))))
+            for sl, t in zip(self._term_slices(), self.problem.terms, strict=True)
+        ])
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """lme4's ``simulate``: responses drawn from the fitted model with new random

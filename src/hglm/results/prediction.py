@@ -5,8 +5,8 @@ grouping columns.
 The formula layer rebuilds the fixed design and the random blocks of new data together
 (``spec.new_design``), and a level it has not seen (or a missing one) gets an empty row,
 the random effect's mean.  A population-level prediction therefore hands it the new data
-with the random terms' columns it lacks added as missing grouping levels (and zero slope
-covariates): every random row is empty and only the fixed design is used.
+with every grouping column set to a missing level (and the slope covariates it lacks as
+zeros): every random row is empty, and the random effects are at their mean.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def re_form_population(re_form: object) -> bool:
 
 
 def population_frame(newdata: object, design: ModelDesign) -> pd.DataFrame:
-    """``newdata`` with the random terms' columns it lacks added: grouping columns as
-    missing levels, slope covariates as zeros.
+    """``newdata`` with every grouping column of the random terms set to a missing level
+    (added where it lacks one), and the slope covariates it lacks added as zeros.
 
     Parameters
     ----------
@@ -78,16 +78,15 @@ def population_frame(newdata: object, design: ModelDesign) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        A copy when columns were added.
+        A copy.
     """
     frame = newdata if isinstance(newdata, pd.DataFrame) else pd.DataFrame(dict(newdata))
     added: dict[str, object] = {}
     for term in design.random:
         for column in term.group.split(":"):
-            if column not in frame.columns:
-                added[column] = [None] * len(frame)
+            added[column] = [None] * len(frame)
         spec = term.covariate_spec
         for column in () if spec is None else spec.required_variables:
             if column not in frame.columns and column not in added:
                 added[column] = 0.0
-    return frame.assign(**added) if added else frame
+    return frame.assign(**added)
