@@ -9,6 +9,7 @@ import pytest
 import hglm
 from hglm.engine import Indicator
 from hglm.marginal_fit import (
+    _start_in_term_order,
     check_binomial_counts,
     check_nagq,
     check_quadrature,
@@ -54,6 +55,16 @@ def test_binomial_counts_must_be_whole():
     with pytest.raises(ValueError, match="trials"):
         check_binomial_counts(_problem("binomial", weights=np.full(12, 2.5), y=np.full(12, 0.4)))
     check_binomial_counts(_problem("gaussian", weights=np.full(12, 2.5)))
+
+
+def test_start_is_read_in_lme4s_order_of_the_terms():
+    pb = _problem(n_terms=2)
+    pb.blocks = [Indicator(np.arange(12) % 3, np.ones(12), 3), np.eye(12)]
+    start = _start_in_term_order({"theta": [5.0, 0.5], "fixef": [1.0]}, pb)
+    np.testing.assert_array_equal(start["theta"], [0.5, 5.0])  # 12 levels first in lme4
+    assert start["fixef"] == [1.0] and _start_in_term_order(None, pb) is None
+    with pytest.raises(ValueError, match="start: theta needs 2 values"):
+        _start_in_term_order([1.0], pb)
 
 
 def test_the_lmm_estimator_is_chosen_for_linear_mixed_models_only():

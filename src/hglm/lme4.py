@@ -47,8 +47,9 @@ def lmer(
     offset : array-like or column name, optional
         A known component of the linear predictor.
     start : array-like or dict, optional
-        Starting theta (relative standard deviations, one per random term), or
-        ``{"theta": ...}``; default 1 for every term, as lme4.
+        Starting theta (relative standard deviations, one per random term in lme4's
+        order: by decreasing number of levels), or ``{"theta": ...}``; default 1 for
+        every term, as lme4.
 
     Returns
     -------

@@ -18,7 +18,7 @@ import numpy as np
 from . import fit as estimators
 from .engine import Indicator
 from .fit.lmm import fit_lmm
-from .results import MarginalResult, Names
+from .results import MarginalResult, Names, lme4_term_order
 from .spec import ModelDesign, Problem, response_family
 
 MARGINAL_METHODS = ("ML", "REML")
@@ -80,6 +80,22 @@ def is_linear_mixed_model(problem: Problem) -> bool:
     )
 
 
+def _start_in_term_order(start: object, problem: Problem) -> dict | None:
+    """lme4's ``start`` (theta in lme4's order of the terms, or a dict with "theta" and
+    "fixef") as a dict whose theta follows the model's terms."""
+    if start is None:
+        return None
+    out = dict(start) if isinstance(start, dict) else {"theta": start}
+    if out.get("theta") is not None:
+        theta = np.asarray(out["theta"], dtype=float)
+        order = lme4_term_order(problem)
+        if theta.shape != order.shape:
+            raise ValueError(f"start: theta needs {order.size} values, one per random "
+                             f"term, got {theta.size}")
+        out["theta"] = theta[np.argsort(order)]
+    return out
+
+
 def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
                  start: object = None, design: ModelDesign | None = None,
                  formula: str | None = None) -> MarginalResult:
@@ -93,8 +109,8 @@ def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
     nAGQ : int
         Quadrature points (GLMMs): 0, 1 (Laplace) or k > 1.
     start : optional
-        Starting values as lme4 takes them: theta (array), or a dict with "theta" (and
-        "fixef" for a GLMM).
+        Starting values as lme4 takes them: theta (array, in lme4's order of the terms),
+        or a dict with "theta" (and "fixef" for a GLMM).
     design : ModelDesign, optional
         The formula layer's design, for ``predict`` on new data.
     formula : str, optional
@@ -110,8 +126,9 @@ def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
     check_quadrature(nAGQ, problem)
     check_binomial_counts(problem)
     reml = method == "REML"
+    start = _start_in_term_order(start, problem)
     if is_linear_mixed_model(problem):
-        theta0 = start.get("theta") if isinstance(start, dict) else start
+        theta0 = None if start is None else start.get("theta")
         fit = fit_lmm(problem, reml=reml, start=theta0)
     else:
         fit = estimators.fit_glmm(problem, nAGQ=nAGQ, reml=reml, start=start)

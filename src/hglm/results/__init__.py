@@ -9,7 +9,8 @@ from .anova import AnovaTable, anova_table
 from .base import MixedModelResult
 from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
-from .marginal import MarginalFit, MarginalResult
+from .marginal import MarginalResult, lme4_term_order
+from .marginal_view import MarginalFit
 from .names import Names
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
@@ -25,6 +26,7 @@ __all__ = [
     "Summary",
     "anova_table",
     "import_pyplot",
+    "lme4_term_order",
     "lrt",
     "plot_fit",
     "save_figures",

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import block_width
-from ..spec import ModelDesign, new_design, new_offset
+from ..spec import ModelDesign, Problem, new_design, new_offset
 from .base import MixedModelResult
 from .confint import confidence_intervals
 from .lme4_summary import LMMSummary
@@ -40,6 +40,13 @@ from .simulate import simulate_responses
 from .varcorr import INTERCEPT, varcorr_frame
 
 Array = np.ndarray
+
+
+def lme4_term_order(problem: Problem) -> Array:
+    """lme4's order of the random terms: by decreasing number of levels (random effects),
+    ties in formula order; ``theta[i]`` of lme4 belongs to term ``order[i]``."""
+    sizes = np.array([block_width(b) for b in problem.blocks])
+    return np.argsort(-sizes, kind="stable")
 
 
 class MarginalResult(MixedModelResult):
@@ -102,8 +109,7 @@ class MarginalResult(MixedModelResult):
         vcov = np.asarray(fit.vcov_beta, dtype=float)
         self.vcov = pd.DataFrame(vcov, index=index, columns=index)
         self.se_fixef = pd.Series(np.sqrt(np.diag(vcov)), index=index, name="se_fixef")
-        sizes = np.array([block_width(b) for b in self.problem.blocks])
-        self.term_order = np.argsort(-sizes, kind="stable")
+        self.term_order = lme4_term_order(self.problem)
         self.theta = np.asarray(fit.theta, dtype=float)[self.term_order]
         self.sigma = float(np.sqrt(fit.sigma2))
         self.converged = bool(fit.converged)
