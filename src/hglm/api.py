@@ -22,7 +22,7 @@ from scipy import sparse
 from ._warn import warn
 from .engine import Indicator, NotPositiveDefiniteError, as_block, spd_logdet
 from .fit import DoubleModel, Options, fit_double, fit_eql
-from .results import HGLMResult, Names
+from .results import HGLMResult
 from .spec import (
     EngineHooks,
     Family,
@@ -355,14 +355,14 @@ def _fit(
     c: dict,
 ) -> HGLMResult:
     """Assemble the model (spec), fit it by EQL (fit) and name the result (results)."""
-    problem, labels = assemble(
+    problem, names = assemble(
         y, X, Z, rand_c=rand_c, x_disp=x_disp, weights=weights, offset=offset,
         rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
         engine=_ENGINE, **{name: c[name] for name in _MODEL_ARGUMENTS},
     )
     options, method = _options(c, problem)
     return HGLMResult(
-        fit_eql(problem, options), Names(**labels), method, calc_like=c["calc_like"],
+        fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
 

@@ -9,7 +9,14 @@ from scipy import sparse
 import hglm
 from hglm.engine import Indicator, as_block
 from hglm.fit.lmm import ProfiledDeviance, fit_lmm
-from hglm.spec import Problem, RandomTermModel, get_link, response_family
+from hglm.spec import (
+    Independent,
+    KnownPrecision,
+    Problem,
+    RandomTermModel,
+    get_link,
+    response_family,
+)
 from hglm.spec.families import random_family
 
 
@@ -17,7 +24,8 @@ def _problem(y, X, blocks, weights=None, precisions=None):
     n = y.shape[0]
     precisions = precisions or [None] * len(blocks)
     terms = [
-        RandomTermModel(random_family("gaussian"), None, get_link("log", "link"), None, Q)
+        RandomTermModel(random_family("gaussian"), None, get_link("log", "link"),
+                        Independent() if Q is None else KnownPrecision(Q))
         for Q in precisions
     ]
     return Problem(y, X, blocks, terms, response_family("gaussian"),

@@ -17,7 +17,7 @@ import pytest
 from scipy import sparse
 
 import hglm
-from hglm.spec import EngineHooks, Precision, assemble
+from hglm.spec import EngineHooks, Names, Precision, assemble
 from hglm.spec.formula import design_from_lme4
 
 SPEC = Path(hglm.spec.__file__).parent
@@ -48,11 +48,10 @@ def arrays() -> dict:
 
 def test_matrix_interface(arrays) -> None:
     problem, labels = assemble(**arrays, **{**DEFAULTS, "rand_c": [3, 2], "fix_disp": 2})
-    assert labels == {
-        "fixed": ["one", "x"], "random": [f"Z.{j}" for j in range(1, 6)],
-        "terms": ["Random1", "Random2"], "disp": None, "rand_disp": [None, None],
-        "response": "yield",
-    }
+    assert labels == Names(
+        fixed=["one", "x"], random=[f"Z.{j}" for j in range(1, 6)],
+        terms=["Random1", "Random2"], disp=None, rand_disp=[None, None], response="yield",
+    )
     np.testing.assert_array_equal(problem.X, arrays["X"].to_numpy())
     assert [tag for tag, _ in problem.blocks] == ["block", "block"]
     np.testing.assert_array_equal(problem.blocks[1][1], arrays["Z"][:, 3:])
@@ -72,7 +71,7 @@ def test_formula_terms_are_handed_over_without_building_z(arrays) -> None:
     )
     assert problem.blocks[0][1] is design.random[0]
     assert design.random[0]._Z is None
-    assert labels["terms"] == ["(1|g)"] and labels["random"][0] == "(Intercept)|g:a"
+    assert labels.terms == ["(1|g)"] and labels.random[0] == "(Intercept)|g:a"
 
 
 def test_known_covariance_and_precision(arrays) -> None:
@@ -106,7 +105,7 @@ def test_spatial_term_is_fitted_on_its_eigen_basis(arrays) -> None:
     np.testing.assert_allclose(problem.blocks[0][1], arrays["Z"] @ structure.vectors)
     np.testing.assert_array_equal(term.x_disp, structure.disp_design)
     assert term.link_disp == structure.disp_link
-    assert labels["rand_disp"] == [["(Intercept)", "eigenvalue"]]
+    assert labels.rand_disp == [["(Intercept)", "eigenvalue"]]
 
 
 def _imported_modules(path: Path) -> list[str]:

@@ -3,7 +3,6 @@
 from .base import MixedModelResult
 from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
-from .names import Names
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
 
@@ -11,7 +10,6 @@ __all__ = [
     "HGLMResult",
     "LRTResult",
     "MixedModelResult",
-    "Names",
     "Summary",
     "import_pyplot",
     "lrt",

@@ -9,7 +9,6 @@ of all of it into the :class:`Problem` every estimator takes.
 
 from .assemble import (
     EngineHooks,
-    Labels,
     assemble,
     rand_families,
     response_vector,
@@ -34,7 +33,16 @@ from .families import (
 )
 from .formula import design_from_formulas, design_from_lme4
 from .links import Link, get_link
-from .model import Problem, RandomTermModel
+from .model import (
+    Covariance,
+    Independent,
+    KnownCovariance,
+    KnownPrecision,
+    Problem,
+    RandomTermModel,
+    SpatialCovariance,
+)
+from .names import Names
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
@@ -52,15 +60,19 @@ __all__ = [
     "Beta",
     "Binomial",
     "CAR",
+    "Covariance",
     "EngineHooks",
     "Family",
     "Gamma",
     "Gaussian",
+    "Independent",
     "InverseGamma",
     "InverseGaussian",
-    "Labels",
+    "KnownCovariance",
+    "KnownPrecision",
     "Link",
     "ModelDesign",
+    "Names",
     "Poisson",
     "Precision",
     "Problem",
@@ -69,6 +81,7 @@ __all__ = [
     "RandomTermModel",
     "ResponseFamily",
     "SAR",
+    "SpatialCovariance",
     "align_covariances",
     "as_family",
     "assemble",
