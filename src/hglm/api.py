@@ -395,25 +395,12 @@ def _effective_method(method: str, rand_fams: list[RandomFamily]) -> str:
     return method
 
 
-def _term_block(term: RandomTerm) -> Indicator:
-    """A formula term's block of Z as the engine's Indicator, straight from the term's
-    level codes and values: what ``as_block(term.Z)`` gives, without building Z (a row
-    whose value is 0 has no entry: index 0, value 0)."""
-    index = term.codes.astype(np.int64)
-    if term.values is None:
-        values, empty = np.ones(index.shape[0]), index < 0
-    else:
-        values = np.array(term.values, dtype=float)
-        empty = (index < 0) | (values == 0)
-    if empty.any():
-        index[empty], values[empty] = 0, 0.0
-    return Indicator(index, values, len(term.levels))
-
-
 def _engine_block(columns: RandomTerm | Array | sparse.spmatrix) -> object:
-    """A term's columns of Z as the engine's block: a formula term from its level codes
-    (:func:`_term_block`), a matrix by ``as_block``."""
-    return _term_block(columns) if isinstance(columns, RandomTerm) else as_block(columns)
+    """A term's columns of Z as the engine's block: a formula term from its level codes,
+    a matrix by ``as_block``."""
+    if isinstance(columns, RandomTerm):
+        return Indicator.from_codes(columns.codes, columns.values, len(columns.levels))
+    return as_block(columns)
 
 
 def _positive_definite(Q: sparse.csc_matrix) -> bool:

@@ -21,10 +21,9 @@ import numpy as np
 
 from .._warn import warn
 from ..engine import (
-    AugmentedFactor,
+    Factor,
     Indicator,
     LazyTail,
-    MarginalFactor,
     MarginalSolver,
     NotPositiveDefiniteError,
     make_system,
@@ -76,7 +75,7 @@ class Round:
     delta: Array
     eta: Array
     mu: Array
-    factor: AugmentedFactor
+    factor: Factor
     w1: Array
     w2: Array
     hat: Array
@@ -194,7 +193,7 @@ class EQLFitter:
             return None
         return MarginalSolver(pb.X, pb.blocks, pb.y - pb.offset, pb.weights)
 
-    def factorize(self, w1: Array, w2: Array) -> AugmentedFactor | MarginalFactor:
+    def factorize(self, w1: Array, w2: Array) -> Factor:
         """The factorization of T'WT for given weights (by the solver in use)."""
         if self.marginal is not None:
             return self.marginal.factorize(w1, w2)
@@ -308,7 +307,7 @@ class EQLFitter:
         delta: Array,
         eta: Array,
         mu: Array,
-        factor: AugmentedFactor | MarginalFactor,
+        factor: Factor,
         w1: Array,
         w2: Array,
         hat: Array,
