@@ -8,7 +8,6 @@ assembly hands to the estimators, and that spec stands beside the engine.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import numpy as np
@@ -106,23 +105,3 @@ def test_spatial_term_is_fitted_on_its_eigen_basis(arrays) -> None:
     np.testing.assert_array_equal(term.x_disp, structure.disp_design)
     assert term.link_disp == structure.disp_link
     assert labels.rand_disp == [["(Intercept)", "eigenvalue"]]
-
-
-def _imported_modules(path: Path) -> list[str]:
-    """Every module an import statement of ``path`` names (in functions and
-    ``TYPE_CHECKING`` blocks too), relative imports resolved within ``hglm.spec``."""
-    names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = ["hglm", "spec"][: 2 - node.level + 1] if node.level else []
-            names.append(".".join([*base, node.module or ""]).rstrip("."))
-    return names
-
-
-@pytest.mark.parametrize("path", sorted(SPEC.glob("*.py")), ids=lambda p: p.name)
-def test_spec_stands_beside_the_engine_fit_and_results(path) -> None:
-    ours = [m for m in _imported_modules(path) if m == "hglm" or m.startswith("hglm.")]
-    beside = [m for m in ours if not (m.startswith("hglm.spec") or m == "hglm._warn")]
-    assert beside == [], f"{path.name} imports {beside}"
