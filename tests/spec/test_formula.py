@@ -20,10 +20,10 @@ from tests.shared import load_data
 
 def test_fixed_part_names_and_values(df):
     d = design_from_lme4("y ~ x + f + (1|g)", df)
-    assert list(d.X.columns) == ["(Intercept)", "x", "f[T.v]", "f[T.w]"]
+    assert list(d.X.columns) == ["(Intercept)", "x", "fv", "fw"]
     assert d.X.shape == (8, 4)
     np.testing.assert_array_equal(d.X["x"], df["x"])
-    np.testing.assert_array_equal(d.X["f[T.v]"], (df["f"] == "v").astype(float))
+    np.testing.assert_array_equal(d.X["fv"], (df["f"] == "v").astype(float))
     np.testing.assert_array_equal(d.y, df["y"])
     assert d.response_name == "y"
     assert d.fixed_formula == "x + f"
@@ -34,21 +34,16 @@ def test_fixed_part_interactions_and_transforms(df):
     d = design_from_formulas("y ~ x*f + I(x**2) + np.log(t) + C(h)", "~ 1|g", df)
     cols = list(d.X.columns)
     assert cols[0] == "(Intercept)"
-    assert {"x", "f[T.v]", "x:f[T.v]", "x:f[T.w]", "I(x ** 2)", "np.log(t)"} <= set(cols)
-    assert any(c.startswith("C(h)") for c in cols)
-    np.testing.assert_allclose(d.X["I(x ** 2)"], df["x"] ** 2)
+    assert {"x", "fv", "x:fv", "x:fw", "I(x^2)", "np.log(t)", "C(h)b"} <= set(cols)
+    np.testing.assert_allclose(d.X["I(x^2)"], df["x"] ** 2)
     np.testing.assert_allclose(d.X["np.log(t)"], np.log(df["t"]))
-    np.testing.assert_allclose(d.X["x:f[T.v]"], df["x"] * (df["f"] == "v"))
+    np.testing.assert_allclose(d.X["x:fv"], df["x"] * (df["f"] == "v"))
 
 
 def test_fixed_part_without_intercept(df):
     assert list(design_from_lme4("y ~ 0 + x + (1|g)", df).X.columns) == ["x"]
     assert list(design_from_lme4("y ~ x - 1 + (1|g)", df).X.columns) == ["x"]
-    assert list(design_from_lme4("y ~ 0 + f + (1|g)", df).X.columns) == [
-        "f[u]",
-        "f[v]",
-        "f[w]",
-    ]
+    assert list(design_from_lme4("y ~ 0 + f + (1|g)", df).X.columns) == ["fu", "fv", "fw"]
 
 
 def test_only_random_terms_gives_intercept(df):
@@ -60,7 +55,7 @@ def test_only_random_terms_gives_intercept(df):
 
 def test_factor_alias_of_r(df):
     d = design_from_lme4("y ~ factor(g) + (1|h)", df)
-    assert list(d.X.columns) == ["(Intercept)", "factor(g)[T.2]", "factor(g)[T.10]"]
+    assert list(d.X.columns) == ["(Intercept)", "factor(g)2", "factor(g)10"]
 
 
 # --------------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 to, and their check against the frame.
 
 A name in a formula is a column when the data has it (a column may be called ``sum`` or
-``log``); otherwise it must be a known name: a builtin, a formulaic transform, or R's
-``factor`` (an alias of formulaic's ``C``, :data:`CONTEXT`).  A right-hand side that is a
-plain sum of bare names (``x1 + x2``, ``0 + x``) is read here without formulaic.
+``log``); otherwise it must be a known name: a builtin, a formulaic transform, or one of
+R's functions (``factor``, ``sqrt``, ...: :data:`~.r_syntax.FUNCTIONS`).  A right-hand
+side that is a plain sum of bare names (``x1 + x2``, ``0 + x``) is read here without
+formulaic.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from formulaic import Formula, ModelSpec
 from formulaic.errors import FormulaicError
 from formulaic.transforms import TRANSFORMS
 
-from .bars import Bar, ParsedModel, parse_formula, split_terms
-
-CONTEXT: dict[str, Any] = {"factor": TRANSFORMS["C"]}
-"""Names available in formulas besides formulaic's transforms (R's ``factor``)."""
+from .bars import Bar, ParsedModel, group_columns, parse_formula, split_terms
+from .r_syntax import FUNCTIONS
 
 INTERCEPT = "Intercept"
 """formulaic's name of the intercept column."""
@@ -72,7 +71,7 @@ def _is_plain_name(term: str) -> bool:
         and term.isidentifier()
         and not keyword.iskeyword(term)
         and term not in TRANSFORMS
-        and term not in CONTEXT
+        and term not in FUNCTIONS
         and term != INTERCEPT
     )
 
@@ -120,7 +119,7 @@ def required_variables(expr: str) -> frozenset[str]:
 
 def _is_known_name(name: str) -> bool:
     """Whether ``name`` is a builtin, a formulaic transform or one of our aliases."""
-    return hasattr(builtins, name) or name in TRANSFORMS or name in CONTEXT
+    return hasattr(builtins, name) or name in TRANSFORMS or name in FUNCTIONS
 
 
 def spec_columns(spec: ModelSpec) -> set[str]:
@@ -137,14 +136,16 @@ def expressions_columns(expressions: Sequence[str]) -> set[str]:
 
 def bar_columns(bar: Bar) -> set[str]:
     """Columns of a random term: its covariates and all its grouping columns."""
-    groups = {name for group in bar.groups for name in group}
+    groups = {name for group in bar.groups for name in group_columns(group)}
     return expression_columns(bar.covariates) | groups
 
 
 def model_columns(model: ParsedModel) -> set[str]:
     """All columns a parsed model uses."""
     columns = expression_columns(model.fixed) | expressions_columns(model.offsets)
-    if model.response:
+    if model.counts:
+        columns |= expressions_columns(model.counts)
+    elif model.response:
         columns |= expressions_columns([model.response])
     return columns.union(*(bar_columns(bar) for bar in model.bars))
 

@@ -1,0 +1,130 @@
+"""R's expressions in formulas: the functions R formulas call, the R that Python cannot
+read, and R's names of what formulaic evaluates.
+
+A formula is written as in R and its expressions are evaluated as Python by formulaic.
+:data:`FUNCTIONS` are R's functions that are not formulaic's transforms (``factor``,
+``as.factor``, ``sqrt``, ``abs``; ``log``, ``exp``, ``scale``, ``I`` and ``poly`` are
+formulaic's).  :func:`to_python` rewrites the two pieces of R syntax that Python reads
+otherwise: the name ``as.factor`` (``as`` is a Python keyword) and ``^`` inside a call
+(R's power, Python's exclusive or; outside calls ``(a + b)^2`` is the formula's power,
+which formulaic reads as R does).  :func:`r_name` is the way back, for column names: the
+text R's ``deparse`` gives an expression (``I(x^2)``, ``I(seed == "O73")``,
+``as.factor(batch)``) from the Python text formulaic normalises it to.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from typing import Any
+
+import numpy as np
+from formulaic.transforms import TRANSFORMS
+
+from .text import call_argument, unquoted
+
+FUNCTIONS: dict[str, Any] = {
+    "factor": TRANSFORMS["C"],
+    "as_factor": TRANSFORMS["C"],
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+}
+"""R functions available in formulas besides formulaic's transforms (Python names)."""
+
+_PYTHON_NAMES = {"as.factor": "as_factor"}
+"""R function names that are not Python names, and the names they are evaluated by."""
+
+_R_NAMES = {python: r for r, python in _PYTHON_NAMES.items()} | {"True": "TRUE", "False": "FALSE"}
+
+_R_FUNCTION = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, _PYTHON_NAMES)) + r")(?=\s*\()")
+
+FACTOR_FUNCTIONS = ("factor", "as.factor")
+"""R's calls that make a column a factor, in formulas and grouping factors."""
+
+
+def to_python(expr: str) -> str:
+    """``expr`` with R's ``as.factor(`` and the ``^`` inside calls rewritten for Python.
+
+    Parameters
+    ----------
+    expr : str
+        A formula or an expression as R writes it, e.g. ``"y ~ I(x^2) + as.factor(g)"``.
+
+    Returns
+    -------
+    str
+        The text formulaic evaluates: ``"y ~ I(x**2) + as_factor(g)"``.
+    """
+    pieces = list(expr)
+    outside = set()
+    calls: list[bool] = []  # per open bracket: whether it is a call's
+    for i, ch, _ in unquoted(expr):
+        outside.add(i)
+        if ch in "([{":
+            calls.append(ch == "(" and i > 0 and (expr[i - 1].isalnum() or expr[i - 1] in "_."))
+        elif ch in ")]}" and calls:
+            calls.pop()
+        elif ch == "^" and any(calls):
+            pieces[i] = "**"
+    for match in _R_FUNCTION.finditer(expr):
+        if match.start() in outside:
+            pieces[match.start() : match.end()] = [_PYTHON_NAMES[match[1]]] + [""] * (
+                match.end() - match.start() - 1
+            )
+    return "".join(pieces)
+
+
+def r_name(expr: str) -> str:
+    """R's deparsed text of a Python expression as formulaic normalises it.
+
+    ``x ** 2`` becomes ``x^2``, string literals are double-quoted, ``as_factor`` is
+    ``as.factor`` and ``True``/``False`` are ``TRUE``/``FALSE``; text that Python cannot
+    tokenize (a backquoted name) is returned as it is.
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(expr).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return expr
+    if any(token.type == tokenize.ERRORTOKEN for token in tokens):
+        return expr
+    out, end = [], 0
+    for index, token in enumerate(tokens):
+        if token.start[0] != 1:
+            break
+        start = token.start[1]
+        if token.type == tokenize.OP and token.string == "**":
+            out.append(expr[end:start].rstrip() + "^")
+            end = _next_start(tokens, index, token.end[1])
+            continue
+        out.append(expr[end:start])
+        out.append(_r_token(token))
+        end = token.end[1]
+    out.append(expr[end:])
+    return "".join(out)
+
+
+def _next_start(tokens: list[tokenize.TokenInfo], index: int, default: int) -> int:
+    """Where the token after ``tokens[index]`` starts on the first line."""
+    following = tokens[index + 1] if index + 1 < len(tokens) else None
+    return following.start[1] if following is not None and following.start[0] == 1 else default
+
+
+def _r_token(token: tokenize.TokenInfo) -> str:
+    """A Python token as R writes it."""
+    if token.type == tokenize.STRING and token.string[:1] in "'\"":
+        value = token.string[1:-1] if token.string[:3] not in ("'''", '"""') else None
+        if value is not None and "\\" not in value:
+            return '"' + value.replace('"', '\\"') + '"'
+    if token.type == tokenize.NAME:
+        return _R_NAMES.get(token.string, token.string)
+    return token.string
+
+
+def factor_argument(expr: str) -> str | None:
+    """The argument of ``factor(x)`` or ``as.factor(x)``; None for any other text."""
+    for function in FACTOR_FUNCTIONS:
+        argument = call_argument(expr, function)
+        if argument is not None:
+            return argument
+    return None
