@@ -117,7 +117,7 @@ class ModelDesign:
         Rebuilds ``X`` for new data (see :func:`new_design`); built on first use when
         the fixed part is a plain sum of numeric columns.
     response_name : str
-        The left-hand side as written (in Python: ``as.factor`` as ``as_factor``).
+        The left-hand side as R writes it.
     fixed_formula : str
         The right-hand side of the fixed part, as given to formulaic.
     offset_terms : list of str

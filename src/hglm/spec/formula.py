@@ -38,6 +38,7 @@ from .model_matrix import (
     response_values,
     sum_offsets,
 )
+from .r_syntax import r_name
 from .random_terms import make_random_terms
 from .variables import (
     as_frame,
@@ -233,7 +234,7 @@ def _build_design(
         rows=rows,
         n_dropped=n_dropped,
         _fixed_spec=parts.fixed_spec,
-        response_name=model.response,
+        response_name=r_name(model.response),
         fixed_formula=model.fixed,
         offset_terms=offset_terms,
     )

@@ -4,12 +4,14 @@ read, and R's names of what formulaic evaluates.
 A formula is written as in R and its expressions are evaluated as Python by formulaic.
 :data:`FUNCTIONS` are R's functions that are not formulaic's transforms (``factor``,
 ``as.factor``, ``sqrt``, ``abs``; ``log``, ``exp``, ``scale``, ``I`` and ``poly`` are
-formulaic's).  :func:`to_python` rewrites the two pieces of R syntax that Python reads
-otherwise: the name ``as.factor`` (``as`` is a Python keyword) and ``^`` inside a call
-(R's power, Python's exclusive or; outside calls ``(a + b)^2`` is the formula's power,
-which formulaic reads as R does).  :func:`r_name` is the way back, for column names: the
-text R's ``deparse`` gives an expression (``I(x^2)``, ``I(seed == "O73")``,
-``as.factor(batch)``) from the Python text formulaic normalises it to.
+formulaic's).  :func:`to_python` rewrites the R that Python reads otherwise: the name
+``as.factor`` (``as`` is a Python keyword), ``^`` inside a call (R's power, Python's
+exclusive or; outside calls ``(a + b)^2`` is the formula's power, which formulaic reads
+as R does), and names with dots (``Sepal.Length``, an attribute access in Python), which
+are backquoted as formulaic quotes a column name.  :func:`r_name` is the way back, for
+column names: the text R's ``deparse`` gives an expression (``I(x^2)``,
+``I(seed == "O73")``, ``as.factor(batch)``, ``log(Sepal.Length)``) from the Python text
+formulaic normalises it to.
 """
 
 from __future__ import annotations
@@ -37,24 +39,34 @@ _PYTHON_NAMES = {"as.factor": "as_factor"}
 
 _R_NAMES = {python: r for r, python in _PYTHON_NAMES.items()} | {"True": "TRUE", "False": "FALSE"}
 
-_R_FUNCTION = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, _PYTHON_NAMES)) + r")(?=\s*\()")
+_R_NAME = re.compile(r"(?<![\w.])[A-Za-z.][\w.]*")
+"""A name as R writes it (letters, digits, ``.`` and ``_``), maybe with dots."""
+
+_CALL = re.compile(r"\s*\(")
+
+_QUOTED_NAME = re.compile(r"`([A-Za-z][\w.]*|\.[A-Za-z_.][\w.]*)`")
+"""A backquoted name that R writes without quotes."""
 
 FACTOR_FUNCTIONS = ("factor", "as.factor")
 """R's calls that make a column a factor, in formulas and grouping factors."""
 
 
 def to_python(expr: str) -> str:
-    """``expr`` with R's ``as.factor(`` and the ``^`` inside calls rewritten for Python.
+    """``expr`` with R's ``as.factor``, ``^`` inside calls and dotted names rewritten
+    for Python.
 
     Parameters
     ----------
     expr : str
-        A formula or an expression as R writes it, e.g. ``"y ~ I(x^2) + as.factor(g)"``.
+        A formula or an expression as R writes it, e.g.
+        ``"y ~ I(x^2) + as.factor(g) + Sepal.Length"``.
 
     Returns
     -------
     str
-        The text formulaic evaluates: ``"y ~ I(x**2) + as_factor(g)"``.
+        The text formulaic evaluates: ``"y ~ I(x**2) + as_factor(g) + `Sepal.Length`"``.
+        A dotted name that is a call (``np.log(x)``) or starts with a module formulaic
+        knows (``np.pi``) is Python's attribute access and stays.
     """
     pieces = list(expr)
     outside = set()
@@ -67,21 +79,33 @@ def to_python(expr: str) -> str:
             calls.pop()
         elif ch == "^" and any(calls):
             pieces[i] = "**"
-    for match in _R_FUNCTION.finditer(expr):
-        if match.start() in outside:
-            pieces[match.start() : match.end()] = [_PYTHON_NAMES[match[1]]] + [""] * (
-                match.end() - match.start() - 1
-            )
+    for match in _R_NAME.finditer(expr):
+        name = match[0]
+        if match.start() in outside and "." in name:
+            pieces[match.start()] = _python_name(name, _CALL.match(expr, match.end()) is not None)
+            pieces[match.start() + 1 : match.end()] = [""] * (len(name) - 1)
     return "".join(pieces)
+
+
+def _python_name(name: str, called: bool) -> str:
+    """A dotted R name in Python: a function's Python name, or a backquoted column."""
+    if called:
+        return _PYTHON_NAMES.get(name, name)
+    root = name.split(".", 1)[0]
+    if root in TRANSFORMS or root in FUNCTIONS or (name[1:2].isdigit() and not root):
+        return name
+    return f"`{name}`"
 
 
 def r_name(expr: str) -> str:
     """R's deparsed text of a Python expression as formulaic normalises it.
 
     ``x ** 2`` becomes ``x^2``, string literals are double-quoted, ``as_factor`` is
-    ``as.factor`` and ``True``/``False`` are ``TRUE``/``FALSE``; text that Python cannot
-    tokenize (a backquoted name) is returned as it is.
+    ``as.factor``, ``True``/``False`` are ``TRUE``/``FALSE`` and a backquoted name is
+    unquoted where R needs no quotes (``Sepal.Length``); text that Python cannot
+    tokenize (a name that R quotes too, ```a b```) is returned as it is.
     """
+    expr = _QUOTED_NAME.sub(r"\1", expr)
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(expr).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):

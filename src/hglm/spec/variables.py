@@ -19,10 +19,12 @@ from typing import Any
 import pandas as pd
 from formulaic import Formula, ModelSpec
 from formulaic.errors import FormulaicError
+from formulaic.parser.types import Factor
 from formulaic.transforms import TRANSFORMS
 
 from .bars import Bar, ParsedModel, group_columns, parse_formula, split_terms
 from .r_syntax import FUNCTIONS
+from .text import backquoted
 
 INTERCEPT = "Intercept"
 """formulaic's name of the intercept column."""
@@ -107,14 +109,30 @@ def expression_columns(expr: str) -> set[str]:
 
 @functools.lru_cache(maxsize=512)
 def required_variables(expr: str) -> frozenset[str]:
-    """formulaic's ``required_variables`` of ``expr`` (read off a plain sum of names)."""
+    """formulaic's ``required_variables`` of ``expr`` (read off a plain sum of names),
+    with a backquoted name (```Sepal.Length```) read whole, where formulaic keeps only
+    the part before its first dot."""
     plain = plain_sum(expr)
     if plain is not None:
         return frozenset(plain[1])
+    text, names = _without_backquotes(expr)
     try:
-        return frozenset(Formula(expr).required_variables)
+        found = Formula(text).required_variables
     except FormulaicError as err:
         raise ValueError(f"cannot parse {expr!r}: {err}") from err
+    return frozenset(names.get(name, name) for name in found)
+
+
+def _without_backquotes(expr: str) -> tuple[str, dict[str, str]]:
+    """``expr`` with each backquoted name replaced by a placeholder identifier, and the
+    names by placeholder."""
+    pieces, names, end = [], {}, 0
+    for start, stop in backquoted(expr):
+        placeholder = f"_hglm_quoted_{len(names)}"
+        names[placeholder] = expr[start + 1 : stop - 1]
+        pieces += [expr[end:start], placeholder]
+        end = stop
+    return "".join(pieces) + expr[end:], names
 
 
 def _is_known_name(name: str) -> bool:
@@ -123,8 +141,18 @@ def _is_known_name(name: str) -> bool:
 
 
 def spec_columns(spec: ModelSpec) -> set[str]:
-    """The names a formulaic ModelSpec refers to (see :func:`expression_columns`)."""
-    return set(spec.required_variables)
+    """The names a formulaic ModelSpec refers to (see :func:`expression_columns`): a
+    looked-up factor is a column (``Sepal.Length``, which formulaic's
+    ``required_variables`` cuts at the dot), the names of a Python factor are read as
+    :func:`required_variables` reads them."""
+    columns: set[str] = set()
+    for term in spec.formula:
+        for factor in term.factors:
+            if factor.eval_method is Factor.EvalMethod.LOOKUP:
+                columns.add(factor.expr)
+            elif factor.eval_method is Factor.EvalMethod.PYTHON:
+                columns |= required_variables(f"I({factor.expr})")
+    return columns
 
 
 def expressions_columns(expressions: Sequence[str]) -> set[str]:
