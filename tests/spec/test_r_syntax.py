@@ -24,6 +24,11 @@ from hglm.spec.r_syntax import FUNCTIONS, factor_argument, r_name, to_python
         ('I(s == "as.factor(x)")', 'I(s == "as.factor(x)")'),
         ("has.factor(x)", "has.factor(x)"),
         ("x", "x"),
+        ("Sepal.Length + log(Petal.Width)", "`Sepal.Length` + log(`Petal.Width`)"),
+        ("x.1:f", "`x.1`:f"),
+        ("np.log(x) + I(x * np.pi) + x.mean()", "np.log(x) + I(x * np.pi) + x.mean()"),
+        ("I(x * 1.5 + .5)", "I(x * 1.5 + .5)"),
+        ("`a.b` + `c d`", "`a.b` + `c d`"),
     ],
 )
 def test_to_python(r: str, python: str) -> None:
@@ -40,7 +45,9 @@ def test_to_python(r: str, python: str) -> None:
         ("log(x + 1)", "log(x + 1)"),
         ("I(b == True)", "I(b == TRUE)"),
         ("sqrt(wk)", "sqrt(wk)"),
-        ("`a b`", "`a b`"),  # formulaic's quoted name: not Python, left as it is
+        ("`a b`", "`a b`"),  # a name R quotes too
+        ("log(`Sepal.Length`)", "log(Sepal.Length)"),
+        ("`x.1`:f", "x.1:f"),
     ],
 )
 def test_r_name(python: str, r: str) -> None:

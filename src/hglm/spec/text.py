@@ -48,12 +48,6 @@ def split_top(text: str, char: str) -> list[str]:
     return [text[start + 1 : end].strip() for start, end in pairwise(bounds)]
 
 
-def backquoted(text: str) -> list[tuple[int, int]]:
-    """The ``(start, end)`` spans of the backquoted names in ``text``, quotes included."""
-    starts = [i for i, ch, _ in unquoted(text) if ch == "`"]
-    return [(i, text.index("`", i + 1) + 1) for i in starts if "`" in text[i + 1 :]]
-
-
 def is_wrapped(term: str, prefix: str) -> bool:
     """Whether ``term`` is ``prefix(...)``, the parenthesis after ``prefix`` closing at its end."""
     if not term.startswith(prefix + "("):

@@ -13,18 +13,18 @@ from __future__ import annotations
 import builtins
 import functools
 import keyword
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 from formulaic import Formula, ModelSpec
 from formulaic.errors import FormulaicError
-from formulaic.parser.types import Factor
+from formulaic.parser.types import Factor, Term
 from formulaic.transforms import TRANSFORMS
+from formulaic.utils.variables import get_required_variables
 
 from .bars import Bar, ParsedModel, group_columns, parse_formula, split_terms
 from .r_syntax import FUNCTIONS
-from .text import backquoted
 
 INTERCEPT = "Intercept"
 """formulaic's name of the intercept column."""
@@ -109,30 +109,42 @@ def expression_columns(expr: str) -> set[str]:
 
 @functools.lru_cache(maxsize=512)
 def required_variables(expr: str) -> frozenset[str]:
-    """formulaic's ``required_variables`` of ``expr`` (read off a plain sum of names),
-    with a backquoted name (```Sepal.Length```) read whole, where formulaic keeps only
-    the part before its first dot."""
+    """The names ``expr`` reads (read off a plain sum of names), as formulaic's
+    ``required_variables`` finds them, but with the columns of stateful transforms
+    (``scale(x)``, ``poly(x, 2)``, which formulaic's misses) and backquoted names read
+    whole (```Sepal.Length```, which formulaic cuts at the dot)."""
     plain = plain_sum(expr)
     if plain is not None:
         return frozenset(plain[1])
-    text, names = _without_backquotes(expr)
     try:
-        found = Formula(text).required_variables
+        formula = Formula(expr)
     except FormulaicError as err:
         raise ValueError(f"cannot parse {expr!r}: {err}") from err
-    return frozenset(names.get(name, name) for name in found)
+    return frozenset(formula_variables(formula))
 
 
-def _without_backquotes(expr: str) -> tuple[str, dict[str, str]]:
-    """``expr`` with each backquoted name replaced by a placeholder identifier, and the
-    names by placeholder."""
-    pieces, names, end = [], {}, 0
-    for start, stop in backquoted(expr):
-        placeholder = f"_hglm_quoted_{len(names)}"
-        names[placeholder] = expr[start + 1 : stop - 1]
-        pieces += [expr[end:start], placeholder]
-        end = stop
-    return "".join(pieces) + expr[end:], names
+def formula_variables(formula: Iterable[Term]) -> set[str]:
+    """The names the factors of a formulaic formula read: a looked-up factor is a
+    column, the names of a Python factor are :func:`_python_variables`."""
+    names: set[str] = set()
+    for term in formula:
+        for factor in term.factors:
+            if factor.eval_method is Factor.EvalMethod.LOOKUP:
+                names.add(factor.expr)
+            elif factor.eval_method is Factor.EvalMethod.PYTHON:
+                names |= _python_variables(factor.expr)
+    return names
+
+
+def _python_variables(expr: str) -> set[str]:
+    """The variables of a Python expression: each name's root (``x`` of ``x.mean()``),
+    a backquoted name whole, formulaic's transforms and modules (``np``) left out."""
+    try:
+        found = get_required_variables(expr)
+    except SyntaxError:
+        return set()  # formulaic reports it when it evaluates the factor
+    names = {str(v) if f"`{v}`" in expr else v.root for v in found}
+    return {name for name in names if name not in TRANSFORMS}
 
 
 def _is_known_name(name: str) -> bool:
@@ -141,18 +153,8 @@ def _is_known_name(name: str) -> bool:
 
 
 def spec_columns(spec: ModelSpec) -> set[str]:
-    """The names a formulaic ModelSpec refers to (see :func:`expression_columns`): a
-    looked-up factor is a column (``Sepal.Length``, which formulaic's
-    ``required_variables`` cuts at the dot), the names of a Python factor are read as
-    :func:`required_variables` reads them."""
-    columns: set[str] = set()
-    for term in spec.formula:
-        for factor in term.factors:
-            if factor.eval_method is Factor.EvalMethod.LOOKUP:
-                columns.add(factor.expr)
-            elif factor.eval_method is Factor.EvalMethod.PYTHON:
-                columns |= required_variables(f"I({factor.expr})")
-    return columns
+    """The names a formulaic ModelSpec refers to (see :func:`required_variables`)."""
+    return formula_variables(spec.formula)
 
 
 def expressions_columns(expressions: Sequence[str]) -> set[str]:
