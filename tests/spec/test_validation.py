@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hglm.spec.validation import check_binomial_counts
+from hglm.spec.validation import check_binomial_counts, noninteger_successes
 
 
 def test_whole_numbers_of_successes_pass() -> None:
@@ -24,3 +24,8 @@ def test_non_integer_successes_warn_as_r() -> None:
         check_binomial_counts(np.array([0.3, 1.0, 0.5]), np.ones(3))
     with pytest.warns(UserWarning, match=r"non-integer #successes.*1 of 2 rows.*= 1.5 "):
         check_binomial_counts(np.array([0.5, 0.5]), np.array([3.0, 4.0]))
+
+
+def test_noninteger_successes_flags_rows() -> None:
+    flags = noninteger_successes(np.array([0.5, 0.5, 1 / 3, 0.3]), np.array([2.0, 3.0, 3.0, 1.0]))
+    np.testing.assert_array_equal(flags, [False, True, False, True])

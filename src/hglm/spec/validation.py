@@ -93,20 +93,31 @@ def check_full_rank(X: Array, names: list[str], argument: str) -> None:
         )
 
 
-def check_binomial_counts(y: Array, weights: Array) -> None:
-    """Warn as R's binomial family does when the numbers of successes ``y * weights`` are
-    not whole numbers.
+def noninteger_successes(y: Array, weights: Array) -> Array:
+    """Rows whose number of binomial successes ``y * weights`` is not a whole number.
 
-    A binomial response is a proportion of ``weights`` trials (or 0/1 with unit weights),
-    so ``y * weights`` counts successes; a non-integer count has no binomial likelihood
-    (the EQL fit, a quasi-likelihood, goes on).
+    A binomial response is a proportion of ``weights`` trials (or 0/1 with unit
+    weights), so ``y * weights`` counts successes, within :data:`COUNT_TOLERANCE`.  A
+    binomial likelihood (ML, REML, quadrature) is defined only where none is flagged.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One flag per row.
     """
     successes = y * weights
-    off = np.abs(successes - np.round(successes)) > COUNT_TOLERANCE
+    return np.abs(successes - np.round(successes)) > COUNT_TOLERANCE
+
+
+def check_binomial_counts(y: Array, weights: Array) -> None:
+    """Warn as R's binomial family does ("non-integer #successes in a binomial glm!")
+    when a number of successes is not a whole number (:func:`noninteger_successes`);
+    the EQL fit, a quasi-likelihood, goes on."""
+    off = noninteger_successes(y, weights)
     if off.any():
         warn(
             f"non-integer #successes in a binomial glm! ({int(off.sum())} of {off.size} "
-            f"rows: y * weights = {successes[off][0]:g} is not a whole number; give the "
+            f"rows: y * weights = {(y * weights)[off][0]:g} is not a whole number; give the "
             "numbers of trials as weights, or a cbind(successes, failures) response)",
             UserWarning,
         )
