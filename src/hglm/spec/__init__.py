@@ -3,9 +3,9 @@
 Response and random-effect families with their links; the formula layer (formulas as R
 writes them: the bar parser, R's syntax and functions, formulaic's model matrices with
 R's column names, the materializer of the design and random terms, the encoding
-re-applied to new data); the designs of the dispersion models; covariance structures of random terms
-(CAR/SAR, known covariance or precision); the checks of the arguments; and the assembly
-of all of it into the :class:`Problem` every estimator takes.
+re-applied to new data); the designs of the dispersion models; covariance structures of
+random terms (CAR/SAR, known covariance or precision); the checks of the arguments; and
+the assembly of all of it into the :class:`Problem` every estimator takes.
 """
 
 from .assemble import (
