@@ -37,7 +37,11 @@ FUNCTIONS: dict[str, Any] = {
 _PYTHON_NAMES = {"as.factor": "as_factor"}
 """R function names that are not Python names, and the names they are evaluated by."""
 
-_R_NAMES = {python: r for r, python in _PYTHON_NAMES.items()} | {"True": "TRUE", "False": "FALSE"}
+_R_SPELLING = {python: r for r, python in _PYTHON_NAMES.items()} | {
+    "True": "TRUE",
+    "False": "FALSE",
+}
+"""Python names as R spells them."""
 
 _R_NAME = re.compile(r"(?<![\w.])[A-Za-z.][\w.]*")
 """A name as R writes it (letters, digits, ``.`` and ``_``), maybe with dots."""
@@ -47,7 +51,7 @@ _CALL = re.compile(r"\s*\(")
 _QUOTED_NAME = re.compile(r"`([A-Za-z][\w.]*|\.[A-Za-z_.][\w.]*)`")
 """A backquoted name that R writes without quotes."""
 
-FACTOR_FUNCTIONS = ("factor", "as.factor")
+_FACTOR_FUNCTIONS = ("factor", "as.factor")
 """R's calls that make a column a factor, in formulas and grouping factors."""
 
 
@@ -141,13 +145,13 @@ def _r_token(token: tokenize.TokenInfo) -> str:
         if value is not None and "\\" not in value:
             return '"' + value.replace('"', '\\"') + '"'
     if token.type == tokenize.NAME:
-        return _R_NAMES.get(token.string, token.string)
+        return _R_SPELLING.get(token.string, token.string)
     return token.string
 
 
 def factor_argument(expr: str) -> str | None:
     """The argument of ``factor(x)`` or ``as.factor(x)``; None for any other text."""
-    for function in FACTOR_FUNCTIONS:
+    for function in _FACTOR_FUNCTIONS:
         argument = call_argument(expr, function)
         if argument is not None:
             return argument
