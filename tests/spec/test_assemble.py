@@ -8,6 +8,7 @@ assembly hands to the estimators, and that spec stands beside the engine.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,17 @@ def test_formula_terms_are_handed_over_without_building_z(arrays) -> None:
     assert problem.blocks[0][1] is design.random[0]
     assert design.random[0]._Z is None
     assert labels.terms == ["(1|g)"] and labels.random[0] == "(Intercept)|g:a"
+
+
+def test_binomial_counts_are_checked(arrays) -> None:
+    y = np.tile([0.5, 0.0, 1.0, 0.25], 5)
+    with pytest.warns(UserWarning, match="non-integer #successes in a binomial glm!"):
+        assemble(**{**arrays, "y": y}, **{**DEFAULTS, "family": "binomial"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assemble(**{**arrays, "y": y},
+                 **{**DEFAULTS, "family": "binomial", "weights": np.full(20, 4.0)})
+        assemble(**{**arrays, "y": y + 1.0}, **{**DEFAULTS, "family": "gamma"})
 
 
 def test_known_covariance_and_precision(arrays) -> None:

@@ -1,10 +1,11 @@
 """What the user asked for, as arrays and term descriptions.
 
-Response and random-effect families with their links; the formula layer (the bar
-parser, the materializer of model matrices and random terms, the encoding re-applied to
-new data); the designs of the dispersion models; covariance structures of random terms
-(CAR/SAR, known covariance or precision); the checks of the arguments; and the assembly
-of all of it into the :class:`Problem` every estimator takes.
+Response and random-effect families with their links; the formula layer (formulas as R
+writes them: the bar parser, R's syntax and functions, formulaic's model matrices with
+R's column names, the materializer of the design and random terms, the encoding
+re-applied to new data); the designs of the dispersion models; covariance structures of
+random terms (CAR/SAR, known covariance or precision); the checks of the arguments; and
+the assembly of all of it into the :class:`Problem` every estimator takes.
 """
 
 from .assemble import (
@@ -46,11 +47,13 @@ from .names import Names
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
+    check_binomial_counts,
     check_calc_like,
     check_controls,
     check_full_rank,
     column_names,
     finite_matrix,
+    noninteger_successes,
     positive_number,
     vector_argument,
 )
@@ -85,6 +88,7 @@ __all__ = [
     "align_covariances",
     "as_family",
     "assemble",
+    "check_binomial_counts",
     "check_calc_like",
     "check_controls",
     "check_full_rank",
@@ -100,6 +104,7 @@ __all__ = [
     "level_designs",
     "new_design",
     "new_offset",
+    "noninteger_successes",
     "pedigree_precision",
     "positive_number",
     "rand_disp_designs",

@@ -39,6 +39,7 @@ from .model import (
 from .names import Names
 from .spatial import rotate_block
 from .validation import (
+    check_binomial_counts,
     check_full_rank,
     column_names,
     finite_matrix,
@@ -145,6 +146,8 @@ def assemble(
     w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
     if np.any(w <= 0):
         raise ValueError("weights: prior weights must be positive")
+    if response.name == "binomial":
+        check_binomial_counts(y_arr, w)
     off = np.zeros(n) if offset is None else vector_argument(offset, "offset", n)
     fix = None if fix_disp is None else positive_number(fix_disp, "fix_disp")
     xd_arr, disp_names = _residual_disp_design(x_disp, n)
