@@ -123,7 +123,9 @@ def _variant(kind: str, data) -> hglm.HGLMResult:
 
 
 @pytest.mark.parametrize(
-    "kind", ["EQL", "EQL1", "dispersion model", "double HGLM", "bigRR", "known covariance", "binomial-Beta"]
+    "kind",
+    ["EQL", "EQL1", "dispersion model", "double HGLM", "bigRR", "known covariance",
+     "binomial-Beta"],
 )
 def test_pickles_to_an_equal_result(kind: str, data) -> None:
     """Every result type pickles (multiprocessing, joblib, caches) and unpickles to a fit
