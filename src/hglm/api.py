@@ -134,7 +134,9 @@ def hglm(
         iterations.
     startval : array-like, optional
         Starting values (fixed effects, random effects on the v scale, one dispersion per
-        random term, then the residual dispersion unless ``fix_disp``), as in R.
+        random term, then the residual dispersion unless ``fix_disp``), as in R; as in
+        R, the residual dispersion may be left out (it then starts at 1) but for the
+        Gaussian and Gamma families.
     calc_like : bool
         Compute the likelihoods (``fit.likelihood``) for model selection and ``lrt``.
     vcovmat : bool
