@@ -65,7 +65,7 @@ class Options:
     accelerate: bool = True
     hl_correction: bool = False
     bigrr: bool | None = None
-    dev_floor: str = "absolute"
+    dev_floor: str = "relative"
 
 
 @dataclass
