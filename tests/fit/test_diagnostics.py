@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hglm
-from hglm.fit.diagnostics import ConvergenceWarning
+from hglm.fit.diagnostics import ConvergenceWarning, nonconvergence_reason
 
 
 def test_dominant_random_variance_is_not_converged() -> None:
@@ -23,9 +23,35 @@ def test_dominant_random_variance_is_not_converged() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = hglm.hglm(y=y, X=np.ones((n, 1)), Z=np.eye(k)[g])
-    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert fit.var_ranef[0] / (fit.var_ranef[0] + fit.var_fix) > 1 - 1e-4
     assert fit.converged is False
+    # the message names the cause, not a criterion far below conv
+    assert len(messages) == 1
+    assert "random term 1 holds more than 1 - 1e-4 of the total dispersion" in messages[0]
+    assert "criterion" not in messages[0]
+
+
+def test_a_fit_stopped_by_maxit_says_so() -> None:
+    y = np.random.default_rng(3).normal(size=40)
+    g = np.repeat(np.arange(8), 5)
+    y = y + np.random.default_rng(4).normal(size=8)[g]
+    with pytest.warns(ConvergenceWarning, match=r"did not converge in 2 iterations \(crit"):
+        hglm.hglm(y=y, X=np.ones((40, 1)), Z=np.eye(8)[g], maxit=2)
+
+
+@pytest.mark.parametrize(
+    ("criterion", "settled", "dominant", "expected"),
+    [
+        (1.6e-14, True, 0, "random term 1 holds more than 1 - 1e-4"),
+        (1e-9, False, None, "the dispersions still moving"),
+        (1e-9, True, None, "held only at the last allowed iteration (maxit=50)"),
+        (1e-3, True, None, "did not converge in 50 iterations (criterion 0.001"),
+    ],
+)
+def test_nonconvergence_reason_names_the_cause(criterion, settled, dominant, expected) -> None:
+    reason = nonconvergence_reason(50, 50, criterion, 1e-6, settled, dominant)
+    assert expected in reason
 
 
 

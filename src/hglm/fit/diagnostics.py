@@ -98,8 +98,38 @@ def warn_if_terms_collapsed(
         )
 
 
-def not_degenerate(term_slices: list[slice], phi: Array, lam: Array) -> bool:
-    """R's check that no random term holds more than 1 - 1e-4 of the total dispersion."""
+def dominant_term(term_slices: list[slice], phi: Array, lam: Array) -> int | None:
+    """The random term holding more than 1 - 1e-4 of the total dispersion (R's check of a
+    degenerate fit), or None."""
     lams = np.array([lam[sl].mean() for sl in term_slices])
     total = lams.sum() + float(np.mean(phi))
-    return bool(np.all(lams / total < 1.0 - 1e-4))
+    share = lams / total
+    k = int(np.argmax(share))
+    return k if share[k] >= 1.0 - 1e-4 else None
+
+
+def nonconvergence_reason(
+    n_iter: int, maxit: int, criterion: float, conv: float, settled: bool, dominant: int | None
+) -> str:
+    """Why an EQL fit is not converged, in words that do not contradict its numbers."""
+    if dominant is not None:
+        return (
+            f"random term {dominant + 1} holds more than 1 - 1e-4 of the total dispersion "
+            "(the residual dispersion is ~0 beside it: R's check of a degenerate fit); "
+            "the model cannot separate the two variances: try a simpler model"
+        )
+    if criterion < conv and settled:
+        return (
+            f"the stopping rule held only at the last allowed iteration (maxit={maxit}), "
+            "which R counts as not converged; raise maxit"
+        )
+    if criterion < conv:
+        return (
+            f"stopped at maxit={maxit} with the linear predictor settled (criterion "
+            f"{criterion:.3g} < conv={conv:g}) but the dispersions still moving (a flat "
+            "likelihood); raise maxit or try other starting values (startval)"
+        )
+    return (
+        f"did not converge in {n_iter} iterations (criterion {criterion:.3g}, "
+        f"conv={conv:g}); raise maxit or try other starting values (startval)"
+    )
