@@ -32,6 +32,7 @@ from ..spec import Problem
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
+    divergence_cause,
     dominant_term,
     nonconvergence_reason,
     warn_guards,
@@ -363,6 +364,9 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     try:
         it.run(fitter.pack(start.phi, start.lam))
     except Divergence as exc:
+        cause = divergence_cause(problem)
+        if cause is not None:
+            raise ValueError(cause) from exc
         raise RuntimeError(
             f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
             "starting values (startval) or a simpler model"
