@@ -151,36 +151,26 @@ def _sqrt_d2(mu: Array) -> Array:
     return -0.25 * mu**-1.5
 
 
-def _inverse_square(mu: Array) -> Array:
-    return 1.0 / mu**2
+@dataclass(frozen=True)
+class _Power:
+    """The power link eta = mu^a (a class, not closures: it pickles)."""
+
+    a: float
+
+    def link(self, mu: Array) -> Array:
+        return mu**self.a
+
+    def inverse(self, eta: Array) -> Array:
+        return eta ** (1.0 / self.a)
+
+    def mu_eta(self, eta: Array) -> Array:
+        return eta ** (1.0 / self.a - 1.0) / self.a
+
+    def d2eta_dmu2(self, mu: Array) -> Array:
+        return self.a * (self.a - 1.0) * mu ** (self.a - 2.0)
 
 
-def _inverse_square_inverse(eta: Array) -> Array:
-    return 1.0 / np.sqrt(eta)
-
-
-def _inverse_square_mu_eta(eta: Array) -> Array:
-    return -0.5 * eta**-1.5
-
-
-def _inverse_square_d2(mu: Array) -> Array:
-    return 6.0 / mu**4
-
-
-def _inverse_sqrt(mu: Array) -> Array:
-    return 1.0 / np.sqrt(mu)
-
-
-def _inverse_sqrt_inverse(eta: Array) -> Array:
-    return 1.0 / eta**2
-
-
-def _inverse_sqrt_mu_eta(eta: Array) -> Array:
-    return -2.0 / eta**3
-
-
-def _inverse_sqrt_d2(mu: Array) -> Array:
-    return 0.75 * mu**-2.5
+_INVERSE_SQUARE, _INVERSE_SQRT = _Power(-2.0), _Power(-0.5)
 
 
 # module-level functions, not lambdas: a fitted model holding its links pickles
@@ -198,17 +188,17 @@ LINKS: dict[str, Link] = {
     "sqrt": Link("sqrt", np.sqrt, _square, _sqrt_mu_eta, _sqrt_d2),
     "1/mu^2": Link(
         "1/mu^2",
-        _inverse_square,
-        _inverse_square_inverse,
-        _inverse_square_mu_eta,
-        _inverse_square_d2,
+        _INVERSE_SQUARE.link,
+        _INVERSE_SQUARE.inverse,
+        _INVERSE_SQUARE.mu_eta,
+        _INVERSE_SQUARE.d2eta_dmu2,
     ),
     "1/sqrt(mu)": Link(
         "1/sqrt(mu)",
-        _inverse_sqrt,
-        _inverse_sqrt_inverse,
-        _inverse_sqrt_mu_eta,
-        _inverse_sqrt_d2,
+        _INVERSE_SQRT.link,
+        _INVERSE_SQRT.inverse,
+        _INVERSE_SQRT.mu_eta,
+        _INVERSE_SQRT.d2eta_dmu2,
     ),
 }
 
