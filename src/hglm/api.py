@@ -74,7 +74,7 @@ def hglm(
     calc_like: bool = False,
     vcovmat: bool = False,
     bigrr: bool | None = None,
-    dev_floor: str = "absolute",
+    dev_floor: str = "relative",
     accelerate: bool = True,
     verbose: bool | None = None,
 ) -> HGLMResult:
@@ -134,7 +134,9 @@ def hglm(
         iterations.
     startval : array-like, optional
         Starting values (fixed effects, random effects on the v scale, one dispersion per
-        random term, then the residual dispersion unless ``fix_disp``), as in R.
+        random term, then the residual dispersion unless ``fix_disp``), as in R; as in
+        R, the residual dispersion may be left out (it then starts at 1) but for the
+        Gaussian and Gamma families.
     calc_like : bool
         Compute the likelihoods (``fit.likelihood``) for model selection and ``lrt``.
     vcovmat : bool
@@ -145,13 +147,15 @@ def hglm(
         The estimates are the same; only the cost differs.  Default: used when the
         random effects outnumber the observations ten to one, or when dense random
         designs have more columns than rows (n <= 10,000).
-    dev_floor : {"absolute", "relative"}
-        Deviance components below 1e-8 are raised to 1e-8 before the dispersion GLMs, as
-        R's hglm does ("absolute").  That floor biases very small variance components
-        (e.g. of thousands of standardized genotype columns, lambda ~ 1e-5) and can hold a
-        vanishing one away from zero; "relative" raises them to 1e-8 times their
-        dispersion instead, which is scale-invariant and gives the exact REML optimum
-        of such models.
+    dev_floor : {"relative", "absolute"}
+        The floor of the deviance components before the dispersion GLMs: 1e-8 times
+        their dispersion ("relative", the default), so that the estimates are
+        equivariant to the units of y (y times c: variances times c^2, the same
+        iterations), or 1e-8 whatever the units, as R's hglm ("absolute"), to reproduce
+        R where its floor binds: R's floor makes the variances of a response measured in
+        small units (Dyestuff's yield times 1e-6) several times too large, biases very
+        small variance components (thousands of standardized genotype columns, lambda ~
+        1e-5) and can hold a vanishing one away from zero.
     accelerate : bool
         Accelerate the EQL iteration (SQUAREM) and stop when the estimated remaining
         change of the linear predictor is below ``conv``: the same fixed point, reached
@@ -255,7 +259,7 @@ def hglm2(
 _CONTROL_DEFAULTS = dict(
     family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
     link_rand_disp="log", rand_cov=None, fix_disp=None, method="EQL", conv=1e-6, maxit=50,
-    startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="absolute",
+    startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="relative",
     accelerate=True, verbose=None,
 )
 _MODEL_ARGUMENTS = (
