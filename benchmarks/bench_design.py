@@ -7,7 +7,7 @@ Usage (from the repository root)::
 
 For each formula problem of ``bench_problems.py``: ``design_from_lme4`` (what
 ``hglm2`` does before the engine), and that plus the engine's indicator blocks of the
-random terms (``api._term_block``).  Minimum and median over the repeats, in one process
+random terms (``Indicator.from_codes``).  Minimum and median over the repeats, in one process
 after one warm-up call, printed as a Markdown table.  ``--data`` is a directory holding
 the generated problems (default: generated once into ``benchmarks/out/data``, as
 ``bench_problems.py`` does).
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_problems import PROBLEMS, load_problem  # noqa: E402
 from common import machine_text, md_table, problem_data, shared_dir  # noqa: E402
 
-from hglm.api import _term_block  # noqa: E402
+from hglm.engine import Indicator  # noqa: E402
 from hglm.spec.formula import design_from_lme4  # noqa: E402
 
 
@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             return design_from_lme4(spec["formula"], df, binomial=binomial)
 
         def with_blocks(design=design):
-            return [_term_block(t) for t in design().random]
+            return [Indicator.from_codes(t.codes, t.values, len(t.levels))
+                    for t in design().random]
 
         repeat = max(3, args.repeat // 4) if len(df) > 500_000 else args.repeat
         d_min, d_med = timings(design, repeat)

@@ -7,10 +7,12 @@ absent, and fail instead when the ``CI`` environment variable is set.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import pytest
@@ -31,6 +33,15 @@ def shared_dir() -> Path:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def require(module: str) -> ModuleType:
+    """Import ``module``, a dependency of the test extra (``pip install ".[test]"``): a
+    test that needs it is skipped with the install hint when it is missing, and fails
+    instead when the ``CI`` environment variable is set (a skip is not a pass)."""
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f"{module} not installed: pip install '.[test]'")
 
 
 @cache

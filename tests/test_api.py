@@ -11,9 +11,6 @@ import pytest
 from scipy import sparse
 
 import hglm
-from hglm.api import _term_block
-from hglm.engine import as_block
-from hglm.spec.formula import design_from_lme4
 
 
 def _data(seed: int = 0, k: int = 8, m: int = 5):
@@ -405,24 +402,3 @@ def test_rand_disp_errors() -> None:
     with pytest.raises(ValueError, match="disp, rand_disp"):
         hglm.hglm(y=df["y"], X=np.ones((len(df), 1)), Z=np.ones((len(df), 1)),
                   rand_disp="~ region")
-
-
-# --- the engine's blocks of a formula's random terms -----------------------------------
-
-
-@pytest.mark.parametrize("covariate", ["1", "0 + x", "0 + z"])
-def test_engine_block_as_from_z(covariate) -> None:
-    """A formula term's block straight from its level codes is ``as_block(term.Z)``."""
-    rng = np.random.default_rng(0)
-    labels = ["a", "B", "b", "a:b", "10", "2", "é", "a b"]
-    frame = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60),
-                          "gs": rng.choice(labels, 60)})
-    frame["z"] = np.where(np.arange(60) % 3 == 0, 0.0, frame["x"])
-    frame.loc[4, "z"] = -0.0
-    (term,) = design_from_lme4(f"y ~ x + ({covariate}|gs)", frame).random
-    fast, slow = _term_block(term), as_block(term.Z)
-    np.testing.assert_array_equal(fast.index, slow.index)
-    np.testing.assert_array_equal(fast.values, slow.values)
-    assert np.signbit(fast.values).tolist() == np.signbit(slow.values).tolist()
-    assert fast.index.dtype == slow.index.dtype and fast.values.dtype == slow.values.dtype
-    assert fast.n_levels == slow.n_levels

@@ -127,6 +127,14 @@ def test_script_output_is_shown(name: str) -> None:
             )
 
 
+def test_readme_says_where_a_fit_stops_before_the_examples() -> None:
+    """A user comparing with R's printed numbers learns up front why they differ."""
+    readme = (REPO / "README.md").read_text()
+    head = readme[: readme.index("## Try it")]
+    assert "R's fixed point" in head and "`accelerate=False`" in head
+    assert "stops exactly where R stops" in head
+
+
 # --- regeneration ------------------------------------------------------------------------
 
 

@@ -19,8 +19,8 @@ show("hg1 likelihood", pd.Series(hg1.likelihood), digits=7)
 show("hg2 likelihood", pd.Series(hg2.likelihood), digits=7)
 show("hg1 var_ranef", hg1.var_ranef)
 hg1r = hglm.hglm(y=y, X=X, Z=pd.concat([Z, Z2], axis=1),
-                 rand_c=[Z.shape[1], Z2.shape[1]], dev_floor="relative")
-show("hg1 var_ranef (dev_floor='relative')", hg1r.var_ranef)
+                 rand_c=[Z.shape[1], Z2.shape[1]], dev_floor="absolute")
+show("hg1 var_ranef (R's floor, dev_floor='absolute')", hg1r.var_ranef)
 test = hglm.lrt(hg2, hg1)                        # lrt(hg2, hg1)
 show("lrt(hg2, hg1)", pd.Series({"statistic": test.statistic, "df": test.df,
                                  "p_value": test.p_value}))

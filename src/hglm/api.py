@@ -24,7 +24,7 @@ from ._warn import warn
 from .engine import Indicator, NotPositiveDefiniteError, as_block, spd_logdet
 from .fit import DoubleModel, Options, fit_double, fit_eql
 from .marginal_fit import MARGINAL_METHODS, fit_marginal, marginal_controls
-from .results import HGLMResult, MarginalResult, Names
+from .results import HGLMResult, MarginalResult
 from .spec import (
     EngineHooks,
     Family,
@@ -78,7 +78,7 @@ def hglm(
     calc_like: bool = False,
     vcovmat: bool = False,
     bigrr: bool | None = None,
-    dev_floor: str = "absolute",
+    dev_floor: str = "relative",
     accelerate: bool = True,
     verbose: bool | None = None,
 ) -> HGLMResult | MarginalResult:
@@ -147,7 +147,9 @@ def hglm(
         iterations.
     startval : array-like, optional
         Starting values (fixed effects, random effects on the v scale, one dispersion per
-        random term, then the residual dispersion unless ``fix_disp``), as in R.
+        random term, then the residual dispersion unless ``fix_disp``), as in R; as in
+        R, the residual dispersion may be left out (it then starts at 1) but for the
+        Gaussian and Gamma families.
     calc_like : bool
         Compute the likelihoods (``fit.likelihood``) for model selection and ``lrt``.
     vcovmat : bool
@@ -158,13 +160,15 @@ def hglm(
         The estimates are the same; only the cost differs.  Default: used when the
         random effects outnumber the observations ten to one, or when dense random
         designs have more columns than rows (n <= 10,000).
-    dev_floor : {"absolute", "relative"}
-        Deviance components below 1e-8 are raised to 1e-8 before the dispersion GLMs, as
-        R's hglm does ("absolute").  That floor biases very small variance components
-        (e.g. of thousands of standardized genotype columns, lambda ~ 1e-5) and can hold a
-        vanishing one away from zero; "relative" raises them to 1e-8 times their
-        dispersion instead, which is scale-invariant and gives the exact REML optimum
-        of such models.
+    dev_floor : {"relative", "absolute"}
+        The floor of the deviance components before the dispersion GLMs: 1e-8 times
+        their dispersion ("relative", the default), so that the estimates are
+        equivariant to the units of y (y times c: variances times c^2, the same
+        iterations), or 1e-8 whatever the units, as R's hglm ("absolute"), to reproduce
+        R where its floor binds: R's floor makes the variances of a response measured in
+        small units (Dyestuff's yield times 1e-6) several times too large, biases very
+        small variance components (thousands of standardized genotype columns, lambda ~
+        1e-5) and can hold a vanishing one away from zero.
     accelerate : bool
         Accelerate the EQL iteration (SQUAREM) and stop when the estimated remaining
         change of the linear predictor is below ``conv``: the same fixed point, reached
@@ -272,7 +276,7 @@ _CONTROL_DEFAULTS = dict(
     family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
     link_rand_disp="log", rand_cov=None, fix_disp=None, method="EQL", nAGQ=1, start=None,
     conv=1e-6, maxit=50,
-    startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="absolute",
+    startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="relative",
     accelerate=True, verbose=None,
 )
 _MODEL_ARGUMENTS = (
@@ -376,16 +380,16 @@ def _fit(
 ) -> HGLMResult | MarginalResult:
     """Assemble the model (spec), fit it by EQL or ML/REML (fit) and name the result
     (results)."""
-    problem, labels = assemble(
+    problem, names = assemble(
         y, X, Z, rand_c=rand_c, x_disp=x_disp, weights=weights, offset=offset,
         rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
         engine=_ENGINE, **{name: c[name] for name in _MODEL_ARGUMENTS},
     )
     if c["method"] in MARGINAL_METHODS:
-        return fit_marginal(problem, Names(**labels), c["method"], c["nAGQ"], c["start"])
+        return fit_marginal(problem, names, c["method"], c["nAGQ"], c["start"])
     options, method = _options(c, problem)
     return HGLMResult(
-        fit_eql(problem, options), Names(**labels), method, calc_like=c["calc_like"],
+        fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
 
@@ -418,25 +422,12 @@ def _effective_method(method: str, rand_fams: list[RandomFamily]) -> str:
     return method
 
 
-def _term_block(term: RandomTerm) -> Indicator:
-    """A formula term's block of Z as the engine's Indicator, straight from the term's
-    level codes and values: what ``as_block(term.Z)`` gives, without building Z (a row
-    whose value is 0 has no entry: index 0, value 0)."""
-    index = term.codes.astype(np.int64)
-    if term.values is None:
-        values, empty = np.ones(index.shape[0]), index < 0
-    else:
-        values = np.array(term.values, dtype=float)
-        empty = (index < 0) | (values == 0)
-    if empty.any():
-        index[empty], values[empty] = 0, 0.0
-    return Indicator(index, values, len(term.levels))
-
-
 def _engine_block(columns: RandomTerm | Array | sparse.spmatrix) -> object:
-    """A term's columns of Z as the engine's block: a formula term from its level codes
-    (:func:`_term_block`), a matrix by ``as_block``."""
-    return _term_block(columns) if isinstance(columns, RandomTerm) else as_block(columns)
+    """A term's columns of Z as the engine's block: a formula term from its level codes,
+    a matrix by ``as_block``."""
+    if isinstance(columns, RandomTerm):
+        return Indicator.from_codes(columns.codes, columns.values, len(columns.levels))
+    return as_block(columns)
 
 
 def _positive_definite(Q: sparse.csc_matrix) -> bool:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fit as estimators
+import hglm.fit as estimators  # fit_glmm read at call time (fit/glmm.py, issue 14)
+
 from .engine import Indicator
 from .fit.lmm import fit_lmm
-from .results import MarginalResult, Names, lme4_term_order
-from .spec import ModelDesign, Problem, response_family
+from .results import MarginalResult, lme4_term_order
+from .spec import ModelDesign, Names, Problem, response_family
 
 MARGINAL_METHODS = ("ML", "REML")
 

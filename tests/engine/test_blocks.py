@@ -4,10 +4,12 @@ indicator blocks, whatever the input's format."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import sparse
 
 from hglm.engine.blocks import Indicator, as_block, block_width
+from hglm.spec import design_from_lme4
 
 from .dense_reference import one_hot
 
@@ -74,3 +76,22 @@ def test_as_block_all_zero_block() -> None:
     sblock = as_block(sparse.csr_matrix((4, 2)))
     assert isinstance(sblock, Indicator)
     np.testing.assert_array_equal(sblock.toarray(), np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("covariate", ["1", "0 + x", "0 + z"])
+def test_from_codes_is_as_block_of_z(covariate) -> None:
+    """A formula term's block straight from its level codes is ``as_block(term.Z)``."""
+    rng = np.random.default_rng(0)
+    labels = ["a", "B", "b", "a:b", "10", "2", "é", "a b"]
+    frame = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60),
+                          "gs": rng.choice(labels, 60)})
+    frame["z"] = np.where(np.arange(60) % 3 == 0, 0.0, frame["x"])
+    frame.loc[4, "z"] = -0.0
+    (term,) = design_from_lme4(f"y ~ x + ({covariate}|gs)", frame).random
+    fast = Indicator.from_codes(term.codes, term.values, len(term.levels))
+    slow = as_block(term.Z)
+    np.testing.assert_array_equal(fast.index, slow.index)
+    np.testing.assert_array_equal(fast.values, slow.values)
+    assert np.signbit(fast.values).tolist() == np.signbit(slow.values).tolist()
+    assert fast.index.dtype == slow.index.dtype and fast.values.dtype == slow.values.dtype
+    assert fast.n_levels == slow.n_levels

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import hglm
-from hglm.fit.diagnostics import ConvergenceWarning
+from hglm.fit.diagnostics import ConvergenceWarning, divergence_cause, nonconvergence_reason
+
+from .problems import make_problem
 
 
 def test_dominant_random_variance_is_not_converged() -> None:
@@ -23,9 +25,35 @@ def test_dominant_random_variance_is_not_converged() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = hglm.hglm(y=y, X=np.ones((n, 1)), Z=np.eye(k)[g])
-    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert fit.var_ranef[0] / (fit.var_ranef[0] + fit.var_fix) > 1 - 1e-4
     assert fit.converged is False
+    # the message names the cause, not a criterion far below conv
+    assert len(messages) == 1
+    assert "random term 1 holds more than 1 - 1e-4 of the total dispersion" in messages[0]
+    assert "criterion" not in messages[0]
+
+
+def test_a_fit_stopped_by_maxit_says_so() -> None:
+    y = np.random.default_rng(3).normal(size=40)
+    g = np.repeat(np.arange(8), 5)
+    y = y + np.random.default_rng(4).normal(size=8)[g]
+    with pytest.warns(ConvergenceWarning, match=r"did not converge in 2 iterations \(crit"):
+        hglm.hglm(y=y, X=np.ones((40, 1)), Z=np.eye(8)[g], maxit=2)
+
+
+@pytest.mark.parametrize(
+    ("criterion", "settled", "dominant", "expected"),
+    [
+        (1.6e-14, True, 0, "random term 1 holds more than 1 - 1e-4"),
+        (1e-9, False, None, "the dispersions still moving"),
+        (1e-9, True, None, "held only at the last allowed iteration (maxit=50)"),
+        (1e-3, True, None, "did not converge in 50 iterations (criterion 0.001"),
+    ],
+)
+def test_nonconvergence_reason_names_the_cause(criterion, settled, dominant, expected) -> None:
+    reason = nonconvergence_reason(50, 50, criterion, 1e-6, settled, dominant)
+    assert expected in reason
 
 
 
@@ -55,3 +83,48 @@ def test_a_real_random_term_gets_no_boundary_warning() -> None:
         fit = hglm.hglm(y=y, X=np.ones((200, 1)), Z=Z, family="poisson", fix_disp=1)
     assert 0.02 < fit.var_ranef[0] < 0.3
 
+
+
+def _design(seed: int = 1):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(10), 6)
+    x = rng.normal(size=g.size)
+    return rng, x, np.column_stack([np.ones(g.size), x]), np.eye(10)[g]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("separation", r"^y, X: the fixed effects separate the outcomes \(perfect separation"),
+        ("all zero counts", r"^y: every count is 0"),
+        ("all successes", r"^y: every observation is a success \(y = 1\)"),
+        ("all failures", r"^y: every observation is a failure \(y = 0\)"),
+        ("near-collinear X", r"^X: columns 2, 3 are nearly collinear"),
+    ],
+)
+def test_a_fit_that_cannot_exist_names_its_cause(case: str, message: str) -> None:
+    """Data whose estimates go to infinity or are not identified get a ValueError naming
+    the argument and the cause, not "the EQL iteration diverged ... try other starting
+    values" (T'WT not positive definite, or an IWLS that does not converge)."""
+    rng, x, X, Z = _design()
+    n = x.size
+    kw = {
+        "separation": dict(y=(x > 0).astype(float), family="binomial"),
+        "all zero counts": dict(y=np.zeros(n), family="poisson"),
+        "all successes": dict(y=np.ones(n), family="binomial"),
+        "all failures": dict(y=np.zeros(n), family="binomial"),
+        "near-collinear X": dict(
+            y=x + rng.normal(size=n), X=np.column_stack([X, x + 1e-9 * rng.normal(size=n)])
+        ),
+    }[case]
+    with pytest.raises(ValueError, match=message):
+        hglm.hglm(**{"X": X, "Z": Z, **kw})
+
+
+@pytest.mark.parametrize("family", ["gaussian", "binomial", "poisson"])
+def test_good_data_have_no_divergence_cause(family: str) -> None:
+    rng, x, X, Z = _design()
+    y = {"gaussian": x + rng.normal(size=x.size),
+         "binomial": rng.binomial(1, 0.5, x.size).astype(float),
+         "poisson": rng.poisson(2.0, x.size).astype(float)}[family]
+    assert divergence_cause(make_problem(y, X, Z, family=family)) is None

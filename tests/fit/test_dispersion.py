@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from shared import require
 
 import hglm
 from hglm.fit.diagnostics import Divergence
@@ -85,7 +86,7 @@ def test_intercept_only_other_links_fit_the_same_dispersion(link: str) -> None:
 
 
 def test_closed_form_matches_statsmodels() -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     dev, hat, _ = _data(5)
     ref = sm.GLM(
         dev / (1 - hat),
@@ -100,7 +101,7 @@ def test_closed_form_matches_statsmodels() -> None:
 
 @pytest.mark.parametrize("link", ["log", "inverse", "identity"])
 def test_covariates_match_statsmodels(link: str) -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     dev, hat, x = _data(6, n=120)
     X = np.column_stack([np.ones_like(x), x])
     sm_link = {

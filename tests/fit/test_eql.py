@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from shared import require
 
 import hglm
 
@@ -38,7 +39,7 @@ def test_balanced_one_way_equals_anova_reml() -> None:
 
 
 def test_unbalanced_one_way_matches_statsmodels_reml() -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     y, X, Z, g = one_way(1)
     fit = hglm.hglm(y=y, X=X, Z=Z, conv=1e-12)
     with warnings.catch_warnings():

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from shared import require
 
 from hglm.fit.glm import fit_glm
 from hglm.spec.families import Binomial, Gamma, Gaussian, Poisson
@@ -51,7 +52,7 @@ def test_gaussian_identity_weighted_least_squares_with_offset() -> None:
 
 
 def test_binomial_logit_matches_statsmodels() -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     rng = np.random.default_rng(3)
     X = _design(rng, 200, 3)
     p = 1.0 / (1.0 + np.exp(-(X @ np.array([-0.4, 1.0, -0.7]))))
@@ -67,7 +68,7 @@ def test_binomial_logit_matches_statsmodels() -> None:
 
 
 def test_binomial_proportions_with_trials_as_weights() -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     rng = np.random.default_rng(4)
     X = _design(rng, 80, 2)
     m = rng.integers(1, 12, size=80).astype(float)
@@ -81,7 +82,7 @@ def test_binomial_proportions_with_trials_as_weights() -> None:
 
 @pytest.mark.parametrize("link", ["probit", "cloglog"])
 def test_binomial_other_links_match_statsmodels(link: str) -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     rng = np.random.default_rng(5)
     X = _design(rng, 150, 2)
     y = rng.binomial(1, 0.3 + 0.4 * (X[:, 1] > 0)).astype(float)
@@ -95,7 +96,7 @@ def test_binomial_other_links_match_statsmodels(link: str) -> None:
 
 
 def test_poisson_log_with_offset_matches_statsmodels() -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     rng = np.random.default_rng(6)
     X = _design(rng, 120, 3)
     off = np.log(rng.uniform(1.0, 5.0, size=120))
@@ -112,7 +113,7 @@ def test_poisson_log_with_offset_matches_statsmodels() -> None:
 
 
 def test_gamma_log_with_weights_matches_statsmodels() -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     rng = np.random.default_rng(7)
     X = _design(rng, 100, 3)
     w = rng.uniform(0.2, 2.0, size=100)
@@ -142,7 +143,7 @@ def test_gamma_log_default_tol_is_close_to_the_mle() -> None:
 
 
 def test_gamma_inverse_matches_statsmodels() -> None:
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     rng = np.random.default_rng(8)
     X = np.column_stack([np.ones(90), rng.uniform(0, 1, size=90)])
     mu = 1.0 / (X @ np.array([0.5, 0.8]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -9,7 +11,14 @@ from scipy import sparse
 import hglm
 from hglm.engine import Indicator, as_block
 from hglm.fit.lmm import ProfiledDeviance, fit_lmm
-from hglm.spec import Problem, RandomTermModel, get_link, response_family
+from hglm.spec import (
+    Independent,
+    KnownPrecision,
+    Problem,
+    RandomTermModel,
+    get_link,
+    response_family,
+)
 from hglm.spec.families import random_family
 
 
@@ -17,7 +26,8 @@ def _problem(y, X, blocks, weights=None, precisions=None):
     n = y.shape[0]
     precisions = precisions or [None] * len(blocks)
     terms = [
-        RandomTermModel(random_family("gaussian"), None, get_link("log", "link"), None, Q)
+        RandomTermModel(random_family("gaussian"), None, get_link("log", "link"),
+                        Independent() if Q is None else KnownPrecision(Q))
         for Q in precisions
     ]
     return Problem(y, X, blocks, terms, response_family("gaussian"),
@@ -144,3 +154,16 @@ def test_refuses_what_it_does_not_fit():
         fit_lmm(pois)
     with pytest.raises(ValueError, match="start"):
         fit_lmm(pb, start=np.array([1.0]))
+
+
+def test_fit_pickles_to_an_equal_fit() -> None:
+    """An ML/REML fit goes through pickle (multiprocessing, caches) unchanged."""
+    pb, _ = _crossed(seed=4)
+    fit = fit_lmm(pb, reml=True)
+    back = pickle.loads(pickle.dumps(fit))
+    for name in ("theta", "beta", "v", "vcov_beta"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(fit, name))
+    assert (back.sigma2, back.objective, back.converged, back.singular) == (
+        fit.sigma2, fit.objective, fit.converged, fit.singular
+    )
+    assert back.deviance.objective(fit.theta) == fit.deviance.objective(fit.theta)

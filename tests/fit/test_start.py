@@ -87,3 +87,33 @@ def test_startval_is_taken_as_given() -> None:
     np.testing.assert_array_equal(start.lam, np.full(q, 0.7))
     np.testing.assert_array_equal(start.phi, np.full(n, 1.9))
     assert start.phi0 == 1.9
+
+
+def _bacteria():
+    from shared import load_data
+
+    df = load_data("bacteria.csv")
+    y = (df["y"] == "y").to_numpy(float)
+    ids = df["ID"].astype("category").cat.codes.to_numpy()
+    X = np.column_stack([np.ones(len(df)), df["week"].to_numpy(float)])
+    return y, X, np.eye(ids.max() + 1)[ids]
+
+
+def test_startval_without_the_residual_dispersion_starts_phi_at_one() -> None:
+    """R's hglm accepts p + q + k values for the bacteria model (53, phi starting at 1)."""
+    y, X, Z = _bacteria()
+    short = np.concatenate([[2.0, -0.1], np.zeros(Z.shape[1]), [1.5]])
+    assert short.size == 53
+    fit = hglm.hglm(y=y, X=X, Z=Z, family="binomial", startval=short)
+    full = hglm.hglm(y=y, X=X, Z=Z, family="binomial", startval=np.append(short, 1.0))
+    assert fit.converged and fit.n_iter == full.n_iter
+    np.testing.assert_array_equal(fit.fixef, full.fixef)
+    assert (fit.var_fix, fit.var_ranef[0]) == (full.var_fix, full.var_ranef[0])
+
+
+@pytest.mark.parametrize("family", ["gaussian", "Gamma"])
+def test_startval_keeps_the_residual_dispersion_of_gaussian_and_gamma(family) -> None:
+    y, X, Z, _ = one_way(9)
+    sv = np.concatenate([[1.0, 0.5], np.zeros(Z.shape[1]), [0.5]])
+    with pytest.raises(ValueError, match=r"startval: expected 19 values \(fixed"):
+        hglm.hglm(y=np.exp(y / 4), X=X, Z=Z, family=family, startval=sv)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from shared import load_data, shared_dir
 
@@ -112,3 +113,15 @@ def test_default_fit_is_not_below_r_default(case):
     ref, fits = case
     for fit in fits:
         assert fit.loglik >= ref["default"]["logLik"] - 1e-9
+
+
+def test_the_notes_spelling_of_the_grouping_factor():
+    """The course notes write ``(1 | as.factor(batch))``: the same fit, the group named
+    as lme4 names it."""
+    data = load_data("Dyestuff.csv")
+    tight = _ref("dyestuff_lmer_reml")["tight"]
+    fit = hglm.lmer("Yield ~ 1 + (1 | as.factor(Batch))", data=data)
+    assert fit.loglik == pytest.approx(tight["logLik"], abs=LOGLIK_ATOL)
+    assert list(fit.varcorr["grp"]) == ["as.factor(Batch)", "Residual"]
+    population = fit.predict(pd.DataFrame({"other": [1, 2]}), re_form="NA")
+    np.testing.assert_allclose(population, tight["fixef"]["(Intercept)"], rtol=ESTIMATE_RTOL)

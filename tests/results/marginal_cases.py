@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 import hglm
-from hglm.results import MarginalResult, Names
-from hglm.spec import Problem
+from hglm.results import MarginalResult
+from hglm.spec import Names, Problem
 
 
 def lmm_data(seed: int = 7, n_groups: int = 12, per: int = 6) -> pd.DataFrame:

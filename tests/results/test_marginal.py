@@ -3,6 +3,8 @@ checked against the estimator's own profiled deviance and against dense algebra.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -161,3 +163,10 @@ def test_population_predictions_put_the_random_effects_at_their_mean():
     np.testing.assert_allclose(fit.predict(new, re_form="NA"), at_mean)
     assert fit.predict(new)[1] == pytest.approx(at_mean[1])
     assert fit.predict(new)[0] != pytest.approx(at_mean[0])
+
+
+def test_a_fit_pickles(reml_fit):
+    back = pickle.loads(pickle.dumps(reml_fit))
+    assert str(back.summary()) == str(reml_fit.summary())
+    np.testing.assert_array_equal(back.predict(lmm_data()), reml_fit.predict(lmm_data()))
+    assert back.deviance == reml_fit.deviance

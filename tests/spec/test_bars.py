@@ -8,6 +8,7 @@ import pytest
 from hglm.spec.bars import (
     Bar,
     ParsedModel,
+    group_columns,
     parse_disp,
     parse_formula,
     parse_hglm,
@@ -62,3 +63,42 @@ def test_split_terms() -> None:
     assert split_terms("a + b - c + (1|g) + I(x - y)") == [
         ("+", "a"), ("+", "b"), ("-", "c"), ("+", "(1|g)"), ("+", "I(x - y)"),
     ]
+
+
+def test_cbind_response() -> None:
+    model = parse_lme4("cbind(incidence, size - incidence) ~ period + (1 | herd)")
+    assert model.response == "cbind(incidence, size - incidence)"
+    assert model.counts == ("incidence", "size - incidence")
+    assert parse_hglm("cbind(r, n - r) ~ x", "~ 1|g").counts == ("r", "n - r")
+    assert parse_lme4("r/n ~ x").counts is None
+    for bad in ["cbind(r) ~ x", "cbind(r, n, m) ~ x", "cbind(r, ) ~ x"]:
+        with pytest.raises(ValueError, match=r"formula: .*cbind\(successes, failures\)"):
+            parse_lme4(bad)
+
+
+def test_r_expressions_become_python() -> None:
+    model = parse_lme4(
+        "y.obs ~ I(x^2) + as.factor(a) + offset(log(t.x)) + (0 + I(x^2) | g) + (1 | as.factor(b))"
+    )
+    assert model.response == "`y.obs`"
+    assert model.fixed == "I(x**2) + as_factor(a)"
+    assert model.offsets == ("log(`t.x`)",)
+    assert model.bars == (Bar("0 + I(x**2)", (("g",),)), Bar("1", (("as.factor(b)",),)))
+
+
+def test_grouping_factors_as_r_writes_them() -> None:
+    model = parse_lme4("y ~ (1 | factor(batch)) + (1 | a/as.factor(b)) + (1 | a.b:c)")
+    assert [bar.groups for bar in model.bars] == [
+        (("factor(batch)",),),
+        (("a",), ("a", "as.factor(b)")),
+        (("a.b", "c"),),
+    ]
+    assert group_columns(("a", "as.factor(b)")) == ("a", "b")
+    assert group_columns(("factor(batch)",)) == ("batch",)
+    assert group_columns(("a.b", "c")) == ("a.b", "c")
+
+
+@pytest.mark.parametrize("group", ["cut(x, 3)", "factor(log(x))", "a:factor()"])
+def test_grouping_factor_must_be_a_column(group: str) -> None:
+    with pytest.raises(ValueError, match=r"formula: random term .*must be a column, factor"):
+        parse_lme4(f"y ~ x + (1 | {group})")

@@ -15,7 +15,7 @@ def test_disp_design_on_the_same_rows(df):
     with pytest.warns(UserWarning):
         d = design_from_lme4("y ~ x + (1|g)", df, extra_columns=formula_columns("~ t + h"))
     X_disp, terms = disp_design("~ t + h", df, d.rows)
-    assert list(X_disp.columns) == ["(Intercept)", "t", "h[T.b]"]
+    assert list(X_disp.columns) == ["(Intercept)", "t", "hb"]
     np.testing.assert_array_equal(X_disp["t"], df["t"].iloc[d.rows])
     assert terms == []
 

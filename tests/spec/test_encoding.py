@@ -65,3 +65,30 @@ def test_new_offset(df):
     d = design_from_lme4("y ~ x + offset(np.log(t)) + (1|g)", df, offset="x")
     np.testing.assert_allclose(new_offset(d, {"t": [1.0, np.e], "x": [1.0, 2.0]}), [1.0, 3.0])
     assert new_offset(design_from_lme4("y ~ x + (1|g)", df, offset=df["x"]), df) is None
+
+
+def test_new_data_gets_r_functions_with_the_training_state(df):
+    d = design_from_lme4("y ~ sqrt(t) + log(t) + scale(x) + I(x^2) + (0 + scale(x)|g)", df)
+    new = pd.DataFrame({"t": [4.0, 9.0], "x": [10.0, 0.5], "g": [2, 10]})
+    X, (Zg,) = new_design(d, new)
+    centre, spread = df["x"].mean(), df["x"].std(ddof=1)  # the training data's
+    scaled = (new["x"] - centre) / spread
+    np.testing.assert_allclose(X[:, 1], [2.0, 3.0])
+    np.testing.assert_allclose(X[:, 2], np.log(new["t"]))
+    np.testing.assert_allclose(X[:, 3], scaled)
+    np.testing.assert_allclose(X[:, 4], new["x"] ** 2)
+    np.testing.assert_allclose(Zg.toarray(), [[0, scaled[0], 0], [0, 0, scaled[1]]])
+
+
+def test_new_data_gets_the_factors_of_training(df):
+    df["b"] = df["x"] > 2
+    d = design_from_lme4("y ~ factor(g) + as.factor(f):x + b + (1|as.factor(h))", df)
+    assert list(d.X.columns) == ["(Intercept)", "factor(g)2", "factor(g)10", "bTRUE",
+                                 "as.factor(f)u:x", "as.factor(f)v:x", "as.factor(f)w:x"]
+    new = pd.DataFrame({"g": [10, 1], "f": ["w", "u"], "x": [2.0, 3.0], "b": [True, False],
+                        "h": ["b", "z"]})
+    X, (Zh,) = new_design(d, new)
+    np.testing.assert_array_equal(X, [[1, 0, 1, 1, 0, 0, 2], [1, 0, 0, 0, 3, 0, 0]])
+    np.testing.assert_array_equal(Zh.toarray(), [[0, 1], [0, 0]])  # level "z" unseen
+    with pytest.raises(ValueError, match="not seen in training"):
+        new_design(d, new.assign(g=[3, 1]))

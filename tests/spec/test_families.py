@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -382,3 +384,31 @@ def test_random_family_argument_name_is_passed_through() -> None:
 def test_non_string_link_rejected() -> None:
     with pytest.raises(ValueError, match=r"^link\b"):
         Gamma(link=3)  # type: ignore[arg-type]
+
+
+_RESPONSE = [(c, link) for c in (hglm.Gaussian, hglm.Binomial, hglm.Poisson, hglm.Gamma,
+                                 hglm.InverseGaussian) for link in c.response_links]
+_RANDOM = [(c, link) for c in (hglm.Gaussian, hglm.Gamma, hglm.Beta, hglm.InverseGamma)
+           for link in c.random_links]
+
+
+@pytest.mark.parametrize(("cls", "link"), _RESPONSE)
+def test_response_family_pickles(cls, link) -> None:
+    fam = cls(link=link).as_response()
+    back = pickle.loads(pickle.dumps(fam))
+    mu = np.array([0.2, 0.5, 0.7])
+    y = np.array([0.0, 1.0, 0.5]) if fam.name == "binomial" else np.array([0.3, 1.0, 2.0])
+    assert (back.name, back.link.name) == (fam.name, fam.link.name)
+    np.testing.assert_array_equal(back.variance(mu), fam.variance(mu))
+    np.testing.assert_array_equal(back.unit_deviance(y, mu), fam.unit_deviance(y, mu))
+    np.testing.assert_array_equal(back.mustart(y, np.ones(3)), fam.mustart(y, np.ones(3)))
+    assert back.support_error(-y - 1) == fam.support_error(-y - 1)
+
+
+@pytest.mark.parametrize(("cls", "link"), _RANDOM)
+def test_random_family_pickles(cls, link) -> None:
+    fam = cls(link=link).as_random()
+    back = pickle.loads(pickle.dumps(fam))
+    u = np.array([0.2, 0.5, 0.7])
+    assert back == fam
+    np.testing.assert_array_equal(back.deviance(u), fam.deviance(u))

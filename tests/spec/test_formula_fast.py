@@ -156,16 +156,17 @@ def test_fast_design_of_hglm_formulas_and_disp(general):
 
 def test_plain_fixed_part_skips_formulaic_until_the_spec_is_needed():
     frame = make_frame(50)
-    d = design_from_lme4("y ~ x + k + flag + (0 + x|gi)", frame)
+    d = design_from_lme4("y ~ x + k + (0 + x|gi)", frame)
     assert isinstance(d._fixed_spec, model_matrix.PlainSpec)
     assert isinstance(d.random[0]._covariate_spec, model_matrix.PlainSpec)
     assert d.random[0]._Z is None
-    spec = model_matrix.formulaic_matrix("x + k + flag", frame, "test").model_spec
+    spec = model_matrix.formulaic_matrix("x + k", frame, "test").model_spec
     assert d.fixed_spec == spec
     covariate_spec = model_matrix.formulaic_matrix("0 + x", frame, "test").model_spec
     assert d.random[0].covariate_spec == covariate_spec
     assert not isinstance(d._fixed_spec, model_matrix.PlainSpec)
-    # not plain: a column named like a transform, an extension dtype, strings
+    # not plain: a column named like a transform, an extension dtype, strings, booleans
+    # (factors, as in R)
     for formula in ["y ~ x + gs + (1|gi)", "y ~ gI + (1|gi)", "y ~ x + x + (1|gi)",
-                    "y ~ x - k + (1|gi)"]:
+                    "y ~ x - k + (1|gi)", "y ~ x + flag + (1|gi)"]:
         assert not isinstance(design_from_lme4(formula, frame)._fixed_spec, model_matrix.PlainSpec)

@@ -33,3 +33,16 @@ def test_sorted_codes_as_np_unique(values):
     np.testing.assert_array_equal(unique, expected)
     np.testing.assert_array_equal(codes, inverse.reshape(-1))
     assert levels.number_labels(unique) == [levels.number_label(v) for v in expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [(2, "2"), (2.0, "2"), (np.float64(2.5), "2.5"), (np.int64(10), "10"), (True, "TRUE"),
+     (np.bool_(False), "FALSE"), ("Cucumber", "Cucumber"), (0.1, "0.1")],
+)
+def test_level_label_is_r_as_character(value, label):
+    assert levels.level_label(value) == label
+
+
+def test_boolean_labels_are_r_logicals():
+    assert levels.number_labels(np.array([False, True])) == ["FALSE", "TRUE"]

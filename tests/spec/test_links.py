@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,15 @@ def test_get_link_error_names_argument(argument: str) -> None:
 def test_get_link_default_argument_name() -> None:
     with pytest.raises(ValueError, match=r"^link\b"):
         get_link("Logit")
+
+
+@pytest.mark.parametrize("name", sorted(LINKS))
+def test_link_pickles(name: str) -> None:
+    """A link (held by every fitted model) survives pickle with the same maps."""
+    link = LINKS[name]
+    back = pickle.loads(pickle.dumps(link))
+    mu = valid_mu(name)
+    assert back.name == link.name
+    np.testing.assert_array_equal(back.link(mu), link.link(mu))
+    np.testing.assert_array_equal(back.inverse(link.link(mu)), link.inverse(link.link(mu)))
+    np.testing.assert_array_equal(back.d2eta_dmu2(mu), link.d2eta_dmu2(mu))

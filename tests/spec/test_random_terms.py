@@ -49,7 +49,7 @@ def test_bool_and_float_levels():
     data = pd.DataFrame(
         {"y": [1.0, 2, 3, 4], "b": [True, False, True, True], "r": [2.5, 1.0, 10.0, 1.0]}
     )
-    assert design_from_lme4("y ~ (1|b)", data).random[0].levels == ["False", "True"]
+    assert design_from_lme4("y ~ (1|b)", data).random[0].levels == ["FALSE", "TRUE"]
     term = design_from_lme4("y ~ (1|r)", data).random[0]
     assert term.levels == ["1", "2.5", "10"]
     assert term.names[1] == "(Intercept)|r:2.5"

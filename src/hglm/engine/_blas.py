@@ -15,15 +15,16 @@ matrix-vector products of bigRR's EQL rounds are worse still.  With the other co
 threads won only when a core happened to be free: 2.6 s); a 2,000 x 2,000
 matrix-vector product took 17 ms on two threads instead of about 1 ms.  Those run on one
 thread (:func:`eigh_threads`, :func:`single_thread`); the big products with Z itself
-(Z Z' and the BLUPs' pass over Z) keep the library's setting.  The eigendecomposition
-keeps it too when the machine was idle when the fit started (:func:`machine_idle`):
-two threads then take 0.6 s instead of 1.1 s at order 2,000.
+(Z Z' and the BLUPs' pass over Z) keep the library's setting.
+
+Each choice depends on the order of the problem alone, never on the machine's load: the
+number of threads changes the order of the floating-point sums, and a choice read from
+the load (an earlier rule, threads for the eigendecomposition when no other process was
+runnable) made the same script's estimates differ by 1e-9 (relative) with what else ran.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 
@@ -46,45 +47,11 @@ def lapack_threads(size: int) -> AbstractContextManager:
     return _controller().limit(limits=1, user_api="blas")
 
 
-def eigh_threads(size: int, idle: bool = False) -> AbstractContextManager:
-    """Context for a symmetric eigendecomposition of order ``size``; ``idle`` says that
-    no other process competes for the cores (:func:`machine_idle`)."""
-    if idle or size < THREADED_FROM or size >= EIGH_SINGLE_THREAD_BELOW:
+def eigh_threads(size: int) -> AbstractContextManager:
+    """Context for a symmetric eigendecomposition of order ``size``."""
+    if size < THREADED_FROM or size >= EIGH_SINGLE_THREAD_BELOW:
         return nullcontext()
     return _controller().limit(limits=1, user_api="blas")
-
-
-def machine_idle(samples: int = 5, interval: float = 0.001) -> bool:
-    """Whether no other process had a runnable task in ``samples`` looks at the kernel's
-    count of runnable tasks (Linux /proc/loadavg; False where unavailable).
-
-    This process's own runnable threads are not counted: OpenBLAS's worker threads spin
-    for a while after each threaded call and show as runnable (measured: "2/81" right
-    after a 3,000 x 3,000 product on an idle machine, "1/81" half a second later).
-    """
-    try:
-        others = []
-        for _ in range(samples):
-            with open("/proc/loadavg") as f:
-                runnable = int(f.read().split()[3].split("/")[0])
-            others.append(runnable - _own_runnable_threads())
-            time.sleep(interval)
-    except (OSError, ValueError, IndexError):
-        return False
-    return (os.cpu_count() or 1) > 1 and max(others) <= 0
-
-
-def _own_runnable_threads() -> int:
-    """This process's threads in state R (running or runnable), from /proc/self/task."""
-    count = 0
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:  # the thread ended
-            continue
-        count += stat[stat.rindex(")") + 2] == "R"
-    return count
 
 
 def single_thread() -> AbstractContextManager:

@@ -62,6 +62,34 @@ class Indicator:
     values: Array
     n_levels: int
 
+    @classmethod
+    def from_codes(cls, codes: Array, values: Array | None, n_levels: int) -> Indicator:
+        """The block of a grouping factor from each row's level.
+
+        Parameters
+        ----------
+        codes : ndarray of int
+            Each row's level (column); -1 for a row in no level.
+        values : ndarray or None
+            Each row's entry (a slope covariate); None for a random intercept (all ones).
+        n_levels : int
+
+        Returns
+        -------
+        Indicator
+            What ``as_block`` gives for that Z, without building Z: a row whose value is
+            0 or that has no level has no entry (index 0, value 0).
+        """
+        index = np.asarray(codes).astype(np.int64)
+        if values is None:
+            values, empty = np.ones(index.shape[0]), index < 0
+        else:
+            values = np.array(values, dtype=float)
+            empty = (index < 0) | (values == 0)
+        if empty.any():
+            index[empty], values[empty] = 0, 0.0
+        return cls(index, values, n_levels)
+
     def matvec(self, x: Array) -> Array:
         return self.values * x[self.index]
 

@@ -32,7 +32,7 @@ from functools import cached_property, partial
 import numpy as np
 from scipy import linalg
 
-from ._blas import eigh_threads, machine_idle, single_thread
+from ._blas import eigh_threads, single_thread
 from .blocks import block_array
 from .floor_screen import COLUMN_CHUNK, FloorScreen, column_norms
 from .lazy import LazyTail
@@ -69,7 +69,6 @@ class MarginalSolver:
     def __init__(self, X: Array, blocks: list, y: Array, weights: Array) -> None:
         self.X = X
         self.Z = [block_array(b) for b in blocks]
-        self._idle = machine_idle() if len(self.Z) == 1 else False  # before Z Z' (threads)
         self.G = [gram(Zk) for Zk in self.Z]
         self.y = y
         self.weights = weights
@@ -110,7 +109,7 @@ class MarginalSolver:
     def _eigen(self) -> Eigen:
         """G = U diag(g) U' for a single term: with constant observation weights every
         round is then O(n^2) (the GBLUP rotation)."""
-        with eigh_threads(self.G[0].shape[0], self._idle):
+        with eigh_threads(self.G[0].shape[0]):
             g, U = np.linalg.eigh(self.G[0])
         return Eigen(U, np.maximum(g, 0.0))
 

@@ -87,7 +87,7 @@ class InversePlan:
         keys = cols[strict] * self.N + L.indices[strict]
         pos = np.searchsorted(self.keys, keys)
         if keys.size and (pos.max() >= self.nnz or np.any(self.keys[pos] != keys)):
-            raise RuntimeError("sparse_solver: the factor left its symbolic pattern")
+            raise RuntimeError("engine.sparse: the factor left its symbolic pattern")
         out = np.zeros(self.nnz)
         out[pos] = L.data[strict]
         return out
@@ -106,7 +106,7 @@ class InversePlan:
         else:
             found = ~off | (self.keys[pos] == keys)
         if not np.all(found):
-            raise RuntimeError("sparse_solver: an entry outside the pattern of the factor")
+            raise RuntimeError("engine.sparse: an entry outside the pattern of the factor")
         return np.where(off, pos, self.nnz + lo)
 
     def _level(self, cols: Array) -> tuple[Array, Array, Array, Array, Array]:

@@ -160,7 +160,7 @@ class SparseSystem:
         keys = np.asarray(cols, dtype=np.int64) * self.N + rows
         pos = np.searchsorted(self._keys, keys)
         if keys.size and (pos.max() >= self._keys.size or np.any(self._keys[pos] != keys)):
-            raise RuntimeError("sparse_solver: an entry outside the symbolic pattern of C")
+            raise RuntimeError("engine.sparse: an entry outside the symbolic pattern of C")
         return pos
 
     # --- products with T1 = [X, Z] ----------------------------------------------------

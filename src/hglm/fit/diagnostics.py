@@ -12,6 +12,7 @@ import numpy as np
 
 from .._warn import warn
 from ..spec import Problem
+from .glm import fit_glm
 
 Array = np.ndarray
 
@@ -98,8 +99,100 @@ def warn_if_terms_collapsed(
         )
 
 
-def not_degenerate(term_slices: list[slice], phi: Array, lam: Array) -> bool:
-    """R's check that no random term holds more than 1 - 1e-4 of the total dispersion."""
+def dominant_term(term_slices: list[slice], phi: Array, lam: Array) -> int | None:
+    """The random term holding more than 1 - 1e-4 of the total dispersion (R's check of a
+    degenerate fit), or None."""
     lams = np.array([lam[sl].mean() for sl in term_slices])
     total = lams.sum() + float(np.mean(phi))
-    return bool(np.all(lams / total < 1.0 - 1e-4))
+    share = lams / total
+    k = int(np.argmax(share))
+    return k if share[k] >= 1.0 - 1e-4 else None
+
+
+def nonconvergence_reason(
+    n_iter: int, maxit: int, criterion: float, conv: float, settled: bool, dominant: int | None
+) -> str:
+    """Why an EQL fit is not converged, in words that do not contradict its numbers."""
+    if dominant is not None:
+        return (
+            f"random term {dominant + 1} holds more than 1 - 1e-4 of the total dispersion "
+            "(the residual dispersion is ~0 beside it: R's check of a degenerate fit); "
+            "the model cannot separate the two variances: try a simpler model"
+        )
+    if criterion < conv and settled:
+        return (
+            f"the stopping rule held only at the last allowed iteration (maxit={maxit}), "
+            "which R counts as not converged; raise maxit"
+        )
+    if criterion < conv:
+        return (
+            f"stopped at maxit={maxit} with the linear predictor settled (criterion "
+            f"{criterion:.3g} < conv={conv:g}) but the dispersions still moving (a flat "
+            "likelihood); raise maxit or try other starting values (startval)"
+        )
+    return (
+        f"did not converge in {n_iter} iterations (criterion {criterion:.3g}, "
+        f"conv={conv:g}); raise maxit or try other starting values (startval)"
+    )
+
+
+def divergence_cause(problem: Problem) -> str | None:
+    """The property of the data that makes a fit leave its parameter space, named with
+    the argument to change (checked after a divergence only), or None."""
+    return _degenerate_response(problem) or _collinear_columns(problem.X) or _separation(
+        problem
+    )
+
+
+def _degenerate_response(problem: Problem) -> str | None:
+    y, family = problem.y, problem.family.name
+    if family == "binomial" and (np.all(y == 1.0) or np.all(y == 0.0)):
+        outcome = "a success (y = 1)" if y[0] == 1.0 else "a failure (y = 0)"
+        return (
+            f"y: every observation is {outcome}: the binomial fixed effects go to infinity; "
+            "the model needs both outcomes"
+        )
+    if family == "poisson" and np.all(y == 0.0):
+        return (
+            "y: every count is 0: the Poisson means go to 0 and the fixed effects to "
+            "-infinity; the model needs a non-zero count"
+        )
+    return None
+
+
+def _collinear_columns(X: Array) -> str | None:
+    """Columns of X so nearly dependent (condition number above 1e8 once each column has
+    unit length) that T'WT is not numerically positive definite."""
+    if X.shape[1] < 2 or X.shape[0] < X.shape[1]:
+        return None
+    norms = np.linalg.norm(X, axis=0)
+    if np.any(norms == 0):
+        return None
+    _, sv, vt = np.linalg.svd(X / norms, full_matrices=False)
+    if sv[-1] > 1e-8 * sv[0]:
+        return None
+    null = np.abs(vt[-1])
+    cols = ", ".join(str(j + 1) for j in np.flatnonzero(null > 0.1 * null.max()))
+    return (
+        f"X: columns {cols} are nearly collinear (condition number {sv[0] / sv[-1]:.2g} "
+        "with unit-length columns), so the fixed effects are not identified; drop or "
+        "combine them"
+    )
+
+
+def _separation(problem: Problem) -> str | None:
+    """Binomial outcomes that the fixed effects separate: in the GLM without random
+    effects the fitted probabilities of the rows go to 0 or 1."""
+    pb = problem
+    if pb.family.name != "binomial":
+        return None
+    glm = fit_glm(pb.y, pb.X, pb.family, pb.weights, pb.offset)
+    fitted = np.abs(glm.mu - pb.y) < 1e-8
+    if np.mean(fitted) < 0.5:
+        return None
+    return (
+        f"y, X: the fixed effects separate the outcomes (perfect separation: {fitted.sum()} "
+        f"of {fitted.size} fitted probabilities are numerically 0 or 1 without random "
+        "effects), so their estimates go to infinity; remove or combine the separating "
+        "covariates"
+    )

@@ -21,10 +21,9 @@ import numpy as np
 
 from .._warn import warn
 from ..engine import (
-    AugmentedFactor,
+    Factor,
     Indicator,
     LazyTail,
-    MarginalFactor,
     MarginalSolver,
     NotPositiveDefiniteError,
     make_system,
@@ -33,7 +32,9 @@ from ..spec import Problem
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
-    not_degenerate,
+    divergence_cause,
+    dominant_term,
+    nonconvergence_reason,
     warn_guards,
     warn_if_collapsed,
     warn_if_terms_collapsed,
@@ -66,7 +67,7 @@ class Options:
     accelerate: bool = True
     hl_correction: bool = False
     bigrr: bool | None = None
-    dev_floor: str = "absolute"
+    dev_floor: str = "relative"
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Round:
     delta: Array
     eta: Array
     mu: Array
-    factor: AugmentedFactor
+    factor: Factor
     w1: Array
     w2: Array
     hat: Array
@@ -194,7 +195,7 @@ class EQLFitter:
             return None
         return MarginalSolver(pb.X, pb.blocks, pb.y - pb.offset, pb.weights)
 
-    def factorize(self, w1: Array, w2: Array) -> AugmentedFactor | MarginalFactor:
+    def factorize(self, w1: Array, w2: Array) -> Factor:
         """The factorization of T'WT for given weights (by the solver in use)."""
         if self.marginal is not None:
             return self.marginal.factorize(w1, w2)
@@ -308,7 +309,7 @@ class EQLFitter:
         delta: Array,
         eta: Array,
         mu: Array,
-        factor: AugmentedFactor | MarginalFactor,
+        factor: Factor,
         w1: Array,
         w2: Array,
         hat: Array,
@@ -363,6 +364,9 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     try:
         it.run(fitter.pack(start.phi, start.lam))
     except Divergence as exc:
+        cause = divergence_cause(problem)
+        if cause is not None:
+            raise ValueError(cause) from exc
         raise RuntimeError(
             f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
             "starting values (startval) or a simpler model"
@@ -377,16 +381,13 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     warn_if_terms_collapsed(
         problem, fitter.term_slices, fitter.leverages.informative_rows, lam_last, round_hat
     )
-    converged = (
-        it.converged
-        and it.n_iter < options.maxit
-        and not_degenerate(fitter.term_slices, phi_last, lam_last)
-    )
+    dominant = dominant_term(fitter.term_slices, phi_last, lam_last)
+    converged = it.converged and it.n_iter < options.maxit and dominant is None
     if not converged:
-        warn(
-            f"EQL did not converge in {it.n_iter} iterations (criterion {it.criterion:.3g}, "
-            f"conv={options.conv:g}); the estimates are not reliable",
-            ConvergenceWarning,
+        reason = nonconvergence_reason(
+            it.n_iter, options.maxit, it.criterion, options.conv, it.settled, dominant
         )
+        warn(f"EQL is not converged: {reason}; the estimates are not reliable",
+             ConvergenceWarning)
     return EngineFit(problem, fitter, last, phi_last, lam_last, it.n_iter, converged,
                      it.converged, it.criterion)

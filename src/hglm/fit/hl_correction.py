@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine import System
 from ..spec import Problem
-from .pirls import PenalizedIRLS, ResponseShift, System, random_effects_system
+from .pirls import PenalizedIRLS, ResponseShift, random_effects_system
 
 Array = np.ndarray
 

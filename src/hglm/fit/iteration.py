@@ -64,6 +64,8 @@ class FixedPointIteration(Generic[R]):
         R's criterion at the last plain round.
     converged : bool
         Whether the stopping rule holds.
+    settled : bool
+        Whether the dispersions' last step was within the rule (:meth:`_dispersions_settled`).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class FixedPointIteration(Generic[R]):
         self.last: R | None = None
         self.criterion = np.inf
         self.converged = False
+        self.settled = True
         self._last_input: Array | None = None
         self._rate = 0.9
         self._say = _printer(verbose)
@@ -99,9 +102,8 @@ class FixedPointIteration(Generic[R]):
         if plain and self.last is not None and self.n_iter >= 2:
             change = float(np.sum((self.last.eta - rnd.eta) ** 2))
             self.criterion = change / max(float(np.sum(rnd.eta**2)), 1e-300)
-            self.converged = self.criterion < self._threshold(
-                theta, theta_next
-            ) and self._dispersions_settled(theta, theta_next)
+            self.settled = self._dispersions_settled(theta, theta_next)
+            self.converged = self.criterion < self._threshold(theta, theta_next) and self.settled
         self.last, self._last_input = rnd, theta
         self._report(rnd, plain)
         return theta_next

@@ -12,7 +12,7 @@ from functools import partial
 
 import numpy as np
 
-from ..engine import AugmentedFactor, Block, Indicator, LazyTail, MarginalSolver, column_norms
+from ..engine import Block, Indicator, LazyTail, MarginalSolver, SolvingFactor, column_norms
 from ..spec import Problem
 from .guards import HAT_CEILING
 from .random_effects import RandomEffects
@@ -68,12 +68,12 @@ class Leverages:
         )
         self.informative_counts = np.array([int(np.sum(nz)) for nz in nonzero])
 
-    def of_round(self, factor: AugmentedFactor, w1: Array, w2: Array) -> Array:
+    def of_round(self, factor: SolvingFactor, w1: Array, w2: Array) -> Array:
         """The n + q leverages a round's dispersion GLMs need, for weights (w1, w2)."""
         hat_random = self._random(factor, w2)
         return np.concatenate([self._observations(factor, w1, hat_random), hat_random])
 
-    def _observations(self, factor: AugmentedFactor, w1: Array, hat_random: Array) -> Array:
+    def _observations(self, factor: SolvingFactor, w1: Array, hat_random: Array) -> Array:
         """The n observation leverages, or, when the round needs only their sum (an
         intercept-only log-link residual dispersion, or a fixed one), their mean
         everywhere: sum_i h_i = p + q - sum_j h_j, since tr(C^{-1} C) = p + q.  The
@@ -84,7 +84,7 @@ class Leverages:
         total = self.p + self.q - float(np.sum(hat_random))
         return np.full(n, total / n)
 
-    def _random(self, factor: AugmentedFactor, w2: Array) -> Array:
+    def _random(self, factor: SolvingFactor, w2: Array) -> Array:
         """The q leverages of the random-effect rows, or, when every random term's
         dispersion is intercept-only with a log link, each term's mean leverage
         everywhere: those dispersion fits need only the sums."""
@@ -99,7 +99,7 @@ class Leverages:
         means = (sums - (np.array(sizes) - counts)) / np.maximum(counts, 1)
         return np.where(informative, np.repeat(means, sizes), 1.0)
 
-    def exact(self, factor: AugmentedFactor, w1: Array, w2: Array) -> LazyTail:
+    def exact(self, factor: SolvingFactor, w1: Array, w2: Array) -> LazyTail:
         """The leverages of every row for the factor of weights (w1, w2), for the
         report, computed on first use: the q random effects' own ones with the n-space
         solver (O(n^2 q)), all of them with the augmented solver."""
@@ -111,7 +111,7 @@ class Leverages:
         return LazyTail(np.empty(0), compute, size)
 
 
-def _augmented_leverages(factor: AugmentedFactor, w1: Array, w2: Array) -> Array:
+def _augmented_leverages(factor: SolvingFactor, w1: Array, w2: Array) -> Array:
     """Every row's leverage from the augmented factor for weights (w1, w2), at most
     HAT_CEILING."""
     hat = np.concatenate([w1 * factor.rows_quadform(), factor.random_leverages(w2)])

@@ -76,7 +76,7 @@ def precision_loglik(u: Array, Q: object, lam: Array) -> float:
     """sum log f(v; lambda) of a term with a known precision Q, on the scale of its
     independent effects v = R u (R'R = Q), as for a known covariance: v'v = u'Qu.  The
     Jacobian log det R is left out here and in the log-determinants alike
-    (``sparse_solver``), as the dense path leaves out log det L."""
+    (``engine.sparse``), as the dense path leaves out log det L."""
     quad = float(u @ (Q @ u))
     return float(-0.5 * np.sum(LOG_2PI + np.log(lam)) - 0.5 * quad / float(np.mean(lam)))
 

@@ -11,11 +11,11 @@ at given beta): then the system is built on Z alone (:func:`random_effects_syste
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import numpy as np
 
-from ..engine import AugmentedFactor, NotPositiveDefiniteError, make_system
+from ..engine import NotPositiveDefiniteError, SolvingFactor, System, make_system
 from ..spec import Problem
 from .diagnostics import Divergence
 from .random_effects import RandomEffects
@@ -23,25 +23,6 @@ from .random_effects import RandomEffects
 Array = np.ndarray
 
 INNER_MAXIT = 100
-
-
-class System(Protocol):
-    """The factorizable T'WT of the engine (``make_system``)."""
-
-    p: int
-    q: int
-
-    def factorize(
-        self, w1: Array, w2: Array, trace_weights: Array | None = None
-    ) -> AugmentedFactor: ...
-
-    def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array: ...
-
-    def linear_predictor(self, delta: Array) -> Array: ...
-
-    def z_matvec(self, v: Array) -> Array: ...
-
-    def z_rmatvec(self, y: Array) -> Array: ...
 
 
 def random_effects_system(problem: Problem, blocks: list | None = None) -> System:
@@ -76,7 +57,7 @@ class Solution(NamedTuple):
 
     delta: Array
     eta: Array
-    factor: AugmentedFactor
+    factor: SolvingFactor
     w1: Array
     w2: Array
 

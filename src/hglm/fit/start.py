@@ -50,7 +50,9 @@ def starting_values(
         The number of effects of each random term.
     startval : ndarray, optional
         The user's values: fixed effects, random effects, one dispersion per random term
-        and the residual dispersion (absent under ``fix_disp``), as R's ``startval``.
+        and the residual dispersion (absent under ``fix_disp``), as R's ``startval``;
+        as in R, the residual dispersion may be left out (then 1) but for the Gaussian
+        and Gamma families.
     marginal : MarginalSolver, optional
         The n-space solver, when it fits the problem (it knows the scale of Z's rows).
 
@@ -105,16 +107,23 @@ def _user_start(problem: Problem, sizes: list[int], sv: Array) -> StartingValues
     n, k, q, p = problem.y.shape[0], len(problem.terms), sum(sizes), problem.X.shape[1]
     n_phi = 0 if problem.fix_disp is not None else 1
     expected = p + q + k + n_phi
-    if sv.shape != (expected,):
+    # R's hglm starts phi at 1 when startval stops before it, but for the families whose
+    # dispersion has no natural unit (the Gaussian and the Gamma)
+    phi_optional = n_phi == 1 and problem.family.name not in ("gaussian", "Gamma")
+    if sv.shape != (expected,) and not (phi_optional and sv.shape == (expected - 1,)):
+        also = f" (or {expected - 1}, phi then starting at 1)" if phi_optional else ""
         raise ValueError(
-            f"startval: expected {expected} values (fixed effects {p}, random effects "
-            f"{q}, one dispersion per random term {k}, residual dispersion {n_phi}), "
-            f"got {sv.size}"
+            f"startval: expected {expected} values{also} (fixed effects {p}, random "
+            f"effects {q}, one dispersion per random term {k}, residual dispersion "
+            f"{n_phi}), got {sv.size}"
         )
     if not np.all(np.isfinite(sv)):
         raise ValueError("startval: contains missing (NaN) or infinite values")
     lam_terms = sv[p + q : p + q + k]
-    phi0 = float(problem.fix_disp) if n_phi == 0 else float(sv[-1])
+    if n_phi == 0:
+        phi0 = float(problem.fix_disp)
+    else:
+        phi0 = float(sv[-1]) if sv.shape == (expected,) else 1.0
     if np.any(lam_terms <= 0) or phi0 <= 0:
         raise ValueError("startval: the dispersion starting values must be positive")
     lam0 = np.repeat(lam_terms, sizes)

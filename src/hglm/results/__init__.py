@@ -11,7 +11,6 @@ from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
 from .marginal import MarginalResult, lme4_term_order
 from .marginal_view import MarginalFit
-from .names import Names
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
 
@@ -22,7 +21,6 @@ __all__ = [
     "MarginalFit",
     "MarginalResult",
     "MixedModelResult",
-    "Names",
     "Summary",
     "anova_table",
     "import_pyplot",

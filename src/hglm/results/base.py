@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..spec import ResponseFamily
+from ..spec import Names, ResponseFamily
 from .export import json_text
-from .names import Names
 
 Array = np.ndarray
 

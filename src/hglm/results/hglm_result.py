@@ -15,10 +15,9 @@ import pandas as pd
 from scipy import sparse, stats
 
 from ..fit import EngineFit, fit_likelihoods, glm_loglik
-from ..spec import ModelDesign, new_design, new_offset
+from ..spec import ModelDesign, Names, new_design, new_offset
 from .base import MixedModelResult
 from .export import to_dict
-from .names import Names
 from .plots import plot_fit
 from .summary import Summary
 from .variances import marginal_vcov, ranef_variances

@@ -27,14 +27,13 @@ import numpy as np
 import pandas as pd
 
 from ..engine import block_width
-from ..spec import ModelDesign, Problem, new_design, new_offset
+from ..spec import ModelDesign, Names, Problem, new_design, new_offset
 from .base import MixedModelResult
 from .confint import confidence_intervals
 from .lme4_summary import LMMSummary
 from .marginal_export import marginal_dict
 from .marginal_plots import plot_marginal
 from .marginal_view import MarginalFit
-from .names import Names
 from .prediction import population_frame, random_part, re_form_population
 from .simulate import simulate_responses
 from .varcorr import INTERCEPT, varcorr_frame

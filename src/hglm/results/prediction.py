@@ -83,7 +83,7 @@ def population_frame(newdata: object, design: ModelDesign) -> pd.DataFrame:
     frame = newdata if isinstance(newdata, pd.DataFrame) else pd.DataFrame(dict(newdata))
     added: dict[str, object] = {}
     for term in design.random:
-        for column in term.group.split(":"):
+        for column in term.columns:
             added[column] = [None] * len(frame)
         spec = term.covariate_spec
         for column in () if spec is None else spec.required_variables:

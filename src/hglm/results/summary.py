@@ -62,10 +62,11 @@ class Summary:
         frame = f.ranef_frame()
         for term in f.names.terms:
             rows = frame[frame["term"] == term]
-            out += [f"Summary of the random effects estimates ({term}):", ""]
+            out += [f"Summary of the random effects estimates {_parenthesized(term)}:", ""]
             show = rows if self.n_ranef < 0 else rows.head(self.n_ranef)
             out.append(
-                show.set_index("name")[["estimate", "std_error"]]
+                show.set_index("name")
+                .rename_axis(None)[["estimate", "std_error"]]
                 .rename(columns={"estimate": "Estimate", "std_error": "Std. Error"})
                 .to_string(float_format=lambda x: f"{x:.4f}")
             )
@@ -121,6 +122,11 @@ class Summary:
         return out
 
     __repr__ = __str__
+
+
+def _parenthesized(term: str) -> str:
+    """A term's label in parentheses once: "(1|ID)" as it is, "Z" as "(Z)"."""
+    return term if term.startswith("(") and term.endswith(")") else f"({term})"
 
 
 def _coef_text(frame: pd.DataFrame) -> str:

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..fit import EngineFit
-from ..spec import RandomFamily, ResponseFamily
-from .names import Names
+from ..spec import Names, RandomFamily, ResponseFamily
 
 Array = np.ndarray
 

@@ -1,15 +1,15 @@
 """What the user asked for, as arrays and term descriptions.
 
-Response and random-effect families with their links; the formula layer (the bar
-parser, the materializer of model matrices and random terms, the encoding re-applied to
-new data); the designs of the dispersion models; covariance structures of random terms
-(CAR/SAR, known covariance or precision); the checks of the arguments; and the assembly
-of all of it into the :class:`Problem` every estimator takes.
+Response and random-effect families with their links; the formula layer (formulas as R
+writes them: the bar parser, R's syntax and functions, formulaic's model matrices with
+R's column names, the materializer of the design and random terms, the encoding
+re-applied to new data); the designs of the dispersion models; covariance structures of
+random terms (CAR/SAR, known covariance or precision); the checks of the arguments; and
+the assembly of all of it into the :class:`Problem` every estimator takes.
 """
 
 from .assemble import (
     EngineHooks,
-    Labels,
     assemble,
     rand_families,
     response_vector,
@@ -34,15 +34,26 @@ from .families import (
 )
 from .formula import design_from_formulas, design_from_lme4
 from .links import Link, get_link
-from .model import Problem, RandomTermModel
+from .model import (
+    Covariance,
+    Independent,
+    KnownCovariance,
+    KnownPrecision,
+    Problem,
+    RandomTermModel,
+    SpatialCovariance,
+)
+from .names import Names
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
+    check_binomial_counts,
     check_calc_like,
     check_controls,
     check_full_rank,
     column_names,
     finite_matrix,
+    noninteger_successes,
     positive_number,
     vector_argument,
 )
@@ -52,15 +63,19 @@ __all__ = [
     "Beta",
     "Binomial",
     "CAR",
+    "Covariance",
     "EngineHooks",
     "Family",
     "Gamma",
     "Gaussian",
+    "Independent",
     "InverseGamma",
     "InverseGaussian",
-    "Labels",
+    "KnownCovariance",
+    "KnownPrecision",
     "Link",
     "ModelDesign",
+    "Names",
     "Poisson",
     "Precision",
     "Problem",
@@ -69,9 +84,11 @@ __all__ = [
     "RandomTermModel",
     "ResponseFamily",
     "SAR",
+    "SpatialCovariance",
     "align_covariances",
     "as_family",
     "assemble",
+    "check_binomial_counts",
     "check_calc_like",
     "check_controls",
     "check_full_rank",
@@ -87,6 +104,7 @@ __all__ = [
     "level_designs",
     "new_design",
     "new_offset",
+    "noninteger_successes",
     "pedigree_precision",
     "positive_number",
     "rand_disp_designs",

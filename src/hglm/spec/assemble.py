@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -30,9 +29,17 @@ from .dispersion import rand_disp_designs
 from .encoding import RandomTerm
 from .families import Family, RandomFamily, ResponseFamily, random_family, response_family
 from .links import get_link
-from .model import Problem, RandomTermModel
+from .model import (
+    KnownCovariance,
+    KnownPrecision,
+    Problem,
+    RandomTermModel,
+    SpatialCovariance,
+)
+from .names import Names
 from .spatial import rotate_block
 from .validation import (
+    check_binomial_counts,
     check_full_rank,
     column_names,
     finite_matrix,
@@ -62,17 +69,6 @@ class EngineHooks:
     positive_definite: Callable[[sparse.csc_matrix], bool]
 
 
-class Labels(TypedDict):
-    """The labels of the model's pieces, as the interface that built it names them."""
-
-    fixed: list[str]
-    random: list[str]
-    terms: list[str]
-    disp: list[str] | None
-    rand_disp: list[list[str] | None]
-    response: str
-
-
 def assemble(
     y: object,
     X: object,
@@ -92,7 +88,7 @@ def assemble(
     fix_disp: float | None,
     random_labels: tuple[list[str], list[str]] | None,
     engine: EngineHooks,
-) -> tuple[Problem, Labels]:
+) -> tuple[Problem, Names]:
     """Check the arrays and model arguments of an HGLM and assemble its :class:`Problem`.
 
     Parameters
@@ -129,7 +125,7 @@ def assemble(
     Returns
     -------
     problem : Problem
-    labels : Labels
+    names : Names
 
     Raises
     ------
@@ -150,6 +146,8 @@ def assemble(
     w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
     if np.any(w <= 0):
         raise ValueError("weights: prior weights must be positive")
+    if response.name == "binomial":
+        check_binomial_counts(y_arr, w)
     off = np.zeros(n) if offset is None else vector_argument(offset, "offset", n)
     fix = None if fix_disp is None else positive_number(fix_disp, "fix_disp")
     xd_arr, disp_names = _residual_disp_design(x_disp, n)
@@ -164,9 +162,9 @@ def assemble(
         random_labels = (
             column_names(Z, "Z.", sum(sizes)), [f"Random{k + 1}" for k in range(len(sizes))]
         )
-    labels = Labels(fixed=fixed_names, random=random_labels[0], terms=random_labels[1],
-                    disp=disp_names, rand_disp=rand_disp_names, response=y_name)
-    return problem, labels
+    names = Names(fixed_names, random_labels[0], random_labels[1], disp_names,
+                  rand_disp_names, y_name)
+    return problem, names
 
 
 def response_vector(y: object, family: ResponseFamily) -> tuple[Array, str]:
@@ -306,11 +304,9 @@ def _rotated(term: RandomTermModel, columns: Columns, k: int, engine: EngineHook
             f"x_rand_disp[{k}]: a {term.family.name} term has its own dispersion model "
             "(on the eigenvalues of D)"
         )
-    term.shift_block = engine.block(columns)
-    rotated = rotate_block(spatial, _matrix(columns), "Z")
+    term.covariance = SpatialCovariance(spatial, engine.block(columns))
     term.x_disp, term.link_disp = spatial.disp_design, spatial.disp_link
-    term.transform = spatial.vectors
-    return rotated
+    return rotate_block(spatial, _matrix(columns), "Z")
 
 
 def _with_known_covariance(
@@ -322,8 +318,8 @@ def _with_known_covariance(
         if term.x_disp is not None:
             raise ValueError(f"x_rand_disp[{k}]: a term with a known precision has an "
                              "intercept-only dispersion")
-        term.precision = factor
+        term.covariance = KnownPrecision(factor)
         return columns
-    term.transform = factor
+    term.covariance = KnownCovariance(factor)
     return times_factor(_matrix(columns), factor)
 

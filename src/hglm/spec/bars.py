@@ -4,8 +4,11 @@ Two formula dialects are understood, as in R's hglm package: hglm's
 ``fixed="y ~ week"`` with ``random="~ 1|ID"`` (:func:`parse_hglm`), and lme4's
 ``"y ~ week + (1|ID)"`` (:func:`parse_lme4`); dispersion formulas are one-sided
 (:func:`parse_disp`).  A random-effect term ``(covariates|group)`` is parsed here, never
-by formulaic: ``||`` is read as ``|``, nesting ``a/b`` is expanded to ``a`` and ``a:b``.
-``offset(expr)`` terms are set apart.  The fixed part is left as text for formulaic.
+by formulaic: ``||`` is read as ``|``, nesting ``a/b`` is expanded to ``a`` and ``a:b``,
+and a grouping factor is a column, ``factor(column)`` or ``as.factor(column)``.
+``offset(expr)`` terms are set apart, and a ``cbind(successes, failures)`` response is
+split into its two count expressions.  The fixed part is left as text for formulaic; it
+and every expression are rewritten from R to Python by :func:`~.r_syntax.to_python`.
 
 Only the text is read here: which columns it names, and what they evaluate to, are the
 business of :mod:`.variables` and :mod:`.model_matrix`.
@@ -13,17 +16,19 @@ business of :mod:`.variables` and :mod:`.model_matrix`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-_QUOTES = "'\"`"
-_OPENING = "([{"
-_CLOSING = ")]}"
+from .r_syntax import factor_argument, to_python
+from .text import call_argument, is_wrapped, positions, split_top, unquoted
 
 
 @dataclass(frozen=True)
 class Bar:
-    """A parsed ``(covariates|group)`` term with nesting ``a/b`` expanded."""
+    """A parsed ``(covariates|group)`` term with nesting ``a/b`` expanded.
+
+    ``groups`` holds, per grouping factor, its parts as written (``("a", "factor(b)")``
+    for ``a:factor(b)``); :func:`group_columns` gives the data columns they read.
+    """
 
     covariates: str
     groups: tuple[tuple[str, ...], ...]
@@ -31,12 +36,17 @@ class Bar:
 
 @dataclass(frozen=True)
 class ParsedModel:
-    """A parsed model: response expression, fixed right-hand side, bars and offsets."""
+    """A parsed model: response expression, fixed right-hand side, bars and offsets.
+
+    ``counts`` holds the successes and failures expressions of a
+    ``cbind(successes, failures)`` response (whose text ``response`` keeps), else None.
+    """
 
     response: str
     fixed: str
     bars: tuple[Bar, ...]
     offsets: tuple[str, ...]
+    counts: tuple[str, str] | None = None
 
 
 def parse_hglm(fixed: str, random: str | None) -> ParsedModel:
@@ -47,11 +57,10 @@ def parse_hglm(fixed: str, random: str | None) -> ParsedModel:
     ValueError
         For an empty or malformed formula, naming the argument (``fixed``, ``random``).
     """
-    response, rhs = _split_two_sided(fixed, "fixed")
-    fixed_rhs, bars, offsets = _separate_rhs(rhs, "fixed")
-    if random is not None:
-        bars = bars + _random_formula_bars(random)
-    return ParsedModel(response, fixed_rhs, bars, offsets)
+    model = _parsed(*_split_two_sided(fixed, "fixed"), "fixed")
+    if random is None:
+        return model
+    return replace(model, bars=model.bars + _random_formula_bars(random))
 
 
 def parse_lme4(formula: str) -> ParsedModel:
@@ -84,13 +93,27 @@ def parse_formula(formula: str) -> ParsedModel:
 def _parsed(response: str, rhs: str, what: str) -> ParsedModel:
     """The model of a response and a right-hand side."""
     fixed_rhs, bars, offsets = _separate_rhs(rhs, what)
-    return ParsedModel(response, fixed_rhs, bars, offsets)
+    return ParsedModel(to_python(response), fixed_rhs, bars, offsets, _counts(response, what))
+
+
+def _counts(response: str, what: str) -> tuple[str, str] | None:
+    """The (successes, failures) expressions of a ``cbind(s, f)`` response, else None."""
+    inside = call_argument(response, "cbind")
+    if inside is None:
+        return None
+    counts = split_top(inside, ",")
+    if len(counts) != 2 or not all(counts):
+        raise ValueError(
+            f"{what}: the response {response!r} must have two columns, "
+            "cbind(successes, failures)"
+        )
+    return to_python(counts[0]), to_python(counts[1])
 
 
 def split_terms(rhs: str) -> list[tuple[str, str]]:
     """Split a right-hand side at top-level ``+``/``-`` into (sign, term) pairs."""
     terms, sign, start = [], "+", 0
-    for i, ch, depth in _unquoted(rhs):
+    for i, ch, depth in unquoted(rhs):
         if ch in "+-" and depth == 0:
             terms.append((sign, rhs[start:i].strip()))
             sign, start = ch, i + 1
@@ -98,44 +121,11 @@ def split_terms(rhs: str) -> list[tuple[str, str]]:
     return [(s, t) for s, t in terms if t]
 
 
-def _unquoted(text: str) -> Iterator[tuple[int, str, int]]:
-    """Yield ``(position, character, depth)`` for the characters outside string literals.
-
-    ``depth`` is the bracket depth outside the character, so that an opening bracket and
-    its closing bracket have the same depth.
-    """
-    depth, quote, escaped = 0, "", False
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote and not escaped:
-                quote = ""
-            escaped = ch == "\\" and not escaped
-            continue
-        if ch in _QUOTES:
-            quote = ch
-        depth -= ch in _CLOSING
-        yield i, ch, depth
-        depth += ch in _OPENING
-
-
-def _positions(text: str, char: str) -> list[int]:
-    """Positions of ``char`` outside brackets and string literals."""
-    return [i for i, ch, depth in _unquoted(text) if ch == char and depth == 0]
-
-
-def _is_wrapped(term: str, prefix: str) -> bool:
-    """Whether ``term`` is ``prefix(...)``, the parenthesis after ``prefix`` closing at its end."""
-    if not term.startswith(prefix + "("):
-        return False
-    closing = [i for i, ch, depth in _unquoted(term) if ch == ")" and depth == 0]
-    return closing[:1] == [len(term) - 1]
-
-
 def _split_tilde(formula: str, what: str) -> tuple[str, str]:
     """Split at ``~`` into (left, right), both stripped; no ``~`` means right side only."""
     if not isinstance(formula, str) or not formula.strip():
         raise ValueError(f"{what}: the formula is empty")
-    tildes = _positions(formula, "~")
+    tildes = positions(formula, "~")
     if len(tildes) > 1:
         raise ValueError(f"{what}: more than one '~' in {formula!r}")
     if not tildes:
@@ -164,7 +154,7 @@ def _one_sided_rhs(formula: str, what: str) -> str:
 
 def _is_bar_term(term: str) -> bool:
     """Whether ``term`` is a parenthesized random term ``( ... | ... )``."""
-    return _is_wrapped(term, "") and bool(_positions(term[1:-1], "|"))
+    return is_wrapped(term, "") and bool(positions(term[1:-1], "|"))
 
 
 def _separate_rhs(rhs: str, what: str) -> tuple[str, tuple[Bar, ...], tuple[str, ...]]:
@@ -173,15 +163,15 @@ def _separate_rhs(rhs: str, what: str) -> tuple[str, tuple[Bar, ...], tuple[str,
     bars: list[Bar] = []
     offsets: list[str] = []
     for sign, term in split_terms(rhs):
-        special = _is_bar_term(term) or _is_wrapped(term, "offset")
+        special = _is_bar_term(term) or is_wrapped(term, "offset")
         if special and sign == "-":
             raise ValueError(f"{what}: cannot subtract the term {term!r}")
         if _is_bar_term(term):
             bars.append(_parse_bar(term[1:-1], what))
-        elif _is_wrapped(term, "offset"):
-            offsets.append(_nonempty(term[len("offset(") : -1], what, term))
+        elif is_wrapped(term, "offset"):
+            offsets.append(to_python(_nonempty(term[len("offset(") : -1], what, term)))
         else:
-            fixed.append((sign, term))
+            fixed.append((sign, to_python(term)))
     return _join_terms(fixed), tuple(bars), tuple(offsets)
 
 
@@ -200,14 +190,14 @@ def _join_terms(terms: list[tuple[str, str]]) -> str:
     return text[2:] if text.startswith("+ ") else "1 " + text
 
 
-def _one_bar(positions: list[int]) -> bool:
+def _one_bar(bars_at: list[int]) -> bool:
     """Whether top-level ``|`` positions form one bar, ``|`` or ``||``."""
-    return len(positions) == 1 or (len(positions) == 2 and positions[1] == positions[0] + 1)
+    return len(bars_at) == 1 or (len(bars_at) == 2 and bars_at[1] == bars_at[0] + 1)
 
 
 def _parse_bar(inner: str, what: str) -> Bar:
     """Parse the inside of ``(covariates|group)``; ``||`` is accepted as ``|``."""
-    bars = _positions(inner, "|")
+    bars = positions(inner, "|")
     if not _one_bar(bars):
         raise ValueError(f"{what}: random term ({inner}) must have exactly one '|'")
     covariates, group = inner[: bars[0]].strip(), inner[bars[-1] + 1 :].strip()
@@ -215,26 +205,45 @@ def _parse_bar(inner: str, what: str) -> Bar:
         raise ValueError(f"{what}: random term ({inner}) has nothing before '|'; use (1|g)")
     if not group:
         raise ValueError(f"{what}: random term ({inner}) has no grouping factor after '|'")
-    return Bar(covariates, _expand_nesting(group, what, inner))
+    return Bar(to_python(covariates), _expand_nesting(group, what, inner))
 
 
 def _expand_nesting(group: str, what: str, inner: str) -> tuple[tuple[str, ...], ...]:
-    """``a/b`` -> ``((a,), (a, b))``; ``a:b`` -> ``((a, b),)``."""
+    """``a/b`` -> ``((a,), (a, b))``; ``a:b`` -> ``((a, b),)``; each part checked."""
     expanded: list[tuple[str, ...]] = []
-    columns: tuple[str, ...] = ()
-    for part in group.split("/"):
-        names = tuple(name.strip() for name in part.split(":"))
+    parts: tuple[str, ...] = ()
+    for nested in split_top(group, "/"):
+        names = tuple(split_top(nested, ":"))
         if not all(names):
             raise ValueError(f"{what}: random term ({inner}) has an empty grouping factor")
-        columns = columns + names
-        expanded.append(columns)
+        for name in names:
+            _group_column(name, what, inner)
+        parts = parts + names
+        expanded.append(parts)
     return tuple(expanded)
+
+
+def group_columns(group: tuple[str, ...]) -> tuple[str, ...]:
+    """The data columns of a grouping factor's parts: ``factor(b)`` reads ``b``."""
+    return tuple(_group_column(part, "formula", part) for part in group)
+
+
+def _group_column(part: str, what: str, inner: str) -> str:
+    """The column of one part of a grouping factor: ``g``, ``factor(g)``, ``as.factor(g)``."""
+    argument = factor_argument(part)
+    column = part if argument is None else argument
+    if "(" in column or not column:
+        raise ValueError(
+            f"{what}: random term ({inner}): the grouping factor {part!r} must be a column, "
+            "factor(column) or as.factor(column)"
+        )
+    return column
 
 
 def _random_formula_bars(random: str) -> tuple[Bar, ...]:
     """Random terms of hglm's ``random=`` formula: ``~ 1|ID`` or ``~ (1|a) + (1|b)``."""
     rhs = _one_sided_rhs(random, "random")
-    bars = _positions(rhs, "|")
+    bars = positions(rhs, "|")
     if _one_bar(bars):
         return (_parse_bar(rhs, "random"),)
     if bars:

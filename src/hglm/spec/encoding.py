@@ -25,8 +25,8 @@ from formulaic.errors import DataMismatchWarning, FormulaicError
 
 from .levels import row_labels
 from .model_matrix import PlainSpec, sum_offsets
+from .r_syntax import FUNCTIONS
 from .variables import (
-    CONTEXT,
     as_frame,
     check_known_columns,
     data_columns,
@@ -44,7 +44,11 @@ class RandomTerm:
     label : str
         The term in canonical form, e.g. ``"(1|ID)"``, ``"(0 + x|g)"``, ``"(1|a:b)"``.
     group : str
-        The grouping expression, ``"ID"`` or ``"a:b"`` for a combination of columns.
+        The grouping factor as written, ``"ID"``, ``"a:b"`` for a combination of columns,
+        ``"factor(batch)"``.
+    columns : tuple of str
+        The data columns of the grouping factor, ``("ID",)``, ``("a", "b")``,
+        ``("batch",)``.
     levels : list of str
         The level labels in sorted order (the column order of ``Z``).
     names : list of str
@@ -55,7 +59,8 @@ class RandomTerm:
         Each row's entry in ``Z``: the slope covariate (floats); None for a random
         intercept (all ones).
     covariate : str or None
-        The formulaic column name of the slope covariate; None for a random intercept.
+        The column name of the slope covariate (R's, as in the fixed design); None for a
+        random intercept.
     Z : scipy.sparse.csc_matrix
         The n x len(levels) block: the indicator of each row's level, times the covariate
         for a random slope (built from ``codes`` and ``values`` on first use).
@@ -65,6 +70,7 @@ class RandomTerm:
 
     label: str
     group: str
+    columns: tuple[str, ...]
     levels: list[str]
     names: list[str]
     codes: np.ndarray = field(repr=False)
@@ -95,11 +101,14 @@ class ModelDesign:
     y : numpy.ndarray
         The response as floats, length n (rows with missing values removed).
     X : pandas.DataFrame
-        The n x p fixed-effect design, formulaic's column names with ``"(Intercept)"``.
+        The n x p fixed-effect design, with R's column names (``"(Intercept)"``,
+        ``"period2"``, ``"x:Drugb"``).
     random : list of RandomTerm
         The random-effect terms in formula order.
     weights, offset : numpy.ndarray or None
-        Prior weights and the total offset (formula ``offset()`` terms plus the argument).
+        Prior weights (for a ``cbind(s, f)`` response the numbers of trials ``s + f``,
+        times the ``weights`` argument) and the total offset (formula ``offset()`` terms
+        plus the argument).
     rows : numpy.ndarray
         Integer positions, into the original data, of the rows used.
     n_dropped : int
@@ -108,7 +117,7 @@ class ModelDesign:
         Rebuilds ``X`` for new data (see :func:`new_design`); built on first use when
         the fixed part is a plain sum of numeric columns.
     response_name : str
-        The left-hand side as written.
+        The left-hand side as R writes it.
     fixed_formula : str
         The right-hand side of the fixed part, as given to formulaic.
     offset_terms : list of str
@@ -227,7 +236,7 @@ def _new_fixed_matrix(frame: pd.DataFrame, design: ModelDesign) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataMismatchWarning)
         try:
-            matrix = design.fixed_spec.get_model_matrix(sub, context=CONTEXT)
+            matrix = design.fixed_spec.get_model_matrix(sub, context=FUNCTIONS)
         except DataMismatchWarning as err:
             raise ValueError(f"newdata: a factor level not seen in training: {err}") from err
         except FormulaicError as err:
@@ -238,7 +247,7 @@ def _new_fixed_matrix(frame: pd.DataFrame, design: ModelDesign) -> np.ndarray:
 
 def _new_random_block(frame: pd.DataFrame, term: RandomTerm, unseen: str) -> sp.csc_matrix:
     """A training-aligned random block on new data; unseen or missing levels get no entry."""
-    group = tuple(term.group.split(":"))
+    group = term.columns
     check_known_columns(frame, set(group), f"random term {term.label} (newdata)")
     missing = frame[list(group)].isna().any(axis=1).to_numpy()
     labels = row_labels(frame, group)
@@ -261,7 +270,7 @@ def _new_covariate(frame: pd.DataFrame, term: RandomTerm) -> np.ndarray | None:
     columns = spec_columns(term.covariate_spec)
     check_known_columns(frame, columns, f"random term {term.label} (newdata)")
     try:
-        matrix = term.covariate_spec.get_model_matrix(frame, context=CONTEXT)
+        matrix = term.covariate_spec.get_model_matrix(frame, context=FUNCTIONS)
     except FormulaicError as err:
         raise ValueError(f"newdata: cannot evaluate {term.label}: {err}") from err
     return matrix[term.covariate].to_numpy(dtype=float, na_value=np.nan)

@@ -49,6 +49,49 @@ def _inverse_gaussian_dev(y: Array, mu: Array) -> Array:
     return (y - mu) ** 2 / (y * mu**2)
 
 
+# module-level functions, not lambdas: a fitted model holding its families pickles
+
+
+def _identity(x: Array) -> Array:
+    return x
+
+
+def _square(x: Array) -> Array:
+    return x**2
+
+
+def _twice(x: Array) -> Array:
+    return 2.0 * x
+
+
+def _cube(x: Array) -> Array:
+    return x**3
+
+
+def _thrice_square(x: Array) -> Array:
+    return 3.0 * x**2
+
+
+def _binomial_variance(mu: Array) -> Array:
+    return mu * (1.0 - mu)
+
+
+def _binomial_dvariance(mu: Array) -> Array:
+    return 1.0 - 2.0 * mu
+
+
+def _mustart_y(y: Array, w: Array) -> Array:
+    return y.astype(float)
+
+
+def _binomial_mustart(y: Array, w: Array) -> Array:
+    return (w * y + 0.5) / (w + 1.0)
+
+
+def _poisson_mustart(y: Array, w: Array) -> Array:
+    return y + 0.1
+
+
 def _check_real(y: Array) -> str | None:
     return None if np.all(np.isfinite(y)) else "must be finite"
 
@@ -63,11 +106,14 @@ def _check_nonnegative(y: Array) -> str | None:
     return "must be non-negative for the poisson family" if np.any(y < 0) else None
 
 
-def _check_positive(name: str) -> Callable[[Array], str | None]:
-    def check(y: Array) -> str | None:
-        return f"must be positive for the {name} family" if np.any(y <= 0) else None
+@dataclass(frozen=True)
+class _CheckPositive:
+    """The support check of a positive response (a class, not a closure: it pickles)."""
 
-    return check
+    name: str
+
+    def __call__(self, y: Array) -> str | None:
+        return f"must be positive for the {self.name} family" if np.any(y <= 0) else None
 
 
 @dataclass(frozen=True)
@@ -147,6 +193,14 @@ def _unit_variance(u: Array) -> Array:
     return np.ones_like(u)
 
 
+def _gamma_random_dev(u: Array) -> Array:
+    return -2.0 * (np.log(u) + 1.0 - u)
+
+
+def _inverse_gamma_random_dev(u: Array) -> Array:
+    return -2.0 * (np.log(1.0 / u) - (1.0 - u) / u)
+
+
 def _beta_dev(u: Array) -> Array:
     psi = 0.5
     return 2.0 * (psi * np.log(psi / u) + (1.0 - psi) * np.log((1.0 - psi) / (1.0 - u)))
@@ -219,12 +273,12 @@ class Gaussian(Family):
             np.zeros_like,
             _gaussian_dev,
             _check_real,
-            lambda y, w: y.astype(float),
+            _mustart_y,
         )
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily("gaussian", link, 0.0, _unit_variance, lambda u: u**2)
+        return RandomFamily("gaussian", link, 0.0, _unit_variance, _square)
 
 
 class Binomial(Family):
@@ -237,11 +291,11 @@ class Binomial(Family):
         return ResponseFamily(
             "binomial",
             self._resolve_link(self.response_links, "response", argument),
-            lambda mu: mu * (1.0 - mu),
-            lambda mu: 1.0 - 2.0 * mu,
+            _binomial_variance,
+            _binomial_dvariance,
             _binomial_dev,
             _check_unit_interval,
-            lambda y, w: (w * y + 0.5) / (w + 1.0),
+            _binomial_mustart,
             fixed_dispersion=True,
         )
 
@@ -256,11 +310,11 @@ class Poisson(Family):
         return ResponseFamily(
             "poisson",
             self._resolve_link(self.response_links, "response", argument),
-            lambda mu: mu,
+            _identity,
             np.ones_like,
             _poisson_dev,
             _check_nonnegative,
-            lambda y, w: y + 0.1,
+            _poisson_mustart,
             fixed_dispersion=True,
         )
 
@@ -276,18 +330,16 @@ class Gamma(Family):
         return ResponseFamily(
             "Gamma",
             self._resolve_link(self.response_links, "response", argument),
-            lambda mu: mu**2,
-            lambda mu: 2.0 * mu,
+            _square,
+            _twice,
             _gamma_dev,
-            _check_positive("Gamma"),
-            lambda y, w: y.astype(float),
+            _CheckPositive("Gamma"),
+            _mustart_y,
         )
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily(
-            "Gamma", link, 1.0, lambda u: u, lambda u: -2.0 * (np.log(u) + 1.0 - u)
-        )
+        return RandomFamily("Gamma", link, 1.0, _identity, _gamma_random_dev)
 
 
 class InverseGaussian(Family):
@@ -300,11 +352,11 @@ class InverseGaussian(Family):
         return ResponseFamily(
             "inverse.gaussian",
             self._resolve_link(self.response_links, "response", argument),
-            lambda mu: mu**3,
-            lambda mu: 3.0 * mu**2,
+            _cube,
+            _thrice_square,
             _inverse_gaussian_dev,
-            _check_positive("inverse_gaussian"),
-            lambda y, w: y.astype(float),
+            _CheckPositive("inverse_gaussian"),
+            _mustart_y,
         )
 
 
@@ -316,7 +368,7 @@ class Beta(Family):
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily("Beta", link, 0.5, lambda u: u * (1.0 - u), _beta_dev)
+        return RandomFamily("Beta", link, 0.5, _binomial_variance, _beta_dev)
 
 
 class InverseGamma(Family):
@@ -331,8 +383,8 @@ class InverseGamma(Family):
             "inverse.gamma",
             link,
             1.0,
-            lambda u: u**2,
-            lambda u: -2.0 * (np.log(1.0 / u) - (1.0 - u) / u),
+            _square,
+            _inverse_gamma_random_dev,
         )
 
 

@@ -11,7 +11,10 @@ The formula is parsed (:mod:`.bars`), its columns checked against the data
 (:mod:`.model_matrix`), random terms (:mod:`.random_terms`), weights and offset.
 ``offset(expr)`` terms in a formula are added to the ``offset`` argument, as R does.  A
 row where an evaluated expression is NaN (``log(x)`` of a negative x) is dropped too.
-The result keeps the encoding to apply to new data (:mod:`.encoding`).
+A binomial response ``cbind(successes, failures)`` is the proportion ``s / (s + f)`` with
+prior weights ``s + f`` times the ``weights`` argument, as R's ``glm`` and ``glmer`` take
+it (rows without trials, ``s + f = 0``, carry no information and are dropped with the
+warning).  The result keeps the encoding to apply to new data (:mod:`.encoding`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ from formulaic import ModelSpec
 from .._warn import warn
 from .bars import ParsedModel, parse_hglm, parse_lme4
 from .encoding import ModelDesign, RandomTerm
-from .model_matrix import PlainSpec, fixed_matrix, numeric_values, response_values, sum_offsets
+from .model_matrix import (
+    PlainSpec,
+    binomial_counts,
+    fixed_matrix,
+    numeric_values,
+    response_values,
+    sum_offsets,
+)
+from .r_syntax import r_name
 from .random_terms import make_random_terms
 from .variables import (
     as_frame,
@@ -67,8 +78,9 @@ def design_from_formulas(
     Parameters
     ----------
     fixed : str
-        Two-sided formula of the mean model, e.g. ``"y ~ week"`` or
-        ``'r/n ~ extract*I(seed == "O73")'``; may contain ``offset(expr)`` terms.
+        Two-sided formula of the mean model, e.g. ``"y ~ week"``,
+        ``'r/n ~ extract*I(seed == "O73")'`` or ``"cbind(r, n - r) ~ extract"``; may
+        contain ``offset(expr)`` terms.
     random : str or None
         One-sided formula of the random part: ``"~ 1|ID"``, ``"~ 0 + x|g"`` or several
         parenthesized terms ``"~ (1|ID) + (1|g)"``. None for no random effects.
@@ -79,7 +91,8 @@ def design_from_formulas(
         (``offset="np.log(t)"``).
     binomial : bool
         Whether the family is binomial, which allows a two-level factor response (the last
-        level in sorted order, or in category order for a pandas Categorical, is 1).
+        level in sorted order, or in category order for a pandas Categorical, is 1) and a
+        ``cbind(successes, failures)`` response.
     extra_columns : sequence of str
         Further columns that must be free of missing values for a row to be used (e.g. the
         columns of the ``disp`` formula, see :func:`~.variables.formula_columns`).
@@ -92,7 +105,8 @@ def design_from_formulas(
     ------
     ValueError
         For an empty or malformed formula, an unknown column, a random term without a
-        grouping factor, a response of the wrong type or unusable ``data``.
+        grouping factor, a response of the wrong type, a ``cbind()`` response with
+        negative counts or without ``binomial``, or unusable ``data``.
 
     Warns
     -----
@@ -101,7 +115,9 @@ def design_from_formulas(
     """
     frame = as_frame(data, "data")
     model = parse_hglm(fixed, random)
-    return _build_design(frame, model, weights, offset, binomial, extra_columns)
+    return _build_design(
+        frame, model, weights, offset, binomial, extra_columns, f"fixed={fixed!r}"
+    )
 
 
 def design_from_lme4(
@@ -140,7 +156,9 @@ def design_from_lme4(
     """
     frame = as_frame(data, "data")
     model = parse_lme4(formula)
-    return _build_design(frame, model, weights, offset, binomial, extra_columns)
+    return _build_design(
+        frame, model, weights, offset, binomial, extra_columns, f"formula={formula!r}"
+    )
 
 
 def _argument_columns(value: Any) -> set[str]:
@@ -168,8 +186,15 @@ def _build_design(
     offset: Any,
     binomial: bool,
     extra_columns: Sequence[str],
+    where: str,
 ) -> ModelDesign:
-    """Validate, drop incomplete rows (with a warning) and evaluate the model."""
+    """Validate, drop incomplete rows (with a warning) and evaluate the model; ``where``
+    (the formula argument) is named in errors."""
+    if model.counts and not binomial:
+        raise ValueError(
+            f"{where}: a cbind(successes, failures) response needs the binomial family "
+            "(family='binomial')"
+        )
     _check_parts_known(frame, model, weights, offset, extra_columns)
     weights = _argument(weights, "weights", len(frame))
     offset = _argument(offset, "offset", len(frame))
@@ -182,15 +207,16 @@ def _build_design(
     arrays = {"weights": weights, "offset": offset}
     keep, sources = _complete_rows(frame, columns, arrays)
     rows = np.flatnonzero(keep)
-    used = _used_columns(frame, columns, [model.response, *model.offsets, weights, offset])
-    parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, used)
-    nan_rows = _nan_rows(parts, model.response)
+    expressions = [model.response, *(model.counts or ()), *model.offsets, weights, offset]
+    used = _used_columns(frame, columns, expressions)
+    parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, where, used)
+    nan_rows = _nan_rows(parts, model)
     if nan_rows:
         bad = np.logical_or.reduce(list(nan_rows.values()))
         keep[rows[bad]] = False
         sources += sorted(nan_rows)
         rows = np.flatnonzero(keep)
-        parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, used)
+        parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, where, used)
     n_dropped = len(frame) - rows.size
     if n_dropped:
         warn(
@@ -208,7 +234,7 @@ def _build_design(
         rows=rows,
         n_dropped=n_dropped,
         _fixed_spec=parts.fixed_spec,
-        response_name=model.response,
+        response_name=r_name(model.response),
         fixed_formula=model.fixed,
         offset_terms=offset_terms,
     )
@@ -218,7 +244,8 @@ def _check_parts_known(
     frame: pd.DataFrame, model: ParsedModel, weights: Any, offset: Any, extra: Sequence[str]
 ) -> None:
     """Raise ValueError for a column that is not in ``frame``, naming where it is used."""
-    check_known_columns(frame, expressions_columns([model.response]), "response")
+    response = model.counts or [model.response]
+    check_known_columns(frame, expressions_columns(response), "response")
     check_known_columns(frame, expression_columns(model.fixed), "fixed part")
     check_known_columns(frame, expressions_columns(model.offsets), "offset() terms")
     for bar in model.bars:
@@ -273,6 +300,7 @@ def _evaluate_parts(
     weights: Any,
     offset: Any,
     binomial: bool,
+    where: str,
     used: np.ndarray | None = None,
 ) -> _Parts:
     """Evaluate response, fixed design, random terms, weights and offset on ``rows``
@@ -289,12 +317,18 @@ def _evaluate_parts(
     argument_offset = _argument_values(sub, rows, offset, "offset")
     if argument_offset is not None:
         total_offset = argument_offset if total_offset is None else total_offset + argument_offset
+    prior = _argument_values(sub, rows, weights, "weights")
+    if model.counts:
+        y, trials = binomial_counts(sub, model.counts, where)
+        prior = trials if prior is None else prior * trials
+    else:
+        y = response_values(sub, model.response, binomial)
     return _Parts(
-        y=response_values(sub, model.response, binomial),
+        y=y,
         X=X,
         fixed_spec=spec,
         random=make_random_terms(sub, model.bars),
-        weights=_argument_values(sub, rows, weights, "weights"),
+        weights=prior,
         offset=total_offset,
     )
 
@@ -308,8 +342,10 @@ def _argument_values(
     return None if value is None else value[rows]
 
 
-def _nan_rows(parts: _Parts, response: str) -> dict[str, np.ndarray]:
-    """Rows where an evaluated expression is NaN, by the expression's description."""
+def _nan_rows(parts: _Parts, model: ParsedModel) -> dict[str, np.ndarray]:
+    """Rows where an evaluated expression is NaN, by the expression's description (a
+    ``cbind()`` response is NaN where there are no trials)."""
+    response = f"{model.response} (no trials)" if model.counts else model.response
     candidates = {
         response: np.isnan(parts.y),
         "fixed part": np.isnan(parts.X.to_numpy()).any(axis=1),

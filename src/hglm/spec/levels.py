@@ -1,9 +1,10 @@
 """Factors: the level labels of a grouping factor (or of a factor response) and each
 row's level code, the column of the term's block of Z.
 
-The labels are R's: numbers labelled naturally (``"1"`` for 1 and 1.0, ``"2.5"``), a
-combination of columns ``a:b`` as ``"a_label:b_label"``.  The rows are counted or hashed,
-never sorted: only the distinct values are.
+The labels are R's: numbers labelled naturally (``"1"`` for 1 and 1.0, ``"2.5"``),
+booleans ``"TRUE"``/``"FALSE"``, a combination of columns ``a:b`` as
+``"a_label:b_label"``.  The rows are counted or hashed, never sorted: only the distinct
+values are.
 """
 
 from __future__ import annotations
@@ -125,12 +126,21 @@ def is_numeric(values: pd.Series) -> bool:
 
 
 def number_label(value: Any) -> str:
-    """A number's natural label: ``"1"`` for 1 and 1.0, ``"2.5"``; ``"True"``."""
+    """A number's natural label, as R's ``as.character``: ``"1"`` for 1 and 1.0,
+    ``"2.5"``; ``"TRUE"``/``"FALSE"`` for booleans."""
     if isinstance(value, bool | np.bool_):
-        return str(bool(value))
+        return "TRUE" if value else "FALSE"
     if isinstance(value, numbers.Integral):
         return str(int(value))
     return f"{float(value):.15g}"
+
+
+def level_label(value: Any) -> str:
+    """R's label of a factor level: :func:`number_label` of numbers and booleans, the
+    text of anything else."""
+    if isinstance(value, numbers.Number | bool | np.bool_):
+        return number_label(value)
+    return str(value)
 
 
 def row_labels(frame: pd.DataFrame, group: tuple[str, ...]) -> np.ndarray:

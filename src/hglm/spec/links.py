@@ -107,67 +107,98 @@ def _exp_mu_eta_of_mu(m: Array) -> Array:
     return np.maximum(m, _EPS)
 
 
+def _identity(x: Array) -> Array:
+    return x
+
+
+def _log_d2(mu: Array) -> Array:
+    return -1.0 / mu**2
+
+
+def _logit_d2(mu: Array) -> Array:
+    return (2.0 * mu - 1.0) / (mu * (1.0 - mu)) ** 2
+
+
+def _probit_mu_eta(eta: Array) -> Array:
+    return np.maximum(stats.norm.pdf(eta), _EPS)
+
+
+def _cloglog(mu: Array) -> Array:
+    return np.log(-np.log1p(-mu))
+
+
+def _reciprocal(x: Array) -> Array:
+    return 1.0 / x
+
+
+def _inverse_mu_eta(eta: Array) -> Array:
+    return -1.0 / eta**2
+
+
+def _inverse_d2(mu: Array) -> Array:
+    return 2.0 / mu**3
+
+
+def _square(eta: Array) -> Array:
+    return eta**2
+
+
+def _sqrt_mu_eta(eta: Array) -> Array:
+    return 2.0 * eta
+
+
+def _sqrt_d2(mu: Array) -> Array:
+    return -0.25 * mu**-1.5
+
+
+@dataclass(frozen=True)
+class _Power:
+    """The power link eta = mu^a (a class, not closures: it pickles)."""
+
+    a: float
+
+    def link(self, mu: Array) -> Array:
+        return mu**self.a
+
+    def inverse(self, eta: Array) -> Array:
+        return eta ** (1.0 / self.a)
+
+    def mu_eta(self, eta: Array) -> Array:
+        return eta ** (1.0 / self.a - 1.0) / self.a
+
+    def d2eta_dmu2(self, mu: Array) -> Array:
+        return self.a * (self.a - 1.0) * mu ** (self.a - 2.0)
+
+
+_INVERSE_SQUARE, _INVERSE_SQRT = _Power(-2.0), _Power(-0.5)
+
+
+# module-level functions, not lambdas: a fitted model holding its links pickles
 LINKS: dict[str, Link] = {
     "identity": Link(
-        "identity",
-        lambda mu: mu,
-        lambda eta: eta,
-        np.ones_like,
-        np.zeros_like,
-        np.ones_like,
+        "identity", _identity, _identity, np.ones_like, np.zeros_like, np.ones_like
     ),
-    "log": Link(
-        "log", np.log, _exp_inverse, _exp_mu_eta, lambda mu: -1.0 / mu**2, _exp_mu_eta_of_mu
-    ),
+    "log": Link("log", np.log, _exp_inverse, _exp_mu_eta, _log_d2, _exp_mu_eta_of_mu),
     "logit": Link(
-        "logit",
-        special.logit,
-        _logit_inverse,
-        _logit_mu_eta,
-        lambda mu: (2.0 * mu - 1.0) / (mu * (1.0 - mu)) ** 2,
-        _logit_mu_eta_of_mu,
+        "logit", special.logit, _logit_inverse, _logit_mu_eta, _logit_d2, _logit_mu_eta_of_mu
     ),
-    "probit": Link(
-        "probit",
-        stats.norm.ppf,
-        _probit_inverse,
-        lambda eta: np.maximum(stats.norm.pdf(eta), _EPS),
-        _probit_d2,
-    ),
-    "cloglog": Link(
-        "cloglog",
-        lambda mu: np.log(-np.log1p(-mu)),
-        _cloglog_inverse,
-        _cloglog_mu_eta,
-        _cloglog_d2,
-    ),
-    "inverse": Link(
-        "inverse",
-        lambda mu: 1.0 / mu,
-        lambda eta: 1.0 / eta,
-        lambda eta: -1.0 / eta**2,
-        lambda mu: 2.0 / mu**3,
-    ),
-    "sqrt": Link(
-        "sqrt",
-        np.sqrt,
-        lambda eta: eta**2,
-        lambda eta: 2.0 * eta,
-        lambda mu: -0.25 * mu**-1.5,
-    ),
+    "probit": Link("probit", stats.norm.ppf, _probit_inverse, _probit_mu_eta, _probit_d2),
+    "cloglog": Link("cloglog", _cloglog, _cloglog_inverse, _cloglog_mu_eta, _cloglog_d2),
+    "inverse": Link("inverse", _reciprocal, _reciprocal, _inverse_mu_eta, _inverse_d2),
+    "sqrt": Link("sqrt", np.sqrt, _square, _sqrt_mu_eta, _sqrt_d2),
     "1/mu^2": Link(
         "1/mu^2",
-        lambda mu: 1.0 / mu**2,
-        lambda eta: 1.0 / np.sqrt(eta),
-        lambda eta: -0.5 * eta**-1.5,
-        lambda mu: 6.0 / mu**4,
+        _INVERSE_SQUARE.link,
+        _INVERSE_SQUARE.inverse,
+        _INVERSE_SQUARE.mu_eta,
+        _INVERSE_SQUARE.d2eta_dmu2,
     ),
     "1/sqrt(mu)": Link(
         "1/sqrt(mu)",
-        lambda mu: 1.0 / np.sqrt(mu),
-        lambda eta: 1.0 / eta**2,
-        lambda eta: -2.0 / eta**3,
-        lambda mu: 0.75 * mu**-2.5,
+        _INVERSE_SQRT.link,
+        _INVERSE_SQRT.inverse,
+        _INVERSE_SQRT.mu_eta,
+        _INVERSE_SQRT.d2eta_dmu2,
     ),
 }
 

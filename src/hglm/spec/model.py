@@ -8,19 +8,61 @@ array, see ``engine.as_block``); spec does not import the engine: the caller of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .families import RandomFamily, ResponseFamily
 from .links import Link
+from .spatial import SpatialStructure
 
 Array = np.ndarray
 
 
+@dataclass(frozen=True)
+class Independent:
+    """Independent effects: v_j with variance lambda_j (one per term, or modelled by the
+    term's dispersion GLM): R's hglm terms and lme4's scalar terms."""
+
+
+@dataclass(frozen=True)
+class KnownCovariance:
+    """u ~ N(0, lambda A) with A = L L' known (a GRM, a dense relationship matrix): the
+    term is fitted on v = L^{-1} u, whose design is Z L (DESIGN.md, "known covariance")."""
+
+    factor: Array
+
+
+@dataclass(frozen=True)
+class KnownPrecision:
+    """u ~ N(0, lambda A) with the sparse precision Q = A^{-1} known (a pedigree): the
+    term is fitted on u itself by the engine's sparse solver."""
+
+    Q: object
+
+
+@dataclass(frozen=True)
+class SpatialCovariance:
+    """A CAR/SAR term (its ``structure``) fitted on the eigen basis of its neighbourhood
+    matrix, design Z V; ``design`` is the block of Z as given, from which the EQL1
+    correction builds its K, as R's hglm does (DESIGN.md, "EQL1")."""
+
+    structure: SpatialStructure
+    design: object
+
+
+Covariance = Independent | KnownCovariance | KnownPrecision | SpatialCovariance
+
+
 @dataclass
 class RandomTermModel:
-    """One random term: its family and the model of its dispersion lambda.
+    """One random term as the estimators see it: the family of its effects, the model
+    of its dispersion lambda and the covariance structure of its effects.
+
+    The grouping factor and the columns of the term are in its block of Z
+    (``Problem.blocks``) and in the names the interface gives (:class:`~.names.Names`).
+    A vector-valued term (an unstructured covariance with parameters theta) is another
+    kind of ``covariance``.
 
     Attributes
     ----------
@@ -29,24 +71,35 @@ class RandomTermModel:
         Design (q_k x m) of the dispersion GLM; None for an intercept.
     link_disp : Link
         Link of the dispersion GLM (log, or inverse for CAR).
-    transform : ndarray or None
-        For a correlated Gaussian term fitted on independent effects v (CAR/SAR eigen
-        rotation, or the Cholesky factor L of a known covariance), the matrix T with
-        u = T v on the original scale.
-    precision : scipy.sparse matrix or None
-        A known precision Q = A^{-1} of a Gaussian term (u ~ N(0, lambda A)), fitted on u
-        itself by the sparse solver (``engine.sparse``).
-    shift_block : engine block or None
-        The term's design as given, when the fitted block is rotated from it (CAR/SAR):
-        the EQL1 correction builds its K from it, as R's hglm does (DESIGN.md, "EQL1").
+    covariance : Independent, KnownCovariance, KnownPrecision or SpatialCovariance
     """
 
     family: RandomFamily
     x_disp: Array | None
     link_disp: Link
-    transform: Array | None = None
-    precision: object | None = None
-    shift_block: object | None = None
+    covariance: Covariance = field(default_factory=Independent)
+
+    @property
+    def transform(self) -> Array | None:
+        """The matrix T with u = T v for a correlated term fitted on independent effects v
+        (the factor L of a known covariance, the eigenvectors of a CAR/SAR term)."""
+        cov = self.covariance
+        if isinstance(cov, KnownCovariance):
+            return cov.factor
+        if isinstance(cov, SpatialCovariance):
+            return cov.structure.vectors
+        return None
+
+    @property
+    def precision(self) -> object | None:
+        """The known sparse precision Q of the term, if any."""
+        return self.covariance.Q if isinstance(self.covariance, KnownPrecision) else None
+
+    @property
+    def shift_block(self) -> object | None:
+        """The CAR/SAR term's design as given (before the rotation), if any."""
+        cov = self.covariance
+        return cov.design if isinstance(cov, SpatialCovariance) else None
 
 
 @dataclass

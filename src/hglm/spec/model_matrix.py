@@ -1,15 +1,18 @@
 """Formula parts evaluated on a frame: model matrices and the values of expressions.
 
-The fixed part and the random-term covariates are handed to formulaic (treatment-coded
-factors, ``a*b``, ``a:b``, ``0 +``/``- 1``, ``I(...)``, ``C(...)``, ``np.log(x)``,
-``log(x)``, ``factor(x)`` as an alias of ``C(x)``).  Speed: a right-hand side that is a
+The fixed part and the random-term covariates are handed to formulaic with R's
+conventions (:mod:`.materializer`: treatment-coded factors named ``period2``, logicals as
+factors): ``a*b``, ``a:b``, ``0 +``/``- 1``, ``I(...)``, ``C(...)``, ``np.log(x)``, R's
+``log(x)``, ``sqrt(x)``, ``abs(x)``, ``exp(x)``, ``scale(x)``, ``factor(x)`` and
+``as.factor(x)`` (:data:`~.r_syntax.FUNCTIONS`).  Speed: a right-hand side that is a
 plain sum of numeric columns (``x1 + x2``, ``0 + x``) is assembled here, exactly as
 formulaic would, and formulaic's ModelSpec for it is only built when needed
 (:class:`PlainSpec`).
 
 The response, weights and offsets are Python expressions over the columns, so a
 proportion is written ``r/n ~ ...`` (or ``I(r/n) ~ ...``): ``/`` is a division there, not
-formula nesting.
+formula nesting.  A ``cbind(successes, failures)`` response gives the proportion of
+successes and the numbers of trials (:func:`binomial_counts`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from formulaic import ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 
 from .levels import factor_levels
-from .variables import CONTEXT, INTERCEPT, R_INTERCEPT, plain_sum
+from .materializer import NAME
+from .r_syntax import FUNCTIONS
+from .variables import INTERCEPT, R_INTERCEPT, plain_sum
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,15 @@ class PlainSpec:
         return _plain_spec(self.formula, self.dtypes)
 
 
-def formulaic_matrix(formula: str, frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    """formulaic's model matrix (missing values kept), errors as ValueError."""
+def formulaic_matrix(
+    formula: str, frame: pd.DataFrame, where: str, materializer: str = NAME
+) -> pd.DataFrame:
+    """formulaic's model matrix (missing values kept) with R's conventions, or those of
+    formulaic's ``materializer``; errors as ValueError."""
     try:
-        return model_matrix(formula, frame, context=CONTEXT, na_action="ignore")
+        return model_matrix(
+            formula, frame, context=FUNCTIONS, na_action="ignore", materializer=materializer
+        )
     except FormulaicError as err:
         raise ValueError(f"{where}: cannot evaluate {formula!r}: {err}") from err
 
@@ -75,9 +85,9 @@ def fixed_matrix(
 
 
 def plain_columns(frame: pd.DataFrame, rhs: str) -> tuple[bool, tuple[str, ...]] | None:
-    """:func:`~.variables.plain_sum` of ``rhs`` when its names are numeric (or boolean)
-    columns of ``frame`` with NumPy dtypes, which formulaic encodes as they are; else
-    None."""
+    """:func:`~.variables.plain_sum` of ``rhs`` when its names are numeric columns of
+    ``frame`` with NumPy dtypes, which formulaic encodes as they are (booleans are
+    factors); else None."""
     plain = plain_sum(rhs)
     if plain is None or not frame.columns.is_unique:
         return None
@@ -85,7 +95,7 @@ def plain_columns(frame: pd.DataFrame, rhs: str) -> tuple[bool, tuple[str, ...]]
         if name not in frame.columns:
             return None
         dtype = frame[name].dtype
-        if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf":
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "iuf":
             return None
     return plain
 
@@ -104,10 +114,11 @@ def _float_frame(matrix: pd.DataFrame) -> pd.DataFrame:
 
 
 def _values(frame: pd.DataFrame, expr: str, what: str) -> pd.Series:
-    """A column of ``frame``, or the Python expression ``expr`` evaluated over its columns."""
+    """A column of ``frame``, or the Python expression ``expr`` evaluated over its columns
+    (a boolean stays one column)."""
     if expr in frame.columns:
         return frame[expr]
-    matrix = formulaic_matrix(f"0 + I({expr})", frame, what)
+    matrix = formulaic_matrix(f"0 + I({expr})", frame, what, materializer="pandas")
     if matrix.shape[1] != 1:
         raise ValueError(f"{what} {expr!r} must evaluate to one numeric column")
     return matrix.iloc[:, 0]
@@ -124,6 +135,42 @@ def numeric_values(frame: pd.DataFrame, expr: str, what: str) -> np.ndarray:
 def sum_offsets(frame: pd.DataFrame, expressions: Sequence[str]) -> np.ndarray:
     """The sum of the offset expressions evaluated on ``frame``."""
     return np.sum([numeric_values(frame, e, "offset") for e in expressions], axis=0)
+
+
+def binomial_counts(
+    frame: pd.DataFrame, counts: tuple[str, str], where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The proportion of successes and the numbers of trials of ``cbind(s, f)``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data.
+    counts : (str, str)
+        The expressions of the successes and the failures.
+    where : str
+        The formula, named in errors.
+
+    Returns
+    -------
+    y, trials : numpy.ndarray
+        ``s / (s + f)`` (NaN where ``s + f`` is 0) and ``s + f``.
+
+    Raises
+    ------
+    ValueError
+        For a negative count.
+    """
+    successes, failures = (numeric_values(frame, expr, "response") for expr in counts)
+    for expr, values in zip(counts, (successes, failures), strict=True):
+        if (values < 0).any():
+            raise ValueError(
+                f"{where}: the counts {expr!r} of the cbind(successes, failures) response "
+                f"must not be negative (found {values[values < 0][0]:g})"
+            )
+    trials = successes + failures
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return successes / trials, trials
 
 
 def response_values(frame: pd.DataFrame, expr: str, binomial: bool) -> np.ndarray:

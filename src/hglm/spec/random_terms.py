@@ -1,8 +1,9 @@
 """The random-effect terms of parsed bars on a frame (lme4's ``mkReTrms``).
 
 Each bar ``(covariates|group)`` gives, per grouping factor (``a/b`` is ``a`` and
-``a:b``), one :class:`~.encoding.RandomTerm` per column of its covariate formula: the
-intercept ``(1|g)``, or a slope ``(0 + x|g)``.  hglm has no correlated random effects
+``a:b``; ``factor(g)`` and ``as.factor(g)`` have ``g``'s levels), one
+:class:`~.encoding.RandomTerm` per column of its covariate formula: the intercept
+``(1|g)``, or a slope ``(0 + x|g)``.  hglm has no correlated random effects
 within a group, so the intercept and slope of ``(x|g)`` are independent terms.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 from formulaic import ModelSpec
 
-from .bars import Bar
+from .bars import Bar, group_columns
 from .encoding import RandomTerm
 from .levels import levels_and_codes
 from .model_matrix import PlainSpec, formulaic_matrix, plain_columns
@@ -35,7 +36,7 @@ def make_random_terms(frame: pd.DataFrame, bars: Sequence[Bar]) -> list[RandomTe
         if not covariates:
             raise ValueError(f"random term ({bar.covariates}|...) has no covariate")
         for group in bar.groups:
-            levels, codes = levels_and_codes(frame, group)
+            levels, codes = levels_and_codes(frame, group_columns(group))
             terms += [
                 _random_term(column, values, spec, group, levels, codes)
                 for column, values, spec in covariates
@@ -46,8 +47,8 @@ def make_random_terms(frame: pd.DataFrame, bars: Sequence[Bar]) -> list[RandomTe
 def _covariates(
     frame: pd.DataFrame, formula: str
 ) -> list[tuple[str, np.ndarray | None, ModelSpec | PlainSpec | None]]:
-    """The columns of a random term's covariate formula: (formulaic name, values, spec),
-    values and spec None for the intercept."""
+    """The columns of a random term's covariate formula: (R's name, values, spec), values
+    and spec None for the intercept."""
     plain = plain_columns(frame, formula)
     if plain is not None:
         intercept, names = plain
@@ -82,6 +83,7 @@ def _random_term(
     return RandomTerm(
         label=label,
         group=group_name,
+        columns=group_columns(group),
         levels=levels,
         names=[start + level for level in levels],
         codes=codes,

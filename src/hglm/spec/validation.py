@@ -1,5 +1,5 @@
 """Checks of argument values: names, positive numbers, finite vectors and matrices, full
-rank, and the controls of a fit.
+rank, whole numbers of binomial successes, and the controls of a fit.
 
 Bad input raises ``ValueError`` whose message names the argument and what is wrong
 (API.md, "Errors").
@@ -11,9 +11,14 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .._warn import warn
 from .families import ResponseFamily
 
 Array = np.ndarray
+
+COUNT_TOLERANCE = 1e-3
+"""How far from a whole number a number of binomial successes may be (R's binomial family
+warns beyond it)."""
 
 
 def column_names(obj: object, prefix: str, count: int) -> list[str]:
@@ -85,6 +90,36 @@ def check_full_rank(X: Array, names: list[str], argument: str) -> None:
         raise ValueError(
             f"{argument}: is rank deficient (rank {rank} < {X.shape[1]} columns); "
             f"drop linearly dependent columns such as {bad or names[-1:]}"
+        )
+
+
+def noninteger_successes(y: Array, weights: Array) -> Array:
+    """Rows whose number of binomial successes ``y * weights`` is not a whole number.
+
+    A binomial response is a proportion of ``weights`` trials (or 0/1 with unit
+    weights), so ``y * weights`` counts successes, within :data:`COUNT_TOLERANCE`.  A
+    binomial likelihood (ML, REML, quadrature) is defined only where none is flagged.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One flag per row.
+    """
+    successes = y * weights
+    return np.abs(successes - np.round(successes)) > COUNT_TOLERANCE
+
+
+def check_binomial_counts(y: Array, weights: Array) -> None:
+    """Warn as R's binomial family does ("non-integer #successes in a binomial glm!")
+    when a number of successes is not a whole number (:func:`noninteger_successes`);
+    the EQL fit, a quasi-likelihood, goes on."""
+    off = noninteger_successes(y, weights)
+    if off.any():
+        warn(
+            f"non-integer #successes in a binomial glm! ({int(off.sum())} of {off.size} "
+            f"rows: y * weights = {(y * weights)[off][0]:g} is not a whole number; give the "
+            "numbers of trials as weights, or a cbind(successes, failures) response)",
+            UserWarning,
         )
 
 

@@ -2,9 +2,10 @@
 to, and their check against the frame.
 
 A name in a formula is a column when the data has it (a column may be called ``sum`` or
-``log``); otherwise it must be a known name: a builtin, a formulaic transform, or R's
-``factor`` (an alias of formulaic's ``C``, :data:`CONTEXT`).  A right-hand side that is a
-plain sum of bare names (``x1 + x2``, ``0 + x``) is read here without formulaic.
+``log``); otherwise it must be a known name: a builtin, a formulaic transform, or one of
+R's functions (``factor``, ``sqrt``, ...: :data:`~.r_syntax.FUNCTIONS`).  A right-hand
+side that is a plain sum of bare names (``x1 + x2``, ``0 + x``) is read here without
+formulaic.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ from __future__ import annotations
 import builtins
 import functools
 import keyword
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 from formulaic import Formula, ModelSpec
 from formulaic.errors import FormulaicError
+from formulaic.parser.types import Factor, Term
 from formulaic.transforms import TRANSFORMS
+from formulaic.utils.variables import get_required_variables
 
-from .bars import Bar, ParsedModel, parse_formula, split_terms
-
-CONTEXT: dict[str, Any] = {"factor": TRANSFORMS["C"]}
-"""Names available in formulas besides formulaic's transforms (R's ``factor``)."""
+from .bars import Bar, ParsedModel, group_columns, parse_formula, split_terms
+from .r_syntax import FUNCTIONS
 
 INTERCEPT = "Intercept"
 """formulaic's name of the intercept column."""
@@ -72,7 +73,7 @@ def _is_plain_name(term: str) -> bool:
         and term.isidentifier()
         and not keyword.iskeyword(term)
         and term not in TRANSFORMS
-        and term not in CONTEXT
+        and term not in FUNCTIONS
         and term != INTERCEPT
     )
 
@@ -108,24 +109,52 @@ def expression_columns(expr: str) -> set[str]:
 
 @functools.lru_cache(maxsize=512)
 def required_variables(expr: str) -> frozenset[str]:
-    """formulaic's ``required_variables`` of ``expr`` (read off a plain sum of names)."""
+    """The names ``expr`` reads (read off a plain sum of names), as formulaic's
+    ``required_variables`` finds them, but with the columns of stateful transforms
+    (``scale(x)``, ``poly(x, 2)``, which formulaic's misses) and backquoted names read
+    whole (```Sepal.Length```, which formulaic cuts at the dot)."""
     plain = plain_sum(expr)
     if plain is not None:
         return frozenset(plain[1])
     try:
-        return frozenset(Formula(expr).required_variables)
+        formula = Formula(expr)
     except FormulaicError as err:
         raise ValueError(f"cannot parse {expr!r}: {err}") from err
+    return frozenset(formula_variables(formula))
+
+
+def formula_variables(formula: Iterable[Term]) -> set[str]:
+    """The names the factors of a formulaic formula read: a looked-up factor is a
+    column, the names of a Python factor are :func:`_python_variables`."""
+    names: set[str] = set()
+    for term in formula:
+        for factor in term.factors:
+            if factor.eval_method is Factor.EvalMethod.LOOKUP:
+                names.add(factor.expr)
+            elif factor.eval_method is Factor.EvalMethod.PYTHON:
+                names |= _python_variables(factor.expr)
+    return names
+
+
+def _python_variables(expr: str) -> set[str]:
+    """The variables of a Python expression: each name's root (``x`` of ``x.mean()``),
+    a backquoted name whole, formulaic's transforms and modules (``np``) left out."""
+    try:
+        found = get_required_variables(expr)
+    except SyntaxError:
+        return set()  # formulaic reports it when it evaluates the factor
+    names = {str(v) if f"`{v}`" in expr else v.root for v in found}
+    return {name for name in names if name not in TRANSFORMS}
 
 
 def _is_known_name(name: str) -> bool:
     """Whether ``name`` is a builtin, a formulaic transform or one of our aliases."""
-    return hasattr(builtins, name) or name in TRANSFORMS or name in CONTEXT
+    return hasattr(builtins, name) or name in TRANSFORMS or name in FUNCTIONS
 
 
 def spec_columns(spec: ModelSpec) -> set[str]:
-    """The names a formulaic ModelSpec refers to (see :func:`expression_columns`)."""
-    return set(spec.required_variables)
+    """The names a formulaic ModelSpec refers to (see :func:`required_variables`)."""
+    return formula_variables(spec.formula)
 
 
 def expressions_columns(expressions: Sequence[str]) -> set[str]:
@@ -137,14 +166,16 @@ def expressions_columns(expressions: Sequence[str]) -> set[str]:
 
 def bar_columns(bar: Bar) -> set[str]:
     """Columns of a random term: its covariates and all its grouping columns."""
-    groups = {name for group in bar.groups for name in group}
+    groups = {name for group in bar.groups for name in group_columns(group)}
     return expression_columns(bar.covariates) | groups
 
 
 def model_columns(model: ParsedModel) -> set[str]:
     """All columns a parsed model uses."""
     columns = expression_columns(model.fixed) | expressions_columns(model.offsets)
-    if model.response:
+    if model.counts:
+        columns |= expressions_columns(model.counts)
+    elif model.response:
         columns |= expressions_columns([model.response])
     return columns.union(*(bar_columns(bar) for bar in model.bars))
 
