@@ -60,9 +60,9 @@ def test_binomial_counts_must_be_whole():
 def test_start_is_read_in_lme4s_order_of_the_terms():
     pb = _problem(n_terms=2)
     pb.blocks = [Indicator(np.arange(12) % 3, np.ones(12), 3), np.eye(12)]
-    start = _start_in_term_order({"theta": [5.0, 0.5], "fixef": [1.0]}, pb)
+    start = _start_in_term_order({"theta": [5.0, 0.5], "disp_coef": [1.0]}, pb)
     np.testing.assert_array_equal(start["theta"], [0.5, 5.0])  # 12 levels first in lme4
-    assert start["fixef"] == [1.0] and _start_in_term_order(None, pb) is None
+    assert start["disp_coef"] == [1.0] and _start_in_term_order(None, pb) is None
     with pytest.raises(ValueError, match="start: theta needs 2 values"):
         _start_in_term_order([1.0], pb)
 

@@ -141,7 +141,8 @@ def hglm(
         ML of a GLMM: 1 Laplace, 0 fixed effects inside PIRLS, k > 1 adaptive
         Gauss-Hermite quadrature with k points (one scalar random term), as glmer.
     start : array-like or dict, optional
-        ML/REML starting values as lme4 takes them: theta, or {"theta": ..., "fixef": ...}.
+        ML/REML starting values: theta (lme4's order of the terms), or a dict with
+        "theta" (and "disp_coef" for a GLMM's dispersion model).
     conv, maxit : float, int
         Stop when sum((eta_old - eta)^2) < conv * sum(eta^2) (R's rule), at most maxit
         iterations.

@@ -103,7 +103,9 @@ def glmer(
         Prior weights; for a binomial proportion, the numbers of trials.
     offset : array-like or column name, optional
     start : array-like or dict, optional
-        Starting values: theta, or ``{"theta": ..., "fixef": ...}`` (lme4's ``start``).
+        Starting values: theta in lme4's order of the terms (lme4's ``start``), or
+        ``{"theta": ..., "disp_coef": ...}`` (log-dispersion coefficients of a family
+        with a scale); the fixed effects start at the joint mode.
 
     Returns
     -------

@@ -83,7 +83,7 @@ def is_linear_mixed_model(problem: Problem) -> bool:
 
 def _start_in_term_order(start: object, problem: Problem) -> dict | None:
     """lme4's ``start`` (theta in lme4's order of the terms, or a dict with "theta" and
-    "fixef") as a dict whose theta follows the model's terms."""
+    "disp_coef") as a dict whose theta follows the model's terms."""
     if start is None:
         return None
     out = dict(start) if isinstance(start, dict) else {"theta": start}
@@ -111,7 +111,8 @@ def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
         Quadrature points (GLMMs): 0, 1 (Laplace) or k > 1.
     start : optional
         Starting values as lme4 takes them: theta (array, in lme4's order of the terms),
-        or a dict with "theta" (and "fixef" for a GLMM).
+        or a dict with "theta" (and "disp_coef", the log-dispersion coefficients of a
+        GLMM's family with a scale).
     design : ModelDesign, optional
         The formula layer's design, for ``predict`` on new data.
     formula : str, optional
