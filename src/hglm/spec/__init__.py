@@ -7,6 +7,7 @@ new data); the designs of the dispersion models; covariance structures of random
 of all of it into the :class:`Problem` every estimator takes.
 """
 
+from .alignment import align_rows, align_to_index
 from .assemble import (
     EngineHooks,
     assemble,
@@ -49,10 +50,14 @@ from .validation import (
     check_calc_like,
     check_controls,
     check_full_rank,
+    check_parentheses,
+    check_unique_columns,
     column_names,
     finite_matrix,
+    plain_text,
     positive_number,
     vector_argument,
+    warn_non_integer_counts,
 )
 from .variables import formula_columns
 
@@ -83,11 +88,15 @@ __all__ = [
     "SAR",
     "SpatialCovariance",
     "align_covariances",
+    "align_rows",
+    "align_to_index",
     "as_family",
     "assemble",
     "check_calc_like",
     "check_controls",
     "check_full_rank",
+    "check_parentheses",
+    "check_unique_columns",
     "column_names",
     "covariance_factors",
     "design_from_formulas",
@@ -101,6 +110,7 @@ __all__ = [
     "new_design",
     "new_offset",
     "pedigree_precision",
+    "plain_text",
     "positive_number",
     "rand_disp_designs",
     "rand_families",
@@ -110,4 +120,5 @@ __all__ = [
     "split_z",
     "times_factor",
     "vector_argument",
+    "warn_non_integer_counts",
 ]

@@ -29,6 +29,7 @@ from .bars import ParsedModel, parse_hglm, parse_lme4
 from .encoding import ModelDesign, RandomTerm
 from .model_matrix import PlainSpec, fixed_matrix, numeric_values, response_values, sum_offsets
 from .random_terms import make_random_terms
+from .validation import check_column_types, check_prior_weights
 from .variables import (
     as_frame,
     bar_columns,
@@ -183,7 +184,10 @@ def _build_design(
     keep, sources = _complete_rows(frame, columns, arrays)
     rows = np.flatnonzero(keep)
     used = _used_columns(frame, columns, [model.response, *model.offsets, weights, offset])
+    check_column_types(frame, data_columns(frame, columns))
     parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, used)
+    if parts.weights is not None:
+        check_prior_weights(parts.weights[~np.isnan(parts.weights)])
     nan_rows = _nan_rows(parts, model.response)
     if nan_rows:
         bad = np.logical_or.reduce(list(nan_rows.values()))
@@ -225,13 +229,15 @@ def _check_parts_known(
         check_known_columns(frame, bar_columns(bar), "random term")
     check_known_columns(frame, _argument_columns(weights), "weights")
     check_known_columns(frame, _argument_columns(offset), "offset")
-    check_known_columns(frame, set(extra), "extra columns")
+    check_known_columns(frame, set(extra), "dispersion formulas (disp, rand_disp)")
 
 
 def _complete_rows(
     frame: pd.DataFrame, columns: set[str], arrays: dict[str, Any]
 ) -> tuple[np.ndarray, list[str]]:
     """Rows free of missing values in ``columns`` and ``arrays``; names of those with any."""
+    if len(frame) == 0:
+        raise ValueError("data: is empty (0 rows); give the rows to fit")
     keep = np.ones(len(frame), dtype=bool)
     sources = []
     for column in data_columns(frame, columns):

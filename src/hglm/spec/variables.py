@@ -21,6 +21,7 @@ from formulaic.errors import FormulaicError
 from formulaic.transforms import TRANSFORMS
 
 from .bars import Bar, ParsedModel, parse_formula, split_terms
+from .validation import plain_text
 
 CONTEXT: dict[str, Any] = {"factor": TRANSFORMS["C"]}
 """Names available in formulas besides formulaic's transforms (R's ``factor``)."""
@@ -115,7 +116,7 @@ def required_variables(expr: str) -> frozenset[str]:
     try:
         return frozenset(Formula(expr).required_variables)
     except FormulaicError as err:
-        raise ValueError(f"cannot parse {expr!r}: {err}") from err
+        raise ValueError(f"cannot parse {expr!r}: {plain_text(err)}") from err
 
 
 def _is_known_name(name: str) -> bool:
