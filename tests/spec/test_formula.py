@@ -249,7 +249,7 @@ def test_argument_errors(df):
         design_from_lme4("y ~ x + (1|g)", df, weights="nope")
     with pytest.raises(ValueError, match="unknown column.*'nope'.*offset"):
         design_from_lme4("y ~ x + (1|g)", df, offset="np.log(nope)")
-    with pytest.raises(ValueError, match="unknown column.*'nope'.*extra"):
+    with pytest.raises(ValueError, match="unknown column.*'nope'.*dispersion formulas.*disp"):
         design_from_lme4("y ~ x + (1|g)", df, extra_columns=["nope"])
     with pytest.raises(ValueError, match="weights has length 3 but data has 8"):
         design_from_lme4("y ~ x + (1|g)", df, weights=[1.0, 2.0, 3.0])
