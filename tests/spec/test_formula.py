@@ -324,3 +324,8 @@ def test_semiconductor_hglm2_levels_and_disp():
     assert d.random[0].levels == [str(i) for i in range(1, 17)]
     X_disp, terms = disp_design("~ x2 + x3", semi, d.rows)
     assert list(X_disp.columns) == ["(Intercept)", "x2", "x3"] and terms == []
+
+
+def test_an_empty_frame_is_named(df):
+    with pytest.raises(ValueError, match=r"data: is empty \(0 rows\)"):
+        design_from_lme4("y ~ x + (1|g)", df.iloc[:0])

@@ -30,3 +30,9 @@ def test_formula_columns():
 )
 def test_required_variables_as_formulaic(expr):
     assert variables.required_variables(expr) == frozenset(Formula(expr).required_variables)
+
+
+def test_a_formulaic_syntax_error_has_no_colour_codes():
+    with pytest.raises(ValueError, match="cannot parse") as info:
+        variables.required_variables("x + (1|g")
+    assert "\x1b" not in str(info.value)

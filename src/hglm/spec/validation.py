@@ -264,7 +264,7 @@ def check_parentheses(formula: str, argument: str) -> None:
 def term_sizes(rand_c: object, q: int) -> list[int]:
     """R's ``RandC``: the number of columns of each random term, whole positive numbers
     summing to the ``q`` columns of Z (a single number is one term)."""
-    items = [rand_c] if np.ndim(rand_c) == 0 else list(np.ravel(rand_c))
+    items = [rand_c] if np.ndim(rand_c) == 0 else list(rand_c)
     sizes = []
     for item in items:
         if isinstance(item, str | bytes | bool | np.bool_) or not _is_whole(item):
