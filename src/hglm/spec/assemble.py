@@ -42,6 +42,7 @@ from .spatial import rotate_block
 from .validation import (
     check_full_rank,
     check_prior_weights,
+    check_scale,
     check_unique_columns,
     column_names,
     finite_matrix,
@@ -191,6 +192,8 @@ def response_vector(y: object, family: ResponseFamily) -> tuple[Array, str]:
         raise ValueError(f"y: expected a vector, got an array of shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("y: contains missing (NaN) or infinite values")
+    if arr.size:
+        check_scale(float(np.max(np.abs(arr))), "y")
     problem = family.support_error(arr)
     if problem:
         raise ValueError(f"y: {problem}")
@@ -217,6 +220,8 @@ def _formula_terms(Z: object, n: int) -> list[Columns] | None:
             raise ValueError(f"Z: has {t.codes.shape[0]} rows but y has {n} values")
         if t.values is not None and not np.all(np.isfinite(t.values)):
             raise ValueError("Z: contains missing (NaN) or infinite values")
+        if t.values is not None and t.values.size:
+            check_scale(float(np.max(np.abs(t.values))), "Z", f"random term {t.label} has")
     return list(Z)
 
 
@@ -233,6 +238,8 @@ def split_z(Z: object, rand_c: Sequence[int] | None, n: int) -> list[Array | spa
             raise ValueError("Z: contains missing (NaN) or infinite values")
     else:
         Zm = finite_matrix(Z, "Z", n)
+    if Zm.size:
+        check_scale(float(abs(Zm).max()), "Z")
     q = Zm.shape[1]
     if q == 0:
         raise ValueError("Z: has no columns; an HGLM needs at least one random effect")

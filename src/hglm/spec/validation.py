@@ -147,15 +147,18 @@ def check_full_rank(X: Array, names: list[str], argument: str) -> None:
 
 
 def _check_magnitudes(scale: Array, names: list[str], argument: str) -> None:
-    """Name the first column whose scale (largest absolute value) is beyond
-    :data:`LARGEST_SCALE` or below its inverse, and the factor that rescales it."""
-    bad = np.flatnonzero((scale > LARGEST_SCALE) | ((scale > 0) & (scale < 1 / LARGEST_SCALE)))
-    if bad.size:
-        j = bad[0]
+    """Each column's scale (largest absolute value) must be representable in the fit."""
+    for name, largest in zip(names, scale.tolist(), strict=True):
+        check_scale(largest, argument, f"column {name!r} has")
+
+
+def check_scale(largest: float, argument: str, subject: str = "has") -> None:
+    """A largest absolute value beyond :data:`LARGEST_SCALE` (or non-zero and below its
+    inverse) is refused, with the factor that rescales it."""
+    if largest > LARGEST_SCALE or 0 < largest < 1 / LARGEST_SCALE:
         raise ValueError(
-            f"{argument}: column {names[j]!r} has values of the order of {scale[j]:.3g}, "
-            f"whose products overflow or underflow the fit; rescale it (divide it by "
-            f"{scale[j]:.0e})"
+            f"{argument}: {subject} values of the order of {largest:.3g}, whose products "
+            f"overflow or underflow the fit; rescale them (divide by {largest:.0e})"
         )
 
 
