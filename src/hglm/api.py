@@ -31,9 +31,13 @@ from .spec import (
     RandomFamily,
     RandomTerm,
     align_covariances,
+    align_rows,
+    align_to_index,
     assemble,
     check_calc_like,
     check_controls,
+    check_parentheses,
+    check_unique_columns,
     design_from_formulas,
     design_from_lme4,
     disp_design,
@@ -184,9 +188,12 @@ def hglm(
         if rand_c is not None or x_disp is not None:
             raise ValueError("rand_c, x_disp: belong to the matrix interface; use disp=")
         fam = response_family(family)
+        _check_formulas(fixed=fixed, random=random, disp=disp)
+        data = _require_data(data)
         design = design_from_formulas(
-            fixed, random, _require_data(data), weights=weights, offset=offset,
-            binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
+            fixed, random, data, weights=_by_data_rows(weights, data, "weights"),
+            offset=_by_data_rows(offset, data, "offset"), binomial=fam.name == "binomial",
+            extra_columns=dispersion_columns(disp, rand_disp),
         )
         return _fit_design(design, data, disp, controls, rand_disp)
     if disp is not None or rand_disp is not None:
@@ -196,7 +203,9 @@ def hglm(
         )
     if isinstance(weights, str) or isinstance(offset, str):
         raise ValueError("weights, offset: column names need the formula interface (data=)")
-    return _fit(y, X, Z, rand_c, x_disp, weights, offset, None, controls)
+    rows = align_rows(dict(y=y, X=X, Z=Z, weights=weights, offset=offset, x_disp=x_disp))
+    return _fit(rows["y"], rows["X"], rows["Z"], rand_c, rows["x_disp"], rows["weights"],
+                rows["offset"], None, controls)
 
 
 def hglm2(
@@ -246,9 +255,12 @@ def hglm2(
             raise ValueError(f"{key}: is not an argument of hglm2; use the formula")
     controls = _controls(kwargs)
     fam = response_family(controls["family"])
+    _check_formulas(formula=formula, disp=disp)
+    data = _require_data(data)
     design = design_from_lme4(
-        formula, _require_data(data), weights=weights, offset=offset,
-        binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
+        formula, data, weights=_by_data_rows(weights, data, "weights"),
+        offset=_by_data_rows(offset, data, "offset"), binomial=fam.name == "binomial",
+        extra_columns=dispersion_columns(disp, rand_disp),
     )
     if cov is not None:
         design.random, controls["rand_cov"] = align_covariances(cov, design.random)
@@ -279,7 +291,22 @@ def _controls(kwargs: dict) -> dict:
 def _require_data(data: object) -> object:
     if data is None:
         raise ValueError("data: the formula interface needs a DataFrame (or dict of columns)")
+    check_unique_columns(data, "data")
     return data
+
+
+def _check_formulas(**formulas: str | None) -> None:
+    """Formula arguments given as text must have their parentheses closed."""
+    for argument, formula in formulas.items():
+        if isinstance(formula, str):
+            check_parentheses(formula, argument)
+
+
+def _by_data_rows(value: object, data: object, argument: str) -> object:
+    """A ``weights``/``offset`` argument in the order of a DataFrame's rows (by label)."""
+    if isinstance(data, pd.DataFrame):
+        return align_to_index(value, data.index, argument, "data")
+    return value
 
 
 def _fit_design(
@@ -374,7 +401,8 @@ def _fit(
 def _options(c: dict, problem: Problem) -> tuple[Options, str]:
     """The controls of the EQL fit, checked, and the method fitted."""
     check_controls(c["method"], c["conv"], c["maxit"], c["dev_floor"])
-    check_calc_like(c["calc_like"], problem.family, problem.fix_disp)
+    counts = problem.y * problem.weights if problem.family.name == "binomial" else problem.y
+    check_calc_like(c["calc_like"], problem.family, problem.fix_disp, counts)
     method = _effective_method(c["method"], [t.family for t in problem.terms])
     startval = c["startval"]
     options = Options(
