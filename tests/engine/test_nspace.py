@@ -354,7 +354,7 @@ def test_all_finite_without_temporary() -> None:
     assert all_finite(np.full((3, 3), 1e308))  # the sum overflows, the entries are finite
     assert all_finite(np.zeros((0, 3)))
     with pytest.raises(ValueError, match="Z: contains missing"):
-        hglm.hglm(y=np.ones(3), X=np.ones((3, 1)), Z=np.array([[1.0], [np.nan], [2.0]]))
+        hglm.hglm(y=np.array([1.0, 2.0, 4.0]), X=np.ones((3, 1)), Z=np.array([[1.0], [np.nan], [2.0]]))
 
 
 def _blas_threads() -> list[int]:
