@@ -22,7 +22,7 @@ for name, fit in (("SNP-BLUP", snp), ("HEM", hem)):
     show(f"{name}: iterations", fit.n_iter)
     show(f"{name}: max |u|", np.abs(fit.ranef).max())
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharex=True)
-for ax, (name, fit) in zip(axes, (("SNP-BLUP", snp), ("HEM", hem))):
+for ax, (name, fit) in zip(axes, (("SNP-BLUP", snp), ("HEM", hem)), strict=True):
     ax.plot(np.abs(fit.ranef.to_numpy()), ".", markersize=1)
     ax.set(title=name, xlabel="marker", ylabel="|u|")
 fig.tight_layout()
