@@ -108,7 +108,7 @@ def test_missing_genotype_is_refused() -> None:
     y, X, Z = _binary()
     Z = Z.copy()
     Z[3, 5] = np.nan
-    with pytest.raises(ValueError, match="row 3, column 5.*impute"):
+    with pytest.raises(ValueError, match="Z: contains missing.*row 3, column 5.*impute"):
         hglm.hglm(y=y, X=X, Z=Z, family="binomial", fix_disp=1, bigrr=True)
 
 

@@ -90,8 +90,9 @@ def check_markers(Z: Array) -> None:
         )
     row, col = np.argwhere(bad)[0]
     raise ValueError(
-        f"Z: missing or infinite genotype at row {int(row)}, column {int(col)} "
-        f"({int(bad.sum())} in all); impute them (e.g. by the column mean) before fitting"
+        f"Z: contains missing (NaN) or infinite values, first at row {int(row)}, column "
+        f"{int(col)} ({int(bad.sum())} in all); impute missing genotypes (e.g. by the "
+        "column mean) before fitting"
     )
 
 
