@@ -365,7 +365,7 @@ def _fit(
     c: dict,
 ) -> HGLMResult:
     """Assemble the model (spec), fit it by EQL (fit) and name the result (results)."""
-    if c["bigrr"] is not False and isinstance(Z, np.ndarray):
+    if c["bigrr"] is not False and isinstance(Z, np.ndarray) and Z.dtype.kind == "f":
         check_markers(Z)
     problem, names = assemble(
         y, X, Z, rand_c=rand_c, x_disp=x_disp, weights=weights, offset=offset,
