@@ -5,9 +5,9 @@ Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
 """
 
 from ._version import __version__ as __version__
-from .api import hglm, hglm2
+from .api import bigrr_update, hglm, hglm2
 from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
-from .results import HGLMResult, LRTResult, Summary, lrt
+from .results import BigRRResult, HGLMResult, LRTResult, Summary, lrt
 from .spec import (
     CAR,
     SAR,
@@ -25,6 +25,7 @@ from .spec import (
 
 __all__ = [
     "Beta",
+    "BigRRResult",
     "BoundaryWarning",
     "CAR",
     "Binomial",
@@ -41,6 +42,7 @@ __all__ = [
     "Precision",
     "SAR",
     "Summary",
+    "bigrr_update",
     "hglm",
     "hglm2",
     "lrt",

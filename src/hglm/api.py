@@ -14,6 +14,7 @@ reference of API.md's arguments, are 120 of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,17 @@ from scipy import sparse
 
 from ._warn import warn
 from .engine import Indicator, NotPositiveDefiniteError, as_block, spd_logdet
-from .fit import DoubleModel, Options, fit_double, fit_eql
-from .results import HGLMResult
+from .fit import (
+    DoubleModel,
+    Options,
+    check_markers,
+    fit_double,
+    fit_eql,
+    fit_markers,
+    hem_weights,
+    use_markers,
+)
+from .results import BigRRResult, HGLMResult, marker_state
 from .spec import (
     EngineHooks,
     Family,
@@ -386,16 +396,46 @@ def _fit(
     c: dict,
 ) -> HGLMResult:
     """Assemble the model (spec), fit it by EQL (fit) and name the result (results)."""
+    if c["bigrr"] is not False and isinstance(Z, np.ndarray) and Z.dtype.kind == "f":
+        check_markers(Z)
     problem, names = assemble(
         y, X, Z, rand_c=rand_c, x_disp=x_disp, weights=weights, offset=offset,
         rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
         engine=_ENGINE, **{name: c[name] for name in _MODEL_ARGUMENTS},
     )
     options, method = _options(c, problem)
+    if use_markers(problem, options):
+        return BigRRResult(fit_markers(problem, options), names, method)
     return HGLMResult(
         fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
+
+
+def bigrr_update(fit: HGLMResult, Z: ArrayLike) -> BigRRResult:
+    """Refit a SNP-BLUP fit as HEM (R's ``bigRR_update``): marker j's weight is
+    w_j = u_j^2 / (1 - h_j) (at least 1e-6), u_j its effect and h_j its leverage in ``fit``.
+
+    Parameters
+    ----------
+    fit : HGLMResult
+        A bigrr fit, or any fit with one random term of markers.
+    Z : array-like (n, q)
+        The marker design of ``fit``, as R's call passes it again.
+
+    Returns
+    -------
+    BigRRResult
+    """
+    problem, options, u, leverage = marker_state(fit)
+    Z_arr = np.asarray(Z, dtype=float)
+    check_markers(Z_arr)
+    if Z_arr.shape != (problem.y.shape[0], u.shape[0]):
+        raise ValueError(f"Z: has shape {Z_arr.shape}; the fit's markers need "
+                         f"{(problem.y.shape[0], u.shape[0])}")
+    refit = fit_markers(replace(problem, blocks=[Z_arr]), options, hem_weights(u, leverage))
+    names = fit.marker_names if isinstance(fit, BigRRResult) else fit.names
+    return BigRRResult(refit, names, fit.method)
 
 
 def _options(c: dict, problem: Problem) -> tuple[Options, str]:
