@@ -16,6 +16,7 @@ import pytest
 from shared import shared_dir
 
 import hglm
+from hglm.cli import main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 RUNNERS = ["module", "script"]
@@ -323,3 +324,22 @@ def test_bacteria_csv(runner, tmp_path):
     # the vignette's numbers (R: week -0.1351, ID variance 1.559-1.613): same model
     assert d["fixef"]["week"] == pytest.approx(-0.135, abs=0.005)
     assert 1.4 < d["var_ranef"][0] < 1.8
+
+
+def test_a_one_row_data_set_is_refused_with_status_2(tmp_path: Path, capsys) -> None:
+    """It used to print the starting values as a fit and exit 0 (issue 18)."""
+    path = tmp_path / "one.csv"
+    pd.DataFrame({"y": [1.5], "g": [1]}).to_csv(path, index=False)
+    assert main(["fit", str(path), "y ~ 1 + (1|g)"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "hglm: error: y: has a single observation; an HGLM needs several to estimate its "
+        "variances"
+    )
+
+
+def test_a_missing_parenthesis_is_one_plain_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"y": [1.5, 2.0, 3.0], "g": [1, 2, 1]}).to_csv(path, index=False)
+    assert main(["fit", str(path), "y ~ 1 + (1|g"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hglm: error: formula: the '(' at position 8") and "\x1b" not in err

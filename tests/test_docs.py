@@ -33,7 +33,7 @@ EXAMPLES = REPO / "docs" / "examples"
 DOCS = [REPO / "docs" / "from_r.md", REPO / "README.md"]
 MARKER = "# --- from_r.md ---"
 #: Scripts that take more than ~20 s (a dense fit with q = 2025 random effects).
-SLOW = {"qtlmas_animal.py"}
+SLOW = {"qtlmas_animal.py", "arabidopsis_bigrr.py"}
 TIMEOUT = 600
 
 _TAG = re.compile(

@@ -10,7 +10,7 @@ import hglm
 from hglm.engine import Indicator
 from hglm.marginal_fit import (
     _start_in_term_order,
-    check_binomial_counts,
+    check_counts,
     check_nagq,
     check_quadrature,
     is_linear_mixed_model,
@@ -48,13 +48,16 @@ def test_quadrature_needs_one_scalar_term():
         check_quadrature(2, _problem(dense=True))
 
 
-def test_binomial_counts_must_be_whole():
-    check_binomial_counts(_problem("binomial", weights=np.full(12, 4.0)))
+def test_counts_must_be_whole():
+    check_counts(_problem("binomial", weights=np.full(12, 4.0)))
     with pytest.raises(ValueError, match="successes"):
-        check_binomial_counts(_problem("binomial", weights=np.full(12, 3.0)))
+        check_counts(_problem("binomial", weights=np.full(12, 3.0)))
     with pytest.raises(ValueError, match="trials"):
-        check_binomial_counts(_problem("binomial", weights=np.full(12, 2.5), y=np.full(12, 0.4)))
-    check_binomial_counts(_problem("gaussian", weights=np.full(12, 2.5)))
+        check_counts(_problem("binomial", weights=np.full(12, 2.5), y=np.full(12, 0.4)))
+    with pytest.raises(ValueError, match="non-integer poisson counts"):
+        check_counts(_problem("poisson", y=np.full(12, 1.5)))
+    check_counts(_problem("poisson", y=np.full(12, 2.0)))
+    check_counts(_problem("gaussian", weights=np.full(12, 2.5)))
 
 
 def test_start_is_read_in_lme4s_order_of_the_terms():

@@ -7,10 +7,18 @@ Gamma, Beta or inverse-Gamma, with a model for the residual dispersion; and of l
 """
 
 from ._version import __version__ as __version__
-from .api import hglm, hglm2
+from .api import bigrr_update, hglm, hglm2
 from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .lme4 import anova, glmer, lmer
-from .results import AnovaTable, HGLMResult, LRTResult, MarginalResult, Summary, lrt
+from .results import (
+    AnovaTable,
+    BigRRResult,
+    HGLMResult,
+    LRTResult,
+    MarginalResult,
+    Summary,
+    lrt,
+)
 from .spec import (
     CAR,
     SAR,
@@ -29,6 +37,7 @@ from .spec import (
 __all__ = [
     "AnovaTable",
     "Beta",
+    "BigRRResult",
     "BoundaryWarning",
     "CAR",
     "Binomial",
@@ -47,6 +56,7 @@ __all__ = [
     "SAR",
     "Summary",
     "anova",
+    "bigrr_update",
     "glmer",
     "hglm",
     "hglm2",

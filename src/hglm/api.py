@@ -8,13 +8,14 @@ interconnected fits; ML and REML by the marginal route of :mod:`hglm.marginal_fi
 named and presented by ``results``.  The engine's representation of a block of Z is
 chosen here, where spec meets the engine.
 
-One concept, about 450 lines: the docstrings of ``hglm()`` and ``hglm2()``, the reference
-of API.md's arguments, are 135 of them.
+One concept, about 500 lines: the docstrings of ``hglm()`` and ``hglm2()``, the reference
+of API.md's arguments, are 133 of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,18 @@ from scipy import sparse
 
 from ._warn import warn
 from .engine import Indicator, NotPositiveDefiniteError, as_block, spd_logdet
-from .fit import DoubleModel, Options, fit_double, fit_eql
+from .fit import (
+    DoubleModel,
+    Options,
+    check_markers,
+    fit_double,
+    fit_eql,
+    fit_markers,
+    hem_weights,
+    use_markers,
+)
 from .marginal_fit import MARGINAL_METHODS, fit_marginal, marginal_controls
-from .results import HGLMResult, MarginalResult
+from .results import BigRRResult, HGLMResult, MarginalResult, marker_state
 from .spec import (
     EngineHooks,
     Family,
@@ -33,9 +43,13 @@ from .spec import (
     RandomFamily,
     RandomTerm,
     align_covariances,
+    align_rows,
+    align_to_index,
     assemble,
     check_calc_like,
     check_controls,
+    check_parentheses,
+    check_unique_columns,
     design_from_formulas,
     design_from_lme4,
     disp_design,
@@ -198,9 +212,12 @@ def hglm(
         if rand_c is not None or x_disp is not None:
             raise ValueError("rand_c, x_disp: belong to the matrix interface; use disp=")
         fam = response_family(family)
+        _check_formulas(fixed=fixed, random=random, disp=disp)
+        data = _require_data(data)
         design = design_from_formulas(
-            fixed, random, _require_data(data), weights=weights, offset=offset,
-            binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
+            fixed, random, data, weights=_by_data_rows(weights, data, "weights"),
+            offset=_by_data_rows(offset, data, "offset"), binomial=fam.name == "binomial",
+            extra_columns=dispersion_columns(disp, rand_disp),
         )
         return _fit_design(design, data, disp, controls, rand_disp)
     if disp is not None or rand_disp is not None:
@@ -210,7 +227,9 @@ def hglm(
         )
     if isinstance(weights, str) or isinstance(offset, str):
         raise ValueError("weights, offset: column names need the formula interface (data=)")
-    return _fit(y, X, Z, rand_c, x_disp, weights, offset, None, controls)
+    rows = align_rows(dict(y=y, X=X, Z=Z, weights=weights, offset=offset, x_disp=x_disp))
+    return _fit(rows["y"], rows["X"], rows["Z"], rand_c, rows["x_disp"], rows["weights"],
+                rows["offset"], None, controls)
 
 
 def hglm2(
@@ -260,9 +279,12 @@ def hglm2(
             raise ValueError(f"{key}: is not an argument of hglm2; use the formula")
     controls = _controls(kwargs)
     fam = response_family(controls["family"])
+    _check_formulas(formula=formula, disp=disp)
+    data = _require_data(data)
     design = design_from_lme4(
-        formula, _require_data(data), weights=weights, offset=offset,
-        binomial=fam.name == "binomial", extra_columns=dispersion_columns(disp, rand_disp),
+        formula, data, weights=_by_data_rows(weights, data, "weights"),
+        offset=_by_data_rows(offset, data, "offset"), binomial=fam.name == "binomial",
+        extra_columns=dispersion_columns(disp, rand_disp),
     )
     if cov is not None:
         design.random, controls["rand_cov"] = align_covariances(cov, design.random)
@@ -297,7 +319,22 @@ def _controls(kwargs: dict) -> dict:
 def _require_data(data: object) -> object:
     if data is None:
         raise ValueError("data: the formula interface needs a DataFrame (or dict of columns)")
+    check_unique_columns(data, "data")
     return data
+
+
+def _check_formulas(**formulas: str | None) -> None:
+    """Formula arguments given as text must have their parentheses closed."""
+    for argument, formula in formulas.items():
+        if isinstance(formula, str):
+            check_parentheses(formula, argument)
+
+
+def _by_data_rows(value: object, data: object, argument: str) -> object:
+    """A ``weights``/``offset`` argument in the order of a DataFrame's rows (by label)."""
+    if isinstance(data, pd.DataFrame):
+        return align_to_index(value, data.index, argument, "data")
+    return value
 
 
 def _fit_design(
@@ -381,6 +418,8 @@ def _fit(
 ) -> HGLMResult | MarginalResult:
     """Assemble the model (spec), fit it by EQL or ML/REML (fit) and name the result
     (results)."""
+    if c["bigrr"] is not False and isinstance(Z, np.ndarray) and Z.dtype.kind == "f":
+        check_markers(Z)
     problem, names = assemble(
         y, X, Z, rand_c=rand_c, x_disp=x_disp, weights=weights, offset=offset,
         rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
@@ -389,16 +428,45 @@ def _fit(
     if c["method"] in MARGINAL_METHODS:
         return fit_marginal(problem, names, c["method"], c["nAGQ"], c["start"])
     options, method = _options(c, problem)
+    if use_markers(problem, options):
+        return BigRRResult(fit_markers(problem, options), names, method)
     return HGLMResult(
         fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
 
 
+def bigrr_update(fit: HGLMResult, Z: ArrayLike) -> BigRRResult:
+    """Refit a SNP-BLUP fit as HEM (R's ``bigRR_update``): marker j's weight is
+    w_j = u_j^2 / (1 - h_j) (at least 1e-6), u_j its effect and h_j its leverage in ``fit``.
+
+    Parameters
+    ----------
+    fit : HGLMResult
+        A bigrr fit, or any fit with one random term of markers.
+    Z : array-like (n, q)
+        The marker design of ``fit``, as R's call passes it again.
+
+    Returns
+    -------
+    BigRRResult
+    """
+    problem, options, u, leverage = marker_state(fit)
+    Z_arr = np.asarray(Z, dtype=float)
+    check_markers(Z_arr)
+    if Z_arr.shape != (problem.y.shape[0], u.shape[0]):
+        raise ValueError(f"Z: has shape {Z_arr.shape}; the fit's markers need "
+                         f"{(problem.y.shape[0], u.shape[0])}")
+    refit = fit_markers(replace(problem, blocks=[Z_arr]), options, hem_weights(u, leverage))
+    names = fit.marker_names if isinstance(fit, BigRRResult) else fit.names
+    return BigRRResult(refit, names, fit.method)
+
+
 def _options(c: dict, problem: Problem) -> tuple[Options, str]:
     """The controls of the EQL fit, checked, and the method fitted."""
     check_controls(c["method"], c["conv"], c["maxit"], c["dev_floor"])
-    check_calc_like(c["calc_like"], problem.family, problem.fix_disp)
+    counts = problem.y * problem.weights if problem.family.name == "binomial" else problem.y
+    check_calc_like(c["calc_like"], problem.family, problem.fix_disp, counts)
     method = _effective_method(c["method"], [t.family for t in problem.terms])
     startval = c["startval"]
     options = Options(

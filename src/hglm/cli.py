@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ import numpy as np
 
 from .api import hglm, hglm2
 from .results import HGLMResult, import_pyplot, plot_fit, save_figures
-from .spec import as_family
+from .spec import as_family, plain_text
 
 
 def simulate_heteroscedastic(
@@ -171,12 +170,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _INPUT_ERRORS = (ValueError, OSError, KeyError, ImportError, NotImplementedError)
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
 def _one_line(message: object) -> str:
     """A message on one line: ANSI colour codes removed, whitespace runs collapsed."""
-    return " ".join(_ANSI.sub("", str(message)).split())
+    return " ".join(plain_text(message).split())
 
 
 def _show_warning(

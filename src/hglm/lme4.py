@@ -115,7 +115,7 @@ def glmer(
     ------
     ValueError
         For nAGQ other than a whole number >= 0, nAGQ > 1 with more than one random term
-        or a vector-valued one, non-integer binomial counts, or an unknown family.
+        or a vector-valued one, non-integer binomial or Poisson counts, or an unknown family.
     """
     nAGQ = check_nagq(nAGQ)
     fam = response_family(family)

@@ -8,7 +8,7 @@ likelihood needs no approximation); every other model by ``fit_glmm`` (Laplace f
 nAGQ = 1, fixed effects inside PIRLS for nAGQ = 0, adaptive Gauss-Hermite quadrature for
 nAGQ > 1).  The arguments are checked here, before any likelihood is evaluated: the
 method, nAGQ with lme4's rule for quadrature (one scalar random term), and whole
-binomial counts.
+binomial and Poisson counts.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from .engine import Indicator
 from .fit.lmm import fit_lmm
 from .results import MarginalResult, lme4_term_order
 from .spec import ModelDesign, Names, Problem, response_family
+from .spec.validation import integer_counts
 
 MARGINAL_METHODS = ("ML", "REML")
-
-# y * weights within this of a whole number counts as a whole number of successes
-_COUNT_TOLERANCE = 1e-7
 
 
 def check_nagq(nAGQ: object) -> int:
@@ -55,18 +53,24 @@ def check_quadrature(nAGQ: int, problem: Problem) -> None:
         )
 
 
-def check_binomial_counts(problem: Problem) -> None:
-    """A binomial likelihood needs whole numbers of trials and successes (R warns
-    "non-integer #successes"; a likelihood of such data would be wrong, so it is refused)."""
-    if problem.family.name != "binomial":
+def check_counts(problem: Problem) -> None:
+    """A binomial or Poisson likelihood needs whole counts: trials (weights) and
+    successes (y * weights), or Poisson counts (the formula layer warns of them as R
+    does; a likelihood of such data is not defined, so it is refused here)."""
+    name = problem.family.name
+    if name == "binomial":
+        counts = {"trials (weights)": problem.weights,
+                  "successes (y * weights)": problem.weights * problem.y}
+    elif name == "poisson":
+        counts = {"counts (y)": problem.y}
+    else:
         return
-    trials, successes = problem.weights, problem.weights * problem.y
-    for values, what in ((trials, "trials (weights)"), (successes, "successes (y * weights)")):
-        if np.any(np.abs(values - np.round(values)) > _COUNT_TOLERANCE * np.maximum(1.0,
-                                                                                   values)):
+    for what, values in counts.items():
+        if not integer_counts(values):
             raise ValueError(
-                f"y, weights: non-integer binomial {what}; a binomial likelihood needs "
-                "whole counts (give proportions r/n with weights=n, or cbind(r, n - r))"
+                f"y, weights: non-integer {name} {what}; the likelihood of such data is not "
+                "defined: give whole numbers (proportions r/n with weights=n, or "
+                "cbind(r, n - r))"
             )
 
 
@@ -126,7 +130,7 @@ def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
         raise ValueError(f"method: must be 'ML' or 'REML' here, got {method!r}")
     nAGQ = check_nagq(nAGQ)
     check_quadrature(nAGQ, problem)
-    check_binomial_counts(problem)
+    check_counts(problem)
     reml = method == "REML"
     start = _start_in_term_order(start, problem)
     if is_linear_mixed_model(problem):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -211,21 +212,30 @@ def _raises_naming_bigrr(**kw) -> None:
     ids=["poisson", "binomial", "gamma"],
 )
 def test_bigrr_non_gaussian_family(family, draw) -> None:
+    """Non-Gaussian responses take bigRR's transformed path (fit/bigrr.py, issue 17)."""
     rng = np.random.default_rng(8)
     n, q = 30, 60
-    _raises_naming_bigrr(
-        y=draw(rng, n).astype(float), X=np.ones((n, 1)), Z=rng.normal(size=(n, q)),
-        family=family, bigrr=True,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = hglm.hglm(
+            y=draw(rng, n).astype(float), X=np.ones((n, 1)), Z=rng.normal(size=(n, q)),
+            family=family, fix_disp=1, bigrr=True,
+        )
+    assert isinstance(fit, hglm.BigRRResult) and fit.markers.transformed
+    assert fit.ranef.shape == fit.leverage.shape == (q,)
 
 
 def test_bigrr_non_identity_gaussian_link() -> None:
+    """A Gaussian response with another link takes bigRR's transformed path (issue 17)."""
     rng = np.random.default_rng(9)
     n, q = 30, 60
-    _raises_naming_bigrr(
-        y=rng.uniform(1.0, 2.0, n), X=np.ones((n, 1)), Z=rng.normal(size=(n, q)),
-        family=hglm.Gaussian(link="log"), bigrr=True,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = hglm.hglm(
+            y=rng.uniform(1.0, 2.0, n), X=np.ones((n, 1)), Z=rng.normal(size=(n, q)),
+            family=hglm.Gaussian(link="log"), bigrr=True,
+        )
+    assert isinstance(fit, hglm.BigRRResult) and fit.ranef.shape == (q,)
 
 
 @pytest.mark.parametrize(
@@ -354,7 +364,8 @@ def test_all_finite_without_temporary() -> None:
     assert all_finite(np.full((3, 3), 1e308))  # the sum overflows, the entries are finite
     assert all_finite(np.zeros((0, 3)))
     with pytest.raises(ValueError, match="Z: contains missing"):
-        hglm.hglm(y=np.ones(3), X=np.ones((3, 1)), Z=np.array([[1.0], [np.nan], [2.0]]))
+        hglm.hglm(y=np.array([1.0, 2.0, 4.0]), X=np.ones((3, 1)),
+                  Z=np.array([[1.0], [np.nan], [2.0]]))
 
 
 def _blas_threads() -> list[int]:

@@ -99,7 +99,7 @@ def _design(seed: int = 1):
         ("all zero counts", r"^y: every count is 0"),
         ("all successes", r"^y: every observation is a success \(y = 1\)"),
         ("all failures", r"^y: every observation is a failure \(y = 0\)"),
-        ("near-collinear X", r"^X: columns 2, 3 are nearly collinear"),
+        ("near-collinear X", r"^X: is rank deficient: column\(s\) \['X.3'\]"),
     ],
 )
 def test_a_fit_that_cannot_exist_names_its_cause(case: str, message: str) -> None:

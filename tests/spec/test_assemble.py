@@ -117,3 +117,29 @@ def test_spatial_term_is_fitted_on_its_eigen_basis(arrays) -> None:
     np.testing.assert_array_equal(term.x_disp, structure.disp_design)
     assert term.link_disp == structure.disp_link
     assert labels.rand_disp == [["(Intercept)", "eigenvalue"]]
+
+
+def test_fix_disp_with_a_dispersion_model_is_refused() -> None:
+    """fix_disp used to silently ignore x_disp (issue 18)."""
+    rng = np.random.default_rng(0)
+    n = 20
+    y, Z = rng.normal(size=n), np.eye(4)[np.arange(n) % 4]
+    x_disp = np.column_stack([np.ones(n), rng.normal(size=n)])
+    with pytest.raises(ValueError, match=r"fix_disp: .*\(x_disp, or disp=\) would be ignored"):
+        assemble(y, np.ones((n, 1)), Z, **{**DEFAULTS, "fix_disp": 1.0, "x_disp": x_disp})
+    data = pd.DataFrame({"y": y, "g": np.arange(n) % 4, "x": x_disp[:, 1]})
+    with pytest.raises(ValueError, match="fix_disp: .*would be ignored"):
+        hglm.hglm2("y ~ 1 + (1|g)", data=data, disp="~ x", fix_disp=1.0)
+
+
+def test_rand_c_given_as_r_numbers() -> None:
+    rng = np.random.default_rng(0)
+    n = 20
+    y, Z = rng.normal(size=n), np.eye(4)[np.arange(n) % 4]
+    with pytest.raises(ValueError, match="rand_c: must be whole numbers"):
+        assemble(y, np.ones((n, 1)), np.hstack([Z, Z[:, :3]]),
+                 **{**DEFAULTS, "rand_c": [2.7, 4.2]})
+    with pytest.raises(ValueError, match=r"rand_c: .*\[6\] must be positive and sum to the 7"):
+        assemble(y, np.ones((n, 1)), np.hstack([Z, Z[:, :3]]), **{**DEFAULTS, "rand_c": 6})
+    problem, _ = assemble(y, np.ones((n, 1)), Z, **{**DEFAULTS, "rand_c": 4})
+    assert len(problem.terms) == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hglm.spec.dispersion import disp_design, dispersion_columns
+import hglm
+from hglm.spec.dispersion import disp_design, dispersion_columns, rand_disp_designs
 from hglm.spec.formula import design_from_lme4
 from hglm.spec.variables import formula_columns
 
@@ -47,3 +48,16 @@ def test_dispersion_columns():
     ]
     assert dispersion_columns(None, "~ a") == ["a"]
     assert dispersion_columns(None, None) == []
+
+
+def test_x_rand_disp_rows_are_counted_against_the_term_not_y():
+    with pytest.raises(ValueError, match=r"x_rand_disp\[0\]: has 5 rows but random term 1 has "
+                                         r"8 effects"):
+        rand_disp_designs([np.ones((5, 1))], [8])
+
+
+def test_an_unknown_column_of_disp_names_disp():
+    rng = np.random.default_rng(0)
+    data = {"y": rng.normal(size=20), "g": np.arange(20) % 4}
+    with pytest.raises(ValueError, match=r"unknown column.*'foo'.*\(disp, rand_disp\)"):
+        hglm.hglm2("y ~ 1 + (1|g)", data=data, disp="~ foo")

@@ -346,7 +346,7 @@ def test_argument_errors(df):
         design_from_lme4("y ~ x + (1|g)", df, weights="nope")
     with pytest.raises(ValueError, match="unknown column.*'nope'.*offset"):
         design_from_lme4("y ~ x + (1|g)", df, offset="np.log(nope)")
-    with pytest.raises(ValueError, match="unknown column.*'nope'.*extra"):
+    with pytest.raises(ValueError, match="unknown column.*'nope'.*dispersion formulas.*disp"):
         design_from_lme4("y ~ x + (1|g)", df, extra_columns=["nope"])
     with pytest.raises(ValueError, match="weights has length 3 but data has 8"):
         design_from_lme4("y ~ x + (1|g)", df, weights=[1.0, 2.0, 3.0])
@@ -421,3 +421,8 @@ def test_semiconductor_hglm2_levels_and_disp():
     assert d.random[0].levels == [str(i) for i in range(1, 17)]
     X_disp, terms = disp_design("~ x2 + x3", semi, d.rows)
     assert list(X_disp.columns) == ["(Intercept)", "x2", "x3"] and terms == []
+
+
+def test_an_empty_frame_is_named(df):
+    with pytest.raises(ValueError, match=r"data: is empty \(0 rows\)"):
+        design_from_lme4("y ~ x + (1|g)", df.iloc[:0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hglm.spec import levels
@@ -46,3 +47,11 @@ def test_level_label_is_r_as_character(value, label):
 
 def test_boolean_labels_are_r_logicals():
     assert levels.number_labels(np.array([False, True])) == ["FALSE", "TRUE"]
+def test_distinct_float_levels_get_distinct_labels() -> None:
+    """0.1 + 0.2 and 0.3 print alike with 15 digits; as levels they stay two (issue 18)."""
+    frame = pd.DataFrame({"g": [0.1 + 0.2, 0.3, 0.3, 0.1 + 0.2, 1.0]})
+    labels, codes = levels.levels_and_codes(frame, ("g",))
+    assert labels == ["0.3", "0.30000000000000004", "1"]
+    np.testing.assert_array_equal(codes, [1, 0, 0, 1, 2])
+    assert len(set(levels.row_labels(frame, ("g",)))) == 3
+    assert levels.number_labels(np.array([0.25, 2.0])) == ["0.25", "2"]

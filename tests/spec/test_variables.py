@@ -58,3 +58,7 @@ def test_spec_columns():
         "`a.b` + log(`a.b`):x + C(f) + I(x**2)", frame, "test"
     ).model_spec
     assert variables.spec_columns(spec) == {"a.b", "x", "f"}
+def test_a_formulaic_syntax_error_has_no_colour_codes():
+    with pytest.raises(ValueError, match="cannot parse") as info:
+        variables.required_variables("x + (1|g")
+    assert "\x1b" not in str(info.value)

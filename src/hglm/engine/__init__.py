@@ -12,6 +12,7 @@ from .factor import Factor, NotPositiveDefiniteError, SolvingFactor, System
 from .floor_screen import column_norms
 from .lazy import LazyTail
 from .ldl import spd_logdet
+from .marker_basis import MarkerBasis, marker_leverages, weighted_gram
 from .nspace import MarginalFactor, MarginalSolver
 from .solver_choice import make_system
 from .sparse import precision_deviance
@@ -24,6 +25,7 @@ __all__ = [
     "LazyTail",
     "MarginalFactor",
     "MarginalSolver",
+    "MarkerBasis",
     "NotPositiveDefiniteError",
     "SolvingFactor",
     "System",
@@ -31,6 +33,8 @@ __all__ = [
     "block_width",
     "column_norms",
     "make_system",
+    "marker_leverages",
     "precision_deviance",
     "spd_logdet",
+    "weighted_gram",
 ]

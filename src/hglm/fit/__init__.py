@@ -10,6 +10,7 @@ dispersion GLMs (dispersion), the outer fixed-point iteration with SQUAREM (iter
 and the warnings and checks of a fit (diagnostics).
 """
 
+from .bigrr import MarkerFit, check_markers, fit_markers, hem_weights, use_markers
 from .dhglm import DoubleModel, fit_double
 from .diagnostics import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .eql import (
@@ -24,10 +25,15 @@ __all__ = [
     "ConvergenceWarning",
     "DoubleModel",
     "EngineFit",
+    "MarkerFit",
     "NumericalGuardWarning",
     "Options",
     "fit_double",
     "fit_eql",
     "fit_likelihoods",
+    "check_markers",
+    "fit_markers",
     "glm_loglik",
+    "hem_weights",
+    "use_markers",
 ]

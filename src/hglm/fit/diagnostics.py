@@ -139,9 +139,7 @@ def nonconvergence_reason(
 def divergence_cause(problem: Problem) -> str | None:
     """The property of the data that makes a fit leave its parameter space, named with
     the argument to change (checked after a divergence only), or None."""
-    return _degenerate_response(problem) or _collinear_columns(problem.X) or _separation(
-        problem
-    )
+    return _degenerate_response(problem) or _separation(problem)
 
 
 def _degenerate_response(problem: Problem) -> str | None:
@@ -158,26 +156,6 @@ def _degenerate_response(problem: Problem) -> str | None:
             "-infinity; the model needs a non-zero count"
         )
     return None
-
-
-def _collinear_columns(X: Array) -> str | None:
-    """Columns of X so nearly dependent (condition number above 1e8 once each column has
-    unit length) that T'WT is not numerically positive definite."""
-    if X.shape[1] < 2 or X.shape[0] < X.shape[1]:
-        return None
-    norms = np.linalg.norm(X, axis=0)
-    if np.any(norms == 0):
-        return None
-    _, sv, vt = np.linalg.svd(X / norms, full_matrices=False)
-    if sv[-1] > 1e-8 * sv[0]:
-        return None
-    null = np.abs(vt[-1])
-    cols = ", ".join(str(j + 1) for j in np.flatnonzero(null > 0.1 * null.max()))
-    return (
-        f"X: columns {cols} are nearly collinear (condition number {sv[0] / sv[-1]:.2g} "
-        "with unit-length columns), so the fixed effects are not identified; drop or "
-        "combine them"
-    )
 
 
 def _separation(problem: Problem) -> str | None:

@@ -68,6 +68,9 @@ class Options:
     hl_correction: bool = False
     bigrr: bool | None = None
     dev_floor: str = "relative"
+    # the penalized IRLS stops when sum(d eta^2) < iwls_tol sum(eta^2); None: conv 1e-4
+    # (at most 1e-11), which puts the rounds on their fixed point rather than R's 1e-7
+    iwls_tol: float | None = None
 
 
 @dataclass
@@ -158,7 +161,10 @@ class EQLFitter:
             problem,
             self.system,
             self.effects,
-            tol=max(min(options.conv, 1e-7) * 1e-4, 1e-26),
+            tol=(
+                max(min(options.conv, 1e-7) * 1e-4, 1e-26)
+                if options.iwls_tol is None else options.iwls_tol
+            ),
             accelerate=options.accelerate,
             # a linear problem's one factorization is its round's last
             trace_sums=self.leverages.random_sums_suffice and problem.is_linear,

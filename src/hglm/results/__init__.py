@@ -7,6 +7,7 @@ verbs), with the likelihood-ratio tests of each (``lrt``; ``anova_table``).
 
 from .anova import AnovaTable, anova_table
 from .base import MixedModelResult
+from .bigrr_result import BigRRResult, marker_state
 from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
 from .marginal import MarginalResult, lme4_term_order
@@ -16,6 +17,7 @@ from .summary import Summary
 
 __all__ = [
     "AnovaTable",
+    "BigRRResult",
     "HGLMResult",
     "LRTResult",
     "MarginalFit",
@@ -26,6 +28,7 @@ __all__ = [
     "import_pyplot",
     "lme4_term_order",
     "lrt",
+    "marker_state",
     "plot_fit",
     "save_figures",
 ]

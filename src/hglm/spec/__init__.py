@@ -8,6 +8,7 @@ random terms (CAR/SAR, known covariance or precision); the checks of the argumen
 the assembly of all of it into the :class:`Problem` every estimator takes.
 """
 
+from .alignment import align_rows, align_to_index
 from .assemble import (
     EngineHooks,
     assemble,
@@ -47,15 +48,17 @@ from .names import Names
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
-    check_binomial_counts,
     check_calc_like,
     check_controls,
     check_full_rank,
+    check_parentheses,
+    check_unique_columns,
     column_names,
     finite_matrix,
-    noninteger_successes,
+    plain_text,
     positive_number,
     vector_argument,
+    warn_non_integer_counts,
 )
 from .variables import formula_columns
 
@@ -86,12 +89,15 @@ __all__ = [
     "SAR",
     "SpatialCovariance",
     "align_covariances",
+    "align_rows",
+    "align_to_index",
     "as_family",
     "assemble",
-    "check_binomial_counts",
     "check_calc_like",
     "check_controls",
     "check_full_rank",
+    "check_parentheses",
+    "check_unique_columns",
     "column_names",
     "covariance_factors",
     "design_from_formulas",
@@ -104,8 +110,8 @@ __all__ = [
     "level_designs",
     "new_design",
     "new_offset",
-    "noninteger_successes",
     "pedigree_precision",
+    "plain_text",
     "positive_number",
     "rand_disp_designs",
     "rand_families",
@@ -115,4 +121,5 @@ __all__ = [
     "split_z",
     "times_factor",
     "vector_argument",
+    "warn_non_integer_counts",
 ]

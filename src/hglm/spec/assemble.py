@@ -28,6 +28,7 @@ from .covariance import covariance_factors, times_factor
 from .dispersion import rand_disp_designs
 from .encoding import RandomTerm
 from .families import Family, RandomFamily, ResponseFamily, random_family, response_family
+from .identifiability import check_identifiable, check_response_varies, check_sample_size
 from .links import get_link
 from .model import (
     KnownCovariance,
@@ -39,12 +40,17 @@ from .model import (
 from .names import Names
 from .spatial import rotate_block
 from .validation import (
-    check_binomial_counts,
     check_full_rank,
+    check_prior_weights,
+    check_scale,
+    check_unique_columns,
     column_names,
     finite_matrix,
     positive_number,
+    real_array,
+    term_sizes,
     vector_argument,
+    warn_non_integer_counts,
 )
 
 Array = np.ndarray
@@ -135,25 +141,34 @@ def assemble(
     if y is None or X is None or Z is None:
         raise ValueError("y, X and Z: the matrix interface needs all three")
     response = response_family(family)
+    fix = None if fix_disp is None else positive_number(fix_disp, "fix_disp")
+    if fix is not None and x_disp is not None:
+        raise ValueError("fix_disp: holds the residual dispersion fixed, so its model "
+                         "(x_disp, or disp=) would be ignored; give one of them")
     y_arr, y_name = response_vector(y, response)
     n = y_arr.shape[0]
+    check_sample_size(n, None, fix)
     X_arr, fixed_names = _fixed_design(X, n)
+    check_sample_size(n, X_arr.shape[1], fix)
+    check_response_varies(y_arr, response, fix)
     columns = _formula_terms(Z, n)
     if columns is None:
         columns = split_z(Z, rand_c, n)
+    given = list(columns)
     sizes = [_width(c) for c in columns]
     rand_fams = rand_families(rand_family, len(columns))
     w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
-    if np.any(w <= 0):
-        raise ValueError("weights: prior weights must be positive")
-    if response.name == "binomial":
-        check_binomial_counts(y_arr, w)
+    check_prior_weights(w)
+    if response.fixed_dispersion:
+        warn_non_integer_counts(y_arr * w if response.name == "binomial" else y_arr,
+                                response.name)
     off = np.zeros(n) if offset is None else vector_argument(offset, "offset", n)
-    fix = None if fix_disp is None else positive_number(fix_disp, "fix_disp")
     xd_arr, disp_names = _residual_disp_design(x_disp, n)
     terms, rand_disp_names = _term_models(
         columns, rand_fams, x_rand_disp, link_rand_disp, rand_cov, rand_cov_labels, engine
     )
+    check_identifiable(given, terms, response, w, fix, _term_descriptions(random_labels,
+                                                                           len(terms)))
     problem = Problem(
         y_arr, X_arr, [engine.block(c) for c in columns], terms, response, w, off, xd_arr,
         get_link(link_disp, "link_disp"), fix,
@@ -171,17 +186,15 @@ def response_vector(y: object, family: ResponseFamily) -> tuple[Array, str]:
     """The response as a finite float vector in the family's support, and its name (a
     Series' name, else ``"y"``)."""
     name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
-    arr = np.asarray(y)
+    arr = real_array(y, "y")
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise ValueError(f"y: expected a vector, got an array of shape {arr.shape}")
-    try:
-        arr = arr.astype(float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"y: expected numbers ({exc})") from exc
     if not np.all(np.isfinite(arr)):
         raise ValueError("y: contains missing (NaN) or infinite values")
+    if arr.size:
+        check_scale(float(np.max(np.abs(arr))), "y")
     problem = family.support_error(arr)
     if problem:
         raise ValueError(f"y: {problem}")
@@ -190,6 +203,7 @@ def response_vector(y: object, family: ResponseFamily) -> tuple[Array, str]:
 
 def _fixed_design(X: object, n: int) -> tuple[Array, list[str]]:
     """X as a finite float matrix of full rank with at least one column, and its names."""
+    check_unique_columns(X, "X")
     X_arr = finite_matrix(X, "X", n)
     names = column_names(X, "X.", X_arr.shape[1])
     if X_arr.shape[1] == 0:
@@ -207,6 +221,8 @@ def _formula_terms(Z: object, n: int) -> list[Columns] | None:
             raise ValueError(f"Z: has {t.codes.shape[0]} rows but y has {n} values")
         if t.values is not None and not np.all(np.isfinite(t.values)):
             raise ValueError("Z: contains missing (NaN) or infinite values")
+        if t.values is not None and t.values.size:
+            check_scale(float(np.max(np.abs(t.values))), "Z", f"random term {t.label} has")
     return list(Z)
 
 
@@ -214,6 +230,8 @@ def split_z(Z: object, rand_c: Sequence[int] | None, n: int) -> list[Array | spa
     """A matrix Z (n rows, finite) split into the columns of each random term, ``rand_c``
     columns per term (None: one term); a sparse Z stays sparse (CSC)."""
     if sparse.issparse(Z):
+        if Z.dtype.kind == "c":
+            raise ValueError("Z: has complex numbers; give real numbers")
         Zm = sparse.csc_matrix(Z, dtype=float)
         if Zm.shape[0] != n:
             raise ValueError(f"Z: has {Zm.shape[0]} rows but y has {n} values")
@@ -221,17 +239,12 @@ def split_z(Z: object, rand_c: Sequence[int] | None, n: int) -> list[Array | spa
             raise ValueError("Z: contains missing (NaN) or infinite values")
     else:
         Zm = finite_matrix(Z, "Z", n)
+    if Zm.size:
+        check_scale(float(abs(Zm).max()), "Z")
     q = Zm.shape[1]
     if q == 0:
         raise ValueError("Z: has no columns; an HGLM needs at least one random effect")
-    if rand_c is None:
-        rand_c = [q]
-    sizes = [int(c) for c in rand_c]
-    if any(c <= 0 for c in sizes) or sum(sizes) != q:
-        raise ValueError(
-            f"rand_c: the numbers of columns per random term {sizes} must be positive and "
-            f"sum to the {q} columns of Z"
-        )
+    sizes = [q] if rand_c is None else term_sizes(rand_c, q)
     ends = np.cumsum(sizes)
     return [Zm[:, e - s : e] for s, e in zip(sizes, ends, strict=True)]
 
@@ -242,6 +255,15 @@ def rand_families(rand_family: object, k: int) -> list[RandomFamily]:
     if len(specs) != k:
         raise ValueError(f"rand_family: got {len(specs)} families for {k} random terms")
     return [random_family(s, "rand_family") for s in specs]
+
+
+def _term_descriptions(
+    random_labels: tuple[list[str], list[str]] | None, k: int
+) -> list[str]:
+    """How each term is named in a message: by its formula label, else its place in Z."""
+    if random_labels is None:
+        return [f"Z: random term {j + 1}" for j in range(k)]
+    return [f"random term {label}" for label in random_labels[1]]
 
 
 def _width(columns: Columns) -> int:

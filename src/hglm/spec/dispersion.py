@@ -166,7 +166,8 @@ def rand_disp_designs(
         if item is None:
             out.append((None, None))
             continue
-        arr = finite_matrix(item, f"x_rand_disp[{j}]", q_k)
+        arr = finite_matrix(item, f"x_rand_disp[{j}]", q_k,
+                            f"random term {j + 1} has {{n}} effects (columns of Z)")
         names = column_names(item, "", arr.shape[1])
         check_full_rank(arr, names, f"x_rand_disp[{j}]")
         out.append((arr, names))

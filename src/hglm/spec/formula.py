@@ -40,6 +40,7 @@ from .model_matrix import (
 )
 from .r_syntax import r_name
 from .random_terms import make_random_terms
+from .validation import check_column_types, check_prior_weights
 from .variables import (
     as_frame,
     bar_columns,
@@ -209,6 +210,7 @@ def _build_design(
     rows = np.flatnonzero(keep)
     expressions = [model.response, *(model.counts or ()), *model.offsets, weights, offset]
     used = _used_columns(frame, columns, expressions)
+    check_column_types(frame, data_columns(frame, columns))
     parts = _evaluate_parts(frame, rows, model, weights, offset, binomial, where, used)
     nan_rows = _nan_rows(parts, model)
     if nan_rows:
@@ -252,13 +254,15 @@ def _check_parts_known(
         check_known_columns(frame, bar_columns(bar), "random term")
     check_known_columns(frame, _argument_columns(weights), "weights")
     check_known_columns(frame, _argument_columns(offset), "offset")
-    check_known_columns(frame, set(extra), "extra columns")
+    check_known_columns(frame, set(extra), "dispersion formulas (disp, rand_disp)")
 
 
 def _complete_rows(
     frame: pd.DataFrame, columns: set[str], arrays: dict[str, Any]
 ) -> tuple[np.ndarray, list[str]]:
     """Rows free of missing values in ``columns`` and ``arrays``; names of those with any."""
+    if len(frame) == 0:
+        raise ValueError("data: is empty (0 rows); give the rows to fit")
     keep = np.ones(len(frame), dtype=bool)
     sources = []
     for column in data_columns(frame, columns):
@@ -318,6 +322,8 @@ def _evaluate_parts(
     if argument_offset is not None:
         total_offset = argument_offset if total_offset is None else total_offset + argument_offset
     prior = _argument_values(sub, rows, weights, "weights")
+    if prior is not None:
+        check_prior_weights(prior[~np.isnan(prior)])
     if model.counts:
         y, trials = binomial_counts(sub, model.counts, where)
         prior = trials if prior is None else prior * trials

@@ -10,6 +10,7 @@ values are.
 from __future__ import annotations
 
 import numbers
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -68,13 +69,18 @@ def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def number_labels(unique: np.ndarray) -> list[str]:
-    """:func:`number_label` of each value, vectorized for NumPy number arrays."""
+    """:func:`number_label` of each distinct value, vectorized for NumPy number arrays;
+    distinct values that R's 15 significant digits would label alike (0.1 + 0.2 and 0.3)
+    are labelled with the digits that tell them apart (Python's shortest round trip)."""
     kind = unique.dtype.kind
     if kind in "iu":
         return list(map(str, unique.tolist()))
-    if kind == "f":
-        return [f"{value:.15g}" for value in unique.tolist()]
-    return [number_label(value) for value in unique]
+    labels = [number_label(value) for value in unique.tolist()]
+    if kind == "f" and len(set(labels)) < len(labels):
+        shared = {label for label, count in Counter(labels).items() if count > 1}
+        labels = [repr(float(v)) if label in shared else label
+                  for v, label in zip(unique.tolist(), labels, strict=True)]
+    return labels
 
 
 def _column_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +163,7 @@ def _column_labels(values: pd.Series) -> np.ndarray:
     if not is_numeric(values):
         return values.astype(str).to_numpy(dtype=object)
     unique, codes = np.unique(values.to_numpy(), return_inverse=True)
-    return np.array([number_label(u) for u in unique], dtype=object)[codes.reshape(-1)]
+    return np.array(number_labels(unique), dtype=object)[codes.reshape(-1)]
 
 
 def factor_levels(values: pd.Series) -> list[str]:

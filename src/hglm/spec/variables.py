@@ -25,6 +25,7 @@ from formulaic.utils.variables import get_required_variables
 
 from .bars import Bar, ParsedModel, group_columns, parse_formula, split_terms
 from .r_syntax import FUNCTIONS
+from .validation import plain_text
 
 INTERCEPT = "Intercept"
 """formulaic's name of the intercept column."""
@@ -119,7 +120,7 @@ def required_variables(expr: str) -> frozenset[str]:
     try:
         formula = Formula(expr)
     except FormulaicError as err:
-        raise ValueError(f"cannot parse {expr!r}: {err}") from err
+        raise ValueError(f"cannot parse {expr!r}: {plain_text(err)}") from err
     return frozenset(formula_variables(formula))
 
 
