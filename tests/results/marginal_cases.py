@@ -78,14 +78,17 @@ def binomial_data(seed: int = 4) -> pd.DataFrame:
 
 def _marginal_double(eql: hglm.HGLMResult, nAGQ: int = 1) -> MarginalResult:
     """A MarginalResult on :class:`GLMMFitDouble` filled with an EQL fit's estimates."""
+    pb = eql._engine.problem
+    disp_coef = None if pb.x_disp is None else eql.disp_coef["estimate"].to_numpy()
     fit = GLMMFitDouble(
-        problem=eql._engine.problem, beta=eql.fixef.to_numpy(), v=eql._engine.v,
+        problem=pb, beta=eql.fixef.to_numpy(), v=eql._engine.v,
         vcov_beta=np.diag(eql.se_fixef.to_numpy() ** 2),
         cond_var=eql.se_ranef.to_numpy() ** 2, theta=np.sqrt(eql.var_ranef),
         objective=150.0, nAGQ=nAGQ, method="Laplace" if nAGQ == 1 else "AGQ",
+        disp_coef=disp_coef,
     )
     names = Names(fixed=list(eql.names.fixed), random=list(eql.names.random),
-                  terms=list(eql.names.terms))
+                  terms=list(eql.names.terms), disp=eql.names.disp)
     return MarginalResult(fit, names, design=eql.design, formula="p ~ x + (1|g)")
 
 
@@ -102,4 +105,11 @@ def inverse_gamma_result() -> MarginalResult:
     data = binomial_data().assign(c=lambda d: np.round(d["p"] * d["size"]))
     eql = hglm.hglm2("c ~ x + (1|g)", data=data, family="poisson",
                      rand_family="inverse_gamma", fix_disp=1)
+    return _marginal_double(eql)
+
+
+def dispersion_model_result() -> MarginalResult:
+    """A Gaussian model whose residual variance has a model, log phi = g0 + g1 z, as a
+    MarginalResult on :class:`GLMMFitDouble`."""
+    eql = hglm.hglm2("y ~ x + (1|g)", data=lmm_data(), disp="~ z")
     return _marginal_double(eql)

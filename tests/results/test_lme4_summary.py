@@ -9,7 +9,7 @@ import pytest
 import hglm
 from hglm.results.lme4_summary import SINGULAR_NOTE, fixed_effects_table, title
 
-from .marginal_cases import glmm_result, lmm_data, lmm_fit
+from .marginal_cases import dispersion_model_result, glmm_result, lmm_data, lmm_fit
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +104,12 @@ def test_quadrature_title():
     assert title(glmm_result(nAGQ=20)) == (
         "Generalized linear mixed model fit by maximum likelihood (Adaptive Gauss-Hermite "
         "Quadrature, nAGQ = 20) ['glmerMod']")
+
+
+def test_a_dispersion_model_is_shown():
+    fit = dispersion_model_result()
+    lines = str(fit.summary()).splitlines()
+    at = lines.index("Dispersion model (log link):")
+    assert lines[at + 1].split() == ["(Intercept)", "z"]
+    assert [float(x) for x in lines[at + 2].split()] == pytest.approx(
+        fit.disp_coef.to_numpy(), abs=1e-3)

@@ -13,7 +13,13 @@ from scipy.special import xlogy
 import hglm
 from hglm.fit.lmm import ProfiledDeviance
 
-from .marginal_cases import glmm_result, inverse_gamma_result, lmm_data, lmm_fit
+from .marginal_cases import (
+    dispersion_model_result,
+    glmm_result,
+    inverse_gamma_result,
+    lmm_data,
+    lmm_fit,
+)
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +176,15 @@ def test_a_fit_pickles(reml_fit):
     assert str(back.summary()) == str(reml_fit.summary())
     np.testing.assert_array_equal(back.predict(lmm_data()), reml_fit.predict(lmm_data()))
     assert back.deviance == reml_fit.deviance
+
+
+def test_a_residual_dispersion_model():
+    fit = dispersion_model_result()
+    pb = fit.problem
+    phi = np.exp(pb.x_disp @ fit.disp_coef.to_numpy())
+    assert list(fit.disp_coef.index) == ["(Intercept)", "z"]
+    np.testing.assert_allclose(fit.dispersion(), phi)
+    np.testing.assert_allclose(fit.residuals("pearson", scaled=True),
+                               (pb.y - fit.fitted) / np.sqrt(phi))
+    assert list(fit.varcorr["grp"]) == ["g"]  # no single residual variance
+    assert not fit.is_lmm

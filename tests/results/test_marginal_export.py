@@ -8,7 +8,7 @@ import pytest
 
 from hglm.results.marginal_export import SCHEMA
 
-from .marginal_cases import glmm_result, lmm_fit
+from .marginal_cases import dispersion_model_result, glmm_result, lmm_fit
 
 
 def test_an_lmm_fit_as_json():
@@ -31,3 +31,10 @@ def test_a_glmm_fit_has_no_reml_criterion():
     assert d["reml_criterion"] is None and d["family"] == {"name": "binomial",
                                                            "link": "logit"}
     assert [r["grp"] for r in d["varcorr"]] == ["g"]
+
+
+def test_the_dispersion_model_is_exported():
+    fit = dispersion_model_result()
+    d = json.loads(fit.to_json())
+    assert d["disp_coef"] == pytest.approx(fit.disp_coef.to_dict())
+    assert json.loads(lmm_fit().to_json())["disp_coef"] is None

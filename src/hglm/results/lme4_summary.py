@@ -5,8 +5,9 @@ The blocks, in lme4's order: the title naming the method, family, formula, the R
 criterion or the AIC/BIC/logLik/deviance/df.resid line (deviance there is -2 logLik, as
 lme4's summaries show it), the scaled (Pearson) residuals, the random-effects table, the
 number of observations and of levels per grouping factor, the fixed effects with t
-(LMM, or families with a scale) or z values and, for a GLMM, p-values, the correlation of
-the fixed effects (2 to 12 of them), and the boundary and convergence notes.  Numbers are
+(LMM, or families with a scale) or z values and, for a GLMM, p-values, the coefficients
+of a residual-dispersion model (as glmmTMB shows them), the correlation of the fixed
+effects (2 to 12 of them), and the boundary and convergence notes.  Numbers are
 formatted as R formats them (:mod:`.r_format`, lme4's ``digits = 4``).
 """
 
@@ -124,6 +125,15 @@ class LMMSummary:
             lines += ["---", SIGNIF_LEGEND]
         return lines
 
+    def _dispersion(self) -> list[str]:
+        """The residual-dispersion model's coefficients (glmmTMB's "Dispersion model")."""
+        coef = self.fit.disp_coef
+        if coef is None:
+            return []
+        link = self.fit.problem.link_disp.name
+        return [f"Dispersion model ({link} link):",
+                *named_vector(list(coef.index), format_r(coef.to_numpy(), DIGITS), gap=2)]
+
     def _correlation(self) -> list[str]:
         vcov = self.fit.vcov.to_numpy()
         p = vcov.shape[0]
@@ -149,9 +159,9 @@ class LMMSummary:
         lines = [*self._head(), "", *self._criterion(1), "", *self._residuals(), "",
                  "Random effects:", *random_effects_block(self.fit.varcorr, DIGITS),
                  self._groups(), "", *self._fixed()]
-        correlation = self._correlation()
-        if correlation:
-            lines += ["", *correlation]
+        for block in (self._dispersion(), self._correlation()):
+            if block:
+                lines += ["", *block]
         notes = self._notes()
         if notes:
             lines += ["", *notes]

@@ -89,6 +89,9 @@ class MarginalResult(MixedModelResult):
         The optimiser's message.
     n_iter : int
         Evaluations of the objective.
+    disp_coef : Series or None
+        The residual-dispersion model's coefficients (on its link's scale), when it has
+        one.
     """
 
     def __init__(self, fit: MarginalFit, names: Names, design: ModelDesign | None = None,
@@ -115,6 +118,9 @@ class MarginalResult(MixedModelResult):
         self.singular = bool(fit.singular)
         self.message = str(fit.message)
         self.n_iter = int(fit.n_eval)
+        self.disp_coef = None if fit.disp_coef is None else pd.Series(
+            np.asarray(fit.disp_coef, dtype=float),
+            index=pd.Index(names.disp or ["(Intercept)"]), name="disp_coef")
 
     # --- likelihood verbs ----------------------------------------------------------
 
@@ -255,7 +261,8 @@ class MarginalResult(MixedModelResult):
         type : {"response", "pearson", "deviance", "working"}, optional
             Default: "response" for an LMM, "deviance" for a GLMM (as lme4).
         scaled : bool
-            Divide by sigma (lme4's ``scaled = TRUE``).
+            Divide by the residual standard deviation (lme4's ``scaled = TRUE``): sigma,
+            or sqrt(phi_i) of a dispersion model.
 
         Returns
         -------
@@ -276,7 +283,7 @@ class MarginalResult(MixedModelResult):
             raise ValueError(
                 f"type: must be 'response', 'pearson', 'deviance' or 'working', got {kind!r}"
             )
-        return out / self.sigma if scaled else out
+        return out / np.sqrt(self.dispersion()) if scaled else out
 
     @property
     def resid(self) -> Array:

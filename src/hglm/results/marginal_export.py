@@ -3,7 +3,8 @@ and ``to_json`` through it).
 
 Schema ``hglm.marginal/1``: ``method``, ``nAGQ``, ``reml``, ``family`` ({name, link}),
 ``formula``, ``nobs``, ``fixef`` and ``se_fixef`` ({name: value}), ``vcov`` (p x p list
-of lists, X's column order), ``theta``, ``sigma``, ``varcorr`` (one {grp, var1, var2,
+of lists, X's column order), ``theta``, ``sigma``, ``disp_coef`` ({name: value} of a
+residual-dispersion model, or null), ``varcorr`` (one {grp, var1, var2,
 vcov, sdcor} per row, missing labels null), ``ranef`` (one {grpvar, term, grp, condval,
 condsd} per level), ``loglik``, ``aic``, ``bic``, ``deviance``, ``reml_criterion`` (null
 but for linear mixed models), ``df_resid``, ``n_params``, ``n_eval``, ``converged``,
@@ -57,6 +58,7 @@ def marginal_dict(fit: MarginalView) -> dict[str, Any]:
         "vcov": [[_num(x) for x in row] for row in fit.vcov.to_numpy()],
         "theta": [_num(x) for x in fit.theta],
         "sigma": _num(fit.sigma),
+        "disp_coef": None if fit.disp_coef is None else _series(fit.disp_coef),
         "varcorr": _records(fit.varcorr),
         "ranef": _records(fit.ranef),
         "loglik": _num(fit.loglik),

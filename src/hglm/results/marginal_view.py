@@ -100,6 +100,7 @@ class MarginalView(Protocol):
     singular: bool
     message: str
     n_iter: int
+    disp_coef: pd.Series | None
 
     nobs: int
     is_lmm: bool
