@@ -7,9 +7,15 @@ import pandas as pd
 import pytest
 
 from hglm.engine import Indicator
-from hglm.results.prediction import population_frame, random_part, re_form_population
+from hglm.results.prediction import (
+    mean_v,
+    population_frame,
+    random_part,
+    re_form_population,
+    term_slices,
+)
 
-from .marginal_cases import lmm_fit
+from .marginal_cases import inverse_gamma_result, lmm_fit
 
 
 def test_re_form_values():
@@ -39,3 +45,10 @@ def test_population_frame_blanks_the_grouping_columns():
     assert blanked["g"].isna().all()  # a level given is not used at the population level
     np.testing.assert_allclose(fit.predict(frame, re_form="NA"),
                                fit.fixef["(Intercept)"] + fit.fixef["x"] * frame["x"])
+
+
+def test_term_slices_and_the_means_of_v():
+    blocks = [Indicator(np.array([0, 1, 1, 2]), np.ones(4), 3), np.zeros((4, 2))]
+    assert term_slices(blocks) == [slice(0, 3), slice(3, 5)]
+    np.testing.assert_array_equal(mean_v(inverse_gamma_result().problem), np.ones(15))
+    np.testing.assert_array_equal(mean_v(lmm_fit().problem), np.zeros(12))

@@ -27,14 +27,20 @@ import numpy as np
 import pandas as pd
 
 from ..engine import block_width
-from ..spec import ModelDesign, Names, Problem, new_design, new_offset
+from ..spec import ModelDesign, Names, Problem
 from .base import MixedModelResult
 from .confint import confidence_intervals
 from .lme4_summary import LMMSummary
 from .marginal_export import marginal_dict
 from .marginal_plots import plot_marginal
 from .marginal_view import MarginalFit
-from .prediction import population_frame, random_part, re_form_population
+from .prediction import (
+    mean_v,
+    new_linear_predictor,
+    random_part,
+    re_form_population,
+    term_slices,
+)
 from .simulate import simulate_responses
 from .varcorr import INTERCEPT, varcorr_frame
 
@@ -189,18 +195,13 @@ class MarginalResult(MixedModelResult):
 
     # --- random effects ------------------------------------------------------------
 
-    def _term_slices(self) -> list[slice]:
-        sizes = [block_width(b) for b in self.problem.blocks]
-        ends = np.cumsum(sizes)
-        return [slice(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
-
     def _term_groups(self) -> tuple[list[str], list[str], list[list[str]]]:
         """Per term, in lme4's order: grouping factor, effect name and level labels."""
         if self.design is not None:
             terms = [self.design.random[k] for k in self.term_order]
             return ([t.group for t in terms], [t.covariate or INTERCEPT for t in terms],
                     [list(t.levels) for t in terms])
-        slices = self._term_slices()
+        slices = term_slices(self.problem.blocks)
         return ([self.names.terms[k] for k in self.term_order], [INTERCEPT] * len(slices),
                 [self.names.random[slices[k]] for k in self.term_order])
 
@@ -217,7 +218,7 @@ class MarginalResult(MixedModelResult):
         groups, effects, levels = self._term_groups()
         v, cond_var = self._fit.v, np.asarray(self._fit.cond_var, dtype=float)
         parts = []
-        slices = self._term_slices()
+        slices = term_slices(self.problem.blocks)
         for j, k in enumerate(self.term_order):
             sl, transform = slices[k], self.problem.terms[k].transform
             value = v[sl] if transform is None else transform @ v[sl]
@@ -320,41 +321,13 @@ class MarginalResult(MixedModelResult):
             pb = self.problem
             eta = self.linear_predictor
             if population:
-                eta = pb.X @ self._fit.beta + pb.offset + random_part(pb.blocks, self._mean_v())
+                eta = pb.X @ self._fit.beta + pb.offset + random_part(pb.blocks, mean_v(pb))
         else:
-            eta = self._new_linear_predictor(newdata, population, offset)
+            if self.design is None:
+                raise ValueError("newdata: needs a formula fit (lmer, glmer, hglm2)")
+            eta = new_linear_predictor(self.problem, self.design, self._fit.beta,
+                                       self._fit.v, newdata, population, offset)
         return eta if type == "link" else self.family.link.inverse(eta)
-
-    def _new_linear_predictor(self, newdata: object, population: bool,
-                              offset: object | None) -> Array:
-        if self.design is None:
-            raise ValueError("newdata: needs a formula fit (lmer, glmer, hglm2)")
-        frame = population_frame(newdata, self.design) if population else newdata
-        X, blocks = new_design(self.design, frame, unseen="mean")
-        eta = X @ self._fit.beta + self._new_random_part(blocks)
-        if offset is not None:
-            return eta + np.asarray(offset, dtype=float)
-        default = new_offset(self.design, frame)
-        return eta if default is None else eta + default
-
-    def _new_random_part(self, blocks: list[Any]) -> Array:
-        """Z_new u over the terms (u = T v for a known covariance); a row without a
-        level (new, or missing) gets the random effect's mean."""
-        out = np.zeros(blocks[0].shape[0])
-        for block, sl, term in zip(blocks, self._term_slices(), self.problem.terms,
-                                   strict=True):
-            v = self._fit.v[sl]
-            out += block @ (v if term.transform is None else term.transform @ v)
-            out += self._mean_v()[sl.start] * (block.getnnz(axis=1) == 0)
-        return out
-
-    def _mean_v(self) -> Array:
-        """The mean of each random effect on the v scale, v(psi): 0 but for an
-        inverse-Gamma term with the inverse link."""
-        return np.concatenate([
-            np.full(sl.stop - sl.start, float(t.family.link.link(np.array(t.family.psi))))
-            for sl, t in zip(self._term_slices(), self.problem.terms, strict=True)
-        ])
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """lme4's ``simulate``: responses drawn from the fitted model with new random
