@@ -10,6 +10,7 @@ at given beta): then the system is built on Z alone (:func:`random_effects_syste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -72,13 +73,15 @@ class ResponseShift:
 class Solution(NamedTuple):
     """A penalized IRLS solution: delta = (beta, v) (v alone with beta held), the linear
     predictor X beta + Z v without the offset, and the factor and weights of the last
-    solve (the iterate before the final update, DESIGN.md step 3)."""
+    solve (the iterate before the final update, DESIGN.md step 3), and the number of
+    IWLS steps taken."""
 
     delta: Array
     eta: Array
     factor: AugmentedFactor
     w1: Array
     w2: Array
+    steps: int = 0
 
 
 class PenalizedIRLS:
@@ -103,6 +106,11 @@ class PenalizedIRLS:
         Form the products of the weighted leverage sums with each factorization (a
         linear problem, whose one factorization is the round's last, and leverages
         wanted as sums only).
+    correction : callable, optional
+        ``correction(eta, phi, lam)`` -> X'c: a correction of the fixed effects' score,
+        subtracted from their rows of T'Wz at each step (computed at the step's iterate,
+        eta with the offset), so that the solution has X'(s - c) = 0 (the Laplace
+        approximation's fixed effects, :mod:`.laplace`).
     """
 
     def __init__(
@@ -114,6 +122,7 @@ class PenalizedIRLS:
         beta: Array | None = None,
         accelerate: bool = False,
         trace_sums: bool = False,
+        correction: Callable[[Array, Array, Array], Array] | None = None,
     ) -> None:
         if beta is not None and system.p != 0:
             raise ValueError("beta held in the offset needs the system of Z alone")
@@ -125,6 +134,7 @@ class PenalizedIRLS:
         self.offset = problem.offset if beta is None else problem.offset + problem.X @ beta
         self.accelerate = accelerate
         self.trace_sums = trace_sums
+        self.correction = correction
         self._last_eta: tuple[Array, Array] | None = None
         self._last_mean: tuple[Array, Array, Array] | None = None
 
@@ -188,11 +198,14 @@ class PenalizedIRLS:
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise Divergence("non-finite IWLS weights")
+            rhs = sysm.rhs(w1, z1, w2, z2)
             try:
                 factor = sysm.factorize(w1, w2, trace_weights=w2 if self.trace_sums else None)
+                if self.correction is not None:
+                    rhs[: self.p] -= self.correction(eta_lin + self.offset, phi, lam)
             except NotPositiveDefiniteError as exc:
                 raise Divergence(str(exc)) from exc
-            new = factor.solve(sysm.rhs(w1, z1, w2, z2))
+            new = factor.solve(rhs)
             if not np.all(np.isfinite(new)):
                 raise Divergence("non-finite IWLS solution")
             new_eta = sysm.linear_predictor(new)
@@ -208,7 +221,7 @@ class PenalizedIRLS:
         else:
             raise Divergence("the IWLS of the augmented GLM did not converge")
         self._last_eta = (delta, eta_lin)
-        return Solution(delta, eta_lin, factor, w1, w2)
+        return Solution(delta, eta_lin, factor, w1, w2, step + 1)
 
     def _remaining(self, change: float, previous: float) -> float:
         """The squared distance still to go after an IWLS step, extrapolated from the last

@@ -1,0 +1,133 @@
+"""The mode of the h-likelihood at given variance and dispersion parameters, warm-started
+from the last one.
+
+The inner unknowns are the random effects v with the fixed effects held in the offset
+(Laplace and quadrature at given (theta, beta)), or the fixed and random effects together
+(nAGQ = 0 and Laplace-REML at given theta).  Each mode is penalized IRLS
+(:class:`.pirls.PenalizedIRLS`) on one engine system built once, so its symbolic work is
+kept across evaluations; the mode starts at the previous one, and again from zero when
+that IRLS fails.
+
+With a ``correction`` of the fixed effects' score the joint IRLS solves instead
+X'(s - c) = 0, Z's = Lambda^{-1} v (:class:`.pirls.PenalizedIRLS`): the Laplace
+approximation's fixed effects at given theta are this solution for the c of
+:mod:`.laplace`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ..engine import make_system
+from ..spec import Problem
+from .diagnostics import Divergence
+from .pirls import PenalizedIRLS, System, random_effects_system
+from .random_effects import RandomEffects
+
+Array = np.ndarray
+
+# IWLS stops when the squared change of the linear predictor is below this times its
+# squared length: the mode to ~1e-11 relative, after which the objective's error is ~1e-22
+MODE_TOL = 1e-22
+
+# X'c from the linear predictor with the offset, phi and the effects' variances
+Correction = Callable[[Array, Array, Array], Array]
+
+
+class Mode(NamedTuple):
+    """A conditional mode: delta = (beta, v) in user order (beta the given one when held)
+    and the linear predictor eta with the offset."""
+
+    delta: Array
+    eta: Array
+
+
+class ModeFinder:
+    """Conditional modes of one problem.
+
+    Parameters
+    ----------
+    problem : Problem
+    inner_beta : bool
+        Solve the fixed effects with the random effects (True) or hold them (False).
+
+    Notes
+    -----
+    With Gaussian random effects a new mode starts from the first-order prediction of
+    the last one: the mode's equations move with the random effects' precisions
+    Lambda^{-1} by -(0, d(Lambda^{-1}) v), so d delta = M^{-1} (0, -d(Lambda^{-1}) v) with
+    M the last IWLS factor (one solve).
+    """
+
+    def __init__(self, problem: Problem, inner_beta: bool) -> None:
+        self.pb = problem
+        self.inner_beta = inner_beta
+        self.p = problem.X.shape[1]
+        self.effects = RandomEffects(problem)
+        self.system: System = (
+            make_system(problem.X, problem.blocks, [t.precision for t in problem.terms])
+            if inner_beta else random_effects_system(problem)
+        )
+        self.q = self.system.q
+        self.predict = all(t.family.is_gaussian for t in problem.terms)
+        self.n_steps = 0
+        self._start = self.cold_start()
+        self._last = self._start
+        self._last_fit: tuple[Array, object] | None = None
+
+    def cold_start(self) -> Array:
+        """The inner unknowns at the random effects' means, with the fixed effects (when
+        inner) the least-squares fit of g(mu0) - offset, mu0 the family's starting means
+        (R's glm starts its IRLS there)."""
+        v0 = np.concatenate([np.full(s, t.family.link.link(np.array(t.family.psi)))
+                             for s, t in zip(self.effects.sizes, self.pb.terms, strict=True)])
+        if not self.inner_beta:
+            return v0
+        pb = self.pb
+        eta0 = pb.family.link.link(pb.family.mustart(pb.y, pb.weights)) - pb.offset
+        beta0 = np.linalg.lstsq(pb.X, eta0, rcond=None)[0]
+        return np.concatenate([beta0, v0])
+
+    def solve(self, beta: Array | None, phi: Array, lam: Array,
+              correction: Correction | None = None) -> Mode:
+        """The mode at fixed effects ``beta`` (ignored when inner), observation dispersions
+        ``phi`` and effect variances ``lam``, with the fixed effects' score corrected by
+        ``correction`` (inner fixed effects only; module docstring).
+
+        Raises
+        ------
+        Divergence
+            When the IWLS fails from the predicted mode, the last mode and the cold start.
+        """
+        pirls = PenalizedIRLS(self.pb, self.system, self.effects, MODE_TOL,
+                              beta=None if self.inner_beta else beta, accelerate=True,
+                              correction=correction)
+        sol = None
+        for start in self._starts(lam):
+            try:
+                sol = pirls.solve(start, phi, lam)
+                break
+            except Divergence as exc:
+                failure = exc
+        if sol is None:
+            raise failure
+        self.n_steps += sol.steps
+        self._last = sol.delta
+        self._last_fit = (lam, sol.factor)
+        delta = sol.delta if self.inner_beta else np.concatenate([beta, sol.delta])
+        return Mode(delta, sol.eta + pirls.offset)
+
+    def _starts(self, lam: Array) -> list[Array]:
+        """Where the IWLS starts, in turn: the predicted mode (class notes), the last mode,
+        the cold start."""
+        starts = [self._last, self._start]
+        if not self.predict or self._last_fit is None:
+            return starts
+        lam_old, factor = self._last_fit
+        n_fixed = self._last.shape[0] - self.q
+        v = self._last[n_fixed:]
+        rhs = np.concatenate([np.zeros(n_fixed), -(1.0 / lam - 1.0 / lam_old) * v])
+        return [self._last + factor.solve(rhs)] + starts

@@ -1,0 +1,323 @@
+"""Maximum-likelihood fits of GLMMs (glmer's Laplace, adaptive quadrature and nAGQ = 0) and
+Laplace-REML, for every response family and link, with Gaussian or conjugate random
+effects and the residual dispersion estimated by the same likelihood.
+
+The stages are glmer's.  Stage 1 minimises the nAGQ = 0 deviance (or the REML criterion)
+over the variance and dispersion parameters, the fixed effects at the joint mode
+(:mod:`.laplace`); for nAGQ = 0 and REML it is the fit.  Stage 2 minimises the Laplace
+deviance over (log sd, beta, gamma) from there, and for nAGQ > 1 stage 3 the quadrature
+deviance (:mod:`.agq`) from the Laplace optimum, with its Hessian as the start.  Each
+stage is the quasi-Newton method of :mod:`.newton`, on the analytic gradient where the
+random effects are Gaussian and on differences of values otherwise.  A term whose theta
+ends below lme4's singularity tolerance is set to 0 when that does not raise the
+objective (its optimum is then the boundary, which the log scale only approaches).
+
+The fixed effects' covariance is glmer's: twice the inverse Hessian of the deviance in
+all the parameters, restricted to beta (terms at 0 left out), the Hessian by differences
+of the gradient (of values for quadrature); where that Hessian is not positive definite,
+and for nAGQ = 0 and REML, the fixed effects' block of the inverse curvature at the mode
+(warned about in the first case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._warn import warn
+from ..spec import Problem
+from .agq import QuadratureDeviance, check_quadrature
+from .diagnostics import ConvergenceWarning
+from .differences import gradient_hessian, value_gradient, value_hessian
+from .glm import fit_glm
+from .laplace import LaplaceDeviance
+from .newton import ROUNDING, Minimum, minimize_newton
+from .outer_parameters import OuterParameters
+
+Array = np.ndarray
+
+# lme4's isSingular: a theta below this is on the boundary
+SINGULAR_TOL = 1e-4
+# Newton decrement (in -2 log-likelihood) at which a stage has converged; stage 1 of a
+# Laplace or quadrature fit only starts stage 2
+TOL = 1e-9
+START_TOL = 1e-2
+RANDOM_FAMILIES = ("gaussian", "Gamma", "Beta", "inverse.gamma")
+
+
+@dataclass
+class GLMMFit:
+    """The result of :func:`fit_glmm` (arrays only; attribute names as ``LMMFit``).
+
+    Attributes
+    ----------
+    problem : Problem
+    method : str
+        "Laplace", "AGQ", "nAGQ0" or "REML" (Laplace-REML).
+    nAGQ : int
+    reml : bool
+    theta : ndarray
+        lme4's theta per term: sd(v_k) / sigma for a family with a scale, sd(v_k) for
+        binomial and Poisson (and with a dispersion model, where sigma2 is 1).
+    lam : ndarray
+        The variance of each term's effects.
+    sigma2 : float
+        The residual dispersion phi (1 for binomial and Poisson; 1 with a dispersion
+        model, whose phi_i are in ``phi``).
+    disp_coef : ndarray or None
+        The dispersion model's coefficients (log scale), when it has one.
+    phi : ndarray
+        The residual dispersion of each observation.
+    beta, v : ndarray
+        Fixed effects and the conditional modes of the random effects (fitted scale).
+    vcov_beta : ndarray
+    cond_var : ndarray
+        The conditional variances of the v (diagonal of D^{-1} at the mode).
+    objective : float
+        -2 log-likelihood, or the Laplace-REML criterion.
+    n_params : int
+        Parameters counted by AIC: fixed effects, variances and dispersion coefficients.
+    hessian : ndarray or None
+        The Hessian of ``objective`` in (sd, beta, dispersion coefficients) at the
+        optimum (None for nAGQ = 0 and REML).
+    n_eval, n_pirls : int
+        Evaluations of the objectives and penalized IRLS steps, over all stages.
+    converged : bool
+    message : str
+    singular : bool
+        Some theta below 1e-4 (lme4's isSingular).
+    """
+
+    problem: Problem
+    method: str
+    nAGQ: int
+    reml: bool
+    theta: Array
+    lam: Array
+    sigma2: float
+    disp_coef: Array | None
+    phi: Array = field(repr=False)
+    beta: Array
+    v: Array = field(repr=False)
+    vcov_beta: Array
+    cond_var: Array = field(repr=False)
+    objective: float
+    n_params: int
+    hessian: Array | None = field(repr=False)
+    n_eval: int
+    n_pirls: int
+    converged: bool
+    message: str
+    singular: bool
+
+    @property
+    def loglik(self) -> float:
+        """The log-likelihood with every constant (for REML, the REML criterion's)."""
+        return -0.5 * self.objective
+
+
+def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
+    """Refuse what the marginal-likelihood fits do not cover, naming the argument."""
+    if not isinstance(nAGQ, int | np.integer) or isinstance(nAGQ, bool) or nAGQ < 0:
+        raise ValueError(f"nAGQ: a whole number >= 0, got {nAGQ!r}")
+    for k, t in enumerate(problem.terms):
+        if t.family.name not in RANDOM_FAMILIES or t.family.spatial is not None:
+            raise ValueError(f"rand_family: random term {k + 1} is {t.family.name}; "
+                             f"marginal-likelihood fits take {list(RANDOM_FAMILIES)}")
+        if t.x_disp is not None:
+            raise ValueError(f"x_rand_disp: random term {k + 1} has a dispersion model; "
+                             "marginal-likelihood fits estimate one variance per term")
+        if t.precision is not None:
+            raise ValueError(f"random term {k + 1} has a known precision: not supported by "
+                             "marginal-likelihood fits yet; fit it by EQL")
+    if nAGQ > 1:
+        check_quadrature(problem, nAGQ)
+    gaussian = all(t.family.is_gaussian for t in problem.terms)
+    if not gaussian and nAGQ != 1:
+        raise ValueError("nAGQ: non-Gaussian random effects are fitted by the Laplace "
+                         "approximation on the scale of v; use nAGQ = 1")
+    if reml and nAGQ != 1:
+        raise ValueError("reml: Laplace-REML has no quadrature or nAGQ = 0 form; use nAGQ = 1")
+    if problem.family.name == "binomial":
+        counts = problem.y * problem.weights
+        if np.any(np.abs(counts - np.round(counts)) > 1e-8 * np.maximum(1.0, counts)):
+            raise ValueError("weights: a binomial response needs whole numbers of successes "
+                             "y * weights (proportions y with the numbers of trials as "
+                             "weights); round the counts or use another family")
+    if problem.X.shape[0] <= problem.X.shape[1]:
+        raise ValueError("y: needs more observations than fixed effects")
+
+
+def _start(problem: Problem, params: OuterParameters, start: Mapping | None) -> Array:
+    """x of stage 1: lme4's theta = 1 (sd = sigma for families with a scale), the
+    dispersion of the GLM without random effects, or the user's ``start``."""
+    start = dict(start or {})
+    unknown = set(start) - {"theta", "disp_coef"}
+    if unknown:
+        raise ValueError(f"start: unknown keys {sorted(unknown)}; use 'theta' and "
+                         "'disp_coef' (stage 1 solves the fixed effects)")
+    gamma = np.zeros(0)
+    scale = 1.0
+    if params.n_disp:
+        glm = fit_glm(problem.y, problem.X, problem.family, problem.weights, problem.offset)
+        phi0 = max(glm.deviance / float(np.sum(problem.weights)), 1e-8)
+        design = params.disp_design
+        gamma = np.linalg.lstsq(design, np.full(design.shape[0], np.log(phi0)), rcond=None)[0]
+        gamma = np.asarray(start.get("disp_coef", gamma), dtype=float)
+        if gamma.shape != (params.n_disp,) or not np.all(np.isfinite(gamma)):
+            raise ValueError(f"start: 'disp_coef' needs {params.n_disp} finite values")
+        if problem.x_disp is None:
+            scale = float(np.sqrt(np.exp(gamma[0])))
+    theta = np.asarray(start.get("theta", np.ones(params.n_terms)), dtype=float)
+    if theta.shape != (params.n_terms,) or np.any(theta < 0) or not np.all(np.isfinite(theta)):
+        raise ValueError(f"start: 'theta' needs {params.n_terms} finite values >= 0")
+    return params.pack(theta * scale, None, gamma)
+
+
+def _minimize(dev, x0: Array, tol: float, hessian: Array | None = None) -> Minimum:
+    """One stage: quasi-Newton on the analytic gradient, or on differences of values."""
+    if getattr(dev, "analytic_gradient", False):
+        return minimize_newton(dev.objective, dev.gradient, x0, tol, hessian=hessian)
+
+    def gradient(x: Array) -> Array:
+        return value_gradient(dev.objective, x)
+
+    if hessian is None:
+        hessian = value_hessian(dev.objective, x0)
+    return minimize_newton(dev.objective, gradient, x0, tol, hessian=hessian)
+
+
+def _to_boundary(dev, res: Minimum) -> Minimum:
+    """``res`` with the sds whose theta is below SINGULAR_TOL at their floor, when the
+    objective is not higher there (module docstring)."""
+    par = dev.params
+    small = par.sd(res.x) / np.sqrt(_sigma2(dev.pb, par, res.x)) < SINGULAR_TOL
+    if not np.any(small) or np.all(par.at_floor(res.x)[small]):
+        return res
+    x = res.x.copy()
+    x[par.sd_slice] = np.where(small, np.log(par.floor(x)), x[par.sd_slice])
+    f = dev.objective(x)
+    if f > res.fun + ROUNDING * max(1.0, abs(res.fun)):
+        return res
+    return Minimum(x, f, res.grad, res.hessian, res.n_iter, res.converged, res.message)
+
+
+def _beta_covariance(hessian: Array, params: OuterParameters, x: Array) -> Array | None:
+    """2 H^{-1} on beta, the terms at 0 left out; None when H is not positive definite
+    there."""
+    keep = np.ones(x.shape[0], dtype=bool)
+    keep[params.sd_slice] = ~params.at_floor(x)
+    H = hessian[np.ix_(keep, keep)]
+    try:
+        chol = np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+    inverse_chol = np.linalg.inv(chol)
+    inv = 2.0 * inverse_chol.T @ inverse_chol
+    position = np.cumsum(keep) - 1
+    beta = position[params.beta_slice]
+    return inv[np.ix_(beta, beta)]
+
+
+def fit_glmm(problem: Problem, nAGQ: int = 1, reml: bool = False,
+             start: Mapping | None = None) -> GLMMFit:
+    """Fit a GLMM by maximum likelihood (Laplace, adaptive quadrature, nAGQ = 0) or by
+    Laplace-REML.
+
+    Parameters
+    ----------
+    problem : Problem
+        Any response family and link; Gaussian, Gamma, Beta or inverse-Gamma random
+        terms, each with one variance; a residual-dispersion model (``x_disp``) or
+        ``fix_disp``.  Binomial and Poisson responses have dispersion 1.
+    nAGQ : int
+        0 (fixed effects at the joint mode), 1 (Laplace, default) or the number of
+        quadrature nodes (one scalar random term with an indicator block).
+    reml : bool
+        Laplace-REML, -2 p_{beta,v}(h) (exact REML for a Gaussian identity-link response).
+    start : mapping, optional
+        'theta' (lme4's theta per term) and 'disp_coef' (log dispersion coefficients) to
+        start from.
+
+    Returns
+    -------
+    GLMMFit
+
+    Warns
+    -----
+    ConvergenceWarning
+        When a stage does not converge, or the Hessian is not positive definite (the
+        standard errors then come from the curvature at the mode).
+    """
+    check_glmm(problem, nAGQ, reml)
+    stage1 = LaplaceDeviance(problem, "REML" if reml else "nAGQ0")
+    final = reml or nAGQ == 0
+    res = _minimize(stage1, _start(problem, stage1.params, start), TOL if final else START_TOL)
+    if final:
+        res = _to_boundary(stage1, res)
+        return _result(problem, stage1, stage1, res, None, nAGQ, reml, [stage1])
+    laplace = LaplaceDeviance(problem, "ML")
+    par1 = stage1.params
+    beta = stage1.state(res.x).mode.delta[: problem.X.shape[1]]
+    res = _minimize(laplace, laplace.params.pack(par1.sd(res.x), beta, par1.gamma(res.x)), TOL)
+    devs = [stage1, laplace]
+    dev = laplace
+    if nAGQ > 1:
+        H = gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
+        dev = QuadratureDeviance(problem, nAGQ)
+        res = _minimize(dev, res.x, TOL, hessian=H)
+        devs.append(dev)
+    res = _to_boundary(dev, res)
+    if laplace.analytic_gradient and nAGQ == 1:
+        hessian = gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
+    else:
+        hessian = value_hessian(dev.objective, res.x)
+    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs)
+
+
+def _sigma2(problem: Problem, params: OuterParameters, x: Array) -> float:
+    """The scale theta is relative to: phi for a family with one estimated or fixed
+    dispersion, 1 for binomial and Poisson and with a dispersion model."""
+    if problem.family.fixed_dispersion or problem.x_disp is not None:
+        return 1.0
+    return float(params.phi(x)[0])
+
+
+def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
+            hessian: Array | None, nAGQ: int, reml: bool, devs: list) -> GLMMFit:
+    """The fit at the optimum ``res`` of ``dev``, the modes and curvatures from
+    ``laplace`` (a :class:`LaplaceDeviance` at the same parameters)."""
+    par, x = dev.params, res.x
+    st = laplace.state(x)
+    p = problem.X.shape[1]
+    vcov = None if hessian is None else _beta_covariance(hessian, par, x)
+    if vcov is None:
+        if hessian is not None:
+            warn("the Hessian of the deviance is not positive definite; the standard errors "
+                 "come from the curvature of the h-likelihood at the mode", ConvergenceWarning)
+        vcov = laplace.fixed_covariance(x)
+    if not res.converged:
+        warn(f"the {_method(nAGQ, reml)} fit did not converge: {res.message}",
+             ConvergenceWarning)
+    lam = np.where(par.at_floor(x), 0.0, par.lam(x))
+    sigma2 = _sigma2(problem, par, x)
+    theta = np.sqrt(lam / sigma2)
+    return GLMMFit(
+        problem=problem, method=_method(nAGQ, reml), nAGQ=nAGQ, reml=reml, theta=theta,
+        lam=lam, sigma2=sigma2,
+        disp_coef=par.gamma(x).copy() if problem.x_disp is not None else None,
+        phi=par.phi(x), beta=st.mode.delta[:p].copy(), v=st.mode.delta[p:].copy(),
+        vcov_beta=vcov, cond_var=laplace.random_factor(x).diag_inverse(),
+        objective=float(res.fun), n_params=p + par.n_terms + par.n_disp, hessian=hessian,
+        n_eval=sum(d.n_eval for d in devs), n_pirls=sum(d.modes.n_steps for d in devs),
+        converged=bool(res.converged), message=res.message,
+        singular=bool(np.any(theta < SINGULAR_TOL)),
+    )
+
+
+def _method(nAGQ: int, reml: bool) -> str:
+    if reml:
+        return "REML"
+    return {0: "nAGQ0", 1: "Laplace"}.get(nAGQ, "AGQ")
