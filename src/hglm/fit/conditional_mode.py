@@ -7,16 +7,10 @@ The inner unknowns are the random effects v with the fixed effects held in the o
 (:class:`.pirls.PenalizedIRLS`) on one engine system built once, so its symbolic work is
 kept across evaluations; the mode starts at the previous one, and again from zero when
 that IRLS fails.
-
-With a ``correction`` of the fixed effects' score the joint IRLS solves instead
-X'(s - c) = 0, Z's = Lambda^{-1} v (:class:`.pirls.PenalizedIRLS`): the Laplace
-approximation's fixed effects at given theta are this solution for the c of
-:mod:`.laplace`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -32,9 +26,6 @@ Array = np.ndarray
 # IWLS stops when the squared change of the linear predictor is below this times its
 # squared length: the mode to ~1e-11 relative, after which the objective's error is ~1e-22
 MODE_TOL = 1e-22
-
-# X'c from the linear predictor with the offset, phi and the effects' variances
-Correction = Callable[[Array, Array, Array], Array]
 
 
 class Mode(NamedTuple):
@@ -91,11 +82,9 @@ class ModeFinder:
         beta0 = np.linalg.lstsq(pb.X, eta0, rcond=None)[0]
         return np.concatenate([beta0, v0])
 
-    def solve(self, beta: Array | None, phi: Array, lam: Array,
-              correction: Correction | None = None) -> Mode:
+    def solve(self, beta: Array | None, phi: Array, lam: Array) -> Mode:
         """The mode at fixed effects ``beta`` (ignored when inner), observation dispersions
-        ``phi`` and effect variances ``lam``, with the fixed effects' score corrected by
-        ``correction`` (inner fixed effects only; module docstring).
+        ``phi`` and effect variances ``lam``.
 
         Raises
         ------
@@ -103,8 +92,7 @@ class ModeFinder:
             When the IWLS fails from the predicted mode, the last mode and the cold start.
         """
         pirls = PenalizedIRLS(self.pb, self.system, self.effects, MODE_TOL,
-                              beta=None if self.inner_beta else beta, accelerate=True,
-                              correction=correction)
+                              beta=None if self.inner_beta else beta, accelerate=True)
         sol = None
         for start in self._starts(lam):
             try:

@@ -13,10 +13,9 @@ effects, in lme4's notation -2 h + log|D| = sum d_i + |u|^2 + log|L|^2 (up to th
 constant), and the REML form of a Gaussian identity-link response is exact REML.  Where
 the fixed effects stand is the ``kind``:
 
-    "ML":      in x;
-    "profile": at the maximum of the Laplace approximation given the rest of x (ML);
-    "nAGQ0":   at the joint mode of h (lme4's nAGQ = 0, the ML form);
-    "REML":    at the joint mode of h.
+    "ML":     in x;
+    "nAGQ0":  at the joint mode of h (lme4's nAGQ = 0, the ML form);
+    "REML":   at the joint mode of h.
 
 The gradient (Gaussian effects) is analytic.  With m_i = t_i' M^{-1} t_i (t_i the row of
 the inner design T1: Z, or [X, Z]), g_i = m_i W'_i, a = M^{-1} T1'g, e_i = dl_i / dlog phi_i
@@ -28,11 +27,8 @@ and, per term, S_k = v_k'v_k and H_k = tr(M^{-1}) over its effects:
 
 the first terms by the mode's envelope, then tr(M^{-1} dM) at the mode, then through the
 mode's own movement (d delta^ = M^{-1} d(dh/d delta), with dh/d delta moved by lambda
-through v / lambda^2 and by log phi through -s).  The zero of d/d beta is the fixed
-effects' score X's corrected by X'c, c = (g - W (Z a)) / 2: "profile" solves for it with
-the random effects' mode (:mod:`.conditional_mode`), and its gradient in the rest of x is
-then the partial one (the envelope again).  For nAGQ0 the gradient in beta reaches the
-variance parameters through beta^: with b = C^{-1} (d/d beta, 0), lambda_k gains
+through v / lambda^2 and by log phi through -s).  For nAGQ0 the gradient in beta reaches
+the variance parameters through beta^: with b = C^{-1} (d/d beta, 0), lambda_k gains
 b_k'v_k / lambda_k^2 and log phi_i gains -(T1 b)_i s_i.
 """
 
@@ -54,7 +50,7 @@ from .pirls import System, random_effects_system
 Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
 
-KINDS = ("ML", "profile", "nAGQ0", "REML")
+KINDS = ("ML", "nAGQ0", "REML")
 
 
 @dataclass
@@ -81,8 +77,7 @@ class LaplaceDeviance:
     ----------
     problem : Problem
     kind : str
-        Where the fixed effects stand: "ML", "profile", "nAGQ0" or "REML" (module
-        docstring).
+        Where the fixed effects stand: "ML", "nAGQ0" or "REML" (module docstring).
     """
 
     def __init__(self, problem: Problem, kind: str) -> None:
@@ -97,8 +92,6 @@ class LaplaceDeviance:
         self.density = ResponseDensity(problem.y, problem.family, problem.weights,
                                        self.params.fixed_phi)
         self.gaussian_effects = all(t.family.is_gaussian for t in problem.terms)
-        if kind == "profile" and not self.gaussian_effects:
-            raise ValueError("kind: the profiled Laplace fit needs Gaussian random effects")
         self.slices = self.modes.effects.slices
         self.n_eval = 0
         self._last: LaplaceState | None = None
@@ -132,9 +125,8 @@ class LaplaceDeviance:
         par = self.params
         lam, phi = par.lam(x), par.phi(x)
         lam_eff = par.lam_effects(lam)
-        correction = self._beta_correction if self.kind == "profile" else None
         try:
-            mode = self.modes.solve(par.beta(x), phi, lam_eff, correction)
+            mode = self.modes.solve(par.beta(x), phi, lam_eff)
             deriv = self.density.derivatives(mode.eta, phi)
             v = mode.delta[self.modes.p :]
             r = self._random_curvature(v, lam_eff)
@@ -191,13 +183,6 @@ class LaplaceDeviance:
         a = factor.solve(system.rhs(g, np.ones(n), np.zeros(q), np.zeros(q)))
         return m, g, a, system.linear_predictor(a)
 
-    def _beta_correction(self, eta: Array, phi: Array, lam_eff: Array) -> Array:
-        """X'c, c = (g - W (Z a)) / 2 with M = D at ``eta`` (module docstring)."""
-        deriv = self.density.derivatives(eta, phi)
-        factor = self.z_system.factorize(deriv.curvature, 1.0 / lam_eff)
-        _, g, _, za = self._curvature_terms(factor, self.z_system, deriv)
-        return 0.5 * (self.pb.X.T @ (g - deriv.curvature * za))
-
     def _gradient(self, st: LaplaceState, deriv: ResponseDerivatives) -> Array:
         """The analytic gradient at ``st`` (module docstring)."""
         par, q = self.params, self.z_system.q
@@ -209,7 +194,7 @@ class LaplaceDeviance:
         sizes = par.sizes
         d_lam = (sizes * st.lam - self._per_term(v, v) - traces + moved) / st.lam**2
         d_logphi = -m * W - t1a * s
-        if self.kind in ("ML", "nAGQ0"):
+        if self.kind != "REML":
             d_beta = self.pb.X.T @ (-2.0 * s + g - W * t1a)
         if self.kind == "nAGQ0":
             joint = self.modes.system

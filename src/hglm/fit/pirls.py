@@ -10,7 +10,6 @@ at given beta): then the system is built on Z alone (:func:`random_effects_syste
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -106,11 +105,6 @@ class PenalizedIRLS:
         Form the products of the weighted leverage sums with each factorization (a
         linear problem, whose one factorization is the round's last, and leverages
         wanted as sums only).
-    correction : callable, optional
-        ``correction(eta, phi, lam)`` -> X'c: a correction of the fixed effects' score,
-        subtracted from their rows of T'Wz at each step (computed at the step's iterate,
-        eta with the offset), so that the solution has X'(s - c) = 0 (the Laplace
-        approximation's fixed effects, :mod:`.laplace`).
     """
 
     def __init__(
@@ -122,7 +116,6 @@ class PenalizedIRLS:
         beta: Array | None = None,
         accelerate: bool = False,
         trace_sums: bool = False,
-        correction: Callable[[Array, Array, Array], Array] | None = None,
     ) -> None:
         if beta is not None and system.p != 0:
             raise ValueError("beta held in the offset needs the system of Z alone")
@@ -134,7 +127,6 @@ class PenalizedIRLS:
         self.offset = problem.offset if beta is None else problem.offset + problem.X @ beta
         self.accelerate = accelerate
         self.trace_sums = trace_sums
-        self.correction = correction
         self._last_eta: tuple[Array, Array] | None = None
         self._last_mean: tuple[Array, Array, Array] | None = None
 
@@ -198,14 +190,11 @@ class PenalizedIRLS:
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise Divergence("non-finite IWLS weights")
-            rhs = sysm.rhs(w1, z1, w2, z2)
             try:
                 factor = sysm.factorize(w1, w2, trace_weights=w2 if self.trace_sums else None)
-                if self.correction is not None:
-                    rhs[: self.p] -= self.correction(eta_lin + self.offset, phi, lam)
             except NotPositiveDefiniteError as exc:
                 raise Divergence(str(exc)) from exc
-            new = factor.solve(rhs)
+            new = factor.solve(sysm.rhs(w1, z1, w2, z2))
             if not np.all(np.isfinite(new)):
                 raise Divergence("non-finite IWLS solution")
             new_eta = sysm.linear_predictor(new)
