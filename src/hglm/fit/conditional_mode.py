@@ -72,14 +72,19 @@ class ModeFinder:
     def cold_start(self) -> Array:
         """The inner unknowns at the random effects' means, with the fixed effects (when
         inner) the least-squares fit of g(mu0) - offset, mu0 the family's starting means
-        (R's glm starts its IRLS there)."""
+        (R's glm starts its IRLS there), g(mean mu0) where g(mu0) is undefined (a log
+        link with y <= 0)."""
         v0 = np.concatenate([np.full(s, t.family.link.link(np.array(t.family.psi)))
                              for s, t in zip(self.effects.sizes, self.pb.terms, strict=True)])
         if not self.inner_beta:
             return v0
         pb = self.pb
-        eta0 = pb.family.link.link(pb.family.mustart(pb.y, pb.weights)) - pb.offset
-        beta0 = np.linalg.lstsq(pb.X, eta0, rcond=None)[0]
+        link = pb.family.link
+        mu0 = pb.family.mustart(pb.y, pb.weights)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eta0 = link.link(mu0)
+        eta0 = np.where(np.isfinite(eta0), eta0, link.link(np.average(mu0, weights=pb.weights)))
+        beta0 = np.linalg.lstsq(pb.X, eta0 - pb.offset, rcond=None)[0]
         return np.concatenate([beta0, v0])
 
     def solve(self, beta: Array | None, phi: Array, lam: Array) -> Mode:

@@ -176,17 +176,18 @@ def _start(problem: Problem, params: OuterParameters, start: Mapping | None) -> 
     return params.pack(theta * scale, None, gamma)
 
 
-def _minimize(dev, x0: Array, tol: float, hessian: Array | None = None) -> Minimum:
+def _minimize(dev, x0: Array, tol: float, maxiter: int,
+              hessian: Array | None = None) -> Minimum:
     """One stage: quasi-Newton on the analytic gradient, or on differences of values."""
     if getattr(dev, "analytic_gradient", False):
-        return minimize_newton(dev.objective, dev.gradient, x0, tol, hessian=hessian)
+        return minimize_newton(dev.objective, dev.gradient, x0, tol, maxiter, hessian)
 
     def gradient(x: Array) -> Array:
         return value_gradient(dev.objective, x)
 
     if hessian is None:
         hessian = value_hessian(dev.objective, x0)
-    return minimize_newton(dev.objective, gradient, x0, tol, hessian=hessian)
+    return minimize_newton(dev.objective, gradient, x0, tol, maxiter, hessian)
 
 
 def _to_boundary(dev, res: Minimum) -> Minimum:
@@ -222,7 +223,7 @@ def _beta_covariance(hessian: Array, params: OuterParameters, x: Array) -> Array
 
 
 def fit_glmm(problem: Problem, nAGQ: int = 1, reml: bool = False,
-             start: Mapping | None = None) -> GLMMFit:
+             start: Mapping | None = None, maxiter: int = 100) -> GLMMFit:
     """Fit a GLMM by maximum likelihood (Laplace, adaptive quadrature, nAGQ = 0) or by
     Laplace-REML.
 
@@ -240,6 +241,8 @@ def fit_glmm(problem: Problem, nAGQ: int = 1, reml: bool = False,
     start : mapping, optional
         'theta' (lme4's theta per term) and 'disp_coef' (log dispersion coefficients) to
         start from.
+    maxiter : int
+        Iterations of each stage's quasi-Newton method.
 
     Returns
     -------
@@ -254,20 +257,24 @@ def fit_glmm(problem: Problem, nAGQ: int = 1, reml: bool = False,
     check_glmm(problem, nAGQ, reml)
     stage1 = LaplaceDeviance(problem, "REML" if reml else "nAGQ0")
     final = reml or nAGQ == 0
-    res = _minimize(stage1, _start(problem, stage1.params, start), TOL if final else START_TOL)
+    if not isinstance(maxiter, int | np.integer) or maxiter < 1:
+        raise ValueError(f"maxiter: a whole number >= 1, got {maxiter!r}")
+    res = _minimize(stage1, _start(problem, stage1.params, start),
+                    TOL if final else START_TOL, maxiter)
     if final:
         res = _to_boundary(stage1, res)
         return _result(problem, stage1, stage1, res, None, nAGQ, reml, [stage1])
     laplace = LaplaceDeviance(problem, "ML")
     par1 = stage1.params
     beta = stage1.state(res.x).mode.delta[: problem.X.shape[1]]
-    res = _minimize(laplace, laplace.params.pack(par1.sd(res.x), beta, par1.gamma(res.x)), TOL)
+    res = _minimize(laplace, laplace.params.pack(par1.sd(res.x), beta, par1.gamma(res.x)),
+                    TOL, maxiter)
     devs = [stage1, laplace]
     dev = laplace
     if nAGQ > 1:
         H = gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
         dev = QuadratureDeviance(problem, nAGQ)
-        res = _minimize(dev, res.x, TOL, hessian=H)
+        res = _minimize(dev, res.x, TOL, maxiter, H)
         devs.append(dev)
     res = _to_boundary(dev, res)
     if laplace.analytic_gradient and nAGQ == 1:
