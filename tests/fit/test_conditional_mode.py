@@ -37,14 +37,17 @@ def test_the_mode_solves_the_score_equations(inner_beta):
         np.testing.assert_array_equal(mode.delta[:2], beta)
 
 
-def test_a_new_mode_starts_from_the_prediction():
+@pytest.mark.parametrize("inner_beta", [False, True])
+def test_a_new_mode_starts_from_the_prediction(inner_beta):
     pb = glmm_problem("binomial", "logit", seed=3, levels=(30,), n=600, trials=5)
-    finder = ModeFinder(pb, inner_beta=True)
+    finder = ModeFinder(pb, inner_beta)
     phi = np.ones(pb.y.shape[0])
-    finder.solve(None, phi, np.full(30, 0.5))
+    beta = None if inner_beta else np.array([0.3, 0.5])
+    finder.solve(beta, phi, np.full(30, 0.5))
     last = finder._last.copy()
-    predicted = finder._starts(np.full(30, 0.55))[0]
-    new = finder.solve(None, phi, np.full(30, 0.55)).delta
+    beta = None if inner_beta else np.array([0.32, 0.47])
+    predicted = finder._starts(beta, np.full(30, 0.55))[0]
+    new = finder.solve(beta, phi, np.full(30, 0.55)).delta[0 if inner_beta else 2 :]
     assert np.linalg.norm(predicted - new) < 0.05 * np.linalg.norm(last - new)
 
 

@@ -61,12 +61,15 @@ def test_score_curvature_and_its_derivative_are_those_of_the_log_density(family_
 
 @pytest.mark.parametrize(("family_class", "link"), RESPONSES)
 def test_minus_two_loglik_has_every_constant(family_class, link):
+    """With the dispersion fixed (the natural form for binomial logit and Poisson log) and
+    estimated alike."""
     family, y, eta, w, phi = _data(family_class, link)
     mu = ResponseDensity(y, family, w).mean(eta)[0]
     expected = -2.0 * conditional_loglik(y, mu, family, phi, w)
     fixed = ResponseDensity(y, family, w, fixed_phi=phi)
-    assert fixed.minus_two_loglik(mu, phi) == pytest.approx(expected, rel=1e-12)
-    assert ResponseDensity(y, family, w).minus_two_loglik(mu, phi) == pytest.approx(
+    assert fixed.minus_two_loglik(eta, phi) == pytest.approx(expected, rel=1e-12)
+    assert fixed.minus_two_loglik(eta, phi, mu) == pytest.approx(expected, rel=1e-12)
+    assert ResponseDensity(y, family, w).minus_two_loglik(eta, phi) == pytest.approx(
         expected, rel=1e-12)
     assert fixed.constant(phi) == pytest.approx(
         -0.5 * expected + 0.5 * float(np.sum(fixed.deviances(mu, phi))), rel=1e-12)
@@ -82,8 +85,8 @@ def test_dispersion_score_is_the_derivative_in_log_phi(family_class, link):
     for i in range(y.shape[0]):
         step = np.zeros_like(phi)
         step[i] = 1e-6
-        fd = -0.5 * (density.minus_two_loglik(mu, phi * np.exp(step))
-                     - density.minus_two_loglik(mu, phi * np.exp(-step))) / 2e-6
+        fd = -0.5 * (density.minus_two_loglik(eta, phi * np.exp(step), mu)
+                     - density.minus_two_loglik(eta, phi * np.exp(-step), mu)) / 2e-6
         assert score[i] == pytest.approx(fd, rel=1e-6)
 
 

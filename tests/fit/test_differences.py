@@ -33,6 +33,13 @@ def test_gradient_hessian():
     np.testing.assert_allclose(gradient_hessian(_grad, X0, _grad(X0)), _hess(X0), atol=1e-3)
 
 
+def test_gradient_hessian_of_some_columns():
+    H = gradient_hessian(_grad, X0, _grad(X0), columns=[1])
+    expected = np.zeros((3, 3))
+    expected[:, 1] = expected[1, :] = _hess(X0)[:, 1]
+    np.testing.assert_allclose(H, expected, atol=1e-3)
+
+
 def test_value_gradient():
     np.testing.assert_allclose(value_gradient(_f, X0), _grad(X0), rtol=1e-8)
 

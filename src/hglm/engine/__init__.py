@@ -6,6 +6,7 @@ share (:mod:`.factor`) and the helpers they share.  Nothing here knows of formul
 frames or estimators.
 """
 
+from ._blas import single_thread
 from .augmented import AugmentedFactor
 from .blocks import Block, Indicator, as_block, block_width
 from .factor import Factor, NotPositiveDefiniteError, SolvingFactor, System
@@ -32,5 +33,6 @@ __all__ = [
     "column_norms",
     "make_system",
     "precision_deviance",
+    "single_thread",
     "spd_logdet",
 ]

@@ -59,15 +59,18 @@ class QuadratureDeviance:
         One Gaussian random term with an indicator block (:func:`check_quadrature`).
     nAGQ : int
         The number of nodes.
+    density : ResponseDensity, optional
+        The response's log-density (another deviance's, to share its constants).
     """
 
-    def __init__(self, problem: Problem, nAGQ: int) -> None:
+    def __init__(self, problem: Problem, nAGQ: int,
+                 density: ResponseDensity | None = None) -> None:
         check_quadrature(problem, nAGQ)
         self.pb = problem
         self.params = OuterParameters(problem, beta_outer=True)
-        self.modes = ModeFinder(problem, inner_beta=False)
-        self.density = ResponseDensity(problem.y, problem.family, problem.weights,
-                                       self.params.fixed_phi)
+        self.density = density or ResponseDensity(problem.y, problem.family, problem.weights,
+                                                  self.params.fixed_phi)
+        self.modes = ModeFinder(problem, False, self.density)
         self.block: Indicator = problem.blocks[0]
         nodes, weights = hermite_e.hermegauss(nAGQ)
         self.nodes = nodes

@@ -6,7 +6,9 @@ The inner unknowns are the random effects v with the fixed effects held in the o
 (nAGQ = 0 and Laplace-REML at given theta).  Each mode is penalized IRLS
 (:class:`.pirls.PenalizedIRLS`) on one engine system built once, so its symbolic work is
 kept across evaluations; the mode starts at the previous one, and again from zero when
-that IRLS fails.
+that IRLS fails.  For a non-canonical link the IRLS takes Newton's steps (the observed
+information as weights) wherever that information is positive, and scoring steps
+otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..engine import make_system
 from ..spec import Problem
+from .densities import ResponseDensity
 from .diagnostics import Divergence
 from .pirls import PenalizedIRLS, System, random_effects_system
 from .random_effects import RandomEffects
@@ -24,7 +27,10 @@ from .random_effects import RandomEffects
 Array = np.ndarray
 
 # IWLS stops when the squared change of the linear predictor is below this times its
-# squared length: the mode to ~1e-11 relative, after which the objective's error is ~1e-22
+# squared length.  With a canonical link its steps are Newton's: a last change of 1e-9
+# (relative) leaves an error of ~1e-18.  Other links' steps may converge linearly; they
+# stop at 1e-11.
+MODE_TOL_CANONICAL = 1e-18
 MODE_TOL = 1e-22
 
 
@@ -44,16 +50,22 @@ class ModeFinder:
     problem : Problem
     inner_beta : bool
         Solve the fixed effects with the random effects (True) or hold them (False).
+    density : ResponseDensity, optional
+        The response's log-density, whose observed curvature gives Newton's steps for a
+        non-canonical link (and whose link sets the IWLS tolerance: MODE_TOL_CANONICAL
+        or MODE_TOL).
 
     Notes
     -----
     With Gaussian random effects a new mode starts from the first-order prediction of
-    the last one: the mode's equations move with the random effects' precisions
-    Lambda^{-1} by -(0, d(Lambda^{-1}) v), so d delta = M^{-1} (0, -d(Lambda^{-1}) v) with
-    M the last IWLS factor (one solve).
+    the last one: the mode's equations T1's(eta) - Lambda^{-1} v = 0 move with the
+    precisions Lambda^{-1} by -(0, d(Lambda^{-1}) v) and with fixed effects held in the
+    offset by -Z'W X d(beta), so d delta = M^{-1} (0, -d(Lambda^{-1}) v - Z'W X d(beta))
+    with M and W the last IWLS factor and weights (one solve).
     """
 
-    def __init__(self, problem: Problem, inner_beta: bool) -> None:
+    def __init__(self, problem: Problem, inner_beta: bool,
+                 density: ResponseDensity | None = None) -> None:
         self.pb = problem
         self.inner_beta = inner_beta
         self.p = problem.X.shape[1]
@@ -64,6 +76,9 @@ class ModeFinder:
         )
         self.q = self.system.q
         self.predict = all(t.family.is_gaussian for t in problem.terms)
+        canonical = density is not None and density.canonical
+        self.curvature = None if density is None or canonical else density.curvature
+        self.tol = MODE_TOL_CANONICAL if canonical else MODE_TOL
         self.n_steps = 0
         self._start = self.cold_start()
         self._last = self._start
@@ -96,31 +111,33 @@ class ModeFinder:
         Divergence
             When the IWLS fails from the predicted mode, the last mode and the cold start.
         """
-        pirls = PenalizedIRLS(self.pb, self.system, self.effects, MODE_TOL,
-                              beta=None if self.inner_beta else beta, accelerate=True)
+        pirls = PenalizedIRLS(self.pb, self.system, self.effects, self.tol,
+                              beta=None if self.inner_beta else beta, accelerate=True,
+                              curvature=self.curvature)
         sol = None
-        for start in self._starts(lam):
+        for start in self._starts(beta, lam):
             try:
                 sol = pirls.solve(start, phi, lam)
                 break
             except Divergence as exc:
                 failure = exc
+        self.n_steps += pirls.steps
         if sol is None:
             raise failure
-        self.n_steps += sol.steps
         self._last = sol.delta
-        self._last_fit = (lam, sol.factor)
+        self._last_fit = (beta, lam, sol.factor, sol.w1)
         delta = sol.delta if self.inner_beta else np.concatenate([beta, sol.delta])
         return Mode(delta, sol.eta + pirls.offset)
 
-    def _starts(self, lam: Array) -> list[Array]:
+    def _starts(self, beta: Array | None, lam: Array) -> list[Array]:
         """Where the IWLS starts, in turn: the predicted mode (class notes), the last mode,
         the cold start."""
         starts = [self._last, self._start]
         if not self.predict or self._last_fit is None:
             return starts
-        lam_old, factor = self._last_fit
+        beta_old, lam_old, factor, w1 = self._last_fit
         n_fixed = self._last.shape[0] - self.q
-        v = self._last[n_fixed:]
-        rhs = np.concatenate([np.zeros(n_fixed), -(1.0 / lam - 1.0 / lam_old) * v])
-        return [self._last + factor.solve(rhs)] + starts
+        moved = -(1.0 / lam - 1.0 / lam_old) * self._last[n_fixed:]
+        if not self.inner_beta:
+            moved -= self.system.z_rmatvec(w1 * (self.pb.X @ (beta - beta_old)))
+        return [self._last + factor.solve(np.concatenate([np.zeros(n_fixed), moved]))] + starts

@@ -25,16 +25,24 @@ def _steps(x: Array, step: float) -> Array:
     return step * np.maximum(np.abs(x), 0.1)
 
 
-def gradient_hessian(gradient: Callable[[Array], Array], x: Array, g: Array) -> Array:
+def gradient_hessian(gradient: Callable[[Array], Array], x: Array, g: Array,
+                     columns: Array | None = None) -> Array:
     """The symmetrised forward-difference Hessian of ``gradient`` at x (g its value
-    there)."""
+    there); with ``columns``, only those columns and their rows (the rest 0)."""
     k = x.shape[0]
-    H = np.empty((k, k))
-    for j, h in enumerate(_steps(x, GRADIENT_STEP)):
+    columns = np.arange(k) if columns is None else np.asarray(columns)
+    steps = _steps(x, GRADIENT_STEP)
+    H = np.zeros((k, k))
+    for j in columns:
         xj = x.copy()
-        xj[j] += h
-        H[:, j] = (gradient(xj) - g) / h
-    return 0.5 * (H + H.T)
+        xj[j] += steps[j]
+        H[:, j] = (gradient(xj) - g) / steps[j]
+    rows = np.zeros((k, k))
+    rows[columns] = H[:, columns].T
+    sym = H + rows
+    both = np.ix_(columns, columns)
+    sym[both] = 0.5 * (H[both] + H[both].T)
+    return sym
 
 
 def value_gradient(objective: Callable[[Array], float], x: Array) -> Array:

@@ -78,19 +78,22 @@ class LaplaceDeviance:
     problem : Problem
     kind : str
         Where the fixed effects stand: "ML", "nAGQ0" or "REML" (module docstring).
+    density : ResponseDensity, optional
+        The response's log-density (another deviance's, to share its constants).
     """
 
-    def __init__(self, problem: Problem, kind: str) -> None:
+    def __init__(self, problem: Problem, kind: str,
+                 density: ResponseDensity | None = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind: one of {KINDS}, got {kind!r}")
         self.pb = problem
         self.kind = kind
         self.params = OuterParameters(problem, beta_outer=kind == "ML")
-        self.modes = ModeFinder(problem, inner_beta=kind != "ML")
+        self.density = density or ResponseDensity(problem.y, problem.family, problem.weights,
+                                                  self.params.fixed_phi)
+        self.modes = ModeFinder(problem, kind != "ML", self.density)
         self.z_system = self.modes.system if kind == "ML" else random_effects_system(problem)
         self.inner = self.modes.system if kind == "REML" else self.z_system
-        self.density = ResponseDensity(problem.y, problem.family, problem.weights,
-                                       self.params.fixed_phi)
         self.gaussian_effects = all(t.family.is_gaussian for t in problem.terms)
         self.slices = self.modes.effects.slices
         self.n_eval = 0
@@ -137,7 +140,7 @@ class LaplaceDeviance:
             logdet, dim = factor.logdet(), self.inner.p + self.inner.q
         else:
             logdet, dim = factor.logdet_random_block(), self.inner.q
-        objective = (self.density.minus_two_loglik(deriv.mu, phi)
+        objective = (self.density.minus_two_loglik(mode.eta, phi, deriv.mu)
                      - 2.0 * self._random_loglik(v, lam_eff) + logdet - dim * LOG_2PI)
         st = LaplaceState(x, float(objective), mode, phi, lam, deriv, r, factor)
         if self.gaussian_effects:

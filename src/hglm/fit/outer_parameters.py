@@ -56,6 +56,10 @@ class OuterParameters:
         else:
             self.disp_design = np.ones((n, 1)) if problem.x_disp is None else problem.x_disp
         self.n_disp = 0 if self.disp_design is None else self.disp_design.shape[1]
+        if self.disp_design is None:
+            self._fixed_log_phi = float(np.mean(np.log(self.fixed_phi)))
+        else:
+            self._mean_disp_row = self.disp_design.mean(axis=0)
         self.size = self.n_terms + self.n_beta + self.n_disp
         self.sd_slice = slice(0, self.n_terms)
         self.beta_slice = slice(self.n_terms, self.n_terms + self.n_beta)
@@ -94,9 +98,9 @@ class OuterParameters:
     def floor(self, x: Array) -> float:
         """SD_FLOOR times the root of the geometric mean of the dispersions."""
         if self.disp_design is None:
-            log_phi = float(np.mean(np.log(self.fixed_phi)))
+            log_phi = self._fixed_log_phi
         else:
-            log_phi = float(np.mean(self.disp_design @ self.gamma(x)))
+            log_phi = float(self._mean_disp_row @ self.gamma(x))
         return SD_FLOOR * float(np.exp(0.5 * log_phi))
 
     def lam_effects(self, lam: Array) -> Array:
