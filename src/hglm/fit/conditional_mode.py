@@ -32,6 +32,9 @@ Array = np.ndarray
 # stop at 1e-11.
 MODE_TOL_CANONICAL = 1e-18
 MODE_TOL = 1e-22
+# the prediction is linear in the precisions 1 / lambda: made only when no variance moved
+# by more than this factor (log scale), beyond which it may overshoot by orders
+PREDICT_WITHIN = float(np.log(2.0))
 
 
 class Mode(NamedTuple):
@@ -61,7 +64,8 @@ class ModeFinder:
     the last one: the mode's equations T1's(eta) - Lambda^{-1} v = 0 move with the
     precisions Lambda^{-1} by -(0, d(Lambda^{-1}) v) and with fixed effects held in the
     offset by -Z'W X d(beta), so d delta = M^{-1} (0, -d(Lambda^{-1}) v - Z'W X d(beta))
-    with M and W the last IWLS factor and weights (one solve).
+    with M and W the last IWLS factor and weights (one solve), where no variance moved
+    by more than a factor of 2.
     """
 
     def __init__(self, problem: Problem, inner_beta: bool,
@@ -131,11 +135,13 @@ class ModeFinder:
 
     def _starts(self, beta: Array | None, lam: Array) -> list[Array]:
         """Where the IWLS starts, in turn: the predicted mode (class notes), the last mode,
-        the cold start."""
-        starts = [self._last, self._start]
+        the cold start (when it is not the last)."""
+        starts = [self._last] if self._last is self._start else [self._last, self._start]
         if not self.predict or self._last_fit is None:
             return starts
         beta_old, lam_old, factor, w1 = self._last_fit
+        if np.any(np.abs(np.log(lam / lam_old)) > PREDICT_WITHIN):
+            return starts
         n_fixed = self._last.shape[0] - self.q
         moved = -(1.0 / lam - 1.0 / lam_old) * self._last[n_fixed:]
         if not self.inner_beta:

@@ -18,7 +18,7 @@ when that does not raise the objective (its optimum is then the boundary, which 
 scale only approaches).
 
 The fixed effects' covariance is glmer's: twice the inverse Hessian of the deviance in
-all the parameters, restricted to beta (terms at 0 left out), the Hessian by differences
+all the parameters, restricted to beta (singular terms left out), the Hessian by differences
 of the gradient (of values for quadrature); where that Hessian is not positive definite,
 and for nAGQ = 0 and REML, the fixed effects' block of the inverse curvature at the mode
 (warned about in the first case).
@@ -49,6 +49,11 @@ Array = np.ndarray
 SINGULAR_TOL = 1e-4
 # Newton decrement (in -2 log-likelihood) at which a stage has converged
 TOL = 1e-9
+# the largest move in one step of a log sd or log dispersion (a factor of e^3 = 20), and
+# of the linear predictor through one fixed effect: further out the IRLS of the mode may
+# not converge (it has no step-halving)
+MAX_LOG_STEP = 3.0
+MAX_ETA_STEP = 2.0
 RANDOM_FAMILIES = ("gaussian", "Gamma", "Beta", "inverse.gamma")
 
 
@@ -192,11 +197,18 @@ def _gradient(dev) -> Callable[[Array], Array]:
 def _minimize(dev, x0: Array, tol: float, maxiter: int,
               hessian: Array | None = None) -> Minimum:
     """One stage: quasi-Newton on the deviance's gradient, from ``hessian`` (by default
-    differences of the gradient, or second differences of values)."""
+    differences of the gradient, or second differences of values), moving the log sds and
+    log dispersions by at most MAX_LOG_STEP a step and the linear predictor through each
+    fixed effect by at most MAX_ETA_STEP."""
     gradient = _gradient(dev)
     if hessian is None and not getattr(dev, "analytic_gradient", False):
         hessian = value_hessian(dev.objective, x0)
-    return minimize_newton(dev.objective, gradient, x0, tol, maxiter, hessian)
+    par = dev.params
+    max_step = np.full(par.size, MAX_LOG_STEP)
+    if par.n_beta:
+        scale = np.max(np.abs(dev.pb.X), axis=0)
+        max_step[par.beta_slice] = MAX_ETA_STEP / np.where(scale > 0, scale, 1.0)
+    return minimize_newton(dev.objective, gradient, x0, tol, maxiter, hessian, max_step)
 
 
 def _to_boundary(dev, res: Minimum) -> Minimum:
@@ -214,11 +226,12 @@ def _to_boundary(dev, res: Minimum) -> Minimum:
     return Minimum(x, f, res.grad, res.hessian, res.n_iter, res.converged, res.message)
 
 
-def _beta_covariance(hessian: Array, params: OuterParameters, x: Array) -> Array | None:
-    """2 H^{-1} on beta, the terms at 0 left out; None when H is not positive definite
-    there."""
+def _beta_covariance(hessian: Array, params: OuterParameters, x: Array,
+                    singular: Array) -> Array | None:
+    """2 H^{-1} on beta, the ``singular`` terms left out (the deviance is flat in their
+    log sd); None when H is not positive definite there."""
     keep = np.ones(x.shape[0], dtype=bool)
-    keep[params.sd_slice] = ~params.at_floor(x)
+    keep[params.sd_slice] = ~singular
     H = hessian[np.ix_(keep, keep)]
     try:
         chol = np.linalg.cholesky(H)
@@ -327,7 +340,11 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
     par, x = dev.params, res.x
     st = laplace.state(x)
     p = problem.X.shape[1]
-    vcov = None if hessian is None else _beta_covariance(hessian, par, x)
+    lam = np.where(par.at_floor(x), 0.0, par.lam(x))
+    sigma2 = _sigma2(problem, par, x)
+    theta = np.sqrt(lam / sigma2)
+    singular = theta < SINGULAR_TOL
+    vcov = None if hessian is None else _beta_covariance(hessian, par, x, singular)
     if vcov is None:
         if hessian is not None:
             warn("the Hessian of the deviance is not positive definite; the standard errors "
@@ -336,9 +353,6 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
     if not res.converged:
         warn(f"the {_method(nAGQ, reml)} fit did not converge: {res.message}",
              ConvergenceWarning)
-    lam = np.where(par.at_floor(x), 0.0, par.lam(x))
-    sigma2 = _sigma2(problem, par, x)
-    theta = np.sqrt(lam / sigma2)
     return GLMMFit(
         problem=problem, method=_method(nAGQ, reml), nAGQ=nAGQ, reml=reml, theta=theta,
         lam=lam, sigma2=sigma2,
@@ -348,7 +362,7 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
         objective=float(res.fun), n_params=p + par.n_terms + par.n_disp, hessian=hessian,
         n_eval=sum(d.n_eval for d in devs), n_pirls=sum(d.modes.n_steps for d in devs),
         converged=bool(res.converged), message=res.message,
-        singular=bool(np.any(theta < SINGULAR_TOL)),
+        singular=bool(np.any(singular)),
     )
 
 

@@ -7,6 +7,9 @@ again by differences where a step along it fails.  Each iteration solves H d = -
 backtracks along x + t d until the objective falls by Armijo's rule.  It stops when the
 Newton decrement g'H^{-1}g (in the objective's units) is below ``tol``.  Where H is not
 positive definite, a multiple of the identity is added (Levenberg's damping) until it is.
+The line search starts from the longest step that moves no coordinate by more than its
+``max_step`` (a quadratic model far from its validity, such as one in a log standard
+deviation near 0, can ask for steps of dozens of units).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ def minimize_newton(
     tol: float = 1e-9,
     maxiter: int = 100,
     hessian: Array | None = None,
+    max_step: Array | None = None,
 ) -> Minimum:
     """Minimise ``objective`` by the quasi-Newton method of the module docstring.
 
@@ -86,12 +90,15 @@ def minimize_newton(
     maxiter : int
     hessian : ndarray, optional
         The starting H (by default, differences of the gradient at the start).
+    max_step : ndarray, optional
+        The largest move of each coordinate in one step (default: none).
 
     Returns
     -------
     Minimum
     """
     x = np.asarray(x0, dtype=float)
+    max_step = np.full(x.shape[0], np.inf) if max_step is None else max_step
     f, g = objective(x), gradient(x)
     if not np.isfinite(f):
         return Minimum(x, f, g, np.full((x.size, x.size), np.nan), 0, False,
@@ -105,7 +112,7 @@ def minimize_newton(
             return Minimum(x, f, g, H, it, False, str(exc))
         if float(-g @ d) < tol:
             return Minimum(x, f, g, H, it, True, "Newton decrement below tolerance")
-        step = _line_search(objective, x, f, g, d)
+        step = _line_search(objective, x, f, g, d, max_step)
         if step is None and not fresh:  # the updated Hessian misleads: form it here
             H, fresh = gradient_hessian(gradient, x, g), True
             continue
@@ -119,9 +126,10 @@ def minimize_newton(
 
 
 def _line_search(objective: Callable[[Array], float], x: Array, f: float, g: Array,
-                 d: Array) -> tuple[Array, float] | None:
-    """Backtracking along x + t d from t = 1 to Armijo's decrease, or None."""
-    t = 1.0
+                 d: Array, max_step: Array) -> tuple[Array, float] | None:
+    """Backtracking along x + t d from the longest t <= 1 within ``max_step`` to Armijo's
+    decrease, or None."""
+    t = min(1.0, float(np.min(max_step / np.maximum(np.abs(d), 1e-300))))
     for _ in range(MAX_HALVINGS):
         xn = x + t * d
         fn = objective(xn)
