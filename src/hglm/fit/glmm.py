@@ -90,8 +90,9 @@ class GLMMFit:
     n_params : int
         Parameters counted by AIC: fixed effects, variances and dispersion coefficients.
     hessian : ndarray or None
-        The Hessian of ``objective`` in (sd, beta, dispersion coefficients) at the
-        optimum (None for nAGQ = 0 and REML).
+        The Hessian of ``objective`` at the optimum in (log sd per term, beta, the log
+        dispersion's coefficients), by differences (None for nAGQ = 0 and REML); twice
+        its inverse is the covariance of those estimates.
     n_eval, n_pirls : int
         Evaluations of the objectives and penalized IRLS steps, over all stages.
     converged : bool

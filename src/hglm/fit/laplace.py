@@ -10,8 +10,18 @@ curvature, :mod:`.densities`):
 
 R = diag(r) the random effects' curvature (1 / lambda for Gaussian effects).  For Gaussian
 effects, in lme4's notation -2 h + log|D| = sum d_i + |u|^2 + log|L|^2 (up to the family's
-constant), and the REML form of a Gaussian identity-link response is exact REML.  Where
-the fixed effects stand is the ``kind``:
+constant), and the REML form of a Gaussian identity-link response is exact REML.
+
+For conjugate random effects (Gamma, Beta, inverse-Gamma) this is HL(1,1)-ML, the Laplace
+approximation on the scale of v, and its error is Stirling's.  A Poisson response with
+Gamma effects u = e^v (mean 1, variance lambda, a = 1 / lambda) is a negative binomial:
+each group's integral is that of u^(y_a + a) exp(-(mu_a + a) u) over v, whose Laplace
+approximation replaces Gamma(y_a + a) by Stirling's formula, so the Laplace log-likelihood
+is the negative binomial's less sum_a [log Gamma(z_a) - log Gamma*(z_a)] ~ sum_a 1/(12 z_a),
+z_a = y_a + a.  On the pump data that is 0.18: the Laplace fit has log-likelihood -30.008
+against glm.nb's -29.826, lambda 0.757 against 0.770 and the fixed effects within 5e-4.
+
+Where the fixed effects stand is the ``kind``:
 
     "ML":     in x;
     "nAGQ0":  at the joint mode of h (lme4's nAGQ = 0, the ML form);
