@@ -106,6 +106,11 @@ class ModeFinder:
         beta0 = np.linalg.lstsq(pb.X, eta0 - pb.offset, rcond=None)[0]
         return np.concatenate([beta0, v0])
 
+    def start_at(self, mode: Mode) -> None:
+        """Start the next IWLS at ``mode`` (another finder's, of the same problem)."""
+        self._last = mode.delta if self.inner_beta else mode.delta[self.p :]
+        self._last_fit = None
+
     def solve(self, beta: Array | None, phi: Array, lam: Array) -> Mode:
         """The mode at fixed effects ``beta`` (ignored when inner), observation dispersions
         ``phi`` and effect variances ``lam``.

@@ -295,8 +295,10 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
         res = _to_boundary(joint, _minimize(joint, x0, TOL, maxiter))
         return _result(problem, joint, joint, res, None, nAGQ, reml, [joint])
     laplace = LaplaceDeviance(problem, "ML", joint.density)
-    beta0 = joint.state(x0).mode.delta[: problem.X.shape[1]]
-    x = laplace.params.pack(joint.params.sd(x0), beta0, joint.params.gamma(x0))
+    st0 = joint.state(x0)
+    laplace.modes.start_at(st0.mode)
+    beta0 = st0.mode.delta[: problem.X.shape[1]]
+    x = laplace.params.pack(joint.params.sd(x0), beta0, _dispersion_at_mode(joint, st0))
     res = _minimize(laplace, x, TOL, maxiter, _laplace_start_hessian(joint, x0, laplace, x))
     devs = [joint, laplace]
     dev = laplace
@@ -306,11 +308,27 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
         res = _minimize(dev, res.x, TOL, maxiter, H)
         devs.append(dev)
     res = _to_boundary(dev, res)
-    if laplace.analytic_gradient and nAGQ == 1:
-        hessian = gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
-    else:
-        hessian = value_hessian(dev.objective, res.x)
+
+    def hessian() -> Array:
+        if laplace.analytic_gradient and nAGQ == 1:
+            return gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
+        return value_hessian(dev.objective, res.x)
+
     return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs)
+
+
+def _dispersion_at_mode(joint: LaplaceDeviance, st) -> Array:
+    """The dispersion coefficients the Laplace fit starts from: the starting ones with
+    every phi_i scaled so that the mean scaled deviance at the joint mode is 1 (the GLM's
+    dispersion, the start of the joint mode, holds the random effects' variation too)."""
+    par = joint.params
+    gamma = par.gamma(st.x)
+    if not par.n_disp:
+        return gamma
+    ratio = float(np.mean(joint.density.deviances(st.deriv.mu, st.phi)))
+    design = par.disp_design
+    return gamma + np.linalg.lstsq(design, np.full(design.shape[0], np.log(ratio)),
+                                   rcond=None)[0]
 
 
 def _laplace_start_hessian(joint: LaplaceDeviance, x0: Array, laplace: LaplaceDeviance,
@@ -335,11 +353,15 @@ def _sigma2(problem: Problem, params: OuterParameters, x: Array) -> float:
 
 
 def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
-            hessian: Array | None, nAGQ: int, reml: bool, devs: list) -> GLMMFit:
+            hessian_of: Callable[[], Array] | None, nAGQ: int, reml: bool,
+            devs: list) -> GLMMFit:
     """The fit at the optimum ``res`` of ``dev``, the modes and curvatures from
-    ``laplace`` (a :class:`LaplaceDeviance` at the same parameters)."""
+    ``laplace`` (a :class:`LaplaceDeviance` at the same parameters; taken before the
+    Hessian by ``hessian_of``, whose differences move it away)."""
     par, x = dev.params, res.x
     st = laplace.state(x)
+    cond_var = laplace.random_factor(x).diag_inverse()
+    hessian = None if hessian_of is None else hessian_of()
     p = problem.X.shape[1]
     lam = np.where(par.at_floor(x), 0.0, par.lam(x))
     sigma2 = _sigma2(problem, par, x)
@@ -359,7 +381,7 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
         lam=lam, sigma2=sigma2,
         disp_coef=par.gamma(x).copy() if problem.x_disp is not None else None,
         phi=par.phi(x), beta=st.mode.delta[:p].copy(), v=st.mode.delta[p:].copy(),
-        vcov_beta=vcov, cond_var=laplace.random_factor(x).diag_inverse(),
+        vcov_beta=vcov, cond_var=cond_var,
         objective=float(res.fun), n_params=p + par.n_terms + par.n_disp, hessian=hessian,
         n_eval=sum(d.n_eval for d in devs), n_pirls=sum(d.modes.n_steps for d in devs),
         converged=bool(res.converged), message=res.message,

@@ -61,6 +61,7 @@ Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 KINDS = ("ML", "nAGQ0", "REML")
+KEPT_STATES = 4
 
 
 @dataclass
@@ -107,7 +108,7 @@ class LaplaceDeviance:
         self.gaussian_effects = all(t.family.is_gaussian for t in problem.terms)
         self.slices = self.modes.effects.slices
         self.n_eval = 0
-        self._last: LaplaceState | None = None
+        self._kept: list[LaplaceState] = []
 
     @property
     def analytic_gradient(self) -> bool:
@@ -115,15 +116,18 @@ class LaplaceDeviance:
         return self.gaussian_effects
 
     def state(self, x: Array) -> LaplaceState:
-        """Everything at ``x`` (kept for the last x asked for)."""
+        """Everything at ``x`` (kept for the last KEPT_STATES x asked for: a difference
+        Hessian returns to its centre)."""
         x = np.array(x, dtype=float)
-        if self._last is not None and np.array_equal(self._last.x, x):
-            return self._last
+        for st in self._kept:
+            if np.array_equal(st.x, x):
+                return st
         self.n_eval += 1
         # a trial point far out may overflow the IWLS weights: its objective is then inf
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            self._last = self._evaluate(x)
-        return self._last
+            st = self._evaluate(x)
+        self._kept = [st, *self._kept[: KEPT_STATES - 1]]
+        return st
 
     def objective(self, x: Array) -> float:
         return self.state(x).objective
