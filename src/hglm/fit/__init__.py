@@ -23,7 +23,8 @@ from .eql import (
     Options,
     fit_eql,
 )
-from .glmm import GLMMFit, fit_glmm
+from .glmm import fit_glmm
+from .glmm_result import GLMMFit
 from .likelihood import fit_likelihoods, glm_loglik
 
 __all__ = [

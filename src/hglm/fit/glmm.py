@@ -27,7 +27,6 @@ and for nAGQ = 0 and REML, the fixed effects' block of the inverse curvature at 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -39,14 +38,13 @@ from .agq import QuadratureDeviance, check_quadrature
 from .diagnostics import ConvergenceWarning
 from .differences import gradient_hessian, value_gradient, value_hessian
 from .glm import fit_glm
+from .glmm_result import SINGULAR_TOL, GLMMFit, beta_covariance, theta_scale
 from .laplace import LaplaceDeviance
 from .newton import ROUNDING, Minimum, minimize_newton
 from .outer_parameters import OuterParameters
 
 Array = np.ndarray
 
-# lme4's isSingular: a theta below this is on the boundary
-SINGULAR_TOL = 1e-4
 # Newton decrement (in -2 log-likelihood) at which a stage has converged
 TOL = 1e-9
 # the largest move in one step of a log sd or log dispersion (a factor of e^3 = 20), and
@@ -55,78 +53,6 @@ TOL = 1e-9
 MAX_LOG_STEP = 3.0
 MAX_ETA_STEP = 2.0
 RANDOM_FAMILIES = ("gaussian", "Gamma", "Beta", "inverse.gamma")
-
-
-@dataclass
-class GLMMFit:
-    """The result of :func:`fit_glmm` (arrays only; attribute names as ``LMMFit``).
-
-    Attributes
-    ----------
-    problem : Problem
-    method : str
-        "Laplace", "AGQ", "nAGQ0" or "REML" (Laplace-REML).
-    nAGQ : int
-    reml : bool
-    theta : ndarray
-        lme4's theta per term: sd(v_k) / sigma for a family with a scale, sd(v_k) for
-        binomial and Poisson (and with a dispersion model, where sigma2 is 1).
-    lam : ndarray
-        The variance of each term's effects.
-    sigma2 : float
-        The residual dispersion phi (1 for binomial and Poisson; 1 with a dispersion
-        model, whose phi_i are in ``phi``).
-    disp_coef : ndarray or None
-        The dispersion model's coefficients (log scale), when it has one.
-    phi : ndarray
-        The residual dispersion of each observation.
-    beta, v : ndarray
-        Fixed effects and the conditional modes of the random effects (fitted scale).
-    vcov_beta : ndarray
-    cond_var : ndarray
-        The conditional variances of the v (diagonal of D^{-1} at the mode).
-    objective : float
-        -2 log-likelihood, or the Laplace-REML criterion.
-    n_params : int
-        Parameters counted by AIC: fixed effects, variances and dispersion coefficients.
-    hessian : ndarray or None
-        The Hessian of ``objective`` at the optimum in (log sd per term, beta, the log
-        dispersion's coefficients), by differences (None for nAGQ = 0 and REML); twice
-        its inverse is the covariance of those estimates.
-    n_eval, n_pirls : int
-        Evaluations of the objectives and penalized IRLS steps, over all stages.
-    converged : bool
-    message : str
-    singular : bool
-        Some theta below 1e-4 (lme4's isSingular).
-    """
-
-    problem: Problem
-    method: str
-    nAGQ: int
-    reml: bool
-    theta: Array
-    lam: Array
-    sigma2: float
-    disp_coef: Array | None
-    phi: Array = field(repr=False)
-    beta: Array
-    v: Array = field(repr=False)
-    vcov_beta: Array
-    cond_var: Array = field(repr=False)
-    objective: float
-    n_params: int
-    hessian: Array | None = field(repr=False)
-    n_eval: int
-    n_pirls: int
-    converged: bool
-    message: str
-    singular: bool
-
-    @property
-    def loglik(self) -> float:
-        """The log-likelihood with every constant (for REML, the REML criterion's)."""
-        return -0.5 * self.objective
 
 
 def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
@@ -216,7 +142,7 @@ def _to_boundary(dev, res: Minimum) -> Minimum:
     """``res`` with the sds whose theta is below SINGULAR_TOL at their floor, when the
     objective is not higher there (module docstring)."""
     par = dev.params
-    small = par.sd(res.x) / np.sqrt(_sigma2(dev.pb, par, res.x)) < SINGULAR_TOL
+    small = par.sd(res.x) / np.sqrt(theta_scale(dev.pb, par, res.x)) < SINGULAR_TOL
     if not np.any(small) or np.all(par.at_floor(res.x)[small]):
         return res
     x = res.x.copy()
@@ -225,24 +151,6 @@ def _to_boundary(dev, res: Minimum) -> Minimum:
     if f > res.fun + ROUNDING * max(1.0, abs(res.fun)):
         return res
     return Minimum(x, f, res.grad, res.hessian, res.n_iter, res.converged, res.message)
-
-
-def _beta_covariance(hessian: Array, params: OuterParameters, x: Array,
-                    singular: Array) -> Array | None:
-    """2 H^{-1} on beta, the ``singular`` terms left out (the deviance is flat in their
-    log sd); None when H is not positive definite there."""
-    keep = np.ones(x.shape[0], dtype=bool)
-    keep[params.sd_slice] = ~singular
-    H = hessian[np.ix_(keep, keep)]
-    try:
-        chol = np.linalg.cholesky(H)
-    except np.linalg.LinAlgError:
-        return None
-    inverse_chol = np.linalg.inv(chol)
-    inv = 2.0 * inverse_chol.T @ inverse_chol
-    position = np.cumsum(keep) - 1
-    beta = position[params.beta_slice]
-    return inv[np.ix_(beta, beta)]
 
 
 def fit_glmm(problem: Problem, nAGQ: int = 1, reml: bool = False,
@@ -344,14 +252,6 @@ def _laplace_start_hessian(joint: LaplaceDeviance, x0: Array, laplace: LaplaceDe
     return H
 
 
-def _sigma2(problem: Problem, params: OuterParameters, x: Array) -> float:
-    """The scale theta is relative to: phi for a family with one estimated or fixed
-    dispersion, 1 for binomial and Poisson and with a dispersion model."""
-    if problem.family.fixed_dispersion or problem.x_disp is not None:
-        return 1.0
-    return float(params.phi(x)[0])
-
-
 def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
             hessian_of: Callable[[], Array] | None, nAGQ: int, reml: bool,
             devs: list) -> GLMMFit:
@@ -364,10 +264,10 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
     hessian = None if hessian_of is None else hessian_of()
     p = problem.X.shape[1]
     lam = np.where(par.at_floor(x), 0.0, par.lam(x))
-    sigma2 = _sigma2(problem, par, x)
+    sigma2 = theta_scale(problem, par, x)
     theta = np.sqrt(lam / sigma2)
     singular = theta < SINGULAR_TOL
-    vcov = None if hessian is None else _beta_covariance(hessian, par, x, singular)
+    vcov = None if hessian is None else beta_covariance(hessian, par, x, singular)
     if vcov is None:
         if hessian is not None:
             warn("the Hessian of the deviance is not positive definite; the standard errors "
