@@ -86,7 +86,7 @@ class ModeFinder:
         self.n_steps = 0
         self._start = self.cold_start()
         self._last = self._start
-        self._last_fit: tuple[Array, object] | None = None
+        self._last_fit: tuple[Array | None, Array, object, Array] | None = None
 
     def cold_start(self) -> Array:
         """The inner unknowns at the random effects' means, with the fixed effects (when
