@@ -54,3 +54,9 @@ def test_an_iteration_limit_is_reported():
 def test_an_infinite_start_is_reported():
     res = minimize_newton(lambda x: np.inf, lambda x: np.zeros(1), np.zeros(1))
     assert not res.converged and "not finite" in res.message
+
+
+def test_a_gradient_that_is_not_finite_stops_the_iteration():
+    res = minimize_newton(lambda x: float(x @ x), lambda x: np.full(2, np.nan), np.ones(2),
+                          hessian=np.eye(2))
+    assert not res.converged and "not finite" in res.message

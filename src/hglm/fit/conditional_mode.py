@@ -92,18 +92,23 @@ class ModeFinder:
         """The inner unknowns at the random effects' means, with the fixed effects (when
         inner) the least-squares fit of g(mu0) - offset, mu0 the family's starting means
         (R's glm starts its IRLS there), g(mean mu0) where g(mu0) is undefined (a log
-        link with y <= 0)."""
+        link with y <= 0); where that fit's means leave the family's space (a bounded
+        link's domain), the fit of the constant g(mean mu0)."""
         v0 = np.concatenate([np.full(s, t.family.link.link(np.array(t.family.psi)))
                              for s, t in zip(self.effects.sizes, self.pb.terms, strict=True)])
         if not self.inner_beta:
             return v0
         pb = self.pb
-        link = pb.family.link
-        mu0 = pb.family.mustart(pb.y, pb.weights)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        fam, link = pb.family, pb.family.link
+        mu0 = fam.mustart(pb.y, pb.weights)
+        central = link.link(np.average(mu0, weights=pb.weights))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             eta0 = link.link(mu0)
-        eta0 = np.where(np.isfinite(eta0), eta0, link.link(np.average(mu0, weights=pb.weights)))
-        beta0 = np.linalg.lstsq(pb.X, eta0 - pb.offset, rcond=None)[0]
+            eta0 = np.where(np.isfinite(eta0), eta0, central)
+            beta0 = np.linalg.lstsq(pb.X, eta0 - pb.offset, rcond=None)[0]
+            mean = link.inverse(pb.X @ beta0 + pb.offset)
+        if not np.all(np.isfinite(mean) & (fam.clip_mu(mean) == mean)):
+            beta0 = np.linalg.lstsq(pb.X, central - pb.offset, rcond=None)[0]
         return np.concatenate([beta0, v0])
 
     def start_at(self, mode: Mode) -> None:

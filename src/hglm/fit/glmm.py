@@ -37,11 +37,9 @@ from ..spec import Problem
 from .agq import QuadratureDeviance, check_quadrature
 from .diagnostics import ConvergenceWarning
 from .differences import gradient_hessian, value_gradient, value_hessian
-from .glm import fit_glm
 from .glmm_result import SINGULAR_TOL, GLMMFit, beta_covariance, theta_scale
 from .laplace import LaplaceDeviance, LaplaceState
 from .newton import ROUNDING, Minimum, minimize_newton
-from .outer_parameters import OuterParameters
 
 Array = np.ndarray
 
@@ -52,6 +50,8 @@ TOL = 1e-9
 # not converge (it has no step-halving)
 MAX_LOG_STEP = 3.0
 MAX_ETA_STEP = 2.0
+# the factors of the starting theta tried in turn
+STARTING_SHRINK = (1.0, 0.1, 0.01)
 RANDOM_FAMILIES = ("gaussian", "Gamma", "Beta", "inverse.gamma")
 
 
@@ -87,31 +87,54 @@ def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
         raise ValueError("y: needs more observations than fixed effects")
 
 
-def _start(problem: Problem, params: OuterParameters, start: Mapping | None) -> Array:
+def _start(joint: LaplaceDeviance, start: Mapping | None) -> Array:
     """Where the variance and dispersion parameters start: lme4's theta = 1 (sd = sigma
-    for families with a scale), the dispersion of the GLM without random effects, or the
-    user's ``start``."""
+    for families with a scale) and a dispersion with mean scaled deviance 1 at the joint
+    mode (found with phi = 1: the ratio of the variances is what the mode depends on), or
+    the user's ``start``.
+
+    Raises
+    ------
+    RuntimeError
+        When the mode cannot be found there.
+    """
+    params = joint.params
     start = dict(start or {})
     unknown = set(start) - {"theta", "disp_coef"}
     if unknown:
         raise ValueError(f"start: unknown keys {sorted(unknown)}; use 'theta' and "
                          "'disp_coef' (the fixed effects start at the joint mode)")
-    gamma = np.zeros(0)
-    scale = 1.0
-    if params.n_disp:
-        glm = fit_glm(problem.y, problem.X, problem.family, problem.weights, problem.offset)
-        phi0 = max(glm.deviance / float(np.sum(problem.weights)), 1e-8)
-        design = params.disp_design
-        gamma = np.linalg.lstsq(design, np.full(design.shape[0], np.log(phi0)), rcond=None)[0]
-        gamma = np.asarray(start.get("disp_coef", gamma), dtype=float)
-        if gamma.shape != (params.n_disp,) or not np.all(np.isfinite(gamma)):
-            raise ValueError(f"start: 'disp_coef' needs {params.n_disp} finite values")
-        if problem.x_disp is None:
-            scale = float(np.sqrt(np.exp(gamma[0])))
     theta = np.asarray(start.get("theta", np.ones(params.n_terms)), dtype=float)
     if theta.shape != (params.n_terms,) or np.any(theta < 0) or not np.all(np.isfinite(theta)):
         raise ValueError(f"start: 'theta' needs {params.n_terms} finite values >= 0")
-    return params.pack(theta * scale, None, gamma)
+    gamma = np.asarray(start.get("disp_coef", np.zeros(params.n_disp)), dtype=float)
+    if gamma.shape != (params.n_disp,) or not np.all(np.isfinite(gamma)):
+        raise ValueError(f"start: 'disp_coef' needs {params.n_disp} finite values")
+    theta, st = _starting_state(joint, theta, gamma, "theta" in start)
+    if params.n_disp and "disp_coef" not in start:
+        log_ratio = np.log(float(np.mean(joint.density.deviances(st.deriv.mu, st.phi))))
+        design = params.disp_design
+        gamma = np.linalg.lstsq(design, np.full(design.shape[0], log_ratio), rcond=None)[0]
+        if joint.pb.x_disp is None:
+            theta = theta * np.exp(0.5 * log_ratio)
+        theta, st = _starting_state(joint, theta, gamma, True)
+    return st.x
+
+
+def _starting_state(joint: LaplaceDeviance, theta: Array, gamma: Array,
+                    given: bool) -> tuple[Array, LaplaceState]:
+    """The joint deviance's state at (theta, gamma): where its mode cannot be found and
+    theta is not the user's, at theta shrunk by STARTING_SHRINK (smaller effects keep the
+    means nearer the GLM's, inside a bounded link's domain); else a RuntimeError that says
+    what to do."""
+    for shrink in (1.0,) if given else STARTING_SHRINK:
+        st = joint.state(joint.params.pack(theta * shrink, None, gamma))
+        if st.mode is not None:
+            return theta * shrink, st
+    raise RuntimeError(
+        "the conditional mode of the random effects could not be found at the starting "
+        "values (its IRLS left the family's domain or did not converge); give other "
+        "starting values (start={'theta': ...}) or a link whose domain is unbounded")
 
 
 def _gradient(dev) -> Callable[[Array], Array]:
@@ -198,7 +221,7 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
          maxiter: int) -> GLMMFit:
     """The stages of :func:`fit_glmm` (module docstring)."""
     joint = LaplaceDeviance(problem, "REML" if reml else "nAGQ0")
-    x0 = _start(problem, joint.params, start)
+    x0 = _start(joint, start)
     if reml or nAGQ == 0:
         res = _to_boundary(joint, _minimize(joint, x0, TOL, maxiter))
         return _result(problem, joint, joint, res, None, nAGQ, reml, [joint])
@@ -206,7 +229,7 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
     st0 = joint.state(x0)
     laplace.modes.start_at(st0.mode)
     beta0 = st0.mode.delta[: problem.X.shape[1]]
-    x = laplace.params.pack(joint.params.sd(x0), beta0, _dispersion_at_mode(joint, st0))
+    x = laplace.params.pack(joint.params.sd(x0), beta0, joint.params.gamma(x0))
     res = _minimize(laplace, x, TOL, maxiter, _laplace_start_hessian(joint, x0, laplace, x))
     devs = [joint, laplace]
     dev = laplace
@@ -223,20 +246,6 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
         return value_hessian(dev.objective, res.x)
 
     return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs)
-
-
-def _dispersion_at_mode(joint: LaplaceDeviance, st: LaplaceState) -> Array:
-    """The dispersion coefficients the Laplace fit starts from: the starting ones with
-    every phi_i scaled so that the mean scaled deviance at the joint mode is 1 (the GLM's
-    dispersion, the start of the joint mode, holds the random effects' variation too)."""
-    par = joint.params
-    gamma = par.gamma(st.x)
-    if not par.n_disp:
-        return gamma
-    ratio = float(np.mean(joint.density.deviances(st.deriv.mu, st.phi)))
-    design = par.disp_design
-    return gamma + np.linalg.lstsq(design, np.full(design.shape[0], np.log(ratio)),
-                                   rcond=None)[0]
 
 
 def _laplace_start_hessian(joint: LaplaceDeviance, x0: Array, laplace: LaplaceDeviance,

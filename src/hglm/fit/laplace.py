@@ -156,6 +156,8 @@ class LaplaceDeviance:
             logdet, dim = factor.logdet_random_block(), self.inner.q
         objective = (self.density.minus_two_loglik(mode.eta, phi, deriv.mu)
                      - 2.0 * self._random_loglik(v, lam_eff) + logdet - dim * LOG_2PI)
+        if not (np.isfinite(objective) and all(np.all(np.isfinite(a)) for a in deriv)):
+            return LaplaceState(x, np.inf)  # at the edge of a bounded link's domain
         st = LaplaceState(x, float(objective), mode, phi, lam, deriv, r, factor)
         if self.gaussian_effects:
             st.gradient = self._gradient(st, deriv)

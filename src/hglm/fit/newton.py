@@ -106,6 +106,8 @@ def minimize_newton(
     fresh = hessian is None
     H = gradient_hessian(gradient, x, g) if fresh else hessian
     for it in range(maxiter):
+        if not (np.all(np.isfinite(H)) and np.all(np.isfinite(g))):
+            return Minimum(x, f, g, H, it, False, "the gradient or the Hessian is not finite")
         try:
             d = _newton_step(H, g)
         except linalg.LinAlgError as exc:
