@@ -197,6 +197,15 @@ def test_refusals_name_the_argument():
         fit_glmm(two, start={"theta": [1.0]})
 
 
+def test_a_quasi_dispersion_is_refused():
+    pb = glmm_problem("poisson", "log", levels=(8,))
+    pb.fix_disp = 2.0
+    with pytest.raises(ValueError, match="fix_disp"):
+        fit_glmm(pb)
+    pb.fix_disp = 1.0
+    assert fit_glmm(pb).converged
+
+
 def test_non_integer_binomial_counts_are_refused():
     pb = glmm_problem("binomial", "logit", levels=(8,), trials=3)
     pb.y = pb.y * 0.9

@@ -77,6 +77,10 @@ def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
                          "approximation on the scale of v; use nAGQ = 1")
     if reml and nAGQ != 1:
         raise ValueError("reml: Laplace-REML has no quadrature or nAGQ = 0 form; use nAGQ = 1")
+    if problem.family.fixed_dispersion and problem.fix_disp not in (None, 1.0):
+        raise ValueError(f"fix_disp: a {problem.family.name} likelihood has dispersion 1; "
+                         "drop fix_disp (an overdispersed response: add an observation-level "
+                         "random effect)")
     if problem.family.name == "binomial":
         counts = problem.y * problem.weights
         if np.any(np.abs(counts - np.round(counts)) > 1e-8 * np.maximum(1.0, counts)):
