@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from hglm.engine import as_block, make_system
+from hglm.fit.densities import ResponseDensity
 from hglm.fit.eql import Options, fit_eql
 from hglm.fit.pirls import PenalizedIRLS, ResponseShift, random_effects_system
 from hglm.fit.random_effects import RandomEffects
-from hglm.spec import Problem, RandomTermModel
+from hglm.spec import Gamma, Problem, RandomTermModel
 from hglm.spec.families import random_family, response_family
 from hglm.spec.links import LINKS
 
@@ -121,3 +122,26 @@ def test_a_shift_moves_the_working_responses() -> None:
         [np.zeros(2), Z.T @ (w1 * c)]))
     np.testing.assert_allclose(shifted.delta, moved, rtol=1e-9, atol=1e-11)
     assert not np.allclose(shifted.delta, plain.delta, rtol=1e-6)
+
+
+def test_observed_curvature_gives_newton_steps_to_the_same_mode():
+    """A Gamma response with the log link: scoring's weights are constant (linear
+    convergence); the observed information makes the steps Newton's."""
+    rng = np.random.default_rng(4)
+    n, q = 200, 10
+    g = rng.integers(0, q, n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    y = np.exp(0.5 + 0.3 * X[:, 1] + 0.5 * rng.normal(size=q)[g]) * rng.gamma(3.0, 1 / 3.0, n)
+    pb = Problem(y, X, [as_block(np.eye(q)[g])],
+                 [RandomTermModel(random_family("gaussian"), None, LINKS["log"])],
+                 Gamma("log").as_response(), np.ones(n), np.zeros(n), None, LINKS["log"],
+                 None)
+    system, effects = make_system(X, pb.blocks), RandomEffects(pb)
+    phi, lam = np.full(n, 1 / 3.0), np.full(q, 0.25)
+    start = np.zeros(2 + q)
+    scoring = PenalizedIRLS(pb, system, effects, 1e-22)
+    density = ResponseDensity(y, pb.family, pb.weights)
+    newton = PenalizedIRLS(pb, system, effects, 1e-22, curvature=density.curvature)
+    a, b = scoring.solve(start, phi, lam), newton.solve(start, phi, lam)
+    np.testing.assert_allclose(b.delta, a.delta, rtol=1e-9, atol=1e-12)
+    assert newton.steps < scoring.steps

@@ -16,8 +16,9 @@ from hglm.fit import fit_markers, hem_weights
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::hglm.NumericalGuardWarning")]
 
-# R's bigRR: plain rounds stopped at its tol.conv
-R_CALL = dict(family="binomial", bigrr=True, accelerate=False, conv=1e-8, maxit=500)
+# R's bigRR: plain rounds stopped at its tol.conv, with R's absolute deviance floor
+R_CALL = dict(family="binomial", bigrr=True, accelerate=False, conv=1e-8, maxit=500,
+              dev_floor="absolute")
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +84,17 @@ def test_hem_from_r_leverages_matches_r(data: tuple) -> None:
 
 def test_estimated_binomial_dispersion_collapses(data: tuple) -> None:
     """R's released bigRR estimates the binomial dispersion (blocks bigrr, hem: phi
-    3.4e-4, not converged): we warn by name and point at fix_disp=1."""
+    3.4e-4, not converged): the collapse is named, with fix_disp=1 as the way out, by a
+    warning under R's deviance floor and by an error under the default (equivariant)
+    floor, where the collapse goes on until the fit diverges."""
     ref, y, X, Z = data
     assert ref["bigrr"]["hglm_converged"] == "did not converge"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = hglm.hglm(y=y, X=X, Z=Z, family="binomial", bigrr=True)
+        fit = hglm.hglm(y=y, X=X, Z=Z, family="binomial", bigrr=True, dev_floor="absolute")
     collapse = [w for w in caught if issubclass(w.category, hglm.BoundaryWarning)
                 and "fix_disp=1" in str(w.message)]
     assert collapse and fit.var_fix < 1e-2
+    with pytest.raises(ValueError, match="fix_disp: the estimated residual dispersion "
+                                         "collapsed"):
+        hglm.hglm(y=y, X=X, Z=Z, family="binomial", bigrr=True)

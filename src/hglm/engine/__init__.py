@@ -6,6 +6,7 @@ share (:mod:`.factor`) and the helpers they share.  Nothing here knows of formul
 frames or estimators.
 """
 
+from ._blas import single_thread
 from .augmented import AugmentedFactor
 from .blocks import Block, Indicator, as_block, block_width
 from .factor import Factor, NotPositiveDefiniteError, SolvingFactor, System
@@ -35,6 +36,7 @@ __all__ = [
     "make_system",
     "marker_leverages",
     "precision_deviance",
+    "single_thread",
     "spd_logdet",
     "weighted_gram",
 ]

@@ -1,13 +1,19 @@
 """Estimators: given a model as arrays and term descriptions, return estimates.
 
 EQL / HL(0,1) and its HL(1,1) correction (R's hglm), the dispersion GLMs, double HGLMs
-and the likelihoods of a fitted model.
+and the likelihoods of a fitted model; exact ML/REML of linear mixed models (lmm) and the
+marginal-likelihood fits of GLMMs (glmm: Laplace, nAGQ = 0, Laplace-REML, adaptive
+quadrature).
 
 The pieces an estimator is built from stand on their own: starting values (start),
 penalized IRLS at given dispersions (pirls), the random families term by term
 (random_effects), leverages and R's numerical guards (leverages, guards), the
 dispersion GLMs (dispersion), the outer fixed-point iteration with SQUAREM (iteration)
-and the warnings and checks of a fit (diagnostics).
+and the warnings and checks of a fit (diagnostics).  The marginal-likelihood fits are
+built from the response's and random effects' log-densities with their derivatives
+(densities), the conditional modes (conditional_mode), the parameter vector
+(outer_parameters), the Laplace and quadrature deviances (laplace, agq), a quasi-Newton
+method (newton) and finite differences (differences).
 """
 
 from .bigrr import MarkerFit, check_markers, fit_markers, hem_weights, use_markers
@@ -18,6 +24,8 @@ from .eql import (
     Options,
     fit_eql,
 )
+from .glmm import fit_glmm
+from .glmm_result import GLMMFit
 from .likelihood import fit_likelihoods, glm_loglik
 
 __all__ = [
@@ -26,10 +34,12 @@ __all__ = [
     "DoubleModel",
     "EngineFit",
     "MarkerFit",
+    "GLMMFit",
     "NumericalGuardWarning",
     "Options",
     "fit_double",
     "fit_eql",
+    "fit_glmm",
     "fit_likelihoods",
     "check_markers",
     "fit_markers",

@@ -44,16 +44,22 @@ def warn_guards(guards: set[str]) -> None:
         warn(msg, NumericalGuardWarning)
 
 
-def warn_if_collapsed(problem: Problem, phi: Array, phi_start: float) -> None:
-    """Warn when the estimated residual dispersion has collapsed towards 0: the random
-    effects then interpolate y, a boundary optimum.  For a Gaussian response "collapsed"
-    means below 1e-6 var(y); otherwise below 1e-3 of the starting value (from the GLM)."""
+def dispersion_collapsed(problem: Problem, phi: Array, phi_start: float) -> bool:
+    """Whether an estimated residual dispersion has collapsed towards 0 (the random effects
+    then interpolate y, a boundary optimum): for a Gaussian response below 1e-6 var(y),
+    otherwise below 1e-3 of the starting value (from the GLM)."""
     if problem.fix_disp is not None:
-        return
+        return False
     scale = float(np.var(problem.y)) * 1e-6 if problem.family.name == "gaussian" else (
         1e-3 * phi_start
     )
-    if float(np.mean(phi)) < scale:
+    return float(np.mean(phi)) < scale
+
+
+def warn_if_collapsed(problem: Problem, phi: Array, phi_start: float) -> None:
+    """Warn when the estimated residual dispersion has collapsed towards 0
+    (:func:`dispersion_collapsed`)."""
+    if dispersion_collapsed(problem, phi, phi_start):
         warn(
             f"the residual dispersion collapsed to {float(np.mean(phi)):.3g}: the random "
             "effects interpolate y (a boundary optimum); try other starting values "

@@ -32,6 +32,7 @@ from ..spec import Problem
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
+    dispersion_collapsed,
     divergence_cause,
     dominant_term,
     nonconvergence_reason,
@@ -373,6 +374,13 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         cause = divergence_cause(problem)
         if cause is not None:
             raise ValueError(cause) from exc
+        if it.last is not None and dispersion_collapsed(problem, it.last.phi_next, start.phi0):
+            raise ValueError(
+                f"fix_disp: the estimated residual dispersion collapsed towards 0 "
+                f"({float(np.mean(it.last.phi_next)):.3g}) and the fit diverged at round "
+                f"{it.n_iter + 1}: the random effects interpolate y; fix the dispersion "
+                "(fix_disp=1 for a binomial or Poisson GLMM) or simplify the model"
+            ) from exc
         raise RuntimeError(
             f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
             "starting values (startval) or a simpler model"

@@ -10,6 +10,7 @@ at given beta): then the system is built on Z alone (:func:`random_effects_syste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -84,6 +85,16 @@ class PenalizedIRLS:
         Form the products of the weighted leverage sums with each factorization (a
         linear problem, whose one factorization is the round's last, and leverages
         wanted as sums only).
+    curvature : callable, optional
+        ``curvature(eta, phi)``: the observed information -d^2 l / d eta^2 of the
+        observations (eta with the offset).  Where it is positive for all, it replaces
+        the Fisher weights and the step is Newton's (the same score, W1 (z1 - eta)), which
+        converges quadratically where a non-canonical link's scoring converges linearly.
+
+    Attributes
+    ----------
+    steps : int
+        The IWLS steps taken by all :meth:`solve` calls so far.
     """
 
     def __init__(
@@ -95,6 +106,7 @@ class PenalizedIRLS:
         beta: Array | None = None,
         accelerate: bool = False,
         trace_sums: bool = False,
+        curvature: Callable[[Array, Array], Array] | None = None,
     ) -> None:
         if beta is not None and system.p != 0:
             raise ValueError("beta held in the offset needs the system of Z alone")
@@ -106,6 +118,8 @@ class PenalizedIRLS:
         self.offset = problem.offset if beta is None else problem.offset + problem.X @ beta
         self.accelerate = accelerate
         self.trace_sums = trace_sums
+        self.curvature = curvature
+        self.steps = 0
         self._last_eta: tuple[Array, Array] | None = None
         self._last_mean: tuple[Array, Array, Array] | None = None
 
@@ -124,6 +138,11 @@ class PenalizedIRLS:
         mu = fam.clip_mu(mean)
         w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
         z1 = eta_lin + (pb.y - mu) / mu_eta
+        if self.curvature is not None:
+            observed = self.curvature(eta_lin + self.offset, phi)
+            if np.all(observed > 0):
+                z1 = eta_lin + w1 * (z1 - eta_lin) / observed
+                w1 = observed
         v = delta[self.p :]
         u, du_dv = self.effects.scale(v)
         w2 = du_dv**2 / (self.effects.variance(u) * lam)
@@ -166,6 +185,7 @@ class PenalizedIRLS:
         inner_tol = self.tol if shift is None else shift.tol
         previous = np.inf
         for step in range(INNER_MAXIT):
+            self.steps += 1
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise Divergence("non-finite IWLS weights")

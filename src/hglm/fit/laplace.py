@@ -1,0 +1,235 @@
+"""The Laplace approximation of the marginal likelihood, and its REML-type version, as a
+function of the outer parameters (:mod:`.outer_parameters`).
+
+With the conditional mode delta^ of the h-likelihood h = log f(y | v) + log f(v) in the
+inner unknowns (:mod:`.conditional_mode`) and M = -d^2 h / d delta^2 there (the observed
+curvature, :mod:`.densities`):
+
+    ML:    -2 l = -2 h(beta, v^) + log|D / 2 pi|,  M = D = Z'WZ + R,
+    REML:  -2 p_{beta,v}(h) = -2 h(beta^, v^) + log|C / 2 pi|,  M = C = T'WT,
+
+R = diag(r) the random effects' curvature (1 / lambda for Gaussian effects).  For Gaussian
+effects, in lme4's notation -2 h + log|D| = sum d_i + |u|^2 + log|L|^2 (up to the family's
+constant), and the REML form of a Gaussian identity-link response is exact REML.
+
+For conjugate random effects (Gamma, Beta, inverse-Gamma) this is HL(1,1)-ML, the Laplace
+approximation on the scale of v, and its error is Stirling's.  A Poisson response with
+Gamma effects u = e^v (mean 1, variance lambda, a = 1 / lambda) is a negative binomial:
+each group's integral is that of u^(y_a + a) exp(-(mu_a + a) u) over v, whose Laplace
+approximation replaces Gamma(y_a + a) by Stirling's formula, so the Laplace log-likelihood
+is the negative binomial's less sum_a [log Gamma(z_a) - log Gamma*(z_a)] ~ sum_a 1/(12 z_a),
+z_a = y_a + a.  On the pump data that is 0.18: the Laplace fit has log-likelihood -30.008
+against glm.nb's -29.826, lambda 0.757 against 0.770 and the fixed effects within 5e-4.
+
+Where the fixed effects stand is the ``kind``:
+
+    "ML":     in x;
+    "nAGQ0":  at the joint mode of h (lme4's nAGQ = 0, the ML form);
+    "REML":   at the joint mode of h.
+
+The gradient (Gaussian effects) is analytic.  With m_i = t_i' M^{-1} t_i (t_i the row of
+the inner design T1: Z, or [X, Z]), g_i = m_i W'_i, a = M^{-1} T1'g, e_i = dl_i / dlog phi_i
+and, per term, S_k = v_k'v_k and H_k = tr(M^{-1}) over its effects:
+
+    d/d lambda_k = (q_k lambda_k - S_k - H_k + a_k'v_k) / lambda_k^2,
+    d/d log phi_i = -2 e_i - m_i W_i - (T1 a)_i s_i,
+    d/d beta      = X'(-2 s + g - W (Z a))                       (M = D, T1 = Z),
+
+the first terms by the mode's envelope, then tr(M^{-1} dM) at the mode, then through the
+mode's own movement (d delta^ = M^{-1} d(dh/d delta), with dh/d delta moved by lambda
+through v / lambda^2 and by log phi through -s).  For nAGQ0 the gradient in beta reaches
+the variance parameters through beta^: with b = C^{-1} (d/d beta, 0), lambda_k gains
+b_k'v_k / lambda_k^2 and log phi_i gains -(T1 b)_i s_i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine import NotPositiveDefiniteError, make_system
+from ..spec import Problem
+from .conditional_mode import Mode, ModeFinder
+from .densities import ResponseDensity, ResponseDerivatives, random_curvature
+from .diagnostics import Divergence
+from .likelihood import random_loglik
+from .outer_parameters import OuterParameters
+from .pirls import System, random_effects_system
+
+Array = np.ndarray
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+KINDS = ("ML", "nAGQ0", "REML")
+KEPT_STATES = 4
+
+
+@dataclass
+class LaplaceState:
+    """The objective and its pieces at one x (``objective`` inf where the mode or the
+    factorization failed)."""
+
+    x: Array
+    objective: float
+    mode: Mode | None = None
+    phi: Array | None = None
+    lam: Array | None = None
+    deriv: ResponseDerivatives | None = None
+    random_curvature: Array | None = None
+    factor: object | None = None
+    gradient: Array | None = None
+
+
+class LaplaceDeviance:
+    """-2 log-likelihood by the Laplace approximation, or the Laplace-REML criterion, as a
+    function of x.
+
+    Parameters
+    ----------
+    problem : Problem
+    kind : str
+        Where the fixed effects stand: "ML", "nAGQ0" or "REML" (module docstring).
+    density : ResponseDensity, optional
+        The response's log-density (another deviance's, to share its constants).
+    """
+
+    def __init__(self, problem: Problem, kind: str,
+                 density: ResponseDensity | None = None) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind: one of {KINDS}, got {kind!r}")
+        self.pb = problem
+        self.kind = kind
+        self.params = OuterParameters(problem, beta_outer=kind == "ML")
+        self.density = density or ResponseDensity(problem.y, problem.family, problem.weights,
+                                                  self.params.fixed_phi)
+        self.modes = ModeFinder(problem, kind != "ML", self.density)
+        self.z_system = self.modes.system if kind == "ML" else random_effects_system(problem)
+        self.inner = self.modes.system if kind == "REML" else self.z_system
+        self.gaussian_effects = all(t.family.is_gaussian for t in problem.terms)
+        self.slices = self.modes.effects.slices
+        self.n_eval = 0
+        self._kept: list[LaplaceState] = []
+
+    @property
+    def analytic_gradient(self) -> bool:
+        """Whether :meth:`gradient` is analytic (Gaussian random effects)."""
+        return self.gaussian_effects
+
+    def state(self, x: Array) -> LaplaceState:
+        """Everything at ``x`` (kept for the last KEPT_STATES x asked for: a difference
+        Hessian returns to its centre)."""
+        x = np.array(x, dtype=float)
+        for st in self._kept:
+            if np.array_equal(st.x, x):
+                return st
+        self.n_eval += 1
+        # a trial point far out may overflow the IWLS weights: its objective is then inf
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            st = self._evaluate(x)
+        self._kept = [st, *self._kept[: KEPT_STATES - 1]]
+        return st
+
+    def objective(self, x: Array) -> float:
+        return self.state(x).objective
+
+    def gradient(self, x: Array) -> Array:
+        """The analytic gradient (Gaussian random effects; zeros where the objective is
+        infinite)."""
+        st = self.state(x)
+        return np.zeros_like(st.x) if st.gradient is None else st.gradient
+
+    def _evaluate(self, x: Array) -> LaplaceState:
+        par = self.params
+        lam, phi = par.lam(x), par.phi(x)
+        lam_eff = par.lam_effects(lam)
+        try:
+            mode = self.modes.solve(par.beta(x), phi, lam_eff)
+            deriv = self.density.derivatives(mode.eta, phi)
+            v = mode.delta[self.modes.p :]
+            r = self._random_curvature(v, lam_eff)
+            factor = self.inner.factorize(deriv.curvature, r)
+        except (Divergence, NotPositiveDefiniteError):
+            return LaplaceState(x, np.inf)
+        if self.kind == "REML":
+            logdet, dim = factor.logdet(), self.inner.p + self.inner.q
+        else:
+            logdet, dim = factor.logdet_random_block(), self.inner.q
+        objective = (self.density.minus_two_loglik(mode.eta, phi, deriv.mu)
+                     - 2.0 * self._random_loglik(v, lam_eff) + logdet - dim * LOG_2PI)
+        if not (np.isfinite(objective) and all(np.all(np.isfinite(a)) for a in deriv)):
+            return LaplaceState(x, np.inf)  # at the edge of a bounded link's domain
+        st = LaplaceState(x, float(objective), mode, phi, lam, deriv, r, factor)
+        if self.gaussian_effects:
+            st.gradient = self._gradient(st, deriv)
+        return st
+
+    def random_factor(self, x: Array) -> object:
+        """The factor of D = -d^2 h / dv^2 at the mode of ``x`` (its inverse: the
+        conditional covariance of v)."""
+        st = self.state(x)
+        if self.inner is self.z_system:
+            return st.factor
+        return self.z_system.factorize(st.deriv.curvature, st.random_curvature)
+
+    def fixed_covariance(self, x: Array) -> Array:
+        """The fixed effects' block of C^{-1}, C = -d^2 h / d(beta, v)^2 at the mode of
+        ``x``: their covariance given the variance parameters."""
+        st = self.state(x)
+        if self.kind == "REML":
+            factor = st.factor
+        else:
+            joint = self.modes.system if self.modes.inner_beta else make_system(
+                self.pb.X, self.pb.blocks, [t.precision for t in self.pb.terms])
+            factor = joint.factorize(st.deriv.curvature, st.random_curvature)
+        return factor.inverse_block(np.arange(self.pb.X.shape[1]))
+
+    def _random_curvature(self, v: Array, lam_eff: Array) -> Array:
+        out = np.empty_like(v)
+        for sl, t in zip(self.slices, self.pb.terms, strict=True):
+            out[sl] = random_curvature(v[sl], t.family, lam_eff[sl])
+        return out
+
+    def _random_loglik(self, v: Array, lam_eff: Array) -> float:
+        return sum(random_loglik(v[sl], t.family, lam_eff[sl])
+                   for sl, t in zip(self.slices, self.pb.terms, strict=True))
+
+    def _curvature_terms(self, factor: object, system: System,
+                         deriv: ResponseDerivatives) -> tuple[Array, Array, Array, Array]:
+        """m = diag(T1 M^{-1} T1'), g = m W', a = M^{-1} T1'g and T1 a."""
+        n, q = deriv.mu.shape[0], system.q
+        m = factor.rows_quadform()
+        g = m * deriv.dcurvature
+        a = factor.solve(system.rhs(g, np.ones(n), np.zeros(q), np.zeros(q)))
+        return m, g, a, system.linear_predictor(a)
+
+    def _gradient(self, st: LaplaceState, deriv: ResponseDerivatives) -> Array:
+        """The analytic gradient at ``st`` (module docstring)."""
+        par, q = self.params, self.z_system.q
+        v = st.mode.delta[self.modes.p :]
+        s, W = deriv.score, deriv.curvature
+        m, g, a, t1a = self._curvature_terms(st.factor, self.inner, deriv)
+        traces = st.factor.weighted_diag_sums(np.ones(q), self.slices)
+        moved = self._per_term(a[self.inner.p :], v)
+        sizes = par.sizes
+        d_lam = (sizes * st.lam - self._per_term(v, v) - traces + moved) / st.lam**2
+        d_logphi = -m * W - t1a * s
+        if self.kind != "REML":
+            d_beta = self.pb.X.T @ (-2.0 * s + g - W * t1a)
+        if self.kind == "nAGQ0":
+            joint = self.modes.system
+            b = joint.factorize(W, par.lam_effects(1.0 / st.lam)).solve(
+                np.concatenate([d_beta, np.zeros(q)]))
+            d_lam = d_lam + self._per_term(b[joint.p :], v) / st.lam**2
+            d_logphi = d_logphi - joint.linear_predictor(b) * s
+        grad = np.zeros(par.size)
+        grad[par.sd_slice] = par.sd_gradient(st.x, d_lam)
+        if par.n_beta:
+            grad[par.beta_slice] = d_beta
+        if par.n_disp:
+            d_logphi = d_logphi - 2.0 * self.density.dispersion_score(deriv.mu, st.phi)
+            grad[par.disp_slice] = par.disp_design.T @ d_logphi
+        return grad
+
+    def _per_term(self, a: Array, v: Array) -> Array:
+        """a_k'v_k for each term k."""
+        return np.array([float(a[sl] @ v[sl]) for sl in self.slices])

@@ -1,0 +1,127 @@
+"""The Laplace deviances (hglm.fit.laplace) against a dense computation, finite
+differences and the exact LMM likelihoods of hglm.fit.lmm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from hglm.engine import Indicator
+from hglm.fit.laplace import LaplaceDeviance
+from hglm.fit.likelihood import conditional_loglik
+from hglm.fit.lmm import ProfiledDeviance
+
+from .glmm_problems import gaussian_lmm, glmm_problem
+
+
+def _dense_z(pb):
+    return np.hstack([b.toarray() if isinstance(b, Indicator) else b for b in pb.blocks])
+
+
+def _dense_laplace(pb, sd, beta, phi):
+    """-2 log L by the Laplace approximation from dense algebra: the mode of h by BFGS,
+    D by second differences of -h."""
+    Z = _dense_z(pb)
+    lam = np.concatenate([np.full(b.n_levels, s**2) for b, s in zip(pb.blocks, sd,
+                                                                   strict=True)])
+
+    def minus_h(v):
+        eta = pb.offset + pb.X @ beta + Z @ v
+        mu = pb.family.clip_mu(pb.family.link.inverse(eta))
+        return (-conditional_loglik(pb.y, mu, pb.family, phi, pb.weights)
+                + 0.5 * np.sum(np.log(2 * np.pi * lam) + v**2 / lam))
+
+    v = optimize.minimize(minus_h, np.zeros(Z.shape[1]), method="BFGS",
+                          options={"gtol": 1e-11}).x
+    q, h = v.shape[0], 1e-4
+    D = np.empty((q, q))
+    for i in range(q):
+        for j in range(q):
+            ei, ej = h * np.eye(q)[i], h * np.eye(q)[j]
+            D[i, j] = (minus_h(v + ei + ej) - minus_h(v + ei - ej) - minus_h(v - ei + ej)
+                       + minus_h(v - ei - ej)) / (4 * h * h)
+    return 2.0 * minus_h(v) + np.linalg.slogdet(D / (2 * np.pi))[1]
+
+
+@pytest.mark.parametrize(("family", "link", "disp_model"), [
+    ("binomial", "logit", False), ("poisson", "log", False), ("Gamma", "log", True),
+])
+def test_ml_objective_is_the_laplace_approximation(family, link, disp_model):
+    pb = glmm_problem(family, link, seed=4, levels=(6,), n=40, disp_model=disp_model)
+    dev = LaplaceDeviance(pb, "ML")
+    sd, beta = np.array([0.7]), np.array([0.2, 0.4])
+    gamma = np.array([-0.8, 0.3]) if disp_model else None
+    x = dev.params.pack(sd, beta, gamma)
+    expected = _dense_laplace(pb, sd, beta, dev.params.phi(x))
+    assert dev.objective(x) == pytest.approx(expected, rel=1e-7)
+
+
+GRADIENT_CASES = [
+    ("binomial", "logit", (9, 5), False, 3),
+    ("binomial", "probit", (9,), False, 1),
+    ("poisson", "log", (9, 5), False, 1),
+    ("Gamma", "log", (9,), True, 1),
+    ("gaussian", "log", (9,), False, 1),
+    ("inverse.gaussian", "log", (9,), True, 1),
+]
+
+
+@pytest.mark.parametrize("kind", ["ML", "nAGQ0", "REML"])
+@pytest.mark.parametrize(("family", "link", "levels", "disp_model", "trials"), GRADIENT_CASES)
+def test_gradient_matches_finite_differences(kind, family, link, levels, disp_model, trials):
+    pb = glmm_problem(family, link, seed=5, levels=levels, disp_model=disp_model,
+                      trials=trials)
+    dev = LaplaceDeviance(pb, kind)
+    par = dev.params
+    x = par.pack(np.linspace(0.5, 0.9, par.n_terms), np.array([0.25, 0.45]),
+                 np.linspace(-1.0, 0.3, par.n_disp))
+    g = dev.gradient(x)
+    h = 1e-6
+    fd = np.array([(dev.objective(x + h * e) - dev.objective(x - h * e)) / (2 * h)
+                   for e in np.eye(x.shape[0])])
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_gaussian_identity_objectives_are_the_exact_lmm_likelihoods(reml):
+    """At the residual variance and fixed effects profiled by fit/lmm.py, the Laplace
+    deviance is exact ML and the Laplace-REML criterion exact REML."""
+    pb = gaussian_lmm()
+    profiled = ProfiledDeviance(pb, reml)
+    dev = LaplaceDeviance(pb, "REML" if reml else "ML")
+    for theta in ([0.8, 0.4], [1.5, 0.05]):
+        theta = np.array(theta)
+        st = profiled.state(theta)
+        sigma = np.sqrt(st.sigma2)
+        beta = st.delta[: pb.X.shape[1]]
+        x = dev.params.pack(theta * sigma, beta, np.array([np.log(st.sigma2)]))
+        assert dev.objective(x) == pytest.approx(st.objective, rel=1e-10)
+
+
+def test_nagq0_objective_is_the_ml_objective_at_the_joint_mode():
+    pb = glmm_problem("binomial", "logit", seed=6, levels=(9, 5), trials=2)
+    joint, ml = LaplaceDeviance(pb, "nAGQ0"), LaplaceDeviance(pb, "ML")
+    sd = np.array([0.6, 0.9])
+    x0 = joint.params.pack(sd, None, None)
+    beta = joint.state(x0).mode.delta[: pb.X.shape[1]]
+    assert joint.objective(x0) == pytest.approx(ml.objective(ml.params.pack(sd, beta, None)),
+                                                rel=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["ML", "nAGQ0", "REML"])
+def test_curvature_covariances_are_the_dense_inverses(kind):
+    pb = glmm_problem("poisson", "log", seed=7, levels=(8, 4))
+    dev = LaplaceDeviance(pb, kind)
+    par = dev.params
+    x = par.pack(np.array([0.5, 0.8]), np.array([0.2, 0.4]), None)
+    st = dev.state(x)
+    Z = _dense_z(pb)
+    W = st.deriv.curvature
+    lam = par.lam_effects(st.lam)
+    D = Z.T @ (W[:, None] * Z) + np.diag(1.0 / lam)
+    T = np.hstack([pb.X, Z])
+    C = T.T @ (W[:, None] * T) + np.diag(np.concatenate([np.zeros(2), 1.0 / lam]))
+    np.testing.assert_allclose(dev.random_factor(x).diag_inverse(),
+                               np.diag(np.linalg.inv(D)), rtol=1e-10)
+    np.testing.assert_allclose(dev.fixed_covariance(x), np.linalg.inv(C)[:2, :2], rtol=1e-10)

@@ -1,0 +1,62 @@
+"""The quasi-Newton method (hglm.fit.newton)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hglm.fit.newton import minimize_newton
+
+
+def _rosenbrock(x):
+    return float(100.0 * (x[1] - x[0] ** 2) ** 2 + (1.0 - x[0]) ** 2)
+
+
+def _rosenbrock_grad(x):
+    return np.array([-400.0 * x[0] * (x[1] - x[0] ** 2) - 2.0 * (1.0 - x[0]),
+                     200.0 * (x[1] - x[0] ** 2)])
+
+
+def test_a_quadratic_takes_one_step():
+    A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    b = np.array([1.0, -2.0])
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return float(0.5 * x @ A @ x - b @ x)
+
+    res = minimize_newton(f, lambda x: A @ x - b, np.zeros(2))
+    assert res.converged and res.n_iter == 1
+    np.testing.assert_allclose(res.x, np.linalg.solve(A, b), rtol=1e-8)
+    assert len(calls) == 2
+    np.testing.assert_allclose(res.hessian, A, rtol=1e-6)
+
+
+def test_rosenbrock_reaches_its_minimum():
+    res = minimize_newton(_rosenbrock, _rosenbrock_grad, np.array([-1.2, 1.0]), tol=1e-14)
+    assert res.converged
+    np.testing.assert_allclose(res.x, [1.0, 1.0], rtol=1e-6)
+
+
+def test_the_given_hessian_starts_the_iteration():
+    A = np.diag([2.0, 8.0])
+    res = minimize_newton(lambda x: float(0.5 * x @ A @ x), lambda x: A @ x,
+                          np.array([1.0, 1.0]), hessian=A)
+    assert res.converged and res.n_iter == 1 and res.fun == pytest.approx(0.0, abs=1e-20)
+
+
+def test_an_iteration_limit_is_reported():
+    res = minimize_newton(_rosenbrock, _rosenbrock_grad, np.array([-1.2, 1.0]), maxiter=2)
+    assert not res.converged and "limit" in res.message
+
+
+def test_an_infinite_start_is_reported():
+    res = minimize_newton(lambda x: np.inf, lambda x: np.zeros(1), np.zeros(1))
+    assert not res.converged and "not finite" in res.message
+
+
+def test_a_gradient_that_is_not_finite_stops_the_iteration():
+    res = minimize_newton(lambda x: float(x @ x), lambda x: np.full(2, np.nan), np.ones(2),
+                          hessian=np.eye(2))
+    assert not res.converged and "not finite" in res.message
