@@ -118,3 +118,15 @@ def test_anova_refuses_eql_fits_and_bad_names():
         hglm.anova(ml, eql)
     with pytest.raises(ValueError, match="model_names"):
         hglm.anova(ml, ml, model_names=["one"])
+
+
+def test_anova_refits_a_laplace_reml_glmm_by_ml():
+    data = _data()
+    formula = "cbind(r, size - r) ~ x + (1|g)"
+    reml = hglm.hglm2(formula, data=data, family="binomial", method="REML")
+    ml = hglm.glmer(formula, data=data)
+    assert reml.method == "REML" and ml.method == "Laplace"
+    assert str(reml.summary()).startswith(
+        "Generalized linear mixed model fit by REML (Laplace Approximation)")
+    table = hglm.anova(reml, ml, model_names=["reml", "ml"])
+    np.testing.assert_allclose(table["logLik"], [ml.loglik, ml.loglik], rtol=1e-6)

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import hglm.fit as estimators  # fit_glmm read at call time (fit/glmm.py, issue 14)
-
 from .engine import Indicator
+from .fit import fit_glmm
 from .fit.lmm import fit_lmm
 from .results import MarginalResult, lme4_term_order
 from .spec import ModelDesign, Names, Problem, response_family
@@ -137,7 +136,7 @@ def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
         theta0 = None if start is None else start.get("theta")
         fit = fit_lmm(problem, reml=reml, start=theta0)
     else:
-        fit = estimators.fit_glmm(problem, nAGQ=nAGQ, reml=reml, start=start)
+        fit = fit_glmm(problem, nAGQ=nAGQ, reml=reml, start=start)
     return MarginalResult(fit, names, design=design, formula=formula)
 
 
