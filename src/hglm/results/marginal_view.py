@@ -55,24 +55,26 @@ class MarginalFit(Protocol):
     message : str
     """
 
-    problem: Problem
-    method: str
-    nAGQ: int
-    reml: bool
+    # the estimates
+    beta: Array
+    vcov_beta: Array
+    v: Array
+    cond_var: Array
     theta: Array
     lam: Array
     sigma2: float
     disp_coef: Array | None
-    beta: Array
-    v: Array
-    vcov_beta: Array
-    cond_var: Array
+    # the model and how it was fitted
+    problem: Problem
+    method: str
+    reml: bool
+    nAGQ: int
     objective: float
     n_params: int
     n_eval: int
     converged: bool
-    message: str
     singular: bool
+    message: str
 
     @property
     def loglik(self) -> float: ...
