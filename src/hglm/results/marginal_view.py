@@ -55,7 +55,6 @@ class MarginalFit(Protocol):
     message : str
     """
 
-    # the estimates
     beta: Array
     vcov_beta: Array
     v: Array
@@ -64,7 +63,6 @@ class MarginalFit(Protocol):
     lam: Array
     sigma2: float
     disp_coef: Array | None
-    # the model and how it was fitted
     problem: Problem
     method: str
     reml: bool
