@@ -186,7 +186,7 @@ def test_unknown_link_rand_disp(base) -> None:
 
 
 def test_unknown_method(base) -> None:
-    raises_naming("method", **base, method="REML")
+    raises_naming("method", **base, method="PQL")  # "ML" and "REML" are methods (issue 14)
 
 
 # --- rank, dispersion designs and controls ------------------------------------------------

@@ -1,13 +1,24 @@
-"""hglm: hierarchical generalized linear models fitted by h-likelihood (EQL).
+"""hglm: hierarchical generalized linear models fitted by h-likelihood (EQL) and by
+marginal likelihood (ML, REML).
 
 The Python counterpart of R's hglm package: GLMs whose random effects are Gaussian,
-Gamma, Beta or inverse-Gamma, with a model for the residual dispersion.
+Gamma, Beta or inverse-Gamma, with a model for the residual dispersion; and of lme4's
+``lmer``, ``glmer`` and ``anova``.
 """
 
 from ._version import __version__ as __version__
 from .api import bigrr_update, hglm, hglm2
 from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
-from .results import BigRRResult, HGLMResult, LRTResult, Summary, lrt
+from .lme4 import anova, glmer, lmer
+from .results import (
+    AnovaTable,
+    BigRRResult,
+    HGLMResult,
+    LRTResult,
+    MarginalResult,
+    Summary,
+    lrt,
+)
 from .spec import (
     CAR,
     SAR,
@@ -24,6 +35,7 @@ from .spec import (
 )
 
 __all__ = [
+    "AnovaTable",
     "Beta",
     "BigRRResult",
     "BoundaryWarning",
@@ -35,6 +47,7 @@ __all__ = [
     "Gaussian",
     "HGLMResult",
     "LRTResult",
+    "MarginalResult",
     "InverseGamma",
     "InverseGaussian",
     "NumericalGuardWarning",
@@ -42,9 +55,12 @@ __all__ = [
     "Precision",
     "SAR",
     "Summary",
+    "anova",
     "bigrr_update",
+    "glmer",
     "hglm",
     "hglm2",
+    "lmer",
     "lrt",
     "pedigree_precision",
 ]

@@ -4,11 +4,12 @@ to a fitted model.
 The orchestration of a fit (ARCHITECTURE.md): the arguments are checked and turned into
 arrays by ``spec`` (the formula interfaces build their design there, ``spec.assemble``
 the :class:`~hglm.spec.Problem`), fitted by ``fit`` (EQL, or a double HGLM's
-interconnected fits), and named and presented by ``results``.  The engine's
-representation of a block of Z is chosen here, where spec meets the engine.
+interconnected fits; ML and REML by the marginal route of :mod:`hglm.marginal_fit`), and
+named and presented by ``results``.  The engine's representation of a block of Z is
+chosen here, where spec meets the engine.
 
-One concept, a little over 400 lines: the docstrings of ``hglm()`` and ``hglm2()``, the
-reference of API.md's arguments, are 120 of them.
+One concept, about 500 lines: the docstrings of ``hglm()`` and ``hglm2()``, the reference
+of API.md's arguments, are 133 of them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from .fit import (
     hem_weights,
     use_markers,
 )
-from .results import BigRRResult, HGLMResult, marker_state
+from .marginal_fit import MARGINAL_METHODS, fit_marginal, marginal_controls
+from .results import BigRRResult, HGLMResult, MarginalResult, marker_state
 from .spec import (
     EngineHooks,
     Family,
@@ -82,6 +84,8 @@ def hglm(
     offset: ArrayLike | str | None = None,
     fix_disp: float | None = None,
     method: str = "EQL",
+    nAGQ: int = 1,
+    start: object | None = None,
     conv: float = 1e-6,
     maxit: int = 50,
     startval: ArrayLike | None = None,
@@ -91,8 +95,8 @@ def hglm(
     dev_floor: str = "relative",
     accelerate: bool = True,
     verbose: bool | None = None,
-) -> HGLMResult:
-    """Fit a hierarchical generalized linear model by EQL (R's ``hglm``).
+) -> HGLMResult | MarginalResult:
+    """Fit a hierarchical generalized linear model by EQL (R's ``hglm``), or by ML/REML.
 
     Either the matrix interface (``y``, ``X``, ``Z``) or the formula interface
     (``fixed``, ``random``, ``data``) is used.
@@ -139,10 +143,20 @@ def hglm(
         Prior weights (positive) and offset of the linear predictor.
     fix_disp : float, optional
         Hold the residual dispersion at this value (e.g. 1 for binomial/Poisson).
-    method : {"EQL", "EQL1"}
+    method : {"EQL", "EQL1", "ML", "REML"}
         EQL (h-likelihood, HL(0,1)), or EQL1: R's HL(1,1)-type correction of the fixed
         effects (DESIGN.md, "EQL1"; Gaussian random effects only, else EQL with a
-        warning).  "HL11", the tutorial's name, is EQL1.
+        warning).  "HL11", the tutorial's name, is EQL1.  "ML" and "REML" maximise the
+        (restricted) marginal likelihood as lme4's lmer and glmer do (exact for a linear
+        mixed model, Laplace or quadrature otherwise; binomial and Poisson dispersion 1)
+        and return a :class:`~hglm.results.MarginalResult`; the EQL controls (conv,
+        maxit, startval, calc_like, vcovmat, bigrr, dev_floor, accelerate) do not apply.
+    nAGQ : int
+        ML of a GLMM: 1 Laplace, 0 fixed effects inside PIRLS, k > 1 adaptive
+        Gauss-Hermite quadrature with k points (one scalar random term), as glmer.
+    start : array-like or dict, optional
+        ML/REML starting values: theta (lme4's order of the terms), or a dict with
+        "theta" (and "disp_coef" for a GLMM's dispersion model).
     conv, maxit : float, int
         Stop when sum((eta_old - eta)^2) < conv * sum(eta^2) (R's rule), at most maxit
         iterations.
@@ -182,16 +196,16 @@ def hglm(
 
     Returns
     -------
-    HGLMResult
+    HGLMResult, or MarginalResult for method "ML" or "REML"
     """
-    controls = dict(
+    controls = marginal_controls(dict(
         family=family, rand_family=rand_family, link_disp=link_disp,
         x_rand_disp=x_rand_disp, link_rand_disp=link_rand_disp, rand_cov=rand_cov,
-        fix_disp=fix_disp,
-        method=method, conv=conv, maxit=maxit, startval=startval, calc_like=calc_like,
+        fix_disp=fix_disp, method=method, nAGQ=nAGQ, start=start,
+        conv=conv, maxit=maxit, startval=startval, calc_like=calc_like,
         vcovmat=vcovmat, bigrr=bigrr, dev_floor=dev_floor, accelerate=accelerate,
         verbose=verbose,
-    )
+    ), _CONTROL_DEFAULTS)
     if fixed is not None:
         if y is not None or X is not None or Z is not None:
             raise ValueError("fixed: give either a formula (fixed, random, data) or y, X, Z")
@@ -254,11 +268,11 @@ def hglm2(
         and reported after the observed levels.
     **kwargs
         The other keyword arguments of :func:`hglm` (family, rand_family, fix_disp,
-        conv, maxit, calc_like, ...).
+        method, nAGQ, start, conv, maxit, calc_like, ...).
 
     Returns
     -------
-    HGLMResult
+    HGLMResult, or MarginalResult for method "ML" or "REML"
     """
     for key in ("y", "X", "Z", "fixed", "random", "rand_c", "x_disp"):
         if key in kwargs:
@@ -275,12 +289,16 @@ def hglm2(
     if cov is not None:
         design.random, controls["rand_cov"] = align_covariances(cov, design.random)
         controls["rand_cov_labels"] = [f"cov[{t.group!r}]" for t in design.random]
-    return _fit_design(design, data, disp, controls, rand_disp)
+    result = _fit_design(design, data, disp, controls, rand_disp)
+    if isinstance(result, MarginalResult):
+        result.formula = formula
+    return result
 
 
 _CONTROL_DEFAULTS = dict(
     family="gaussian", rand_family="gaussian", link_disp="log", x_rand_disp=None,
-    link_rand_disp="log", rand_cov=None, fix_disp=None, method="EQL", conv=1e-6, maxit=50,
+    link_rand_disp="log", rand_cov=None, fix_disp=None, method="EQL", nAGQ=1, start=None,
+    conv=1e-6, maxit=50,
     startval=None, calc_like=False, vcovmat=False, bigrr=None, dev_floor="relative",
     accelerate=True, verbose=None,
 )
@@ -295,7 +313,7 @@ def _controls(kwargs: dict) -> dict:
     unknown = sorted(set(kwargs) - set(_CONTROL_DEFAULTS) - {"rand_cov_labels"})
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown argument")
-    return {**_CONTROL_DEFAULTS, **kwargs}
+    return marginal_controls({**_CONTROL_DEFAULTS, **kwargs}, _CONTROL_DEFAULTS)
 
 
 def _require_data(data: object) -> object:
@@ -325,7 +343,7 @@ def _fit_design(
     disp: str | None,
     controls: dict,
     rand_disp: str | dict[str, str] | None = None,
-) -> HGLMResult:
+) -> HGLMResult | MarginalResult:
     """Fit a model built by the formula layer."""
     if not design.random:
         raise ValueError(
@@ -338,6 +356,9 @@ def _fit_design(
         controls = {**controls, "x_rand_disp": level_designs(rand_disp, data, design)}
     x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
     y = pd.Series(design.y, name=design.response_name)
+    if disp_terms and controls["method"] in MARGINAL_METHODS:
+        raise ValueError("disp: random effects in the dispersion model (a double HGLM) "
+                         "are fitted by EQL only")
     if disp_terms:
         fit = _fit_double_design(design, y, x_disp, disp_terms, controls)
     else:
@@ -394,8 +415,9 @@ def _fit(
     offset: object,
     random_labels: tuple[list[str], list[str]] | None,
     c: dict,
-) -> HGLMResult:
-    """Assemble the model (spec), fit it by EQL (fit) and name the result (results)."""
+) -> HGLMResult | MarginalResult:
+    """Assemble the model (spec), fit it by EQL or ML/REML (fit) and name the result
+    (results)."""
     if c["bigrr"] is not False and isinstance(Z, np.ndarray) and Z.dtype.kind == "f":
         check_markers(Z)
     problem, names = assemble(
@@ -403,6 +425,8 @@ def _fit(
         rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
         engine=_ENGINE, **{name: c[name] for name in _MODEL_ARGUMENTS},
     )
+    if c["method"] in MARGINAL_METHODS:
+        return fit_marginal(problem, names, c["method"], c["nAGQ"], c["start"])
     options, method = _options(c, problem)
     if use_markers(problem, options):
         return BigRRResult(fit_markers(problem, options), names, method)

@@ -167,6 +167,13 @@ class ProfiledDeviance:
                 out[k] = float(np.trace(MBt[:, sl] @ (t.precision @ Bk))) * w2[sl.start]
         return out
 
+    def random_inverse_diag(self, factor: object) -> Array:
+        """diag(D^{-1}): the random block of C^{-1} less B (C^{-1}_xx)^{-1} B'."""
+        B, Cxx = self.fixed_columns(factor)
+        Bz = B[self.p :]
+        correction = np.einsum("jr,rj->j", Bz, np.linalg.solve(Cxx, Bz.T))
+        return np.asarray(factor.diag_inverse())[self.p :] - correction
+
     def fixed_columns(self, factor: object) -> tuple[Array, Array]:
         """The fixed effects' columns of C^{-1} (p + q x p) and their x block."""
         unit = np.zeros((self.p + self.system.q, self.p))
@@ -191,6 +198,9 @@ class LMMFit:
         Fixed effects and the conditional modes of the random effects (fitted scale).
     vcov_beta : ndarray
         sigma^2 (C^{-1})_xx.
+    cond_var : ndarray
+        The conditional variances of the random effects given y at the estimates,
+        sigma^2 diag(D^{-1}) (lme4's ``condVar``).
     objective : float
         -2 log-likelihood (ML) or the REML criterion.
     n_eval : int
@@ -209,6 +219,7 @@ class LMMFit:
     beta: Array
     v: Array
     vcov_beta: Array
+    cond_var: Array
     objective: float
     n_eval: int
     converged: bool
@@ -225,6 +236,26 @@ class LMMFit:
     def loglik(self) -> float:
         """The log-likelihood (ML) or the REML log-likelihood (lme4's logLik of a REML fit)."""
         return -0.5 * self.objective
+
+    @property
+    def method(self) -> str:
+        """"REML" or "ML"."""
+        return "REML" if self.reml else "ML"
+
+    @property
+    def nAGQ(self) -> int:
+        """1: the likelihood of an LMM is exact (its Laplace approximation is exact)."""
+        return 1
+
+    @property
+    def disp_coef(self) -> None:
+        """None: one residual variance, no dispersion model."""
+        return None
+
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by AIC: the fixed effects, one theta per term and sigma."""
+        return int(self.beta.shape[0] + self.theta.shape[0] + 1)
 
 
 def check_linear_mixed_model(problem: Problem) -> None:
@@ -287,7 +318,8 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
     return LMMFit(
         problem=problem, reml=reml, theta=theta, sigma2=st.sigma2,
         beta=st.delta[: dev.p].copy(), v=st.delta[dev.p :].copy(),
-        vcov_beta=st.sigma2 * Cxx, objective=st.objective, n_eval=dev.n_eval,
+        vcov_beta=st.sigma2 * Cxx, cond_var=st.sigma2 * dev.random_inverse_diag(st.factor),
+        objective=st.objective, n_eval=dev.n_eval,
         converged=bool(res.success), message=str(res.message),
         singular=bool(np.any(theta < SINGULAR_TOL)), deviance=dev,
     )

@@ -1,19 +1,32 @@
-"""The fitted model and its presentation: estimates, summaries, plots, export."""
+"""The fitted model and its presentation: estimates, summaries, plots, export.
 
+Two result classes share :class:`MixedModelResult`'s verbs: :class:`HGLMResult` (EQL,
+R's hglm) and :class:`MarginalResult` (ML/REML, Laplace and quadrature fits, lme4's
+verbs), with the likelihood-ratio tests of each (``lrt``; ``anova_table``).
+"""
+
+from .anova import AnovaTable, anova_table
 from .base import MixedModelResult
 from .bigrr_result import BigRRResult, marker_state
 from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
+from .marginal import MarginalResult, lme4_term_order
+from .marginal_view import MarginalFit
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
 
 __all__ = [
+    "AnovaTable",
     "BigRRResult",
     "HGLMResult",
     "LRTResult",
+    "MarginalFit",
+    "MarginalResult",
     "MixedModelResult",
     "Summary",
+    "anova_table",
     "import_pyplot",
+    "lme4_term_order",
     "lrt",
     "marker_state",
     "plot_fit",

@@ -1,0 +1,230 @@
+"""Confidence intervals of a marginal-likelihood fit (lme4's ``confint``): Wald intervals
+for the fixed effects, and likelihood-profile intervals for the standard deviations, the
+residual standard deviation and the fixed effects.
+
+The profile follows lme4's ``profile``: the ML deviance (a REML fit is profiled by ML, as
+lme4 refits it) minimised over all other parameters with the profiled one held fixed;
+the interval is where the deviance exceeds its minimum by the chi-square(1) quantile.
+For a linear mixed model the ML deviance at (theta, sigma, beta) is, with the pieces of
+the profiled deviance at theta (Bates et al. 2015, eqs. 30-34),
+
+    -2 l = log|L|^2 - sum log w + n log(2 pi sigma^2)
+           + [r^2(theta) + (beta - beta^(theta))' (C^{-1}_xx)^{-1} (beta - beta^(theta))] / sigma^2,
+
+so that holding sigma_k = sigma theta_k, sigma or beta_j fixed leaves a smooth problem
+in theta (and sigma) alone.  Profiles need the estimator's profiled deviance, which only
+the exact LMM estimator exposes; other fits offer Wald intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .marginal_view import MarginalView
+
+Array = np.ndarray
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def _labels(fit: MarginalView, signames: bool) -> list[str]:
+    """lme4's names of the standard deviations: ``.sig01``, ..., ``.sigma`` or
+    ``sd_(Intercept)|g``, ..., ``sigma``."""
+    vc = fit.varcorr
+    terms = vc[vc["grp"] != "Residual"]
+    if signames:
+        out = [f".sig{k + 1:02d}" for k in range(len(terms))]
+    else:
+        out = [f"sd_{e}|{g}" for g, e in zip(terms["grp"], terms["var1"], strict=True)]
+    if len(terms) < len(vc):
+        out.append(".sigma" if signames else "sigma")
+    return out
+
+
+def _frame(rows: list[str], bounds: Array, level: float) -> pd.DataFrame:
+    tail = 100.0 * (1.0 - level) / 2.0
+    names = [f"{tail:.3g} %", f"{100.0 - tail:.3g} %"]
+    return pd.DataFrame(bounds, index=pd.Index(rows), columns=names)
+
+
+def confidence_intervals(fit: MarginalView, profiled: object | None,
+                         method: str = "profile", level: float = 0.95,
+                         signames: bool = True) -> pd.DataFrame:
+    """lme4's ``confint``.
+
+    Parameters
+    ----------
+    fit : MarginalView
+    profiled : ProfiledDeviance or None
+        The estimator's profiled deviance of an LMM (``fit.lmm``), which the profile
+        needs; None for other fits.
+    method : {"profile", "wald"}
+        Likelihood profile (lme4's default), or Wald intervals: estimate -/+ z se for
+        the fixed effects, NaN for the standard deviations (as lme4).
+    level : float
+        Confidence level in (0, 1).
+    signames : bool
+        lme4's names ``.sig01``, ``.sigma`` (True) or ``sd_(Intercept)|g``, ``sigma``.
+
+    Returns
+    -------
+    DataFrame
+        One row per standard deviation, then per fixed effect; columns the lower and
+        upper bounds ("2.5 %", "97.5 %").
+    """
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level: must lie strictly between 0 and 1, got {level!r}")
+    sd_rows = _labels(fit, signames)
+    rows = sd_rows + list(fit.fixef.index)
+    kind = str(method).lower()
+    if kind == "wald":
+        z = stats.norm.ppf(0.5 + level / 2.0)
+        beta, se = fit.fixef.to_numpy(), fit.se_fixef.to_numpy()
+        fixed = np.column_stack([beta - z * se, beta + z * se])
+        bounds = np.vstack([np.full((len(sd_rows), 2), np.nan), fixed])
+        return _frame(rows, bounds, level)
+    if kind != "profile":
+        raise ValueError(f"method: must be 'profile' or 'wald', got {method!r}")
+    if not fit.is_lmm or not callable(getattr(profiled, "state", None)):
+        raise ValueError(
+            "method: 'profile' intervals are available for linear mixed models (lmer); "
+            "use method='wald' for this fit"
+        )
+    order = np.asarray(fit.term_order)
+    profile = LMMProfile(profiled, fit.theta[np.argsort(order)])
+    cutoff = float(stats.chi2.ppf(level, 1))
+    # the standard deviations in lme4's order of the terms, then sigma and beta
+    params = [*order, *range(profile.k, profile.n_parameters)]
+    bounds = [profile.interval(int(j), cutoff) for j in params]
+    return _frame(rows, np.array(bounds), level)
+
+
+class LMMProfile:
+    """The ML deviance of a linear mixed model profiled over each parameter in turn:
+    the standard deviations sigma theta_k, sigma, then the fixed effects.
+
+    Parameters
+    ----------
+    profiled : ProfiledDeviance
+        The estimator's profiled deviance (``fit.lmm``), ML or REML: only the pieces
+        common to both are used.
+    theta : ndarray
+        Where to start the search for the ML optimum (the fit's theta).
+    """
+
+    def __init__(self, profiled: object, theta: Array) -> None:
+        self._dev = profiled
+        self.n, self.p = profiled.n, profiled.p
+        self.k = len(profiled.sizes)
+        self.n_parameters = self.k + 1 + self.p
+        bounds = [(0.0, None)] * self.k
+        self.theta_hat = _argmin(self.ml_deviance, np.asarray(theta, dtype=float), bounds)
+        self.minimum = self.ml_deviance(self.theta_hat)
+        _, r2, beta, _ = self.pieces(self.theta_hat)
+        sigma_hat = np.sqrt(r2 / self.n)
+        self.estimates = np.concatenate([sigma_hat * self.theta_hat, [sigma_hat], beta])
+
+    def pieces(self, theta: Array) -> tuple[float, float, Array, Array]:
+        """log|L|^2 - sum log w, r^2, beta^ and C^{-1}_xx at theta."""
+        dev = self._dev
+        st = dev.state(np.asarray(theta, dtype=float))
+        _, cxx = dev.fixed_columns(st.factor)
+        dof = dev.dof
+        core = st.objective - dof * (1.0 + np.log(2.0 * np.pi * st.r2 / dof))
+        if dev.reml:
+            core += np.linalg.slogdet(cxx)[1]  # log|R_X|^2 = -log|C^{-1}_xx|
+        return float(core), float(st.r2), st.delta[: self.p].copy(), cxx
+
+    def ml_deviance(self, theta: Array) -> float:
+        """-2 log-likelihood at theta with beta and sigma at their optimum."""
+        core, r2, _, _ = self.pieces(theta)
+        return core + self.n * (1.0 + _LOG_2PI + np.log(r2 / self.n))
+
+    def _full(self, theta: Array, sigma: float, r2_extra: float = 0.0) -> float:
+        core, r2, _, _ = self.pieces(theta)
+        return core + self.n * (_LOG_2PI + 2.0 * np.log(sigma)) + (r2 + r2_extra) / sigma**2
+
+    def _at_sd(self, k: int, s: float) -> float:
+        """min over sigma and the other thetas with sigma theta_k = s."""
+        def objective(x: Array) -> float:
+            sigma = np.exp(x[0])
+            theta = np.insert(x[1:], k, s / sigma)
+            return self._full(theta, sigma)
+
+        sigma0 = self.estimates[self.k]
+        x0 = np.concatenate([[np.log(sigma0)], np.delete(self.theta_hat, k)])
+        return _minimum(objective, x0, [(None, None)] + [(0.0, None)] * (self.k - 1))
+
+    def _at_sigma(self, s: float) -> float:
+        """min over theta with sigma = s."""
+        return _minimum(lambda t: self._full(t, s), self.theta_hat, [(0.0, None)] * self.k)
+
+    def _at_beta(self, j: int, b: float) -> float:
+        """min over theta (sigma profiled) with beta_j = b."""
+        def objective(theta: Array) -> float:
+            core, r2, beta, cxx = self.pieces(theta)
+            r2b = r2 + (b - beta[j]) ** 2 / cxx[j, j]
+            return core + self.n * (1.0 + _LOG_2PI + np.log(r2b / self.n))
+
+        return _minimum(objective, self.theta_hat, [(0.0, None)] * self.k)
+
+    def deviance_at(self, j: int, value: float) -> float:
+        """The profiled ML deviance with parameter j (standard deviations, sigma, fixed
+        effects) held at ``value``."""
+        if j < self.k:
+            return self._at_sd(j, value)
+        if j == self.k:
+            return self._at_sigma(value)
+        return self._at_beta(j - self.k - 1, value)
+
+    def interval(self, j: int, cutoff: float) -> tuple[float, float]:
+        """Where the profiled deviance of parameter j rises by ``cutoff``; a standard
+        deviation whose profile stays below it down to 0 has lower bound 0."""
+        x_hat = float(self.estimates[j])
+
+        def rise(x: float) -> float:
+            return self.deviance_at(j, x) - self.minimum - cutoff
+
+        scale = abs(x_hat) * 0.25 if x_hat != 0.0 else 1.0
+        if j > self.k:
+            _, r2, _, cxx = self.pieces(self.theta_hat)
+            scale = float(np.sqrt(cxx[j - self.k - 1, j - self.k - 1] * r2 / self.n))
+        lower_limit = 0.0 if j <= self.k else None
+        return (_root(rise, x_hat, -scale, lower_limit), _root(rise, x_hat, scale, None))
+
+
+_OPTIONS = {"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500}
+
+
+def _argmin(objective: Callable[[Array], float], x0: Array, bounds: list) -> Array:
+    """The minimiser of a smooth objective within bounds (L-BFGS-B, tight tolerances)."""
+    if len(x0) == 0:
+        return np.asarray(x0, dtype=float)
+    return optimize.minimize(objective, x0, method="L-BFGS-B", bounds=bounds,
+                             options=_OPTIONS).x
+
+
+def _minimum(objective: Callable[[Array], float], x0: Array, bounds: list) -> float:
+    return float(objective(_argmin(objective, x0, bounds)))
+
+
+def _root(rise: Callable[[float], float], x_hat: float, step: float,
+          limit: float | None) -> float:
+    """The crossing of ``rise`` from x_hat in the direction of ``step`` (doubling the
+    step until bracketed); ``limit`` when the profile stays below the cutoff up to it."""
+    inner, outer = x_hat, x_hat + step
+    for _ in range(60):
+        if limit is not None and outer <= limit:
+            if rise(limit) < 0.0:
+                return limit
+            outer = limit
+        if rise(outer) > 0.0:
+            return float(optimize.brentq(rise, min(inner, outer), max(inner, outer),
+                                         xtol=1e-10, rtol=1e-10))
+        inner, step = outer, 2.0 * step
+        outer = inner + step
+    raise ValueError("confint: the likelihood profile does not reach the cutoff")

@@ -1,0 +1,387 @@
+"""The fitted model of a marginal-likelihood estimator (:class:`MarginalResult`): exact
+ML/REML of a linear mixed model, Laplace, adaptive Gauss-Hermite quadrature and
+nAGQ = 0 fits of a GLMM, with lme4's verbs.
+
+Presentation only: the estimator's result (``LMMFit`` or ``GLMMFit``, whose shared
+interface is :class:`~.marginal_view.MarginalFit`) holds the estimates; this class names
+them, derives the statistics lme4 reports (deviance, AIC, BIC, residuals, fitted values)
+and hands itself to its summary, variance components, confidence intervals, simulation
+and plots.
+
+The verbs follow lme4 (``logLik``, ``deviance``, ``REMLcrit``, ``fixef``, ``vcov``,
+``ranef(condVar = TRUE)``, ``VarCorr``, ``getME(, "theta")``, ``sigma``, ``isSingular``,
+``fitted``, ``residuals``, ``predict``, ``simulate``, ``confint``) with two deliberate
+differences, both documented on the members: ``deviance`` of a REML fit is the ML
+deviance at the REML estimates (lme4 1.1 returns the REML criterion with a deprecation
+warning and points to this value), and ``loglik`` of an adaptive-quadrature fit is the
+true marginal log-likelihood (lme4's leaves out the binomial coefficients).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..engine import block_width
+from ..spec import ModelDesign, Names, Problem
+from .base import MixedModelResult
+from .confint import confidence_intervals
+from .lme4_summary import LMMSummary
+from .marginal_export import marginal_dict
+from .marginal_plots import plot_marginal
+from .marginal_view import MarginalFit
+from .prediction import (
+    mean_v,
+    new_linear_predictor,
+    random_part,
+    re_form_population,
+    term_slices,
+)
+from .simulate import simulate_responses
+from .varcorr import INTERCEPT, varcorr_frame
+
+Array = np.ndarray
+
+
+def lme4_term_order(problem: Problem) -> Array:
+    """lme4's order of the random terms: by decreasing number of levels (random effects),
+    ties in formula order; ``theta[i]`` of lme4 belongs to term ``order[i]``."""
+    sizes = np.array([block_width(b) for b in problem.blocks])
+    return np.argsort(-sizes, kind="stable")
+
+
+class MarginalResult(MixedModelResult):
+    """A mixed model fitted by maximising a (restricted) marginal likelihood.
+
+    Parameters
+    ----------
+    fit : MarginalFit
+        The estimator's result.
+    names : Names
+        Labels of the fixed effects, random effects and terms.
+    design : ModelDesign, optional
+        The formula layer's design (formula fits): grouping factors, levels and the
+        encoding that ``predict`` applies to new data.
+    formula : str, optional
+        The model formula as the user wrote it (shown by ``print`` and ``summary``).
+
+    Attributes
+    ----------
+    fixef, se_fixef : Series
+        Fixed effects and their standard errors (lme4's ``fixef``, ``sqrt(diag(vcov))``).
+    vcov : DataFrame
+        The covariance matrix of the fixed effects (lme4's ``vcov``).
+    theta : ndarray
+        lme4's theta, one per random term: sd(v_k) / sigma for families with a scale
+        parameter, sd(v_k) for binomial and Poisson; in lme4's order of the terms.
+    term_order : ndarray of int
+        lme4's order of the random terms (by decreasing number of levels, ties in formula
+        order), which ``theta``, ``varcorr``, ``ranef`` and the reports follow.
+    sigma : float
+        The residual standard deviation (lme4's ``sigma``: sqrt(phi); 1 for binomial and
+        Poisson).
+    method : str
+        "REML", "ML", "Laplace", "AGQ" or "nAGQ0".
+    nAGQ : int
+        Quadrature points per random effect (1: Laplace; 0: fixed effects in PIRLS).
+    reml : bool
+    converged, singular : bool
+        The optimiser's verdict, and a theta below 1e-4 (lme4's ``isSingular``).
+    message : str
+        The optimiser's message.
+    n_iter : int
+        Evaluations of the objective.
+    disp_coef : Series or None
+        The residual-dispersion model's coefficients (on its link's scale), when it has
+        one.
+    """
+
+    def __init__(self, fit: MarginalFit, names: Names, design: ModelDesign | None = None,
+                 formula: str | None = None) -> None:
+        self._fit = fit
+        self.problem = fit.problem
+        self.names = names
+        self.design = design
+        self.formula = formula
+        self.method = fit.method
+        self.nAGQ = int(fit.nAGQ)
+        self.reml = bool(fit.reml)
+        self.family = self.problem.family
+        self.n_obs = int(self.problem.X.shape[0])
+        index = pd.Index(names.fixed)
+        self.fixef = pd.Series(fit.beta, index=index, name="fixef")
+        vcov = np.asarray(fit.vcov_beta, dtype=float)
+        self.vcov = pd.DataFrame(vcov, index=index, columns=index)
+        self.se_fixef = pd.Series(np.sqrt(np.diag(vcov)), index=index, name="se_fixef")
+        self.term_order = lme4_term_order(self.problem)
+        self.theta = np.asarray(fit.theta, dtype=float)[self.term_order]
+        self.sigma = float(np.sqrt(fit.sigma2))
+        self.converged = bool(fit.converged)
+        self.singular = bool(fit.singular)
+        self.message = str(fit.message)
+        self.n_iter = int(fit.n_eval)
+        self.disp_coef = None if fit.disp_coef is None else pd.Series(
+            np.asarray(fit.disp_coef, dtype=float),
+            index=pd.Index(names.disp or ["(Intercept)"]), name="disp_coef")
+
+    # --- likelihood verbs ----------------------------------------------------------
+
+    @property
+    def loglik(self) -> float:
+        """lme4's ``logLik``: the maximised log-likelihood, or for a REML fit the REML
+        log-likelihood (-REMLcrit / 2).  For adaptive quadrature it is the true marginal
+        log-likelihood with every normalising constant (lme4's ``logLik`` of an
+        nAGQ > 1 binomial fit leaves out the binomial coefficients)."""
+        return float(self._fit.loglik)
+
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by AIC and BIC: fixed effects, variance parameters and
+        dispersion parameters (the ``df`` of lme4's ``logLik``)."""
+        return int(self._fit.n_params)
+
+    @property
+    def df_resid(self) -> int:
+        """lme4's ``df.residual``: nobs - n_params."""
+        return self.n_obs - self.n_params
+
+    @property
+    def is_lmm(self) -> bool:
+        """A linear mixed model: Gaussian identity response with Gaussian random effects
+        and one residual variance."""
+        return self.problem.is_linear and self._fit.disp_coef is None
+
+    @property
+    def reml_criterion(self) -> float:
+        """lme4's ``REMLcrit``: the REML criterion (-2 REML log-likelihood) at the
+        estimates; for an ML fit of an LMM, evaluated at the ML estimates."""
+        if not self.is_lmm:
+            raise ValueError("reml_criterion: is defined for linear mixed models only")
+        return self._lmm_criterion(reml=True)
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance``.
+
+        An LMM: -2 log-likelihood; for a REML fit the ML deviance at the REML estimates
+        (lme4's ``deviance(fit, REML = FALSE)``, which lme4 1.1's deprecation warning
+        recommends; the REML criterion is :attr:`reml_criterion`).  A GLMM: the sum of
+        the squared deviance residuals at the conditional modes, lme4's "relative
+        conditional" deviance; its summaries show -2 log-likelihood instead.
+        """
+        if self.is_lmm:
+            return self._lmm_criterion(reml=False)
+        return float(np.sum(self.residuals("deviance") ** 2))
+
+    def _lmm_criterion(self, reml: bool) -> float:
+        """The ML deviance or the REML criterion of an LMM at the fitted theta, from the
+        fit's own pieces (Bates et al. 2015, eqs. 34 and 41): with r^2 = sigma^2 dof,
+        log|R_X|^2 = p log sigma^2 - log|vcov(beta)|, both criteria share
+        log|L|^2 - sum log w and differ in log|R_X|^2 and the degrees of freedom."""
+        fit = self._fit
+        n, p = self.problem.X.shape
+        dof = n - p if fit.reml else n
+        r2 = fit.sigma2 * dof
+        log_rx2 = p * np.log(fit.sigma2) - np.linalg.slogdet(fit.vcov_beta)[1]
+        core = fit.objective - dof * (1.0 + np.log(2.0 * np.pi * r2 / dof))
+        core -= log_rx2 if fit.reml else 0.0
+        target = n - p if reml else n
+        out = core + target * (1.0 + np.log(2.0 * np.pi * r2 / target))
+        return float(out + (log_rx2 if reml else 0.0))
+
+    # --- random effects ------------------------------------------------------------
+
+    def _term_groups(self) -> tuple[list[str], list[str], list[list[str]]]:
+        """Per term, in lme4's order: grouping factor, effect name and level labels."""
+        if self.design is not None:
+            terms = [self.design.random[k] for k in self.term_order]
+            return ([t.group for t in terms], [t.covariate or INTERCEPT for t in terms],
+                    [list(t.levels) for t in terms])
+        slices = term_slices(self.problem.blocks)
+        return ([self.names.terms[k] for k in self.term_order], [INTERCEPT] * len(slices),
+                [self.names.random[slices[k]] for k in self.term_order])
+
+    @cached_property
+    def ranef(self) -> pd.DataFrame:
+        """The conditional modes with their conditional standard deviations, one row per
+        level of each term, in the layout of R's ``as.data.frame(ranef(fit,
+        condVar = TRUE))``: grpvar, term, grp, condval, condsd.
+
+        Values are on the scale of v (for a Gamma random effect, log u).  A term with a
+        known covariance is reported on its original (correlated) scale, without
+        conditional SDs (NaN).
+        """
+        groups, effects, levels = self._term_groups()
+        v, cond_var = self._fit.v, np.asarray(self._fit.cond_var, dtype=float)
+        parts = []
+        slices = term_slices(self.problem.blocks)
+        for j, k in enumerate(self.term_order):
+            sl, transform = slices[k], self.problem.terms[k].transform
+            value = v[sl] if transform is None else transform @ v[sl]
+            sd = np.sqrt(cond_var[sl]) if transform is None else np.full(len(value), np.nan)
+            parts.append(pd.DataFrame({
+                "grpvar": groups[j], "term": effects[j], "grp": levels[j],
+                "condval": value, "condsd": sd,
+            }))
+        return pd.concat(parts, ignore_index=True)
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """The variance components in the layout of R's ``as.data.frame(VarCorr(fit))``:
+        grp, var1, var2, vcov, sdcor; the residual row (grp "Residual") for families
+        with a scale parameter and no dispersion model."""
+        groups, effects, _ = self._term_groups()
+        residual = None
+        if not self.family.fixed_dispersion and self._fit.disp_coef is None:
+            residual = float(self._fit.sigma2)
+        lam = np.asarray(self._fit.lam, dtype=float)[self.term_order]
+        return varcorr_frame(groups, effects, lam, residual)
+
+    # --- fitted values, residuals, prediction --------------------------------------
+
+    @cached_property
+    def linear_predictor(self) -> Array:
+        """X beta + Z v + offset at the conditional modes."""
+        pb = self.problem
+        return pb.X @ self._fit.beta + random_part(pb.blocks, self._fit.v) + pb.offset
+
+    @property
+    def fitted(self) -> Array:
+        """Fitted means at the conditional modes (lme4's ``fitted``)."""
+        return self.family.link.inverse(self.linear_predictor)
+
+    def residuals(self, type: str | None = None, scaled: bool = False) -> Array:
+        """lme4's ``residuals``.
+
+        Parameters
+        ----------
+        type : {"response", "pearson", "deviance", "working"}, optional
+            Default: "response" for an LMM, "deviance" for a GLMM (as lme4).
+        scaled : bool
+            Divide by the residual standard deviation (lme4's ``scaled = TRUE``): sigma,
+            or sqrt(phi_i) of a dispersion model.
+
+        Returns
+        -------
+        ndarray
+        """
+        pb, mu = self.problem, self.fitted
+        kind = type or ("response" if self.is_lmm else "deviance")
+        raw = pb.y - mu
+        if kind == "response":
+            out = raw
+        elif kind == "pearson":
+            out = raw * np.sqrt(pb.weights / self.family.variance(mu))
+        elif kind == "deviance":
+            out = np.sign(raw) * np.sqrt(pb.weights * self.family.unit_deviance(pb.y, mu))
+        elif kind == "working":
+            out = raw / self.family.link.mu_eta(self.linear_predictor)
+        else:
+            raise ValueError(
+                f"type: must be 'response', 'pearson', 'deviance' or 'working', got {kind!r}"
+            )
+        return out / np.sqrt(self.dispersion()) if scaled else out
+
+    @property
+    def resid(self) -> Array:
+        """The default residuals (:meth:`residuals`)."""
+        return self.residuals()
+
+    def predict(self, newdata: object | None = None, type: str = "link", *,
+                re_form: object = None, offset: object | None = None) -> Array:
+        """lme4's ``predict``.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            New data for a formula fit (None: the fitted data).  Levels of a grouping
+            factor not seen in fitting are predicted at the random effect's mean (lme4's
+            ``allow.new.levels = TRUE``).
+        type : {"link", "response"}
+            The linear predictor (lme4's default) or the mean.
+        re_form : None, "NA" or "~0"
+            None includes the random effects; "NA" (or "~0", or NaN) predicts at the
+            population level, the random effects at their mean (v = 0 for Gaussian,
+            Gamma-log and Beta-logit ones), and ``newdata`` needs no grouping columns.
+        offset : array-like, optional
+            Offset of the new rows (default: the formula's ``offset()`` terms, else 0).
+
+        Returns
+        -------
+        ndarray
+        """
+        if type not in ("link", "response"):
+            raise ValueError(f"type: must be 'link' or 'response', got {type!r}")
+        population = re_form_population(re_form)
+        if newdata is None:
+            pb = self.problem
+            eta = self.linear_predictor
+            if population:
+                eta = pb.X @ self._fit.beta + pb.offset + random_part(pb.blocks, mean_v(pb))
+        else:
+            if self.design is None:
+                raise ValueError("newdata: needs a formula fit (lmer, glmer, hglm2)")
+            eta = new_linear_predictor(self.problem, self.design, self._fit.beta,
+                                       self._fit.v, newdata, population, offset)
+        return eta if type == "link" else self.family.link.inverse(eta)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """lme4's ``simulate``: responses drawn from the fitted model with new random
+        effects (``use.u = FALSE``).
+
+        Parameters
+        ----------
+        nsim : int
+            Number of simulated responses.
+        seed : int, optional
+            Seed of numpy's random generator.
+
+        Returns
+        -------
+        DataFrame
+            n rows, columns ``sim_1``, ..., on the response's scale (proportions for a
+            binomial response with trials as weights).
+        """
+        return simulate_responses(self.problem, self._fit.beta, self._fit.lam,
+                                  self.dispersion(), nsim, seed)
+
+    def dispersion(self) -> Array:
+        """The residual dispersion phi of each observation (before prior weights): 1 for
+        binomial and Poisson, sigma^2, or the dispersion model's fitted values."""
+        pb, fit = self.problem, self._fit
+        if self.family.fixed_dispersion:
+            return np.ones(self.n_obs)
+        if fit.disp_coef is None:
+            return np.full(self.n_obs, float(fit.sigma2))
+        x_disp = np.ones((self.n_obs, 1)) if pb.x_disp is None else pb.x_disp
+        return pb.link_disp.inverse(x_disp @ np.asarray(fit.disp_coef, dtype=float))
+
+    def confint(self, method: str = "profile", level: float = 0.95,
+                signames: bool = True) -> pd.DataFrame:
+        """lme4's ``confint``: intervals for the standard deviations and the fixed
+        effects (see :func:`hglm.results.confint.confidence_intervals`)."""
+        return confidence_intervals(self, getattr(self._fit, "deviance", None), method,
+                                    level, signames)
+
+    # --- presentation --------------------------------------------------------------
+
+    def summary(self) -> LMMSummary:
+        """lme4's ``summary``: ``str()`` is its report, ``tables`` its DataFrames."""
+        return LMMSummary(self)
+
+    def __repr__(self) -> str:
+        return LMMSummary(self).short()
+
+    def plot(self, path: str | os.PathLike[str] | None = None) -> list:
+        """Residuals against fitted values and the conditional modes against normal
+        quantiles (see :func:`hglm.results.marginal_plots.plot_marginal`)."""
+        return plot_marginal(self, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every estimate as JSON-safe Python objects (see
+        :func:`hglm.results.marginal_export.marginal_dict`)."""
+        return marginal_dict(self)
