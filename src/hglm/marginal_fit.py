@@ -16,11 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import Indicator
-from .fit import fit_glmm
-from .fit.lmm import fit_lmm
+from .fit import fit_glmm, fit_lmm
 from .results import MarginalResult, lme4_term_order
-from .spec import ModelDesign, Names, Problem, response_family
-from .spec.validation import integer_counts
+from .spec import ModelDesign, Names, Problem, integer_counts, response_family
 
 MARGINAL_METHODS = ("ML", "REML")
 

@@ -27,6 +27,7 @@ from .eql import (
 from .glmm import fit_glmm
 from .glmm_result import GLMMFit
 from .likelihood import fit_likelihoods, glm_loglik
+from .lmm import LMMFit, fit_lmm
 
 __all__ = [
     "BoundaryWarning",
@@ -35,11 +36,13 @@ __all__ = [
     "EngineFit",
     "MarkerFit",
     "GLMMFit",
+    "LMMFit",
     "NumericalGuardWarning",
     "Options",
     "fit_double",
     "fit_eql",
     "fit_glmm",
+    "fit_lmm",
     "fit_likelihoods",
     "check_markers",
     "fit_markers",

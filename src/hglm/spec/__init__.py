@@ -55,6 +55,7 @@ from .validation import (
     check_unique_columns,
     column_names,
     finite_matrix,
+    integer_counts,
     plain_text,
     positive_number,
     vector_argument,
@@ -121,5 +122,6 @@ __all__ = [
     "split_z",
     "times_factor",
     "vector_argument",
+    "integer_counts",
     "warn_non_integer_counts",
 ]
