@@ -7,8 +7,9 @@ Gamma, Beta or inverse-Gamma, with a model for the residual dispersion; and of l
 """
 
 from ._version import __version__ as __version__
-from .api import bigrr_update, hglm, hglm2
+from .api import hglm, hglm2
 from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
+from .hem import bigrr_update
 from .lme4 import anova, glmer, lmer
 from .results import (
     AnovaTable,

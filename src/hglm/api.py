@@ -8,14 +8,14 @@ interconnected fits; ML and REML by the marginal route of :mod:`hglm.marginal_fi
 named and presented by ``results``.  The engine's representation of a block of Z is
 chosen here, where spec meets the engine.
 
-One concept, about 500 lines: the docstrings of ``hglm()`` and ``hglm2()``, the reference
-of API.md's arguments, are 133 of them.
+One concept in about 490 lines, 160 of them docstrings (those of ``hglm()`` and
+``hglm2()`` are API.md's reference of the arguments).  The route of a double HGLM and the
+engine hooks could leave it when it grows again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -30,11 +30,15 @@ from .fit import (
     fit_double,
     fit_eql,
     fit_markers,
-    hem_weights,
     use_markers,
 )
-from .marginal_fit import MARGINAL_METHODS, fit_marginal, marginal_controls
-from .results import BigRRResult, HGLMResult, MarginalResult, marker_state
+from .marginal_fit import (
+    MARGINAL_METHODS,
+    fit_marginal,
+    marginal_controls,
+    refuse_correlated_terms,
+)
+from .results import BigRRResult, HGLMResult, MarginalResult
 from .spec import (
     EngineHooks,
     Family,
@@ -278,6 +282,8 @@ def hglm2(
         if key in kwargs:
             raise ValueError(f"{key}: is not an argument of hglm2; use the formula")
     controls = _controls(kwargs)
+    if controls["method"] in MARGINAL_METHODS:
+        refuse_correlated_terms(formula)
     fam = response_family(controls["family"])
     _check_formulas(formula=formula, disp=disp)
     data = _require_data(data)
@@ -434,32 +440,6 @@ def _fit(
         fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
-
-
-def bigrr_update(fit: HGLMResult, Z: ArrayLike) -> BigRRResult:
-    """Refit a SNP-BLUP fit as HEM (R's ``bigRR_update``): marker j's weight is
-    w_j = u_j^2 / (1 - h_j) (at least 1e-6), u_j its effect and h_j its leverage in ``fit``.
-
-    Parameters
-    ----------
-    fit : HGLMResult
-        A bigrr fit, or any fit with one random term of markers.
-    Z : array-like (n, q)
-        The marker design of ``fit``, as R's call passes it again.
-
-    Returns
-    -------
-    BigRRResult
-    """
-    problem, options, u, leverage = marker_state(fit)
-    Z_arr = np.asarray(Z, dtype=float)
-    check_markers(Z_arr)
-    if Z_arr.shape != (problem.y.shape[0], u.shape[0]):
-        raise ValueError(f"Z: has shape {Z_arr.shape}; the fit's markers need "
-                         f"{(problem.y.shape[0], u.shape[0])}")
-    refit = fit_markers(replace(problem, blocks=[Z_arr]), options, hem_weights(u, leverage))
-    names = fit.marker_names if isinstance(fit, BigRRResult) else fit.names
-    return BigRRResult(refit, names, fit.method)
 
 
 def _options(c: dict, problem: Problem) -> tuple[Options, str]:

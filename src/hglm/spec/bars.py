@@ -32,6 +32,7 @@ class Bar:
 
     covariates: str
     groups: tuple[tuple[str, ...], ...]
+    independent: bool = False  # written with ``||``
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,23 @@ def parse_lme4(formula: str) -> ParsedModel:
     """Parse an lme4-style formula, random terms in parentheses (R's ``hglm2``); raise
     ValueError for an empty or malformed formula, or one without a response."""
     return _parsed(*_split_two_sided(formula, "formula"), "formula")
+
+
+def correlated_bars(formula: str) -> list[str]:
+    """The random terms of an lme4-style formula that lme4 fits with a correlation: one
+    ``|`` (not ``||``) before more than one column, e.g. ``(1 + x|g)`` or ``(x|g)`` (the
+    intercept is implicit).  Returned as written, ``"(1 + x|g)"``."""
+    out = []
+    for bar in parse_lme4(formula).bars:
+        if bar.independent:
+            continue
+        terms = [t for sign, t in split_terms(bar.covariates) if sign == "+"]
+        removed = {t for sign, t in split_terms(bar.covariates) if sign == "-"}
+        intercept = "0" not in terms and "1" not in removed
+        columns = [t for t in terms if t not in ("0", "1")]
+        if intercept + len(columns) > 1:
+            out.append(f"({bar.covariates}|{':'.join(bar.groups[-1])})")
+    return out
 
 
 def parse_disp(formula: str) -> ParsedModel:
@@ -205,7 +223,8 @@ def _parse_bar(inner: str, what: str) -> Bar:
         raise ValueError(f"{what}: random term ({inner}) has nothing before '|'; use (1|g)")
     if not group:
         raise ValueError(f"{what}: random term ({inner}) has no grouping factor after '|'")
-    return Bar(to_python(covariates), _expand_nesting(group, what, inner))
+    return Bar(to_python(covariates), _expand_nesting(group, what, inner),
+               independent=len(bars) == 2)
 
 
 def _expand_nesting(group: str, what: str, inner: str) -> tuple[tuple[str, ...], ...]:
