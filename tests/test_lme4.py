@@ -59,7 +59,7 @@ def test_glmer_refuses_a_bad_nagq(nagq):
         hglm.glmer("cbind(r, size - r) ~ x + (1|g)", data=_data(), nAGQ=nagq)
 
 
-@pytest.mark.parametrize("formula", ["p ~ x + (1|g) + (1|h)", "p ~ x + (x|g)"])
+@pytest.mark.parametrize("formula", ["p ~ x + (1|g) + (1|h)", "p ~ x + (x||g)"])
 def test_glmer_refuses_quadrature_beyond_one_scalar_term(formula):
     with pytest.raises(ValueError, match="nAGQ: nAGQ > 1 is only available for models with "
                                          "a single, scalar random-effects term"):
@@ -130,3 +130,15 @@ def test_anova_refits_a_laplace_reml_glmm_by_ml():
         "Generalized linear mixed model fit by REML (Laplace Approximation)")
     table = hglm.anova(reml, ml, model_names=["reml", "ml"])
     np.testing.assert_allclose(table["logLik"], [ml.loglik, ml.loglik], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bar", ["(1 + x | g)", "(x | g)"])
+def test_a_correlated_term_is_refused_not_split(bar):
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40),
+                         "g": np.repeat(np.arange(8), 5)})
+    with pytest.raises(ValueError, match=r"correlated \(vector-valued\) random term.*'\|\|'"):
+        hglm.lmer(f"y ~ x + {bar}", data=data)
+    with pytest.raises(ValueError, match="correlated"):
+        hglm.hglm2(f"y ~ x + {bar}", data=data, method="ML")
+    assert np.isfinite(hglm.lmer(f"y ~ x + {bar.replace('|', '||')}", data=data).loglik)

@@ -8,6 +8,7 @@ import pytest
 from hglm.spec.bars import (
     Bar,
     ParsedModel,
+    correlated_bars,
     group_columns,
     parse_disp,
     parse_formula,
@@ -22,7 +23,7 @@ def test_lme4_formula_parts() -> None:
     assert model == ParsedModel(
         response="y",
         fixed="x - 1",
-        bars=(Bar("1", (("g",),)), Bar("0 + x", (("a",), ("a", "b")))),
+        bars=(Bar("1", (("g",),)), Bar("0 + x", (("a",), ("a", "b")), independent=True)),
         offsets=("log(t)",),
     )
 
@@ -102,3 +103,21 @@ def test_grouping_factors_as_r_writes_them() -> None:
 def test_grouping_factor_must_be_a_column(group: str) -> None:
     with pytest.raises(ValueError, match=r"formula: random term .*must be a column, factor"):
         parse_lme4(f"y ~ x + (1 | {group})")
+
+
+@pytest.mark.parametrize(
+    ("formula", "correlated"),
+    [
+        ("y ~ x + (1|g)", []),
+        ("y ~ (1 + x|g)", ["(1 + x|g)"]),
+        ("y ~ (x|g)", ["(x|g)"]),  # the intercept is implicit, as in lme4
+        ("y ~ (0 + x|g)", []),
+        ("y ~ (1 + x||g)", []),
+        ("y ~ (x||g) + (1|h)", []),
+        ("y ~ (0 + x + z|g)", ["(0 + x + z|g)"]),
+        ("y ~ (1 + x - 1|g)", []),
+        ("y ~ (1|a/b)", []),
+    ],
+)
+def test_correlated_bars_are_lme4s_vector_terms(formula, correlated):
+    assert correlated_bars(formula) == correlated
