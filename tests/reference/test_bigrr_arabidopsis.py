@@ -30,16 +30,21 @@ def data() -> tuple:
     return ref, y, np.ones((y.shape[0], 1)), Z
 
 
+@pytest.fixture(scope="module")
+def snp_blup(data: tuple) -> hglm.BigRRResult:
+    """SNP-BLUP as R's bigRR fits it, binomial dispersion fixed at 1."""
+    _, y, X, Z = data
+    return hglm.hglm(y=y, X=X, Z=Z, fix_disp=1, **R_CALL)
+
+
 def _relative_to_max(got: np.ndarray, expected: list) -> float:
     expected = np.asarray(expected)
     return float(np.max(np.abs(got - expected)) / np.abs(expected).max())
 
 
-def test_snp_blup_matches_r_bigrr(data: tuple) -> None:
+def test_snp_blup_matches_r_bigrr(data: tuple, snp_blup: hglm.BigRRResult) -> None:
     """beta and lambda within 1e-5 relative, in R's 33 rounds."""
-    ref, y, X, Z = data
-    r = ref["bigrr_fixdisp"]
-    fit = hglm.hglm(y=y, X=X, Z=Z, fix_disp=1, **R_CALL)
+    r, fit = data[0]["bigrr_fixdisp"], snp_blup
     assert fit.converged and fit.n_iter == r["hglm_iter"]
     np.testing.assert_allclose(fit.fixef.iloc[0], r["beta"], rtol=1e-5)
     np.testing.assert_allclose(fit.var_ranef[0], r["lambda"], rtol=1e-5)
@@ -48,32 +53,28 @@ def test_snp_blup_matches_r_bigrr(data: tuple) -> None:
 @pytest.mark.xfail(strict=True, reason="issue 17: the 216,100 effects agree with R's to "
                    "2.1e-5 of max|u|, not the 1e-5 asked (R's inner IWLS steps are not "
                    "reproduced exactly)")
-def test_snp_blup_effects_match_r_bigrr(data: tuple) -> None:
-    ref, y, X, Z = data
-    fit = hglm.hglm(y=y, X=X, Z=Z, fix_disp=1, **R_CALL)
-    assert _relative_to_max(fit.ranef.to_numpy(), ref["bigrr_fixdisp"]["u"]) < 1e-5
+def test_snp_blup_effects_match_r_bigrr(data: tuple, snp_blup: hglm.BigRRResult) -> None:
+    u = data[0]["bigrr_fixdisp"]["u"]
+    assert _relative_to_max(snp_blup.ranef.to_numpy(), u) < 1e-5
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17: R's bigRR leverages are not the hat "
                    "diagonal of the marker rows (R's 1 - h is 1.3 to 29 times ours); "
                    "docs/limitations.md")
-def test_marker_leverages_match_r_bigrr(data: tuple) -> None:
-    ref, y, X, Z = data
-    fit = hglm.hglm(y=y, X=X, Z=Z, fix_disp=1, **R_CALL)
-    np.testing.assert_allclose(fit.leverage.to_numpy(), ref["bigrr_fixdisp"]["leverage"],
-                               atol=1e-5)
+def test_marker_leverages_match_r_bigrr(data: tuple, snp_blup: hglm.BigRRResult) -> None:
+    np.testing.assert_allclose(snp_blup.leverage.to_numpy(),
+                               data[0]["bigrr_fixdisp"]["leverage"], atol=1e-5)
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17: HEM refitted from R's own effects and "
                    "leverages reaches R's hem_fixdisp in the same 16 rounds, but beta and "
                    "lambda agree to 1e-4, not 1e-5, and the effects to 1e-3 of max|u|")
-def test_hem_from_r_leverages_matches_r(data: tuple) -> None:
+def test_hem_from_r_leverages_matches_r(data: tuple, snp_blup: hglm.BigRRResult) -> None:
     """HEM refitted with the weights of R's own SNP-BLUP effects and leverages against R's
     hem_fixdisp, at the issue's tolerances (R's leverages are not the hat diagonal that
     ours are, see docs/limitations.md, so HEM from our SNP-BLUP fit differs more)."""
-    ref, y, X, Z = data
-    r, h = ref["bigrr_fixdisp"], ref["hem_fixdisp"]
-    snp = hglm.hglm(y=y, X=X, Z=Z, fix_disp=1, **R_CALL)
+    r, h = data[0]["bigrr_fixdisp"], data[0]["hem_fixdisp"]
+    snp = snp_blup
     w = hem_weights(np.asarray(r["u"]), np.asarray(r["leverage"]))
     hem = fit_markers(snp.markers.problem, snp.markers.options, w)
     assert hem.engine.converged and hem.engine.n_iter == h["hglm_iter"]
