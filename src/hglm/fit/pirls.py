@@ -19,6 +19,7 @@ import numpy as np
 from ..engine import NotPositiveDefiniteError, SolvingFactor, System, make_system
 from ..spec import Problem
 from .diagnostics import Divergence
+from .glm import in_mean_space
 from .random_effects import RandomEffects
 
 Array = np.ndarray
@@ -224,11 +225,14 @@ class PenalizedIRLS:
     def penalized_deviance(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> float:
         """The penalized deviance sum w d(y, mu) / phi + sum d(psi, u) / lambda at
         ``delta`` (-2 h plus a constant at given dispersions), which the IWLS steps
-        decrease: infinite where the IWLS weights or the deviance are not finite."""
+        decrease: infinite where the means leave their space or the IWLS weights or the
+        deviance are not finite."""
         pb, fam = self.pb, self.pb.family
         with np.errstate(all="ignore"):
             mean, mu_eta = self.mean(eta_lin)
             u, du_dv = self.effects.scale(delta[self.p :])
+            if not in_mean_space(fam, mean):
+                return np.inf
             mu = fam.clip_mu(mean)
             w1 = mu_eta**2 / fam.variance(mu)
             w2 = du_dv**2 / self.effects.variance(u)
