@@ -190,3 +190,25 @@ def test_maxit_reports_not_converged() -> None:
     fit = fit_glm(y, X, Binomial().as_response(), maxit=1)
     assert not fit.converged
     assert fit.n_iter == 1
+
+
+@pytest.mark.parametrize("link", ["1/mu^2", "identity"])
+def test_a_first_step_outside_the_mean_space_restarts_from_the_mean(link: str) -> None:
+    """From y itself the first IRLS step of an inverse-Gaussian 1/mu^2 (or Poisson
+    identity) GLM leaves mu > 0; the IRLS restarts from the mean and converges inside."""
+    from hglm.spec.families import InverseGaussian
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=160)
+    X = np.column_stack([np.ones(160), x])
+    if link == "1/mu^2":
+        y, family = rng.wald(np.exp(0.5 + 0.5 * x), 5.0), InverseGaussian(link)
+    else:
+        y, family = rng.poisson(np.exp(1 + 0.3 * x)).astype(float), Poisson(link)
+    fit = fit_glm(y, X, family.as_response())
+    assert fit.converged and np.all(fit.mu > 1e-300)
+    # the score equations X' (y - mu) mu_eta / V(mu) = 0 hold
+    fam = family.as_response()
+    mu_eta = fam.link.mu_eta(fit.eta)
+    score = X.T @ ((y - fit.mu) * mu_eta / fam.variance(fit.mu))
+    np.testing.assert_allclose(score, 0.0, atol=1e-6 * np.abs(X.T @ y).max())

@@ -15,7 +15,7 @@ from hglm.spec import Gamma, Problem, RandomTermModel
 from hglm.spec.families import random_family, response_family
 from hglm.spec.links import LINKS
 
-from .problems import count_data, make_problem
+from .problems import case, count_data, make_problem
 
 
 def _two_term_gaussian(seed: int) -> tuple[Problem, np.ndarray]:
@@ -145,3 +145,46 @@ def test_observed_curvature_gives_newton_steps_to_the_same_mode():
     a, b = scoring.solve(start, phi, lam), newton.solve(start, phi, lam)
     np.testing.assert_allclose(b.delta, a.delta, rtol=1e-9, atol=1e-12)
     assert newton.steps < scoring.steps
+
+
+def _poisson_gamma() -> Problem:
+    """Counts with Gamma(log) random effects (a negative-binomial-like model)."""
+    rng, g, n, x, X, Z = count_data(3)
+    y = rng.poisson(np.exp(1 + 0.3 * x) * rng.gamma(2, 0.5, size=Z.shape[1])[g])
+    return make_problem(y, X, Z, "poisson", Gamma("log"))
+
+
+@pytest.mark.parametrize("v0", [-20.0, -50.0])
+def test_a_start_deep_in_the_tail_is_brought_in_by_step_halving(v0: float) -> None:
+    """From v = -20 (u = 2e-9) the full IWLS step overshoots to u = inf; halving it
+    brings the fit to the fit from the default start."""
+    pb = _poisson_gamma()
+    q = pb.blocks[0].n_levels
+    startval = np.concatenate([[1.0, 0.3], np.full(q, v0), [0.5, 1.0]])
+    far = fit_eql(pb, Options(conv=1e-12, maxit=500, startval=startval))
+    default = fit_eql(pb, Options(conv=1e-12, maxit=500))
+    assert far.fitter.pirls.halvings > 0 and far.converged and default.converged
+    np.testing.assert_allclose(far.beta, default.beta, rtol=1e-7)
+    np.testing.assert_allclose(far.v, default.v, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(far.lam, default.lam, rtol=1e-7)
+    np.testing.assert_allclose(far.phi, default.phi, rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "name", ["gaussian-gaussian", "poisson-gaussian", "poisson-gamma-fixdisp", "binomial-beta"]
+)
+@pytest.mark.parametrize("hl_correction", [False, True])
+def test_ordinary_fits_take_the_plain_iwls_steps(
+    name: str, hl_correction: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step halving never triggers on fits whose steps stay finite: the fit is bit for bit
+    the fit of the IWLS without it."""
+    fit = fit_eql(case(name), Options(hl_correction=hl_correction))
+    assert fit.fitter.pirls.halvings == 0
+    monkeypatch.setattr(
+        PenalizedIRLS, "_halve", lambda self, old, old_eta, new, new_eta, *a, **k: (new, new_eta)
+    )
+    plain = fit_eql(case(name), Options(hl_correction=hl_correction))
+    assert np.array_equal(fit.last.delta, plain.last.delta)
+    assert np.array_equal(fit.phi, plain.phi) and np.array_equal(fit.lam, plain.lam)
+    assert fit.n_iter == plain.n_iter

@@ -99,6 +99,12 @@ def fit_glm(
         z = eta - off + (y - mu) / mu_eta
         sw = np.sqrt(ww)
         new_coef = linalg.lstsq(X * sw[:, None], z * sw, lapack_driver="gelsy")[0]
+        if coef is None and not _valid_mean(family, _evaluate(y, X, family, w, off, new_coef)):
+            # the step from the family's starting means left the mean's space (a 1/mu^2
+            # or identity link): start again from the mean of those means, inside it
+            coef = _mean_start(y, X, family, w, off)
+            eta, mu, mu_eta, dev = _evaluate(y, X, family, w, off, coef)[1:]
+            continue
         new_coef, eta, mu, mu_eta, new_dev = _halve_until_better(
             y, X, family, w, off, coef, new_coef, dev
         )
@@ -114,6 +120,42 @@ def fit_glm(
     return GLMFit(coef, eta, mu, ww, cov, dev, n_iter, converged)
 
 
+def _evaluate(
+    y: Array, X: Array, family: ResponseFamily, w: Array, off: Array, coef: Array
+) -> tuple[Array, Array, Array, Array, float]:
+    """g^{-1}(eta) unclipped, eta, mu, d mu / d eta and the deviance at ``coef``."""
+    eta = X @ coef + off
+    with np.errstate(all="ignore"):
+        mean, mu_eta = family.link.inverse_and_mu_eta(eta)
+        mu = family.clip_mu(mean)
+        dev = float(np.sum(w * family.unit_deviance(y, mu)))
+    return mean, eta, mu, mu_eta, dev
+
+
+def _valid_mean(family: ResponseFamily, evaluated: tuple) -> bool:
+    """Whether the deviance and d mu / d eta of :func:`_evaluate` are finite and the
+    means in their space (:func:`in_mean_space`)."""
+    mean, _, _, mu_eta, dev = evaluated
+    return bool(np.isfinite(dev) and np.all(np.isfinite(mu_eta)) and in_mean_space(family, mean))
+
+
+def in_mean_space(family: ResponseFamily, mean: Array) -> bool:
+    """Whether the means g^{-1}(eta) are finite, and positive for a positive family
+    (an identity, inverse or 1/mu^2 link can leave that space)."""
+    finite = bool(np.all(np.isfinite(mean)))
+    return finite and (
+        family.name not in ("poisson", "Gamma", "inverse.gaussian") or bool(np.all(mean > 0))
+    )
+
+
+def _mean_start(y: Array, X: Array, family: ResponseFamily, w: Array, off: Array) -> Array:
+    """Coefficients whose linear predictor is (in least squares) the link of the mean
+    of the family's starting means: inside the mean's space for every link."""
+    m = np.sum(w * family.clip_mu(family.mustart(y, w))) / np.sum(w)
+    target = np.full(y.shape[0], float(family.link.link(np.array(m)))) - off
+    return linalg.lstsq(X, target, lapack_driver="gelsy")[0]
+
+
 def _halve_until_better(
     y: Array,
     X: Array,
@@ -124,15 +166,16 @@ def _halve_until_better(
     new: Array,
     old_dev: float,
 ) -> tuple[Array, Array, Array, Array, float]:
-    """Take the IRLS step, halving it while the deviance is non-finite or increases.
+    """Take the IRLS step, halving it while the means leave their space or the deviance
+    is non-finite or increases.
 
     Returns the coefficients, eta, mu, d mu / d eta and the deviance."""
     for _ in range(30):
-        eta = X @ new + off
-        mean, mu_eta = family.link.inverse_and_mu_eta(eta)
-        mu = family.clip_mu(mean)
-        dev = float(np.sum(w * family.unit_deviance(y, mu)))
-        if old is None or (np.isfinite(dev) and dev <= old_dev * (1 + 1e-10) + 1e-12):
+        evaluated = _evaluate(y, X, family, w, off, new)
+        _, eta, mu, mu_eta, dev = evaluated
+        if old is None or (
+            _valid_mean(family, evaluated) and dev <= old_dev * (1 + 1e-10) + 1e-12
+        ):
             return new, eta, mu, mu_eta, dev
         new = 0.5 * (new + old)
     return new, eta, mu, mu_eta, dev

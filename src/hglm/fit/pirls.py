@@ -19,11 +19,14 @@ import numpy as np
 from ..engine import NotPositiveDefiniteError, SolvingFactor, System, make_system
 from ..spec import Problem
 from .diagnostics import Divergence
+from .glm import in_mean_space
 from .random_effects import RandomEffects
 
 Array = np.ndarray
 
 INNER_MAXIT = 100
+# halvings of one IWLS step towards the previous iterate before the IWLS gives up
+MAX_HALVINGS = 100
 
 
 def random_effects_system(problem: Problem, blocks: list | None = None) -> System:
@@ -95,6 +98,8 @@ class PenalizedIRLS:
     ----------
     steps : int
         The IWLS steps taken by all :meth:`solve` calls so far.
+    halvings : int
+        The step halvings taken by all :meth:`solve` calls so far (:meth:`_halve`).
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class PenalizedIRLS:
         self.trace_sums = trace_sums
         self.curvature = curvature
         self.steps = 0
+        self.halvings = 0
         self._last_eta: tuple[Array, Array] | None = None
         self._last_mean: tuple[Array, Array, Array] | None = None
 
@@ -177,13 +183,15 @@ class PenalizedIRLS:
         Raises
         ------
         Divergence
-            On non-finite weights or solution, a T'WT that is not positive definite, or
-            no convergence in INNER_MAXIT steps.
+            On non-finite weights or solution at ``delta``, a T'WT that is not positive
+            definite, a step that MAX_HALVINGS halvings do not bring to finite weights and
+            a penalized deviance no larger than before, or no convergence in INNER_MAXIT
+            steps.
         """
         sysm = self.system
         eta_lin = self.linear_predictor(delta)
         inner_tol = self.tol if shift is None else shift.tol
-        previous = np.inf
+        previous, halvings = np.inf, self.halvings
         for step in range(INNER_MAXIT):
             self.steps += 1
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
@@ -196,7 +204,10 @@ class PenalizedIRLS:
             new = factor.solve(sysm.rhs(w1, z1, w2, z2))
             if not np.all(np.isfinite(new)):
                 raise Divergence("non-finite IWLS solution")
-            new_eta = sysm.linear_predictor(new)
+            new, new_eta = self._halve(
+                delta, eta_lin, new, sysm.linear_predictor(new), phi, lam,
+                guarded=self.halvings > halvings, shifted=shift is not None and step > 0,
+            )
             change = float(np.sum((new_eta - eta_lin) ** 2))
             delta, eta_lin = new, new_eta
             bound = inner_tol * float(np.sum(eta_lin**2)) + 1e-300
@@ -210,6 +221,68 @@ class PenalizedIRLS:
             raise Divergence("the IWLS of the augmented GLM did not converge")
         self._last_eta = (delta, eta_lin)
         return Solution(delta, eta_lin, factor, w1, w2)
+
+    def penalized_deviance(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> float:
+        """The penalized deviance sum w d(y, mu) / phi + sum d(psi, u) / lambda at
+        ``delta`` (-2 h plus a constant at given dispersions), which the IWLS steps
+        decrease: infinite where the means leave their space or the IWLS weights or the
+        deviance are not finite."""
+        pb, fam = self.pb, self.pb.family
+        with np.errstate(all="ignore"):
+            mean, mu_eta = self.mean(eta_lin)
+            u, du_dv = self.effects.scale(delta[self.p :])
+            if not in_mean_space(fam, mean):
+                return np.inf
+            mu = fam.clip_mu(mean)
+            w1 = mu_eta**2 / fam.variance(mu)
+            w2 = du_dv**2 / self.effects.variance(u)
+            if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
+                return np.inf
+            dev = np.sum(pb.weights * fam.unit_deviance(pb.y, mu) / phi)
+            dev += np.sum(self.effects.deviance(u) / lam)
+        return float(dev) if np.isfinite(dev) else np.inf
+
+    def _halve(
+        self,
+        old: Array,
+        old_eta: Array,
+        new: Array,
+        new_eta: Array,
+        phi: Array,
+        lam: Array,
+        guarded: bool,
+        shifted: bool,
+    ) -> tuple[Array, Array]:
+        """The IWLS step from ``old`` to ``new``, halved towards ``old`` while it gives
+        non-finite weights or deviance, and once ``guarded`` (a step of this solve
+        has been halved) while it increases the penalized deviance (but for a ``shifted``
+        step, which solves another system).  From a start deep
+        in the tail of a random family (v = -20 under a log link) the full step
+        overshoots to u = inf; the halved, then descending, steps bring it in.  A fit
+        whose steps stay finite is never guarded: its steps are the plain IWLS steps.
+
+        Raises
+        ------
+        Divergence
+            When MAX_HALVINGS halvings leave the step unacceptable.
+        """
+        before = None
+        for _ in range(MAX_HALVINGS):
+            after = self.penalized_deviance(new, new_eta, phi, lam)
+            if np.isfinite(after):
+                if not guarded or shifted:
+                    return new, new_eta
+                if before is None:
+                    before = self.penalized_deviance(old, old_eta, phi, lam)
+                if after <= before + 1e-10 * abs(before):
+                    return new, new_eta
+            guarded = True
+            self.halvings += 1
+            new, new_eta = 0.5 * (old + new), 0.5 * (old_eta + new_eta)
+        raise Divergence(
+            f"non-finite IWLS weights or an increasing penalized deviance after "
+            f"{MAX_HALVINGS} step halvings"
+        )
 
     def _remaining(self, change: float, previous: float) -> float:
         """The squared distance still to go after an IWLS step, extrapolated from the last
