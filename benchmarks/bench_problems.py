@@ -161,18 +161,24 @@ def hglm_family(name: str) -> Any:
     return hglm.Gamma(link="log") if name == "gamma_log" else name
 
 
-def prepare(case: str, data_dir: str, shared: str) -> Prepared:
-    """Worker entry point (see common.py): the hglm fit of one problem."""
+def prepare(case: str, data_dir: str, shared: str, method: str = "EQL") -> Prepared:
+    """Worker entry point (see common.py): the hglm fit of one problem; ``method`` "ML"
+    fits by marginal likelihood instead of EQL: REML for a Gaussian problem, Laplace ML
+    otherwise (binomial/Poisson dispersion fixed at 1 by hglm itself)."""
     import hglm
 
     spec = PROBLEMS[case]
     if case == "p4":
+        if method != "EQL":
+            raise NotImplementedError("p4 (bigRR) is fitted by EQL only")
         y, Z = load_p4(data_dir)
         X = np.ones((len(y), 1))
         return Prepared(fit=lambda: hglm.hglm(y=y, X=X, Z=Z, bigrr=True), summarize=fit_summary)
     df = load_problem(case, data_dir, shared)
     kw: dict[str, Any] = {"family": hglm_family(spec["family"])}
-    if spec.get("fix_disp") is not None:
+    if method == "ML":
+        kw["method"] = "REML" if spec["family"] == "gaussian" else "ML"
+    elif spec.get("fix_disp") is not None:
         kw["fix_disp"] = spec["fix_disp"]
     return Prepared(fit=lambda: hglm.hglm2(spec["formula"], data=df, **kw), summarize=fit_summary)
 

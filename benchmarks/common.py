@@ -168,16 +168,32 @@ def time_call(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, list[float
 
 
 def fit_summary(res: Any) -> dict:
-    """The estimates every report keeps of an hglm fit (JSON-ready)."""
-    return {
+    """The estimates every report keeps of an hglm fit (JSON-ready).  A marginal-likelihood
+    fit (``MarginalResult``, method "ML"/"REML") adds its log-likelihood and method; its
+    variance components are given in formula order, as an EQL fit's."""
+    marginal = hasattr(res, "loglik") and not hasattr(res, "var_ranef")
+    if marginal:
+        vc = res.varcorr
+        lme4_order = vc.loc[vc["grp"] != "Residual", "vcov"].to_numpy(dtype=float)
+        var_ranef = [0.0] * len(lme4_order)
+        for j, k in enumerate(res.term_order):
+            var_ranef[int(k)] = float(lme4_order[j])
+        var_fix = None if res.family.fixed_dispersion else float(res.sigma) ** 2
+    else:
+        var_ranef = [float(v) for v in res.var_ranef]
+        var_fix = None if res.var_fix is None else float(res.var_fix)
+    out = {
         "n_iter": int(res.n_iter),
         "converged": bool(res.converged),
         "fixef_names": [str(k) for k in res.fixef.index],
         "fixef": [float(v) for v in res.fixef],
         "se_fixef": [float(v) for v in res.se_fixef],
-        "var_ranef": [float(v) for v in res.var_ranef],
-        "var_fix": None if res.var_fix is None else float(res.var_fix),
+        "var_ranef": var_ranef,
+        "var_fix": var_fix,
     }
+    if marginal:
+        out.update(loglik=float(res.loglik), method=str(res.method))
+    return out
 
 
 @dataclass

@@ -3,7 +3,11 @@
 Usage (from the repository root)::
 
     python benchmarks/peers.py [--only p1s,p2s] [--quick] [--tools hglm,glmm,mixedlm,...]
-                               [--repeat 3] [--timeout 600] [--shared PATH]
+                               [--method EQL|ML] [--repeat 3] [--timeout 600] [--shared PATH]
+
+``--method EQL`` (default) times hglm's EQL fits; ``--method ML`` its marginal-likelihood
+fits (REML for the Gaussian problems, Laplace ML for the others, as lmer/glmer), and the
+report compares hglm's estimates and log-likelihoods with glmm's.
 
 Peers (``pip install -e .[bench]`` for the Python ones):
 
@@ -56,6 +60,7 @@ from common import (  # noqa: E402
     measure,
     out_dir,
     problem_data,
+    rel_diff,
     run_protocol,
     shared_dir,
     thread_env,
@@ -83,7 +88,7 @@ for _t in ("glmm", "mixedlm", "statsmodels", "lme4"):
 def _glmm_summary(fit: Any) -> dict:
     return {"fixef_names": [str(n) for n in fit.names], "fixef": [float(b) for b in fit.beta],
             "var_ranef": [float(t) for t in np.ravel(fit.tau2)],
-            "dispersion": float(fit.dispersion)}
+            "dispersion": float(fit.dispersion), "loglik": float(fit.loglik)}
 
 
 def _mixedlm_summary(res: Any) -> dict:
@@ -120,11 +125,12 @@ def _family_args(problem: str) -> tuple[str, str | None]:
     return ("gamma", "log") if fam == "gamma_log" else (fam, None)
 
 
-def prepare(case: str, data_dir: str, shared: str) -> Prepared:
-    """Worker entry point (see common.py); ``case`` is ``tool:problem``."""
+def prepare(case: str, data_dir: str, shared: str, method: str = "EQL") -> Prepared:
+    """Worker entry point (see common.py); ``case`` is ``tool:problem``; ``method`` is
+    hglm's (the peers fit as they do)."""
     tool, problem = case.split(":", 1)
     if tool == "hglm":
-        p = bp.prepare(problem, data_dir, shared)
+        p = bp.prepare(problem, data_dir, shared, method)
         return Prepared(fit=p.fit, summarize=_hglm_summary)
     df = bp.load_problem(problem, data_dir, shared)
     formula = bp.PROBLEMS[problem]["formula"]
@@ -196,6 +202,34 @@ def measure_lme4(problem: str, data_dir: Path, shared: Path, repeat: int,
     return run_protocol(cmd, Path(name), timeout=timeout, env=env)
 
 
+# --------------------------------------------------------------------------- report
+
+METHOD_TEXT = {
+    "EQL": "hglm fits by EQL (binomial/Poisson with fix_disp=1), so its estimates differ "
+           "from the peers' for non-Gaussian models.",
+    "ML": "hglm fits by marginal likelihood (`method=\"REML\"` for the Gaussian problems, "
+          "`method=\"ML\"`, Laplace as glmer, for the others; binomial/Poisson dispersion "
+          "fixed at 1), the peers' objective.",
+}
+
+
+def agreement_rows(results: dict[str, dict[str, Measurement]]) -> list[list[str]]:
+    """Per problem where hglm and glmm both gave estimates: how far hglm's are from glmm's
+    (relative to glmm's), and the difference of their log-likelihoods."""
+    rows = []
+    for problem, row in results.items():
+        ours, theirs = row["hglm"].info, row.get("glmm", Measurement("skipped")).info
+        if "fixef" not in ours or "fixef" not in theirs:
+            continue
+        same = len(ours["var_ranef"]) == len(theirs["var_ranef"])
+        ll = (ours["loglik"] - theirs["loglik"]) if "loglik" in ours else None
+        rows.append([problem, ours.get("method", "EQL"),
+                     fmt_num(rel_diff(ours["fixef"], theirs["fixef"]), 2),
+                     fmt_num(rel_diff(ours["var_ranef"], theirs["var_ranef"]), 2)
+                     if same else "—", fmt_num(ll, 3)])
+    return rows
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -209,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0,
                     help="limit BLAS/OpenMP/rayon threads of every fit (0: library defaults)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per fit series")
+    ap.add_argument("--method", choices=["EQL", "ML"], default="EQL",
+                    help="hglm's fit: EQL, or ML (REML for Gaussian, Laplace ML otherwise)")
     ap.add_argument("--out", default=str(BENCH_DIR / "RESULTS_peers.md"))
     args = ap.parse_args(argv)
 
@@ -247,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                                  env=thread_env(args.threads))
             else:
                 m = measure("peers", f"{tool}:{problem}",
-                            params={"data_dir": str(data_dir), "shared": str(shared)},
+                            params={"data_dir": str(data_dir), "shared": str(shared),
+                                    "method": args.method},
                             repeat=args.repeat, timeout=args.timeout,
                             env=thread_env(args.threads))
             results[problem][tool] = m
@@ -276,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 est_rows.append([
                     problem, tool, ", ".join(fmt_num(v) for v in m.info["fixef"]),
                     ", ".join(fmt_num(v) for v in m.info["var_ranef"]),
-                    fmt_num(m.info.get("dispersion")),
+                    fmt_num(m.info.get("dispersion")), fmt_num(m.info.get("loglik"), 10),
                 ])
     print()
     print("ratios hglm / peer (wall time; < 1 means hglm is faster):")
@@ -287,17 +324,20 @@ def main(argv: list[str] | None = None) -> int:
         f"Generated by `{command_line()}"
         + f"`. Wall seconds of the fit call (formula and data frame in, fitted model out), "
         f"median of {args.repeat} runs in a fresh process with the data loaded; timeout "
-        f"{args.timeout:g} s. hglm fits by EQL (binomial/Poisson with fix_disp=1); glmm, "
-        "mixedlm and lme4 by Laplace (LMMs by REML); statsmodels MixedLM by REML. "
-        "Estimates therefore differ for non-Gaussian models.",
+        f"{args.timeout:g} s. " + METHOD_TEXT[args.method] + " glmm, mixedlm and lme4 "
+        "fit by Laplace (LMMs by REML); statsmodels MixedLM by REML.",
         "## Seconds\n\n" + md_table(["problem"] + tools, time_rows),
         "## Ratio hglm / peer (< 1: hglm faster)\n\n" + md_table(["problem"] + peers,
                                                                  ratio_rows),
         "## Peak fit memory (MB above the loaded-data baseline)\n\n"
         + md_table(["problem"] + tools, mem_rows),
         "## Estimates\n\n" + md_table(
-            ["problem", "tool", "fixed effects", "variance components", "dispersion"],
-            est_rows, align="lllll"),
+            ["problem", "tool", "fixed effects", "variance components", "dispersion",
+             "log-likelihood"], est_rows, align="llllll"),
+        "## hglm against glmm (same objective only with --method ML)\n\n"
+        + md_table(["problem", "hglm method", "fixed effects: max rel. diff.",
+                    "variance components: max rel. diff.", "log-lik. hglm - glmm"],
+                   agreement_rows(results)),
         "## Notes\n\n" + ("\n".join(dict.fromkeys(notes)) or "- none"),
         "## Machine\n\n" + machine_text() + f"\n- threads: {threads_text(args.threads)}",
     ]) + "\n"
