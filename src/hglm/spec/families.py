@@ -14,106 +14,35 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from scipy import special
 
 from .links import Link, get_link
+from .unit_functions import (
+    CheckPositive,
+    beta_dev,
+    binomial_dev,
+    binomial_dvariance,
+    binomial_mustart,
+    binomial_variance,
+    check_nonnegative,
+    check_real,
+    check_unit_interval,
+    cube,
+    gamma_dev,
+    gamma_random_dev,
+    gaussian_dev,
+    identity,
+    inverse_gamma_random_dev,
+    inverse_gaussian_dev,
+    mustart_y,
+    poisson_dev,
+    poisson_mustart,
+    square,
+    thrice_square,
+    twice,
+    unit_variance,
+)
 
 Array = np.ndarray
-
-
-def _xlogy_ratio(y: Array, mu: Array) -> Array:
-    """y * log(y / mu), with 0 * log(0) = 0."""
-    return special.xlogy(y, y / mu)
-
-
-# --- unit deviances and variance functions of the response families -----------------
-
-
-def _gaussian_dev(y: Array, mu: Array) -> Array:
-    return (y - mu) ** 2
-
-
-def _binomial_dev(y: Array, mu: Array) -> Array:
-    return 2.0 * (_xlogy_ratio(y, mu) + _xlogy_ratio(1.0 - y, 1.0 - mu))
-
-
-def _poisson_dev(y: Array, mu: Array) -> Array:
-    return 2.0 * (_xlogy_ratio(y, mu) - (y - mu))
-
-
-def _gamma_dev(y: Array, mu: Array) -> Array:
-    return 2.0 * (-np.log(y / mu) + (y - mu) / mu)
-
-
-def _inverse_gaussian_dev(y: Array, mu: Array) -> Array:
-    return (y - mu) ** 2 / (y * mu**2)
-
-
-# module-level functions, not lambdas: a fitted model holding its families pickles
-
-
-def _identity(x: Array) -> Array:
-    return x
-
-
-def _square(x: Array) -> Array:
-    return x**2
-
-
-def _twice(x: Array) -> Array:
-    return 2.0 * x
-
-
-def _cube(x: Array) -> Array:
-    return x**3
-
-
-def _thrice_square(x: Array) -> Array:
-    return 3.0 * x**2
-
-
-def _binomial_variance(mu: Array) -> Array:
-    return mu * (1.0 - mu)
-
-
-def _binomial_dvariance(mu: Array) -> Array:
-    return 1.0 - 2.0 * mu
-
-
-def _mustart_y(y: Array, w: Array) -> Array:
-    return y.astype(float)
-
-
-def _binomial_mustart(y: Array, w: Array) -> Array:
-    return (w * y + 0.5) / (w + 1.0)
-
-
-def _poisson_mustart(y: Array, w: Array) -> Array:
-    return y + 0.1
-
-
-def _check_real(y: Array) -> str | None:
-    return None if np.all(np.isfinite(y)) else "must be finite"
-
-
-def _check_unit_interval(y: Array) -> str | None:
-    if np.any((y < 0) | (y > 1)):
-        return "must lie in [0, 1] for the binomial family (proportions with weights=n)"
-    return None
-
-
-def _check_nonnegative(y: Array) -> str | None:
-    return "must be non-negative for the poisson family" if np.any(y < 0) else None
-
-
-@dataclass(frozen=True)
-class _CheckPositive:
-    """The support check of a positive response (a class, not a closure: it pickles)."""
-
-    name: str
-
-    def __call__(self, y: Array) -> str | None:
-        return f"must be positive for the {self.name} family" if np.any(y <= 0) else None
 
 
 @dataclass(frozen=True)
@@ -186,24 +115,7 @@ class RandomFamily:
 
     @property
     def is_gaussian(self) -> bool:
-        return self.variance is _unit_variance and self.link.name == "identity"
-
-
-def _unit_variance(u: Array) -> Array:
-    return np.ones_like(u)
-
-
-def _gamma_random_dev(u: Array) -> Array:
-    return -2.0 * (np.log(u) + 1.0 - u)
-
-
-def _inverse_gamma_random_dev(u: Array) -> Array:
-    return -2.0 * (np.log(1.0 / u) - (1.0 - u) / u)
-
-
-def _beta_dev(u: Array) -> Array:
-    psi = 0.5
-    return 2.0 * (psi * np.log(psi / u) + (1.0 - psi) * np.log((1.0 - psi) / (1.0 - u)))
+        return self.variance is unit_variance and self.link.name == "identity"
 
 
 # --- user-facing family classes -----------------------------------------------------
@@ -269,16 +181,16 @@ class Gaussian(Family):
         return ResponseFamily(
             "gaussian",
             self._resolve_link(self.response_links, "response", argument),
-            _unit_variance,
+            unit_variance,
             np.zeros_like,
-            _gaussian_dev,
-            _check_real,
-            _mustart_y,
+            gaussian_dev,
+            check_real,
+            mustart_y,
         )
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily("gaussian", link, 0.0, _unit_variance, _square)
+        return RandomFamily("gaussian", link, 0.0, unit_variance, square)
 
 
 class Binomial(Family):
@@ -291,11 +203,11 @@ class Binomial(Family):
         return ResponseFamily(
             "binomial",
             self._resolve_link(self.response_links, "response", argument),
-            _binomial_variance,
-            _binomial_dvariance,
-            _binomial_dev,
-            _check_unit_interval,
-            _binomial_mustart,
+            binomial_variance,
+            binomial_dvariance,
+            binomial_dev,
+            check_unit_interval,
+            binomial_mustart,
             fixed_dispersion=True,
         )
 
@@ -310,11 +222,11 @@ class Poisson(Family):
         return ResponseFamily(
             "poisson",
             self._resolve_link(self.response_links, "response", argument),
-            _identity,
+            identity,
             np.ones_like,
-            _poisson_dev,
-            _check_nonnegative,
-            _poisson_mustart,
+            poisson_dev,
+            check_nonnegative,
+            poisson_mustart,
             fixed_dispersion=True,
         )
 
@@ -330,16 +242,16 @@ class Gamma(Family):
         return ResponseFamily(
             "Gamma",
             self._resolve_link(self.response_links, "response", argument),
-            _square,
-            _twice,
-            _gamma_dev,
-            _CheckPositive("Gamma"),
-            _mustart_y,
+            square,
+            twice,
+            gamma_dev,
+            CheckPositive("Gamma"),
+            mustart_y,
         )
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily("Gamma", link, 1.0, _identity, _gamma_random_dev)
+        return RandomFamily("Gamma", link, 1.0, identity, gamma_random_dev)
 
 
 class InverseGaussian(Family):
@@ -352,11 +264,11 @@ class InverseGaussian(Family):
         return ResponseFamily(
             "inverse.gaussian",
             self._resolve_link(self.response_links, "response", argument),
-            _cube,
-            _thrice_square,
-            _inverse_gaussian_dev,
-            _CheckPositive("inverse_gaussian"),
-            _mustart_y,
+            cube,
+            thrice_square,
+            inverse_gaussian_dev,
+            CheckPositive("inverse_gaussian"),
+            mustart_y,
         )
 
 
@@ -368,7 +280,7 @@ class Beta(Family):
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily("Beta", link, 0.5, _binomial_variance, _beta_dev)
+        return RandomFamily("Beta", link, 0.5, binomial_variance, beta_dev)
 
 
 class InverseGamma(Family):
@@ -383,8 +295,8 @@ class InverseGamma(Family):
             "inverse.gamma",
             link,
             1.0,
-            _square,
-            _inverse_gamma_random_dev,
+            square,
+            inverse_gamma_random_dev,
         )
 
 
