@@ -28,7 +28,12 @@ from .covariance import covariance_factors, times_factor
 from .dispersion import rand_disp_designs
 from .encoding import RandomTerm
 from .families import Family, RandomFamily, ResponseFamily, random_family, response_family
-from .identifiability import check_identifiable, check_response_varies, check_sample_size
+from .identifiability import (
+    check_identifiable,
+    check_response_varies,
+    check_sample_size,
+    term_width,
+)
 from .links import get_link
 from .model import (
     KnownCovariance,
@@ -155,7 +160,7 @@ def assemble(
     if columns is None:
         columns = split_z(Z, rand_c, n)
     given = list(columns)
-    sizes = [_width(c) for c in columns]
+    sizes = [term_width(c) for c in columns]
     rand_fams = rand_families(rand_family, len(columns))
     w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
     check_prior_weights(w)
@@ -266,11 +271,6 @@ def _term_descriptions(
     return [f"random term {label}" for label in random_labels[1]]
 
 
-def _width(columns: Columns) -> int:
-    """The number of random effects of a term."""
-    return len(columns.levels) if isinstance(columns, RandomTerm) else columns.shape[1]
-
-
 def _matrix(columns: Columns) -> Array | sparse.spmatrix:
     """A term's columns of Z as a matrix (a formula term's sparse Z)."""
     return columns.Z if isinstance(columns, RandomTerm) else columns
@@ -298,7 +298,7 @@ def _term_models(
     """Each random term's model: its family, dispersion model and covariance structure,
     and the names of its dispersion design; ``columns`` become the terms' columns of Z as
     fitted (rotated, or times the factor of a known covariance)."""
-    sizes = [_width(c) for c in columns]
+    sizes = [term_width(c) for c in columns]
     rd_link = get_link(link_rand_disp, "link_rand_disp")
     rand_disp = rand_disp_designs(x_rand_disp, sizes)
     terms = [

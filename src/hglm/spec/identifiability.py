@@ -162,7 +162,7 @@ def _check_distinct_blocks(columns: list[Columns], terms: list[RandomTermModel],
 def _same_block(a: Columns, b: Columns) -> bool:
     """Whether two blocks of Z have the same shape and non-zero pattern, with entries
     proportional."""
-    if _width(a) != _width(b):
+    if term_width(a) != term_width(b):
         return False
     (shape_a, pattern_a, values_a), (shape_b, pattern_b, values_b) = _canonical(a), _canonical(b)
     return (
@@ -172,7 +172,8 @@ def _same_block(a: Columns, b: Columns) -> bool:
     )
 
 
-def _width(columns: Columns) -> int:
+def term_width(columns: Columns) -> int:
+    """The number of random effects of a term (its columns of Z)."""
     return len(columns.levels) if isinstance(columns, RandomTerm) else columns.shape[1]
 
 
