@@ -124,9 +124,10 @@ class LMMProfile:
         bounds = [(0.0, None)] * self.k
         self.theta_hat = _argmin(self.ml_deviance, np.asarray(theta, dtype=float), bounds)
         self.minimum = self.ml_deviance(self.theta_hat)
-        _, r2, beta, _ = self.pieces(self.theta_hat)
+        _, r2, beta, cxx = self.pieces(self.theta_hat)
         sigma_hat = np.sqrt(r2 / self.n)
         self.estimates = np.concatenate([sigma_hat * self.theta_hat, [sigma_hat], beta])
+        self._se_beta = np.sqrt(np.diag(cxx) * r2 / self.n)
 
     def pieces(self, theta: Array) -> tuple[float, float, Array, Array]:
         """log|L|^2 - sum log w, r^2, beta^ and C^{-1}_xx at theta."""
@@ -191,8 +192,7 @@ class LMMProfile:
 
         scale = abs(x_hat) * 0.25 if x_hat != 0.0 else 1.0
         if j > self.k:
-            _, r2, _, cxx = self.pieces(self.theta_hat)
-            scale = float(np.sqrt(cxx[j - self.k - 1, j - self.k - 1] * r2 / self.n))
+            scale = float(self._se_beta[j - self.k - 1])
         lower_limit = 0.0 if j <= self.k else None
         return (_root(rise, x_hat, -scale, lower_limit), _root(rise, x_hat, scale, None))
 

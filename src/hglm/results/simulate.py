@@ -22,17 +22,24 @@ from .prediction import random_part
 Array = np.ndarray
 
 
-def _random_effects(term: RandomTermModel, q: int, lam: float,
+def _precision_factor(term: RandomTermModel) -> Array | None:
+    """R with Q = R'R for a Gaussian term with a known precision Q (else None), factored
+    once for all the draws."""
+    if not term.family.is_gaussian or term.precision is None:
+        return None
+    Q = term.precision.toarray() if sparse.issparse(term.precision) else term.precision
+    return linalg.cholesky(Q)
+
+
+def _random_effects(term: RandomTermModel, q: int, lam: float, factor: Array | None,
                     rng: np.random.Generator) -> Array:
-    """One draw of a term's q effects on the v scale (as its block of Z takes them)."""
+    """One draw of a term's q effects on the v scale (as its block of Z takes them);
+    ``factor`` is :func:`_precision_factor` of the term."""
     fam = term.family
     if fam.is_gaussian:
         z = rng.standard_normal(q) * np.sqrt(lam)
-        if term.precision is None:
-            return z
-        Q = term.precision.toarray() if sparse.issparse(term.precision) else term.precision
         # u ~ N(0, lam Q^{-1}): u = R^{-1} z with Q = R'R
-        return linalg.solve_triangular(linalg.cholesky(Q), z)
+        return z if factor is None else linalg.solve_triangular(factor, z)
     if fam.name == "Gamma":
         u = rng.gamma(1.0 / lam, lam, q)
     elif fam.name == "Beta":
@@ -90,11 +97,13 @@ def simulate_responses(problem: Problem, beta: Array, lam: Array, phi: Array, ns
         raise ValueError(f"nsim: must be a whole number of at least 1, got {nsim!r}")
     rng = np.random.default_rng(seed)
     fixed = problem.X @ beta + problem.offset
+    factors = [_precision_factor(term) for term in problem.terms]
     out = {}
     for j in range(int(nsim)):
         v = np.concatenate([
-            _random_effects(term, block_width(block), float(lam_k), rng)
-            for block, term, lam_k in zip(problem.blocks, problem.terms, lam, strict=True)
+            _random_effects(term, block_width(block), float(lam_k), factor, rng)
+            for block, term, lam_k, factor in zip(problem.blocks, problem.terms, lam,
+                                                  factors, strict=True)
         ])
         eta = fixed + random_part(problem.blocks, v)
         mu = problem.family.clip_mu(problem.family.link.inverse(eta))
