@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from ._blas import eigh_threads
 from .floor_screen import COLUMN_CHUNK
+from .marginal_inverse import CholeskyInverse
 from .nspace import gram
 
 Array = np.ndarray
@@ -50,7 +52,8 @@ class MarkerBasis:
     def __init__(self, Z: Array, w: Array | None) -> None:
         self.Z, self.w = Z, w
         self.G = weighted_gram(Z, w)
-        g, U = np.linalg.eigh(self.G)
+        with eigh_threads(self.G.shape[0]):
+            g, U = np.linalg.eigh(self.G)
         self.positive = g > NULL_EIGENVALUE * max(float(g[-1]), 0.0)
         self.g = np.where(self.positive, g, 0.0)
         self.U = U
@@ -66,6 +69,7 @@ class MarkerBasis:
         scaled[self.positive] = v[self.positive] / np.sqrt(self.g[self.positive])
         u = (self.U @ scaled) @ self.Z
         return u if self.w is None else u * self.w
+
 
 def marker_leverages(
     Z: Array, w: Array | None, G: Array, X: Array, w1: Array, lam: float
@@ -85,7 +89,6 @@ def marker_leverages(
 
 def _projected_inverse(V: Array, X: Array) -> Array:
     """P = V^{-1} - V^{-1} X (X'V^{-1}X)^{-1} X'V^{-1}."""
-    chol = linalg.cho_factor(V, lower=True)
-    vinv = linalg.cho_solve(chol, np.eye(V.shape[0]))
+    vinv = CholeskyInverse(V).explicit
     vx = vinv @ X
     return vinv - vx @ linalg.solve(X.T @ vx, vx.T, assume_a="pos")

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .r_format import signif_stars
 from .view import HGLMView
-
-
-def _signif_stars(p: float) -> str:
-    for cut, star in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return star
-    return ""
 
 
 class Summary:
@@ -48,7 +42,7 @@ class Summary:
                 "Std. Error": tab["std_error"].map(lambda x: f"{x:.5f}"),
                 "t-value": tab["t_value"].map(lambda x: f"{x:.3f}"),
                 "Pr(>|t|)": tab["p_value"].map(lambda x: f"{x:.3g}"),
-                "": tab["p_value"].map(_signif_stars),
+                "": tab["p_value"].map(lambda p: signif_stars(p).strip()),
             }
         )
         out += [shown.to_string(), "---",
