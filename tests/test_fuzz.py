@@ -25,7 +25,6 @@ import hglm
 from hglm.cli import main
 
 PACKAGE = str(Path(hglm.__file__).resolve().parent)
-OURS = (hglm.ConvergenceWarning, hglm.BoundaryWarning, hglm.NumericalGuardWarning)
 LIBRARIES = ("numpy", "scipy", "pandas", "formulaic")
 
 

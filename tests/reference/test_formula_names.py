@@ -10,14 +10,12 @@ category-specific ``trt 1``, ``trt 2``) stand for their column, ``(Intercept)`` 
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
+from shared import load_data, load_ref, shared_dir
 
 from hglm.spec.formula import design_from_lme4
 from hglm.spec.text import split_top
-from tests.shared import load_data, shared_dir
 
 #: Each data set as the data README describes it (factors as categories).
 FACTORS = {
@@ -34,11 +32,6 @@ def cases() -> list[str]:
     except pytest.skip.Exception:
         return []
     return sorted(path.stem for path in folder.glob("*.json"))
-
-
-def reference(case: str) -> dict:
-    with open(shared_dir() / "ref" / "glmm" / f"{case}.json") as fh:
-        return json.load(fh)
 
 
 def r_formula(r_code: str) -> str:
@@ -68,7 +61,7 @@ def _column(name: str) -> str:
 
 @pytest.mark.parametrize("case", cases())
 def test_design_columns_are_r_names(case: str) -> None:
-    ref = reference(case)
+    ref = load_ref(f"glmm/{case}")
     expected = r_columns(ref["default"])
     formula = r_formula(ref["r_code"])
     design = design_from_lme4(formula, data(ref["data"]), binomial="cbind" in formula)

@@ -17,6 +17,8 @@ compared after adding that term, computed here from the data (cbpp, nAGQ = 20).
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,11 +126,17 @@ def _r_loglik(pb: Problem, block: dict, nAGQ: int) -> float:
     return block["logLik"]
 
 
+@cache
+def _case(name: str):
+    """(name, problem, nAGQ, fit) of a case, fitted once for all the tests."""
+    build, nAGQ = LME4_CASES[name]
+    pb = build()
+    return name, pb, nAGQ, fit_glmm(pb, nAGQ=nAGQ)
+
+
 @pytest.fixture(scope="module", params=sorted(LME4_CASES))
 def lme4_case(request):
-    build, nAGQ = LME4_CASES[request.param]
-    pb = build()
-    return request.param, pb, nAGQ, fit_glmm(pb, nAGQ=nAGQ)
+    return _case(request.param)
 
 
 def test_reaches_lme4s_tight_optimum(lme4_case):
@@ -171,11 +179,8 @@ def test_lme4s_default_quadrature_loglik_is_above_the_likelihood_at_its_estimate
     log-likelihood 1e-8 above the quadrature likelihood at its own estimates (its modes
     are not converged: tolPwrss = 1e-7), and so above the maximum.  At R's tight
     estimates R's value and the library's agree to ~1e-12."""
-    name = "bacteria_glmer_agq10"
+    name, pb, nAGQ, fit = _case("bacteria_glmer_agq10")
     ref = load_ref(f"glmm/{name}")
-    build, nAGQ = LME4_CASES[name]
-    pb = build()
-    fit = fit_glmm(pb, nAGQ=nAGQ)
     at_default = _loglik_at(pb, ref["default"], nAGQ)
     assert ref["default"]["logLik"] - at_default > 5e-9
     assert ref["default"]["logLik"] > fit.loglik > at_default
@@ -185,8 +190,7 @@ def test_lme4s_default_quadrature_loglik_is_above_the_likelihood_at_its_estimate
 
 def test_quadrature_loglik_is_lme4s_plus_the_saturated_binomial_loglik():
     """cbpp with nAGQ = 20: lme4 reports -50.005, the likelihood is about -91.98."""
-    pb = _cbpp()
-    fit = fit_glmm(pb, nAGQ=20)
+    _, pb, _, fit = _case("cbpp_glmer_agq20")
     tight = load_ref("glmm/cbpp_glmer_agq20")["tight"]
     saturated = _saturated_binomial(pb)
     assert saturated < -40.0

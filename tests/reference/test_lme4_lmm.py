@@ -9,12 +9,10 @@ default fit's.  Every expected number is read from the JSON.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
-from shared import load_data, shared_dir
+from shared import load_data, load_ref
 
 import hglm
 
@@ -26,8 +24,7 @@ SE_RTOL = 1e-3
 
 
 def _ref(case: str) -> dict:
-    with open(shared_dir() / "ref" / "glmm" / f"{case}.json") as fh:
-        return json.load(fh)
+    return load_ref(f"glmm/{case}")
 
 
 def _fits(reml: bool) -> list[hglm.MarginalResult]:
