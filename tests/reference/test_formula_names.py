@@ -69,3 +69,9 @@ def test_design_columns_are_r_names(case: str) -> None:
     if "(Intercept)" not in expected:  # thresholds in its place
         columns.remove("(Intercept)")
     assert columns == expected, formula
+
+
+def test_every_reference_call_is_checked():
+    """The parametrized cases come from ref/glmm: an empty or missing folder must not pass."""
+    folder = shared_dir() / "ref" / "glmm"
+    assert cases() and len(cases()) == len(list(folder.glob("*.json")))
