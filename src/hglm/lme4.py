@@ -36,9 +36,8 @@ def lmer(
     ----------
     formula : str
         lme4's formula, e.g. ``"Yield ~ 1 + (1 | Batch)"``; ``offset(x)`` terms are added
-        to the linear predictor.  Random terms are independent: ``(x | g)`` is fitted as
-        ``(1 | g) + (0 + x | g)`` (correlated terms come with the correlated-effects
-        issue).
+        to the linear predictor.  Random terms are independent: write ``(x || g)``;
+        a correlated term such as ``(x | g)`` is refused (docs/limitations.md).
     data : DataFrame or dict of columns
     REML : bool
         Maximise the REML criterion (default, as lme4) or the log-likelihood.

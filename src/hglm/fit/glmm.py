@@ -33,7 +33,7 @@ import numpy as np
 
 from .._warn import warn
 from ..engine import single_thread
-from ..spec import Problem
+from ..spec import Problem, integer_counts
 from .agq import QuadratureDeviance, check_quadrature
 from .diagnostics import ConvergenceWarning
 from .differences import gradient_hessian, value_gradient, value_hessian
@@ -82,8 +82,7 @@ def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
                          "drop fix_disp (an overdispersed response: add an observation-level "
                          "random effect)")
     if problem.family.name == "binomial":
-        counts = problem.y * problem.weights
-        if np.any(np.abs(counts - np.round(counts)) > 1e-8 * np.maximum(1.0, counts)):
+        if not integer_counts(problem.y * problem.weights):
             raise ValueError("weights: a binomial response needs whole numbers of successes "
                              "y * weights (proportions y with the numbers of trials as "
                              "weights); round the counts or use another family")

@@ -217,7 +217,7 @@ class LaplaceDeviance:
             d_beta = self.pb.X.T @ (-2.0 * s + g - W * t1a)
         if self.kind == "nAGQ0":
             joint = self.modes.system
-            b = joint.factorize(W, par.lam_effects(1.0 / st.lam)).solve(
+            b = joint.factorize(W, st.random_curvature).solve(
                 np.concatenate([d_beta, np.zeros(q)]))
             d_lam = d_lam + self._per_term(b[joint.p :], v) / st.lam**2
             d_logphi = d_logphi - joint.linear_predictor(b) * s

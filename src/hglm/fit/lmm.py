@@ -39,16 +39,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from ..engine import block_width, make_system
+from ..engine import make_system
 from ..spec import Problem
+from .glmm_result import SINGULAR_TOL
+from .random_effects import RandomEffects
 
 Array = np.ndarray
 
 # theta below this is evaluated at it: the term's effects are then ~0 and its
 # contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
 THETA_FLOOR = 1e-8
-# lme4's isSingular: a relative standard deviation below this is on the boundary
-SINGULAR_TOL = 1e-4
 
 
 @dataclass
@@ -86,9 +86,9 @@ class ProfiledDeviance:
         # products of the observation weights from the first factorization
         self.system = make_system(problem.X, problem.blocks, precisions, scaled_weights=True)
         self.n, self.p = problem.X.shape
-        self.sizes = np.array([block_width(b) for b in problem.blocks])
-        ends = np.cumsum(self.sizes)
-        self.slices = [slice(int(e - s), int(e)) for s, e in zip(self.sizes, ends, strict=True)]
+        effects = RandomEffects(problem)
+        self.sizes = np.array(effects.sizes)
+        self.slices = effects.slices
         self.y = problem.y - problem.offset
         self.w1 = problem.weights
         self.dof = self.n - self.p if reml else self.n
