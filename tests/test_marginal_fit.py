@@ -8,11 +8,10 @@ import pytest
 
 import hglm
 from hglm.engine import Indicator
+from hglm.fit import check_nagq, check_quadrature
 from hglm.marginal_fit import (
     _start_in_term_order,
     check_counts,
-    check_nagq,
-    check_quadrature,
     is_linear_mixed_model,
     marginal_controls,
 )
@@ -40,12 +39,12 @@ def test_check_nagq():
 
 
 def test_quadrature_needs_one_scalar_term():
-    check_quadrature(20, _problem())
-    check_quadrature(1, _problem(n_terms=2))
-    with pytest.raises(ValueError, match="2 random terms"):
-        check_quadrature(2, _problem(n_terms=2))
-    with pytest.raises(ValueError, match="not one effect per level"):
-        check_quadrature(2, _problem(dense=True))
+    check_quadrature(_problem(), 20)
+    reason = "nAGQ: nAGQ > 1 is only available for models with a single, scalar"
+    with pytest.raises(ValueError, match=reason):
+        check_quadrature(_problem(n_terms=2), 2)
+    with pytest.raises(ValueError, match=reason):
+        check_quadrature(_problem(dense=True), 2)
 
 
 def test_counts_must_be_whole():

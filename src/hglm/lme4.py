@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 from ._warn import warn
 from .api import hglm2
-from .marginal_fit import check_nagq, fit_marginal
+from .fit import check_nagq
+from .marginal_fit import fit_marginal
 from .results import AnovaTable, MarginalResult, anova_table
 from .spec import Family, response_family
 

@@ -15,39 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import Indicator
-from .fit import fit_glmm, fit_lmm
+from .fit import check_nagq, check_quadrature, fit_glmm, fit_lmm
 from .results import MarginalResult, lme4_term_order
 from .spec import ModelDesign, Names, Problem, correlated_bars, integer_counts, response_family
 
 MARGINAL_METHODS = ("ML", "REML")
-
-
-def check_nagq(nAGQ: object) -> int:
-    """nAGQ as an int, or ValueError: a whole number of at least 0."""
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or nAGQ < 0:
-        raise ValueError(
-            f"nAGQ: must be a whole number of at least 0 (0: fixed effects inside PIRLS, "
-            f"1: Laplace, k > 1: adaptive Gauss-Hermite quadrature), got {nAGQ!r}"
-        )
-    return int(nAGQ)
-
-
-def check_quadrature(nAGQ: int, problem: Problem) -> None:
-    """lme4's rule: quadrature (nAGQ > 1) needs a single, scalar random-effects term."""
-    if nAGQ <= 1:
-        return
-    if len(problem.terms) != 1:
-        raise ValueError(
-            f"nAGQ: nAGQ > 1 is only available for models with a single, scalar "
-            f"random-effects term; this model has {len(problem.terms)} random terms "
-            "(use nAGQ=1, the Laplace approximation)"
-        )
-    if not isinstance(problem.blocks[0], Indicator):
-        raise ValueError(
-            "nAGQ: nAGQ > 1 is only available for models with a single, scalar "
-            "random-effects term; this term is not one effect per level (use nAGQ=1)"
-        )
 
 
 def check_counts(problem: Problem) -> None:
@@ -140,7 +112,8 @@ def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
     if method not in MARGINAL_METHODS:
         raise ValueError(f"method: must be 'ML' or 'REML' here, got {method!r}")
     nAGQ = check_nagq(nAGQ)
-    check_quadrature(nAGQ, problem)
+    if nAGQ > 1:
+        check_quadrature(problem, nAGQ)
     check_counts(problem)
     reml = method == "REML"
     start = _start_in_term_order(start, problem)

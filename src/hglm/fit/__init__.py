@@ -16,6 +16,7 @@ built from the response's and random effects' log-densities with their derivativ
 method (newton) and finite differences (differences).
 """
 
+from .agq import check_quadrature
 from .bigrr import MarkerFit, check_markers, fit_markers, hem_weights, use_markers
 from .dhglm import DoubleModel, fit_double
 from .diagnostics import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
@@ -24,7 +25,7 @@ from .eql import (
     Options,
     fit_eql,
 )
-from .glmm import fit_glmm
+from .glmm import check_nagq, fit_glmm
 from .glmm_result import GLMMFit
 from .likelihood import fit_likelihoods, glm_loglik
 from .lmm import LMMFit, fit_lmm
@@ -39,6 +40,8 @@ __all__ = [
     "LMMFit",
     "NumericalGuardWarning",
     "Options",
+    "check_nagq",
+    "check_quadrature",
     "fit_double",
     "fit_eql",
     "fit_glmm",

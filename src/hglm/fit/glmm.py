@@ -55,10 +55,19 @@ STARTING_SHRINK = (1.0, 0.1, 0.01)
 RANDOM_FAMILIES = ("gaussian", "Gamma", "Beta", "inverse.gamma")
 
 
+def check_nagq(nAGQ: object) -> int:
+    """nAGQ as an int, or ValueError: a whole number of at least 0."""
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or nAGQ < 0:
+        raise ValueError(
+            f"nAGQ: must be a whole number of at least 0 (0: fixed effects inside PIRLS, "
+            f"1: Laplace, k > 1: adaptive Gauss-Hermite quadrature), got {nAGQ!r}"
+        )
+    return int(nAGQ)
+
+
 def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
     """Refuse what the marginal-likelihood fits do not cover, naming the argument."""
-    if not isinstance(nAGQ, int | np.integer) or isinstance(nAGQ, bool) or nAGQ < 0:
-        raise ValueError(f"nAGQ: a whole number >= 0, got {nAGQ!r}")
+    check_nagq(nAGQ)
     for k, t in enumerate(problem.terms):
         if t.family.name not in RANDOM_FAMILIES or t.family.spatial is not None:
             raise ValueError(f"rand_family: random term {k + 1} is {t.family.name}; "
