@@ -134,12 +134,12 @@ def test_non_finite_numbers_become_null(gaussian_fit, monkeypatch):
 
 
 def test_scalar_conversion():
-    assert export._num(np.float64("nan")) is None
-    assert export._num(-np.inf) is None
-    assert export._num(None) is None
-    assert export._num(np.int64(3)) == 3 and type(export._num(np.int64(3))) is int
-    assert export._num(np.bool_(True)) is True
-    assert type(export._num(np.float32(0.5))) is float
+    assert export.json_number(np.float64("nan")) is None
+    assert export.json_number(-np.inf) is None
+    assert export.json_number(None) is None
+    assert export.json_number(np.int64(3)) == 3 and type(export.json_number(np.int64(3))) is int
+    assert export.json_number(np.bool_(True)) is True
+    assert type(export.json_number(np.float32(0.5))) is float
 
 
 def test_every_key_is_documented(gaussian_fit):

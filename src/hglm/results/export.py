@@ -65,7 +65,7 @@ from .view import HGLMView
 SCHEMA = "hglm.fit/1"
 
 
-def _num(x: Any) -> float | int | bool | None:
+def json_number(x: Any) -> float | int | bool | None:
     """A JSON-safe scalar: numpy scalars to Python, NaN/inf and None to None."""
     if x is None:
         return None
@@ -77,15 +77,16 @@ def _num(x: Any) -> float | int | bool | None:
     return value if math.isfinite(value) else None
 
 
-def _series(s: pd.Series) -> dict[str, float | None]:
-    return {str(k): _num(v) for k, v in s.items()}
+def series_dict(s: pd.Series) -> dict[str, float | None]:
+    """A named Series as a JSON-safe dict (:func:`json_number` values)."""
+    return {str(k): json_number(v) for k, v in s.items()}
 
 
 def _coef_table(frame: pd.DataFrame | None) -> dict[str, dict[str, float | None]] | None:
     if frame is None:
         return None
     return {
-        str(row): {"estimate": _num(r["estimate"]), "std_error": _num(r["std_error"])}
+        str(row): {"estimate": json_number(r["estimate"]), "std_error": json_number(r["std_error"])}
         for row, r in frame.iterrows()
     }
 
@@ -123,13 +124,14 @@ def to_dict(fit: HGLMView) -> dict[str, Any]:
         {
             "term": str(r.term),
             "name": str(r.name),
-            "estimate": _num(r.estimate),
-            "std_error": _num(r.std_error),
+            "estimate": json_number(r.estimate),
+            "std_error": json_number(r.std_error),
         }
         for r in fit.ranef_frame().itertuples(index=False)
     ]
     likelihood = (
-        None if fit.likelihood is None else {str(k): _num(v) for k, v in fit.likelihood.items()}
+        None if fit.likelihood is None
+        else {str(k): json_number(v) for k, v in fit.likelihood.items()}
     )
     return {
         "schema": SCHEMA,
@@ -140,22 +142,22 @@ def to_dict(fit: HGLMView) -> dict[str, Any]:
         "link_disp": problem.link_disp.name,
         "n_obs": int(fit.n_obs),
         "n_ranef": len(ranef),
-        "fixef": _series(fit.fixef),
-        "se_fixef": _series(fit.se_fixef),
+        "fixef": series_dict(fit.fixef),
+        "se_fixef": series_dict(fit.se_fixef),
         "ranef": ranef,
-        "var_fix": _num(fit.var_fix),
-        "var_ranef": [_num(v) for v in np.asarray(fit.var_ranef, dtype=float)],
+        "var_fix": json_number(fit.var_fix),
+        "var_ranef": [json_number(v) for v in np.asarray(fit.var_ranef, dtype=float)],
         "disp_coef": _coef_table(fit.disp_coef),
-        "fix_disp": _num(problem.fix_disp),
+        "fix_disp": json_number(problem.fix_disp),
         "rand_disp_coef": [_coef_table(t) for t in fit.rand_disp_coef],
         "likelihood": likelihood,
         "n_iter": int(fit.n_iter),
         "converged": bool(fit.converged),
         "df_resid": int(fit.df_resid),
-        "car_rho": _num(fit.car_rho),
-        "car_tau": _num(fit.car_tau),
-        "sar_rho": _num(fit.sar_rho),
-        "sar_tau": _num(fit.sar_tau),
+        "car_rho": json_number(fit.car_rho),
+        "car_tau": json_number(fit.car_tau),
+        "sar_rho": json_number(fit.sar_rho),
+        "sar_tau": json_number(fit.sar_tau),
         "disp_fit": None if fit.disp_fit is None else to_dict(fit.disp_fit),
     }
 

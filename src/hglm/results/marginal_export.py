@@ -18,17 +18,17 @@ from typing import Any
 
 import pandas as pd
 
-from .export import _num, _series
+from .export import json_number, series_dict
 from .marginal_view import MarginalView
 
 SCHEMA = "hglm.marginal/1"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts: numbers through ``_num``, labels as str, missing values None."""
+    """Rows as dicts: numbers through ``json_number``, labels as str, missing values None."""
     out = []
     for row in frame.to_dict("records"):
-        out.append({k: None if pd.isna(v) else (str(v) if isinstance(v, str) else _num(v))
+        out.append({k: None if pd.isna(v) else (str(v) if isinstance(v, str) else json_number(v))
                     for k, v in row.items()})
     return out
 
@@ -53,19 +53,19 @@ def marginal_dict(fit: MarginalView) -> dict[str, Any]:
         "family": {"name": fit.family.name, "link": fit.family.link.name},
         "formula": fit.formula,
         "nobs": fit.n_obs,
-        "fixef": _series(fit.fixef),
-        "se_fixef": _series(fit.se_fixef),
-        "vcov": [[_num(x) for x in row] for row in fit.vcov.to_numpy()],
-        "theta": [_num(x) for x in fit.theta],
-        "sigma": _num(fit.sigma),
-        "disp_coef": None if fit.disp_coef is None else _series(fit.disp_coef),
+        "fixef": series_dict(fit.fixef),
+        "se_fixef": series_dict(fit.se_fixef),
+        "vcov": [[json_number(x) for x in row] for row in fit.vcov.to_numpy()],
+        "theta": [json_number(x) for x in fit.theta],
+        "sigma": json_number(fit.sigma),
+        "disp_coef": None if fit.disp_coef is None else series_dict(fit.disp_coef),
         "varcorr": _records(fit.varcorr),
         "ranef": _records(fit.ranef),
-        "loglik": _num(fit.loglik),
-        "aic": _num(fit.aic),
-        "bic": _num(fit.bic),
-        "deviance": _num(fit.deviance),
-        "reml_criterion": _num(fit.reml_criterion) if fit.is_lmm else None,
+        "loglik": json_number(fit.loglik),
+        "aic": json_number(fit.aic),
+        "bic": json_number(fit.bic),
+        "deviance": json_number(fit.deviance),
+        "reml_criterion": json_number(fit.reml_criterion) if fit.is_lmm else None,
         "df_resid": fit.df_resid,
         "n_params": fit.n_params,
         "n_eval": fit.n_iter,
