@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from hglm.engine.blocks import Indicator, as_block, block_width
+from hglm.engine.blocks import Grouped, Indicator, as_block, block_csr, block_width
 from hglm.spec import design_from_lme4
 
 from .dense_reference import one_hot
@@ -95,3 +95,32 @@ def test_from_codes_is_as_block_of_z(covariate) -> None:
     assert np.signbit(fast.values).tolist() == np.signbit(slow.values).tolist()
     assert fast.index.dtype == slow.index.dtype and fast.values.dtype == slow.values.dtype
     assert fast.n_levels == slow.n_levels
+
+
+def _grouped(n: int = 60, m: int = 7, seed: int = 1) -> tuple[Grouped, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, m, n)
+    codes[:3] = -1  # rows in no level
+    block = Grouped.from_codes(codes, np.column_stack([np.ones(n), rng.normal(size=n)]), m)
+    return block, codes
+
+
+def test_grouped_columns_are_level_major() -> None:
+    block, codes = _grouped()
+    Z = block.toarray()
+    assert Z.shape == (60, 14) and block_width(block) == 14
+    assert np.all(Z[:3] == 0)
+    row = 5
+    level = codes[row]
+    assert Z[row, 2 * level] == 1.0 and Z[row, 2 * level + 1] == block.values[row, 1]
+    assert np.count_nonzero(Z[row]) == 2
+
+
+def test_grouped_products_and_csr_match_dense() -> None:
+    block, _ = _grouped()
+    Z = block.toarray()
+    rng = np.random.default_rng(2)
+    v, y = rng.normal(size=14), rng.normal(size=60)
+    np.testing.assert_allclose(block.matvec(v), Z @ v)
+    np.testing.assert_allclose(block.rmatvec(y), Z.T @ y)
+    np.testing.assert_array_equal(block_csr(block, 60).toarray(), Z)

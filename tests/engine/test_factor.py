@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from hglm.engine.augmented import AugmentedSystem
-from hglm.engine.blocks import as_block
-from hglm.engine.factor import Factor, SolvingFactor, System
+from hglm.engine.blocks import Grouped, as_block
+from hglm.engine.factor import Factor, SolvingFactor, System, inverse_diag_blocks
 from hglm.engine.nspace import MarginalSolver
 from hglm.engine.sparse import SparseSystem
 
@@ -82,3 +82,19 @@ def test_solving_factor_against_dense(solver: str) -> None:
     slices = [slice(int(s), int(e)) for s, e in zip(np.r_[0, ends[:-1]], ends, strict=True)]
     np.testing.assert_allclose(factor.weighted_diag_sums(prob.w2, slices),
                                [hat[sl].sum() for sl in slices], rtol=1e-9, atol=1e-12)
+
+
+def test_inverse_diag_blocks_of_a_vector_term() -> None:
+    rng = np.random.default_rng(3)
+    n, m = 80, 9
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    block = Grouped.from_codes(rng.integers(0, m, n),
+                               np.column_stack([np.ones(n), rng.normal(size=n)]), m)
+    w1, w2 = rng.uniform(0.5, 2.0, n), np.full(2 * m, 0.7)
+    factor = SparseSystem(X, [block]).factorize(w1, w2)
+    T = np.hstack([X, block.toarray()])
+    inverse = np.linalg.inv(T.T @ (w1[:, None] * T) + np.diag(np.r_[0.0, 0.0, w2]))
+    blocks = inverse_diag_blocks(factor, 2, 2, m)
+    for level in range(m):
+        at = 2 + 2 * level
+        np.testing.assert_allclose(blocks[level], inverse[at:at + 2, at:at + 2], rtol=1e-10)

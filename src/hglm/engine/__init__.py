@@ -8,8 +8,14 @@ frames or estimators.
 
 from ._blas import single_thread
 from .augmented import AugmentedFactor
-from .blocks import Block, Indicator, as_block, block_width
-from .factor import Factor, NotPositiveDefiniteError, SolvingFactor, System
+from .blocks import Block, Grouped, Indicator, as_block, block_width
+from .factor import (
+    Factor,
+    NotPositiveDefiniteError,
+    SolvingFactor,
+    System,
+    inverse_diag_blocks,
+)
 from .floor_screen import column_norms
 from .lazy import LazyTail
 from .ldl import spd_logdet
@@ -22,6 +28,7 @@ __all__ = [
     "AugmentedFactor",
     "Block",
     "Factor",
+    "Grouped",
     "Indicator",
     "LazyTail",
     "MarginalFactor",
@@ -33,6 +40,7 @@ __all__ = [
     "as_block",
     "block_width",
     "column_norms",
+    "inverse_diag_blocks",
     "make_system",
     "marker_leverages",
     "precision_deviance",

@@ -1,8 +1,9 @@
 """A random term's block of Z, as the engine takes it.
 
 A block is an :class:`Indicator` when each row of it has at most one non-zero (a random
-intercept, or a random slope on one factor), else a dense array.  The solvers read a
-block in the representation their algebra needs: the structured Cholesky keeps
+intercept, or a random slope on one factor), a :class:`Grouped` block for a vector-valued
+term (q columns per level of one factor, lme4's ``(1 + x | g)``), else a dense array.
+The solvers read a block in the representation their algebra needs: the structured Cholesky keeps
 indicators as (level, value) pairs, the general sparse solver as CSR columns of Z, the
 n-space solver as dense columns.
 """
@@ -110,11 +111,74 @@ class Indicator:
         return out
 
 
-Block = Indicator | Array
+@dataclass
+class Grouped:
+    """The block of a vector-valued term ``(1 + x | g)``: q columns (intercept, slopes)
+    per level of one grouping factor, each row in at most one level.
+
+    Columns are ordered level-major, as lme4 orders them: level l's q effects are
+    columns l q, ..., l q + q - 1, so a term's covariance is block-diagonal with one
+    q x q block per level.
+
+    Attributes
+    ----------
+    index : ndarray of int
+        Level of each row; a row in no level has index 0 and a zero row of ``values``.
+    values : ndarray of float, (n, q)
+        The term's columns (1 for the intercept, the slope covariates).
+    n_levels : int
+        Number of levels m (the block has m q columns).
+    """
+
+    index: Array
+    values: Array
+    n_levels: int
+
+    @classmethod
+    def from_codes(cls, codes: Array, values: Array, n_levels: int) -> Grouped:
+        """The block from each row's level (-1: in no level) and the term's columns."""
+        index = np.asarray(codes).astype(np.int64)
+        values = np.array(values, dtype=float, ndmin=2)
+        empty = index < 0
+        if empty.any():
+            index[empty], values[empty] = 0, 0.0
+        return cls(index, values, n_levels)
+
+    @property
+    def size(self) -> int:
+        """q, the number of effects per level."""
+        return self.values.shape[1]
+
+    @property
+    def width(self) -> int:
+        """The number of columns, m q."""
+        return self.n_levels * self.size
+
+    def columns(self) -> Array:
+        """The (n, q) column of each row's entries: row i has values[i, j] in column
+        columns()[i, j]."""
+        return self.index[:, None] * self.size + np.arange(self.size)
+
+    def matvec(self, x: Array) -> Array:
+        return np.einsum("ij,ij->i", self.values, x[self.columns()])
+
+    def rmatvec(self, y: Array) -> Array:
+        return np.bincount(self.columns().ravel(), (self.values * y[:, None]).ravel(),
+                           minlength=self.width)
+
+    def toarray(self) -> Array:
+        out = np.zeros((self.index.shape[0], self.width))
+        np.put_along_axis(out, self.columns(), self.values, axis=1)
+        return out
+
+
+Block = Indicator | Grouped | Array
 
 
 def block_width(block: Block) -> int:
     """The number of columns of a block."""
+    if isinstance(block, Grouped):
+        return block.width
     return block.n_levels if isinstance(block, Indicator) else block.shape[1]
 
 
@@ -125,6 +189,10 @@ def block_csr(block: Block, n: int) -> sparse.csr_matrix:
         m = sparse.csr_matrix(
             (block.values, (np.arange(n), block.index)), shape=(n, block.n_levels)
         )
+    elif isinstance(block, Grouped):
+        rows = np.repeat(np.arange(n), block.size)
+        m = sparse.csr_matrix((block.values.ravel(), (rows, block.columns().ravel())),
+                              shape=(n, block.width))
     elif sparse.issparse(block):
         m = sparse.csr_matrix(block, dtype=float)
     else:
@@ -133,6 +201,6 @@ def block_csr(block: Block, n: int) -> sparse.csr_matrix:
     return m
 
 
-def block_array(block: Indicator | Array) -> Array:
+def block_array(block: Block) -> Array:
     """A block as a dense array."""
-    return block.toarray() if isinstance(block, Indicator) else np.asarray(block)
+    return block.toarray() if isinstance(block, Indicator | Grouped) else np.asarray(block)

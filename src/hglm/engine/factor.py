@@ -114,3 +114,20 @@ class System(Protocol):
 
     def z_rmatvec(self, y: Array) -> Array:
         """Z' y in term order."""
+
+
+def inverse_diag_blocks(factor: Factor, start: int, size: int, count: int) -> Array:
+    """The ``count`` diagonal blocks of C^{-1} of order ``size`` on the unknowns
+    start + l size, ..., start + l size + size - 1 (user order, l = 0..count-1): the
+    per-level blocks C^{-1}_ll of a vector-valued term, shape (count, size, size).
+
+    A factor with a faster way provides ``inverse_diag_blocks(start, size, count)``
+    itself; otherwise the blocks are read from :meth:`Factor.inverse_block`."""
+    own = getattr(factor, "inverse_diag_blocks", None)
+    if own is not None:
+        return own(start, size, count)
+    out = np.empty((count, size, size))
+    for level in range(count):
+        index = start + level * size + np.arange(size)
+        out[level] = factor.inverse_block(index)
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .augmented import AugmentedSystem
-from .blocks import Block, Indicator
+from .blocks import Block, Grouped, Indicator
 from .factor import System
 from .sparse import SparseSystem
 
@@ -40,7 +40,8 @@ def make_system(
     scaled_weights: bool = False,
 ) -> System:
     """The solver for a problem: the general sparse one when a term has a known
-    precision, or when the terms are nested (``nested_terms``) and the structured
+    precision or is vector-valued (a :class:`~.blocks.Grouped` block), or when the terms
+    are nested (``nested_terms``) and the structured
     solver's dense Schur complement would be large (order >= SPARSE_FROM_SCHUR, e.g.
     (1|a) + (1|a:b) + (1|a:b:c) with thousands of a:b levels): there the sparse factor
     has no fill and is solved in a fraction of the time (docs/benchmarks.md).  Crossed
@@ -48,6 +49,8 @@ def make_system(
     ``scaled_weights`` is passed on to :class:`AugmentedSystem`."""
     if precisions is not None and any(Q is not None for Q in precisions):
         return SparseSystem(X, blocks, precisions)
+    if any(isinstance(b, Grouped) for b in blocks):
+        return SparseSystem(X, blocks)
     structured = AugmentedSystem(X, blocks, scaled_weights)
     if structured.m >= SPARSE_FROM_SCHUR and nested_terms(blocks):
         return SparseSystem(X, blocks)

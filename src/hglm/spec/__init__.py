@@ -44,6 +44,7 @@ from .model import (
     Problem,
     RandomTermModel,
     SpatialCovariance,
+    Unstructured,
 )
 from .names import Names
 from .precision import Precision, pedigree_precision
@@ -90,6 +91,7 @@ __all__ = [
     "ResponseFamily",
     "SAR",
     "SpatialCovariance",
+    "Unstructured",
     "align_covariances",
     "align_rows",
     "align_to_index",

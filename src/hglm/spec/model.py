@@ -51,7 +51,23 @@ class SpatialCovariance:
     design: object
 
 
-Covariance = Independent | KnownCovariance | KnownPrecision | SpatialCovariance
+@dataclass(frozen=True)
+class Unstructured:
+    """A vector-valued term ``(1 + x | g)``: per level of its grouping factor, ``size``
+    effects with one unstructured covariance Sigma (size x size) shared by the levels.
+    Its block of Z is an ``engine.Grouped`` (level-major columns).  Sigma is
+    parametrised as lme4 does: sigma^2 Lambda Lambda' with Lambda lower triangular and
+    theta its lower triangle, column-wise."""
+
+    size: int
+
+    @property
+    def n_theta(self) -> int:
+        """The number of covariance parameters, size (size + 1) / 2."""
+        return self.size * (self.size + 1) // 2
+
+
+Covariance = Independent | KnownCovariance | KnownPrecision | SpatialCovariance | Unstructured
 
 
 @dataclass
@@ -61,8 +77,7 @@ class RandomTermModel:
 
     The grouping factor and the columns of the term are in its block of Z
     (``Problem.blocks``) and in the names the interface gives (:class:`~.names.Names`).
-    A vector-valued term (an unstructured covariance with parameters theta) is another
-    kind of ``covariance``.
+    A vector-valued term is the ``Unstructured`` kind of ``covariance``.
 
     Attributes
     ----------
@@ -71,7 +86,8 @@ class RandomTermModel:
         Design (q_k x m) of the dispersion GLM; None for an intercept.
     link_disp : Link
         Link of the dispersion GLM (log, or inverse for CAR).
-    covariance : Independent, KnownCovariance, KnownPrecision or SpatialCovariance
+    covariance : Independent, KnownCovariance, KnownPrecision, SpatialCovariance or
+        Unstructured
     """
 
     family: RandomFamily
