@@ -66,6 +66,21 @@ class Unstructured:
         """The number of covariance parameters, size (size + 1) / 2."""
         return self.size * (self.size + 1) // 2
 
+    def factor(self, theta: Array) -> Array:
+        """Lambda (size x size, lower triangular) from theta, its lower triangle filled
+        column by column (lme4's order)."""
+        out = np.zeros((self.size, self.size))
+        out.T[np.triu_indices(self.size)] = np.asarray(theta, dtype=float)
+        return out
+
+    def theta(self, factor: Array) -> Array:
+        """theta from a lower-triangular Lambda (the inverse of :meth:`factor`)."""
+        return np.asarray(factor, dtype=float).T[np.triu_indices(self.size)].copy()
+
+    def start(self) -> Array:
+        """lme4's starting theta: Lambda = I."""
+        return self.theta(np.eye(self.size))
+
 
 Covariance = Independent | KnownCovariance | KnownPrecision | SpatialCovariance | Unstructured
 
@@ -110,6 +125,13 @@ class RandomTermModel:
     def precision(self) -> object | None:
         """The known sparse precision Q of the term, if any."""
         return self.covariance.Q if isinstance(self.covariance, KnownPrecision) else None
+
+    @property
+    def n_theta(self) -> int:
+        """The term's covariance parameters: 1 for a scalar term, q (q + 1) / 2 for a
+        vector term of q effects per level."""
+        cov = self.covariance
+        return cov.n_theta if isinstance(cov, Unstructured) else 1
 
     @property
     def shift_block(self) -> object | None:
