@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._warn import warn
+from .distributed import is_dask_frame
 from .engine import Indicator, NotPositiveDefiniteError, as_block, spd_logdet
 from .fit import (
     DoubleModel,
@@ -255,7 +256,9 @@ def hglm2(
         E.g. ``"y ~ x1 + x2 + (1|z1) + (1|z2)"``; ``(0 + x|g)`` random slopes,
         ``(1|a/b)`` nesting.  Random terms are independent (hglm has no correlated
         random effects), so ``(x|g)`` means ``(1|g) + (0 + x|g)``.
-    data : DataFrame or dict of columns
+    data : DataFrame, dict of columns or dask.dataframe.DataFrame
+        A Dask DataFrame is fitted on its partitions (docs/scale.md): EQL with
+        intercept-only dispersions; weights and offset as column names.
     disp : str, optional
         Residual-dispersion model, e.g. ``"~ x3"``.
     rand_disp : str or dict, optional
@@ -286,6 +289,12 @@ def hglm2(
         refuse_correlated_terms(formula)
     fam = response_family(controls["family"])
     _check_formulas(formula=formula, disp=disp)
+    if is_dask_frame(data):
+        from .distributed.hglm2 import fit_hglm2_dask
+
+        given = {**kwargs, "disp": disp, "rand_disp": rand_disp, "cov": cov}
+        return fit_hglm2_dask(formula, data, weights=weights, offset=offset, family=fam,
+                              controls=controls, given=given, engine=_ENGINE)
     data = _require_data(data)
     design = design_from_lme4(
         formula, data, weights=_by_data_rows(weights, data, "weights"),

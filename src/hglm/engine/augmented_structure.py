@@ -52,6 +52,9 @@ class AugmentedStructure:
         Fixed-effect design.
     blocks : list of Indicator or ndarray
         The columns of Z of each random term, in term order.
+    eliminate : int, optional
+        The indicator term eliminated as A (default: the one with the most levels); a
+        partition of rows eliminates its own term's levels (:mod:`.partition`).
 
     Notes
     -----
@@ -59,7 +62,7 @@ class AugmentedStructure:
     permuted to [A | B] (see the module docstring).
     """
 
-    def __init__(self, X: Array, blocks: list[Block]) -> None:
+    def __init__(self, X: Array, blocks: list[Block], eliminate: int | None = None) -> None:
         self.X = np.asarray(X, dtype=float)
         self.blocks = blocks
         self.n, self.p = self.X.shape
@@ -68,7 +71,10 @@ class AugmentedStructure:
         user_offsets = self.p + np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int)
 
         indicator_terms = [k for k, b in enumerate(blocks) if isinstance(b, Indicator)]
-        self.a_term = max(indicator_terms, key=lambda k: widths[k], default=None)
+        self.a_term = (
+            max(indicator_terms, key=lambda k: widths[k], default=None)
+            if eliminate is None else eliminate
+        )
         self.A: Indicator | None = None if self.a_term is None else blocks[self.a_term]
         self.q_a = 0 if self.A is None else self.A.n_levels
 

@@ -53,6 +53,10 @@ class FixedPointIteration(Generic[R]):
         SQUAREM (with the stricter stopping rule of :meth:`_threshold`) or plain rounds.
     verbose : bool, None or callable
         Where the progress lines go (:func:`_printer`).
+    relative_change : callable, optional
+        ``relative_change(last, round)``: R's criterion between two rounds; by default
+        from their linear predictors (:func:`eta_change`).  A round whose linear
+        predictor lives elsewhere (on the partitions of a Dask frame) brings its own.
 
     Attributes
     ----------
@@ -76,8 +80,10 @@ class FixedPointIteration(Generic[R]):
         maxit: int,
         accelerate: bool,
         verbose: bool | None | Callable[[str], None],
+        relative_change: Callable[[R, R], float] | None = None,
     ) -> None:
         self.step = step
+        self.relative_change = eta_change if relative_change is None else relative_change
         self.describe = describe
         self.conv = conv
         self.maxit = maxit
@@ -100,8 +106,7 @@ class FixedPointIteration(Generic[R]):
         rnd, theta_next = self.step(theta, self.last)
         self.n_iter += 1
         if plain and self.last is not None and self.n_iter >= 2:
-            change = float(np.sum((self.last.eta - rnd.eta) ** 2))
-            self.criterion = change / max(float(np.sum(rnd.eta**2)), 1e-300)
+            self.criterion = self.relative_change(self.last, rnd)
             self.settled = self._dispersions_settled(theta, theta_next)
             self.converged = self.criterion < self._threshold(theta, theta_next) and self.settled
         self.last, self._last_input = rnd, theta
@@ -191,6 +196,12 @@ class FixedPointIteration(Generic[R]):
                 step_max = max(1.0, step_max / 4.0)
                 theta, theta1 = theta1, theta2
         return theta1
+
+
+def eta_change(last: Outcome, rnd: Outcome) -> float:
+    """R's criterion sum((eta_last - eta)^2) / sum(eta^2) between two rounds."""
+    change = float(np.sum((last.eta - rnd.eta) ** 2))
+    return change / max(float(np.sum(rnd.eta**2)), 1e-300)
 
 
 def _sqnorm(x: Array) -> float:

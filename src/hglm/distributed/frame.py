@@ -1,0 +1,250 @@
+"""A Dask DataFrame as the partitions of a fit: categories made known, the formula
+encoded once per partition by the formula layer, the rows partitioned by the grouping
+factor of the largest random term, the chunks of ``fit.partition_chunk`` persisted.
+
+The encoding is checked on the client on the first partition (a stateful transform,
+whose state would differ between partitions, is refused) and every partition's fixed
+design must have the same columns (a level that the categories do not know is refused,
+never encoded as missing).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+from dask import delayed
+
+from ..engine import Indicator
+from ..fit.partition_chunk import Chunk
+from ..fit.partitioned import PartitionedModel
+from ..spec import (
+    EngineHooks,
+    ModelDesign,
+    Names,
+    Problem,
+    ResponseFamily,
+    assemble,
+    design_from_lme4,
+    response_vector,
+)
+from ..spec.validation import check_prior_weights
+from .partitions import DaskPartitions
+
+MAX_M = 4000
+"""The largest Schur complement (p + levels of the terms not partitioned on) by default."""
+
+
+@dataclass
+class PartitionedFrame:
+    """What :func:`partition_frame` built."""
+
+    parts: DaskPartitions
+    model: PartitionedModel
+    names: Names
+    design: ModelDesign
+    levels: list[list[str]]
+    n_dropped: int
+    problem: Problem
+
+
+def partition_frame(
+    ddf: Any,
+    formula: str,
+    *,
+    weights: str | None,
+    offset: str | None,
+    family: ResponseFamily,
+    controls: dict,
+    engine: EngineHooks,
+    max_m: int = MAX_M,
+) -> PartitionedFrame:
+    """The partitions of ``ddf`` for the formula (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        For weights or offset not given as column names, a stateful transform, a level
+        unknown to the categories, or more than ``max_m`` columns in the Schur complement.
+    """
+    for name, value in (("weights", weights), ("offset", offset)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(
+                f"{name}: with a Dask DataFrame give a column name (an array cannot be "
+                "matched to the partitions' rows)"
+            )
+    ddf = _known_categories(ddf, formula, (weights, offset))
+    binomial = family.name == "binomial"
+    sample = ddf.get_partition(0).compute()
+    ref = design_from_lme4(formula, sample, weights=weights, offset=offset, binomial=binomial)
+    _refuse_stateful(ref)
+    problem, names = assemble(
+        ref.y, ref.X, ref.random, rand_c=None, family=controls["family"],
+        rand_family=controls["rand_family"], x_disp=None, link_disp=controls["link_disp"],
+        x_rand_disp=None, link_rand_disp=controls["link_rand_disp"], rand_cov=None,
+        rand_cov_labels=None, weights=ref.weights, offset=ref.offset,
+        fix_disp=controls["fix_disp"],
+        random_labels=([nm for t in ref.random for nm in t.names],
+                       [t.label for t in ref.random]),
+        engine=engine,
+    )
+    build = partial_design(formula, weights, offset, binomial)
+    designs, labels = _local_designs(ddf, build)
+    numeric = [_numeric_group(sample, t.columns) for t in ref.random]
+    levels = [_merged(lv, num) for lv, num in zip(zip(*labels, strict=True), numeric, strict=True)]
+    a_term = int(np.argmax([len(lv) for lv in levels]))
+    if not _disjoint([lab[a_term] for lab in labels]):
+        ddf = ddf.shuffle(on=list(ref.random[a_term].columns))
+        designs, labels = _local_designs(ddf, build)
+    _check_size(ref, levels, a_term, max_m)
+    maps = [None if k == a_term else {lab: i for i, lab in enumerate(lv)}
+            for k, lv in enumerate(levels)]
+    shared = delayed((problem, list(ref.X.columns), maps, a_term), traverse=False)
+    outs = [delayed(_chunk, nout=2, pure=False)(d, shared, i == 0) for i, d in enumerate(designs)]
+    outs = dask.persist(*outs)
+    info = dask.compute(*[o[1] for o in outs])
+    chunks = [o[0] for o in outs]
+    n = int(sum(i["n"] for i in info))
+    row_norm2 = np.sum([i["norm2"] for i in info], axis=0) / n
+    model = PartitionedModel(
+        n, problem.X.shape[1], [len(lv) for lv in levels], problem.terms, problem.family,
+        problem.fix_disp, a_term, row_norm2,
+    )
+    random_names = [
+        t.names[0][: len(t.names[0]) - len(t.levels[0])] + lab
+        for t, lv in zip(ref.random, levels, strict=True) for lab in lv
+    ]
+    names = replace(names, random=random_names)
+    n_dropped = int(sum(i["dropped"] for i in info))
+    return PartitionedFrame(DaskPartitions(chunks), model, names, ref, levels, n_dropped, problem)
+
+
+def partial_design(formula: str, weights: str | None, offset: str | None, binomial: bool):
+    """The formula layer applied to one partition (pandas) -> (design, row labels), or
+    None for a partition without complete rows."""
+
+    def build(frame: pd.DataFrame) -> tuple[ModelDesign, pd.Index, int] | None:
+        if len(frame) == 0:
+            return None
+        try:
+            design = design_from_lme4(formula, frame, weights=weights, offset=offset,
+                                      binomial=binomial)
+        except ValueError:
+            if frame.dropna().empty:
+                return None
+            raise
+        return design, frame.index[design.rows], design.n_dropped
+
+    return build
+
+
+def _local_designs(ddf: Any, build: Any) -> tuple[list, list]:
+    """Each non-empty partition's design (persisted) and its levels of each term."""
+    designs = dask.persist(*[delayed(build, pure=False)(part) for part in ddf.to_delayed()])
+    labels = dask.compute(*[delayed(_labels)(d) for d in designs])
+    kept = [(d, lab) for d, lab in zip(designs, labels, strict=True) if lab is not None]
+    if not kept:
+        raise ValueError("data: no complete rows (every row has a missing value)")
+    return [d for d, _ in kept], [lab for _, lab in kept]
+
+
+def _labels(built: tuple | None) -> list[list[str]] | None:
+    return None if built is None else [t.levels for t in built[0].random]
+
+
+def _chunk(built: tuple, shared: tuple, owner: bool) -> tuple[Chunk, dict]:
+    """A partition's chunk: its rows as a problem with the model of ``shared``'s
+    problem, every term but A on all its levels."""
+    template, columns, maps, a_term = shared
+    design, index, dropped = built
+    if list(design.X.columns) != columns:
+        raise ValueError(
+            f"data: a partition's fixed-effect columns {list(design.X.columns)} differ from "
+            f"the first partition's {columns}: a level missing from the categories; give "
+            "the column a categorical dtype with all its levels (ddf.categorize())"
+        )
+    y, _ = response_vector(design.y, template.family)
+    n = y.shape[0]
+    w = np.ones(n) if design.weights is None else np.asarray(design.weights, dtype=float)
+    check_prior_weights(w)
+    offset = np.zeros(n) if design.offset is None else np.asarray(design.offset, dtype=float)
+    blocks, norm2 = [], []
+    for k, term in enumerate(design.random):
+        codes = term.codes
+        if maps[k] is not None:
+            codes = np.array([maps[k][lab] for lab in term.levels], dtype=np.int64)[codes]
+        n_levels = len(term.levels) if maps[k] is None else len(maps[k])
+        blocks.append(Indicator.from_codes(codes, term.values, n_levels))
+        norm2.append(float(np.sum(blocks[-1].values ** 2)))
+    problem: Problem = replace(template, y=y, X=design.X.to_numpy(dtype=float),
+                               blocks=blocks, weights=w, offset=offset)
+    chunk = Chunk(problem, a_term, list(design.random[a_term].levels), owner, index)
+    return chunk, {"n": n, "norm2": np.array(norm2), "dropped": dropped}
+
+
+def _merged(per_partition: tuple, numeric: bool) -> list[str]:
+    """The union of the partitions' level labels, sorted as the formula layer sorts."""
+    union = set().union(*per_partition)
+    return sorted(union, key=float) if numeric else sorted(union)
+
+
+def _numeric_group(frame: pd.DataFrame, columns: tuple[str, ...]) -> bool:
+    return len(columns) == 1 and pd.api.types.is_numeric_dtype(frame[columns[0]]) and not (
+        pd.api.types.is_bool_dtype(frame[columns[0]])
+    )
+
+
+def _disjoint(per_partition: list[list[str]]) -> bool:
+    """Whether no level is in two partitions."""
+    total = sum(len(x) for x in per_partition)
+    return len(set().union(*per_partition)) == total
+
+
+def _check_size(ref: ModelDesign, levels: list[list[str]], a_term: int, max_m: int) -> None:
+    """m = p + the levels of the other terms, at most ``max_m``."""
+    others = {k: len(lv) for k, lv in enumerate(levels) if k != a_term}
+    m = ref.X.shape[1] + sum(others.values())
+    if m <= max_m:
+        return
+    big = max(others, key=others.get)
+    raise ValueError(
+        f"data: the Dask fit partitions the rows by {ref.random[a_term].label} "
+        f"({len(levels[a_term])} levels) and solves for the fixed effects and the other "
+        f"terms' {sum(others.values())} effects together (m = {m} > max_m = {max_m}); "
+        f"{ref.random[big].label} has {others[big]} levels: fit a model with fewer levels "
+        "in the other terms, fit in memory (a pandas DataFrame), or raise max_m"
+    )
+
+
+def _refuse_stateful(design: ModelDesign) -> None:
+    """A transform whose state comes from the data (center, scale, splines) would be
+    computed per partition: refused."""
+    specs = [design.fixed_spec] + [t.covariate_spec for t in design.random]
+    for spec in specs:
+        state = getattr(spec, "transform_state", None)
+        if state:
+            raise ValueError(
+                f"formula: the stateful transform(s) {sorted(state)} would be evaluated on "
+                "each partition separately; with a Dask DataFrame compute the column "
+                "beforehand (e.g. ddf['x_c'] = ddf.x - ddf.x.mean())"
+            )
+
+
+def _known_categories(ddf: Any, formula: str, extra: tuple) -> Any:
+    """The frame with its text and categorical columns named in the formula as
+    categoricals of known categories (the same levels in every partition)."""
+    text = formula + " " + " ".join(e for e in extra if e)
+    used = [c for c in ddf.columns if re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", text)]
+    to_known = []
+    for c in used:
+        dtype = ddf[c].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            if not ddf[c].cat.known:
+                ddf = ddf.assign(**{c: ddf[c].cat.as_known()})
+        elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            to_known.append(c)
+    return ddf.categorize(columns=to_known) if to_known else ddf
