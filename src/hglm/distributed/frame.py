@@ -11,6 +11,7 @@ never encoded as missing).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from dask import delayed
 
+from .._warn import warn
 from ..engine import Indicator
 from ..fit.partition_chunk import Chunk
 from ..fit.partitioned import PartitionedModel
@@ -80,10 +82,12 @@ def partition_frame(
     ddf = _known_categories(ddf, formula, (weights, offset))
     binomial = family.name == "binomial"
     sample = ddf.get_partition(0).compute()
-    ref = design_from_lme4(formula, sample, weights=weights, offset=offset, binomial=binomial)
+    ref = _quiet_design(formula, sample, weights, offset, binomial)
     _refuse_stateful(ref)
+    # the model's description from the first partition; its fixed design may lack a level
+    # (a column of zeros there), so X's rank is checked on the sums of all partitions
     problem, names = assemble(
-        ref.y, ref.X, ref.random, rand_c=None, family=controls["family"],
+        ref.y, np.ones((ref.y.shape[0], 1)), ref.random, rand_c=None, family=controls["family"],
         rand_family=controls["rand_family"], x_disp=None, link_disp=controls["link_disp"],
         x_rand_disp=None, link_rand_disp=controls["link_rand_disp"], rand_cov=None,
         rand_cov_labels=None, weights=ref.weights, offset=ref.offset,
@@ -118,8 +122,12 @@ def partition_frame(
         t.names[0][: len(t.names[0]) - len(t.levels[0])] + lab
         for t, lv in zip(ref.random, levels, strict=True) for lab in lv
     ]
-    names = replace(names, random=random_names)
+    names = replace(names, fixed=list(ref.X.columns), random=random_names)
+    _check_rank(np.sum([i["xtx"] for i in info], axis=0), names.fixed)
     n_dropped = int(sum(i["dropped"] for i in info))
+    if n_dropped:
+        warn(f"{n_dropped} of {n + n_dropped} rows dropped because of missing values",
+             UserWarning)
     return PartitionedFrame(DaskPartitions(chunks), model, names, ref, levels, n_dropped, problem)
 
 
@@ -131,8 +139,7 @@ def partial_design(formula: str, weights: str | None, offset: str | None, binomi
         if len(frame) == 0:
             return None
         try:
-            design = design_from_lme4(formula, frame, weights=weights, offset=offset,
-                                      binomial=binomial)
+            design = _quiet_design(formula, frame, weights, offset, binomial)
         except ValueError:
             if frame.dropna().empty:
                 return None
@@ -140,6 +147,17 @@ def partial_design(formula: str, weights: str | None, offset: str | None, binomi
         return design, frame.index[design.rows], design.n_dropped
 
     return build
+
+
+def _quiet_design(
+    formula: str, frame: pd.DataFrame, weights: str | None, offset: str | None, binomial: bool
+) -> ModelDesign:
+    """The formula layer's design of one partition, without its warning of the rows
+    dropped (the client counts them over all partitions)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*rows dropped because of missing values")
+        return design_from_lme4(formula, frame, weights=weights, offset=offset,
+                                binomial=binomial)
 
 
 def _local_designs(ddf: Any, build: Any) -> tuple[list, list]:
@@ -183,7 +201,19 @@ def _chunk(built: tuple, shared: tuple, owner: bool) -> tuple[Chunk, dict]:
     problem: Problem = replace(template, y=y, X=design.X.to_numpy(dtype=float),
                                blocks=blocks, weights=w, offset=offset)
     chunk = Chunk(problem, a_term, list(design.random[a_term].levels), owner, index)
-    return chunk, {"n": n, "norm2": np.array(norm2), "dropped": dropped}
+    X = problem.X
+    return chunk, {"n": n, "norm2": np.array(norm2), "dropped": dropped, "xtx": X.T @ X}
+
+
+def _check_rank(xtx: np.ndarray, columns: list[str]) -> None:
+    """X of full rank, from X'X summed over the partitions."""
+    scale = np.sqrt(np.maximum(np.diag(xtx), 1e-300))
+    eig = np.linalg.eigvalsh(xtx / np.outer(scale, scale))
+    if np.any(np.diag(xtx) == 0) or eig[0] <= 1e-10 * eig[-1]:
+        raise ValueError(
+            f"X: the fixed-effect design (columns {columns}) is not of full rank over all "
+            "partitions; drop or merge the redundant columns or levels"
+        )
 
 
 def _merged(per_partition: tuple, numeric: bool) -> list[str]:

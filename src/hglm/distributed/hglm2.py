@@ -14,6 +14,7 @@ from ..fit.partition_chunk import level_report, row_report
 from ..fit.partitioned import PartitionedFit, fit_partitioned
 from ..results.partitioned_result import PartitionedHGLMResult, RowVectors
 from ..spec import EngineHooks, ResponseFamily
+from ..spec.validation import check_calc_like, check_controls
 from .frame import MAX_M, PartitionedFrame, partition_frame
 
 _IN_MEMORY_ONLY = {
@@ -64,6 +65,9 @@ def fit_hglm2_dask(
         :func:`~.frame.partition_frame`.
     """
     _refuse(controls, given)
+    check_controls(controls["method"], controls["conv"], controls["maxit"],
+                   controls["dev_floor"])
+    check_calc_like(controls["calc_like"], family, controls["fix_disp"])
     frame = partition_frame(ddf, formula, weights=weights, offset=offset, family=family,
                             controls=controls, engine=engine, max_m=max_m)
     options = Options(
