@@ -63,7 +63,7 @@ def partition_frame(
     family: ResponseFamily,
     controls: dict,
     engine: EngineHooks,
-    max_m: int = MAX_M,
+    max_m: int | None = None,
 ) -> PartitionedFrame:
     """The partitions of ``ddf`` for the formula (see the module docstring).
 
@@ -71,7 +71,8 @@ def partition_frame(
     ------
     ValueError
         For weights or offset not given as column names, a stateful transform, a level
-        unknown to the categories, or more than ``max_m`` columns in the Schur complement.
+        unknown to the categories, or more than ``max_m`` (default :data:`MAX_M`) columns
+        in the Schur complement.
     """
     for name, value in (("weights", weights), ("offset", offset)):
         if value is not None and not isinstance(value, str):
@@ -104,7 +105,7 @@ def partition_frame(
     if not _disjoint([lab[a_term] for lab in labels]):
         ddf = ddf.shuffle(on=list(ref.random[a_term].columns))
         designs, labels = _local_designs(ddf, build)
-    _check_size(ref, levels, a_term, max_m)
+    _check_size(ref, levels, a_term, MAX_M if max_m is None else max_m)
     maps = [None if k == a_term else {lab: i for i, lab in enumerate(lv)}
             for k, lv in enumerate(levels)]
     shared = delayed((problem, list(ref.X.columns), maps, a_term), traverse=False)
@@ -115,7 +116,7 @@ def partition_frame(
     n = int(sum(i["n"] for i in info))
     row_norm2 = np.sum([i["norm2"] for i in info], axis=0) / n
     model = PartitionedModel(
-        n, problem.X.shape[1], [len(lv) for lv in levels], problem.terms, problem.family,
+        n, ref.X.shape[1], [len(lv) for lv in levels], problem.terms, problem.family,
         problem.fix_disp, a_term, row_norm2,
     )
     random_names = [
@@ -277,4 +278,10 @@ def _known_categories(ddf: Any, formula: str, extra: tuple) -> Any:
                 ddf = ddf.assign(**{c: ddf[c].cat.as_known()})
         elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
             to_known.append(c)
-    return ddf.categorize(columns=to_known) if to_known else ddf
+    if not to_known:
+        return ddf
+    # text levels sorted as the formula layer sorts a pandas column's distinct values
+    uniques = dask.compute(*[ddf[c].dropna().unique() for c in to_known])
+    return ddf.astype({
+        c: pd.CategoricalDtype(sorted(u)) for c, u in zip(to_known, uniques, strict=True)
+    })

@@ -15,7 +15,7 @@ from ..fit.partitioned import PartitionedFit, fit_partitioned
 from ..results.partitioned_result import PartitionedHGLMResult, RowVectors
 from ..spec import EngineHooks, ResponseFamily
 from ..spec.validation import check_calc_like, check_controls
-from .frame import MAX_M, PartitionedFrame, partition_frame
+from .frame import PartitionedFrame, partition_frame
 
 _IN_MEMORY_ONLY = {
     "disp": "a residual-dispersion model (disp=)",
@@ -38,7 +38,7 @@ def fit_hglm2_dask(
     controls: dict,
     given: dict,
     engine: EngineHooks,
-    max_m: int = MAX_M,
+    max_m: int | None = None,
 ) -> PartitionedHGLMResult:
     """Fit ``formula`` by EQL on the rows of the Dask DataFrame ``ddf``.
 
@@ -54,9 +54,9 @@ def fit_hglm2_dask(
     given : dict
         The arguments the user gave that only an in-memory fit has (named errors).
     engine : EngineHooks
-    max_m : int
+    max_m : int, optional
         The largest Schur complement (p + the levels of the terms other than the
-        partitioning one).
+        partitioning one); default ``frame.MAX_M``.
 
     Raises
     ------

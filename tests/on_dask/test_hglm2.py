@@ -1,0 +1,152 @@
+"""hglm2 on a Dask DataFrame: the same fit as on the pandas frame (to 1e-8 at a tight
+conv), whatever the partitions and the order of the rows, and the named refusals."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+dask = pytest.importorskip("dask", reason="dask is not installed (pip install hglm[dask])")
+dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe is not installed")
+
+import hglm  # noqa: E402
+from hglm.results.partitioned_result import PartitionedHGLMResult  # noqa: E402
+
+CONV = 1e-14
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    n, G, H = 2400, 120, 100
+    g, h = rng.integers(0, G, n), rng.integers(0, H, n)
+    x = rng.normal(size=n)
+    b = rng.normal(0, 0.7, G)[g] + rng.normal(0, 0.4, H)[h]
+    df = pd.DataFrame({"x": x, "g": [f"G{i:03d}" for i in g], "h": h,
+                       "w": rng.uniform(0.5, 2, n), "off": rng.normal(0, 0.1, n),
+                       "trt": rng.choice(["b", "a", "c"], n)})
+    df["yg"] = 1 + 0.5 * x + b + rng.normal(size=n)
+    df["yp"] = rng.poisson(np.exp(0.2 + 0.3 * x + b + df["off"]))
+    m = rng.integers(1, 6, n)
+    df["s"] = rng.binomial(m, 1 / (1 + np.exp(-(0.2 + 0.3 * x + b))))
+    df["f"] = m - df["s"]
+    df.loc[rng.choice(n, 40, replace=False), "x"] = np.nan
+    return df
+
+
+def _both(df: pd.DataFrame, formula: str, n_parts: int = 4, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mem = hglm.hglm2(formula, data=df, conv=CONV, **kw)
+        with dask.config.set(scheduler="sync"):
+            dist = hglm.hglm2(formula, data=dd.from_pandas(df, npartitions=n_parts),
+                              conv=CONV, **kw)
+    return mem, dist
+
+
+def _agree(mem, dist, rtol: float = 1e-8) -> None:
+    assert isinstance(dist, PartitionedHGLMResult)
+    np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=rtol)
+    np.testing.assert_allclose(dist.se_fixef, mem.se_fixef, rtol=rtol)
+    if mem.var_fix is not None:
+        assert dist.var_fix == pytest.approx(mem.var_fix, rel=rtol)
+    np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=rtol)
+    # the random effects by label (their order may differ)
+    np.testing.assert_allclose(dist.ranef[mem.ranef.index], mem.ranef, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(dist.se_ranef[mem.ranef.index], mem.se_ranef, rtol=rtol)
+    assert dist.df_resid == mem.df_resid
+    n = mem.n_obs
+    assert dist.n_obs == n
+    rows = pd.DataFrame({"fitted": dist.fitted.compute(), "hat": dist.hat_values.compute()})
+    expected = pd.DataFrame({"fitted": mem.fitted, "hat": mem.hat_values[:n]},
+                            index=mem.design.rows)
+    rows = rows.loc[expected.index]
+    np.testing.assert_allclose(rows["fitted"], expected["fitted"], rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(rows["hat"], expected["hat"], rtol=1e-6)
+
+
+def test_gaussian_crossed_weights_nan_rows(frame: pd.DataFrame) -> None:
+    mem, dist = _both(frame, "yg ~ x + trt + (1|g) + (1|h)", weights="w", calc_like=True)
+    _agree(mem, dist)
+    for key, value in mem.likelihood.items():
+        assert dist.likelihood[key] == pytest.approx(value, rel=1e-9)
+    assert "MEAN MODEL" in str(dist.summary())
+
+
+def test_poisson_offset(frame: pd.DataFrame) -> None:
+    _agree(*_both(frame, "yp ~ x + (1|g)", family="poisson", offset="off"))
+
+
+def test_binomial_counts_crossed(frame: pd.DataFrame) -> None:
+    _agree(*_both(frame, "cbind(s, f) ~ x + (1|g) + (1|h)", family="binomial"))
+
+
+def test_poisson_gamma(frame: pd.DataFrame) -> None:
+    _agree(*_both(frame, "yp ~ x + (1|g)", family="poisson",
+                  rand_family=hglm.Gamma(link="log")))
+
+
+def test_invariant_to_partitions_and_row_order(frame: pd.DataFrame) -> None:
+    formula = "yp ~ x + (1|g) + (1|h)"
+    fits = []
+    shuffled = frame.sample(frac=1.0, random_state=5)
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore", UserWarning)
+        for df, n_parts in ((frame, 1), (frame, 3), (frame, 8), (shuffled, 3)):
+            fits.append(hglm.hglm2(formula, data=dd.from_pandas(df, npartitions=n_parts),
+                                   family="poisson", conv=CONV))
+    for fit in fits[1:]:
+        np.testing.assert_allclose(fit.fixef, fits[0].fixef, rtol=1e-9)
+        np.testing.assert_allclose(fit.var_ranef, fits[0].var_ranef, rtol=1e-9)
+        np.testing.assert_allclose(fit.ranef[fits[0].ranef.index], fits[0].ranef,
+                                   rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"disp": "~ x"}, "disp: a residual-dispersion model"),
+        ({"cov": {"g": np.eye(3)}}, "cov: known covariances"),
+        ({"method": "EQL1"}, "method: 'EQL1' is not supported with a Dask"),
+        ({"weights": np.ones(10)}, "weights: with a Dask DataFrame give a column name"),
+        ({"startval": [1.0]}, "startval: starting values"),
+    ],
+)
+def test_refusals(frame: pd.DataFrame, kwargs: dict, match: str) -> None:
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match=match):
+        hglm.hglm2("yg ~ x + (1|g)", data=ddf, **kwargs)
+
+
+def test_stateful_transform_refused(frame: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match="stateful transform"), dask.config.set(
+        scheduler="sync"
+    ):
+        hglm.hglm2("yg ~ scale(x) + (1|g)", data=ddf)
+
+
+def test_too_many_levels_in_the_other_terms(frame: pd.DataFrame, monkeypatch) -> None:
+    monkeypatch.setattr("hglm.distributed.frame.MAX_M", 50)
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match=r"\(1\|h\) has 100 levels.*raise max_m"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yg ~ x + (1|g) + (1|h)", data=ddf)
+
+
+def test_processes_cluster(frame: pd.DataFrame) -> None:
+    """A LocalCluster with worker processes: chunks and states are pickled."""
+    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
+    mem, _ = _both(frame, "yp ~ x + (1|g)", family="poisson", offset="off")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=3),
+                          family="poisson", offset="off", conv=CONV)
+    np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=1e-8)
+    np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=1e-8)
