@@ -140,7 +140,7 @@ def test_too_many_levels_in_the_other_terms(frame: pd.DataFrame, monkeypatch) ->
 
 def test_processes_cluster(frame: pd.DataFrame) -> None:
     """A LocalCluster with worker processes: chunks and states are pickled."""
-    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
+    distributed = pytest.importorskip("dask.distributed", reason="distributed is not installed")
     mem, _ = _both(frame, "yp ~ x + (1|g)", family="poisson", offset="off")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \

@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg
 
-from .augmented import AugmentedFactor, AugmentedSystem
+from ._blas import lapack_threads
+from .augmented import AugmentedFactor, AugmentedSystem, _symmetric
 from .augmented_structure import AugmentedStructure
 from .blocks import Block, Indicator
 from .factor import NotPositiveDefiniteError
@@ -44,6 +46,31 @@ class Elimination:
     D: Array
     E: Cross
     r_a: Array
+
+
+def schur_cholesky(S: Array) -> Array:
+    """The lower Cholesky factor of the summed Schur complement S.
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+    """
+    with lapack_threads(S.shape[0]):
+        chol, info = linalg.lapack.dpotrf(S, lower=1, clean=1)
+    if info != 0:
+        raise NotPositiveDefiniteError("T'WT is not positive definite")
+    return chol
+
+
+def schur_inverse(chol: Array) -> Array:
+    """S^{-1} from its lower Cholesky factor (LAPACK potri)."""
+    if chol.size == 0:
+        return chol
+    with lapack_threads(chol.shape[0]):
+        inv, info = linalg.lapack.dpotri(chol, lower=1)
+    if info != 0:
+        raise NotPositiveDefiniteError("T'WT is not positive definite")
+    return _symmetric(np.tril(inv))
 
 
 class PartitionSystem(AugmentedSystem):

@@ -25,6 +25,7 @@ from scipy import linalg
 
 from .._warn import warn
 from ..engine import NotPositiveDefiniteError
+from ..engine.partition import schur_cholesky, schur_inverse
 from ..spec import RandomTermModel, ResponseFamily
 from . import partition_chunk as chunk_ops
 from .diagnostics import (
@@ -51,8 +52,8 @@ class Partitions(Protocol):
     every partition (``states`` None: state None), keeps the new states where
     the partitions live and returns (their handles, the list of sums).
     ``gather(fn, states, *args, previous=None)`` returns the list of
-    ``fn(chunk, state, previous state, *args)`` (states or previous states None: None).  ``share(value)`` makes a large
-    argument one object for all partitions."""
+    ``fn(chunk, state, previous state, *args)`` (states or previous states None:
+    None).  ``share(value)`` makes a large argument one object for all partitions."""
 
     def advance(self, fn: Callable, states: Any, *args: Any) -> tuple[Any, list]: ...
 
@@ -189,6 +190,15 @@ class PartitionedEQL:
         lams = np.log(lams)
         return lams if self.model.fix_disp is not None else np.concatenate([[np.log(phi)], lams])
 
+    def multiplicity(self) -> Array:
+        """The rows and effects each entry of the state stands for: the in-memory state
+        holds log phi once per row and log lambda_k once per effect, and SQUAREM's steps
+        depend on its norms."""
+        sizes = np.array(self.model.sizes, dtype=float)
+        if self.model.fix_disp is not None:
+            return sizes
+        return np.concatenate([[float(self.model.n)], sizes])
+
     def unpack(self, theta: Array) -> tuple[float, Array]:
         if self.model.fix_disp is not None:
             return float(self.model.fix_disp), np.exp(theta)
@@ -299,9 +309,7 @@ class PartitionedEQL:
             s = sum(pc["s"] for pc in pieces)
             w2_b = next(pc["w2_b"] for pc in pieces if pc["w2_b"] is not None)
             try:
-                chol, info = linalg.lapack.dpotrf(S, lower=1, clean=1)
-                if info != 0:
-                    raise NotPositiveDefiniteError("T'WT is not positive definite")
+                chol = schur_cholesky(S)
             except NotPositiveDefiniteError as exc:
                 raise Divergence(str(exc)) from exc
             x_b = linalg.cho_solve((chol, True), s)
@@ -314,7 +322,7 @@ class PartitionedEQL:
             bound = self.tol * sum(pc["size"] for pc in pieces) + 1e-300
             accelerated = remaining_change(change, previous) if self.opt.accelerate else np.inf
             if change <= bound or linear or accelerated <= bound:
-                s_inverse = linalg.cho_solve((chol, True), np.eye(S.shape[0]))
+                s_inverse = schur_inverse(chol)
                 return states, x_b, chol, s_inverse, w2_b
             previous = change
         raise Divergence("the IWLS of the augmented GLM did not converge")
@@ -327,7 +335,7 @@ class PartitionedEQL:
         md = self.model
         sums = self.parts.gather(_final_sums, fit.last.states, fit.phi, fit.lam, True)
         S = sum(s["S"] for s in sums)
-        chol = linalg.cholesky(S, lower=True)
+        chol = schur_cholesky(S)
         m_z = S.shape[0] - md.p
         logdet_d = sum(s["logdet_d"] for s in sums)
         log_diag = np.log(np.diag(chol))
@@ -405,6 +413,7 @@ def fit_partitioned(
     it = FixedPointIteration(
         step, eql.describe, options.conv, options.maxit, options.accelerate, options.verbose,
         relative_change=lambda last, rnd: rnd.relative_change,
+        multiplicity=eql.multiplicity(),
     )
     try:
         it.run(eql.pack(phi0, lam0))
