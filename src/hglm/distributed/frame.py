@@ -22,8 +22,7 @@ from dask import delayed
 
 from .._warn import warn
 from ..engine import Indicator
-from ..fit.partition_chunk import Chunk
-from ..fit.partitioned import PartitionedModel
+from ..fit import Chunk, PartitionedModel
 from ..spec import (
     EngineHooks,
     ModelDesign,
@@ -31,10 +30,10 @@ from ..spec import (
     Problem,
     ResponseFamily,
     assemble,
+    check_prior_weights,
     design_from_lme4,
     response_vector,
 )
-from ..spec.validation import check_prior_weights
 from .partitions import DaskPartitions
 
 MAX_M = 4000

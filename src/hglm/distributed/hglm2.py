@@ -9,12 +9,9 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from ..fit import Options
-from ..fit.partition_chunk import level_report, row_report
-from ..fit.partitioned import PartitionedFit, fit_partitioned
-from ..results.partitioned_result import PartitionedHGLMResult, RowVectors
-from ..spec import EngineHooks, ResponseFamily
-from ..spec.validation import check_calc_like, check_controls
+from ..fit import Options, PartitionedFit, fit_partitioned, level_report, row_report
+from ..results import PartitionedHGLMResult, RowVectors
+from ..spec import EngineHooks, ResponseFamily, check_calc_like, check_controls
 from .frame import PartitionedFrame, partition_frame
 
 _IN_MEMORY_ONLY = {

@@ -29,6 +29,8 @@ from .glmm import check_nagq, fit_glmm
 from .glmm_result import GLMMFit
 from .likelihood import fit_likelihoods, glm_loglik
 from .lmm import LMMFit, fit_lmm
+from .partition_chunk import Chunk, level_report, row_report
+from .partitioned import PartitionedFit, PartitionedModel, fit_partitioned
 
 __all__ = [
     "BoundaryWarning",
@@ -52,4 +54,11 @@ __all__ = [
     "glm_loglik",
     "hem_weights",
     "use_markers",
+    # fits on partitioned rows (Dask)
+    "Chunk",
+    "PartitionedFit",
+    "PartitionedModel",
+    "fit_partitioned",
+    "level_report",
+    "row_report",
 ]

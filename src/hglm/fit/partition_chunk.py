@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..engine import NotPositiveDefiniteError
-from ..engine.partition import Elimination, PartitionSystem
+from ..engine import Elimination, NotPositiveDefiniteError, PartitionSystem
 from ..spec import Problem
 from .diagnostics import Divergence
 from .guards import HAT_CEILING, DevianceFloor

@@ -24,10 +24,8 @@ import numpy as np
 from scipy import linalg
 
 from .._warn import warn
-from ..engine import NotPositiveDefiniteError
-from ..engine.partition import schur_cholesky, schur_inverse
+from ..engine import NotPositiveDefiniteError, schur_cholesky, schur_inverse
 from ..spec import RandomTermModel, ResponseFamily
-from . import partition_chunk as chunk_ops
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
@@ -40,6 +38,14 @@ from .eql import Options
 from .guards import HAT_CEILING, DevianceFloor
 from .iteration import FixedPointIteration
 from .likelihood import LOG_2PI, Likelihoods, random_loglik
+from .partition_chunk import (
+    eliminate,
+    final_sums,
+    glm_sums,
+    round_sums,
+    start_state,
+    update,
+)
 from .pirls import INNER_MAXIT, remaining_change
 
 Array = np.ndarray
@@ -354,32 +360,32 @@ class PartitionedEQL:
 
 
 def _start(chunk: Any, state: None, x_b: Array, v_a: float) -> tuple[Any, dict]:
-    return chunk_ops.start_state(chunk, x_b, v_a), {}
+    return start_state(chunk, x_b, v_a), {}
 
 
 def _glm_step(chunk: Any, state: Any, previous: Any, coef: Array | None) -> tuple:
-    return chunk_ops.glm_sums(chunk, coef)
+    return glm_sums(chunk, coef)
 
 
 def _eliminate(chunk: Any, state: Any, phi: float, lams: Array) -> tuple:
-    return chunk_ops.eliminate(chunk, state, phi, lams)
+    return eliminate(chunk, state, phi, lams)
 
 
 def _update(chunk: Any, state: Any, x_b: Array, phi: float, lams: Array, nxt: bool) -> tuple:
-    return chunk_ops.update(chunk, state, x_b, phi, lams, nxt)
+    return update(chunk, state, x_b, phi, lams, nxt)
 
 
 def _round_sums(
     chunk: Any, state: Any, previous: Any, factor: tuple, phi: float, lams: Array,
     floor_mode: str,
 ) -> dict:
-    return chunk_ops.round_sums(chunk, state, previous, *factor, phi, lams, floor_mode)
+    return round_sums(chunk, state, previous, *factor, phi, lams, floor_mode)
 
 
 def _final_sums(
     chunk: Any, state: Any, previous: Any, phi: float, lams: Array, calc_like: bool
 ) -> dict:
-    return chunk_ops.final_sums(chunk, state, phi, lams, calc_like)
+    return final_sums(chunk, state, phi, lams, calc_like)
 
 
 def fit_partitioned(

@@ -12,6 +12,7 @@ from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
 from .marginal import MarginalResult, lme4_term_order
 from .marginal_view import MarginalFit
+from .partitioned_result import PartitionedHGLMResult, RowVectors
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
 
@@ -23,6 +24,8 @@ __all__ = [
     "MarginalFit",
     "MarginalResult",
     "MixedModelResult",
+    "PartitionedHGLMResult",
+    "RowVectors",
     "Summary",
     "anova_table",
     "import_pyplot",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..fit.partitioned import PartitionedFit
+from ..fit import PartitionedFit
 from ..spec import ModelDesign, Names, Problem
 from .hglm_result import HGLMResult, _random_dispersion_tables, _residual_dispersion
 
