@@ -44,6 +44,7 @@ def _both(df: pd.DataFrame, formula: str, n_parts: int = 4, **kw):
         with dask.config.set(scheduler="sync"):
             dist = hglm.hglm2(formula, data=dd.from_pandas(df, npartitions=n_parts),
                               conv=CONV, **kw)
+    dist.data_index = df.index
     return mem, dist
 
 
@@ -62,7 +63,7 @@ def _agree(mem, dist, rtol: float = 1e-8) -> None:
     assert dist.n_obs == n
     rows = pd.DataFrame({"fitted": dist.fitted.compute(), "hat": dist.hat_values.compute()})
     expected = pd.DataFrame({"fitted": mem.fitted, "hat": mem.hat_values[:n]},
-                            index=mem.design.rows)
+                            index=dist.data_index[mem.design.rows])
     rows = rows.loc[expected.index]
     np.testing.assert_allclose(rows["fitted"], expected["fitted"], rtol=1e-7, atol=1e-8)
     np.testing.assert_allclose(rows["hat"], expected["hat"], rtol=1e-6)
@@ -150,3 +151,30 @@ def test_processes_cluster(frame: pd.DataFrame) -> None:
                           family="poisson", offset="off", conv=CONV)
     np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=1e-8)
     np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=1e-8)
+
+
+def test_gamma_response_and_a_level_missing_from_the_first_partition(
+    frame: pd.DataFrame,
+) -> None:
+    df = frame.assign(yy=np.exp(0.1 * frame["yg"])).sort_values("trt", kind="stable")
+    mem, dist = _both(df, "yy ~ x + trt + (1|g)", n_parts=3,
+                      family=hglm.Gamma(link="log"))
+    _agree(mem, dist)
+
+
+def test_not_converged_warns(frame: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.warns(hglm.ConvergenceWarning, match="EQL is not converged"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*rows dropped")
+        fit = hglm.hglm2("yp ~ x + (1|g)", data=ddf, family="poisson", maxit=2)
+    assert not fit.converged
+
+
+def test_progress_lines(frame: pd.DataFrame) -> None:
+    lines: list[str] = []
+    with dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=2),
+                   family="poisson", verbose=lines.append)
+    assert lines and lines[0].startswith("iteration    1") and "lambda=" in lines[0]
