@@ -140,15 +140,19 @@ def test_too_many_levels_in_the_other_terms(frame: pd.DataFrame, monkeypatch) ->
 
 
 def test_processes_cluster(frame: pd.DataFrame) -> None:
-    """A LocalCluster with worker processes: chunks and states are pickled."""
+    """A LocalCluster with worker processes: chunks and states are pickled.  At the
+    default conv: the partitioned fit takes the in-memory fit's steps."""
     distributed = pytest.importorskip("dask.distributed", reason="distributed is not installed")
-    mem, _ = _both(frame, "yp ~ x + (1|g)", family="poisson", offset="off")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mem = hglm.hglm2("yp ~ x + (1|g)", data=frame, family="poisson", offset="off")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=3),
-                          family="poisson", offset="off", conv=CONV)
+        dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=2),
+                          family="poisson", offset="off")
+    assert dist.n_iter == mem.n_iter
     np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=1e-8)
     np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=1e-8)
 
@@ -178,3 +182,14 @@ def test_progress_lines(frame: pd.DataFrame) -> None:
         hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=2),
                    family="poisson", verbose=lines.append)
     assert lines and lines[0].startswith("iteration    1") and "lambda=" in lines[0]
+
+
+def test_spatial_term_refused(frame: pd.DataFrame) -> None:
+    levels = sorted(frame["h"].unique())
+    nbr = np.eye(len(levels), k=1) + np.eye(len(levels), k=-1)
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match=r"rand_family: \(1\|h\) has a spatial"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yp ~ x + (1|h)", data=ddf, family="poisson",
+                   rand_family=hglm.CAR(nbr))

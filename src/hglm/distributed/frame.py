@@ -25,6 +25,7 @@ from ..engine import Indicator
 from ..fit import Chunk, PartitionedModel
 from ..spec import (
     EngineHooks,
+    Independent,
     ModelDesign,
     Names,
     Problem,
@@ -96,6 +97,7 @@ def partition_frame(
                        [t.label for t in ref.random]),
         engine=engine,
     )
+    _refuse_structured(problem.terms, [t.label for t in ref.random])
     build = partial_design(formula, weights, offset, binomial)
     designs, labels = _local_designs(ddf, build)
     numeric = [_numeric_group(sample, t.columns) for t in ref.random]
@@ -248,6 +250,16 @@ def _check_size(ref: ModelDesign, levels: list[list[str]], a_term: int, max_m: i
         f"{ref.random[big].label} has {others[big]} levels: fit a model with fewer levels "
         "in the other terms, fit in memory (a pandas DataFrame), or raise max_m"
     )
+
+
+def _refuse_structured(terms: list, labels: list[str]) -> None:
+    """CAR/SAR terms (a neighbourhood over all levels) stay in memory."""
+    for term, label in zip(terms, labels, strict=True):
+        if term.family.spatial is not None or not isinstance(term.covariance, Independent):
+            raise ValueError(
+                f"rand_family: {label} has a spatial (CAR/SAR) or known covariance, which "
+                "a Dask DataFrame does not support yet; fit a pandas DataFrame"
+            )
 
 
 def _refuse_stateful(design: ModelDesign) -> None:
