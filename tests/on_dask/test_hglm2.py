@@ -193,3 +193,15 @@ def test_spatial_term_refused(frame: pd.DataFrame) -> None:
         warnings.simplefilter("ignore", UserWarning)
         hglm.hglm2("yp ~ x + (1|h)", data=ddf, family="poisson",
                    rand_family=hglm.CAR(nbr))
+
+
+def test_a_level_unknown_to_a_partition_is_refused(frame: pd.DataFrame) -> None:
+    """factor() of a numeric column encodes each partition's own levels: refused by name
+    rather than mis-encoded.  Here k is nested in g and the partitions are by k (so by
+    g, as given): each partition sees one level of k."""
+    df = frame.assign(k=frame["g"].str[1:].astype(int) // 40)
+    ddf = dd.concat([dd.from_pandas(part, npartitions=1) for _, part in df.groupby("k")])
+    with pytest.raises(ValueError, match="fixed-effect columns .* differ .* categorical"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yg ~ x + factor(k) + (1|g)", data=ddf)

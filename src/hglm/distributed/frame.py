@@ -109,7 +109,8 @@ def partition_frame(
     _check_size(ref, levels, a_term, MAX_M if max_m is None else max_m)
     maps = [None if k == a_term else {lab: i for i, lab in enumerate(lv)}
             for k, lv in enumerate(levels)]
-    shared = delayed((problem, list(ref.X.columns), maps, a_term), traverse=False)
+    encoding = (list(ref.X.columns), _categories(ref))
+    shared = delayed((problem, encoding, maps, a_term), traverse=False)
     outs = [delayed(_chunk, nout=2, pure=False)(d, shared, i == 0) for i, d in enumerate(designs)]
     outs = dask.persist(*outs)
     info = dask.compute(*[o[1] for o in outs])
@@ -179,13 +180,14 @@ def _labels(built: tuple | None) -> list[list[str]] | None:
 def _chunk(built: tuple, shared: tuple, owner: bool) -> tuple[Chunk, dict]:
     """A partition's chunk: its rows as a problem with the model of ``shared``'s
     problem, every term but A on all its levels."""
-    template, columns, maps, a_term = shared
+    template, (columns, categories), maps, a_term = shared
     design, index, dropped = built
-    if list(design.X.columns) != columns:
+    if list(design.X.columns) != columns or _categories(design) != categories:
         raise ValueError(
-            f"data: a partition's fixed-effect columns {list(design.X.columns)} differ from "
-            f"the first partition's {columns}: a level missing from the categories; give "
-            "the column a categorical dtype with all its levels (ddf.categorize())"
+            f"data: a partition's fixed-effect columns {list(design.X.columns)} (factor "
+            f"levels {_categories(design)}) differ from the first partition's {columns} "
+            f"({categories}): a factor's levels are not known to every partition; give the "
+            "column a categorical dtype with all its levels (ddf.categorize())"
         )
     y, _ = response_vector(design.y, template.family)
     n = y.shape[0]
@@ -216,6 +218,13 @@ def _check_rank(xtx: np.ndarray, columns: list[str]) -> None:
             f"X: the fixed-effect design (columns {columns}) is not of full rank over all "
             "partitions; drop or merge the redundant columns or levels"
         )
+
+
+def _categories(design: ModelDesign) -> dict[str, list]:
+    """The levels of each factor of the fixed design (formulaic's encoder state)."""
+    state = getattr(design.fixed_spec, "encoder_state", None) or {}
+    return {name: list(info.get("categories", [])) for name, (_, info) in state.items()
+            if info.get("categories") is not None}
 
 
 def _merged(per_partition: tuple, numeric: bool) -> list[str]:

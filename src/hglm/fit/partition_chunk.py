@@ -199,13 +199,9 @@ def round_sums(
     }
 
 
-def final_sums(
-    chunk: Chunk, state: ChunkState, phi: float, lams: Array, calc_like: bool
-) -> dict:
+def likelihood_sums(chunk: Chunk, state: ChunkState, phi: float, lams: Array) -> dict:
     """The partition's pieces of the likelihoods at the final estimates: log f(y|v),
     log f(v_A), and the elimination at the final weights (its log det D and piece)."""
-    if not calc_like:
-        return {}
     pb = chunk.problem
     phi_rows, lam = chunk.dispersions(phi, lams)
     mean = chunk.pirls.mean(state.eta)[0]

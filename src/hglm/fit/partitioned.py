@@ -40,8 +40,8 @@ from .iteration import FixedPointIteration
 from .likelihood import LOG_2PI, Likelihoods, random_loglik
 from .partition_chunk import (
     eliminate,
-    final_sums,
     glm_sums,
+    likelihood_sums,
     round_sums,
     start_state,
     update,
@@ -131,7 +131,6 @@ class PartitionedRound:
     lam_next: Array
     dev_total: float
     guards: set[str] = field(default_factory=set)
-    eta: None = None
 
 
 @dataclass
@@ -339,7 +338,7 @@ class PartitionedEQL:
         """hlik, pvh, pbvh and cAIC as :func:`~.likelihood.fit_likelihoods`: one more
         elimination at the final weights gives log det D and the Schur complement."""
         md = self.model
-        sums = self.parts.gather(_final_sums, fit.last.states, fit.phi, fit.lam, True)
+        sums = self.parts.gather(_likelihood_sums, fit.last.states, fit.phi, fit.lam)
         S = sum(s["S"] for s in sums)
         chol = schur_cholesky(S)
         m_z = S.shape[0] - md.p
@@ -382,10 +381,8 @@ def _round_sums(
     return round_sums(chunk, state, previous, *factor, phi, lams, floor_mode)
 
 
-def _final_sums(
-    chunk: Any, state: Any, previous: Any, phi: float, lams: Array, calc_like: bool
-) -> dict:
-    return final_sums(chunk, state, phi, lams, calc_like)
+def _likelihood_sums(chunk: Any, state: Any, previous: Any, phi: float, lams: Array) -> dict:
+    return likelihood_sums(chunk, state, phi, lams)
 
 
 def fit_partitioned(
