@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from hglm.engine import Indicator
-from hglm.fit import Options, fit_eql
+from hglm.fit import Options, PartitionedModel, fit_eql, fit_partitioned
 from hglm.fit.partition_chunk import Chunk
-from hglm.fit.partitioned import PartitionedModel, fit_partitioned
 from hglm.spec import Problem, RandomTermModel
 from hglm.spec.families import random_family, response_family
 from hglm.spec.links import LINKS

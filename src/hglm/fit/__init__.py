@@ -30,7 +30,8 @@ from .glmm_result import GLMMFit
 from .likelihood import fit_likelihoods, glm_loglik
 from .lmm import LMMFit, fit_lmm
 from .partition_chunk import Chunk, level_report, row_report
-from .partitioned import PartitionedFit, PartitionedModel, fit_partitioned
+from .partitioned import fit_partitioned
+from .partitioned_model import PartitionedFit, PartitionedModel
 
 __all__ = [
     "BoundaryWarning",

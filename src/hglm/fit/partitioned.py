@@ -16,16 +16,13 @@ state (log phi, log lambda_k), one value per dispersion.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from scipy import linalg
 
 from .._warn import warn
 from ..engine import NotPositiveDefiniteError, schur_cholesky, schur_inverse
-from ..spec import RandomTermModel, ResponseFamily
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
@@ -46,126 +43,15 @@ from .partition_chunk import (
     start_state,
     update,
 )
+from .partitioned_model import (
+    PartitionedFit,
+    PartitionedModel,
+    PartitionedRound,
+    Partitions,
+)
 from .pirls import INNER_MAXIT, remaining_change
 
 Array = np.ndarray
-
-
-class Partitions(Protocol):
-    """The partitions of a model's rows, where :mod:`.partition_chunk`'s functions run.
-
-    ``advance(fn, states, *args)`` runs ``fn(chunk, state, *args) -> (state, sums)`` on
-    every partition (``states`` None: state None), keeps the new states where
-    the partitions live and returns (their handles, the list of sums).
-    ``gather(fn, states, *args, previous=None)`` returns the list of
-    ``fn(chunk, state, previous state, *args)`` (states or previous states None:
-    None).  ``share(value)`` makes a large argument one object for all partitions."""
-
-    def advance(self, fn: Callable, states: Any, *args: Any) -> tuple[Any, list]: ...
-
-    def gather(self, fn: Callable, states: Any, *args: Any, previous: Any = None) -> list: ...
-
-    def share(self, value: Any) -> Any: ...
-
-
-@dataclass
-class PartitionedModel:
-    """What the client knows of a partitioned model (all small).
-
-    Attributes
-    ----------
-    n, p : int
-        Rows used and fixed effects.
-    sizes : list of int
-        The number of effects of each random term (A: all its levels).
-    terms : list of RandomTermModel
-    family : ResponseFamily
-    fix_disp : float or None
-    a_term : int
-        The partitioning term, eliminated partition by partition.
-    row_norm2 : ndarray
-        Mean of diag(Z_k Z_k') per term (R's start of lambda).
-    """
-
-    n: int
-    p: int
-    sizes: list[int]
-    terms: list[RandomTermModel]
-    family: ResponseFamily
-    fix_disp: float | None
-    a_term: int
-    row_norm2: Array
-
-    @property
-    def other_terms(self) -> list[int]:
-        """The terms in B, in order (their effects come first in x_B, beta last)."""
-        return [k for k in range(len(self.sizes)) if k != self.a_term]
-
-    @property
-    def is_linear(self) -> bool:
-        return self.family.name == "gaussian" and self.family.link.name == "identity" and all(
-            t.family.is_gaussian for t in self.terms
-        )
-
-    def b_slices(self) -> list[slice]:
-        """Each other term's effects in x_B."""
-        ends = np.cumsum([self.sizes[k] for k in self.other_terms]).astype(int)
-        return [slice(int(e) - self.sizes[k], int(e))
-                for k, e in zip(self.other_terms, ends, strict=True)]
-
-
-@dataclass
-class PartitionedRound:
-    """One round: the partitions' states, the client's factor of the summed Schur
-    complement at the last solve, and what the dispersion fits produced."""
-
-    states: Any
-    x_b: Array
-    chol: Array
-    s_inverse: Array
-    relative_change: float
-    observation_leverage_sum: float
-    disp_fit: DispersionFit | None
-    rand_disp_fits: list[DispersionFit]
-    phi_next: float
-    lam_next: Array
-    dev_total: float
-    guards: set[str] = field(default_factory=set)
-
-
-@dataclass
-class PartitionedFit:
-    """The result of :func:`fit_partitioned`: the last round, the dispersions, and the
-    iteration's record; per-partition results by :meth:`gather`."""
-
-    model: PartitionedModel
-    parts: Partitions
-    last: PartitionedRound
-    phi: float
-    lam: Array
-    n_iter: int
-    converged: bool
-    criterion: float
-
-    @property
-    def beta(self) -> Array:
-        return self.last.x_b[-self.model.p :] if self.model.p else np.zeros(0)
-
-    def other_effects(self) -> list[Array]:
-        """v of each term in B (the A term's effects are on the partitions)."""
-        return [self.last.x_b[sl] for sl in self.model.b_slices()]
-
-    def gather(self, fn: Callable, *args: Any) -> list:
-        """``fn(chunk, state, chol, s_inverse, *args)`` on every partition at the end."""
-        last = self.last
-        shared = self.parts.share((last.chol, last.s_inverse))
-        return self.parts.gather(_with_factor, last.states, fn, shared, *args)
-
-
-def _with_factor(
-    chunk: Any, state: Any, previous: Any, fn: Callable, factor: tuple, *args: Any
-) -> Any:
-    return fn(chunk, state, *factor, *args)
 
 
 class PartitionedEQL:
@@ -259,36 +145,15 @@ class PartitionedEQL:
             _round_sums, states, self.parts.share((chol, s_inverse)), phi, lams,
             self.opt.dev_floor, previous=previous,
         )
+        dev_raw, dev_floored, leverage = self._term_sums(sums, x_b, s_inverse, w2_b, lams)
         guards: set[str] = set()
-        diag = np.diag(s_inverse)
-        random_sums, raw, floored = np.zeros(len(md.sizes)), [], []
         obs_raw = sum(s["dev_obs"] for s in sums)
         obs_floored = sum(s["dev_obs_floored"] for s in sums)
-        for k, sl in zip(md.other_terms, md.b_slices(), strict=True):
-            random_sums[k] = float(np.sum(w2_b[sl] * diag[sl]))
-            fam = md.terms[k].family
-            dev = fam.deviance(fam.link.inverse(x_b[sl]))
-            raw.append((k, float(np.sum(dev))))
-            floored.append((k, float(np.sum(np.maximum(dev, self.floor.at(lams[k]))))))
-        random_sums[md.a_term] = sum(s["a_leverage"] for s in sums)
-        raw.append((md.a_term, sum(s["dev_a"] for s in sums)))
-        floored.append((md.a_term, sum(s["dev_a_floored"] for s in sums)))
-        raw_k = np.array([v for _, v in sorted(raw)])
-        floored_k = np.array([v for _, v in sorted(floored)])
-        self.floor.note(np.concatenate([[obs_raw], raw_k]),
-                        np.concatenate([[obs_floored], floored_k]), guards)
-        obs_sum = md.p + self.q - float(np.sum(random_sums))
-        sizes = np.array(md.sizes, dtype=float)
-        means = np.concatenate([[obs_sum / md.n], random_sums / sizes])
-        if np.any(means > HAT_CEILING):
-            guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
-        one_minus = 1.0 - np.minimum(means, HAT_CEILING)
-        counts = np.concatenate([[md.n], sizes])
-        disp_fit = None if md.fix_disp is not None else intercept_only_fit(
-            obs_floored, np.array([one_minus[0] * counts[0]])
-        )
-        rand_fits = [intercept_only_fit(floored_k[k], np.array([one_minus[k + 1] * sizes[k]]))
-                     for k in range(len(md.sizes))]
+        self.floor.note(np.concatenate([[obs_raw], dev_raw]),
+                        np.concatenate([[obs_floored], dev_floored]), guards)
+        obs_sum = md.p + self.q - float(np.sum(leverage))
+        disp_fit, rand_fits = self._dispersion_fits(obs_floored, obs_sum, dev_floored,
+                                                    leverage, guards)
         phi_next = phi if disp_fit is None else float(disp_fit.fitted[0])
         lam_next = np.array([float(f.fitted[0]) for f in rand_fits])
         if not (np.isfinite(phi_next) and phi_next > 0):
@@ -299,8 +164,52 @@ class PartitionedEQL:
         change = np.nan if last is None else sum(s["change"] for s in sums) / max(size, 1e-300)
         return PartitionedRound(
             states, x_b, chol, s_inverse, change, obs_sum, disp_fit, rand_fits, phi_next,
-            lam_next, obs_floored + float(np.sum(floored_k)), guards,
+            lam_next, obs_floored + float(np.sum(dev_floored)), guards,
         )
+
+    def _term_sums(
+        self, sums: list[dict], x_b: Array, s_inverse: Array, w2_b: Array, lams: Array
+    ) -> tuple[Array, Array, Array]:
+        """Each term's deviance sum (raw and floored) and leverage sum: the other terms'
+        from x_B and diag(S^{-1}) on the client, A's from the partitions' sums."""
+        md = self.model
+        k_terms = len(md.sizes)
+        raw, floored, leverage = np.zeros(k_terms), np.zeros(k_terms), np.zeros(k_terms)
+        diag = np.diag(s_inverse)
+        for k, sl in zip(md.other_terms, md.b_slices(), strict=True):
+            fam = md.terms[k].family
+            dev = fam.deviance(fam.link.inverse(x_b[sl]))
+            raw[k] = float(np.sum(dev))
+            floored[k] = float(np.sum(np.maximum(dev, self.floor.at(lams[k]))))
+            leverage[k] = float(np.sum(w2_b[sl] * diag[sl]))
+        a = md.a_term
+        raw[a] = sum(s["dev_a"] for s in sums)
+        floored[a] = sum(s["dev_a_floored"] for s in sums)
+        leverage[a] = sum(s["a_leverage"] for s in sums)
+        return raw, floored, leverage
+
+    def _dispersion_fits(
+        self,
+        obs_dev: float,
+        obs_leverage: float,
+        term_dev: Array,
+        term_leverage: Array,
+        guards: set[str],
+    ) -> tuple[DispersionFit | None, list[DispersionFit]]:
+        """The intercept-only gamma GLMs of the residual and random-effect dispersions
+        from the deviance and leverage sums, the mean leverages capped as in memory."""
+        md = self.model
+        counts = np.concatenate([[md.n], md.sizes]).astype(float)
+        means = np.concatenate([[obs_leverage], term_leverage]) / counts
+        if np.any(means > HAT_CEILING):
+            guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
+        kept = (1.0 - np.minimum(means, HAT_CEILING)) * counts
+        disp_fit = None if md.fix_disp is not None else intercept_only_fit(
+            obs_dev, kept[:1]
+        )
+        rand_fits = [intercept_only_fit(term_dev[k], kept[k + 1 : k + 2])
+                     for k in range(len(md.sizes))]
+        return disp_fit, rand_fits
 
     def _pirls(self, states: Any, phi: float, lams: Array) -> tuple:
         """Penalized IRLS at (phi, lambda), one pass per step: the pieces summed and
