@@ -123,7 +123,7 @@ def main() -> None:
 
         limit = f"{args.memory_limit}MB" if args.memory_limit else None
         client = Client(LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                     memory_limit=limit, dashboard_address=None))
+                                     memory_limit=limit, dashboard_address=":0"))
     base = rss_mb()
     reset_peak()
     dist = fit_dask(path, args.partitions, args.conv)

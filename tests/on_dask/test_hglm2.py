@@ -147,7 +147,7 @@ def test_processes_cluster(frame: pd.DataFrame) -> None:
         warnings.simplefilter("ignore", UserWarning)
         mem = hglm.hglm2("yp ~ x + (1|g)", data=frame, family="poisson", offset="off")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=2),

@@ -7,6 +7,7 @@ A ``dask.distributed`` Client is used when one exists (``dask.persist`` and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ class DaskPartitions:
 
     def __init__(self, chunks: list) -> None:
         self.chunks = chunks
+        self.homes = _homes(chunks)
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -33,10 +35,10 @@ class DaskPartitions:
         """``fn(chunk, state, *args) -> (state, sums)`` on every partition: the new states
         persisted where they were computed, the sums brought to the client."""
         states = [None] * len(self.chunks) if states is None else states
-        outs = [
-            delayed(fn, nout=2, pure=False)(c, s, *args)
-            for c, s in zip(self.chunks, states, strict=True)
-        ]
+        outs = []
+        for c, s, home in zip(self.chunks, states, self.homes, strict=True):
+            with _at(home):
+                outs.append(delayed(fn, nout=2, pure=False)(c, s, *args))
         outs = dask.persist(*outs)
         new_states = [o[0] for o in outs]
         sums = dask.compute(*[o[1] for o in outs])
@@ -47,10 +49,10 @@ class DaskPartitions:
         n = len(self.chunks)
         states = [None] * n if states is None else states
         previous = [None] * n if previous is None else previous
-        tasks = [
-            delayed(fn, pure=False)(c, s, p, *args)
-            for c, s, p in zip(self.chunks, states, previous, strict=True)
-        ]
+        tasks = []
+        for c, s, p, home in zip(self.chunks, states, previous, self.homes, strict=True):
+            with _at(home):
+                tasks.append(delayed(fn, pure=False)(c, s, p, *args))
         return list(dask.compute(*tasks))
 
     def share(self, value: Any) -> Any:
@@ -64,3 +66,24 @@ class DaskPartitions:
             delayed(fn, pure=False)(c, s, *args)
             for c, s in zip(self.chunks, states, strict=True)
         ]
+
+
+def _homes(chunks: list) -> list[str | None]:
+    """The worker holding each chunk under a dask.distributed Client (None without one):
+    a partition's passes run there, so that neither its rows nor its state move."""
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return [None] * len(chunks)
+    keys = [c.key for c in chunks]
+    who = client.who_has(keys)
+    return [next(iter(who.get(k) or []), None) for k in keys]
+
+
+def _at(home: str | None) -> Any:
+    """Tasks built inside run on ``home`` when it is alive (else anywhere)."""
+    if home is None:
+        return contextlib.nullcontext()
+    return dask.annotate(workers=[home], allow_other_workers=True)
