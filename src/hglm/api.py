@@ -332,6 +332,9 @@ def _controls(kwargs: dict) -> dict:
 
 
 def _require_data(data: object) -> object:
+    if is_dask_frame(data):
+        raise ValueError("data: a Dask DataFrame is fitted by hglm2 (an lme4-style formula, "
+                         "docs/scale.md); use hglm2 or a pandas DataFrame")
     if data is None:
         raise ValueError("data: the formula interface needs a DataFrame (or dict of columns)")
     check_unique_columns(data, "data")

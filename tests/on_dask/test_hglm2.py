@@ -111,7 +111,8 @@ def test_invariant_to_partitions_and_row_order(frame: pd.DataFrame) -> None:
     [
         ({"disp": "~ x"}, "disp: a residual-dispersion model"),
         ({"cov": {"g": np.eye(3)}}, "cov: known covariances"),
-        ({"method": "EQL1"}, "method: 'EQL1' is not supported with a Dask"),
+        ({"method": "EQL1"}, "method: 'EQL1' .* not supported with a Dask"),
+        ({"method": "REML"}, "method: 'REML' .*lmer, glmer"),
         ({"weights": np.ones(10)}, "weights: with a Dask DataFrame give a column name"),
         ({"startval": [1.0]}, "startval: starting values"),
     ],
@@ -120,6 +121,14 @@ def test_refusals(frame: pd.DataFrame, kwargs: dict, match: str) -> None:
     ddf = dd.from_pandas(frame, npartitions=2)
     with pytest.raises(ValueError, match=match):
         hglm.hglm2("yg ~ x + (1|g)", data=ddf, **kwargs)
+
+
+def test_hglm_formulas_and_lmer_refused(frame: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match="data: a Dask DataFrame is fitted by hglm2"):
+        hglm.hglm(fixed="yg ~ x", random="~ 1|g", data=ddf)
+    with pytest.raises(ValueError, match="lmer, glmer"):
+        hglm.lmer("yg ~ x + (1|g)", data=ddf)
 
 
 def test_stateful_transform_refused(frame: pd.DataFrame) -> None:

@@ -88,8 +88,8 @@ def _refuse(controls: dict, given: dict) -> None:
             raise ValueError(f"{name}: {what} is not supported with a Dask DataFrame yet; "
                              "fit a pandas DataFrame")
     if controls["method"] not in ("EQL",):
-        raise ValueError(f"method: {controls['method']!r} is not supported with a Dask "
-                         "DataFrame yet (EQL only); fit a pandas DataFrame")
+        raise ValueError(f"method: {controls['method']!r} (and lmer, glmer) is not supported "
+                         "with a Dask DataFrame yet: hglm2's EQL only; fit a pandas DataFrame")
 
 
 def _random_effects(fit: PartitionedFit, frame: PartitionedFrame) -> tuple[np.ndarray, np.ndarray]:
