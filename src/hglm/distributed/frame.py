@@ -81,45 +81,22 @@ def partition_frame(
                 "matched to the partitions' rows)"
             )
     ddf = _known_categories(ddf, formula, (weights, offset))
-    binomial = family.name == "binomial"
-    sample = ddf.get_partition(0).compute()
-    ref = _quiet_design(formula, sample, weights, offset, binomial)
-    _refuse_stateful(ref)
-    # the model's description from the first partition; its fixed design may lack a level
-    # (a column of zeros there), so X's rank is checked on the sums of all partitions
-    problem, names = assemble(
-        ref.y, np.ones((ref.y.shape[0], 1)), ref.random, rand_c=None, family=controls["family"],
-        rand_family=controls["rand_family"], x_disp=None, link_disp=controls["link_disp"],
-        x_rand_disp=None, link_rand_disp=controls["link_rand_disp"], rand_cov=None,
-        rand_cov_labels=None, weights=ref.weights, offset=ref.offset,
-        fix_disp=controls["fix_disp"],
-        random_labels=([nm for t in ref.random for nm in t.names],
-                       [t.label for t in ref.random]),
-        engine=engine,
-    )
-    _refuse_structured(problem.terms, [t.label for t in ref.random])
-    build = partial_design(formula, weights, offset, binomial)
+    build = partial_design(formula, weights, offset, family.name == "binomial")
     designs, labels = _local_designs(ddf, build)
-    numeric = [_numeric_group(sample, t.columns) for t in ref.random]
+    ref = designs[0].compute()[0]
+    problem, names = _reference(ref, controls, engine)
+    numeric = [_numeric_group(ddf.dtypes, t.columns) for t in ref.random]
     levels = [_merged(lv, num) for lv, num in zip(zip(*labels, strict=True), numeric, strict=True)]
     a_term = int(np.argmax([len(lv) for lv in levels]))
     if not _disjoint([lab[a_term] for lab in labels]):
         ddf = ddf.shuffle(on=list(ref.random[a_term].columns))
         designs, labels = _local_designs(ddf, build)
     _check_size(ref, levels, a_term, MAX_M if max_m is None else max_m)
-    maps = [None if k == a_term else {lab: i for i, lab in enumerate(lv)}
-            for k, lv in enumerate(levels)]
-    encoding = (list(ref.X.columns), _categories(ref))
-    shared = delayed((problem, encoding, maps, a_term), traverse=False)
-    outs = [delayed(_chunk, nout=2, pure=False)(d, shared, i == 0) for i, d in enumerate(designs)]
-    outs = dask.persist(*outs)
-    info = dask.compute(*[o[1] for o in outs])
-    chunks = [o[0] for o in outs]
+    chunks, info = _persist_chunks(designs, ref, problem, levels, a_term)
     n = int(sum(i["n"] for i in info))
-    row_norm2 = np.sum([i["norm2"] for i in info], axis=0) / n
     model = PartitionedModel(
         n, ref.X.shape[1], [len(lv) for lv in levels], problem.terms, problem.family,
-        problem.fix_disp, a_term, row_norm2,
+        problem.fix_disp, a_term, np.sum([i["norm2"] for i in info], axis=0) / n,
     )
     random_names = [
         t.names[0][: len(t.names[0]) - len(t.levels[0])] + lab
@@ -132,6 +109,39 @@ def partition_frame(
         warn(f"{n_dropped} of {n + n_dropped} rows dropped because of missing values",
              UserWarning)
     return PartitionedFrame(DaskPartitions(chunks), model, names, ref, levels, n_dropped, problem)
+
+
+def _reference(ref: ModelDesign, controls: dict, engine: EngineHooks) -> tuple[Problem, Names]:
+    """The model's description (families, links, names) from the first partition's
+    design, checked: its fixed design may lack a level (a column of zeros there), so X's
+    rank is checked on the sums of all partitions instead (:func:`_check_rank`)."""
+    _refuse_stateful(ref)
+    problem, names = assemble(
+        ref.y, np.ones((ref.y.shape[0], 1)), ref.random, rand_c=None, family=controls["family"],
+        rand_family=controls["rand_family"], x_disp=None, link_disp=controls["link_disp"],
+        x_rand_disp=None, link_rand_disp=controls["link_rand_disp"], rand_cov=None,
+        rand_cov_labels=None, weights=ref.weights, offset=ref.offset,
+        fix_disp=controls["fix_disp"],
+        random_labels=([nm for t in ref.random for nm in t.names],
+                       [t.label for t in ref.random]),
+        engine=engine,
+    )
+    _refuse_structured(problem.terms, [t.label for t in ref.random])
+    return problem, names
+
+
+def _persist_chunks(
+    designs: list, ref: ModelDesign, problem: Problem, levels: list[list[str]], a_term: int
+) -> tuple[list, list[dict]]:
+    """The chunks built from the partitions' designs, persisted, and their sizes."""
+    maps = [None if k == a_term else {lab: i for i, lab in enumerate(lv)}
+            for k, lv in enumerate(levels)]
+    encoding = (list(ref.X.columns), _categories(ref))
+    shared = delayed((problem, encoding, maps, a_term), traverse=False)
+    outs = [delayed(_chunk, nout=2, pure=False)(d, shared, i == 0) for i, d in enumerate(designs)]
+    outs = dask.persist(*outs)
+    info = dask.compute(*[o[1] for o in outs])
+    return [o[0] for o in outs], list(info)
 
 
 def partial_design(formula: str, weights: str | None, offset: str | None, binomial: bool):
@@ -233,9 +243,10 @@ def _merged(per_partition: tuple, numeric: bool) -> list[str]:
     return sorted(union, key=float) if numeric else sorted(union)
 
 
-def _numeric_group(frame: pd.DataFrame, columns: tuple[str, ...]) -> bool:
-    return len(columns) == 1 and pd.api.types.is_numeric_dtype(frame[columns[0]]) and not (
-        pd.api.types.is_bool_dtype(frame[columns[0]])
+def _numeric_group(dtypes: pd.Series, columns: tuple[str, ...]) -> bool:
+    """A single numeric column: its levels sort as numbers."""
+    return len(columns) == 1 and pd.api.types.is_numeric_dtype(dtypes[columns[0]]) and not (
+        pd.api.types.is_bool_dtype(dtypes[columns[0]])
     )
 
 
