@@ -214,3 +214,14 @@ def test_a_level_unknown_to_a_partition_is_refused(frame: pd.DataFrame) -> None:
             dask.config.set(scheduler="sync"), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         hglm.hglm2("yg ~ x + factor(k) + (1|g)", data=ddf)
+
+
+def test_a_first_partition_without_complete_rows(frame: pd.DataFrame) -> None:
+    head = frame.iloc[:50].assign(yp=np.nan)
+    parts = [dd.from_pandas(head, npartitions=1), dd.from_pandas(frame.iloc[50:], npartitions=2)]
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore", UserWarning)
+        dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.concat(parts), family="poisson")
+        mem = hglm.hglm2("yp ~ x + (1|g)", data=frame.iloc[50:], family="poisson")
+    np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=1e-8)
+    assert dist.n_obs == mem.n_obs
