@@ -1,6 +1,8 @@
 """Time the engine on vector-valued terms: make_system + factorize + rows_quadform +
-inverse_diag_blocks for a 10^5-row problem with (1 + x | g), structured against the
-general sparse solver, and the structured solver on scalar terms (p1l-, p2s-like).
+inverse_diag_blocks (+ diag_inverse) for a 10^5-row problem with (1 + x | g), by
+make_system's choice (the structured solver) against the general sparse solver, beside
+(1 | g) alone, and the structured solver on scalar terms (p1l-, p2s-like).  Each time is
+the best of ``--repeat`` runs.
 
 Usage (from the repository root)::
 
@@ -82,6 +84,8 @@ def main() -> None:
         for levels in (1000, 10_000):
             cases.append((f"(1 + x | g), {levels} levels", grouped_problem(n, levels), 2,
                           {"make_system": make_system, "sparse": SparseSystem}))
+            cases.append((f"(1 | g) for comparison, {levels} levels",
+                          scalar_problem(n, [levels]), 1, {"make_system": make_system}))
     for name, (X, blocks), q, solvers in cases:
         for label, system_of in solvers.items():
             times = best(system_of, X, blocks, q, args.repeat)

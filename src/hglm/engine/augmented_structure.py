@@ -208,11 +208,12 @@ class AugmentedStructure:
         """Z_A' diag(w) [dense part of R] (q_a x columns): by column when narrow."""
         if self.dense.shape[1] > 8:
             return np.asarray(self._a_transposed @ (w[:, None] * self.dense))
+        A, q = self.A, self.a_size
         out = np.empty((self.q_a, self.dense.shape[1]))
-        wa = w[:, None] * self.A.values
-        at = self.a_columns.ravel()
-        for j, col in enumerate(self.dense.T):
-            out[:, j] = np.bincount(at, (wa * col[:, None]).ravel(), minlength=self.q_a)
+        for j in range(q):
+            wa = w * A.values[:, j]
+            for c, col in enumerate(self.dense.T):
+                out[j::q, c] = np.bincount(A.index, wa * col, minlength=A.n_levels)
         return out
 
     @cached_property

@@ -95,10 +95,7 @@ class LevelBlocks:
         diag = np.einsum("lii->li", chol)
         if not np.all(diag > 0):
             raise NotPositiveDefiniteError(message)
-        eye = np.broadcast_to(np.eye(self.size), self.blocks.shape)
-        inv_chol = np.linalg.solve(chol, eye)
-        inverse = np.matmul(np.swapaxes(inv_chol, 1, 2), inv_chol)
-        return LevelBlocks(inverse), 2.0 * float(np.sum(np.log(diag)))
+        return LevelBlocks(np.linalg.inv(self.blocks)), 2.0 * float(np.sum(np.log(diag)))
 
     def matvec(self, x: Array) -> Array:
         """The product with x of m q rows (a vector or a matrix)."""
@@ -125,16 +122,24 @@ class LevelBlocks:
         return LevelBlocks(np.matmul(self.blocks * cb[:, None, :], self.blocks))
 
     def row_apply(self, index: Array, z: Array) -> Array:
-        """B_{index[i]} z_i for every row i (z of shape (n, q))."""
-        if self.size == 1:
-            return self.blocks.reshape(-1)[index][:, None] * z
-        return np.einsum("nij,nj->ni", self.blocks[index], z)
+        """B_{index[i]} z_i for every row i (z of shape (n, q)), entry by entry of the
+        blocks (q is small; gathering whole blocks per row is slower)."""
+        q = self.size
+        out = np.zeros(z.shape)
+        for j in range(q):
+            for k in range(q):
+                out[:, j] += self.blocks[:, j, k][index] * z[:, k]
+        return out
 
     def row_forms(self, index: Array, u: Array) -> Array:
         """u_i' B_{index[i]} u_i for every row i (u of shape (n, q))."""
-        if self.size == 1:
-            return self.blocks.reshape(-1)[index] * u[:, 0] ** 2
-        return np.einsum("ni,nij,nj->n", u, self.blocks[index], u)
+        q = self.size
+        out = np.zeros(u.shape[0])
+        for j in range(q):
+            out += self.blocks[:, j, j][index] * u[:, j] ** 2
+            for k in range(j + 1, q):
+                out += 2.0 * self.blocks[:, j, k][index] * u[:, j] * u[:, k]
+        return out
 
     def gram_of(self, E: Cross) -> Array:
         """E' B E as a dense array, for E (m q rows) dense or sparse."""
