@@ -76,7 +76,8 @@ def test_inverse_diag_blocks(problem: Dense) -> None:
     for b, sl in zip(problem.blocks, problem.slices, strict=True):
         size = b.size if isinstance(b, Grouped) else 1 if isinstance(b, Indicator) else (
             sl.stop - sl.start)
-        requests.append((P + sl.start, size, (sl.stop - sl.start) // size))
+        count = (sl.stop - sl.start) // size
+        requests += [(P + sl.start, size, count), (P + sl.start + size, size, count // 2)]
     for start, size, count in requests:
         blocks = factor.inverse_diag_blocks(start, size, count)
         assert blocks.shape == (count, size, size)

@@ -307,9 +307,11 @@ class AugmentedFactor:
         eliminated term from its per-level blocks, those in B gathered from S^{-1}."""
         sysm = self.system
         index = start + np.arange(count * size).reshape(count, size)
-        a_start = int(sysm.perm_a[0]) if sysm.q_a else -1
-        if size == sysm.a_size and start == a_start and count * size == sysm.q_a:
-            return self._a_inverse_blocks.blocks.copy()
+        offset = start - (int(sysm.perm_a[0]) if sysm.q_a else 0)
+        if (sysm.q_a and size == sysm.a_size and offset >= 0 and offset % size == 0
+                and offset + count * size <= sysm.q_a):
+            first = offset // size
+            return self._a_inverse_blocks.blocks[first : first + count].copy()
         position = np.full(sysm.p + sysm.q, -1)
         position[sysm.perm_b] = np.arange(sysm.m)
         pos = position[index]

@@ -72,7 +72,7 @@ class SparseSystem:
     Parameters
     ----------
     X : ndarray (n, p)
-    blocks : list of Indicator, ndarray or sparse matrix
+    blocks : list of Indicator, Grouped, ndarray or sparse matrix
     precisions : list of sparse matrices or None, optional
         One entry per block: None, or the q_k x q_k precision Q_k of the term.
     """
