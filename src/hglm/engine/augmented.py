@@ -32,7 +32,7 @@ from .augmented_structure import AugmentedStructure, row_chunks
 from .blocks import Block
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
-from .pair_products import Cross, PairProducts, scaled_gram_pair
+from .pair_products import Cross, PairProducts
 
 Array = np.ndarray
 
@@ -101,15 +101,14 @@ class AugmentedSystem(AugmentedStructure):
         D_inv, logdet_d = D.invert()
         pairs = self._pair_products(scale)
         c = None if trace_weights is None else trace_weights[self.perm_a - self.p]
-        G = None  # E' diag(c / D^2) E, when formed in the same pass as the Schur complement
+        G = None  # E' D^{-1} diag(c) D^{-1} E, formed in the same pass as the Schur complement
         if pairs is not None:
             d = D_inv.diagonal()
             G = pairs.subtract_gram(F, d, None if c is None else c * d**2)
-        elif c is None or not sparse.issparse(E) or self.a_size > 1:
+        elif c is None or not sparse.issparse(E):
             F -= D_inv.gram_of(E)
         else:
-            d = D_inv.diagonal()
-            H, G = scaled_gram_pair(E, d, c * d**2)
+            H, G = D_inv.gram_pair(E, D_inv.scale_diagonal(c))
             F -= H
         trace_gram = None if G is None else (c, G)
         return AugmentedFactor(self, D_inv, E, F, logdet_d, trace_gram=trace_gram,

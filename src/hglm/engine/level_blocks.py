@@ -20,7 +20,7 @@ from scipy import sparse
 
 from .blocks import Grouped
 from .factor import NotPositiveDefiniteError
-from .pair_products import Cross, scaled_gram
+from .pair_products import Cross, scaled_gram, scaled_gram_pair
 
 Array = np.ndarray
 
@@ -148,6 +148,15 @@ class LevelBlocks:
         if sparse.issparse(E):
             return (E.T @ (self.csr() @ E)).toarray()
         return E.T @ self.matvec(E)
+
+    def gram_pair(self, E: sparse.csr_matrix, other: LevelBlocks) -> tuple[Array, Array]:
+        """E' B E and E' B2 E (B2: ``other``) for a sparse E in one sparse product: the
+        real and imaginary parts of E' (B + i B2) E, as
+        :func:`.pair_products.scaled_gram_pair` does for diagonal ones."""
+        if self.size == 1:
+            return scaled_gram_pair(E, self.diagonal(), other.diagonal())
+        G = LevelBlocks(self.blocks + 1j * other.blocks).gram_of(E)
+        return G.real, G.imag
 
     def csr(self) -> sparse.csr_matrix:
         """The matrix as a sparse one."""
