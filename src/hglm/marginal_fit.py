@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .fit import check_nagq, check_quadrature, fit_glmm, fit_lmm
-from .results import MarginalResult, lme4_term_order
+from .results import MarginalResult, lme4_term_order, reorder_theta
 from .spec import ModelDesign, Names, Problem, integer_counts, response_family
 
 MARGINAL_METHODS = ("ML", "REML")
@@ -61,12 +61,12 @@ def _start_in_term_order(start: object, problem: Problem) -> dict | None:
         return None
     out = dict(start) if isinstance(start, dict) else {"theta": start}
     if out.get("theta") is not None:
-        theta = np.asarray(out["theta"], dtype=float)
         order = lme4_term_order(problem)
-        if theta.shape != order.shape:
-            raise ValueError(f"start: theta needs {order.size} values, one per random "
-                             f"term, got {theta.size}")
-        out["theta"] = theta[np.argsort(order)]
+        sizes = [problem.terms[k].n_theta for k in order]
+        try:
+            out["theta"] = reorder_theta(np.ravel(out["theta"]), sizes, np.argsort(order))
+        except ValueError as err:
+            raise ValueError(f"start: {err}") from err
     return out
 
 
