@@ -92,14 +92,14 @@ def confidence_intervals(fit: MarginalView, profiled: object | None,
         return _frame(rows, bounds, level)
     if kind != "profile":
         raise ValueError(f"method: must be 'profile' or 'wald', got {method!r}")
+    if any(t.n_theta > 1 for t in fit.problem.terms):
+        raise ValueError("method: 'profile' intervals of a model with a vector-valued "
+                         "random term (1 + x|g) are not available; use method='wald'")
     if not fit.is_lmm or not callable(getattr(profiled, "state", None)):
         raise ValueError(
             "method: 'profile' intervals are available for linear mixed models (lmer); "
             "use method='wald' for this fit"
         )
-    if any(t.n_theta > 1 for t in fit.problem.terms):
-        raise ValueError("method: 'profile' intervals of a model with a vector-valued "
-                         "random term (1 + x|g) are not available; use method='wald'")
     order = np.asarray(fit.term_order)
     profile = LMMProfile(profiled, fit.theta[np.argsort(order)])
     cutoff = float(stats.chi2.ppf(level, 1))
