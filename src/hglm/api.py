@@ -252,8 +252,9 @@ def hglm2(
     ----------
     formula : str
         E.g. ``"y ~ x1 + x2 + (1|z1) + (1|z2)"``; ``(0 + x|g)`` random slopes,
-        ``(1|a/b)`` nesting.  Random terms are independent (hglm has no correlated
-        random effects), so ``(x|g)`` means ``(1|g) + (0 + x|g)``.
+        ``(1|a/b)`` nesting.  As in lme4, ``(x|g)`` is one vector-valued term with
+        correlated effects, and ``(x||g)`` the independent terms ``(1|g) + (0 + x|g)``
+        (R's hglm2 reads ``(x|g)`` so: docs/from_r.md).
     data : DataFrame or dict of columns
     disp : str, optional
         Residual-dispersion model, e.g. ``"~ x3"``.
