@@ -114,3 +114,10 @@ def test_ranef_plot_has_a_panel_per_column(tmp_path) -> None:
     titles = [ax.get_title() for ax in ranef.axes]
     assert titles == ["(Intercept) | g", "x | g", "(Intercept) | h"]
     assert isinstance(_result().ranef, pd.DataFrame)
+
+
+def test_export_keeps_the_covariance_rows() -> None:
+    out = _result().to_dict()
+    assert out["theta"] == [1.2, 0.25, 0.4, 0.5]
+    assert [r["var2"] for r in out["varcorr"]] == [None, None, "x", None, None]
+    assert len(out["ranef"]) == 12 * 2 + 4
