@@ -14,6 +14,7 @@ from .marginal import MarginalResult, lme4_term_order
 from .marginal_view import MarginalFit
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
+from .term_layout import reorder_theta
 
 __all__ = [
     "AnovaTable",
@@ -30,5 +31,6 @@ __all__ = [
     "lrt",
     "marker_state",
     "plot_fit",
+    "reorder_theta",
     "save_figures",
 ]

@@ -16,10 +16,9 @@ from .assemble import (
     response_vector,
     split_z,
 )
-from .bars import correlated_bars
 from .covariance import align_covariances, covariance_factors, times_factor
 from .dispersion import disp_design, dispersion_columns, level_designs, rand_disp_designs
-from .encoding import ModelDesign, RandomTerm, new_design, new_offset
+from .encoding import FormulaTerm, ModelDesign, RandomTerm, VectorTerm, new_design, new_offset
 from .families import (
     Beta,
     Binomial,
@@ -87,6 +86,8 @@ __all__ = [
     "Problem",
     "RandomFamily",
     "RandomTerm",
+    "VectorTerm",
+    "FormulaTerm",
     "RandomTermModel",
     "ResponseFamily",
     "SAR",
@@ -98,7 +99,6 @@ __all__ = [
     "as_family",
     "assemble",
     "check_calc_like",
-    "correlated_bars",
     "check_controls",
     "check_full_rank",
     "check_parentheses",
