@@ -90,11 +90,11 @@ class MixtureLikelihood:
         theta, points, log_pi = self.split(phi)
         base = self.J[:, :, : self.pf] @ theta
         obs, ll = [], np.empty((self.design.n_clusters, self.k))
-        for l in range(self.k):
-            eta = base + (self.design.Z @ points[l])[:, None]
+        for c in range(self.k):
+            eta = base + (self.design.Z @ points[c])[:, None]
             o = observation_likelihood(eta, self.design.response.codes, self.dist)
             obs.append(o)
-            ll[:, l] = self.C @ o.loglik
+            ll[:, c] = self.C @ o.loglik
         return obs, ll, log_pi
 
     def value(self, phi: Array, order: int = 0) -> MixtureValue:
@@ -117,29 +117,29 @@ class MixtureLikelihood:
         hessian = self._hessian(obs, W, G, scores, np.exp(log_pi))
         return MixtureValue(loglik, gradient, hessian, scores, W)
 
-    def _embed(self, l: int) -> Array:
-        """Positions in phi of (theta, a_l)."""
-        start = self.pf + l * self.d
+    def _embed(self, c: int) -> Array:
+        """Positions in phi of (theta, a_c)."""
+        start = self.pf + c * self.d
         return np.concatenate([np.arange(self.pf), np.arange(start, start + self.d)])
 
     def _component_scores(self, obs: list, pi: Array) -> Array:
         """g_il, shape (n_clusters, k, P)."""
         G = np.zeros((self.design.n_clusters, self.k, self.size))
         mass = self.pf + self.k * self.d
-        for l, o in enumerate(obs):
-            G[:, l, self._embed(l)] = self.C @ np.einsum("nq,nqp->np", o.gradient, self.J)
-            G[:, l, mass:] = -pi[: self.k - 1]
-            if l < self.k - 1:
-                G[:, l, mass + l] += 1.0
+        for c, o in enumerate(obs):
+            G[:, c, self._embed(c)] = self.C @ np.einsum("nq,nqp->np", o.gradient, self.J)
+            G[:, c, mass:] = -pi[: self.k - 1]
+            if c < self.k - 1:
+                G[:, c, mass + c] += 1.0
         return G
 
     def _hessian(self, obs: list, W: Array, G: Array, scores: Array, pi: Array) -> Array:
         H = np.einsum("il,ilp,ilr->pr", W, G, G) - scores.T @ scores
-        for l, o in enumerate(obs):
-            weights = W[self.design.cluster, l]
+        for c, o in enumerate(obs):
+            weights = W[self.design.cluster, c]
             JH = np.einsum("nqr,nrs->nqs", o.hessian, self.J)
             block = np.einsum("n,nqp,nqs->ps", weights, self.J, JH)
-            idx = self._embed(l)
+            idx = self._embed(c)
             H[np.ix_(idx, idx)] += block
         mass = self.pf + self.k * self.d
         p = pi[: self.k - 1]
