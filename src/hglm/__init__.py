@@ -11,6 +11,7 @@ from .api import hglm, hglm2
 from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .hem import bigrr_update
 from .lme4 import anova, glmer, lmer
+from .ordinal import clmm, npmlt
 from .results import (
     AnovaTable,
     BigRRResult,
@@ -58,10 +59,12 @@ __all__ = [
     "Summary",
     "anova",
     "bigrr_update",
+    "clmm",
     "glmer",
     "hglm",
     "hglm2",
     "lmer",
     "lrt",
+    "npmlt",
     "pedigree_precision",
 ]

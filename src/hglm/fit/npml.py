@@ -127,15 +127,25 @@ def fit_npml(design: OrdinalDesign, k: int, *, tol: float = 1e-8, maxit: int = 5
     if k == 1 and lik.d == 0:
         return _fit_of(lik, res0)
     best = None
-    slopes = (0.0, 0.5, -0.5) if lik.d > 1 and k > 1 else (0.0,)
-    for spread in spreads if k > 1 else (0.0,):
-        for slope in slopes:
-            res = _minimize(lik, _random_start(lik, res0.x, spread, slope), tol, maxit)
-            if np.isfinite(res.fun) and (best is None or res.fun < best.fun - 1e-9):
-                best = res
+    for spread, slope in _starts(spreads, k, lik.d):
+        res = _minimize(lik, _random_start(lik, res0.x, spread, slope), tol, maxit)
+        if np.isfinite(res.fun) and (best is None or res.fun < best.fun - 1e-9):
+            best = res
     if best is None:
         raise RuntimeError("npmlt: no start reached a finite log-likelihood")
     return _fit_of(lik, best)
+
+
+def _starts(spreads: tuple[float, ...], k: int, d: int) -> list[tuple[float, float]]:
+    """(spread, slope) of each start: every spread with the slopes' coordinates at the
+    centre, and for random slopes the middle spread with slopes spread +-1/2 as much."""
+    if k == 1:
+        return [(0.0, 0.0)]
+    starts = [(s, 0.0) for s in spreads]
+    if d > 1:
+        middle = spreads[len(spreads) // 2]
+        starts += [(middle, 0.5), (middle, -0.5)]
+    return starts
 
 
 def _fit_of(lik: MixtureLikelihood, res: optimize.OptimizeResult) -> NPMLFit:

@@ -115,6 +115,8 @@ class MixtureLikelihood:
         if order == 1:
             return MixtureValue(loglik, gradient, None, scores, W)
         hessian = self._hessian(obs, W, G, scores, np.exp(log_pi))
+        if not np.all(np.isfinite(hessian)):
+            return MixtureValue(-np.inf)
         return MixtureValue(loglik, gradient, hessian, scores, W)
 
     def _embed(self, c: int) -> Array:

@@ -37,6 +37,60 @@ class ObservationLikelihood:
     hessian: Array
 
 
+@dataclass(frozen=True)
+class Interval:
+    """Each observation's bounding linear predictors: u = eta_i,y (or +inf for the top
+    category), l = eta_i,y-1 (or -inf for the bottom one), as rows of the linear
+    predictors' Jacobian (``upper``, ``lower``: (n, p), zero where infinite)."""
+
+    upper: Array
+    lower: Array
+    has_upper: Array
+    has_lower: Array
+
+    def bounds(self, x: Array, shift: Array | float = 0.0) -> tuple[Array, Array]:
+        """u and l at parameters x, shifted by ``shift``."""
+        u = np.where(self.has_upper, self.upper @ x + shift, np.inf)
+        lo = np.where(self.has_lower, self.lower @ x + shift, -np.inf)
+        return u, lo
+
+
+def interval(jacobian: Array, codes: Array) -> Interval:
+    """The :class:`Interval` of categories ``codes`` from the Jacobian (n, q, p)."""
+    n, q = jacobian.shape[:2]
+    rows = np.arange(n)
+    upper = jacobian[rows, np.minimum(codes, q - 1)] * (codes < q)[:, None]
+    lower = jacobian[rows, np.maximum(codes - 1, 0)] * (codes > 0)[:, None]
+    return Interval(upper, lower, codes < q, codes > 0)
+
+
+def _interval_pieces(u: Array, lo: Array, dist: LatentDistribution) -> tuple[Array, ...]:
+    """log P, f(u)/P, f(l)/P, f'(u)/P, f'(l)/P (zero at infinite bounds)."""
+    has_upper, has_lower = np.isfinite(u), np.isfinite(lo)
+    uu, ll = np.where(has_upper, u, 0.0), np.where(has_lower, lo, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prob = np.where(lo > 0, dist.sf(lo) - dist.sf(u), dist.cdf(u) - dist.cdf(lo))
+        fu = np.where(has_upper, dist.pdf(uu), 0.0) / prob
+        fl = np.where(has_lower, dist.pdf(ll), 0.0) / prob
+        du = np.where(has_upper, dist.dpdf(uu), 0.0) / prob
+        dl = np.where(has_lower, dist.dpdf(ll), 0.0) / prob
+        return np.log(prob), fu, fl, du, dl
+
+
+def shift_likelihood(u: Array, lo: Array, dist: LatentDistribution) -> tuple[Array, ...]:
+    """log P and its first and second derivatives in a shift b common to u and l (a
+    random intercept): f(u)/P - f(l)/P and f'(u)/P - f'(l)/P - (f(u)/P - f(l)/P)^2."""
+    loglik, fu, fl, du, dl = _interval_pieces(u, lo, dist)
+    first = fu - fl
+    return loglik, first, du - dl - first**2
+
+
+def shift_loglik(u: Array, lo: Array, dist: LatentDistribution) -> Array:
+    """log P alone."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log(np.where(lo > 0, dist.sf(lo) - dist.sf(u), dist.cdf(u) - dist.cdf(lo)))
+
+
 def cumulative_likelihood(eta: Array, codes: Array, dist: LatentDistribution) -> (
         ObservationLikelihood):
     """The cumulative model's pieces at linear predictors ``eta`` (n, q) for categories
@@ -46,14 +100,7 @@ def cumulative_likelihood(eta: Array, codes: Array, dist: LatentDistribution) ->
     has_upper, has_lower = codes < q, codes > 0
     u = np.where(has_upper, eta[rows, np.minimum(codes, q - 1)], np.inf)
     lo = np.where(has_lower, eta[rows, np.maximum(codes - 1, 0)], -np.inf)
-    upper_tail = lo > 0
-    with np.errstate(invalid="ignore"):
-        prob = np.where(upper_tail, dist.sf(lo) - dist.sf(u), dist.cdf(u) - dist.cdf(lo))
-        fu = np.where(has_upper, dist.pdf(np.where(has_upper, u, 0.0)), 0.0) / prob
-        fl = np.where(has_lower, dist.pdf(np.where(has_lower, lo, 0.0)), 0.0) / prob
-        du = np.where(has_upper, dist.dpdf(np.where(has_upper, u, 0.0)), 0.0) / prob
-        dl = np.where(has_lower, dist.dpdf(np.where(has_lower, lo, 0.0)), 0.0) / prob
-        loglik = np.log(prob)
+    loglik, fu, fl, du, dl = _interval_pieces(u, lo, dist)
     gradient = np.zeros((n, q))
     hessian = np.zeros((n, q, q))
     iu, il = np.flatnonzero(has_upper), np.flatnonzero(has_lower)

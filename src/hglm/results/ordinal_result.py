@@ -1,0 +1,167 @@
+"""Fitted ordinal and nominal mixed models: the verbs they share
+(:class:`OrdinalResult`), ordinal's clmm (:class:`CLMMResult`); mixcat's npmlt is in
+:mod:`.npmlt_result`.
+
+Both keep the design they were fitted on, so ``fitted`` gives the category probabilities
+of every row (P(y = r), columns the categories).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..fit.clmm import CLMMFit
+from ..fit.ordinal_likelihood import category_probabilities
+from ..spec.ordinal import OrdinalDesign, latent_distribution
+from .base import MixedModelResult
+from .export import json_number, series_dict
+
+Array = np.ndarray
+
+
+class OrdinalResult(MixedModelResult):
+    """The shared verbs of ordinal fits: ``coefficients`` and ``se_coefficients`` (in the
+    R package's names and order), ``loglik``, ``aic``, ``bic``, ``fitted`` (category
+    probabilities), ``n_iter``, ``converged``."""
+
+    design: OrdinalDesign
+    coefficients: pd.Series
+    se_coefficients: pd.Series
+    _loglik: float
+    _n_params: int
+
+    @property
+    def loglik(self) -> float:
+        return self._loglik
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood (npmlt's m2LogL)."""
+        return -2.0 * self._loglik
+
+    @property
+    def n_params(self) -> int:
+        return self._n_params
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.design.response.labels
+
+    def _probabilities(self, eta: Array) -> Array:
+        dist = latent_distribution(self.design.link) if self.design.cumulative else None
+        return category_probabilities(eta, dist)
+
+    def predict(self, newdata: object | None = None, type: str = "response") -> Array:
+        """Fitted category probabilities (n, q+1) of the fitted rows.
+
+        New data are not supported yet (docs/limitations.md): pass None.
+        """
+        if newdata is not None:
+            raise ValueError("newdata: prediction for new data is not supported for ordinal "
+                             "fits yet; use newdata=None for the fitted rows")
+        if type != "response":
+            raise ValueError(f"type must be 'response' (category probabilities), not {type!r}")
+        return self.fitted
+
+    def _table(self) -> pd.DataFrame:
+        est, se = self.coefficients, self.se_coefficients
+        return pd.DataFrame({"Estimate": est, "Std. Error": se})
+
+    def plot(self, path: str | os.PathLike[str] | None = None) -> list:
+        """The observed and mean fitted category proportions (one figure)."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        labels = list(self.categories)
+        observed = np.bincount(self.design.response.codes, minlength=len(labels))
+        pos = np.arange(len(labels))
+        ax.bar(pos - 0.2, observed / observed.sum(), 0.4, label="observed")
+        ax.bar(pos + 0.2, self.fitted.mean(axis=0), 0.4, label="fitted (mean)")
+        ax.set_xticks(pos, labels)
+        ax.set_xlabel("category")
+        ax.set_ylabel("proportion")
+        ax.legend()
+        figures = [fig] + self._extra_figures()
+        if path is not None:
+            os.makedirs(path, exist_ok=True)
+            for i, f in enumerate(figures):
+                f.savefig(os.path.join(path, f"ordinal_{i + 1}.png"))
+        return figures
+
+    def _extra_figures(self) -> list:
+        return []
+
+    def _common_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "coefficients": series_dict(self.coefficients),
+                "se_coefficients": series_dict(self.se_coefficients),
+                "logLik": json_number(self.loglik), "AIC": json_number(self.aic),
+                "BIC": json_number(self.bic), "n_iter": self.n_iter,
+                "converged": self.converged}
+
+
+class CLMMResult(OrdinalResult):
+    """ordinal's clmm: thresholds ``1|2``, ... then the coefficients (clmm's sign:
+    logit P(y <= r) = theta_r - x'beta - b), ``var_ranef``, ``ranef`` (conditional modes,
+    clmm's sign) with ``condvar``, ``nAGQ``."""
+
+    def __init__(self, design: OrdinalDesign, fit: CLMMFit, nAGQ: int, formula: str) -> None:
+        self.design, self.nAGQ, self.formula = design, nAGQ, formula
+        self.method = "Laplace" if nAGQ == 1 else f"AGQ{nAGQ}"
+        q, labels = design.q, design.response.labels
+        names = [f"{labels[r]}|{labels[r + 1]}" for r in range(q)] + list(design.x_names)
+        sign = np.r_[np.ones(q), -np.ones(len(design.x_names))]
+        cov = np.linalg.inv(fit.hessian / 2.0)
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        self.coefficients = pd.Series(sign * fit.x[:-1], index=names)
+        self.se_coefficients = pd.Series(se[:-1], index=names)
+        self.vcov = pd.DataFrame(cov[:-1, :-1] * np.outer(sign, sign), index=names,
+                                 columns=names)
+        self.var_ranef = float(np.exp(2.0 * fit.x[-1]))
+        self.ranef = pd.Series(-fit.modes, index=list(design.cluster_labels))
+        self.condvar = pd.Series(1.0 / fit.curvature, index=list(design.cluster_labels))
+        self.fixef = self.coefficients.iloc[q:]
+        self.se_fixef = self.se_coefficients.iloc[q:]
+        eta = design.fixed_jacobian() @ fit.x[:-1] + fit.modes[design.cluster][:, None]
+        self.fitted = self._probabilities(eta)
+        self.resid = np.full(design.X.shape[0], np.nan)
+        self.n_obs, self.n_iter, self.converged = design.X.shape[0], fit.n_iter, fit.converged
+        self.names, self.family = None, None  # type: ignore[assignment]
+        self._loglik, self._n_params = -0.5 * fit.deviance, fit.x.size
+        self.max_grad = None
+
+    def summary(self) -> str:
+        """ordinal's summary layout (as text)."""
+        how = ("the Laplace approximation" if self.nAGQ == 1
+               else f"the adaptive Gauss-Hermite quadrature approximation with {self.nAGQ} "
+                    "quadrature points")
+        t = self._table()
+        t["z value"] = t["Estimate"] / t["Std. Error"]
+        q = self.design.q
+        sd = np.sqrt(self.var_ranef)
+        id_name = self.formula.split("|")[-1].strip(" )")
+        lines = [
+            f"Cumulative Link Mixed Model fitted with {how}", "",
+            f"formula: {self.formula}", "",
+            f" link  threshold nobs logLik   AIC     niter",
+            f" {self.design.link:<5} flexible  {self.n_obs:<4} {self.loglik:.2f} "
+            f"{self.aic:.2f} {self.n_iter}", "",
+            "Random effects:",
+            " Groups Name        Variance Std.Dev.",
+            f" {id_name:<6} (Intercept) {self.var_ranef:<8.4g} {sd:.4g}",
+            f"Number of groups:  {id_name} {self.design.n_clusters}", "",
+            "Coefficients:", t.iloc[q:].to_string(float_format=lambda v: f"{v:.5f}"), "",
+            "Threshold coefficients:", t.iloc[:q].to_string(float_format=lambda v: f"{v:.5f}"),
+        ]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._common_dict(), "var_ranef": self.var_ranef,
+                "ranef": series_dict(self.ranef)}
+
+    def __repr__(self) -> str:
+        return (f"<CLMMResult {self.method}: logLik {self.loglik:.4f}, "
+                f"{self.design.n_clusters} clusters, var_ranef {self.var_ranef:.4g}>")
