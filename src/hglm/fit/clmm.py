@@ -8,7 +8,8 @@ found by Newton's method, vectorised over clusters (h_i is concave for the logit
 and cloglog links), and D_i = -h_i''(b^_i).  With the nodes x_j and weights w_j of the
 Gauss-Hermite rule for exp(-x^2/2),
 
-    log L_i = -log s - log(D_i)/2 + log sum_j w_j/sqrt(2 pi) exp(x_j^2/2 + h_i(b^_i + x_j/sqrt(D_i))),
+    log L_i = -log s - log(D_i)/2
+              + log sum_j w_j/sqrt(2 pi) exp(x_j^2/2 + h_i(b^_i + x_j/sqrt(D_i))),
 
 which for one node (x = 0, w = sqrt(2 pi)) is the Laplace approximation h_i(b^_i) - log s
 - log(D_i)/2.  The outer parameters (alpha, beta, log s) are found by BFGS on central-

@@ -146,7 +146,7 @@ class CLMMResult(OrdinalResult):
         lines = [
             f"Cumulative Link Mixed Model fitted with {how}", "",
             f"formula: {self.formula}", "",
-            f" link  threshold nobs logLik   AIC     niter",
+            " link  threshold nobs logLik   AIC     niter",
             f" {self.design.link:<5} flexible  {self.n_obs:<4} {self.loglik:.2f} "
             f"{self.aic:.2f} {self.n_iter}", "",
             "Random effects:",
