@@ -3,6 +3,8 @@ ordinal's ``clmm`` (Gaussian random intercept), with R's argument names."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -96,14 +98,20 @@ def npmlt(
 
 
 def _auto_k(design, se: str, tol: float, maxit: int, call: str) -> NPMLTResult:
-    rows, best = [], None
+    """Fit k = 1, 2, ... while BIC improves (at most AUTO_K_MAX points); the warnings of
+    the fits not chosen (a degenerate k + 1, typically) are dropped."""
+    rows, best, best_warnings = [], None, []
     for k in range(1, min(AUTO_K_MAX, design.n_clusters) + 1):
-        fit = fit_npml(design, k, tol=tol, maxit=maxit)
-        result = NPMLTResult(design, fit, npml_estimates(fit, se), k, se, call)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit = fit_npml(design, k, tol=tol, maxit=maxit)
+            result = NPMLTResult(design, fit, npml_estimates(fit, se), k, se, call)
         rows.append({"k": k, "logLik": result.loglik, "AIC": result.aic, "BIC": result.bic})
         if best is not None and result.bic >= best.bic:
             break
-        best = result
+        best, best_warnings = result, caught
+    for w in best_warnings:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     best.k_table = pd.DataFrame(rows).set_index("k")
     return best
 

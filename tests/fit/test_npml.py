@@ -84,5 +84,6 @@ def test_degenerate_distribution_warns() -> None:
     design = ordinal_design("y ~ x", data, id="g", random="~ 1")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit_npml(design, 4)
+        fit = fit_npml(design, 4)
     assert any("degenerate" in str(w.message) for w in caught)
+    assert fit.degenerate

@@ -32,13 +32,15 @@ SPREADS = (0.5, 1.0, 2.0, 4.0)
 @dataclass(frozen=True)
 class NPMLFit:
     """The maximum: parameters ``phi`` of ``likelihood``, its value, the number of
-    Newton iterations of the best start and whether it converged."""
+    Newton iterations of the best start, whether it converged and whether the mass-point
+    distribution is degenerate (a mass near 0 or two coinciding points)."""
 
     likelihood: MixtureLikelihood
     phi: Array
     value: MixtureValue
     n_iter: int
     converged: bool
+    degenerate: bool = False
 
 
 def _minimize(lik: MixtureLikelihood, phi0: Array, tol: float, maxit: int) -> (
@@ -155,11 +157,12 @@ def _fit_of(lik: MixtureLikelihood, res: optimize.OptimizeResult) -> NPMLFit:
         warnings.warn(f"npmlt: Newton stopped before convergence ({res.message}); "
                       "raise maxit", ConvergenceWarning, stacklevel=3)
     _, points, masses = lik.constrained(res.x)
-    if lik.k > 1 and (masses.min() < 1e-8 or _closest(points) < 1e-6):
+    degenerate = lik.k > 1 and (masses.min() < 1e-8 or _closest(points) < 1e-6)
+    if degenerate:
         warnings.warn("npmlt: the mass-point distribution is degenerate (a mass near 0 or "
                       "two coinciding points): fewer points describe it; try a smaller k",
                       BoundaryWarning, stacklevel=3)
-    return NPMLFit(lik, res.x, value, int(res.nit), converged)
+    return NPMLFit(lik, res.x, value, int(res.nit), converged, degenerate)
 
 
 def _closest(points: Array) -> float:

@@ -34,6 +34,9 @@ class NPMLTResult(OrdinalResult):
         E[b_i | y_i], one row per cluster; ``posterior`` P(b_i = a_l | y_i).
     m2LogL : float
         -2 log-likelihood.
+    degenerate : bool
+        A mass near 0 or two coinciding points (a BoundaryWarning said so): fewer points
+        describe the distribution.
     se : str
         The kind of standard errors ("opg", npmlt's, or "observed").
     """
@@ -69,6 +72,7 @@ class NPMLTResult(OrdinalResult):
                           for c in range(k))
         self.resid = np.full(design.X.shape[0], np.nan)
         self.n_obs, self.n_iter, self.converged = design.X.shape[0], fit.n_iter, fit.converged
+        self.degenerate = fit.degenerate
         self.names, self.family = None, None  # type: ignore[assignment]
         self._loglik, self._n_params = fit.value.loglik, fit.phi.size
 

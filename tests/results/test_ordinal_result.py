@@ -1,0 +1,69 @@
+"""The ordinal results (hglm.results.ordinal_result, npmlt_result): the verbs, the summary
+layouts, JSON, fitted probabilities, plots."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+import hglm
+from tests.fit.ordinal_problems import ordinal_frame
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def fits():
+    data = ordinal_frame()
+    return (hglm.npmlt("y ~ x + t", data, random="~ 1 + t", id="g", k=2),
+            hglm.clmm("y ~ x + t + (1 | g)", data, nAGQ=5))
+
+
+def test_likelihood_verbs(fits) -> None:
+    for fit in fits:
+        assert fit.aic == pytest.approx(-2 * fit.loglik + 2 * fit.n_params)
+        assert fit.bic == pytest.approx(-2 * fit.loglik + np.log(fit.nobs) * fit.n_params)
+    npml, clmm = fits
+    assert npml.n_params == 3 + 2 + 2 * 2 - 2 + 1  # thresholds, x, t, points - mean, mass
+    assert clmm.n_params == 3 + 2 + 1
+    assert npml.m2LogL == pytest.approx(-2 * npml.loglik)
+
+
+def test_fitted_probabilities(fits) -> None:
+    for fit in fits:
+        probs = fit.predict()
+        assert probs.shape == (fit.nobs, 4)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+        with pytest.raises(ValueError, match="newdata"):
+            fit.predict(newdata=ordinal_frame())
+
+
+def test_summaries_in_the_r_layouts(fits) -> None:
+    npml, clmm = fits
+    text = npml.summary()
+    for part in ["Coefficients:", "Mass Points:", "Masses:", "constrained to 0",
+                 "-2(Log-Likelihood):", "(Intercept) 1"]:
+        assert part in text
+    text = clmm.summary()
+    for part in ["Cumulative Link Mixed Model fitted with the adaptive Gauss-Hermite",
+                 "Random effects:", "Threshold coefficients:", "1|2"]:
+        assert part in text
+    assert "NPMLTResult k=2" in repr(npml) and "CLMMResult AGQ5" in repr(clmm)
+
+
+def test_json_and_eb(fits) -> None:
+    npml, clmm = fits
+    d = json.loads(npml.to_json())
+    assert d["k"] == 2 and d["m2LogL"] == pytest.approx(npml.m2LogL)
+    assert json.loads(clmm.to_json())["var_ranef"] == pytest.approx(clmm.var_ranef)
+    assert npml.eb.shape == (40, 2) and list(npml.posterior.columns) == ["mass 1", "mass 2"]
+    assert clmm.ranef.size == 40 and np.all(clmm.condvar > 0)
+
+
+def test_plots(fits, tmp_path) -> None:
+    npml, clmm = fits
+    assert len(npml.plot(tmp_path)) == 2 and len(clmm.plot()) == 1
+    assert (tmp_path / "ordinal_2.png").exists()
