@@ -110,7 +110,7 @@ class MixtureLikelihood:
             return MixtureValue(loglik)
         W = np.exp(joint - total[:, None])
         G = self._component_scores(obs, np.exp(log_pi))
-        scores = np.einsum("il,ilp->ip", W, G)
+        scores = np.matmul(W[:, None, :], G)[:, 0, :]
         gradient = scores.sum(axis=0)
         if order == 1:
             return MixtureValue(loglik, gradient, None, scores, W)
@@ -129,18 +129,20 @@ class MixtureLikelihood:
         G = np.zeros((self.design.n_clusters, self.k, self.size))
         mass = self.pf + self.k * self.d
         for c, o in enumerate(obs):
-            G[:, c, self._embed(c)] = self.C @ np.einsum("nq,nqp->np", o.gradient, self.J)
+            G[:, c, self._embed(c)] = self.C @ np.matmul(o.gradient[:, None, :], self.J)[:, 0]
             G[:, c, mass:] = -pi[: self.k - 1]
             if c < self.k - 1:
                 G[:, c, mass + c] += 1.0
         return G
 
     def _hessian(self, obs: list, W: Array, G: Array, scores: Array, pi: Array) -> Array:
-        H = np.einsum("il,ilp,ilr->pr", W, G, G) - scores.T @ scores
+        flat = G.reshape(-1, self.size)
+        H = (flat * W.reshape(-1, 1)).T @ flat - scores.T @ scores
+        n, q, width = self.J.shape
         for c, o in enumerate(obs):
             weights = W[self.design.cluster, c]
-            JH = np.einsum("nqr,nrs->nqs", o.hessian, self.J)
-            block = np.einsum("n,nqp,nqs->ps", weights, self.J, JH)
+            JH = np.matmul(o.hessian, self.J).reshape(n * q, width)
+            block = (self.J * weights[:, None, None]).reshape(n * q, width).T @ JH
             idx = self._embed(c)
             H[np.ix_(idx, idx)] += block
         mass = self.pf + self.k * self.d
