@@ -9,6 +9,7 @@ import pytest
 from hglm.fit.ordinal_likelihood import (
     category_probabilities,
     interval,
+    interval_derivatives,
     observation_likelihood,
     shift_likelihood,
     shift_loglik,
@@ -76,3 +77,38 @@ def test_interval_bounds_pick_the_category_cut_points() -> None:
     expected_lo = np.append(-np.inf, alpha)[CODES] + 0.25
     np.testing.assert_array_equal(u, expected_u)
     np.testing.assert_array_equal(lo, expected_lo)
+
+
+@pytest.mark.parametrize("name", ["logit", "probit", "cloglog"])
+def test_interval_derivatives_match_differences(name) -> None:
+    dist = latent_distribution(name)
+    rows = np.arange(12)
+    u = np.where(CODES < 3, ETA[rows, np.minimum(CODES, 2)], np.inf)
+    lo = np.where(CODES > 0, ETA[rows, np.maximum(CODES - 1, 0)], -np.inf)
+    d, h = interval_derivatives(u, lo, dist), 1e-5
+    du_plus, du_minus = interval_derivatives(u + h, lo, dist), interval_derivatives(u - h, lo, dist)
+    dl_plus, dl_minus = interval_derivatives(u, lo + h, dist), interval_derivatives(u, lo - h, dist)
+
+    def diff(plus, minus, field):
+        return (getattr(plus, field) - getattr(minus, field)) / (2 * h)
+
+    for field, (plus, minus, source) in {
+        "u": (du_plus, du_minus, "loglik"), "l": (dl_plus, dl_minus, "loglik"),
+        "uu": (du_plus, du_minus, "u"), "ul": (dl_plus, dl_minus, "u"),
+        "ll": (dl_plus, dl_minus, "l"), "uuu": (du_plus, du_minus, "uu"),
+        "uul": (dl_plus, dl_minus, "uu"), "ull": (dl_plus, dl_minus, "ul"),
+        "lll": (dl_plus, dl_minus, "ll"),
+    }.items():
+        np.testing.assert_allclose(getattr(d, field), diff(plus, minus, source),
+                                   rtol=1e-5, atol=1e-8, err_msg=field)
+    first, second, _ = d.shift
+    loglik, g, hh = shift_likelihood(u, lo, dist)
+    np.testing.assert_allclose(first, g, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(second, hh, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["logit", "probit", "cloglog"])
+def test_second_derivative_of_the_density(name) -> None:
+    dist, x, h = latent_distribution(name), np.linspace(-3, 2, 11), 1e-5
+    np.testing.assert_allclose(dist.d2pdf(x), (dist.dpdf(x + h) - dist.dpdf(x - h)) / (2 * h),
+                               rtol=1e-5, atol=1e-9)

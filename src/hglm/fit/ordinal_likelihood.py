@@ -77,6 +77,49 @@ def _interval_pieces(u: Array, lo: Array, dist: LatentDistribution) -> tuple[Arr
         return np.log(prob), fu, fl, du, dl
 
 
+@dataclass(frozen=True)
+class IntervalDerivatives:
+    """log P(u, l) = log(F(u) - F(l)) and its partial derivatives up to the third order
+    (``u``, ``l``, ``uu``, ``ul``, ``ll``, ``uuu``, ``uul``, ``ull``, ``lll``)."""
+
+    loglik: Array
+    u: Array
+    l: Array  # noqa: E741
+    uu: Array
+    ul: Array
+    ll: Array
+    uuu: Array
+    uul: Array
+    ull: Array
+    lll: Array
+
+    @property
+    def shift(self) -> tuple[Array, Array, Array]:
+        """First, second and third derivatives in a shift common to u and l."""
+        return (self.u + self.l, self.uu + 2.0 * self.ul + self.ll,
+                self.uuu + 3.0 * self.uul + 3.0 * self.ull + self.lll)
+
+
+def interval_derivatives(u: Array, lo: Array, dist: LatentDistribution) -> (
+        IntervalDerivatives):
+    """With a = f(u)/P, c = f(l)/P and primes on f:
+
+        l_u = a, l_l = -c, l_uu = a' - a^2, l_ul = ac, l_ll = -c' - c^2,
+        l_uuu = a'' - 3aa' + 2a^3, l_uul = c(a' - 2a^2), l_ull = a(c' + 2c^2),
+        l_lll = -c'' - 3cc' - 2c^3.
+    """
+    loglik, a, c, a1, c1 = _interval_pieces(u, lo, dist)
+    has_upper, has_lower = np.isfinite(u), np.isfinite(lo)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prob = np.exp(loglik)
+        a2 = np.where(has_upper, dist.d2pdf(np.where(has_upper, u, 0.0)), 0.0) / prob
+        c2 = np.where(has_lower, dist.d2pdf(np.where(has_lower, lo, 0.0)), 0.0) / prob
+    return IntervalDerivatives(
+        loglik, a, -c, a1 - a * a, a * c, -c1 - c * c,
+        a2 - 3.0 * a * a1 + 2.0 * a**3, c * (a1 - 2.0 * a * a), a * (c1 + 2.0 * c * c),
+        -c2 - 3.0 * c * c1 - 2.0 * c**3)
+
+
 def shift_likelihood(u: Array, lo: Array, dist: LatentDistribution) -> tuple[Array, ...]:
     """log P and its first and second derivatives in a shift b common to u and l (a
     random intercept): f(u)/P - f(l)/P and f'(u)/P - f'(l)/P - (f(u)/P - f(l)/P)^2."""

@@ -102,7 +102,7 @@ class LatentDistribution:
     """The distribution F of a cumulative link: F^{-1}(P(y <= r)) = eta_r.
 
     ``cdf``/``sf`` are F and 1 - F (each accurate in its own tail), ``pdf`` the density
-    f and ``dpdf`` its derivative f'.
+    f, ``dpdf`` and ``d2pdf`` its first and second derivatives.
     """
 
     name: str
@@ -136,6 +136,16 @@ class LatentDistribution:
         if self.name == "probit":
             return -x * stats.norm.pdf(x)
         return np.exp(x - np.exp(x)) * (1.0 - np.exp(x))
+
+    def d2pdf(self, x: Array) -> Array:
+        if self.name == "logit":
+            p = special.expit(x)
+            f = p * (1.0 - p)
+            return f * ((1.0 - 2.0 * p) ** 2 - 2.0 * f)
+        if self.name == "probit":
+            return (x * x - 1.0) * stats.norm.pdf(x)
+        e = np.exp(x)
+        return np.exp(x - e) * ((1.0 - e) ** 2 - e)
 
 
 CUMULATIVE_LINKS = ("logit", "probit", "cloglog")
