@@ -73,3 +73,16 @@ def test_fit_is_a_maximum_with_finite_standard_errors() -> None:
 def test_nagq_must_be_a_positive_integer(bad) -> None:
     with pytest.raises(ValueError, match="nAGQ must be an integer >= 1"):
         check_nagq(bad)
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+@pytest.mark.parametrize("nAGQ", [1, 7])
+def test_exact_gradient_matches_differences(link, nAGQ) -> None:
+    integral = ClusterIntegral(ordinal_problem("~ 1", link=link), nAGQ)
+    _, grad = integral.evaluate(X)
+    h, num = 1e-5, np.empty(X.size)
+    for j in range(X.size):
+        e = np.zeros(X.size)
+        e[j] = h
+        num[j] = (integral.deviance(X + e) - integral.deviance(X - e)) / (2 * h)
+    np.testing.assert_allclose(grad, num, rtol=1e-7, atol=1e-6)

@@ -12,9 +12,11 @@ Gauss-Hermite rule for exp(-x^2/2),
               + log sum_j w_j/sqrt(2 pi) exp(x_j^2/2 + h_i(b^_i + x_j/sqrt(D_i))),
 
 which for one node (x = 0, w = sqrt(2 pi)) is the Laplace approximation h_i(b^_i) - log s
-- log(D_i)/2.  The outer parameters (alpha, beta, log s) are found by BFGS on central-
-difference gradients, then polished by Newton steps on the central-difference Hessian,
-whose inverse gives the standard errors.
+- log(D_i)/2.  The outer parameters psi = (alpha, beta, log s) are found by BFGS on the
+exact gradient (the total derivative through the modes and curvatures, with the third derivatives of
+the interval log-likelihood: :meth:`ClusterIntegral._gradient`), then polished by Newton
+steps on the Hessian from central differences of that gradient, whose inverse gives the
+standard errors.
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.polynomial import hermite_e
 from scipy import optimize, special
 
 from ..spec.ordinal import OrdinalDesign, latent_distribution
 from .diagnostics import ConvergenceWarning
 from .npml import fit_npml
-from .ordinal_likelihood import interval, shift_likelihood, shift_loglik
+from .ordinal_likelihood import (
+    interval,
+    interval_derivatives,
+    shift_likelihood,
+    shift_loglik,
+)
 
 Array = np.ndarray
 
@@ -50,6 +58,9 @@ class ClusterIntegral:
         self.dist = latent_distribution(design.link)
         self.interval = interval(design.fixed_jacobian(), design.response.codes)
         self.cluster, self.n_clusters = design.cluster, design.n_clusters
+        n = self.cluster.size
+        self.C = sp.csr_matrix((np.ones(n), (self.cluster, np.arange(n))),
+                               shape=(self.n_clusters, n))
         nodes, weights = hermite_e.hermegauss(nAGQ)
         self.nodes = nodes
         self.log_weights = np.log(weights / np.sqrt(2.0 * np.pi)) + 0.5 * nodes**2
@@ -95,45 +106,89 @@ class ClusterIntegral:
 
     def deviance(self, x: Array) -> float:
         """-2 log L at x (inf where the thresholds are out of order)."""
+        return self.evaluate(x, gradient=False)[0]
+
+    def evaluate(self, x: Array, gradient: bool = True) -> tuple[float, Array | None]:
+        """-2 log L at x and, if asked, its gradient (:meth:`_gradient`)."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            base = self.interval.bounds(x[:-1])
+            bounds = self.interval.bounds(x[:-1])
             s2 = float(np.exp(2.0 * x[-1]))
-            b, h, D = self.solve_modes(base, s2)
+            b, h, D = self.solve_modes(bounds, s2)
             if not (np.all(np.isfinite(h)) and np.all(D > 0)):
                 self.modes = np.zeros_like(self.modes)
-                return np.inf
+                return np.inf, None
             self.curvature = D
             sd = 1.0 / np.sqrt(D)
-            if self.nodes.size == 1:
-                log_int = h
-            else:
-                terms = np.column_stack([self._h_only(base, b + sd * xj, s2) + lw
-                                         for xj, lw in zip(self.nodes, self.log_weights,
-                                                           strict=True)])
-                log_int = special.logsumexp(terms, axis=1)
+            nodes = [self._node(bounds, b + sd * xj, s2, gradient) for xj in self.nodes]
+            terms = np.column_stack([n[0] for n in nodes]) + self.log_weights
+            log_int = special.logsumexp(terms, axis=1)
             total = np.sum(log_int - 0.5 * np.log(s2) - 0.5 * np.log(D))
-        return float(-2.0 * total) if np.isfinite(total) else np.inf
+            if not np.isfinite(total):
+                return np.inf, None
+            if not gradient:
+                return float(-2.0 * total), None
+            omega = np.exp(terms - log_int[:, None])
+            return float(-2.0 * total), -2.0 * self._gradient(bounds, b, D, s2, nodes, omega)
+
+    def _node(self, bounds: tuple[Array, Array], b: Array, s2: float,
+              gradient: bool) -> tuple[Array, ...]:
+        """h at a node; with ``gradient``, h' and the partial derivatives of h in
+        (alpha, beta, log s) at fixed b."""
+        if not gradient:
+            return (self._h_only(bounds, b, s2),)
+        shift = b[self.cluster]
+        d = interval_derivatives(bounds[0] + shift, bounds[1] + shift, self.dist)
+        h = self._sum(d.loglik) - 0.5 * b**2 / s2
+        first = self._sum(d.u + d.l) - b / s2
+        partial = np.column_stack([self._rows(d.u, d.l), b**2 / s2])
+        return h, first, partial
+
+    def _rows(self, on_upper: Array, on_lower: Array) -> Array:
+        """Per cluster, sum_j on_upper_j U_j + on_lower_j L_j (rows of the Jacobian)."""
+        rows = on_upper[:, None] * self.interval.upper + on_lower[:, None] * self.interval.lower
+        return self.C @ rows
+
+    def _gradient(self, bounds: tuple[Array, Array], b: Array, D: Array, s2: float,
+                  nodes: list, omega: Array) -> Array:
+        """d log L / d(alpha, beta, log s) = psi, through the modes and curvatures.
+
+        With node weights w_ij, h_ij = h_i(b^_i + x_j sigma_i), sigma_i = D_i^{-1/2}:
+
+            dA_i = -e_tau + sum_j w_ij d_psi h_ij + db_i sum_j w_ij h'_ij
+                   + dsigma_i (1/sigma_i + sum_j w_ij x_j h'_ij),
+
+        db = d_psi h'(b^) / D, dD = -(h3(b^) db + d_psi h''(b^)), dsigma = -sigma^3 dD / 2,
+        h3 the third derivative of h in b.
+        """
+        shift = b[self.cluster]
+        d = interval_derivatives(bounds[0] + shift, bounds[1] + shift, self.dist)
+        ones = np.ones_like(b)
+        d_first = np.column_stack([self._rows(d.uu + d.ul, d.ul + d.ll), 2.0 * b / s2])
+        d_second = np.column_stack([self._rows(d.uuu + 2.0 * d.uul + d.ull,
+                                               d.uul + 2.0 * d.ull + d.lll), 2.0 * ones / s2])
+        third = self._sum(d.shift[2])
+        db = d_first / D[:, None]
+        dD = -(third[:, None] * db + d_second)
+        sigma = 1.0 / np.sqrt(D)
+        dsigma = -0.5 * (sigma**3)[:, None] * dD
+        partial = sum(w[:, None] * n[2] for w, n in zip(omega.T, nodes, strict=True))
+        slope = sum(w * n[1] for w, n in zip(omega.T, nodes, strict=True))
+        curve = sum(w * xj * n[1] for w, xj, n in zip(omega.T, self.nodes, nodes, strict=True))
+        grad = partial + db * slope[:, None] + dsigma * (1.0 / sigma + curve)[:, None]
+        total = grad.sum(axis=0)
+        total[-1] -= b.size
+        return total
 
 
-def _gradient(f, x: Array, h: float = 1e-5) -> Array:
-    g = np.empty_like(x)
+def _hessian(integral: ClusterIntegral, x: Array, h: float = 1e-5) -> Array:
+    """Central differences of the exact gradient, symmetrised."""
+    cols = []
     for j in range(x.size):
         e = np.zeros_like(x)
         e[j] = h
-        g[j] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
-
-
-def _hessian(f, x: Array, h: float = 1e-4) -> Array:
-    p = x.size
-    H = np.empty((p, p))
-    for j in range(p):
-        for k in range(j, p):
-            ej, ek = np.zeros(p), np.zeros(p)
-            ej[j], ek[k] = h, h
-            H[j, k] = H[k, j] = (f(x + ej + ek) - f(x + ej - ek) - f(x - ej + ek)
-                                 + f(x - ej - ek)) / (4 * h * h)
-    return H
+        cols.append((integral.evaluate(x + e)[1] - integral.evaluate(x - e)[1]) / (2 * h))
+    H = np.column_stack(cols)
+    return 0.5 * (H + H.T)
 
 
 @dataclass(frozen=True)
@@ -172,28 +227,26 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
     start = fit_npml(fixed_only, 1)
     integral = ClusterIntegral(design, nAGQ)
     x = np.append(start.likelihood.constrained(start.phi)[0], 0.0)
-    f = integral.deviance
-    res = optimize.minimize(f, x, jac=lambda z: _gradient(f, z), method="BFGS",
-                            options={"gtol": 1e-7, "maxiter": maxit})
-    x = res.x
-    for _ in range(5):
-        g = _gradient(f, x)
+
+    def fun(z: Array) -> tuple[float, Array]:
+        value, grad = integral.evaluate(z)
+        return value, grad if grad is not None else np.zeros_like(z)
+
+    res = optimize.minimize(fun, x, jac=True, method="BFGS",
+                            options={"gtol": tol * 1e-2, "maxiter": maxit})
+    x, H = res.x, _hessian(integral, res.x)
+    for _ in range(3):
+        dev, g = integral.evaluate(x)
         if np.max(np.abs(g)) < tol * 1e-2:
             break
-        H = _hessian(f, x)
-        try:
-            x_new = x - np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        if not f(x_new) <= f(x) + 1e-10:
+        x_new = x - np.linalg.solve(H, g)
+        if not integral.deviance(x_new) <= dev:
             break
         x = x_new
-    H = _hessian(f, x)
-    dev = f(x)
-    converged = bool(np.max(np.abs(_gradient(f, x))) < tol)
+    dev, g = integral.evaluate(x)
+    converged = bool(np.max(np.abs(g)) < tol)
     if not converged:
         warnings.warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
                       ConvergenceWarning, stacklevel=2)
-    f(x)
     return CLMMFit(x, dev, H, integral.modes.copy(), integral.curvature.copy(),
                    int(res.nit), converged)
