@@ -86,8 +86,7 @@ def npmlt(
         raise ValueError("id: name the column of the clusters (id='id')")
     design = ordinal_design(formula, data, id=id, random=random, formula_npo=formula_npo,
                             cumulative=link == "clogit")
-    call = (f"npmlt(formula = {formula}, formula.npo = {formula_npo}, random = {random}, "
-            f"id = {id}, k = {k}, link = {link})")
+    call = _call(formula, formula_npo, random, id, k, link)
     if isinstance(k, str):
         if k != "auto":
             raise ValueError(f"k must be a whole number of mass points or 'auto', not {k!r}")
@@ -95,6 +94,20 @@ def npmlt(
     k = _check_k(k, design.n_clusters)
     fit = fit_npml(design, k, tol=tol, maxit=maxit)
     return NPMLTResult(design, fit, npml_estimates(fit, se), k, se, call)
+
+
+def _call(formula: str, formula_npo: str | None, random: str | None, id: str,
+          k: int | str, link: str) -> str:
+    """npmlt's call as R prints it: the arguments given."""
+    parts = [f"formula = {formula}"]
+    if formula_npo is not None:
+        parts.append(f"formula.npo = {formula_npo}")
+    if random is not None:
+        parts.append(f"random = {random}")
+    parts += [f"id = {id}", f"k = {k}"]
+    if link != "clogit":
+        parts.append(f"link = {link}")
+    return f"npmlt({', '.join(parts)})"
 
 
 def _auto_k(design, se: str, tol: float, maxit: int, call: str) -> NPMLTResult:

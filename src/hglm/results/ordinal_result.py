@@ -140,6 +140,8 @@ class CLMMResult(OrdinalResult):
                     "quadrature points")
         t = self._table()
         t["z value"] = t["Estimate"] / t["Std. Error"]
+        five, three = (lambda v: f"{v:.5f}"), (lambda v: f"{v:.3f}")
+        formats = {"Estimate": five, "Std. Error": five, "z value": three}
         q = self.design.q
         sd = np.sqrt(self.var_ranef)
         id_name = self.formula.split("|")[-1].strip(" )")
@@ -153,8 +155,8 @@ class CLMMResult(OrdinalResult):
             " Groups Name        Variance Std.Dev.",
             f" {id_name:<6} (Intercept) {self.var_ranef:<8.4g} {sd:.4g}",
             f"Number of groups:  {id_name} {self.design.n_clusters}", "",
-            "Coefficients:", t.iloc[q:].to_string(float_format=lambda v: f"{v:.5f}"), "",
-            "Threshold coefficients:", t.iloc[:q].to_string(float_format=lambda v: f"{v:.5f}"),
+            "Coefficients:", t.iloc[q:].to_string(formatters=formats), "",
+            "Threshold coefficients:", t.iloc[:q].to_string(formatters=formats),
         ]
         return "\n".join(lines)
 
