@@ -8,6 +8,7 @@ import json
 import matplotlib
 import numpy as np
 import pytest
+from scipy import integrate, stats
 
 import hglm
 from tests.fit.ordinal_problems import ordinal_frame
@@ -32,13 +33,49 @@ def test_likelihood_verbs(fits) -> None:
     assert npml.m2LogL == pytest.approx(-2 * npml.loglik)
 
 
-def test_fitted_probabilities(fits) -> None:
+def test_fitted_and_predicted_probabilities(fits) -> None:
+    data = ordinal_frame()
     for fit in fits:
-        probs = fit.predict()
-        assert probs.shape == (fit.nobs, 4)
-        np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
-        with pytest.raises(ValueError, match="newdata"):
-            fit.predict(newdata=ordinal_frame())
+        for conditional in (False, True):
+            probs = fit.predict(conditional=conditional)
+            assert probs.shape == (fit.nobs, 4)
+            np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+            np.testing.assert_allclose(fit.predict(data, conditional=conditional), probs,
+                                       rtol=1e-12)
+        np.testing.assert_allclose(fit.fitted, fit.predict(conditional=True), rtol=1e-12)
+        with pytest.raises(ValueError, match="clusters not in the fit: 999"):
+            fit.predict(data.assign(g=999), conditional=True)
+        with pytest.raises(ValueError, match="unknown column"):
+            fit.predict(data.drop(columns="x"))
+
+
+def test_npmlt_predictions_are_mixtures(fits) -> None:
+    npml, _ = fits
+    row = ordinal_frame().iloc[[0]]
+    eta = npml.coefficients.to_numpy()
+    alpha, beta = eta[:3], eta[3:]
+    x = row[["x", "t"]].to_numpy()[0]
+    expected = 0.0
+    for (_, point), mass in zip(npml.mass_points.iterrows(), npml.masses, strict=True):
+        cum = 1 / (1 + np.exp(-(alpha + x @ beta + point["(Intercept)"] + x[1] * point["t"])))
+        expected = expected + mass * np.diff(np.concatenate([[0.0], cum, [1.0]]))
+    np.testing.assert_allclose(npml.predict(row)[0], expected, rtol=1e-10)
+
+
+def test_clmm_marginal_probabilities_integrate_the_intercept(fits) -> None:
+    _, clmm = fits
+    row = ordinal_frame().iloc[[0]]
+    coef = clmm.coefficients.to_numpy()
+    lin = coef[:3] - row[["x", "t"]].to_numpy()[0] @ coef[3:]
+    sd = np.sqrt(clmm.var_ranef)
+
+    def prob(r):
+        def f(b):
+            cum = np.concatenate([[0.0], 1 / (1 + np.exp(-(lin - b))), [1.0]])
+            return np.diff(cum)[r] * stats.norm.pdf(b, scale=sd)
+        return integrate.quad(f, -12 * sd, 12 * sd, epsabs=1e-13)[0]
+
+    np.testing.assert_allclose(clmm.predict(row)[0], [prob(r) for r in range(4)], atol=1e-9)
 
 
 def test_summaries_in_the_r_layouts(fits) -> None:

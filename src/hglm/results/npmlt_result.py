@@ -65,16 +65,18 @@ class NPMLTResult(OrdinalResult):
         q = design.q
         self.fixef = self.coefficients.iloc[q:]
         self.se_fixef = self.se_coefficients.iloc[q:]
-        eta = design.fixed_jacobian() @ est.fixed
-        shift = design.Z @ est.points.T  # (n, k)
-        weights = est.masses
-        self.fitted = sum(weights[c] * self._probabilities(eta + shift[:, c : c + 1])
-                          for c in range(k))
+        self._fixed, self._points = est.fixed, est.points
+        self._masses, self._posterior = est.masses, est.posterior
+        self.fitted = self.predict(conditional=True)
         self.resid = np.full(design.X.shape[0], np.nan)
         self.n_obs, self.n_iter, self.converged = design.X.shape[0], fit.n_iter, fit.converged
         self.degenerate = fit.degenerate
         self.names, self.family = None, None  # type: ignore[assignment]
         self._loglik, self._n_params = fit.value.loglik, fit.phi.size
+
+    def _mixture(self, Z: Array, clusters: Array | None) -> list[tuple[Array | float, Array]]:
+        return [(self._masses[c] if clusters is None else self._posterior[clusters, c],
+                 Z @ self._points[c]) for c in range(self.k)]
 
     @property
     def m2LogL(self) -> float:

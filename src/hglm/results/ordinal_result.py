@@ -9,18 +9,23 @@ of every row (P(y = r), columns the categories).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.polynomial import hermite_e
 
 from ..fit.clmm import CLMMFit
 from ..fit.ordinal_likelihood import category_probabilities
 from ..spec.ordinal import OrdinalDesign, latent_distribution
+from ..spec.ordinal_encoding import new_cluster_labels, new_ordinal_arrays
 from .base import MixedModelResult
 from .export import json_number, series_dict
 
 Array = np.ndarray
+
+MARGINAL_NODES = 30  # Gauss-Hermite nodes of clmm's marginal probabilities
 
 
 class OrdinalResult(MixedModelResult):
@@ -55,17 +60,51 @@ class OrdinalResult(MixedModelResult):
         dist = latent_distribution(self.design.link) if self.design.cumulative else None
         return category_probabilities(eta, dist)
 
-    def predict(self, newdata: object | None = None, type: str = "response") -> Array:
-        """Fitted category probabilities (n, q+1) of the fitted rows.
+    def predict(self, newdata: object | None = None, type: str = "response",
+                conditional: bool = False) -> Array:
+        """Category probabilities P(y = r), shape (n, q+1), columns the categories.
 
-        New data are not supported yet (docs/limitations.md): pass None.
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            New rows (None: the fitted rows); conditional predictions also need the
+            cluster column, with clusters of the fit.
+        type : {"response"}
+            Probabilities (the only kind).
+        conditional : bool
+            False: marginal over the random-effect distribution (npmlt: the masses; clmm:
+            N(0, s^2) by quadrature).  True: given each row's cluster (npmlt: the
+            posterior masses of the cluster, clmm: its conditional mode).
         """
-        if newdata is not None:
-            raise ValueError("newdata: prediction for new data is not supported for ordinal "
-                             "fits yet; use newdata=None for the fitted rows")
         if type != "response":
             raise ValueError(f"type must be 'response' (category probabilities), not {type!r}")
-        return self.fitted
+        design = self.design if newdata is None else self._new_design(newdata)
+        clusters = None
+        if conditional:
+            clusters = design.cluster if newdata is None else self._cluster_codes(newdata)
+        eta = design.fixed_jacobian() @ self._fixed
+        return sum(np.asarray(w).reshape(-1, 1) * self._probabilities(eta + shift[:, None])
+                   for w, shift in self._mixture(design.Z, clusters))
+
+    def _mixture(self, Z: Array, clusters: Array | None) -> list[tuple[Array | float, Array]]:
+        """(weight, shift of every linear predictor) pairs whose weighted mean of
+        probabilities is the prediction."""
+        raise NotImplementedError
+
+    def _new_design(self, newdata: object) -> OrdinalDesign:
+        if self.design.encoding is None:
+            raise ValueError("newdata: this fit was not made from formulas")
+        X, X_npo, Z = new_ordinal_arrays(self.design.encoding, newdata)
+        return replace(self.design, X=X, X_npo=X_npo, Z=Z)
+
+    def _cluster_codes(self, newdata: object) -> Array:
+        labels = new_cluster_labels(self.design.encoding, newdata)
+        codes = {label: c for c, label in enumerate(self.design.cluster_labels)}
+        unknown = sorted({str(v) for v in labels if v not in codes})
+        if unknown:
+            raise ValueError(f"newdata: clusters not in the fit: {', '.join(unknown[:5])}; "
+                             "use conditional=False for new clusters")
+        return np.array([codes[v] for v in labels], dtype=np.int64)
 
     def _table(self) -> pd.DataFrame:
         est, se = self.coefficients, self.se_coefficients
@@ -125,13 +164,21 @@ class CLMMResult(OrdinalResult):
         self.condvar = pd.Series(1.0 / fit.curvature, index=list(design.cluster_labels))
         self.fixef = self.coefficients.iloc[q:]
         self.se_fixef = self.se_coefficients.iloc[q:]
-        eta = design.fixed_jacobian() @ fit.x[:-1] + fit.modes[design.cluster][:, None]
-        self.fitted = self._probabilities(eta)
+        self._fixed, self._modes = fit.x[:-1], fit.modes
+        self.fitted = self.predict(conditional=True)
         self.resid = np.full(design.X.shape[0], np.nan)
         self.n_obs, self.n_iter, self.converged = design.X.shape[0], fit.n_iter, fit.converged
         self.names, self.family = None, None  # type: ignore[assignment]
         self._loglik, self._n_params = -0.5 * fit.deviance, fit.x.size
         self.max_grad = None
+
+    def _mixture(self, Z: Array, clusters: Array | None) -> list[tuple[Array | float, Array]]:
+        if clusters is not None:
+            return [(1.0, Z[:, 0] * self._modes[clusters])]
+        nodes, weights = hermite_e.hermegauss(MARGINAL_NODES)
+        sd = np.sqrt(self.var_ranef)
+        return [(w / np.sqrt(2.0 * np.pi), Z[:, 0] * sd * x)
+                for x, w in zip(nodes, weights, strict=True)]
 
     def summary(self) -> str:
         """ordinal's summary layout (as text)."""

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .ordinal_encoding import OrdinalEncoding
+
 Array = np.ndarray
 
 
@@ -165,7 +167,8 @@ class OrdinalDesign:
     random covariates Z and the cluster of each row.
 
     ``cumulative`` is False for the baseline-category logit.  ``link`` names the
-    cumulative link (ignored for the baseline-category model).
+    cumulative link (ignored for the baseline-category model).  ``encoding`` rebuilds the
+    covariates on new data (None for designs built from arrays).
     """
 
     response: OrdinalResponse
@@ -179,6 +182,7 @@ class OrdinalDesign:
     cluster_labels: tuple[str, ...]
     cumulative: bool = True
     link: str = "logit"
+    encoding: OrdinalEncoding | None = None
 
     @property
     def q(self) -> int:

@@ -18,6 +18,7 @@ from .bars import group_columns, parse_formula, parse_lme4
 from .levels import levels_and_codes
 from .model_matrix import fixed_matrix, response_values
 from .ordinal import OrdinalDesign, ordinal_response
+from .ordinal_encoding import OrdinalEncoding
 from .r_syntax import to_python
 from .variables import R_INTERCEPT
 
@@ -30,9 +31,12 @@ def _one_sided(formula: str, argument: str) -> str:
     return to_python(text[1:].strip())
 
 
-def _matrix(frame: pd.DataFrame, rhs: str, where: str) -> pd.DataFrame:
-    X, _ = fixed_matrix(frame, rhs, where)
-    return X
+def _matrix(frame: pd.DataFrame, rhs: str, where: str,
+            intercept: bool = False) -> tuple[pd.DataFrame, object]:
+    """The columns of ``rhs`` and formulaic's spec; the intercept dropped unless asked
+    (the thresholds take its place)."""
+    X, spec = fixed_matrix(frame, rhs, where)
+    return (X if intercept else X.drop(columns=[R_INTERCEPT], errors="ignore")), spec
 
 
 def _response(frame: pd.DataFrame, expr: str) -> pd.Series:
@@ -84,15 +88,14 @@ def ordinal_design(
     data = data.reset_index(drop=True)
     model = parse_formula(formula)
     labels, cluster = _cluster(data, id, id_argument)
-    X = _matrix(data, model.fixed, "formula").drop(columns=[R_INTERCEPT], errors="ignore")
-    npo = pd.DataFrame(index=data.index)
+    X, fixed_spec = _matrix(data, model.fixed, "formula")
+    npo, npo_spec = pd.DataFrame(index=data.index), None
     if formula_npo is not None:
-        npo = _matrix(data, _one_sided(formula_npo, "formula_npo"), "formula_npo")
-        npo = npo.drop(columns=[R_INTERCEPT], errors="ignore")
+        npo, npo_spec = _matrix(data, _one_sided(formula_npo, "formula_npo"), "formula_npo")
         X = X.drop(columns=[c for c in npo.columns if c in X.columns])
-    Z = pd.DataFrame(index=data.index)
+    Z, random_spec = pd.DataFrame(index=data.index), None
     if random is not None:
-        Z = _matrix(data, _one_sided(random, "random"), "random")
+        Z, random_spec = _matrix(data, _one_sided(random, "random"), "random", True)
     y = _response(data, model.response)
     keep = ~(y.isna().to_numpy() | X.isna().any(axis=1).to_numpy()
              | npo.isna().any(axis=1).to_numpy() | Z.isna().any(axis=1).to_numpy())
@@ -112,6 +115,8 @@ def ordinal_design(
         cluster_labels=tuple(labels),
         cumulative=cumulative,
         link=link,
+        encoding=OrdinalEncoding(fixed_spec, tuple(X.columns), npo_spec, tuple(npo.columns),
+                                 random_spec, tuple(Z.columns), id),
     )
 
 
