@@ -8,13 +8,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .fit.clmm import check_nagq, fit_clmm
-from .fit.npml import SE_KINDS, fit_npml
-from .fit.npml_inference import npml_estimates
-from .results.npmlt_result import NPMLTResult
-from .results.ordinal_result import CLMMResult
-from .spec.ordinal import CUMULATIVE_LINKS
-from .spec.ordinal_formula import clmm_design, ordinal_design
+from .fit import NPML_SE_KINDS, check_clmm_nagq, fit_clmm, fit_npml, npml_estimates
+from .results import CLMMResult, NPMLTResult
+from .spec import CUMULATIVE_LINKS, clmm_design, ordinal_design
 
 NPMLT_LINKS = ("clogit", "blogit")
 AUTO_K_MAX = 6
@@ -80,8 +76,8 @@ def npmlt(
     """
     if link not in NPMLT_LINKS:
         raise ValueError(f"link must be one of {', '.join(NPMLT_LINKS)}, not {link!r}")
-    if se not in SE_KINDS:
-        raise ValueError(f"se must be one of {', '.join(SE_KINDS)}, not {se!r}")
+    if se not in NPML_SE_KINDS:
+        raise ValueError(f"se must be one of {', '.join(NPML_SE_KINDS)}, not {se!r}")
     if id is None:
         raise ValueError("id: name the column of the clusters (id='id')")
     design = ordinal_design(formula, data, id=id, random=random, formula_npo=formula_npo,
@@ -150,6 +146,6 @@ def clmm(formula: str, data: pd.DataFrame, link: str = "logit", nAGQ: int = 1) -
     """
     if link not in CUMULATIVE_LINKS:
         raise ValueError(f"link must be one of {', '.join(CUMULATIVE_LINKS)}, not {link!r}")
-    nAGQ = check_nagq(nAGQ)
+    nAGQ = check_clmm_nagq(nAGQ)
     design = clmm_design(formula, data, link)
     return CLMMResult(design, fit_clmm(design, nAGQ), nAGQ, formula)

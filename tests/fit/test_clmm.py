@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from hglm.fit.clmm import ClusterIntegral, check_nagq, fit_clmm
+from hglm.fit.clmm import ClusterIntegral, check_clmm_nagq, fit_clmm
 from hglm.fit.ordinal_likelihood import observation_likelihood
 from hglm.spec.ordinal import latent_distribution
 
@@ -72,7 +72,7 @@ def test_fit_is_a_maximum_with_finite_standard_errors() -> None:
 @pytest.mark.parametrize("bad", [0, -2, 1.5, "10", True])
 def test_nagq_must_be_a_positive_integer(bad) -> None:
     with pytest.raises(ValueError, match="nAGQ must be an integer >= 1"):
-        check_nagq(bad)
+        check_clmm_nagq(bad)
 
 
 @pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from numpy.polynomial import hermite_e
 from scipy import optimize, special
 
-from ..spec.ordinal import OrdinalDesign, latent_distribution
+from ..spec import OrdinalDesign, latent_distribution
 from .diagnostics import ConvergenceWarning
 from .npml import fit_npml
 from .ordinal_likelihood import (
@@ -42,7 +42,7 @@ from .ordinal_likelihood import (
 Array = np.ndarray
 
 
-def check_nagq(nAGQ: object) -> int:
+def check_clmm_nagq(nAGQ: object) -> int:
     """nAGQ must be a whole number >= 1 (1: Laplace)."""
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ < 1:
         raise ValueError(f"nAGQ must be an integer >= 1 (1: Laplace; > 1: adaptive "
@@ -222,7 +222,7 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
     maxit : int
         BFGS iterations.
     """
-    nAGQ = check_nagq(nAGQ)
+    nAGQ = check_clmm_nagq(nAGQ)
     fixed_only = OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
     start = fit_npml(fixed_only, 1)
     integral = ClusterIntegral(design, nAGQ)

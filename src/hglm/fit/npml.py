@@ -19,13 +19,13 @@ import numpy as np
 from numpy.polynomial import hermite_e
 from scipy import optimize
 
-from ..spec.ordinal import OrdinalDesign
+from ..spec import OrdinalDesign
 from .diagnostics import BoundaryWarning, ConvergenceWarning
 from .npml_likelihood import MixtureLikelihood, MixtureValue
 
 Array = np.ndarray
 
-SE_KINDS = ("opg", "observed")
+NPML_SE_KINDS = ("opg", "observed")
 SPREADS = (0.5, 1.0, 2.0, 4.0)
 
 

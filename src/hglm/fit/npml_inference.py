@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .diagnostics import NumericalGuardWarning
-from .npml import SE_KINDS, NPMLFit
+from .npml import NPML_SE_KINDS, NPMLFit
 
 Array = np.ndarray
 
@@ -67,8 +67,8 @@ def _jacobian(fit: NPMLFit, order: Array) -> Array:
 
 def phi_covariance(fit: NPMLFit, se: str) -> Array:
     """V of phi: the inverse outer product of the cluster scores or observed information."""
-    if se not in SE_KINDS:
-        raise ValueError(f"se must be one of {', '.join(SE_KINDS)}, not {se!r}")
+    if se not in NPML_SE_KINDS:
+        raise ValueError(f"se must be one of {', '.join(NPML_SE_KINDS)}, not {se!r}")
     v = fit.value
     info = v.scores.T @ v.scores if se == "opg" else -v.hessian
     try:

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import special
 
-from ..spec.ordinal import OrdinalDesign, latent_distribution
+from ..spec import OrdinalDesign, latent_distribution
 from .ordinal_likelihood import observation_likelihood
 
 Array = np.ndarray

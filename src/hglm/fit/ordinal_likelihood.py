@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from ..spec.ordinal import LatentDistribution
+from ..spec import LatentDistribution
 
 Array = np.ndarray
 

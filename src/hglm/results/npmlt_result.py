@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..fit.npml import NPMLFit
-from ..fit.npml_inference import NPMLEstimates
-from ..spec.ordinal import OrdinalDesign
+from ..fit import NPMLEstimates, NPMLFit
+from ..spec import OrdinalDesign
 from .export import json_number, series_dict
 from .ordinal_result import OrdinalResult
 

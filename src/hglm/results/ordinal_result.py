@@ -16,10 +16,13 @@ import numpy as np
 import pandas as pd
 from numpy.polynomial import hermite_e
 
-from ..fit.clmm import CLMMFit
-from ..fit.ordinal_likelihood import category_probabilities
-from ..spec.ordinal import OrdinalDesign, latent_distribution
-from ..spec.ordinal_encoding import new_cluster_labels, new_ordinal_arrays
+from ..fit import CLMMFit, category_probabilities
+from ..spec import (
+    OrdinalDesign,
+    latent_distribution,
+    new_cluster_labels,
+    new_ordinal_arrays,
+)
 from .base import MixedModelResult
 from .export import json_number, series_dict
 
