@@ -57,7 +57,8 @@ def npmlt(
         The cluster column.
     k : int or "auto"
         Number of mass points; 1 is the model without random effects.  "auto" fits
-        k = 1, 2, ... while BIC improves and keeps the best (its table: ``fit.k_table``).
+        k = 1, 2, ... while BIC improves and the fit is not degenerate, and keeps the best
+        (its table: ``fit.k_table``).
     formula_npo : str, optional
         One-sided formula of the covariates with category-specific coefficients.
     link : {"clogit", "blogit"}
@@ -107,8 +108,8 @@ def _call(formula: str, formula_npo: str | None, random: str | None, id: str,
 
 
 def _auto_k(design, se: str, tol: float, maxit: int, call: str) -> NPMLTResult:
-    """Fit k = 1, 2, ... while BIC improves (at most AUTO_K_MAX points); the warnings of
-    the fits not chosen (a degenerate k + 1, typically) are dropped."""
+    """Fit k = 1, 2, ... while BIC improves and the fit is not degenerate (at most
+    AUTO_K_MAX points); the warnings of the fits not chosen are dropped."""
     rows, best, best_warnings = [], None, []
     for k in range(1, min(AUTO_K_MAX, design.n_clusters) + 1):
         with warnings.catch_warnings(record=True) as caught:
@@ -116,7 +117,7 @@ def _auto_k(design, se: str, tol: float, maxit: int, call: str) -> NPMLTResult:
             fit = fit_npml(design, k, tol=tol, maxit=maxit)
             result = NPMLTResult(design, fit, npml_estimates(fit, se), k, se, call)
         rows.append({"k": k, "logLik": result.loglik, "AIC": result.aic, "BIC": result.bic})
-        if best is not None and result.bic >= best.bic:
+        if best is not None and (result.degenerate or result.bic >= best.bic):
             break
         best, best_warnings = result, caught
     for w in best_warnings:

@@ -9,6 +9,8 @@ cluster scores, the default) within 1e-3.  Every expected number is read from th
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,3 +86,37 @@ def test_empirical_bayes(case) -> None:
 def test_default_fit_not_below_r_default(case) -> None:
     fit, _, default = case
     assert fit.m2LogL <= default["m2LogL"] + 1e-9
+
+
+SCHIZO = "y ~ trt + sqrt(wk) + trt*sqrt(wk)"
+
+
+@pytest.mark.parametrize("k", [3, 4])
+def test_two_dimensional_points_beyond_k2(k) -> None:
+    """Where mixcat returns NaN estimates (two-dimensional random effects, k >= 3), the
+    library finds the supremum and says why it is not a maximum: one class (placebo
+    patients always severely ill) has its point at infinity along (-1, +1)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = hglm.npmlt(SCHIZO, _schizo(), random="~ 1 + trt", id="id", k=k)
+    messages = [str(w.message) for w in caught]
+    assert any("drifts to infinity" in m for m in messages)
+    assert any("standard errors are NaN" in m for m in messages)
+    assert fit.degenerate and fit.converged
+    assert fit.m2LogL < load_ref("glmm/schizo_npmlt_k2")["tight"]["m2LogL"] - 60.0
+    low = fit.mass_points.iloc[0]
+    assert low["(Intercept)"] < -15 and low["(Intercept)"] + low["trt"] > -5
+    assert np.all(np.isnan(fit.se_coefficients))
+    np.testing.assert_allclose(fit.masses.to_numpy() @ fit.mass_points.to_numpy(), 0.0,
+                               atol=1e-8)
+
+
+def test_baseline_logit_and_k1_fit() -> None:
+    """mixcat aborts on k = 1 and fails on blogit from its default starts."""
+    data = _schizo()
+    k1 = hglm.npmlt(SCHIZO, data, random="~ 1 + trt", id="id", k=1)
+    plain = hglm.npmlt(SCHIZO, data, id="id", k=1)
+    assert k1.m2LogL == pytest.approx(plain.m2LogL, abs=1e-8)
+    nominal = hglm.npmlt(SCHIZO, data, random="~ 1 + trt", id="id", k=2, link="blogit")
+    assert nominal.converged
+    assert np.all(np.isfinite(nominal.se_coefficients)) and nominal.loglik > plain.loglik

@@ -27,6 +27,7 @@ Array = np.ndarray
 
 NPML_SE_KINDS = ("opg", "observed")
 SPREADS = (0.5, 1.0, 2.0, 4.0)
+DIVERGED = 15.0  # a point this far out (logit scale) puts probabilities within 3e-7 of 0, 1
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,13 @@ def _fit_of(lik: MixtureLikelihood, res: optimize.OptimizeResult) -> NPMLFit:
     if degenerate:
         warnings.warn("npmlt: the mass-point distribution is degenerate (a mass near 0 or "
                       "two coinciding points): fewer points describe it; try a smaller k",
+                      BoundaryWarning, stacklevel=3)
+    if np.max(np.abs(points), initial=0.0) > DIVERGED:
+        degenerate = True
+        warnings.warn("npmlt: a mass point drifts to infinity (the likelihood keeps rising "
+                      "as it moves away: a class whose responses are all in one extreme "
+                      "category); the log-likelihood is the supremum, that point and the "
+                      "standard errors are not identified; try a smaller k",
                       BoundaryWarning, stacklevel=3)
     return NPMLFit(lik, res.x, value, int(res.nit), converged, degenerate)
 

@@ -22,6 +22,8 @@ from .npml import NPML_SE_KINDS, NPMLFit
 
 Array = np.ndarray
 
+SINGULAR = 1e-10  # smallest / largest eigenvalue of an information matrix taken as singular
+
 
 @dataclass(frozen=True)
 class NPMLEstimates:
@@ -71,13 +73,13 @@ def phi_covariance(fit: NPMLFit, se: str) -> Array:
         raise ValueError(f"se must be one of {', '.join(NPML_SE_KINDS)}, not {se!r}")
     v = fit.value
     info = v.scores.T @ v.scores if se == "opg" else -v.hessian
-    try:
-        return np.linalg.inv(info)
-    except np.linalg.LinAlgError:
+    eig = np.linalg.eigvalsh(info) if info.size else np.ones(1)
+    if not eig.min() > SINGULAR * eig.max():
         warnings.warn("npmlt: the information matrix is singular (a degenerate mass-point "
-                      "distribution?); standard errors are NaN", NumericalGuardWarning,
-                      stacklevel=3)
+                      "distribution or a point at infinity); standard errors are NaN",
+                      NumericalGuardWarning, stacklevel=3)
         return np.full_like(info, np.nan)
+    return np.linalg.inv(info)
 
 
 def npml_estimates(fit: NPMLFit, se: str = "opg") -> NPMLEstimates:
