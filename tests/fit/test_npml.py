@@ -87,3 +87,17 @@ def test_degenerate_distribution_warns() -> None:
         fit = fit_npml(design, 4)
     assert any("degenerate" in str(w.message) for w in caught)
     assert fit.degenerate
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+def test_binary_k1_is_the_binomial_glm(link) -> None:
+    """q = 1: F^{-1}(P(y = 1)) = alpha + x'beta, the binomial GLM of y == 1."""
+    from hglm.fit.glm import fit_glm
+    from hglm.spec import Binomial, response_family
+
+    data = ordinal_frame(seed=4).assign(y=lambda d: np.where(d.y <= 2, 1, 2))
+    design = ordinal_design("y ~ x + t", data, id="g", link=link)
+    est = npml_estimates(fit_npml(design, 1))
+    X = np.column_stack([np.ones(len(data)), data.x, data.t])
+    glm = fit_glm((data.y == 1).to_numpy(float), X, response_family(Binomial(link=link)))
+    np.testing.assert_allclose(est.fixed, glm.coef, rtol=1e-7)
