@@ -19,7 +19,7 @@ import numpy as np
 from numpy.polynomial import hermite_e
 from scipy import optimize
 
-from ..spec import OrdinalDesign
+from ..spec import OrdinalDesign, latent_distribution
 from .diagnostics import BoundaryWarning, ConvergenceWarning
 from .npml_likelihood import MixtureLikelihood, MixtureValue
 
@@ -80,9 +80,7 @@ def _threshold_start(design: OrdinalDesign) -> Array:
     start = np.zeros(design.n_fixed)
     if design.cumulative:
         cum = np.clip(np.cumsum(props)[:q], 1e-6, 1 - 1e-6)
-        from scipy import special, stats
-        start[:q] = {"logit": special.logit(cum), "probit": stats.norm.ppf(cum),
-                     "cloglog": np.log(-np.log1p(-cum))}[design.link]
+        start[:q] = latent_distribution(design.link).quantile(cum)
     else:
         start[:q] = np.log(props[:q] / props[q])
     return start

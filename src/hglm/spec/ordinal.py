@@ -104,7 +104,7 @@ class LatentDistribution:
     """The distribution F of a cumulative link: F^{-1}(P(y <= r)) = eta_r.
 
     ``cdf``/``sf`` are F and 1 - F (each accurate in its own tail), ``pdf`` the density
-    f, ``dpdf`` and ``d2pdf`` its first and second derivatives.
+    f, ``dpdf`` and ``d2pdf`` its first and second derivatives, ``quantile`` F^{-1}.
     """
 
     name: str
@@ -122,6 +122,14 @@ class LatentDistribution:
         if self.name == "probit":
             return special.ndtr(-x)
         return np.exp(-np.exp(x))
+
+    def quantile(self, p: Array) -> Array:
+        """F^{-1}(p)."""
+        if self.name == "logit":
+            return special.logit(p)
+        if self.name == "probit":
+            return special.ndtri(p)
+        return np.log(-np.log1p(-p))
 
     def pdf(self, x: Array) -> Array:
         if self.name == "logit":
