@@ -81,3 +81,15 @@ def test_blogit_and_k1_fit_where_mixcat_fails(data) -> None:
     np.testing.assert_allclose(k1.mass_points, 0.0, atol=1e-12)
     nominal = hglm.npmlt(FORMULA, data, random="~ 1 + t", id="g", k=2, link="blogit")
     assert nominal.converged and nominal.loglik > k1.loglik - 50
+
+
+@pytest.mark.parametrize("link", ["probit", "cloglog"])
+def test_clmm_other_links(data, link) -> None:
+    fit = hglm.clmm("y ~ x + t + (1 | g)", data, link=link, nAGQ=5)
+    assert fit.converged and fit.var_ranef > 0.1  # the data's intercepts differ by 2.5
+    assert f" {link} " in fit.summary()
+    # the probabilities are the link's: P(y <= 1) of the first row, given its mode
+    dist = hglm.spec.latent_distribution(link)
+    eta = fit.coefficients.iloc[0] - data[["x", "t"]].iloc[0] @ fit.coefficients.iloc[3:].to_numpy()
+    expected = dist.cdf(eta - fit.ranef.iloc[0])
+    assert fit.fitted[0, 0] == pytest.approx(expected, rel=1e-10)
