@@ -86,10 +86,21 @@ def test_blogit_and_k1_fit_where_mixcat_fails(data) -> None:
 @pytest.mark.parametrize("link", ["probit", "cloglog"])
 def test_clmm_other_links(data, link) -> None:
     fit = hglm.clmm("y ~ x + t + (1 | g)", data, link=link, nAGQ=5)
-    assert fit.converged and fit.var_ranef > 0.1  # the data's intercepts differ by 2.5
+    assert fit.converged and fit.var_ranef.iloc[0] > 0.1  # the intercepts differ by 2.5
     assert f" {link} " in fit.summary()
     # the probabilities are the link's: P(y <= 1) of the first row, given its mode
     dist = hglm.spec.latent_distribution(link)
     eta = fit.coefficients.iloc[0] - data[["x", "t"]].iloc[0] @ fit.coefficients.iloc[3:].to_numpy()
-    expected = dist.cdf(eta - fit.ranef.iloc[0])
+    expected = dist.cdf(eta - fit.ranef.iloc[0, 0])
     assert fit.fitted[0, 0] == pytest.approx(expected, rel=1e-10)
+
+
+def test_clmm_random_slope() -> None:
+    data = ordinal_frame(n_clusters=100, per=8, slope_sd=0.8)
+    fit = hglm.clmm("y ~ x + t + (1 + x | g)", data)
+    assert list(fit.ranef.columns) == ["(Intercept)", "x"] and not fit.singular
+    assert fit.ranef_cov.shape == (2, 2) and fit.converged
+    assert "Corr" in fit.summary()
+    np.testing.assert_allclose(fit.predict().sum(axis=1), 1.0, rtol=1e-12)
+    with pytest.raises(ValueError, match="nAGQ > 1 is only available"):
+        hglm.clmm("y ~ x + t + (1 + x | g)", data, nAGQ=5)

@@ -13,4 +13,6 @@ laplace = hglm.clmm("y ~ trt * sqrt(wk) + (1 | id)", schizo)
 print(laplace.summary())
 agq = hglm.clmm("y ~ trt * sqrt(wk) + (1 | id)", schizo, nAGQ=10)
 print(agq.summary())
-show("ranef (first 5)", agq.ranef.head())
+show("ranef (first 5)", agq.ranef["(Intercept)"].head())
+slopes = hglm.clmm("y ~ trt * sqrt(wk) + (1 + sqrt(wk) | id)", schizo)   # Laplace
+print(slopes.summary())

@@ -8,7 +8,14 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .fit import NPML_SE_KINDS, check_clmm_nagq, fit_clmm, fit_npml, npml_estimates
+from .fit import (
+    NPML_SE_KINDS,
+    check_clmm_nagq,
+    fit_clmm,
+    fit_clmm_vector,
+    fit_npml,
+    npml_estimates,
+)
 from .results import CLMMResult, NPMLTResult
 from .spec import CUMULATIVE_LINKS, clmm_design, ordinal_design
 
@@ -130,16 +137,18 @@ def clmm(formula: str, data: pd.DataFrame, link: str = "logit", nAGQ: int = 1) -
     """Cumulative link mixed model with a Gaussian random intercept, as ordinal's
     ``clmm``.
 
-    Model: F^{-1}(P(y <= r)) = theta_r - x'beta - b_i, b_i ~ N(0, s^2).
+    Model: F^{-1}(P(y <= r)) = theta_r - x'beta - z'b_i, b_i ~ N(0, Sigma).
 
     Parameters
     ----------
     formula : str
-        ``y ~ covariates + (1 | group)``; y takes 1..q+1 or is an ordered Categorical.
+        ``y ~ covariates + (1 | group)`` or ``(1 + x | group)`` (one random term); y
+        takes 1..q+1 or is an ordered Categorical.
     data : DataFrame
     link : {"logit", "probit", "cloglog"}
     nAGQ : int
-        1: Laplace approximation; > 1: adaptive Gauss-Hermite quadrature with nAGQ nodes.
+        1: Laplace approximation; > 1: adaptive Gauss-Hermite quadrature with nAGQ nodes
+        (a random intercept only).
 
     Returns
     -------
@@ -149,4 +158,9 @@ def clmm(formula: str, data: pd.DataFrame, link: str = "logit", nAGQ: int = 1) -
         raise ValueError(f"link must be one of {', '.join(CUMULATIVE_LINKS)}, not {link!r}")
     nAGQ = check_clmm_nagq(nAGQ)
     design = clmm_design(formula, data, link)
-    return CLMMResult(design, fit_clmm(design, nAGQ), nAGQ, formula)
+    if design.z_names == ("(Intercept)",):
+        return CLMMResult(design, fit_clmm(design, nAGQ), nAGQ, formula)
+    if nAGQ > 1:
+        raise ValueError("nAGQ: nAGQ > 1 is only available for models with a single, scalar "
+                         "random intercept (1 | group); use nAGQ = 1 (Laplace)")
+    return CLMMResult(design, fit_clmm_vector(design), nAGQ, formula)

@@ -52,7 +52,13 @@ def test_clmm_formula(data) -> None:
     assert d.z_names == ("(Intercept)",) and d.link == "probit" and d.n_clusters == 3
 
 
-@pytest.mark.parametrize("formula", ["y ~ x", "y ~ x + (1 | id) + (1 | t)", "y ~ x + (x | id)"])
-def test_clmm_takes_one_scalar_intercept(data, formula) -> None:
+def test_clmm_vector_term(data) -> None:
+    assert clmm_design("y ~ t + (x | id)", data, "logit").z_names == ("(Intercept)", "x")
+    assert clmm_design("y ~ t + (0 + x | id)", data, "logit").z_names == ("x",)
+
+
+@pytest.mark.parametrize("formula", ["y ~ x", "y ~ x + (1 | id) + (1 | t)",
+                                     "y ~ x + (x || id)", "y ~ x + (1 | id:t)"])
+def test_clmm_takes_one_term_of_one_group(data, formula) -> None:
     with pytest.raises(ValueError, match="formula:"):
         clmm_design(formula, data, "logit")

@@ -21,6 +21,7 @@ npml, npml_inference: mixcat's npmlt) and the random-intercept Laplace/AGQ fit (
 from .agq import check_quadrature
 from .bigrr import MarkerFit, check_markers, fit_markers, hem_weights, use_markers
 from .clmm import CLMMFit, check_clmm_nagq, fit_clmm
+from .clmm_vector import fit_clmm_vector
 from .dhglm import DoubleModel, fit_double
 from .diagnostics import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .eql import (
@@ -44,6 +45,7 @@ __all__ = [
     "category_probabilities",
     "check_clmm_nagq",
     "fit_clmm",
+    "fit_clmm_vector",
     "fit_npml",
     "npml_estimates",
     "BoundaryWarning",

@@ -193,17 +193,27 @@ def _hessian(integral: ClusterIntegral, x: Array, h: float = 1e-5) -> Array:
 
 @dataclass(frozen=True)
 class CLMMFit:
-    """The maximum: x = (alpha, beta [npmlt's sign], log s), -2 log L, the Hessian of
-    -2 log L in x, the conditional modes and their curvatures D_i, the number of BFGS
+    """The maximum: x = (alpha, beta [npmlt's sign], the covariance parameters), -2 log L,
+    the Hessian of -2 log L in x, the conditional modes (clusters x terms, npmlt's sign)
+    and conditional variances, the random-effect covariance, the number of BFGS
     iterations and the convergence flag."""
 
     x: Array
     deviance: float
     hessian: Array
     modes: Array
-    curvature: Array
+    condvar: Array
+    cov_ranef: Array
     n_iter: int
     converged: bool
+    singular: bool = False
+
+
+def fixed_start(design: OrdinalDesign) -> Array:
+    """alpha and beta of the model without random effects (npmlt's sign)."""
+    fixed_only = OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
+    start = fit_npml(fixed_only, 1)
+    return start.likelihood.constrained(start.phi)[0]
 
 
 def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
@@ -223,10 +233,8 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
         BFGS iterations.
     """
     nAGQ = check_clmm_nagq(nAGQ)
-    fixed_only = OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
-    start = fit_npml(fixed_only, 1)
     integral = ClusterIntegral(design, nAGQ)
-    x = np.append(start.likelihood.constrained(start.phi)[0], 0.0)
+    x = np.append(fixed_start(design), 0.0)
 
     def fun(z: Array) -> tuple[float, Array]:
         value, grad = integral.evaluate(z)
@@ -248,5 +256,6 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
     if not converged:
         warnings.warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
                       ConvergenceWarning, stacklevel=2)
-    return CLMMFit(x, dev, H, integral.modes.copy(), integral.curvature.copy(),
+    return CLMMFit(x, dev, H, integral.modes[:, None].copy(),
+                   1.0 / integral.curvature[:, None], np.array([[np.exp(2.0 * x[-1])]]),
                    int(res.nit), converged)

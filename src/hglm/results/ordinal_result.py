@@ -28,7 +28,8 @@ from .export import json_number, series_dict
 
 Array = np.ndarray
 
-MARGINAL_NODES = 30  # Gauss-Hermite nodes of clmm's marginal probabilities
+#: Gauss-Hermite nodes per dimension of clmm's marginal probabilities (product rule)
+MARGINAL_NODES = {1: 30, 2: 15, 3: 8}
 
 
 class OrdinalResult(MixedModelResult):
@@ -147,8 +148,11 @@ class OrdinalResult(MixedModelResult):
 
 class CLMMResult(OrdinalResult):
     """ordinal's clmm: thresholds ``1|2``, ... then the coefficients (clmm's sign:
-    logit P(y <= r) = theta_r - x'beta - b), ``var_ranef``, ``ranef`` (conditional modes,
-    clmm's sign) with ``condvar``, ``nAGQ``."""
+    logit P(y <= r) = theta_r - x'beta - z'b), ``ranef_cov`` (the covariance of b, a
+    DataFrame named by the random terms), ``var_ranef`` (its diagonal), ``ranef``
+    (conditional modes, clmm's sign, one row per cluster) with ``condvar`` (conditional
+    variances), ``singular`` (a variance at the boundary, with a BoundaryWarning),
+    ``nAGQ``."""
 
     def __init__(self, design: OrdinalDesign, fit: CLMMFit, nAGQ: int, formula: str) -> None:
         self.design, self.nAGQ, self.formula = design, nAGQ, formula
@@ -156,32 +160,39 @@ class CLMMResult(OrdinalResult):
         q, labels = design.q, design.response.labels
         names = [f"{labels[r]}|{labels[r + 1]}" for r in range(q)] + list(design.x_names)
         sign = np.r_[np.ones(q), -np.ones(len(design.x_names))]
+        p = len(names)
         cov = np.linalg.inv(fit.hessian / 2.0)
         se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        self.coefficients = pd.Series(sign * fit.x[:-1], index=names)
-        self.se_coefficients = pd.Series(se[:-1], index=names)
-        self.vcov = pd.DataFrame(cov[:-1, :-1] * np.outer(sign, sign), index=names,
+        self.coefficients = pd.Series(sign * fit.x[:p], index=names)
+        self.se_coefficients = pd.Series(se[:p], index=names)
+        self.vcov = pd.DataFrame(cov[:p, :p] * np.outer(sign, sign), index=names,
                                  columns=names)
-        self.var_ranef = float(np.exp(2.0 * fit.x[-1]))
-        self.ranef = pd.Series(-fit.modes, index=list(design.cluster_labels))
-        self.condvar = pd.Series(1.0 / fit.curvature, index=list(design.cluster_labels))
+        terms, clusters = list(design.z_names), list(design.cluster_labels)
+        self.ranef_cov = pd.DataFrame(fit.cov_ranef, index=terms, columns=terms)
+        self.var_ranef = pd.Series(np.diag(fit.cov_ranef), index=terms)
+        self.ranef = pd.DataFrame(-fit.modes, index=clusters, columns=terms)
+        self.condvar = pd.DataFrame(fit.condvar, index=clusters, columns=terms)
         self.fixef = self.coefficients.iloc[q:]
         self.se_fixef = self.se_coefficients.iloc[q:]
-        self._fixed, self._modes = fit.x[:-1], fit.modes
+        self._fixed, self._modes = fit.x[:p], fit.modes
         self.fitted = self.predict(conditional=True)
         self.resid = np.full(design.X.shape[0], np.nan)
         self.n_obs, self.n_iter, self.converged = design.X.shape[0], fit.n_iter, fit.converged
+        self.singular = fit.singular
         self.names, self.family = None, None  # type: ignore[assignment]
         self._loglik, self._n_params = -0.5 * fit.deviance, fit.x.size
-        self.max_grad = None
 
     def _mixture(self, Z: Array, clusters: Array | None) -> list[tuple[Array | float, Array]]:
         if clusters is not None:
-            return [(1.0, Z[:, 0] * self._modes[clusters])]
-        nodes, weights = hermite_e.hermegauss(MARGINAL_NODES)
-        sd = np.sqrt(self.var_ranef)
-        return [(w / np.sqrt(2.0 * np.pi), Z[:, 0] * sd * x)
-                for x, w in zip(nodes, weights, strict=True)]
+            return [(1.0, np.einsum("nd,nd->n", Z, self._modes[clusters]))]
+        d = Z.shape[1]
+        nodes, weights = hermite_e.hermegauss(MARGINAL_NODES[min(d, 3)])
+        weights = weights / np.sqrt(2.0 * np.pi)
+        grid = np.stack(np.meshgrid(*[nodes] * d, indexing="ij"), -1).reshape(-1, d)
+        mass = np.prod(np.stack(np.meshgrid(*[weights] * d, indexing="ij"), -1)
+                       .reshape(-1, d), axis=1)
+        points = grid @ np.linalg.cholesky(self.ranef_cov.to_numpy()).T
+        return [(m, Z @ b) for m, b in zip(mass, points, strict=True)]
 
     def summary(self) -> str:
         """ordinal's summary layout (as text)."""
@@ -193,27 +204,40 @@ class CLMMResult(OrdinalResult):
         five, three = (lambda v: f"{v:.5f}"), (lambda v: f"{v:.3f}")
         formats = {"Estimate": five, "Std. Error": five, "z value": three}
         q = self.design.q
-        sd = np.sqrt(self.var_ranef)
-        id_name = self.formula.split("|")[-1].strip(" )")
+        id_name = self.design.encoding.id if self.design.encoding else "group"
         lines = [
             f"Cumulative Link Mixed Model fitted with {how}", "",
             f"formula: {self.formula}", "",
             " link  threshold nobs logLik   AIC     niter",
             f" {self.design.link:<5} flexible  {self.n_obs:<4} {self.loglik:.2f} "
             f"{self.aic:.2f} {self.n_iter}", "",
-            "Random effects:",
-            " Groups Name        Variance Std.Dev.",
-            f" {id_name:<6} (Intercept) {self.var_ranef:<8.4g} {sd:.4g}",
+            "Random effects:", self._random_table(id_name),
             f"Number of groups:  {id_name} {self.design.n_clusters}", "",
             "Coefficients:", t.iloc[q:].to_string(formatters=formats), "",
             "Threshold coefficients:", t.iloc[:q].to_string(formatters=formats),
         ]
         return "\n".join(lines)
 
+    def _random_table(self, group: str) -> str:
+        """ordinal's table: Groups, Name, Variance, Std.Dev. and correlations."""
+        cov = self.ranef_cov.to_numpy()
+        sd = np.sqrt(np.diag(cov))
+        corr = cov / np.outer(sd, sd)
+        rows = []
+        for j, name in enumerate(self.ranef_cov.index):
+            row = {"Groups": group if j == 0 else "", "Name": name,
+                   "Variance": f"{cov[j, j]:.4g}", "Std.Dev.": f"{sd[j]:.4g}"}
+            if j > 0:
+                row["Corr"] = " ".join(f"{c:.3f}" for c in corr[j, :j])
+            rows.append(row)
+        return pd.DataFrame(rows).fillna("").to_string(index=False)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**self._common_dict(), "var_ranef": self.var_ranef,
-                "ranef": series_dict(self.ranef)}
+        return {**self._common_dict(), "var_ranef": series_dict(self.var_ranef),
+                "ranef_cov": self.ranef_cov.to_numpy().tolist(),
+                "ranef": {str(c): self.ranef[c].tolist() for c in self.ranef.columns}}
 
     def __repr__(self) -> str:
+        variances = ", ".join(f"{v:.4g}" for v in self.var_ranef)
         return (f"<CLMMResult {self.method}: logLik {self.loglik:.4f}, "
-                f"{self.design.n_clusters} clusters, var_ranef {self.var_ranef:.4g}>")
+                f"{self.design.n_clusters} clusters, var_ranef {variances}>")

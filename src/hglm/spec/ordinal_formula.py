@@ -121,16 +121,17 @@ def ordinal_design(
 
 
 def clmm_design(formula: str, data: pd.DataFrame, link: str) -> OrdinalDesign:
-    """The arrays of a clmm formula ``y ~ covariates + (1 | id)`` (one scalar random
-    intercept)."""
+    """The arrays of a clmm formula ``y ~ covariates + (terms | id)``: one random term of
+    one grouping column, ``(1 | id)`` or ``(1 + x | id)`` (as in lme4, ``(x | id)``
+    includes the intercept and ``(0 + x | id)`` does not)."""
     model = parse_lme4(formula)
     if len(model.bars) != 1 or len(model.bars[0].groups) != 1:
         raise ValueError("formula: clmm here takes exactly one random-effects term "
-                         "(1 | group), e.g. 'y ~ trt + (1 | id)'")
+                         "(terms | group), e.g. 'y ~ trt + (1 | id)'")
     bar = model.bars[0]
-    if bar.covariates.replace(" ", "") != "1" or len(bar.groups[0]) != 1:
-        raise ValueError("formula: only a scalar random intercept (1 | group) of one "
-                         f"grouping column is supported, not ({bar.covariates} | ...)")
+    if len(bar.groups[0]) != 1 or bar.independent:
+        raise ValueError("formula: the random term must be (terms | group) with one grouping "
+                         "column (no a:b groups, no ||)")
     fixed = f"{model.response} ~ {model.fixed}"
-    return ordinal_design(fixed, data, id=group_columns(bar.groups[0])[0], random="~ 1", link=link,
-                          id_argument="formula")
+    return ordinal_design(fixed, data, id=group_columns(bar.groups[0])[0],
+                          random=f"~ {bar.covariates}", link=link, id_argument="formula")
