@@ -12,11 +12,16 @@ from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
 from .marginal import MarginalResult, lme4_term_order
 from .marginal_view import MarginalFit
+from .npmlt_result import NPMLTResult
+from .ordinal_result import CLMMResult, OrdinalResult
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
 from .term_layout import reorder_theta
 
 __all__ = [
+    "CLMMResult",
+    "NPMLTResult",
+    "OrdinalResult",
     "AnovaTable",
     "BigRRResult",
     "HGLMResult",

@@ -46,6 +46,16 @@ from .model import (
     Unstructured,
 )
 from .names import Names
+from .ordinal import (
+    CUMULATIVE_LINKS,
+    LatentDistribution,
+    OrdinalDesign,
+    OrdinalResponse,
+    latent_distribution,
+    ordinal_response,
+)
+from .ordinal_encoding import OrdinalEncoding, new_cluster_labels, new_ordinal_arrays
+from .ordinal_formula import clmm_design, ordinal_design
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
@@ -65,6 +75,17 @@ from .validation import (
 from .variables import formula_columns
 
 __all__ = [
+    "CUMULATIVE_LINKS",
+    "LatentDistribution",
+    "OrdinalDesign",
+    "OrdinalResponse",
+    "latent_distribution",
+    "ordinal_response",
+    "OrdinalEncoding",
+    "new_cluster_labels",
+    "new_ordinal_arrays",
+    "clmm_design",
+    "ordinal_design",
     "Beta",
     "Binomial",
     "CAR",
