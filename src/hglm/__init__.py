@@ -3,7 +3,8 @@ marginal likelihood (ML, REML).
 
 The Python counterpart of R's hglm package: GLMs whose random effects are Gaussian,
 Gamma, Beta or inverse-Gamma, with a model for the residual dispersion; and of lme4's
-``lmer``, ``glmer`` and ``anova``.
+``lmer``, ``glmer`` and ``anova``; and ordinal/nominal mixed models as mixcat's ``npmlt``
+and ordinal's ``clmm``.
 """
 
 from ._version import __version__ as __version__
@@ -11,12 +12,15 @@ from .api import hglm, hglm2
 from .fit import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .hem import bigrr_update
 from .lme4 import anova, glmer, lmer
+from .ordinal import clmm, npmlt
 from .results import (
     AnovaTable,
     BigRRResult,
+    CLMMResult,
     HGLMResult,
     LRTResult,
     MarginalResult,
+    NPMLTResult,
     Summary,
     lrt,
 )
@@ -41,6 +45,7 @@ __all__ = [
     "BigRRResult",
     "BoundaryWarning",
     "CAR",
+    "CLMMResult",
     "Binomial",
     "ConvergenceWarning",
     "Family",
@@ -49,6 +54,7 @@ __all__ = [
     "HGLMResult",
     "LRTResult",
     "MarginalResult",
+    "NPMLTResult",
     "InverseGamma",
     "InverseGaussian",
     "NumericalGuardWarning",
@@ -58,10 +64,12 @@ __all__ = [
     "Summary",
     "anova",
     "bigrr_update",
+    "clmm",
     "glmer",
     "hglm",
     "hglm2",
     "lmer",
     "lrt",
+    "npmlt",
     "pedigree_precision",
 ]

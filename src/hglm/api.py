@@ -23,7 +23,7 @@ from scipy import sparse
 
 from ._warn import warn
 from .distributed import is_dask_frame
-from .engine import Indicator, NotPositiveDefiniteError, as_block, spd_logdet
+from .engine import Grouped, Indicator, NotPositiveDefiniteError, as_block, spd_logdet
 from .fit import (
     DoubleModel,
     Options,
@@ -33,20 +33,19 @@ from .fit import (
     fit_markers,
     use_markers,
 )
-from .marginal_fit import (
-    MARGINAL_METHODS,
-    fit_marginal,
-    marginal_controls,
-    refuse_correlated_terms,
-)
+from .marginal_fit import MARGINAL_METHODS, fit_marginal, marginal_controls
 from .results import BigRRResult, HGLMResult, MarginalResult
 from .spec import (
     EngineHooks,
     Family,
+    FormulaTerm,
     ModelDesign,
+    Names,
     Problem,
     RandomFamily,
     RandomTerm,
+    Unstructured,
+    VectorTerm,
     align_covariances,
     align_rows,
     align_to_index,
@@ -254,8 +253,9 @@ def hglm2(
     ----------
     formula : str
         E.g. ``"y ~ x1 + x2 + (1|z1) + (1|z2)"``; ``(0 + x|g)`` random slopes,
-        ``(1|a/b)`` nesting.  Random terms are independent (hglm has no correlated
-        random effects), so ``(x|g)`` means ``(1|g) + (0 + x|g)``.
+        ``(1|a/b)`` nesting.  As in lme4, ``(x|g)`` is one vector-valued term with
+        correlated effects, and ``(x||g)`` the independent terms ``(1|g) + (0 + x|g)``
+        (R's hglm2 reads ``(x|g)`` so: docs/from_r.md).
     data : DataFrame, dict of columns or dask.dataframe.DataFrame
         A Dask DataFrame is fitted on its partitions (docs/scale.md): EQL with
         intercept-only dispersions; weights and offset as column names.
@@ -285,8 +285,6 @@ def hglm2(
         if key in kwargs:
             raise ValueError(f"{key}: is not an argument of hglm2; use the formula")
     controls = _controls(kwargs)
-    if controls["method"] in MARGINAL_METHODS:
-        refuse_correlated_terms(formula)
     fam = response_family(controls["family"])
     _check_formulas(formula=formula, disp=disp)
     if is_dask_frame(data):
@@ -378,12 +376,24 @@ def _fit_design(
         raise ValueError("disp: random effects in the dispersion model (a double HGLM) "
                          "are fitted by EQL only")
     if disp_terms:
+        _refuse_vector_terms(design.random + disp_terms)
         fit = _fit_double_design(design, y, x_disp, disp_terms, controls)
     else:
         fit = _fit(y, design.X, design.random, None, x_disp, design.weights, design.offset,
                    _term_labels(design.random), controls)
     fit.design = design
     return fit
+
+
+def _refuse_vector_terms(terms: list[FormulaTerm]) -> None:
+    """A double HGLM stacks its terms' columns of Z: scalar terms only."""
+    for t in terms:
+        if isinstance(t, VectorTerm):
+            raise ValueError(
+                f"disp: a double HGLM (random effects in the dispersion model) takes scalar "
+                f"random terms, and {t.label} is vector-valued (correlated effects); write it "
+                "with '||' for independent terms"
+            )
 
 
 def _stack_terms(
@@ -394,7 +404,7 @@ def _stack_terms(
     return Z, [len(t.levels) for t in terms], _term_labels(terms)
 
 
-def _term_labels(terms: list[RandomTerm]) -> tuple[list[str], list[str]]:
+def _term_labels(terms: list[FormulaTerm]) -> tuple[list[str], list[str]]:
     """The (effect names, term labels) of the formula layer's terms."""
     return [nm for t in terms for nm in t.names], [t.label for t in terms]
 
@@ -443,6 +453,7 @@ def _fit(
         rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
         engine=_ENGINE, **{name: c[name] for name in _MODEL_ARGUMENTS},
     )
+    _refuse_until_fitted(problem, names)
     if c["method"] in MARGINAL_METHODS:
         return fit_marginal(problem, names, c["method"], c["nAGQ"], c["start"])
     options, method = _options(c, problem)
@@ -452,6 +463,19 @@ def _fit(
         fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
+
+
+def _refuse_until_fitted(problem: Problem, names: Names) -> None:
+    """The estimators do not fit an unstructured covariance yet (issue 15's fit side):
+    a vector-valued term is refused rather than fitted as something else.  Removed when
+    the estimators take ``Unstructured`` terms."""
+    for term, label in zip(problem.terms, names.terms, strict=True):
+        if isinstance(term.covariance, Unstructured):
+            raise ValueError(
+                f"formula: {label} is a vector-valued random term (correlated effects), "
+                "which the estimators do not fit yet; write it with '||' for independent "
+                f"terms, e.g. {label.replace('|', '||', 1)}"
+            )
 
 
 def _options(c: dict, problem: Problem) -> tuple[Options, str]:
@@ -483,9 +507,11 @@ def _effective_method(method: str, rand_fams: list[RandomFamily]) -> str:
     return method
 
 
-def _engine_block(columns: RandomTerm | Array | sparse.spmatrix) -> object:
-    """A term's columns of Z as the engine's block: a formula term from its level codes,
-    a matrix by ``as_block``."""
+def _engine_block(columns: FormulaTerm | Array | sparse.spmatrix) -> object:
+    """A term's columns of Z as the engine's block: a formula term from its level codes
+    (a vector-valued term's as a ``Grouped`` block), a matrix by ``as_block``."""
+    if isinstance(columns, VectorTerm):
+        return Grouped.from_codes(columns.codes, columns.values, len(columns.levels))
     if isinstance(columns, RandomTerm):
         return Indicator.from_codes(columns.codes, columns.values, len(columns.levels))
     return as_block(columns)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from .fit import check_nagq, check_quadrature, fit_glmm, fit_lmm
-from .results import MarginalResult, lme4_term_order
-from .spec import ModelDesign, Names, Problem, correlated_bars, integer_counts, response_family
+from .results import MarginalResult, lme4_term_order, reorder_theta
+from .spec import ModelDesign, Names, Problem, integer_counts, response_family
 
 MARGINAL_METHODS = ("ML", "REML")
 
@@ -61,27 +61,13 @@ def _start_in_term_order(start: object, problem: Problem) -> dict | None:
         return None
     out = dict(start) if isinstance(start, dict) else {"theta": start}
     if out.get("theta") is not None:
-        theta = np.asarray(out["theta"], dtype=float)
         order = lme4_term_order(problem)
-        if theta.shape != order.shape:
-            raise ValueError(f"start: theta needs {order.size} values, one per random "
-                             f"term, got {theta.size}")
-        out["theta"] = theta[np.argsort(order)]
+        sizes = [problem.terms[k].n_theta for k in order]
+        try:
+            out["theta"] = reorder_theta(np.ravel(out["theta"]), sizes, np.argsort(order))
+        except ValueError as err:
+            raise ValueError(f"start: {err}") from err
     return out
-
-
-def refuse_correlated_terms(formula: str) -> None:
-    """lme4 fits ``(1 + x|g)`` with a correlation between the intercept and the slope
-    (an unstructured covariance), which these estimators do not have yet: refuse it
-    rather than fit the independent terms of ``(1 + x||g)`` under lme4's name."""
-    correlated = correlated_bars(formula)
-    if correlated:
-        raise ValueError(
-            f"formula: {correlated[0]} is a correlated (vector-valued) random term in lme4; "
-            "correlated random effects are not supported yet (docs/limitations.md): write "
-            "it with '||' for independent terms, e.g. "
-            f"{correlated[0].replace('|', '||', 1)}"
-        )
 
 
 def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,

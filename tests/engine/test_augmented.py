@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from hglm.engine.augmented import AugmentedSystem
-from hglm.engine.blocks import as_block
-from hglm.engine.factor import NotPositiveDefiniteError
+from hglm.engine.blocks import Grouped, Indicator, as_block
+from hglm.engine.factor import NotPositiveDefiniteError, inverse_diag_blocks
 
-from .dense_reference import LAYOUTS, Dense, N, P
+from .dense_reference import GROUPED_LAYOUTS, LAYOUTS, Dense, N, P
 
 
 @pytest.fixture(params=sorted(LAYOUTS))
@@ -37,9 +37,7 @@ def test_diag_inverse(problem: Dense) -> None:
 def test_weighted_diag_sums_per_term(problem: Dense) -> None:
     # the per-term sums of w2_j (C^{-1})_jj without diag(C^{-1}) on the eliminated block
     factor = problem.system.factorize(problem.w1, problem.w2)
-    widths = [b.shape[1] for b in problem.user_blocks]
-    ends = np.cumsum(widths)
-    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    slices = problem.slices
     weighted = problem.w2 * np.diag(np.linalg.inv(problem.C()))[P:]
     expected = [weighted[sl].sum() for sl in slices]
     np.testing.assert_allclose(
@@ -50,9 +48,7 @@ def test_weighted_diag_sums_per_term(problem: Dense) -> None:
 def test_weighted_diag_sums_with_trace_weights(problem: Dense) -> None:
     # E' diag(c / D^2) E formed with S (one complex sparse product) gives the same sums;
     # other weights at the call fall back to their own product
-    widths = [b.shape[1] for b in problem.user_blocks]
-    ends = np.cumsum(widths)
-    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    slices = problem.slices
     diag = np.diag(np.linalg.inv(problem.C()))[P:]
     factor = problem.system.factorize(problem.w1, problem.w2, trace_weights=problem.w2)
     other = problem.rng.uniform(0.5, 4.0, problem.q)
@@ -68,6 +64,27 @@ def test_rows_quadform(problem: Dense) -> None:
     Cinv = np.linalg.inv(problem.C())
     expected = np.einsum("ij,jk,ik->i", problem.T1, Cinv, problem.T1)
     np.testing.assert_allclose(factor.rows_quadform(), expected, rtol=1e-9, atol=1e-13)
+
+
+def test_inverse_diag_blocks(problem: Dense) -> None:
+    """The per-level blocks of C^{-1} of every term (q x q for a vector-valued term, 1 x 1
+    for an indicator, the whole term for a dense block), eliminated or in B, and a block
+    across X and the first term (by solves)."""
+    factor = problem.system.factorize(problem.w1, problem.w2)
+    Cinv = np.linalg.inv(problem.C())
+    requests = [(P - 1, 2, 1)]
+    for b, sl in zip(problem.blocks, problem.slices, strict=True):
+        size = b.size if isinstance(b, Grouped) else 1 if isinstance(b, Indicator) else (
+            sl.stop - sl.start)
+        count = (sl.stop - sl.start) // size
+        requests += [(P + sl.start, size, count), (P + sl.start + size, size, count // 2)]
+    for start, size, count in requests:
+        blocks = factor.inverse_diag_blocks(start, size, count)
+        assert blocks.shape == (count, size, size)
+        for level in range(count):
+            at = slice(start + level * size, start + (level + 1) * size)
+            np.testing.assert_allclose(blocks[level], Cinv[at, at], rtol=1e-9, atol=1e-13)
+        np.testing.assert_array_equal(inverse_diag_blocks(factor, start, size, count), blocks)
 
 
 def test_leverages_sum_to_number_of_parameters(problem: Dense) -> None:
@@ -118,12 +135,8 @@ def test_refactorize_with_scaled_and_new_weights(problem: Dense) -> None:
 def test_scaled_weights_system_agrees_with_dense(problem: Dense) -> None:
     # scaled_weights=True: E' diag(d) E from pair products (sparse E) from the first
     # factorization on; rescaled and genuinely new w1 must give the dense results
-    sysm = AugmentedSystem(
-        problem.X, [as_block(b) for b in problem.user_blocks], scaled_weights=True
-    )
-    widths = [b.shape[1] for b in problem.user_blocks]
-    ends = np.cumsum(widths)
-    slices = [slice(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+    sysm = AugmentedSystem(problem.X, problem.blocks, scaled_weights=True)
+    slices = problem.slices
     b = problem.rng.normal(size=P + problem.q)
     for w1 in (problem.w1, 0.4 * problem.w1, problem.rng.uniform(0.3, 3.0, N), problem.w1):
         factor = sysm.factorize(w1, problem.w2, trace_weights=problem.w2)
@@ -158,6 +171,15 @@ def test_not_positive_definite_raises() -> None:
         prob.system.factorize(prob.w1, w2)
 
 
+def test_not_positive_definite_block_of_a_vector_term() -> None:
+    # the unused level's 2 x 2 block of C is diag(w2): singular when a w2 is 0
+    prob = Dense(5, "grouped_unused_level")
+    w2 = prob.w2.copy()
+    w2[9] = 0.0
+    with pytest.raises(NotPositiveDefiniteError, match="random-effect block"):
+        prob.system.factorize(prob.w1, w2)
+
+
 def test_not_positive_definite_in_dense_part() -> None:
     rng = np.random.default_rng(0)
     X = np.column_stack([np.ones(N), np.ones(N)])  # duplicated column, not full rank
@@ -166,11 +188,12 @@ def test_not_positive_definite_in_dense_part() -> None:
         sysm.factorize(np.ones(N), np.ones(2))
 
 
-@pytest.mark.parametrize("layout", ["one_indicator", "two_crossed", "dense_only", "zero_rows"])
+@pytest.mark.parametrize("layout", ["one_indicator", "two_crossed", "dense_only", "zero_rows",
+                                    *GROUPED_LAYOUTS])
 def test_no_fixed_columns(layout: str) -> None:
     # the Z-only system (p = 0) used by the EQL1 correction
     prob = Dense(31, layout)
-    sysm = AugmentedSystem(np.zeros((N, 0)), [as_block(b) for b in prob.user_blocks])
+    sysm = AugmentedSystem(np.zeros((N, 0)), prob.blocks)
     factor = sysm.factorize(prob.w1, prob.w2)
     H = prob.Z.T @ (prob.w1[:, None] * prob.Z) + np.diag(prob.w2)
     Hinv = np.linalg.inv(H)
@@ -210,3 +233,31 @@ def test_many_small_levels_use_the_gather_path_and_agree_with_dense() -> None:
     np.testing.assert_allclose(factor.diag_inverse(), np.diag(Ci), rtol=1e-9, atol=1e-12)
     expected = np.einsum("ij,jk,ik->i", T1, Ci, T1)
     np.testing.assert_allclose(factor.rows_quadform(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_many_small_levels_of_a_vector_term_gather_and_agree_with_dense() -> None:
+    """As above with (1 + x | a) eliminated (q = 2, two rows per level) beside an
+    indicator in B: the per-level blocks of E S^-1 E' come from gathers on E's pattern."""
+    rng = np.random.default_rng(12)
+    n, levels, qb = 1200, 600, 300
+    x = rng.normal(size=n)
+    a = Grouped.from_codes(np.repeat(np.arange(levels), 2), np.column_stack([np.ones(n), x]),
+                           levels)
+    Zb = np.zeros((n, qb))
+    Zb[np.arange(n), rng.integers(0, qb, n)] = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    sysm = AugmentedSystem(X, [a, as_block(Zb)])
+    w1, w2 = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 3.0, 2 * levels + qb)
+    factor = sysm.factorize(w1, w2)
+    assert factor._e_sinv is None
+    T1 = np.hstack([X, a.toarray(), Zb])
+    C = T1.T @ (w1[:, None] * T1)
+    C[2:, 2:] += np.diag(w2)
+    Ci = np.linalg.inv(C)
+    np.testing.assert_allclose(factor.diag_inverse(), np.diag(Ci), rtol=1e-9, atol=1e-12)
+    expected = np.einsum("ij,jk,ik->i", T1, Ci, T1)
+    np.testing.assert_allclose(factor.rows_quadform(), expected, rtol=1e-9, atol=1e-12)
+    blocks = factor.inverse_diag_blocks(2, 2, levels)
+    for level in (0, 17, levels - 1):
+        at = slice(2 + 2 * level, 4 + 2 * level)
+        np.testing.assert_allclose(blocks[level], Ci[at, at], rtol=1e-9, atol=1e-13)

@@ -51,6 +51,11 @@ def test_a_block_is_the_largest_indicator() -> None:
     assert prob.system.q_a == 7
     prob = Dense(3, "dense_only")
     assert prob.system.A is None
+    # a vector-valued term qualifies by its columns (q per level)
+    prob = Dense(3, "grouped_q3_and_indicator")
+    assert (prob.system.a_term, prob.system.q_a, prob.system.a_size) == (1, 24, 3)
+    prob = Dense(3, "indicator_and_grouped")
+    assert (prob.system.a_term, prob.system.q_a, prob.system.a_size) == (1, 12, 1)
 
 
 def test_entries_of_c_and_f_ordered_matrices() -> None:

@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from hglm.engine.blocks import Grouped, Indicator, as_block, block_csr, block_width
+from hglm.engine.blocks import (
+    Grouped,
+    Indicator,
+    as_block,
+    block_csr,
+    block_width,
+    level_view,
+)
 from hglm.spec import design_from_lme4
 
 from .dense_reference import one_hot
@@ -124,3 +131,15 @@ def test_grouped_products_and_csr_match_dense() -> None:
     np.testing.assert_allclose(block.matvec(v), Z @ v)
     np.testing.assert_allclose(block.rmatvec(y), Z.T @ y)
     np.testing.assert_array_equal(block_csr(block, 60).toarray(), Z)
+
+
+def test_level_view() -> None:
+    # an indicator is the case q = 1 of a vector-valued term, without a copy
+    g = np.array([2, 0, 1, 2, 0])
+    block = as_block(one_hot(g, 4, np.array([1.0, 0.5, -2.0, 3.0, 1.0])))
+    view = level_view(block)
+    assert isinstance(view, Grouped) and view.size == 1 and view.width == 4
+    assert np.shares_memory(view.values, block.values)
+    np.testing.assert_array_equal(view.toarray(), block.toarray())
+    grouped, _ = _grouped()
+    assert level_view(grouped) is grouped

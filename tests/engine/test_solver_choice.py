@@ -1,6 +1,7 @@
 """The choice of the solver (``hglm.engine.solver_choice``): the general sparse one for
 known precisions and for nested terms whose structured Schur complement would be large,
-the structured Cholesky otherwise; a nested model fits the same by either."""
+the structured Cholesky otherwise (vector-valued terms by the indicators' rules); a
+nested model fits the same by either."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from hglm.engine import solver_choice
 from hglm.engine.augmented import AugmentedSystem
-from hglm.engine.blocks import as_block
+from hglm.engine.blocks import Grouped, as_block
 from hglm.engine.solver_choice import make_system
 from hglm.engine.sparse import SparseSystem
 
@@ -46,6 +47,33 @@ def test_nested_terms() -> None:
     # a:c with c drawn independently of b is nested in a but not in a:b
     other = [one_hot(a, 3), one_hot(b, 6), one_hot(a * 8 + rng.integers(0, 8, N), 24)]
     assert not solver_choice.nested_terms([as_block(Z) for Z in other])
+
+
+def _grouped(codes: np.ndarray, levels: int, rng: np.random.Generator) -> Grouped:
+    return Grouped.from_codes(codes, np.column_stack([np.ones(codes.size),
+                                                      rng.normal(size=codes.size)]), levels)
+
+
+def test_vector_valued_terms_follow_the_indicators_rules(monkeypatch) -> None:
+    """(1 + x | a) alone or crossed: structured; nested with (1 | a:b) or
+    (1 + x | a:b): nested_terms, and sparse once the Schur complement is large."""
+    rng = np.random.default_rng(4)
+    X = np.column_stack([np.ones(N), rng.normal(size=N)])
+    a = groups(rng, 3)
+    ab = a * 4 + rng.integers(0, 4, N)
+    crossed = [_grouped(groups(rng, 5), 5, rng), as_block(one_hot(groups(rng, 4), 4))]
+    nested = [_grouped(a, 3, rng), as_block(one_hot(ab, 12))]
+    both = [_grouped(a, 3, rng), _grouped(ab, 12, rng)]
+    assert isinstance(make_system(X, crossed[:1]), AugmentedSystem)
+    assert isinstance(make_system(X, crossed), AugmentedSystem)
+    assert not solver_choice.nested_terms(crossed)
+    assert solver_choice.nested_terms(nested) and solver_choice.nested_terms(both)
+    codes = rng.integers(-1, 12, N)  # (1 + x | c) crossed with a, rows in no level
+    assert not solver_choice.nested_terms([_grouped(a, 3, rng), _grouped(codes, 12, rng)])
+    assert isinstance(make_system(X, both), AugmentedSystem)
+    monkeypatch.setattr(solver_choice, "SPARSE_FROM_SCHUR", 0)
+    assert isinstance(make_system(X, both), SparseSystem)
+    assert isinstance(make_system(X, crossed), AugmentedSystem)
 
 
 def test_nested_fit_by_either_solver(monkeypatch) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy import stats
 
 import hglm
+from hglm.results.summary import Summary
+from hglm.results.varcorr import varcorr_frame
 
 
 def test_summary_text(fit) -> None:
@@ -70,3 +74,22 @@ def test_random_effects_table_title_and_header(fit_plain) -> None:
 def test_random_effects_title_of_a_matrix_term(fit) -> None:
     text = str(fit.summary())
     assert f"Summary of the random effects estimates ({fit.names.terms[0]}):" in text
+
+
+def test_covariance_block_of_vector_terms() -> None:
+    # issue 15's contract: a vector term's covariance in lme4's layout, scalar terms not
+    cov = np.array([[4.0, 0.6], [0.6, 0.25]])
+    vc = varcorr_frame(["h", "g"], [["(Intercept)"], ["(Intercept)", "x"]],
+                       [[[1.0]], cov], 2.0)
+    terms = [SimpleNamespace(n_theta=1), SimpleNamespace(n_theta=3)]
+    fake = SimpleNamespace(varcorr=vc, _engine=SimpleNamespace(
+        problem=SimpleNamespace(terms=terms)))
+    assert Summary._covariances(SimpleNamespace(fit=fake)) == [
+        "Covariance of the correlated random effects (as lme4's VarCorr):",
+        " Groups Name        Variance Std.Dev. Corr",
+        " g      (Intercept) 4.00     2.0",
+        "        x           0.25     0.5      0.60",
+        "",
+    ]
+    fake._engine.problem.terms = terms[:1]
+    assert Summary._covariances(SimpleNamespace(fit=fake)) == []

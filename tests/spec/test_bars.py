@@ -8,7 +8,6 @@ import pytest
 from hglm.spec.bars import (
     Bar,
     ParsedModel,
-    correlated_bars,
     group_columns,
     parse_disp,
     parse_formula,
@@ -106,18 +105,9 @@ def test_grouping_factor_must_be_a_column(group: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("formula", "correlated"),
-    [
-        ("y ~ x + (1|g)", []),
-        ("y ~ (1 + x|g)", ["(1 + x|g)"]),
-        ("y ~ (x|g)", ["(x|g)"]),  # the intercept is implicit, as in lme4
-        ("y ~ (0 + x|g)", []),
-        ("y ~ (1 + x||g)", []),
-        ("y ~ (x||g) + (1|h)", []),
-        ("y ~ (0 + x + z|g)", ["(0 + x + z|g)"]),
-        ("y ~ (1 + x - 1|g)", []),
-        ("y ~ (1|a/b)", []),
-    ],
+    ("formula", "independent"),
+    [("y ~ (1 + x|g)", False), ("y ~ (1 + x||g)", True), ("y ~ (x || g)", True)],
 )
-def test_correlated_bars_are_lme4s_vector_terms(formula, correlated):
-    assert correlated_bars(formula) == correlated
+def test_double_bar_is_recorded(formula, independent):
+    (bar,) = parse_lme4(formula).bars
+    assert bar.independent is independent and bar.groups == (("g",),)

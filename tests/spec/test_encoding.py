@@ -92,3 +92,15 @@ def test_new_data_gets_the_factors_of_training(df):
     np.testing.assert_array_equal(Zh.toarray(), [[0, 1], [0, 0]])  # level "z" unseen
     with pytest.raises(ValueError, match="not seen in training"):
         new_design(d, new.assign(g=[3, 1]))
+
+
+def test_new_design_of_a_vector_term(df):
+    design = design_from_lme4("y ~ x + (1 + x|g) + (f|h)", df)
+    _, blocks = new_design(design, df)
+    for block, term in zip(blocks, design.random, strict=True):
+        np.testing.assert_array_equal(block.toarray(), term.Z.toarray())
+    new = pd.DataFrame({"x": [2.0, 3.0], "g": [2, 99], "f": ["w", "u"], "h": ["a", "a"]})
+    _, (slope, factor) = new_design(design, new)
+    # level 2 is the second level: columns 2 and 3; level 99 was not seen: no entries
+    np.testing.assert_array_equal(slope.toarray(), [[0, 0, 1, 2, 0, 0], [0] * 6])
+    np.testing.assert_array_equal(factor.toarray()[:, :3], [[1, 0, 1], [1, 0, 0]])

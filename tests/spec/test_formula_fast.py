@@ -96,7 +96,10 @@ def assert_same_design(fast, slow) -> None:
 
 
 def assert_same_term(s, t) -> None:
-    assert (s.label, s.group, s.covariate) == (t.label, t.group, t.covariate)
+    assert type(s) is type(t)
+    assert (s.label, s.group) == (t.label, t.group)
+    assert getattr(s, "covariate", None) == getattr(t, "covariate", None)
+    assert getattr(s, "effects", None) == getattr(t, "effects", None)
     assert s.levels == t.levels
     assert s.names == t.names
     assert type(s.Z) is type(t.Z) and s.Z.shape == t.Z.shape and s.Z.nnz == t.Z.nnz

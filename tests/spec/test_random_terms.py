@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from hglm.spec import RandomTerm, VectorTerm
 from hglm.spec.formula import design_from_formulas, design_from_lme4
 
 
@@ -71,11 +72,82 @@ def test_random_slope_without_intercept(df):
     np.testing.assert_array_equal(dense(term), expected)
 
 
-@pytest.mark.parametrize("bar", ["(x|g)", "(1 + x|g)", "(x||g)"])
-def test_correlated_slope_becomes_two_independent_terms(df, bar):
+@pytest.mark.parametrize("bar", ["(x|g)", "(1 + x|g)", "(1 + x | g)"])
+def test_intercept_and_slope_are_one_vector_term(df, bar):
+    (term,) = design_from_lme4(f"y ~ x + {bar}", df).random
+    assert isinstance(term, VectorTerm)
+    assert term.label == "(1 + x|g)" and term.effects == ("(Intercept)", "x")
+    assert term.levels == ["1", "2", "10"]
+    # level-major, as lme4: level 1's intercept and slope, then level 2's, ...
+    assert term.names[:4] == ["(Intercept)|g:1", "x|g:1", "(Intercept)|g:2", "x|g:2"]
+    level = df["g"].map({1: 0, 2: 1, 10: 2}).to_numpy()
+    expected = np.zeros((8, 6))
+    expected[np.arange(8), 2 * level] = 1.0
+    expected[np.arange(8), 2 * level + 1] = df["x"]
+    np.testing.assert_array_equal(dense(term), expected)
+    np.testing.assert_array_equal(term.values, np.column_stack([np.ones(8), df["x"]]))
+
+
+@pytest.mark.parametrize("bar", ["(x||g)", "(1 + x||g)", "(1 + x || g)"])
+def test_double_bar_gives_independent_scalar_terms(df, bar):
     terms = design_from_lme4(f"y ~ x + {bar}", df).random
+    assert [type(t) for t in terms] == [RandomTerm, RandomTerm]
     assert [t.label for t in terms] == ["(1|g)", "(0 + x|g)"]
     np.testing.assert_array_equal(dense(terms[1]), dense(terms[0]) * df["x"].to_numpy()[:, None])
+
+
+@pytest.mark.parametrize(
+    ("bar", "labels"),
+    [("(1|g)", ["(1|g)"]), ("(0 + x|g)", ["(0 + x|g)"]), ("(1 + x - 1|g)", ["(0 + x|g)"]),
+     ("(x - 1|g)", ["(0 + x|g)"])],
+)
+def test_a_single_column_is_a_scalar_term(df, bar, labels):
+    terms = design_from_lme4(f"y ~ {bar}", df).random
+    assert [type(t) for t in terms] == [RandomTerm] and [t.label for t in terms] == labels
+
+
+def test_vector_term_without_intercept(df):
+    (term,) = design_from_lme4("y ~ (0 + x + t|g)", df).random
+    assert term.label == "(0 + x + t|g)" and term.effects == ("x", "t")
+    np.testing.assert_array_equal(term.values, df[["x", "t"]].to_numpy())
+    assert term.names[:2] == ["x|g:1", "t|g:1"]
+
+
+def test_factor_covariate_expands_as_lme4(df):
+    (with_intercept,) = design_from_lme4("y ~ (f|g)", df).random
+    assert with_intercept.effects == ("(Intercept)", "fv", "fw")
+    np.testing.assert_array_equal(with_intercept.values[:3],
+                                  [[1, 0, 0], [1, 1, 0], [1, 0, 1]])
+    (without,) = design_from_lme4("y ~ (0 + f|g)", df).random
+    assert without.effects == ("fu", "fv", "fw")
+    np.testing.assert_array_equal(without.values[:3], np.eye(3))
+
+
+def test_nested_vector_term(df):
+    terms = design_from_lme4("y ~ (1 + x|g/h)", df).random
+    assert [t.label for t in terms] == ["(1 + x|g)", "(1 + x|g:h)"]
+    assert [t.Z.shape[1] for t in terms] == [6, 12]
+    assert terms[1].names[:2] == ["(Intercept)|g:h:10:a", "x|g:h:10:a"]
+
+
+def test_crossed_vector_and_scalar_terms(df):
+    terms = design_from_lme4("y ~ x + (1 + x|g) + (t|h) + (1|f)", df).random
+    assert [t.label for t in terms] == ["(1 + x|g)", "(1 + t|h)", "(1|f)"]
+    assert [type(t) for t in terms] == [VectorTerm, VectorTerm, RandomTerm]
+
+
+def test_random_formula_of_hglm_has_lme4s_meaning(df):
+    (vector,) = design_from_formulas("y ~ x", "~ 1 + x|g", df).random
+    assert isinstance(vector, VectorTerm) and vector.label == "(1 + x|g)"
+    split = design_from_formulas("y ~ x", "~ (x||g)", df).random
+    assert [t.label for t in split] == ["(1|g)", "(0 + x|g)"]
+
+
+def test_missing_slope_drops_the_row(df):
+    df.loc[3, "x"] = np.nan
+    with pytest.warns(UserWarning, match="1 of 8 rows dropped"):
+        (term,) = design_from_lme4("y ~ (1 + x|g)", df).random
+    assert term.values.shape == (7, 2) and np.isfinite(term.values).all()
 
 
 def test_combined_grouping_factor(df):

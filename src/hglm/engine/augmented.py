@@ -1,16 +1,22 @@
 """The structured Cholesky of T'WT: the Schur complement at given weights and its factor.
 
-With the unknowns in the [A | B] order of :mod:`.augmented_structure`, the diagonal
-block D of the eliminated indicator term A is inverted directly and the Schur complement
-S = F - E' D^{-1} E of the rest, small and dense, is factored by LAPACK's Cholesky.
-Leverages and standard errors need only diag(C^{-1}) and the quadratic forms
-t_i' C^{-1} t_i, which come from the factor by the block-inverse formulas; no n x n or
-(n+q) x (n+q) matrix is ever formed.
+With the unknowns in the [A | B] order of :mod:`.augmented_structure`, the
+block-diagonal block D of the eliminated term A (diagonal for an indicator, q x q blocks
+per level for a vector-valued term, :mod:`.level_blocks`) is inverted block by block and
+the Schur complement S = F - E' D^{-1} E of the rest, small and dense, is factored by
+LAPACK's Cholesky.  Leverages and standard errors need only diag(C^{-1}) (or its
+per-level blocks) and the quadratic forms t_i' C^{-1} t_i, which come from the factor
+by the block-inverse formulas
+
+    C^{-1}_AA = D^{-1} + D^{-1} E S^{-1} E' D^{-1},  C^{-1}_AB = -D^{-1} E S^{-1},
+    C^{-1}_BB = S^{-1};
+
+no n x n or (n+q) x (n+q) matrix is ever formed.
 
 The weighted products F0 = R'W1R, D0 and E are linear in the observation weights: when
 these change by a common factor only (a Gaussian response whose dispersion changed) the
 previous products are scaled instead of formed again, and E' diag(d) E comes from E's
-stored pair products (:mod:`.pair_products`).
+stored pair products (:mod:`.pair_products`, for an indicator A).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from ._blas import lapack_threads
 from .augmented_structure import AugmentedStructure, row_chunks
 from .blocks import Block
 from .factor import NotPositiveDefiniteError
-from .pair_products import Cross, PairProducts, scaled_gram, scaled_gram_pair
+from .level_blocks import LevelBlocks
+from .pair_products import Cross, PairProducts
 
 Array = np.ndarray
 
@@ -37,7 +44,7 @@ class _Products:
 
     w: Array
     F0: Array
-    D0: Array
+    D0: LevelBlocks | None
     E: Cross | None
     pairs: PairProducts | None | bool = None
 
@@ -89,27 +96,30 @@ class AugmentedSystem(AugmentedStructure):
         F = F0.copy() if scale is None else F0  # a scaled F0 is already a new array
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
-            return AugmentedFactor(self, np.zeros(0), None, F)
-        D = D0 + w2_user[self.perm_a]
+            return AugmentedFactor(self, None, None, F)
+        D = D0.plus_diagonal(w2_user[self.perm_a])
+        D_inv, logdet_d = D.invert()
         pairs = self._pair_products(scale)
         c = None if trace_weights is None else trace_weights[self.perm_a - self.p]
-        G = None  # E' diag(c / D^2) E, when formed in the same pass as the Schur complement
+        G = None  # E' D^{-1} diag(c) D^{-1} E, formed in the same pass as the Schur complement
         if pairs is not None:
-            G = pairs.subtract_gram(F, 1.0 / D, None if c is None else c / D**2)
+            d = D_inv.diagonal()
+            G = pairs.subtract_gram(F, d, None if c is None else c * d**2)
         elif c is None or not sparse.issparse(E):
-            F -= scaled_gram(E, 1.0 / D)
+            F -= D_inv.gram_of(E)
         else:
-            H, G = scaled_gram_pair(E, 1.0 / D, c / D**2)
+            H, G = D_inv.gram_pair(E, D_inv.scale_diagonal(c))
             F -= H
         trace_gram = None if G is None else (c, G)
-        return AugmentedFactor(self, D, E, F, trace_gram=trace_gram, pairs=pairs)
+        return AugmentedFactor(self, D_inv, E, F, logdet_d, trace_gram=trace_gram,
+                               pairs=pairs)
 
     def _pair_products(self, scale: float | None) -> PairProducts | None:
         """The pair products of E = scale times the stored sparse E (scale None: the
-        stored one) under ``scaled_weights``, where every factorization reuses E (built
-        at the first); None otherwise, when E is dense or when its pairs exceed
-        :meth:`PairProducts.within_budget`."""
-        if not self.scaled_weights:
+        stored one) under ``scaled_weights`` and an indicator A (D diagonal), where every
+        factorization reuses E (built at the first); None otherwise, when E is dense or
+        when its pairs exceed :meth:`PairProducts.within_budget`."""
+        if not self.scaled_weights or self.a_size > 1:
             return None
         prod = self._products
         if prod.pairs is None and sparse.issparse(prod.E):
@@ -119,8 +129,10 @@ class AugmentedSystem(AugmentedStructure):
             return None
         return prod.pairs if scale is None else prod.pairs.scaled(scale)
 
-    def _weighted_products(self, w1: Array) -> tuple[Array, Array, Cross | None, float | None]:
-        """F0 = R'W1R, D0 = diag(Z_A'W1Z_A), E = Z_A'W1R and their scale.
+    def _weighted_products(
+        self, w1: Array
+    ) -> tuple[Array, LevelBlocks | None, Cross | None, float | None]:
+        """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale.
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
         Gaussian response whose dispersion changed) the previous products are scaled and
@@ -131,13 +143,13 @@ class AugmentedSystem(AugmentedStructure):
             c = _proportion(w1, prod.w)
             if c is not None:
                 E = None if prod.E is None else c * prod.E
-                return c * prod.F0, c * prod.D0, E, c
+                D0 = None if prod.D0 is None else prod.D0.scaled(c)
+                return c * prod.F0, D0, E, c
         F0 = self._gram_b(w1)
-        D0, E = np.zeros(0), None
+        D0, E = None, None
         if self.A is not None:
-            wa = w1 * self.A.values
-            D0 = np.bincount(self.A.index, wa * self.A.values, minlength=self.q_a)
-            E = self._cross_a(wa)
+            D0 = LevelBlocks.weighted_gram(self.A, w1)
+            E = self._cross_a(w1)
         self._products = _Products(w1.copy(), F0, D0, E)
         return F0, D0, E, None
 
@@ -167,20 +179,20 @@ def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
 class AugmentedFactor:
     """The Cholesky factorization of C = T'WT in [A | B] order.
 
+    ``D_inv`` is D^{-1} (None without an eliminated term) and ``logdet_d`` log det D.
     ``S``, the Schur complement of the A block (symmetric, C-ordered, owned by the
     factor), is factored in place: afterwards its memory holds the Cholesky factor."""
 
     system: AugmentedSystem
-    D: Array
+    D_inv: LevelBlocks | None
     E: Cross | None
     S: Array
+    logdet_d: float = 0.0
     trace_gram: tuple[Array, Array] | None = None
     pairs: PairProducts | None = None
     _chol: Array = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.D.size and not np.all(self.D > 0):
-            raise NotPositiveDefiniteError("T'WT is not positive definite (random-effect block)")
         if self.S.size == 0:
             self._chol = self.S
             return
@@ -200,9 +212,9 @@ class AugmentedFactor:
             x[sysm.perm_b] = linalg.cho_solve((self._chol, True), b_b)
             return x
         b_a = b[sysm.perm_a]
-        x_b = linalg.cho_solve((self._chol, True), b_b - self.E.T @ (b_a / self.D))
+        x_b = linalg.cho_solve((self._chol, True), b_b - self.E.T @ self.D_inv.matvec(b_a))
         x[sysm.perm_b] = x_b
-        x[sysm.perm_a] = (b_a - self.E @ x_b) / self.D
+        x[sysm.perm_a] = self.D_inv.matvec(b_a - self.E @ x_b)
         return x
 
     @cached_property
@@ -228,38 +240,56 @@ class AugmentedFactor:
         """E S^{-1} (q_a x m, dense) when forming it beats gathering S^{-1} on the pattern
         of E's rows, else None.
 
-        The sparse product costs nnz(E) m; the gathers cost about w^2 per level and
-        w (m_dense + groups) per observation (w: the widest row of E) but run ~8x slower
-        per element in numpy.  Narrow rows (few observations per level) gather; wide
-        ones multiply, unless E S^{-1} would take more than 400 MB."""
+        The sparse product costs nnz(E) m; the gathers cost about w^2 per row of E and
+        w (m_dense + entries) per observation and effect of A (w: the widest row of E)
+        but run ~8x slower per element in numpy.  Narrow rows (few observations per
+        level) gather; wide ones multiply, unless E S^{-1} would take more than 400 MB."""
         sysm = self.system
         if not sparse.issparse(self.E):
             return self.E @ self.s_inverse
         width = max(int(np.diff(self.E.indptr).max(initial=0)), 1)
-        per_row = sysm.m - sysm.dense_start + len(sysm.groups)
-        gather = width + sysm.n / max(sysm.q_a, 1) * per_row
+        per_row = sysm.m - sysm.dense_start + len(sysm.entries)
+        gather = width + sysm.n * sysm.a_size / max(sysm.q_a, 1) * per_row
         if 8.0 * gather < sysm.m or sysm.q_a * sysm.m > 5e7:
             return None
         return np.asarray(self.E @ self.s_inverse)
 
     @cached_property
-    def _e_sinv_e(self) -> Array:
-        """E_a S^{-1} E_a' for every level a of the A block."""
+    def _e_sinv_e(self) -> LevelBlocks:
+        """The per-level blocks E_l S^{-1} E_l' (E_l: level l's q rows of E)."""
+        q = self.system.a_size
         if self.pairs is not None:
-            return self.pairs.row_forms(self.s_inverse)
+            return LevelBlocks(self.pairs.row_forms(self.s_inverse)[:, None, None])
+        out = np.empty((self.E.shape[0] // q, q, q))
+        for j in range(q):
+            for k in range(j, q):
+                out[:, j, k] = self._row_pair_forms(j, k)
+                out[:, k, j] = out[:, j, k]
+        return LevelBlocks(out)
+
+    def _row_pair_forms(self, j: int, k: int) -> Array:
+        """e_{lj}' S^{-1} e_{lk} for every level l (e_{lj}: row l q + j of E)."""
+        q = self.system.a_size
         if self._e_sinv is not None:
+            left = self._e_sinv[j::q]
             if not sparse.issparse(self.E):
-                return np.einsum("ij,ij->i", self.E, self._e_sinv)
-            return np.asarray(self.E.multiply(self._e_sinv).sum(axis=1)).ravel()
+                return np.einsum("ij,ij->i", self.E[k::q], left)
+            return np.asarray(self.E[k::q].multiply(left).sum(axis=1)).ravel()
         cols, vals = self._e_padded
         M = self.s_inverse
+        cj, vj, ck, vk = cols[j::q], vals[j::q], cols[k::q], vals[k::q]
+        out = np.zeros(cj.shape[0])
         if M.size == 0:
-            return np.zeros(cols.shape[0])
-        out = np.empty(cols.shape[0])
-        for rows in row_chunks(cols.shape[0], cols.shape[1] ** 2):
-            c, v = cols[rows], vals[rows]
-            out[rows] = np.einsum("ik,ikl,il->i", v, M[c[:, :, None], c[:, None, :]], v)
+            return out
+        for rows in row_chunks(cj.shape[0], cj.shape[1] * ck.shape[1]):
+            gathered = M[cj[rows][:, :, None], ck[rows][:, None, :]]
+            out[rows] = np.einsum("ik,ikl,il->i", vj[rows], gathered, vk[rows])
         return out
+
+    @cached_property
+    def _a_inverse_blocks(self) -> LevelBlocks:
+        """The per-level blocks of C^{-1}_AA = D^{-1} + D^{-1} E S^{-1} E' D^{-1}."""
+        return self.D_inv.plus(self.D_inv.sandwich(self._e_sinv_e))
 
     def diag_inverse(self) -> Array:
         """diag(C^{-1}) in user order."""
@@ -267,8 +297,26 @@ class AugmentedFactor:
         out = np.empty(sysm.p + sysm.q)
         out[sysm.perm_b] = np.diag(self.s_inverse)
         if self.E is not None:
-            out[sysm.perm_a] = 1.0 / self.D + self._e_sinv_e / self.D**2
+            out[sysm.perm_a] = self._a_inverse_blocks.diagonal()
         return out
+
+    def inverse_diag_blocks(self, start: int, size: int, count: int) -> Array:
+        """The ``count`` diagonal blocks of C^{-1} of order ``size`` from the unknown
+        ``start`` on (user order), as :func:`.factor.inverse_diag_blocks`: those of the
+        eliminated term from its per-level blocks, those in B gathered from S^{-1}."""
+        sysm = self.system
+        index = start + np.arange(count * size).reshape(count, size)
+        offset = start - (int(sysm.perm_a[0]) if sysm.q_a else 0)
+        if (sysm.q_a and size == sysm.a_size and offset >= 0 and offset % size == 0
+                and offset + count * size <= sysm.q_a):
+            first = offset // size
+            return self._a_inverse_blocks.blocks[first : first + count].copy()
+        position = np.full(sysm.p + sysm.q, -1)
+        position[sysm.perm_b] = np.arange(sysm.m)
+        pos = position[index]
+        if np.all(pos >= 0):
+            return self.s_inverse[pos[:, :, None], pos[:, None, :]]
+        return np.stack([self.inverse_block(level) for level in index])
 
     def random_leverages(self, weights: Array) -> Array:
         """Leverages of the q random rows, weights_j (C^{-1})_jj."""
@@ -277,8 +325,8 @@ class AugmentedFactor:
     def weighted_diag_sums(self, weights: Array, slices: list[slice]) -> Array:
         """sum_j weights_j (C^{-1})_jj over each slice of the random effects v.
 
-        Without diag(C^{-1}) on the eliminated block: there
-        sum_a c_a (C^{-1})_aa = sum_a c_a / D_a + tr(S^{-1} E' diag(c / D^2) E),
+        Without diag(C^{-1}) on the eliminated block: there, with B = D^{-1},
+        sum_a c_a (C^{-1})_aa = sum_a c_a B_aa + tr(S^{-1} E' B diag(c) B E),
         which costs one more product like E' D^{-1} E instead of E S^{-1}."""
         sysm = self.system
         diag_b = np.zeros(sysm.p + sysm.q)
@@ -288,21 +336,23 @@ class AugmentedFactor:
         if self.E is not None:
             first = sysm.perm_a[0] - sysm.p
             c = weights[sysm.perm_a - sysm.p]
-            extra = float(np.sum(c / self.D))
+            extra = float(np.sum(c * self.D_inv.diagonal()))
             if self.S.size:
                 extra += self._trace_term(c)
             sums[[k for k, sl in enumerate(slices) if sl.start <= first < sl.stop]] += extra
         return sums
 
     def _trace_term(self, c: Array) -> float:
-        """tr(S^{-1} E' diag(c / D^2) E): from the product formed with S when it was for
-        these weights (``trace_gram``, any symmetric split of its off-diagonal entries),
-        from the pair products' row forms, or by its own product."""
+        """tr(S^{-1} E' B diag(c) B E) with B = D^{-1}: from the product formed with S when
+        it was for these weights (``trace_gram``, any symmetric split of its off-diagonal
+        entries), from the per-level blocks of E S^{-1} E' with the pair products, or by
+        its own product."""
         if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
             return float(np.sum(self.s_inverse * self.trace_gram[1]))
+        weights = self.D_inv.scale_diagonal(c)
         if self.pairs is not None:
-            return float(np.sum(c / self.D**2 * self._e_sinv_e))
-        return float(np.sum(self.s_inverse * scaled_gram(self.E, c / self.D**2)))
+            return float(np.sum(weights.blocks * self._e_sinv_e.blocks))
+        return float(np.sum(self.s_inverse * weights.gram_of(self.E)))
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""
@@ -317,24 +367,30 @@ class AugmentedFactor:
         return np.column_stack([self.solve(unit[:, j]) for j in range(index.shape[0])])[index]
 
     def rows_quadform(self) -> Array:
-        """t_i' C^{-1} t_i for the n observation rows t_i of T1 = [X, Z]."""
+        """t_i' C^{-1} t_i for the n observation rows t_i = (z_Ai, r_i) of T1 = [X, Z]:
+        with u_i = D_l^{-1} z_Ai (l: row i's level of A),
+        z_Ai'u_i + u_i' E_l S^{-1} E_l' u_i - 2 u_i' E_l S^{-1} r_i + r_i' S^{-1} r_i."""
         sysm = self.system
         out = sysm.rows_quadform(self.s_inverse)
         if self.E is None:
             return out
-        a, za = sysm.A.index, sysm.A.values
-        c = za / self.D[a]
-        if self._e_sinv is not None:
-            cross = sysm.rows_dot(self._e_sinv, a)
-        else:
-            cols, vals = self._e_padded
-            cross = sysm.rows_dot_sparse(self.s_inverse, cols, vals, a)
-        out += za * c - 2.0 * c * cross + c**2 * self._e_sinv_e[a]
+        level, za = sysm.A.index, sysm.A.values
+        u = self.D_inv.row_apply(level, za)
+        out += np.einsum("ij,ij->i", za, u)
+        out += self._e_sinv_e.row_forms(level, u)
+        for j in range(sysm.a_size):
+            rows = sysm.a_columns[:, j]
+            if self._e_sinv is not None:
+                cross = sysm.rows_dot(self._e_sinv, rows)
+            else:
+                cols, vals = self._e_padded
+                cross = sysm.rows_dot_sparse(self.s_inverse, cols, vals, rows)
+            out -= 2.0 * u[:, j] * cross
         return out
 
     def logdet(self) -> float:
         """log det C."""
-        return float(np.sum(np.log(self.D)) + 2.0 * np.sum(np.log(np.diag(self._chol))))
+        return self.logdet_d + 2.0 * float(np.sum(np.log(np.diag(self._chol))))
 
     def logdet_random_block(self) -> float:
         """log det(Z'W1Z + W2), the random-effect block of C: the random effects come
@@ -342,4 +398,4 @@ class AugmentedFactor:
         factor of their Schur complement."""
         m_z = self.system.m_z
         diag_z = np.diag(self._chol)[:m_z]
-        return float(np.sum(np.log(self.D)) + 2.0 * np.sum(np.log(diag_z)))
+        return self.logdet_d + 2.0 * float(np.sum(np.log(diag_z)))

@@ -4,18 +4,20 @@ For T = [[X, Z], [0, I_q]] and weights W = diag(W1, W2) the IWLS step solves
 C delta = T' W z with C = T' W T (DESIGN.md, EQL step 2).  C is never formed as one
 matrix.  Its unknowns are ordered as [A | B]:
 
-* A: the random term with the most levels whose block of Z has at most one non-zero per
-  row (an indicator block, possibly with slope values).  Its block of C is diagonal
-  (D), so it is eliminated first, as MixedModels.jl does.
+* A: the random term with the most columns among those whose rows each lie in one level
+  of a grouping factor: an indicator block (one non-zero per row, possibly a slope
+  value) or a vector-valued term (q effects per level, lme4's ``(1 + x | g)``).  Its
+  block of C is block-diagonal (D, one q x q block per level, :mod:`.level_blocks`), so
+  it is eliminated first, as MixedModels.jl does.
 * B: everything else (other random terms, then X).  The Schur complement
   S = F - E' D^{-1} E is small and dense (:mod:`.augmented`).
 
 Here E = Z_A' W1 R and F = R' W1 R + diag(W2_B, 0), with R = [Z_B, X] the rows' B part.
-Rows of R are stored by pattern: each remaining indicator block contributes one
-(column, value) pair per row, and general (dense) blocks plus X form a dense part.
-This module holds that structure and the products with it: with T1 = [X, Z], the
-weighted products R'W1R and Z_A'W1R, and the quadratic forms of the rows of R from which
-the factor's leverages come.
+Rows of R are stored by pattern: each remaining level-structured block contributes q
+(column, value) pairs per row (one for an indicator), and general (dense) blocks plus X
+form a dense part.  This module holds that structure and the products with it: with
+T1 = [X, Z], the weighted products R'W1R and Z_A'W1R, and the quadratic forms of the rows
+of R from which the factor's leverages come.
 """
 
 from __future__ import annotations
@@ -26,21 +28,30 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
-from .blocks import Block, Indicator, block_width
+from .blocks import Block, Grouped, Indicator, block_csr, block_width, level_view
 from .pair_products import Cross
 
 Array = np.ndarray
 
+
 @dataclass
 class _Group:
-    """An indicator block placed in B at columns [offset, offset + n_levels)."""
+    """A level-structured block placed in B at the columns ``span``."""
 
-    block: Indicator
-    offset: int
+    block: Grouped
+    span: slice
 
-    @property
-    def columns(self) -> Array:
-        return self.offset + self.block.index
+    @cached_property
+    def entries(self) -> list[tuple[Array, Array]]:
+        """The block's q (column in B, value) pairs of every row, one array each."""
+        b = self.block
+        base = self.span.start + b.index * b.size
+        return [(base + j, np.ascontiguousarray(b.values[:, j])) for j in range(b.size)]
+
+    @cached_property
+    def transposed(self) -> sparse.csr_matrix:
+        """Z_g' as a CSR matrix (width x n)."""
+        return block_csr(self.block, self.block.index.shape[0]).T.tocsr()
 
 
 class AugmentedStructure:
@@ -50,7 +61,7 @@ class AugmentedStructure:
     ----------
     X : ndarray (n, p)
         Fixed-effect design.
-    blocks : list of Indicator or ndarray
+    blocks : list of Indicator, Grouped or ndarray
         The columns of Z of each random term, in term order.
     eliminate : int, optional
         The indicator term eliminated as A (default: the one with the most levels); a
@@ -70,25 +81,27 @@ class AugmentedStructure:
         self.q = int(sum(widths))
         user_offsets = self.p + np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int)
 
-        indicator_terms = [k for k, b in enumerate(blocks) if isinstance(b, Indicator)]
+        leveled = [k for k, b in enumerate(blocks) if isinstance(b, Indicator | Grouped)]
         self.a_term = (
-            max(indicator_terms, key=lambda k: widths[k], default=None)
+            max(leveled, key=lambda k: widths[k], default=None)
             if eliminate is None else eliminate
         )
-        self.A: Indicator | None = None if self.a_term is None else blocks[self.a_term]
-        self.q_a = 0 if self.A is None else self.A.n_levels
+        self.A: Grouped | None = None if self.a_term is None else level_view(
+            blocks[self.a_term])
+        self.q_a = 0 if self.A is None else self.A.width
+        self.a_size = 1 if self.A is None else self.A.size
 
         groups, dense_parts, perm_b = [], [], []
         offset = 0
         for k, b in enumerate(blocks):
-            if k == self.a_term or not isinstance(b, Indicator):
+            if k == self.a_term or not isinstance(b, Indicator | Grouped):
                 continue
-            groups.append(_Group(b, offset))
+            groups.append(_Group(level_view(b), slice(offset, offset + widths[k])))
             perm_b.append(user_offsets[k] + np.arange(widths[k]))
             offset += widths[k]
         self.dense_start = offset
         for k, b in enumerate(blocks):
-            if not isinstance(b, Indicator):
+            if not isinstance(b, Indicator | Grouped):
                 dense_parts.append(np.asarray(b, dtype=float))
                 perm_b.append(user_offsets[k] + np.arange(widths[k]))
         dense_parts.append(self.X)
@@ -104,6 +117,17 @@ class AugmentedStructure:
         )
         # the random columns of B come first, X last: Z-only Schur block is S[:m_z, :m_z]
         self.m_z = self.m - self.p
+
+    @property
+    def entries(self) -> list[tuple[Array, Array, slice]]:
+        """Every (column, value) pair per row of R's level-structured part, with the
+        columns of its term."""
+        return [(c, v, g.span) for g in self.groups for c, v in g.entries]
+
+    @cached_property
+    def a_columns(self) -> Array:
+        """The (n, q) columns of A (within A) of each row's entries."""
+        return self.A.columns()
 
     @cached_property
     def dense(self) -> Array:
@@ -121,14 +145,14 @@ class AugmentedStructure:
         for b in self.blocks:
             w = block_width(b)
             vk = v[start : start + w]
-            out += b.matvec(vk) if isinstance(b, Indicator) else b @ vk
+            out += b.matvec(vk) if isinstance(b, Indicator | Grouped) else b @ vk
             start += w
         return out
 
     def z_rmatvec(self, y: Array) -> Array:
         """Z' y in term order."""
         return np.concatenate(
-            [b.rmatvec(y) if isinstance(b, Indicator) else b.T @ y for b in self.blocks]
+            [b.rmatvec(y) if isinstance(b, Indicator | Grouped) else b.T @ y for b in self.blocks]
         )
 
     def linear_predictor(self, delta: Array) -> Array:
@@ -146,35 +170,39 @@ class AugmentedStructure:
         """F without W2: R' diag(w) R as a dense m x m matrix."""
         F = np.zeros((self.m, self.m))
         ds = slice(self.dense_start, self.m)
-        for gi, g in enumerate(self.groups):
-            b, sl = g.block, slice(g.offset, g.offset + g.block.n_levels)
-            wv = w * b.values
-            F[sl, sl] += np.diag(np.bincount(b.index, wv * b.values, minlength=b.n_levels))
-            for h in self.groups[gi + 1 :]:
-                hs = slice(h.offset, h.offset + h.block.n_levels)
+        diagonal = np.einsum("ii->i", F)
+        entries = self.entries
+        for e, (ce, ve, se) in enumerate(entries):
+            wv = w * ve
+            diagonal[se] += np.bincount(ce - se.start, wv * ve, minlength=se.stop - se.start)
+            for ch, vh, sh in entries[e + 1 :]:
                 cross = sparse.coo_matrix(
-                    (wv * h.block.values, (b.index, h.block.index)),
-                    shape=(b.n_levels, h.block.n_levels),
+                    (wv * vh, (ce - se.start, ch - sh.start)),
+                    shape=(se.stop - se.start, sh.stop - sh.start),
                 ).toarray()
-                F[sl, hs] = cross
-                F[hs, sl] = cross.T
-            cross = b.incidence @ (wv[:, None] * self.dense)
-            F[sl, ds] = cross
-            F[ds, sl] = cross.T
+                F[se, sh] += cross
+                F[sh, se] += cross.T
+        for g in self.groups:
+            cross = g.transposed @ (w[:, None] * self.dense)
+            F[g.span, ds] = cross
+            F[ds, g.span] = cross.T
         F[ds, ds] = self.dense.T @ (w[:, None] * self.dense)
         return F
 
-    def _cross_a(self, wa: Array) -> Cross:
-        """E = Z_A' W1 R (q_a x m): dense when R has no indicator blocks and E is small
-        (column sums by level), else sparse."""
-        a = self.A.index
+    def _cross_a(self, w: Array) -> Cross:
+        """E = Z_A' W1 R (q_a x m): dense when R has no level-structured blocks and E is
+        small (column sums by level), else sparse."""
         if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
-            return self._level_sums(wa)
-        rows = [a for _ in self.groups]
-        cols = [g.columns for g in self.groups]
-        vals = [wa * g.block.values for g in self.groups]
+            return self._level_sums(w)
+        wa = w[:, None] * self.A.values
+        rows, cols, vals = [], [], []
+        for j in range(self.a_size):
+            for ce, ve, _ in self.entries:
+                rows.append(self.a_columns[:, j])
+                cols.append(ce)
+                vals.append(wa[:, j] * ve)
         if self.m > self.dense_start:
-            block = self._level_sums(wa)
+            block = self._level_sums(w)
             r, c = np.nonzero(block)
             rows.append(r)
             cols.append(c + self.dense_start)
@@ -182,14 +210,22 @@ class AugmentedStructure:
         entries = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
         return sparse.coo_matrix(entries, shape=(self.q_a, self.m)).tocsr()
 
-    def _level_sums(self, wa: Array) -> Array:
-        """Z_A' diag(wa) [dense part of R] (q_a x columns): by column when narrow."""
+    def _level_sums(self, w: Array) -> Array:
+        """Z_A' diag(w) [dense part of R] (q_a x columns): by column when narrow."""
         if self.dense.shape[1] > 8:
-            return np.asarray(self.A.incidence @ (wa[:, None] * self.dense))
+            return np.asarray(self._a_transposed @ (w[:, None] * self.dense))
+        A, q = self.A, self.a_size
         out = np.empty((self.q_a, self.dense.shape[1]))
-        for j, col in enumerate(self.dense.T):
-            out[:, j] = np.bincount(self.A.index, wa * col, minlength=self.q_a)
+        for j in range(q):
+            wa = w * A.values[:, j]
+            for c, col in enumerate(self.dense.T):
+                out[j::q, c] = np.bincount(A.index, wa * col, minlength=A.n_levels)
         return out
+
+    @cached_property
+    def _a_transposed(self) -> sparse.csr_matrix:
+        """Z_A' as a CSR matrix (q_a x n)."""
+        return block_csr(self.A, self.n).T.tocsr()
 
     # --- row quadratic forms -----------------------------------------------------------
 
@@ -197,19 +233,19 @@ class AugmentedStructure:
         """r_i' M r_i for every row r_i of R (M symmetric m x m)."""
         ds = slice(self.dense_start, self.m)
         out = _dense_quadform(self.dense, M[ds, ds])
-        for gi, g in enumerate(self.groups):
-            cg, vg = g.columns, g.block.values
-            out += vg**2 * _entries(M, cg, cg)
-            for h in self.groups[gi + 1 :]:
-                out += 2.0 * vg * h.block.values * _entries(M, cg, h.columns)
-            out += 2.0 * vg * self._dense_dot(M, cg)
+        entries = self.entries
+        for e, (ce, ve, _) in enumerate(entries):
+            out += ve**2 * _entries(M, ce, ce)
+            for ch, vh, _ in entries[e + 1 :]:
+                out += 2.0 * ve * vh * _entries(M, ce, ch)
+            out += 2.0 * ve * self._dense_dot(M, ce)
         return out
 
     def rows_dot(self, Y: Array, index: Array) -> Array:
         """r_i' Y[index[i]] for every row r_i of R (Y has m columns)."""
         out = self._dense_dot(Y, index)
-        for g in self.groups:
-            out += g.block.values * _entries(Y, index, g.columns)
+        for ce, ve, _ in self.entries:
+            out += ve * _entries(Y, index, ce)
         return out
 
     def _dense_dot(self, Y: Array, index: Array) -> Array:
@@ -231,14 +267,14 @@ class AugmentedStructure:
         if self.m == 0:
             return np.zeros(self.n)
         out = np.empty(self.n)
-        width = cols.shape[1] * (ds.shape[0] + len(self.groups))
+        entries = self.entries
+        width = cols.shape[1] * (ds.shape[0] + len(entries))
         for rows in row_chunks(self.n, width):
             c, v = cols[index[rows]], vals[index[rows]]
             acc = np.einsum("ik,ikj,ij->i", v, M[c[:, :, None], ds[None, None, :]],
                             self.dense[rows])
-            for g in self.groups:
-                gc = g.columns[rows]
-                acc += g.block.values[rows] * np.einsum("ik,ik->i", v, M[c, gc[:, None]])
+            for ce, ve, _ in entries:
+                acc += ve[rows] * np.einsum("ik,ik->i", v, M[c, ce[rows][:, None]])
             out[rows] = acc
         return out
 

@@ -175,6 +175,14 @@ class Grouped:
 Block = Indicator | Grouped | Array
 
 
+def level_view(block: Indicator | Grouped) -> Grouped:
+    """A block with one level per row as a :class:`Grouped` one: an indicator is the
+    case q = 1 (its values as an (n, 1) view, no copy)."""
+    if isinstance(block, Grouped):
+        return block
+    return Grouped(block.index, block.values[:, None], block.n_levels)
+
+
 def block_width(block: Block) -> int:
     """The number of columns of a block."""
     if isinstance(block, Grouped):

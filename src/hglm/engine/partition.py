@@ -22,7 +22,8 @@ from .augmented import AugmentedFactor, AugmentedSystem, _symmetric
 from .augmented_structure import AugmentedStructure
 from .blocks import Block, Indicator
 from .factor import NotPositiveDefiniteError
-from .pair_products import Cross, scaled_gram
+from .level_blocks import LevelBlocks
+from .pair_products import Cross
 
 Array = np.ndarray
 
@@ -37,13 +38,15 @@ class Elimination:
         The partition's piece of the Schur complement, in B order.
     s : ndarray (m,)
         Its piece of the reduced right-hand side, r_B - E' D^{-1} r_A.
-    D, E, r_a
-        The diagonal of A's block, the cross block Z_A'W1R and A's right-hand side.
+    D_inv, logdet_d, E, r_a
+        The inverse of A's (block-)diagonal block and its log det, the cross block
+        Z_A'W1R and A's right-hand side.
     """
 
     S: Array
     s: Array
-    D: Array
+    D_inv: LevelBlocks
+    logdet_d: float
     E: Cross
     r_a: Array
 
@@ -113,25 +116,23 @@ class PartitionSystem(AugmentedSystem):
         r_a, r_b = rhs[self.perm_a], rhs[self.perm_b]
         S = F0.copy() if scale is None else F0
         S[np.diag_indices(self.m)] += w2_user[self.perm_b]
-        D = D0 + w2_user[self.perm_a]
-        if not np.all(D > 0):
-            raise NotPositiveDefiniteError("T'WT is not positive definite (random-effect block)")
-        S -= scaled_gram(E, 1.0 / D)
-        s = r_b - E.T @ (r_a / D)
-        return Elimination(S, np.asarray(s).ravel(), D, E, r_a)
+        D_inv, logdet_d = D0.plus_diagonal(w2_user[self.perm_a]).invert()
+        S -= D_inv.gram_of(E)
+        s = r_b - E.T @ D_inv.matvec(r_a)
+        return Elimination(S, np.asarray(s).ravel(), D_inv, logdet_d, E, r_a)
 
     def back_substitute(self, elim: Elimination, x_b: Array) -> Array:
         """The solution (beta, v) in user order from the solution ``x_b`` of the summed
         reduced system."""
         x = np.empty(self.p + self.q)
         x[self.perm_b] = x_b
-        x[self.perm_a] = (elim.r_a - np.asarray(elim.E @ x_b).ravel()) / elim.D
+        x[self.perm_a] = elim.D_inv.matvec(elim.r_a - np.asarray(elim.E @ x_b).ravel())
         return x
 
     def factor(self, elim: Elimination, chol: Array, s_inverse: Array) -> AugmentedFactor:
         """The partition's view of the factor of C: its own D and E with the Cholesky
         factor ``chol`` (lower) of the summed Schur complement and its inverse."""
-        return PartitionFactor(self, elim.D, elim.E, chol, s_inverse)
+        return PartitionFactor(self, elim.D_inv, elim.E, chol, s_inverse, elim.logdet_d)
 
 
 class PartitionFactor(AugmentedFactor):
@@ -139,9 +140,16 @@ class PartitionFactor(AugmentedFactor):
     the summed Schur complement (never factored again)."""
 
     def __init__(
-        self, system: PartitionSystem, D: Array, E: Cross, chol: Array, s_inverse: Array
+        self,
+        system: PartitionSystem,
+        D_inv: LevelBlocks,
+        E: Cross,
+        chol: Array,
+        s_inverse: Array,
+        logdet_d: float,
     ) -> None:
-        self.system, self.D, self.E, self.S = system, D, E, chol
+        self.system, self.D_inv, self.E, self.S = system, D_inv, E, chol
+        self.logdet_d = logdet_d
         self.trace_gram, self.pairs = None, None
         self._chol = chol
         self.__dict__["s_inverse"] = s_inverse

@@ -95,6 +95,14 @@ class InversePlan:
     def slot(self, a: Array, b: Array) -> Array:
         """Index into sigma = [off-diagonal entries (L's strict pattern), diagonal] of the
         entries (a, b) of the symmetric inverse (internal order)."""
+        slots, found = self.find(a, b)
+        if not np.all(found):
+            raise RuntimeError("engine.sparse: an entry outside the pattern of the factor")
+        return slots
+
+    def find(self, a: Array, b: Array) -> tuple[Array, Array]:
+        """The slots of :meth:`slot` and whether each entry is on the pattern (the slot
+        of an entry off it is meaningless)."""
         a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         keys = lo * self.N + hi
@@ -105,9 +113,7 @@ class InversePlan:
             found = ~off
         else:
             found = ~off | (self.keys[pos] == keys)
-        if not np.all(found):
-            raise RuntimeError("engine.sparse: an entry outside the pattern of the factor")
-        return np.where(off, pos, self.nnz + lo)
+        return np.where(off, pos, self.nnz + lo), found
 
     def _level(self, cols: Array) -> tuple[Array, Array, Array, Array, Array]:
         """(source slots, coefficient positions, segment starts, targets, column starts)

@@ -72,7 +72,7 @@ class SparseSystem:
     Parameters
     ----------
     X : ndarray (n, p)
-    blocks : list of Indicator, ndarray or sparse matrix
+    blocks : list of Indicator, Grouped, ndarray or sparse matrix
     precisions : list of sparse matrices or None, optional
         One entry per block: None, or the q_k x q_k precision Q_k of the term.
     """
@@ -344,6 +344,20 @@ class SparseFactor:
             if tr is not None:
                 hat[sl] = tr / (sl.stop - sl.start)
         return hat
+
+    def inverse_diag_blocks(self, start: int, size: int, count: int) -> Array:
+        """The ``count`` diagonal blocks of C^{-1} of order ``size`` from the unknown
+        ``start`` on (user order), as :func:`.factor.inverse_diag_blocks`: read from the
+        selected inverse where they lie on the pattern of the factor (a level's effects
+        share its rows), by solves for the other blocks."""
+        plan, sigma = self._inverse
+        index = start + np.arange(count * size).reshape(count, size)
+        pos = self.system.position[index]
+        slots, found = plan.find(pos[:, :, None], pos[:, None, :])
+        out = sigma[slots]
+        for level in np.flatnonzero(~found.all(axis=(1, 2))):
+            out[level] = self.inverse_block(index[level])
+        return out
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order), by solves."""

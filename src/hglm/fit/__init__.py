@@ -13,11 +13,15 @@ and the warnings and checks of a fit (diagnostics).  The marginal-likelihood fit
 built from the response's and random effects' log-densities with their derivatives
 (densities), the conditional modes (conditional_mode), the parameter vector
 (outer_parameters), the Laplace and quadrature deviances (laplace, agq), a quasi-Newton
-method (newton) and finite differences (differences).
+method (newton) and finite differences (differences).  Ordinal and nominal responses:
+one observation's likelihood pieces (ordinal_likelihood), NPML mass points (npml_likelihood,
+npml, npml_inference: mixcat's npmlt) and the random-intercept Laplace/AGQ fit (clmm).
 """
 
 from .agq import check_quadrature
 from .bigrr import MarkerFit, check_markers, fit_markers, hem_weights, use_markers
+from .clmm import CLMMFit, check_clmm_nagq, fit_clmm
+from .clmm_vector import fit_clmm_vector
 from .dhglm import DoubleModel, fit_double
 from .diagnostics import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
 from .eql import (
@@ -29,11 +33,24 @@ from .glmm import check_nagq, fit_glmm
 from .glmm_result import GLMMFit
 from .likelihood import fit_likelihoods, glm_loglik
 from .lmm import LMMFit, fit_lmm
+from .npml import NPML_SE_KINDS, NPMLFit, fit_npml
+from .npml_inference import NPMLEstimates, npml_estimates
+from .ordinal_likelihood import category_probabilities
 from .partition_chunk import Chunk, level_report, row_report
 from .partitioned import fit_partitioned
 from .partitioned_model import PartitionedFit, PartitionedModel
 
 __all__ = [
+    "CLMMFit",
+    "NPML_SE_KINDS",
+    "NPMLEstimates",
+    "NPMLFit",
+    "category_probabilities",
+    "check_clmm_nagq",
+    "fit_clmm",
+    "fit_clmm_vector",
+    "fit_npml",
+    "npml_estimates",
     "BoundaryWarning",
     "ConvergenceWarning",
     "DoubleModel",

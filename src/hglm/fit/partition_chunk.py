@@ -213,7 +213,7 @@ def likelihood_sums(chunk: Chunk, state: ChunkState, phi: float, lams: Array) ->
         "rand_a": random_loglik(
             state.delta[chunk.p :][sl], pb.terms[chunk.a_term].family, lam[sl]
         ),
-        "logdet_d": float(np.sum(np.log(fresh.pending.D))),
+        "logdet_d": fresh.pending.logdet_d,
         **piece,
     }
 

@@ -12,11 +12,17 @@ from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
 from .marginal import MarginalResult, lme4_term_order
 from .marginal_view import MarginalFit
+from .npmlt_result import NPMLTResult
+from .ordinal_result import CLMMResult, OrdinalResult
 from .partitioned_result import PartitionedHGLMResult, RowVectors
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
+from .term_layout import reorder_theta
 
 __all__ = [
+    "CLMMResult",
+    "NPMLTResult",
+    "OrdinalResult",
     "AnovaTable",
     "BigRRResult",
     "HGLMResult",
@@ -33,5 +39,6 @@ __all__ = [
     "lrt",
     "marker_state",
     "plot_fit",
+    "reorder_theta",
     "save_figures",
 ]

@@ -36,10 +36,13 @@ def _labels(fit: MarginalView, signames: bool) -> list[str]:
     ``sd_(Intercept)|g``, ..., ``sigma``."""
     vc = fit.varcorr
     terms = vc[vc["grp"] != "Residual"]
-    if signames:
-        out = [f".sig{k + 1:02d}" for k in range(len(terms))]
-    else:
-        out = [f"sd_{e}|{g}" for g, e in zip(terms["grp"], terms["var1"], strict=True)]
+    names = []
+    for g, rows in terms[terms["var2"].isna()].groupby("grp", sort=False):
+        effects = list(rows["var1"])
+        # lme4's order within a term: theta's, the lower triangle column by column
+        names += [f"sd_{effects[j]}|{g}" if i == j else f"cor_{effects[i]}.{effects[j]}|{g}"
+                  for j in range(len(effects)) for i in range(j, len(effects))]
+    out = [f".sig{k + 1:02d}" for k in range(len(names))] if signames else names
     if len(terms) < len(vc):
         out.append(".sigma" if signames else "sigma")
     return out
@@ -89,6 +92,9 @@ def confidence_intervals(fit: MarginalView, profiled: object | None,
         return _frame(rows, bounds, level)
     if kind != "profile":
         raise ValueError(f"method: must be 'profile' or 'wald', got {method!r}")
+    if any(t.n_theta > 1 for t in fit.problem.terms):
+        raise ValueError("method: 'profile' intervals of a model with a vector-valued "
+                         "random term (1 + x|g) are not available; use method='wald'")
     if not fit.is_lmm or not callable(getattr(profiled, "state", None)):
         raise ValueError(
             "method: 'profile' intervals are available for linear mixed models (lmer); "

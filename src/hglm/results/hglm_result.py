@@ -20,6 +20,8 @@ from .base import MixedModelResult
 from .export import to_dict
 from .plots import plot_fit
 from .summary import Summary
+from .term_layout import term_covariances, term_layouts
+from .varcorr import varcorr_frame
 from .variances import marginal_vcov, ranef_variances
 
 Array = np.ndarray
@@ -208,8 +210,10 @@ class HGLMResult(MixedModelResult):
         sizes = [len(s) for s in self._term_index()]
         term = np.repeat(self.names.terms, sizes)
         if self.design is not None:
-            group = np.concatenate([[t.group] * len(t.levels) for t in self.design.random])
-            level = np.concatenate([t.levels for t in self.design.random])
+            layouts = term_layouts(self.design, self.names, [])
+            group = np.concatenate([[t.group] * len(t.levels) * len(t.effects)
+                                    for t in layouts])
+            level = np.concatenate([np.repeat(t.levels, len(t.effects)) for t in layouts])
         else:
             group, level = term, self.ranef.index.to_numpy()
         return pd.DataFrame(
@@ -222,6 +226,18 @@ class HGLMResult(MixedModelResult):
                 "std_error": self.se_ranef.to_numpy(),
             }
         )
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """The random effects' variances, and for a vector-valued term ``(1 + x|g)`` the
+        covariances and correlations of its effects, in the layout of lme4's
+        ``as.data.frame(VarCorr(fit))`` (grp, var1, var2, vcov, sdcor), with the
+        residual dispersion (grp "Residual") when it has no model."""
+        slices = [slice(r.start, r.stop) for r in self._term_index()]
+        layouts = term_layouts(self.design, self.names, slices)
+        covariances = term_covariances(self._engine, self.var_ranef)
+        return varcorr_frame([t.group for t in layouts], [t.effects for t in layouts],
+                             covariances, self.var_fix)
 
     def _term_index(self) -> list[range]:
         return [range(sl.start, sl.stop) for sl in self._engine.fitter.term_slices]

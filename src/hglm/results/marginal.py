@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..engine import block_width
+from ..engine import Grouped, block_width
 from ..spec import ModelDesign, Names, Problem
 from .base import MixedModelResult
 from .confint import confidence_intervals
@@ -42,15 +42,25 @@ from .prediction import (
     term_slices,
 )
 from .simulate import simulate_responses
-from .varcorr import INTERCEPT, varcorr_frame
+from .term_layout import (
+    TermLayout,
+    ranef_by_group,
+    ranef_long,
+    reorder_theta,
+    term_covariances,
+    term_layouts,
+)
+from .varcorr import varcorr_frame
 
 Array = np.ndarray
 
 
 def lme4_term_order(problem: Problem) -> Array:
-    """lme4's order of the random terms: by decreasing number of levels (random effects),
-    ties in formula order; ``theta[i]`` of lme4 belongs to term ``order[i]``."""
-    sizes = np.array([block_width(b) for b in problem.blocks])
+    """lme4's order of the random terms: by decreasing number of levels of the grouping
+    factor (of random effects, for a matrix term), ties in formula order; lme4's i-th
+    term is term ``order[i]``."""
+    sizes = np.array([b.n_levels if isinstance(b, Grouped) else block_width(b)
+                      for b in problem.blocks])
     return np.argsort(-sizes, kind="stable")
 
 
@@ -76,8 +86,10 @@ class MarginalResult(MixedModelResult):
     vcov : DataFrame
         The covariance matrix of the fixed effects (lme4's ``vcov``).
     theta : ndarray
-        lme4's theta, one per random term: sd(v_k) / sigma for families with a scale
-        parameter, sd(v_k) for binomial and Poisson; in lme4's order of the terms.
+        lme4's theta, in lme4's order of the terms: one per scalar term, sd(v_k) / sigma
+        for families with a scale parameter, sd(v_k) for binomial and Poisson; for a
+        vector-valued term the lower triangle of its relative Cholesky factor, column by
+        column.
     term_order : ndarray of int
         lme4's order of the random terms (by decreasing number of levels, ties in formula
         order), which ``theta``, ``varcorr``, ``ranef`` and the reports follow.
@@ -118,7 +130,8 @@ class MarginalResult(MixedModelResult):
         self.vcov = pd.DataFrame(vcov, index=index, columns=index)
         self.se_fixef = pd.Series(np.sqrt(np.diag(vcov)), index=index, name="se_fixef")
         self.term_order = lme4_term_order(self.problem)
-        self.theta = np.asarray(fit.theta, dtype=float)[self.term_order]
+        self.theta = reorder_theta(fit.theta, [t.n_theta for t in self.problem.terms],
+                                   self.term_order)
         self.sigma = float(np.sqrt(fit.sigma2))
         self.converged = bool(fit.converged)
         self.singular = bool(fit.singular)
@@ -195,51 +208,50 @@ class MarginalResult(MixedModelResult):
 
     # --- random effects ------------------------------------------------------------
 
-    def _term_groups(self) -> tuple[list[str], list[str], list[list[str]]]:
-        """Per term, in lme4's order: grouping factor, effect name and level labels."""
-        if self.design is not None:
-            terms = [self.design.random[k] for k in self.term_order]
-            return ([t.group for t in terms], [t.covariate or INTERCEPT for t in terms],
-                    [list(t.levels) for t in terms])
-        slices = term_slices(self.problem.blocks)
-        return ([self.names.terms[k] for k in self.term_order], [INTERCEPT] * len(slices),
-                [self.names.random[slices[k]] for k in self.term_order])
+    def _layouts(self) -> list[TermLayout]:
+        """Per term, in lme4's order: grouping factor, effects and level labels."""
+        layouts = term_layouts(self.design, self.names, term_slices(self.problem.blocks))
+        return [layouts[k] for k in self.term_order]
 
     @cached_property
     def ranef(self) -> pd.DataFrame:
-        """The conditional modes with their conditional standard deviations, one row per
-        level of each term, in the layout of R's ``as.data.frame(ranef(fit,
-        condVar = TRUE))``: grpvar, term, grp, condval, condsd.
+        """The conditional modes with their conditional standard deviations, in the layout
+        of R's ``as.data.frame(ranef(fit, condVar = TRUE))``: grpvar, term, grp, condval,
+        condsd; per term, per effect (column), one row per level.
 
         Values are on the scale of v (for a Gamma random effect, log u).  A term with a
         known covariance is reported on its original (correlated) scale, without
-        conditional SDs (NaN).
+        conditional SDs (NaN).  :attr:`ranef_by_group` is lme4's ``ranef(fit)``.
         """
-        groups, effects, levels = self._term_groups()
         v, cond_var = self._fit.v, np.asarray(self._fit.cond_var, dtype=float)
-        parts = []
         slices = term_slices(self.problem.blocks)
-        for j, k in enumerate(self.term_order):
+        parts = []
+        for layout, k in zip(self._layouts(), self.term_order, strict=True):
             sl, transform = slices[k], self.problem.terms[k].transform
             value = v[sl] if transform is None else transform @ v[sl]
             sd = np.sqrt(cond_var[sl]) if transform is None else np.full(len(value), np.nan)
-            parts.append(pd.DataFrame({
-                "grpvar": groups[j], "term": effects[j], "grp": levels[j],
-                "condval": value, "condsd": sd,
-            }))
+            parts.append(ranef_long(layout, value, sd))
         return pd.concat(parts, ignore_index=True)
+
+    @property
+    def ranef_by_group(self) -> dict[str, pd.DataFrame]:
+        """lme4's ``ranef(fit)``: per grouping factor, a DataFrame indexed by its levels
+        with one column per effect (``(Intercept)``, ``x``, ...)."""
+        return ranef_by_group(self.ranef)
 
     @property
     def varcorr(self) -> pd.DataFrame:
         """The variance components in the layout of R's ``as.data.frame(VarCorr(fit))``:
-        grp, var1, var2, vcov, sdcor; the residual row (grp "Residual") for families
-        with a scale parameter and no dispersion model."""
-        groups, effects, _ = self._term_groups()
+        grp, var1, var2, vcov, sdcor (per term its variances, then for a vector-valued
+        term its covariances with sdcor the correlation); the residual row (grp
+        "Residual") for families with a scale parameter and no dispersion model."""
+        layouts = self._layouts()
         residual = None
         if not self.family.fixed_dispersion and self._fit.disp_coef is None:
             residual = float(self._fit.sigma2)
-        lam = np.asarray(self._fit.lam, dtype=float)[self.term_order]
-        return varcorr_frame(groups, effects, lam, residual)
+        covariances = term_covariances(self._fit, self._fit.lam)
+        return varcorr_frame([t.group for t in layouts], [t.effects for t in layouts],
+                             [covariances[k] for k in self.term_order], residual)
 
     # --- fitted values, residuals, prediction --------------------------------------
 

@@ -3,9 +3,11 @@ DISPERSION MODEL), with its tables as DataFrames."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .r_format import signif_stars
+from .varcorr import random_effects_block
 from .view import HGLMView
 
 
@@ -83,14 +85,27 @@ class Summary:
         else:
             out += ["The residual dispersion was fixed (fix_disp).", ""]
         out += ["Dispersion parameter for the random effects:",
-                " ".join(f"{x:.4g}" for x in f.var_ranef), "",
-                "Dispersion model for the random effects:", ""]
+                " ".join(f"{x:.4g}" for x in f.var_ranef), ""]
+        out += self._covariances()
+        out += ["Dispersion model for the random effects:", ""]
         for term, tab_k, t in zip(f.names.terms, f.rand_disp_coef, f._engine.problem.terms,
                                   strict=True):
             out += [f"{term} (link = {t.link_disp.name}):", _coef_text(tab_k), ""]
         out += ["Dispersion = 1 is used in Gamma model on deviances to calculate the",
                 "standard error(s).", ""]
         return out
+
+    def _covariances(self) -> list[str]:
+        """The covariance of each vector-valued term's effects, in lme4's layout."""
+        f = self.fit
+        vector = [k for k, t in enumerate(f._engine.problem.terms) if t.n_theta > 1]
+        if not vector:
+            return []
+        vc = f.varcorr
+        groups = [vc["grp"].iloc[i] for i in np.flatnonzero(vc["var2"].isna())]
+        wanted = {list(dict.fromkeys(groups))[k] for k in vector}
+        return ["Covariance of the correlated random effects (as lme4's VarCorr):",
+                *random_effects_block(vc[vc["grp"].isin(wanted)]), ""]
 
     def _notes(self) -> list[str]:
         """Likelihoods, the dispersion HGLM, spatial parameters, the solver, convergence."""

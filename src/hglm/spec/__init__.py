@@ -16,10 +16,9 @@ from .assemble import (
     response_vector,
     split_z,
 )
-from .bars import correlated_bars
 from .covariance import align_covariances, covariance_factors, times_factor
 from .dispersion import disp_design, dispersion_columns, level_designs, rand_disp_designs
-from .encoding import ModelDesign, RandomTerm, new_design, new_offset
+from .encoding import FormulaTerm, ModelDesign, RandomTerm, VectorTerm, new_design, new_offset
 from .families import (
     Beta,
     Binomial,
@@ -47,6 +46,16 @@ from .model import (
     Unstructured,
 )
 from .names import Names
+from .ordinal import (
+    CUMULATIVE_LINKS,
+    LatentDistribution,
+    OrdinalDesign,
+    OrdinalResponse,
+    latent_distribution,
+    ordinal_response,
+)
+from .ordinal_encoding import OrdinalEncoding, new_cluster_labels, new_ordinal_arrays
+from .ordinal_formula import clmm_design, ordinal_design
 from .precision import Precision, pedigree_precision
 from .spatial import CAR, SAR, rotate_block
 from .validation import (
@@ -67,6 +76,17 @@ from .validation import (
 from .variables import formula_columns
 
 __all__ = [
+    "CUMULATIVE_LINKS",
+    "LatentDistribution",
+    "OrdinalDesign",
+    "OrdinalResponse",
+    "latent_distribution",
+    "ordinal_response",
+    "OrdinalEncoding",
+    "new_cluster_labels",
+    "new_ordinal_arrays",
+    "clmm_design",
+    "ordinal_design",
     "Beta",
     "Binomial",
     "CAR",
@@ -88,6 +108,8 @@ __all__ = [
     "Problem",
     "RandomFamily",
     "RandomTerm",
+    "VectorTerm",
+    "FormulaTerm",
     "RandomTermModel",
     "ResponseFamily",
     "SAR",
@@ -99,7 +121,6 @@ __all__ = [
     "as_family",
     "assemble",
     "check_calc_like",
-    "correlated_bars",
     "check_controls",
     "check_full_rank",
     "check_parentheses",

@@ -26,7 +26,7 @@ from scipy import sparse
 
 from .covariance import covariance_factors, times_factor
 from .dispersion import rand_disp_designs
-from .encoding import RandomTerm
+from .encoding import RandomTerm, VectorTerm
 from .families import Family, RandomFamily, ResponseFamily, random_family, response_family
 from .identifiability import (
     check_identifiable,
@@ -57,9 +57,10 @@ from .validation import (
     vector_argument,
     warn_non_integer_counts,
 )
+from .vector_terms import unstructured
 
 Array = np.ndarray
-Columns = RandomTerm | Array | sparse.spmatrix
+Columns = RandomTerm | VectorTerm | Array | sparse.spmatrix
 """One random term's columns of Z: a formula term, or a dense or sparse matrix."""
 
 
@@ -107,9 +108,10 @@ def assemble(
     y, X : array-like
         Response (n,) and fixed design (n, p), full rank; a Series or DataFrame keeps its
         names.
-    Z : array-like, scipy.sparse or list of RandomTerm
+    Z : array-like, scipy.sparse or list of RandomTerm and VectorTerm
         The random design: a matrix with ``rand_c`` columns per term, or the formula
-        interfaces' random terms.
+        interfaces' random terms (a vector-valued term has an unstructured covariance,
+        :func:`~.vector_terms.unstructured`).
     rand_c : sequence of int or None
         Columns of a matrix Z per random term (R's RandC); None: one term.
     family, rand_family
@@ -219,7 +221,8 @@ def _fixed_design(X: object, n: int) -> tuple[Array, list[str]]:
 
 def _formula_terms(Z: object, n: int) -> list[Columns] | None:
     """Z given as the formula interfaces' random terms, checked; else None."""
-    if not (isinstance(Z, list) and Z and all(isinstance(t, RandomTerm) for t in Z)):
+    if not (isinstance(Z, list) and Z and all(isinstance(t, RandomTerm | VectorTerm)
+                                              for t in Z)):
         return None
     for t in Z:
         if t.codes.shape[0] != n:
@@ -273,7 +276,7 @@ def _term_descriptions(
 
 def _matrix(columns: Columns) -> Array | sparse.spmatrix:
     """A term's columns of Z as a matrix (a formula term's sparse Z)."""
-    return columns.Z if isinstance(columns, RandomTerm) else columns
+    return columns.Z if isinstance(columns, RandomTerm | VectorTerm) else columns
 
 
 def _residual_disp_design(x_disp: object, n: int) -> tuple[Array | None, list[str] | None]:
@@ -305,6 +308,12 @@ def _term_models(
         RandomTermModel(f, xd, rd_link) for f, (xd, _) in zip(rand_fams, rand_disp, strict=True)
     ]
     rand_disp_names = [names for _, names in rand_disp]
+    cov_entries = _per_term(rand_cov, len(terms))
+    for k, c in enumerate(columns):
+        if isinstance(c, VectorTerm):
+            label = rand_cov_labels[k] if rand_cov_labels else f"rand_cov[{k}]"
+            terms[k].covariance = unstructured(c, terms[k].family, terms[k].x_disp,
+                                               cov_entries[k], label)
     for k, term in enumerate(terms):
         if term.family.spatial is not None:
             columns[k] = _rotated(term, columns[k], k, engine)
@@ -315,6 +324,14 @@ def _term_models(
         if L is not None:
             columns[k] = _with_known_covariance(term, columns[k], L, k)
     return terms, rand_disp_names
+
+
+def _per_term(rand_cov: object, k: int) -> list[object]:
+    """``rand_cov`` as one entry per term, as :func:`~.covariance.covariance_factors`
+    reads it (which checks it: all None here when it has the wrong number of entries)."""
+    items = [] if rand_cov is None else (
+        list(rand_cov) if isinstance(rand_cov, list | tuple) else [rand_cov])
+    return items if len(items) == k else [None] * k
 
 
 def _rotated(term: RandomTermModel, columns: Columns, k: int, engine: EngineHooks) -> Array:

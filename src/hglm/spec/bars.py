@@ -70,23 +70,6 @@ def parse_lme4(formula: str) -> ParsedModel:
     return _parsed(*_split_two_sided(formula, "formula"), "formula")
 
 
-def correlated_bars(formula: str) -> list[str]:
-    """The random terms of an lme4-style formula that lme4 fits with a correlation: one
-    ``|`` (not ``||``) before more than one column, e.g. ``(1 + x|g)`` or ``(x|g)`` (the
-    intercept is implicit).  Returned as written, ``"(1 + x|g)"``."""
-    out = []
-    for bar in parse_lme4(formula).bars:
-        if bar.independent:
-            continue
-        terms = [t for sign, t in split_terms(bar.covariates) if sign == "+"]
-        removed = {t for sign, t in split_terms(bar.covariates) if sign == "-"}
-        intercept = "0" not in terms and "1" not in removed
-        columns = [t for t in terms if t not in ("0", "1")]
-        if intercept + len(columns) > 1:
-            out.append(f"({bar.covariates}|{':'.join(bar.groups[-1])})")
-    return out
-
-
 def parse_disp(formula: str) -> ParsedModel:
     """Parse a one-sided dispersion formula, ``"~ x2 + x3"`` or ``"~ 1 + (1|ID)"``.
 

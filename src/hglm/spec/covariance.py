@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .encoding import RandomTerm
+from .encoding import FormulaTerm, RandomTerm, VectorTerm
 from .precision import Precision
 from .validation import finite_matrix
 
@@ -26,8 +26,8 @@ SPARSE_INVERSE_GROWTH = 10  # a sparse A is inverted block-wise if nnz(A^-1) <= 
 
 
 def align_covariances(
-    cov: dict[str, object], terms: list[RandomTerm]
-) -> tuple[list[RandomTerm], list[object | None]]:
+    cov: dict[str, object], terms: list[FormulaTerm]
+) -> tuple[list[FormulaTerm], list[object | None]]:
     """The ``cov`` dict of ``hglm2`` as one entry per random term, ordered as the term's
     levels.
 
@@ -59,7 +59,9 @@ def align_covariances(
     new_terms = []
     for t in terms:
         A = cov.get(t.group)
-        if isinstance(A, Precision):
+        if isinstance(t, VectorTerm):
+            pass  # refused by the assembly, which names the term
+        elif isinstance(A, Precision):
             t, A = _align_precision(t, A)
         elif isinstance(A, pd.DataFrame):
             A = A.copy()

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import sparse
 
 from .bars import parse_disp
-from .encoding import ModelDesign, RandomTerm
+from .encoding import FormulaTerm, ModelDesign, VectorTerm
 from .model_matrix import fixed_matrix
 from .random_terms import make_random_terms
 from .validation import check_full_rank, column_names, finite_matrix
@@ -26,7 +26,9 @@ from .variables import as_frame, check_known_columns, data_columns, formula_colu
 Array = np.ndarray
 
 
-def disp_design(formula: str, data: Any, rows: np.ndarray) -> tuple[pd.DataFrame, list[RandomTerm]]:
+def disp_design(
+    formula: str, data: Any, rows: np.ndarray
+) -> tuple[pd.DataFrame, list[FormulaTerm]]:
     """Evaluate a dispersion formula on the rows used by the mean model.
 
     Parameters
@@ -43,7 +45,7 @@ def disp_design(formula: str, data: Any, rows: np.ndarray) -> tuple[pd.DataFrame
     -------
     X_disp : pandas.DataFrame
         The fixed-effect design of the dispersion model (``"(Intercept)"`` as in R).
-    random : list of RandomTerm
+    random : list of RandomTerm or VectorTerm
         Its random-effect terms (empty for an ordinary dispersion model).
 
     Raises
@@ -128,6 +130,10 @@ def level_designs(
         if formula is None:
             out.append(None)
             continue
+        if isinstance(t, VectorTerm):
+            raise ValueError(f"rand_disp: random term {t.label} is vector-valued (correlated "
+                             "effects), whose covariance has no dispersion model; write it "
+                             "with '||' for independent terms")
         X_rows, terms = disp_design(formula, data, design.rows)
         if terms:
             raise ValueError("rand_disp: random effects in a random-effect dispersion model "

@@ -27,6 +27,7 @@ from .levels import row_labels
 from .model_matrix import PlainSpec, sum_offsets
 from .r_syntax import FUNCTIONS
 from .variables import (
+    R_INTERCEPT,
     as_frame,
     check_known_columns,
     data_columns,
@@ -93,6 +94,61 @@ class RandomTerm:
 
 
 @dataclass
+class VectorTerm:
+    """A vector-valued random term, lme4's ``(1 + x|g)``: per level of the grouping
+    factor, one effect per column of the covariate formula (intercept first, then the
+    covariates' columns in model-matrix order), with one unstructured covariance.
+
+    Attributes
+    ----------
+    label : str
+        The term in canonical form, e.g. ``"(1 + x|g)"``, ``"(0 + x + z|a:b)"``.
+    group, columns, levels, codes
+        As for :class:`RandomTerm`.
+    effects : tuple of str
+        The term's columns as R names them, ``("(Intercept)", "x")``.
+    names : list of str
+        One name per random effect, level-major as lme4 orders them:
+        ``"(Intercept)|g:1", "x|g:1", "(Intercept)|g:2", ...``.
+    values : numpy.ndarray
+        The n x q entries of each row (1 for the intercept column).
+    Z : scipy.sparse.csc_matrix
+        The n x (q len(levels)) block, columns level-major.
+    covariate_spec : formulaic.ModelSpec or None
+        Rebuilds the covariate columns on new data.
+    """
+
+    label: str
+    group: str
+    columns: tuple[str, ...]
+    levels: list[str]
+    effects: tuple[str, ...]
+    names: list[str]
+    codes: np.ndarray = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    _covariate_spec: ModelSpec | PlainSpec | None = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        """q, the number of effects per level."""
+        return len(self.effects)
+
+    @property
+    def Z(self) -> sp.csc_matrix:
+        return grouped_block(self.codes, self.values, len(self.levels))
+
+    @property
+    def covariate_spec(self) -> ModelSpec | None:
+        if isinstance(self._covariate_spec, PlainSpec):
+            self._covariate_spec = self._covariate_spec.build()
+        return self._covariate_spec
+
+
+FormulaTerm = RandomTerm | VectorTerm
+"""A random term of the formula interfaces."""
+
+
+@dataclass
 class ModelDesign:
     """Everything a fit needs from the formula and the data.
 
@@ -103,7 +159,7 @@ class ModelDesign:
     X : pandas.DataFrame
         The n x p fixed-effect design, with R's column names (``"(Intercept)"``,
         ``"period2"``, ``"x:Drugb"``).
-    random : list of RandomTerm
+    random : list of RandomTerm or VectorTerm
         The random-effect terms in formula order.
     weights, offset : numpy.ndarray or None
         Prior weights (for a ``cbind(s, f)`` response the numbers of trials ``s + f``,
@@ -127,7 +183,7 @@ class ModelDesign:
 
     y: np.ndarray
     X: pd.DataFrame
-    random: list[RandomTerm]
+    random: list[FormulaTerm]
     weights: np.ndarray | None
     offset: np.ndarray | None
     rows: np.ndarray
@@ -165,7 +221,8 @@ def new_design(
     X : numpy.ndarray
         m x p, columns as in ``design.X``; rows with missing covariates are NaN.
     Z_blocks : list of scipy.sparse.csc_matrix
-        One m x len(term.levels) block per random term, columns in training level order.
+        One block per random term, columns in training level order (level-major for a
+        vector-valued term).
 
     Raises
     ------
@@ -226,6 +283,19 @@ def codes_block(codes: np.ndarray, values: np.ndarray | None, n_levels: int) -> 
     return block
 
 
+def grouped_block(codes: np.ndarray, values: np.ndarray, n_levels: int) -> sp.csc_matrix:
+    """Sparse n x (q n_levels) block of a vector-valued term: row i has ``values[i]`` in
+    the q columns of its level (level-major); code -1 = no entry."""
+    n, q = values.shape
+    rows = np.flatnonzero(codes >= 0)
+    columns = codes[rows, None] * q + np.arange(q)
+    block = sp.csr_matrix(
+        (values[rows].ravel(), (np.repeat(rows, q), columns.ravel())), shape=(n, n_levels * q)
+    ).tocsc()
+    block.eliminate_zeros()
+    return block
+
+
 def _new_fixed_matrix(frame: pd.DataFrame, design: ModelDesign) -> np.ndarray:
     """The fixed design on new data; rows with missing covariates are NaN."""
     columns = spec_columns(design.fixed_spec)
@@ -245,7 +315,7 @@ def _new_fixed_matrix(frame: pd.DataFrame, design: ModelDesign) -> np.ndarray:
     return X
 
 
-def _new_random_block(frame: pd.DataFrame, term: RandomTerm, unseen: str) -> sp.csc_matrix:
+def _new_random_block(frame: pd.DataFrame, term: FormulaTerm, unseen: str) -> sp.csc_matrix:
     """A training-aligned random block on new data; unseen or missing levels get no entry."""
     group = term.columns
     check_known_columns(frame, set(group), f"random term {term.label} (newdata)")
@@ -260,6 +330,8 @@ def _new_random_block(frame: pd.DataFrame, term: RandomTerm, unseen: str) -> sp.
         raise ValueError(
             f"newdata: {level} of {term.group} in random term {term.label} was not seen in training"
         )
+    if isinstance(term, VectorTerm):
+        return grouped_block(codes, _new_vector_values(frame, term), len(term.levels))
     return indicator_block(codes, _new_covariate(frame, term), len(term.levels))
 
 
@@ -267,10 +339,24 @@ def _new_covariate(frame: pd.DataFrame, term: RandomTerm) -> np.ndarray | None:
     """The slope covariate of ``term`` on new data (None for an intercept)."""
     if term.covariate_spec is None:
         return None
+    return _new_covariates(frame, term)[term.covariate].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _new_vector_values(frame: pd.DataFrame, term: VectorTerm) -> np.ndarray:
+    """The n x q columns of a vector-valued term on new data (1 for the intercept)."""
+    covariates = None if term.covariate_spec is None else _new_covariates(frame, term)
+    return np.column_stack([
+        np.ones(len(frame)) if effect == R_INTERCEPT
+        else covariates[effect].to_numpy(dtype=float, na_value=np.nan)
+        for effect in term.effects
+    ])
+
+
+def _new_covariates(frame: pd.DataFrame, term: FormulaTerm) -> pd.DataFrame:
+    """The model matrix of a term's covariate formula on new data (R's column names)."""
     columns = spec_columns(term.covariate_spec)
     check_known_columns(frame, columns, f"random term {term.label} (newdata)")
     try:
-        matrix = term.covariate_spec.get_model_matrix(frame, context=FUNCTIONS)
+        return term.covariate_spec.get_model_matrix(frame, context=FUNCTIONS)
     except FormulaicError as err:
         raise ValueError(f"newdata: cannot evaluate {term.label}: {err}") from err
-    return matrix[term.covariate].to_numpy(dtype=float, na_value=np.nan)

@@ -29,7 +29,7 @@ from formulaic import ModelSpec
 
 from .._warn import warn
 from .bars import ParsedModel, parse_hglm, parse_lme4
-from .encoding import ModelDesign, RandomTerm
+from .encoding import FormulaTerm, ModelDesign
 from .model_matrix import (
     PlainSpec,
     binomial_counts,
@@ -59,7 +59,7 @@ class _Parts:
     y: np.ndarray
     X: pd.DataFrame
     fixed_spec: ModelSpec | PlainSpec
-    random: list[RandomTerm]
+    random: list[FormulaTerm]
     weights: np.ndarray | None
     offset: np.ndarray | None
 
@@ -133,10 +133,10 @@ def design_from_lme4(
     """Build the design of an lme4-style formula (R's ``hglm2``).
 
     ``"y ~ x1 + x2 + (1|z1) + (1|z2)"``; ``(0 + x|g)`` is a random slope without
-    intercept; ``(1|a/b)`` is ``(1|a) + (1|a:b)``; ``(x|g)`` and ``(x||g)`` are
-    ``(1|g) + (0 + x|g)``.  hglm has no correlated random effects within a group, so the
-    intercept and slope of ``(x|g)`` are independent terms, each with its own variance
-    (unlike lme4, which would estimate their correlation).
+    intercept; ``(1|a/b)`` is ``(1|a) + (1|a:b)``.  As in lme4, ``(x|g)`` (or
+    ``(1 + x|g)``) is one vector-valued term whose intercept and slope are correlated
+    (:class:`~.encoding.VectorTerm`), while ``(x||g)`` is the independent terms
+    ``(1|g) + (0 + x|g)`` (R's hglm2 reads ``(x|g)`` so).
 
     Parameters
     ----------
@@ -359,7 +359,7 @@ def _nan_rows(parts: _Parts, model: ParsedModel) -> dict[str, np.ndarray]:
         "offset": None if parts.offset is None else np.isnan(parts.offset),
     }
     candidates.update(
-        {term.label: None if term.values is None else np.isnan(term.values)
-         for term in parts.random}
+        {term.label: None if term.values is None else np.isnan(term.values).reshape(
+            len(parts.y), -1).any(axis=1) for term in parts.random}
     )
     return {name: rows for name, rows in candidates.items() if rows is not None and rows.any()}

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .encoding import RandomTerm
+from .encoding import RandomTerm, VectorTerm
 from .families import RandomFamily, ResponseFamily
 from .model import Independent, RandomTermModel
 
 Array = np.ndarray
-Columns = RandomTerm | Array | sparse.spmatrix
+Columns = RandomTerm | VectorTerm | Array | sparse.spmatrix
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,8 @@ def check_identifiable(
 
 
 def _shape(columns: Columns) -> _Shape:
+    if isinstance(columns, VectorTerm):
+        columns = columns.Z
     if isinstance(columns, RandomTerm):
         values = np.ones(columns.codes.shape[0]) if columns.values is None else columns.values
         counts = np.bincount(columns.codes[values != 0], minlength=len(columns.levels))
@@ -174,6 +176,8 @@ def _same_block(a: Columns, b: Columns) -> bool:
 
 def term_width(columns: Columns) -> int:
     """The number of random effects of a term (its columns of Z)."""
+    if isinstance(columns, VectorTerm):
+        return len(columns.levels) * columns.size
     return len(columns.levels) if isinstance(columns, RandomTerm) else columns.shape[1]
 
 

@@ -1,10 +1,17 @@
 """The random-effect terms of parsed bars on a frame (lme4's ``mkReTrms``).
 
-Each bar ``(covariates|group)`` gives, per grouping factor (``a/b`` is ``a`` and
-``a:b``; ``factor(g)`` and ``as.factor(g)`` have ``g``'s levels), one
-:class:`~.encoding.RandomTerm` per column of its covariate formula: the intercept
-``(1|g)``, or a slope ``(0 + x|g)``.  hglm has no correlated random effects
-within a group, so the intercept and slope of ``(x|g)`` are independent terms.
+Each bar ``(covariates|group)`` gives terms per grouping factor (``a/b`` is ``a`` and
+``a:b``; ``factor(g)`` and ``as.factor(g)`` have ``g``'s levels), with lme4's meaning:
+
+* ``(1 + x|g)``, ``(x|g)`` (the intercept is implicit), ``(0 + x + z|g)``: a covariate
+  formula of two or more columns is one vector-valued term
+  (:class:`~.encoding.VectorTerm`), its effects correlated within a level;
+* ``(1 + x||g)``: one independent scalar term (:class:`~.encoding.RandomTerm`) per
+  column, ``(1|g) + (0 + x|g)``;
+* ``(1|g)``, ``(0 + x|g)``: a single column is a scalar term.
+
+A factor covariate is expanded into its model-matrix columns as lme4 does (treatment
+contrasts after an intercept, one column per level without one).
 """
 
 from __future__ import annotations
@@ -16,14 +23,19 @@ import pandas as pd
 from formulaic import ModelSpec
 
 from .bars import Bar, group_columns
-from .encoding import RandomTerm
+from .encoding import FormulaTerm, RandomTerm, VectorTerm
 from .levels import levels_and_codes
 from .model_matrix import PlainSpec, formulaic_matrix, plain_columns
 from .variables import INTERCEPT, R_INTERCEPT
 
+Covariate = tuple[str, np.ndarray | None, ModelSpec | PlainSpec | None]
+"""A column of a covariate formula: R's name, its values (None for the intercept) and
+the spec that rebuilds it."""
 
-def make_random_terms(frame: pd.DataFrame, bars: Sequence[Bar]) -> list[RandomTerm]:
-    """All random terms of the bars: per grouping factor, one term per covariate column.
+
+def make_random_terms(frame: pd.DataFrame, bars: Sequence[Bar]) -> list[FormulaTerm]:
+    """All random terms of the bars: per grouping factor, one vector-valued term for a
+    ``|`` bar of several columns, else one scalar term per covariate column.
 
     Raises
     ------
@@ -37,6 +49,9 @@ def make_random_terms(frame: pd.DataFrame, bars: Sequence[Bar]) -> list[RandomTe
             raise ValueError(f"random term ({bar.covariates}|...) has no covariate")
         for group in bar.groups:
             levels, codes = levels_and_codes(frame, group_columns(group))
+            if len(covariates) > 1 and not bar.independent:
+                terms.append(_vector_term(covariates, group, levels, codes))
+                continue
             terms += [
                 _random_term(column, values, spec, group, levels, codes)
                 for column, values, spec in covariates
@@ -44,9 +59,7 @@ def make_random_terms(frame: pd.DataFrame, bars: Sequence[Bar]) -> list[RandomTe
     return terms
 
 
-def _covariates(
-    frame: pd.DataFrame, formula: str
-) -> list[tuple[str, np.ndarray | None, ModelSpec | PlainSpec | None]]:
+def _covariates(frame: pd.DataFrame, formula: str) -> list[Covariate]:
     """The columns of a random term's covariate formula: (R's name, values, spec), values
     and spec None for the intercept."""
     plain = plain_columns(frame, formula)
@@ -89,5 +102,31 @@ def _random_term(
         codes=codes,
         values=values,
         covariate=covariate,
+        _covariate_spec=spec,
+    )
+
+
+def _vector_term(
+    covariates: list[Covariate], group: tuple[str, ...], levels: list[str], codes: np.ndarray
+) -> VectorTerm:
+    """The vector-valued term of the columns ``covariates`` on ``group``."""
+    group_name = ":".join(group)
+    effects = tuple(R_INTERCEPT if values is None else str(column)
+                    for column, values, _ in covariates)
+    slopes = [column for column, values, _ in covariates if values is not None]
+    written = (["1"] if effects[0] == R_INTERCEPT else ["0"]) + slopes
+    values = np.column_stack([
+        np.ones(codes.shape[0]) if v is None else v for _, v, _ in covariates
+    ])
+    spec = next((s for _, v, s in covariates if v is not None), None)
+    return VectorTerm(
+        label=f"({' + '.join(written)}|{group_name})",
+        group=group_name,
+        columns=group_columns(group),
+        levels=levels,
+        effects=effects,
+        names=[f"{effect}|{group_name}:{level}" for level in levels for effect in effects],
+        codes=codes,
+        values=values,
         _covariate_spec=spec,
     )
