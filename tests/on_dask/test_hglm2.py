@@ -197,7 +197,7 @@ def test_spatial_term_refused(frame: pd.DataFrame) -> None:
     levels = sorted(frame["h"].unique())
     nbr = np.eye(len(levels), k=1) + np.eye(len(levels), k=-1)
     ddf = dd.from_pandas(frame, npartitions=2)
-    with pytest.raises(ValueError, match=r"rand_family: \(1\|h\) has a spatial"), \
+    with pytest.raises(ValueError, match=r"rand_family: \(1\|h\) has correlated effects"), \
             dask.config.set(scheduler="sync"), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         hglm.hglm2("yp ~ x + (1|h)", data=ddf, family="poisson",

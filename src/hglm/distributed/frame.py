@@ -273,12 +273,14 @@ def _check_size(ref: ModelDesign, levels: list[list[str]], a_term: int, max_m: i
 
 
 def _refuse_structured(terms: list, labels: list[str]) -> None:
-    """CAR/SAR terms (a neighbourhood over all levels) stay in memory."""
+    """Terms whose effects are not independent (CAR/SAR, known covariances, correlated
+    effects) stay in memory."""
     for term, label in zip(terms, labels, strict=True):
         if term.family.spatial is not None or not isinstance(term.covariance, Independent):
             raise ValueError(
-                f"rand_family: {label} has a spatial (CAR/SAR) or known covariance, which "
-                "a Dask DataFrame does not support yet; fit a pandas DataFrame"
+                f"rand_family: {label} has correlated effects (a CAR/SAR, known or "
+                "unstructured covariance), which a Dask DataFrame does not support yet; fit "
+                "a pandas DataFrame"
             )
 
 
