@@ -31,6 +31,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "docs" / "examples"
 DOCS = [REPO / "docs" / "from_r.md", REPO / "docs" / "from_lme4.md", REPO / "docs" / "ordinal.md",
+        REPO / "docs" / "scale.md",
         REPO / "README.md"]
 MARKER = "# --- from_r.md ---"
 #: Scripts that take more than ~20 s (a dense fit with q = 2025 random effects).

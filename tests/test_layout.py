@@ -20,6 +20,8 @@ ALLOWED = {
     "spec": {"spec"},
     "fit": {"fit", "spec", "engine"},
     "results": {"results", "spec", "engine", "fit"},
+    # fits on a Dask DataFrame: beside api, below it (api routes a Dask frame here)
+    "distributed": {"distributed", "spec", "engine", "fit", "results"},
 }
 
 

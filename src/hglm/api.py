@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._warn import warn
+from .distributed import is_dask_frame
 from .engine import Grouped, Indicator, NotPositiveDefiniteError, as_block, spd_logdet
 from .fit import (
     DoubleModel,
@@ -255,7 +256,9 @@ def hglm2(
         ``(1|a/b)`` nesting.  As in lme4, ``(x|g)`` is one vector-valued term with
         correlated effects, and ``(x||g)`` the independent terms ``(1|g) + (0 + x|g)``
         (R's hglm2 reads ``(x|g)`` so: docs/from_r.md).
-    data : DataFrame or dict of columns
+    data : DataFrame, dict of columns or dask.dataframe.DataFrame
+        A Dask DataFrame is fitted on its partitions (docs/scale.md): EQL with
+        intercept-only dispersions; weights and offset as column names.
     disp : str, optional
         Residual-dispersion model, e.g. ``"~ x3"``.
     rand_disp : str or dict, optional
@@ -284,6 +287,12 @@ def hglm2(
     controls = _controls(kwargs)
     fam = response_family(controls["family"])
     _check_formulas(formula=formula, disp=disp)
+    if is_dask_frame(data):
+        from .distributed.hglm2 import fit_hglm2_dask
+
+        given = {**kwargs, "disp": disp, "rand_disp": rand_disp, "cov": cov}
+        return fit_hglm2_dask(formula, data, weights=weights, offset=offset, family=fam,
+                              controls=controls, given=given, engine=_ENGINE)
     data = _require_data(data)
     design = design_from_lme4(
         formula, data, weights=_by_data_rows(weights, data, "weights"),
@@ -321,6 +330,9 @@ def _controls(kwargs: dict) -> dict:
 
 
 def _require_data(data: object) -> object:
+    if is_dask_frame(data):
+        raise ValueError("data: a Dask DataFrame is fitted by hglm2 (an lme4-style formula, "
+                         "docs/scale.md); use hglm2 or a pandas DataFrame")
     if data is None:
         raise ValueError("data: the formula interface needs a DataFrame (or dict of columns)")
     check_unique_columns(data, "data")

@@ -21,6 +21,7 @@ from .lazy import LazyTail
 from .ldl import spd_logdet
 from .marker_basis import MarkerBasis, marker_leverages, weighted_gram
 from .nspace import MarginalFactor, MarginalSolver
+from .partition import Elimination, PartitionSystem, schur_cholesky, schur_inverse
 from .solver_choice import make_system
 from .sparse import precision_deviance
 
@@ -35,6 +36,8 @@ __all__ = [
     "MarginalSolver",
     "MarkerBasis",
     "NotPositiveDefiniteError",
+    "Elimination",
+    "PartitionSystem",
     "SolvingFactor",
     "System",
     "as_block",
@@ -44,6 +47,8 @@ __all__ = [
     "make_system",
     "marker_leverages",
     "precision_deviance",
+    "schur_cholesky",
+    "schur_inverse",
     "single_thread",
     "spd_logdet",
     "weighted_gram",

@@ -63,6 +63,9 @@ class AugmentedStructure:
         Fixed-effect design.
     blocks : list of Indicator, Grouped or ndarray
         The columns of Z of each random term, in term order.
+    eliminate : int, optional
+        The indicator term eliminated as A (default: the one with the most levels); a
+        partition of rows eliminates its own term's levels (:mod:`.partition`).
 
     Notes
     -----
@@ -70,7 +73,7 @@ class AugmentedStructure:
     permuted to [A | B] (see the module docstring).
     """
 
-    def __init__(self, X: Array, blocks: list[Block]) -> None:
+    def __init__(self, X: Array, blocks: list[Block], eliminate: int | None = None) -> None:
         self.X = np.asarray(X, dtype=float)
         self.blocks = blocks
         self.n, self.p = self.X.shape
@@ -79,7 +82,10 @@ class AugmentedStructure:
         user_offsets = self.p + np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int)
 
         leveled = [k for k, b in enumerate(blocks) if isinstance(b, Indicator | Grouped)]
-        self.a_term = max(leveled, key=lambda k: widths[k], default=None)
+        self.a_term = (
+            max(leveled, key=lambda k: widths[k], default=None)
+            if eliminate is None else eliminate
+        )
         self.A: Grouped | None = None if self.a_term is None else level_view(
             blocks[self.a_term])
         self.q_a = 0 if self.A is None else self.A.width

@@ -36,6 +36,9 @@ from .lmm import LMMFit, fit_lmm
 from .npml import NPML_SE_KINDS, NPMLFit, fit_npml
 from .npml_inference import NPMLEstimates, npml_estimates
 from .ordinal_likelihood import category_probabilities
+from .partition_chunk import Chunk, level_report, row_report
+from .partitioned import fit_partitioned
+from .partitioned_model import PartitionedFit, PartitionedModel
 
 __all__ = [
     "CLMMFit",
@@ -69,4 +72,11 @@ __all__ = [
     "glm_loglik",
     "hem_weights",
     "use_markers",
+    # fits on partitioned rows (Dask)
+    "Chunk",
+    "PartitionedFit",
+    "PartitionedModel",
+    "fit_partitioned",
+    "level_report",
+    "row_report",
 ]

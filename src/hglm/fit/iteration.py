@@ -53,6 +53,14 @@ class FixedPointIteration(Generic[R]):
         SQUAREM (with the stricter stopping rule of :meth:`_threshold`) or plain rounds.
     verbose : bool, None or callable
         Where the progress lines go (:func:`_printer`).
+    relative_change : callable, optional
+        ``relative_change(last, round)``: R's criterion between two rounds; by default
+        from their linear predictors (:func:`eta_change`).  A round whose linear
+        predictor lives elsewhere (on the partitions of a Dask frame) brings its own.
+    multiplicity : ndarray, optional
+        How many entries of the full state each entry of theta stands for, in the
+        squared norms of SQUAREM and of the stopping rule: a compact state (one log
+        dispersion per term) then takes the steps of the full one (one per row).
 
     Attributes
     ----------
@@ -76,8 +84,12 @@ class FixedPointIteration(Generic[R]):
         maxit: int,
         accelerate: bool,
         verbose: bool | None | Callable[[str], None],
+        relative_change: Callable[[R, R], float] | None = None,
+        multiplicity: Array | None = None,
     ) -> None:
         self.step = step
+        self.relative_change = eta_change if relative_change is None else relative_change
+        self.multiplicity = multiplicity
         self.describe = describe
         self.conv = conv
         self.maxit = maxit
@@ -100,8 +112,7 @@ class FixedPointIteration(Generic[R]):
         rnd, theta_next = self.step(theta, self.last)
         self.n_iter += 1
         if plain and self.last is not None and self.n_iter >= 2:
-            change = float(np.sum((self.last.eta - rnd.eta) ** 2))
-            self.criterion = change / max(float(np.sum(rnd.eta**2)), 1e-300)
+            self.criterion = self.relative_change(self.last, rnd)
             self.settled = self._dispersions_settled(theta, theta_next)
             self.converged = self.criterion < self._threshold(theta, theta_next) and self.settled
         self.last, self._last_input = rnd, theta
@@ -121,8 +132,8 @@ class FixedPointIteration(Generic[R]):
         """
         if not self.accelerate or self._last_input is None:
             return self.conv
-        before = np.sqrt(_sqnorm(theta - self._last_input))
-        rate = np.sqrt(_sqnorm(theta_next - theta)) / before if before > 0 else 0.0
+        before = np.sqrt(self._sqnorm(theta - self._last_input))
+        rate = np.sqrt(self._sqnorm(theta_next - theta)) / before if before > 0 else 0.0
         self._rate = min(max(self._rate, rate), 0.99)
         return self.conv * (1.0 - self._rate) ** 2
 
@@ -143,6 +154,12 @@ class FixedPointIteration(Generic[R]):
             return
         step = f"criterion {self.criterion:.3e}" if plain else "extrapolated (SQUAREM)"
         self._say(f"iteration {self.n_iter:4d}  {step}  {self.describe(rnd)}")
+
+    def _sqnorm(self, x: Array) -> float:
+        """x'x, each entry counted :attr:`multiplicity` times."""
+        if self.multiplicity is None:
+            return _sqnorm(x)
+        return float(np.einsum("i,i,i->", self.multiplicity, x, x))
 
     def done(self) -> bool:
         return self.converged or self.n_iter >= self.maxit
@@ -168,8 +185,8 @@ class FixedPointIteration(Generic[R]):
                 return theta2
             r = theta1 - theta
             v = theta2 - 2.0 * theta1 + theta
-            vv = _sqnorm(v)
-            alpha = min(-np.sqrt(_sqnorm(r) / vv) if vv > 0 else -1.0, -1.0)
+            vv = self._sqnorm(v)
+            alpha = min(-np.sqrt(self._sqnorm(r) / vv) if vv > 0 else -1.0, -1.0)
             if alpha <= -step_max:
                 alpha, step_max = -step_max, 4.0 * step_max
             if alpha == -1.0:
@@ -191,6 +208,12 @@ class FixedPointIteration(Generic[R]):
                 step_max = max(1.0, step_max / 4.0)
                 theta, theta1 = theta1, theta2
         return theta1
+
+
+def eta_change(last: Outcome, rnd: Outcome) -> float:
+    """R's criterion sum((eta_last - eta)^2) / sum(eta^2) between two rounds."""
+    change = float(np.sum((last.eta - rnd.eta) ** 2))
+    return change / max(float(np.sum(rnd.eta**2)), 1e-300)
 
 
 def _sqnorm(x: Array) -> float:

@@ -285,13 +285,19 @@ class PenalizedIRLS:
         )
 
     def _remaining(self, change: float, previous: float) -> float:
-        """The squared distance still to go after an IWLS step, extrapolated from the last
-        two steps (squared lengths ``previous`` and ``change``) as a geometric series:
-        with r = |step| / |previous step| < 1/2, the rest is |step| r / (1 - r).  IWLS
-        converges quadratically (canonical links) or fast linearly, so once r is small
-        the step just taken is within the tolerance of the solution and the step that
-        would only confirm it is skipped (accelerated iteration only)."""
-        if not self.accelerate or not np.isfinite(previous) or previous <= 0:
-            return np.inf
-        r = np.sqrt(change / previous)
-        return np.inf if r >= 0.5 else change * (r / (1.0 - r)) ** 2
+        """The squared distance still to go after an IWLS step (:func:`remaining_change`),
+        with acceleration only."""
+        return remaining_change(change, previous) if self.accelerate else np.inf
+
+
+def remaining_change(change: float, previous: float) -> float:
+    """The squared distance still to go after an IWLS step, extrapolated from the last
+    two steps (squared lengths ``previous`` and ``change``) as a geometric series: with
+    r = |step| / |previous step| < 1/2, the rest is |step| r / (1 - r).  IWLS converges
+    quadratically (canonical links) or fast linearly, so once r is small the step just
+    taken is within the tolerance of the solution and the step that would only confirm
+    it is skipped (accelerated iteration only)."""
+    if not np.isfinite(previous) or previous <= 0:
+        return np.inf
+    r = np.sqrt(change / previous)
+    return np.inf if r >= 0.5 else change * (r / (1.0 - r)) ** 2

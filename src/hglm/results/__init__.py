@@ -14,6 +14,7 @@ from .marginal import MarginalResult, lme4_term_order
 from .marginal_view import MarginalFit
 from .npmlt_result import NPMLTResult
 from .ordinal_result import CLMMResult, OrdinalResult
+from .partitioned_result import PartitionedHGLMResult, RowVectors
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
 from .term_layout import reorder_theta
@@ -29,6 +30,8 @@ __all__ = [
     "MarginalFit",
     "MarginalResult",
     "MixedModelResult",
+    "PartitionedHGLMResult",
+    "RowVectors",
     "Summary",
     "anova_table",
     "import_pyplot",

@@ -1,0 +1,162 @@
+"""hglm2 on a Dask DataFrame read from Parquet: wall time, peak memory and the cost per
+pass, against the in-memory fit of a subsample.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_dask.py [--rows 2000000] [--rows-per-level 200]
+                                    [--crossed 100] [--partitions 16]
+                                    [--subsample 200000] [--workers 0]
+                                    [--memory-limit 0] [--conv 1e-6]
+
+The model is a Poisson GLMM ``y ~ x + (1|g) + (1|h)``: ``g`` has rows / rows-per-level
+levels (the partitioning term, eliminated partition by partition) and ``h`` a fixed
+``--crossed`` levels (in the m x m Schur complement with the two fixed effects).  The rows
+are written once to ``benchmarks/out/dask_data/rows_<n>.parquet`` in random order (so the
+fit shuffles them by ``g``); the clock covers ``read_parquet`` and the fit.
+
+``--workers 0`` uses Dask's local threaded scheduler in this process (peak memory is this
+process's); ``--workers k`` starts a LocalCluster of k worker processes with
+``--memory-limit`` MB each (0: no limit; above the limit the workers spill to disk), and
+reports the client's and the workers' peak memory.  The in-memory fit of a ``--subsample``
+of the rows (pandas) gives the per-round cost to compare with; both are fitted at
+``--conv``.  Writes ``benchmarks/out/RESULTS_dask.json`` and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import fmt_mb, md_table, out_dir, peak_mb, reset_peak, rss_mb
+
+import hglm
+
+
+def generate(path: Path, rows: int, rows_per_level: int, crossed: int, seed: int = 1) -> None:
+    """The simulated rows, in random order, as one Parquet file with row groups."""
+    rng = np.random.default_rng(seed)
+    levels = max(rows // rows_per_level, 2)
+    g = rng.integers(0, levels, rows)
+    h = rng.integers(0, crossed, rows)
+    x = rng.normal(size=rows)
+    eta = 0.5 + 0.3 * x + rng.normal(0, 0.5, levels)[g] + rng.normal(0, 0.3, crossed)[h]
+    frame = pd.DataFrame({"y": rng.poisson(np.exp(eta)).astype(float), "x": x, "g": g, "h": h})
+    frame.to_parquet(path, row_group_size=max(rows // 64, 1000))
+
+
+class Counter:
+    """Counts the passes over the partitions (DaskPartitions.advance and .gather)."""
+
+    def __init__(self) -> None:
+        from hglm.distributed.partitions import DaskPartitions
+
+        self.passes = 0
+        for name in ("advance", "gather"):
+            original = getattr(DaskPartitions, name)
+
+            def counted(obj, *args, _original=original, **kwargs):
+                self.passes += 1
+                return _original(obj, *args, **kwargs)
+
+            setattr(DaskPartitions, name, counted)
+
+
+def fit_dask(path: Path, partitions: int, conv: float) -> dict:
+    import dask.dataframe as dd
+
+    import hglm.distributed.hglm2 as route
+
+    counter = Counter()
+    setup = {}
+    build = route.partition_frame
+
+    def timed_build(*args, **kwargs):
+        t = time.perf_counter()
+        out = build(*args, **kwargs)
+        setup["seconds"] = time.perf_counter() - t
+        return out
+
+    route.partition_frame = timed_build
+    t0 = time.perf_counter()
+    ddf = dd.read_parquet(path).repartition(npartitions=partitions)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fit = hglm.hglm2("y ~ x + (1|g) + (1|h)", data=ddf, family="poisson", conv=conv)
+    wall = time.perf_counter() - t0
+    return {"wall": wall, "setup": setup["seconds"], "n_iter": fit.n_iter,
+            "passes": counter.passes,
+            "fixef": fit.fixef.tolist(), "var_ranef": fit.var_ranef.tolist(),
+            "var_fix": fit.var_fix, "n": fit.n_obs}
+
+
+def fit_memory(path: Path, subsample: int, conv: float) -> dict:
+    frame = pd.read_parquet(path).iloc[:subsample]
+    t0 = time.perf_counter()
+    fit = hglm.hglm2("y ~ x + (1|g) + (1|h)", data=frame, family="poisson", conv=conv)
+    wall = time.perf_counter() - t0
+    return {"wall": wall, "n_iter": fit.n_iter, "n": fit.n_obs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=float, default=2e6)
+    ap.add_argument("--rows-per-level", type=int, default=200)
+    ap.add_argument("--crossed", type=int, default=100)
+    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--subsample", type=float, default=2e5)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--memory-limit", type=float, default=0.0, help="MB per worker (0: none)")
+    ap.add_argument("--conv", type=float, default=1e-6)
+    args = ap.parse_args()
+    rows = int(args.rows)
+    path = out_dir("dask_data") / f"rows_{rows}_{args.rows_per_level}_{args.crossed}.parquet"
+    if not path.exists():
+        generate(path, rows, args.rows_per_level, args.crossed)
+    client = None
+    if args.workers:
+        from dask.distributed import Client, LocalCluster
+
+        limit = f"{args.memory_limit}MB" if args.memory_limit else None
+        client = Client(LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                     memory_limit=limit, dashboard_address=":0"))
+    base = rss_mb()
+    reset_peak()
+    dist = fit_dask(path, args.partitions, args.conv)
+    dist["peak_client_mb"] = peak_mb() - base
+    if client is not None:
+        dist["peak_workers_mb"] = sum(
+            client.run(lambda: __import__("resource").getrusage(
+                __import__("resource").RUSAGE_SELF).ru_maxrss / 1024).values()
+        )
+        client.close()
+    reset_peak()
+    base = rss_mb()
+    mem = fit_memory(path, int(args.subsample), args.conv)
+    mem["peak_mb"] = peak_mb() - base
+    per_round_dist = (dist["wall"] - dist["setup"]) / dist["n_iter"]
+    per_round_mem = mem["wall"] / mem["n_iter"]
+    rows_table = [
+        ["Dask", f"{dist['n']:,}", f"{dist['wall']:.1f}", f"{dist['setup']:.1f}",
+         dist["n_iter"], dist["passes"], f"{per_round_dist:.2f}",
+         f"{1e9 * (dist['wall'] - dist['setup']) / dist['passes'] / dist['n']:.0f}",
+         fmt_mb(dist["peak_client_mb"])],
+        ["pandas (subsample)", f"{mem['n']:,}", f"{mem['wall']:.1f}", "", mem["n_iter"], "",
+         f"{per_round_mem:.2f}", "", fmt_mb(mem["peak_mb"])],
+    ]
+    print(md_table(["fit", "rows", "wall s", "set-up s", "rounds", "passes", "s / round",
+                    "ns / row / pass", "peak MB"], rows_table))
+    if "peak_workers_mb" in dist:
+        print(f"workers' peak memory (sum): {fmt_mb(dist['peak_workers_mb'])}")
+    print(f"per round and row: Dask {1e9 * per_round_dist / dist['n']:.0f} ns, "
+          f"in memory {1e9 * per_round_mem / mem['n']:.0f} ns")
+    result = {"args": vars(args), "dask": dist, "memory": mem}
+    (out_dir() / "RESULTS_dask.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

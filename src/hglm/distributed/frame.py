@@ -1,0 +1,320 @@
+"""A Dask DataFrame as the partitions of a fit: categories made known, the formula
+encoded once per partition by the formula layer, the rows partitioned by the grouping
+factor of the largest random term, the chunks of ``fit.partition_chunk`` persisted.
+
+The encoding is checked on the client on the first partition (a stateful transform,
+whose state would differ between partitions, is refused) and every partition's fixed
+design must have the same columns (a level that the categories do not know is refused,
+never encoded as missing).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+from dask import delayed
+
+from .._warn import warn
+from ..engine import Indicator
+from ..fit import Chunk, PartitionedModel
+from ..spec import (
+    EngineHooks,
+    Independent,
+    ModelDesign,
+    Names,
+    Problem,
+    ResponseFamily,
+    assemble,
+    check_prior_weights,
+    design_from_lme4,
+    response_vector,
+)
+from .partitions import DaskPartitions
+
+MAX_M = 4000
+"""The largest Schur complement (p + levels of the terms not partitioned on) by default."""
+
+
+@dataclass
+class PartitionedFrame:
+    """What :func:`partition_frame` built."""
+
+    parts: DaskPartitions
+    model: PartitionedModel
+    names: Names
+    design: ModelDesign
+    levels: list[list[str]]
+    n_dropped: int
+    problem: Problem
+
+
+def partition_frame(
+    ddf: Any,
+    formula: str,
+    *,
+    weights: str | None,
+    offset: str | None,
+    family: ResponseFamily,
+    controls: dict,
+    engine: EngineHooks,
+    max_m: int | None = None,
+) -> PartitionedFrame:
+    """The partitions of ``ddf`` for the formula (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        For weights or offset not given as column names, a stateful transform, a level
+        unknown to the categories, or more than ``max_m`` (default :data:`MAX_M`) columns
+        in the Schur complement.
+    """
+    for name, value in (("weights", weights), ("offset", offset)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(
+                f"{name}: with a Dask DataFrame give a column name (an array cannot be "
+                "matched to the partitions' rows)"
+            )
+    ddf = _known_categories(ddf, formula, (weights, offset))
+    build = partial_design(formula, weights, offset, family.name == "binomial")
+    designs, labels = _local_designs(ddf, build)
+    ref = designs[0].compute()[0]
+    problem, names = _reference(ref, controls, engine)
+    numeric = [_numeric_group(ddf.dtypes, t.columns) for t in ref.random]
+    levels = [_merged(lv, num) for lv, num in zip(zip(*labels, strict=True), numeric, strict=True)]
+    a_term = int(np.argmax([len(lv) for lv in levels]))
+    if not _disjoint([lab[a_term] for lab in labels]):
+        ddf = ddf.shuffle(on=list(ref.random[a_term].columns))
+        designs, labels = _local_designs(ddf, build)
+    _check_size(ref, levels, a_term, MAX_M if max_m is None else max_m)
+    chunks, info = _persist_chunks(designs, ref, problem, levels, a_term)
+    n = int(sum(i["n"] for i in info))
+    model = PartitionedModel(
+        n, ref.X.shape[1], [len(lv) for lv in levels], problem.terms, problem.family,
+        problem.fix_disp, a_term, np.sum([i["norm2"] for i in info], axis=0) / n,
+    )
+    random_names = [
+        t.names[0][: len(t.names[0]) - len(t.levels[0])] + lab
+        for t, lv in zip(ref.random, levels, strict=True) for lab in lv
+    ]
+    names = replace(names, fixed=list(ref.X.columns), random=random_names)
+    _check_rank(np.sum([i["xtx"] for i in info], axis=0), names.fixed)
+    n_dropped = int(sum(i["dropped"] for i in info))
+    if n_dropped:
+        warn(f"{n_dropped} of {n + n_dropped} rows dropped because of missing values",
+             UserWarning)
+    return PartitionedFrame(DaskPartitions(chunks), model, names, ref, levels, n_dropped, problem)
+
+
+def _reference(ref: ModelDesign, controls: dict, engine: EngineHooks) -> tuple[Problem, Names]:
+    """The model's description (families, links, names) from the first partition's
+    design, checked: its fixed design may lack a level (a column of zeros there), so X's
+    rank is checked on the sums of all partitions instead (:func:`_check_rank`)."""
+    _refuse_stateful(ref)
+    problem, names = assemble(
+        ref.y, np.ones((ref.y.shape[0], 1)), ref.random, rand_c=None, family=controls["family"],
+        rand_family=controls["rand_family"], x_disp=None, link_disp=controls["link_disp"],
+        x_rand_disp=None, link_rand_disp=controls["link_rand_disp"], rand_cov=None,
+        rand_cov_labels=None, weights=ref.weights, offset=ref.offset,
+        fix_disp=controls["fix_disp"],
+        random_labels=([nm for t in ref.random for nm in t.names],
+                       [t.label for t in ref.random]),
+        engine=engine,
+    )
+    _refuse_structured(problem.terms, [t.label for t in ref.random])
+    return problem, names
+
+
+def _persist_chunks(
+    designs: list, ref: ModelDesign, problem: Problem, levels: list[list[str]], a_term: int
+) -> tuple[list, list[dict]]:
+    """The chunks built from the partitions' designs, persisted, and their sizes."""
+    maps = [None if k == a_term else {lab: i for i, lab in enumerate(lv)}
+            for k, lv in enumerate(levels)]
+    encoding = (list(ref.X.columns), _categories(ref))
+    shared = delayed((problem, encoding, maps, a_term), traverse=False)
+    outs = [delayed(_chunk, nout=2, pure=False)(d, shared, i == 0) for i, d in enumerate(designs)]
+    outs = dask.persist(*outs)
+    info = dask.compute(*[o[1] for o in outs])
+    return [o[0] for o in outs], list(info)
+
+
+def partial_design(formula: str, weights: str | None, offset: str | None, binomial: bool):
+    """The formula layer applied to one partition (pandas) -> (design, row labels), or
+    None for a partition without complete rows."""
+
+    def build(frame: pd.DataFrame) -> tuple[ModelDesign, pd.Index, int] | None:
+        if len(frame) == 0:
+            return None
+        try:
+            design = _quiet_design(formula, frame, weights, offset, binomial)
+        except ValueError:
+            if frame.dropna().empty:
+                return None
+            raise
+        return design, frame.index[design.rows], design.n_dropped
+
+    return build
+
+
+def _quiet_design(
+    formula: str, frame: pd.DataFrame, weights: str | None, offset: str | None, binomial: bool
+) -> ModelDesign:
+    """The formula layer's design of one partition, without its warning of the rows
+    dropped (the client counts them over all partitions)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*rows dropped because of missing values")
+        return design_from_lme4(formula, frame, weights=weights, offset=offset,
+                                binomial=binomial)
+
+
+def _local_designs(ddf: Any, build: Any) -> tuple[list, list]:
+    """Each non-empty partition's design (persisted) and its levels of each term."""
+    designs = dask.persist(*[delayed(build, pure=False)(part) for part in ddf.to_delayed()])
+    labels = dask.compute(*[delayed(_labels)(d) for d in designs])
+    kept = [(d, lab) for d, lab in zip(designs, labels, strict=True) if lab is not None]
+    if not kept:
+        raise ValueError("data: no complete rows (every row has a missing value)")
+    return [d for d, _ in kept], [lab for _, lab in kept]
+
+
+def _labels(built: tuple | None) -> list[list[str]] | None:
+    return None if built is None else [t.levels for t in built[0].random]
+
+
+def _chunk(built: tuple, shared: tuple, owner: bool) -> tuple[Chunk, dict]:
+    """A partition's chunk: its rows as a problem with the model of ``shared``'s
+    problem, every term but A on all its levels."""
+    template, (columns, categories), maps, a_term = shared
+    design, index, dropped = built
+    if list(design.X.columns) != columns or _categories(design) != categories:
+        raise ValueError(
+            f"data: a partition's fixed-effect columns {list(design.X.columns)} (factor "
+            f"levels {_categories(design)}) differ from the first partition's {columns} "
+            f"({categories}): a factor's levels are not known to every partition; give the "
+            "column a categorical dtype with all its levels (ddf.categorize())"
+        )
+    y, _ = response_vector(design.y, template.family)
+    n = y.shape[0]
+    w = np.ones(n) if design.weights is None else np.asarray(design.weights, dtype=float)
+    check_prior_weights(w)
+    offset = np.zeros(n) if design.offset is None else np.asarray(design.offset, dtype=float)
+    blocks, norm2 = [], []
+    for k, term in enumerate(design.random):
+        codes = term.codes
+        if maps[k] is not None:
+            codes = np.array([maps[k][lab] for lab in term.levels], dtype=np.int64)[codes]
+        n_levels = len(term.levels) if maps[k] is None else len(maps[k])
+        blocks.append(Indicator.from_codes(codes, term.values, n_levels))
+        norm2.append(float(np.sum(blocks[-1].values ** 2)))
+    problem: Problem = replace(template, y=y, X=design.X.to_numpy(dtype=float),
+                               blocks=blocks, weights=w, offset=offset)
+    chunk = Chunk(problem, a_term, list(design.random[a_term].levels), owner, index)
+    X = problem.X
+    return chunk, {"n": n, "norm2": np.array(norm2), "dropped": dropped, "xtx": X.T @ X}
+
+
+def _check_rank(xtx: np.ndarray, columns: list[str]) -> None:
+    """X of full rank, from X'X summed over the partitions."""
+    scale = np.sqrt(np.maximum(np.diag(xtx), 1e-300))
+    eig = np.linalg.eigvalsh(xtx / np.outer(scale, scale))
+    if np.any(np.diag(xtx) == 0) or eig[0] <= 1e-10 * eig[-1]:
+        raise ValueError(
+            f"X: the fixed-effect design (columns {columns}) is not of full rank over all "
+            "partitions; drop or merge the redundant columns or levels"
+        )
+
+
+def _categories(design: ModelDesign) -> dict[str, list]:
+    """The levels of each factor of the fixed design (formulaic's encoder state)."""
+    state = getattr(design.fixed_spec, "encoder_state", None) or {}
+    return {name: list(info.get("categories", [])) for name, (_, info) in state.items()
+            if info.get("categories") is not None}
+
+
+def _merged(per_partition: tuple, numeric: bool) -> list[str]:
+    """The union of the partitions' level labels, sorted as the formula layer sorts."""
+    union = set().union(*per_partition)
+    return sorted(union, key=float) if numeric else sorted(union)
+
+
+def _numeric_group(dtypes: pd.Series, columns: tuple[str, ...]) -> bool:
+    """A single numeric column: its levels sort as numbers."""
+    return len(columns) == 1 and pd.api.types.is_numeric_dtype(dtypes[columns[0]]) and not (
+        pd.api.types.is_bool_dtype(dtypes[columns[0]])
+    )
+
+
+def _disjoint(per_partition: list[list[str]]) -> bool:
+    """Whether no level is in two partitions."""
+    total = sum(len(x) for x in per_partition)
+    return len(set().union(*per_partition)) == total
+
+
+def _check_size(ref: ModelDesign, levels: list[list[str]], a_term: int, max_m: int) -> None:
+    """m = p + the levels of the other terms, at most ``max_m``."""
+    others = {k: len(lv) for k, lv in enumerate(levels) if k != a_term}
+    m = ref.X.shape[1] + sum(others.values())
+    if m <= max_m:
+        return
+    big = max(others, key=others.get)
+    raise ValueError(
+        f"data: the Dask fit partitions the rows by {ref.random[a_term].label} "
+        f"({len(levels[a_term])} levels) and solves for the fixed effects and the other "
+        f"terms' {sum(others.values())} effects together (m = {m} > max_m = {max_m}); "
+        f"{ref.random[big].label} has {others[big]} levels: fit a model with fewer levels "
+        "in the other terms, fit in memory (a pandas DataFrame), or raise max_m"
+    )
+
+
+def _refuse_structured(terms: list, labels: list[str]) -> None:
+    """Terms whose effects are not independent (CAR/SAR, known covariances, correlated
+    effects) stay in memory."""
+    for term, label in zip(terms, labels, strict=True):
+        if term.family.spatial is not None or not isinstance(term.covariance, Independent):
+            raise ValueError(
+                f"rand_family: {label} has correlated effects (a CAR/SAR, known or "
+                "unstructured covariance), which a Dask DataFrame does not support yet; fit "
+                "a pandas DataFrame"
+            )
+
+
+def _refuse_stateful(design: ModelDesign) -> None:
+    """A transform whose state comes from the data (center, scale, splines) would be
+    computed per partition: refused."""
+    specs = [design.fixed_spec] + [t.covariate_spec for t in design.random]
+    for spec in specs:
+        state = getattr(spec, "transform_state", None)
+        if state:
+            raise ValueError(
+                f"formula: the stateful transform(s) {sorted(state)} would be evaluated on "
+                "each partition separately; with a Dask DataFrame compute the column "
+                "beforehand (e.g. ddf['x_c'] = ddf.x - ddf.x.mean())"
+            )
+
+
+def _known_categories(ddf: Any, formula: str, extra: tuple) -> Any:
+    """The frame with its text and categorical columns named in the formula as
+    categoricals of known categories (the same levels in every partition)."""
+    text = formula + " " + " ".join(e for e in extra if e)
+    used = [c for c in ddf.columns if re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", text)]
+    to_known = []
+    for c in used:
+        dtype = ddf[c].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            if not ddf[c].cat.known:
+                ddf = ddf.assign(**{c: ddf[c].cat.as_known()})
+        elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            to_known.append(c)
+    if not to_known:
+        return ddf
+    # text levels sorted as the formula layer sorts a pandas column's distinct values
+    uniques = dask.compute(*[ddf[c].dropna().unique() for c in to_known])
+    return ddf.astype({
+        c: pd.CategoricalDtype(sorted(u)) for c, u in zip(to_known, uniques, strict=True)
+    })

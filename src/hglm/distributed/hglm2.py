@@ -1,0 +1,126 @@
+"""``hglm2`` on a Dask DataFrame: the partitions (:mod:`.frame`), the partitioned EQL
+fit (``fit.partitioned``) and its result with per-row Dask Series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+
+from ..fit import Options, PartitionedFit, fit_partitioned, level_report, row_report
+from ..results import PartitionedHGLMResult, RowVectors
+from ..spec import EngineHooks, ResponseFamily, check_calc_like, check_controls
+from .frame import PartitionedFrame, partition_frame
+
+_IN_MEMORY_ONLY = {
+    "disp": "a residual-dispersion model (disp=)",
+    "rand_disp": "random-effect dispersion models (rand_disp=)",
+    "x_rand_disp": "random-effect dispersion models (x_rand_disp=)",
+    "cov": "known covariances or precisions (cov=)",
+    "startval": "starting values (startval=)",
+    "vcovmat": "the marginal covariance matrix (vcovmat=True)",
+    "bigrr": "the n-space solver (bigrr=True)",
+}
+
+
+def fit_hglm2_dask(
+    formula: str,
+    ddf: Any,
+    *,
+    weights: str | None,
+    offset: str | None,
+    family: ResponseFamily,
+    controls: dict,
+    given: dict,
+    engine: EngineHooks,
+    max_m: int | None = None,
+) -> PartitionedHGLMResult:
+    """Fit ``formula`` by EQL on the rows of the Dask DataFrame ``ddf``.
+
+    Parameters
+    ----------
+    formula : str
+    ddf : dask.dataframe.DataFrame
+    weights, offset : str or None
+        Column names.
+    family : ResponseFamily
+    controls : dict
+        hglm2's controls (defaults filled in).
+    given : dict
+        The arguments the user gave that only an in-memory fit has (named errors).
+    engine : EngineHooks
+    max_m : int, optional
+        The largest Schur complement (p + the levels of the terms other than the
+        partitioning one); default ``frame.MAX_M``.
+
+    Raises
+    ------
+    ValueError
+        For an argument only an in-memory fit supports, and the refusals of
+        :func:`~.frame.partition_frame`.
+    """
+    _refuse(controls, given)
+    check_controls(controls["method"], controls["conv"], controls["maxit"],
+                   controls["dev_floor"])
+    check_calc_like(controls["calc_like"], family, controls["fix_disp"])
+    frame = partition_frame(ddf, formula, weights=weights, offset=offset, family=family,
+                            controls=controls, engine=engine, max_m=max_m)
+    options = Options(
+        conv=float(controls["conv"]), maxit=int(controls["maxit"]),
+        verbose=controls["verbose"], dev_floor=controls["dev_floor"],
+        accelerate=bool(controls["accelerate"]),
+    )
+    fit, eql = fit_partitioned(frame.model, frame.parts, options)
+    likelihood = eql.likelihoods(fit).as_dict() if controls["calc_like"] else None
+    ranef_v, se_v = _random_effects(fit, frame)
+    rows = _row_vectors(fit, frame, options.dev_floor)
+    return PartitionedHGLMResult(
+        fit, frame.problem, frame.names, ranef_v, se_v, rows, "EQL", likelihood, frame.design,
+        frame.levels,
+    )
+
+
+def _refuse(controls: dict, given: dict) -> None:
+    for name, what in _IN_MEMORY_ONLY.items():
+        if given.get(name) not in (None, False):
+            raise ValueError(f"{name}: {what} is not supported with a Dask DataFrame yet; "
+                             "fit a pandas DataFrame")
+    if controls["method"] not in ("EQL",):
+        raise ValueError(f"method: {controls['method']!r} (and lmer, glmer) is not supported "
+                         "with a Dask DataFrame yet: hglm2's EQL only; fit a pandas DataFrame")
+
+
+def _random_effects(fit: PartitionedFit, frame: PartitionedFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Every random effect (v scale) and sqrt(diag C^{-1}) in names order: the other
+    terms' from the client's factor, A's from the partitions."""
+    md = fit.model
+    diag_b = np.diag(fit.last.s_inverse)
+    v_terms: list[np.ndarray] = [np.empty(0)] * len(md.sizes)
+    d_terms: list[np.ndarray] = [np.empty(0)] * len(md.sizes)
+    for k, sl in zip(md.other_terms, md.b_slices(), strict=True):
+        v_terms[k], d_terms[k] = fit.last.x_b[sl], diag_b[sl]
+    position = {lab: i for i, lab in enumerate(frame.levels[md.a_term])}
+    v_a, d_a = np.empty(md.sizes[md.a_term]), np.empty(md.sizes[md.a_term])
+    for rep in fit.gather(level_report):
+        at = np.array([position[lab] for lab in rep["labels"]], dtype=np.int64)
+        v_a[at], d_a[at] = rep["v"], rep["diag"]
+    v_terms[md.a_term], d_terms[md.a_term] = v_a, d_a
+    return np.concatenate(v_terms), np.sqrt(np.concatenate(d_terms))
+
+
+def _rows(chunk: Any, state: Any, factor: tuple, *args: Any) -> pd.DataFrame:
+    return row_report(chunk, state, *factor, *args)
+
+
+def _row_vectors(fit: PartitionedFit, frame: PartitionedFrame, floor_mode: str) -> RowVectors:
+    """The per-row vectors as Dask Series (lazy: computed when used)."""
+    md, last = fit.model, fit.last
+    scale = float(np.sqrt(last.dev_total / (md.n - md.p)))
+    shared = frame.parts.share((last.chol, last.s_inverse))
+    parts = frame.parts.frames(_rows, last.states, shared, fit.phi, scale, floor_mode)
+    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in
+                         ("fitted", "linear_predictor", "deviances", "hat_values", "resid")})
+    rows = dd.from_delayed(parts, meta=meta, verify_meta=False)
+    return RowVectors(*(rows[c] for c in meta.columns))

@@ -1,0 +1,227 @@
+"""hglm2 on a Dask DataFrame: the same fit as on the pandas frame (to 1e-8 at a tight
+conv), whatever the partitions and the order of the rows, and the named refusals."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+dask = pytest.importorskip("dask", reason="dask is not installed (pip install hglm[dask])")
+dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe is not installed")
+
+import hglm  # noqa: E402
+from hglm.results.partitioned_result import PartitionedHGLMResult  # noqa: E402
+
+CONV = 1e-14
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    n, G, H = 2400, 120, 100
+    g, h = rng.integers(0, G, n), rng.integers(0, H, n)
+    x = rng.normal(size=n)
+    b = rng.normal(0, 0.7, G)[g] + rng.normal(0, 0.4, H)[h]
+    df = pd.DataFrame({"x": x, "g": [f"G{i:03d}" for i in g], "h": h,
+                       "w": rng.uniform(0.5, 2, n), "off": rng.normal(0, 0.1, n),
+                       "trt": rng.choice(["b", "a", "c"], n)})
+    df["yg"] = 1 + 0.5 * x + b + rng.normal(size=n)
+    df["yp"] = rng.poisson(np.exp(0.2 + 0.3 * x + b + df["off"]))
+    m = rng.integers(1, 6, n)
+    df["s"] = rng.binomial(m, 1 / (1 + np.exp(-(0.2 + 0.3 * x + b))))
+    df["f"] = m - df["s"]
+    df.loc[rng.choice(n, 40, replace=False), "x"] = np.nan
+    return df
+
+
+def _both(df: pd.DataFrame, formula: str, n_parts: int = 4, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mem = hglm.hglm2(formula, data=df, conv=CONV, **kw)
+        with dask.config.set(scheduler="sync"):
+            dist = hglm.hglm2(formula, data=dd.from_pandas(df, npartitions=n_parts),
+                              conv=CONV, **kw)
+    dist.data_index = df.index
+    return mem, dist
+
+
+def _agree(mem, dist, rtol: float = 1e-8) -> None:
+    assert isinstance(dist, PartitionedHGLMResult)
+    np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=rtol)
+    np.testing.assert_allclose(dist.se_fixef, mem.se_fixef, rtol=rtol)
+    if mem.var_fix is not None:
+        assert dist.var_fix == pytest.approx(mem.var_fix, rel=rtol)
+    np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=rtol)
+    # the random effects by label (their order may differ)
+    np.testing.assert_allclose(dist.ranef[mem.ranef.index], mem.ranef, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(dist.se_ranef[mem.ranef.index], mem.se_ranef, rtol=rtol)
+    assert dist.df_resid == mem.df_resid
+    n = mem.n_obs
+    assert dist.n_obs == n
+    rows = pd.DataFrame({"fitted": dist.fitted.compute(), "hat": dist.hat_values.compute()})
+    expected = pd.DataFrame({"fitted": mem.fitted, "hat": mem.hat_values[:n]},
+                            index=dist.data_index[mem.design.rows])
+    rows = rows.loc[expected.index]
+    np.testing.assert_allclose(rows["fitted"], expected["fitted"], rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(rows["hat"], expected["hat"], rtol=1e-6)
+
+
+def test_gaussian_crossed_weights_nan_rows(frame: pd.DataFrame) -> None:
+    mem, dist = _both(frame, "yg ~ x + trt + (1|g) + (1|h)", weights="w", calc_like=True)
+    _agree(mem, dist)
+    for key, value in mem.likelihood.items():
+        assert dist.likelihood[key] == pytest.approx(value, rel=1e-9)
+    assert "MEAN MODEL" in str(dist.summary())
+
+
+def test_poisson_offset(frame: pd.DataFrame) -> None:
+    _agree(*_both(frame, "yp ~ x + (1|g)", family="poisson", offset="off"))
+
+
+def test_binomial_counts_crossed(frame: pd.DataFrame) -> None:
+    _agree(*_both(frame, "cbind(s, f) ~ x + (1|g) + (1|h)", family="binomial"))
+
+
+def test_poisson_gamma(frame: pd.DataFrame) -> None:
+    _agree(*_both(frame, "yp ~ x + (1|g)", family="poisson",
+                  rand_family=hglm.Gamma(link="log")))
+
+
+def test_invariant_to_partitions_and_row_order(frame: pd.DataFrame) -> None:
+    formula = "yp ~ x + (1|g) + (1|h)"
+    fits = []
+    shuffled = frame.sample(frac=1.0, random_state=5)
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore", UserWarning)
+        for df, n_parts in ((frame, 1), (frame, 3), (frame, 8), (shuffled, 3)):
+            fits.append(hglm.hglm2(formula, data=dd.from_pandas(df, npartitions=n_parts),
+                                   family="poisson", conv=CONV))
+    for fit in fits[1:]:
+        np.testing.assert_allclose(fit.fixef, fits[0].fixef, rtol=1e-9)
+        np.testing.assert_allclose(fit.var_ranef, fits[0].var_ranef, rtol=1e-9)
+        np.testing.assert_allclose(fit.ranef[fits[0].ranef.index], fits[0].ranef,
+                                   rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"disp": "~ x"}, "disp: a residual-dispersion model"),
+        ({"cov": {"g": np.eye(3)}}, "cov: known covariances"),
+        ({"method": "EQL1"}, "method: 'EQL1' .* not supported with a Dask"),
+        ({"method": "REML"}, "method: 'REML' .*lmer, glmer"),
+        ({"weights": np.ones(10)}, "weights: with a Dask DataFrame give a column name"),
+        ({"startval": [1.0]}, "startval: starting values"),
+    ],
+)
+def test_refusals(frame: pd.DataFrame, kwargs: dict, match: str) -> None:
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match=match):
+        hglm.hglm2("yg ~ x + (1|g)", data=ddf, **kwargs)
+
+
+def test_hglm_formulas_and_lmer_refused(frame: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match="data: a Dask DataFrame is fitted by hglm2"):
+        hglm.hglm(fixed="yg ~ x", random="~ 1|g", data=ddf)
+    with pytest.raises(ValueError, match="lmer, glmer"):
+        hglm.lmer("yg ~ x + (1|g)", data=ddf)
+
+
+def test_stateful_transform_refused(frame: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match="stateful transform"), dask.config.set(
+        scheduler="sync"
+    ):
+        hglm.hglm2("yg ~ scale(x) + (1|g)", data=ddf)
+
+
+def test_too_many_levels_in_the_other_terms(frame: pd.DataFrame, monkeypatch) -> None:
+    monkeypatch.setattr("hglm.distributed.frame.MAX_M", 50)
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match=r"\(1\|h\) has 100 levels.*raise max_m"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yg ~ x + (1|g) + (1|h)", data=ddf)
+
+
+def test_processes_cluster(frame: pd.DataFrame) -> None:
+    """A LocalCluster with worker processes: chunks and states are pickled.  At the
+    default conv: the partitioned fit takes the in-memory fit's steps."""
+    distributed = pytest.importorskip("dask.distributed", reason="distributed is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mem = hglm.hglm2("yp ~ x + (1|g)", data=frame, family="poisson", offset="off")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=2),
+                          family="poisson", offset="off")
+    assert dist.n_iter == mem.n_iter
+    np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=1e-8)
+    np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=1e-8)
+
+
+def test_gamma_response_and_a_level_missing_from_the_first_partition(
+    frame: pd.DataFrame,
+) -> None:
+    df = frame.assign(yy=np.exp(0.1 * frame["yg"])).sort_values("trt", kind="stable")
+    mem, dist = _both(df, "yy ~ x + trt + (1|g)", n_parts=3,
+                      family=hglm.Gamma(link="log"))
+    _agree(mem, dist)
+
+
+def test_not_converged_warns(frame: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.warns(hglm.ConvergenceWarning, match="EQL is not converged"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*rows dropped")
+        fit = hglm.hglm2("yp ~ x + (1|g)", data=ddf, family="poisson", maxit=2)
+    assert not fit.converged
+
+
+def test_progress_lines(frame: pd.DataFrame) -> None:
+    lines: list[str] = []
+    with dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=2),
+                   family="poisson", verbose=lines.append)
+    assert lines and lines[0].startswith("iteration    1") and "lambda=" in lines[0]
+
+
+def test_spatial_term_refused(frame: pd.DataFrame) -> None:
+    levels = sorted(frame["h"].unique())
+    nbr = np.eye(len(levels), k=1) + np.eye(len(levels), k=-1)
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(ValueError, match=r"rand_family: \(1\|h\) has correlated effects"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yp ~ x + (1|h)", data=ddf, family="poisson",
+                   rand_family=hglm.CAR(nbr))
+
+
+def test_a_level_unknown_to_a_partition_is_refused(frame: pd.DataFrame) -> None:
+    """factor() of a numeric column encodes each partition's own levels: refused by name
+    rather than mis-encoded.  Here k is nested in g and the partitions are by k (so by
+    g, as given): each partition sees one level of k."""
+    df = frame.assign(k=frame["g"].str[1:].astype(int) // 40)
+    ddf = dd.concat([dd.from_pandas(part, npartitions=1) for _, part in df.groupby("k")])
+    with pytest.raises(ValueError, match="fixed-effect columns .* differ .* categorical"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yg ~ x + factor(k) + (1|g)", data=ddf)
+
+
+def test_a_first_partition_without_complete_rows(frame: pd.DataFrame) -> None:
+    head = frame.iloc[:50].assign(yp=np.nan)
+    parts = [dd.from_pandas(head, npartitions=1), dd.from_pandas(frame.iloc[50:], npartitions=2)]
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore", UserWarning)
+        dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.concat(parts), family="poisson")
+        mem = hglm.hglm2("yp ~ x + (1|g)", data=frame.iloc[50:], family="poisson")
+    np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=1e-8)
+    assert dist.n_obs == mem.n_obs

@@ -1,0 +1,29 @@
+"""distributed.partitions: passes over persisted chunks keep the new states and return
+the sums."""
+
+from __future__ import annotations
+
+import pytest
+
+dask = pytest.importorskip("dask", reason="dask is not installed")
+
+from hglm.distributed.partitions import DaskPartitions  # noqa: E402
+
+
+def _add(chunk, state, step):
+    new = (0 if state is None else state) + chunk * step
+    return new, {"total": new}
+
+
+def _read(chunk, state, previous, scale):
+    return (state, previous, chunk * scale)
+
+
+def test_advance_keeps_states_and_gather_reads_them() -> None:
+    parts = DaskPartitions(list(dask.persist(*[dask.delayed(c) for c in (1, 2, 3)])))
+    with dask.config.set(scheduler="sync"):
+        states, sums = parts.advance(_add, None, 10)
+        assert [s["total"] for s in sums] == [10, 20, 30]
+        newer, _ = parts.advance(_add, states, 1)
+        out = parts.gather(_read, newer, parts.share(2), previous=states)
+    assert out == [(11, 10, 2), (22, 20, 4), (33, 30, 6)]
