@@ -37,9 +37,10 @@ from ..spec import Problem, integer_counts
 from .agq import QuadratureDeviance, check_quadrature
 from .diagnostics import ConvergenceWarning
 from .differences import gradient_hessian, value_gradient, value_hessian
-from .glmm_result import SINGULAR_TOL, GLMMFit, beta_covariance, theta_scale
+from .glmm_result import GLMMFit, beta_covariance, theta_scale
 from .laplace import LaplaceDeviance, LaplaceState
 from .newton import ROUNDING, Minimum, minimize_newton
+from .theta import SINGULAR_TOL
 
 Array = np.ndarray
 

@@ -13,9 +13,6 @@ from .outer_parameters import OuterParameters
 
 Array = np.ndarray
 
-# lme4's isSingular: a theta below this is on the boundary
-SINGULAR_TOL = 1e-4
-
 
 @dataclass
 class GLMMFit:

@@ -30,6 +30,13 @@ For REML, H_k is the random term's leverage sum of EQL (the engine's weighted di
 sums): the zero of this gradient is EQL's fixed point lam_k sigma^2 = S_k sigma^2 /
 (q_k - H_k), which is why EQL of an LMM is REML.  For ML, D^{-1} is the random block of
 C^{-1} less B (C^{-1}_xx)^{-1} B' with B = C^{-1}_zx, from p solves.
+
+A vector-valued term (lme4's ``(1 + x | g)``, :mod:`.theta`) enters in the spherical
+form: its block of Z is Z Lambda and its effects b have weight 1, so its share of
+log|Lambda D| is that of log|Lambda'Z'WZ Lambda + I| in D itself and its share of r^2
+is |b|^2.  Its entries of theta are optimised with the others (the diagonal of Lambda
+bounded by 0, the rest free), the gradient in them by central differences; the system
+is rebuilt for each Lambda.
 """
 
 from __future__ import annotations
@@ -39,16 +46,25 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from ..engine import make_system
+from ..engine import inverse_diag_blocks, make_system
 from ..spec import Problem
-from .glmm_result import SINGULAR_TOL
+from .differences import value_gradient
 from .random_effects import RandomEffects
+from .theta import (
+    ThetaLayout,
+    check_vector_terms,
+    effects_scale,
+    effects_variances,
+    spherical_blocks,
+)
 
 Array = np.ndarray
 
 # theta below this is evaluated at it: the term's effects are then ~0 and its
 # contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
 THETA_FLOOR = 1e-8
+# where lme4's restart_edge restarts a theta that ended on its bound 0
+RESTART_THETA = 1e-3
 
 
 @dataclass
@@ -79,16 +95,19 @@ class ProfiledDeviance:
 
     def __init__(self, problem: Problem, reml: bool) -> None:
         check_linear_mixed_model(problem)
+        check_vector_terms(problem, "ML/REML")
         self.problem = problem
         self.reml = reml
-        precisions = [t.precision for t in problem.terms]
-        # w1 is the prior weights at every evaluation: the structured solver keeps its
-        # products of the observation weights from the first factorization
-        self.system = make_system(problem.X, problem.blocks, precisions, scaled_weights=True)
+        self.layout = ThetaLayout(problem)
+        self.vector_entries = np.flatnonzero(np.repeat(
+            self.layout.vector, [sl.stop - sl.start for sl in self.layout.slices]))
+        self._key: bytes | None = None
+        self.system = self._system_at(self.layout.factors(self.layout.start()))
         self.n, self.p = problem.X.shape
         effects = RandomEffects(problem)
         self.sizes = np.array(effects.sizes)
         self.slices = effects.slices
+        self.scalar = ~np.array(self.layout.vector, dtype=bool)
         self.y = problem.y - problem.offset
         self.w1 = problem.weights
         self.dof = self.n - self.p if reml else self.n
@@ -98,15 +117,29 @@ class ProfiledDeviance:
         self.n_eval = 0
         self._last: ProfiledState | None = None
 
+    def _system_at(self, factors: list[Array | None]) -> object:
+        """The engine system at the vector terms' ``factors`` (built once without vector
+        terms).  w1 is the prior weights at every evaluation: the structured solver keeps
+        its products of the observation weights from the first factorization."""
+        key = b"".join(f.tobytes() for f in factors if f is not None)
+        if self._key != key or self._key is None:
+            pb = self.problem
+            self.system = make_system(pb.X, spherical_blocks(pb.blocks, factors),
+                                      [t.precision for t in pb.terms], scaled_weights=True)
+            self._key = key
+        return self.system
+
     def state(self, theta: Array) -> ProfiledState:
         """Everything at ``theta`` (kept for the last theta asked for)."""
         theta = np.asarray(theta, dtype=float)
         if self._last is not None and np.array_equal(self._last.theta, theta):
             return self._last
         self.n_eval += 1
-        lam = np.maximum(theta, THETA_FLOOR) ** 2
+        # a vector term's effects b have weight 1 (lam = 1: no share of log|Lambda|)
+        lam = np.ones(len(self.sizes))
+        lam[self.scalar] = np.maximum(theta[self.layout.scalar_index], THETA_FLOOR) ** 2
         w2 = np.repeat(1.0 / lam, self.sizes)
-        factor = self.system.factorize(self.w1, w2)
+        factor = self._system_at(self.layout.factors(theta)).factorize(self.w1, w2)
         delta = factor.solve(self.system.rhs(self.w1, self.y, w2, np.zeros_like(w2)))
         resid = self.y - self.system.linear_predictor(delta)
         v = delta[self.p :]
@@ -121,7 +154,10 @@ class ProfiledDeviance:
         leverage_sums = self._leverage_sums(factor, w2)
         d_lam = (self.sizes - leverage_sums - penalty / sigma2) / lam
         # d/d theta = 2 theta d/d lam; at the floor the value does not move with theta
-        gradient = np.where(theta > THETA_FLOOR, 2.0 * theta * d_lam, 0.0)
+        scalar_theta = theta[self.layout.scalar_index]
+        gradient = np.zeros_like(theta)
+        gradient[self.layout.scalar_index] = np.where(
+            scalar_theta > THETA_FLOOR, 2.0 * scalar_theta * d_lam[self.scalar], 0.0)
         self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective), sigma2,
                                    penalty, gradient)
         return self._last
@@ -131,8 +167,14 @@ class ProfiledDeviance:
         return self.state(theta).objective
 
     def gradient(self, theta: Array) -> Array:
-        """The derivative of :meth:`objective` in theta."""
-        return self.state(theta).gradient
+        """The derivative of :meth:`objective` in theta (in a vector term's entries by
+        central differences)."""
+        st = self.state(theta)
+        if not self.vector_entries.size:
+            return st.gradient
+        differences = value_gradient(self.objective, st.theta, self.vector_entries)
+        self._last = st
+        return st.gradient + differences
 
     def _penalty_sums(self, v: Array, w2: Array) -> Array:
         """S_k = v_k' Lambda_k^{-1} v_k (with a known precision, u' Q u / lam)."""
@@ -167,12 +209,23 @@ class ProfiledDeviance:
                 out[k] = float(np.trace(MBt[:, sl] @ (t.precision @ Bk))) * w2[sl.start]
         return out
 
-    def random_inverse_diag(self, factor: object) -> Array:
-        """diag(D^{-1}): the random block of C^{-1} less B (C^{-1}_xx)^{-1} B'."""
+    def random_inverse_diag(self, factor: object, factors: list[Array | None]) -> Array:
+        """diag(D^{-1}) on the scale of u: the random block of C^{-1} less
+        B (C^{-1}_xx)^{-1} B', for a vector term diag(Lambda D^{-1}_ll Lambda') per level
+        (``factors``: its Lambda)."""
+        p = self.p
         B, Cxx = self.fixed_columns(factor)
-        Bz = B[self.p :]
-        correction = np.einsum("jr,rj->j", Bz, np.linalg.solve(Cxx, Bz.T))
-        return np.asarray(factor.diag_inverse())[self.p :] - correction
+        Bz = B[p:]
+        MBt = np.linalg.solve(Cxx, Bz.T)
+        diag = np.asarray(factor.diag_inverse())[p:] - np.einsum("jr,rj->j", Bz, MBt)
+
+        def blocks_of(sl: slice, size: int) -> Array:
+            count = (sl.stop - sl.start) // size
+            fixed = np.einsum("lir,ljr->lij", Bz[sl].reshape(count, size, p),
+                              MBt[:, sl].T.reshape(count, size, p))
+            return inverse_diag_blocks(factor, p + sl.start, size, count) - fixed
+
+        return effects_variances(diag, self.slices, factors, blocks_of)
 
     def fixed_columns(self, factor: object) -> tuple[Array, Array]:
         """The fixed effects' columns of C^{-1} (p + q x p) and their x block."""
@@ -191,16 +244,20 @@ class LMMFit:
     problem : Problem
     reml : bool
     theta : ndarray
-        lme4's relative standard deviations, one per random term.
+        lme4's theta, term after term (:mod:`.theta`): the relative standard deviation
+        of a scalar term, the lower triangle of Lambda of a vector term.
+    covariances : list of ndarray
+        Each term's covariance of its effects per level (1 x 1 for a scalar term).
     sigma2 : float
         The residual variance (phi).
     beta, v : ndarray
-        Fixed effects and the conditional modes of the random effects (fitted scale).
+        Fixed effects and the conditional modes of the random effects u (a vector
+        term's level-major, u_l = Lambda b_l: lme4's ``ranef``).
     vcov_beta : ndarray
         sigma^2 (C^{-1})_xx.
     cond_var : ndarray
         The conditional variances of the random effects given y at the estimates,
-        sigma^2 diag(D^{-1}) (lme4's ``condVar``).
+        sigma^2 diag(D^{-1}) on the scale of u (lme4's ``condVar``).
     objective : float
         -2 log-likelihood (ML) or the REML criterion.
     n_eval : int
@@ -215,6 +272,7 @@ class LMMFit:
     problem: Problem
     reml: bool
     theta: Array
+    covariances: list[Array]
     sigma2: float
     beta: Array
     v: Array
@@ -229,8 +287,9 @@ class LMMFit:
 
     @property
     def lam(self) -> Array:
-        """The random-effect variances sigma^2 theta_k^2 per term."""
-        return self.sigma2 * self.theta**2
+        """The random-effect variance sigma^2 theta_k^2 of each scalar term (NaN for a
+        vector term: see ``covariances``)."""
+        return np.array([c[0, 0] if c.shape == (1, 1) else np.nan for c in self.covariances])
 
     @property
     def loglik(self) -> float:
@@ -254,7 +313,7 @@ class LMMFit:
 
     @property
     def n_params(self) -> int:
-        """Parameters counted by AIC: the fixed effects, one theta per term and sigma."""
+        """Parameters counted by AIC: the fixed effects, theta and sigma."""
         return int(self.beta.shape[0] + self.theta.shape[0] + 1)
 
 
@@ -294,32 +353,50 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
     reml : bool
         REML (default, as lmer) or ML.
     start : ndarray, optional
-        Starting theta (relative standard deviations); default 1 for every term (lme4's).
+        Starting theta (:mod:`.theta`); default lme4's (1 for a scalar term, Lambda = I).
     maxiter : int
-        Iterations of the optimizer (L-BFGS-B with the analytic gradient).
+        Iterations of the optimizer (L-BFGS-B with the analytic gradient; for a vector
+        term's entries, differences).  A theta that ends on its bound 0 is restarted
+        from RESTART_THETA and the better optimum kept (lme4's restart_edge).
 
     Returns
     -------
     LMMFit
     """
     dev = ProfiledDeviance(problem, reml)
-    k = len(problem.terms)
-    theta0 = np.ones(k) if start is None else np.asarray(start, dtype=float)
-    if theta0.shape != (k,) or np.any(theta0 < 0) or not np.all(np.isfinite(theta0)):
-        raise ValueError(f"start: needs {k} finite non-negative relative standard deviations")
-    res = optimize.minimize(
-        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B",
-        bounds=[(0.0, None)] * k,
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
-    )
-    theta = np.where(res.x < THETA_FLOOR, 0.0, res.x)
+    layout = dev.layout
+    theta0 = layout.start() if start is None else np.asarray(start, dtype=float)
+    if (theta0.shape != (layout.size,) or np.any(theta0[layout.bounded] < 0)
+            or not np.all(np.isfinite(theta0))):
+        raise ValueError(f"start: needs {layout.size} finite values of theta (lme4's order), "
+                         "those of the scalar terms and Lambda's diagonals >= 0")
+    bounds = [(0.0, None) if b else (None, None) for b in layout.bounded]
+    res = _minimize(dev, theta0, bounds, maxiter)
+    edge = layout.bounded & (res.x < THETA_FLOOR)
+    if edge.any():
+        again = _minimize(dev, np.where(edge, RESTART_THETA, res.x), bounds, maxiter)
+        res = again if again.fun < res.fun else res
+    theta = np.where(layout.bounded & (res.x < THETA_FLOOR), 0.0, res.x)
     st = dev.state(res.x)
     _, Cxx = dev.fixed_columns(st.factor)
+    factors = layout.factors(res.x)
     return LMMFit(
-        problem=problem, reml=reml, theta=theta, sigma2=st.sigma2,
-        beta=st.delta[: dev.p].copy(), v=st.delta[dev.p :].copy(),
-        vcov_beta=st.sigma2 * Cxx, cond_var=st.sigma2 * dev.random_inverse_diag(st.factor),
+        problem=problem, reml=reml, theta=theta,
+        covariances=layout.covariances_of(theta, st.sigma2), sigma2=st.sigma2,
+        beta=st.delta[: dev.p].copy(),
+        v=effects_scale(st.delta[dev.p :], dev.slices, factors),
+        vcov_beta=st.sigma2 * Cxx,
+        cond_var=st.sigma2 * dev.random_inverse_diag(st.factor, factors),
         objective=st.objective, n_eval=dev.n_eval,
         converged=bool(res.success), message=str(res.message),
-        singular=bool(np.any(theta < SINGULAR_TOL)), deviance=dev,
+        singular=layout.singular(theta), deviance=dev,
+    )
+
+
+def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
+              maxiter: int) -> optimize.OptimizeResult:
+    """L-BFGS-B on the profiled deviance from ``theta0``."""
+    return optimize.minimize(
+        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
+        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
     )
