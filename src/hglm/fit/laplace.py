@@ -40,6 +40,11 @@ mode's own movement (d delta^ = M^{-1} d(dh/d delta), with dh/d delta moved by l
 through v / lambda^2 and by log phi through -s).  For nAGQ0 the gradient in beta reaches
 the variance parameters through beta^: with b = C^{-1} (d/d beta, 0), lambda_k gains
 b_k'v_k / lambda_k^2 and log phi_i gains -(T1 b)_i s_i.
+
+A vector-valued term is in the spherical form of :mod:`.theta`: its block of Z is
+Z Lambda and its effects b are N(0, I), so the formulas above hold with lambda = 1 for
+them, and the systems are rebuilt for each Lambda.  The gradient in the entries of
+Lambda is by central differences of the objective.
 """
 
 from __future__ import annotations
@@ -53,9 +58,11 @@ from ..spec import Problem
 from .conditional_mode import Mode, ModeFinder
 from .densities import ResponseDensity, ResponseDerivatives, random_curvature
 from .diagnostics import Divergence
+from .differences import value_gradient
 from .likelihood import random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
+from .theta import spherical_blocks
 
 Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -109,6 +116,7 @@ class LaplaceDeviance:
         self.slices = self.modes.effects.slices
         self.n_eval = 0
         self._kept: list[LaplaceState] = []
+        self._key: bytes | None = None
 
     @property
     def analytic_gradient(self) -> bool:
@@ -134,14 +142,35 @@ class LaplaceDeviance:
 
     def gradient(self, x: Array) -> Array:
         """The analytic gradient (Gaussian random effects; zeros where the objective is
-        infinite)."""
+        infinite), in the entries of a vector term's Lambda by differences."""
         st = self.state(x)
-        return np.zeros_like(st.x) if st.gradient is None else st.gradient
+        if st.gradient is None:
+            return np.zeros_like(st.x)
+        entries = self.params.vector_entries
+        if not entries.size:
+            return st.gradient
+        differences = value_gradient(self.objective, st.x, entries)
+        self._kept = [st, *self._kept[: KEPT_STATES - 1]]
+        return st.gradient + differences
+
+    def _at(self, x: Array) -> None:
+        """The systems on the blocks of Z at the vector terms' Lambda of ``x``."""
+        factors = self.params.factors(x)
+        key = b"".join(f.tobytes() for f in factors if f is not None)
+        if key == self._key or not key:
+            return
+        self._key = key
+        blocks = spherical_blocks(self.pb.blocks, factors)
+        self.modes.use_blocks(blocks)
+        ml = self.kind == "ML"
+        self.z_system = self.modes.system if ml else random_effects_system(self.pb, blocks)
+        self.inner = self.modes.system if self.kind == "REML" else self.z_system
 
     def _evaluate(self, x: Array) -> LaplaceState:
         par = self.params
         lam, phi = par.lam(x), par.phi(x)
         lam_eff = par.lam_effects(lam)
+        self._at(x)
         try:
             mode = self.modes.solve(par.beta(x), phi, lam_eff)
             deriv = self.density.derivatives(mode.eta, phi)
@@ -167,6 +196,7 @@ class LaplaceDeviance:
         """The factor of D = -d^2 h / dv^2 at the mode of ``x`` (its inverse: the
         conditional covariance of v)."""
         st = self.state(x)
+        self._at(x)
         if self.inner is self.z_system:
             return st.factor
         return self.z_system.factorize(st.deriv.curvature, st.random_curvature)
@@ -175,11 +205,13 @@ class LaplaceDeviance:
         """The fixed effects' block of C^{-1}, C = -d^2 h / d(beta, v)^2 at the mode of
         ``x``: their covariance given the variance parameters."""
         st = self.state(x)
+        self._at(x)
         if self.kind == "REML":
             factor = st.factor
         else:
+            blocks = spherical_blocks(self.pb.blocks, self.params.factors(x))
             joint = self.modes.system if self.modes.inner_beta else make_system(
-                self.pb.X, self.pb.blocks, [t.precision for t in self.pb.terms])
+                self.pb.X, blocks, [t.precision for t in self.pb.terms])
             factor = joint.factorize(st.deriv.curvature, st.random_curvature)
         return factor.inverse_block(np.arange(self.pb.X.shape[1]))
 
