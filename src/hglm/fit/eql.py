@@ -338,7 +338,6 @@ class EQLFitter:
         rnd = self._finish_round(
             delta, eta, mu, factor, w1, w2, hat, floored, rand_fits, phi, guards
         )
-        rnd.factors = self.factors
         rnd.factors_next = self.vectors.update(delta[self.p :], factor, self.p, self.factors)
         return rnd
 
@@ -415,7 +414,7 @@ class EQLFitter:
             raise Divergence("a random-effect dispersion left its parameter space")
         return Round(
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
-            guards,
+            guards, factors=self.factors, factors_next=self.factors,
         )
 
 
