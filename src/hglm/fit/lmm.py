@@ -78,7 +78,9 @@ class ProfiledState:
     objective: float
     sigma2: float
     penalty_sums: Array
-    gradient: Array = field(repr=False)
+    lam: Array
+    w2: Array = field(repr=False)
+    gradient: Array | None = field(default=None, repr=False)
 
 
 class ProfiledDeviance:
@@ -150,16 +152,8 @@ class ProfiledDeviance:
         objective = logdet_lambda_d + self.dof * np.log(r2) + self.constant
         if self.reml:
             objective += logdet_c - logdet_d
-        sigma2 = r2 / self.dof
-        leverage_sums = self._leverage_sums(factor, w2)
-        d_lam = (self.sizes - leverage_sums - penalty / sigma2) / lam
-        # d/d theta = 2 theta d/d lam; at the floor the value does not move with theta
-        scalar_theta = theta[self.layout.scalar_index]
-        gradient = np.zeros_like(theta)
-        gradient[self.layout.scalar_index] = np.where(
-            scalar_theta > THETA_FLOOR, 2.0 * scalar_theta * d_lam[self.scalar], 0.0)
-        self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective), sigma2,
-                                   penalty, gradient)
+        self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective),
+                                   r2 / self.dof, penalty, lam, w2)
         return self._last
 
     def objective(self, theta: Array) -> float:
@@ -170,11 +164,25 @@ class ProfiledDeviance:
         """The derivative of :meth:`objective` in theta (in a vector term's entries by
         central differences)."""
         st = self.state(theta)
-        if not self.vector_entries.size:
-            return st.gradient
-        differences = value_gradient(self.objective, st.theta, self.vector_entries)
-        self._last = st
-        return st.gradient + differences
+        if st.gradient is None:
+            st.gradient = self._analytic_gradient(st)
+            if self.vector_entries.size:
+                st.gradient += value_gradient(self.objective, st.theta, self.vector_entries)
+                self._last = st
+        return st.gradient
+
+    def _analytic_gradient(self, st: ProfiledState) -> Array:
+        """The gradient in the scalar terms' theta (module docstring; 0 elsewhere)."""
+        out = np.zeros_like(st.theta)
+        if not np.any(self.scalar):
+            return out
+        leverage_sums = self._leverage_sums(st.factor, st.w2)
+        d_lam = (self.sizes - leverage_sums - st.penalty_sums / st.sigma2) / st.lam
+        # d/d theta = 2 theta d/d lam; at the floor the value does not move with theta
+        scalar_theta = st.theta[self.layout.scalar_index]
+        out[self.layout.scalar_index] = np.where(
+            scalar_theta > THETA_FLOOR, 2.0 * scalar_theta * d_lam[self.scalar], 0.0)
+        return out
 
     def _penalty_sums(self, v: Array, w2: Array) -> Array:
         """S_k = v_k' Lambda_k^{-1} v_k (with a known precision, u' Q u / lam)."""
