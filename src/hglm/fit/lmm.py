@@ -35,8 +35,17 @@ A vector-valued term (lme4's ``(1 + x | g)``, :mod:`.theta`) enters in the spher
 form: its block of Z is Z Lambda and its effects b have weight 1, so its share of
 log|Lambda D| is that of log|Lambda'Z'WZ Lambda + I| in D itself and its share of r^2
 is |b|^2.  Its entries of theta are optimised with the others (the diagonal of Lambda
-bounded by 0, the rest free), the gradient in them by central differences; the system
-is rebuilt for each Lambda.
+bounded by 0, the rest free); the system is rebuilt for each Lambda.  The gradient in
+Lambda's entries: with T1 = [X, Z Lambda], C_{:,b} = T1'WZ Lambda + (0, I), so
+M^{-1}_{b,:} T1'WZ = (I - M^{-1}_bb) Lambda^{-1} (M = C for REML; D for ML, where the
+same holds in the random block), and, r = y - X beta - Z Lambda b and g_l = Z_l'Wr,
+
+    d log|M| / d Lambda_ab = 2 [(m I - sum_l M^{-1}_ll) Lambda^{-1}]_ba,
+    d r^2 / d Lambda_ab    = -2 sum_l g_la b_lb          (the minimum's envelope),
+
+from the per-level blocks M^{-1}_ll; where a diagonal of Lambda is below
+VECTOR_GRADIENT_FLOOR (near the boundary, where Lambda^{-1} is ill-conditioned), by
+central differences of the objective instead.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
+from scipy import linalg, optimize
 
 from ..engine import inverse_diag_blocks, make_system
 from ..spec import Problem
@@ -65,6 +74,11 @@ Array = np.ndarray
 THETA_FLOOR = 1e-8
 # where lme4's restart_edge restarts a theta that ended on its bound 0
 RESTART_THETA = 1e-3
+# the smallest diagonal of Lambda at which a vector term's gradient is analytic
+VECTOR_GRADIENT_FLOOR = 1e-3
+# a projected gradient below this times max(1, |objective|) is at the objective's
+# rounding: an optimizer that stops there for want of a decrease has converged
+GRADIENT_RTOL = 1e-8
 
 
 @dataclass
@@ -80,6 +94,7 @@ class ProfiledState:
     penalty_sums: Array
     lam: Array
     w2: Array = field(repr=False)
+    resid: Array = field(repr=False)
     gradient: Array | None = field(default=None, repr=False)
 
 
@@ -153,7 +168,7 @@ class ProfiledDeviance:
         if self.reml:
             objective += logdet_c - logdet_d
         self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective),
-                                   r2 / self.dof, penalty, lam, w2)
+                                   r2 / self.dof, penalty, lam, w2, resid)
         return self._last
 
     def objective(self, theta: Array) -> float:
@@ -167,9 +182,34 @@ class ProfiledDeviance:
         if st.gradient is None:
             st.gradient = self._analytic_gradient(st)
             if self.vector_entries.size:
-                st.gradient += value_gradient(self.objective, st.theta, self.vector_entries)
-                self._last = st
+                vector = self._vector_gradient(st)
+                if vector is None:
+                    vector = value_gradient(self.objective, st.theta, self.vector_entries)
+                    self._last = st
+                st.gradient += vector
         return st.gradient
+
+    def _vector_gradient(self, st: ProfiledState) -> Array | None:
+        """The gradient in the vector terms' entries of theta (module docstring); None
+        when a diagonal of some Lambda is below VECTOR_GRADIENT_FLOOR."""
+        out = np.zeros_like(st.theta)
+        layout = self.layout
+        fixed = None if self.reml or self.p == 0 else self._fixed_parts(st.factor)
+        for k, L in enumerate(layout.factors(st.theta)):
+            if L is None:
+                continue
+            if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
+                return None
+            sl, size = self.slices[k], L.shape[0]
+            blocks = self._random_blocks(st.factor, sl, size, fixed)
+            count = blocks.shape[0]
+            S = count * np.eye(size) - blocks.sum(axis=0)
+            X = linalg.solve_triangular(L.T, S.T, lower=False).T  # S Lambda^{-1}
+            g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
+            b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
+            d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
+            out[layout.slices[k]] = layout.covariances[k].theta(d_lambda)
+        return out
 
     def _analytic_gradient(self, st: ProfiledState) -> Array:
         """The gradient in the scalar terms' theta (module docstring; 0 elsewhere)."""
@@ -222,18 +262,32 @@ class ProfiledDeviance:
         B (C^{-1}_xx)^{-1} B', for a vector term diag(Lambda D^{-1}_ll Lambda') per level
         (``factors``: its Lambda)."""
         p = self.p
-        B, Cxx = self.fixed_columns(factor)
-        Bz = B[p:]
-        MBt = np.linalg.solve(Cxx, Bz.T)
+        fixed = self._fixed_parts(factor)
+        Bz, MBt = fixed
         diag = np.asarray(factor.diag_inverse())[p:] - np.einsum("jr,rj->j", Bz, MBt)
 
         def blocks_of(sl: slice, size: int) -> Array:
-            count = (sl.stop - sl.start) // size
-            fixed = np.einsum("lir,ljr->lij", Bz[sl].reshape(count, size, p),
-                              MBt[:, sl].T.reshape(count, size, p))
-            return inverse_diag_blocks(factor, p + sl.start, size, count) - fixed
+            return self._random_blocks(factor, sl, size, fixed)
 
         return effects_variances(diag, self.slices, factors, blocks_of)
+
+    def _fixed_parts(self, factor: object) -> tuple[Array, Array]:
+        """B_z = C^{-1}_zx and (C^{-1}_xx)^{-1} B_z': D^{-1} = C^{-1}_zz - B_z of it."""
+        B, Cxx = self.fixed_columns(factor)
+        Bz = B[self.p :]
+        return Bz, np.linalg.solve(Cxx, Bz.T)
+
+    def _random_blocks(self, factor: object, sl: slice, size: int,
+                       fixed: tuple[Array, Array] | None) -> Array:
+        """The per-level blocks of C^{-1} (``fixed`` None) or D^{-1} on a vector term's
+        effects ``sl``."""
+        p, count = self.p, (sl.stop - sl.start) // size
+        blocks = inverse_diag_blocks(factor, p + sl.start, size, count)
+        if fixed is None:
+            return blocks
+        Bz, MBt = fixed
+        return blocks - np.einsum("lir,ljr->lij", Bz[sl].reshape(count, size, p),
+                                  MBt[:, sl].T.reshape(count, size, p))
 
     def fixed_columns(self, factor: object) -> tuple[Array, Array]:
         """The fixed effects' columns of C^{-1} (p + q x p) and their x block."""
@@ -396,9 +450,19 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
         vcov_beta=st.sigma2 * Cxx,
         cond_var=st.sigma2 * dev.random_inverse_diag(st.factor, factors),
         objective=st.objective, n_eval=dev.n_eval,
-        converged=bool(res.success), message=str(res.message),
+        converged=_converged(res, layout.bounded), message=str(res.message),
         singular=layout.singular(theta), deviance=dev,
     )
+
+
+def _converged(res: optimize.OptimizeResult, bounded: Array) -> bool:
+    """L-BFGS-B's success, or a stop for want of a decrease (its line search) where the
+    projected gradient is at the objective's rounding (a large n: -2 l ~ 3e5 at 1e5
+    rows, whose last digits no step can improve)."""
+    if res.success:
+        return True
+    grad = np.where(bounded & (res.x <= 0.0), np.minimum(res.jac, 0.0), res.jac)
+    return bool(np.max(np.abs(grad), initial=0.0) <= GRADIENT_RTOL * max(1.0, abs(res.fun)))
 
 
 def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
