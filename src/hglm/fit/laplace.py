@@ -43,8 +43,17 @@ b_k'v_k / lambda_k^2 and log phi_i gains -(T1 b)_i s_i.
 
 A vector-valued term is in the spherical form of :mod:`.theta`: its block of Z is
 Z Lambda and its effects b are N(0, I), so the formulas above hold with lambda = 1 for
-them, and the systems are rebuilt for each Lambda.  The gradient in the entries of
-Lambda is by central differences of the objective.
+them, and the systems are rebuilt for each Lambda.  For "ML" the gradient in Lambda's
+entries is analytic: moving Lambda_ab moves eta by Z E b (E the unit matrix at (a, b),
+per level) at fixed b, the mode's equations by E'Z's - Lambda'Z'W Z E b, and
+D^{-1} Lambda'Z'WZ = (I - D^{-1}) Lambda^{-1}, so with c = -2 s + g - W (T1 a), per level
+l the term's rows of Z'c, Z's, b and a,
+
+    d/d Lambda_ab = sum_l [(Z'c)_la b_lb + (Z's)_la a_lb]
+                    + 2 [(m I - sum_l D^{-1}_ll) Lambda^{-1}]_ba;
+
+for the other kinds, and where a diagonal of Lambda is below VECTOR_GRADIENT_FLOOR, by
+central differences of the objective.
 """
 
 from __future__ import annotations
@@ -52,8 +61,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg
 
-from ..engine import NotPositiveDefiniteError, make_system
+from ..engine import NotPositiveDefiniteError, inverse_diag_blocks, make_system
 from ..spec import Problem
 from .conditional_mode import Mode, ModeFinder
 from .densities import ResponseDensity, ResponseDerivatives, random_curvature
@@ -69,6 +79,8 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 
 KINDS = ("ML", "nAGQ0", "REML")
 KEPT_STATES = 4
+# the smallest diagonal of Lambda at which a vector term's gradient is analytic
+VECTOR_GRADIENT_FLOOR = 1e-3
 
 
 @dataclass
@@ -85,6 +97,8 @@ class LaplaceState:
     random_curvature: Array | None = None
     factor: object | None = None
     gradient: Array | None = None
+    # whether ``gradient`` holds the vector terms' entries (else they are differenced)
+    vector_gradient: bool = False
 
 
 class LaplaceDeviance:
@@ -147,7 +161,7 @@ class LaplaceDeviance:
         if st.gradient is None:
             return np.zeros_like(st.x)
         entries = self.params.vector_entries
-        if not entries.size:
+        if not entries.size or st.vector_gradient:
             return st.gradient
         differences = value_gradient(self.objective, st.x, entries)
         self._kept = [st, *self._kept[: KEPT_STATES - 1]]
@@ -257,10 +271,42 @@ class LaplaceDeviance:
         grad[par.sd_slice] = par.sd_gradient(st.x, d_lam)
         if par.n_beta:
             grad[par.beta_slice] = d_beta
+        if self.kind == "ML" and par.vector_entries.size:
+            vector = self._vector_gradient(st, -2.0 * s + g - W * t1a, s, a)
+            if vector is not None:
+                grad[par.sd_slice] += vector
+                st.vector_gradient = True
         if par.n_disp:
             d_logphi = d_logphi - 2.0 * self.density.dispersion_score(deriv.mu, st.phi)
             grad[par.disp_slice] = par.disp_design.T @ d_logphi
         return grad
+
+    def _vector_gradient(self, st: LaplaceState, c: Array, s: Array,
+                         a: Array) -> Array | None:
+        """The ML gradient in the vector terms' entries of x (module docstring); None
+        when a diagonal of some Lambda is below VECTOR_GRADIENT_FLOOR."""
+        par = self.params
+        out = np.zeros(par.n_cov)
+        v = st.mode.delta[self.modes.p :]
+        for k, L in enumerate(par.factors(st.x)):
+            if L is None:
+                continue
+            if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
+                return None
+            sl, size, block = self.slices[k], L.shape[0], self.pb.blocks[k]
+            count = (sl.stop - sl.start) // size
+            S = count * np.eye(size) - inverse_diag_blocks(st.factor, sl.start, size,
+                                                           count).sum(axis=0)
+            X = linalg.solve_triangular(L.T, S.T, lower=False).T  # S Lambda^{-1}
+            zc = block.rmatvec(c).reshape(count, size)
+            zs = block.rmatvec(s).reshape(count, size)
+            d_lambda = (zc.T @ v[sl].reshape(count, size) + zs.T @ a[sl].reshape(count, size)
+                        + 2.0 * X.T)
+            out[par.layout.slices[k]] = par.layout.covariances[k].theta(d_lambda)
+        # a diagonal is on the log scale: d/d log Lambda_jj = Lambda_jj d/d Lambda_jj
+        log_scale = par.log_scale
+        out[log_scale] *= par.covariance(st.x)[log_scale]
+        return out
 
     def _per_term(self, a: Array, v: Array) -> Array:
         """a_k'v_k for each term k."""
