@@ -251,7 +251,8 @@ def test_a_slope_without_variation_is_a_singular_vector_fit():
     rng = np.random.default_rng(0)
     # a random intercept only: the slope's variance and its correlation are not there
     y = 1.0 + 0.5 * x + rng.normal(size=m)[codes] + 0.3 * rng.normal(size=x.shape[0])
-    fit = fit_lmm(Problem(y, pb.X, pb.blocks, pb.terms, pb.family, pb.weights, pb.offset,
-                          None, pb.link_disp, None))
+    with pytest.warns(hglm.BoundaryWarning, match=r"boundary \(singular\) fit: random term"):
+        fit = fit_lmm(Problem(y, pb.X, pb.blocks, pb.terms, pb.family, pb.weights,
+                              pb.offset, None, pb.link_disp, None))
     assert fit.singular
     assert fit.theta[2] < 1e-4 and fit.theta[0] > 0.5

@@ -319,7 +319,7 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
         objective=float(res.fun), n_params=p + par.n_cov + par.n_disp, hessian=hessian,
         n_eval=sum(d.n_eval for d in devs), n_pirls=sum(d.modes.n_steps for d in devs),
         converged=bool(res.converged), message=res.message,
-        singular=bool(np.any(singular)),
+        singular=par.layout.singular(theta),
     )
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._warn import warn
 from ..engine import Grouped
 from ..spec import Problem, Unstructured
+from .diagnostics import BoundaryWarning
 
 Array = np.ndarray
 
@@ -86,8 +88,17 @@ class ThetaLayout:
         return out
 
     def singular(self, theta: Array) -> bool:
-        """lme4's isSingular: an entry with lower bound 0 below SINGULAR_TOL."""
-        return bool(np.any(theta[self.bounded] < SINGULAR_TOL))
+        """lme4's isSingular: an entry with lower bound 0 below SINGULAR_TOL; warned
+        about (BoundaryWarning) with the terms it concerns."""
+        small = self.bounded & (theta < SINGULAR_TOL)
+        if not small.any():
+            return False
+        terms = [k + 1 for k, sl in enumerate(self.slices) if small[sl].any()]
+        warn(f"boundary (singular) fit: random term(s) {terms} have a variance at 0 or a "
+             "correlation at +-1 (a theta with lower bound 0 below 1e-4, lme4's "
+             "isSingular); the data do not support that part of the model: simplify it "
+             "(e.g. (1 + x || g) or drop the term)", BoundaryWarning)
+        return True
 
 
 def spherical_blocks(blocks: list, factors: list[Array | None]) -> list:
