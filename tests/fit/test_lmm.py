@@ -256,3 +256,16 @@ def test_a_slope_without_variation_is_a_singular_vector_fit():
                               pb.offset, None, pb.link_disp, None))
     assert fit.singular
     assert fit.theta[2] < 1e-4 and fit.theta[0] > 0.5
+
+
+def test_unidentifiable_vector_terms_are_refused():
+    from hglm.engine import Grouped
+
+    pb = vector_problem(n=40, m=20)
+    with pytest.raises(ValueError, match="check.nobs.vs.nRE"):
+        fit_lmm(pb)
+    one = vector_problem()
+    b = one.blocks[0]
+    one.blocks[0] = Grouped(np.zeros_like(b.index), b.values, 1)
+    with pytest.raises(ValueError, match="sampled level"):
+        fit_lmm(one)

@@ -56,7 +56,7 @@ import numpy as np
 from scipy import linalg, optimize
 
 from ..engine import inverse_diag_blocks, make_system
-from ..spec import Problem
+from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .random_effects import RandomEffects
 from .theta import (
@@ -111,8 +111,8 @@ class ProfiledDeviance:
     """
 
     def __init__(self, problem: Problem, reml: bool) -> None:
-        check_linear_mixed_model(problem)
         check_vector_terms(problem, "ML/REML")
+        check_linear_mixed_model(problem)
         self.problem = problem
         self.reml = reml
         self.layout = ThetaLayout(problem)
@@ -401,8 +401,15 @@ def check_linear_mixed_model(problem: Problem) -> None:
                          "for linear mixed models yet; fit it by EQL")
     if problem.fix_disp is not None:
         raise ValueError("fix_disp: ML/REML estimates the residual variance; drop fix_disp")
-    if problem.X.shape[0] <= problem.X.shape[1]:
+    n = problem.X.shape[0]
+    if n <= problem.X.shape[1]:
         raise ValueError("y: needs more observations than fixed effects")
+    for k, (b, t) in enumerate(zip(problem.blocks, problem.terms, strict=True)):
+        if isinstance(t.covariance, Unstructured) and n <= b.width:
+            raise ValueError(
+                f"blocks: {n} observations for the {b.width} random effects of vector-valued "
+                f"term {k + 1}: its variances and the residual variance are unidentifiable "
+                "(lme4's check.nobs.vs.nRE); drop a slope or use (1 + x || g)")
 
 
 def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,

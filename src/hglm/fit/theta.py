@@ -143,9 +143,15 @@ def check_vector_terms(problem: Problem, estimator: str) -> None:
             if not isinstance(problem.blocks[k], Grouped):
                 raise ValueError(f"blocks: vector-valued random term {k + 1} needs an "
                                  "engine.Grouped block (q columns per level)")
-            if problem.blocks[k].size != t.covariance.size:
-                raise ValueError(f"blocks: random term {k + 1} has {problem.blocks[k].size} "
-                                 f"columns per level, its covariance {t.covariance.size}")
+            block = problem.blocks[k]
+            if block.size != t.covariance.size:
+                raise ValueError(f"blocks: random term {k + 1} has {block.size} columns "
+                                 f"per level, its covariance {t.covariance.size}")
+            sampled = np.unique(block.index[np.any(block.values != 0, axis=1)]).size
+            if sampled < 2:
+                raise ValueError(f"blocks: the grouping factor of vector-valued random term "
+                                 f"{k + 1} has {sampled} sampled level(s); it needs at least "
+                                 "2 (lme4: grouping factors must have > 1 sampled level)")
             if not t.family.is_gaussian:
                 raise ValueError(f"rand_family: vector-valued random term {k + 1} needs "
                                  f"Gaussian random effects, not {t.family.name}")
