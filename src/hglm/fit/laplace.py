@@ -43,17 +43,18 @@ b_k'v_k / lambda_k^2 and log phi_i gains -(T1 b)_i s_i.
 
 A vector-valued term is in the spherical form of :mod:`.theta`: its block of Z is
 Z Lambda and its effects b are N(0, I), so the formulas above hold with lambda = 1 for
-them, and the systems are rebuilt for each Lambda.  For "ML" the gradient in Lambda's
-entries is analytic: moving Lambda_ab moves eta by Z E b (E the unit matrix at (a, b),
-per level) at fixed b, the mode's equations by E'Z's - Lambda'Z'W Z E b, and
+them, and the systems are rebuilt for each Lambda.  The gradient in Lambda's entries is
+analytic ("ML", "nAGQ0"): moving Lambda_ab moves eta by Z E b (E the unit matrix at
+(a, b), per level) at fixed b, the mode's equations by E'Z's - Lambda'Z'W Z E b, and
 D^{-1} Lambda'Z'WZ = (I - D^{-1}) Lambda^{-1}, so with c = -2 s + g - W (T1 a), per level
 l the term's rows of Z'c, Z's, b and a,
 
     d/d Lambda_ab = sum_l [(Z'c)_la b_lb + (Z's)_la a_lb]
                     + 2 [(m I - sum_l D^{-1}_ll) Lambda^{-1}]_ba;
 
-for the other kinds, and where a diagonal of Lambda is below VECTOR_GRADIENT_FLOOR, by
-central differences of the objective.
+for nAGQ0, beta^'s movement adds the same with c -= W (T1 b) and a += b_v (b as above).
+For REML, and where a diagonal of Lambda is below VECTOR_GRADIENT_FLOOR, the gradient is
+by central differences of the objective.
 """
 
 from __future__ import annotations
@@ -261,18 +262,23 @@ class LaplaceDeviance:
         d_logphi = -m * W - t1a * s
         if self.kind != "REML":
             d_beta = self.pb.X.T @ (-2.0 * s + g - W * t1a)
+        if self.kind != "REML":
+            # for the vector terms' Lambda (module docstring)
+            c, a_v = -2.0 * s + g - W * t1a, a[self.inner.p :]
         if self.kind == "nAGQ0":
             joint = self.modes.system
             b = joint.factorize(W, st.random_curvature).solve(
                 np.concatenate([d_beta, np.zeros(q)]))
             d_lam = d_lam + self._per_term(b[joint.p :], v) / st.lam**2
-            d_logphi = d_logphi - joint.linear_predictor(b) * s
+            tb = joint.linear_predictor(b)
+            d_logphi = d_logphi - tb * s
+            c, a_v = c - W * tb, a_v + b[joint.p :]
         grad = np.zeros(par.size)
         grad[par.sd_slice] = par.sd_gradient(st.x, d_lam)
         if par.n_beta:
             grad[par.beta_slice] = d_beta
-        if self.kind == "ML" and par.vector_entries.size:
-            vector = self._vector_gradient(st, -2.0 * s + g - W * t1a, s, a)
+        if self.kind != "REML" and par.vector_entries.size:
+            vector = self._vector_gradient(st, c, s, a_v)
             if vector is not None:
                 grad[par.sd_slice] += vector
                 st.vector_gradient = True
