@@ -355,20 +355,6 @@ class SparseFactor:
         x[sysm.order] = self._lu.solve(unit[sysm.order])
         return x[index]
 
-    def inverse_diag_blocks(self, start: int, size: int, count: int) -> Array:
-        """The per-level blocks of C^{-1} of a vector term (``factor.inverse_diag_blocks``)
-        from the selected inverse: a level's effects share their rows of Z, so its block
-        lies on the factor's pattern; by solves where it does not (an empty column)."""
-        plan, sigma = self._inverse
-        index = self.system.position[start + np.arange(count * size).reshape(count, size)]
-        rows, cols = np.broadcast_arrays(index[:, :, None], index[:, None, :])
-        try:
-            slots = plan.slot(rows.ravel(), cols.ravel())
-        except RuntimeError:
-            return np.stack([self.inverse_block(start + level * size + np.arange(size))
-                             for level in range(count)])
-        return sigma[slots].reshape(count, size, size)
-
     def logdet(self) -> float:
         """log det of T'WT on the scale of independent effects: log det C minus
         sum_k log det Q_k (module docstring)."""
