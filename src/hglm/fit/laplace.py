@@ -62,7 +62,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 
 from ..engine import NotPositiveDefiniteError, inverse_diag_blocks, make_system
 from ..spec import Problem
@@ -303,7 +302,7 @@ class LaplaceDeviance:
             count = (sl.stop - sl.start) // size
             S = count * np.eye(size) - inverse_diag_blocks(st.factor, sl.start, size,
                                                            count).sum(axis=0)
-            X = linalg.solve_triangular(L.T, S.T, lower=False).T  # S Lambda^{-1}
+            X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
             zc = block.rmatvec(c).reshape(count, size)
             zs = block.rmatvec(s).reshape(count, size)
             d_lambda = (zc.T @ v[sl].reshape(count, size) + zs.T @ a[sl].reshape(count, size)

@@ -53,7 +53,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import optimize
 
 from ..engine import inverse_diag_blocks, make_system
 from ..spec import Problem, Unstructured
@@ -204,7 +204,7 @@ class ProfiledDeviance:
             blocks = self._random_blocks(st.factor, sl, size, fixed)
             count = blocks.shape[0]
             S = count * np.eye(size) - blocks.sum(axis=0)
-            X = linalg.solve_triangular(L.T, S.T, lower=False).T  # S Lambda^{-1}
+            X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
             g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
             b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
             d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
