@@ -261,3 +261,17 @@ def test_vector_fit_is_a_stationary_point_with_lme4s_outputs(nagq):
     np.testing.assert_allclose(fit.v, (b.reshape(-1, 2) @ L.T).ravel(), rtol=1e-8)
     assert fit.cond_var.shape == (40,) and np.all(fit.cond_var > 0)
     assert fit.n_params == 2 + 3
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_gaussian_vector_fit_is_lmer(reml):
+    """A vector term with a Gaussian identity response (the dispersion estimated, theta
+    relative to sigma) reaches fit/lmm.py's optimum."""
+    pb = vector_problem(scalar_levels=5)
+    fit, lmm = fit_glmm(pb, reml=reml), fit_lmm(pb, reml=reml)
+    assert fit.converged
+    assert fit.objective == pytest.approx(lmm.objective, rel=1e-10)
+    np.testing.assert_allclose(fit.theta, lmm.theta, rtol=1e-5)
+    assert fit.sigma2 == pytest.approx(lmm.sigma2, rel=1e-6)
+    for ours, theirs in zip(fit.covariances, lmm.covariances, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5)
