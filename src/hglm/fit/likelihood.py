@@ -14,7 +14,7 @@ import numpy as np
 from scipy import special, stats
 
 from ..spec import RandomFamily, ResponseFamily
-from .eql import EngineFit
+from .eql_result import EngineFit
 from .glm import fit_glm
 
 Array = np.ndarray
