@@ -20,13 +20,15 @@ from .agq import check_quadrature
 from .bigrr import MarkerFit, check_markers, fit_markers, hem_weights, use_markers
 from .dhglm import DoubleModel, fit_double
 from .diagnostics import BoundaryWarning, ConvergenceWarning, NumericalGuardWarning
-from .eql import Options, fit_eql
-from .eql_result import EngineFit
+from .eql import (
+    EngineFit,
+    Options,
+    fit_eql,
+)
 from .glmm import check_nagq, fit_glmm
 from .glmm_result import GLMMFit
 from .likelihood import fit_likelihoods, glm_loglik
-from .lmm import fit_lmm
-from .lmm_result import LMMFit
+from .lmm import LMMFit, fit_lmm
 
 __all__ = [
     "BoundaryWarning",
