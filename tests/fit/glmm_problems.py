@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hglm.engine import Indicator
-from hglm.spec import Gamma, Gaussian, Problem, RandomTermModel, get_link
+from hglm.engine import Grouped, Indicator
+from hglm.spec import Gamma, Gaussian, Problem, RandomTermModel, Unstructured, get_link
 from hglm.spec.families import Binomial, InverseGaussian, Poisson, random_family
 
 FAMILIES = {
@@ -58,3 +58,32 @@ def glmm_problem(family: str = "binomial", link: str | None = None, seed: int = 
 def gaussian_lmm(seed: int = 2, levels: tuple[int, ...] = (10, 6), n: int = 120) -> Problem:
     """A linear mixed model with crossed factors."""
     return glmm_problem("gaussian", "identity", seed=seed, levels=levels, n=n)
+
+
+def vector_problem(family: str = "gaussian", seed: int = 3, n: int = 160, m: int = 16,
+                   scalar_levels: int | None = None) -> Problem:
+    """y ~ 1 + x + (1 + x | g) (an unstructured 2 x 2 covariance, correlation 0.5), with
+    ``scalar_levels`` a crossed (1 | h) besides; Gaussian (identity) or binomial (logit)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, n)
+    X = np.column_stack([np.ones(n), x])
+    codes = rng.integers(0, m, n)
+    sigma = np.array([[1.0, 0.4], [0.4, 0.64]])
+    u = rng.normal(size=(m, 2)) @ np.linalg.cholesky(sigma).T
+    eta = 0.3 + 0.5 * x + u[codes, 0] + u[codes, 1] * x
+    blocks = [Grouped.from_codes(codes, np.column_stack([np.ones(n), x]), m)]
+    terms = [RandomTermModel(random_family("gaussian"), None, get_link("log"),
+                             Unstructured(2))]
+    if scalar_levels is not None:
+        h = rng.integers(0, scalar_levels, n)
+        eta = eta + 0.5 * rng.normal(size=scalar_levels)[h]
+        blocks.append(Indicator(h.astype(np.int64), np.ones(n), scalar_levels))
+        terms.append(RandomTermModel(random_family("gaussian"), None, get_link("log")))
+    if family == "gaussian":
+        y = eta + 0.7 * rng.normal(size=n)
+        fam = Gaussian("identity").as_response()
+    else:
+        y = rng.binomial(1, 1.0 / (1.0 + np.exp(-eta))).astype(float)
+        fam = Binomial("logit").as_response()
+    return Problem(y, X, blocks, terms, fam, np.ones(n), np.zeros(n), None, get_link("log"),
+                   None)

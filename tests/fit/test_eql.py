@@ -224,3 +224,57 @@ def test_fix_disp_holds_residual_dispersion() -> None:
     u = fit.ranef.to_numpy()
     assert fit.var_ranef[0] == pytest.approx(np.sum(u**2) / np.sum(1 - h[n:]), rel=1e-8)
 
+
+
+# --- vector-valued terms (1 + x | g) ------------------------------------------------
+
+
+def test_eql_of_an_lmm_with_a_vector_term_is_its_reml_fit() -> None:
+    from hglm.fit.eql import Options, fit_eql
+    from hglm.fit.likelihood import fit_likelihoods
+    from hglm.fit.lmm import fit_lmm
+
+    from .glmm_problems import vector_problem
+
+    pb = vector_problem(scalar_levels=5)
+    reml = fit_lmm(pb, reml=True)
+    eql = fit_eql(pb, Options(conv=1e-13, maxit=500))
+    assert eql.converged
+    np.testing.assert_allclose(eql.theta, reml.theta, rtol=1e-6)
+    np.testing.assert_allclose(eql.phi[0], reml.sigma2, rtol=1e-6)
+    np.testing.assert_allclose(eql.beta, reml.beta, rtol=1e-8)
+    for ours, theirs in zip(eql.covariances, reml.covariances, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    np.testing.assert_allclose(eql.v, reml.v, rtol=1e-6, atol=1e-8)
+    # pbvh is the REML log-likelihood
+    assert fit_likelihoods(eql).pbvh == pytest.approx(reml.loglik, abs=1e-7)
+
+
+@pytest.mark.parametrize("hl_correction", [False, True])
+def test_binomial_vector_term_reaches_the_fixed_point(hl_correction: bool) -> None:
+    from hglm.engine import inverse_diag_blocks
+    from hglm.fit.covariance_update import covariance_update
+    from hglm.fit.eql import Options, fit_eql
+
+    from .glmm_problems import vector_problem
+
+    pb = vector_problem("binomial", n=200, m=20, seed=5)
+    eql = fit_eql(pb, Options(conv=1e-12, maxit=500, hl_correction=hl_correction))
+    assert eql.converged
+    (sigma,) = eql.covariances
+    L = eql.last.factors[0]
+    blocks = inverse_diag_blocks(eql.last.factor, 2, 2, 20)
+    # the last round's update leaves Sigma where it is
+    np.testing.assert_allclose(covariance_update(eql.fitted_v, blocks, L), sigma, rtol=1e-5)
+    np.testing.assert_allclose(L @ L.T, sigma, rtol=1e-5)
+    assert eql.variances.shape == (40,)
+    np.testing.assert_allclose(eql.variances[:2], np.diag(sigma))
+
+
+def test_eql_refuses_startval_with_a_vector_term() -> None:
+    from hglm.fit.eql import Options, fit_eql
+
+    from .glmm_problems import vector_problem
+
+    with pytest.raises(ValueError, match="startval"):
+        fit_eql(vector_problem(), Options(startval=np.ones(40)))

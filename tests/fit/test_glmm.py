@@ -18,7 +18,7 @@ from hglm.fit.lmm import fit_lmm
 from hglm.spec import CAR, Problem, RandomTermModel, get_link, response_family
 from hglm.spec.families import random_family
 
-from .glmm_problems import gaussian_lmm, glmm_problem
+from .glmm_problems import gaussian_lmm, glmm_problem, vector_problem
 
 
 @pytest.mark.parametrize("reml", [True, False])
@@ -226,3 +226,52 @@ def test_random_terms_outside_the_marginal_fits_are_refused():
     dispersed.terms[0].x_disp = np.ones((8, 1))
     with pytest.raises(ValueError, match="x_rand_disp"):
         fit_glmm(dispersed)
+
+
+def test_vector_terms_refused_where_not_supported():
+    pb = vector_problem("binomial", n=80, m=8)
+    with pytest.raises(ValueError, match="nAGQ: nAGQ > 1 is only available for models "
+                                         "with a single, scalar random-effects term"):
+        fit_glmm(pb, nAGQ=5)
+    with pytest.raises(ValueError, match="start"):
+        fit_glmm(pb, start={"theta": [1.0]})
+    with pytest.raises(ValueError, match="start"):
+        fit_glmm(pb, start={"theta": [-1.0, 0.0, 1.0]})
+    pb.terms[0].x_disp = np.ones((16, 1))
+    with pytest.raises(ValueError, match="x_rand_disp"):
+        fit_glmm(pb)
+
+
+@pytest.mark.parametrize("nagq", [0, 1])
+def test_vector_fit_is_a_stationary_point_with_lme4s_outputs(nagq):
+    from hglm.fit.laplace import LaplaceDeviance
+
+    pb = vector_problem("binomial", n=200, m=20, seed=5)
+    fit = fit_glmm(pb, nAGQ=nagq)
+    assert fit.converged and not fit.singular
+    assert fit.theta.shape == (3,) and fit.theta[0] > 0 and fit.theta[2] > 0
+    L = np.array([[fit.theta[0], 0.0], [fit.theta[1], fit.theta[2]]])
+    np.testing.assert_allclose(fit.covariances[0], L @ L.T)
+    dev = LaplaceDeviance(pb, "nAGQ0" if nagq == 0 else "ML")
+    x = dev.params.pack(fit.theta, fit.beta, None)
+    assert dev.objective(x) == pytest.approx(fit.objective, abs=1e-8)
+    assert np.max(np.abs(dev.gradient(x))) < 1e-4
+    # v is u = Lambda b at the mode, level-major
+    b = dev.state(x).mode.delta[2:]
+    np.testing.assert_allclose(fit.v, (b.reshape(-1, 2) @ L.T).ravel(), rtol=1e-8)
+    assert fit.cond_var.shape == (40,) and np.all(fit.cond_var > 0)
+    assert fit.n_params == 2 + 3
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_gaussian_vector_fit_is_lmer(reml):
+    """A vector term with a Gaussian identity response (the dispersion estimated, theta
+    relative to sigma) reaches fit/lmm.py's optimum."""
+    pb = vector_problem(scalar_levels=5)
+    fit, lmm = fit_glmm(pb, reml=reml), fit_lmm(pb, reml=reml)
+    assert fit.converged
+    assert fit.objective == pytest.approx(lmm.objective, rel=1e-10)
+    np.testing.assert_allclose(fit.theta, lmm.theta, rtol=1e-5)
+    assert fit.sigma2 == pytest.approx(lmm.sigma2, rel=1e-6)
+    for ours, theirs in zip(fit.covariances, lmm.covariances, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5)

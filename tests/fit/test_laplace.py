@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from hglm.engine import Indicator
+from hglm.engine import Indicator, block_width
 from hglm.fit.laplace import LaplaceDeviance
 from hglm.fit.likelihood import conditional_loglik
 from hglm.fit.lmm import ProfiledDeviance
 
-from .glmm_problems import gaussian_lmm, glmm_problem
+from .glmm_problems import gaussian_lmm, glmm_problem, vector_problem
 
 
 def _dense_z(pb):
@@ -23,8 +23,8 @@ def _dense_laplace(pb, sd, beta, phi):
     """-2 log L by the Laplace approximation from dense algebra: the mode of h by BFGS,
     D by second differences of -h."""
     Z = _dense_z(pb)
-    lam = np.concatenate([np.full(b.n_levels, s**2) for b, s in zip(pb.blocks, sd,
-                                                                   strict=True)])
+    lam = np.concatenate([np.full(block_width(b), s**2) for b, s in zip(pb.blocks, sd,
+                                                                       strict=True)])
 
     def minus_h(v):
         eta = pb.offset + pb.X @ beta + Z @ v
@@ -125,3 +125,35 @@ def test_curvature_covariances_are_the_dense_inverses(kind):
     np.testing.assert_allclose(dev.random_factor(x).diag_inverse(),
                                np.diag(np.linalg.inv(D)), rtol=1e-10)
     np.testing.assert_allclose(dev.fixed_covariance(x), np.linalg.inv(C)[:2, :2], rtol=1e-10)
+
+
+def test_vector_term_laplace_is_the_dense_laplace_on_z_lambda():
+    """With (1 + x | g), the Laplace deviance is that of independent unit-variance
+    effects b on the design Z Lambda (lme4's spherical form)."""
+    from hglm.engine import Grouped
+    from hglm.spec import Problem
+
+    pb = vector_problem("binomial", n=60, m=6)
+    dev = LaplaceDeviance(pb, "ML")
+    L = np.array([[0.9, 0.0], [-0.3, 0.6]])
+    beta = np.array([0.2, 0.4])
+    x = dev.params.pack(np.array([0.9, -0.3, 0.6]), beta, None)
+    np.testing.assert_allclose(dev.params.factors(x)[0], L)
+    block = pb.blocks[0]
+    spherical = Grouped(block.index, block.values @ L, block.n_levels).toarray()
+    dense = Problem(pb.y, pb.X, [spherical], pb.terms, pb.family, pb.weights, pb.offset,
+                    None, pb.link_disp, None)
+    expected = _dense_laplace(dense, np.array([1.0]), beta, np.ones(60))
+    assert dev.objective(x) == pytest.approx(expected, rel=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["ML", "nAGQ0"])
+def test_vector_term_gradient_matches_differences(kind):
+    from hglm.fit.differences import value_gradient
+
+    pb = vector_problem("binomial", n=80, m=8, scalar_levels=4)
+    dev = LaplaceDeviance(pb, kind)
+    x = dev.params.pack(np.array([0.9, -0.3, 0.6, 0.5]),
+                        np.array([0.2, 0.4]) if kind == "ML" else None, None)
+    np.testing.assert_allclose(dev.gradient(x), value_gradient(dev.objective, x),
+                               rtol=1e-5, atol=1e-7)

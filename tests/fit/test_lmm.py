@@ -21,6 +21,8 @@ from hglm.spec import (
 )
 from hglm.spec.families import random_family
 
+from .glmm_problems import vector_problem
+
 
 def _problem(y, X, blocks, weights=None, precisions=None):
     n = y.shape[0]
@@ -167,3 +169,103 @@ def test_fit_pickles_to_an_equal_fit() -> None:
         fit.sigma2, fit.objective, fit.converged, fit.singular
     )
     assert back.deviance.objective(fit.theta) == fit.deviance.objective(fit.theta)
+
+
+def _dense_vector_objective(pb, theta, reml):
+    """-2 log-likelihood (or the REML criterion) of a problem with vector terms from V =
+    I + Z G Z', G = blockdiag(I_m kron Lambda Lambda') (sigma^2 profiled)."""
+    from scipy.linalg import block_diag
+
+    from hglm.fit.theta import ThetaLayout
+
+    y, X = pb.y, pb.X
+    n, p = X.shape
+    Z = np.hstack([b.toarray() for b in pb.blocks])
+    covs = ThetaLayout(pb).covariances_of(theta, 1.0)
+    G = block_diag(*[np.kron(np.eye(b.n_levels), S) for b, S in zip(pb.blocks, covs,
+                                                                      strict=True)])
+    V = np.eye(n) + Z @ G @ Z.T
+    Vi = np.linalg.inv(V)
+    beta = np.linalg.solve(X.T @ Vi @ X, X.T @ Vi @ y)
+    r = y - X @ beta
+    dof = n - p if reml else n
+    sigma2 = float(r @ Vi @ r) / dof
+    out = np.linalg.slogdet(2 * np.pi * sigma2 * V)[1] + dof
+    if reml:
+        out += np.linalg.slogdet(X.T @ Vi @ X / sigma2)[1] - p * np.log(2 * np.pi)
+    return out
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_vector_term_deviance_equals_the_dense_likelihood(reml):
+    pb = vector_problem(scalar_levels=5)
+    dev = ProfiledDeviance(pb, reml)
+    # lme4's start, a correlation, a singular Lambda (zero diagonal) and a zero scalar term
+    for theta in ([1.0, 0.0, 1.0, 1.0], [1.3, -0.6, 0.4, 0.5], [0.8, 0.5, 0.0, 0.3],
+                  [0.8, 0.5, 0.2, 0.0]):
+        theta = np.array(theta)
+        assert dev.objective(theta) == pytest.approx(
+            _dense_vector_objective(pb, theta, reml), rel=1e-10)
+
+
+def test_vector_term_gradient_matches_finite_differences():
+    pb = vector_problem(scalar_levels=5)
+    dev = ProfiledDeviance(pb, True)
+    theta = np.array([1.3, -0.6, 0.4, 0.5])
+    g = dev.gradient(theta)
+    eps = 1e-6
+    fd = [(dev.objective(theta + eps * e) - dev.objective(theta - eps * e)) / (2 * eps)
+          for e in np.eye(4)]
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_vector_fit_reaches_the_dense_optimum_and_reports_u(reml):
+    from scipy import optimize
+
+    pb = vector_problem(seed=4, n=100, m=12)
+    fit = fit_lmm(pb, reml=reml)
+    assert fit.converged and not fit.singular
+    # a derivative-free search of the dense likelihood, from a point off the optimum,
+    # finds nothing better
+    dense = optimize.minimize(lambda t: _dense_vector_objective(pb, t, reml),
+                              fit.theta * [1.1, 0.8, 0.9], method="Nelder-Mead",
+                              options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 1500})
+    assert fit.objective <= dense.fun + 1e-9
+    np.testing.assert_allclose(fit.theta, dense.x, rtol=1e-4, atol=1e-6)
+    L = np.array([[fit.theta[0], 0.0], [fit.theta[1], fit.theta[2]]])
+    np.testing.assert_allclose(fit.covariances[0], fit.sigma2 * L @ L.T)
+    # u is the BLUP: G Z' V^{-1} (y - X beta) with G = sigma^2 I kron L L'
+    Z = pb.blocks[0].toarray()
+    G = np.kron(np.eye(pb.blocks[0].n_levels), L @ L.T)
+    V = np.eye(pb.y.shape[0]) + Z @ G @ Z.T
+    np.testing.assert_allclose(fit.v, G @ Z.T @ np.linalg.solve(V, pb.y - pb.X @ fit.beta),
+                               rtol=1e-6, atol=1e-9)
+    assert np.isnan(fit.lam[0])
+
+
+def test_a_slope_without_variation_is_a_singular_vector_fit():
+    pb = vector_problem(seed=6)
+    x, codes = pb.X[:, 1], pb.blocks[0].index
+    m = pb.blocks[0].n_levels
+    rng = np.random.default_rng(0)
+    # a random intercept only: the slope's variance and its correlation are not there
+    y = 1.0 + 0.5 * x + rng.normal(size=m)[codes] + 0.3 * rng.normal(size=x.shape[0])
+    with pytest.warns(hglm.BoundaryWarning, match=r"boundary \(singular\) fit: random term"):
+        fit = fit_lmm(Problem(y, pb.X, pb.blocks, pb.terms, pb.family, pb.weights,
+                              pb.offset, None, pb.link_disp, None))
+    assert fit.singular
+    assert fit.theta[2] < 1e-4 and fit.theta[0] > 0.5
+
+
+def test_unidentifiable_vector_terms_are_refused():
+    from hglm.engine import Grouped
+
+    pb = vector_problem(n=40, m=20)
+    with pytest.raises(ValueError, match="check.nobs.vs.nRE"):
+        fit_lmm(pb)
+    one = vector_problem()
+    b = one.blocks[0]
+    one.blocks[0] = Grouped(np.zeros_like(b.index), b.values, 1)
+    with pytest.raises(ValueError, match="sampled level"):
+        fit_lmm(one)

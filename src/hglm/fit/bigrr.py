@@ -23,7 +23,8 @@ from .._warn import warn
 from ..engine import Indicator, MarkerBasis, marker_leverages, weighted_gram
 from ..spec import Independent, Problem
 from .diagnostics import BoundaryWarning
-from .eql import EngineFit, Options, fit_eql
+from .eql import Options, fit_eql
+from .eql_result import EngineFit
 from .start import starting_values
 
 Array = np.ndarray

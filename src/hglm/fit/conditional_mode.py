@@ -74,10 +74,7 @@ class ModeFinder:
         self.inner_beta = inner_beta
         self.p = problem.X.shape[1]
         self.effects = RandomEffects(problem)
-        self.system: System = (
-            make_system(problem.X, problem.blocks, [t.precision for t in problem.terms])
-            if inner_beta else random_effects_system(problem)
-        )
+        self.system: System = self._system(problem.blocks)
         self.q = self.system.q
         self.predict = all(t.family.is_gaussian for t in problem.terms)
         canonical = density is not None and density.canonical
@@ -87,6 +84,18 @@ class ModeFinder:
         self._start = self.cold_start()
         self._last = self._start
         self._last_fit: tuple[Array | None, Array, object, Array] | None = None
+
+    def _system(self, blocks: list) -> System:
+        pb = self.pb
+        if self.inner_beta:
+            return make_system(pb.X, blocks, [t.precision for t in pb.terms])
+        return random_effects_system(pb, blocks)
+
+    def use_blocks(self, blocks: list) -> None:
+        """Solve on other blocks of Z of the same shapes (a vector term's Z Lambda at
+        another Lambda, :mod:`.theta`): the next IWLS starts at the last mode."""
+        self.system = self._system(blocks)
+        self._last_fit = None
 
     def cold_start(self) -> Array:
         """The inner unknowns at the random effects' means, with the fixed effects (when

@@ -45,10 +45,14 @@ def gradient_hessian(gradient: Callable[[Array], Array], x: Array, g: Array,
     return sym
 
 
-def value_gradient(objective: Callable[[Array], float], x: Array) -> Array:
-    """The central-difference gradient of ``objective`` at x."""
-    g = np.empty_like(x)
-    for j, h in enumerate(_steps(x, VALUE_STEP)):
+def value_gradient(objective: Callable[[Array], float], x: Array,
+                   columns: Array | None = None) -> Array:
+    """The central-difference gradient of ``objective`` at x (with ``columns``, only
+    those entries, the others 0)."""
+    g = np.zeros_like(x)
+    steps = _steps(x, VALUE_STEP)
+    for j in range(x.shape[0]) if columns is None else np.asarray(columns):
+        h = steps[j]
         e = np.zeros_like(x)
         e[j] = h
         g[j] = (objective(x + e) - objective(x - e)) / (2.0 * h)

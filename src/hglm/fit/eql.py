@@ -6,7 +6,9 @@ One *round* maps the dispersions (phi, lambda) to new ones: penalized IRLS for
 the leverages h (:mod:`.leverages`) and deviance components d (floored,
 :mod:`.guards`), and the gamma dispersion GLMs (:mod:`.dispersion`).  Rounds are
 iterated on the log dispersions by :mod:`.iteration` until R's criterion holds; a
-Gaussian model whose random design is wide takes its rounds in n-space (bigRR).
+Gaussian model whose random design is wide takes its rounds in n-space (bigRR).  A
+vector-valued term (1 + x | g) is fitted in the spherical form of :mod:`.theta`, its
+covariance updated by :mod:`.covariance_update` in place of a dispersion GLM.
 
 The engine sees arrays only: no formulas, names or DataFrames.
 """
@@ -29,6 +31,7 @@ from ..engine import (
     make_system,
 )
 from ..spec import Problem
+from .covariance_update import CovarianceIteration
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
@@ -46,6 +49,7 @@ from .dispersion import (
     fit_residual_dispersion,
     intercept_only_fit,
 )
+from .eql_result import EngineFit
 from .guards import DevianceFloor, cap_leverages, floored_squares
 from .hl_correction import EQL1Correction
 from .iteration import FixedPointIteration
@@ -53,6 +57,7 @@ from .leverages import Leverages
 from .pirls import PenalizedIRLS
 from .random_effects import RandomEffects
 from .start import starting_values
+from .theta import check_vector_terms, spherical_blocks
 
 Array = np.ndarray
 
@@ -93,35 +98,9 @@ class Round:
     guards: set[str] = field(default_factory=set)
     # sum of the n observation leverages (exact: p + q minus the random rows' sum)
     observation_leverage_sum: float = np.nan
-
-
-@dataclass
-class EngineFit:
-    """The result of :func:`fit_eql` (arrays only)."""
-
-    problem: Problem
-    fitter: EQLFitter
-    last: Round
-    phi: Array
-    lam: Array
-    n_iter: int
-    converged: bool
-    stopped_by_criterion: bool
-    criterion: float
-
-    def final_weights(self) -> tuple[Array, Array]:
-        """IWLS weights (w1, w2) at the final estimates with the final dispersions."""
-        delta = self.last.delta
-        w1, _, w2, _ = self.fitter.pirls.working(delta, self.last.eta, self.phi, self.lam)
-        return w1, w2
-
-    @property
-    def beta(self) -> Array:
-        return self.last.delta[: self.problem.X.shape[1]]
-
-    @property
-    def v(self) -> Array:
-        return self.last.delta[self.problem.X.shape[1] :]
+    # the vector terms' factors L the round ran at and the next ones (None: scalar)
+    factors: list = field(default_factory=list)
+    factors_next: list = field(default_factory=list)
 
 
 class EQLFitter:
@@ -147,15 +126,15 @@ class EQLFitter:
     """
 
     def __init__(self, problem: Problem, options: Options) -> None:
+        check_vector_terms(problem, "EQL")
         self.pb = problem
         self.opt = options
-        precisions = [t.precision for t in problem.terms]
-        # a Gaussian response with one dispersion: w1 = weights / phi changes by a factor
-        scaled = problem.is_linear and problem.x_disp is None
-        self.system = make_system(problem.X, problem.blocks, precisions, scaled)
+        self.system = self._system(problem.blocks)
         self.p = problem.X.shape[1]
         self.effects = RandomEffects(problem)
         self.term_slices = self.effects.slices
+        self.vectors = CovarianceIteration(problem, self.term_slices)
+        self.factors: list = [None] * len(problem.terms)
         self.marginal = self._marginal_solver()
         self.leverages = Leverages(problem, self.effects, self.system.q, self.marginal)
         self.pirls = PenalizedIRLS(
@@ -174,6 +153,25 @@ class EQLFitter:
         self.floor = DevianceFloor(options.dev_floor)
         self.rounds_done = 0
 
+    def _system(self, blocks: list) -> object:
+        pb = self.pb
+        # a Gaussian response with one dispersion: w1 = weights / phi changes by a factor
+        scaled = pb.is_linear and pb.x_disp is None
+        return make_system(pb.X, blocks, [t.precision for t in pb.terms], scaled)
+
+    def use_factors(self, factors: list) -> None:
+        """Solve at the vector terms' ``factors`` L (their blocks of Z become Z L)."""
+        if self.vectors.size == 0 or all(
+            f is None or np.array_equal(f, g) for f, g in zip(factors, self.factors,
+                                                               strict=True)):
+            return
+        blocks = spherical_blocks(self.pb.blocks, factors)
+        self.system = self._system(blocks)
+        self.pirls.use_system(self.system)
+        if self.correction is not None:
+            self.correction.use_blocks(blocks)
+        self.factors = factors
+
     def _marginal_solver(self) -> MarginalSolver | None:
         """The n-space solver (bigRR) when asked for; by default when q > 10 n, or when
         dense random designs have more columns than rows (n <= 10,000): it gives the same
@@ -184,6 +182,7 @@ class EQLFitter:
             and not self.opt.hl_correction
             and all(t.x_disp is None and t.family.spatial is None and t.precision is None
                     for t in pb.terms)
+            and self.vectors.size == 0
         )
         dense_only = not any(isinstance(b, Indicator) for b in pb.blocks)
         use = (
@@ -210,25 +209,28 @@ class EQLFitter:
 
     # --- the dispersions as the iteration's state ----------------------------------------
 
-    def pack(self, phi: Array, lam: Array) -> Array:
+    def pack(self, phi: Array, lam: Array, factors: list | None = None) -> Array:
         """The state of the outer iteration: the log dispersions (log lambda alone when
-        phi is fixed)."""
+        phi is fixed), then the vector terms' ``factors`` (:mod:`.covariance_update`)."""
         parts = [np.log(lam)] if self.pb.fix_disp is not None else [np.log(phi), np.log(lam)]
+        if self.vectors.size:
+            parts.append(self.vectors.pack(factors))
         return np.concatenate(parts)
 
     def unpack(self, theta: Array) -> tuple[Array, Array]:
         """(phi, lambda) of the state ``theta``."""
-        n = self.pb.y.shape[0]
+        n, q = self.pb.y.shape[0], self.system.q
         if self.pb.fix_disp is not None:
-            return np.full(n, float(self.pb.fix_disp)), np.exp(theta)
-        return np.exp(theta[:n]), np.exp(theta[n:])
+            return np.full(n, float(self.pb.fix_disp)), np.exp(theta[:q])
+        return np.exp(theta[:n]), np.exp(theta[n : n + q])
 
     def step(self, theta: Array, delta: Array) -> tuple[Round, Array]:
         """One round at the dispersions ``theta`` started from ``delta``, and its next
         dispersions."""
         phi, lam = self.unpack(theta)
+        self.use_factors(self.vectors.unpack(theta[theta.shape[0] - self.vectors.size :]))
         rnd = self.round(delta, phi, lam)
-        return rnd, self.pack(rnd.phi_next, rnd.lam_next)
+        return rnd, self.pack(rnd.phi_next, rnd.lam_next, rnd.factors_next)
 
     def describe(self, rnd: Round) -> str:
         """The dispersions a round estimated, for the progress line."""
@@ -262,10 +264,17 @@ class EQLFitter:
             guards,
         )
         hat = cap_leverages(hat, self.leverages.informative_rows, guards)
-        rand_fits = fit_random_dispersions(floored, hat, groups[1:], self.pb.terms)
-        return self._finish_round(
+        vector = [f is not None for f in self.factors]
+        scalar = [(g, t) for g, t, vec in zip(groups[1:], self.pb.terms, vector, strict=True)
+                  if not vec]
+        fits = iter(fit_random_dispersions(floored, hat, [g for g, _ in scalar],
+                                           [t for _, t in scalar]))
+        rand_fits = [None if vec else next(fits) for vec in vector]
+        rnd = self._finish_round(
             delta, eta, mu, factor, w1, w2, hat, floored, rand_fits, phi, guards
         )
+        rnd.factors_next = self.vectors.update(delta[self.p :], factor, self.p, self.factors)
+        return rnd
 
     def _marginal_round(self, phi: Array, lam: Array) -> Round:
         """One round by the n-space solver (bigRR): the random terms' dispersion fits
@@ -321,23 +330,26 @@ class EQLFitter:
         w2: Array,
         hat: Array,
         dev: Array,
-        rand_fits: list[DispersionFit],
+        rand_fits: list[DispersionFit | None],
         phi: Array,
         guards: set[str],
     ) -> Round:
         """The residual dispersion's fit (DESIGN.md, step 4) and the checks that the next
-        dispersions are valid."""
+        dispersions are valid (a vector term's effects keep lambda = 1: ``rand_fits``
+        None)."""
         n = self.pb.y.shape[0]
         disp_fit = fit_residual_dispersion(dev[:n], hat[:n], self.pb)
         phi_next = phi if disp_fit is None else disp_fit.fitted
-        lam_next = np.concatenate([f.fitted for f in rand_fits])
+        lam_next = np.concatenate([
+            np.ones(size) if f is None else f.fitted
+            for f, size in zip(rand_fits, self.effects.sizes, strict=True)])
         if not (np.all(np.isfinite(phi_next)) and np.all(phi_next > 0)):
             raise Divergence("the residual dispersion left its parameter space")
         if not (np.all(np.isfinite(lam_next)) and np.all(lam_next > 0)):
             raise Divergence("a random-effect dispersion left its parameter space")
         return Round(
             delta, eta, mu, factor, w1, w2, hat, dev, disp_fit, rand_fits, phi_next, lam_next,
-            guards,
+            guards, factors=self.factors, factors_next=self.factors,
         )
 
 
@@ -361,6 +373,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     """
     fitter = EQLFitter(problem, options)
     start = starting_values(problem, fitter.effects.sizes, options.startval, fitter.marginal)
+    fitter.use_factors(start.factors)
 
     def step(theta: Array, last: Round | None) -> tuple[Round, Array]:
         return fitter.step(theta, start.delta if last is None else last.delta)
@@ -369,7 +382,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose
     )
     try:
-        it.run(fitter.pack(start.phi, start.lam))
+        it.run(fitter.pack(start.phi, start.lam, start.factors))
     except Divergence as exc:
         cause = divergence_cause(problem)
         if cause is not None:
@@ -386,22 +399,25 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
             "starting values (startval) or a simpler model"
         ) from exc
     last = it.last
+    fitter.use_factors(last.factors)  # a rejected extrapolation may have moved them
     round_hat = last.hat  # exact sums per term, without the report's per-effect values
     last.observation_leverage_sum = float(np.sum(round_hat[: problem.y.shape[0]]))
     last.hat = fitter.leverages.exact(last.factor, last.w1, last.w2)
     warn_guards(last.guards)
-    phi_last, lam_last = last.phi_next, last.lam_next
+    phi_last = last.phi_next
+    engine = EngineFit(problem, fitter, last, phi_last, last.lam_next, it.n_iter, False,
+                       it.converged, it.criterion)
+    variances = engine.variances
     warn_if_collapsed(problem, phi_last, start.phi0)
     warn_if_terms_collapsed(
-        problem, fitter.term_slices, fitter.leverages.informative_rows, lam_last, round_hat
+        problem, fitter.term_slices, fitter.leverages.informative_rows, variances, round_hat
     )
-    dominant = dominant_term(fitter.term_slices, phi_last, lam_last)
-    converged = it.converged and it.n_iter < options.maxit and dominant is None
-    if not converged:
+    dominant = dominant_term(fitter.term_slices, phi_last, variances)
+    engine.converged = it.converged and it.n_iter < options.maxit and dominant is None
+    if not engine.converged:
         reason = nonconvergence_reason(
             it.n_iter, options.maxit, it.criterion, options.conv, it.settled, dominant
         )
         warn(f"EQL is not converged: {reason}; the estimates are not reliable",
              ConvergenceWarning)
-    return EngineFit(problem, fitter, last, phi_last, lam_last, it.n_iter, converged,
-                     it.converged, it.criterion)
+    return engine

@@ -6,7 +6,8 @@ nAGQ = 0 and REML minimise their deviance over the variance and dispersion param
 the fixed effects at the joint mode (:mod:`.laplace`).  The Laplace fit starts where
 glmer's stage 2 does, at the fixed effects of the nAGQ = 0 mode, but at the starting
 variances (lme4's theta = 1) rather than at the nAGQ = 0 optimum: its Hessian in beta is
-nearly twice the inverse curvature at that mode, and with that Hessian and differences of
+nearly twice the inverse curvature at that mode (with a vector-valued term, at the
+nAGQ = 0 optimum, as glmer's stage 2), and with that Hessian and differences of
 the gradient in the few variance and dispersion coordinates the Laplace deviance is
 minimised over (log sd, beta, gamma) in a few steps (p1l, 100,000 rows: 11 evaluations
 and 18 IRLS steps in all, the standard errors' Hessian included).  For
@@ -32,14 +33,15 @@ from functools import partial
 import numpy as np
 
 from .._warn import warn
-from ..engine import single_thread
+from ..engine import inverse_diag_blocks, single_thread
 from ..spec import Problem, integer_counts
 from .agq import QuadratureDeviance, check_quadrature
 from .diagnostics import ConvergenceWarning
 from .differences import gradient_hessian, value_gradient, value_hessian
-from .glmm_result import SINGULAR_TOL, GLMMFit, beta_covariance, theta_scale
+from .glmm_result import GLMMFit, beta_covariance, theta_scale
 from .laplace import LaplaceDeviance, LaplaceState
 from .newton import ROUNDING, Minimum, minimize_newton
+from .theta import SINGULAR_TOL, check_vector_terms, effects_scale, effects_variances
 
 Array = np.ndarray
 
@@ -68,6 +70,7 @@ def check_nagq(nAGQ: object) -> int:
 def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
     """Refuse what the marginal-likelihood fits do not cover, naming the argument."""
     check_nagq(nAGQ)
+    check_vector_terms(problem, "marginal-likelihood fits")
     for k, t in enumerate(problem.terms):
         if t.family.name not in RANDOM_FAMILIES or t.family.spatial is not None:
             raise ValueError(f"rand_family: random term {k + 1} is {t.family.name}; "
@@ -116,9 +119,11 @@ def _start(joint: LaplaceDeviance, start: Mapping | None) -> Array:
     if unknown:
         raise ValueError(f"start: unknown keys {sorted(unknown)}; use 'theta' and "
                          "'disp_coef' (the fixed effects start at the joint mode)")
-    theta = np.asarray(start.get("theta", np.ones(params.n_terms)), dtype=float)
-    if theta.shape != (params.n_terms,) or np.any(theta < 0) or not np.all(np.isfinite(theta)):
-        raise ValueError(f"start: 'theta' needs {params.n_terms} finite values >= 0")
+    theta = np.asarray(start.get("theta", params.layout.start()), dtype=float)
+    if (theta.shape != (params.n_cov,) or np.any(theta[params.log_scale] < 0)
+            or not np.all(np.isfinite(theta))):
+        raise ValueError(f"start: 'theta' needs {params.n_cov} finite values (lme4's order), "
+                         "those of scalar terms and Lambda's diagonals >= 0")
     gamma = np.asarray(start.get("disp_coef", np.zeros(params.n_disp)), dtype=float)
     if gamma.shape != (params.n_disp,) or not np.all(np.isfinite(gamma)):
         raise ValueError(f"start: 'disp_coef' needs {params.n_disp} finite values")
@@ -174,10 +179,11 @@ def _minimize(dev, x0: Array, tol: float, maxiter: int,
 
 
 def _to_boundary(dev, res: Minimum) -> Minimum:
-    """``res`` with the sds whose theta is below SINGULAR_TOL at their floor, when the
-    objective is not higher there (module docstring)."""
+    """``res`` with the sds (and diagonals of Lambda) whose theta is below SINGULAR_TOL at
+    their floor, when the objective is not higher there (module docstring)."""
     par = dev.params
-    small = par.sd(res.x) / np.sqrt(theta_scale(dev.pb, par, res.x)) < SINGULAR_TOL
+    theta = par.covariance(res.x) / np.sqrt(theta_scale(dev.pb, par, res.x))
+    small = par.log_scale & (theta < SINGULAR_TOL)
     if not np.any(small) or np.all(par.at_floor(res.x)[small]):
         return res
     x = res.x.copy()
@@ -238,10 +244,14 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
         res = _to_boundary(joint, _minimize(joint, x0, TOL, maxiter))
         return _result(problem, joint, joint, res, None, nAGQ, reml, [joint])
     laplace = LaplaceDeviance(problem, "ML", joint.density)
+    if laplace.params.vector_entries.size:
+        # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
+        # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
+        x0 = _minimize(joint, x0, TOL, maxiter).x
     st0 = joint.state(x0)
     laplace.modes.start_at(st0.mode)
     beta0 = st0.mode.delta[: problem.X.shape[1]]
-    x = laplace.params.pack(joint.params.sd(x0), beta0, joint.params.gamma(x0))
+    x = laplace.params.pack(joint.params.covariance(x0), beta0, joint.params.gamma(x0))
     res = _minimize(laplace, x, TOL, maxiter, _laplace_start_hessian(joint, x0, laplace, x))
     devs = [joint, laplace]
     dev = laplace
@@ -281,13 +291,15 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
     Hessian by ``hessian_of``, whose differences move it away)."""
     par, x = dev.params, res.x
     st = laplace.state(x)
-    cond_var = laplace.random_factor(x).diag_inverse()
+    factors = par.factors(x)
+    cond_var = _conditional_variances(laplace.random_factor(x), laplace.slices, factors)
     hessian = None if hessian_of is None else hessian_of()
     p = problem.X.shape[1]
-    lam = np.where(par.at_floor(x), 0.0, par.lam(x))
     sigma2 = theta_scale(problem, par, x)
-    theta = np.sqrt(lam / sigma2)
-    singular = theta < SINGULAR_TOL
+    theta = par.covariance(x) / np.sqrt(sigma2)
+    covariances = par.layout.covariances_of(theta, sigma2)
+    lam = np.array([c[0, 0] if c.shape == (1, 1) else np.nan for c in covariances])
+    singular = par.log_scale & (theta < SINGULAR_TOL)
     vcov = None if hessian is None else beta_covariance(hessian, par, x, singular)
     if vcov is None:
         if hessian is not None:
@@ -299,15 +311,27 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
              ConvergenceWarning)
     return GLMMFit(
         problem=problem, method=_method(nAGQ, reml), nAGQ=nAGQ, reml=reml, theta=theta,
-        lam=lam, sigma2=sigma2,
+        lam=lam, covariances=covariances, sigma2=sigma2,
         disp_coef=par.gamma(x).copy() if problem.x_disp is not None else None,
-        phi=par.phi(x), beta=st.mode.delta[:p].copy(), v=st.mode.delta[p:].copy(),
+        phi=par.phi(x), beta=st.mode.delta[:p].copy(),
+        v=effects_scale(st.mode.delta[p:], laplace.slices, factors),
         vcov_beta=vcov, cond_var=cond_var,
-        objective=float(res.fun), n_params=p + par.n_terms + par.n_disp, hessian=hessian,
+        objective=float(res.fun), n_params=p + par.n_cov + par.n_disp, hessian=hessian,
         n_eval=sum(d.n_eval for d in devs), n_pirls=sum(d.modes.n_steps for d in devs),
         converged=bool(res.converged), message=res.message,
-        singular=bool(np.any(singular)),
+        singular=par.layout.singular(theta),
     )
+
+
+def _conditional_variances(factor: object, slices: list[slice],
+                           factors: list[Array | None]) -> Array:
+    """diag of the conditional covariance of u from the factor of D (module docstring
+    of :mod:`.theta`)."""
+
+    def blocks_of(sl: slice, size: int) -> Array:
+        return inverse_diag_blocks(factor, sl.start, size, (sl.stop - sl.start) // size)
+
+    return effects_variances(factor.diag_inverse(), slices, factors, blocks_of)
 
 
 def _method(nAGQ: int, reml: bool) -> str:

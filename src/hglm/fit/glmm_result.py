@@ -13,9 +13,6 @@ from .outer_parameters import OuterParameters
 
 Array = np.ndarray
 
-# lme4's isSingular: a theta below this is on the boundary
-SINGULAR_TOL = 1e-4
-
 
 @dataclass
 class GLMMFit:
@@ -29,10 +26,14 @@ class GLMMFit:
     nAGQ : int
     reml : bool
     theta : ndarray
-        lme4's theta per term: sd(v_k) / sigma for a family with a scale, sd(v_k) for
-        binomial and Poisson (and with a dispersion model, where sigma2 is 1).
+        lme4's theta, term after term (:mod:`.theta`): sd(v_k) / sigma for a scalar term
+        with a family with a scale, sd(v_k) for binomial and Poisson (and with a
+        dispersion model, where sigma2 is 1); the lower triangle of Lambda / sigma of a
+        vector term.
     lam : ndarray
-        The variance of each term's effects.
+        The variance of each scalar term's effects (NaN for a vector term).
+    covariances : list of ndarray
+        Each term's covariance of its effects per level (1 x 1 for a scalar term).
     sigma2 : float
         The residual dispersion phi (1 for binomial and Poisson; 1 with a dispersion
         model, whose phi_i are in ``phi``).
@@ -41,24 +42,27 @@ class GLMMFit:
     phi : ndarray
         The residual dispersion of each observation.
     beta, v : ndarray
-        Fixed effects and the conditional modes of the random effects (fitted scale).
+        Fixed effects and the conditional modes of the random effects (fitted scale;
+        a vector term's u_l = Lambda b_l, level-major: lme4's ``ranef``).
     vcov_beta : ndarray
     cond_var : ndarray
-        The conditional variances of the v (diagonal of D^{-1} at the mode).
+        The conditional variances of the v (diagonal of D^{-1} at the mode; of u for a
+        vector term).
     objective : float
         -2 log-likelihood, or the Laplace-REML criterion.
     n_params : int
         Parameters counted by AIC: fixed effects, variances and dispersion coefficients.
     hessian : ndarray or None
-        The Hessian of ``objective`` at the optimum in (log sd per term, beta, the log
-        dispersion's coefficients), by differences (None for nAGQ = 0 and REML); twice
-        its inverse is the covariance of those estimates.
+        The Hessian of ``objective`` at the optimum in (the covariance parameters of
+        :mod:`.outer_parameters`, beta, the log dispersion's coefficients), by
+        differences (None for nAGQ = 0 and REML); twice its inverse is the covariance of
+        those estimates.
     n_eval, n_pirls : int
         Evaluations of the objectives and penalized IRLS steps, over all stages.
     converged : bool
     message : str
     singular : bool
-        Some theta below 1e-4 (lme4's isSingular).
+        Some theta with lower bound 0 below 1e-4 (lme4's isSingular).
     """
 
     problem: Problem
@@ -67,6 +71,7 @@ class GLMMFit:
     reml: bool
     theta: Array
     lam: Array
+    covariances: list[Array]
     sigma2: float
     disp_coef: Array | None
     phi: Array = field(repr=False)
@@ -99,8 +104,8 @@ def theta_scale(problem: Problem, params: OuterParameters, x: Array) -> float:
 
 def beta_covariance(hessian: Array, params: OuterParameters, x: Array,
                     singular: Array) -> Array | None:
-    """2 H^{-1} on beta, the ``singular`` terms left out (the deviance is flat in their
-    log sd); None when H is not positive definite there."""
+    """2 H^{-1} on beta, the ``singular`` covariance parameters left out (the deviance is
+    flat in their log sd); None when H is not positive definite there."""
     keep = np.ones(x.shape[0], dtype=bool)
     keep[params.sd_slice] = ~singular
     H = hessian[np.ix_(keep, keep)]

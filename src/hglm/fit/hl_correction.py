@@ -54,6 +54,11 @@ class EQL1Correction:
         ]
         return fitted, random_effects_system(self.pb, blocks)
 
+    def use_blocks(self, blocks: list) -> None:
+        """Correct on other blocks of Z (a vector term's Z Lambda at another Lambda;
+        problems with vector terms have no CAR/SAR term)."""
+        self.z_system = self.shift_system = random_effects_system(self.pb, blocks)
+
     def corrects(self, rounds_before: int) -> bool:
         """Whether the round after ``rounds_before`` rounds is corrected: EQL1 corrects
         from the third round on (from the first under fix_disp)."""

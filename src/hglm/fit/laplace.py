@@ -40,6 +40,21 @@ mode's own movement (d delta^ = M^{-1} d(dh/d delta), with dh/d delta moved by l
 through v / lambda^2 and by log phi through -s).  For nAGQ0 the gradient in beta reaches
 the variance parameters through beta^: with b = C^{-1} (d/d beta, 0), lambda_k gains
 b_k'v_k / lambda_k^2 and log phi_i gains -(T1 b)_i s_i.
+
+A vector-valued term is in the spherical form of :mod:`.theta`: its block of Z is
+Z Lambda and its effects b are N(0, I), so the formulas above hold with lambda = 1 for
+them, and the systems are rebuilt for each Lambda.  The gradient in Lambda's entries is
+analytic ("ML", "nAGQ0"): moving Lambda_ab moves eta by Z E b (E the unit matrix at
+(a, b), per level) at fixed b, the mode's equations by E'Z's - Lambda'Z'W Z E b, and
+D^{-1} Lambda'Z'WZ = (I - D^{-1}) Lambda^{-1}, so with c = -2 s + g - W (T1 a), per level
+l the term's rows of Z'c, Z's, b and a,
+
+    d/d Lambda_ab = sum_l [(Z'c)_la b_lb + (Z's)_la a_lb]
+                    + 2 [(m I - sum_l D^{-1}_ll) Lambda^{-1}]_ba;
+
+for nAGQ0, beta^'s movement adds the same with c -= W (T1 b) and a += b_v (b as above).
+For REML, and where a diagonal of Lambda is below VECTOR_GRADIENT_FLOOR, the gradient is
+by central differences of the objective.
 """
 
 from __future__ import annotations
@@ -48,20 +63,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import NotPositiveDefiniteError, make_system
+from ..engine import NotPositiveDefiniteError, inverse_diag_blocks, make_system
 from ..spec import Problem
 from .conditional_mode import Mode, ModeFinder
 from .densities import ResponseDensity, ResponseDerivatives, random_curvature
 from .diagnostics import Divergence
+from .differences import value_gradient
 from .likelihood import random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
+from .theta import spherical_blocks
 
 Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 KINDS = ("ML", "nAGQ0", "REML")
 KEPT_STATES = 4
+# the smallest diagonal of Lambda at which a vector term's gradient is analytic
+VECTOR_GRADIENT_FLOOR = 1e-3
 
 
 @dataclass
@@ -78,6 +97,8 @@ class LaplaceState:
     random_curvature: Array | None = None
     factor: object | None = None
     gradient: Array | None = None
+    # whether ``gradient`` holds the vector terms' entries (else they are differenced)
+    vector_gradient: bool = False
 
 
 class LaplaceDeviance:
@@ -109,6 +130,7 @@ class LaplaceDeviance:
         self.slices = self.modes.effects.slices
         self.n_eval = 0
         self._kept: list[LaplaceState] = []
+        self._key: bytes | None = None
 
     @property
     def analytic_gradient(self) -> bool:
@@ -134,14 +156,35 @@ class LaplaceDeviance:
 
     def gradient(self, x: Array) -> Array:
         """The analytic gradient (Gaussian random effects; zeros where the objective is
-        infinite)."""
+        infinite), in the entries of a vector term's Lambda by differences."""
         st = self.state(x)
-        return np.zeros_like(st.x) if st.gradient is None else st.gradient
+        if st.gradient is None:
+            return np.zeros_like(st.x)
+        entries = self.params.vector_entries
+        if not entries.size or st.vector_gradient:
+            return st.gradient
+        differences = value_gradient(self.objective, st.x, entries)
+        self._kept = [st, *self._kept[: KEPT_STATES - 1]]
+        return st.gradient + differences
+
+    def _at(self, x: Array) -> None:
+        """The systems on the blocks of Z at the vector terms' Lambda of ``x``."""
+        factors = self.params.factors(x)
+        key = b"".join(f.tobytes() for f in factors if f is not None)
+        if key == self._key or not key:
+            return
+        self._key = key
+        blocks = spherical_blocks(self.pb.blocks, factors)
+        self.modes.use_blocks(blocks)
+        ml = self.kind == "ML"
+        self.z_system = self.modes.system if ml else random_effects_system(self.pb, blocks)
+        self.inner = self.modes.system if self.kind == "REML" else self.z_system
 
     def _evaluate(self, x: Array) -> LaplaceState:
         par = self.params
         lam, phi = par.lam(x), par.phi(x)
         lam_eff = par.lam_effects(lam)
+        self._at(x)
         try:
             mode = self.modes.solve(par.beta(x), phi, lam_eff)
             deriv = self.density.derivatives(mode.eta, phi)
@@ -167,6 +210,7 @@ class LaplaceDeviance:
         """The factor of D = -d^2 h / dv^2 at the mode of ``x`` (its inverse: the
         conditional covariance of v)."""
         st = self.state(x)
+        self._at(x)
         if self.inner is self.z_system:
             return st.factor
         return self.z_system.factorize(st.deriv.curvature, st.random_curvature)
@@ -175,11 +219,13 @@ class LaplaceDeviance:
         """The fixed effects' block of C^{-1}, C = -d^2 h / d(beta, v)^2 at the mode of
         ``x``: their covariance given the variance parameters."""
         st = self.state(x)
+        self._at(x)
         if self.kind == "REML":
             factor = st.factor
         else:
+            blocks = spherical_blocks(self.pb.blocks, self.params.factors(x))
             joint = self.modes.system if self.modes.inner_beta else make_system(
-                self.pb.X, self.pb.blocks, [t.precision for t in self.pb.terms])
+                self.pb.X, blocks, [t.precision for t in self.pb.terms])
             factor = joint.factorize(st.deriv.curvature, st.random_curvature)
         return factor.inverse_block(np.arange(self.pb.X.shape[1]))
 
@@ -215,20 +261,57 @@ class LaplaceDeviance:
         d_logphi = -m * W - t1a * s
         if self.kind != "REML":
             d_beta = self.pb.X.T @ (-2.0 * s + g - W * t1a)
+        if self.kind != "REML":
+            # for the vector terms' Lambda (module docstring)
+            c, a_v = -2.0 * s + g - W * t1a, a[self.inner.p :]
         if self.kind == "nAGQ0":
             joint = self.modes.system
             b = joint.factorize(W, st.random_curvature).solve(
                 np.concatenate([d_beta, np.zeros(q)]))
             d_lam = d_lam + self._per_term(b[joint.p :], v) / st.lam**2
-            d_logphi = d_logphi - joint.linear_predictor(b) * s
+            tb = joint.linear_predictor(b)
+            d_logphi = d_logphi - tb * s
+            c, a_v = c - W * tb, a_v + b[joint.p :]
         grad = np.zeros(par.size)
         grad[par.sd_slice] = par.sd_gradient(st.x, d_lam)
         if par.n_beta:
             grad[par.beta_slice] = d_beta
+        if self.kind != "REML" and par.vector_entries.size:
+            vector = self._vector_gradient(st, c, s, a_v)
+            if vector is not None:
+                grad[par.sd_slice] += vector
+                st.vector_gradient = True
         if par.n_disp:
             d_logphi = d_logphi - 2.0 * self.density.dispersion_score(deriv.mu, st.phi)
             grad[par.disp_slice] = par.disp_design.T @ d_logphi
         return grad
+
+    def _vector_gradient(self, st: LaplaceState, c: Array, s: Array,
+                         a: Array) -> Array | None:
+        """The ML gradient in the vector terms' entries of x (module docstring); None
+        when a diagonal of some Lambda is below VECTOR_GRADIENT_FLOOR."""
+        par = self.params
+        out = np.zeros(par.n_cov)
+        v = st.mode.delta[self.modes.p :]
+        for k, L in enumerate(par.factors(st.x)):
+            if L is None:
+                continue
+            if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
+                return None
+            sl, size, block = self.slices[k], L.shape[0], self.pb.blocks[k]
+            count = (sl.stop - sl.start) // size
+            S = count * np.eye(size) - inverse_diag_blocks(st.factor, sl.start, size,
+                                                           count).sum(axis=0)
+            X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
+            zc = block.rmatvec(c).reshape(count, size)
+            zs = block.rmatvec(s).reshape(count, size)
+            d_lambda = (zc.T @ v[sl].reshape(count, size) + zs.T @ a[sl].reshape(count, size)
+                        + 2.0 * X.T)
+            out[par.layout.slices[k]] = par.layout.covariances[k].theta(d_lambda)
+        # a diagonal is on the log scale: d/d log Lambda_jj = Lambda_jj d/d Lambda_jj
+        log_scale = par.log_scale
+        out[log_scale] *= par.covariance(st.x)[log_scale]
+        return out
 
     def _per_term(self, a: Array, v: Array) -> Array:
         """a_k'v_k for each term k."""

@@ -12,7 +12,15 @@ from functools import partial
 
 import numpy as np
 
-from ..engine import Block, Indicator, LazyTail, MarginalSolver, SolvingFactor, column_norms
+from ..engine import (
+    Block,
+    Grouped,
+    Indicator,
+    LazyTail,
+    MarginalSolver,
+    SolvingFactor,
+    column_norms,
+)
 from ..spec import Problem
 from .guards import HAT_CEILING
 from .random_effects import RandomEffects
@@ -121,4 +129,7 @@ def _augmented_leverages(factor: SolvingFactor, w1: Array, w2: Array) -> Array:
 def _nonzero_columns(block: Block) -> Array:
     if isinstance(block, Indicator):
         return np.bincount(block.index, block.values != 0, minlength=block.n_levels) > 0
+    if isinstance(block, Grouped):
+        return np.bincount(block.columns().ravel(), (block.values != 0).ravel(),
+                           minlength=block.width) > 0
     return column_norms(block) > 0  # as the n-space solver decides (MarginalSolver.empty)

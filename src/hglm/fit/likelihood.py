@@ -14,7 +14,7 @@ import numpy as np
 from scipy import special, stats
 
 from ..spec import RandomFamily, ResponseFamily
-from .eql import EngineFit
+from .eql_result import EngineFit
 from .glm import fit_glm
 
 Array = np.ndarray
@@ -106,9 +106,16 @@ def fit_likelihoods(engine: EngineFit) -> Likelihoods:
     w1, w2 = engine.final_weights()
     cond = conditional_loglik(pb.y, engine.last.mu, pb.family, engine.phi, pb.weights)
     rand = sum(
-        random_loglik(engine.v[sl], t.family, engine.lam[sl]) if t.precision is None
-        else precision_loglik(engine.v[sl], t.precision, engine.lam[sl])
+        random_loglik(engine.fitted_v[sl], t.family, engine.lam[sl]) if t.precision is None
+        else precision_loglik(engine.fitted_v[sl], t.precision, engine.lam[sl])
         for sl, t in zip(fitter.term_slices, pb.terms, strict=True)
+    )
+    # a vector term's u = L b: the Jacobian -m log|L| of log f(u) (pvh, pbvh: cancelled
+    # by the log-determinants on the scale of b)
+    jacobian = sum(
+        -(sl.stop - sl.start) / L.shape[0] * float(np.sum(np.log(np.diag(L))))
+        for sl, L in zip(fitter.term_slices, engine.last.factors, strict=True)
+        if L is not None
     )
     factor = fitter.factorize(w1, w2)
     hlik = cond + rand
@@ -117,7 +124,8 @@ def fit_likelihoods(engine: EngineFit) -> Likelihoods:
     # cAIC counts the effective parameters as the leverages of the last solve (R's hv)
     leverage = engine.last.observation_leverage_sum
     return Likelihoods(
-        hlik, hlik - 0.5 * logdet_h, hlik - 0.5 * logdet_a, -2.0 * cond + 2.0 * leverage
+        hlik + jacobian, hlik - 0.5 * logdet_h, hlik - 0.5 * logdet_a,
+        -2.0 * cond + 2.0 * leverage
     )
 
 

@@ -30,6 +30,22 @@ For REML, H_k is the random term's leverage sum of EQL (the engine's weighted di
 sums): the zero of this gradient is EQL's fixed point lam_k sigma^2 = S_k sigma^2 /
 (q_k - H_k), which is why EQL of an LMM is REML.  For ML, D^{-1} is the random block of
 C^{-1} less B (C^{-1}_xx)^{-1} B' with B = C^{-1}_zx, from p solves.
+
+A vector-valued term (lme4's ``(1 + x | g)``, :mod:`.theta`) enters in the spherical
+form: its block of Z is Z Lambda and its effects b have weight 1, so its share of
+log|Lambda D| is that of log|Lambda'Z'WZ Lambda + I| in D itself and its share of r^2
+is |b|^2.  Its entries of theta are optimised with the others (the diagonal of Lambda
+bounded by 0, the rest free); the system is rebuilt for each Lambda.  The gradient in
+Lambda's entries: with T1 = [X, Z Lambda], C_{:,b} = T1'WZ Lambda + (0, I), so
+M^{-1}_{b,:} T1'WZ = (I - M^{-1}_bb) Lambda^{-1} (M = C for REML; D for ML, where the
+same holds in the random block), and, r = y - X beta - Z Lambda b and g_l = Z_l'Wr,
+
+    d log|M| / d Lambda_ab = 2 [(m I - sum_l M^{-1}_ll) Lambda^{-1}]_ba,
+    d r^2 / d Lambda_ab    = -2 sum_l g_la b_lb          (the minimum's envelope),
+
+from the per-level blocks M^{-1}_ll; where a diagonal of Lambda is below
+VECTOR_GRADIENT_FLOOR (near the boundary, where Lambda^{-1} is ill-conditioned), by
+central differences of the objective instead.
 """
 
 from __future__ import annotations
@@ -39,16 +55,31 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from ..engine import make_system
-from ..spec import Problem
-from .glmm_result import SINGULAR_TOL
+from ..engine import inverse_diag_blocks, make_system
+from ..spec import Problem, Unstructured
+from .differences import value_gradient
+from .lmm_result import LMMFit
 from .random_effects import RandomEffects
+from .theta import (
+    ThetaLayout,
+    check_vector_terms,
+    effects_scale,
+    effects_variances,
+    spherical_blocks,
+)
 
 Array = np.ndarray
 
 # theta below this is evaluated at it: the term's effects are then ~0 and its
 # contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
 THETA_FLOOR = 1e-8
+# where lme4's restart_edge restarts a theta that ended on its bound 0
+RESTART_THETA = 1e-3
+# the smallest diagonal of Lambda at which a vector term's gradient is analytic
+VECTOR_GRADIENT_FLOOR = 1e-3
+# a projected gradient below this times max(1, |objective|) is at the objective's
+# rounding: an optimizer that stops there for want of a decrease has converged
+GRADIENT_RTOL = 1e-8
 
 
 @dataclass
@@ -62,7 +93,10 @@ class ProfiledState:
     objective: float
     sigma2: float
     penalty_sums: Array
-    gradient: Array = field(repr=False)
+    lam: Array
+    w2: Array = field(repr=False)
+    resid: Array = field(repr=False)
+    gradient: Array | None = field(default=None, repr=False)
 
 
 class ProfiledDeviance:
@@ -78,17 +112,20 @@ class ProfiledDeviance:
     """
 
     def __init__(self, problem: Problem, reml: bool) -> None:
+        check_vector_terms(problem, "ML/REML")
         check_linear_mixed_model(problem)
         self.problem = problem
         self.reml = reml
-        precisions = [t.precision for t in problem.terms]
-        # w1 is the prior weights at every evaluation: the structured solver keeps its
-        # products of the observation weights from the first factorization
-        self.system = make_system(problem.X, problem.blocks, precisions, scaled_weights=True)
+        self.layout = ThetaLayout(problem)
+        self.vector_entries = np.flatnonzero(np.repeat(
+            self.layout.vector, [sl.stop - sl.start for sl in self.layout.slices]))
+        self._key: bytes | None = None
+        self.system = self._system_at(self.layout.factors(self.layout.start()))
         self.n, self.p = problem.X.shape
         effects = RandomEffects(problem)
         self.sizes = np.array(effects.sizes)
         self.slices = effects.slices
+        self.scalar = ~np.array(self.layout.vector, dtype=bool)
         self.y = problem.y - problem.offset
         self.w1 = problem.weights
         self.dof = self.n - self.p if reml else self.n
@@ -98,15 +135,29 @@ class ProfiledDeviance:
         self.n_eval = 0
         self._last: ProfiledState | None = None
 
+    def _system_at(self, factors: list[Array | None]) -> object:
+        """The engine system at the vector terms' ``factors`` (built once without vector
+        terms).  w1 is the prior weights at every evaluation: the structured solver keeps
+        its products of the observation weights from the first factorization."""
+        key = b"".join(f.tobytes() for f in factors if f is not None)
+        if self._key != key or self._key is None:
+            pb = self.problem
+            self.system = make_system(pb.X, spherical_blocks(pb.blocks, factors),
+                                      [t.precision for t in pb.terms], scaled_weights=True)
+            self._key = key
+        return self.system
+
     def state(self, theta: Array) -> ProfiledState:
         """Everything at ``theta`` (kept for the last theta asked for)."""
         theta = np.asarray(theta, dtype=float)
         if self._last is not None and np.array_equal(self._last.theta, theta):
             return self._last
         self.n_eval += 1
-        lam = np.maximum(theta, THETA_FLOOR) ** 2
+        # a vector term's effects b have weight 1 (lam = 1: no share of log|Lambda|)
+        lam = np.ones(len(self.sizes))
+        lam[self.scalar] = np.maximum(theta[self.layout.scalar_index], THETA_FLOOR) ** 2
         w2 = np.repeat(1.0 / lam, self.sizes)
-        factor = self.system.factorize(self.w1, w2)
+        factor = self._system_at(self.layout.factors(theta)).factorize(self.w1, w2)
         delta = factor.solve(self.system.rhs(self.w1, self.y, w2, np.zeros_like(w2)))
         resid = self.y - self.system.linear_predictor(delta)
         v = delta[self.p :]
@@ -117,13 +168,8 @@ class ProfiledDeviance:
         objective = logdet_lambda_d + self.dof * np.log(r2) + self.constant
         if self.reml:
             objective += logdet_c - logdet_d
-        sigma2 = r2 / self.dof
-        leverage_sums = self._leverage_sums(factor, w2)
-        d_lam = (self.sizes - leverage_sums - penalty / sigma2) / lam
-        # d/d theta = 2 theta d/d lam; at the floor the value does not move with theta
-        gradient = np.where(theta > THETA_FLOOR, 2.0 * theta * d_lam, 0.0)
-        self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective), sigma2,
-                                   penalty, gradient)
+        self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective),
+                                   r2 / self.dof, penalty, lam, w2, resid)
         return self._last
 
     def objective(self, theta: Array) -> float:
@@ -131,8 +177,53 @@ class ProfiledDeviance:
         return self.state(theta).objective
 
     def gradient(self, theta: Array) -> Array:
-        """The derivative of :meth:`objective` in theta."""
-        return self.state(theta).gradient
+        """The derivative of :meth:`objective` in theta (in a vector term's entries by
+        central differences)."""
+        st = self.state(theta)
+        if st.gradient is None:
+            st.gradient = self._analytic_gradient(st)
+            if self.vector_entries.size:
+                vector = self._vector_gradient(st)
+                if vector is None:
+                    vector = value_gradient(self.objective, st.theta, self.vector_entries)
+                    self._last = st
+                st.gradient += vector
+        return st.gradient
+
+    def _vector_gradient(self, st: ProfiledState) -> Array | None:
+        """The gradient in the vector terms' entries of theta (module docstring); None
+        when a diagonal of some Lambda is below VECTOR_GRADIENT_FLOOR."""
+        out = np.zeros_like(st.theta)
+        layout = self.layout
+        fixed = None if self.reml or self.p == 0 else self._fixed_parts(st.factor)
+        for k, L in enumerate(layout.factors(st.theta)):
+            if L is None:
+                continue
+            if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
+                return None
+            sl, size = self.slices[k], L.shape[0]
+            blocks = self._random_blocks(st.factor, sl, size, fixed)
+            count = blocks.shape[0]
+            S = count * np.eye(size) - blocks.sum(axis=0)
+            X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
+            g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
+            b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
+            d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
+            out[layout.slices[k]] = layout.covariances[k].theta(d_lambda)
+        return out
+
+    def _analytic_gradient(self, st: ProfiledState) -> Array:
+        """The gradient in the scalar terms' theta (module docstring; 0 elsewhere)."""
+        out = np.zeros_like(st.theta)
+        if not np.any(self.scalar):
+            return out
+        leverage_sums = self._leverage_sums(st.factor, st.w2)
+        d_lam = (self.sizes - leverage_sums - st.penalty_sums / st.sigma2) / st.lam
+        # d/d theta = 2 theta d/d lam; at the floor the value does not move with theta
+        scalar_theta = st.theta[self.layout.scalar_index]
+        out[self.layout.scalar_index] = np.where(
+            scalar_theta > THETA_FLOOR, 2.0 * scalar_theta * d_lam[self.scalar], 0.0)
+        return out
 
     def _penalty_sums(self, v: Array, w2: Array) -> Array:
         """S_k = v_k' Lambda_k^{-1} v_k (with a known precision, u' Q u / lam)."""
@@ -167,12 +258,37 @@ class ProfiledDeviance:
                 out[k] = float(np.trace(MBt[:, sl] @ (t.precision @ Bk))) * w2[sl.start]
         return out
 
-    def random_inverse_diag(self, factor: object) -> Array:
-        """diag(D^{-1}): the random block of C^{-1} less B (C^{-1}_xx)^{-1} B'."""
+    def random_inverse_diag(self, factor: object, factors: list[Array | None]) -> Array:
+        """diag(D^{-1}) on the scale of u: the random block of C^{-1} less
+        B (C^{-1}_xx)^{-1} B', for a vector term diag(Lambda D^{-1}_ll Lambda') per level
+        (``factors``: its Lambda)."""
+        p = self.p
+        fixed = self._fixed_parts(factor)
+        Bz, MBt = fixed
+        diag = np.asarray(factor.diag_inverse())[p:] - np.einsum("jr,rj->j", Bz, MBt)
+
+        def blocks_of(sl: slice, size: int) -> Array:
+            return self._random_blocks(factor, sl, size, fixed)
+
+        return effects_variances(diag, self.slices, factors, blocks_of)
+
+    def _fixed_parts(self, factor: object) -> tuple[Array, Array]:
+        """B_z = C^{-1}_zx and (C^{-1}_xx)^{-1} B_z': D^{-1} = C^{-1}_zz - B_z of it."""
         B, Cxx = self.fixed_columns(factor)
         Bz = B[self.p :]
-        correction = np.einsum("jr,rj->j", Bz, np.linalg.solve(Cxx, Bz.T))
-        return np.asarray(factor.diag_inverse())[self.p :] - correction
+        return Bz, np.linalg.solve(Cxx, Bz.T)
+
+    def _random_blocks(self, factor: object, sl: slice, size: int,
+                       fixed: tuple[Array, Array] | None) -> Array:
+        """The per-level blocks of C^{-1} (``fixed`` None) or D^{-1} on a vector term's
+        effects ``sl``."""
+        p, count = self.p, (sl.stop - sl.start) // size
+        blocks = inverse_diag_blocks(factor, p + sl.start, size, count)
+        if fixed is None:
+            return blocks
+        Bz, MBt = fixed
+        return blocks - np.einsum("lir,ljr->lij", Bz[sl].reshape(count, size, p),
+                                  MBt[:, sl].T.reshape(count, size, p))
 
     def fixed_columns(self, factor: object) -> tuple[Array, Array]:
         """The fixed effects' columns of C^{-1} (p + q x p) and their x block."""
@@ -180,82 +296,6 @@ class ProfiledDeviance:
         unit[np.arange(self.p), np.arange(self.p)] = 1.0
         B = np.column_stack([factor.solve(unit[:, j]) for j in range(self.p)])
         return B, B[: self.p]
-
-
-@dataclass
-class LMMFit:
-    """The result of :func:`fit_lmm` (arrays only).
-
-    Attributes
-    ----------
-    problem : Problem
-    reml : bool
-    theta : ndarray
-        lme4's relative standard deviations, one per random term.
-    sigma2 : float
-        The residual variance (phi).
-    beta, v : ndarray
-        Fixed effects and the conditional modes of the random effects (fitted scale).
-    vcov_beta : ndarray
-        sigma^2 (C^{-1})_xx.
-    cond_var : ndarray
-        The conditional variances of the random effects given y at the estimates,
-        sigma^2 diag(D^{-1}) (lme4's ``condVar``).
-    objective : float
-        -2 log-likelihood (ML) or the REML criterion.
-    n_eval : int
-        Evaluations of the profiled deviance.
-    converged : bool
-    message : str
-        The optimizer's message.
-    singular : bool
-        Some theta_k below 1e-4 (lme4's rule).
-    """
-
-    problem: Problem
-    reml: bool
-    theta: Array
-    sigma2: float
-    beta: Array
-    v: Array
-    vcov_beta: Array
-    cond_var: Array
-    objective: float
-    n_eval: int
-    converged: bool
-    message: str
-    singular: bool
-    deviance: ProfiledDeviance = field(repr=False)
-
-    @property
-    def lam(self) -> Array:
-        """The random-effect variances sigma^2 theta_k^2 per term."""
-        return self.sigma2 * self.theta**2
-
-    @property
-    def loglik(self) -> float:
-        """The log-likelihood (ML) or the REML log-likelihood (lme4's logLik of a REML fit)."""
-        return -0.5 * self.objective
-
-    @property
-    def method(self) -> str:
-        """"REML" or "ML"."""
-        return "REML" if self.reml else "ML"
-
-    @property
-    def nAGQ(self) -> int:
-        """1: the likelihood of an LMM is exact (its Laplace approximation is exact)."""
-        return 1
-
-    @property
-    def disp_coef(self) -> None:
-        """None: one residual variance, no dispersion model."""
-        return None
-
-    @property
-    def n_params(self) -> int:
-        """Parameters counted by AIC: the fixed effects, one theta per term and sigma."""
-        return int(self.beta.shape[0] + self.theta.shape[0] + 1)
 
 
 def check_linear_mixed_model(problem: Problem) -> None:
@@ -280,8 +320,15 @@ def check_linear_mixed_model(problem: Problem) -> None:
                          "for linear mixed models yet; fit it by EQL")
     if problem.fix_disp is not None:
         raise ValueError("fix_disp: ML/REML estimates the residual variance; drop fix_disp")
-    if problem.X.shape[0] <= problem.X.shape[1]:
+    n = problem.X.shape[0]
+    if n <= problem.X.shape[1]:
         raise ValueError("y: needs more observations than fixed effects")
+    for k, (b, t) in enumerate(zip(problem.blocks, problem.terms, strict=True)):
+        if isinstance(t.covariance, Unstructured) and n <= b.width:
+            raise ValueError(
+                f"blocks: {n} observations for the {b.width} random effects of vector-valued "
+                f"term {k + 1}: its variances and the residual variance are unidentifiable "
+                "(lme4's check.nobs.vs.nRE); drop a slope or use (1 + x || g)")
 
 
 def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
@@ -294,32 +341,60 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
     reml : bool
         REML (default, as lmer) or ML.
     start : ndarray, optional
-        Starting theta (relative standard deviations); default 1 for every term (lme4's).
+        Starting theta (:mod:`.theta`); default lme4's (1 for a scalar term, Lambda = I).
     maxiter : int
-        Iterations of the optimizer (L-BFGS-B with the analytic gradient).
+        Iterations of the optimizer (L-BFGS-B with the analytic gradient; for a vector
+        term's entries, differences).  A theta that ends on its bound 0 is restarted
+        from RESTART_THETA and the better optimum kept (lme4's restart_edge).
 
     Returns
     -------
     LMMFit
     """
     dev = ProfiledDeviance(problem, reml)
-    k = len(problem.terms)
-    theta0 = np.ones(k) if start is None else np.asarray(start, dtype=float)
-    if theta0.shape != (k,) or np.any(theta0 < 0) or not np.all(np.isfinite(theta0)):
-        raise ValueError(f"start: needs {k} finite non-negative relative standard deviations")
-    res = optimize.minimize(
-        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B",
-        bounds=[(0.0, None)] * k,
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
-    )
-    theta = np.where(res.x < THETA_FLOOR, 0.0, res.x)
+    layout = dev.layout
+    theta0 = layout.start() if start is None else np.asarray(start, dtype=float)
+    if (theta0.shape != (layout.size,) or np.any(theta0[layout.bounded] < 0)
+            or not np.all(np.isfinite(theta0))):
+        raise ValueError(f"start: needs {layout.size} finite values of theta (lme4's order), "
+                         "those of the scalar terms and Lambda's diagonals >= 0")
+    bounds = [(0.0, None) if b else (None, None) for b in layout.bounded]
+    res = _minimize(dev, theta0, bounds, maxiter)
+    edge = layout.bounded & (res.x < THETA_FLOOR)
+    if edge.any():
+        again = _minimize(dev, np.where(edge, RESTART_THETA, res.x), bounds, maxiter)
+        res = again if again.fun < res.fun else res
+    theta = np.where(layout.bounded & (res.x < THETA_FLOOR), 0.0, res.x)
     st = dev.state(res.x)
     _, Cxx = dev.fixed_columns(st.factor)
+    factors = layout.factors(res.x)
     return LMMFit(
-        problem=problem, reml=reml, theta=theta, sigma2=st.sigma2,
-        beta=st.delta[: dev.p].copy(), v=st.delta[dev.p :].copy(),
-        vcov_beta=st.sigma2 * Cxx, cond_var=st.sigma2 * dev.random_inverse_diag(st.factor),
+        problem=problem, reml=reml, theta=theta,
+        covariances=layout.covariances_of(theta, st.sigma2), sigma2=st.sigma2,
+        beta=st.delta[: dev.p].copy(),
+        v=effects_scale(st.delta[dev.p :], dev.slices, factors),
+        vcov_beta=st.sigma2 * Cxx,
+        cond_var=st.sigma2 * dev.random_inverse_diag(st.factor, factors),
         objective=st.objective, n_eval=dev.n_eval,
-        converged=bool(res.success), message=str(res.message),
-        singular=bool(np.any(theta < SINGULAR_TOL)), deviance=dev,
+        converged=_converged(res, layout.bounded), message=str(res.message),
+        singular=layout.singular(theta), deviance=dev,
+    )
+
+
+def _converged(res: optimize.OptimizeResult, bounded: Array) -> bool:
+    """L-BFGS-B's success, or a stop for want of a decrease (its line search) where the
+    projected gradient is at the objective's rounding (a large n: -2 l ~ 3e5 at 1e5
+    rows, whose last digits no step can improve)."""
+    if res.success:
+        return True
+    grad = np.where(bounded & (res.x <= 0.0), np.minimum(res.jac, 0.0), res.jac)
+    return bool(np.max(np.abs(grad), initial=0.0) <= GRADIENT_RTOL * max(1.0, abs(res.fun)))
+
+
+def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
+              maxiter: int) -> optimize.OptimizeResult:
+    """L-BFGS-B on the profiled deviance from ``theta0``."""
+    return optimize.minimize(
+        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
+        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
     )

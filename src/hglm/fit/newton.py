@@ -6,7 +6,10 @@ gradient per coordinate) and is carried by BFGS updates from the steps' gradient
 again by differences where a step along it fails.  Each iteration solves H d = -g and
 backtracks along x + t d until the objective falls by Armijo's rule.  It stops when the
 Newton decrement g'H^{-1}g (in the objective's units) is below ``tol``.  Where H is not
-positive definite, a multiple of the identity is added (Levenberg's damping) until it is.
+positive definite, a multiple of the identity is added (Levenberg's damping) until it is,
+and while a freshly formed H is not, the next is formed by differences too (BFGS, which
+keeps H positive definite, would carry a poor model of the negative curvature on: a
+vector term's log Cholesky diagonals start in such a region).
 The line search starts from the longest step that moves no coordinate by more than its
 ``max_step`` (a quadratic model far from its validity, such as one in a log standard
 deviation near 0, can ask for steps of dozens of units).
@@ -122,9 +125,22 @@ def minimize_newton(
             return Minimum(x, f, g, H, it, False, "no decrease along the Newton direction")
         xn, fn = step
         gn = gradient(xn)
-        H = _bfgs_update(H, xn - x, gn - g)
-        x, f, g, fresh = xn, fn, gn, False
+        if fresh and not _positive_definite(H):
+            # an indefinite H: BFGS, which keeps H positive definite, would carry a poor
+            # model of the negative curvature on; form H again until it is definite
+            H = gradient_hessian(gradient, xn, gn)
+        else:
+            H, fresh = _bfgs_update(H, xn - x, gn - g), False
+        x, f, g = xn, fn, gn
     return Minimum(x, f, g, H, maxiter, False, "iteration limit reached")
+
+
+def _positive_definite(H: Array) -> bool:
+    try:
+        linalg.cho_factor(H)
+    except linalg.LinAlgError:
+        return False
+    return True
 
 
 def _line_search(objective: Callable[[Array], float], x: Array, f: float, g: Array,

@@ -1,9 +1,12 @@
 """The parameters a marginal-likelihood fit optimises, as one vector.
 
-x = (log sd_1, ..., log sd_K, beta, gamma): the log standard deviation of each random
-term's effects v_k (its variance lambda_k = sd_k^2; lme4's theta is sd for binomial and
-Poisson), the fixed effects when they are outside the conditional mode (Laplace and
-quadrature; nAGQ = 0 and REML solve them with the random effects), and the coefficients of
+x = (covariance parameters, beta, gamma): for a scalar random term the log standard
+deviation of its effects v_k (its variance lambda_k = sd_k^2; lme4's theta is sd for
+binomial and Poisson), for a vector-valued term the lower triangle of its (absolute)
+Cholesky factor Lambda in lme4's order (:mod:`.theta`), the diagonal on the log scale as
+an sd, the off-diagonal entries as they are; then the fixed effects when they are
+outside the conditional mode (Laplace and quadrature; nAGQ = 0 and REML solve them with
+the random effects), and the coefficients of
 the log residual dispersion, log phi_i = x_disp_i' gamma (one coefficient, log phi,
 without a dispersion model), when the dispersion is estimated: not for binomial and
 Poisson responses (phi = 1, as lme4) nor under ``fix_disp``.
@@ -14,7 +17,8 @@ not leave.  A variance whose optimum is 0 goes to -inf on the log scale until th
 objective no longer moves (the fit is then singular, and :mod:`.glmm` sets it to 0).  An
 sd below SD_FLOOR times the root of the (geometric mean) dispersion is evaluated at that
 floor (the v scale needs lambda > 0); the value there is that of sd = 0 to ~1e-10
-relative.
+relative.  A diagonal entry of Lambda at its floor is 0 (the spherical form of
+:mod:`.theta` needs no positive variance).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from ..engine import block_width
 from ..spec import Problem
+from .theta import ThetaLayout
 
 Array = np.ndarray
 
@@ -45,6 +50,13 @@ class OuterParameters:
     def __init__(self, problem: Problem, beta_outer: bool) -> None:
         n, p = problem.X.shape
         self.n_terms = len(problem.blocks)
+        self.layout = ThetaLayout(problem)
+        self.n_cov = self.layout.size
+        # the entries on the log scale: scalar sds and the diagonals of Lambda
+        self.log_scale = self.layout.bounded
+        self.vector_entries = np.flatnonzero(np.repeat(
+            self.layout.vector, [sl.stop - sl.start for sl in self.layout.slices]))
+        self.scalar = ~np.array(self.layout.vector, dtype=bool)
         self.n_beta = p if beta_outer else 0
         self.sizes = np.array([block_width(b) for b in problem.blocks])
         self.fixed_phi: Array | None = None
@@ -60,26 +72,46 @@ class OuterParameters:
             self._fixed_log_phi = float(np.mean(np.log(self.fixed_phi)))
         else:
             self._mean_disp_row = self.disp_design.mean(axis=0)
-        self.size = self.n_terms + self.n_beta + self.n_disp
-        self.sd_slice = slice(0, self.n_terms)
-        self.beta_slice = slice(self.n_terms, self.n_terms + self.n_beta)
-        self.disp_slice = slice(self.n_terms + self.n_beta, self.size)
+        self.size = self.n_cov + self.n_beta + self.n_disp
+        self.sd_slice = slice(0, self.n_cov)
+        self.beta_slice = slice(self.n_cov, self.n_cov + self.n_beta)
+        self.disp_slice = slice(self.n_cov + self.n_beta, self.size)
 
-    def pack(self, sd: Array, beta: Array | None, gamma: Array | None) -> Array:
-        """x from its parts (``beta`` ignored when the fixed effects are inner, ``gamma``
-        when the dispersion is not estimated); an sd below the floor goes to it."""
-        parts = [np.zeros(self.n_terms)]
+    def pack(self, cov: Array, beta: Array | None, gamma: Array | None) -> Array:
+        """x from its parts: ``cov`` the covariance parameters on their own scale (sds
+        of scalar terms, the entries of each Lambda), ``beta`` ignored when the fixed
+        effects are inner, ``gamma`` when the dispersion is not estimated; an sd or a
+        diagonal of Lambda below the floor goes to it."""
+        parts = [np.zeros(self.n_cov)]
         if self.n_beta:
             parts.append(np.asarray(beta, dtype=float))
         if self.n_disp:
             parts.append(np.asarray(gamma, dtype=float))
         x = np.concatenate(parts)
-        x[self.sd_slice] = np.log(np.maximum(np.asarray(sd, dtype=float), self.floor(x)))
+        cov = np.asarray(cov, dtype=float)
+        x[self.sd_slice] = np.where(
+            self.log_scale, np.log(np.maximum(cov, self.floor(x))), cov)
         return x
 
+    def covariance(self, x: Array) -> Array:
+        """The covariance parameters on their own scale (the inverse of :meth:`pack`),
+        an entry at its floor 0."""
+        out = x[self.sd_slice].copy()
+        natural = np.exp(np.minimum(out[self.log_scale], LOG_SD_CAP))
+        out[self.log_scale] = np.where(self.at_floor(x)[self.log_scale], 0.0, natural)
+        return out
+
+    def factors(self, x: Array) -> list[Array | None]:
+        """Lambda of each vector term (None for a scalar term)."""
+        return self.layout.factors(self.covariance(x))
+
     def sd(self, x: Array) -> Array:
-        """The sds, floored (module docstring)."""
-        return np.maximum(np.exp(np.minimum(x[self.sd_slice], LOG_SD_CAP)), self.floor(x))
+        """The sd of each scalar term's effects, floored (module docstring); 1 for a
+        vector term's effects b (spherical form)."""
+        out = np.ones(self.n_terms)
+        log_sd = x[self.layout.scalar_index]
+        out[self.scalar] = np.maximum(np.exp(np.minimum(log_sd, LOG_SD_CAP)), self.floor(x))
+        return out
 
     def beta(self, x: Array) -> Array:
         return x[self.beta_slice]
@@ -88,12 +120,14 @@ class OuterParameters:
         return x[self.disp_slice]
 
     def lam(self, x: Array) -> Array:
-        """The variance of each term's effects."""
+        """The variance of each term's (fitted) effects."""
         return self.sd(x) ** 2
 
     def at_floor(self, x: Array) -> Array:
-        """Which sds are at their floor."""
-        return np.exp(np.minimum(x[self.sd_slice], LOG_SD_CAP)) <= self.floor(x)
+        """Which covariance parameters on the log scale are at their floor (over those
+        parameters; False for the others)."""
+        return self.log_scale & (
+            np.exp(np.minimum(x[self.sd_slice], LOG_SD_CAP)) <= self.floor(x))
 
     def floor(self, x: Array) -> float:
         """SD_FLOOR times the root of the geometric mean of the dispersions."""
@@ -114,7 +148,11 @@ class OuterParameters:
         return np.exp(self.disp_design @ self.gamma(x))
 
     def sd_gradient(self, x: Array, d_lam: Array) -> Array:
-        """d/d log sd = 2 lambda d/d lambda (0 at the floor and the cap, where the value
-        does not move)."""
-        moves = ~self.at_floor(x) & (x[self.sd_slice] < LOG_SD_CAP)
-        return np.where(moves, 2.0 * self.lam(x) * d_lam, 0.0)
+        """d/d log sd = 2 lambda d/d lambda for the scalar terms (0 at the floor and the
+        cap, where the value does not move), over the covariance parameters (0 for a
+        vector term's, which the caller differences)."""
+        out = np.zeros(self.n_cov)
+        index = self.layout.scalar_index
+        moves = ~self.at_floor(x)[index] & (x[index] < LOG_SD_CAP)
+        out[index] = np.where(moves, 2.0 * self.lam(x)[self.scalar] * d_lam[self.scalar], 0.0)
+        return out

@@ -129,6 +129,13 @@ class PenalizedIRLS:
         self._last_eta: tuple[Array, Array] | None = None
         self._last_mean: tuple[Array, Array, Array] | None = None
 
+    def use_system(self, system: System) -> None:
+        """Solve on another system of the same unknowns (a vector term's Z Lambda at
+        another Lambda): the linear predictors kept for the last arrays are dropped."""
+        self.system = system
+        self._last_eta = None
+        self._last_mean = None
+
     def working(
         self,
         delta: Array,

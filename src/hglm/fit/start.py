@@ -3,12 +3,13 @@ random effects, or the user's ``startval``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import Indicator, MarginalSolver
+from ..engine import Grouped, Indicator, MarginalSolver
 from ..spec import Problem
+from .covariance_update import starting_factor
 from .glm import fit_glm
 
 Array = np.ndarray
@@ -24,15 +25,19 @@ class StartingValues:
         (beta, v), length p + q.
     phi, lam : ndarray
         The residual dispersion of each observation (n) and the dispersion of each
-        random effect (q).
+        random effect (q; 1 for a vector term's spherical effects).
     phi0 : float
         The residual dispersion started from (the scale of a collapsed phi).
+    factors : list
+        The Cholesky factor L of each vector term's starting covariance (None for a
+        scalar term).
     """
 
     delta: Array
     phi: Array
     lam: Array
     phi0: float
+    factors: list = field(default_factory=list)
 
 
 def starting_values(
@@ -61,7 +66,11 @@ def starting_values(
     ValueError
         When ``startval`` has the wrong length, a non-finite value or a dispersion <= 0.
     """
+    vector = [isinstance(b, Grouped) for b in problem.blocks]
     if startval is not None:
+        if any(vector):
+            raise ValueError("startval: not supported with vector-valued random terms "
+                             "(1 + x | g); drop startval")
         return _user_start(problem, sizes, np.asarray(startval, dtype=float))
     pb, n, k = problem, problem.y.shape[0], len(problem.terms)
     p = pb.X.shape[1]
@@ -77,8 +86,12 @@ def starting_values(
             for w, t in zip(sizes, pb.terms, strict=True)
         ]
     )
-    lam0 = np.repeat(0.66 * phi0 / k / _mean_row_norm2(problem, marginal), sizes)
-    return StartingValues(np.concatenate([glm.coef, v0]), np.full(n, phi0), lam0, phi0)
+    share = 0.66 * phi0 / k
+    lam0 = np.where(vector, 1.0, share / _mean_row_norm2(problem, marginal))
+    factors = [starting_factor(b, share) if vec else None
+               for b, vec in zip(problem.blocks, vector, strict=True)]
+    return StartingValues(np.concatenate([glm.coef, v0]), np.full(n, phi0),
+                          np.repeat(lam0, sizes), phi0, factors)
 
 
 def _mean_row_norm2(problem: Problem, marginal: MarginalSolver | None) -> Array:
@@ -96,7 +109,7 @@ def _mean_row_norm2(problem: Problem, marginal: MarginalSolver | None) -> Array:
     norms = []
     for b in problem.blocks:
         # the sum of squares without an n x q temporary
-        sq = float(np.sum(b.values**2)) if isinstance(b, Indicator) else float(
+        sq = float(np.sum(b.values**2)) if isinstance(b, Indicator | Grouped) else float(
             np.einsum("ij,ij->", b, b)
         )
         norms.append(max(sq / n, 1e-12))
