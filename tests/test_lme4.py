@@ -133,16 +133,18 @@ def test_anova_refits_a_laplace_reml_glmm_by_ml():
 
 
 @pytest.mark.parametrize("bar", ["(1 + x | g)", "(x | g)"])
-def test_a_vector_term_is_refused_until_the_estimators_fit_it(bar):
-    # issue 15: the formula layer builds (1 + x|g) as lme4's vector term; until the
-    # estimators fit its unstructured covariance (the fit branch), the surfaces refuse
-    # it rather than split it into independent terms
+def test_a_vector_term_is_one_correlated_term_and_double_bar_two(bar):
+    # issue 15: (1 + x|g) and (x|g) are lme4's vector term (3 theta: two SDs and a
+    # correlation), never split silently; (1 + x||g) is two independent terms
     rng = np.random.default_rng(3)
-    data = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40),
-                         "g": np.repeat(np.arange(8), 5)})
-    refused = r"\(1 \+ x\|g\) is a vector-valued random term.*'\|\|'.*\(1 \+ x\|\|g\)"
-    with pytest.raises(ValueError, match=refused):
-        hglm.lmer(f"y ~ x + {bar}", data=data)
-    with pytest.raises(ValueError, match=refused):
-        hglm.hglm2(f"y ~ x + {bar}", data=data)
-    assert np.isfinite(hglm.lmer(f"y ~ x + {bar.replace('|', '||')}", data=data).loglik)
+    g = np.repeat(np.arange(8), 5)
+    x = rng.normal(size=40)
+    data = pd.DataFrame({"y": rng.normal(size=8)[g] + rng.normal(size=8)[g] * x
+                         + rng.normal(size=40), "x": x, "g": g})
+    for fit in (hglm.lmer(f"y ~ x + {bar}", data=data),
+                hglm.hglm2(f"y ~ x + {bar}", data=data, method="REML")):
+        assert fit.theta.shape == (3,)
+        assert list(fit.varcorr["var2"].fillna("-")) == ["-", "-", "x", "-"]
+    split = hglm.lmer(f"y ~ x + {bar.replace('|', '||')}", data=data)
+    assert split.theta.shape == (2,)
+    assert list(split.varcorr["var2"].fillna("-")) == ["-", "-", "-"]

@@ -14,7 +14,8 @@ show("fixef", split.fixef)
 show("var_ranef", split.var_ranef)
 show("var_fix", split.var_fix)
 # lme4's meaning of |: one term, intercept and slope correlated within a patient
-design = hglm.spec.design_from_lme4("HR ~ Time * Drug + (1 + Time | Patient)", hr)
-term = design.random[0]
-show("vector term", f"{term.label}: {', '.join(term.effects)} per level")
-show("its effects", ", ".join(term.names[:4]) + ", ...")
+vector = hglm.hglm2("HR ~ Time * Drug + (1 + Time | Patient)", data=hr,
+                    conv=1e-12, maxit=500)
+show("terms", ", ".join(vector.names.terms))
+show("its effects", ", ".join(vector.ranef.index[:4]) + ", ...")
+print(vector.varcorr)

@@ -40,11 +40,9 @@ from .spec import (
     Family,
     FormulaTerm,
     ModelDesign,
-    Names,
     Problem,
     RandomFamily,
     RandomTerm,
-    Unstructured,
     VectorTerm,
     align_covariances,
     align_rows,
@@ -453,7 +451,6 @@ def _fit(
         rand_cov_labels=c.get("rand_cov_labels"), random_labels=random_labels,
         engine=_ENGINE, **{name: c[name] for name in _MODEL_ARGUMENTS},
     )
-    _refuse_until_fitted(problem, names)
     if c["method"] in MARGINAL_METHODS:
         return fit_marginal(problem, names, c["method"], c["nAGQ"], c["start"])
     options, method = _options(c, problem)
@@ -463,19 +460,6 @@ def _fit(
         fit_eql(problem, options), names, method, calc_like=c["calc_like"],
         vcovmat=c["vcovmat"],
     )
-
-
-def _refuse_until_fitted(problem: Problem, names: Names) -> None:
-    """The estimators do not fit an unstructured covariance yet (issue 15's fit side):
-    a vector-valued term is refused rather than fitted as something else.  Removed when
-    the estimators take ``Unstructured`` terms."""
-    for term, label in zip(problem.terms, names.terms, strict=True):
-        if isinstance(term.covariance, Unstructured):
-            raise ValueError(
-                f"formula: {label} is a vector-valued random term (correlated effects), "
-                "which the estimators do not fit yet; write it with '||' for independent "
-                f"terms, e.g. {label.replace('|', '||', 1)}"
-            )
 
 
 def _options(c: dict, problem: Problem) -> tuple[Options, str]:

@@ -38,8 +38,7 @@ def lmer(
     formula : str
         lme4's formula, e.g. ``"Yield ~ 1 + (1 | Batch)"``; ``offset(x)`` terms are added
         to the linear predictor.  ``(x || g)`` gives independent terms; ``(x | g)`` is
-        lme4's correlated (vector-valued) term, refused until the estimators fit its
-        unstructured covariance (docs/limitations.md).
+        lme4's correlated (vector-valued) term with an unstructured covariance.
     data : DataFrame or dict of columns
     REML : bool
         Maximise the REML criterion (default, as lme4) or the log-likelihood.

@@ -11,7 +11,6 @@ model.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from shared import load_data, load_ref
 
 import hglm
@@ -65,11 +64,6 @@ def test_single_bar_is_lme4s_vector_term_not_r_hglm2s_split() -> None:
     assert vector[0].names[:2] == ["(Intercept)|Patient:201", "Time|Patient:201"]
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ValueError,
-    reason="needs the estimators of Unstructured terms (issue 15's fit branch); until "
-           "then the surfaces refuse (1 + Time | Patient); remove this mark on merge",
-)
 def test_single_and_double_bar_fit_different_labelled_models() -> None:
     split = _fit("(1 + Time || Patient)", conv=1e-20, maxit=2000)
     vector = _fit("(1 + Time | Patient)", conv=1e-20, maxit=2000)

@@ -20,7 +20,7 @@ from .base import MixedModelResult
 from .export import to_dict
 from .plots import plot_fit
 from .summary import Summary
-from .term_layout import term_covariances, term_layouts
+from .term_layout import term_layouts
 from .varcorr import varcorr_frame
 from .variances import marginal_vcov, ranef_variances
 
@@ -76,8 +76,7 @@ class HGLMResult(MixedModelResult):
 
         self.var_fix, self.disp_coef = _residual_dispersion(engine, names.disp)
         self.rand_disp_coef = _random_dispersion_tables(engine, names.rand_disp)
-        with np.errstate(over="ignore"):  # R's exp(intercept), inf for a CAR/SAR term
-            self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])
+        self.var_ranef = _random_variances(engine)
         self.likelihood: dict[str, float] | None = (
             fit_likelihoods(engine).as_dict() if calc_like else None
         )
@@ -235,7 +234,7 @@ class HGLMResult(MixedModelResult):
         residual dispersion (grp "Residual") when it has no model."""
         slices = [slice(r.start, r.stop) for r in self._term_index()]
         layouts = term_layouts(self.design, self.names, slices)
-        covariances = term_covariances(self._engine, self.var_ranef)
+        covariances = _term_covariances(self._engine)
         return varcorr_frame([t.group for t in layouts], [t.effects for t in layouts],
                              covariances, self.var_fix)
 
@@ -292,14 +291,30 @@ def _residual_dispersion(
 def _random_dispersion_tables(
     engine: EngineFit, labels: list[list[str] | None]
 ) -> list[pd.DataFrame]:
-    """R's SummVC2: the table of each random term's dispersion model."""
-    tables = []
+    """R's SummVC2: the table of each random term's dispersion model (None for a
+    vector-valued term, whose covariance has no dispersion GLM)."""
+    tables: list[pd.DataFrame | None] = []
     for k, fit in enumerate(engine.last.rand_disp_fits):
         rows = labels[k] if k < len(labels) else None
-        tables.append(
-            _coef_frame(fit.coef, fit.std_error, ["(Intercept)"] if rows is None else rows)
-        )
+        tables.append(None if fit is None else _coef_frame(
+            fit.coef, fit.std_error, ["(Intercept)"] if rows is None else rows))
     return tables
+
+
+def _term_covariances(engine: EngineFit) -> list[Array]:
+    """Each term's covariance: 1 x 1, R's exp of a scalar term's dispersion intercept
+    (inf for a CAR/SAR term), or a vector-valued term's q x q estimate."""
+    out = []
+    for fit, cov in zip(engine.last.rand_disp_fits, engine.covariances, strict=True):
+        with np.errstate(over="ignore"):
+            out.append(cov if fit is None else np.array([[np.exp(fit.coef[0])]]))
+    return out
+
+
+def _random_variances(engine: EngineFit) -> Array:
+    """R's var_ranef: one per scalar term, and a vector-valued term's q variances (the
+    diagonal of its covariance)."""
+    return np.concatenate([np.diag(c) for c in _term_covariances(engine)])
 
 
 def _spatial_parameters(
@@ -308,7 +323,7 @@ def _spatial_parameters(
     """R's CAR.rho, CAR.tau, SAR.rho and SAR.tau (None without such a term)."""
     car_rho = car_tau = sar_rho = sar_tau = None
     for t, fit in zip(engine.problem.terms, engine.last.rand_disp_fits, strict=True):
-        spatial = t.family.spatial
+        spatial = t.family.spatial if fit is not None else None
         if spatial is not None:
             rho, tau = spatial.parameters(fit.coef)
             if spatial.kind == "CAR":

@@ -51,12 +51,18 @@ def lrt(fit1: HGLMResult, fit2: HGLMResult | None = None) -> LRTResult:
             raise ValueError(f"fit{j + 1}: was fitted without calc_like=True; refit with it")
     if fit2 is None:
         stat = 2.0 * abs(fit1.likelihood["pvh"] - fit1.null_loglik())
-        df = len(fit1.var_ranef)
+        df = _n_variance_parameters(fit1)
         name = "fit1"
     else:
         stat = 2.0 * abs(fit1.likelihood["pbvh"] - fit2.likelihood["pbvh"])
-        df = abs(len(fit1.var_ranef) - len(fit2.var_ranef))
+        df = abs(_n_variance_parameters(fit1) - _n_variance_parameters(fit2))
         if df == 0:
             raise ValueError("fit2: has as many random terms as fit1; lrt compares nested models")
         name = "fit1 v.s. fit2"
     return LRTResult(stat, df, float(stats.chi2.sf(stat, df) / 2.0), name)
+
+
+def _n_variance_parameters(fit: object) -> int:
+    """The random terms' variance parameters: one per scalar term, q (q + 1) / 2 per
+    vector-valued term."""
+    return sum(t.n_theta for t in fit._engine.problem.terms)

@@ -87,9 +87,13 @@ class Summary:
         out += ["Dispersion parameter for the random effects:",
                 " ".join(f"{x:.4g}" for x in f.var_ranef), ""]
         out += self._covariances()
+        models = [(term, tab_k, t) for term, tab_k, t in zip(
+            f.names.terms, f.rand_disp_coef, f._engine.problem.terms, strict=True)
+            if tab_k is not None]  # a vector term's covariance is shown above
+        if not models:
+            return out
         out += ["Dispersion model for the random effects:", ""]
-        for term, tab_k, t in zip(f.names.terms, f.rand_disp_coef, f._engine.problem.terms,
-                                  strict=True):
+        for term, tab_k, t in models:
             out += [f"{term} (link = {t.link_disp.name}):", _coef_text(tab_k), ""]
         out += ["Dispersion = 1 is used in Gamma model on deviances to calculate the",
                 "standard error(s).", ""]
