@@ -42,6 +42,7 @@ from scipy import optimize
 from ..engine import make_system
 from ..spec import Problem
 from .glmm_result import SINGULAR_TOL
+from .profiled_fixed_point import iterate_profiled
 from .random_effects import RandomEffects
 
 Array = np.ndarray
@@ -296,7 +297,8 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
     start : ndarray, optional
         Starting theta (relative standard deviations); default 1 for every term (lme4's).
     maxiter : int
-        Iterations of the optimizer (L-BFGS-B with the analytic gradient).
+        Iterations of the optimizer (L-BFGS-B with the analytic gradient) where the
+        fixed-point map of :mod:`.profiled_fixed_point` does not converge.
 
     Returns
     -------
@@ -307,19 +309,32 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
     theta0 = np.ones(k) if start is None else np.asarray(start, dtype=float)
     if theta0.shape != (k,) or np.any(theta0 < 0) or not np.all(np.isfinite(theta0)):
         raise ValueError(f"start: needs {k} finite non-negative relative standard deviations")
-    res = optimize.minimize(
-        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B",
-        bounds=[(0.0, None)] * k,
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
-    )
-    theta = np.where(res.x < THETA_FLOOR, 0.0, res.x)
-    st = dev.state(res.x)
+    x, converged, message = _minimize(dev, theta0, maxiter)
+    theta = np.where(x < THETA_FLOOR, 0.0, x)
+    st = dev.state(x)
     _, Cxx = dev.fixed_columns(st.factor)
     return LMMFit(
         problem=problem, reml=reml, theta=theta, sigma2=st.sigma2,
         beta=st.delta[: dev.p].copy(), v=st.delta[dev.p :].copy(),
         vcov_beta=st.sigma2 * Cxx, cond_var=st.sigma2 * dev.random_inverse_diag(st.factor),
         objective=st.objective, n_eval=dev.n_eval,
-        converged=bool(res.success), message=str(res.message),
+        converged=converged, message=message,
         singular=bool(np.any(theta < SINGULAR_TOL)), deviance=dev,
     )
+
+
+def _minimize(dev: ProfiledDeviance, theta0: Array, maxiter: int) -> tuple[Array, bool, str]:
+    """The minimum of the profiled deviance: the fixed-point map from theta0 (one scalar
+    term per theta, none at the floor), else L-BFGS-B with the analytic gradient from the
+    map's best point."""
+    if np.all(theta0 > THETA_FLOOR) and dev.state(theta0).penalty_sums.shape == theta0.shape:
+        fp = iterate_profiled(dev, theta0, THETA_FLOOR)
+        if fp.converged:
+            return fp.theta, True, "fixed point of the profiled deviance's gradient"
+        theta0 = fp.theta
+    res = optimize.minimize(
+        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B",
+        bounds=[(0.0, None)] * theta0.shape[0],
+        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
+    )
+    return res.x, bool(res.success), str(res.message)
