@@ -5,8 +5,8 @@ E' D^{-1} E is a sparse product when E is sparse (crossed factors).  For a Gauss
 response the weights change by a common factor only, so E is fixed up to a scale: the
 products E_aj E_ak of the pairs of non-zeros in each row of E are then stored once
 (:class:`PairProducts`, while they take at most 48 MB or 96 bytes per row of data), and
-each round forms E' D^{-1} E and the Gram matrix of the leverage trace,
-E' diag(c / D^2) E, in one pass over the pairs.  Otherwise each product is a sparse
+each round forms E' D^{-1} E in one pass over the pairs and the row forms of the
+leverages in another.  Otherwise each product is a sparse
 matrix product (:func:`scaled_gram`, :func:`scaled_gram_pair`).
 """
 
@@ -115,34 +115,21 @@ class PairProducts:
         out.scale = self.scale * c
         return out
 
-    def _upper(self, d: Array) -> Array | tuple[Array, Array]:
-        """K' d as an m x m matrix (or K' [d1 d2] as two, for d of shape (q_a, 2)):
-        E' diag(d) E on the upper triangle, off-diagonal entries doubled."""
+    def _upper(self, d: Array) -> Array:
+        """K' d as an m x m matrix: E' diag(d) E on the upper triangle, off-diagonal
+        entries doubled."""
         m = self.shape[1]
-        products = np.asarray(self.K.T @ (self.scale**2 * d[self.rows]))
-        if d.ndim == 1:
-            return products.reshape(m, m)
-        # strided views of one buffer; the second is kept by the factor (trace_gram), so
-        # it is copied and the buffer goes with the first
-        return products[:, 0].reshape(m, m), products[:, 1].reshape(m, m).copy()
+        return np.asarray(self.K.T @ (self.scale**2 * d[self.rows])).reshape(m, m)
 
-    def subtract_gram(self, S: Array, d: Array, d_trace: Array | None = None) -> Array | None:
-        """S -= E' diag(d) E in place, without an m x m temporary.
-
-        With ``d_trace``, also returns E' diag(d_trace) E in the same pass over the pairs,
-        as its upper triangle with the off-diagonal entries doubled (so that
-        sum(M * G) = tr(M E' diag(d_trace) E) for a symmetric M)."""
-        if d_trace is None:
-            T, G = self._upper(d), None
-        else:
-            T, G = self._upper(np.column_stack([d, d_trace]))
+    def subtract_gram(self, S: Array, d: Array) -> None:
+        """S -= E' diag(d) E in place, without an m x m temporary."""
+        T = self._upper(d)
         diagonal = np.diag(T).copy()
         T *= 0.5
         np.einsum("ii->i", T)[:] = 0.0
         S -= T
         S -= T.T
         np.einsum("ii->i", S)[:] -= diagonal
-        return G
 
     def row_forms(self, M: Array) -> Array:
         """e_a' M e_a for every row e_a of E (M symmetric and contiguous, m x m)."""

@@ -59,6 +59,7 @@ from ..engine import inverse_diag_blocks, make_system
 from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .lmm_result import LMMFit
+from .profiled_fixed_point import iterate_profiled
 from .random_effects import RandomEffects
 from .theta import (
     ThetaLayout,
@@ -344,8 +345,10 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
         Starting theta (:mod:`.theta`); default lme4's (1 for a scalar term, Lambda = I).
     maxiter : int
         Iterations of the optimizer (L-BFGS-B with the analytic gradient; for a vector
-        term's entries, differences).  A theta that ends on its bound 0 is restarted
-        from RESTART_THETA and the better optimum kept (lme4's restart_edge).
+        term's entries, differences) where the fixed-point map of
+        :mod:`.profiled_fixed_point` is not used or does not converge.  A theta that ends
+        on its bound 0 is restarted from RESTART_THETA and the better optimum kept (lme4's
+        restart_edge).
 
     Returns
     -------
@@ -393,7 +396,16 @@ def _converged(res: optimize.OptimizeResult, bounded: Array) -> bool:
 
 def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
               maxiter: int) -> optimize.OptimizeResult:
-    """L-BFGS-B on the profiled deviance from ``theta0``."""
+    """The minimum of the profiled deviance from ``theta0``: the fixed-point map of
+    :mod:`.profiled_fixed_point` where every term is scalar and none starts at the floor,
+    else (or where the map does not converge) L-BFGS-B from the map's best point."""
+    if not dev.layout.any_vector and np.all(theta0 > THETA_FLOOR):
+        fp = iterate_profiled(dev, theta0, THETA_FLOOR)
+        if fp.converged:
+            return optimize.OptimizeResult(
+                x=fp.theta, fun=dev.objective(fp.theta), success=True,
+                message="fixed point of the profiled deviance's gradient")
+        theta0 = fp.theta
     return optimize.minimize(
         dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
         options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},

@@ -28,7 +28,14 @@ def gaussian_dev(y: Array, mu: Array) -> Array:
 
 
 def binomial_dev(y: Array, mu: Array) -> Array:
+    if _binary(y):  # -2 log of the probability of what was seen: one log, no xlogy
+        return -2.0 * np.log(np.where(y > 0.5, mu, 1.0 - mu))
     return 2.0 * (xlogy_ratio(y, mu) + xlogy_ratio(1.0 - y, 1.0 - mu))
+
+
+def _binary(y: Array) -> bool:
+    """Whether every y is 0 or 1 (a test ten times cheaper than the xlogy it saves)."""
+    return bool(np.all((y == 0.0) | (y == 1.0)))
 
 
 def poisson_dev(y: Array, mu: Array) -> Array:
