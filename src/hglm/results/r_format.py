@@ -69,7 +69,9 @@ def format_r(values: Sequence[float] | Array, digits: int = 7) -> list[str]:
     list of str
         One string per value, not padded.
     """
-    vals = [float(v) for v in np.asarray(values, dtype=float).ravel()]
+    # to 15 significant digits first: a tie such as 1527.5 (a balanced design's mean)
+    # rounds the same way whichever side of it the last bits of the fit fall
+    vals = [float(f"{float(v):.15g}") for v in np.asarray(values, dtype=float).ravel()]
     finite = [v for v in vals if math.isfinite(v)]
     decimals = max((_decimals_needed(v, digits) for v in finite), default=0)
     fixed = [f"{v:.{decimals}f}" if math.isfinite(v) else _special(v) for v in vals]
