@@ -101,6 +101,13 @@ class ThetaLayout:
         return True
 
 
+def residual_scale(problem: Problem, phi: Array) -> float:
+    """sigma^2 of lme4's theta = Lambda / sigma: the residual dispersion of a family with
+    one estimated dispersion, else 1."""
+    one_phi = problem.x_disp is None and not problem.family.fixed_dispersion
+    return float(phi[0]) if one_phi else 1.0
+
+
 def spherical_blocks(blocks: list, factors: list[Array | None]) -> list:
     """The blocks of Z of the spherical form: a vector term's Grouped block times its
     Lambda; the other blocks as they are."""
