@@ -31,7 +31,7 @@ from ..engine import (
     make_system,
 )
 from ..spec import Problem
-from .covariance_update import CovarianceIteration
+from .covariance_update import CovarianceIteration, hold_boundary
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
@@ -49,7 +49,7 @@ from .dispersion import (
     fit_residual_dispersion,
     intercept_only_fit,
 )
-from .eql_boundary import is_singular, reml_start
+from .eql_boundary import at_boundary, is_singular, reml_start
 from .eql_result import EngineFit
 from .guards import DevianceFloor, cap_leverages, floored_squares
 from .hl_correction import EQL1Correction
@@ -229,7 +229,10 @@ class EQLFitter:
         """One round at the dispersions ``theta`` started from ``delta``, and its next
         dispersions."""
         phi, lam = self.unpack(theta)
-        self.use_factors(self.vectors.unpack(theta[theta.shape[0] - self.vectors.size :]))
+        # an extrapolated state may put a diagonal below where the update holds it
+        factors = self.vectors.unpack(theta[theta.shape[0] - self.vectors.size :])
+        self.use_factors([None if f is None else hold_boundary(f, residual_scale(self.pb, phi))
+                          for f in factors])
         rnd = self.round(delta, phi, lam)
         return rnd, self.pack(rnd.phi_next, rnd.lam_next, rnd.factors_next)
 
@@ -381,7 +384,8 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     it = _iterate(fitter, options, start.delta,
                   fitter.pack(start.phi, start.lam, start.factors), start.phi0)
     rounds = 0
-    if not it.converged:
+    if not it.converged or at_boundary(it.last.factors_next,
+                                       residual_scale(problem, it.last.phi_next)):
         restart = reml_start(problem, fitter.effects.sizes, options.hl_correction)
         if restart is not None:
             rounds = it.n_iter

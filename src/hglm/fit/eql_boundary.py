@@ -2,10 +2,11 @@
 Gaussian response, the restart from the REML optimum.
 
 The covariance update of :mod:`.covariance_update` holds a Cholesky diagonal that heads
-to 0 just off it, so the iteration has a fixed point on the boundary.  Near it the plain
-update moves the other entries slowly (the h-likelihood is flat there); for a Gaussian
-response the fixed point is REML's (Lee & Nelder), so a fit that has not converged is
-restarted at the optimum of the profiled REML criterion (:func:`.lmm.fit_lmm`), from
+to 0 just off it, so the iteration has a fixed point on the boundary.  Near it the update
+moves the other entries very slowly (the h-likelihood is flat there: R's criterion on the
+linear predictor is met long before they settle).  For a Gaussian response the fixed
+point is REML's (Lee & Nelder), so a fit that has not converged or ends on the boundary
+is restarted at the optimum of the profiled REML criterion (:func:`.lmm.fit_lmm`), from
 which the EQL rounds confirm it in a few steps.
 """
 
@@ -56,6 +57,13 @@ def reml_start(problem: Problem, sizes: list[int], hl_correction: bool
     factors = [None if f is None else hold_boundary(np.sqrt(sigma2) * f, sigma2)
                for f in layout.factors(lmm.theta)]
     return np.full(problem.y.shape[0], sigma2), lam, factors
+
+
+def at_boundary(factors: list[Array | None], scale: float) -> bool:
+    """Whether a vector term's factor L has a diagonal entry below lme4's singularity
+    tolerance (relative to sigma = sqrt(``scale``))."""
+    return any(f is not None and np.diag(f).min() < SINGULAR_TOL * np.sqrt(scale)
+               for f in factors)
 
 
 def is_singular(layout: ThetaLayout, theta: Array) -> bool:
