@@ -399,7 +399,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     phi_last = last.phi_next
     engine = EngineFit(problem, fitter, last, phi_last, last.lam_next, rounds + it.n_iter,
                        False, it.converged, it.criterion)
-    engine.singular = is_singular(fitter.vectors.layout, engine.theta)
+    engine.singular = is_singular(fitter.vectors.layout, engine.theta, problem.is_linear)
     variances = engine.variances
     warn_if_collapsed(problem, phi_last, start.phi0)
     warn_if_terms_collapsed(

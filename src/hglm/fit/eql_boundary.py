@@ -24,6 +24,10 @@ from .theta import SINGULAR_TOL, ThetaLayout
 
 Array = np.ndarray
 
+NOT_SETTLED = ("; EQL's other entries of that covariance converge very slowly on the "
+               "boundary and may be far from their fixed point (conv=1e-12 with a large "
+               "maxit gets closer)")
+
 
 def reml_start(problem: Problem, sizes: list[int], hl_correction: bool
                ) -> tuple[Array, Array, list[Array | None]] | None:
@@ -66,12 +70,13 @@ def at_boundary(factors: list[Array | None], scale: float) -> bool:
                for f in factors)
 
 
-def is_singular(layout: ThetaLayout, theta: Array) -> bool:
+def is_singular(layout: ThetaLayout, theta: Array, linear: bool) -> bool:
     """lme4's isSingular on an EQL fit's theta (:attr:`.eql_result.EngineFit.theta`).
 
-    With a vector-valued term it is warned about (BoundaryWarning, as lme4); a scalar
-    term whose variance went to 0 has had its own warning
-    (:func:`.diagnostics.warn_if_terms_collapsed`)."""
+    With a vector-valued term it is warned about (BoundaryWarning, as lme4), for a
+    non-``linear`` model with the caution that the covariance's other entries are not
+    settled (the module docstring); a scalar term whose variance went to 0 has had its
+    own warning (:func:`.diagnostics.warn_if_terms_collapsed`)."""
     if layout.any_vector:
-        return layout.singular(theta)
+        return layout.singular(theta, "" if linear else NOT_SETTLED)
     return bool(np.any(theta < SINGULAR_TOL))

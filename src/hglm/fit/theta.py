@@ -87,9 +87,9 @@ class ThetaLayout:
             out.append(scale * factor @ factor.T)
         return out
 
-    def singular(self, theta: Array) -> bool:
+    def singular(self, theta: Array, note: str = "") -> bool:
         """lme4's isSingular: an entry with lower bound 0 below SINGULAR_TOL; warned
-        about (BoundaryWarning) with the terms it concerns."""
+        about (BoundaryWarning) with the terms it concerns and the estimator's ``note``."""
         small = self.bounded & (theta < SINGULAR_TOL)
         if not small.any():
             return False
@@ -97,7 +97,7 @@ class ThetaLayout:
         warn(f"boundary (singular) fit: random term(s) {terms} have a variance at 0 or a "
              "correlation at +-1 (a theta with lower bound 0 below 1e-4, lme4's "
              "isSingular); the data do not support that part of the model: simplify it "
-             "(e.g. (1 + x || g) or drop the term)", BoundaryWarning)
+             f"(e.g. (1 + x || g) or drop the term){note}", BoundaryWarning)
         return True
 
 
