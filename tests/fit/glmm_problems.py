@@ -61,15 +61,16 @@ def gaussian_lmm(seed: int = 2, levels: tuple[int, ...] = (10, 6), n: int = 120)
 
 
 def vector_problem(family: str = "gaussian", seed: int = 3, n: int = 160, m: int = 16,
-                   scalar_levels: int | None = None) -> Problem:
-    """y ~ 1 + x + (1 + x | g) (an unstructured 2 x 2 covariance, correlation 0.5), with
-    ``scalar_levels`` a crossed (1 | h) besides; Gaussian (identity) or binomial (logit)."""
+                   scalar_levels: int | None = None, slope_sd: float = 0.8) -> Problem:
+    """y ~ 1 + x + (1 + x | g) (an unstructured 2 x 2 covariance, correlation 0.5, the
+    slope's standard deviation ``slope_sd``), with ``scalar_levels`` a crossed (1 | h)
+    besides; Gaussian (identity) or binomial (logit)."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1.0, 1.0, n)
     X = np.column_stack([np.ones(n), x])
     codes = rng.integers(0, m, n)
-    sigma = np.array([[1.0, 0.4], [0.4, 0.64]])
-    u = rng.normal(size=(m, 2)) @ np.linalg.cholesky(sigma).T
+    factor = np.array([[1.0, 0.0], [0.5 * slope_sd, np.sqrt(0.75) * slope_sd]])
+    u = rng.normal(size=(m, 2)) @ factor.T
     eta = 0.3 + 0.5 * x + u[codes, 0] + u[codes, 1] * x
     blocks = [Grouped.from_codes(codes, np.column_stack([np.ones(n), x]), m)]
     terms = [RandomTermModel(random_family("gaussian"), None, get_link("log"),

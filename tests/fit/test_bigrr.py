@@ -132,3 +132,14 @@ def test_prediction_from_markers() -> None:
     eta = fit.predict(X=X, Z=Z, type="link")
     np.testing.assert_allclose(eta, fit.fixef.iloc[0] + Z @ fit.ranef.to_numpy())
     np.testing.assert_allclose(eta, fit.linear_predictor, atol=1e-8)
+
+
+def test_a_vector_term_does_not_take_the_marker_path() -> None:
+    """A non-Gaussian fit of one vector-valued term (an engine.Grouped block, which has
+    no dense shape) is EQL's, not bigRR's."""
+    from hglm.fit.bigrr import use_markers
+    from hglm.fit.eql import Options
+
+    from .glmm_problems import vector_problem
+
+    assert not use_markers(vector_problem("binomial"), Options())

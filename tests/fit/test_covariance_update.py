@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 
 from hglm.fit.covariance_update import (
+    HELD,
     covariance_update,
     from_log_cholesky,
+    hold_boundary,
     log_cholesky,
 )
+from hglm.fit.diagnostics import Divergence
 from hglm.fit.dispersion import intercept_only_fit
 from hglm.spec import Unstructured
 
@@ -59,3 +62,21 @@ def test_log_cholesky_state_round_trips():
     state = log_cholesky(L, cov)
     np.testing.assert_allclose(state, [np.log(1.5), -0.4, 0.2, np.log(0.8), 0.3, np.log(0.05)])
     np.testing.assert_allclose(from_log_cholesky(state, cov), L)
+
+
+def test_hold_boundary_keeps_a_diagonal_off_zero_relative_to_sigma():
+    L = np.array([[1.2, 0.0], [0.7, 1e-9]])
+    held = hold_boundary(L, scale=4.0)
+    np.testing.assert_array_equal(held[:, 0], L[:, 0])
+    assert held[1, 1] == HELD * 2.0
+    np.testing.assert_array_equal(hold_boundary(held, 4.0), held)
+    np.linalg.cholesky(held @ held.T)  # positive definite
+
+
+def test_update_refuses_leverages_at_one():
+    """1 - B not positive definite (B rounded past I: a diagonal of L far below HELD) is
+    a divergence, not a NaN Sigma."""
+    m, q = 4, 2
+    blocks = np.tile(np.diag([0.3, 1.0 + 1e-15]), (m, 1, 1))
+    with pytest.raises(Divergence, match="leverages"):
+        covariance_update(np.ones(m * q), blocks, np.eye(q))

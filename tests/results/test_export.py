@@ -87,6 +87,7 @@ def test_values_equal_the_fit(gaussian_fit):
     assert set(d["likelihood"]) == {"hlik", "pvh", "pbvh", "cAIC"}
     assert d["n_iter"] == fit.n_iter and isinstance(d["n_iter"], int)
     assert d["converged"] is True is fit.converged
+    assert d["singular"] is False is fit.singular
     assert d["df_resid"] == fit.df_resid
     assert d["car_rho"] is None and d["sar_tau"] is None
     assert d["disp_fit"] is None

@@ -139,3 +139,31 @@ def test_pickles_to_an_equal_result(kind: str, data) -> None:
     np.testing.assert_array_equal(back.predict(), fit.predict())
     pd.testing.assert_series_equal(back.se_ranef, fit.se_ranef)
     np.testing.assert_array_equal(back.hat_values, fit.hat_values)
+
+
+def _no_slope_variance() -> pd.DataFrame:
+    """The issue's example: lmer's REML fit of (1 + x | g) has a correlation of +1."""
+    rng = np.random.default_rng(5)
+    m, k = 30, 6
+    g = np.repeat(np.arange(m), k)
+    x = np.tile(np.arange(k), m) / k
+    y = 1 + rng.normal(size=m)[g] + 0.5 * x + rng.normal(size=m * k)
+    return pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+
+
+def test_singular_vector_term_fit_is_reported_and_is_lmers() -> None:
+    data = _no_slope_variance()
+    with pytest.warns(hglm.BoundaryWarning):
+        reml = hglm.lmer("y ~ x + (1 + x|g)", data=data)
+    with pytest.warns(hglm.BoundaryWarning, match="boundary \\(singular\\) fit"):
+        fit = hglm.hglm2("y ~ x + (1 + x|g)", data=data)
+    assert reml.singular and fit.singular and fit.converged
+    np.testing.assert_allclose(fit.varcorr["vcov"], reml.varcorr["vcov"], rtol=1e-5)
+    np.testing.assert_allclose(fit.fixef, reml.fixef, rtol=1e-7)
+    assert "boundary (singular) fit: see help('isSingular')" in str(fit.summary())
+    assert "boundary (singular) fit" in repr(fit)
+
+
+def test_ordinary_fit_is_not_singular(fit) -> None:
+    assert fit.singular is False
+    assert "singular" not in repr(fit)

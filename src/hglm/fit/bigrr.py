@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._warn import warn
-from ..engine import Indicator, MarkerBasis, marker_leverages, weighted_gram
+from ..engine import Grouped, Indicator, MarkerBasis, marker_leverages, weighted_gram
 from ..spec import Independent, Problem
 from .diagnostics import BoundaryWarning
 from .eql import Options, fit_eql
@@ -106,7 +106,7 @@ def use_markers(problem: Problem, options: Options) -> bool:
     block = problem.blocks[0]
     if options.bigrr:
         return True
-    return len(problem.blocks) == 1 and not isinstance(block, Indicator) and (
+    return len(problem.blocks) == 1 and not isinstance(block, Indicator | Grouped) and (
         block.shape[1] > WIDE * block.shape[0]
     )
 

@@ -20,6 +20,14 @@ For a Gaussian response this fixed point is REML's, as for scalar terms.
 
 The iteration of :mod:`.iteration` moves the log dispersions; a vector term's state is
 the lower triangle of L with its diagonal on the log scale (lme4's order).
+
+A Sigma heading to a singular one (a variance at 0, a correlation at +-1) sends a diagonal
+entry L_jj, the standard deviation of effect j given the ones before it, to 0: its log to
+-inf, slower and slower, and 1 - B_jj ~ L_jj^2 below the rounding of B.  The update holds
+each L_jj at or above HELD sqrt(scale) (scale: lme4's sigma^2, :func:`.theta.residual_scale`):
+the iteration then has a fixed point on the boundary, where lme4's theta of that entry,
+L_jj / sigma, is below its singularity tolerance 1e-4 (:mod:`.theta`), and the other
+entries are those of the boundary optimum to O(HELD^2) (the h-likelihood is even in L_jj).
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ from .diagnostics import Divergence
 from .theta import ThetaLayout
 
 Array = np.ndarray
+
+# the smallest L_jj relative to lme4's sigma (module docstring)
+HELD = 1e-5
 
 
 def covariance_update(b: Array, blocks: Array, factor: Array) -> Array:
@@ -55,10 +66,22 @@ def covariance_update(b: Array, blocks: Array, factor: Array) -> Array:
     A = bl.T @ bl / m
     B = blocks.mean(axis=0)
     values, vectors = np.linalg.eigh(np.eye(q) - 0.5 * (B + B.T))
+    if values.min() <= 0.0:
+        raise Divergence("a vector term's leverages reached 1 (I - B is not positive "
+                         "definite)")
     root = (vectors / np.sqrt(values)) @ vectors.T
     step = factor @ root
     out = step @ A @ step.T
     return 0.5 * (out + out.T)
+
+
+def hold_boundary(factor: Array, scale: float) -> Array:
+    """L with each diagonal entry at least HELD sqrt(scale) (module docstring); Sigma
+    stays positive definite."""
+    out = factor.copy()
+    idx = np.arange(factor.shape[0])
+    out[idx, idx] = np.maximum(np.diag(factor), HELD * np.sqrt(scale))
+    return out
 
 
 def log_cholesky(factor: Array, cov: Unstructured) -> Array:
@@ -121,10 +144,11 @@ class CovarianceIteration:
             start += cov.n_theta
         return out
 
-    def update(self, v: Array, factor: object, p: int,
-               factors: list[Array | None]) -> list[Array | None]:
+    def update(self, v: Array, factor: object, p: int, factors: list[Array | None],
+               scale: float) -> list[Array | None]:
         """The next factors from a round's fitted effects ``v`` and the ``factor`` of its
-        augmented matrix (p fixed effects first).
+        augmented matrix (p fixed effects first), held off the boundary relative to the
+        residual dispersion ``scale`` (:func:`hold_boundary`).
 
         Raises
         ------
@@ -139,8 +163,9 @@ class CovarianceIteration:
             q = L.shape[0]
             blocks = inverse_diag_blocks(factor, p + sl.start, q, (sl.stop - sl.start) // q)
             try:
-                out.append(np.linalg.cholesky(covariance_update(v[sl], blocks, L)))
+                nxt = np.linalg.cholesky(covariance_update(v[sl], blocks, L))
             except np.linalg.LinAlgError as exc:
                 raise Divergence("a vector term's covariance left its parameter space") \
                     from exc
+            out.append(hold_boundary(nxt, scale))
         return out

@@ -31,7 +31,7 @@ from ..engine import (
     make_system,
 )
 from ..spec import Problem
-from .covariance_update import CovarianceIteration
+from .covariance_update import CovarianceIteration, hold_boundary
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
@@ -49,6 +49,7 @@ from .dispersion import (
     fit_residual_dispersion,
     intercept_only_fit,
 )
+from .eql_boundary import at_boundary, is_singular, reml_start
 from .eql_result import EngineFit
 from .guards import DevianceFloor, cap_leverages, floored_squares
 from .hl_correction import EQL1Correction
@@ -57,7 +58,7 @@ from .leverages import Leverages
 from .pirls import PenalizedIRLS
 from .random_effects import RandomEffects
 from .start import starting_values
-from .theta import check_vector_terms, spherical_blocks
+from .theta import check_vector_terms, residual_scale, spherical_blocks
 
 Array = np.ndarray
 
@@ -228,7 +229,10 @@ class EQLFitter:
         """One round at the dispersions ``theta`` started from ``delta``, and its next
         dispersions."""
         phi, lam = self.unpack(theta)
-        self.use_factors(self.vectors.unpack(theta[theta.shape[0] - self.vectors.size :]))
+        # an extrapolated state may put a diagonal below where the update holds it
+        factors = self.vectors.unpack(theta[theta.shape[0] - self.vectors.size :])
+        self.use_factors([None if f is None else hold_boundary(f, residual_scale(self.pb, phi))
+                          for f in factors])
         rnd = self.round(delta, phi, lam)
         return rnd, self.pack(rnd.phi_next, rnd.lam_next, rnd.factors_next)
 
@@ -273,7 +277,8 @@ class EQLFitter:
         rnd = self._finish_round(
             delta, eta, mu, factor, w1, w2, hat, floored, rand_fits, phi, guards
         )
-        rnd.factors_next = self.vectors.update(delta[self.p :], factor, self.p, self.factors)
+        rnd.factors_next = self.vectors.update(delta[self.p :], factor, self.p, self.factors,
+                                               residual_scale(self.pb, phi))
         return rnd
 
     def _marginal_round(self, phi: Array, lam: Array) -> Round:
@@ -370,34 +375,21 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     ConvergenceWarning
         When the iteration stops at ``maxit`` or a random term holds nearly all the
         dispersion.
+    BoundaryWarning
+        When a vector-valued term's covariance is singular (:mod:`.eql_boundary`).
     """
     fitter = EQLFitter(problem, options)
     start = starting_values(problem, fitter.effects.sizes, options.startval, fitter.marginal)
     fitter.use_factors(start.factors)
-
-    def step(theta: Array, last: Round | None) -> tuple[Round, Array]:
-        return fitter.step(theta, start.delta if last is None else last.delta)
-
-    it = FixedPointIteration(
-        step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose
-    )
-    try:
-        it.run(fitter.pack(start.phi, start.lam, start.factors))
-    except Divergence as exc:
-        cause = divergence_cause(problem)
-        if cause is not None:
-            raise ValueError(cause) from exc
-        if it.last is not None and dispersion_collapsed(problem, it.last.phi_next, start.phi0):
-            raise ValueError(
-                f"fix_disp: the estimated residual dispersion collapsed towards 0 "
-                f"({float(np.mean(it.last.phi_next)):.3g}) and the fit diverged at round "
-                f"{it.n_iter + 1}: the random effects interpolate y; fix the dispersion "
-                "(fix_disp=1 for a binomial or Poisson GLMM) or simplify the model"
-            ) from exc
-        raise RuntimeError(
-            f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
-            "starting values (startval) or a simpler model"
-        ) from exc
+    it = _iterate(fitter, options, start.delta,
+                  fitter.pack(start.phi, start.lam, start.factors), start.phi0)
+    rounds = 0
+    if not it.converged or at_boundary(it.last.factors_next,
+                                       residual_scale(problem, it.last.phi_next)):
+        restart = reml_start(problem, fitter.effects.sizes, options.hl_correction)
+        if restart is not None:
+            rounds = it.n_iter
+            it = _iterate(fitter, options, it.last.delta, fitter.pack(*restart), start.phi0)
     last = it.last
     fitter.use_factors(last.factors)  # a rejected extrapolation may have moved them
     round_hat = last.hat  # exact sums per term, without the report's per-effect values
@@ -405,8 +397,9 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     last.hat = fitter.leverages.exact(last.factor, last.w1, last.w2)
     warn_guards(last.guards)
     phi_last = last.phi_next
-    engine = EngineFit(problem, fitter, last, phi_last, last.lam_next, it.n_iter, False,
-                       it.converged, it.criterion)
+    engine = EngineFit(problem, fitter, last, phi_last, last.lam_next, rounds + it.n_iter,
+                       False, it.converged, it.criterion)
+    engine.singular = is_singular(fitter.vectors.layout, engine.theta, problem.is_linear)
     variances = engine.variances
     warn_if_collapsed(problem, phi_last, start.phi0)
     warn_if_terms_collapsed(
@@ -421,3 +414,44 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         warn(f"EQL is not converged: {reason}; the estimates are not reliable",
              ConvergenceWarning)
     return engine
+
+
+def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
+             phi0: float) -> FixedPointIteration:
+    """The EQL rounds from ``state`` (rounds warm-started from ``delta``) until R's rule
+    or ``maxit``.
+
+    Raises
+    ------
+    ValueError
+        When the fit diverged for a reason the model's data explain (a collapsed residual
+        dispersion, :func:`.diagnostics.divergence_cause`).
+    RuntimeError
+        When it diverged otherwise.
+    """
+    problem = fitter.pb
+
+    def step(theta: Array, last: Round | None) -> tuple[Round, Array]:
+        return fitter.step(theta, delta if last is None else last.delta)
+
+    it = FixedPointIteration(
+        step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose
+    )
+    try:
+        it.run(state)
+    except Divergence as exc:
+        cause = divergence_cause(problem)
+        if cause is not None:
+            raise ValueError(cause) from exc
+        if it.last is not None and dispersion_collapsed(problem, it.last.phi_next, phi0):
+            raise ValueError(
+                f"fix_disp: the estimated residual dispersion collapsed towards 0 "
+                f"({float(np.mean(it.last.phi_next)):.3g}) and the fit diverged at round "
+                f"{it.n_iter + 1}: the random effects interpolate y; fix the dispersion "
+                "(fix_disp=1 for a binomial or Poisson GLMM) or simplify the model"
+            ) from exc
+        raise RuntimeError(
+            f"the EQL iteration diverged at round {it.n_iter + 1} ({exc}); try other "
+            "starting values (startval) or a simpler model"
+        ) from exc
+    return it

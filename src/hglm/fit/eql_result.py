@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..spec import Problem
-from .theta import effects_scale
+from .theta import effects_scale, residual_scale
 
 Array = np.ndarray
 
@@ -27,6 +27,8 @@ class EngineFit:
     converged: bool
     stopped_by_criterion: bool
     criterion: float
+    # lme4's isSingular on :attr:`theta` (:func:`.eql_boundary.singular`)
+    singular: bool = False
 
     def final_weights(self) -> tuple[Array, Array]:
         """IWLS weights (w1, w2) at the final estimates with the final dispersions."""
@@ -70,9 +72,7 @@ class EngineFit:
     def theta(self) -> Array:
         """lme4's theta (:mod:`.theta`): relative to sqrt(phi) for a family with one
         estimated dispersion, else absolute."""
-        pb = self.problem
-        one_phi = pb.x_disp is None and not pb.family.fixed_dispersion
-        scale = float(self.phi[0]) if one_phi else 1.0
+        scale = residual_scale(self.problem, self.phi)
         layout = self.fitter.vectors.layout
         parts = [np.sqrt(c[:1, 0]) if f is None else cov.theta(f)
                  for c, f, cov in zip(self.covariances, self.last.factors_next,

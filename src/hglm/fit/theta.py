@@ -87,9 +87,9 @@ class ThetaLayout:
             out.append(scale * factor @ factor.T)
         return out
 
-    def singular(self, theta: Array) -> bool:
+    def singular(self, theta: Array, note: str = "") -> bool:
         """lme4's isSingular: an entry with lower bound 0 below SINGULAR_TOL; warned
-        about (BoundaryWarning) with the terms it concerns."""
+        about (BoundaryWarning) with the terms it concerns and the estimator's ``note``."""
         small = self.bounded & (theta < SINGULAR_TOL)
         if not small.any():
             return False
@@ -97,8 +97,15 @@ class ThetaLayout:
         warn(f"boundary (singular) fit: random term(s) {terms} have a variance at 0 or a "
              "correlation at +-1 (a theta with lower bound 0 below 1e-4, lme4's "
              "isSingular); the data do not support that part of the model: simplify it "
-             "(e.g. (1 + x || g) or drop the term)", BoundaryWarning)
+             f"(e.g. (1 + x || g) or drop the term){note}", BoundaryWarning)
         return True
+
+
+def residual_scale(problem: Problem, phi: Array) -> float:
+    """sigma^2 of lme4's theta = Lambda / sigma: the residual dispersion of a family with
+    one estimated dispersion, else 1."""
+    one_phi = problem.x_disp is None and not problem.family.fixed_dispersion
+    return float(phi[0]) if one_phi else 1.0
 
 
 def spherical_blocks(blocks: list, factors: list[Array | None]) -> list:

@@ -35,6 +35,7 @@ key                   value
                       ``null``
 ``n_iter``            number of EQL iterations
 ``converged``         true or false
+``singular``          true or false: lme4's isSingular (a boundary fit)
 ``df_resid``          the deviance degrees of freedom of the p-values
 ``car_rho``, ...      ``car_rho``, ``car_tau``, ``sar_rho``, ``sar_tau``: numbers for
                       spatial models, else ``null``
@@ -153,6 +154,7 @@ def to_dict(fit: HGLMView) -> dict[str, Any]:
         "likelihood": likelihood,
         "n_iter": int(fit.n_iter),
         "converged": bool(fit.converged),
+        "singular": bool(fit.singular),
         "df_resid": int(fit.df_resid),
         "car_rho": json_number(fit.car_rho),
         "car_tau": json_number(fit.car_tau),

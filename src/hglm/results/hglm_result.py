@@ -18,6 +18,7 @@ from ..fit import EngineFit, fit_likelihoods, glm_loglik
 from ..spec import ModelDesign, Names, new_design, new_offset
 from .base import MixedModelResult
 from .export import to_dict
+from .lme4_summary import SINGULAR_NOTE
 from .plots import plot_fit
 from .summary import Summary
 from .term_layout import term_layouts
@@ -38,7 +39,10 @@ class HGLMResult(MixedModelResult):
     ``var_fix``, ``var_ranef``, ``disp_coef``, ``rand_disp_coef``, ``n_iter``,
     ``converged``, ``df_resid``, ``hat_values``, ``deviances``, ``fitted``, ``resid``,
     ``disp_fitted``, ``likelihood``, ``car_rho``, ``car_tau``, ``sar_rho``, ``sar_tau``,
-    ``vcov`` and ``disp_fit``.
+    ``vcov`` and ``disp_fit``; ``singular``: lme4's isSingular (a theta, the relative
+    Cholesky factor's diagonal or a scalar term's relative standard deviation, below
+    1e-4: a variance at 0 or a correlation at +-1; warned about for a vector-valued
+    term).
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class HGLMResult(MixedModelResult):
         self.ranef = pd.Series(u, index=pd.Index(names.random), name="ranef")
         self.n_iter = engine.n_iter
         self.converged = engine.converged
+        self.singular = engine.singular
         self.deviances = last.dev
         self.fitted = last.mu
         self.linear_predictor = last.eta + pb.offset
@@ -256,6 +261,8 @@ class HGLMResult(MixedModelResult):
         lines += ["Random-effect dispersions: " + ", ".join(f"{x:.7g}" for x in self.var_ranef)]
         state = "converged" if self.converged else "did NOT converge"
         lines += ["", f"EQL estimation {state} in {self.n_iter} iterations."]
+        if self.singular:
+            lines.append(SINGULAR_NOTE)
         return "\n".join(lines)
 
     # --- plots and export (hglm.results.plots, hglm.results.export) -------------------

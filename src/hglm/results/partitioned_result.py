@@ -102,6 +102,7 @@ class PartitionedHGLMResult(HGLMResult):
         self.se_ranef = pd.Series(se_v, index=self.ranef.index, name="se_ranef")
         self.n_iter = fit.n_iter
         self.converged = fit.converged
+        self.singular = False  # scalar terms only, checked by their collapse warning
         self.fitted = rows.fitted
         self.linear_predictor = rows.linear_predictor
         self.deviances = rows.deviances

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .lme4_summary import SINGULAR_NOTE
 from .r_format import signif_stars
 from .varcorr import random_effects_block
 from .view import HGLMView
@@ -132,6 +133,8 @@ class Summary:
                     "as the augmented system, at the cost of n x n factorizations.", ""]
         state = "converged" if f.converged else "did NOT converge"
         out.append(f"{f.method} estimation {state} in {f.n_iter} iterations.")
+        if f.singular:
+            out.append(SINGULAR_NOTE)
         return out
 
     __repr__ = __str__

@@ -31,6 +31,7 @@ class HGLMView(Protocol):
     se_fixef: pd.Series
     n_iter: int
     converged: bool
+    singular: bool
     df_resid: int
     deviances: Array
     fitted: Array
