@@ -9,6 +9,7 @@ frames or estimators.
 from ._blas import single_thread
 from .augmented import AugmentedFactor
 from .blocks import Block, Grouped, Indicator, as_block, block_width
+from .congruence import transformed_blocks, transformed_system
 from .factor import (
     Factor,
     NotPositiveDefiniteError,
@@ -48,6 +49,8 @@ __all__ = [
     "marker_leverages",
     "precision_deviance",
     "schur_cholesky",
+    "transformed_blocks",
+    "transformed_system",
     "schur_inverse",
     "single_thread",
     "spd_logdet",
