@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                 if tool in skipped or status.get(key, "ok") != "ok":
                     continue
                 m = measure_once(tool, problem, args.timeout)
-                status[key] = "ok" if m.status == "ok" else m.time_text() + " " + m.message[:80]
+                status[key] = {"ok": "ok", "unsupported": "n/a"}.get(
+                    m.status, f"{m.time_text()} {m.message[:60]}")
                 if m.status == "ok":
                     times.setdefault(key, []).append(m.times[-1])
                     info.setdefault(key, m.info)
