@@ -65,6 +65,20 @@ def test_factorization_matches_the_rebuilt_system(case: str) -> None:
     np.testing.assert_allclose(system.linear_predictor(rhs), rebuilt.linear_predictor(rhs))
 
 
+def test_weights_proportional_to_the_bases() -> None:
+    rng = np.random.default_rng(4)
+    blocks = [grouped(rng, 20, 2)]
+    X = np.ones((N, 1))
+    L = lower(rng, 2)
+    w1 = rng.uniform(0.5, 2.0, N)
+    base = make_system(X, blocks, scaled_weights=True)
+    base.factorize(w1, np.ones(40))
+    system = transformed_system(base, [L], 3.0 * w1)  # the base's products scaled
+    rebuilt = AugmentedSystem(X, [Grouped(blocks[0].index, blocks[0].values @ L, 20)])
+    assert system.factorize(3.0 * w1, np.ones(40)).logdet() == pytest.approx(
+        rebuilt.factorize(3.0 * w1, np.ones(40)).logdet(), rel=1e-12)
+
+
 def test_other_weights_form_the_products_afresh() -> None:
     rng = np.random.default_rng(5)
     blocks = [grouped(rng, 20, 2)]
