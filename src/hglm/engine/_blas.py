@@ -54,6 +54,17 @@ def eigh_threads(size: int) -> AbstractContextManager:
     return _controller().limit(limits=1, user_api="blas")
 
 
+def optimizer_threads(size: int) -> AbstractContextManager:
+    """Context for an outer optimisation whose factorizations are of order ``size``: one
+    BLAS thread where they run on one anyway (order < SINGLE_THREAD_BELOW).  scipy's
+    L-BFGS-B calls LAPACK on its own tiny matrices at every iteration, and OpenBLAS
+    threads them: with the other core busy (load 5 on 2 cores) six iterations on three
+    parameters took 54-75 ms on two threads and 0.4 ms on one."""
+    if size >= SINGLE_THREAD_BELOW:
+        return nullcontext()
+    return _controller().limit(limits=1, user_api="blas")
+
+
 def single_thread() -> AbstractContextManager:
     """One BLAS thread: for the O(n^2) products of each bigRR round (about 20 us to enter)."""
     return _controller().limit(limits=1, user_api="blas")

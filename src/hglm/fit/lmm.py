@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from ..engine import inverse_diag_blocks, make_system, transformed_system
+from ..engine import inverse_diag_blocks, make_system, optimizer_threads, transformed_system
 from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .lmm_result import LMMFit
@@ -404,8 +404,10 @@ def _converged(res: optimize.OptimizeResult, bounded: Array) -> bool:
 
 def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
               maxiter: int) -> optimize.OptimizeResult:
-    """L-BFGS-B on the profiled deviance from ``theta0``."""
-    return optimize.minimize(
-        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
-    )
+    """L-BFGS-B on the profiled deviance from ``theta0`` (on one BLAS thread where the
+    system's factorizations are, :func:`hglm.engine.optimizer_threads`)."""
+    with optimizer_threads(getattr(dev.base, "m", 0)):
+        return optimize.minimize(
+            dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
+            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
+        )
