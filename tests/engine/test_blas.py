@@ -26,12 +26,13 @@ def test_no_choice_reads_the_machine_load(monkeypatch) -> None:
         _blas.lapack_threads(size)
 
 
-def test_optimizer_threads() -> None:
-    """The outer optimisation runs on one BLAS thread where the factorizations do, every
-    BLAS library included (scipy's L-BFGS-B uses scipy's own)."""
+def test_optimizer_and_inverse_threads() -> None:
+    """The outer optimisation and potri run on one BLAS thread below
+    SINGLE_THREAD_BELOW, every BLAS library included (scipy's L-BFGS-B uses scipy's own)."""
     from threadpoolctl import threadpool_info
 
-    assert isinstance(_blas.optimizer_threads(_blas.SINGLE_THREAD_BELOW), nullcontext)
-    with _blas.optimizer_threads(10):
-        counts = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
-    assert counts and all(c == 1 for c in counts)
+    for threads in (_blas.optimizer_threads, _blas.inverse_threads):
+        assert isinstance(threads(_blas.SINGLE_THREAD_BELOW), nullcontext)
+        with threads(6):
+            counts = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+        assert counts and all(c == 1 for c in counts)

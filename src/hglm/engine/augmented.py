@@ -27,7 +27,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg, sparse
 
-from ._blas import THREADED_FROM, lapack_threads
+from ._blas import inverse_threads, lapack_threads
 from .augmented_structure import AugmentedStructure, row_chunks
 from .blocks import Block
 from .factor import NotPositiveDefiniteError
@@ -220,17 +220,10 @@ class AugmentedFactor:
     @cached_property
     def s_inverse(self) -> Array:
         """S^{-1} from the Cholesky factor (LAPACK potri, a third of the work of solving
-        for the identity); below THREADED_FROM as L^{-T} L^{-1} from trtri, since
-        OpenBLAS threads potri's triangular product even at order 6 (0.6 ms there on a
-        busy machine instead of 2 us)."""
+        for the identity)."""
         if self.S.size == 0:
             return self.S
-        if self.S.shape[0] < THREADED_FROM:
-            inv_l, info = linalg.lapack.dtrtri(self._chol, lower=1)
-            if info != 0:
-                raise NotPositiveDefiniteError("T'WT is not positive definite")
-            return inv_l.T @ inv_l
-        with lapack_threads(self.S.shape[0]):
+        with inverse_threads(self.S.shape[0]):
             inv, info = linalg.lapack.dpotri(self._chol, lower=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
