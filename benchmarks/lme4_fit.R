@@ -47,9 +47,10 @@ for (i in seq_len(nrep)) {
     re <- vc[vc$grp != "Residual", ]
     disp <- if (family == "gaussian") sigma(fit)^2 else if (family == "gamma_log") sigma(fit)^2 else 1
     msgs <- unlist(fit@optinfo$conv$lme4$messages)
-    emit(sprintf('{"event":"info","fixef_names":%s,"fixef":%s,"var_ranef":%s,"ranef_groups":%s,"dispersion":%.10g,"warnings":%s,"note":"%s"}',
+    emit(sprintf('{"event":"info","fixef_names":%s,"fixef":%s,"var_ranef":%s,"ranef_groups":%s,"dispersion":%.10g,"loglik":%.12g,"warnings":%s,"note":"%s"}',
                  str_arr(names(fixef(fit))), num(unname(fixef(fit))), num(re$vcov),
-                 str_arr(re$grp), disp, if (length(msgs)) str_arr(msgs) else "[]",
+                 str_arr(re$grp), disp, as.numeric(logLik(fit)),
+                 if (length(msgs)) str_arr(msgs) else "[]",
                  if (nagq == 0L) "nAGQ = 0" else ""))
   }
   spent <- spent + res$el

@@ -24,3 +24,15 @@ def test_no_choice_reads_the_machine_load(monkeypatch) -> None:
     for size in (50, 500, 3000, 5000):
         _blas.eigh_threads(size)
         _blas.lapack_threads(size)
+
+
+def test_optimizer_and_inverse_threads() -> None:
+    """The outer optimisation and potri run on one BLAS thread below
+    SINGLE_THREAD_BELOW, every BLAS library included (scipy's L-BFGS-B uses scipy's own)."""
+    from threadpoolctl import threadpool_info
+
+    for threads in (_blas.optimizer_threads, _blas.inverse_threads):
+        assert isinstance(threads(_blas.SINGLE_THREAD_BELOW), nullcontext)
+        with threads(6):
+            counts = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+        assert counts and all(c == 1 for c in counts)

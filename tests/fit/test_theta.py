@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hglm.engine import Grouped
+from hglm.engine import Grouped, transformed_blocks
 from hglm.fit.theta import (
     ThetaLayout,
     check_vector_terms,
     effects_scale,
     effects_variances,
-    spherical_blocks,
 )
 from hglm.spec import KnownPrecision, RandomTermModel, Unstructured, get_link
 from hglm.spec.families import random_family
@@ -41,7 +40,7 @@ def test_spherical_block_is_z_lambda_and_effects_map_back():
     pb = vector_problem()
     block = pb.blocks[0]
     L = np.array([[1.5, 0.0], [-0.4, 0.8]])
-    (sph,) = spherical_blocks(pb.blocks, [L])
+    (sph,) = transformed_blocks(pb.blocks, [L])
     Z = block.toarray()
     m = block.n_levels
     np.testing.assert_allclose(sph.toarray(), Z @ np.kron(np.eye(m), L))

@@ -6,9 +6,10 @@ share (:mod:`.factor`) and the helpers they share.  Nothing here knows of formul
 frames or estimators.
 """
 
-from ._blas import single_thread
+from ._blas import optimizer_threads, single_thread
 from .augmented import AugmentedFactor
 from .blocks import Block, Grouped, Indicator, as_block, block_width
+from .congruence import transformed_blocks, transformed_system
 from .factor import (
     Factor,
     NotPositiveDefiniteError,
@@ -46,8 +47,11 @@ __all__ = [
     "inverse_diag_blocks",
     "make_system",
     "marker_leverages",
+    "optimizer_threads",
     "precision_deviance",
     "schur_cholesky",
+    "transformed_blocks",
+    "transformed_system",
     "schur_inverse",
     "single_thread",
     "spd_logdet",

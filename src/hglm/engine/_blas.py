@@ -47,9 +47,30 @@ def lapack_threads(size: int) -> AbstractContextManager:
     return _controller().limit(limits=1, user_api="blas")
 
 
+def inverse_threads(size: int) -> AbstractContextManager:
+    """Context for the inverse from a Cholesky factor (LAPACK potri) of order ``size``:
+    OpenBLAS threads potri's triangular product even at order 6, where it took 0.6 ms
+    on two threads with the other core busy instead of 1 us on one, so every order below
+    SINGLE_THREAD_BELOW runs on one thread."""
+    if size >= SINGLE_THREAD_BELOW:
+        return nullcontext()
+    return _controller().limit(limits=1, user_api="blas")
+
+
 def eigh_threads(size: int) -> AbstractContextManager:
     """Context for a symmetric eigendecomposition of order ``size``."""
     if size < THREADED_FROM or size >= EIGH_SINGLE_THREAD_BELOW:
+        return nullcontext()
+    return _controller().limit(limits=1, user_api="blas")
+
+
+def optimizer_threads(size: int) -> AbstractContextManager:
+    """Context for an outer optimisation whose factorizations are of order ``size``: one
+    BLAS thread where they run on one anyway (order < SINGLE_THREAD_BELOW).  scipy's
+    L-BFGS-B calls LAPACK on its own tiny matrices at every iteration, and OpenBLAS
+    threads them: with the other core busy (load 5 on 2 cores) six iterations on three
+    parameters took 54-75 ms on two threads and 0.4 ms on one."""
+    if size >= SINGLE_THREAD_BELOW:
         return nullcontext()
     return _controller().limit(limits=1, user_api="blas")
 

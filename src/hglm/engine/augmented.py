@@ -27,7 +27,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg, sparse
 
-from ._blas import lapack_threads
+from ._blas import inverse_threads, lapack_threads
 from .augmented_structure import AugmentedStructure, row_chunks
 from .blocks import Block
 from .factor import NotPositiveDefiniteError
@@ -226,7 +226,7 @@ class AugmentedFactor:
         for the identity)."""
         if self.S.size == 0:
             return self.S
-        with lapack_threads(self.S.shape[0]):
+        with inverse_threads(self.S.shape[0]):
             inv, info = linalg.lapack.dpotri(self._chol, lower=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")

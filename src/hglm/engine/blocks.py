@@ -156,8 +156,14 @@ class Grouped:
 
     def columns(self) -> Array:
         """The (n, q) column of each row's entries: row i has values[i, j] in column
-        columns()[i, j]."""
-        return self.index[:, None] * self.size + np.arange(self.size)
+        columns()[i, j] (formed once; read-only)."""
+        return self._columns
+
+    @cached_property
+    def _columns(self) -> Array:
+        out = self.index[:, None] * self.size + np.arange(self.size)
+        out.flags.writeable = False
+        return out
 
     def matvec(self, x: Array) -> Array:
         return np.einsum("ij,ij->i", self.values, x[self.columns()])

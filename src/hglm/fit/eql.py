@@ -29,6 +29,7 @@ from ..engine import (
     MarginalSolver,
     NotPositiveDefiniteError,
     make_system,
+    transformed_blocks,
 )
 from ..spec import Problem
 from .covariance_update import CovarianceIteration, hold_boundary
@@ -58,7 +59,7 @@ from .leverages import Leverages
 from .pirls import PenalizedIRLS
 from .random_effects import RandomEffects
 from .start import starting_values
-from .theta import check_vector_terms, residual_scale, spherical_blocks
+from .theta import check_vector_terms, residual_scale
 
 Array = np.ndarray
 
@@ -166,7 +167,7 @@ class EQLFitter:
             f is None or np.array_equal(f, g) for f, g in zip(factors, self.factors,
                                                                strict=True)):
             return
-        blocks = spherical_blocks(self.pb.blocks, factors)
+        blocks = transformed_blocks(self.pb.blocks, factors)
         self.system = self._system(blocks)
         self.pirls.use_system(self.system)
         if self.correction is not None:

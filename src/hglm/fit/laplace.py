@@ -63,7 +63,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import NotPositiveDefiniteError, inverse_diag_blocks, make_system
+from ..engine import (
+    NotPositiveDefiniteError,
+    inverse_diag_blocks,
+    make_system,
+    transformed_blocks,
+)
 from ..spec import Problem
 from .conditional_mode import Mode, ModeFinder
 from .densities import ResponseDensity, ResponseDerivatives, random_curvature
@@ -72,7 +77,6 @@ from .differences import value_gradient
 from .likelihood import random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
-from .theta import spherical_blocks
 
 Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -174,7 +178,7 @@ class LaplaceDeviance:
         if key == self._key or not key:
             return
         self._key = key
-        blocks = spherical_blocks(self.pb.blocks, factors)
+        blocks = transformed_blocks(self.pb.blocks, factors)
         self.modes.use_blocks(blocks)
         ml = self.kind == "ML"
         self.z_system = self.modes.system if ml else random_effects_system(self.pb, blocks)
@@ -223,7 +227,7 @@ class LaplaceDeviance:
         if self.kind == "REML":
             factor = st.factor
         else:
-            blocks = spherical_blocks(self.pb.blocks, self.params.factors(x))
+            blocks = transformed_blocks(self.pb.blocks, self.params.factors(x))
             joint = self.modes.system if self.modes.inner_beta else make_system(
                 self.pb.X, blocks, [t.precision for t in self.pb.terms])
             factor = joint.factorize(st.deriv.curvature, st.random_curvature)

@@ -35,7 +35,10 @@ A vector-valued term (lme4's ``(1 + x | g)``, :mod:`.theta`) enters in the spher
 form: its block of Z is Z Lambda and its effects b have weight 1, so its share of
 log|Lambda D| is that of log|Lambda'Z'WZ Lambda + I| in D itself and its share of r^2
 is |b|^2.  Its entries of theta are optimised with the others (the diagonal of Lambda
-bounded by 0, the rest free); the system is rebuilt for each Lambda.  The gradient in
+bounded by 0, the rest free).  The prior weights w1 never change, so the system at each
+Lambda is that of Z T (T: I_m kron Lambda on the term's columns) whose weighted products
+are congruences of those at Z, formed once (:func:`hglm.engine.transformed_system`); its
+right-hand side is T' of that at Z and its residuals those of u = T b.  The gradient in
 Lambda's entries: with T1 = [X, Z Lambda], C_{:,b} = T1'WZ Lambda + (0, I), so
 M^{-1}_{b,:} T1'WZ = (I - M^{-1}_bb) Lambda^{-1} (M = C for REML; D for ML, where the
 same holds in the random block), and, r = y - X beta - Z Lambda b and g_l = Z_l'Wr,
@@ -55,7 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from ..engine import inverse_diag_blocks, make_system
+from ..engine import inverse_diag_blocks, make_system, optimizer_threads, transformed_system
 from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .lmm_result import LMMFit
@@ -66,7 +69,6 @@ from .theta import (
     check_vector_terms,
     effects_scale,
     effects_variances,
-    spherical_blocks,
 )
 
 Array = np.ndarray
@@ -120,15 +122,18 @@ class ProfiledDeviance:
         self.layout = ThetaLayout(problem)
         self.vector_entries = np.flatnonzero(np.repeat(
             self.layout.vector, [sl.stop - sl.start for sl in self.layout.slices]))
+        self.y = problem.y - problem.offset
+        self.w1 = problem.weights
+        self.base = make_system(problem.X, problem.blocks, [t.precision for t in problem.terms],
+                                scaled_weights=True)
         self._key: bytes | None = None
         self.system = self._system_at(self.layout.factors(self.layout.start()))
         self.n, self.p = problem.X.shape
+        self._rhs = self.base.rhs(self.w1, self.y, np.zeros(self.base.q), np.zeros(self.base.q))
         effects = RandomEffects(problem)
         self.sizes = np.array(effects.sizes)
         self.slices = effects.slices
         self.scalar = ~np.array(self.layout.vector, dtype=bool)
-        self.y = problem.y - problem.offset
-        self.w1 = problem.weights
         self.dof = self.n - self.p if reml else self.n
         self.constant = self.dof * (1.0 + np.log(2.0 * np.pi / self.dof)) - float(
             np.sum(np.log(self.w1))
@@ -137,14 +142,15 @@ class ProfiledDeviance:
         self._last: ProfiledState | None = None
 
     def _system_at(self, factors: list[Array | None]) -> object:
-        """The engine system at the vector terms' ``factors`` (built once without vector
-        terms).  w1 is the prior weights at every evaluation: the structured solver keeps
-        its products of the observation weights from the first factorization."""
+        """The engine system at the vector terms' ``factors``: that of Z without vector
+        terms, else that of Z T (kept for the last factors).  w1 is the prior weights at
+        every evaluation: the structured solver keeps its products of the observation
+        weights from the first factorization."""
+        if not self.layout.any_vector:
+            return self.base
         key = b"".join(f.tobytes() for f in factors if f is not None)
-        if self._key != key or self._key is None:
-            pb = self.problem
-            self.system = make_system(pb.X, spherical_blocks(pb.blocks, factors),
-                                      [t.precision for t in pb.terms], scaled_weights=True)
+        if self._key != key:
+            self.system = transformed_system(self.base, factors, self.w1)
             self._key = key
         return self.system
 
@@ -158,10 +164,15 @@ class ProfiledDeviance:
         lam = np.ones(len(self.sizes))
         lam[self.scalar] = np.maximum(theta[self.layout.scalar_index], THETA_FLOOR) ** 2
         w2 = np.repeat(1.0 / lam, self.sizes)
-        factor = self._system_at(self.layout.factors(theta)).factorize(self.w1, w2)
-        delta = factor.solve(self.system.rhs(self.w1, self.y, w2, np.zeros_like(w2)))
-        resid = self.y - self.system.linear_predictor(delta)
+        factors = self.layout.factors(theta)
+        factor = self._system_at(factors).factorize(self.w1, w2)
+        rhs = self._rhs.copy()
+        rhs[self.p :] = effects_scale(rhs[self.p :], self.slices,
+                                      [None if f is None else f.T for f in factors])
+        delta = factor.solve(rhs)
         v = delta[self.p :]
+        u = effects_scale(v, self.slices, factors)
+        resid = self.y - self.base.linear_predictor(np.concatenate([delta[: self.p], u]))
         penalty = self._penalty_sums(v, w2)
         r2 = float(np.sum(self.w1 * resid**2) + np.sum(penalty))
         logdet_c, logdet_d = factor.logdet(), factor.logdet_random_block()
@@ -398,7 +409,9 @@ def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
               maxiter: int) -> optimize.OptimizeResult:
     """The minimum of the profiled deviance from ``theta0``: the fixed-point map of
     :mod:`.profiled_fixed_point` where every term is scalar and none starts at the floor,
-    else (or where the map does not converge) L-BFGS-B from the map's best point."""
+    else (or where the map does not converge) L-BFGS-B from the map's best point (on one
+    BLAS thread where the system's factorizations are,
+    :func:`hglm.engine.optimizer_threads`)."""
     if not dev.layout.any_vector and np.all(theta0 > THETA_FLOOR):
         fp = iterate_profiled(dev, theta0, THETA_FLOOR)
         if fp.converged:
@@ -406,7 +419,8 @@ def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
                 x=fp.theta, fun=dev.objective(fp.theta), success=True,
                 message="fixed point of the profiled deviance's gradient")
         theta0 = fp.theta
-    return optimize.minimize(
-        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
-    )
+    with optimizer_threads(getattr(dev.base, "m", 0)):
+        return optimize.minimize(
+            dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
+            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
+        )

@@ -108,13 +108,6 @@ def residual_scale(problem: Problem, phi: Array) -> float:
     return float(phi[0]) if one_phi else 1.0
 
 
-def spherical_blocks(blocks: list, factors: list[Array | None]) -> list:
-    """The blocks of Z of the spherical form: a vector term's Grouped block times its
-    Lambda; the other blocks as they are."""
-    return [b if f is None else Grouped(b.index, b.values @ f, b.n_levels)
-            for b, f in zip(blocks, factors, strict=True)]
-
-
 def effects_scale(v: Array, slices: list[slice], factors: list[Array | None]) -> Array:
     """The effects u from the fitted ones: u_l = Lambda b_l for each level of a vector
     term (level-major), the scalar terms' as they are."""

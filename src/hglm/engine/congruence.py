@@ -1,0 +1,105 @@
+"""The augmented system of the blocks Z T from that of Z: weighted products by congruence.
+
+A vector-valued term in the spherical form (lme4's; ``hglm.fit.theta``) has the block
+Z Lambda: row i of level l is z_i' Lambda.  With T the block-diagonal matrix holding
+I_m kron Lambda_k on the columns of each such term (the identity elsewhere), the weighted
+products of :class:`~.augmented.AugmentedSystem` at the blocks Z T are congruences of
+those at Z for the same observation weights w1:
+
+    D_l(T) = Lambda_A' D0_l Lambda_A,   E(T) = T_A' E0 T_B,   F0(T) = T_B' F0 T_B,
+
+with T_A and T_B the parts of T on the eliminated term A and on B.  An outer
+optimisation over Lambda at fixed w1 (the profiled deviance of a linear mixed model)
+therefore forms the products once, by a pass over the n rows, and then costs
+O(m q^3 + nnz(E) q + m_B^2 q) per Lambda.  The general sparse solver has no such
+products: its system is built again from the blocks Z T.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from .augmented import AugmentedSystem, _Products
+from .blocks import Block, Grouped, Indicator
+from .factor import System
+from .level_blocks import LevelBlocks
+from .sparse import SparseSystem
+
+Array = np.ndarray
+
+
+def transformed_blocks(blocks: list[Block], factors: list[Array | None]) -> list[Block]:
+    """The blocks of Z T: a Grouped block times its ``factors`` entry (q x q), the blocks
+    whose entry is None as they are."""
+    return [b if f is None else Grouped(b.index, b.values @ f, b.n_levels)
+            for b, f in zip(blocks, factors, strict=True)]
+
+
+def transformed_system(system: System, factors: list[Array | None], w1: Array) -> System:
+    """The system of the blocks Z T (:func:`transformed_blocks`) for factorizations at
+    the observation weights ``w1``.
+
+    Parameters
+    ----------
+    system : System
+        The system of Z; an :class:`AugmentedSystem` keeps its weighted products at
+        ``w1`` (formed on first use) for every later call.
+    factors : list of ndarray or None
+        Lambda of each term (q x q, for a Grouped block); None leaves a term as it is.
+    w1 : ndarray
+        The observation weights of the factorizations of the returned system.
+
+    Returns
+    -------
+    System
+        An AugmentedSystem whose products at ``w1`` are the congruences of the module
+        docstring (factorizing it at other weights forms them afresh), or a SparseSystem
+        built from Z T.
+    """
+    blocks = transformed_blocks(system.blocks, factors)
+    if not isinstance(system, AugmentedSystem):
+        return SparseSystem(system.X, blocks)
+    F0, D0, E, _ = system._weighted_products(w1)
+    out = AugmentedSystem(system.X, blocks, scaled_weights=True)
+    t_a = None if system.a_term is None else factors[system.a_term]
+    t_b = _b_transform(system, factors)
+    if t_b is not None:
+        F0 = np.asarray(t_b.T @ np.asarray(t_b.T @ F0).T)
+        F0 = 0.5 * (F0 + F0.T)
+        E = None if E is None else E @ t_b
+    if t_a is not None:
+        blocks_a = np.matmul(t_a.T, np.matmul(D0.blocks, t_a))
+        D0 = LevelBlocks(0.5 * (blocks_a + blocks_a.transpose(0, 2, 1)))
+        E = _left_transform(E, t_a)
+    out._products = _Products(w1.copy(), F0, D0, E)
+    return out
+
+
+def _b_transform(system: AugmentedSystem, factors: list[Array | None]) -> sparse.csr_matrix | None:
+    """T_B in the B order of ``system`` (m x m, sparse); None when it is the identity."""
+    in_b = [k for k, b in enumerate(system.blocks)
+            if k != system.a_term and isinstance(b, Indicator | Grouped)]
+    if all(factors[k] is None for k in in_b):
+        return None
+    parts = [_kron_identity(g.block.n_levels, factors[k]) if factors[k] is not None
+             else sparse.identity(g.span.stop - g.span.start)
+             for k, g in zip(in_b, system.groups, strict=True)]
+    parts.append(sparse.identity(system.m - system.dense_start))
+    return sparse.block_diag(parts, format="csr")
+
+
+def _kron_identity(count: int, factor: Array) -> sparse.csr_matrix:
+    """I_count kron factor as a sparse matrix."""
+    q = factor.shape[0]
+    blocks = np.broadcast_to(factor, (count, q, q))
+    return sparse.bsr_matrix((blocks, np.arange(count), np.arange(count + 1)),
+                             shape=(count * q, count * q)).tocsr()
+
+
+def _left_transform(E: Array | sparse.csr_matrix, factor: Array) -> Array | sparse.csr_matrix:
+    """(I kron factor)' E for E with q = factor's order rows per level."""
+    if sparse.issparse(E):
+        return (_kron_identity(E.shape[0] // factor.shape[0], factor).T @ E).tocsr()
+    q = factor.shape[0]
+    return np.matmul(factor.T, E.reshape(-1, q, E.shape[1])).reshape(E.shape)
