@@ -210,22 +210,29 @@ def test_too_many_levels_in_the_other_terms(frame: pd.DataFrame, monkeypatch) ->
         hglm.hglm2("yg ~ x + (1|g) + (1|h)", data=ddf)
 
 
-def test_processes_cluster(frame: pd.DataFrame) -> None:
-    """A LocalCluster with worker processes: chunks and states are pickled.  At the
-    default conv: the partitioned fit takes the in-memory fit's steps."""
+def test_processes_cluster(frame: pd.DataFrame, parquet: str) -> None:
+    """A LocalCluster with worker processes: chunks and states are pickled (with
+    persist=False the light states travel to the client and back).  At the default
+    conv: the partitioned fit takes the in-memory fit's steps."""
     distributed = pytest.importorskip("dask.distributed", reason="distributed is not installed")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         mem = hglm.hglm2("yp ~ x + (1|g)", data=frame, family="poisson", offset="off")
+        mem_disp = hglm.hglm2("yh ~ x + (1|g)", data=frame, disp="~ z")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                                   dashboard_address=":0") as cluster, \
             distributed.Client(cluster), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=2),
                           family="poisson", offset="off")
+        read = hglm.hglm2("yh ~ x + (1|g)", data=dd.read_parquet(parquet), disp="~ z",
+                          persist=False)
     assert dist.n_iter == mem.n_iter
     np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=1e-8)
     np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=1e-8)
+    assert read.n_iter == mem_disp.n_iter
+    np.testing.assert_allclose(read.fixef, mem_disp.fixef, rtol=1e-8)
+    np.testing.assert_allclose(read.disp_coef, mem_disp.disp_coef, rtol=1e-8)
 
 
 def test_gamma_response_and_a_level_missing_from_the_first_partition(
