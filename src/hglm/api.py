@@ -243,6 +243,7 @@ def hglm2(
     weights: ArrayLike | str | None = None,
     offset: ArrayLike | str | None = None,
     cov: dict[str, object] | None = None,
+    persist: bool = True,
     **kwargs: object,
 ) -> HGLMResult:
     """Fit an HGLM from an lme4-style formula (R's ``hglm2``).
@@ -256,7 +257,8 @@ def hglm2(
         (R's hglm2 reads ``(x|g)`` so: docs/from_r.md).
     data : DataFrame, dict of columns or dask.dataframe.DataFrame
         A Dask DataFrame is fitted on its partitions (docs/scale.md): EQL with
-        intercept-only dispersions; weights and offset as column names.
+        intercept-only random-effect dispersions (``disp=`` with a log link);
+        weights and offset as column names.
     disp : str, optional
         Residual-dispersion model, e.g. ``"~ x3"``.
     rand_disp : str or dict, optional
@@ -271,6 +273,10 @@ def hglm2(
         ``hglm.pedigree_precision(animal, sire, dam)``, or a DataFrame or labelled sparse
         matrix): its levels without observations (ancestors) are kept as random effects
         and reported after the observed levels.
+    persist : bool
+        A Dask DataFrame only: keep the encoded partitions in the workers' memory
+        between passes (default), or, False, read them from their source at every pass
+        (data larger than the cluster's memory; docs/scale.md).
     **kwargs
         The other keyword arguments of :func:`hglm` (family, rand_family, fix_disp,
         method, nAGQ, start, conv, maxit, calc_like, ...).
@@ -288,9 +294,13 @@ def hglm2(
     if is_dask_frame(data):
         from .distributed.hglm2 import fit_hglm2_dask
 
-        given = {**kwargs, "disp": disp, "rand_disp": rand_disp, "cov": cov}
+        given = {**kwargs, "rand_disp": rand_disp, "cov": cov}
         return fit_hglm2_dask(formula, data, weights=weights, offset=offset, family=fam,
-                              controls=controls, given=given, engine=_ENGINE)
+                              controls=controls, given=given, engine=_ENGINE, disp=disp,
+                              persist=persist)
+    if persist is not True:
+        raise ValueError("persist: applies to a Dask DataFrame only (a pandas frame is "
+                         "in memory); drop it")
     data = _require_data(data)
     design = design_from_lme4(
         formula, data, weights=_by_data_rows(weights, data, "weights"),

@@ -146,3 +146,12 @@ def test_a_diverging_extrapolation_is_rejected_and_not_counted() -> None:
     assert it.converged
     np.testing.assert_allclose(theta, FIXED, rtol=1e-11)
     assert calls[0] is None and len(calls) > it.n_iter  # rejected rounds are not counted
+
+
+def test_a_matrix_multiplicity_gives_the_norms_of_the_rows() -> None:
+    """A state of coefficients gamma standing for rows X gamma: x'(X'X)x = |X x|^2."""
+    X = np.array([[1.0, 0.5], [1.0, -2.0], [1.0, 3.0]])
+    it = FixedPointIteration(lambda t, last: (None, t), str, 1e-6, 5, True, False,
+                             multiplicity=X.T @ X)
+    x = np.array([0.3, -0.7])
+    assert it._sqnorm(x) == pytest.approx(float(np.sum((X @ x) ** 2)), rel=1e-14)

@@ -23,9 +23,12 @@ class ListPartitions:
     def __init__(self, chunks: list[Chunk]) -> None:
         self.chunks = chunks
 
-    def advance(self, fn, states, *args):
-        states = [None] * len(self.chunks) if states is None else states
-        outs = [fn(c, s, *args) for c, s in zip(self.chunks, states, strict=True)]
+    def advance(self, fn, states, *args, previous=None):
+        n = len(self.chunks)
+        states = [None] * n if states is None else states
+        extra = [{}] * n if previous is None else [{"previous": p} for p in previous]
+        outs = [fn(c, s, *args, **kw)
+                for c, s, kw in zip(self.chunks, states, extra, strict=True)]
         return [o[0] for o in outs], [o[1] for o in outs]
 
     def gather(self, fn, states, *args, previous=None):

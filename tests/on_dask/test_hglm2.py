@@ -34,6 +34,8 @@ def frame() -> pd.DataFrame:
     df["s"] = rng.binomial(m, 1 / (1 + np.exp(-(0.2 + 0.3 * x + b))))
     df["f"] = m - df["s"]
     df.loc[rng.choice(n, 40, replace=False), "x"] = np.nan
+    df["z"] = rng.normal(size=n)
+    df["yh"] = df["yg"] + rng.normal(size=n) * np.exp(0.4 * df["z"])
     return df
 
 
@@ -109,7 +111,13 @@ def test_invariant_to_partitions_and_row_order(frame: pd.DataFrame) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"disp": "~ x"}, "disp: a residual-dispersion model"),
+        ({"disp": "~ 0 + z"}, "disp: with a Dask DataFrame the dispersion model needs an "
+                               "intercept"),
+        ({"disp": "~ z + (1|h)"}, "disp: random effects in the dispersion model"),
+        ({"disp": "~ z", "link_disp": "identity"}, "link_disp: 'identity' with a dispersion"),
+        ({"rand_disp": "~ z"}, "rand_disp: random-effect dispersion models"),
+        ({"persist": "no"}, "persist: must be True or False"),
+        ({"disp": "~ z", "fix_disp": 1.0}, "fix_disp: holds the residual dispersion fixed"),
         ({"cov": {"g": np.eye(3)}}, "cov: known covariances"),
         ({"method": "EQL1"}, "method: 'EQL1' .* not supported with a Dask"),
         ({"method": "REML"}, "method: 'REML' .*lmer, glmer"),
@@ -119,8 +127,62 @@ def test_invariant_to_partitions_and_row_order(frame: pd.DataFrame) -> None:
 )
 def test_refusals(frame: pd.DataFrame, kwargs: dict, match: str) -> None:
     ddf = dd.from_pandas(frame, npartitions=2)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*rows dropped")
         hglm.hglm2("yg ~ x + (1|g)", data=ddf, **kwargs)
+
+
+def test_dispersion_model(frame: pd.DataFrame) -> None:
+    """disp= with covariates: the gamma GLM's sums over the partitions, phi_i on them."""
+    mem, dist = _both(frame, "yh ~ x + (1|g) + (1|h)", disp="~ z + trt", calc_like=True)
+    _agree(mem, dist)
+    assert dist.n_iter == mem.n_iter  # the in-memory steps (log link: X_d'X_d norms)
+    np.testing.assert_allclose(dist.disp_coef, mem.disp_coef, rtol=1e-8)
+    assert dist.var_fix is None
+    phi = dist.disp_fitted.compute().loc[dist.data_index[mem.design.rows]]
+    np.testing.assert_allclose(phi, mem.disp_fitted, rtol=1e-8)
+    for key, value in mem.likelihood.items():
+        assert dist.likelihood[key] == pytest.approx(value, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def parquet(frame: pd.DataFrame, tmp_path_factory) -> str:
+    """The frame written as Parquet files, one range of g's levels per file."""
+    path = tmp_path_factory.mktemp("by_g")
+    parts = frame.groupby(frame["g"].str[1:].astype(int) // 40)
+    dd.concat([dd.from_pandas(p, npartitions=1) for _, p in parts]).to_parquet(path)
+    return str(path)
+
+
+def test_persist_false_reads_every_pass_and_agrees(parquet: str) -> None:
+    fits = []
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore", UserWarning)
+        for persist in (True, False):
+            fits.append(hglm.hglm2("yh ~ x + (1|g) + (1|h)", data=dd.read_parquet(parquet),
+                                   disp="~ z", persist=persist))
+    kept, read = fits
+    assert read.n_iter == kept.n_iter
+    np.testing.assert_allclose(read.fixef, kept.fixef, rtol=1e-12)
+    np.testing.assert_allclose(read.disp_coef, kept.disp_coef, rtol=1e-12)
+    np.testing.assert_allclose(read.var_ranef, kept.var_ranef, rtol=1e-12)
+    np.testing.assert_allclose(read.ranef, kept.ranef, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(read.se_ranef, kept.se_ranef, rtol=1e-12)
+    np.testing.assert_allclose(read.hat_values.compute(), kept.hat_values.compute(),
+                               rtol=1e-10)
+
+
+def test_persist_false_needs_rows_partitioned_by_the_term(frame: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(frame, npartitions=3)
+    with pytest.raises(ValueError, match=r"persist: .*\(1\|g\) are spread"), \
+            dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        hglm.hglm2("yg ~ x + (1|g)", data=ddf, persist=False)
+
+
+def test_persist_is_for_a_dask_frame(frame: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="persist: applies to a Dask DataFrame only"):
+        hglm.hglm2("yg ~ x + (1|g)", data=frame, persist=False)
 
 
 def test_hglm_formulas_and_lmer_refused(frame: pd.DataFrame) -> None:
@@ -148,22 +210,29 @@ def test_too_many_levels_in_the_other_terms(frame: pd.DataFrame, monkeypatch) ->
         hglm.hglm2("yg ~ x + (1|g) + (1|h)", data=ddf)
 
 
-def test_processes_cluster(frame: pd.DataFrame) -> None:
-    """A LocalCluster with worker processes: chunks and states are pickled.  At the
-    default conv: the partitioned fit takes the in-memory fit's steps."""
+def test_processes_cluster(frame: pd.DataFrame, parquet: str) -> None:
+    """A LocalCluster with worker processes: chunks and states are pickled (with
+    persist=False the light states travel to the client and back).  At the default
+    conv: the partitioned fit takes the in-memory fit's steps."""
     distributed = pytest.importorskip("dask.distributed", reason="distributed is not installed")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         mem = hglm.hglm2("yp ~ x + (1|g)", data=frame, family="poisson", offset="off")
+        mem_disp = hglm.hglm2("yh ~ x + (1|g)", data=frame, disp="~ z")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                                   dashboard_address=":0") as cluster, \
             distributed.Client(cluster), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         dist = hglm.hglm2("yp ~ x + (1|g)", data=dd.from_pandas(frame, npartitions=2),
                           family="poisson", offset="off")
+        read = hglm.hglm2("yh ~ x + (1|g)", data=dd.read_parquet(parquet), disp="~ z",
+                          persist=False)
     assert dist.n_iter == mem.n_iter
     np.testing.assert_allclose(dist.fixef, mem.fixef, rtol=1e-8)
     np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=1e-8)
+    assert read.n_iter == mem_disp.n_iter
+    np.testing.assert_allclose(read.fixef, mem_disp.fixef, rtol=1e-8)
+    np.testing.assert_allclose(read.disp_coef, mem_disp.disp_coef, rtol=1e-8)
 
 
 def test_gamma_response_and_a_level_missing_from_the_first_partition(

@@ -15,7 +15,6 @@ from ..spec import EngineHooks, ResponseFamily, check_calc_like, check_controls
 from .frame import PartitionedFrame, partition_frame
 
 _IN_MEMORY_ONLY = {
-    "disp": "a residual-dispersion model (disp=)",
     "rand_disp": "random-effect dispersion models (rand_disp=)",
     "x_rand_disp": "random-effect dispersion models (x_rand_disp=)",
     "cov": "known covariances or precisions (cov=)",
@@ -36,6 +35,8 @@ def fit_hglm2_dask(
     given: dict,
     engine: EngineHooks,
     max_m: int | None = None,
+    disp: str | None = None,
+    persist: bool = True,
 ) -> PartitionedHGLMResult:
     """Fit ``formula`` by EQL on the rows of the Dask DataFrame ``ddf``.
 
@@ -54,6 +55,13 @@ def fit_hglm2_dask(
     max_m : int, optional
         The largest Schur complement (p + the levels of the terms other than the
         partitioning one); default ``frame.MAX_M``.
+    disp : str, optional
+        The residual-dispersion model (log link, with an intercept).
+    persist : bool
+        Keep the encoded partitions and the per-row state in the workers' memory
+        between passes (True), or read and encode the partitions from their source at
+        every pass, recomputing the per-row state from (beta, v) (False: data larger
+        than the cluster's memory).
 
     Raises
     ------
@@ -65,8 +73,11 @@ def fit_hglm2_dask(
     check_controls(controls["method"], controls["conv"], controls["maxit"],
                    controls["dev_floor"])
     check_calc_like(controls["calc_like"], family, controls["fix_disp"])
+    if not isinstance(persist, bool):
+        raise ValueError(f"persist: must be True or False, got {persist!r}")
     frame = partition_frame(ddf, formula, weights=weights, offset=offset, family=family,
-                            controls=controls, engine=engine, max_m=max_m)
+                            controls=controls, engine=engine, max_m=max_m, disp=disp,
+                            persist=persist)
     options = Options(
         conv=float(controls["conv"]), maxit=int(controls["maxit"]),
         verbose=controls["verbose"], dev_floor=controls["dev_floor"],
@@ -119,8 +130,9 @@ def _row_vectors(fit: PartitionedFit, frame: PartitionedFrame, floor_mode: str) 
     md, last = fit.model, fit.last
     scale = float(np.sqrt(last.dev_total / (md.n - md.p)))
     shared = frame.parts.share((last.chol, last.s_inverse))
-    parts = frame.parts.frames(_rows, last.states, shared, fit.phi, scale, floor_mode)
-    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in
-                         ("fitted", "linear_predictor", "deviances", "hat_values", "resid")})
+    parts = frame.parts.frames(_rows, last.states, shared, last.phi, last.lam, fit.phi,
+                               scale, floor_mode)
+    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in (
+        "fitted", "linear_predictor", "deviances", "hat_values", "resid", "disp_fitted")})
     rows = dd.from_delayed(parts, meta=meta, verify_meta=False)
     return RowVectors(*(rows[c] for c in meta.columns))

@@ -16,29 +16,49 @@ from dask import delayed
 
 
 class DaskPartitions:
-    """Chunks persisted as Dask objects (one per partition) and passes over them.
+    """Chunks as Dask objects (one per partition) and passes over them.
 
     Parameters
     ----------
     chunks : list of dask.delayed.Delayed
-        One persisted chunk per partition.
+        One chunk per partition: persisted, or (``persist=False``) a task that reads
+        and encodes the partition again at every pass.
+    persist : bool
+        Whether the chunks and the states stay in the workers' memory between passes;
+        if not, the states are brought to the client made small by ``lighten``.
+    lighten : callable, optional
+        ``lighten(state)``: the state without what can be recomputed from it.
     """
 
-    def __init__(self, chunks: list) -> None:
+    def __init__(self, chunks: list, persist: bool = True, lighten: Callable | None = None
+                 ) -> None:
         self.chunks = chunks
-        self.homes = _homes(chunks)
+        self.persist = persist
+        self.lighten = lighten
+        self.homes = _homes(chunks) if persist else [None] * len(chunks)
 
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def advance(self, fn: Callable, states: Any, *args: Any) -> tuple[list, list]:
-        """``fn(chunk, state, *args) -> (state, sums)`` on every partition: the new states
-        persisted where they were computed, the sums brought to the client."""
-        states = [None] * len(self.chunks) if states is None else states
+    def advance(
+        self, fn: Callable, states: Any, *args: Any, previous: Any = None
+    ) -> tuple[list, list]:
+        """``fn(chunk, state, *args[, previous=previous state]) -> (state, sums)`` on
+        every partition: the new states persisted where they were computed, the sums
+        brought to the client."""
+        n = len(self.chunks)
+        states = [None] * n if states is None else states
+        extra = [{}] * n if previous is None else [{"previous": p} for p in previous]
+        if not self.persist:
+            outs = dask.compute(*[
+                delayed(_lightened, pure=False)(self.lighten, fn, c, s, *args, **kw)
+                for c, s, kw in zip(self.chunks, states, extra, strict=True)
+            ])
+            return [o[0] for o in outs], [o[1] for o in outs]
         outs = []
-        for c, s, home in zip(self.chunks, states, self.homes, strict=True):
+        for c, s, kw, home in zip(self.chunks, states, extra, self.homes, strict=True):
             with _at(home):
-                outs.append(delayed(fn, nout=2, pure=False)(c, s, *args))
+                outs.append(delayed(fn, nout=2, pure=False)(c, s, *args, **kw))
         outs = dask.persist(*outs)
         new_states = [o[0] for o in outs]
         sums = dask.compute(*[o[1] for o in outs])
@@ -66,6 +86,12 @@ class DaskPartitions:
             delayed(fn, pure=False)(c, s, *args)
             for c, s in zip(self.chunks, states, strict=True)
         ]
+
+
+def _lightened(lighten: Callable | None, fn: Callable, *args: Any, **kwargs: Any) -> tuple:
+    """``fn``'s (state, sums) with the state lightened."""
+    state, sums = fn(*args, **kwargs)
+    return (state if lighten is None else lighten(state)), sums
 
 
 def _homes(chunks: list) -> list[str | None]:

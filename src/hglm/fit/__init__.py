@@ -36,7 +36,7 @@ from .lmm import LMMFit, fit_lmm
 from .npml import NPML_SE_KINDS, NPMLFit, fit_npml
 from .npml_inference import NPMLEstimates, npml_estimates
 from .ordinal_likelihood import category_probabilities
-from .partition_chunk import Chunk, level_report, row_report
+from .partition_chunk import Chunk, ChunkState, level_report, row_report
 from .partitioned import fit_partitioned
 from .partitioned_model import PartitionedFit, PartitionedModel
 
@@ -74,6 +74,7 @@ __all__ = [
     "use_markers",
     # fits on partitioned rows (Dask)
     "Chunk",
+    "ChunkState",
     "PartitionedFit",
     "PartitionedModel",
     "fit_partitioned",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..spec import Gamma, Link, Problem, RandomTermModel
+from ..spec import Gamma, Link, Problem, RandomTermModel, ResponseFamily
 from .diagnostics import Divergence
 from .glm import fit_glm
 
@@ -71,9 +71,14 @@ def fit_dispersion(
     response = dev / one_minus_h
     prior = one_minus_h / 2.0
     design = np.ones((dev.shape[0], 1)) if X is None else X
-    family = replace(_GAMMA, link=link)
+    family = dispersion_family(link)
     fit = fit_glm(response, design, family, weights=prior, tol=GLM_TOL, maxit=GLM_MAXIT)
     return DispersionFit(fit.coef, np.sqrt(np.diag(fit.cov_unscaled)), fit.mu)
+
+
+def dispersion_family(link: Link) -> ResponseFamily:
+    """The gamma family of a dispersion GLM with ``link``."""
+    return replace(_GAMMA, link=link)
 
 
 def intercept_only_fit(dev_total: float, one_minus_h: Array) -> DispersionFit:

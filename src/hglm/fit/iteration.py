@@ -60,7 +60,9 @@ class FixedPointIteration(Generic[R]):
     multiplicity : ndarray, optional
         How many entries of the full state each entry of theta stands for, in the
         squared norms of SQUAREM and of the stopping rule: a compact state (one log
-        dispersion per term) then takes the steps of the full one (one per row).
+        dispersion per term) then takes the steps of the full one (one per row).  A
+        matrix M gives the squared norm x'Mx (a state of coefficients gamma standing for
+        the rows' log dispersions X_d gamma: M = X_d'X_d).
 
     Attributes
     ----------
@@ -156,9 +158,11 @@ class FixedPointIteration(Generic[R]):
         self._say(f"iteration {self.n_iter:4d}  {step}  {self.describe(rnd)}")
 
     def _sqnorm(self, x: Array) -> float:
-        """x'x, each entry counted :attr:`multiplicity` times."""
+        """x'x, each entry counted :attr:`multiplicity` times (x'Mx for a matrix)."""
         if self.multiplicity is None:
             return _sqnorm(x)
+        if self.multiplicity.ndim == 2:
+            return float(x @ self.multiplicity @ x)
         return float(np.einsum("i,i,i->", self.multiplicity, x, x))
 
     def done(self) -> bool:

@@ -9,9 +9,13 @@ which each partition recovers its effects of A and its linear predictor.  The en
 round is one more pass: deviance sums, A's leverage sum (tr(S^{-1} E'diag(c/D^2)E) with
 S^{-1} broadcast) and the change of the linear predictor, R's criterion.
 
-Scope: intercept-only log-link dispersions (the dispersion GLMs need sums only) and
-indicator random terms; the iteration (SQUAREM, R's rule) is :mod:`.iteration`'s, on the
-state (log phi, log lambda_k), one value per dispersion.
+Scope: intercept-only log-link random-effect dispersions (their GLMs need sums only),
+a residual dispersion that is one value or a gamma GLM with covariates (``x_disp``,
+:mod:`.partitioned_dispersion`: one pass per IRLS step) and indicator random terms.  The
+iteration (SQUAREM, R's rule) is :mod:`.iteration`'s, on the state (log phi, log
+lambda_k), one value per dispersion, or (the dispersion model's coefficients gamma,
+log lambda_k): with a log link log phi_i = x_i'gamma, and the squared norms of the
+in-memory state (one log phi per row) are gamma'X_d'X_d gamma.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from .diagnostics import (
     nonconvergence_reason,
     warn_guards,
 )
-from .dispersion import DispersionFit, intercept_only_fit
+from .dispersion import GLM_FAILURES, DispersionFit, intercept_only_fit
 from .eql import Options
 from .guards import HAT_CEILING, DevianceFloor
 from .iteration import FixedPointIteration
 from .likelihood import LOG_2PI, Likelihoods, random_loglik
 from .partition_chunk import (
+    disp_glm_sums,
     eliminate,
     glm_sums,
     likelihood_sums,
@@ -43,6 +48,7 @@ from .partition_chunk import (
     start_state,
     update,
 )
+from .partitioned_dispersion import fit_partitioned_dispersion
 from .partitioned_model import (
     PartitionedFit,
     PartitionedModel,
@@ -77,33 +83,51 @@ class PartitionedEQL:
 
     # --- the state of the outer iteration: (log phi, log lambda_k) ------------------
 
-    def pack(self, phi: float, lams: Array) -> Array:
+    def pack(self, phi: float | Array, lams: Array) -> Array:
+        """The state: log lambda_k after log phi, or after the dispersion model's
+        coefficients, or alone (``fix_disp``)."""
         lams = np.log(lams)
-        return lams if self.model.fix_disp is not None else np.concatenate([[np.log(phi)], lams])
+        if self.model.fix_disp is not None:
+            return lams
+        head = np.asarray(phi) if self.model.disp_gram is not None else [np.log(phi)]
+        return np.concatenate([head, lams])
 
     def multiplicity(self) -> Array:
         """The rows and effects each entry of the state stands for: the in-memory state
         holds log phi once per row and log lambda_k once per effect, and SQUAREM's steps
         depend on its norms."""
-        sizes = np.array(self.model.sizes, dtype=float)
-        if self.model.fix_disp is not None:
+        md = self.model
+        sizes = np.array(md.sizes, dtype=float)
+        if md.fix_disp is not None:
             return sizes
-        return np.concatenate([[float(self.model.n)], sizes])
+        if md.disp_gram is None:
+            return np.concatenate([[float(md.n)], sizes])
+        return linalg.block_diag(md.disp_gram, np.diag(sizes))
 
-    def unpack(self, theta: Array) -> tuple[float, Array]:
-        if self.model.fix_disp is not None:
-            return float(self.model.fix_disp), np.exp(theta)
-        return float(np.exp(theta[0])), np.exp(theta[1:])
+    def unpack(self, theta: Array) -> tuple[float | Array, Array]:
+        """(phi, lambda) of the state: phi one value or the dispersion model's
+        coefficients."""
+        md = self.model
+        if md.fix_disp is not None:
+            return float(md.fix_disp), np.exp(theta)
+        if md.disp_gram is None:
+            return float(np.exp(theta[0])), np.exp(theta[1:])
+        p_d = md.disp_gram.shape[0]
+        return theta[:p_d].copy(), np.exp(theta[p_d:])
 
     def describe(self, rnd: PartitionedRound) -> str:
         lams = ", ".join(f"{x:.6g}" for x in rnd.lam_next)
+        if np.ndim(rnd.phi_next):
+            coef = ", ".join(f"{x:.6g}" for x in rnd.phi_next)
+            return f"phi model=({coef})  lambda={lams}"
         return f"phi={rnd.phi_next:.6g}  lambda={lams}"
 
     # --- start ----------------------------------------------------------------------
 
-    def start(self) -> tuple[Any, float, Array]:
+    def start(self) -> tuple[Any, float | Array, Array]:
         """The partitions' starting states and (phi0, lambda0) from the GLM without
-        random effects, as :func:`~.start.starting_values`."""
+        random effects, as :func:`~.start.starting_values` (with a dispersion model:
+        its coefficients of the constant phi0, log link)."""
         md = self.model
         coef, dev = self._glm_start()
         if md.fix_disp is not None:
@@ -117,6 +141,10 @@ class PartitionedEQL:
             [np.full(md.sizes[k], v0[k]) for k in md.other_terms] + [coef]
         )
         states, _ = self.parts.advance(_start, None, x_b, v0[md.a_term])
+        if md.disp_gram is not None:
+            coef = np.zeros(md.disp_gram.shape[0])
+            coef[md.disp_intercept] = np.log(phi0)
+            return states, coef, lam0
         return states, phi0, lam0
 
     def _glm_start(self) -> tuple[Array, float]:
@@ -141,9 +169,9 @@ class PartitionedEQL:
         states, x_b, chol, s_inverse, w2_b = self._pirls(states, phi, lams)
         md = self.model
         previous = None if last is None else last.states
-        sums = self.parts.gather(
-            _round_sums, states, self.parts.share((chol, s_inverse)), phi, lams,
-            self.opt.dev_floor, previous=previous,
+        factor = self.parts.share((chol, s_inverse))
+        states, sums = self.parts.advance(
+            _round_sums, states, factor, phi, lams, self.opt.dev_floor, previous=previous,
         )
         dev_raw, dev_floored, leverage = self._term_sums(sums, x_b, s_inverse, w2_b, lams)
         guards: set[str] = set()
@@ -151,12 +179,22 @@ class PartitionedEQL:
         obs_floored = sum(s["dev_obs_floored"] for s in sums)
         self.floor.note(np.concatenate([[obs_raw], dev_raw]),
                         np.concatenate([[obs_floored], dev_floored]), guards)
-        obs_sum = md.p + self.q - float(np.sum(leverage))
+        modelled = md.disp_gram is not None
+        if modelled:
+            obs_sum = float(sum(s["obs_leverage"] for s in sums))
+            if any(s["hat_capped"] for s in sums):
+                guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
+        else:
+            obs_sum = md.p + self.q - float(np.sum(leverage))
         disp_fit, rand_fits = self._dispersion_fits(obs_floored, obs_sum, dev_floored,
                                                     leverage, guards)
-        phi_next = phi if disp_fit is None else float(disp_fit.fitted[0])
+        if modelled:
+            disp_fit = self._disp_model_fit(states, factor, phi, lams)
+        phi_next = phi if disp_fit is None else (
+            disp_fit.coef if modelled else float(disp_fit.fitted[0])
+        )
         lam_next = np.array([float(f.fitted[0]) for f in rand_fits])
-        if not (np.isfinite(phi_next) and phi_next > 0):
+        if not np.all(np.isfinite(phi_next)) or (not modelled and phi_next <= 0):
             raise Divergence("the residual dispersion left its parameter space")
         if not (np.all(np.isfinite(lam_next)) and np.all(lam_next > 0)):
             raise Divergence("a random-effect dispersion left its parameter space")
@@ -164,8 +202,26 @@ class PartitionedEQL:
         change = np.nan if last is None else sum(s["change"] for s in sums) / max(size, 1e-300)
         return PartitionedRound(
             states, x_b, chol, s_inverse, change, obs_sum, disp_fit, rand_fits, phi_next,
-            lam_next, obs_floored + float(np.sum(dev_floored)), guards,
+            lam_next, obs_floored + float(np.sum(dev_floored)), phi, lams, guards,
         )
+
+    def _disp_model_fit(
+        self, states: Any, factor: Any, phi: Array, lams: Array
+    ) -> DispersionFit:
+        """The residual dispersion's gamma GLM with covariates, one pass per IRLS step
+        (:mod:`.partitioned_dispersion`)."""
+
+        def pass_at(coef: Array | None) -> dict:
+            sums = self.parts.gather(_disp_glm_step, states, factor, phi, lams,
+                                     self.opt.dev_floor, coef)
+            return {"xtwx": sum(s["xtwx"] for s in sums), "xtwz": sum(s["xtwz"] for s in sums),
+                    "dev": float(sum(s["dev"] for s in sums)),
+                    "valid": all(s["valid"] for s in sums)}
+
+        try:
+            return fit_partitioned_dispersion(pass_at)
+        except GLM_FAILURES as exc:
+            raise Divergence(f"a dispersion GLM failed ({exc})") from exc
 
     def _term_sums(
         self, sums: list[dict], x_b: Array, s_inverse: Array, w2_b: Array, lams: Array
@@ -196,16 +252,17 @@ class PartitionedEQL:
         term_leverage: Array,
         guards: set[str],
     ) -> tuple[DispersionFit | None, list[DispersionFit]]:
-        """The intercept-only gamma GLMs of the residual and random-effect dispersions
-        from the deviance and leverage sums, the mean leverages capped as in memory."""
+        """The intercept-only gamma GLMs of the random-effect dispersions and of the
+        residual dispersion (unless it has a model) from the deviance and leverage sums,
+        the mean leverages capped as in memory."""
         md = self.model
         counts = np.concatenate([[md.n], md.sizes]).astype(float)
         means = np.concatenate([[obs_leverage], term_leverage]) / counts
         if np.any(means > HAT_CEILING):
             guards.add("Hat-values numerically 1 are replaced by 1 - 1e-8")
         kept = (1.0 - np.minimum(means, HAT_CEILING)) * counts
-        disp_fit = None if md.fix_disp is not None else intercept_only_fit(
-            obs_dev, kept[:1]
+        disp_fit = None if md.fix_disp is not None or md.disp_gram is not None else (
+            intercept_only_fit(obs_dev, kept[:1])
         )
         rand_fits = [intercept_only_fit(term_dev[k], kept[k + 1 : k + 2])
                      for k in range(len(md.sizes))]
@@ -284,10 +341,17 @@ def _update(chunk: Any, state: Any, x_b: Array, phi: float, lams: Array, nxt: bo
 
 
 def _round_sums(
-    chunk: Any, state: Any, previous: Any, factor: tuple, phi: float, lams: Array,
-    floor_mode: str,
-) -> dict:
+    chunk: Any, state: Any, factor: tuple, phi: float | Array, lams: Array,
+    floor_mode: str, previous: Any = None,
+) -> tuple:
     return round_sums(chunk, state, previous, *factor, phi, lams, floor_mode)
+
+
+def _disp_glm_step(
+    chunk: Any, state: Any, previous: Any, factor: tuple, phi: Array, lams: Array,
+    floor_mode: str, coef: Array | None,
+) -> dict:
+    return disp_glm_sums(chunk, state, *factor, phi, lams, floor_mode, coef)
 
 
 def _likelihood_sums(chunk: Any, state: Any, previous: Any, phi: float, lams: Array) -> dict:

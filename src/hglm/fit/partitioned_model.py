@@ -19,14 +19,17 @@ Array = np.ndarray
 class Partitions(Protocol):
     """The partitions of a model's rows, where :mod:`.partition_chunk`'s functions run.
 
-    ``advance(fn, states, *args)`` runs ``fn(chunk, state, *args) -> (state, sums)`` on
-    every partition (``states`` None: state None), keeps the new states where
-    the partitions live and returns (their handles, the list of sums).
+    ``advance(fn, states, *args, previous=None)`` runs ``fn(chunk, state, *args,
+    previous=previous state) -> (state, sums)`` on every partition (``states`` None:
+    state None; ``previous`` not passed when None), keeps the new states where the
+    partitions live and returns (their handles, the list of sums).
     ``gather(fn, states, *args, previous=None)`` returns the list of
     ``fn(chunk, state, previous state, *args)`` (states or previous states None:
     None).  ``share(value)`` makes a large argument one object for all partitions."""
 
-    def advance(self, fn: Callable, states: Any, *args: Any) -> tuple[Any, list]: ...
+    def advance(
+        self, fn: Callable, states: Any, *args: Any, previous: Any = None
+    ) -> tuple[Any, list]: ...
 
     def gather(self, fn: Callable, states: Any, *args: Any, previous: Any = None) -> list: ...
 
@@ -50,6 +53,10 @@ class PartitionedModel:
         The partitioning term, eliminated partition by partition.
     row_norm2 : ndarray
         Mean of diag(Z_k Z_k') per term (R's start of lambda).
+    disp_gram : ndarray or None
+        X_d'X_d of the residual-dispersion model's design (None: one phi).
+    disp_intercept : int
+        The column of that design that is the intercept.
     """
 
     n: int
@@ -60,6 +67,8 @@ class PartitionedModel:
     fix_disp: float | None
     a_term: int
     row_norm2: Array
+    disp_gram: Array | None = None
+    disp_intercept: int = 0
 
     @property
     def other_terms(self) -> list[int]:
@@ -92,21 +101,24 @@ class PartitionedRound:
     observation_leverage_sum: float
     disp_fit: DispersionFit | None
     rand_disp_fits: list[DispersionFit]
-    phi_next: float
+    phi_next: float | Array
     lam_next: Array
     dev_total: float
+    phi: float | Array
+    lam: Array
     guards: set[str] = field(default_factory=set)
 
 
 @dataclass
 class PartitionedFit:
-    """The result of :func:`fit_partitioned`: the last round, the dispersions, and the
-    iteration's record; per-partition results by :meth:`gather`."""
+    """The result of :func:`fit_partitioned`: the last round, the dispersions (phi one
+    value or the dispersion model's coefficients), and the iteration's record;
+    per-partition results by :meth:`gather`."""
 
     model: PartitionedModel
     parts: Partitions
     last: PartitionedRound
-    phi: float
+    phi: float | Array
     lam: Array
     n_iter: int
     converged: bool
@@ -121,10 +133,12 @@ class PartitionedFit:
         return [self.last.x_b[sl] for sl in self.model.b_slices()]
 
     def gather(self, fn: Callable, *args: Any) -> list:
-        """``fn(chunk, state, chol, s_inverse, *args)`` on every partition at the end."""
+        """``fn(chunk, state, chol, s_inverse, phi, lam, *args)`` on every partition at
+        the end, with the dispersions the last round ran at."""
         last = self.last
         shared = self.parts.share((last.chol, last.s_inverse))
-        return self.parts.gather(_with_factor, last.states, fn, shared, *args)
+        return self.parts.gather(_with_factor, last.states, fn, shared, last.phi, last.lam,
+                                 *args)
 
 
 def _with_factor(

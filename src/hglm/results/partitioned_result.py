@@ -46,6 +46,7 @@ class RowVectors:
     deviances: object
     hat_values: object
     resid: object
+    disp_fitted: object
 
 
 class PartitionedHGLMResult(HGLMResult):
@@ -109,7 +110,8 @@ class PartitionedHGLMResult(HGLMResult):
         self.hat_values = rows.hat_values
         self.resid = rows.resid
         self.df_resid = int(round(md.n - last.observation_leverage_sum))
-        self.disp_fitted = fit.phi
+        # phi_i of a dispersion model (a lazy Series), else the one phi
+        self.disp_fitted = rows.disp_fitted if np.ndim(fit.phi) else fit.phi
         self.var_fix, self.disp_coef = _residual_dispersion(self._engine, names.disp)
         self.rand_disp_coef = _random_dispersion_tables(self._engine, names.rand_disp)
         self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])

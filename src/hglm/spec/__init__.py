@@ -17,7 +17,13 @@ from .assemble import (
     split_z,
 )
 from .covariance import align_covariances, covariance_factors, times_factor
-from .dispersion import disp_design, dispersion_columns, level_designs, rand_disp_designs
+from .dispersion import (
+    disp_design,
+    disp_model_matrix,
+    dispersion_columns,
+    level_designs,
+    rand_disp_designs,
+)
 from .encoding import FormulaTerm, ModelDesign, RandomTerm, VectorTerm, new_design, new_offset
 from .families import (
     Beta,
@@ -131,6 +137,7 @@ __all__ = [
     "design_from_formulas",
     "design_from_lme4",
     "disp_design",
+    "disp_model_matrix",
     "dispersion_columns",
     "finite_matrix",
     "formula_columns",

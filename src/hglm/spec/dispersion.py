@@ -55,6 +55,15 @@ def disp_design(
         values in the given rows (pass the formula's columns, :func:`dispersion_columns`,
         as ``extra_columns`` of the mean model so that such rows are dropped there).
     """
+    X, _, random = disp_model_matrix(formula, data, rows)
+    return X, random
+
+
+def disp_model_matrix(
+    formula: str, data: Any, rows: np.ndarray
+) -> tuple[pd.DataFrame, Any, list[FormulaTerm]]:
+    """:func:`disp_design` with the encoding of its fixed design (formulaic's
+    ModelSpec, whose ``transform_state`` holds stateful transforms)."""
     frame = as_frame(data, "data")
     model = parse_disp(formula)
     check_known_columns(frame, model_columns(model), "disp formula")
@@ -66,8 +75,8 @@ def disp_design(
             f"disp formula: column(s) {', '.join(incomplete)} have missing values in the "
             "rows used by the mean model; give them as extra_columns to the mean model"
         )
-    X, _ = fixed_matrix(sub, model.fixed, "disp formula")
-    return X, make_random_terms(sub, model.bars)
+    X, spec = fixed_matrix(sub, model.fixed, "disp formula")
+    return X, spec, make_random_terms(sub, model.bars)
 
 
 def dispersion_columns(disp: str | None, rand_disp: str | dict[str, str] | None) -> list[str]:
