@@ -99,7 +99,7 @@ def time_r_clmm(path: Path, formula: str, nagq: int, repeat: int, timeout: float
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
+        return {"error": f"R stopped after {timeout:.0f} s (no fit yet)", "over": timeout}
     if proc.returncode != 0:
         return {"error": proc.stderr.strip()[-200:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -128,7 +128,8 @@ def clmm_rows(datasets: list[tuple[str, Path, str, int]], repeat: int,
                  time_r_clmm(path, formula, nagq, r_repeat, timeout))
             how = "Laplace" if nagq == 1 else "nAGQ = 10"
             if "error" in r:
-                rows.append([label, how, "—", "—", f"{seconds:.3f}", f"{fresh:.3f}", "—",
+                over = f"> {r['over']:.0f}" if "over" in r else "—"
+                rows.append([label, how, "—", over, f"{seconds:.3f}", f"{fresh:.3f}", "—",
                              f"{fit.loglik:.6f}", r["error"]])
                 continue
             r_loop = f"{statistics.median(r['times_s']):.2f}" if r["times_s"] else "—"
