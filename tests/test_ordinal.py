@@ -51,6 +51,8 @@ def test_k_auto_table(data) -> None:
     ({"link": "probit"}, "link must be one of clogit, blogit"),
     ({"se": "robust"}, "se must be one of opg, observed"),
     ({"id": None}, "id: name the column"),
+    ({"eb": True, "EB": False}, "eb, EB: give one of them"),
+    ({"eb": "yes"}, "eb must be True or False"),
 ])
 def test_npmlt_bad_arguments(data, kwargs, message) -> None:
     args = {"random": "~ 1", "id": "g", "k": 2, **kwargs}
@@ -104,3 +106,39 @@ def test_clmm_random_slope() -> None:
     np.testing.assert_allclose(fit.predict().sum(axis=1), 1.0, rtol=1e-12)
     with pytest.raises(ValueError, match="nAGQ > 1 is only available"):
         hglm.clmm("y ~ x + t + (1 + x | g)", data, nAGQ=5)
+
+
+def test_eb_flag_attaches_the_empirical_bayes_estimates(data) -> None:
+    """``eb`` (mixcat's ``EB``) decides whether eb, posterior and ranef are attached."""
+    plain = hglm.npmlt(FORMULA, data, random="~ 1", id="g", k=2)
+    for name in ["eb", "posterior", "ranef"]:
+        with pytest.raises(AttributeError, match=rf"{name}: .*npmlt\(\.\.\., eb=True\)"):
+            getattr(plain, name)
+    assert "EB" not in plain.call
+    asked = hglm.npmlt(FORMULA, data, random="~ 1", id="g", k=2, eb=True)
+    mixcat = hglm.npmlt(FORMULA, data, random="~ 1", id="g", k=2, EB=True)
+    assert asked.eb.shape == (40, 1) and list(asked.eb.columns) == ["(Intercept)"]
+    assert asked.call.endswith("EB = TRUE)")
+    pd.testing.assert_frame_equal(asked.eb, mixcat.eb)
+    pd.testing.assert_series_equal(asked.ranef, asked.eb.stack())
+    np.testing.assert_allclose(plain.fitted, asked.fitted, rtol=0, atol=0)
+    auto = hglm.npmlt(FORMULA, data, random="~ 1", id="g", k="auto", eb=True)
+    assert auto.posterior.shape == (40, auto.k)
+
+
+def test_npmlt_result_has_the_issue_attributes(data) -> None:
+    """The result attributes issue 16 lists, with its names and shapes."""
+    fit = hglm.npmlt(FORMULA, data, random="~ 1 + t", id="g", k=2, eb=True)
+    names = ["(Intercept) 1", "(Intercept) 2", "(Intercept) 3", "x", "t"]
+    assert list(fit.coefficients.index) == names == list(fit.se_coefficients.index)
+    assert fit.mass_points.shape == (2, 2)
+    assert list(fit.mass_points.columns) == ["(Intercept)", "t"]
+    assert fit.masses.sum() == pytest.approx(1.0)
+    assert fit.ranef_cov.shape == (2, 2) and list(fit.ranef_cov.index) == ["(Intercept)", "t"]
+    assert fit.aic == pytest.approx(-2 * fit.loglik + 2 * fit.n_params)
+    assert fit.bic > fit.aic and fit.n_iter > 0 and fit.converged
+    assert fit.eb.shape == (40, 2) and list(fit.eb.index) == [str(g) for g in range(1, 41)]
+    assert fit.fitted.shape == (200, 4)
+    np.testing.assert_allclose(fit.predict(data.head(3)).sum(axis=1), 1.0, rtol=1e-12)
+    assert "Mass Points:" in fit.summary()
+    assert callable(fit.plot)

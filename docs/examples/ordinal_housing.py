@@ -10,7 +10,7 @@ import hglm
 
 house = pd.read_csv(data / "housing_sim.csv")     # housing-like data (the notes' is private)
 house_glmm = hglm.npmlt("House ~ factor(Sec) + factor(Time) + factor(Sec)*factor(Time)",
-                        house, random="~ 1", id="ID", k=3, EB=True)
+                        house, random="~ 1", id="ID", k=3, eb=True)
 print(house_glmm.summary())
 print(house_glmm.eb.head())                        # R: house_glmm$eBayes
 print(house_glmm.posterior.head().round(4))

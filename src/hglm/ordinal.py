@@ -40,8 +40,9 @@ def npmlt(
     k: int | str = 1,
     formula_npo: str | None = None,
     link: str = "clogit",
-    EB: bool = False,
+    eb: bool | None = None,
     se: str = "opg",
+    EB: bool | None = None,
     tol: float = 1e-8,
     maxit: int = 500,
 ) -> NPMLTResult:
@@ -70,12 +71,17 @@ def npmlt(
         One-sided formula of the covariates with category-specific coefficients.
     link : {"clogit", "blogit"}
         Cumulative or baseline-category logit.
-    EB : bool
-        Accepted for mixcat's signature: the empirical Bayes estimates (``fit.eb``) and
-        posterior masses (``fit.posterior``) are always computed.
+    eb : bool, default False
+        Attach the empirical Bayes estimates E[b_i | y_i] (``fit.eb``, also
+        ``fit.ranef``) and the posterior masses P(b_i = a_l | y_i) (``fit.posterior``);
+        without it those attributes raise AttributeError saying how to ask for them.
+        Conditional predictions (``fit.fitted``, ``predict(conditional=True)``) do not
+        need it.
     se : {"opg", "observed"}
         npmlt's outer product of the cluster scores (default), or the observed
         information.
+    EB : bool, optional
+        mixcat's spelling of ``eb`` (give one of the two).
     tol, maxit : Newton's gradient tolerance and iterations per start.
 
     Returns
@@ -88,20 +94,33 @@ def npmlt(
         raise ValueError(f"se must be one of {', '.join(NPML_SE_KINDS)}, not {se!r}")
     if id is None:
         raise ValueError("id: name the column of the clusters (id='id')")
+    eb = _check_eb(eb, EB)
     design = ordinal_design(formula, data, id=id, random=random, formula_npo=formula_npo,
                             cumulative=link == "clogit")
-    call = _call(formula, formula_npo, random, id, k, link)
+    call = _call(formula, formula_npo, random, id, k, link, eb)
     if isinstance(k, str):
         if k != "auto":
             raise ValueError(f"k must be a whole number of mass points or 'auto', not {k!r}")
-        return _auto_k(design, se, tol, maxit, call)
+        return _auto_k(design, se, eb, tol, maxit, call)
     k = _check_k(k, design.n_clusters)
     fit = fit_npml(design, k, tol=tol, maxit=maxit)
-    return NPMLTResult(design, fit, npml_estimates(fit, se), k, se, call)
+    return NPMLTResult(design, fit, npml_estimates(fit, se), k, se, call, eb=eb)
+
+
+def _check_eb(eb: bool | None, EB: bool | None) -> bool:
+    """npmlt's ``eb`` flag, spelt ``eb`` or (mixcat's) ``EB``, not both."""
+    if eb is not None and EB is not None:
+        raise ValueError("eb, EB: give one of them (EB is mixcat's spelling of eb)")
+    flag = EB if eb is None else eb
+    if flag is None:
+        return False
+    if not isinstance(flag, (bool, np.bool_)):
+        raise ValueError(f"eb must be True or False, not {flag!r}")
+    return bool(flag)
 
 
 def _call(formula: str, formula_npo: str | None, random: str | None, id: str,
-          k: int | str, link: str) -> str:
+          k: int | str, link: str, eb: bool) -> str:
     """npmlt's call as R prints it: the arguments given."""
     parts = [f"formula = {formula}"]
     if formula_npo is not None:
@@ -111,10 +130,12 @@ def _call(formula: str, formula_npo: str | None, random: str | None, id: str,
     parts += [f"id = {id}", f"k = {k}"]
     if link != "clogit":
         parts.append(f"link = {link}")
+    if eb:
+        parts.append("EB = TRUE")
     return f"npmlt({', '.join(parts)})"
 
 
-def _auto_k(design, se: str, tol: float, maxit: int, call: str) -> NPMLTResult:
+def _auto_k(design, se: str, eb: bool, tol: float, maxit: int, call: str) -> NPMLTResult:
     """Fit k = 1, 2, ... while BIC improves and the fit is not degenerate (at most
     AUTO_K_MAX points); the warnings of the fits not chosen are dropped."""
     rows, best, best_warnings = [], None, []
@@ -122,7 +143,7 @@ def _auto_k(design, se: str, tol: float, maxit: int, call: str) -> NPMLTResult:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fit = fit_npml(design, k, tol=tol, maxit=maxit)
-            result = NPMLTResult(design, fit, npml_estimates(fit, se), k, se, call)
+            result = NPMLTResult(design, fit, npml_estimates(fit, se), k, se, call, eb=eb)
         rows.append({"k": k, "logLik": result.loglik, "AIC": result.aic, "BIC": result.bic})
         if best is not None and (result.degenerate or result.bic >= best.bic):
             break

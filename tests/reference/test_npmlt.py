@@ -29,10 +29,10 @@ def _schizo() -> pd.DataFrame:
 
 CASES = {
     "schizo_npmlt_k2": (_schizo, "y ~ trt + sqrt(wk) + trt*sqrt(wk)",
-                        {"random": "~ 1 + trt", "id": "id", "k": 2}),
+                        {"random": "~ 1 + trt", "id": "id", "k": 2, "eb": True}),
     "schizo_npmlt_npo_k2": (_schizo, "y ~ trt*sqrt(wk)",
                             {"formula_npo": "~ trt + sqrt(wk)", "random": "~ 1 + trt",
-                             "id": "id", "k": 2}),
+                             "id": "id", "k": 2, "eb": True}),
     "housing_npmlt_k3": (lambda: load_data("housing_sim.csv"),
                          "House ~ factor(Sec) + factor(Time) + factor(Sec)*factor(Time)",
                          {"random": "~ 1", "id": "ID", "k": 3, "EB": True}),

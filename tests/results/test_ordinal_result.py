@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 @pytest.fixture(scope="module")
 def fits():
     data = ordinal_frame()
-    return (hglm.npmlt("y ~ x + t", data, random="~ 1 + t", id="g", k=2),
+    return (hglm.npmlt("y ~ x + t", data, random="~ 1 + t", id="g", k=2, eb=True),
             hglm.clmm("y ~ x + t + (1 | g)", data, nAGQ=5))
 
 

@@ -55,6 +55,18 @@ def test_latent_distribution_derivatives(name) -> None:
                                rtol=1e-6, atol=1e-10)
     np.testing.assert_allclose(dist.dpdf(x), (dist.pdf(x + h) - dist.pdf(x - h)) / (2 * h),
                                rtol=1e-5, atol=1e-9)
+    for together, alone in zip(dist.pieces(x), [dist.cdf(x), dist.sf(x), dist.pdf(x),
+                                                 dist.dpdf(x)], strict=True):
+        np.testing.assert_allclose(together, alone, rtol=1e-13, atol=1e-300)
+
+
+def test_logistic_pieces_keep_the_upper_tail() -> None:
+    """f = F(1 - F) from both tails: exact where 1 - expit(x) has lost its digits."""
+    x = np.array([25.0, 35.0])
+    _, sf, pdf, dpdf = latent_distribution("logit").pieces(x)
+    np.testing.assert_allclose(pdf, np.exp(-x) / (1 + np.exp(-x)) ** 2, rtol=1e-14)
+    np.testing.assert_allclose(dpdf, -pdf * np.tanh(x / 2), rtol=1e-14)
+    np.testing.assert_allclose(sf, np.exp(-x) / (1 + np.exp(-x)), rtol=1e-14)
 
 
 def test_unknown_link() -> None:

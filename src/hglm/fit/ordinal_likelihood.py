@@ -67,14 +67,14 @@ def interval(jacobian: Array, codes: Array) -> Interval:
 def _interval_pieces(u: Array, lo: Array, dist: LatentDistribution) -> tuple[Array, ...]:
     """log P, f(u)/P, f(l)/P, f'(u)/P, f'(l)/P (zero at infinite bounds)."""
     has_upper, has_lower = np.isfinite(u), np.isfinite(lo)
-    uu, ll = np.where(has_upper, u, 0.0), np.where(has_lower, lo, 0.0)
+    cu, su, fu, du = dist.pieces(np.where(has_upper, u, 0.0))
+    cl, sl, fl, dl = dist.pieces(np.where(has_lower, lo, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        prob = np.where(lo > 0, dist.sf(lo) - dist.sf(u), dist.cdf(u) - dist.cdf(lo))
-        fu = np.where(has_upper, dist.pdf(uu), 0.0) / prob
-        fl = np.where(has_lower, dist.pdf(ll), 0.0) / prob
-        du = np.where(has_upper, dist.dpdf(uu), 0.0) / prob
-        dl = np.where(has_lower, dist.dpdf(ll), 0.0) / prob
-        return np.log(prob), fu, fl, du, dl
+        prob = np.where(lo > 0, np.where(has_lower, sl, 1.0) - np.where(has_upper, su, 0.0),
+                        np.where(has_upper, cu, 1.0) - np.where(has_lower, cl, 0.0))
+        return (np.log(prob), np.where(has_upper, fu, 0.0) / prob,
+                np.where(has_lower, fl, 0.0) / prob, np.where(has_upper, du, 0.0) / prob,
+                np.where(has_lower, dl, 0.0) / prob)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ class NPMLTResult(OrdinalResult):
     ranef_cov : DataFrame
         sum_l pi_l a_l a_l' (the mean is 0); ``se_ranef_var`` the SEs of its diagonal.
     eb : DataFrame
-        E[b_i | y_i], one row per cluster; ``posterior`` P(b_i = a_l | y_i).
+        E[b_i | y_i], one row per cluster (also ``ranef``, stacked); ``posterior``
+        P(b_i = a_l | y_i).  Attached when the fit asked for them (``eb=True``, mixcat's
+        ``EB = TRUE``); otherwise these three raise AttributeError saying so.
     m2LogL : float
         -2 log-likelihood.
     degenerate : bool
@@ -41,7 +43,7 @@ class NPMLTResult(OrdinalResult):
     """
 
     def __init__(self, design: OrdinalDesign, fit: NPMLFit, est: NPMLEstimates, k: int,
-                 se: str, call: str) -> None:
+                 se: str, call: str, *, eb: bool) -> None:
         self.design, self.k, self.se, self.call = design, k, se, call
         self.method = "NPML"
         names = design.parameter_names()
@@ -57,10 +59,11 @@ class NPMLTResult(OrdinalResult):
         self.se_masses = pd.Series(est.se_masses, index=masses)
         self.ranef_cov = pd.DataFrame(est.ranef_cov, index=cols, columns=cols)
         self.se_ranef_var = pd.Series(est.se_ranef_var, index=cols)
-        clusters = list(design.cluster_labels)
-        self.eb = pd.DataFrame(est.eb, index=clusters, columns=cols)
-        self.posterior = pd.DataFrame(est.posterior, index=clusters, columns=masses)
-        self.ranef = self.eb.stack() if cols else pd.Series(dtype=float)
+        self._eb_frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        if eb:
+            clusters = list(design.cluster_labels)
+            self._eb_frames = (pd.DataFrame(est.eb, index=clusters, columns=cols),
+                               pd.DataFrame(est.posterior, index=clusters, columns=masses))
         q = design.q
         self.fixef = self.coefficients.iloc[q:]
         self.se_fixef = self.se_coefficients.iloc[q:]
@@ -76,6 +79,28 @@ class NPMLTResult(OrdinalResult):
     def _mixture(self, Z: Array, clusters: Array | None) -> list[tuple[Array | float, Array]]:
         return [(self._masses[c] if clusters is None else self._posterior[clusters, c],
                  Z @ self._points[c]) for c in range(self.k)]
+
+    def _requested(self, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self._eb_frames is None:
+            raise AttributeError(f"{name}: the empirical Bayes estimates were not asked for; "
+                                 "fit with npmlt(..., eb=True)")
+        return self._eb_frames
+
+    @property
+    def eb(self) -> pd.DataFrame:
+        """E[b_i | y_i], one row per cluster (npmlt's ``eBayes``; needs ``eb=True``)."""
+        return self._requested("eb")[0]
+
+    @property
+    def posterior(self) -> pd.DataFrame:
+        """P(b_i = a_l | y_i), one row per cluster (needs ``eb=True``)."""
+        return self._requested("posterior")[1]
+
+    @property
+    def ranef(self) -> pd.Series:  # type: ignore[override]
+        """The EB estimates stacked: (cluster, term) -> E[b_i | y_i] (needs ``eb=True``)."""
+        eb = self._requested("ranef")[0]
+        return eb.stack() if eb.shape[1] else pd.Series(dtype=float)
 
     @property
     def m2LogL(self) -> float:

@@ -147,6 +147,21 @@ class LatentDistribution:
             return -x * stats.norm.pdf(x)
         return np.exp(x - np.exp(x)) * (1.0 - np.exp(x))
 
+    def pieces(self, x: Array) -> tuple[Array, Array, Array, Array]:
+        """F, 1 - F, f and f' at finite x together, from shared evaluations (one pass
+        where the four are needed: the ordinal likelihoods' inner loop)."""
+        if self.name == "logit":
+            p, s = special.expit(x), special.expit(-x)
+            f = p * s
+            return p, s, f, f * (s - p)
+        if self.name == "probit":
+            f = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+            return special.ndtr(x), special.ndtr(-x), f, -x * f
+        e = np.exp(x)
+        s = np.exp(-e)
+        f = np.exp(x - e)
+        return -np.expm1(-e), s, f, f * (1.0 - e)
+
     def d2pdf(self, x: Array) -> Array:
         if self.name == "logit":
             p = special.expit(x)
