@@ -22,6 +22,7 @@ standard errors.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,23 +85,8 @@ class ClusterIntegral:
 
     def solve_modes(self, base: tuple[Array, Array], s2: float) -> tuple[Array, Array, Array]:
         """Conditional modes, h_i there and D_i."""
-        b = self.modes.copy()
-        h, g, hh = self._h(base, b, s2)
-        for _ in range(100):
-            step = -g / hh
-            new = b + step
-            h_new, g_new, hh_new = self._h(base, new, s2)
-            worse = ~(h_new >= h - 1e-12 * np.abs(h))
-            for _ in range(30):
-                if not worse.any():
-                    break
-                step = np.where(worse, 0.5 * step, step)
-                new = b + step
-                h_new, g_new, hh_new = self._h(base, new, s2)
-                worse = ~(h_new >= h - 1e-12 * np.abs(h))
-            b, h, g, hh = new, h_new, g_new, hh_new
-            if np.max(np.abs(step)) < 1e-11:
-                break
+        b, h, hh = cluster_modes(lambda b: self._h(base, b, s2), self.modes,
+                                 lambda g, hh: -g / hh)
         self.modes = b
         return b, h, -hh
 
@@ -259,3 +245,31 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
     return CLMMFit(x, dev, H, integral.modes[:, None].copy(),
                    1.0 / integral.curvature[:, None], np.array([[np.exp(2.0 * x[-1])]]),
                    int(res.nit), converged)
+
+
+def cluster_modes(evaluate: Callable[[Array], tuple[Array, Array, Array]], start: Array,
+                  newton_step: Callable[[Array, Array], Array]) -> tuple[Array, Array, Array]:
+    """The maxima of the clusters' concave h_i(b_i), all clusters at once: Newton steps
+    (``newton_step(g, H)``) halved per cluster until h_i does not fall.
+
+    ``evaluate(b)`` gives (h, g, H) per cluster (b: one row per cluster, or one value for
+    a scalar effect); returns b, h and H at the modes."""
+    b = start.copy()
+    h, g, H = evaluate(b)
+    for _ in range(100):
+        step = newton_step(g, H)
+        new = b + step
+        h_new, g_new, H_new = evaluate(new)
+        worse = ~(h_new >= h - 1e-12 * np.abs(h))
+        for _ in range(30):
+            if not worse.any():
+                break
+            step = np.where(worse.reshape(worse.shape + (1,) * (step.ndim - 1)),
+                            0.5 * step, step)
+            new = b + step
+            h_new, g_new, H_new = evaluate(new)
+            worse = ~(h_new >= h - 1e-12 * np.abs(h))
+        b, h, g, H = new, h_new, g_new, H_new
+        if np.max(np.abs(step)) < 1e-11:
+            break
+    return b, h, H

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from scipy import optimize
 
 from ..spec import OrdinalDesign, latent_distribution
-from .clmm import CLMMFit, fixed_start
+from .clmm import CLMMFit, cluster_modes, fixed_start
 from .diagnostics import BoundaryWarning, ConvergenceWarning
 from .ordinal_likelihood import interval, shift_likelihood
 
@@ -70,23 +70,8 @@ class VectorLaplace:
 
     def solve_modes(self, bounds: tuple[Array, Array], Sinv: Array) -> tuple[Array, ...]:
         """Conditional modes, h_i there and D_i."""
-        B = self.modes.copy()
-        h, g, H = self._h(bounds, B, Sinv)
-        for _ in range(100):
-            step = np.linalg.solve(-H, g[:, :, None])[:, :, 0]
-            new = B + step
-            h_new, g_new, H_new = self._h(bounds, new, Sinv)
-            worse = ~(h_new >= h - 1e-12 * np.abs(h))
-            for _ in range(30):
-                if not worse.any():
-                    break
-                step = np.where(worse[:, None], 0.5 * step, step)
-                new = B + step
-                h_new, g_new, H_new = self._h(bounds, new, Sinv)
-                worse = ~(h_new >= h - 1e-12 * np.abs(h))
-            B, h, g, H = new, h_new, g_new, H_new
-            if np.max(np.abs(step)) < 1e-11:
-                break
+        B, h, H = cluster_modes(lambda B: self._h(bounds, B, Sinv), self.modes,
+                                lambda g, H: np.linalg.solve(-H, g[:, :, None])[:, :, 0])
         self.modes = B
         return B, h, -H
 
