@@ -59,15 +59,7 @@ def _dense_objective(pb, theta, reml):
     lam = np.concatenate([np.full(b.n_levels, t**2) for b, t in zip(pb.blocks, theta,
                                                                      strict=True)])
     V = np.diag(1.0 / w) + Z @ np.diag(lam) @ Z.T  # var(y) / sigma^2
-    Vi = np.linalg.inv(V)
-    beta = np.linalg.solve(X.T @ Vi @ X, X.T @ Vi @ y)
-    r = y - X @ beta
-    dof = n - p if reml else n
-    sigma2 = float(r @ Vi @ r) / dof
-    out = np.linalg.slogdet(2 * np.pi * sigma2 * V)[1] + dof
-    if reml:
-        out += np.linalg.slogdet(X.T @ Vi @ X / sigma2)[1] - p * np.log(2 * np.pi)
-    return out
+    return _profiled_from_v(y, X, V, reml)
 
 
 @pytest.mark.parametrize("reml", [True, False])
@@ -184,7 +176,13 @@ def _dense_vector_objective(pb, theta, reml):
     covs = ThetaLayout(pb).covariances_of(theta, 1.0)
     G = block_diag(*[np.kron(np.eye(b.n_levels), S) for b, S in zip(pb.blocks, covs,
                                                                       strict=True)])
-    V = np.eye(n) + Z @ G @ Z.T
+    return _profiled_from_v(y, X, np.eye(n) + Z @ G @ Z.T, reml)
+
+
+def _profiled_from_v(y, X, V, reml):
+    """-2 log-likelihood (or the REML criterion), sigma^2 profiled, for var(y) =
+    sigma^2 V."""
+    n, p = X.shape
     Vi = np.linalg.inv(V)
     beta = np.linalg.solve(X.T @ Vi @ X, X.T @ Vi @ y)
     r = y - X @ beta
