@@ -73,7 +73,7 @@ def test_bad_responses_and_ids(data) -> None:
 def test_clmm_bad_arguments(data) -> None:
     with pytest.raises(ValueError, match="link must be one of logit, probit, cloglog"):
         hglm.clmm("y ~ x + (1 | g)", data, link="clogit")
-    with pytest.raises(ValueError, match="nAGQ must be an integer >= 1"):
+    with pytest.raises(ValueError, match="nAGQ: clmm fits by the Laplace"):
         hglm.clmm("y ~ x + (1 | g)", data, nAGQ=0)
 
 

@@ -226,13 +226,7 @@ def test_many_small_levels_use_the_gather_path_and_agree_with_dense() -> None:
     w1, w2 = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 3.0, qa + qb)
     factor = sysm.factorize(w1, w2)
     assert factor._e_sinv is None
-    T1 = np.hstack([X, Za, Zb])
-    C = T1.T @ (w1[:, None] * T1)
-    C[2:, 2:] += np.diag(w2)
-    Ci = np.linalg.inv(C)
-    np.testing.assert_allclose(factor.diag_inverse(), np.diag(Ci), rtol=1e-9, atol=1e-12)
-    expected = np.einsum("ij,jk,ik->i", T1, Ci, T1)
-    np.testing.assert_allclose(factor.rows_quadform(), expected, rtol=1e-9, atol=1e-12)
+    _assert_inverse_as_dense(factor, np.hstack([X, Za, Zb]), w1, w2)
 
 
 def test_many_small_levels_of_a_vector_term_gather_and_agree_with_dense() -> None:
@@ -250,14 +244,20 @@ def test_many_small_levels_of_a_vector_term_gather_and_agree_with_dense() -> Non
     w1, w2 = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 3.0, 2 * levels + qb)
     factor = sysm.factorize(w1, w2)
     assert factor._e_sinv is None
-    T1 = np.hstack([X, a.toarray(), Zb])
+    Ci = _assert_inverse_as_dense(factor, np.hstack([X, a.toarray(), Zb]), w1, w2)
+    blocks = factor.inverse_diag_blocks(2, 2, levels)
+    for level in (0, 17, levels - 1):
+        at = slice(2 + 2 * level, 4 + 2 * level)
+        np.testing.assert_allclose(blocks[level], Ci[at, at], rtol=1e-9, atol=1e-13)
+
+
+def _assert_inverse_as_dense(factor, T1, w1, w2):
+    """diag(C^-1) and the rows' t_i'C^-1 t_i of ``factor`` equal the dense ones (two fixed
+    effects first); returns the dense C^-1."""
     C = T1.T @ (w1[:, None] * T1)
     C[2:, 2:] += np.diag(w2)
     Ci = np.linalg.inv(C)
     np.testing.assert_allclose(factor.diag_inverse(), np.diag(Ci), rtol=1e-9, atol=1e-12)
     expected = np.einsum("ij,jk,ik->i", T1, Ci, T1)
     np.testing.assert_allclose(factor.rows_quadform(), expected, rtol=1e-9, atol=1e-12)
-    blocks = factor.inverse_diag_blocks(2, 2, levels)
-    for level in (0, 17, levels - 1):
-        at = slice(2 + 2 * level, 4 + 2 * level)
-        np.testing.assert_allclose(blocks[level], Ci[at, at], rtol=1e-9, atol=1e-13)
+    return Ci

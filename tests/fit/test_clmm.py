@@ -71,7 +71,7 @@ def test_fit_is_a_maximum_with_finite_standard_errors() -> None:
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, "10", True])
 def test_nagq_must_be_a_positive_integer(bad) -> None:
-    with pytest.raises(ValueError, match="nAGQ must be an integer >= 1"):
+    with pytest.raises(ValueError, match="^nAGQ: "):
         check_clmm_nagq(bad)
 
 

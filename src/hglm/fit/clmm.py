@@ -32,6 +32,7 @@ from scipy import optimize, special
 
 from ..spec import OrdinalDesign, latent_distribution
 from .diagnostics import ConvergenceWarning
+from .glmm import check_nagq
 from .npml import fit_npml
 from .ordinal_likelihood import (
     interval,
@@ -44,11 +45,13 @@ Array = np.ndarray
 
 
 def check_clmm_nagq(nAGQ: object) -> int:
-    """nAGQ must be a whole number >= 1 (1: Laplace)."""
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ < 1:
-        raise ValueError(f"nAGQ must be an integer >= 1 (1: Laplace; > 1: adaptive "
-                         f"Gauss-Hermite quadrature), not {nAGQ!r}")
-    return int(nAGQ)
+    """nAGQ as an int: glmer's check (:func:`.glmm.check_nagq`), and at least 1 (clmm has
+    no nAGQ = 0: its thresholds and coefficients are all outer parameters)."""
+    nAGQ = check_nagq(nAGQ)
+    if nAGQ < 1:
+        raise ValueError("nAGQ: clmm fits by the Laplace approximation (nAGQ = 1) or "
+                         "adaptive Gauss-Hermite quadrature (nAGQ > 1); nAGQ = 0 is glmer's")
+    return nAGQ
 
 
 class ClusterIntegral:
