@@ -154,7 +154,7 @@ def _starting_state(joint: LaplaceDeviance, theta: Array, gamma: Array,
         "starting values (start={'theta': ...}) or a link whose domain is unbounded")
 
 
-def _gradient(dev) -> Callable[[Array], Array]:
+def deviance_gradient(dev) -> Callable[[Array], Array]:
     """The gradient of a deviance: analytic, or central differences of its values."""
     if getattr(dev, "analytic_gradient", False):
         return dev.gradient
@@ -167,15 +167,23 @@ def _minimize(dev, x0: Array, tol: float, maxiter: int,
     differences of the gradient, or second differences of values), moving the log sds and
     log dispersions by at most MAX_LOG_STEP a step and the linear predictor through each
     fixed effect by at most MAX_ETA_STEP."""
-    gradient = _gradient(dev)
+    gradient = deviance_gradient(dev)
     if hessian is None and not getattr(dev, "analytic_gradient", False):
         hessian = value_hessian(dev.objective, x0)
+    return minimize_newton(dev.objective, gradient, x0, tol, maxiter, hessian,
+                           step_limits(dev))
+
+
+def step_limits(dev) -> Array:
+    """The largest move of each coordinate of x in one quasi-Newton step: MAX_LOG_STEP for
+    the log sds and log dispersions, MAX_ETA_STEP of the linear predictor through each
+    fixed effect."""
     par = dev.params
     max_step = np.full(par.size, MAX_LOG_STEP)
     if par.n_beta:
         scale = np.max(np.abs(dev.pb.X), axis=0)
         max_step[par.beta_slice] = MAX_ETA_STEP / np.where(scale > 0, scale, 1.0)
-    return minimize_newton(dev.objective, gradient, x0, tol, maxiter, hessian, max_step)
+    return max_step
 
 
 def _to_boundary(dev, res: Minimum) -> Minimum:
@@ -277,7 +285,7 @@ def _laplace_start_hessian(joint: LaplaceDeviance, x0: Array, laplace: LaplaceDe
     the fixed effects' covariance at the joint mode of ``x0`` (the Laplace deviance's
     Hessian in beta less the curvature of log|D|)."""
     params = laplace.params
-    gradient = _gradient(laplace)
+    gradient = deviance_gradient(laplace)
     H = gradient_hessian(gradient, x, gradient(x), np.r_[params.sd_slice, params.disp_slice])
     H[params.beta_slice, params.beta_slice] = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
     return H

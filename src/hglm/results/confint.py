@@ -12,8 +12,9 @@ the profiled deviance at theta (Bates et al. 2015, eqs. 30-34),
            + [r^2(theta) + (beta - beta^(theta))' (C^{-1}_xx)^{-1} (beta - beta^(theta))] / sigma^2,
 
 so that holding sigma_k = sigma theta_k, sigma or beta_j fixed leaves a smooth problem
-in theta (and sigma) alone.  Profiles need the estimator's profiled deviance, which only
-the exact LMM estimator exposes; other fits offer Wald intervals.
+in theta (and sigma) alone.  A GLMM fit (Laplace or adaptive quadrature) is profiled on
+its own deviance (:mod:`hglm.fit.glmm_profile`); nAGQ = 0, Laplace-REML, dispersion
+models and vector-valued terms offer Wald intervals.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ..fit.glmm_profile import GLMMProfile
+from ..fit.glmm_result import GLMMFit
 from .marginal_view import MarginalView
 
 Array = np.ndarray
@@ -54,7 +57,7 @@ def _frame(rows: list[str], bounds: Array, level: float) -> pd.DataFrame:
     return pd.DataFrame(bounds, index=pd.Index(rows), columns=names)
 
 
-def confidence_intervals(fit: MarginalView, profiled: object | None,
+def confidence_intervals(fit: MarginalView, estimator_fit: object,
                          method: str = "profile", level: float = 0.95,
                          signames: bool = True) -> pd.DataFrame:
     """lme4's ``confint``.
@@ -62,9 +65,10 @@ def confidence_intervals(fit: MarginalView, profiled: object | None,
     Parameters
     ----------
     fit : MarginalView
-    profiled : ProfiledDeviance or None
-        The estimator's profiled deviance of an LMM (``fit.lmm``), which the profile
-        needs; None for other fits.
+    estimator_fit : LMMFit or GLMMFit
+        The estimator's result behind ``fit``, whose deviance the profile minimises: the
+        profiled deviance of an LMM (``fit.lmm``), the Laplace or quadrature deviance of
+        a GLMM (``fit.glmm_profile``).
     method : {"profile", "wald"}
         Likelihood profile (lme4's default), or Wald intervals: estimate -/+ z se for
         the fixed effects, NaN for the standard deviations (as lme4).
@@ -95,17 +99,22 @@ def confidence_intervals(fit: MarginalView, profiled: object | None,
     if any(t.n_theta > 1 for t in fit.problem.terms):
         raise ValueError("method: 'profile' intervals of a model with a vector-valued "
                          "random term (1 + x|g) are not available; use method='wald'")
-    if not fit.is_lmm or not callable(getattr(profiled, "state", None)):
-        raise ValueError(
-            "method: 'profile' intervals are available for linear mixed models (lmer); "
-            "use method='wald' for this fit"
-        )
     order = np.asarray(fit.term_order)
-    profile = LMMProfile(profiled, fit.theta[np.argsort(order)])
+    profiled = getattr(estimator_fit, "deviance", None)
+    if isinstance(estimator_fit, GLMMFit):
+        profile = GLMMProfile(estimator_fit)
+    elif fit.is_lmm and callable(getattr(profiled, "state", None)):
+        profile = LMMProfile(profiled, fit.theta[np.argsort(order)])
+    else:
+        raise ValueError("method: 'profile' intervals are not available for this fit; "
+                         "use method='wald'")
+    if profile.n_parameters != len(rows):
+        raise ValueError("method: 'profile' intervals are not available for this fit; "
+                         "use method='wald'")
     cutoff = float(stats.chi2.ppf(level, 1))
     # the standard deviations in lme4's order of the terms, then sigma and beta
     params = [*order, *range(profile.k, profile.n_parameters)]
-    bounds = [profile.interval(int(j), cutoff) for j in params]
+    bounds = [profile_interval(profile, int(j), cutoff) for j in params]
     return _frame(rows, np.array(bounds), level)
 
 
@@ -188,19 +197,31 @@ class LMMProfile:
             return self._at_sigma(value)
         return self._at_beta(j - self.k - 1, value)
 
-    def interval(self, j: int, cutoff: float) -> tuple[float, float]:
-        """Where the profiled deviance of parameter j rises by ``cutoff``; a standard
-        deviation whose profile stays below it down to 0 has lower bound 0."""
-        x_hat = float(self.estimates[j])
-
-        def rise(x: float) -> float:
-            return self.deviance_at(j, x) - self.minimum - cutoff
-
-        scale = abs(x_hat) * 0.25 if x_hat != 0.0 else 1.0
+    def initial_step(self, j: int) -> float:
+        """The first step of the search for a bound: the standard error of a fixed
+        effect, a quarter of a positive sd or sigma."""
         if j > self.k:
-            scale = float(self._se_beta[j - self.k - 1])
-        lower_limit = 0.0 if j <= self.k else None
-        return (_root(rise, x_hat, -scale, lower_limit), _root(rise, x_hat, scale, None))
+            return float(self._se_beta[j - self.k - 1])
+        estimate = abs(float(self.estimates[j]))
+        return 0.25 * estimate if estimate > 0.0 else 1.0
+
+    def lower_limit(self, j: int) -> float | None:
+        """0 for the standard deviations and sigma, none for a fixed effect."""
+        return 0.0 if j <= self.k else None
+
+
+def profile_interval(profile: LMMProfile | GLMMProfile, j: int,
+                     cutoff: float) -> tuple[float, float]:
+    """Where the profiled deviance of parameter j rises by ``cutoff`` on either side of
+    its estimate; a standard deviation whose profile stays below it down to 0 has lower
+    bound 0."""
+    x_hat = float(profile.estimates[j])
+
+    def rise(x: float) -> float:
+        return profile.deviance_at(j, x) - profile.minimum - cutoff
+
+    step = profile.initial_step(j)
+    return (_root(rise, x_hat, -step, profile.lower_limit(j)), _root(rise, x_hat, step, None))
 
 
 _OPTIONS = {"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500}

@@ -376,8 +376,7 @@ class MarginalResult(MixedModelResult):
                 signames: bool = True) -> pd.DataFrame:
         """lme4's ``confint``: intervals for the standard deviations and the fixed
         effects (see :func:`hglm.results.confint.confidence_intervals`)."""
-        return confidence_intervals(self, getattr(self._fit, "deviance", None), method,
-                                    level, signames)
+        return confidence_intervals(self, self._fit, method, level, signames)
 
     # --- presentation --------------------------------------------------------------
 
