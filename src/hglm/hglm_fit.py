@@ -201,8 +201,7 @@ def fit_arrays(
 def _options(c: dict, problem: Problem) -> tuple[Options, str]:
     """The controls of the EQL fit, checked, and the method fitted."""
     check_controls(c["method"], c["conv"], c["maxit"], c["dev_floor"])
-    counts = problem.y * problem.weights if problem.family.name == "binomial" else problem.y
-    check_calc_like(c["calc_like"], problem.family, problem.fix_disp, counts)
+    check_calc_like(c["calc_like"], problem.family, problem.fix_disp, problem.counts)
     method = _effective_method(c["method"], [t.family for t in problem.terms])
     startval = c["startval"]
     options = Options(
