@@ -196,11 +196,11 @@ class MarginalResult(MixedModelResult):
         fit's own pieces (:mod:`.lmm_criteria`): r^2 = sigma^2 dof and
         log|R_X|^2 = p log sigma^2 - log|vcov(beta)|."""
         fit = self._fit
-        n, p = self.problem.X.shape
-        r2 = fit.sigma2 * (n - p if fit.reml else n)
+        n, p = self.n_obs, len(self.fixef)
+        dof = n - p if fit.reml else n
+        r2 = fit.sigma2 * dof
         log_rx2 = p * np.log(fit.sigma2) - np.linalg.slogdet(fit.vcov_beta)[1]
-        log_dets = log_determinants(fit.objective, r2, n - p if fit.reml else n,
-                                    log_rx2 if fit.reml else None)
+        log_dets = log_determinants(fit.objective, r2, dof, log_rx2 if fit.reml else None)
         return criterion(log_dets, r2, n - p if reml else n, log_rx2 if reml else None)
 
     # --- random effects ------------------------------------------------------------
