@@ -141,8 +141,11 @@ def anova(*fits: MarginalResult, refit: bool = True, boundary: bool = False,
         only when their fixed effects are the same.
     boundary : bool
         Add the column "Pr(>Chisq) boundary": the p-value of a variance component tested
-        at zero (a 50:50 mixture of chi-square(0) and chi-square(1)) for the rows that
-        add exactly one variance parameter to the same fixed effects.
+        at zero (a 50:50 mixture of chi-square(0) and chi-square(1): half the chi-square
+        tail) for the rows that add exactly one variance parameter to the same fixed
+        effects.  Off by default: lme4's ``anova`` reports the chi-square tail only
+        (``Pr(>Chisq)``, conservative at the boundary); R's hglm ``lrt``
+        (:func:`hglm.lrt`) halves its p-value by default.
     model_names : sequence of str, optional
         Row labels (default ``fit1``, ``fit2``, ... in the order given).
 

@@ -29,7 +29,7 @@ def check_counts(problem: Problem) -> None:
     name = problem.family.name
     if name == "binomial":
         counts = {"trials (weights)": problem.weights,
-                  "successes (y * weights)": problem.weights * problem.y}
+                  "successes (y * weights)": problem.counts}
     elif name == "poisson":
         counts = {"counts (y)": problem.y}
     else:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
+import importlib
+import importlib.util
+import io
+import os
 from contextlib import nullcontext
+from pathlib import Path
 
 from hglm.engine import _blas
 
@@ -14,16 +20,61 @@ def test_eigh_threads() -> None:
     assert not isinstance(_blas.eigh_threads(2000), nullcontext)
 
 
-def test_no_choice_reads_the_machine_load(monkeypatch) -> None:
-    """The thread choices never look at /proc (the load), so results cannot depend on
-    what else runs."""
-    def forbidden(*args, **kwargs):
-        raise AssertionError("a thread choice read a file")
+CHOICES = (_blas.lapack_threads, _blas.inverse_threads, _blas.eigh_threads,
+           _blas.optimizer_threads)
 
-    monkeypatch.setattr("builtins.open", forbidden)
-    for size in (50, 500, 3000, 5000):
-        _blas.eigh_threads(size)
-        _blas.lapack_threads(size)
+
+def _watch_the_load(monkeypatch) -> list[str]:
+    """Every route to the machine's load, watched: os.getloadavg and psutil's load and
+    CPU use answer a busy machine, and a read of /proc (loadavg, stat, pressure) by
+    open, io.open, os.open or pathlib is let through; each is recorded in the list
+    returned (recorded, not refused, so that no caller can swallow the refusal)."""
+    reads: list[str] = []
+
+    def answer(name: str, value: object):
+        def spy(*args, **kwargs):
+            reads.append(name)
+            return value
+        return spy
+
+    def watched(real):
+        def opener(file, *args, **kwargs):
+            if str(file).startswith("/proc"):
+                reads.append(str(file))
+            return real(file, *args, **kwargs)
+        return opener
+
+    if importlib.util.find_spec("psutil") is not None:
+        psutil = importlib.import_module("psutil")  # imported before open is watched
+        for name, value in (("getloadavg", (64.0, 64.0, 64.0)), ("cpu_percent", 100.0),
+                            ("cpu_times_percent", None), ("cpu_times", None)):
+            monkeypatch.setattr(psutil, name, answer(f"psutil.{name}", value))
+    monkeypatch.setattr(os, "getloadavg", answer("os.getloadavg", (64.0, 64.0, 64.0)))
+    for module, name in ((builtins, "open"), (io, "open"), (os, "open"),
+                         (Path, "open"), (Path, "read_text"), (Path, "read_bytes")):
+        monkeypatch.setattr(module, name, watched(getattr(module, name)))
+    return reads
+
+
+def _one_thread(choice, size: int) -> bool:
+    """Whether a choice limits BLAS to one thread (the limit lifted on leaving it)."""
+    with choice(size) as limiter:
+        return limiter is not None
+
+
+def test_no_choice_reads_the_machine_load(monkeypatch) -> None:
+    """The thread choices never look at the machine's load, by any route, so results
+    cannot depend on what else runs; on a busy machine they follow the order alone."""
+    _blas._controller()  # the BLAS libraries found once (not a reading of the load)
+    reads = _watch_the_load(monkeypatch)
+    sizes = (50, 500, 3000, 5000)
+    chosen = {size: [_one_thread(choice, size) for choice in CHOICES] for size in sizes}
+    with _blas.single_thread():
+        pass
+    assert reads == []
+    # lapack (100 <= order < 2000), inverse and optimizer (< 2000), eigh (100 <= order < 4000)
+    assert chosen == {50: [False, True, False, True], 500: [True] * 4,
+                      3000: [False, False, True, False], 5000: [False] * 4}
 
 
 def test_optimizer_and_inverse_threads() -> None:

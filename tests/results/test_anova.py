@@ -38,6 +38,18 @@ def test_the_table_is_the_likelihood_ratio_by_hand(nested):
     assert table.heading == ["Models:", "small: y ~ x + (1|g)"]
 
 
+def test_no_halving_by_default(nested):
+    """As lme4's anova: Pr(>Chisq) is the chi-square tail, and no boundary column unless
+    asked for."""
+    _, medium, large = nested
+    table = anova_table([medium, large], ["m", "l"], [None, None])
+    assert BOUNDARY_COLUMN not in table.columns
+    stat = table.loc["l", "Chisq"]
+    assert table.loc["l", "Pr(>Chisq)"] == pytest.approx(stats.chi2.sf(stat, 1), rel=1e-12)
+    assert str(hglm.anova(medium, large)) == str(
+        anova_table([medium, large], ["fit1", "fit2"], [medium.formula, large.formula]))
+
+
 def test_boundary_pvalue_for_one_variance_component(nested):
     _, medium, large = nested
     table = anova_table([medium, large], ["m", "l"], [None, None], boundary=True)

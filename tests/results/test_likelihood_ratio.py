@@ -28,6 +28,17 @@ def test_one_model_against_its_glm(nested) -> None:
     assert res.data_name == "fit1"
 
 
+def test_boundary_halving_is_rs_default_and_optional(nested) -> None:
+    """R's lrt halves the chi-square tail (the 50:50 boundary mixture); boundary=False
+    gives the tail itself, as anova's Pr(>Chisq)."""
+    one, two = nested
+    for args in ((one,), (two, one)):
+        halved, tail = hglm.lrt(*args), hglm.lrt(*args, boundary=False)
+        assert tail.statistic == halved.statistic and tail.df == halved.df
+        assert tail.p_value == stats.chi2.sf(tail.statistic, tail.df)
+        assert halved.p_value == tail.p_value / 2.0
+
+
 def test_two_nested_models(nested) -> None:
     one, two = nested
     res = hglm.lrt(two, one)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import hglm
 from hglm.engine import Indicator
 from hglm.results.prediction import (
     mean_v,
@@ -52,3 +53,45 @@ def test_term_slices_and_the_means_of_v():
     assert term_slices(blocks) == [slice(0, 3), slice(3, 5)]
     np.testing.assert_array_equal(mean_v(inverse_gamma_result().problem), np.ones(15))
     np.testing.assert_array_equal(mean_v(lmm_fit().problem), np.zeros(12))
+
+
+def _correlated_data() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Ten levels, six rows each; A a known covariance; W a ring's neighbourhood."""
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(10), 6)
+    y = rng.normal(size=60) + np.repeat(rng.normal(size=10), 6)
+    frame = pd.DataFrame({"y": y, "x": rng.normal(size=60), "g": [f"l{i}" for i in g]})
+    A = 0.7 * np.eye(10) + 0.3
+    W = np.roll(np.eye(10), 1, axis=1) + np.roll(np.eye(10), -1, axis=1)
+    return frame, A, W
+
+
+@pytest.mark.parametrize("covariance", ["rand_cov", "CAR"])
+@pytest.mark.filterwarnings("ignore::hglm.NumericalGuardWarning")  # the ring's CAR fit
+def test_new_rows_of_a_correlated_term_use_u(covariance):
+    """A term fitted on independent effects v with u = T v (a known covariance, a CAR
+    term): the rows it was fitted to predict the fitted linear predictor (Z u, not Z v),
+    and a row without a level its fixed part."""
+    frame, A, W = _correlated_data()
+    X = np.column_stack([np.ones(60), frame["x"]])
+    Z = np.eye(10)[frame["g"].str[1:].astype(int)]
+    given = {"rand_cov": [A]} if covariance == "rand_cov" else {"rand_family": hglm.CAR(W)}
+    fit = hglm.hglm(frame["y"], X, Z, **given)
+    np.testing.assert_allclose(fit.predict(X=X, Z=Z, type="link"), fit.linear_predictor,
+                               rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(X=X[:2], Z=np.zeros((2, 10)), type="link"),
+                               X[:2] @ fit.fixef.to_numpy(), rtol=1e-12)
+
+
+def test_new_data_of_a_known_covariance_formula_fit():
+    frame, A, _ = _correlated_data()
+    labels = [f"l{i}" for i in range(10)]
+    fit = hglm.hglm2("y ~ x + (1|g)", data=frame,
+                     cov={"g": pd.DataFrame(A, index=labels, columns=labels)})
+    np.testing.assert_allclose(fit.predict(frame, type="link"), fit.linear_predictor,
+                               rtol=1e-12)
+    new = pd.DataFrame({"x": [0.5], "g": ["unseen"]})
+    np.testing.assert_allclose(fit.predict(new, type="link"),
+                               fit.fixef["(Intercept)"] + 0.5 * fit.fixef["x"], rtol=1e-12)
+    with pytest.raises(ValueError, match="unseen"):
+        fit.predict(new, unseen="raise")

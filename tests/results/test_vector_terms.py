@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hglm.api import _ENGINE
+from hglm.hglm_fit import ENGINE_HOOKS
 from hglm.results import MarginalResult
 from hglm.spec import assemble, design_from_lme4
 
@@ -39,7 +39,7 @@ def _result() -> MarginalResult:
         design.y, design.X, design.random, rand_c=None, family="gaussian",
         rand_family="gaussian", x_disp=None, link_disp="log", x_rand_disp=None,
         link_rand_disp="log", rand_cov=None, rand_cov_labels=None, weights=None,
-        offset=None, fix_disp=None, random_labels=labels, engine=_ENGINE,
+        offset=None, fix_disp=None, random_labels=labels, engine=ENGINE_HOOKS,
     )
     q = sum(b.width if hasattr(b, "width") else b.n_levels for b in problem.blocks)
     v = np.arange(q, dtype=float) / 10.0

@@ -80,9 +80,12 @@ def test_binomial_counts_are_checked(arrays) -> None:
         assemble(**{**arrays, "y": y}, **{**DEFAULTS, "family": "binomial"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assemble(**{**arrays, "y": y},
-                 **{**DEFAULTS, "family": "binomial", "weights": np.full(20, 4.0)})
-        assemble(**{**arrays, "y": y + 1.0}, **{**DEFAULTS, "family": "gamma"})
+        binomial, _ = assemble(**{**arrays, "y": y},
+                               **{**DEFAULTS, "family": "binomial", "weights": np.full(20, 4.0)})
+        gamma, _ = assemble(**{**arrays, "y": y + 1.0}, **{**DEFAULTS, "family": "gamma"})
+    # the counts the checks read: a binomial's successes y * weights, else y
+    np.testing.assert_array_equal(binomial.counts, np.tile([2.0, 0.0, 4.0, 1.0], 5))
+    np.testing.assert_array_equal(gamma.counts, y + 1.0)
 
 
 def test_known_covariance_and_precision(arrays) -> None:

@@ -94,7 +94,7 @@ def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
                          "drop fix_disp (an overdispersed response: add an observation-level "
                          "random effect)")
     if problem.family.name == "binomial":
-        if not integer_counts(problem.y * problem.weights):
+        if not integer_counts(problem.counts):
             raise ValueError("weights: a binomial response needs whole numbers of successes "
                              "y * weights (proportions y with the numbers of trials as "
                              "weights); round the counts or use another family")

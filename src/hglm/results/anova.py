@@ -103,7 +103,8 @@ def anova_table(fits: Sequence[MarginalView], names: Sequence[str],
     boundary : bool
         Add the column "Pr(>Chisq) boundary": the p-value of the 50:50 chi-square(0) :
         chi-square(1) mixture for rows that add exactly one variance parameter to the
-        same fixed effects (NaN elsewhere).
+        same fixed effects (NaN elsewhere).  Off by default, as in lme4; ``Pr(>Chisq)``
+        is never halved.
 
     Returns
     -------

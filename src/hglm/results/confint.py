@@ -27,6 +27,7 @@ from scipy import optimize, stats
 
 from ..fit.glmm_profile import GLMMProfile
 from ..fit.glmm_result import GLMMFit
+from .lmm_criteria import criterion, log_determinants
 from .marginal_view import MarginalView
 
 Array = np.ndarray
@@ -149,16 +150,14 @@ class LMMProfile:
         dev = self._dev
         st = dev.state(np.asarray(theta, dtype=float))
         _, cxx = dev.fixed_columns(st.factor)
-        dof = dev.dof
-        core = st.objective - dof * (1.0 + np.log(2.0 * np.pi * st.r2 / dof))
-        if dev.reml:
-            core += np.linalg.slogdet(cxx)[1]  # log|R_X|^2 = -log|C^{-1}_xx|
-        return float(core), float(st.r2), st.delta[: self.p].copy(), cxx
+        log_rx2 = -np.linalg.slogdet(cxx)[1] if dev.reml else None
+        core = log_determinants(st.objective, st.r2, dev.dof, log_rx2)
+        return core, float(st.r2), st.delta[: self.p].copy(), cxx
 
     def ml_deviance(self, theta: Array) -> float:
         """-2 log-likelihood at theta with beta and sigma at their optimum."""
         core, r2, _, _ = self.pieces(theta)
-        return core + self.n * (1.0 + _LOG_2PI + np.log(r2 / self.n))
+        return criterion(core, r2, self.n)
 
     def _full(self, theta: Array, sigma: float, r2_extra: float = 0.0) -> float:
         core, r2, _, _ = self.pieces(theta)
@@ -184,7 +183,7 @@ class LMMProfile:
         def objective(theta: Array) -> float:
             core, r2, beta, cxx = self.pieces(theta)
             r2b = r2 + (b - beta[j]) ** 2 / cxx[j, j]
-            return core + self.n * (1.0 + _LOG_2PI + np.log(r2b / self.n))
+            return criterion(core, r2b, self.n)
 
         return _minimum(objective, self.theta_hat, [(0.0, None)] * self.k)
 

@@ -15,11 +15,12 @@ import pandas as pd
 from scipy import sparse, stats
 
 from ..fit import EngineFit, fit_likelihoods, glm_loglik
-from ..spec import ModelDesign, Names, new_design, new_offset
+from ..spec import ModelDesign, Names
 from .base import MixedModelResult
 from .export import to_dict
 from .lme4_summary import SINGULAR_NOTE
 from .plots import plot_fit
+from .prediction import linear_predictor, new_linear_predictor
 from .summary import Summary
 from .term_layout import term_layouts
 from .varcorr import varcorr_frame
@@ -144,41 +145,26 @@ class HGLMResult(MixedModelResult):
     def _new_linear_predictor(
         self, newdata: object, X: object, Z: object, offset: object, unseen: str
     ) -> Array:
+        """X beta + Z u (+ offset) of new rows: ``newdata`` of a formula fit, or the
+        matrices X and Z of the matrix interface."""
         pb = self._engine.problem
         beta, v = self._engine.beta, self._engine.v
-        X_new, blocks, default_offset = self._new_designs(newdata, X, Z, unseen)
-        eta = X_new @ beta
-        for block, sl, t in zip(blocks, self._engine.fitter.term_slices, pb.terms, strict=True):
-            block = sparse.csr_matrix(block)
-            eta = eta + block @ v[sl]
-            psi_v = float(t.family.link.link(np.array(t.family.psi)))
-            if psi_v != 0.0:
-                eta = eta + psi_v * (np.diff(block.indptr) == 0)
-        if offset is not None:
-            eta = eta + np.asarray(offset, dtype=float)
-        elif default_offset is not None:
-            eta = eta + default_offset
-        return eta
-
-    def _new_designs(
-        self, newdata: object, X: object, Z: object, unseen: str
-    ) -> tuple[Array, list, Array | None]:
-        """X, the blocks of Z and the formula's offset (None for matrices) of new rows."""
         if newdata is not None:
             if self.design is None:
                 raise ValueError("newdata: needs a formula fit; pass X= and Z= instead")
-            X_new, blocks = new_design(self.design, newdata, unseen=unseen)
-            return X_new, blocks, new_offset(self.design, newdata)
+            return new_linear_predictor(pb, self.design, beta, v, newdata, False, offset,
+                                        unseen)
         if X is None or Z is None:
             raise ValueError("X, Z: give both for a matrix-interface prediction")
         X_new = np.asarray(X, dtype=float)
         Zm = sparse.csr_matrix(Z)
-        beta, v = self._engine.beta, self._engine.v
         if Zm.shape[1] != v.shape[0] or X_new.shape[1] != beta.shape[0]:
             raise ValueError(
                 f"X, Z: need {beta.shape[0]} and {v.shape[0]} columns as in the fit"
             )
-        return X_new, [Zm[:, sl] for sl in self._engine.fitter.term_slices], None
+        blocks = [Zm[:, sl] for sl in self._engine.fitter.term_slices]
+        return linear_predictor(pb, X_new, blocks, beta, v,
+                                None if offset is None else np.asarray(offset, dtype=float))
 
     def null_loglik(self) -> float:
         """Log-likelihood of the GLM without random effects (R's null model of ``lrt``)."""

@@ -33,18 +33,25 @@ class LRTResult:
     __repr__ = __str__
 
 
-def lrt(fit1: HGLMResult, fit2: HGLMResult | None = None) -> LRTResult:
+def lrt(fit1: HGLMResult, fit2: HGLMResult | None = None, *,
+        boundary: bool = True) -> LRTResult:
     """R's ``lrt``: likelihood-ratio test of the variance components.
 
     With one model, it is tested against its GLM without random effects using
     2 |pvh - logLik(glm)| on as many df as random terms; with two models,
-    2 |pbvh1 - pbvh2| on the difference in their numbers of random terms.  The p-value
-    is half the chi-square tail (a 50:50 mixture for a boundary null).
+    2 |pbvh1 - pbvh2| on the difference in their numbers of random terms.
 
     Parameters
     ----------
     fit1, fit2 : HGLMResult
         Fits made with ``calc_like=True``.
+    boundary : bool
+        True (R's ``lrt``, the default): the p-value is half the chi-square tail, R's
+        reading of a variance tested at its boundary zero, whose statistic follows a
+        50:50 mixture of chi-square(0) and chi-square(1) (Self & Liang 1987; for df > 1
+        R halves the df's tail all the same).  False: the chi-square tail, as the
+        ``Pr(>Chisq)`` column of :func:`hglm.anova` (whose ``boundary=True`` adds the
+        mixture's p-value, off by default as in lme4).
     """
     for j, f in enumerate((fit1, fit2)):
         if f is not None and getattr(f, "likelihood", None) is None:
@@ -59,7 +66,8 @@ def lrt(fit1: HGLMResult, fit2: HGLMResult | None = None) -> LRTResult:
         if df == 0:
             raise ValueError("fit2: has as many random terms as fit1; lrt compares nested models")
         name = "fit1 v.s. fit2"
-    return LRTResult(stat, df, float(stats.chi2.sf(stat, df) / 2.0), name)
+    tail = float(stats.chi2.sf(stat, df))
+    return LRTResult(stat, df, tail / 2.0 if boundary else tail, name)
 
 
 def _n_variance_parameters(fit: object) -> int:

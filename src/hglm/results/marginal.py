@@ -31,6 +31,7 @@ from ..spec import ModelDesign, Names, Problem
 from .base import MixedModelResult
 from .confint import confidence_intervals
 from .lme4_summary import LMMSummary
+from .lmm_criteria import criterion, log_determinants
 from .marginal_export import marginal_dict
 from .marginal_plots import plot_marginal
 from .marginal_view import MarginalFit
@@ -192,19 +193,15 @@ class MarginalResult(MixedModelResult):
 
     def _lmm_criterion(self, reml: bool) -> float:
         """The ML deviance or the REML criterion of an LMM at the fitted theta, from the
-        fit's own pieces (Bates et al. 2015, eqs. 34 and 41): with r^2 = sigma^2 dof,
-        log|R_X|^2 = p log sigma^2 - log|vcov(beta)|, both criteria share
-        log|L|^2 - sum log w and differ in log|R_X|^2 and the degrees of freedom."""
+        fit's own pieces (:mod:`.lmm_criteria`): r^2 = sigma^2 dof and
+        log|R_X|^2 = p log sigma^2 - log|vcov(beta)|."""
         fit = self._fit
-        n, p = self.problem.X.shape
+        n, p = self.n_obs, len(self.fixef)
         dof = n - p if fit.reml else n
         r2 = fit.sigma2 * dof
         log_rx2 = p * np.log(fit.sigma2) - np.linalg.slogdet(fit.vcov_beta)[1]
-        core = fit.objective - dof * (1.0 + np.log(2.0 * np.pi * r2 / dof))
-        core -= log_rx2 if fit.reml else 0.0
-        target = n - p if reml else n
-        out = core + target * (1.0 + np.log(2.0 * np.pi * r2 / target))
-        return float(out + (log_rx2 if reml else 0.0))
+        log_dets = log_determinants(fit.objective, r2, dof, log_rx2 if fit.reml else None)
+        return criterion(log_dets, r2, n - p if reml else n, log_rx2 if reml else None)
 
     # --- random effects ------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..engine import Grouped, Indicator, block_width
 from ..spec import ModelDesign, Problem, new_design, new_offset
@@ -103,9 +104,44 @@ def mean_v(problem: Problem) -> Array:
     ])
 
 
+def linear_predictor(problem: Problem, X: Array, blocks: list[object], beta: Array,
+                     v: Array, offset: Array | None) -> Array:
+    """The linear predictor of rows given by their fixed design and blocks of Z.
+
+    Parameters
+    ----------
+    problem : Problem
+        The fitted model's arrays (its terms' transforms and random families).
+    X : ndarray
+        The rows' fixed design (the fitted model's columns).
+    blocks : list
+        The rows' columns of Z of each term, as given (before a known covariance's or a
+        spatial term's transform).
+    beta, v : ndarray
+        Fixed effects and conditional modes (fitted scale).
+    offset : ndarray or None
+        The rows' offset.
+
+    Returns
+    -------
+    ndarray
+        X beta + Z u (+ offset), u = T v for a correlated term fitted on independent
+        effects v (``RandomTermModel.transform``); a row without a level of a term (no
+        entry in its block: a new, missing or population-level level) gets the random
+        effect's mean.
+    """
+    eta = X @ beta
+    means = mean_v(problem)
+    for block, sl, term in zip(blocks, term_slices(problem.blocks), problem.terms, strict=True):
+        rows = sparse.csr_matrix(block)
+        vk = v[sl] if term.transform is None else term.transform @ v[sl]
+        eta = eta + rows @ vk + means[sl.start] * (np.diff(rows.indptr) == 0)
+    return eta if offset is None else eta + offset
+
+
 def new_linear_predictor(problem: Problem, design: ModelDesign, beta: Array, v: Array,
-                         newdata: object, population: bool,
-                         offset: object | None) -> Array:
+                         newdata: object, population: bool, offset: object | None,
+                         unseen: str = "mean") -> Array:
     """The linear predictor of new rows of a formula fit.
 
     Parameters
@@ -121,21 +157,16 @@ def new_linear_predictor(problem: Problem, design: ModelDesign, beta: Array, v: 
         Random effects at their mean (:func:`population_frame`).
     offset : array-like or None
         The rows' offset; None: the formula's ``offset()`` terms, else 0.
+    unseen : {"mean", "raise"}
+        A level not seen in fitting gets the random effect's mean, or raises ValueError.
 
     Returns
     -------
     ndarray
-        X beta + Z u (+ offset); a row without a level of a grouping factor (new,
-        missing, or at the population level) gets the random effect's mean.
+        :func:`linear_predictor` of the rows the design encodes from ``newdata``.
     """
     frame = population_frame(newdata, design) if population else newdata
-    X, blocks = new_design(design, frame, unseen="mean")
-    eta = X @ beta
-    means = mean_v(problem)
-    for block, sl, term in zip(blocks, term_slices(problem.blocks), problem.terms, strict=True):
-        vk = v[sl] if term.transform is None else term.transform @ v[sl]
-        eta = eta + block @ vk + means[sl.start] * (block.getnnz(axis=1) == 0)
-    if offset is not None:
-        return eta + np.asarray(offset, dtype=float)
-    default = new_offset(design, frame)
-    return eta if default is None else eta + default
+    X, blocks = new_design(design, frame, unseen=unseen)
+    rows_offset = new_offset(design, frame) if offset is None else np.asarray(offset,
+                                                                               dtype=float)
+    return linear_predictor(problem, X, blocks, beta, v, rows_offset)

@@ -166,9 +166,6 @@ def assemble(
     rand_fams = rand_families(rand_family, len(columns))
     w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
     check_prior_weights(w)
-    if response.fixed_dispersion:
-        warn_non_integer_counts(y_arr * w if response.name == "binomial" else y_arr,
-                                response.name)
     off = np.zeros(n) if offset is None else vector_argument(offset, "offset", n)
     xd_arr, disp_names = _residual_disp_design(x_disp, n)
     terms, rand_disp_names = _term_models(
@@ -180,6 +177,8 @@ def assemble(
         y_arr, X_arr, [engine.block(c) for c in columns], terms, response, w, off, xd_arr,
         get_link(link_disp, "link_disp"), fix,
     )
+    if response.fixed_dispersion:
+        warn_non_integer_counts(problem.counts, response.name)
     if random_labels is None:
         random_labels = (
             column_names(Z, "Z.", sum(sizes)), [f"Random{k + 1}" for k in range(len(sizes))]

@@ -174,6 +174,12 @@ class Problem:
     fix_disp: float | None
 
     @property
+    def counts(self) -> Array:
+        """The counts of a binomial or Poisson likelihood: a binomial response's successes
+        y * weights (y the proportions, the weights the trials), else y."""
+        return self.y * self.weights if self.family.name == "binomial" else self.y
+
+    @property
     def is_linear(self) -> bool:
         """True when the augmented IWLS weights do not depend on (beta, v)."""
         return self.family.name == "gaussian" and self.family.link.name == "identity" and all(
