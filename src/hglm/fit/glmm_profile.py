@@ -33,7 +33,8 @@ def check_profile(fit: GLMMFit) -> None:
     pb = fit.problem
     reason = None
     if fit.reml or fit.nAGQ == 0:
-        reason = f"a {fit.method} fit has no likelihood in the fixed effects to profile"
+        reason = (f"a {fit.method} fit is not profiled (its fixed effects are at the joint "
+                  "mode, not parameters of its deviance)")
     elif pb.x_disp is not None:
         reason = "a fit with a residual-dispersion model is not profiled"
     elif any(t.n_theta > 1 for t in pb.terms):
