@@ -7,15 +7,22 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import optimize, special
+from scipy import optimize, sparse, special
 from shared import load_data
 
 import hglm.fit.glmm as glmm_module
-from hglm.engine import Indicator
+from hglm.engine import Indicator, as_block
 from hglm.fit import ConvergenceWarning, fit_glmm
 from hglm.fit.laplace import LaplaceDeviance
 from hglm.fit.lmm import fit_lmm
-from hglm.spec import CAR, Problem, RandomTermModel, get_link, response_family
+from hglm.spec import (
+    CAR,
+    KnownPrecision,
+    Problem,
+    RandomTermModel,
+    get_link,
+    response_family,
+)
 from hglm.spec.families import random_family
 
 from .glmm_problems import gaussian_lmm, glmm_problem, vector_problem
@@ -275,3 +282,30 @@ def test_gaussian_vector_fit_is_lmer(reml):
     assert fit.sigma2 == pytest.approx(lmm.sigma2, rel=1e-6)
     for ours, theirs in zip(fit.covariances, lmm.covariances, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family, nagq, reml", [("binomial", 1, False), ("poisson", 0, False),
+                                                ("binomial", 1, True)])
+def test_known_precision_term_equals_the_dense_covariance_fit(family, nagq, reml):
+    """u ~ N(0, lambda Q^{-1}) with Q sparse is the term Z L (L L' = Q^{-1}) with
+    independent effects: the same deviance, variance, fixed effects and SEs."""
+    q = 12
+    pb = glmm_problem(family, "log" if family == "poisson" else None, seed=5, n=150,
+                      levels=(q,), sd=1.0)
+    A = np.eye(q) + 0.4 * (np.eye(q, k=1) + np.eye(q, k=-1))
+    precision = Problem(pb.y, pb.X, pb.blocks, [RandomTermModel(
+        random_family("gaussian"), None, get_link("log"),
+        KnownPrecision(sparse.csc_matrix(np.linalg.inv(A))))], pb.family, pb.weights,
+        pb.offset, None, pb.link_disp, None)
+    dense = Problem(pb.y, pb.X, [as_block(pb.blocks[0].toarray() @ np.linalg.cholesky(A))],
+                    pb.terms, pb.family, pb.weights, pb.offset, None, pb.link_disp, None)
+    by_precision = fit_glmm(precision, nAGQ=nagq, reml=reml)
+    by_factor = fit_glmm(dense, nAGQ=nagq, reml=reml)
+    assert by_precision.converged and not by_precision.singular
+    assert by_precision.objective == pytest.approx(by_factor.objective, abs=1e-7)
+    np.testing.assert_allclose(by_precision.lam, by_factor.lam, rtol=1e-5)
+    np.testing.assert_allclose(by_precision.beta, by_factor.beta, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.diag(by_precision.vcov_beta), np.diag(by_factor.vcov_beta),
+                               rtol=1e-4)
+    np.testing.assert_allclose(by_precision.v,
+                               np.linalg.cholesky(A) @ by_factor.v, rtol=1e-5, atol=1e-7)

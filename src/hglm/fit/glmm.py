@@ -78,9 +78,6 @@ def check_glmm(problem: Problem, nAGQ: int, reml: bool) -> None:
         if t.x_disp is not None:
             raise ValueError(f"x_rand_disp: random term {k + 1} has a dispersion model; "
                              "marginal-likelihood fits estimate one variance per term")
-        if t.precision is not None:
-            raise ValueError(f"random term {k + 1} has a known precision: not supported by "
-                             "marginal-likelihood fits yet; fit it by EQL")
     if nAGQ > 1:
         check_quadrature(problem, nAGQ)
     gaussian = all(t.family.is_gaussian for t in problem.terms)

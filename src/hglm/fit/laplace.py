@@ -27,6 +27,11 @@ Where the fixed effects stand is the ``kind``:
     "nAGQ0":  at the joint mode of h (lme4's nAGQ = 0, the ML form);
     "REML":   at the joint mode of h.
 
+A term with a known precision Q (effects u ~ N(0, lambda Q^{-1})) enters M as Q / lambda
+and -2 log f(u) as u'Qu / lambda + q log(2 pi lambda) - log|Q| (:func:`.likelihood.
+precision_loglik`; the engine's log-determinants leave out the same log|Q|); its
+gradient is by differences.
+
 The gradient (Gaussian effects) is analytic.  With m_i = t_i' M^{-1} t_i (t_i the row of
 the inner design T1: Z, or [X, Z]), g_i = m_i W'_i, a = M^{-1} T1'g, e_i = dl_i / dlog phi_i
 and, per term, S_k = v_k'v_k and H_k = tr(M^{-1}) over its effects:
@@ -74,7 +79,7 @@ from .conditional_mode import Mode, ModeFinder
 from .densities import ResponseDensity, ResponseDerivatives, random_curvature
 from .diagnostics import Divergence
 from .differences import value_gradient
-from .likelihood import random_loglik
+from .likelihood import precision_loglik, random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
 
@@ -130,7 +135,9 @@ class LaplaceDeviance:
         self.modes = ModeFinder(problem, kind != "ML", self.density)
         self.z_system = self.modes.system if kind == "ML" else random_effects_system(problem)
         self.inner = self.modes.system if kind == "REML" else self.z_system
-        self.gaussian_effects = all(t.family.is_gaussian for t in problem.terms)
+        # the analytic gradient: Gaussian effects without a known precision
+        self.gaussian_effects = all(t.family.is_gaussian and t.precision is None
+                                    for t in problem.terms)
         self.slices = self.modes.effects.slices
         self.n_eval = 0
         self._kept: list[LaplaceState] = []
@@ -138,7 +145,8 @@ class LaplaceDeviance:
 
     @property
     def analytic_gradient(self) -> bool:
-        """Whether :meth:`gradient` is analytic (Gaussian random effects)."""
+        """Whether :meth:`gradient` is analytic (Gaussian random effects, none with a
+        known precision)."""
         return self.gaussian_effects
 
     def state(self, x: Array) -> LaplaceState:
@@ -240,7 +248,8 @@ class LaplaceDeviance:
         return out
 
     def _random_loglik(self, v: Array, lam_eff: Array) -> float:
-        return sum(random_loglik(v[sl], t.family, lam_eff[sl])
+        return sum(random_loglik(v[sl], t.family, lam_eff[sl]) if t.precision is None
+                   else precision_loglik(v[sl], t.precision, lam_eff[sl])
                    for sl, t in zip(self.slices, self.pb.terms, strict=True))
 
     def _curvature_terms(self, factor: object, system: System,
