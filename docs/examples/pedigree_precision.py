@@ -40,3 +40,9 @@ dense = hglm.hglm2("y ~ 1 + (1|animal)", data=df, cov={"animal": A_df})
 show("same estimates", np.allclose([fit.var_fix, *fit.var_ranef, *fit.fixef],
                                    [dense.var_fix, *dense.var_ranef, *dense.fixef],
                                    rtol=1e-5))
+# a binary trait on the same pedigree, by glmer's Laplace ML (method="ML")
+df["b"] = (df["y"] > 10.5).astype(int)
+binary = hglm.hglm2("b ~ 1 + (1|animal)", data=df, cov={"animal": Ainv},
+                    family="binomial", method="ML")
+show("binary trait: logLik", binary.loglik)
+show("binary trait: sd of breeding values (logit scale)", binary.varcorr["sdcor"].iloc[0])
