@@ -2,7 +2,9 @@
 (DESIGN.md, step 2).
 
 The working weights and responses of the n observations and the q pseudo-observations
-of the random effects, and the IWLS loop on T'WT delta = T'Wz with its stopping rule.
+of the random effects, and the IWLS loop on T'WT delta = T'Wz with its stopping rule
+(Newton's steps in v for a random family's non-canonical link, the last step by the
+expected information).
 The fixed effects are inside the solve (EQL, as lme4's nAGQ = 0), or held at given
 values as part of the offset with only v solved (the conditional modes of a Laplace fit
 at given beta): then the system is built on Z alone (:func:`random_effects_system`).
@@ -207,9 +209,10 @@ class PenalizedIRLS:
         eta_lin = self.linear_predictor(delta)
         inner_tol = self.tol if shift is None else shift.tol
         previous, halvings = np.inf, self.halvings
-        # Newton's steps in the random effects of a non-canonical link, where the
-        # expected information's steps converge slowly (u >> psi) or overshoot; a last
-        # step by the expected information gives the round its factor (DESIGN.md step 3)
+        # Newton's steps in the random effects of a non-canonical link, whose expected
+        # information's steps are too short or too long away from u = psi (Gamma
+        # identity: 1 / u against 1 / u^2); a last step by the expected information
+        # gives the round its factor and weights (DESIGN.md step 3)
         newton = shift is None and not self.effects.canonical
         for step in range(INNER_MAXIT):
             self.steps += 1
@@ -283,7 +286,8 @@ class PenalizedIRLS:
         step, which solves another system).  From a start deep
         in the tail of a random family (v = -20 under a log link) the full step
         overshoots to u = inf; the halved, then descending, steps bring it in.  A fit
-        whose steps stay finite is never guarded: its steps are the plain IWLS steps.
+        whose steps stay finite is never guarded: its steps are the plain IWLS steps
+        (Newton's in v for a non-canonical random link, :meth:`solve`).
 
         Raises
         ------
