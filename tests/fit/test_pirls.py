@@ -3,15 +3,18 @@ solve for v with beta held in the offset, against direct solves and an EQL fit."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from hglm.engine import as_block, make_system
 from hglm.fit.densities import ResponseDensity
+from hglm.fit.diagnostics import Divergence
 from hglm.fit.eql import Options, fit_eql
 from hglm.fit.pirls import PenalizedIRLS, ResponseShift, random_effects_system
 from hglm.fit.random_effects import RandomEffects
-from hglm.spec import Gamma, Problem, RandomTermModel
+from hglm.spec import Gamma, Poisson, Problem, RandomTermModel
 from hglm.spec.families import random_family, response_family
 from hglm.spec.links import LINKS
 
@@ -154,10 +157,13 @@ def _poisson_gamma() -> Problem:
     return make_problem(y, X, Z, "poisson", Gamma("log"))
 
 
-@pytest.mark.parametrize("v0", [-20.0, -50.0])
+@pytest.mark.parametrize("v0", [-20.0, -50.0, -100.0])
 def test_a_start_deep_in_the_tail_is_brought_in_by_step_halving(v0: float) -> None:
     """From v = -20 (u = 2e-9) the full IWLS step overshoots to u = inf; halving it
-    brings the fit to the fit from the default start."""
+    brings the fit to the fit from the default start.  From v = -100 the weights vanish
+    (u = 4e-44) and the halved steps stall: the first round is solved again from the
+    default start of (beta, v) at the user's dispersions, and lands on the same fit (the
+    halved steps used to stop there as if converged, at another fixed point)."""
     pb = _poisson_gamma()
     q = pb.blocks[0].n_levels
     startval = np.concatenate([[1.0, 0.3], np.full(q, v0), [0.5, 1.0]])
@@ -168,6 +174,36 @@ def test_a_start_deep_in_the_tail_is_brought_in_by_step_halving(v0: float) -> No
     np.testing.assert_allclose(far.v, default.v, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(far.lam, default.lam, rtol=1e-7)
     np.testing.assert_allclose(far.phi, default.phi, rtol=1e-7)
+
+
+def test_newton_steps_for_a_non_canonical_random_link() -> None:
+    """Gamma(identity) effects: the expected information 1 / u is too small for u > 1
+    (slow steps) and too large for u < 1 (overshoot), and its halved steps do not
+    converge; Newton's steps (information 1 / u^2) solve the score equations, and the
+    solve still returns the expected information's weights (the round's leverages and
+    standard errors)."""
+    rng, g, n, x, X, Z = count_data(5)
+    y = rng.poisson(5 + x + rng.gamma(0.5, 8.0, size=Z.shape[1])[g]).astype(float)
+    pb = replace(make_problem(y, X, Z, "poisson", Gamma("identity")),
+                 family=Poisson("identity").as_response())
+    q = Z.shape[1]
+    phi, lam, start = np.ones(n), np.full(q, 2.0), np.concatenate([[5.0, 1.0], np.ones(q)])
+    effects = RandomEffects(pb)
+    sol = PenalizedIRLS(pb, make_system(X, pb.blocks), effects, 1e-24).solve(start, phi, lam)
+    beta, v = sol.delta[:2], sol.delta[2:]
+    mu = X @ beta + Z @ v  # identity links: u = v
+    assert np.ptp(v) > 10.0  # far from psi = 1, where the two informations differ
+    score = np.concatenate([X.T @ ((y - mu) / mu), Z.T @ ((y - mu) / mu) + (1.0 - v) / (v * lam)])
+    w2 = 1.0 / (v * lam)
+    np.testing.assert_allclose(sol.w2, w2, rtol=1e-8)
+    step = np.linalg.solve(np.block([[X.T @ (X / mu[:, None]), X.T @ (Z / mu[:, None])],
+                                     [Z.T @ (X / mu[:, None]),
+                                      Z.T @ (Z / mu[:, None]) + np.diag(w2)]]), score)
+    assert np.max(np.abs(step)) < 1e-10
+    fisher_only = RandomEffects(pb)
+    fisher_only.canonical = True  # the expected information's steps throughout
+    with pytest.raises(Divergence, match="did not converge"):
+        PenalizedIRLS(pb, make_system(X, pb.blocks), fisher_only, 1e-24).solve(start, phi, lam)
 
 
 @pytest.mark.parametrize(

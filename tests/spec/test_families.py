@@ -272,6 +272,31 @@ def test_random_deviance_is_a_quasi_deviance(cls: type[Family], link: str) -> No
     np.testing.assert_allclose(fd, -2.0 * (fam.psi - u) / fam.variance(u), rtol=1e-6)
 
 
+ALL_RANDOM_CASES = [(cls, link) for cls in (Gaussian, Gamma, Beta, InverseGamma)
+                    for link in cls.random_links]
+
+
+@pytest.mark.parametrize(("cls", "link"), ALL_RANDOM_CASES, ids=_ids(ALL_RANDOM_CASES))
+def test_random_dvariance_is_the_derivative_of_the_variance(cls: type[Family],
+                                                            link: str) -> None:
+    fam = cls(link=link).as_random()
+    u = _u(cls)
+    h = 1e-6 * np.minimum(np.maximum(np.abs(u), 1e-2), 1.0 - u if cls is Beta else 1.0)
+    fd = (fam.variance(u + h) - fam.variance(u - h)) / (2.0 * h)
+    np.testing.assert_allclose(fam.dvariance(u), fd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize(("cls", "link"), ALL_RANDOM_CASES, ids=_ids(ALL_RANDOM_CASES))
+def test_canonical_random_link_is_the_canonical_parameter(cls: type[Family],
+                                                         link: str) -> None:
+    """v is canonical when dv/du = 1 / V_r(u) up to a constant factor."""
+    fam = cls(link=link).as_random()
+    u = _u(cls)
+    ratio = fam.variance(u) * fam.link.deta_dmu(u)
+    assert fam.canonical == bool(np.allclose(ratio, ratio[0], rtol=1e-12))
+    assert fam.canonical == ((cls, link) in RANDOM_CASES)
+
+
 def test_random_gaussian_is_gaussian_flag() -> None:
     assert Gaussian().as_random().is_gaussian
     for cls in (Gamma, Beta, InverseGamma):

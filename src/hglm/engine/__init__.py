@@ -8,7 +8,7 @@ frames or estimators.
 
 from ._blas import optimizer_threads, single_thread
 from .augmented import AugmentedFactor
-from .blocks import Block, Grouped, Indicator, as_block, block_width
+from .blocks import Block, Grouped, Indicator, as_block, block_matvec, block_width
 from .congruence import transformed_blocks, transformed_system
 from .factor import (
     Factor,
@@ -42,6 +42,7 @@ __all__ = [
     "SolvingFactor",
     "System",
     "as_block",
+    "block_matvec",
     "block_width",
     "column_norms",
     "inverse_diag_blocks",

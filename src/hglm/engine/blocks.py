@@ -196,6 +196,11 @@ def block_width(block: Block) -> int:
     return block.n_levels if isinstance(block, Indicator) else block.shape[1]
 
 
+def block_matvec(block: Block, v: Array) -> Array:
+    """Z_k v: a block (Indicator, Grouped, dense or sparse) times its effects."""
+    return block.matvec(v) if isinstance(block, Indicator | Grouped) else block @ v
+
+
 def block_csr(block: Block, n: int) -> sparse.csr_matrix:
     """The n rows of a block (Indicator, dense or sparse) as a CSR matrix without
     explicit zeros."""

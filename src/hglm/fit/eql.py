@@ -11,6 +11,8 @@ The engine sees arrays only: no formulas, names or DataFrames.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .._warn import warn
@@ -61,8 +63,12 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     fitter = EQLFitter(problem, options)
     start = starting_values(problem, fitter.effects.sizes, options.startval, fitter.marginal)
     fitter.use_factors(start.factors)
+    default_delta = None
+    if options.startval is not None:
+        def default_delta() -> Array:
+            return starting_values(problem, fitter.effects.sizes, None, fitter.marginal).delta
     it = _iterate(fitter, options, start.delta,
-                  fitter.pack(start.phi, start.lam, start.factors), start.phi0)
+                  fitter.pack(start.phi, start.lam, start.factors), start.phi0, default_delta)
     rounds = 0
     if not it.converged or at_boundary(it.last.factors_next,
                                        residual_scale(problem, it.last.phi_next)):
@@ -97,9 +103,16 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
 
 
 def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
-             phi0: float) -> FixedPointIteration:
+             phi0: float, default_delta: Callable[[], Array] | None = None
+             ) -> FixedPointIteration:
     """The EQL rounds from ``state`` (rounds warm-started from ``delta``) until R's rule
     or ``maxit``.
+
+    When the first round's IWLS fails from the user's ``delta`` (a start so deep in a
+    family's tail that the IWLS weights vanish), it is solved again from
+    ``default_delta()``, the default start of (beta, v), at the same dispersions: the
+    IWLS only seeks the minimum of the penalized deviance at those dispersions, so its
+    start changes how it gets there, not where.
 
     Raises
     ------
@@ -112,7 +125,14 @@ def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
     problem = fitter.pb
 
     def step(theta: Array, last: Round | None) -> tuple[Round, Array]:
-        return fitter.step(theta, delta if last is None else last.delta)
+        if last is not None:
+            return fitter.step(theta, last.delta)
+        try:
+            return fitter.step(theta, delta)
+        except Divergence:
+            if default_delta is None:
+                raise
+            return fitter.step(theta, default_delta())
 
     it = FixedPointIteration(
         step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose

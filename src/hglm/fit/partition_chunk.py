@@ -25,6 +25,7 @@ from .guards import HAT_CEILING, DevianceFloor
 from .likelihood import conditional_loglik, random_loglik
 from .pirls import PenalizedIRLS
 from .random_effects import RandomEffects
+from .start import start_offset
 
 Array = np.ndarray
 
@@ -146,20 +147,23 @@ def start_state(chunk: Chunk, x_b: Array, v_a: float) -> ChunkState:
     return ChunkState(delta, chunk.system.linear_predictor(delta))
 
 
-def glm_sums(chunk: Chunk, coef: Array | None) -> tuple[Array, Array, float]:
-    """X'WX, X'Wz and the deviance of the GLM without random effects at ``coef`` (None:
-    at the family's starting means), one IRLS step's sums."""
+def glm_sums(chunk: Chunk, coef: Array | None, v0: list[float]) -> tuple[Array, Array, float]:
+    """X'WX, X'Wz and the deviance of the GLM without random effects, each term's effects
+    held at ``v0`` (:func:`~.start.start_offset`), at ``coef`` (None: at the family's
+    starting means), one IRLS step's sums."""
     pb, fam = chunk.problem, chunk.problem.family
+    offset = start_offset(pb, [np.full(w, v) for w, v in zip(chunk.effects.sizes, v0,
+                                                             strict=True)])
     if coef is None:
         mu = fam.clip_mu(fam.mustart(pb.y, pb.weights))
         eta = fam.link.link(mu)
         mu_eta = fam.link.mu_eta(eta)
     else:
-        eta = pb.X @ coef + pb.offset
+        eta = pb.X @ coef + offset
         mean, mu_eta = fam.link.inverse_and_mu_eta(eta)
         mu = fam.clip_mu(mean)
     ww = pb.weights * mu_eta**2 / fam.variance(mu)
-    z = eta - pb.offset + (pb.y - mu) / mu_eta
+    z = eta - offset + (pb.y - mu) / mu_eta
     dev = float(np.sum(pb.weights * fam.unit_deviance(pb.y, mu)))
     return pb.X.T @ (ww[:, None] * pb.X), pb.X.T @ (ww * z), dev
 

@@ -129,13 +129,13 @@ class PartitionedEQL:
         random effects, as :func:`~.start.starting_values` (with a dispersion model:
         its coefficients of the constant phi0, log link)."""
         md = self.model
-        coef, dev = self._glm_start()
+        v0 = [float(t.family.link.link(np.array(t.family.psi))) for t in md.terms]
+        coef, dev = self._glm_start(v0)
         if md.fix_disp is not None:
             phi0 = float(md.fix_disp)
         else:
             phi0 = 0.6 * dev / max(md.n - md.p, 1)
             phi0 = phi0 if np.isfinite(phi0) and phi0 > 0 else 1.0
-        v0 = [float(t.family.link.link(np.array(t.family.psi))) for t in md.terms]
         lam0 = 0.66 * phi0 / len(md.terms) / np.maximum(md.row_norm2, 1e-12)
         x_b = np.concatenate(
             [np.full(md.sizes[k], v0[k]) for k in md.other_terms] + [coef]
@@ -147,12 +147,13 @@ class PartitionedEQL:
             return states, coef, lam0
         return states, phi0, lam0
 
-    def _glm_start(self) -> tuple[Array, float]:
-        """The GLM's coefficients by IRLS (normal equations summed over the partitions,
-        R's stopping rule) and its deviance there."""
+    def _glm_start(self, v0: list[float]) -> tuple[Array, float]:
+        """The GLM's coefficients given each term's effects at ``v0`` (in the offset) by
+        IRLS (normal equations summed over the partitions, R's stopping rule) and its
+        deviance there."""
         coef, dev_old = None, np.inf
         for _ in range(100):
-            sums = self.parts.gather(_glm_step, None, coef)
+            sums = self.parts.gather(_glm_step, None, coef, v0)
             xtwx = sum(s[0] for s in sums)
             xtwz = sum(s[1] for s in sums)
             dev = float(sum(s[2] for s in sums))
@@ -328,8 +329,9 @@ def _start(chunk: Any, state: None, x_b: Array, v_a: float) -> tuple[Any, dict]:
     return start_state(chunk, x_b, v_a), {}
 
 
-def _glm_step(chunk: Any, state: Any, previous: Any, coef: Array | None) -> tuple:
-    return glm_sums(chunk, coef)
+def _glm_step(chunk: Any, state: Any, previous: Any, coef: Array | None,
+              v0: list[float]) -> tuple:
+    return glm_sums(chunk, coef, v0)
 
 
 def _eliminate(chunk: Any, state: Any, phi: float, lams: Array) -> tuple:

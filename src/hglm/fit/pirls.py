@@ -2,7 +2,9 @@
 (DESIGN.md, step 2).
 
 The working weights and responses of the n observations and the q pseudo-observations
-of the random effects, and the IWLS loop on T'WT delta = T'Wz with its stopping rule.
+of the random effects, and the IWLS loop on T'WT delta = T'Wz with its stopping rule
+(Newton's steps in v for a random family's non-canonical link, the last step by the
+expected information).
 The fixed effects are inside the solve (EQL, as lme4's nAGQ = 0), or held at given
 values as part of the offset with only v solved (the conditional modes of a Laplace fit
 at given beta): then the system is built on Z alone (:func:`random_effects_system`).
@@ -143,9 +145,12 @@ class PenalizedIRLS:
         phi: Array,
         lam: Array,
         shift: ResponseShift | None = None,
+        newton: bool = False,
     ) -> tuple[Array, Array, Array, Array]:
         """IWLS weights and working responses (w1, z1, w2, z2) at ``delta`` (DESIGN.md,
-        step 2); ``eta_lin`` = X beta + Z v (Z v with beta held)."""
+        step 2); ``eta_lin`` = X beta + Z v (Z v with beta held).  With ``newton``, the
+        random effects' weights are the observed information of their deviances where it
+        is positive (:meth:`RandomEffects.information`), with the same score."""
         pb, fam = self.pb, self.pb.family
         mean, mu_eta = self.mean(eta_lin)
         mu = fam.clip_mu(mean)
@@ -160,6 +165,11 @@ class PenalizedIRLS:
         u, du_dv = self.effects.scale(v)
         w2 = du_dv**2 / (self.effects.variance(u) * lam)
         z2 = v + (self.effects.psi - u) / du_dv
+        if newton:
+            score = w2 * (z2 - v)
+            observed = self.effects.information(u, du_dv) / lam
+            w2 = np.where(observed > 0, observed, w2)
+            z2 = v + score / w2
         if shift is not None:
             z1, z2 = shift.apply(w1, z1, w2, z2)
         return w1, z1, w2, z2
@@ -199,9 +209,15 @@ class PenalizedIRLS:
         eta_lin = self.linear_predictor(delta)
         inner_tol = self.tol if shift is None else shift.tol
         previous, halvings = np.inf, self.halvings
+        # Newton's steps in the random effects of a non-canonical link, whose expected
+        # information's steps are too short or too long away from u = psi (Gamma
+        # identity: 1 / u against 1 / u^2); a last step by the expected information
+        # gives the round its factor and weights (DESIGN.md step 3)
+        newton = shift is None and not self.effects.canonical
         for step in range(INNER_MAXIT):
             self.steps += 1
-            w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
+            w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None,
+                                          newton)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise Divergence("non-finite IWLS weights")
             try:
@@ -211,18 +227,22 @@ class PenalizedIRLS:
             new = factor.solve(sysm.rhs(w1, z1, w2, z2))
             if not np.all(np.isfinite(new)):
                 raise Divergence("non-finite IWLS solution")
-            new, new_eta = self._halve(
-                delta, eta_lin, new, sysm.linear_predictor(new), phi, lam,
+            full_eta = sysm.linear_predictor(new)
+            # the full step's length decides convergence: a halved step is short because
+            # the full one went too far, not because the iterate is near the solution
+            change = float(np.sum((full_eta - eta_lin) ** 2))
+            delta, eta_lin = self._halve(
+                delta, eta_lin, new, full_eta, phi, lam,
                 guarded=self.halvings > halvings, shifted=shift is not None and step > 0,
             )
-            change = float(np.sum((new_eta - eta_lin) ** 2))
-            delta, eta_lin = new, new_eta
             bound = inner_tol * float(np.sum(eta_lin**2)) + 1e-300
             # a shifted IWLS stops by its rule alone: where it stops is part of its result
             if change <= bound or shift is None and (
                 self.pb.is_linear or self._remaining(change, previous) <= bound
             ):
-                break
+                if not newton:
+                    break
+                newton = False
             previous = change
         else:
             raise Divergence("the IWLS of the augmented GLM did not converge")
@@ -266,7 +286,8 @@ class PenalizedIRLS:
         step, which solves another system).  From a start deep
         in the tail of a random family (v = -20 under a log link) the full step
         overshoots to u = inf; the halved, then descending, steps bring it in.  A fit
-        whose steps stay finite is never guarded: its steps are the plain IWLS steps.
+        whose steps stay finite is never guarded: its steps are the plain IWLS steps
+        (Newton's in v for a non-canonical random link, :meth:`solve`).
 
         Raises
         ------

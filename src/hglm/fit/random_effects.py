@@ -26,6 +26,9 @@ class RandomEffects:
         Each term's effects in v.
     psi : ndarray
         E(u) of each effect (q).
+    canonical : bool
+        Whether every term's link is its family's canonical one (:meth:`information`
+        is then the expected information du/dv^2 / V_r(u)).
     """
 
     def __init__(self, problem: Problem) -> None:
@@ -35,6 +38,7 @@ class RandomEffects:
         self.psi = np.concatenate(
             [np.full(w, t.family.psi) for w, t in zip(self.sizes, self.terms, strict=True)]
         )
+        self.canonical = all(t.family.canonical for t in self.terms)
 
     def scale(self, v: Array) -> tuple[Array, Array]:
         """u = v^{-1}(v) and du/dv for all random effects."""
@@ -51,6 +55,22 @@ class RandomEffects:
         out = np.empty_like(u)
         for sl, t in zip(self.slices, self.terms, strict=True):
             out[sl] = t.family.variance(u[sl])
+        return out
+
+    def information(self, u: Array, du_dv: Array) -> Array:
+        """The observed information d^2/dv^2 of d(psi, u(v)) / 2 of each effect.
+
+        With d/du d(psi, u) / 2 = -(psi - u) / V_r(u) it is
+        du/dv^2 (1 + (psi - u) V_r'(u) / V_r(u)) / V_r(u) - d^2u/dv^2 (psi - u) / V_r(u):
+        the expected information du/dv^2 / V_r(u) plus a term that vanishes at u = psi
+        and, for a canonical link, everywhere.
+        """
+        out = np.empty_like(u)
+        for sl, t in zip(self.slices, self.terms, strict=True):
+            fam, uu, du = t.family, u[sl], du_dv[sl]
+            d2u = -fam.link.d2eta_dmu2(uu) * du**3
+            var, r = fam.variance(uu), fam.psi - uu
+            out[sl] = (du**2 * (1.0 + r * fam.dvariance(uu) / var) - d2u * r) / var
         return out
 
     def deviance(self, u: Array) -> Array:

@@ -1,5 +1,6 @@
-"""Starting values of (beta, v, phi, lambda) (DESIGN.md, step 1): from the GLM without
-random effects, or the user's ``startval``."""
+"""Starting values of (beta, v, phi, lambda) (DESIGN.md, step 1): v at v(psi), beta from
+the GLM without random effects (given Z v(psi) in its offset), or the user's
+``startval``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import Grouped, Indicator, MarginalSolver
+from ..engine import Grouped, Indicator, MarginalSolver, block_matvec
 from ..spec import Problem
 from .covariance_update import starting_factor
 from .glm import fit_glm
@@ -74,24 +75,29 @@ def starting_values(
         return _user_start(problem, sizes, np.asarray(startval, dtype=float))
     pb, n, k = problem, problem.y.shape[0], len(problem.terms)
     p = pb.X.shape[1]
-    glm = fit_glm(pb.y, pb.X, pb.family, pb.weights, pb.offset)
+    v0 = [np.full(w, t.family.link.link(np.array(t.family.psi)))
+          for w, t in zip(sizes, pb.terms, strict=True)]
+    glm = fit_glm(pb.y, pb.X, pb.family, pb.weights, start_offset(pb, v0))
     if pb.fix_disp is not None:
         phi0 = float(pb.fix_disp)
     else:
         phi0 = 0.6 * glm.deviance / max(n - p, 1)
         phi0 = phi0 if np.isfinite(phi0) and phi0 > 0 else 1.0
-    v0 = np.concatenate(
-        [
-            np.full(w, t.family.link.link(np.array(t.family.psi)))
-            for w, t in zip(sizes, pb.terms, strict=True)
-        ]
-    )
     share = 0.66 * phi0 / k
     lam0 = np.where(vector, 1.0, share / _mean_row_norm2(problem, marginal))
     factors = [starting_factor(b, share) if vec else None
                for b, vec in zip(problem.blocks, vector, strict=True)]
-    return StartingValues(np.concatenate([glm.coef, v0]), np.full(n, phi0),
+    return StartingValues(np.concatenate([glm.coef, *v0]), np.full(n, phi0),
                           np.repeat(lam0, sizes), phi0, factors)
+
+
+def start_offset(problem: Problem, v0: list[Array]) -> Array:
+    """The offset of the starting GLM: the problem's plus Z v0, so that the start's
+    linear predictor X beta + Z v0 is the GLM's (v0 = v(psi) is 1 for Gamma effects under
+    an inverse or identity link, and an inverse-link response is not shifted by 1)."""
+    shifted = [block_matvec(b, v) for b, v in zip(problem.blocks, v0, strict=True)
+               if np.any(v)]
+    return problem.offset + sum(shifted) if shifted else problem.offset
 
 
 def _mean_row_norm2(problem: Problem, marginal: MarginalSolver | None) -> Array:

@@ -102,6 +102,8 @@ class RandomFamily:
         V_r(u).
     deviance : callable
         d(psi, u).
+    dvariance : callable
+        V_r'(u), for the observed information of d(psi, u) in v (:attr:`canonical`).
     spatial : object or None
         The CAR/SAR structure (eigen-rotation) for spatial families, else None.
     """
@@ -111,11 +113,22 @@ class RandomFamily:
     psi: float
     variance: Callable[[Array], Array]
     deviance: Callable[[Array], Array]
+    dvariance: Callable[[Array], Array]
     spatial: object | None = field(default=None, compare=False)
 
     @property
     def is_gaussian(self) -> bool:
         return self.variance is unit_variance and self.link.name == "identity"
+
+    @property
+    def canonical(self) -> bool:
+        """Whether v is the canonical parameter of V_r (dv/du = 1 / V_r(u)): the observed
+        information of d(psi, u) in v is then its expected information."""
+        return self.is_gaussian or _CANONICAL_RANDOM_LINK.get(self.name) == self.link.name
+
+
+# the random families' canonical links (the conjugate HGLMs of Lee & Nelder)
+_CANONICAL_RANDOM_LINK = {"Gamma": "log", "Beta": "logit", "inverse.gamma": "inverse"}
 
 
 # --- user-facing family classes -----------------------------------------------------
@@ -190,7 +203,7 @@ class Gaussian(Family):
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily("gaussian", link, 0.0, unit_variance, square)
+        return RandomFamily("gaussian", link, 0.0, unit_variance, square, np.zeros_like)
 
 
 class Binomial(Family):
@@ -251,7 +264,7 @@ class Gamma(Family):
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily("Gamma", link, 1.0, identity, gamma_random_dev)
+        return RandomFamily("Gamma", link, 1.0, identity, gamma_random_dev, np.ones_like)
 
 
 class InverseGaussian(Family):
@@ -280,7 +293,7 @@ class Beta(Family):
 
     def as_random(self, argument: str = "rand_family") -> RandomFamily:
         link = self._resolve_link(self.random_links, "random-effect", argument)
-        return RandomFamily("Beta", link, 0.5, binomial_variance, beta_dev)
+        return RandomFamily("Beta", link, 0.5, binomial_variance, beta_dev, binomial_dvariance)
 
 
 class InverseGamma(Family):
@@ -297,6 +310,7 @@ class InverseGamma(Family):
             1.0,
             square,
             inverse_gamma_random_dev,
+            twice,
         )
 
 

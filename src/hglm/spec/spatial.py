@@ -94,7 +94,7 @@ class CAR(Family):
         base = Gaussian().as_random(argument)
         return RandomFamily(
             type(self).__name__, base.link, base.psi, base.variance, base.deviance,
-            spatial=self.structure,
+            base.dvariance, spatial=self.structure,
         )
 
 
