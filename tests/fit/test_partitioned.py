@@ -41,6 +41,12 @@ class ListPartitions:
     def share(self, value):
         return value
 
+    def frames(self, fn, states, *args):
+        return [fn(c, s, *args) for c, s in zip(self.chunks, states, strict=True)]
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
 
 def _problem(family: str, seed: int = 3, n: int = 900, levels_a: int = 60, levels_b: int = 9):
     rng = np.random.default_rng(seed)

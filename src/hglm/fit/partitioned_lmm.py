@@ -123,7 +123,8 @@ class PartitionedProfiledDeviance:
             self.stats, sums = None, parts.gather(statistic_sums, None, self.beta0)
         sums = _summed(sums)
         self.r_b, self.yy = sums["r_b"], sums["yy"]
-        self.b_term = np.repeat(model.other_terms, self.sizes[model.other_terms])
+        self.b_term = np.repeat(np.array(model.other_terms, dtype=np.int64),
+                                self.sizes[model.other_terms])
         self.n_eval = 0
         self._last: PartitionedLMMState | None = None
 
