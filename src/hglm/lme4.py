@@ -39,7 +39,9 @@ def lmer(
         lme4's formula, e.g. ``"Yield ~ 1 + (1 | Batch)"``; ``offset(x)`` terms are added
         to the linear predictor.  ``(x || g)`` gives independent terms; ``(x | g)`` is
         lme4's correlated (vector-valued) term with an unstructured covariance.
-    data : DataFrame or dict of columns
+    data : DataFrame, dict of columns or dask.dataframe.DataFrame
+        A Dask DataFrame is fitted on its partitions (scalar random terms; weights and
+        offset as column names; docs/scale.md).
     REML : bool
         Maximise the REML criterion (default, as lme4) or the log-likelihood.
     weights : array-like or column name, optional
