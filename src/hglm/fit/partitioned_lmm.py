@@ -20,10 +20,11 @@ S^{-1}, only T = sum_p E_p' D_p^{-2} E_p and t = sum_p E_p' D_p^{-2} r_Ap:
 
 and for ML the fixed effects' correction of A, tr(Cxx^{-1} S^{-1}_{x,:} T S^{-1}_{:,x}).
 So one evaluation (objective and gradient) is one pass over the partitions, each
-returning two m x m matrices; A's effects and every row stay on the workers, and the
-client holds m x m matrices and vectors of length m.  The optimizer is the in-memory
-one (:func:`.lmm.minimize_profiled`: the fixed-point map, then L-BFGS-B), so the fit
-takes the in-memory fit's steps.
+computing two m x m matrices, summed pairwise where the partitions live
+(``Partitions.total``); A's effects and every row stay on the workers, and the client
+holds a few m x m matrices and vectors of length m (A's effects once, at the end).  The
+optimizer is the in-memory one (:func:`.lmm.minimize_profiled`: the fixed-point map,
+then L-BFGS-B), so the fit takes the in-memory fit's steps.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class PartitionedLMMState:
 
 
 def _summed(pieces: list[dict]) -> dict:
-    """The partitions' pieces added key by key (in place, into the first)."""
+    """The partitions' pieces added key by key."""
     out = dict(pieces[0])
     for piece in pieces[1:]:
         for key, value in piece.items():
@@ -107,7 +108,7 @@ class PartitionedProfiledDeviance:
         self.a_levels = list(a_levels)
         self.p, self.a = model.p, model.a_term
         self.sizes = np.array(model.sizes)
-        design = _summed(parts.gather(design_sums, None))
+        design = parts.total(design_sums, None)
         self.n = int(design["n"])
         self.dof = self.n - self.p if reml else self.n
         self.constant = self.dof * (1.0 + np.log(2.0 * np.pi / self.dof)) - design["log_w"]
@@ -120,7 +121,7 @@ class PartitionedProfiledDeviance:
         if persist:
             self.stats, sums = parts.advance(level_statistics, None, self.beta0)
         else:
-            self.stats, sums = None, parts.gather(statistic_sums, None, self.beta0)
+            self.stats, sums = None, [parts.total(statistic_sums, None, self.beta0)]
         sums = _summed(sums)
         self.r_b, self.yy = sums["r_b"], sums["yy"]
         self.b_term = np.repeat(np.array(model.other_terms, dtype=np.int64),
@@ -140,8 +141,7 @@ class PartitionedProfiledDeviance:
             return self._last
         self.n_eval += 1
         lam = np.maximum(theta, THETA_FLOOR) ** 2
-        pieces = _summed(self.parts.gather(lmm_pieces, self.stats, self.beta0,
-                                           float(lam[self.a])))
+        pieces = self.parts.total(lmm_pieces, self.stats, self.beta0, float(lam[self.a]))
         S = self.F - pieces["G"]
         S[np.arange(self.m_z), np.arange(self.m_z)] += 1.0 / lam[self.b_term]
         chol = schur_cholesky(S)

@@ -27,7 +27,9 @@ class Partitions(Protocol):
     ``fn(chunk, state, previous state, *args)`` (states or previous states None:
     None).  ``share(value)`` makes a large argument one object for all partitions;
     ``frames(fn, states, *args)`` the lazy ``fn(chunk, state, *args)`` of every
-    partition (per-row tables); ``len()`` their number."""
+    partition (per-row tables); ``total(fn, states, *args)`` the sum over the partitions
+    of ``fn(chunk, state, None, *args)`` (dicts added key by key, reduced where the
+    partitions live); ``len()`` their number."""
 
     def advance(
         self, fn: Callable, states: Any, *args: Any, previous: Any = None
@@ -38,6 +40,8 @@ class Partitions(Protocol):
     def share(self, value: Any) -> Any: ...
 
     def frames(self, fn: Callable, states: list, *args: Any) -> list: ...
+
+    def total(self, fn: Callable, states: Any, *args: Any) -> dict: ...
 
     def __len__(self) -> int: ...
 
