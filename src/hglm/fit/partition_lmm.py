@@ -64,7 +64,7 @@ def design_sums(chunk: Chunk, state: object, previous: object) -> dict:
     pb, system = chunk.problem, chunk.system
     w = pb.weights
     rhs = system.rhs(w, pb.y - pb.offset, np.zeros(system.q), np.zeros(system.q))
-    return {"F": system.cross_products(w)[0], "r_b": rhs[system.perm_b],
+    return {"F": system.gram_b(w), "r_b": rhs[system.perm_b],
             "log_w": float(np.sum(np.log(w))), "n": int(pb.y.shape[0])}
 
 
@@ -74,7 +74,7 @@ def level_statistics(chunk: Chunk, state: object, beta0: Array
     share of R'Wy0 and y0'Wy0 (``state`` unused: the signature of a pass)."""
     pb, system = chunk.problem, chunk.system
     w, y0 = pb.weights, pb.y - pb.offset - pb.X @ beta0
-    _, d0, E = system.cross_products(w)
+    d0, E = system.level_products(w)
     rhs = system.rhs(w, y0, np.zeros(system.q), np.zeros(system.q))
     return (LevelStatistics(d0, E, rhs[system.perm_a]),
             {"r_b": rhs[system.perm_b], "yy": float(np.sum(w * y0 * y0))})
