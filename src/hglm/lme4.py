@@ -18,7 +18,7 @@ from ._warn import warn
 from .api import hglm2
 from .fit import check_nagq
 from .marginal_fit import fit_marginal
-from .results import AnovaTable, MarginalResult, anova_table
+from .results import AnovaTable, MarginalResult, PartitionedMarginalResult, anova_table
 from .spec import Family, response_family
 
 
@@ -171,5 +171,9 @@ def anova(*fits: MarginalResult, refit: bool = True, boundary: bool = False,
 
 def _refit_ml(fit: MarginalResult) -> MarginalResult:
     """The same model refitted by ML, started at the REML estimates (lme4's refitML)."""
+    if isinstance(fit, PartitionedMarginalResult):
+        raise ValueError("refit: a REML fit on a Dask DataFrame is not refitted here (its "
+                         "rows are on the partitions); fit it with REML=False, or pass "
+                         "refit=False")
     return fit_marginal(fit.problem, fit.names, "ML", fit.nAGQ, {"theta": fit.theta},
                         design=fit.design, formula=fit.formula)

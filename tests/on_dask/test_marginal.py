@@ -166,6 +166,8 @@ def test_one_term_and_what_only_a_pandas_fit_has(frame: pd.DataFrame) -> None:
     mem = _fit(frame, "y ~ x + (1|g)", True)
     dist = _fit(dd.from_pandas(frame, npartitions=2), "y ~ x + (1|g)", True)
     _agree(mem, dist)
+    with pytest.raises(ValueError, match="refit: a REML fit on a Dask DataFrame"):
+        hglm.anova(dist, mem)
     with pytest.raises(NotImplementedError, match="predict: not available"):
         dist.predict()
     with pytest.raises(NotImplementedError, match="simulate"):
