@@ -87,6 +87,14 @@ def test_nested(frame: pd.DataFrame, reml: bool) -> None:
     _agree(mem, _fit(dd.from_pandas(frame, npartitions=3), formula, reml))
 
 
+def test_independent_slopes(frame: pd.DataFrame) -> None:
+    """(x || g): the intercepts of g are eliminated per partition, its slopes (a second
+    term on the partitioning factor) are solved on the client with h's effects."""
+    formula = "y ~ x + (x||g) + (1|h)"
+    mem = _fit(frame, formula, True)
+    _agree(mem, _fit(dd.from_pandas(frame, npartitions=3), formula, True))
+
+
 def test_invariant_to_partitions_and_row_order(frame: pd.DataFrame) -> None:
     formula = "y ~ x + (1|g) + (1|h)"
     shuffled = frame.sample(frac=1.0, random_state=1)
