@@ -1,5 +1,5 @@
-"""hglm2 on a Dask DataFrame read from Parquet: wall time, peak memory and the cost per
-pass, against the in-memory fit of a subsample.
+"""hglm2 (or lmer) on a Dask DataFrame read from Parquet: wall time, peak memory and the
+cost per pass, against the in-memory fit of a subsample.
 
 Usage (from the repository root)::
 
@@ -7,12 +7,17 @@ Usage (from the repository root)::
                                     [--crossed 100] [--partitions 16]
                                     [--subsample 200000] [--workers 0]
                                     [--memory-limit 0] [--conv 1e-6] [--no-persist]
+                                    [--lmer]
 
 The model is a Poisson GLMM ``y ~ x + (1|g) + (1|h)``: ``g`` has rows / rows-per-level
 levels (the partitioning term, eliminated partition by partition) and ``h`` a fixed
 ``--crossed`` levels (in the m x m Schur complement with the two fixed effects).  The rows
 are written once to ``benchmarks/out/dask_data/rows_<n>.parquet`` in random order (so the
 fit shuffles them by ``g``); the clock covers ``read_parquet`` and the fit.
+
+``--lmer`` fits ``lmer`` (REML) to the same rows, the counts y taken as a Gaussian
+response: one pass per evaluation of the profiled deviance ("rounds" are then its
+evaluations).
 
 ``--no-persist`` fits with ``persist=False``: nothing is kept in the workers' memory,
 every pass reads its partition from the Parquet files and encodes it again.  The rows
@@ -42,6 +47,8 @@ import pandas as pd
 from common import fmt_mb, md_table, out_dir, peak_mb, reset_peak, rss_mb
 
 import hglm
+
+FORMULA = "y ~ x + (1|g) + (1|h)"
 
 
 def generate(path: Path, rows: int, rows_per_level: int, crossed: int, seed: int = 1) -> None:
@@ -80,13 +87,13 @@ def _rows(rng: np.random.Generator, n: int, first: int, stop: int, b_g: np.ndarr
 
 
 class Counter:
-    """Counts the passes over the partitions (DaskPartitions.advance and .gather)."""
+    """Counts the passes over the partitions (DaskPartitions.advance, .gather, .total)."""
 
     def __init__(self) -> None:
         from hglm.distributed.partitions import DaskPartitions
 
         self.passes = 0
-        for name in ("advance", "gather"):
+        for name in ("advance", "gather", "total"):
             original = getattr(DaskPartitions, name)
 
             def counted(obj, *args, _original=original, **kwargs):
@@ -96,10 +103,19 @@ class Counter:
             setattr(DaskPartitions, name, counted)
 
 
-def fit_dask(path: Path, partitions: int, conv: float, persist: bool) -> dict:
+def _fit(frame: object, lmer: bool, conv: float, **kw: object) -> object:
+    if lmer:
+        return hglm.hglm2(FORMULA, data=frame, method="REML", **kw)
+    return hglm.hglm2(FORMULA, data=frame, family="poisson", conv=conv, **kw)
+
+
+def fit_dask(path: Path, partitions: int, conv: float, persist: bool, lmer: bool) -> dict:
     import dask.dataframe as dd
 
-    import hglm.distributed.hglm2 as route
+    import hglm.distributed.hglm2 as eql_route
+    import hglm.distributed.marginal as lmer_route
+
+    route = lmer_route if lmer else eql_route
 
     counter = Counter()
     setup = {}
@@ -118,16 +134,17 @@ def fit_dask(path: Path, partitions: int, conv: float, persist: bool) -> dict:
         ddf = ddf.repartition(npartitions=partitions)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        fit = hglm.hglm2("y ~ x + (1|g) + (1|h)", data=ddf, family="poisson", conv=conv,
-                         persist=persist)
+        fit = _fit(ddf, lmer, conv, persist=persist)
     wall = time.perf_counter() - t0
-    return {"wall": wall, "setup": setup["seconds"], "n_iter": fit.n_iter,
-            "passes": counter.passes,
-            "fixef": fit.fixef.tolist(), "var_ranef": fit.var_ranef.tolist(),
-            "var_fix": fit.var_fix, "n": fit.n_obs, "partitions": ddf.npartitions}
+    out = {"wall": wall, "setup": setup["seconds"], "n_iter": fit.n_iter,
+           "passes": counter.passes, "fixef": fit.fixef.tolist(), "n": fit.n_obs,
+           "partitions": ddf.npartitions}
+    if lmer:
+        return {**out, "theta": fit.theta.tolist(), "sigma": fit.sigma}
+    return {**out, "var_ranef": fit.var_ranef.tolist(), "var_fix": fit.var_fix}
 
 
-def fit_memory(path: Path, subsample: int, conv: float) -> dict:
+def fit_memory(path: Path, subsample: int, conv: float, lmer: bool) -> dict:
     if path.is_dir():  # a subsample of the files: whole levels of g, as in the Dask fit
         files = sorted(path.glob("*.parquet"))
         parts, total = [], 0
@@ -140,7 +157,7 @@ def fit_memory(path: Path, subsample: int, conv: float) -> dict:
     else:
         frame = pd.read_parquet(path).iloc[:subsample]
     t0 = time.perf_counter()
-    fit = hglm.hglm2("y ~ x + (1|g) + (1|h)", data=frame, family="poisson", conv=conv)
+    fit = _fit(frame, lmer, conv)
     wall = time.perf_counter() - t0
     return {"wall": wall, "n_iter": fit.n_iter, "n": fit.n_obs}
 
@@ -157,6 +174,7 @@ def main() -> None:
     ap.add_argument("--conv", type=float, default=1e-6)
     ap.add_argument("--persist", action=argparse.BooleanOptionalAction, default=True,
                     help="keep the partitions in memory (--no-persist: read every pass)")
+    ap.add_argument("--lmer", action="store_true", help="lmer (REML) instead of hglm2's EQL")
     args = ap.parse_args()
     rows = int(args.rows)
     name = f"rows_{rows}_{args.rows_per_level}_{args.crossed}"
@@ -178,7 +196,7 @@ def main() -> None:
                                      memory_limit=limit, dashboard_address=":0"))
     base = rss_mb()
     reset_peak()
-    dist = fit_dask(path, args.partitions, args.conv, args.persist)
+    dist = fit_dask(path, args.partitions, args.conv, args.persist, args.lmer)
     dist["peak_client_mb"] = peak_mb() - base
     if client is not None:
         dist["peak_workers_mb"] = sum(
@@ -188,7 +206,7 @@ def main() -> None:
         client.close()
     reset_peak()
     base = rss_mb()
-    mem = fit_memory(path, int(args.subsample), args.conv)
+    mem = fit_memory(path, int(args.subsample), args.conv, args.lmer)
     mem["peak_mb"] = peak_mb() - base
     per_round_dist = (dist["wall"] - dist["setup"]) / dist["n_iter"]
     per_round_mem = mem["wall"] / mem["n_iter"]
@@ -207,7 +225,7 @@ def main() -> None:
     # the rows as a pandas frame (4 columns of 8 bytes) and on disk
     print(f"data: {fmt_mb(32 * dist['n'] / 2**20)} MB as a pandas frame, "
           f"{fmt_mb(on_disk / 2**20)} MB of Parquet, {dist['partitions']} partitions, "
-          f"persist={args.persist}")
+          f"persist={args.persist}, {'lmer (REML)' if args.lmer else 'hglm2 (EQL)'}")
     print(f"per round and row: Dask {1e9 * per_round_dist / dist['n']:.0f} ns, "
           f"in memory {1e9 * per_round_mem / mem['n']:.0f} ns")
     result = {"args": vars(args), "dask": dist, "memory": mem, "parquet_bytes": on_disk}

@@ -10,11 +10,11 @@ import hglm
 from hglm.engine import Indicator
 from hglm.fit import check_nagq, check_quadrature
 from hglm.marginal_fit import (
-    _start_in_term_order,
     check_counts,
     is_linear_mixed_model,
     marginal_controls,
 )
+from hglm.results import start_in_term_order
 from hglm.spec import Problem, RandomTermModel, get_link, response_family
 from hglm.spec.families import random_family
 
@@ -62,11 +62,11 @@ def test_counts_must_be_whole():
 def test_start_is_read_in_lme4s_order_of_the_terms():
     pb = _problem(n_terms=2)
     pb.blocks = [Indicator(np.arange(12) % 3, np.ones(12), 3), np.eye(12)]
-    start = _start_in_term_order({"theta": [5.0, 0.5], "disp_coef": [1.0]}, pb)
+    start = start_in_term_order({"theta": [5.0, 0.5], "disp_coef": [1.0]}, pb)
     np.testing.assert_array_equal(start["theta"], [0.5, 5.0])  # 12 levels first in lme4
-    assert start["disp_coef"] == [1.0] and _start_in_term_order(None, pb) is None
+    assert start["disp_coef"] == [1.0] and start_in_term_order(None, pb) is None
     with pytest.raises(ValueError, match="start: theta needs 2 values"):
-        _start_in_term_order([1.0], pb)
+        start_in_term_order([1.0], pb)
 
 
 def test_the_lmm_estimator_is_chosen_for_linear_mixed_models_only():

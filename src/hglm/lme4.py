@@ -18,7 +18,7 @@ from ._warn import warn
 from .api import hglm2
 from .fit import check_nagq
 from .marginal_fit import fit_marginal
-from .results import AnovaTable, MarginalResult, anova_table
+from .results import AnovaTable, MarginalResult, PartitionedMarginalResult, anova_table
 from .spec import Family, response_family
 
 
@@ -39,7 +39,9 @@ def lmer(
         lme4's formula, e.g. ``"Yield ~ 1 + (1 | Batch)"``; ``offset(x)`` terms are added
         to the linear predictor.  ``(x || g)`` gives independent terms; ``(x | g)`` is
         lme4's correlated (vector-valued) term with an unstructured covariance.
-    data : DataFrame or dict of columns
+    data : DataFrame, dict of columns or dask.dataframe.DataFrame
+        A Dask DataFrame is fitted on its partitions (scalar random terms; weights and
+        offset as column names; docs/scale.md).
     REML : bool
         Maximise the REML criterion (default, as lme4) or the log-likelihood.
     weights : array-like or column name, optional
@@ -172,5 +174,9 @@ def anova(*fits: MarginalResult, refit: bool = True, boundary: bool = False,
 
 def _refit_ml(fit: MarginalResult) -> MarginalResult:
     """The same model refitted by ML, started at the REML estimates (lme4's refitML)."""
+    if isinstance(fit, PartitionedMarginalResult):
+        raise ValueError("refit: a REML fit on a Dask DataFrame is not refitted here (its "
+                         "rows are on the partitions); fit it with REML=False, or pass "
+                         "refit=False")
     return fit_marginal(fit.problem, fit.names, "ML", fit.nAGQ, {"theta": fit.theta},
                         design=fit.design, formula=fit.formula)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .fit import check_nagq, check_quadrature, fit_glmm, fit_lmm
-from .results import MarginalResult, lme4_term_order, reorder_theta
+from .results import MarginalResult, start_in_term_order
 from .spec import ModelDesign, Names, Problem, integer_counts, response_family
 
 MARGINAL_METHODS = ("ML", "REML")
@@ -54,22 +54,6 @@ def is_linear_mixed_model(problem: Problem) -> bool:
     )
 
 
-def _start_in_term_order(start: object, problem: Problem) -> dict | None:
-    """lme4's ``start`` (theta in lme4's order of the terms, or a dict with "theta" and
-    "disp_coef") as a dict whose theta follows the model's terms."""
-    if start is None:
-        return None
-    out = dict(start) if isinstance(start, dict) else {"theta": start}
-    if out.get("theta") is not None:
-        order = lme4_term_order(problem)
-        sizes = [problem.terms[k].n_theta for k in order]
-        try:
-            out["theta"] = reorder_theta(np.ravel(out["theta"]), sizes, np.argsort(order))
-        except ValueError as err:
-            raise ValueError(f"start: {err}") from err
-    return out
-
-
 def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
                  start: object = None, design: ModelDesign | None = None,
                  formula: str | None = None) -> MarginalResult:
@@ -102,7 +86,7 @@ def fit_marginal(problem: Problem, names: Names, method: str, nAGQ: int = 1,
         check_quadrature(problem, nAGQ)
     check_counts(problem)
     reml = method == "REML"
-    start = _start_in_term_order(start, problem)
+    start = start_in_term_order(start, problem)
     if is_linear_mixed_model(problem):
         theta0 = None if start is None else start.get("theta")
         fit = fit_lmm(problem, reml=reml, start=theta0)

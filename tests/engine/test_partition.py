@@ -82,3 +82,22 @@ def test_a_zero_diagonal_is_not_positive_definite() -> None:
     system = PartitionSystem(X, [Indicator.from_codes(np.array([0, 1, 1]), None, 2)], 0)
     with pytest.raises(NotPositiveDefiniteError):
         system.eliminate(np.array([0.0, 1.0, 1.0]), np.zeros(2), np.ones(3), np.zeros(2))
+
+
+def test_products_sum_to_the_whole_systems() -> None:
+    """R'WR summed over the partitions, and each partition's diag(Z_A'WZ_A) and
+    E = Z_A'WR, are the whole system's (A's rows: the partition's own levels)."""
+    a, b, X, slope, blocks, w1, w2, z1, _ = _crossed()
+    whole = AugmentedSystem(X, blocks)
+    F0, D0, E, _ = whole._weighted_products(w1)
+    parts = _split(a, b, X, slope, w1, w2, z1, 3, 7)
+    F_sum = np.zeros_like(F0)
+    for system, rows, v_index, _ in parts:
+        F_p = system.gram_b(w1[rows])
+        d0_p, E_p = system.level_products(w1[rows])
+        F_sum += F_p
+        own = v_index[7:] - 7
+        np.testing.assert_allclose(d0_p, D0.diagonal()[own], rtol=1e-13)
+        np.testing.assert_allclose(np.asarray(E_p.todense()), np.asarray(E[own].todense()),
+                                   rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(F_sum, F0, rtol=1e-12, atol=1e-12)

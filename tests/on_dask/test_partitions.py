@@ -3,6 +3,7 @@ the sums."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 dask = pytest.importorskip("dask", reason="dask is not installed")
@@ -27,3 +28,18 @@ def test_advance_keeps_states_and_gather_reads_them() -> None:
         newer, _ = parts.advance(_add, states, 1)
         out = parts.gather(_read, newer, parts.share(2), previous=states)
     assert out == [(11, 10, 2), (22, 20, 4), (33, 30, 6)]
+
+
+def test_total_adds_the_partitions_sums_pairwise() -> None:
+    """``total`` reduces on the workers: the sum of every partition's dict, whatever
+    their number (odd counts carry the last one up a level)."""
+    for n in (1, 2, 5):
+        parts = DaskPartitions([dask.delayed(k, traverse=False) for k in range(n)])
+        with dask.config.set(scheduler="sync"):
+            out = parts.total(_piece, None, 2.0)
+        assert out["k"] == sum(range(n))
+        np.testing.assert_array_equal(out["a"], np.full(3, 2.0 * n))
+
+
+def _piece(chunk: int, state: object, previous: object, c: float) -> dict:
+    return {"k": chunk, "a": np.full(3, c)}

@@ -1,5 +1,6 @@
 """``hglm2`` on a Dask DataFrame: the partitions (:mod:`.frame`), the partitioned EQL
-fit (``fit.partitioned``) and its result with per-row Dask Series."""
+fit (``fit.partitioned``) and its result with per-row Dask Series; method "ML" or
+"REML" (lmer) goes to :mod:`.marginal`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from ..fit import Options, PartitionedFit, fit_partitioned, level_report, row_report
-from ..results import PartitionedHGLMResult, RowVectors
+from ..results import PartitionedHGLMResult, PartitionedMarginalResult, RowVectors
 from ..spec import EngineHooks, ResponseFamily, check_calc_like, check_controls
 from .frame import PartitionedFrame, partition_frame
+from .marginal import fit_marginal_dask
 
 _IN_MEMORY_ONLY = {
     "rand_disp": "random-effect dispersion models (rand_disp=)",
@@ -37,7 +39,7 @@ def fit_hglm2_dask(
     max_m: int | None = None,
     disp: str | None = None,
     persist: bool = True,
-) -> PartitionedHGLMResult:
+) -> PartitionedHGLMResult | PartitionedMarginalResult:
     """Fit ``formula`` by EQL on the rows of the Dask DataFrame ``ddf``.
 
     Parameters
@@ -69,6 +71,10 @@ def fit_hglm2_dask(
         For an argument only an in-memory fit supports, and the refusals of
         :func:`~.frame.partition_frame`.
     """
+    if controls["method"] in ("ML", "REML"):
+        return fit_marginal_dask(formula, ddf, weights=weights, offset=offset, family=family,
+                                 controls=controls, given={**given, "disp": disp},
+                                 engine=engine, max_m=max_m, persist=persist)
     _refuse(controls, given)
     check_controls(controls["method"], controls["conv"], controls["maxit"],
                    controls["dev_floor"])
@@ -99,8 +105,9 @@ def _refuse(controls: dict, given: dict) -> None:
             raise ValueError(f"{name}: {what} is not supported with a Dask DataFrame yet; "
                              "fit a pandas DataFrame")
     if controls["method"] not in ("EQL",):
-        raise ValueError(f"method: {controls['method']!r} (and lmer, glmer) is not supported "
-                         "with a Dask DataFrame yet: hglm2's EQL only; fit a pandas DataFrame")
+        raise ValueError(f"method: {controls['method']!r} is not supported with a Dask "
+                         "DataFrame yet: EQL, or ML/REML of a linear mixed model (lmer); "
+                         "fit a pandas DataFrame")
 
 
 def _random_effects(fit: PartitionedFit, frame: PartitionedFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import dask
+import numpy as np
 from dask import delayed
 
 
@@ -75,6 +76,26 @@ class DaskPartitions:
                 tasks.append(delayed(fn, pure=False)(c, s, p, *args))
         return list(dask.compute(*tasks))
 
+    def total(self, fn: Callable, states: Any, *args: Any) -> dict:
+        """The sum over the partitions of ``fn(chunk, state, None, *args)`` (dicts of
+        numbers and arrays, added key by key), reduced pairwise on the workers: the
+        client receives one sum, whatever the number of partitions."""
+        n = len(self.chunks)
+        states = [None] * n if states is None else states
+        level = []
+        for c, s, home in zip(self.chunks, states, self.homes, strict=True):
+            with _at(home):
+                level.append(delayed(fn, pure=False)(c, s, None, *args))
+        while len(level) > 1:
+            pairs = [delayed(added, pure=False)(*level[i : i + 2])
+                     for i in range(0, len(level) - 1, 2)]
+            level = pairs + level[len(level) - len(level) % 2 :]
+        # arrays received from a worker process may be unaligned views of its message
+        # (scipy's solvers refuse them): aligned copies where needed
+        return {key: np.require(value, requirements=["A", "W"])
+                if isinstance(value, np.ndarray) else value
+                for key, value in level[0].compute().items()}
+
     def share(self, value: Any) -> Any:
         """One task holding ``value`` that every partition's task reads."""
         return delayed(value, traverse=False)
@@ -86,6 +107,11 @@ class DaskPartitions:
             delayed(fn, pure=False)(c, s, *args)
             for c, s in zip(self.chunks, states, strict=True)
         ]
+
+
+def added(a: dict, b: dict) -> dict:
+    """Two partitions' sums added key by key."""
+    return {key: a[key] + b[key] for key in a}
 
 
 def _lightened(lighten: Callable | None, fn: Callable, *args: Any, **kwargs: Any) -> tuple:

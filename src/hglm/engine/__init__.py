@@ -22,6 +22,7 @@ from .lazy import LazyTail
 from .ldl import spd_logdet
 from .marker_basis import MarkerBasis, marker_leverages, weighted_gram
 from .nspace import MarginalFactor, MarginalSolver
+from .pair_products import scaled_gram, scaled_gram_pair
 from .partition import Elimination, PartitionSystem, schur_cholesky, schur_inverse
 from .solver_choice import make_system
 from .sparse import precision_deviance
@@ -50,6 +51,8 @@ __all__ = [
     "marker_leverages",
     "optimizer_threads",
     "precision_deviance",
+    "scaled_gram",
+    "scaled_gram_pair",
     "schur_cholesky",
     "transformed_blocks",
     "transformed_system",

@@ -121,6 +121,16 @@ class PartitionSystem(AugmentedSystem):
         s = r_b - E.T @ D_inv.matvec(r_a)
         return Elimination(S, np.asarray(s).ravel(), D_inv, logdet_d, E, r_a)
 
+    def gram_b(self, w1: Array) -> Array:
+        """F0 = R'W1R (m x m) at observation weights w1."""
+        return self._gram_b(w1)
+
+    def level_products(self, w1: Array) -> tuple[Array, Cross]:
+        """The diagonal of Z_A'W1Z_A (q_a) and E = Z_A'W1R (q_a x m) at observation
+        weights w1, computed afresh (nothing kept): with F0, the sufficient statistics
+        of a Gaussian model at fixed weights."""
+        return LevelBlocks.weighted_gram(self.A, w1).diagonal(), self._cross_a(w1)
+
     def back_substitute(self, elim: Elimination, x_b: Array) -> Array:
         """The solution (beta, v) in user order from the solution ``x_b`` of the summed
         reduced system."""

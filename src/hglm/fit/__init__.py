@@ -38,6 +38,7 @@ from .npml_inference import NPMLEstimates, npml_estimates
 from .ordinal_likelihood import category_probabilities
 from .partition_chunk import Chunk, ChunkState, level_report, row_report
 from .partitioned import fit_partitioned
+from .partitioned_lmm import fit_partitioned_lmm
 from .partitioned_model import PartitionedFit, PartitionedModel
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "PartitionedFit",
     "PartitionedModel",
     "fit_partitioned",
+    "fit_partitioned_lmm",
     "level_report",
     "row_report",
 ]

@@ -141,6 +141,11 @@ class ProfiledDeviance:
         self.n_eval = 0
         self._last: ProfiledState | None = None
 
+    @property
+    def system_size(self) -> int:
+        """The order of the dense part of each factorization (BLAS threads)."""
+        return int(getattr(self.base, "m", 0))
+
     def _system_at(self, factors: list[Array | None]) -> object:
         """The engine system at the vector terms' ``factors``: that of Z without vector
         terms, else that of Z T (kept for the last factors).  w1 is the prior weights at
@@ -367,18 +372,7 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
     """
     dev = ProfiledDeviance(problem, reml)
     layout = dev.layout
-    theta0 = layout.start() if start is None else np.asarray(start, dtype=float)
-    if (theta0.shape != (layout.size,) or np.any(theta0[layout.bounded] < 0)
-            or not np.all(np.isfinite(theta0))):
-        raise ValueError(f"start: needs {layout.size} finite values of theta (lme4's order), "
-                         "those of the scalar terms and Lambda's diagonals >= 0")
-    bounds = [(0.0, None) if b else (None, None) for b in layout.bounded]
-    res = _minimize(dev, theta0, bounds, maxiter)
-    edge = layout.bounded & (res.x < THETA_FLOOR)
-    if edge.any():
-        again = _minimize(dev, np.where(edge, RESTART_THETA, res.x), bounds, maxiter)
-        res = again if again.fun < res.fun else res
-    theta = np.where(layout.bounded & (res.x < THETA_FLOOR), 0.0, res.x)
+    res, theta = minimize_profiled(dev, start, maxiter)
     st = dev.state(res.x)
     _, Cxx = dev.fixed_columns(st.factor)
     factors = layout.factors(res.x)
@@ -390,12 +384,33 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
         vcov_beta=st.sigma2 * Cxx,
         cond_var=st.sigma2 * dev.random_inverse_diag(st.factor, factors),
         objective=st.objective, n_eval=dev.n_eval,
-        converged=_converged(res, layout.bounded), message=str(res.message),
+        converged=converged_at(res, layout.bounded), message=str(res.message),
         singular=layout.singular(theta), deviance=dev,
     )
 
 
-def _converged(res: optimize.OptimizeResult, bounded: Array) -> bool:
+def minimize_profiled(dev: ProfiledDeviance, start: Array | None, maxiter: int
+                      ) -> tuple[optimize.OptimizeResult, Array]:
+    """The optimizer's result and the estimate of theta (a theta below THETA_FLOOR on
+    its bound set to 0) for a profiled deviance ``dev`` (:class:`ProfiledDeviance`, or
+    one with its interface: ``layout``, ``objective``, ``gradient``, ``state``,
+    ``system_size``), from ``start`` (None: lme4's); see :func:`fit_lmm`."""
+    layout = dev.layout
+    theta0 = layout.start() if start is None else np.asarray(start, dtype=float)
+    if (theta0.shape != (layout.size,) or np.any(theta0[layout.bounded] < 0)
+            or not np.all(np.isfinite(theta0))):
+        raise ValueError(f"start: needs {layout.size} finite values of theta (lme4's order), "
+                         "those of the scalar terms and Lambda's diagonals >= 0")
+    bounds = [(0.0, None) if b else (None, None) for b in layout.bounded]
+    res = _minimize(dev, theta0, bounds, maxiter)
+    edge = layout.bounded & (res.x < THETA_FLOOR)
+    if edge.any():
+        again = _minimize(dev, np.where(edge, RESTART_THETA, res.x), bounds, maxiter)
+        res = again if again.fun < res.fun else res
+    return res, np.where(layout.bounded & (res.x < THETA_FLOOR), 0.0, res.x)
+
+
+def converged_at(res: optimize.OptimizeResult, bounded: Array) -> bool:
     """L-BFGS-B's success, or a stop for want of a decrease (its line search) where the
     projected gradient is at the objective's rounding (a large n: -2 l ~ 3e5 at 1e5
     rows, whose last digits no step can improve)."""
@@ -419,7 +434,7 @@ def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
                 x=fp.theta, fun=dev.objective(fp.theta), success=True,
                 message="fixed point of the profiled deviance's gradient")
         theta0 = fp.theta
-    with optimizer_threads(getattr(dev.base, "m", 0)):
+    with optimizer_threads(dev.system_size):
         return optimize.minimize(
             dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
             options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},

@@ -25,7 +25,11 @@ class Partitions(Protocol):
     partitions live and returns (their handles, the list of sums).
     ``gather(fn, states, *args, previous=None)`` returns the list of
     ``fn(chunk, state, previous state, *args)`` (states or previous states None:
-    None).  ``share(value)`` makes a large argument one object for all partitions."""
+    None).  ``share(value)`` makes a large argument one object for all partitions;
+    ``frames(fn, states, *args)`` the lazy ``fn(chunk, state, *args)`` of every
+    partition (per-row tables); ``total(fn, states, *args)`` the sum over the partitions
+    of ``fn(chunk, state, None, *args)`` (dicts added key by key, reduced where the
+    partitions live); ``len()`` their number."""
 
     def advance(
         self, fn: Callable, states: Any, *args: Any, previous: Any = None
@@ -34,6 +38,12 @@ class Partitions(Protocol):
     def gather(self, fn: Callable, states: Any, *args: Any, previous: Any = None) -> list: ...
 
     def share(self, value: Any) -> Any: ...
+
+    def frames(self, fn: Callable, states: list, *args: Any) -> list: ...
+
+    def total(self, fn: Callable, states: Any, *args: Any) -> dict: ...
+
+    def __len__(self) -> int: ...
 
 
 @dataclass

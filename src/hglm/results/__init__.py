@@ -10,14 +10,15 @@ from .base import MixedModelResult
 from .bigrr_result import BigRRResult, marker_state
 from .hglm_result import HGLMResult
 from .likelihood_ratio import LRTResult, lrt
-from .marginal import MarginalResult, lme4_term_order
+from .marginal import MarginalResult
 from .marginal_view import MarginalFit
 from .npmlt_result import NPMLTResult
 from .ordinal_result import CLMMResult, OrdinalResult
+from .partitioned_marginal import PartitionedMarginalResult
 from .partitioned_result import PartitionedHGLMResult, RowVectors
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
-from .term_layout import reorder_theta
+from .term_layout import lme4_term_order, reorder_theta, start_in_term_order
 
 __all__ = [
     "CLMMResult",
@@ -29,6 +30,7 @@ __all__ = [
     "LRTResult",
     "MarginalFit",
     "MarginalResult",
+    "PartitionedMarginalResult",
     "MixedModelResult",
     "PartitionedHGLMResult",
     "RowVectors",
@@ -40,5 +42,6 @@ __all__ = [
     "marker_state",
     "plot_fit",
     "reorder_theta",
+    "start_in_term_order",
     "save_figures",
 ]

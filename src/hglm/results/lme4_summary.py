@@ -96,8 +96,7 @@ class LMMSummary:
         return named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"], values)
 
     def _residuals(self) -> list[str]:
-        r = self.fit.residuals("pearson", scaled=True)
-        q = np.quantile(r, [0.0, 0.25, 0.5, 0.75, 1.0])
+        q = self.fit.residual_quantiles([0.0, 0.25, 0.5, 0.75, 1.0])
         return ["Scaled residuals: ",
                 *named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_r(q, DIGITS))]
 

@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..engine import Grouped, block_width
-from ..spec import ModelDesign, Names, Problem
+from ..spec import ModelDesign, Names
 from .base import MixedModelResult
 from .confint import confidence_intervals
 from .lme4_summary import LMMSummary
@@ -45,6 +44,7 @@ from .prediction import (
 from .simulate import simulate_responses
 from .term_layout import (
     TermLayout,
+    lme4_term_order,
     ranef_by_group,
     ranef_long,
     reorder_theta,
@@ -54,15 +54,6 @@ from .term_layout import (
 from .varcorr import varcorr_frame
 
 Array = np.ndarray
-
-
-def lme4_term_order(problem: Problem) -> Array:
-    """lme4's order of the random terms: by decreasing number of levels of the grouping
-    factor (of random effects, for a matrix term), ties in formula order; lme4's i-th
-    term is term ``order[i]``."""
-    sizes = np.array([b.n_levels if isinstance(b, Grouped) else block_width(b)
-                      for b in problem.blocks])
-    return np.argsort(-sizes, kind="stable")
 
 
 class MarginalResult(MixedModelResult):
@@ -299,6 +290,10 @@ class MarginalResult(MixedModelResult):
     def resid(self) -> Array:
         """The default residuals (:meth:`residuals`)."""
         return self.residuals()
+
+    def residual_quantiles(self, probs: list[float]) -> Array:
+        """Quantiles of the scaled Pearson residuals (the summary's "Scaled residuals")."""
+        return np.quantile(self.residuals("pearson", scaled=True), probs)
 
     def predict(self, newdata: object | None = None, type: str = "link", *,
                 re_form: object = None, offset: object | None = None) -> Array:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..spec import ModelDesign, Names, VectorTerm
+from ..engine import Grouped, block_width
+from ..spec import ModelDesign, Names, Problem, VectorTerm
 
 Array = np.ndarray
 INTERCEPT = "(Intercept)"
@@ -90,4 +91,29 @@ def ranef_by_group(long: pd.DataFrame) -> dict[str, pd.DataFrame]:
         levels = list(dict.fromkeys(rows["grp"]))
         effects = list(dict.fromkeys(rows["term"]))
         out[str(group)] = wide.loc[levels, effects].rename_axis(index=None, columns=None)
+    return out
+
+
+def lme4_term_order(problem: Problem) -> Array:
+    """lme4's order of the random terms: by decreasing number of levels of the grouping
+    factor (of random effects, for a matrix term), ties in formula order; lme4's i-th
+    term is term ``order[i]``."""
+    sizes = np.array([b.n_levels if isinstance(b, Grouped) else block_width(b)
+                      for b in problem.blocks])
+    return np.argsort(-sizes, kind="stable")
+
+
+def start_in_term_order(start: object, problem: Problem) -> dict | None:
+    """lme4's ``start`` (theta in lme4's order of the terms, or a dict with "theta" and
+    "disp_coef") as a dict whose theta follows the model's terms."""
+    if start is None:
+        return None
+    out = dict(start) if isinstance(start, dict) else {"theta": start}
+    if out.get("theta") is not None:
+        order = lme4_term_order(problem)
+        sizes = [problem.terms[k].n_theta for k in order]
+        try:
+            out["theta"] = reorder_theta(np.ravel(out["theta"]), sizes, np.argsort(order))
+        except ValueError as err:
+            raise ValueError(f"start: {err}") from err
     return out

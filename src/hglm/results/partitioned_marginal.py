@@ -1,0 +1,94 @@
+"""The fitted model of an ML/REML fit on partitioned (Dask) rows: a
+:class:`~.marginal.MarginalResult` whose per-row vectors stay where the rows are.
+
+Every small component is what the in-memory fit gives (fixed effects, vcov, theta,
+sigma, ranef with conditional SDs, varcorr, the likelihoods, summary, Wald and profile
+confidence intervals); ``fitted``, ``linear_predictor``, ``resid`` and ``residuals()``
+are lazy Series (Dask Series) indexed by the rows used.  ``predict`` and ``simulate``
+are not available yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..spec import ModelDesign, Names
+from .marginal import MarginalResult
+from .marginal_view import MarginalFit
+
+Array = np.ndarray
+
+
+class PartitionedMarginalResult(MarginalResult):
+    """An ML/REML fit whose rows live on partitions (see the module docstring).
+
+    Parameters
+    ----------
+    fit : MarginalFit
+        The estimator's result (its problem describes the model; its row arrays are
+        empty).
+    names : Names
+    design : ModelDesign
+        The encoding, with each term's levels over all partitions.
+    formula : str
+    n_obs : int
+        The rows used.
+    rows : dask.dataframe.DataFrame
+        Columns ``fitted``, ``linear_predictor``, ``resid`` (y - mu) and ``pearson``
+        (sqrt(w) (y - mu)), indexed by the rows' labels.
+    """
+
+    def __init__(self, fit: MarginalFit, names: Names, design: ModelDesign, formula: str,
+                 n_obs: int, rows: Any) -> None:
+        super().__init__(fit, names, design=design, formula=formula)
+        self.n_obs = int(n_obs)
+        self._rows = rows
+
+    @property
+    def linear_predictor(self) -> Any:
+        """X beta + Z v + offset at the conditional modes (a lazy Series)."""
+        return self._rows["linear_predictor"]
+
+    @property
+    def fitted(self) -> Any:
+        """Fitted means at the conditional modes (a lazy Series)."""
+        return self._rows["fitted"]
+
+    def residuals(self, type: str | None = None, scaled: bool = False) -> Any:
+        """lme4's ``residuals`` of a linear mixed model as a lazy Series: "response" and
+        "working" are y - mu, "pearson" and "deviance" sqrt(w) (y - mu); ``scaled``
+        divides by sigma."""
+        kind = type or "response"
+        if kind in ("response", "working"):
+            out = self._rows["resid"]
+        elif kind in ("pearson", "deviance"):
+            out = self._rows["pearson"]
+        else:
+            raise ValueError(
+                f"type: must be 'response', 'pearson', 'deviance' or 'working', got {kind!r}"
+            )
+        return out / self.sigma if scaled else out
+
+    def residual_quantiles(self, probs: list[float]) -> Array:
+        """Quantiles of the scaled Pearson residuals by Dask's ``quantile``: the minimum
+        and maximum exact, the others approximate (merged per-partition percentiles)."""
+        r = self.residuals("pearson", scaled=True)
+        return np.asarray(r.quantile(list(probs)).compute(), dtype=float)
+
+    def dispersion(self) -> Array:
+        raise NotImplementedError("dispersion: the residual variance of a fit on a Dask "
+                                  "DataFrame is sigma ** 2 (one value)")
+
+    def predict(self, *args: object, **kwargs: object) -> Array:
+        raise NotImplementedError(
+            "predict: not available for a fit on a Dask DataFrame yet; use "
+            "result.fitted / result.linear_predictor for the rows fitted"
+        )
+
+    def simulate(self, *args: object, **kwargs: object) -> Any:
+        raise NotImplementedError("simulate: not available for a fit on a Dask DataFrame yet")
+
+    def plot(self, *args: object, **kwargs: object) -> list:
+        raise NotImplementedError("plot: not available for a fit on a Dask DataFrame yet")
