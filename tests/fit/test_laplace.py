@@ -10,7 +10,7 @@ from scipy import optimize
 from hglm.engine import Indicator, block_width
 from hglm.fit.laplace import LaplaceDeviance
 from hglm.fit.likelihood import conditional_loglik
-from hglm.fit.lmm import ProfiledDeviance
+from hglm.fit.profiled_deviance import ProfiledDeviance
 
 from .glmm_problems import gaussian_lmm, glmm_problem, vector_problem
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from hglm.fit import fit_lmm, fit_partitioned_lmm
-from hglm.fit.lmm import ProfiledDeviance
 from hglm.fit.partitioned_lmm import PartitionedProfiledDeviance
+from hglm.fit.profiled_deviance import ProfiledDeviance
 from hglm.fit.theta import ThetaLayout
 
 from .test_partitioned import _partitioned, _problem

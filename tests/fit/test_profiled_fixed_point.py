@@ -7,9 +7,10 @@ import pytest
 from scipy import optimize
 
 from hglm.engine import Indicator
-from hglm.fit.lmm import THETA_FLOOR, ProfiledDeviance
+from hglm.fit.profiled_deviance import THETA_FLOOR, ProfiledDeviance
 from hglm.fit.profiled_fixed_point import iterate_profiled
-from tests.fit.test_lmm import _crossed, _problem
+
+from .lmm_problems import crossed_lmm, lmm_problem
 
 
 def _lbfgsb(dev, theta0):
@@ -21,7 +22,7 @@ def _lbfgsb(dev, theta0):
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("weights", [False, True])
 def test_converges_to_the_quasi_newton_optimum(reml, weights):
-    pb, _ = _crossed(seed=2, n=600, levels=(30, 8), weights=weights)
+    pb, _ = crossed_lmm(seed=2, n=600, levels=(30, 8), weights=weights)
     dev = ProfiledDeviance(pb, reml)
     res = iterate_profiled(dev, np.ones(2), THETA_FLOOR)
     ref = _lbfgsb(ProfiledDeviance(pb, reml), np.ones(2))
@@ -33,7 +34,7 @@ def test_converges_to_the_quasi_newton_optimum(reml, weights):
 
 
 def test_well_determined_terms_take_few_evaluations():
-    pb, _ = _crossed(seed=4, n=4000, levels=(40, 20))
+    pb, _ = crossed_lmm(seed=4, n=4000, levels=(40, 20))
     res = iterate_profiled(ProfiledDeviance(pb, True), np.ones(2), THETA_FLOOR)
     assert res.converged and res.n_eval <= 8
 
@@ -48,7 +49,7 @@ def test_gives_up_towards_the_boundary(shrink):
     codes = rng.integers(0, m, n)
     y = 1.0 + rng.normal(size=n)
     y -= shrink * np.bincount(codes, y, m)[codes] / np.bincount(codes, minlength=m)[codes]
-    pb = _problem(y, np.ones((n, 1)), [Indicator(codes.astype(np.int64), np.ones(n), m)])
+    pb = lmm_problem(y, np.ones((n, 1)), [Indicator(codes.astype(np.int64), np.ones(n), m)])
     dev = ProfiledDeviance(pb, True)
     res = iterate_profiled(dev, np.ones(1), THETA_FLOOR, max_eval=12)
     assert not res.converged and res.n_eval <= 12

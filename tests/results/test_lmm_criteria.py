@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hglm.fit.lmm import ProfiledDeviance
+from hglm.fit.profiled_deviance import ProfiledDeviance
 from hglm.results.lmm_criteria import criterion, log_determinants
 
 from .marginal_cases import lmm_fit

@@ -11,7 +11,7 @@ import pytest
 from scipy.special import xlogy
 
 import hglm
-from hglm.fit.lmm import ProfiledDeviance
+from hglm.fit.profiled_deviance import ProfiledDeviance
 
 from .marginal_cases import (
     dispersion_model_result,

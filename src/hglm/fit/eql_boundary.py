@@ -19,7 +19,8 @@ import numpy as np
 from ..spec import Problem
 from .covariance_update import HELD, hold_boundary
 from .diagnostics import BoundaryWarning
-from .lmm import check_linear_mixed_model, fit_lmm
+from .lmm import fit_lmm
+from .profiled_deviance import check_linear_mixed_model
 from .theta import SINGULAR_TOL, ThetaLayout
 
 Array = np.ndarray

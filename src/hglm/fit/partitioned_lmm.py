@@ -36,7 +36,7 @@ from scipy import linalg
 
 from ..engine import schur_cholesky, schur_inverse
 from ..spec import Problem
-from .lmm import THETA_FLOOR, converged_at, minimize_profiled
+from .lmm import converged_at, minimize_profiled
 from .lmm_result import LMMFit
 from .partition_lmm import (
     design_sums,
@@ -47,6 +47,7 @@ from .partition_lmm import (
     statistic_sums,
 )
 from .partitioned_model import PartitionedModel, Partitions
+from .profiled_deviance import THETA_FLOOR
 from .theta import ThetaLayout
 
 Array = np.ndarray
@@ -55,7 +56,7 @@ Array = np.ndarray
 @dataclass
 class PartitionedLMMState:
     """The profiled deviance at one theta (the fields the optimizer and the profile of
-    :mod:`hglm.results.confint` read, as :class:`.lmm.ProfiledState`).
+    :mod:`hglm.results.confint` read, as :class:`.profiled_deviance.ProfiledState`).
 
     ``delta`` is (beta, the other terms' effects): A's effects are on the partitions;
     ``factor`` the Cholesky factor (lower) of S.
@@ -85,8 +86,8 @@ def _summed(pieces: list[dict]) -> dict:
 
 class PartitionedProfiledDeviance:
     """The ML or REML profiled deviance of a partitioned LMM as a function of theta
-    (the interface of :class:`.lmm.ProfiledDeviance` that the optimizer and the profile
-    use).
+    (the interface of :class:`.profiled_deviance.ProfiledDeviance` that the optimizer
+    and the profile use).
 
     Parameters
     ----------

@@ -1,0 +1,335 @@
+"""The ML and REML profiled deviance of a linear mixed model over theta, and its gradient.
+
+For a Gaussian response with the identity link, prior weights w and Gaussian random
+effects v_k ~ N(0, sigma^2 theta_k^2 A_k) (A_k = I, or a known precision Q_k = A_k^{-1}),
+theta holds lme4's relative standard deviations.  With Lambda = diag(theta_k^2) and the
+augmented matrix of the engine at W1 = diag(w), W2 = Lambda^{-1} (no sigma^2: it is
+profiled out),
+
+    C = [[X'WX, X'WZ], [Z'WX, D]],   D = Z'WZ + Lambda^{-1},
+
+the joint mode (beta, v) solves C (beta, v) = (X'Wy, Z'Wy) and its penalized residual sum
+of squares is r^2 = sum w (y - X beta - Z v)^2 + v' Lambda^{-1} v.  The profiled
+deviances (Bates et al. 2015, lme4's eqs. 34 and 41) are
+
+    ML:   -2 l   = log|Lambda D| + n (1 + log(2 pi r^2 / n))             - sum log w,
+    REML: -2 l_R = log|Lambda D| + log|C / D| + (n - p)(1 + log(2 pi r^2 / (n - p)))
+                                                                           - sum log w,
+
+where |C / D| = |C| / |D| is the determinant of the fixed effects' Schur complement
+(lme4's |R_X|^2).  The engine gives log|C| and log|D| from one factorization.
+
+The gradient is cheap.  With lam_k = theta_k^2, S_k = v_k' Lambda_k^{-1} v_k (the term's
+share of the penalty) and H_k = tr(M^{-1} Lambda_k^{-1}) for M = C (REML) or D (ML), the
+derivative of log|Lambda M| in lam_k is (q_k - H_k) / lam_k and that of r^2 is
+-S_k / lam_k (the minimum's envelope), so
+
+    d(-2 l) / d lam_k = (q_k - H_k - S_k / sigma^2) / lam_k,  sigma^2 = r^2 / (n - p or n).
+
+For REML, H_k is the random term's leverage sum of EQL (the engine's weighted diagonal
+sums): the zero of this gradient is EQL's fixed point lam_k sigma^2 = S_k sigma^2 /
+(q_k - H_k), which is why EQL of an LMM is REML.  For ML, D^{-1} is the random block of
+C^{-1} less B (C^{-1}_xx)^{-1} B' with B = C^{-1}_zx, from p solves.
+
+A vector-valued term (lme4's ``(1 + x | g)``, :mod:`.theta`) enters in the spherical
+form: its block of Z is Z Lambda and its effects b have weight 1, so its share of
+log|Lambda D| is that of log|Lambda'Z'WZ Lambda + I| in D itself and its share of r^2
+is |b|^2.  Its entries of theta are optimised with the others (the diagonal of Lambda
+bounded by 0, the rest free).  The prior weights w1 never change, so the system at each
+Lambda is that of Z T (T: I_m kron Lambda on the term's columns) whose weighted products
+are congruences of those at Z, formed once (:func:`hglm.engine.transformed_system`); its
+right-hand side is T' of that at Z and its residuals those of u = T b.  The gradient in
+Lambda's entries: with T1 = [X, Z Lambda], C_{:,b} = T1'WZ Lambda + (0, I), so
+M^{-1}_{b,:} T1'WZ = (I - M^{-1}_bb) Lambda^{-1} (M = C for REML; D for ML, where the
+same holds in the random block), and, r = y - X beta - Z Lambda b and g_l = Z_l'Wr,
+
+    d log|M| / d Lambda_ab = 2 [(m I - sum_l M^{-1}_ll) Lambda^{-1}]_ba,
+    d r^2 / d Lambda_ab    = -2 sum_l g_la b_lb          (the minimum's envelope),
+
+from the per-level blocks M^{-1}_ll; where a diagonal of Lambda is below
+VECTOR_GRADIENT_FLOOR (near the boundary, where Lambda^{-1} is ill-conditioned), by
+central differences of the objective instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine import inverse_diag_blocks, make_system, transformed_system
+from ..spec import Problem, Unstructured
+from .differences import value_gradient
+from .random_effects import RandomEffects
+from .theta import ThetaLayout, check_vector_terms, effects_scale, effects_variances
+
+Array = np.ndarray
+
+# theta below this is evaluated at it: the term's effects are then ~0 and its
+# contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
+THETA_FLOOR = 1e-8
+# the smallest diagonal of Lambda at which a vector term's gradient is analytic
+VECTOR_GRADIENT_FLOOR = 1e-3
+
+
+@dataclass
+class ProfiledState:
+    """The profiled deviance and its pieces at one theta."""
+
+    theta: Array
+    delta: Array
+    factor: object
+    r2: float
+    objective: float
+    sigma2: float
+    penalty_sums: Array
+    lam: Array
+    w2: Array = field(repr=False)
+    resid: Array = field(repr=False)
+    gradient: Array | None = field(default=None, repr=False)
+
+
+class ProfiledDeviance:
+    """The ML or REML profiled deviance of an LMM as a function of theta.
+
+    Parameters
+    ----------
+    problem : Problem
+        A Gaussian identity-link response with Gaussian random terms whose dispersions
+        have no covariates.
+    reml : bool
+        REML (True) or ML (False).
+    """
+
+    def __init__(self, problem: Problem, reml: bool) -> None:
+        check_vector_terms(problem, "ML/REML")
+        check_linear_mixed_model(problem)
+        self.problem = problem
+        self.reml = reml
+        self.layout = ThetaLayout(problem)
+        self.vector_entries = np.flatnonzero(np.repeat(
+            self.layout.vector, [sl.stop - sl.start for sl in self.layout.slices]))
+        self.y = problem.y - problem.offset
+        self.w1 = problem.weights
+        self.base = make_system(problem.X, problem.blocks, [t.precision for t in problem.terms],
+                                scaled_weights=True)
+        self._key: bytes | None = None
+        self.system = self._system_at(self.layout.factors(self.layout.start()))
+        self.n, self.p = problem.X.shape
+        self._rhs = self.base.rhs(self.w1, self.y, np.zeros(self.base.q), np.zeros(self.base.q))
+        effects = RandomEffects(problem)
+        self.sizes = np.array(effects.sizes)
+        self.slices = effects.slices
+        self.scalar = ~np.array(self.layout.vector, dtype=bool)
+        self.dof = self.n - self.p if reml else self.n
+        self.constant = self.dof * (1.0 + np.log(2.0 * np.pi / self.dof)) - float(
+            np.sum(np.log(self.w1))
+        )
+        self.n_eval = 0
+        self._last: ProfiledState | None = None
+
+    @property
+    def system_size(self) -> int:
+        """The order of the dense part of each factorization (BLAS threads)."""
+        return int(getattr(self.base, "m", 0))
+
+    def _system_at(self, factors: list[Array | None]) -> object:
+        """The engine system at the vector terms' ``factors``: that of Z without vector
+        terms, else that of Z T (kept for the last factors).  w1 is the prior weights at
+        every evaluation: the structured solver keeps its products of the observation
+        weights from the first factorization."""
+        if not self.layout.any_vector:
+            return self.base
+        key = b"".join(f.tobytes() for f in factors if f is not None)
+        if self._key != key:
+            self.system = transformed_system(self.base, factors, self.w1)
+            self._key = key
+        return self.system
+
+    def state(self, theta: Array) -> ProfiledState:
+        """Everything at ``theta`` (kept for the last theta asked for)."""
+        theta = np.asarray(theta, dtype=float)
+        if self._last is not None and np.array_equal(self._last.theta, theta):
+            return self._last
+        self.n_eval += 1
+        # a vector term's effects b have weight 1 (lam = 1: no share of log|Lambda|)
+        lam = np.ones(len(self.sizes))
+        lam[self.scalar] = np.maximum(theta[self.layout.scalar_index], THETA_FLOOR) ** 2
+        w2 = np.repeat(1.0 / lam, self.sizes)
+        factors = self.layout.factors(theta)
+        factor = self._system_at(factors).factorize(self.w1, w2)
+        rhs = self._rhs.copy()
+        rhs[self.p :] = effects_scale(rhs[self.p :], self.slices,
+                                      [None if f is None else f.T for f in factors])
+        delta = factor.solve(rhs)
+        v = delta[self.p :]
+        u = effects_scale(v, self.slices, factors)
+        resid = self.y - self.base.linear_predictor(np.concatenate([delta[: self.p], u]))
+        penalty = self._penalty_sums(v, w2)
+        r2 = float(np.sum(self.w1 * resid**2) + np.sum(penalty))
+        logdet_c, logdet_d = factor.logdet(), factor.logdet_random_block()
+        logdet_lambda_d = logdet_d + float(np.sum(self.sizes * np.log(lam)))
+        objective = logdet_lambda_d + self.dof * np.log(r2) + self.constant
+        if self.reml:
+            objective += logdet_c - logdet_d
+        self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective),
+                                   r2 / self.dof, penalty, lam, w2, resid)
+        return self._last
+
+    def objective(self, theta: Array) -> float:
+        """-2 log-likelihood (ML) or the REML criterion at ``theta``."""
+        return self.state(theta).objective
+
+    def gradient(self, theta: Array) -> Array:
+        """The derivative of :meth:`objective` in theta (in a vector term's entries by
+        central differences)."""
+        st = self.state(theta)
+        if st.gradient is None:
+            st.gradient = self._analytic_gradient(st)
+            if self.vector_entries.size:
+                vector = self._vector_gradient(st)
+                if vector is None:
+                    vector = value_gradient(self.objective, st.theta, self.vector_entries)
+                    self._last = st
+                st.gradient += vector
+        return st.gradient
+
+    def _vector_gradient(self, st: ProfiledState) -> Array | None:
+        """The gradient in the vector terms' entries of theta (module docstring); None
+        when a diagonal of some Lambda is below VECTOR_GRADIENT_FLOOR."""
+        out = np.zeros_like(st.theta)
+        layout = self.layout
+        fixed = None if self.reml or self.p == 0 else self._fixed_parts(st.factor)
+        for k, L in enumerate(layout.factors(st.theta)):
+            if L is None:
+                continue
+            if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
+                return None
+            sl, size = self.slices[k], L.shape[0]
+            blocks = self._random_blocks(st.factor, sl, size, fixed)
+            count = blocks.shape[0]
+            S = count * np.eye(size) - blocks.sum(axis=0)
+            X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
+            g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
+            b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
+            d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
+            out[layout.slices[k]] = layout.covariances[k].theta(d_lambda)
+        return out
+
+    def _analytic_gradient(self, st: ProfiledState) -> Array:
+        """The gradient in the scalar terms' theta (module docstring; 0 elsewhere)."""
+        out = np.zeros_like(st.theta)
+        if not np.any(self.scalar):
+            return out
+        leverage_sums = self._leverage_sums(st.factor, st.w2)
+        d_lam = (self.sizes - leverage_sums - st.penalty_sums / st.sigma2) / st.lam
+        # d/d theta = 2 theta d/d lam; at the floor the value does not move with theta
+        scalar_theta = st.theta[self.layout.scalar_index]
+        out[self.layout.scalar_index] = np.where(
+            scalar_theta > THETA_FLOOR, 2.0 * scalar_theta * d_lam[self.scalar], 0.0)
+        return out
+
+    def _penalty_sums(self, v: Array, w2: Array) -> Array:
+        """S_k = v_k' Lambda_k^{-1} v_k (with a known precision, u' Q u / lam)."""
+        out = np.empty(len(self.slices))
+        for k, (sl, t) in enumerate(zip(self.slices, self.problem.terms, strict=True)):
+            vk = v[sl]
+            out[k] = (
+                float(np.sum(w2[sl] * vk**2)) if t.precision is None
+                else float(vk @ (t.precision @ vk)) * w2[sl.start]
+            )
+        return out
+
+    def _leverage_sums(self, factor: object, w2: Array) -> Array:
+        """H_k = tr(M^{-1} Lambda_k^{-1}) per term with M = C (REML) or D (ML)."""
+        sums = factor.weighted_diag_sums(w2, self.slices)
+        if self.reml or self.p == 0:
+            return sums
+        return sums - self._fixed_correction(factor, w2)
+
+    def _fixed_correction(self, factor: object, w2: Array) -> Array:
+        """tr(Lambda_k^{-1} B_k (C^{-1}_xx)^{-1} B_k') per term, B = C^{-1}_zx: what the
+        fixed effects add to the random block of C^{-1} beyond D^{-1}."""
+        B, Cxx = self.fixed_columns(factor)
+        Bz = B[self.p :]
+        MBt = np.linalg.solve(Cxx, Bz.T)
+        out = np.empty(len(self.slices))
+        for k, (sl, t) in enumerate(zip(self.slices, self.problem.terms, strict=True)):
+            Bk = Bz[sl]
+            if t.precision is None:
+                out[k] = float(np.einsum("j,jr,rj->", w2[sl], Bk, MBt[:, sl]))
+            else:
+                out[k] = float(np.trace(MBt[:, sl] @ (t.precision @ Bk))) * w2[sl.start]
+        return out
+
+    def random_inverse_diag(self, factor: object, factors: list[Array | None]) -> Array:
+        """diag(D^{-1}) on the scale of u: the random block of C^{-1} less
+        B (C^{-1}_xx)^{-1} B', for a vector term diag(Lambda D^{-1}_ll Lambda') per level
+        (``factors``: its Lambda)."""
+        p = self.p
+        fixed = self._fixed_parts(factor)
+        Bz, MBt = fixed
+        diag = np.asarray(factor.diag_inverse())[p:] - np.einsum("jr,rj->j", Bz, MBt)
+
+        def blocks_of(sl: slice, size: int) -> Array:
+            return self._random_blocks(factor, sl, size, fixed)
+
+        return effects_variances(diag, self.slices, factors, blocks_of)
+
+    def _fixed_parts(self, factor: object) -> tuple[Array, Array]:
+        """B_z = C^{-1}_zx and (C^{-1}_xx)^{-1} B_z': D^{-1} = C^{-1}_zz - B_z of it."""
+        B, Cxx = self.fixed_columns(factor)
+        Bz = B[self.p :]
+        return Bz, np.linalg.solve(Cxx, Bz.T)
+
+    def _random_blocks(self, factor: object, sl: slice, size: int,
+                       fixed: tuple[Array, Array] | None) -> Array:
+        """The per-level blocks of C^{-1} (``fixed`` None) or D^{-1} on a vector term's
+        effects ``sl``."""
+        p, count = self.p, (sl.stop - sl.start) // size
+        blocks = inverse_diag_blocks(factor, p + sl.start, size, count)
+        if fixed is None:
+            return blocks
+        Bz, MBt = fixed
+        return blocks - np.einsum("lir,ljr->lij", Bz[sl].reshape(count, size, p),
+                                  MBt[:, sl].T.reshape(count, size, p))
+
+    def fixed_columns(self, factor: object) -> tuple[Array, Array]:
+        """The fixed effects' columns of C^{-1} (p + q x p) and their x block."""
+        unit = np.zeros((self.p + self.system.q, self.p))
+        unit[np.arange(self.p), np.arange(self.p)] = 1.0
+        B = np.column_stack([factor.solve(unit[:, j]) for j in range(self.p)])
+        return B, B[: self.p]
+
+
+def check_linear_mixed_model(problem: Problem) -> None:
+    """Refuse what the profiled deviance does not cover, naming the argument."""
+    fam = problem.family
+    if fam.name != "gaussian" or fam.link.name != "identity":
+        raise ValueError(
+            "family: exact ML/REML of a linear mixed model needs the Gaussian family with "
+            f"the identity link, got {fam.name}({fam.link.name})"
+        )
+    for k, t in enumerate(problem.terms):
+        if not t.family.is_gaussian or t.family.spatial is not None:
+            raise ValueError(
+                f"rand_family: random term {k + 1} must be Gaussian (not {t.family.name}) "
+                "for ML/REML"
+            )
+        if t.x_disp is not None:
+            raise ValueError(f"x_rand_disp: random term {k + 1} has a dispersion model; "
+                             "ML/REML fits one variance per term")
+    if problem.x_disp is not None:
+        raise ValueError("x_disp: a residual-dispersion model is not supported by ML/REML "
+                         "for linear mixed models yet; fit it by EQL")
+    if problem.fix_disp is not None:
+        raise ValueError("fix_disp: ML/REML estimates the residual variance; drop fix_disp")
+    n = problem.X.shape[0]
+    if n <= problem.X.shape[1]:
+        raise ValueError("y: needs more observations than fixed effects")
+    for k, (b, t) in enumerate(zip(problem.blocks, problem.terms, strict=True)):
+        if isinstance(t.covariance, Unstructured) and n <= b.width:
+            raise ValueError(
+                f"blocks: {n} observations for the {b.width} random effects of vector-valued "
+                f"term {k + 1}: its variances and the residual variance are unidentifiable "
+                "(lme4's check.nobs.vs.nRE); drop a slope or use (1 + x || g)")

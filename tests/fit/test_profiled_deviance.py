@@ -1,0 +1,60 @@
+"""The ML/REML profiled deviance of a linear mixed model (hglm.fit.profiled_deviance)
+and its gradient against a dense computation from V."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hglm.fit.profiled_deviance import ProfiledDeviance
+
+from .glmm_problems import vector_problem
+from .lmm_problems import crossed_lmm, dense_objective, dense_vector_objective
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("weights", [False, True])
+def test_profiled_deviance_equals_the_dense_likelihood(reml, weights):
+    pb, _ = crossed_lmm(weights=weights)
+    dev = ProfiledDeviance(pb, reml)
+    for theta in ([1.0, 1.0], [0.3, 2.0], [1e-3, 0.7]):
+        theta = np.array(theta)
+        assert dev.objective(theta) == pytest.approx(dense_objective(pb, theta, reml),
+                                                     rel=1e-10)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_gradient_matches_finite_differences(reml):
+    pb, _ = crossed_lmm(seed=3)
+    dev = ProfiledDeviance(pb, reml)
+    theta = np.array([0.8, 0.4])
+    g = dev.gradient(theta)
+    eps = 1e-6
+    fd = [
+        (dev.objective(theta + eps * e) - dev.objective(theta - eps * e)) / (2 * eps)
+        for e in np.eye(2)
+    ]
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_vector_term_deviance_equals_the_dense_likelihood(reml):
+    pb = vector_problem(scalar_levels=5)
+    dev = ProfiledDeviance(pb, reml)
+    # lme4's start, a correlation, a singular Lambda (zero diagonal) and a zero scalar term
+    for theta in ([1.0, 0.0, 1.0, 1.0], [1.3, -0.6, 0.4, 0.5], [0.8, 0.5, 0.0, 0.3],
+                  [0.8, 0.5, 0.2, 0.0]):
+        theta = np.array(theta)
+        assert dev.objective(theta) == pytest.approx(
+            dense_vector_objective(pb, theta, reml), rel=1e-10)
+
+
+def test_vector_term_gradient_matches_finite_differences():
+    pb = vector_problem(scalar_levels=5)
+    dev = ProfiledDeviance(pb, True)
+    theta = np.array([1.3, -0.6, 0.4, 0.5])
+    g = dev.gradient(theta)
+    eps = 1e-6
+    fd = [(dev.objective(theta + eps * e) - dev.objective(theta - eps * e)) / (2 * eps)
+          for e in np.eye(4)]
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
