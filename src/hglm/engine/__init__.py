@@ -20,7 +20,7 @@ from .factor import (
 from .floor_screen import column_norms
 from .lazy import LazyTail
 from .ldl import spd_logdet
-from .marker_basis import MarkerBasis, marker_leverages, weighted_gram
+from .marker_basis import MarkerBasis, bigrr_leverages, marker_leverages, weighted_gram
 from .nspace import MarginalFactor, MarginalSolver
 from .partition import Elimination, PartitionSystem, schur_cholesky, schur_inverse
 from .solver_choice import make_system
@@ -42,6 +42,7 @@ __all__ = [
     "SolvingFactor",
     "System",
     "as_block",
+    "bigrr_leverages",
     "block_width",
     "column_norms",
     "inverse_diag_blocks",
