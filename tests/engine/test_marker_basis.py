@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hglm.engine import MarkerBasis, marker_leverages, weighted_gram
+from hglm.engine import MarkerBasis, bigrr_leverages, marker_leverages, weighted_gram
 
 
 def _problem(n: int = 12, q: int = 40, seed: int = 3) -> tuple:
@@ -46,3 +46,28 @@ def test_marker_leverages_are_the_augmented_hat_diagonal() -> None:
     expected = np.diag(np.linalg.inv(C))[p:] / (lam * w)
     got = marker_leverages(Z, w, weighted_gram(Z, w), X, w1, lam)
     np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_bigrr_leverages_take_the_svd_coordinates_in_the_symmetric_root() -> None:
+    """R's bigRR leverages from the transformed augmented system: the reliabilities
+    I - C22 / lambda of n effects on the design G^{1/2} (Gaussian weights w1), read with
+    marker j's coordinates t_j = w_j diag(g^{-1/2}) U' z_j in the basis U diag(sqrt(g)) of
+    the SVD G = U diag(g) U': 1 - h_j = t_j' (I - C22 / lambda) t_j / w_j."""
+    Z, X, w, w1 = _problem()
+    lam = 0.7
+    n, p = X.shape
+    G = weighted_gram(Z, w)
+    U, g, _ = np.linalg.svd(G)
+    g[-1] = 0.0  # the centred columns' null direction
+    root = (U * np.sqrt(g)) @ U.T
+    T1 = np.hstack([X, root])
+    C = T1.T @ (w1[:, None] * T1)
+    C[p:, p:] += np.eye(n) / lam
+    reliability = np.eye(n) - np.linalg.inv(C)[p:, p:] / lam
+    inv_root = np.r_[1.0 / np.sqrt(g[:-1]), 0.0]
+    t = inv_root[:, None] * (U.T @ Z) * w
+    expected = 1.0 - np.einsum("ij,ij->j", t, reliability @ t) / w
+    got = bigrr_leverages(Z, w, G, X, w1, lam)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    exact = marker_leverages(Z, w, G, X, w1, lam)
+    assert np.max(np.abs(got - exact)) > 1e-3  # not the hat diagonal

@@ -48,7 +48,7 @@ def test_transformed_fit_is_the_q_dimensional_fit(family: str) -> None:
     u = ordinary.ranef.to_numpy()
     np.testing.assert_allclose(wide.ranef.to_numpy(), u, atol=1e-6 * np.abs(u).max())
     q_hat = ordinary.hat_values[y.shape[0]:]
-    np.testing.assert_allclose(wide.leverage.to_numpy(), q_hat, atol=1e-6)
+    np.testing.assert_allclose(wide.hat_leverage.to_numpy(), q_hat, atol=1e-6)
 
 
 def test_marker_weights_are_column_scales() -> None:
@@ -64,6 +64,7 @@ def test_marker_weights_are_column_scales() -> None:
     np.testing.assert_allclose(weighted.u, np.sqrt(w) * scaled.ranef.to_numpy(),
                                atol=1e-6 * np.abs(weighted.u).max())
     np.testing.assert_allclose(weighted.leverage, scaled.leverage, atol=1e-6)
+    np.testing.assert_allclose(weighted.hat_leverage(), scaled.hat_leverage, atol=1e-6)
 
 
 def test_bigrr_update_refits_with_hem_weights() -> None:

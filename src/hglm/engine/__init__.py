@@ -20,7 +20,7 @@ from .factor import (
 from .floor_screen import column_norms
 from .lazy import LazyTail
 from .ldl import spd_logdet
-from .marker_basis import MarkerBasis, marker_leverages, weighted_gram
+from .marker_basis import MarkerBasis, bigrr_leverages, marker_leverages, weighted_gram
 from .nspace import MarginalFactor, MarginalSolver
 from .pair_products import scaled_gram, scaled_gram_pair
 from .partition import Elimination, PartitionSystem, schur_cholesky, schur_inverse
@@ -43,6 +43,7 @@ __all__ = [
     "SolvingFactor",
     "System",
     "as_block",
+    "bigrr_leverages",
     "block_matvec",
     "block_width",
     "column_norms",

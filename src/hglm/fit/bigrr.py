@@ -5,7 +5,9 @@ markers than observations, with one shrinkage estimated (SNP-BLUP) or, after
 The q markers' effects u (one Gaussian random term, effect j of variance lambda w_j) enter
 the model only through Z u, so the EQL rounds run on the equivalent n x n problem whose
 random design is L, L L' = Z diag(w) Z' (:class:`~hglm.engine.MarkerBasis`), whatever the
-family and link; the q effects and their leverages are recovered from the n effects.  The
+family and link; the q effects and their leverages are recovered from the n effects (the
+leverages as R's bigRR defines them, which HEM's weights use, and the exact hat diagonal on
+request: :mod:`hglm.engine.marker_basis`).  The
 rounds are R's bigRR's: its start (lambda_0 = 0.66 phi_0, the transformed problem's R
 start), the deviance floor on the n transformed effects, and with ``accelerate=False`` and
 ``conv=1e-8`` (bigRR's ``tol.conv``) its very stopping point (R's IWLS rule
@@ -20,7 +22,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._warn import warn
-from ..engine import Grouped, Indicator, MarkerBasis, marker_leverages, weighted_gram
+from ..engine import (
+    Grouped,
+    Indicator,
+    MarkerBasis,
+    bigrr_leverages,
+    marker_leverages,
+    weighted_gram,
+)
 from ..spec import Independent, Problem
 from .diagnostics import BoundaryWarning
 from .eql import Options, fit_eql
@@ -54,10 +63,13 @@ class MarkerFit:
     u : ndarray (q,)
         The marker effects.
     leverage : ndarray (q,)
-        The markers' leverages h_j.
+        The markers' leverages as R's bigRR reports them (:func:`~hglm.engine.bigrr_leverages`),
+        which HEM's weights use; :meth:`hat_leverage` gives the diagonal of the hat matrix.
     weights : ndarray (q,) or None
         The marker weights (None: all 1, SNP-BLUP).
     transformed : bool
+    G : ndarray (n, n)
+        Z diag(w) Z'.
     """
 
     problem: Problem
@@ -67,6 +79,14 @@ class MarkerFit:
     leverage: Array
     weights: Array | None
     transformed: bool
+    G: Array
+
+    def hat_leverage(self) -> Array:
+        """The markers' exact leverages: the diagonal of the hat matrix on their rows,
+        h_j = 1 - lambda w_j z_j' P z_j at the final IWLS weights (O(n^2 q))."""
+        w1, _ = self.engine.final_weights()
+        return marker_leverages(self.problem.blocks[0], self.weights, self.G,
+                                self.problem.X, w1, float(self.engine.lam[0]))
 
 
 def check_markers(Z: Array) -> None:
@@ -193,27 +213,34 @@ def _transformed(problem: Problem, Z: Array, w: Array | None, options: Options) 
     basis = MarkerBasis(Z, w)
     small = replace(problem, blocks=[basis.design])
     engine = fit_eql(small, replace(options, startval=_bigrr_start(small)))
-    lam = float(engine.lam[0])
-    w1, _ = engine.final_weights()
-    leverage = marker_leverages(Z, w, basis.G, problem.X, w1, lam)
-    return MarkerFit(problem, options, engine, basis.markers(engine.v), leverage, w, True)
+    leverage = _r_leverages(problem, Z, w, basis.G, engine)
+    return MarkerFit(problem, options, engine, basis.markers(engine.v), leverage, w, True,
+                     basis.G)
 
 
 def _ordinary(problem: Problem, Z: Array, w: Array | None, options: Options) -> MarkerFit:
     """The q-dimensional fit on Z diag(sqrt(w)) (a copy of Z: q < n)."""
     root = np.ones(Z.shape[1]) if w is None else np.sqrt(w)
     engine = fit_eql(replace(problem, blocks=[Z * root]), options)
-    lam = float(engine.lam[0])
-    w1, _ = engine.final_weights()
-    leverage = marker_leverages(Z, w, weighted_gram(Z, w), problem.X, w1, lam)
-    return MarkerFit(problem, options, engine, root * engine.v, leverage, w, False)
+    G = weighted_gram(Z, w)
+    leverage = _r_leverages(problem, Z, w, G, engine)
+    return MarkerFit(problem, options, engine, root * engine.v, leverage, w, False, G)
+
+
+def _r_leverages(problem: Problem, Z: Array, w: Array | None, G: Array,
+                 engine: EngineFit) -> Array:
+    """R's bigRR leverages at the fit's lambda and phi (Gaussian observation weights)."""
+    return bigrr_leverages(Z, w, G, problem.X, problem.weights / engine.phi,
+                           float(engine.lam[0]))
 
 
 def _bigrr_start(small: Problem) -> Array:
     """R's start of the transformed problem: the GLM's beta, v = 0, lambda_0 = 0.66 phi_0
-    and phi_0 (DESIGN.md, step 1), as ``startval``."""
+    and phi_0 (DESIGN.md, step 1), as ``startval``.  phi_0 = 0.6 D / (n - p) from the GLM's
+    deviance D also under ``fix_disp``, where it only sets lambda_0: R's sequence of rounds
+    (and so, at bigRR's stopping point, its estimates) starts there."""
     n = small.y.shape[0]
-    start = starting_values(small, [n])
+    start = starting_values(replace(small, fix_disp=None), [n])
     phi = [] if small.fix_disp is not None else [start.phi0]
     return np.concatenate([start.delta, [0.66 * start.phi0], phi])
 

@@ -4,6 +4,7 @@ are the q markers' effects, with the markers' leverages and weights."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,10 @@ class BigRRResult(HGLMResult):
     ``bigrr_update``).
 
     The attributes of :class:`HGLMResult` describe the EQL fit that was run, except:
-    ``ranef`` holds the q marker effects u; ``leverage`` their leverages (the diagonal of
-    the hat matrix on the markers' rows); ``marker_weights`` the weights w_j (effect j
+    ``ranef`` holds the q marker effects u; ``leverage`` their leverages as R's bigRR
+    reports them (HEM's weights use them; :func:`hglm.engine.bigrr_leverages`) and
+    ``hat_leverage`` the diagonal of the hat matrix on the markers' rows (computed on
+    first use); ``marker_weights`` the weights w_j (effect j
     has variance ``var_ranef * w_j``; None for SNP-BLUP).  When the fit ran on the
     transformed n x n problem, ``hat_values`` holds the n observations' and the n
     transformed effects' leverages.
@@ -43,6 +46,12 @@ class BigRRResult(HGLMResult):
             None if markers.weights is None
             else pd.Series(markers.weights, index=index, name="marker_weights")
         )
+
+    @cached_property
+    def hat_leverage(self) -> pd.Series:
+        """The markers' exact leverages: the diagonal of the hat matrix on their rows."""
+        return pd.Series(self.markers.hat_leverage(), index=self.leverage.index,
+                         name="hat_leverage")
 
     @property
     def se_ranef(self) -> pd.Series:
