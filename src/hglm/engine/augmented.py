@@ -32,7 +32,7 @@ from .augmented_structure import AugmentedStructure, row_chunks
 from .blocks import Block
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
-from .pair_products import Cross, PairProducts
+from .pair_products import Cross, Gram, PairProducts, frobenius, subtract_from
 
 Array = np.ndarray
 
@@ -40,10 +40,12 @@ Array = np.ndarray
 @dataclass
 class _Products:
     """The weighted products of :meth:`AugmentedSystem._weighted_products` at weights w;
-    ``pairs``: their E's :class:`PairProducts` (False: too many pairs)."""
+    ``pairs``: their E's :class:`PairProducts` (False: too many pairs); ``F0`` is kept
+    only under ``scaled_weights`` (else None: weights that change freely are rarely
+    proportional, and an m x m copy a round is 10 MB at InstEval's order)."""
 
     w: Array
-    F0: Array
+    F0: Array | None
     D0: LevelBlocks | None
     E: Cross | None
     pairs: PairProducts | None | bool = None
@@ -96,8 +98,7 @@ class AugmentedSystem(AugmentedStructure):
         complement's pass cost p2s's EQL fit 13% of its time and 4 MB of fresh memory a
         round)."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        F0, D0, E, scale = self._weighted_products(w1)
-        F = F0.copy() if scale is None else F0  # a scaled F0 is already a new array
+        F, D0, E, scale = self._weighted_products(w1)
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, None, None, F)
@@ -109,10 +110,10 @@ class AugmentedSystem(AugmentedStructure):
         if pairs is not None:
             pairs.subtract_gram(F, D_inv.diagonal())
         elif c is None or not sparse.issparse(E):
-            F -= D_inv.gram_of(E)
+            subtract_from(F, D_inv.gram_of(E))
         else:
             H, G = D_inv.gram_pair(E, D_inv.scale_diagonal(c))
-            F -= H
+            subtract_from(F, H)
         trace_gram = None if G is None else (c, G)
         return AugmentedFactor(self, D_inv, E, F, logdet_d, trace_gram=trace_gram,
                                pairs=pairs)
@@ -135,7 +136,8 @@ class AugmentedSystem(AugmentedStructure):
     def _weighted_products(
         self, w1: Array
     ) -> tuple[Array, LevelBlocks | None, Cross | None, float | None]:
-        """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale.
+        """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale; F0 is
+        a new array, the caller's to overwrite.
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
         Gaussian response whose dispersion changed) the previous products are scaled and
@@ -147,22 +149,32 @@ class AugmentedSystem(AugmentedStructure):
             if c is not None:
                 E = None if prod.E is None else c * prod.E
                 D0 = None if prod.D0 is None else prod.D0.scaled(c)
-                return c * prod.F0, D0, E, c
+                F0 = self._gram_b(w1) if prod.F0 is None else c * prod.F0
+                return F0, D0, E, c
         F0 = self._gram_b(w1)
         D0, E = None, None
         if self.A is not None:
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
-        self._products = _Products(w1.copy(), F0, D0, E)
+        kept = F0.copy() if self.scaled_weights else None
+        self._products = _Products(w1.copy(), kept, D0, E)
         return F0, D0, E, None
 
 
-def _symmetric(T: Array) -> Array:
-    """The symmetric matrix whose entries are spread over both triangles of T (each
-    off-diagonal pair of positions holding at most one non-zero)."""
-    full = T + T.T
-    np.einsum("ii->i", full)[:] = np.diag(T)
-    return full
+SYMMETRIZE_ROWS = 64  # rows of the upper triangle filled at a time
+
+
+def symmetrize_lower(T: Array) -> Array:
+    """T with its upper triangle set to its lower one's transpose, in place, a band of
+    rows at a time (no temporary of T's size); returns T."""
+    m = T.shape[0]
+    for start in range(0, m, SYMMETRIZE_ROWS):
+        stop = min(start + SYMMETRIZE_ROWS, m)
+        block = T[start:stop, start:stop]
+        upper = np.triu_indices(stop - start, 1)
+        block[upper] = block.T[upper]
+        T[start:stop, stop:] = T[stop:, start:stop].T
+    return T
 
 
 def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
@@ -191,7 +203,7 @@ class AugmentedFactor:
     E: Cross | None
     S: Array
     logdet_d: float = 0.0
-    trace_gram: tuple[Array, Array] | None = None
+    trace_gram: tuple[Array, Gram] | None = None
     pairs: PairProducts | None = None
     _chol: Array = field(init=False, repr=False)
 
@@ -231,7 +243,7 @@ class AugmentedFactor:
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
         # potri fills the lower triangle; the upper one is the cleaned factor's zeros
-        return _symmetric(inv)
+        return symmetrize_lower(inv)
 
     @cached_property
     def _e_padded(self) -> tuple[Array, Array]:
@@ -351,11 +363,11 @@ class AugmentedFactor:
         entries), from the per-level blocks of E S^{-1} E' with the pair products, or by
         its own product."""
         if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
-            return float(np.sum(self.s_inverse * self.trace_gram[1]))
+            return frobenius(self.s_inverse, self.trace_gram[1])
         weights = self.D_inv.scale_diagonal(c)
         if self.pairs is not None:
             return float(np.sum(weights.blocks * self._e_sinv_e.blocks))
-        return float(np.sum(self.s_inverse * weights.gram_of(self.E)))
+        return frobenius(self.s_inverse, weights.gram_of(self.E))
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""

@@ -211,6 +211,9 @@ class FixedPointIteration(Generic[R]):
                 self.last, self.n_iter = saved
                 step_max = max(1.0, step_max / 4.0)
                 theta, theta1 = theta1, theta2
+            # the saved round (its factorization: 10 MB at InstEval's order) is not kept
+            # alive through the next rounds
+            del saved
         return theta1
 
 
