@@ -177,6 +177,16 @@ def symmetrize_lower(T: Array) -> Array:
     return T
 
 
+E_SINV_BAND_ELEMENTS = 2_000_000  # entries of E S^{-1} formed at a time (16 MB)
+
+
+def _row_dots(E: Cross, Y: Array) -> Array:
+    """The dot products of the rows of E (dense or sparse) with those of Y."""
+    if sparse.issparse(E):
+        return np.asarray(E.multiply(Y).sum(axis=1)).ravel()
+    return np.einsum("ij,ij->i", E, Y)
+
+
 def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
     """(columns, values) of each row of a CSR matrix, padded with (0, 0.0)."""
     counts = np.diff(E.indptr)
@@ -196,7 +206,10 @@ class AugmentedFactor:
 
     ``D_inv`` is D^{-1} (None without an eliminated term) and ``logdet_d`` log det D.
     ``S``, the Schur complement of the A block (symmetric, C-ordered, owned by the
-    factor), is factored in place: afterwards its memory holds the Cholesky factor."""
+    factor), is factored in place: afterwards its memory holds the Cholesky factor, and
+    once :attr:`s_inverse` is asked for, S^{-1} in place of the factor (one m x m array
+    per factorization; the factor's diagonal is kept for the log-determinants, and
+    solves then multiply by S^{-1})."""
 
     system: AugmentedSystem
     D_inv: LevelBlocks | None
@@ -205,18 +218,25 @@ class AugmentedFactor:
     logdet_d: float = 0.0
     trace_gram: tuple[Array, Gram] | None = None
     pairs: PairProducts | None = None
-    _chol: Array = field(init=False, repr=False)
+    _chol: Array | None = field(init=False, repr=False)
+    _chol_diagonal: Array = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.S.size == 0:
-            self._chol = self.S
+            self._chol, self._chol_diagonal = self.S, np.zeros(0)
             return
         with lapack_threads(self.S.shape[0]):
             # S' is S, F-ordered: LAPACK overwrites it with the factor, without a copy
             chol, info = linalg.lapack.dpotrf(self.S.T, lower=1, clean=1, overwrite_a=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
-        self._chol = chol
+        self._chol, self._chol_diagonal = chol, np.diag(chol).copy()
+
+    def _solve_b(self, b: Array) -> Array:
+        """S^{-1} b: by the Cholesky factor, or by S^{-1} once it replaced the factor."""
+        if self._chol is None:
+            return self.s_inverse @ b
+        return linalg.cho_solve((self._chol, True), b)
 
     def solve(self, b: Array) -> Array:
         """C^{-1} b for b in user order."""
@@ -224,10 +244,10 @@ class AugmentedFactor:
         b_b = b[sysm.perm_b]
         x = np.empty_like(b)
         if self.E is None:
-            x[sysm.perm_b] = linalg.cho_solve((self._chol, True), b_b)
+            x[sysm.perm_b] = self._solve_b(b_b)
             return x
         b_a = b[sysm.perm_a]
-        x_b = linalg.cho_solve((self._chol, True), b_b - self.E.T @ self.D_inv.matvec(b_a))
+        x_b = self._solve_b(b_b - self.E.T @ self.D_inv.matvec(b_a))
         x[sysm.perm_b] = x_b
         x[sysm.perm_a] = self.D_inv.matvec(b_a - self.E @ x_b)
         return x
@@ -235,13 +255,14 @@ class AugmentedFactor:
     @cached_property
     def s_inverse(self) -> Array:
         """S^{-1} from the Cholesky factor (LAPACK potri, a third of the work of solving
-        for the identity)."""
+        for the identity), in the factor's memory: the factor is gone afterwards."""
         if self.S.size == 0:
             return self.S
         with inverse_threads(self.S.shape[0]):
-            inv, info = linalg.lapack.dpotri(self._chol, lower=1)
+            inv, info = linalg.lapack.dpotri(self._chol, lower=1, overwrite_c=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
+        self._chol = None
         # potri fills the lower triangle; the upper one is the cleaned factor's zeros
         return symmetrize_lower(inv)
 
@@ -251,23 +272,48 @@ class AugmentedFactor:
         return _padded_rows(self.E)
 
     @cached_property
-    def _e_sinv(self) -> Array | None:
-        """E S^{-1} (q_a x m, dense) when forming it beats gathering S^{-1} on the pattern
-        of E's rows, else None.
+    def _multiplies(self) -> bool:
+        """Whether forming E S^{-1} (by bands of levels) beats gathering S^{-1} on the
+        pattern of E's rows.
 
         The sparse product costs nnz(E) m; the gathers cost about w^2 per row of E and
         w (m_dense + entries) per observation and effect of A (w: the widest row of E)
         but run ~8x slower per element in numpy.  Narrow rows (few observations per
-        level) gather; wide ones multiply, unless E S^{-1} would take more than 400 MB."""
+        level) gather; wide ones multiply."""
         sysm = self.system
         if not sparse.issparse(self.E):
-            return self.E @ self.s_inverse
+            return True
         width = max(int(np.diff(self.E.indptr).max(initial=0)), 1)
         per_row = sysm.m - sysm.dense_start + len(sysm.entries)
         gather = width + sysm.n * sysm.a_size / max(sysm.q_a, 1) * per_row
-        if 8.0 * gather < sysm.m or sysm.q_a * sysm.m > 5e7:
-            return None
-        return np.asarray(self.E @ self.s_inverse)
+        return 8.0 * gather >= sysm.m
+
+    @cached_property
+    def _e_sinv_products(self) -> tuple[Array, list[Array]]:
+        """In one pass over bands of whole levels of E S^{-1} (at most
+        E_SINV_BAND_ELEMENTS entries each: 16 MB, where the whole q_a x m product took
+        160 MB on p2l): the per-level blocks e_{lj}' S^{-1} e_{lk} (levels x q x q) and,
+        for each effect j of A, r_i' S^{-1} e_{l_i j} for every observation i (l_i: its
+        level, r_i: its row of R)."""
+        sysm = self.system
+        q, count = sysm.a_size, sysm.q_a // max(sysm.a_size, 1)
+        forms = np.empty((count, q, q))
+        cross = [np.empty(sysm.n) for _ in range(q)]
+        level = sysm.A.index
+        step = max(1, E_SINV_BAND_ELEMENTS // max(q * sysm.m, 1))
+        for first in range(0, count, step):
+            last = min(first + step, count)
+            E_band = self.E[first * q : last * q]
+            Y = np.asarray(E_band @ self.s_inverse)
+            for j in range(q):
+                for k in range(j, q):
+                    forms[first:last, j, k] = _row_dots(E_band[k::q], Y[j::q])
+                    forms[first:last, k, j] = forms[first:last, j, k]
+            inside = np.flatnonzero((level >= first) & (level < last))
+            for j in range(q):
+                rows = sysm.a_columns[inside, j] - first * q
+                cross[j][inside] = sysm.rows_dot(Y, rows, inside)
+        return forms, cross
 
     @cached_property
     def _e_sinv_e(self) -> LevelBlocks:
@@ -275,6 +321,8 @@ class AugmentedFactor:
         q = self.system.a_size
         if self.pairs is not None:
             return LevelBlocks(self.pairs.row_forms(self.s_inverse)[:, None, None])
+        if self._multiplies:
+            return LevelBlocks(self._e_sinv_products[0])
         out = np.empty((self.E.shape[0] // q, q, q))
         for j in range(q):
             for k in range(j, q):
@@ -283,13 +331,8 @@ class AugmentedFactor:
         return LevelBlocks(out)
 
     def _row_pair_forms(self, j: int, k: int) -> Array:
-        """e_{lj}' S^{-1} e_{lk} for every level l (e_{lj}: row l q + j of E)."""
+        """e_{lj}' S^{-1} e_{lk} for every level l (e_{lj}: row l q + j of E), gathered."""
         q = self.system.a_size
-        if self._e_sinv is not None:
-            left = self._e_sinv[j::q]
-            if not sparse.issparse(self.E):
-                return np.einsum("ij,ij->i", self.E[k::q], left)
-            return np.asarray(self.E[k::q].multiply(left).sum(axis=1)).ravel()
         cols, vals = self._e_padded
         M = self.s_inverse
         cj, vj, ck, vk = cols[j::q], vals[j::q], cols[k::q], vals[k::q]
@@ -394,10 +437,10 @@ class AugmentedFactor:
         out += np.einsum("ij,ij->i", za, u)
         out += self._e_sinv_e.row_forms(level, u)
         for j in range(sysm.a_size):
-            rows = sysm.a_columns[:, j]
-            if self._e_sinv is not None:
-                cross = sysm.rows_dot(self._e_sinv, rows)
+            if self._multiplies:
+                cross = self._e_sinv_products[1][j]
             else:
+                rows = sysm.a_columns[:, j]
                 cols, vals = self._e_padded
                 cross = sysm.rows_dot_sparse(self.s_inverse, cols, vals, rows)
             out -= 2.0 * u[:, j] * cross
@@ -405,12 +448,12 @@ class AugmentedFactor:
 
     def logdet(self) -> float:
         """log det C."""
-        return self.logdet_d + 2.0 * float(np.sum(np.log(np.diag(self._chol))))
+        return self.logdet_d + 2.0 * float(np.sum(np.log(self._chol_diagonal)))
 
     def logdet_random_block(self) -> float:
         """log det(Z'W1Z + W2), the random-effect block of C: the random effects come
         first in the B block, so the leading m_z x m_z block of S's Cholesky factor is the
         factor of their Schur complement."""
         m_z = self.system.m_z
-        diag_z = np.diag(self._chol)[:m_z]
+        diag_z = self._chol_diagonal[:m_z]
         return self.logdet_d + 2.0 * float(np.sum(np.log(diag_z)))

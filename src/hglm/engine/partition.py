@@ -151,5 +151,5 @@ class PartitionFactor(AugmentedFactor):
         self.system, self.D_inv, self.E, self.S = system, D_inv, E, chol
         self.logdet_d = logdet_d
         self.trace_gram, self.pairs = None, None
-        self._chol = chol
+        self._chol, self._chol_diagonal = chol, np.diag(chol).copy()
         self.__dict__["s_inverse"] = s_inverse
