@@ -115,7 +115,8 @@ def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
         return fitter.step(theta, delta if last is None else last.delta)
 
     it = FixedPointIteration(
-        step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose
+        step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose,
+        multiplicity=fitter.multiplicity(),
     )
     try:
         it.run(state)

@@ -193,20 +193,40 @@ class EQLFitter:
 
     # --- the dispersions as the iteration's state ----------------------------------------
 
+    @property
+    def _phi_size(self) -> int:
+        """The entries of log phi in the state: none under ``fix_disp``, one without
+        dispersion covariates (phi is then one value: an n-vector per state cost SQUAREM
+        eight copies, 60 MB on p2l), else one per observation."""
+        if self.pb.fix_disp is not None:
+            return 0
+        return 1 if self.pb.x_disp is None else self.pb.y.shape[0]
+
     def pack(self, phi: Array, lam: Array, factors: list | None = None) -> Array:
         """The state of the outer iteration: the log dispersions (log lambda alone when
         phi is fixed), then the vector terms' ``factors`` (:mod:`.covariance_update`)."""
-        parts = [np.log(lam)] if self.pb.fix_disp is not None else [np.log(phi), np.log(lam)]
+        parts = [np.log(phi[: self._phi_size]), np.log(lam)]
         if self.vectors.size:
             parts.append(self.vectors.pack(factors))
         return np.concatenate(parts)
 
     def unpack(self, theta: Array) -> tuple[Array, Array]:
         """(phi, lambda) of the state ``theta``."""
-        n, q = self.pb.y.shape[0], self.system.q
-        if self.pb.fix_disp is not None:
-            return np.full(n, float(self.pb.fix_disp)), np.exp(theta[:q])
-        return np.exp(theta[:n]), np.exp(theta[n : n + q])
+        n, q, k = self.pb.y.shape[0], self.system.q, self._phi_size
+        if k == 0:
+            phi = np.full(n, float(self.pb.fix_disp))
+        else:
+            phi = np.broadcast_to(np.exp(theta[:k]), (n,)).copy()
+        return phi, np.exp(theta[k : k + q])
+
+    def multiplicity(self) -> Array | None:
+        """The observations each entry of the state stands for (SQUAREM's norms count a
+        one-value log phi n times, as when it was stored per observation); None when
+        every entry stands for one."""
+        if self._phi_size != 1:
+            return None
+        rest = self.system.q + self.vectors.size
+        return np.concatenate([[float(self.pb.y.shape[0])], np.ones(rest)])
 
     def step(self, theta: Array, delta: Array) -> tuple[Round, Array]:
         """One round at the dispersions ``theta`` started from ``delta``, and its next
