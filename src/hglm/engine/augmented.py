@@ -41,11 +41,12 @@ Array = np.ndarray
 class _Products:
     """The weighted products of :meth:`AugmentedSystem._weighted_products` at weights w;
     ``pairs``: their E's :class:`PairProducts` (False: too many pairs); ``F0`` is kept
-    only under ``scaled_weights`` (else None: weights that change freely are rarely
-    proportional, and an m x m copy a round is 10 MB at InstEval's order)."""
+    only under ``scaled_weights``, as a sparse matrix (R'W1R of crossed indicators is
+    mostly zeros; dense it took 10 MB at InstEval's order), else None (weights that
+    change freely are rarely proportional)."""
 
     w: Array
-    F0: Array | None
+    F0: sparse.csr_matrix | None
     D0: LevelBlocks | None
     E: Cross | None
     pairs: PairProducts | None | bool = None
@@ -149,14 +150,14 @@ class AugmentedSystem(AugmentedStructure):
             if c is not None:
                 E = None if prod.E is None else c * prod.E
                 D0 = None if prod.D0 is None else prod.D0.scaled(c)
-                F0 = self._gram_b(w1) if prod.F0 is None else c * prod.F0
+                F0 = self._gram_b(w1) if prod.F0 is None else (c * prod.F0).toarray()
                 return F0, D0, E, c
         F0 = self._gram_b(w1)
         D0, E = None, None
         if self.A is not None:
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
-        kept = F0.copy() if self.scaled_weights else None
+        kept = sparse.csr_matrix(F0) if self.scaled_weights else None
         self._products = _Products(w1.copy(), kept, D0, E)
         return F0, D0, E, None
 
@@ -177,7 +178,7 @@ def symmetrize_lower(T: Array) -> Array:
     return T
 
 
-E_SINV_BAND_ELEMENTS = 2_000_000  # entries of E S^{-1} formed at a time (16 MB)
+E_SINV_BAND_ELEMENTS = 1_000_000  # entries of E S^{-1} formed at a time (8 MB)
 
 
 def _row_dots(E: Cross, Y: Array) -> Array:
@@ -291,7 +292,7 @@ class AugmentedFactor:
     @cached_property
     def _e_sinv_products(self) -> tuple[Array, list[Array]]:
         """In one pass over bands of whole levels of E S^{-1} (at most
-        E_SINV_BAND_ELEMENTS entries each: 16 MB, where the whole q_a x m product took
+        E_SINV_BAND_ELEMENTS entries each: 8 MB, where the whole q_a x m product took
         160 MB on p2l): the per-level blocks e_{lj}' S^{-1} e_{lk} (levels x q x q) and,
         for each effect j of A, r_i' S^{-1} e_{l_i j} for every observation i (l_i: its
         level, r_i: its row of R)."""
@@ -304,7 +305,8 @@ class AugmentedFactor:
         for first in range(0, count, step):
             last = min(first + step, count)
             E_band = self.E[first * q : last * q]
-            Y = np.asarray(E_band @ self.s_inverse)
+            # S^{-1} is symmetric: its C-ordered transpose spares the product a copy
+            Y = np.asarray(E_band @ self.s_inverse.T)
             for j in range(q):
                 for k in range(j, q):
                     forms[first:last, j, k] = _row_dots(E_band[k::q], Y[j::q])
@@ -313,6 +315,7 @@ class AugmentedFactor:
             for j in range(q):
                 rows = sysm.a_columns[inside, j] - first * q
                 cross[j][inside] = sysm.rows_dot(Y, rows, inside)
+            del Y  # before the next band's
         return forms, cross
 
     @cached_property
