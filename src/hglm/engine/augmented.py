@@ -311,6 +311,10 @@ class AugmentedFactor:
                 for k in range(j, q):
                     forms[first:last, j, k] = _row_dots(E_band[k::q], Y[j::q])
                     forms[first:last, k, j] = forms[first:last, j, k]
+            if first == 0 and last == count:  # one band: every observation, no gathers
+                for j in range(q):
+                    cross[j] = sysm.rows_dot(Y, sysm.a_columns[:, j])
+                continue
             inside = np.flatnonzero((level >= first) & (level < last))
             for j in range(q):
                 rows = sysm.a_columns[inside, j] - first * q
