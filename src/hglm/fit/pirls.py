@@ -201,6 +201,7 @@ class PenalizedIRLS:
         previous, halvings = np.inf, self.halvings
         for step in range(INNER_MAXIT):
             self.steps += 1
+            factor = None  # the last step's factorization goes before the next one is formed
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 raise Divergence("non-finite IWLS weights")
