@@ -116,7 +116,7 @@ def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
 
     it = FixedPointIteration(
         step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose,
-        multiplicity=fitter.multiplicity(),
+        expand=fitter.expand,
     )
     try:
         it.run(state)

@@ -219,14 +219,15 @@ class EQLFitter:
             phi = np.broadcast_to(np.exp(theta[:k]), (n,)).copy()
         return phi, np.exp(theta[k : k + q])
 
-    def multiplicity(self) -> Array | None:
-        """The observations each entry of the state stands for (SQUAREM's norms count a
-        one-value log phi n times, as when it was stored per observation); None when
-        every entry stands for one."""
+    def expand(self, theta: Array) -> Array:
+        """The state with log phi once per observation (SQUAREM's norms are those of that
+        state, summed in its order: the steps of before the compact state, to the bit)."""
         if self._phi_size != 1:
-            return None
-        rest = self.system.q + self.vectors.size
-        return np.concatenate([[float(self.pb.y.shape[0])], np.ones(rest)])
+            return theta
+        n = self.pb.y.shape[0]
+        full = np.empty(n + theta.shape[0] - 1)
+        full[:n], full[n:] = theta[0], theta[1:]
+        return full
 
     def step(self, theta: Array, delta: Array) -> tuple[Round, Array]:
         """One round at the dispersions ``theta`` started from ``delta``, and its next

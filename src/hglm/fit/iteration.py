@@ -63,6 +63,10 @@ class FixedPointIteration(Generic[R]):
         dispersion per term) then takes the steps of the full one (one per row).  A
         matrix M gives the squared norm x'Mx (a state of coefficients gamma standing for
         the rows' log dispersions X_d gamma: M = X_d'X_d).
+    expand : callable, optional
+        ``expand(theta)``: the full state that a compact theta stands for, whose squared
+        norms SQUAREM and the stopping rule take (formed one at a time for the norm,
+        summed in the full state's order: the same numbers as a full state's).
 
     Attributes
     ----------
@@ -88,8 +92,10 @@ class FixedPointIteration(Generic[R]):
         verbose: bool | None | Callable[[str], None],
         relative_change: Callable[[R, R], float] | None = None,
         multiplicity: Array | None = None,
+        expand: Callable[[Array], Array] | None = None,
     ) -> None:
         self.step = step
+        self.expand = expand
         self.relative_change = eta_change if relative_change is None else relative_change
         self.multiplicity = multiplicity
         self.describe = describe
@@ -158,7 +164,10 @@ class FixedPointIteration(Generic[R]):
         self._say(f"iteration {self.n_iter:4d}  {step}  {self.describe(rnd)}")
 
     def _sqnorm(self, x: Array) -> float:
-        """x'x, each entry counted :attr:`multiplicity` times (x'Mx for a matrix)."""
+        """x'x, each entry counted :attr:`multiplicity` times (x'Mx for a matrix), or that
+        of the full state :attr:`expand` gives."""
+        if self.expand is not None:
+            return _sqnorm(self.expand(x))
         if self.multiplicity is None:
             return _sqnorm(x)
         if self.multiplicity.ndim == 2:
