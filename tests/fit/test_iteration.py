@@ -155,3 +155,18 @@ def test_a_matrix_multiplicity_gives_the_norms_of_the_rows() -> None:
                              multiplicity=X.T @ X)
     x = np.array([0.3, -0.7])
     assert it._sqnorm(x) == pytest.approx(float(np.sum((X @ x) ** 2)), rel=1e-14)
+
+
+def test_expand_takes_the_norms_of_the_full_state_to_the_bit():
+    """A compact state (one log phi for n rows) with ``expand``: the squared norms are
+    those of the full state, summed in its order (not n x^2)."""
+    n = 1001
+
+    def expand(x):
+        return np.concatenate([np.full(n, x[0]), x[1:]])
+
+    it = FixedPointIteration(lambda t, last: (None, t), str, 1e-6, 5, True, False,
+                             expand=expand)
+    x = np.array([0.1 + 1e-9, -0.7, 2.5])
+    full = expand(x)
+    assert it._sqnorm(x) == float(np.einsum("i,i->", full, full))
