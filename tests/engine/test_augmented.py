@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hglm.engine import augmented
+from hglm.engine import schur_products
 from hglm.engine.augmented import AugmentedSystem
 from hglm.engine.blocks import Grouped, Indicator, as_block
 from hglm.engine.factor import NotPositiveDefiniteError, inverse_diag_blocks
@@ -269,7 +269,7 @@ def test_e_sinv_bands_agree_with_dense(monkeypatch: pytest.MonkeyPatch, vector: 
     """Wide rows of E (many observations per level): E S^-1 is formed by bands of whole
     levels (here several bands, the last one short) and the leverages and diag(C^-1)
     agree with a dense inverse."""
-    monkeypatch.setattr(augmented, "E_SINV_BAND_ELEMENTS", 7 * 2 * 42)
+    monkeypatch.setattr(schur_products, "E_SINV_BAND_ELEMENTS", 7 * 2 * 42)
     rng = np.random.default_rng(13)
     n, levels, qb = 1500, 30, 40
     x = rng.normal(size=n)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from hglm.engine.augmented import AugmentedSystem, symmetrize_lower
+from hglm.engine.augmented import AugmentedSystem
 from hglm.engine.blocks import as_block
 from hglm.engine.pair_products import (
     PairProducts,
@@ -43,16 +43,6 @@ def test_subtract_from_and_frobenius_match_dense(m: int) -> None:
     M = rng.normal(size=(m, m))
     assert frobenius(M, G) == pytest.approx(float(np.sum(M * G.toarray())), rel=1e-12)
     assert frobenius(M, G.toarray()) == pytest.approx(frobenius(M, G), rel=1e-12)
-
-
-@pytest.mark.parametrize("m", [0, 1, 64, 130])
-def test_symmetrize_lower_fills_the_upper_triangle_in_place(m: int) -> None:
-    rng = np.random.default_rng(m)
-    L = np.asfortranarray(np.tril(rng.normal(size=(m, m))))
-    expected = L + np.tril(L, -1).T
-    out = symmetrize_lower(L)
-    assert out is L
-    np.testing.assert_array_equal(L, expected)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -33,6 +33,7 @@ from .blocks import Block
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
 from .pair_products import Cross, Gram, PairProducts, frobenius, subtract_from
+from .schur_products import level_forms_and_cross, symmetrize_lower
 
 Array = np.ndarray
 
@@ -162,32 +163,6 @@ class AugmentedSystem(AugmentedStructure):
         return F0, D0, E, None
 
 
-SYMMETRIZE_ROWS = 64  # rows of the upper triangle filled at a time
-
-
-def symmetrize_lower(T: Array) -> Array:
-    """T with its upper triangle set to its lower one's transpose, in place, a band of
-    rows at a time (no temporary of T's size); returns T."""
-    m = T.shape[0]
-    for start in range(0, m, SYMMETRIZE_ROWS):
-        stop = min(start + SYMMETRIZE_ROWS, m)
-        block = T[start:stop, start:stop]
-        upper = np.triu_indices(stop - start, 1)
-        block[upper] = block.T[upper]
-        T[start:stop, stop:] = T[stop:, start:stop].T
-    return T
-
-
-E_SINV_BAND_ELEMENTS = 1_000_000  # entries of E S^{-1} formed at a time (8 MB)
-
-
-def _row_dots(E: Cross, Y: Array) -> Array:
-    """The dot products of the rows of E (dense or sparse) with those of Y."""
-    if sparse.issparse(E):
-        return np.asarray(E.multiply(Y).sum(axis=1)).ravel()
-    return np.einsum("ij,ij->i", E, Y)
-
-
 def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
     """(columns, values) of each row of a CSR matrix, padded with (0, 0.0)."""
     counts = np.diff(E.indptr)
@@ -291,36 +266,9 @@ class AugmentedFactor:
 
     @cached_property
     def _e_sinv_products(self) -> tuple[Array, list[Array]]:
-        """In one pass over bands of whole levels of E S^{-1} (at most
-        E_SINV_BAND_ELEMENTS entries each: 8 MB, where the whole q_a x m product took
-        160 MB on p2l): the per-level blocks e_{lj}' S^{-1} e_{lk} (levels x q x q) and,
-        for each effect j of A, r_i' S^{-1} e_{l_i j} for every observation i (l_i: its
-        level, r_i: its row of R)."""
-        sysm = self.system
-        q, count = sysm.a_size, sysm.q_a // max(sysm.a_size, 1)
-        forms = np.empty((count, q, q))
-        cross = [np.empty(sysm.n) for _ in range(q)]
-        level = sysm.A.index
-        step = max(1, E_SINV_BAND_ELEMENTS // max(q * sysm.m, 1))
-        for first in range(0, count, step):
-            last = min(first + step, count)
-            E_band = self.E[first * q : last * q]
-            # S^{-1} is symmetric: its C-ordered transpose spares the product a copy
-            Y = np.asarray(E_band @ self.s_inverse.T)
-            for j in range(q):
-                for k in range(j, q):
-                    forms[first:last, j, k] = _row_dots(E_band[k::q], Y[j::q])
-                    forms[first:last, k, j] = forms[first:last, j, k]
-            if first == 0 and last == count:  # one band: every observation, no gathers
-                for j in range(q):
-                    cross[j] = sysm.rows_dot(Y, sysm.a_columns[:, j])
-                continue
-            inside = np.flatnonzero((level >= first) & (level < last))
-            for j in range(q):
-                rows = sysm.a_columns[inside, j] - first * q
-                cross[j][inside] = sysm.rows_dot(Y, rows, inside)
-            del Y  # before the next band's
-        return forms, cross
+        """The per-level forms of E S^{-1} E' and the observations' cross terms
+        (:func:`.schur_products.level_forms_and_cross`)."""
+        return level_forms_and_cross(self.E, self.s_inverse, self.system)
 
     @cached_property
     def _e_sinv_e(self) -> LevelBlocks:

@@ -18,12 +18,13 @@ import numpy as np
 from scipy import linalg
 
 from ._blas import lapack_threads
-from .augmented import AugmentedFactor, AugmentedSystem, symmetrize_lower
+from .augmented import AugmentedFactor, AugmentedSystem
 from .augmented_structure import AugmentedStructure
 from .blocks import Block, Indicator
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
 from .pair_products import Cross, subtract_from
+from .schur_products import symmetrize_lower
 
 Array = np.ndarray
 
