@@ -96,6 +96,12 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     return engine
 
 
+def _release_factor(rnd: Round) -> None:
+    """Drop a round's factorization (one m x m array, 10 MB at InstEval's order) once a
+    plain round follows it: only the last round's reaches the result."""
+    rnd.factor = None
+
+
 def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
              phi0: float) -> FixedPointIteration:
     """The EQL rounds from ``state`` (rounds warm-started from ``delta``) until R's rule
@@ -116,7 +122,7 @@ def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
 
     it = FixedPointIteration(
         step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose,
-        expand=fitter.expand,
+        expand=fitter.expand, release=_release_factor,
     )
     try:
         it.run(state)

@@ -65,12 +65,13 @@ class Options:
 
 @dataclass
 class Round:
-    """Everything one EQL round produced."""
+    """Everything one EQL round produced (``factor`` None once a later round replaced it:
+    ``eql._release_factor``)."""
 
     delta: Array
     eta: Array
     mu: Array
-    factor: Factor
+    factor: Factor | None
     w1: Array
     w2: Array
     hat: Array

@@ -67,6 +67,11 @@ class FixedPointIteration(Generic[R]):
         ``expand(theta)``: the full state that a compact theta stands for, whose squared
         norms SQUAREM and the stopping rule take (formed one at a time for the norm,
         summed in the full state's order: the same numbers as a full state's).
+    release : callable, optional
+        ``release(round)``: frees what the last round holds for the fit's result (its
+        factorization), called before a plain round follows it: that round either
+        replaces it or ends the iteration with an error (only an extrapolated round's
+        failure falls back to the last one).
 
     Attributes
     ----------
@@ -93,9 +98,11 @@ class FixedPointIteration(Generic[R]):
         relative_change: Callable[[R, R], float] | None = None,
         multiplicity: Array | None = None,
         expand: Callable[[Array], Array] | None = None,
+        release: Callable[[R], None] | None = None,
     ) -> None:
         self.step = step
         self.expand = expand
+        self.release = release
         self.relative_change = eta_change if relative_change is None else relative_change
         self.multiplicity = multiplicity
         self.describe = describe
@@ -117,6 +124,8 @@ class FixedPointIteration(Generic[R]):
         ``plain`` says that theta is the previous round's output, so the change of the
         linear predictor is R's convergence criterion.
         """
+        if plain and self.release is not None and self.last is not None:
+            self.release(self.last)
         rnd, theta_next = self.step(theta, self.last)
         self.n_iter += 1
         if plain and self.last is not None and self.n_iter >= 2:
