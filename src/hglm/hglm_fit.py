@@ -90,7 +90,7 @@ def fit_design(
             raise ValueError("rand_disp, x_rand_disp: give one of them")
         controls = {**controls, "x_rand_disp": level_designs(rand_disp, data, design)}
     x_disp, disp_terms = (None, []) if disp is None else disp_design(disp, data, design.rows)
-    y = pd.Series(design.y, name=design.response_name)
+    y = pd.Series(design.y, name=design.response_name, copy=False)  # no copy of y
     if disp_terms and controls["method"] in MARGINAL_METHODS:
         raise ValueError("disp: random effects in the dispersion model (a double HGLM) "
                          "are fitted by EQL only")

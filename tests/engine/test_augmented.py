@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hglm.engine import schur_products
 from hglm.engine.augmented import AugmentedSystem
 from hglm.engine.blocks import Grouped, Indicator, as_block
 from hglm.engine.factor import NotPositiveDefiniteError, inverse_diag_blocks
@@ -225,7 +226,7 @@ def test_many_small_levels_use_the_gather_path_and_agree_with_dense() -> None:
     sysm = AugmentedSystem(X, [as_block(Za), as_block(Zb)])
     w1, w2 = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 3.0, qa + qb)
     factor = sysm.factorize(w1, w2)
-    assert factor._e_sinv is None
+    assert not factor._multiplies
     _assert_inverse_as_dense(factor, np.hstack([X, Za, Zb]), w1, w2)
 
 
@@ -243,7 +244,7 @@ def test_many_small_levels_of_a_vector_term_gather_and_agree_with_dense() -> Non
     sysm = AugmentedSystem(X, [a, as_block(Zb)])
     w1, w2 = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 3.0, 2 * levels + qb)
     factor = sysm.factorize(w1, w2)
-    assert factor._e_sinv is None
+    assert not factor._multiplies
     Ci = _assert_inverse_as_dense(factor, np.hstack([X, a.toarray(), Zb]), w1, w2)
     blocks = factor.inverse_diag_blocks(2, 2, levels)
     for level in (0, 17, levels - 1):
@@ -261,3 +262,30 @@ def _assert_inverse_as_dense(factor, T1, w1, w2):
     expected = np.einsum("ij,jk,ik->i", T1, Ci, T1)
     np.testing.assert_allclose(factor.rows_quadform(), expected, rtol=1e-9, atol=1e-12)
     return Ci
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_e_sinv_bands_agree_with_dense(monkeypatch: pytest.MonkeyPatch, vector: bool) -> None:
+    """Wide rows of E (many observations per level): E S^-1 is formed by bands of whole
+    levels (here several bands, the last one short) and the leverages and diag(C^-1)
+    agree with a dense inverse."""
+    monkeypatch.setattr(schur_products, "E_SINV_BAND_ELEMENTS", 7 * 2 * 42)
+    rng = np.random.default_rng(13)
+    n, levels, qb = 1500, 30, 40
+    x = rng.normal(size=n)
+    codes = rng.integers(0, levels, n)
+    if vector:
+        a = Grouped.from_codes(codes, np.column_stack([np.ones(n), x]), levels)
+        Za = a.toarray()
+    else:
+        Za = np.zeros((n, levels))
+        Za[np.arange(n), codes] = 1.0
+        a = as_block(Za)
+    Zb = np.zeros((n, qb))
+    Zb[np.arange(n), rng.integers(0, qb, n)] = 1.0
+    X = np.column_stack([np.ones(n), x])
+    sysm = AugmentedSystem(X, [a, as_block(Zb)])
+    w1, w2 = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 3.0, Za.shape[1] + qb)
+    factor = sysm.factorize(w1, w2)
+    assert factor._multiplies
+    _assert_inverse_as_dense(factor, np.hstack([X, Za, Zb]), w1, w2)

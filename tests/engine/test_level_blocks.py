@@ -62,10 +62,13 @@ def test_algebra_against_dense(q: int) -> None:
     np.testing.assert_allclose(B.csr().toarray(), Bd)
     E = rng.normal(size=(M * q, 5)) * (rng.uniform(size=(M * q, 5)) < 0.5)
     for cross in (E, sparse.csr_matrix(E)):
-        np.testing.assert_allclose(B.gram_of(cross), E.T @ Bd @ E, rtol=1e-12, atol=1e-12)
+        gram = B.gram_of(cross)
+        assert sparse.issparse(gram) == sparse.issparse(cross)
+        gram = gram.toarray() if sparse.issparse(gram) else gram
+        np.testing.assert_allclose(gram, E.T @ Bd @ E, rtol=1e-12, atol=1e-12)
     first, second = B.gram_pair(sparse.csr_matrix(E), G)
-    np.testing.assert_allclose(first, E.T @ Bd @ E, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(second, E.T @ Gd @ E, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(first.toarray(), E.T @ Bd @ E, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(second.toarray(), E.T @ Gd @ E, rtol=1e-12, atol=1e-12)
 
 
 def test_row_products(q: int) -> None:

@@ -9,7 +9,13 @@ from scipy import sparse
 
 from hglm.engine.augmented import AugmentedSystem
 from hglm.engine.blocks import as_block
-from hglm.engine.pair_products import PairProducts, scaled_gram, scaled_gram_pair
+from hglm.engine.pair_products import (
+    PairProducts,
+    frobenius,
+    scaled_gram,
+    scaled_gram_pair,
+    subtract_from,
+)
 
 
 def test_scaled_gram_pair_matches_dense() -> None:
@@ -17,10 +23,26 @@ def test_scaled_gram_pair_matches_dense() -> None:
     E = sparse.random(30, 9, density=0.3, format="csr", random_state=rng)
     d1, d2 = rng.uniform(0.1, 2.0, 30), rng.uniform(0.1, 2.0, 30)
     G1, G2 = scaled_gram_pair(E, d1, d2)
+    assert sparse.issparse(G1) and sparse.issparse(G2)
     dense = E.toarray()
-    np.testing.assert_allclose(G1, dense.T @ (d1[:, None] * dense), rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(G2, dense.T @ (d2[:, None] * dense), rtol=1e-13, atol=1e-15)
-    np.testing.assert_array_equal(G1, scaled_gram(E, d1))
+    np.testing.assert_allclose(G1.toarray(), dense.T @ (d1[:, None] * dense), rtol=1e-13,
+                               atol=1e-15)
+    np.testing.assert_allclose(G2.toarray(), dense.T @ (d2[:, None] * dense), rtol=1e-13,
+                               atol=1e-15)
+    np.testing.assert_array_equal(G1.toarray(), scaled_gram(E, d1).toarray())
+
+
+@pytest.mark.parametrize("m", [1, 63, 64, 150])
+def test_subtract_from_and_frobenius_match_dense(m: int) -> None:
+    rng = np.random.default_rng(m)
+    G = sparse.random(m, m, density=0.2, format="csr", random_state=rng)
+    S = rng.normal(size=(m, m))
+    expected = S - G.toarray()
+    subtract_from(S, G)
+    np.testing.assert_array_equal(S, expected)
+    M = rng.normal(size=(m, m))
+    assert frobenius(M, G) == pytest.approx(float(np.sum(M * G.toarray())), rel=1e-12)
+    assert frobenius(M, G.toarray()) == pytest.approx(frobenius(M, G), rel=1e-12)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -155,3 +155,38 @@ def test_a_matrix_multiplicity_gives_the_norms_of_the_rows() -> None:
                              multiplicity=X.T @ X)
     x = np.array([0.3, -0.7])
     assert it._sqnorm(x) == pytest.approx(float(np.sum((X @ x) ** 2)), rel=1e-14)
+
+
+def test_expand_takes_the_norms_of_the_full_state_to_the_bit():
+    """A compact state (one log phi for n rows) with ``expand``: the squared norms are
+    those of the full state, summed in its order (not n x^2)."""
+    n = 1001
+
+    def expand(x):
+        return np.concatenate([np.full(n, x[0]), x[1:]])
+
+    it = FixedPointIteration(lambda t, last: (None, t), str, 1e-6, 5, True, False,
+                             expand=expand)
+    x = np.array([0.1 + 1e-9, -0.7, 2.5])
+    full = expand(x)
+    assert it._sqnorm(x) == float(np.einsum("i,i->", full, full))
+
+
+@pytest.mark.parametrize("accelerate", [False, True])
+def test_release_frees_only_rounds_that_cannot_be_the_last(accelerate: bool) -> None:
+    """``release`` is called on the last round before a plain round follows it, never on
+    the round the iteration ends with."""
+    released, serial = [], iter(range(10**6))
+
+    def step(theta, last):
+        return {"theta": theta, "serial": next(serial)}, 0.5 * theta + 1.0
+
+    def change(a, b):
+        return float(np.sum((a["theta"] - b["theta"]) ** 2))
+
+    it = FixedPointIteration(step, str, 1e-12, 200, accelerate, False,
+                             relative_change=change,
+                             release=lambda rnd: released.append(rnd["serial"]))
+    it.run(np.array([5.0, -3.0]))
+    assert it.converged and released
+    assert it.last["serial"] not in released

@@ -109,6 +109,26 @@ def test_nagq0_objective_is_the_ml_objective_at_the_joint_mode():
                                                 rel=1e-10)
 
 
+def test_nagq0_gradient_and_covariance_share_one_joint_factorization(monkeypatch):
+    """A state's gradient is formed when asked for; nAGQ = 0's gradient factors the joint
+    system at the mode's curvatures once, and the fixed effects' covariance there reuses
+    that factor (no further factorization of the joint system)."""
+    pb = glmm_problem("binomial", "logit", seed=6, levels=(9, 5), trials=2)
+    dev = LaplaceDeviance(pb, "nAGQ0")
+    x = dev.params.pack(np.array([0.6, 0.9]), None, None)
+    st = dev.state(x)
+    assert st.gradient is None and st.joint_factor is None
+    joint = dev.modes.system
+    calls = []
+    factorize = joint.factorize
+    monkeypatch.setattr(joint, "factorize", lambda *a, **k: calls.append(1) or factorize(*a, **k))
+    g = dev.gradient(x)
+    assert len(calls) == 1 and st.joint_factor is not None
+    np.testing.assert_array_equal(dev.gradient(x), g)
+    dev.fixed_covariance(x)
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("kind", ["ML", "nAGQ0", "REML"])
 def test_curvature_covariances_are_the_dense_inverses(kind):
     pb = glmm_problem("poisson", "log", seed=7, levels=(8, 4))

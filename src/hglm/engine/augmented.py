@@ -32,7 +32,8 @@ from .augmented_structure import AugmentedStructure, row_chunks
 from .blocks import Block
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
-from .pair_products import Cross, PairProducts
+from .pair_products import Cross, Gram, PairProducts, frobenius, subtract_from
+from .schur_products import level_forms_and_cross, symmetrize_lower
 
 Array = np.ndarray
 
@@ -40,10 +41,13 @@ Array = np.ndarray
 @dataclass
 class _Products:
     """The weighted products of :meth:`AugmentedSystem._weighted_products` at weights w;
-    ``pairs``: their E's :class:`PairProducts` (False: too many pairs)."""
+    ``pairs``: their E's :class:`PairProducts` (False: too many pairs); ``F0`` is kept
+    only under ``scaled_weights``, as a sparse matrix (R'W1R of crossed indicators is
+    mostly zeros; dense it took 10 MB at InstEval's order), else None (weights that
+    change freely are rarely proportional)."""
 
     w: Array
-    F0: Array
+    F0: sparse.csr_matrix | None
     D0: LevelBlocks | None
     E: Cross | None
     pairs: PairProducts | None | bool = None
@@ -96,8 +100,7 @@ class AugmentedSystem(AugmentedStructure):
         complement's pass cost p2s's EQL fit 13% of its time and 4 MB of fresh memory a
         round)."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        F0, D0, E, scale = self._weighted_products(w1)
-        F = F0.copy() if scale is None else F0  # a scaled F0 is already a new array
+        F, D0, E, scale = self._weighted_products(w1)
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, None, None, F)
@@ -109,10 +112,10 @@ class AugmentedSystem(AugmentedStructure):
         if pairs is not None:
             pairs.subtract_gram(F, D_inv.diagonal())
         elif c is None or not sparse.issparse(E):
-            F -= D_inv.gram_of(E)
+            subtract_from(F, D_inv.gram_of(E))
         else:
             H, G = D_inv.gram_pair(E, D_inv.scale_diagonal(c))
-            F -= H
+            subtract_from(F, H)
         trace_gram = None if G is None else (c, G)
         return AugmentedFactor(self, D_inv, E, F, logdet_d, trace_gram=trace_gram,
                                pairs=pairs)
@@ -135,7 +138,8 @@ class AugmentedSystem(AugmentedStructure):
     def _weighted_products(
         self, w1: Array
     ) -> tuple[Array, LevelBlocks | None, Cross | None, float | None]:
-        """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale.
+        """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale; F0 is
+        a new array, the caller's to overwrite.
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
         Gaussian response whose dispersion changed) the previous products are scaled and
@@ -147,22 +151,16 @@ class AugmentedSystem(AugmentedStructure):
             if c is not None:
                 E = None if prod.E is None else c * prod.E
                 D0 = None if prod.D0 is None else prod.D0.scaled(c)
-                return c * prod.F0, D0, E, c
+                F0 = self._gram_b(w1) if prod.F0 is None else (c * prod.F0).toarray()
+                return F0, D0, E, c
         F0 = self._gram_b(w1)
         D0, E = None, None
         if self.A is not None:
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
-        self._products = _Products(w1.copy(), F0, D0, E)
+        kept = sparse.csr_matrix(F0) if self.scaled_weights else None
+        self._products = _Products(w1.copy(), kept, D0, E)
         return F0, D0, E, None
-
-
-def _symmetric(T: Array) -> Array:
-    """The symmetric matrix whose entries are spread over both triangles of T (each
-    off-diagonal pair of positions holding at most one non-zero)."""
-    full = T + T.T
-    np.einsum("ii->i", full)[:] = np.diag(T)
-    return full
 
 
 def _padded_rows(E: sparse.csr_matrix) -> tuple[Array, Array]:
@@ -184,27 +182,37 @@ class AugmentedFactor:
 
     ``D_inv`` is D^{-1} (None without an eliminated term) and ``logdet_d`` log det D.
     ``S``, the Schur complement of the A block (symmetric, C-ordered, owned by the
-    factor), is factored in place: afterwards its memory holds the Cholesky factor."""
+    factor), is factored in place: afterwards its memory holds the Cholesky factor, and
+    once :attr:`s_inverse` is asked for, S^{-1} in place of the factor (one m x m array
+    per factorization; the factor's diagonal is kept for the log-determinants, and
+    solves then multiply by S^{-1})."""
 
     system: AugmentedSystem
     D_inv: LevelBlocks | None
     E: Cross | None
     S: Array
     logdet_d: float = 0.0
-    trace_gram: tuple[Array, Array] | None = None
+    trace_gram: tuple[Array, Gram] | None = None
     pairs: PairProducts | None = None
-    _chol: Array = field(init=False, repr=False)
+    _chol: Array | None = field(init=False, repr=False)
+    _chol_diagonal: Array = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.S.size == 0:
-            self._chol = self.S
+            self._chol, self._chol_diagonal = self.S, np.zeros(0)
             return
         with lapack_threads(self.S.shape[0]):
             # S' is S, F-ordered: LAPACK overwrites it with the factor, without a copy
             chol, info = linalg.lapack.dpotrf(self.S.T, lower=1, clean=1, overwrite_a=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
-        self._chol = chol
+        self._chol, self._chol_diagonal = chol, np.diag(chol).copy()
+
+    def _solve_b(self, b: Array) -> Array:
+        """S^{-1} b: by the Cholesky factor, or by S^{-1} once it replaced the factor."""
+        if self._chol is None:
+            return self.s_inverse @ b
+        return linalg.cho_solve((self._chol, True), b)
 
     def solve(self, b: Array) -> Array:
         """C^{-1} b for b in user order."""
@@ -212,10 +220,10 @@ class AugmentedFactor:
         b_b = b[sysm.perm_b]
         x = np.empty_like(b)
         if self.E is None:
-            x[sysm.perm_b] = linalg.cho_solve((self._chol, True), b_b)
+            x[sysm.perm_b] = self._solve_b(b_b)
             return x
         b_a = b[sysm.perm_a]
-        x_b = linalg.cho_solve((self._chol, True), b_b - self.E.T @ self.D_inv.matvec(b_a))
+        x_b = self._solve_b(b_b - self.E.T @ self.D_inv.matvec(b_a))
         x[sysm.perm_b] = x_b
         x[sysm.perm_a] = self.D_inv.matvec(b_a - self.E @ x_b)
         return x
@@ -223,15 +231,16 @@ class AugmentedFactor:
     @cached_property
     def s_inverse(self) -> Array:
         """S^{-1} from the Cholesky factor (LAPACK potri, a third of the work of solving
-        for the identity)."""
+        for the identity), in the factor's memory: the factor is gone afterwards."""
         if self.S.size == 0:
             return self.S
         with inverse_threads(self.S.shape[0]):
-            inv, info = linalg.lapack.dpotri(self._chol, lower=1)
+            inv, info = linalg.lapack.dpotri(self._chol, lower=1, overwrite_c=1)
         if info != 0:
             raise NotPositiveDefiniteError("T'WT is not positive definite")
+        self._chol = None
         # potri fills the lower triangle; the upper one is the cleaned factor's zeros
-        return _symmetric(inv)
+        return symmetrize_lower(inv)
 
     @cached_property
     def _e_padded(self) -> tuple[Array, Array]:
@@ -239,23 +248,27 @@ class AugmentedFactor:
         return _padded_rows(self.E)
 
     @cached_property
-    def _e_sinv(self) -> Array | None:
-        """E S^{-1} (q_a x m, dense) when forming it beats gathering S^{-1} on the pattern
-        of E's rows, else None.
+    def _multiplies(self) -> bool:
+        """Whether forming E S^{-1} (by bands of levels) beats gathering S^{-1} on the
+        pattern of E's rows.
 
         The sparse product costs nnz(E) m; the gathers cost about w^2 per row of E and
         w (m_dense + entries) per observation and effect of A (w: the widest row of E)
         but run ~8x slower per element in numpy.  Narrow rows (few observations per
-        level) gather; wide ones multiply, unless E S^{-1} would take more than 400 MB."""
+        level) gather; wide ones multiply."""
         sysm = self.system
         if not sparse.issparse(self.E):
-            return self.E @ self.s_inverse
+            return True
         width = max(int(np.diff(self.E.indptr).max(initial=0)), 1)
         per_row = sysm.m - sysm.dense_start + len(sysm.entries)
         gather = width + sysm.n * sysm.a_size / max(sysm.q_a, 1) * per_row
-        if 8.0 * gather < sysm.m or sysm.q_a * sysm.m > 5e7:
-            return None
-        return np.asarray(self.E @ self.s_inverse)
+        return 8.0 * gather >= sysm.m
+
+    @cached_property
+    def _e_sinv_products(self) -> tuple[Array, list[Array]]:
+        """The per-level forms of E S^{-1} E' and the observations' cross terms
+        (:func:`.schur_products.level_forms_and_cross`)."""
+        return level_forms_and_cross(self.E, self.s_inverse, self.system)
 
     @cached_property
     def _e_sinv_e(self) -> LevelBlocks:
@@ -263,6 +276,8 @@ class AugmentedFactor:
         q = self.system.a_size
         if self.pairs is not None:
             return LevelBlocks(self.pairs.row_forms(self.s_inverse)[:, None, None])
+        if self._multiplies:
+            return LevelBlocks(self._e_sinv_products[0])
         out = np.empty((self.E.shape[0] // q, q, q))
         for j in range(q):
             for k in range(j, q):
@@ -271,13 +286,8 @@ class AugmentedFactor:
         return LevelBlocks(out)
 
     def _row_pair_forms(self, j: int, k: int) -> Array:
-        """e_{lj}' S^{-1} e_{lk} for every level l (e_{lj}: row l q + j of E)."""
+        """e_{lj}' S^{-1} e_{lk} for every level l (e_{lj}: row l q + j of E), gathered."""
         q = self.system.a_size
-        if self._e_sinv is not None:
-            left = self._e_sinv[j::q]
-            if not sparse.issparse(self.E):
-                return np.einsum("ij,ij->i", self.E[k::q], left)
-            return np.asarray(self.E[k::q].multiply(left).sum(axis=1)).ravel()
         cols, vals = self._e_padded
         M = self.s_inverse
         cj, vj, ck, vk = cols[j::q], vals[j::q], cols[k::q], vals[k::q]
@@ -351,11 +361,11 @@ class AugmentedFactor:
         entries), from the per-level blocks of E S^{-1} E' with the pair products, or by
         its own product."""
         if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
-            return float(np.sum(self.s_inverse * self.trace_gram[1]))
+            return frobenius(self.s_inverse, self.trace_gram[1])
         weights = self.D_inv.scale_diagonal(c)
         if self.pairs is not None:
             return float(np.sum(weights.blocks * self._e_sinv_e.blocks))
-        return float(np.sum(self.s_inverse * weights.gram_of(self.E)))
+        return frobenius(self.s_inverse, weights.gram_of(self.E))
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""
@@ -382,10 +392,10 @@ class AugmentedFactor:
         out += np.einsum("ij,ij->i", za, u)
         out += self._e_sinv_e.row_forms(level, u)
         for j in range(sysm.a_size):
-            rows = sysm.a_columns[:, j]
-            if self._e_sinv is not None:
-                cross = sysm.rows_dot(self._e_sinv, rows)
+            if self._multiplies:
+                cross = self._e_sinv_products[1][j]
             else:
+                rows = sysm.a_columns[:, j]
                 cols, vals = self._e_padded
                 cross = sysm.rows_dot_sparse(self.s_inverse, cols, vals, rows)
             out -= 2.0 * u[:, j] * cross
@@ -393,12 +403,12 @@ class AugmentedFactor:
 
     def logdet(self) -> float:
         """log det C."""
-        return self.logdet_d + 2.0 * float(np.sum(np.log(np.diag(self._chol))))
+        return self.logdet_d + 2.0 * float(np.sum(np.log(self._chol_diagonal)))
 
     def logdet_random_block(self) -> float:
         """log det(Z'W1Z + W2), the random-effect block of C: the random effects come
         first in the B block, so the leading m_z x m_z block of S's Cholesky factor is the
         factor of their Schur complement."""
         m_z = self.system.m_z
-        diag_z = np.diag(self._chol)[:m_z]
+        diag_z = self._chol_diagonal[:m_z]
         return self.logdet_d + 2.0 * float(np.sum(np.log(diag_z)))

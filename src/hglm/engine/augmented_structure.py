@@ -241,21 +241,26 @@ class AugmentedStructure:
             out += 2.0 * ve * self._dense_dot(M, ce)
         return out
 
-    def rows_dot(self, Y: Array, index: Array) -> Array:
-        """r_i' Y[index[i]] for every row r_i of R (Y has m columns)."""
-        out = self._dense_dot(Y, index)
+    def rows_dot(self, Y: Array, index: Array, rows: Array | None = None) -> Array:
+        """r_i' Y[index[i]] for every row r_i of R, or for the rows ``rows`` of R (then
+        ``index`` is aligned with them); Y has m columns."""
+        out = self._dense_dot(Y, index, rows)
         for ce, ve, _ in self.entries:
+            if rows is not None:
+                ce, ve = ce[rows], ve[rows]
             out += ve * _entries(Y, index, ce)
         return out
 
-    def _dense_dot(self, Y: Array, index: Array) -> Array:
-        """d_i' Y[index[i], dense columns] for the dense part d_i of every row."""
+    def _dense_dot(self, Y: Array, index: Array, rows: Array | None = None) -> Array:
+        """d_i' Y[index[i], dense columns] for the dense part d_i of every row (or of the
+        rows ``rows``)."""
         start, k = self.dense_start, self.m - self.dense_start
+        dense = self.dense if rows is None else self.dense[rows]
         if k > 8:
-            return np.einsum("ij,ij->i", Y[index, start:], self.dense)
-        out = np.zeros(self.n)
+            return np.einsum("ij,ij->i", Y[index, start:], dense)
+        out = np.zeros(dense.shape[0])
         for j in range(k):
-            out += _entries(Y, index, start + j) * self.dense[:, j]
+            out += _entries(Y, index, start + j) * dense[:, j]
         return out
 
     def rows_dot_sparse(self, M: Array, cols: Array, vals: Array, index: Array) -> Array:

@@ -81,13 +81,15 @@ class Indicator:
             What ``as_block`` gives for that Z, without building Z: a row whose value is
             0 or that has no level has no entry (index 0, value 0).
         """
-        index = np.asarray(codes).astype(np.int64)
+        index = np.asarray(codes).astype(np.int64, copy=False)
         if values is None:
-            values, empty = np.ones(index.shape[0]), index < 0
+            # a random intercept's ones, broadcast from one number (no n-vector)
+            values, empty = np.broadcast_to(np.float64(1.0), index.shape), index < 0
         else:
             values = np.array(values, dtype=float)
             empty = (index < 0) | (values == 0)
         if empty.any():
+            index, values = index.copy(), np.array(values)
             index[empty], values[empty] = 0, 0.0
         return cls(index, values, n_levels)
 
@@ -161,7 +163,10 @@ class Grouped:
 
     @cached_property
     def _columns(self) -> Array:
-        out = self.index[:, None] * self.size + np.arange(self.size)
+        # one effect per level: the levels themselves (a view, no copy)
+        out = self.index[:, None] if self.size == 1 else (
+            self.index[:, None] * self.size + np.arange(self.size))
+        out = out.view()
         out.flags.writeable = False
         return out
 

@@ -72,7 +72,7 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array) -
         blocks_a = np.matmul(t_a.T, np.matmul(D0.blocks, t_a))
         D0 = LevelBlocks(0.5 * (blocks_a + blocks_a.transpose(0, 2, 1)))
         E = _left_transform(E, t_a)
-    out._products = _Products(w1.copy(), F0, D0, E)
+    out._products = _Products(w1.copy(), sparse.csr_matrix(F0), D0, E)
     return out
 
 

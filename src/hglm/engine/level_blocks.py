@@ -20,7 +20,7 @@ from scipy import sparse
 
 from .blocks import Grouped
 from .factor import NotPositiveDefiniteError
-from .pair_products import Cross, scaled_gram, scaled_gram_pair
+from .pair_products import Cross, Gram, scaled_gram, scaled_gram_pair, split_complex
 
 Array = np.ndarray
 
@@ -141,22 +141,21 @@ class LevelBlocks:
                 out += 2.0 * self.blocks[:, j, k][index] * u[:, j] * u[:, k]
         return out
 
-    def gram_of(self, E: Cross) -> Array:
-        """E' B E as a dense array, for E (m q rows) dense or sparse."""
+    def gram_of(self, E: Cross) -> Gram:
+        """E' B E for E (m q rows): sparse (CSR) for a sparse E, dense for a dense one."""
         if self.size == 1:
             return scaled_gram(E, self.blocks.reshape(-1))
         if sparse.issparse(E):
-            return (E.T @ (self.csr() @ E)).toarray()
+            return (E.T @ (self.csr() @ E)).tocsr()
         return E.T @ self.matvec(E)
 
-    def gram_pair(self, E: sparse.csr_matrix, other: LevelBlocks) -> tuple[Array, Array]:
+    def gram_pair(self, E: sparse.csr_matrix, other: LevelBlocks) -> tuple[Gram, Gram]:
         """E' B E and E' B2 E (B2: ``other``) for a sparse E in one sparse product: the
         real and imaginary parts of E' (B + i B2) E, as
         :func:`.pair_products.scaled_gram_pair` does for diagonal ones."""
         if self.size == 1:
             return scaled_gram_pair(E, self.diagonal(), other.diagonal())
-        G = LevelBlocks(self.blocks + 1j * other.blocks).gram_of(E)
-        return G.real, G.imag
+        return split_complex(LevelBlocks(self.blocks + 1j * other.blocks).gram_of(E))
 
     def csr(self) -> sparse.csr_matrix:
         """The matrix as a sparse one."""

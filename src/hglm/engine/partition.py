@@ -18,12 +18,13 @@ import numpy as np
 from scipy import linalg
 
 from ._blas import lapack_threads
-from .augmented import AugmentedFactor, AugmentedSystem, _symmetric
+from .augmented import AugmentedFactor, AugmentedSystem
 from .augmented_structure import AugmentedStructure
 from .blocks import Block, Indicator
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
-from .pair_products import Cross
+from .pair_products import Cross, subtract_from
+from .schur_products import symmetrize_lower
 
 Array = np.ndarray
 
@@ -73,7 +74,7 @@ def schur_inverse(chol: Array) -> Array:
         inv, info = linalg.lapack.dpotri(chol, lower=1)
     if info != 0:
         raise NotPositiveDefiniteError("T'WT is not positive definite")
-    return _symmetric(np.tril(inv))
+    return symmetrize_lower(inv)
 
 
 class PartitionSystem(AugmentedSystem):
@@ -110,14 +111,14 @@ class PartitionSystem(AugmentedSystem):
         NotPositiveDefiniteError
             When a diagonal entry of A's block is not positive.
         """
-        F0, D0, E, scale = self._weighted_products(w1)
+        F0, D0, E, _ = self._weighted_products(w1)
         w2_user = np.concatenate([np.zeros(self.p), w2])
         rhs = self.rhs(w1, z1, w2, z2)
         r_a, r_b = rhs[self.perm_a], rhs[self.perm_b]
-        S = F0.copy() if scale is None else F0
+        S = F0
         S[np.diag_indices(self.m)] += w2_user[self.perm_b]
         D_inv, logdet_d = D0.plus_diagonal(w2_user[self.perm_a]).invert()
-        S -= D_inv.gram_of(E)
+        subtract_from(S, D_inv.gram_of(E))
         s = r_b - E.T @ D_inv.matvec(r_a)
         return Elimination(S, np.asarray(s).ravel(), D_inv, logdet_d, E, r_a)
 
@@ -161,5 +162,5 @@ class PartitionFactor(AugmentedFactor):
         self.system, self.D_inv, self.E, self.S = system, D_inv, E, chol
         self.logdet_d = logdet_d
         self.trace_gram, self.pairs = None, None
-        self._chol = chol
+        self._chol, self._chol_diagonal = chol, np.diag(chol).copy()
         self.__dict__["s_inverse"] = s_inverse

@@ -102,6 +102,12 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     return engine
 
 
+def _release_factor(rnd: Round) -> None:
+    """Drop a round's factorization (one m x m array, 10 MB at InstEval's order) once a
+    plain round follows it: only the last round's reaches the result."""
+    rnd.factor = None
+
+
 def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
              phi0: float, default_delta: Callable[[], Array] | None = None
              ) -> FixedPointIteration:
@@ -135,7 +141,8 @@ def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
             return fitter.step(theta, default_delta())
 
     it = FixedPointIteration(
-        step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose
+        step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose,
+        expand=fitter.expand, release=_release_factor,
     )
     try:
         it.run(state)

@@ -65,12 +65,13 @@ class Options:
 
 @dataclass
 class Round:
-    """Everything one EQL round produced."""
+    """Everything one EQL round produced (``factor`` None once a later round replaced it:
+    ``eql._release_factor``)."""
 
     delta: Array
     eta: Array
     mu: Array
-    factor: Factor
+    factor: Factor | None
     w1: Array
     w2: Array
     hat: Array
@@ -193,20 +194,41 @@ class EQLFitter:
 
     # --- the dispersions as the iteration's state ----------------------------------------
 
+    @property
+    def _phi_size(self) -> int:
+        """The entries of log phi in the state: none under ``fix_disp``, one without
+        dispersion covariates (phi is then one value: an n-vector per state cost SQUAREM
+        eight copies, 60 MB on p2l), else one per observation."""
+        if self.pb.fix_disp is not None:
+            return 0
+        return 1 if self.pb.x_disp is None else self.pb.y.shape[0]
+
     def pack(self, phi: Array, lam: Array, factors: list | None = None) -> Array:
         """The state of the outer iteration: the log dispersions (log lambda alone when
         phi is fixed), then the vector terms' ``factors`` (:mod:`.covariance_update`)."""
-        parts = [np.log(lam)] if self.pb.fix_disp is not None else [np.log(phi), np.log(lam)]
+        parts = [np.log(phi[: self._phi_size]), np.log(lam)]
         if self.vectors.size:
             parts.append(self.vectors.pack(factors))
         return np.concatenate(parts)
 
     def unpack(self, theta: Array) -> tuple[Array, Array]:
         """(phi, lambda) of the state ``theta``."""
-        n, q = self.pb.y.shape[0], self.system.q
-        if self.pb.fix_disp is not None:
-            return np.full(n, float(self.pb.fix_disp)), np.exp(theta[:q])
-        return np.exp(theta[:n]), np.exp(theta[n : n + q])
+        n, q, k = self.pb.y.shape[0], self.system.q, self._phi_size
+        if k == 0:
+            phi = np.full(n, float(self.pb.fix_disp))
+        else:
+            phi = np.broadcast_to(np.exp(theta[:k]), (n,)).copy()
+        return phi, np.exp(theta[k : k + q])
+
+    def expand(self, theta: Array) -> Array:
+        """The state with log phi once per observation (SQUAREM's norms are those of that
+        state, summed in its order: the steps of before the compact state, to the bit)."""
+        if self._phi_size != 1:
+            return theta
+        n = self.pb.y.shape[0]
+        full = np.empty(n + theta.shape[0] - 1)
+        full[:n], full[n:] = theta[0], theta[1:]
+        return full
 
     def step(self, theta: Array, delta: Array) -> tuple[Round, Array]:
         """One round at the dispersions ``theta`` started from ``delta``, and its next

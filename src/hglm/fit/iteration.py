@@ -63,6 +63,15 @@ class FixedPointIteration(Generic[R]):
         dispersion per term) then takes the steps of the full one (one per row).  A
         matrix M gives the squared norm x'Mx (a state of coefficients gamma standing for
         the rows' log dispersions X_d gamma: M = X_d'X_d).
+    expand : callable, optional
+        ``expand(theta)``: the full state that a compact theta stands for, whose squared
+        norms SQUAREM and the stopping rule take (formed one at a time for the norm,
+        summed in the full state's order: the same numbers as a full state's).
+    release : callable, optional
+        ``release(round)``: frees what the last round holds for the fit's result (its
+        factorization), called before a plain round follows it: that round either
+        replaces it or ends the iteration with an error (only an extrapolated round's
+        failure falls back to the last one).
 
     Attributes
     ----------
@@ -88,8 +97,12 @@ class FixedPointIteration(Generic[R]):
         verbose: bool | None | Callable[[str], None],
         relative_change: Callable[[R, R], float] | None = None,
         multiplicity: Array | None = None,
+        expand: Callable[[Array], Array] | None = None,
+        release: Callable[[R], None] | None = None,
     ) -> None:
         self.step = step
+        self.expand = expand
+        self.release = release
         self.relative_change = eta_change if relative_change is None else relative_change
         self.multiplicity = multiplicity
         self.describe = describe
@@ -111,6 +124,8 @@ class FixedPointIteration(Generic[R]):
         ``plain`` says that theta is the previous round's output, so the change of the
         linear predictor is R's convergence criterion.
         """
+        if plain and self.release is not None and self.last is not None:
+            self.release(self.last)
         rnd, theta_next = self.step(theta, self.last)
         self.n_iter += 1
         if plain and self.last is not None and self.n_iter >= 2:
@@ -158,7 +173,10 @@ class FixedPointIteration(Generic[R]):
         self._say(f"iteration {self.n_iter:4d}  {step}  {self.describe(rnd)}")
 
     def _sqnorm(self, x: Array) -> float:
-        """x'x, each entry counted :attr:`multiplicity` times (x'Mx for a matrix)."""
+        """x'x, each entry counted :attr:`multiplicity` times (x'Mx for a matrix), or that
+        of the full state :attr:`expand` gives."""
+        if self.expand is not None:
+            return _sqnorm(self.expand(x))
         if self.multiplicity is None:
             return _sqnorm(x)
         if self.multiplicity.ndim == 2:
@@ -211,6 +229,9 @@ class FixedPointIteration(Generic[R]):
                 self.last, self.n_iter = saved
                 step_max = max(1.0, step_max / 4.0)
                 theta, theta1 = theta1, theta2
+            # the saved round (its factorization: 10 MB at InstEval's order) is not kept
+            # alive through the next rounds
+            del saved
         return theta1
 
 

@@ -106,6 +106,9 @@ class LaplaceState:
     random_curvature: Array | None = None
     factor: object | None = None
     gradient: Array | None = None
+    # the factor of the joint system in (beta, v) at the mode's curvatures (nAGQ = 0's
+    # gradient and the fixed effects' covariance), formed on first use
+    joint_factor: object | None = None
     # whether ``gradient`` holds the vector terms' entries (else they are differenced)
     vector_gradient: bool = False
 
@@ -170,6 +173,9 @@ class LaplaceDeviance:
         """The analytic gradient (Gaussian random effects; zeros where the objective is
         infinite), in the entries of a vector term's Lambda by differences."""
         st = self.state(x)
+        if st.gradient is None and self.gaussian_effects and np.isfinite(st.objective):
+            self._at(st.x)
+            st.gradient = self._gradient(st, st.deriv)
         if st.gradient is None:
             return np.zeros_like(st.x)
         entries = self.params.vector_entries
@@ -213,10 +219,9 @@ class LaplaceDeviance:
                      - 2.0 * self._random_loglik(v, lam_eff) + logdet - dim * LOG_2PI)
         if not (np.isfinite(objective) and all(np.all(np.isfinite(a)) for a in deriv)):
             return LaplaceState(x, np.inf)  # at the edge of a bounded link's domain
-        st = LaplaceState(x, float(objective), mode, phi, lam, deriv, r, factor)
-        if self.gaussian_effects:
-            st.gradient = self._gradient(st, deriv)
-        return st
+        # the gradient is formed when asked for (:meth:`gradient`): a starting point's is
+        # not, and nAGQ = 0's needs a factorization of the joint system
+        return LaplaceState(x, float(objective), mode, phi, lam, deriv, r, factor)
 
     def random_factor(self, x: Array) -> object:
         """The factor of D = -d^2 h / dv^2 at the mode of ``x`` (its inverse: the
@@ -232,14 +237,20 @@ class LaplaceDeviance:
         ``x``: their covariance given the variance parameters."""
         st = self.state(x)
         self._at(x)
-        if self.kind == "REML":
-            factor = st.factor
-        else:
-            blocks = transformed_blocks(self.pb.blocks, self.params.factors(x))
-            joint = self.modes.system if self.modes.inner_beta else make_system(
-                self.pb.X, blocks, [t.precision for t in self.pb.terms])
-            factor = joint.factorize(st.deriv.curvature, st.random_curvature)
+        factor = st.factor if self.kind == "REML" else self._joint_factor(st)
         return factor.inverse_block(np.arange(self.pb.X.shape[1]))
+
+    def _joint_factor(self, st: LaplaceState) -> object:
+        """The factor of the joint system in (beta, v) at the state's curvatures (the
+        state's ``x`` must be the systems' current one, :meth:`_at`), kept in the state."""
+        if st.joint_factor is None:
+            if self.modes.inner_beta:
+                joint = self.modes.system
+            else:
+                blocks = transformed_blocks(self.pb.blocks, self.params.factors(st.x))
+                joint = make_system(self.pb.X, blocks, [t.precision for t in self.pb.terms])
+            st.joint_factor = joint.factorize(st.deriv.curvature, st.random_curvature)
+        return st.joint_factor
 
     def _random_curvature(self, v: Array, lam_eff: Array) -> Array:
         out = np.empty_like(v)
@@ -279,8 +290,7 @@ class LaplaceDeviance:
             c, a_v = -2.0 * s + g - W * t1a, a[self.inner.p :]
         if self.kind == "nAGQ0":
             joint = self.modes.system
-            b = joint.factorize(W, st.random_curvature).solve(
-                np.concatenate([d_beta, np.zeros(q)]))
+            b = self._joint_factor(st).solve(np.concatenate([d_beta, np.zeros(q)]))
             d_lam = d_lam + self._per_term(b[joint.p :], v) / st.lam**2
             tb = joint.linear_predictor(b)
             d_logphi = d_logphi - tb * s

@@ -216,6 +216,7 @@ class PenalizedIRLS:
         newton = shift is None and not self.effects.canonical
         for step in range(INNER_MAXIT):
             self.steps += 1
+            factor = None  # the last step's factorization goes before the next one is formed
             w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None,
                                           newton)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):

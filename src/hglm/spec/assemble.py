@@ -164,9 +164,10 @@ def assemble(
     given = list(columns)
     sizes = [term_width(c) for c in columns]
     rand_fams = rand_families(rand_family, len(columns))
-    w = np.ones(n) if weights is None else vector_argument(weights, "weights", n)
+    # no prior weights or offset: ones and zeros broadcast from one number (read-only)
+    w = np.broadcast_to(1.0, n) if weights is None else vector_argument(weights, "weights", n)
     check_prior_weights(w)
-    off = np.zeros(n) if offset is None else vector_argument(offset, "offset", n)
+    off = np.broadcast_to(0.0, n) if offset is None else vector_argument(offset, "offset", n)
     xd_arr, disp_names = _residual_disp_design(x_disp, n)
     terms, rand_disp_names = _term_models(
         columns, rand_fams, x_rand_disp, link_rand_disp, rand_cov, rand_cov_labels, engine

@@ -84,17 +84,23 @@ def all_finite(arr: Array) -> bool:
 
 
 def real_array(value: object, argument: str) -> Array:
-    """``value`` as a float array; ValueError naming ``argument`` for complex numbers,
-    dates or text."""
+    """``value`` as a float array (a read-only view of ``value`` when it is one already:
+    no copy of the data); ValueError naming ``argument`` for complex numbers, dates or
+    text."""
     arr = np.asarray(value)
     if arr.dtype.kind == "c":
         raise ValueError(f"{argument}: has complex numbers; give real numbers (e.g. .real)")
     if arr.dtype.kind in "mM":
         raise ValueError(f"{argument}: has dates or times; convert them to numbers")
     try:
-        return arr.astype(float)
+        out = arr.astype(float, copy=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{argument}: expected numbers ({exc})") from exc
+    if np.may_share_memory(out, arr):
+        # the caller's float array itself (no copy of the data), read-only
+        out = out.view()
+        out.flags.writeable = False
+    return out
 
 
 def vector_argument(value: object, argument: str, n: int) -> Array:
