@@ -103,7 +103,7 @@ def lmm_pieces(chunk: Chunk, stats: LevelStatistics | None, previous: object,
     d = _eliminated(st.d0, lam_a)
     d2 = d * d
     if sparse.issparse(st.E):
-        G, T = scaled_gram_pair(st.E, d, d2)
+        G, T = (g.toarray() for g in scaled_gram_pair(st.E, d, d2))
     else:
         G, T = scaled_gram(st.E, d), scaled_gram(st.E, d2)
     return {
