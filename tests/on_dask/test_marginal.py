@@ -287,7 +287,13 @@ def test_glmer_refusals(counts: pd.DataFrame, formula: str, kwargs: dict, match:
         _glmer(dd.from_pandas(counts, npartitions=2), formula, **kwargs)
 
 
-def test_glmer_laplace_reml_is_refused(counts: pd.DataFrame) -> None:
+def test_glmer_laplace_reml_and_profile_refused(counts: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(counts, npartitions=2)
     with pytest.raises(ValueError, match="method: Laplace-REML of a GLMM"):
-        hglm.hglm2("c ~ x + (1|g)", data=dd.from_pandas(counts, npartitions=2),
-                   family="poisson", method="REML")
+        hglm.hglm2("c ~ x + (1|g)", data=ddf, family="poisson", method="REML")
+    mem = _glmer(counts, "c ~ x + (1|g)", "poisson")
+    dist = _glmer(ddf, "c ~ x + (1|g)", "poisson")
+    pd.testing.assert_frame_equal(dist.confint(method="wald"), mem.confint(method="wald"),
+                                  rtol=1e-8)
+    with pytest.raises(ValueError, match="method: 'profile' intervals of a glmer fit"):
+        dist.confint()

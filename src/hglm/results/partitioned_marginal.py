@@ -94,6 +94,17 @@ class PartitionedMarginalResult(MarginalResult):
         r = self.residuals("pearson", scaled=True)
         return np.asarray(r.quantile(list(probs)).compute(), dtype=float)
 
+    def confint(self, method: str = "profile", level: float = 0.95,
+                signames: bool = True) -> Any:
+        """lme4's ``confint`` (:meth:`MarginalResult.confint`); for a GLMM Wald's
+        intervals only (the profile of its Laplace deviance is not available on a Dask
+        DataFrame yet)."""
+        if not self.is_lmm and method != "wald":
+            raise ValueError(f"method: {method!r} intervals of a glmer fit on a Dask "
+                             "DataFrame are not available yet; use method='wald' or fit a "
+                             "pandas DataFrame")
+        return super().confint(method, level, signames)
+
     def dispersion(self) -> Array:
         raise NotImplementedError("dispersion: the residual variance of a fit on a Dask "
                                   "DataFrame is sigma ** 2 (one value)")
