@@ -104,9 +104,9 @@ def _fit_glmer(frame: PartitionedFrame, problem: Problem, start: dict | None,
     if problem.family.name == "binomial":
         bad = frame.parts.total(count_check, None)["bad"]
         if bad:
-            raise ValueError(f"weights: a binomial response needs whole numbers of successes "
-                             f"y * weights ({bad} rows have not); round the counts or use "
-                             "another family")
+            raise ValueError("weights: a binomial response needs whole numbers of successes "
+                             "y * weights (proportions y with the numbers of trials as "
+                             "weights); round the counts or use another family")
     fit, deviance = fit_partitioned_glmm(problem, frame.model, frame.parts,
                                          frame.levels[frame.model.a_term], start)
     meta = pd.DataFrame({c: pd.Series(dtype=float) for c in ROW_COLUMNS})

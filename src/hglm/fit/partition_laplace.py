@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import PartitionFactor, PartitionSystem
+from ..spec import integer_counts
 from .densities import ResponseDensity, ResponseDerivatives
 from .likelihood import random_loglik
 from .partition_chunk import Chunk, ChunkState, eliminate, restore, update
@@ -78,11 +79,9 @@ def column_max(chunk: Chunk, state: object, previous: object) -> Array:
 
 
 def count_check(chunk: Chunk, state: object, previous: object) -> dict:
-    """The number of rows whose binomial successes y * weights are not whole numbers."""
-    pb = chunk.problem
-    counts = pb.y * pb.weights
-    return {"bad": int(np.sum(np.abs(counts - np.round(counts)) > 1e-7 * np.maximum(
-        1.0, np.abs(counts))))}
+    """Whether the partition's binomial successes y * weights are whole numbers (0 or 1:
+    a sum over the partitions counts those that are not)."""
+    return {"bad": int(not integer_counts(chunk.problem.counts))}
 
 
 def mode_start(chunk: Chunk, state: ChunkState | None, beta: Array | None,
