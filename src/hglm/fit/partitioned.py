@@ -48,6 +48,7 @@ from .partition_chunk import (
     start_state,
     update,
 )
+from .partition_halving import accepted_step, checked_update
 from .partitioned_dispersion import fit_partitioned_dispersion
 from .partitioned_model import (
     PartitionedFit,
@@ -272,10 +273,15 @@ class PartitionedEQL:
     def _pirls(self, states: Any, phi: float, lams: Array) -> tuple:
         """Penalized IRLS at (phi, lambda), one pass per step: the pieces summed and
         solved on the client, each partition's back-substitution fused with its next
-        piece.  Stops by :class:`~.pirls.PenalizedIRLS`'s rule."""
+        piece.  Stops by :class:`~.pirls.PenalizedIRLS`'s rule; as there, a random
+        family's non-canonical link takes Newton's steps in v, then, once they have
+        converged, one by the expected information (one more pass: the piece made with
+        the last Newton step is made again), whose factor the round uses, and a step
+        that leaves the families' spaces is halved (:mod:`.partition_halving`)."""
         linear = self.model.is_linear
-        states, pieces = self.parts.advance(_eliminate, states, phi, lams)
-        previous = np.inf
+        newton = not all(t.family.canonical for t in self.model.terms)
+        states, pieces = self.parts.advance(_eliminate, states, phi, lams, newton)
+        previous, guarded = np.inf, False
         for _ in range(INNER_MAXIT):
             S = sum(pc["S"] for pc in pieces)
             s = sum(pc["s"] for pc in pieces)
@@ -287,15 +293,28 @@ class PartitionedEQL:
             x_b = linalg.cho_solve((chol, True), s)
             if not np.all(np.isfinite(x_b)):
                 raise Divergence("non-finite IWLS solution")
-            states, pieces = self.parts.advance(
-                _update, states, self.parts.share(x_b), phi, lams, not linear
-            )
+            if linear:
+                states, pieces = self.parts.advance(_update, states, self.parts.share(x_b),
+                                                    phi, lams, False, newton)
+            else:
+                states, pieces = self.parts.advance(
+                    _checked_update, states, self.parts.share(x_b), phi, lams, newton, guarded
+                )
+            # the full step's length decides convergence (a halved step is short because
+            # the full one went too far)
             change = sum(pc["change"] for pc in pieces)
+            if not linear:
+                states, pieces, halved = accepted_step(self.parts, states, pieces, guarded,
+                                                       phi, lams, newton)
+                guarded = guarded or halved
             bound = self.tol * sum(pc["size"] for pc in pieces) + 1e-300
             accelerated = remaining_change(change, previous) if self.opt.accelerate else np.inf
             if change <= bound or linear or accelerated <= bound:
-                s_inverse = schur_inverse(chol)
-                return states, x_b, chol, s_inverse, w2_b
+                if not newton:
+                    s_inverse = schur_inverse(chol)
+                    return states, x_b, chol, s_inverse, w2_b
+                newton = False
+                states, pieces = self.parts.advance(_eliminate, states, phi, lams, False)
             previous = change
         raise Divergence("the IWLS of the augmented GLM did not converge")
 
@@ -334,12 +353,18 @@ def _glm_step(chunk: Any, state: Any, previous: Any, coef: Array | None,
     return glm_sums(chunk, coef, v0)
 
 
-def _eliminate(chunk: Any, state: Any, phi: float, lams: Array) -> tuple:
-    return eliminate(chunk, state, phi, lams)
+def _eliminate(chunk: Any, state: Any, phi: float, lams: Array, newton: bool) -> tuple:
+    return eliminate(chunk, state, phi, lams, newton)
 
 
-def _update(chunk: Any, state: Any, x_b: Array, phi: float, lams: Array, nxt: bool) -> tuple:
-    return update(chunk, state, x_b, phi, lams, nxt)
+def _update(chunk: Any, state: Any, x_b: Array, phi: float, lams: Array, nxt: bool,
+            newton: bool) -> tuple:
+    return update(chunk, state, x_b, phi, lams, nxt, newton)
+
+
+def _checked_update(chunk: Any, state: Any, x_b: Array, phi: float | Array, lams: Array,
+                    newton: bool, guarded: bool) -> tuple:
+    return checked_update(chunk, state, x_b, phi, lams, newton, guarded)
 
 
 def _round_sums(
