@@ -12,6 +12,7 @@ which also makes the next step's piece at the accepted iterate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,14 +37,14 @@ def penalized_share(chunk: Chunk, delta: Array, eta: Array, phi: float | Array,
 
 
 def _at_iterate(chunk: Chunk, new: ChunkState, sums: dict, phi: float | Array, lams: Array,
-                next_piece: bool, newton: bool, guarded: bool) -> tuple[ChunkState, dict]:
+                newton: bool, guarded: bool) -> tuple[ChunkState, dict]:
     """The penalized deviance at ``new`` (and, when ``guarded``, at the previous
     iterate) and, where it is finite, the next step's piece."""
     sums["pen"] = penalized_share(chunk, new.delta, new.eta, phi, lams)
     if guarded:
         before = chunk.system.linear_predictor(new.solved_delta)
         sums["pen_before"] = penalized_share(chunk, new.solved_delta, before, phi, lams)
-    if not (next_piece and np.isfinite(sums["pen"])):
+    if not np.isfinite(sums["pen"]):
         return new, sums
     new, piece = eliminate(chunk, new, phi, lams, newton)
     return new, {**sums, **piece}
@@ -52,9 +53,10 @@ def _at_iterate(chunk: Chunk, new: ChunkState, sums: dict, phi: float | Array, l
 def checked_update(chunk: Chunk, state: ChunkState, x_b: Array, phi: float | Array,
                    lams: Array, newton: bool, guarded: bool) -> tuple[ChunkState, dict]:
     """:func:`~.partition_chunk.update` with the penalized deviance at the new iterate
-    (its next piece only where that is finite)."""
+    (its next piece only where that is finite: the state's pending elimination is then
+    at the new iterate)."""
     new, sums = update(chunk, state, x_b, phi, lams, False, newton)
-    return _at_iterate(chunk, new, sums, phi, lams, True, newton, guarded)
+    return _at_iterate(chunk, new, sums, phi, lams, newton, guarded)
 
 
 def halved(chunk: Chunk, state: ChunkState, phi: float | Array, lams: Array,
@@ -67,13 +69,14 @@ def halved(chunk: Chunk, state: ChunkState, phi: float | Array, lams: Array,
     new = ChunkState(0.5 * (state.solved_delta + state.delta), 0.5 * (before + state.eta),
                      state.solved, state.solved_w, solved_delta=state.solved_delta)
     sums = {"size": float(np.sum(new.eta**2))}
-    return _at_iterate(chunk, new, sums, phi, lams, True, newton, True)
+    return _at_iterate(chunk, new, sums, phi, lams, newton, True)
 
 
-def accepted_step(parts: Any, states: Any, sums: list[dict], guarded: bool,
-                  phi: float | Array, lams: Array, newton: bool) -> tuple[Any, list, bool]:
+def accepted_step(states: Any, sums: list[dict], guarded: bool,
+                  halve: Callable[[Any], tuple[Any, list]]) -> tuple[Any, list, bool]:
     """The partitions' states and sums at the step accepted from those of
-    :func:`checked_update` (halved while rejected), and whether it was halved.
+    :func:`checked_update` (halved while rejected: ``halve(states)``, a pass of
+    :func:`halved`), and whether it was halved.
 
     Raises
     ------
@@ -91,10 +94,7 @@ def accepted_step(parts: Any, states: Any, sums: list[dict], guarded: bool,
             if after <= before + 1e-10 * abs(before):
                 return states, sums, halved_now
         guarded, halved_now = True, True
-        states, sums = parts.advance(_halved, states, phi, lams, newton)
+        states, sums = halve(states)
     raise Divergence(f"non-finite IWLS weights or an increasing penalized deviance after "
                      f"{MAX_HALVINGS} step halvings")
 
-
-def _halved(chunk: Any, state: Any, phi: float | Array, lams: Array, newton: bool) -> tuple:
-    return halved(chunk, state, phi, lams, newton)
