@@ -4,9 +4,10 @@ deviance and of its gradient.
 
 The partition's state is a :class:`~.partition_chunk.ChunkState` of the joint system
 [X, Z] (the fixed effects held or not: with beta held only the client's solve differs);
-after each IWLS step it keeps the elimination at the new linear predictor, whose piece
-is the next step's and, at the mode, the factor of D = Z'WZ + Lambda^{-1} (the leading
-block of the Schur complement S: the random columns of B come first).
+after each IWLS step (halved as in memory where it leaves the family's space,
+:mod:`.partition_halving`) it keeps the elimination at the new linear predictor, whose
+piece is the next step's and, at the mode, the factor of D = Z'WZ + Lambda^{-1} (the
+leading block of the Schur complement S: the random columns of B come first).
 
 The gradient (:mod:`.laplace`, M = D, T1 = Z) takes two passes.  With the client's
 Cholesky factor of S_zz and its inverse, each partition forms its view of the factor of
@@ -28,7 +29,8 @@ from ..engine import PartitionFactor, PartitionSystem
 from ..spec import integer_counts
 from .densities import ResponseDensity, ResponseDerivatives
 from .likelihood import random_loglik
-from .partition_chunk import Chunk, ChunkState, eliminate, restore, update
+from .partition_chunk import Chunk, ChunkState, eliminate, restore
+from .partition_halving import checked_update, halved
 
 Array = np.ndarray
 
@@ -99,15 +101,36 @@ def mode_start(chunk: Chunk, state: ChunkState | None, beta: Array | None,
 
 
 def mode_step(chunk: Chunk, state: ChunkState, x_b: Array, lams: Array,
-              beta: Array | None) -> tuple[ChunkState, dict]:
-    """One IWLS step (:func:`~.partition_chunk.update`) and the next piece, with the
-    sums of the deviance at the new iterate: -2 log f(y|v), log f(v_A) and v_A'v_A, log
-    det D_A.  With ``beta`` held, the squared length that the stopping rule compares the
-    change with is that of Z v (the in-memory IWLS's linear predictor)."""
-    new, sums = update(chunk, state, x_b, 1.0, lams, True)
-    pb = chunk.problem
+              beta: Array | None, guarded: bool) -> tuple[ChunkState, dict]:
+    """One IWLS step with the penalized deviance of its iterate
+    (:func:`~.partition_halving.checked_update`) and the next piece, with the sums of
+    :func:`_deviance_sums`."""
+    new, sums = checked_update(chunk, state, x_b, 1.0, lams, False, guarded)
+    return new, _deviance_sums(chunk, new, sums, lams, beta)
+
+
+def mode_halved(chunk: Chunk, state: ChunkState, lams: Array, beta: Array | None
+                ) -> tuple[ChunkState, dict]:
+    """The last step halved (:func:`~.partition_halving.halved`), with the sums of
+    :func:`_deviance_sums`."""
+    new, sums = halved(chunk, state, 1.0, lams, False)
+    return new, _deviance_sums(chunk, new, sums, lams, beta)
+
+
+def _deviance_sums(chunk: Chunk, new: ChunkState, sums: dict, lams: Array,
+                   beta: Array | None) -> dict:
+    """``sums`` with the deviance's pieces at the iterate ``new`` where its penalized
+    deviance is finite: -2 log f(y|v), log f(v_A) and v_A'v_A, log det D_A.  With
+    ``beta`` held, the squared length that the stopping rule compares the change with
+    is that of Z v (the in-memory IWLS's linear predictor).  The owner adds the
+    iterate's B part (that of the solve, or of a halved step)."""
+    pb, system = chunk.problem, chunk.system
     if beta is not None:
         sums["size"] = float(np.sum((new.eta - pb.X @ beta) ** 2))
+    # B's part of the iterate (the same in every partition; counted once in the sum)
+    sums["x_b"] = new.delta[system.perm_b] if chunk.owner else np.zeros(system.m)
+    if not np.isfinite(sums["pen"]):
+        return sums
     v_a = new.delta[chunk.p :][chunk.a_slice]
     lam_a = np.full(v_a.shape, lams[chunk.a_term])
     sums.update(
@@ -115,7 +138,7 @@ def mode_step(chunk: Chunk, state: ChunkState, x_b: Array, lams: Array,
         rand_a=random_loglik(v_a, pb.terms[chunk.a_term].family, lam_a),
         vv_a=float(v_a @ v_a), logdet_d=new.pending.logdet_d,
     )
-    return new, sums
+    return sums
 
 
 def _z_factor(chunk: Chunk, state: ChunkState, factor: tuple) -> PartitionFactor:

@@ -36,12 +36,14 @@ from .glmm import fit_laplace_stages
 from .glmm_result import GLMMFit
 from .likelihood import LOG_2PI, random_loglik
 from .outer_parameters import OuterParameters
+from .partition_halving import accepted_step
 from .partition_laplace import (
     column_max,
     gradient_first,
     gradient_second,
     laplace_level_report,
     least_squares_sums,
+    mode_halved,
     mode_start,
     mode_step,
 )
@@ -142,19 +144,28 @@ class PartitionedModes:
                ) -> tuple[list, Array, Array, dict]:
         start_beta = beta if beta is not None or states is not None else self.cold_beta()
         states, pieces = self.parts.advance(_mode_start, states, start_beta, lams)
-        previous = np.inf
+        previous, guarded = np.inf, False
+
+        def halve(states: list) -> tuple[list, list]:
+            return self.parts.advance(_mode_halved, states, lams, beta)
+
         for _ in range(INNER_MAXIT):
             self.n_steps += 1
             S, s = _summed(pieces, "S"), _summed(pieces, "s")
             chol = _cholesky(S)
             x_b = self._solve(S, s, chol, beta)
             states, pieces = self.parts.advance(_mode_step, states, self.parts.share(x_b),
-                                                lams, beta)
-            sums = {key: _summed(pieces, key) for key in pieces[0] if key != "w2_b"}
+                                                lams, beta, guarded)
+            # the full step's length decides convergence (a halved step is short because
+            # the full one went too far)
+            change = _summed(pieces, "change")
+            states, pieces, halved_now = accepted_step(states, pieces, guarded, halve)
+            guarded = guarded or halved_now
+            sums = {key: _summed(pieces, key) for key in pieces[0]
+                    if key not in ("w2_b", "change")}
             bound = MODE_TOL_CANONICAL * sums["size"] + 1e-300
-            change = sums["change"]
             if change <= bound or remaining_change(change, previous) <= bound:
-                return states, x_b, _cholesky(sums["S"]), sums
+                return states, sums["x_b"], _cholesky(sums["S"]), sums
             previous = change
         raise Divergence("the IWLS of the conditional modes did not converge")
 
@@ -381,8 +392,13 @@ def _mode_start(chunk: Any, state: Any, beta: Array | None, lams: Array) -> tupl
     return mode_start(chunk, state, beta, lams)
 
 
-def _mode_step(chunk: Any, state: Any, x_b: Array, lams: Array, beta: Array | None) -> tuple:
-    return mode_step(chunk, state, x_b, lams, beta)
+def _mode_step(chunk: Any, state: Any, x_b: Array, lams: Array, beta: Array | None,
+               guarded: bool) -> tuple:
+    return mode_step(chunk, state, x_b, lams, beta, guarded)
+
+
+def _mode_halved(chunk: Any, state: Any, lams: Array, beta: Array | None) -> tuple:
+    return mode_halved(chunk, state, lams, beta)
 
 
 def _gradient_first(chunk: Any, state: Any, factor: tuple, lams: Array) -> tuple:
