@@ -34,8 +34,9 @@ DOCS = [REPO / "docs" / "from_r.md", REPO / "docs" / "from_lme4.md", REPO / "doc
         REPO / "docs" / "scale.md",
         REPO / "README.md"]
 MARKER = "# --- from_r.md ---"
-#: Scripts that take more than ~20 s (a dense fit with q = 2025 random effects).
-SLOW = {"qtlmas_animal.py", "arabidopsis_bigrr.py"}
+#: Scripts that take more than ~20 s (a dense fit with q = 2025 random effects; two
+#: Laplace fits of InstEval).
+SLOW = {"qtlmas_animal.py", "arabidopsis_bigrr.py", "dask_glmer.py"}
 TIMEOUT = 600
 
 _TAG = re.compile(

@@ -231,8 +231,9 @@ def hglm2(
         (R's hglm2 reads ``(x|g)`` so: docs/from_r.md).
     data : DataFrame, dict of columns or dask.dataframe.DataFrame
         A Dask DataFrame is fitted on its partitions (docs/scale.md): EQL with
-        intercept-only random-effect dispersions (``disp=`` with a log link);
-        weights and offset as column names.
+        intercept-only random-effect dispersions (``disp=`` with a log link), or
+        ``method="ML"``/``"REML"`` with scalar Gaussian terms (an LMM; binomial(logit)
+        or Poisson(log) by ML: the Laplace fit); weights and offset as column names.
     disp : str, optional
         Residual-dispersion model, e.g. ``"~ x3"``.
     rand_disp : str or dict, optional

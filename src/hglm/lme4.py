@@ -88,7 +88,10 @@ def glmer(
     formula : str
         lme4's formula, e.g. ``"cbind(incidence, size - incidence) ~ period + (1 | herd)"``
         or ``"y ~ trt + offset(log(t)) + (1 | id)"``.
-    data : DataFrame or dict of columns
+    data : DataFrame, dict of columns or dask.dataframe.DataFrame
+        A Dask DataFrame is fitted on its partitions by the Laplace approximation
+        (binomial(logit) or Poisson(log), scalar random terms; weights and offset as
+        column names; docs/scale.md).
     family : str or Family
         lme4's family names ("binomial", "poisson", "Gamma", "inverse.gaussian",
         "gaussian") or a family object such as ``hglm.Binomial(link="probit")``.

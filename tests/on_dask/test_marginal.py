@@ -180,3 +180,120 @@ def test_one_term_and_what_only_a_pandas_fit_has(frame: pd.DataFrame) -> None:
         dist.predict()
     with pytest.raises(NotImplementedError, match="simulate"):
         dist.simulate()
+
+
+# --- glmer: the Laplace fit of binomial and Poisson GLMMs ----------------------------
+
+
+@pytest.fixture(scope="module")
+def counts() -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    n, G, H = 1200, 70, 25
+    g, h = rng.integers(0, G, n), rng.integers(0, H, n)
+    x = rng.normal(size=n)
+    df = pd.DataFrame({"x": x, "g": [f"G{i:02d}" for i in g], "h": h,
+                       "trials": rng.integers(1, 6, n), "off": rng.normal(0, 0.2, n)})
+    eta = -0.2 + 0.5 * x + rng.normal(0, 0.7, G)[g] + rng.normal(0, 0.4, H)[h]
+    df["s"] = rng.binomial(df["trials"], 1 / (1 + np.exp(-eta)))
+    df["f"] = df["trials"] - df["s"]
+    df["prop"] = df["s"] / df["trials"]
+    df["c"] = rng.poisson(np.exp(0.3 + 0.3 * x + df["off"] + rng.normal(0, 0.5, G)[g]))
+    df.loc[rng.choice(n, 20, replace=False), "x"] = np.nan
+    return df
+
+
+def _glmer(data, formula: str, family: str, **kw):
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.filterwarnings("ignore", ".*rows dropped")
+        return hglm.glmer(formula, data=data, family=family, **kw)
+
+
+def _agree_glmer(mem, dist, frame: pd.DataFrame) -> None:
+    _agree(mem, dist)
+    assert dist.n_iter == mem.n_iter
+    rows = pd.DataFrame({"fitted": dist.fitted.compute(),
+                         "deviance": dist.residuals().compute(),
+                         "pearson": dist.residuals("pearson").compute()})
+    rows = rows.loc[frame.index[mem.design.rows]]
+    np.testing.assert_allclose(rows["fitted"], mem.fitted, rtol=1e-8)
+    np.testing.assert_allclose(rows["deviance"], mem.residuals(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(rows["pearson"], mem.residuals("pearson"), rtol=1e-7,
+                               atol=1e-9)
+    text = str(dist.summary())
+    assert str(mem.summary()).split("Scaled residuals")[0] == text.split("Scaled residuals")[0]
+    assert str(mem.summary()).split("Random effects")[1] == text.split("Random effects")[1]
+
+
+@pytest.mark.parametrize("n_parts", [1, 4])
+@pytest.mark.parametrize(("formula", "kwargs"), [
+    ("cbind(s, f) ~ x + (1|g) + (1|h)", {}),
+    ("prop ~ x + (1|g) + (1|h)", {"weights": "trials"}),
+])
+def test_glmer_binomial_crossed(counts: pd.DataFrame, n_parts: int, formula: str,
+                                kwargs: dict) -> None:
+    mem = _glmer(counts, formula, "binomial", **kwargs)
+    dist = _glmer(dd.from_pandas(counts, npartitions=n_parts), formula, "binomial", **kwargs)
+    assert dist.method == "Laplace"
+    _agree_glmer(mem, dist, counts)
+
+
+def test_glmer_poisson_offset_row_order_and_persist_false(counts: pd.DataFrame,
+                                                          tmp_path) -> None:
+    formula = "c ~ x + (1|g)"  # one term: B is the fixed effects alone
+    mem = _glmer(counts, formula, "poisson", offset="off")
+    shuffled = counts.sample(frac=1.0, random_state=2)
+    dist = _glmer(dd.from_pandas(shuffled, npartitions=3), formula, "poisson", offset="off")
+    _agree_glmer(mem, dist, counts)
+    with dask.config.set(scheduler="sync"):
+        dd.from_pandas(counts, npartitions=3).shuffle(on="g").to_parquet(tmp_path / "by_g")
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.filterwarnings("ignore", ".*rows dropped")
+        read = hglm.hglm2(formula, data=dd.read_parquet(tmp_path / "by_g"), family="poisson",
+                          method="ML", offset="off", persist=False)
+    _agree(mem, read)
+
+
+def test_glmer_on_worker_processes(counts: pd.DataFrame) -> None:
+    """The chunks, states and the gradient's scratch are pickled."""
+    distributed = pytest.importorskip("dask.distributed", reason="distributed is not installed")
+    formula = "cbind(s, f) ~ x + (1|g) + (1|h)"
+    mem = _glmer(counts, formula, "binomial")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*rows dropped")
+        dist = hglm.glmer(formula, data=dd.from_pandas(counts, npartitions=2),
+                          family="binomial")
+        assert dist.fitted.compute().shape == (mem.n_obs,)
+        _agree(mem, dist)  # its deviance reads the rows, which live on the cluster
+
+
+@pytest.mark.parametrize(
+    ("formula", "kwargs", "match"),
+    [
+        ("c ~ x + (1|g)", {"nAGQ": 5}, "nAGQ: glmer on a Dask DataFrame is the Laplace"),
+        ("c ~ x + (1|g)", {"nAGQ": 0}, "nAGQ: glmer on a Dask DataFrame is the Laplace"),
+        ("c ~ x + (1 + x|g)", {}, "rand_family: .*unstructured covariance.*Dask"),
+        ("c ~ x + (1|g)", {"family": "Gamma"}, r"family: Gamma\(inverse\) by ML"),
+        ("cbind(s, f) ~ x + (1|g)", {"family": hglm.Binomial(link="probit")},
+         r"family: binomial\(probit\) by ML"),
+        ("prop ~ x + (1|g)", {"family": "binomial"}, "weights: a binomial response needs "
+         "whole numbers"),
+    ],
+)
+def test_glmer_refusals(counts: pd.DataFrame, formula: str, kwargs: dict, match: str) -> None:
+    kwargs = {"family": "poisson", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        _glmer(dd.from_pandas(counts, npartitions=2), formula, **kwargs)
+
+
+def test_glmer_laplace_reml_and_profile_refused(counts: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(counts, npartitions=2)
+    with pytest.raises(ValueError, match="method: Laplace-REML of a GLMM"):
+        hglm.hglm2("c ~ x + (1|g)", data=ddf, family="poisson", method="REML")
+    mem = _glmer(counts, "c ~ x + (1|g)", "poisson")
+    dist = _glmer(ddf, "c ~ x + (1|g)", "poisson")
+    pd.testing.assert_frame_equal(dist.confint(method="wald"), mem.confint(method="wald"),
+                                  rtol=1e-8)
+    with pytest.raises(ValueError, match="method: 'profile' intervals of a glmer fit"):
+        dist.confint()

@@ -24,7 +24,7 @@ from dask import delayed
 
 from .._warn import warn
 from ..engine import Indicator
-from ..fit import Chunk, ChunkState, PartitionedModel
+from ..fit import Chunk, PartitionedModel
 from ..spec import (
     EngineHooks,
     Independent,
@@ -39,7 +39,7 @@ from ..spec import (
     dispersion_columns,
     response_vector,
 )
-from .partitions import DaskPartitions
+from .partitions import DaskPartitions, light_state
 
 MAX_M = 4000
 """The largest Schur complement (p + levels of the terms not partitioned on) by default."""
@@ -126,7 +126,7 @@ def partition_frame(
     if n_dropped:
         warn(f"{n_dropped} of {n + n_dropped} rows dropped because of missing values",
              UserWarning)
-    parts = DaskPartitions(chunks, persist, None if persist else ChunkState.light)
+    parts = DaskPartitions(chunks, persist, None if persist else light_state)
     return PartitionedFrame(parts, model, names, ref, levels, n_dropped, problem)
 
 

@@ -1,11 +1,13 @@
-"""``lmer`` (and ``hglm2`` with method "ML" or "REML") on a Dask DataFrame: the
-partitions of :mod:`.frame`, the exact ML/REML fit of ``fit.partitioned_lmm`` (one pass
-per evaluation of the profiled deviance) and a ``MarginalResult`` whose per-row vectors
-are Dask Series.
+"""``lmer`` and ``glmer`` (and ``hglm2`` with method "ML" or "REML") on a Dask
+DataFrame: the partitions of :mod:`.frame`, the exact ML/REML fit of a linear mixed
+model by ``fit.partitioned_lmm`` (one pass per evaluation of the profiled deviance) or
+the Laplace fit of a binomial (logit) or Poisson (log) GLMM by
+``fit.partitioned_laplace`` (glmer's stages, its conditional modes one pass per IRLS
+step), and a ``MarginalResult`` whose per-row vectors are Dask Series.
 
-A linear mixed model with scalar random terms only: ``glmer`` (Laplace, a non-Gaussian
-family), vector-valued terms ``(1 + x | g)``, dispersion models and known covariances
-are refused by name.
+Scalar Gaussian random terms only: other families and links, adaptive quadrature
+(nAGQ > 1) and nAGQ = 0, vector-valued terms ``(1 + x | g)``, dispersion models and
+known covariances are refused by name.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import numpy as np
 import pandas as pd
 
 from ..engine import Indicator
-from ..fit import fit_partitioned_lmm
+from ..fit import count_check, fit_partitioned_glmm, fit_partitioned_lmm, laplace_row_report
 from ..results import PartitionedMarginalResult, start_in_term_order
 from ..spec import EngineHooks, ModelDesign, Problem, ResponseFamily
 from .frame import PartitionedFrame, partition_frame
 
+# glmer's families on a Dask DataFrame and their (canonical) links
+GLMER_FAMILIES = {"binomial": "logit", "poisson": "log"}
+ROW_COLUMNS = ("fitted", "linear_predictor", "resid", "pearson", "deviance", "working")
 _NOT_WITH_LMM = {
     "rand_disp": "random-effect dispersion models (rand_disp=)",
     "x_rand_disp": "random-effect dispersion models (x_rand_disp=)",
@@ -79,6 +84,8 @@ def fit_marginal_dask(
     _check_model(frame)
     problem = _described(frame)
     start = start_in_term_order(controls["start"], problem)
+    if family.name in GLMER_FAMILIES:
+        return _fit_glmer(frame, problem, start, formula)
     fit = fit_partitioned_lmm(
         problem, frame.model, frame.parts, frame.levels[frame.model.a_term],
         reml=controls["method"] == "REML", start=None if start is None else start["theta"],
@@ -91,19 +98,49 @@ def fit_marginal_dask(
                                      frame.model.n, rows)
 
 
+def _fit_glmer(frame: PartitionedFrame, problem: Problem, start: dict | None,
+               formula: str) -> PartitionedMarginalResult:
+    """glmer's Laplace fit on the partitions and its result."""
+    if problem.family.name == "binomial":
+        bad = frame.parts.total(count_check, None)["bad"]
+        if bad:
+            raise ValueError("weights: a binomial response needs whole numbers of successes "
+                             "y * weights (proportions y with the numbers of trials as "
+                             "weights); round the counts or use another family")
+    fit, deviance = fit_partitioned_glmm(problem, frame.model, frame.parts,
+                                         frame.levels[frame.model.a_term], start)
+    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in ROW_COLUMNS})
+    states = deviance.row_states(fit.theta, fit.beta)
+    rows = dd.from_delayed(frame.parts.frames(laplace_row_report, states), meta=meta,
+                           verify_meta=False)
+    return PartitionedMarginalResult(fit, frame.names, _full_levels(frame), formula,
+                                     frame.model.n, rows)
+
+
 def _refuse(family: ResponseFamily, controls: dict, given: dict) -> None:
-    if family.name != "gaussian" or family.link.name != "identity":
+    lmm = family.name == "gaussian" and family.link.name == "identity"
+    if not lmm and GLMER_FAMILIES.get(family.name) != family.link.name:
         raise ValueError(
-            f"family: {family.name}({family.link.name}) by ML (glmer: Laplace, adaptive "
-            "quadrature) is not supported with a Dask DataFrame yet: lmer (a Gaussian "
-            "linear mixed model) or hglm2's EQL only; fit a pandas DataFrame"
+            f"family: {family.name}({family.link.name}) by ML is not supported with a Dask "
+            "DataFrame yet: lmer (a Gaussian linear mixed model), glmer with "
+            "binomial(logit) or poisson(log), or hglm2's EQL; fit a pandas DataFrame"
         )
+    if not lmm and controls["nAGQ"] != 1:
+        raise ValueError(
+            f"nAGQ: glmer on a Dask DataFrame is the Laplace approximation (nAGQ = 1), got "
+            f"{controls['nAGQ']}; adaptive quadrature and nAGQ = 0 need a pandas DataFrame"
+        )
+    if not lmm and controls["method"] == "REML":
+        raise ValueError("method: Laplace-REML of a GLMM is not available on a Dask DataFrame; "
+                         "use method='ML' (glmer) or fit a pandas DataFrame")
     for name, what in _NOT_WITH_LMM.items():
         if given.get(name) is not None:
-            raise ValueError(f"{name}: {what} is not supported by lmer on a Dask DataFrame; "
+            raise ValueError(f"{name}: {what} is not supported by lmer or glmer on a Dask "
+                             "DataFrame; "
                              "fit a pandas DataFrame")
-    if controls["fix_disp"] is not None:
-        raise ValueError("fix_disp: ML/REML estimates the residual variance; drop fix_disp")
+    if controls["fix_disp"] not in ((None,) if lmm else (None, 1.0)):
+        raise ValueError("fix_disp: ML/REML estimates the residual variance (binomial and "
+                         "Poisson have dispersion 1); drop fix_disp")
 
 
 def _check_model(frame: PartitionedFrame) -> None:

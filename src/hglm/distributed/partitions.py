@@ -109,6 +109,11 @@ class DaskPartitions:
         ]
 
 
+def light_state(state: Any) -> Any:
+    """A partition's state without what can be recomputed from it (its ``light()``)."""
+    return state.light()
+
+
 def added(a: dict, b: dict) -> dict:
     """Two partitions' sums added key by key."""
     return {key: a[key] + b[key] for key in a}

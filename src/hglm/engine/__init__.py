@@ -23,7 +23,13 @@ from .ldl import spd_logdet
 from .marker_basis import MarkerBasis, bigrr_leverages, marker_leverages, weighted_gram
 from .nspace import MarginalFactor, MarginalSolver
 from .pair_products import scaled_gram, scaled_gram_pair
-from .partition import Elimination, PartitionSystem, schur_cholesky, schur_inverse
+from .partition import (
+    Elimination,
+    PartitionFactor,
+    PartitionSystem,
+    schur_cholesky,
+    schur_inverse,
+)
 from .solver_choice import make_system
 from .sparse import precision_deviance
 
@@ -39,6 +45,7 @@ __all__ = [
     "MarkerBasis",
     "NotPositiveDefiniteError",
     "Elimination",
+    "PartitionFactor",
     "PartitionSystem",
     "SolvingFactor",
     "System",

@@ -37,7 +37,9 @@ from .npml import NPML_SE_KINDS, NPMLFit, fit_npml
 from .npml_inference import NPMLEstimates, npml_estimates
 from .ordinal_likelihood import category_probabilities
 from .partition_chunk import Chunk, ChunkState, level_report, row_report
+from .partition_laplace import count_check, laplace_row_report
 from .partitioned import fit_partitioned
+from .partitioned_laplace import fit_partitioned_glmm
 from .partitioned_lmm import fit_partitioned_lmm
 from .partitioned_model import PartitionedFit, PartitionedModel
 
@@ -79,7 +81,10 @@ __all__ = [
     "PartitionedFit",
     "PartitionedModel",
     "fit_partitioned",
+    "fit_partitioned_glmm",
     "fit_partitioned_lmm",
+    "count_check",
+    "laplace_row_report",
     "level_report",
     "row_report",
 ]

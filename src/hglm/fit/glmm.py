@@ -240,15 +240,36 @@ def fit_glmm(problem: Problem, nAGQ: int = 1, reml: bool = False,
         return _fit(problem, nAGQ, reml, start, maxiter)
 
 
+def fit_laplace_stages(problem: Problem, make_deviance: Callable[[str, object], object],
+                       start: Mapping | None = None, maxiter: int = 100) -> GLMMFit:
+    """The Laplace fit (nAGQ = 1) of :func:`fit_glmm` on other deviance objects (the
+    interface of :class:`.laplace.LaplaceDeviance` that the stages use: rows on
+    partitions, :mod:`.partitioned_laplace`).
+
+    Parameters
+    ----------
+    problem : Problem
+        The model's description (what the result reads: family, terms, p).
+    make_deviance : callable
+        ``make_deviance(kind, density)``: the deviance of kind "nAGQ0" or "ML".
+    start, maxiter
+        As for :func:`fit_glmm`.
+    """
+    return _fit(problem, 1, False, start, maxiter, make_deviance)
+
+
 def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
-         maxiter: int) -> GLMMFit:
-    """The stages of :func:`fit_glmm` (module docstring)."""
-    joint = LaplaceDeviance(problem, "REML" if reml else "nAGQ0")
+         maxiter: int, make_deviance: Callable[[str, object], object] | None = None
+         ) -> GLMMFit:
+    """The stages of :func:`fit_glmm` (module docstring), on the deviances of
+    ``make_deviance(kind, density)`` (default: :class:`LaplaceDeviance`)."""
+    make = make_deviance or partial(LaplaceDeviance, problem)
+    joint = make("REML" if reml else "nAGQ0", None)
     x0 = _start(joint, start)
     if reml or nAGQ == 0:
         res = _to_boundary(joint, _minimize(joint, x0, TOL, maxiter))
         return _result(problem, joint, joint, res, None, nAGQ, reml, [joint])
-    laplace = LaplaceDeviance(problem, "ML", joint.density)
+    laplace = make("ML", joint.density)
     if laplace.params.vector_entries.size:
         # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
         # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's

@@ -119,10 +119,12 @@ class ChunkState:
 
 def restore(
     chunk: Chunk, state: ChunkState, phi: float | Array, lams: Array, solved: bool = False,
-    pending: bool = False,
+    pending: bool = False, newton: bool = False,
 ) -> ChunkState:
     """``state`` with eta and, when asked for, the eliminations of the last solve and
-    at delta recomputed if absent (the same weights: the dispersions of the round)."""
+    at delta recomputed if absent (the same weights: the dispersions of the round; the
+    pending one with Newton's weights in v when ``newton``, as :func:`eliminate`; the
+    last solve's is always by the expected information)."""
     eta = chunk.system.linear_predictor(state.delta) if state.eta is None else state.eta
     new = ChunkState(state.delta, eta, state.solved, state.solved_w, state.pending,
                      state.pending_w, state.solved_delta, state.disp_rows)
@@ -130,14 +132,15 @@ def restore(
         at = chunk.system.linear_predictor(state.solved_delta)
         new.solved, new.solved_w = _elimination(chunk, state.solved_delta, at, phi, lams)
     if pending and new.pending is None:
-        new.pending, new.pending_w = _elimination(chunk, state.delta, eta, phi, lams)
+        new.pending, new.pending_w = _elimination(chunk, state.delta, eta, phi, lams, newton)
     return new
 
 
 def _elimination(
-    chunk: Chunk, delta: Array, eta: Array, phi: float | Array, lams: Array
+    chunk: Chunk, delta: Array, eta: Array, phi: float | Array, lams: Array,
+    newton: bool = False,
 ) -> tuple[Elimination, tuple[Array, Array]]:
-    fresh, _ = eliminate(chunk, ChunkState(delta, eta), phi, lams)
+    fresh, _ = eliminate(chunk, ChunkState(delta, eta), phi, lams, newton)
     return fresh.pending, fresh.pending_w
 
 
@@ -169,13 +172,16 @@ def glm_sums(chunk: Chunk, coef: Array | None, v0: list[float]) -> tuple[Array, 
 
 
 def eliminate(
-    chunk: Chunk, state: ChunkState, phi: float | Array, lams: Array
+    chunk: Chunk, state: ChunkState, phi: float | Array, lams: Array, newton: bool = False
 ) -> tuple[ChunkState, dict]:
     """The partition's piece of the IWLS step at ``state`` (the elimination kept as
-    pending); the owner adds the other terms' random rows and reports their weights."""
+    pending), with Newton's weights in v when ``newton`` (a random family's
+    non-canonical link, :meth:`~.pirls.PenalizedIRLS.working`); the owner adds the other
+    terms' random rows and reports their weights."""
     state = restore(chunk, state, phi, lams)
     phi_rows, lam = chunk.dispersions(phi, lams)
-    w1, z1, w2, z2 = chunk.pirls.working(state.delta, state.eta, phi_rows, lam)
+    w1, z1, w2, z2 = chunk.pirls.working(state.delta, state.eta, phi_rows, lam,
+                                         newton=newton)
     if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
         raise Divergence("non-finite IWLS weights")
     w2_piece = w2.copy()
@@ -195,12 +201,13 @@ def eliminate(
 
 def update(
     chunk: Chunk, state: ChunkState, x_b: Array, phi: float | Array, lams: Array,
-    next_piece: bool,
+    next_piece: bool, newton: bool = False,
 ) -> tuple[ChunkState, dict]:
     """Back-substitution of the solve ``x_b`` on the pending elimination: the new
     (beta, v) and eta, the squared change of eta and its squared length; then, when
-    ``next_piece``, the piece of the next step (:func:`eliminate`)."""
-    state = restore(chunk, state, phi, lams, pending=True)
+    ``next_piece``, the piece of the next step (:func:`eliminate`; ``newton``: of this
+    step and the next, Newton's in v)."""
+    state = restore(chunk, state, phi, lams, pending=True, newton=newton)
     delta = chunk.system.back_substitute(state.pending, x_b)
     if not np.all(np.isfinite(delta)):
         raise Divergence("non-finite IWLS solution")
@@ -209,7 +216,7 @@ def update(
     new = ChunkState(delta, eta, state.pending, state.pending_w, solved_delta=state.delta)
     if not next_piece:
         return new, sums
-    new, piece = eliminate(chunk, new, phi, lams)
+    new, piece = eliminate(chunk, new, phi, lams, newton)
     return new, {**sums, **piece}
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import linalg
 
 from .._warn import warn
-from ..engine import NotPositiveDefiniteError, schur_cholesky, schur_inverse
+from ..engine import schur_cholesky
 from .diagnostics import (
     ConvergenceWarning,
     Divergence,
@@ -41,12 +41,10 @@ from .iteration import FixedPointIteration
 from .likelihood import LOG_2PI, Likelihoods, random_loglik
 from .partition_chunk import (
     disp_glm_sums,
-    eliminate,
     glm_sums,
     likelihood_sums,
     round_sums,
     start_state,
-    update,
 )
 from .partitioned_dispersion import fit_partitioned_dispersion
 from .partitioned_model import (
@@ -55,7 +53,7 @@ from .partitioned_model import (
     PartitionedRound,
     Partitions,
 )
-from .pirls import INNER_MAXIT, remaining_change
+from .partitioned_pirls import partitioned_pirls
 
 Array = np.ndarray
 
@@ -167,7 +165,8 @@ class PartitionedEQL:
     def round(self, theta: Array, last: PartitionedRound | None, states: Any) -> PartitionedRound:
         """One EQL round at the dispersions ``theta`` from the partitions' ``states``."""
         phi, lams = self.unpack(theta)
-        states, x_b, chol, s_inverse, w2_b = self._pirls(states, phi, lams)
+        states, x_b, chol, s_inverse, w2_b = partitioned_pirls(
+            self.parts, self.model, states, phi, lams, self.tol, self.opt.accelerate)
         md = self.model
         previous = None if last is None else last.states
         factor = self.parts.share((chol, s_inverse))
@@ -269,36 +268,6 @@ class PartitionedEQL:
                      for k in range(len(md.sizes))]
         return disp_fit, rand_fits
 
-    def _pirls(self, states: Any, phi: float, lams: Array) -> tuple:
-        """Penalized IRLS at (phi, lambda), one pass per step: the pieces summed and
-        solved on the client, each partition's back-substitution fused with its next
-        piece.  Stops by :class:`~.pirls.PenalizedIRLS`'s rule."""
-        linear = self.model.is_linear
-        states, pieces = self.parts.advance(_eliminate, states, phi, lams)
-        previous = np.inf
-        for _ in range(INNER_MAXIT):
-            S = sum(pc["S"] for pc in pieces)
-            s = sum(pc["s"] for pc in pieces)
-            w2_b = next(pc["w2_b"] for pc in pieces if pc["w2_b"] is not None)
-            try:
-                chol = schur_cholesky(S)
-            except NotPositiveDefiniteError as exc:
-                raise Divergence(str(exc)) from exc
-            x_b = linalg.cho_solve((chol, True), s)
-            if not np.all(np.isfinite(x_b)):
-                raise Divergence("non-finite IWLS solution")
-            states, pieces = self.parts.advance(
-                _update, states, self.parts.share(x_b), phi, lams, not linear
-            )
-            change = sum(pc["change"] for pc in pieces)
-            bound = self.tol * sum(pc["size"] for pc in pieces) + 1e-300
-            accelerated = remaining_change(change, previous) if self.opt.accelerate else np.inf
-            if change <= bound or linear or accelerated <= bound:
-                s_inverse = schur_inverse(chol)
-                return states, x_b, chol, s_inverse, w2_b
-            previous = change
-        raise Divergence("the IWLS of the augmented GLM did not converge")
-
     # --- the likelihoods -------------------------------------------------------------
 
     def likelihoods(self, fit: PartitionedFit) -> Likelihoods:
@@ -332,14 +301,6 @@ def _start(chunk: Any, state: None, x_b: Array, v_a: float) -> tuple[Any, dict]:
 def _glm_step(chunk: Any, state: Any, previous: Any, coef: Array | None,
               v0: list[float]) -> tuple:
     return glm_sums(chunk, coef, v0)
-
-
-def _eliminate(chunk: Any, state: Any, phi: float, lams: Array) -> tuple:
-    return eliminate(chunk, state, phi, lams)
-
-
-def _update(chunk: Any, state: Any, x_b: Array, phi: float, lams: Array, nxt: bool) -> tuple:
-    return update(chunk, state, x_b, phi, lams, nxt)
 
 
 def _round_sums(

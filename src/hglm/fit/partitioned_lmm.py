@@ -222,7 +222,7 @@ class PartitionedProfiledDeviance:
         K = self.parts.share(K)
         reports = self.parts.gather(lmm_level_report, self.stats, self.beta0,
                                     float(st.lam[self.a]), st.x_b, K)
-        v_terms[self.a], d_terms[self.a] = _by_label(reports, self.a_levels)
+        v_terms[self.a], d_terms[self.a] = by_label(reports, self.a_levels)
         return np.concatenate(v_terms), np.concatenate(d_terms)
 
     def row_parts(self, theta: Array) -> list:
@@ -234,15 +234,17 @@ class PartitionedProfiledDeviance:
                                  st.x_b)
 
 
-def _by_label(reports: list[dict], labels: list[str]) -> tuple[Array, Array]:
-    """A's effects and variances in the order of ``labels`` from the partitions'
-    reports."""
+def by_label(reports: list[dict], labels: list[str],
+             keys: tuple[str, ...] = ("v", "diag")) -> tuple[Array, ...]:
+    """The partitions' reports' arrays ``keys`` (A's effects and variances) in the
+    order of ``labels``."""
     position = {lab: i for i, lab in enumerate(labels)}
-    v, d = np.empty(len(labels)), np.empty(len(labels))
+    out = tuple(np.empty(len(labels)) for _ in keys)
     for rep in reports:
         at = np.array([position[lab] for lab in rep["labels"]], dtype=np.int64)
-        v[at], d[at] = rep["v"], rep["diag"]
-    return v, d
+        for arr, key in zip(out, keys, strict=True):
+            arr[at] = rep[key]
+    return out
 
 
 def fit_partitioned_lmm(problem: Problem, model: PartitionedModel, parts: Partitions,

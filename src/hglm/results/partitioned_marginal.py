@@ -1,4 +1,4 @@
-"""The fitted model of an ML/REML fit on partitioned (Dask) rows: a
+"""The fitted model of an ML/REML or Laplace fit on partitioned (Dask) rows: a
 :class:`~.marginal.MarginalResult` whose per-row vectors stay where the rows are.
 
 Every small component is what the in-memory fit gives (fixed effects, vcov, theta,
@@ -20,9 +20,16 @@ from .marginal_view import MarginalFit
 
 Array = np.ndarray
 
+# the column of the rows' table holding each kind of residuals, and where an LMM's
+# table has no such column, the one that equals it
+_COLUMNS = {"response": "resid", "pearson": "pearson", "deviance": "deviance",
+            "working": "working"}
+_LMM_COLUMNS = {"deviance": "pearson", "working": "resid"}
+
 
 class PartitionedMarginalResult(MarginalResult):
-    """An ML/REML fit whose rows live on partitions (see the module docstring).
+    """An ML/REML (lmer) or Laplace (glmer) fit whose rows live on partitions (see the
+    module docstring).
 
     Parameters
     ----------
@@ -37,7 +44,8 @@ class PartitionedMarginalResult(MarginalResult):
         The rows used.
     rows : dask.dataframe.DataFrame
         Columns ``fitted``, ``linear_predictor``, ``resid`` (y - mu) and ``pearson``
-        (sqrt(w) (y - mu)), indexed by the rows' labels.
+        (sqrt(w) (y - mu) / sqrt(V(mu))), and for a GLMM ``deviance`` and ``working``,
+        indexed by the rows' labels.
     """
 
     def __init__(self, fit: MarginalFit, names: Names, design: ModelDesign, formula: str,
@@ -57,25 +65,45 @@ class PartitionedMarginalResult(MarginalResult):
         return self._rows["fitted"]
 
     def residuals(self, type: str | None = None, scaled: bool = False) -> Any:
-        """lme4's ``residuals`` of a linear mixed model as a lazy Series: "response" and
-        "working" are y - mu, "pearson" and "deviance" sqrt(w) (y - mu); ``scaled``
-        divides by sigma."""
-        kind = type or "response"
-        if kind in ("response", "working"):
-            out = self._rows["resid"]
-        elif kind in ("pearson", "deviance"):
-            out = self._rows["pearson"]
-        else:
+        """lme4's ``residuals`` as a lazy Series: "response", "pearson", "deviance" or
+        "working" (default "response" for an LMM, "deviance" for a GLMM; an LMM's
+        working residuals are its response residuals, its deviance residuals its
+        Pearson residuals sqrt(w) (y - mu)); ``scaled`` divides by sigma."""
+        kind = type or ("response" if self.is_lmm else "deviance")
+        if kind not in _COLUMNS:
             raise ValueError(
                 f"type: must be 'response', 'pearson', 'deviance' or 'working', got {kind!r}"
             )
+        column = _COLUMNS[kind]
+        if column not in self._rows.columns:
+            column = _LMM_COLUMNS[column]
+        out = self._rows[column]
         return out / self.sigma if scaled else out
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance`` (:attr:`MarginalResult.deviance`), a GLMM's sum of
+        squared deviance residuals reduced on the partitions."""
+        if self.is_lmm:
+            return super().deviance
+        return float((self.residuals("deviance") ** 2).sum().compute())
 
     def residual_quantiles(self, probs: list[float]) -> Array:
         """Quantiles of the scaled Pearson residuals by Dask's ``quantile``: the minimum
         and maximum exact, the others approximate (merged per-partition percentiles)."""
         r = self.residuals("pearson", scaled=True)
         return np.asarray(r.quantile(list(probs)).compute(), dtype=float)
+
+    def confint(self, method: str = "profile", level: float = 0.95,
+                signames: bool = True) -> Any:
+        """lme4's ``confint`` (:meth:`MarginalResult.confint`); for a GLMM Wald's
+        intervals only (the profile of its Laplace deviance is not available on a Dask
+        DataFrame yet)."""
+        if not self.is_lmm and method != "wald":
+            raise ValueError(f"method: {method!r} intervals of a glmer fit on a Dask "
+                             "DataFrame are not available yet; use method='wald' or fit a "
+                             "pandas DataFrame")
+        return super().confint(method, level, signames)
 
     def dispersion(self) -> Array:
         raise NotImplementedError("dispersion: the residual variance of a fit on a Dask "
