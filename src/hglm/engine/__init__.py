@@ -7,7 +7,7 @@ frames or estimators.
 """
 
 from ._blas import optimizer_threads, single_thread
-from .augmented import AugmentedFactor
+from .augmented_factor import AugmentedFactor
 from .blocks import Block, Grouped, Indicator, as_block, block_matvec, block_width
 from .congruence import transformed_blocks, transformed_system
 from .factor import (

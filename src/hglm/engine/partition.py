@@ -6,7 +6,7 @@ partitions and the Schur complement S = F - E' D^{-1} E of the rest is a sum ove
 each partition eliminates its own levels of A and contributes an m x m piece S_p and an
 m-vector s_p (m = p + the levels of the other terms).  The sum is factored once; the
 partition then recovers its levels of A by back-substitution, and, given the factor of S,
-answers what :class:`~.augmented.AugmentedFactor` answers for its own rows (leverages,
+answers what :class:`~.augmented_factor.AugmentedFactor` answers for its own rows (leverages,
 diag(C^{-1}) on A, log det D).
 """
 
@@ -18,7 +18,8 @@ import numpy as np
 from scipy import linalg
 
 from ._blas import lapack_threads
-from .augmented import AugmentedFactor, AugmentedSystem
+from .augmented import AugmentedSystem
+from .augmented_factor import AugmentedFactor
 from .augmented_structure import AugmentedStructure
 from .blocks import Block, Indicator
 from .factor import NotPositiveDefiniteError
@@ -147,7 +148,7 @@ class PartitionSystem(AugmentedSystem):
 
 
 class PartitionFactor(AugmentedFactor):
-    """:class:`~.augmented.AugmentedFactor` of one partition's rows, on the factor of
+    """:class:`~.augmented_factor.AugmentedFactor` of one partition's rows, on the factor of
     the summed Schur complement (never factored again)."""
 
     def __init__(
