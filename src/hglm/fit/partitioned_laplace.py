@@ -4,7 +4,8 @@ one scalar random term A (:mod:`.partition_laplace`: what a partition runs).
 The same function of x = (log sd, beta) as :class:`.laplace.LaplaceDeviance` ("ML"), or
 of the log sds with beta at the joint mode ("nAGQ0"), with the sums over rows taken
 partition by partition, so that :mod:`.glmm`'s stages optimise it as they optimise the
-in-memory one.  The conditional modes are penalized IRLS with one pass per step: each
+in-memory one.  The conditional modes (:mod:`.partitioned_modes`) are penalized IRLS
+with one pass per step: each
 partition eliminates its levels of A and returns its m x m piece of the Schur complement
 S (m = p + the other terms' levels); the client solves for B = (the other terms' v,
 beta), with beta held (S_zz x_z = s_z - S_zx beta) or not, and each partition recovers
@@ -28,28 +29,22 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
-from ..engine import NotPositiveDefiniteError, schur_cholesky, schur_inverse
+from ..engine import NotPositiveDefiniteError, schur_inverse
 from ..spec import Problem
-from .conditional_mode import MODE_TOL_CANONICAL
 from .diagnostics import Divergence
 from .glmm import fit_laplace_stages
 from .glmm_result import GLMMFit
 from .likelihood import LOG_2PI, random_loglik
 from .outer_parameters import OuterParameters
-from .partition_halving import accepted_step
 from .partition_laplace import (
     column_max,
     gradient_first,
     gradient_second,
     laplace_level_report,
-    least_squares_sums,
-    mode_halved,
-    mode_start,
-    mode_step,
 )
 from .partitioned_lmm import by_label
 from .partitioned_model import PartitionedModel, Partitions
-from .pirls import INNER_MAXIT, remaining_change
+from .partitioned_modes import PartitionedModes, summed
 
 Array = np.ndarray
 KEPT_STATES = 4
@@ -88,98 +83,6 @@ class PartitionedLaplaceState:
     chol: Array | None = None
     sums: dict | None = field(default=None, repr=False)
     gradient: Array | None = field(default=None, repr=False)
-
-
-class PartitionedModes:
-    """The conditional modes of a partitioned model: penalized IRLS one pass per step,
-    warm-started at the last mode (else from every effect at 0 with beta the
-    least-squares fit of g(mu0) - offset, as :class:`.conditional_mode.ModeFinder`).
-
-    Parameters
-    ----------
-    model : PartitionedModel
-    parts : Partitions
-    """
-
-    def __init__(self, model: PartitionedModel, parts: Partitions) -> None:
-        self.model, self.parts = model, parts
-        self.p = model.p
-        self.n_steps = 0
-        self._last: list | None = None
-        self._cold_beta: Array | None = None
-
-    def start_at(self, mode: PartitionedMode) -> None:
-        """Start the next IWLS at ``mode`` (another deviance's, of the same model)."""
-        self._last = mode.states
-
-    def cold_beta(self) -> Array:
-        if self._cold_beta is None:
-            sums = self.parts.total(least_squares_sums, None)
-            self._cold_beta = linalg.lstsq(sums["xtx"], sums["xtz"])[0]
-        return self._cold_beta
-
-    def solve(self, beta: Array | None, lams: Array) -> tuple[list, Array, Array, dict]:
-        """The partitions' states at the mode, x_B, the Cholesky factor of S and the summed
-        sums there, at fixed effects ``beta`` (None: solved with v) and variances
-        ``lams``.
-
-        Raises
-        ------
-        Divergence
-            When the IWLS fails from the last mode and from the cold start.
-        """
-        starts = [None] if self._last is None else [self._last, None]
-        failure: Divergence | None = None
-        for states in starts:
-            try:
-                out = self._pirls(states, beta, lams)
-            except Divergence as exc:
-                failure = exc
-                continue
-            self._last = out[0]
-            return out
-        raise failure
-
-    def _pirls(self, states: list | None, beta: Array | None, lams: Array
-               ) -> tuple[list, Array, Array, dict]:
-        start_beta = beta if beta is not None or states is not None else self.cold_beta()
-        states, pieces = self.parts.advance(_mode_start, states, start_beta, lams)
-        previous, guarded = np.inf, False
-
-        def halve(states: list) -> tuple[list, list]:
-            return self.parts.advance(_mode_halved, states, lams, beta)
-
-        for _ in range(INNER_MAXIT):
-            self.n_steps += 1
-            S, s = _summed(pieces, "S"), _summed(pieces, "s")
-            chol = _cholesky(S)
-            x_b = self._solve(S, s, chol, beta)
-            states, pieces = self.parts.advance(_mode_step, states, self.parts.share(x_b),
-                                                lams, beta, guarded)
-            # the full step's length decides convergence (a halved step is short because
-            # the full one went too far)
-            change = _summed(pieces, "change")
-            states, pieces, halved_now = accepted_step(states, pieces, guarded, halve)
-            guarded = guarded or halved_now
-            sums = {key: _summed(pieces, key) for key in pieces[0]
-                    if key not in ("w2_b", "change")}
-            bound = MODE_TOL_CANONICAL * sums["size"] + 1e-300
-            if change <= bound or remaining_change(change, previous) <= bound:
-                return states, sums["x_b"], _cholesky(sums["S"]), sums
-            previous = change
-        raise Divergence("the IWLS of the conditional modes did not converge")
-
-    def _solve(self, S: Array, s: Array, chol: Array, beta: Array | None) -> Array:
-        """x_B of the reduced system, the fixed effects held at ``beta`` or solved."""
-        if beta is None:
-            x_b = linalg.cho_solve((chol, True), s)
-        else:
-            m_z = S.shape[0] - self.p
-            rhs = s[:m_z] - S[:m_z, m_z:] @ beta
-            x_b = np.concatenate([linalg.cho_solve((chol[:m_z, :m_z], True), rhs), beta])
-        if not np.all(np.isfinite(x_b)):
-            raise Divergence("non-finite IWLS solution")
-        return x_b
 
 
 class PartitionedLaplaceDeviance:
@@ -284,7 +187,7 @@ class PartitionedLaplaceDeviance:
         chol_z, inv_z = self._factor_z(st)
         factor = self.parts.share((chol_z, inv_z))
         scratch, firsts = self.parts.advance(_gradient_first, st.mode.states, factor, st.lam)
-        a_b = linalg.cho_solve((chol_z, True), _summed(firsts, "s"))
+        a_b = linalg.cho_solve((chol_z, True), summed(firsts, "s"))
         seconds = self.parts.gather(_gradient_second, scratch, factor, st.lam, a_b,
                                     previous=st.mode.states)
         v_b, diag_z = st.mode.x_b[: self.m_z], np.diag(inv_z)
@@ -293,13 +196,13 @@ class PartitionedLaplaceDeviance:
             vv[k], traces[k] = v_b[sl] @ v_b[sl], np.sum(diag_z[sl])
             moved[k] = a_b[sl] @ v_b[sl]
         a = md.a_term
-        vv[a], traces[a] = st.sums["vv_a"], _summed(firsts, "trace_a")
-        moved[a] = _summed(seconds, "av")
+        vv[a], traces[a] = st.sums["vv_a"], summed(firsts, "trace_a")
+        moved[a] = summed(seconds, "av")
         d_lam = (self.sizes * st.lam - vv - traces + moved) / st.lam**2
         grad = np.zeros(par.size)
         grad[par.sd_slice] = par.sd_gradient(st.x, d_lam)
         if par.n_beta:
-            grad[par.beta_slice] = _summed(seconds, "xc")
+            grad[par.beta_slice] = summed(seconds, "xc")
         return grad
 
     def fixed_covariance(self, x: Array) -> Array:
@@ -372,33 +275,9 @@ def fit_partitioned_glmm(problem: Problem, model: PartitionedModel, parts: Parti
     return fit, made["ML"]
 
 
-def _summed(pieces: list[dict], key: str) -> Any:
-    return sum(pc[key] for pc in pieces)
-
-
-def _cholesky(S: Array) -> Array:
-    try:
-        return schur_cholesky(S)
-    except NotPositiveDefiniteError as exc:
-        raise Divergence(str(exc)) from exc
-
-
 def column_scale(parts: Partitions) -> Array:
     """The largest |x| of each column of X over the partitions."""
     return np.max(parts.gather(column_max, None), axis=0)
-
-
-def _mode_start(chunk: Any, state: Any, beta: Array | None, lams: Array) -> tuple:
-    return mode_start(chunk, state, beta, lams)
-
-
-def _mode_step(chunk: Any, state: Any, x_b: Array, lams: Array, beta: Array | None,
-               guarded: bool) -> tuple:
-    return mode_step(chunk, state, x_b, lams, beta, guarded)
-
-
-def _mode_halved(chunk: Any, state: Any, lams: Array, beta: Array | None) -> tuple:
-    return mode_halved(chunk, state, lams, beta)
 
 
 def _gradient_first(chunk: Any, state: Any, factor: tuple, lams: Array) -> tuple:
