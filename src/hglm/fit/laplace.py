@@ -53,11 +53,11 @@ l the term's rows of Z'c, Z's, b and a,
                     + 2 [(m I - sum_l D^{-1}_ll) Lambda^{-1}]_ba;
 
 for nAGQ0, beta^'s movement adds the same with c -= W (T1 b) and a += b_v (b as above).
-When the vector term is the only random term, Z'WZ is block-diagonal over its levels and
-(m I - sum_l D^{-1}_ll) Lambda^{-1} = sum_l D^{-1}_ll Lambda' (Z'WZ)_ll, which holds at a
-singular Lambda too (a singular fit's optimum is on that boundary).  For REML, and
-otherwise where a diagonal of Lambda is below VECTOR_GRADIENT_FLOOR, the gradient is by
-central differences of the objective.
+Below VECTOR_GRADIENT_FLOOR, when the vector term is the only random term, Z'WZ is
+block-diagonal over its levels and (m I - sum_l D^{-1}_ll) Lambda^{-1} = sum_l D^{-1}_ll
+Lambda' (Z'WZ)_ll, which needs no Lambda^{-1} and holds at a singular Lambda (a singular
+fit's optimum is on that boundary).  For REML, and near the boundary with other terms,
+the gradient is by central differences of the objective.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ from .differences import value_gradient
 from .likelihood import random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
+from .theta import level_trace
 
 Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -332,18 +333,18 @@ class LaplaceDeviance:
 
     def _log_det_term(self, st: LaplaceState, k: int, L: Array) -> Array | None:
         """sum_l (D^{-1} Lambda'Z'WZ)_ll over the levels l of vector term k (the part
-        of d log|D| / d Lambda, module docstring): (m I - sum_l D^{-1}_ll) Lambda^{-1},
-        or, for the only random term (Z'WZ block-diagonal), sum_l D^{-1}_ll Lambda'
-        (Z'WZ)_ll, which needs no Lambda^{-1} and holds at a singular Lambda; None when
-        neither applies (a diagonal of Lambda below VECTOR_GRADIENT_FLOOR)."""
+        of d log|D| / d Lambda, module docstring): (m I - sum_l D^{-1}_ll) Lambda^{-1};
+        below VECTOR_GRADIENT_FLOOR, for the only random term (Z'WZ block-diagonal),
+        sum_l D^{-1}_ll Lambda' (Z'WZ)_ll, which needs no Lambda^{-1} and holds at a
+        singular Lambda, and None with other terms."""
         sl, size = self.slices[k], L.shape[0]
         count = (sl.stop - sl.start) // size
         inverse = inverse_diag_blocks(st.factor, sl.start, size, count)
-        if len(self.pb.blocks) == 1:
-            gram = LevelBlocks.weighted_gram(self.pb.blocks[k], st.deriv.curvature).blocks
-            return np.einsum("lij,kj,lkm->im", inverse, L, gram)
         if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
-            return None
+            if len(self.pb.blocks) > 1:
+                return None
+            gram = LevelBlocks.weighted_gram(self.pb.blocks[k], st.deriv.curvature).blocks
+            return level_trace(inverse, L, gram)
         S = count * np.eye(size) - inverse.sum(axis=0)
         return np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
 
