@@ -143,6 +143,7 @@ class LaplaceDeviance:
         self.n_eval = 0
         self._kept: list[LaplaceState] = []
         self._key: bytes | None = None
+        self._factors: list[Array | None] = [None] * len(problem.blocks)
 
     @property
     def analytic_gradient(self) -> bool:
@@ -190,7 +191,11 @@ class LaplaceDeviance:
             return
         self._key = key
         blocks = transformed_blocks(self.pb.blocks, factors)
-        self.modes.use_blocks(blocks)
+        # the last mode's effects carried to the new Lambda at the same linear predictor
+        carry = [None if f is None or old is None else np.linalg.pinv(f) @ old
+                 for f, old in zip(factors, self._factors, strict=True)]
+        self._factors = factors
+        self.modes.use_blocks(blocks, carry)
         ml = self.kind == "ML"
         self.z_system = self.modes.system if ml else random_effects_system(self.pb, blocks)
         self.inner = self.modes.system if self.kind == "REML" else self.z_system
