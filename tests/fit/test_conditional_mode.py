@@ -57,3 +57,27 @@ def test_cold_start_is_the_least_squares_fit_of_the_linked_starting_means():
     eta0 = np.log(pb.family.mustart(pb.y, pb.weights))
     np.testing.assert_allclose(start[:2], np.linalg.lstsq(pb.X, eta0, rcond=None)[0])
     np.testing.assert_array_equal(start[2:], 0.0)
+
+
+def test_carried_effects_keep_the_linear_predictor_at_a_new_lambda():
+    """use_blocks with Lambda_new^+ Lambda_old: the next IWLS starts where the last mode
+    left eta, and finds the mode it finds from the last b as it is."""
+    from hglm.engine import transformed_blocks
+
+    from .glmm_problems import vector_problem
+
+    pb = vector_problem("binomial", n=120, m=12)
+    old = np.array([[0.9, 0.0], [-0.3, 0.6]])
+    new = np.array([[0.7, 0.0], [-0.1, 0.8]])
+    modes = []
+    for carry in (None, [np.linalg.inv(new) @ old]):
+        finder = ModeFinder(pb, False)
+        finder.use_blocks(transformed_blocks(pb.blocks, [old]))
+        beta, lam = np.array([0.2, 0.4]), np.ones(finder.q)
+        mode = finder.solve(beta, np.ones(120), lam)
+        finder.use_blocks(transformed_blocks(pb.blocks, [new]), carry)
+        if carry is not None:
+            eta = finder.system.z_matvec(finder._last) + pb.X @ beta + pb.offset
+            np.testing.assert_allclose(eta, mode.eta, rtol=1e-12, atol=1e-12)
+        modes.append(finder.solve(beta, np.ones(120), lam).eta)
+    np.testing.assert_allclose(modes[1], modes[0], rtol=1e-9, atol=1e-10)

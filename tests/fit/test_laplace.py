@@ -177,3 +177,24 @@ def test_vector_term_gradient_matches_differences(kind):
                         np.array([0.2, 0.4]) if kind == "ML" else None, None)
     np.testing.assert_allclose(dev.gradient(x), value_gradient(dev.objective, x),
                                rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["ML", "nAGQ0"])
+@pytest.mark.parametrize("diagonal", [0.6, 1e-4, 0.0])
+def test_a_lone_vector_terms_gradient_is_analytic_at_a_singular_lambda(kind, diagonal):
+    """The only random term: the gradient in Lambda needs no Lambda^{-1}, so it is
+    analytic (not differenced) down to a zero diagonal."""
+    from hglm.fit.differences import value_gradient
+
+    pb = vector_problem("binomial", n=80, m=8)
+    dev = LaplaceDeviance(pb, kind)
+    x = dev.params.pack(np.array([0.9, -0.3, diagonal]),
+                        np.array([0.2, 0.4]) if kind == "ML" else None, None)
+    g = dev.gradient(x)
+    assert dev.state(x).vector_gradient
+    # at the floor (a zero diagonal) the value is flat below x and differences straddle it
+    moving = ~dev.params.at_floor(x)
+    columns = np.r_[np.flatnonzero(moving), np.arange(moving.size, x.size)]
+    np.testing.assert_allclose(g[columns], value_gradient(dev.objective, x)[columns],
+                               rtol=1e-5, atol=1e-7)
+    assert np.all(g[:3][~moving] == 0.0)

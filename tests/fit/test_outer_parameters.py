@@ -47,3 +47,13 @@ def test_a_zero_sd_goes_to_the_floor_where_the_gradient_vanishes():
     np.testing.assert_array_equal(par.at_floor(x), [True, False])
     np.testing.assert_allclose(par.sd(x), [SD_FLOOR * 2.0, 0.4])
     np.testing.assert_allclose(par.sd_gradient(x, np.array([3.0, 3.0])), [0.0, 2 * 0.16 * 3])
+
+
+def test_to_floor_puts_the_named_sds_where_their_value_is_zero():
+    pb = glmm_problem("Gamma", "log", levels=(6, 3))
+    par = OuterParameters(pb, beta_outer=False)
+    x = par.pack(np.array([0.3, 0.4]), None, np.array([np.log(4.0)]))
+    y = par.to_floor(x, np.array([False, True]))
+    np.testing.assert_array_equal(par.at_floor(y), [False, True])
+    np.testing.assert_allclose(par.covariance(y), [0.3, 0.0])
+    np.testing.assert_array_equal(np.delete(y, 1), np.delete(x, 1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hglm.fit.differences import value_gradient
 from hglm.fit.profiled_deviance import ProfiledDeviance
 
 from .glmm_problems import vector_problem
@@ -58,3 +59,21 @@ def test_vector_term_gradient_matches_finite_differences():
     fd = [(dev.objective(theta + eps * e) - dev.objective(theta - eps * e)) / (2 * eps)
           for e in np.eye(4)]
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("theta", [[0.9, -0.3, 0.6], [0.9, -0.3, 1e-4], [0.9, 0.4, 0.0],
+                                   [1e-4, 0.3, 0.5]])
+def test_a_lone_vector_terms_gradient_is_analytic_down_to_a_singular_lambda(
+        reml, theta, monkeypatch):
+    import hglm.fit.profiled_deviance as deviance_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the gradient was differenced")
+
+    pb = vector_problem(n=120, m=12)
+    dev = ProfiledDeviance(pb, reml)
+    theta = np.array(theta)
+    expected = value_gradient(dev.objective, theta)
+    monkeypatch.setattr(deviance_module, "value_gradient", refuse)
+    np.testing.assert_allclose(dev.gradient(theta), expected, rtol=1e-5, atol=1e-6)

@@ -20,6 +20,7 @@ from .factor import (
 from .floor_screen import column_norms
 from .lazy import LazyTail
 from .ldl import spd_logdet
+from .level_blocks import LevelBlocks
 from .marker_basis import MarkerBasis, bigrr_leverages, marker_leverages, weighted_gram
 from .nspace import MarginalFactor, MarginalSolver
 from .pair_products import scaled_gram, scaled_gram_pair
@@ -40,6 +41,7 @@ __all__ = [
     "Grouped",
     "Indicator",
     "LazyTail",
+    "LevelBlocks",
     "MarginalFactor",
     "MarginalSolver",
     "MarkerBasis",

@@ -91,11 +91,22 @@ class ModeFinder:
             return make_system(pb.X, blocks, [t.precision for t in pb.terms])
         return random_effects_system(pb, blocks)
 
-    def use_blocks(self, blocks: list) -> None:
+    def use_blocks(self, blocks: list, carry: list[Array | None] | None = None) -> None:
         """Solve on other blocks of Z of the same shapes (a vector term's Z Lambda at
-        another Lambda, :mod:`.theta`): the next IWLS starts at the last mode."""
+        another Lambda, :mod:`.theta`): the next IWLS starts at the last mode, each
+        level's effects of term k multiplied by ``carry[k]`` (q x q, None: as they are;
+        Lambda_new^+ Lambda_old keeps the linear predictor where the last mode left it)."""
         self.system = self._system(blocks)
         self._last_fit = None
+        if carry is None or not any(c is not None for c in carry):
+            return
+        last = self._last.copy()
+        shift = self._last.shape[0] - self.q
+        for sl, c in zip(self.effects.slices, carry, strict=True):
+            if c is not None:
+                part = last[shift + sl.start : shift + sl.stop]
+                part[:] = (part.reshape(-1, c.shape[0]) @ c.T).ravel()
+        self._last = last
 
     def cold_start(self) -> Array:
         """The inner unknowns at the random effects' means, with the fixed effects (when

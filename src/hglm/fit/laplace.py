@@ -58,8 +58,11 @@ l the term's rows of Z'c, Z's, b and a,
                     + 2 [(m I - sum_l D^{-1}_ll) Lambda^{-1}]_ba;
 
 for nAGQ0, beta^'s movement adds the same with c -= W (T1 b) and a += b_v (b as above).
-For REML, and where a diagonal of Lambda is below VECTOR_GRADIENT_FLOOR, the gradient is
-by central differences of the objective.
+Below VECTOR_GRADIENT_FLOOR, when the vector term is the only random term, Z'WZ is
+block-diagonal over its levels and (m I - sum_l D^{-1}_ll) Lambda^{-1} = sum_l D^{-1}_ll
+Lambda' (Z'WZ)_ll, which needs no Lambda^{-1} and holds at a singular Lambda (a singular
+fit's optimum is on that boundary).  For REML, and near the boundary with other terms,
+the gradient is by central differences of the objective.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import (
+    LevelBlocks,
     NotPositiveDefiniteError,
     inverse_diag_blocks,
     make_system,
@@ -82,6 +86,7 @@ from .differences import value_gradient
 from .likelihood import precision_loglik, random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
+from .theta import level_trace
 
 Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -145,6 +150,7 @@ class LaplaceDeviance:
         self.n_eval = 0
         self._kept: list[LaplaceState] = []
         self._key: bytes | None = None
+        self._factors: list[Array | None] = [None] * len(problem.blocks)
 
     @property
     def analytic_gradient(self) -> bool:
@@ -193,7 +199,11 @@ class LaplaceDeviance:
             return
         self._key = key
         blocks = transformed_blocks(self.pb.blocks, factors)
-        self.modes.use_blocks(blocks)
+        # the last mode's effects carried to the new Lambda at the same linear predictor
+        carry = [None if f is None or old is None else np.linalg.pinv(f) @ old
+                 for f, old in zip(factors, self._factors, strict=True)]
+        self._factors = factors
+        self.modes.use_blocks(blocks, carry)
         ml = self.kind == "ML"
         self.z_system = self.modes.system if ml else random_effects_system(self.pb, blocks)
         self.inner = self.modes.system if self.kind == "REML" else self.z_system
@@ -312,20 +322,19 @@ class LaplaceDeviance:
     def _vector_gradient(self, st: LaplaceState, c: Array, s: Array,
                          a: Array) -> Array | None:
         """The ML gradient in the vector terms' entries of x (module docstring); None
-        when a diagonal of some Lambda is below VECTOR_GRADIENT_FLOOR."""
+        when a diagonal of some Lambda is below VECTOR_GRADIENT_FLOOR and the term is
+        not the only one."""
         par = self.params
         out = np.zeros(par.n_cov)
         v = st.mode.delta[self.modes.p :]
         for k, L in enumerate(par.factors(st.x)):
             if L is None:
                 continue
-            if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
-                return None
             sl, size, block = self.slices[k], L.shape[0], self.pb.blocks[k]
             count = (sl.stop - sl.start) // size
-            S = count * np.eye(size) - inverse_diag_blocks(st.factor, sl.start, size,
-                                                           count).sum(axis=0)
-            X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
+            X = self._log_det_term(st, k, L)
+            if X is None:
+                return None
             zc = block.rmatvec(c).reshape(count, size)
             zs = block.rmatvec(s).reshape(count, size)
             d_lambda = (zc.T @ v[sl].reshape(count, size) + zs.T @ a[sl].reshape(count, size)
@@ -335,6 +344,23 @@ class LaplaceDeviance:
         log_scale = par.log_scale
         out[log_scale] *= par.covariance(st.x)[log_scale]
         return out
+
+    def _log_det_term(self, st: LaplaceState, k: int, L: Array) -> Array | None:
+        """sum_l (D^{-1} Lambda'Z'WZ)_ll over the levels l of vector term k (the part
+        of d log|D| / d Lambda, module docstring): (m I - sum_l D^{-1}_ll) Lambda^{-1};
+        below VECTOR_GRADIENT_FLOOR, for the only random term (Z'WZ block-diagonal),
+        sum_l D^{-1}_ll Lambda' (Z'WZ)_ll, which needs no Lambda^{-1} and holds at a
+        singular Lambda, and None with other terms."""
+        sl, size = self.slices[k], L.shape[0]
+        count = (sl.stop - sl.start) // size
+        inverse = inverse_diag_blocks(st.factor, sl.start, size, count)
+        if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
+            if len(self.pb.blocks) > 1:
+                return None
+            gram = LevelBlocks.weighted_gram(self.pb.blocks[k], st.deriv.curvature).blocks
+            return level_trace(inverse, L, gram)
+        S = count * np.eye(size) - inverse.sum(axis=0)
+        return np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
 
     def _per_term(self, a: Array, v: Array) -> Array:
         """a_k'v_k for each term k."""

@@ -110,8 +110,11 @@ def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
                 x=fp.theta, fun=dev.objective(fp.theta), success=True,
                 message="fixed point of the profiled deviance's gradient")
         theta0 = fp.theta
+    # a projected gradient at the objective's rounding is converged (:func:`converged_at`):
+    # further steps only probe the last digits
+    gtol = GRADIENT_RTOL * max(1.0, abs(dev.objective(theta0)))
     with optimizer_threads(dev.system_size):
         return optimize.minimize(
             dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
-            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
+            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": gtol, "maxcor": 20},
         )

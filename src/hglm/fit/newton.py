@@ -13,6 +13,12 @@ vector term's log Cholesky diagonals start in such a region).
 The line search starts from the longest step that moves no coordinate by more than its
 ``max_step`` (a quadratic model far from its validity, such as one in a log standard
 deviation near 0, can ask for steps of dozens of units).
+
+A log standard deviation whose optimum is the bound 0 is approached by Newton steps of
+about -1/2 (f ~ f0 + a sd^2 makes g = 2 a sd^2 and H = 4 a sd^2 on the log scale): from
+sd ~ 0.1 to the floor 1e-5 that is ~20 iterations.  A caller's ``to_bound`` maps a trial
+point to one with such coordinates at their bound, tried before the line search and taken
+when it decreases the objective by Armijo's rule for the Newton step.
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ def minimize_newton(
     maxiter: int = 100,
     hessian: Array | None = None,
     max_step: Array | None = None,
+    to_bound: Callable[[Array, Array], Array | None] | None = None,
 ) -> Minimum:
     """Minimise ``objective`` by the quasi-Newton method of the module docstring.
 
@@ -95,6 +102,9 @@ def minimize_newton(
         The starting H (by default, differences of the gradient at the start).
     max_step : ndarray, optional
         The largest move of each coordinate in one step (default: none).
+    to_bound : callable, optional
+        ``to_bound(x, xn)``: the trial point ``xn`` with the coordinates it moves toward
+        their bound put there, or None (module docstring).
 
     Returns
     -------
@@ -117,7 +127,9 @@ def minimize_newton(
             return Minimum(x, f, g, H, it, False, str(exc))
         if float(-g @ d) < tol:
             return Minimum(x, f, g, H, it, True, "Newton decrement below tolerance")
-        step = _line_search(objective, x, f, g, d, max_step)
+        step = None if to_bound is None else _bound_step(objective, to_bound, x, f, g, d,
+                                                         max_step)
+        step = step or _line_search(objective, x, f, g, d, max_step)
         if step is None and not fresh:  # the updated Hessian misleads: form it here
             H, fresh = gradient_hessian(gradient, x, g), True
             continue
@@ -143,11 +155,31 @@ def _positive_definite(H: Array) -> bool:
     return True
 
 
+def _first_step(d: Array, max_step: Array) -> float:
+    """The longest t <= 1 with t d within ``max_step``."""
+    return min(1.0, float(np.min(max_step / np.maximum(np.abs(d), 1e-300))))
+
+
+def _bound_step(objective: Callable[[Array], float],
+                to_bound: Callable[[Array, Array], Array | None], x: Array, f: float,
+                g: Array, d: Array, max_step: Array) -> tuple[Array, float] | None:
+    """The first step of the line search with the coordinates ``to_bound`` names at their
+    bound, when it decreases the objective by Armijo's rule for that step; else None."""
+    t = _first_step(d, max_step)
+    xb = to_bound(x, x + t * d)
+    if xb is None:
+        return None
+    fb = objective(xb)
+    if fb <= f + ARMIJO * t * float(g @ d) + ROUNDING * abs(f):
+        return xb, fb
+    return None
+
+
 def _line_search(objective: Callable[[Array], float], x: Array, f: float, g: Array,
                  d: Array, max_step: Array) -> tuple[Array, float] | None:
     """Backtracking along x + t d from the longest t <= 1 within ``max_step`` to Armijo's
     decrease, or None."""
-    t = min(1.0, float(np.min(max_step / np.maximum(np.abs(d), 1e-300))))
+    t = _first_step(d, max_step)
     for _ in range(MAX_HALVINGS):
         xn = x + t * d
         fn = objective(xn)

@@ -129,6 +129,13 @@ class OuterParameters:
         return self.log_scale & (
             np.exp(np.minimum(x[self.sd_slice], LOG_SD_CAP)) <= self.floor(x))
 
+    def to_floor(self, x: Array, which: Array) -> Array:
+        """x with the covariance parameters ``which`` (a mask over them, on the log
+        scale) just below their floor, where their value is 0."""
+        out = x.copy()
+        out[self.sd_slice] = np.where(which, np.log(self.floor(x)) - 1e-9, x[self.sd_slice])
+        return out
+
     def floor(self, x: Array) -> float:
         """SD_FLOOR times the root of the geometric mean of the dispersions."""
         if self.disp_design is None:

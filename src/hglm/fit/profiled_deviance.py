@@ -46,9 +46,13 @@ same holds in the random block), and, r = y - X beta - Z Lambda b and g_l = Z_l'
     d log|M| / d Lambda_ab = 2 [(m I - sum_l M^{-1}_ll) Lambda^{-1}]_ba,
     d r^2 / d Lambda_ab    = -2 sum_l g_la b_lb          (the minimum's envelope),
 
-from the per-level blocks M^{-1}_ll; where a diagonal of Lambda is below
-VECTOR_GRADIENT_FLOOR (near the boundary, where Lambda^{-1} is ill-conditioned), by
-central differences of the objective instead.
+from the per-level blocks M^{-1}_ll.  Where a diagonal of Lambda is below
+VECTOR_GRADIENT_FLOOR (near the boundary, where Lambda^{-1} is ill-conditioned): for the
+only random term, whose Z'WZ is block-diagonal over its levels, (I - M^{-1}_bb)
+Lambda^{-1} = M^{-1}_{b,x} X'WZ + M^{-1}_bb Lambda'Z'WZ (the first part for REML alone),
+per level C^{-1}_{l,x} (X'WZ)_l + M^{-1}_ll Lambda' (Z'WZ)_ll, which needs no Lambda^{-1}
+and holds at a singular Lambda; with other terms, by central differences of the
+objective.
 """
 
 from __future__ import annotations
@@ -57,11 +61,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import inverse_diag_blocks, make_system, transformed_system
+from ..engine import LevelBlocks, inverse_diag_blocks, make_system, transformed_system
 from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .random_effects import RandomEffects
-from .theta import ThetaLayout, check_vector_terms, effects_scale, effects_variances
+from .theta import (
+    ThetaLayout,
+    check_vector_terms,
+    effects_scale,
+    effects_variances,
+    level_trace,
+)
 
 Array = np.ndarray
 
@@ -127,6 +137,8 @@ class ProfiledDeviance:
         )
         self.n_eval = 0
         self._last: ProfiledState | None = None
+        # the only random term's (Z'WZ)_ll and (X'WZ)_l (w1 never changes)
+        self._level_products: tuple[Array, Array] | None = None
 
     @property
     def system_size(self) -> int:
@@ -203,17 +215,38 @@ class ProfiledDeviance:
         for k, L in enumerate(layout.factors(st.theta)):
             if L is None:
                 continue
-            if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
+            near = np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR
+            if near and len(self.problem.blocks) > 1:
                 return None
             sl, size = self.slices[k], L.shape[0]
             blocks = self._random_blocks(st.factor, sl, size, fixed)
             count = blocks.shape[0]
-            S = count * np.eye(size) - blocks.sum(axis=0)
-            X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
+            if near:
+                X = self._lone_trace(st.factor, L, blocks)
+            else:
+                S = count * np.eye(size) - blocks.sum(axis=0)
+                X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
             g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
             b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
             d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
             out[layout.slices[k]] = layout.covariances[k].theta(d_lambda)
+        return out
+
+    def _lone_trace(self, factor: object, L: Array, blocks: Array) -> Array:
+        """(m I - sum_l M^{-1}_ll) Lambda^{-1} for the only random term, with no inverse
+        of Lambda: sum_l M^{-1}_ll Lambda' (Z'WZ)_ll (:func:`.theta.level_trace`), and
+        for REML (M = C) the fixed effects' part sum_l C^{-1}_{l,x} (X'WZ)_l."""
+        block = self.problem.blocks[0]
+        if self._level_products is None:
+            cross = np.stack([block.rmatvec(self.w1 * x) for x in self.problem.X.T])
+            self._level_products = (LevelBlocks.weighted_gram(block, self.w1).blocks,
+                                    cross.reshape(self.p, block.n_levels, block.size)
+                                    .transpose(1, 0, 2))
+        gram, cross = self._level_products
+        out = level_trace(blocks, L, gram)
+        if self.reml and self.p:
+            B, _ = self.fixed_columns(factor)
+            out += np.einsum("lip,lpm->im", B[self.p :].reshape(-1, L.shape[0], self.p), cross)
         return out
 
     def _analytic_gradient(self, st: ProfiledState) -> Array:

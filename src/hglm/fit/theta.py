@@ -131,6 +131,15 @@ def effects_variances(diag: Array, slices: list[slice], factors: list[Array | No
     return out
 
 
+def level_trace(inverse: Array, factor: Array, gram: Array) -> Array:
+    """sum_l M^{-1}_ll Lambda' G_l over the levels l of a vector term: ``inverse`` the
+    per-level blocks M^{-1}_ll (m, q, q), ``factor`` Lambda, ``gram`` G_l = (Z'WZ)_ll
+    (m, q, q).  For the only random term (Z'WZ block-diagonal over its levels) it is the
+    random block's share of d log|M| / d Lambda, (m I - sum_l M^{-1}_ll) Lambda^{-1}, with
+    no inverse of Lambda (it holds at a singular Lambda)."""
+    return np.einsum("lij,kj,lkm->im", inverse, factor, gram)
+
+
 def check_vector_terms(problem: Problem, estimator: str) -> None:
     """Refuse a vector-valued term with what the estimators do not combine it with,
     naming the argument."""

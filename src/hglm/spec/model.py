@@ -9,6 +9,7 @@ array, see ``engine.as_block``); spec does not import the engine: the caller of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -51,6 +52,13 @@ class SpatialCovariance:
     design: object
 
 
+@cache
+def _upper(size: int) -> tuple[Array, Array]:
+    """The indices of the upper triangle of a size x size matrix (row-wise): those of
+    the lower triangle column by column, on its transpose."""
+    return np.triu_indices(size)
+
+
 @dataclass(frozen=True)
 class Unstructured:
     """A vector-valued term ``(1 + x | g)``: per level of its grouping factor, ``size``
@@ -70,12 +78,12 @@ class Unstructured:
         """Lambda (size x size, lower triangular) from theta, its lower triangle filled
         column by column (lme4's order)."""
         out = np.zeros((self.size, self.size))
-        out.T[np.triu_indices(self.size)] = np.asarray(theta, dtype=float)
+        out.T[_upper(self.size)] = np.asarray(theta, dtype=float)
         return out
 
     def theta(self, factor: Array) -> Array:
         """theta from a lower-triangular Lambda (the inverse of :meth:`factor`)."""
-        return np.asarray(factor, dtype=float).T[np.triu_indices(self.size)].copy()
+        return np.asarray(factor, dtype=float).T[_upper(self.size)].copy()
 
     def start(self) -> Array:
         """lme4's starting theta: Lambda = I."""
