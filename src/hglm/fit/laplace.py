@@ -83,6 +83,7 @@ from .conditional_mode import Mode, ModeFinder
 from .densities import ResponseDensity, ResponseDerivatives, random_curvature
 from .diagnostics import Divergence
 from .differences import value_gradient
+from .kept_states import KeptStates
 from .likelihood import precision_loglik, random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
@@ -92,7 +93,6 @@ Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 KINDS = ("ML", "nAGQ0", "REML")
-KEPT_STATES = 4
 # the smallest diagonal of Lambda at which a vector term's gradient is analytic
 VECTOR_GRADIENT_FLOOR = 1e-3
 
@@ -118,7 +118,7 @@ class LaplaceState:
     vector_gradient: bool = False
 
 
-class LaplaceDeviance:
+class LaplaceDeviance(KeptStates):
     """-2 log-likelihood by the Laplace approximation, or the Laplace-REML criterion, as a
     function of x.
 
@@ -148,7 +148,6 @@ class LaplaceDeviance:
                                     for t in problem.terms)
         self.slices = self.modes.effects.slices
         self.n_eval = 0
-        self._kept: list[LaplaceState] = []
         self._key: bytes | None = None
         self._factors: list[Array | None] = [None] * len(problem.blocks)
 
@@ -157,23 +156,6 @@ class LaplaceDeviance:
         """Whether :meth:`gradient` is analytic (Gaussian random effects, none with a
         known precision)."""
         return self.gaussian_effects
-
-    def state(self, x: Array) -> LaplaceState:
-        """Everything at ``x`` (kept for the last KEPT_STATES x asked for: a difference
-        Hessian returns to its centre)."""
-        x = np.array(x, dtype=float)
-        for st in self._kept:
-            if np.array_equal(st.x, x):
-                return st
-        self.n_eval += 1
-        # a trial point far out may overflow the IWLS weights: its objective is then inf
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            st = self._evaluate(x)
-        self._kept = [st, *self._kept[: KEPT_STATES - 1]]
-        return st
-
-    def objective(self, x: Array) -> float:
-        return self.state(x).objective
 
     def gradient(self, x: Array) -> Array:
         """The analytic gradient (Gaussian random effects; zeros where the objective is
@@ -188,7 +170,7 @@ class LaplaceDeviance:
         if not entries.size or st.vector_gradient:
             return st.gradient
         differences = value_gradient(self.objective, st.x, entries)
-        self._kept = [st, *self._kept[: KEPT_STATES - 1]]
+        self.keep(st)
         return st.gradient + differences
 
     def _at(self, x: Array) -> None:

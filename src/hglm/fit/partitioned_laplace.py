@@ -34,6 +34,7 @@ from ..spec import Problem
 from .diagnostics import Divergence
 from .glmm import fit_laplace_stages
 from .glmm_result import GLMMFit
+from .kept_states import KeptStates
 from .likelihood import LOG_2PI, random_loglik
 from .outer_parameters import OuterParameters
 from .partition_laplace import (
@@ -47,7 +48,6 @@ from .partitioned_model import PartitionedModel, Partitions
 from .partitioned_modes import PartitionedModes, summed
 
 Array = np.ndarray
-KEPT_STATES = 4
 
 
 @dataclass
@@ -85,7 +85,7 @@ class PartitionedLaplaceState:
     gradient: Array | None = field(default=None, repr=False)
 
 
-class PartitionedLaplaceDeviance:
+class PartitionedLaplaceDeviance(KeptStates):
     """-2 log-likelihood by the Laplace approximation of a partitioned GLMM with scalar
     Gaussian random terms and dispersion 1, as a function of x (the interface of
     :class:`.laplace.LaplaceDeviance` that :mod:`.glmm`'s stages use).
@@ -118,7 +118,6 @@ class PartitionedLaplaceDeviance:
         self.q = int(ends[-1])
         self.m_z = self.q - self.sizes[model.a_term]
         self.n_eval = 0
-        self._kept: list[PartitionedLaplaceState] = []
 
     @property
     def analytic_gradient(self) -> bool:
@@ -133,21 +132,6 @@ class PartitionedLaplaceDeviance:
             parts[k] = x_b[sl]
         parts[md.a_term] = v_a
         return np.concatenate(parts)
-
-    def state(self, x: Array) -> PartitionedLaplaceState:
-        """Everything at ``x`` (kept for the last KEPT_STATES x asked for)."""
-        x = np.array(x, dtype=float)
-        for st in self._kept:
-            if np.array_equal(st.x, x):
-                return st
-        self.n_eval += 1
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            st = self._evaluate(x)
-        self._kept = [st, *self._kept[: KEPT_STATES - 1]]
-        return st
-
-    def objective(self, x: Array) -> float:
-        return self.state(x).objective
 
     def _evaluate(self, x: Array) -> PartitionedLaplaceState:
         par, md = self.params, self.model
