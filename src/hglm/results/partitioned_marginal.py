@@ -22,6 +22,7 @@ from .lme4_summary import LMMSummary
 from .marginal import MarginalResult
 from .marginal_export import marginal_dict
 from .marginal_view import MarginalFit
+from .partitioned_result import computed
 from .term_layout import ranef_by_group
 
 Array = np.ndarray
@@ -78,7 +79,7 @@ class PartitionedMarginalResult(MarginalResult):
     def ranef_by_group(self) -> dict[str, pd.DataFrame]:
         """lme4's ``ranef(fit)`` (:attr:`MarginalResult.ranef_by_group`), computed:
         pandas DataFrames holding every level, the partitioning term's included."""
-        return ranef_by_group(self._effects.compute().sort_index())
+        return ranef_by_group(computed(self._effects))
 
     def summary(self) -> LMMSummary:
         """lme4's ``summary`` (:meth:`MarginalResult.summary`); computes the conditional
@@ -164,7 +165,7 @@ class _Computed:
 
     def __init__(self, fit: PartitionedMarginalResult) -> None:
         self._fit = fit
-        self.ranef = fit.ranef.compute().sort_index()
+        self.ranef = computed(fit.ranef)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fit, name)

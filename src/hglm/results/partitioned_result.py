@@ -159,13 +159,21 @@ def _by_name(part: pd.DataFrame, column: str, name: str) -> pd.Series:
     return pd.Series(part[column].to_numpy(), index=pd.Index(part["name"]), name=name)
 
 
+def computed(table: object) -> pd.DataFrame:
+    """A lazy table of random effects computed, in the in-memory fit's order and with
+    its text columns of pandas' own text type (Dask's are Arrow strings)."""
+    frame = table.compute().sort_index()
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
+    return frame.astype(dict.fromkeys(text, str))
+
+
 class _Computed:
     """A partitioned result whose random effects are computed (what the summary and the
     export read); everything else is the result's."""
 
     def __init__(self, fit: PartitionedHGLMResult) -> None:
         self._fit = fit
-        self._frame = fit.ranef_frame().compute().sort_index()
+        self._frame = computed(fit.ranef_frame())
 
     def ranef_frame(self) -> pd.DataFrame:
         return self._frame
