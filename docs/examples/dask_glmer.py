@@ -28,7 +28,8 @@ show("se_fixef", on_dask.se_fixef)
 show("theta (s, d)", on_dask.theta)
 show("evaluations (in memory, on Dask)", [in_memory.n_iter, on_dask.n_iter])
 key = ["grpvar", "grp"]
-modes = on_dask.ranef.set_index(key)["condval"][in_memory.ranef.set_index(key).index]
+ranef = on_dask.ranef.compute()                     # a Dask DataFrame: s's rows on the workers
+modes = ranef.set_index(key)["condval"][in_memory.ranef.set_index(key).index]
 print("the pandas fit's logLik, fixef, SEs, theta and ranef (by label) to 1e-8:",
       np.isclose(on_dask.loglik, in_memory.loglik, rtol=1e-12)
       and np.allclose(on_dask.fixef, in_memory.fixef, rtol=1e-8, atol=0)

@@ -27,7 +27,8 @@ show("theta (s, d)", on_dask.theta)
 show("sigma", on_dask.sigma)
 show("evaluations (in memory, on Dask)", [in_memory.n_iter, on_dask.n_iter])
 key = ["grpvar", "grp"]
-modes = on_dask.ranef.set_index(key)["condval"][in_memory.ranef.set_index(key).index]
+ranef = on_dask.ranef.compute()                     # a Dask DataFrame: s's rows on the workers
+modes = ranef.set_index(key)["condval"][in_memory.ranef.set_index(key).index]
 print("the pandas fit's logLik, fixef, SEs, theta and ranef (by label) to 1e-9:",
       np.isclose(on_dask.loglik, in_memory.loglik, rtol=1e-12)
       and np.allclose(on_dask.fixef, in_memory.fixef, rtol=1e-9, atol=0)

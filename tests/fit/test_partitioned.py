@@ -70,6 +70,15 @@ def _problem(family: str, seed: int = 3, n: int = 900, levels_a: int = 60, level
     return pb, a, b
 
 
+def _by_label(reports: list[dict], labels: list[str], key: str) -> np.ndarray:
+    """The partitions' reports of A's effects placed in the order of ``labels``."""
+    out = np.full(len(labels), np.nan)
+    position = {lab: i for i, lab in enumerate(labels)}
+    for rep in reports:
+        out[[position[lab] for lab in rep["labels"]]] = rep[key]
+    return out
+
+
 def _partitioned(pb: Problem, a: np.ndarray, b: np.ndarray, n_parts: int):
     chunks = []
     for part in range(n_parts):

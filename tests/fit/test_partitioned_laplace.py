@@ -15,7 +15,7 @@ from hglm.fit import fit_glmm, fit_partitioned_glmm, laplace_row_report
 from hglm.fit.laplace import LaplaceDeviance
 from hglm.fit.partitioned_laplace import PartitionedLaplaceDeviance, column_scale
 
-from .test_partitioned import _partitioned, _problem
+from .test_partitioned import _by_label, _partitioned, _problem
 
 
 def _setup(family: str, n_parts: int, unit_weights: bool = False):
@@ -28,7 +28,7 @@ def _setup(family: str, n_parts: int, unit_weights: bool = False):
 
 def _split(pb, model, parts, labels, kind: str) -> PartitionedLaplaceDeviance:
     one_row = replace(pb, X=column_scale(parts)[None, :])
-    return PartitionedLaplaceDeviance(one_row, model, parts, labels, kind)
+    return PartitionedLaplaceDeviance(one_row, model, parts, kind)
 
 
 @pytest.mark.parametrize("family", ["binomial", "poisson"])
@@ -44,10 +44,12 @@ def test_ml_deviance_and_gradient_are_the_in_memory_ones(family: str, n_parts: i
                                    atol=1e-8)
         np.testing.assert_allclose(split.fixed_covariance(x), whole.fixed_covariance(x),
                                    rtol=1e-9)
+        # beta and term 1's effects on the client; A's (term 2) stay on the partitions
         mode, ref = split.state(x).mode, whole.state(x).mode
-        np.testing.assert_allclose(mode.delta, ref.delta, rtol=1e-9, atol=1e-11)
-        np.testing.assert_allclose(split.random_factor(x).diag_inverse(),
-                                   whole.random_factor(x).diag_inverse(), rtol=1e-10)
+        np.testing.assert_allclose(mode.delta[:11], ref.delta[:11], rtol=1e-9, atol=1e-11)
+        assert np.all(np.isnan(mode.delta[11:]))
+        np.testing.assert_allclose(split.random_factor(x).diag_inverse()[:9],
+                                   whole.random_factor(x).diag_inverse()[:9], rtol=1e-10)
 
 
 def test_nagq0_deviance_is_the_in_memory_one() -> None:
@@ -60,8 +62,8 @@ def test_nagq0_deviance_is_the_in_memory_one() -> None:
         assert split.objective(x) == pytest.approx(whole.objective(x), rel=1e-12)
         np.testing.assert_allclose(split.fixed_covariance(x), whole.fixed_covariance(x),
                                    rtol=1e-9)
-        np.testing.assert_allclose(split.state(x).mode.delta, whole.state(x).mode.delta,
-                                   rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(split.state(x).mode.delta[:11],
+                                   whole.state(x).mode.delta[:11], rtol=1e-9, atol=1e-11)
 
 
 def test_a_failed_mode_is_an_infinite_objective() -> None:
@@ -78,14 +80,21 @@ def test_a_failed_mode_is_an_infinite_objective() -> None:
 def test_fit_is_the_in_memory_fit(family: str, n_parts: int) -> None:
     pb, model, parts, labels = _setup(family, n_parts, unit_weights=family == "binomial")
     whole = fit_glmm(pb)
-    fit, dev = fit_partitioned_glmm(pb, model, parts, labels)
+    fit, dev = fit_partitioned_glmm(pb, model, parts)
     assert fit.n_eval == whole.n_eval
     assert fit.objective == pytest.approx(whole.objective, rel=1e-12)
     np.testing.assert_allclose(fit.theta, whole.theta, rtol=1e-9)
     np.testing.assert_allclose(fit.beta, whole.beta, rtol=1e-9)
     np.testing.assert_allclose(fit.vcov_beta, whole.vcov_beta, rtol=1e-8)
-    np.testing.assert_allclose(fit.v, whole.v, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(fit.cond_var, whole.cond_var, rtol=1e-9)
+    np.testing.assert_allclose(fit.v[:9], whole.v[:9], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(fit.cond_var[:9], whole.cond_var[:9], rtol=1e-9)
+    # A's effects stay on the partitions, reported lazily (here: in this process)
+    assert np.all(np.isnan(fit.v[9:])) and np.all(np.isnan(fit.cond_var[9:]))
+    reports = dev.level_reports(fit.theta, fit.beta)
+    np.testing.assert_allclose(_by_label(reports, labels, "v"), whole.v[9:], rtol=1e-8,
+                               atol=1e-10)
+    np.testing.assert_allclose(_by_label(reports, labels, "diag"), whole.cond_var[9:],
+                               rtol=1e-9)
     rows = pd.concat(parts.frames(laplace_row_report, dev.row_states(fit.theta, fit.beta)))
     eta = (pb.X @ whole.beta + pb.blocks[0].matvec(whole.v[:9])
            + pb.blocks[1].matvec(whole.v[9:]) + pb.offset)

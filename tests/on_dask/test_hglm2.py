@@ -57,9 +57,14 @@ def _agree(mem, dist, rtol: float = 1e-8) -> None:
     if mem.var_fix is not None:
         assert dist.var_fix == pytest.approx(mem.var_fix, rel=rtol)
     np.testing.assert_allclose(dist.var_ranef, mem.var_ranef, rtol=rtol)
-    # the random effects by label (their order may differ)
-    np.testing.assert_allclose(dist.ranef[mem.ranef.index], mem.ranef, rtol=1e-7, atol=1e-8)
-    np.testing.assert_allclose(dist.se_ranef[mem.ranef.index], mem.se_ranef, rtol=rtol)
+    # the random effects by label (lazy; their order may differ)
+    ranef, se_ranef = dist.ranef.compute(), dist.se_ranef.compute()
+    np.testing.assert_allclose(ranef[mem.ranef.index], mem.ranef, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(se_ranef[mem.ranef.index], mem.se_ranef, rtol=rtol)
+    # by position: the in-memory fit's table, row for row
+    pd.testing.assert_frame_equal(dist.ranef_frame().compute().sort_index(),
+                                  mem.ranef_frame(), check_index_type=False, check_dtype=False,
+                                  rtol=1e-7, atol=1e-8)
     assert dist.df_resid == mem.df_resid
     n = mem.n_obs
     assert dist.n_obs == n
@@ -127,7 +132,8 @@ def test_invariant_to_partitions_and_row_order(frame: pd.DataFrame) -> None:
     for fit in fits[1:]:
         np.testing.assert_allclose(fit.fixef, fits[0].fixef, rtol=1e-9)
         np.testing.assert_allclose(fit.var_ranef, fits[0].var_ranef, rtol=1e-9)
-        np.testing.assert_allclose(fit.ranef[fits[0].ranef.index], fits[0].ranef,
+        first = fits[0].ranef.compute()
+        np.testing.assert_allclose(fit.ranef.compute()[first.index], first,
                                    rtol=1e-7, atol=1e-9)
 
 
@@ -189,8 +195,9 @@ def test_persist_false_reads_every_pass_and_agrees(parquet: str) -> None:
     np.testing.assert_allclose(read.fixef, kept.fixef, rtol=1e-12)
     np.testing.assert_allclose(read.disp_coef, kept.disp_coef, rtol=1e-12)
     np.testing.assert_allclose(read.var_ranef, kept.var_ranef, rtol=1e-12)
-    np.testing.assert_allclose(read.ranef, kept.ranef, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(read.se_ranef, kept.se_ranef, rtol=1e-12)
+    pd.testing.assert_frame_equal(read.ranef_frame().compute().sort_index(),
+                                  kept.ranef_frame().compute().sort_index(),
+                                  rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(read.hat_values.compute(), kept.hat_values.compute(),
                                rtol=1e-10)
 

@@ -53,11 +53,15 @@ def _agree(mem, dist, rtol: float = 1e-8) -> None:
     np.testing.assert_allclose(dist.theta, mem.theta, rtol=rtol)
     assert dist.sigma == pytest.approx(mem.sigma, rel=rtol)
     key = ["grpvar", "term", "grp"]
-    left, right = mem.ranef.set_index(key), dist.ranef.set_index(key)
+    left, right = mem.ranef.set_index(key), dist.ranef.compute().set_index(key)
     assert sorted(left.index) == sorted(right.index)
     right = right.loc[left.index]
     np.testing.assert_allclose(right["condval"], left["condval"], rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(right["condsd"], left["condsd"], rtol=rtol)
+    # by position: the in-memory fit's table, row for row
+    pd.testing.assert_frame_equal(dist.ranef.compute().sort_index(), mem.ranef,
+                                  check_dtype=False, check_index_type=False, rtol=1e-7,
+                                  atol=1e-9)
     pd.testing.assert_frame_equal(dist.varcorr, mem.varcorr, rtol=rtol)
 
 
@@ -147,7 +151,7 @@ def test_processes_cluster(frame: pd.DataFrame) -> None:
         warnings.filterwarnings("ignore", ".*rows dropped")
         dist = hglm.lmer(formula, data=dd.from_pandas(frame, npartitions=2))
         fitted = dist.fitted.compute()
-    _agree(mem, dist)
+        _agree(mem, dist)  # ranef: computed on the workers holding the partitions
     assert fitted.shape == (mem.n_obs,)
 
 

@@ -47,7 +47,8 @@ MAX_M = 4000
 
 @dataclass
 class PartitionedFrame:
-    """What :func:`partition_frame` built."""
+    """What :func:`partition_frame` built; ``a_positions[i]``: where partition i's
+    levels of the partitioning term are in ``levels[model.a_term]``."""
 
     parts: DaskPartitions
     model: PartitionedModel
@@ -56,6 +57,7 @@ class PartitionedFrame:
     levels: list[list[str]]
     n_dropped: int
     problem: Problem
+    a_positions: list[np.ndarray]
 
 
 def partition_frame(
@@ -116,10 +118,8 @@ def partition_frame(
         problem.fix_disp, a_term, np.sum([i["norm2"] for i in info], axis=0) / n,
         *_disp_metric(first[3], info),
     )
-    random_names = [
-        t.names[0][: len(t.names[0]) - len(t.levels[0])] + lab
-        for t, lv in zip(ref.random, levels, strict=True) for lab in lv
-    ]
+    random_names = [name_prefix(t) + lab for t, lv in zip(ref.random, levels, strict=True)
+                    for lab in lv]
     names = replace(names, fixed=list(ref.X.columns), random=random_names)
     _check_rank(np.sum([i["xtx"] for i in info], axis=0), names.fixed)
     n_dropped = int(sum(i["dropped"] for i in info))
@@ -127,7 +127,15 @@ def partition_frame(
         warn(f"{n_dropped} of {n + n_dropped} rows dropped because of missing values",
              UserWarning)
     parts = DaskPartitions(chunks, persist, None if persist else light_state)
-    return PartitionedFrame(parts, model, names, ref, levels, n_dropped, problem)
+    position = {lab: i for i, lab in enumerate(levels[a_term])}
+    a_positions = [np.array([position[lab] for lab in own[a_term]], dtype=np.int64)
+                   for own in labels]
+    return PartitionedFrame(parts, model, names, ref, levels, n_dropped, problem, a_positions)
+
+
+def name_prefix(term: Any) -> str:
+    """What a term's effect names put before the level's label."""
+    return term.names[0][: len(term.names[0]) - len(term.levels[0])]
 
 
 def _disp_metric(x_disp: pd.DataFrame | None, info: list[dict]) -> tuple:

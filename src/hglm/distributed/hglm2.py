@@ -10,11 +10,12 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from ..fit import Options, PartitionedFit, fit_partitioned, level_report, row_report
+from ..fit import Options, PartitionedFit, fit_partitioned, row_report
 from ..results import PartitionedHGLMResult, PartitionedMarginalResult, RowVectors
 from ..spec import EngineHooks, ResponseFamily, check_calc_like, check_controls
 from .frame import PartitionedFrame, partition_frame
 from .marginal import fit_marginal_dask
+from .ranef import eql_effects
 
 _IN_MEMORY_ONLY = {
     "rand_disp": "random-effect dispersion models (rand_disp=)",
@@ -91,11 +92,10 @@ def fit_hglm2_dask(
     )
     fit, eql = fit_partitioned(frame.model, frame.parts, options)
     likelihood = eql.likelihoods(fit).as_dict() if controls["calc_like"] else None
-    ranef_v, se_v = _random_effects(fit, frame)
     rows = _row_vectors(fit, frame, options.dev_floor)
     return PartitionedHGLMResult(
-        fit, frame.problem, frame.names, ranef_v, se_v, rows, "EQL", likelihood, frame.design,
-        frame.levels,
+        fit, frame.problem, frame.names, eql_effects(fit, frame), rows, "EQL", likelihood,
+        frame.design,
     )
 
 
@@ -108,24 +108,6 @@ def _refuse(controls: dict, given: dict) -> None:
         raise ValueError(f"method: {controls['method']!r} is not supported with a Dask "
                          "DataFrame yet: EQL, or ML/REML of a linear mixed model (lmer); "
                          "fit a pandas DataFrame")
-
-
-def _random_effects(fit: PartitionedFit, frame: PartitionedFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Every random effect (v scale) and sqrt(diag C^{-1}) in names order: the other
-    terms' from the client's factor, A's from the partitions."""
-    md = fit.model
-    diag_b = np.diag(fit.last.s_inverse)
-    v_terms: list[np.ndarray] = [np.empty(0)] * len(md.sizes)
-    d_terms: list[np.ndarray] = [np.empty(0)] * len(md.sizes)
-    for k, sl in zip(md.other_terms, md.b_slices(), strict=True):
-        v_terms[k], d_terms[k] = fit.last.x_b[sl], diag_b[sl]
-    position = {lab: i for i, lab in enumerate(frame.levels[md.a_term])}
-    v_a, d_a = np.empty(md.sizes[md.a_term]), np.empty(md.sizes[md.a_term])
-    for rep in fit.gather(level_report):
-        at = np.array([position[lab] for lab in rep["labels"]], dtype=np.int64)
-        v_a[at], d_a[at] = rep["v"], rep["diag"]
-    v_terms[md.a_term], d_terms[md.a_term] = v_a, d_a
-    return np.concatenate(v_terms), np.sqrt(np.concatenate(d_terms))
 
 
 def _rows(chunk: Any, state: Any, factor: tuple, *args: Any) -> pd.DataFrame:

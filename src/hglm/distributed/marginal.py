@@ -3,7 +3,9 @@ DataFrame: the partitions of :mod:`.frame`, the exact ML/REML fit of a linear mi
 model by ``fit.partitioned_lmm`` (one pass per evaluation of the profiled deviance) or
 the Laplace fit of a binomial (logit) or Poisson (log) GLMM by
 ``fit.partitioned_laplace`` (glmer's stages, its conditional modes one pass per IRLS
-step), and a ``MarginalResult`` whose per-row vectors are Dask Series.
+step), and a ``MarginalResult`` whose per-row vectors are Dask Series and whose
+``ranef`` is a Dask DataFrame (the partitioning term's effects computed on the
+partitions when asked for, :mod:`.ranef`).
 
 Scalar Gaussian random terms only: other families and links, adaptive quadrature
 (nAGQ > 1) and nAGQ = 0, vector-valued terms ``(1 + x | g)``, dispersion models and
@@ -24,6 +26,7 @@ from ..fit import count_check, fit_partitioned_glmm, fit_partitioned_lmm, laplac
 from ..results import PartitionedMarginalResult, start_in_term_order
 from ..spec import EngineHooks, ModelDesign, Problem, ResponseFamily
 from .frame import PartitionedFrame, partition_frame
+from .ranef import lme4_effects
 
 # glmer's families on a Dask DataFrame and their (canonical) links
 GLMER_FAMILIES = {"binomial": "logit", "poisson": "log"}
@@ -87,15 +90,17 @@ def fit_marginal_dask(
     if family.name in GLMER_FAMILIES:
         return _fit_glmer(frame, problem, start, formula)
     fit = fit_partitioned_lmm(
-        problem, frame.model, frame.parts, frame.levels[frame.model.a_term],
-        reml=controls["method"] == "REML", start=None if start is None else start["theta"],
-        persist=persist,
+        problem, frame.model, frame.parts, reml=controls["method"] == "REML",
+        start=None if start is None else start["theta"], persist=persist,
     )
     meta = pd.DataFrame({c: pd.Series(dtype=float)
                          for c in ("fitted", "linear_predictor", "resid", "pearson")})
     rows = dd.from_delayed(fit.deviance.row_parts(fit.theta), meta=meta, verify_meta=False)
-    return PartitionedMarginalResult(fit, frame.names, _full_levels(frame), formula,
-                                     frame.model.n, rows)
+    design = _full_levels(frame)
+    effects = lme4_effects(problem, design, fit.v, fit.cond_var, frame,
+                           fit.deviance.level_reports(fit.theta), fit.sigma2)
+    return PartitionedMarginalResult(fit, frame.names, design, formula, frame.model.n, rows,
+                                     effects)
 
 
 def _fit_glmer(frame: PartitionedFrame, problem: Problem, start: dict | None,
@@ -107,14 +112,16 @@ def _fit_glmer(frame: PartitionedFrame, problem: Problem, start: dict | None,
             raise ValueError("weights: a binomial response needs whole numbers of successes "
                              "y * weights (proportions y with the numbers of trials as "
                              "weights); round the counts or use another family")
-    fit, deviance = fit_partitioned_glmm(problem, frame.model, frame.parts,
-                                         frame.levels[frame.model.a_term], start)
+    fit, deviance = fit_partitioned_glmm(problem, frame.model, frame.parts, start)
     meta = pd.DataFrame({c: pd.Series(dtype=float) for c in ROW_COLUMNS})
     states = deviance.row_states(fit.theta, fit.beta)
     rows = dd.from_delayed(frame.parts.frames(laplace_row_report, states), meta=meta,
                            verify_meta=False)
-    return PartitionedMarginalResult(fit, frame.names, _full_levels(frame), formula,
-                                     frame.model.n, rows)
+    design = _full_levels(frame)
+    effects = lme4_effects(problem, design, fit.v, fit.cond_var, frame,
+                           deviance.level_reports(fit.theta, fit.beta), 1.0)
+    return PartitionedMarginalResult(fit, frame.names, design, formula, frame.model.n, rows,
+                                     effects)
 
 
 def _refuse(family: ResponseFamily, controls: dict, given: dict) -> None:

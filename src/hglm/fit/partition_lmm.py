@@ -118,8 +118,8 @@ def _effects_of_a(st: LevelStatistics, d: Array, x_b: Array) -> Array:
     return d * (st.r_a - np.asarray(st.E @ x_b).ravel())
 
 
-def lmm_level_report(chunk: Chunk, stats: LevelStatistics | None, previous: object,
-                     beta0: Array, lam_a: float, x_b: Array, K: Array) -> dict:
+def lmm_level_report(chunk: Chunk, stats: LevelStatistics | None, beta0: Array,
+                     lam_a: float, x_b: Array, K: Array) -> dict:
     """A's effects of the partition at the estimates: labels, v_A and diag(D^{-1}) on
     them, d + d^2 e_l' K e_l with K = S^{-1} less its fixed-effects correction
     (:mod:`.partitioned_lmm`); ``x_b`` is the solution for y0 (its beta less beta0)."""

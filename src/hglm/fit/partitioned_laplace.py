@@ -17,13 +17,15 @@ step after the last solve leaves the elimination at the mode, whence
 
 D_p the partition's block of A's levels, S_zz the leading (random) block of S.  The
 gradient is :mod:`.laplace`'s, two more passes (:mod:`.partition_laplace`).  The
-fixed effects' covariance at the mode is the beta block of S^{-1}.
+fixed effects' covariance at the mode is the beta block of S^{-1}.  A's effects and
+their conditional variances never leave the partitions during the fit (the mode's
+``delta`` and :meth:`~PartitionedLaplaceDeviance.random_factor` are NaN at them);
+:meth:`~PartitionedLaplaceDeviance.level_reports` computes them lazily at the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,7 +45,6 @@ from .partition_laplace import (
     gradient_second,
     laplace_level_report,
 )
-from .partitioned_lmm import by_label
 from .partitioned_model import PartitionedModel, Partitions
 from .partitioned_modes import PartitionedModes, summed
 
@@ -54,7 +55,7 @@ Array = np.ndarray
 class PartitionedMode:
     """A conditional mode whose effects of A are on the partitions: the partitions'
     states, beta and x_B (the other terms' v, then beta); ``delta`` = (beta, v) in the
-    model's order gathers A's effects (by label) when read."""
+    model's order, NaN at A's effects (they stay on the partitions)."""
 
     states: list
     beta: Array
@@ -62,11 +63,10 @@ class PartitionedMode:
     lam: Array
     deviance: PartitionedLaplaceDeviance = field(repr=False)
 
-    @cached_property
+    @property
     def delta(self) -> Array:
         dev = self.deviance
-        reports = dev.parts.gather(_level_report, self.states, self.lam, None)
-        (v_a,) = by_label(reports, dev.a_levels, ("v",))
+        v_a = np.full(dev.sizes[dev.model.a_term], np.nan)
         return np.concatenate([self.beta, dev.term_order(self.x_b, v_a)])
 
 
@@ -97,18 +97,15 @@ class PartitionedLaplaceDeviance(KeptStates):
         (what :func:`.glmm.step_limits` reads); its blocks have all their levels.
     model : PartitionedModel
     parts : Partitions
-    a_levels : list of str
-        The labels of A's levels, in the order of its effects.
     kind : str
         "ML" (beta in x) or "nAGQ0" (beta at the joint mode).
     """
 
     def __init__(self, problem: Problem, model: PartitionedModel, parts: Partitions,
-                 a_levels: list[str], kind: str) -> None:
+                 kind: str) -> None:
         if kind not in ("ML", "nAGQ0"):
             raise ValueError(f"kind: 'ML' or 'nAGQ0', got {kind!r}")
         self.pb, self.model, self.parts, self.kind = problem, model, parts, kind
-        self.a_levels = list(a_levels)
         self.params = OuterParameters(problem, beta_outer=kind == "ML")
         self.modes = PartitionedModes(model, parts)
         self.density = None
@@ -195,14 +192,20 @@ class PartitionedLaplaceDeviance(KeptStates):
         return schur_inverse(st.chol)[self.m_z :, self.m_z :]
 
     def random_factor(self, x: Array) -> ConditionalVariances:
-        """diag(D^{-1}) at the mode of ``x`` (the conditional variances of v), A's
-        gathered from the partitions."""
+        """diag(D^{-1}) at the mode of ``x`` (the conditional variances of v), NaN at
+        A's effects (on the partitions: :meth:`level_reports`)."""
         st = self.state(x)
-        chol_z, inv_z = self._factor_z(st)
-        reports = self.parts.gather(_level_report, st.mode.states, st.lam,
-                                    self.parts.share((chol_z, inv_z)))
-        (diag_a,) = by_label(reports, self.a_levels, ("diag",))
+        _, inv_z = self._factor_z(st)
+        diag_a = np.full(self.sizes[self.model.a_term], np.nan)
         return ConditionalVariances(self.term_order(np.diag(inv_z), diag_a))
+
+    def level_reports(self, theta: Array, beta: Array) -> list:
+        """A's conditional modes and variances at the estimates (lme4's ``theta``: the
+        sds), lazy, one report per partition
+        (:func:`.partition_laplace.laplace_level_report`, ``Partitions.frames``)."""
+        st = self.state(self.params.pack(theta, beta, None))
+        factor = self.parts.share(self._factor_z(st))
+        return self.parts.frames(laplace_level_report, st.mode.states, st.lam, factor)
 
     def row_states(self, theta: Array, beta: Array) -> list:
         """The partitions' states at the mode of the estimates (lme4's ``theta``: the
@@ -221,7 +224,7 @@ class ConditionalVariances:
 
 
 def fit_partitioned_glmm(problem: Problem, model: PartitionedModel, parts: Partitions,
-                         a_levels: list[str], start: dict | None = None, maxiter: int = 100
+                         start: dict | None = None, maxiter: int = 100
                          ) -> tuple[GLMMFit, PartitionedLaplaceDeviance]:
     """Fit a binomial or Poisson GLMM (canonical link, scalar Gaussian random terms) by
     the Laplace approximation on partitioned rows: :func:`.glmm.fit_laplace_stages` on
@@ -234,8 +237,6 @@ def fit_partitioned_glmm(problem: Problem, model: PartitionedModel, parts: Parti
         levels); its arrays of rows are not read.
     model : PartitionedModel
     parts : Partitions
-    a_levels : list of str
-        The labels of the partitioning term's levels, in the order of its effects.
     start : dict, optional
         ``{"theta": ...}`` in the model's order of the terms.
     maxiter : int
@@ -244,15 +245,17 @@ def fit_partitioned_glmm(problem: Problem, model: PartitionedModel, parts: Parti
     Returns
     -------
     GLMMFit, PartitionedLaplaceDeviance
-        The fit and its Laplace deviance (the partitions' states at the estimates:
-        :meth:`PartitionedLaplaceDeviance.row_states`).
+        The fit (``v`` and ``cond_var`` NaN at A's effects) and its Laplace deviance
+        (the partitions' states at the estimates:
+        :meth:`PartitionedLaplaceDeviance.row_states`; A's effects:
+        :meth:`PartitionedLaplaceDeviance.level_reports`).
     """
     one_row = replace(problem, X=column_scale(parts)[None, :], y=np.zeros(1),
                       weights=np.ones(1), offset=np.zeros(1))
     made: dict[str, PartitionedLaplaceDeviance] = {}
 
     def make(kind: str, density: object) -> PartitionedLaplaceDeviance:
-        made[kind] = PartitionedLaplaceDeviance(one_row, model, parts, a_levels, kind)
+        made[kind] = PartitionedLaplaceDeviance(one_row, model, parts, kind)
         return made[kind]
 
     fit = fit_laplace_stages(problem, make, start, maxiter)
@@ -271,8 +274,3 @@ def _gradient_first(chunk: Any, state: Any, factor: tuple, lams: Array) -> tuple
 def _gradient_second(chunk: Any, scratch: Any, state: Any, factor: tuple, lams: Array,
                      a_b: Array) -> dict:
     return gradient_second(chunk, state, scratch, factor, lams, a_b)
-
-
-def _level_report(chunk: Any, state: Any, previous: Any, lams: Array,
-                  factor: tuple | None) -> dict:
-    return laplace_level_report(chunk, state, lams, factor)

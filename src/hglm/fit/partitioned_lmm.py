@@ -22,7 +22,9 @@ and for ML the fixed effects' correction of A, tr(Cxx^{-1} S^{-1}_{x,:} T S^{-1}
 So one evaluation (objective and gradient) is one pass over the partitions, each
 computing two m x m matrices, summed pairwise where the partitions live
 (``Partitions.total``); A's effects and every row stay on the workers, and the client
-holds a few m x m matrices and vectors of length m (A's effects once, at the end).  The
+holds a few m x m matrices and vectors of length m; A's effects stay there too (the
+fit's ``v`` and ``cond_var`` are NaN at them; :meth:`~PartitionedProfiledDeviance.level_reports`
+computes them lazily, partition by partition).  The
 optimizer is the in-memory one (:func:`.lmm.minimize_profiled`: the fixed-point map,
 then L-BFGS-B), so the fit takes the in-memory fit's steps.
 """
@@ -95,8 +97,6 @@ class PartitionedProfiledDeviance:
     layout : ThetaLayout
         Of the model's (scalar) terms.
     parts : Partitions
-    a_levels : list of str
-        The labels of A's levels, in the order of its effects.
     reml : bool
     persist : bool
         Keep each partition's level statistics where it lives (True), or recompute
@@ -104,9 +104,8 @@ class PartitionedProfiledDeviance:
     """
 
     def __init__(self, model: PartitionedModel, layout: ThetaLayout, parts: Partitions,
-                 a_levels: list[str], reml: bool, persist: bool = True) -> None:
+                 reml: bool, persist: bool = True) -> None:
         self.model, self.layout, self.parts, self.reml = model, layout, parts, reml
-        self.a_levels = list(a_levels)
         self.p, self.a = model.p, model.a_term
         self.sizes = np.array(model.sizes)
         design = parts.total(design_sums, None)
@@ -205,25 +204,35 @@ class PartitionedProfiledDeviance:
         """(None, C^{-1}_xx) from the factor of S (the profile reads the second)."""
         return None, schur_inverse(factor)[self.m_z :, self.m_z :]
 
-    def random_effects(self, st: PartitionedLMMState) -> tuple[Array, Array]:
-        """Every term's conditional modes and diag(D^{-1}) (term order), A's gathered
-        from the partitions and placed by label."""
-        md, m_z = self.model, self.m_z
+    def conditional_covariance(self, st: PartitionedLMMState) -> Array:
+        """K = S^{-1} less its fixed effects' correction: diag(D^{-1}) of B is its
+        diagonal, and A's is d + d^2 e_l'K e_l on each partition."""
         s_inv = schur_inverse(st.factor)
-        K = s_inv
-        if self.p:
-            sx = s_inv[:, m_z:]
-            K = s_inv - sx @ linalg.solve(sx[m_z:], sx.T, assume_a="pos")
-        diag_b = np.diag(K)
+        if not self.p:
+            return s_inv
+        sx = s_inv[:, self.m_z :]
+        return s_inv - sx @ linalg.solve(sx[self.m_z :], sx.T, assume_a="pos")
+
+    def random_effects(self, st: PartitionedLMMState) -> tuple[Array, Array]:
+        """Every term's conditional modes and diag(D^{-1}) (term order), NaN at A's
+        effects, which stay on the partitions (:meth:`level_reports`)."""
+        md = self.model
+        diag_b = np.diag(self.conditional_covariance(st))
         v_terms: list[Array] = [np.empty(0)] * len(md.sizes)
         d_terms: list[Array] = [np.empty(0)] * len(md.sizes)
         for k, sl in zip(md.other_terms, md.b_slices(), strict=True):
             v_terms[k], d_terms[k] = st.x_b[sl], diag_b[sl]
-        K = self.parts.share(K)
-        reports = self.parts.gather(lmm_level_report, self.stats, self.beta0,
-                                    float(st.lam[self.a]), st.x_b, K)
-        v_terms[self.a], d_terms[self.a] = by_label(reports, self.a_levels)
+        v_terms[self.a] = d_terms[self.a] = np.full(md.sizes[self.a], np.nan)
         return np.concatenate(v_terms), np.concatenate(d_terms)
+
+    def level_reports(self, theta: Array) -> list:
+        """A's conditional modes and diag(D^{-1}) at ``theta``, lazy, one report per
+        partition (:func:`.partition_lmm.lmm_level_report`, ``Partitions.frames``)."""
+        st = self.state(theta)
+        stats = [None] * len(self.parts) if self.stats is None else self.stats
+        K = self.parts.share(self.conditional_covariance(st))
+        return self.parts.frames(lmm_level_report, stats, self.beta0, float(st.lam[self.a]),
+                                 st.x_b, K)
 
     def row_parts(self, theta: Array) -> list:
         """The partitions' rows at ``theta`` (:func:`.partition_lmm.lmm_row_report`),
@@ -234,21 +243,8 @@ class PartitionedProfiledDeviance:
                                  st.x_b)
 
 
-def by_label(reports: list[dict], labels: list[str],
-             keys: tuple[str, ...] = ("v", "diag")) -> tuple[Array, ...]:
-    """The partitions' reports' arrays ``keys`` (A's effects and variances) in the
-    order of ``labels``."""
-    position = {lab: i for i, lab in enumerate(labels)}
-    out = tuple(np.empty(len(labels)) for _ in keys)
-    for rep in reports:
-        at = np.array([position[lab] for lab in rep["labels"]], dtype=np.int64)
-        for arr, key in zip(out, keys, strict=True):
-            arr[at] = rep[key]
-    return out
-
-
 def fit_partitioned_lmm(problem: Problem, model: PartitionedModel, parts: Partitions,
-                        a_levels: list[str], reml: bool = True, start: Array | None = None,
+                        reml: bool = True, start: Array | None = None,
                         persist: bool = True, maxiter: int = 1000) -> LMMFit:
     """Fit a linear mixed model by ML or REML on partitioned rows.
 
@@ -259,8 +255,6 @@ def fit_partitioned_lmm(problem: Problem, model: PartitionedModel, parts: Partit
         levels); its arrays of rows are not read.
     model : PartitionedModel
     parts : Partitions
-    a_levels : list of str
-        The labels of the partitioning term's levels, in the order of its effects.
     reml : bool
     start : ndarray, optional
         Starting theta in the model's order of the terms (default 1 each, lme4's).
@@ -272,10 +266,12 @@ def fit_partitioned_lmm(problem: Problem, model: PartitionedModel, parts: Partit
     Returns
     -------
     LMMFit
-        Its ``deviance`` is the :class:`PartitionedProfiledDeviance` (profiles).
+        Its ``deviance`` is the :class:`PartitionedProfiledDeviance` (profiles; A's
+        effects by its ``level_reports``); ``v`` and ``cond_var`` are NaN at A's
+        effects.
     """
     layout = ThetaLayout(problem)
-    dev = PartitionedProfiledDeviance(model, layout, parts, a_levels, reml, persist)
+    dev = PartitionedProfiledDeviance(model, layout, parts, reml, persist)
     res, theta = minimize_profiled(dev, start, maxiter)
     st = dev.state(res.x)
     v, d = dev.random_effects(st)

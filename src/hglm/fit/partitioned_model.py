@@ -123,7 +123,7 @@ class PartitionedRound:
 class PartitionedFit:
     """The result of :func:`fit_partitioned`: the last round, the dispersions (phi one
     value or the dispersion model's coefficients), and the iteration's record;
-    per-partition results by :meth:`gather`."""
+    per-partition results, lazy, by :meth:`reports`."""
 
     model: PartitionedModel
     parts: Partitions
@@ -142,16 +142,15 @@ class PartitionedFit:
         """v of each term in B (the A term's effects are on the partitions)."""
         return [self.last.x_b[sl] for sl in self.model.b_slices()]
 
-    def gather(self, fn: Callable, *args: Any) -> list:
-        """``fn(chunk, state, chol, s_inverse, phi, lam, *args)`` on every partition at
-        the end, with the dispersions the last round ran at."""
+    def reports(self, fn: Callable, *args: Any) -> list:
+        """The lazy ``fn(chunk, state, chol, s_inverse, phi, lam, *args)`` of every
+        partition at the end, with the dispersions the last round ran at
+        (``Partitions.frames``: nothing runs until they are computed)."""
         last = self.last
         shared = self.parts.share((last.chol, last.s_inverse))
-        return self.parts.gather(_with_factor, last.states, fn, shared, last.phi, last.lam,
+        return self.parts.frames(_with_factor, last.states, fn, shared, last.phi, last.lam,
                                  *args)
 
 
-def _with_factor(
-    chunk: Any, state: Any, previous: Any, fn: Callable, factor: tuple, *args: Any
-) -> Any:
+def _with_factor(chunk: Any, state: Any, fn: Callable, factor: tuple, *args: Any) -> Any:
     return fn(chunk, state, *factor, *args)

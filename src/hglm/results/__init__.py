@@ -18,7 +18,13 @@ from .partitioned_marginal import PartitionedMarginalResult
 from .partitioned_result import PartitionedHGLMResult, RowVectors
 from .plots import import_pyplot, plot_fit, save_figures
 from .summary import Summary
-from .term_layout import lme4_term_order, reorder_theta, start_in_term_order
+from .term_layout import (
+    lme4_term_order,
+    ranef_long,
+    reorder_theta,
+    start_in_term_order,
+    term_layouts,
+)
 
 __all__ = [
     "CLMMResult",
@@ -41,7 +47,9 @@ __all__ = [
     "lrt",
     "marker_state",
     "plot_fit",
+    "ranef_long",
     "reorder_theta",
     "start_in_term_order",
     "save_figures",
+    "term_layouts",
 ]

@@ -2,10 +2,12 @@
 :class:`~.marginal.MarginalResult` whose per-row vectors stay where the rows are.
 
 Every small component is what the in-memory fit gives (fixed effects, vcov, theta,
-sigma, ranef with conditional SDs, varcorr, the likelihoods, summary, Wald and profile
-confidence intervals); ``fitted``, ``linear_predictor``, ``resid`` and ``residuals()``
-are lazy Series (Dask Series) indexed by the rows used.  ``predict`` and ``simulate``
-are not available yet.
+sigma, varcorr, the likelihoods, summary, Wald and profile confidence intervals);
+``fitted``, ``linear_predictor``, ``resid`` and ``residuals()`` are lazy Series (Dask
+Series) indexed by the rows used, and ``ranef`` is a lazy DataFrame (Dask) whose
+partitioning term's rows, possibly millions, are computed on the partitions when
+asked for.  ``summary()``, ``to_dict()`` and ``ranef_by_group`` compute them.
+``predict`` and ``simulate`` are not available yet.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..spec import ModelDesign, Names
+from .lme4_summary import LMMSummary
 from .marginal import MarginalResult
+from .marginal_export import marginal_dict
 from .marginal_view import MarginalFit
+from .partitioned_result import computed
+from .term_layout import ranef_by_group
 
 Array = np.ndarray
 
@@ -46,13 +53,43 @@ class PartitionedMarginalResult(MarginalResult):
         Columns ``fitted``, ``linear_predictor``, ``resid`` (y - mu) and ``pearson``
         (sqrt(w) (y - mu) / sqrt(V(mu))), and for a GLMM ``deviance`` and ``working``,
         indexed by the rows' labels.
+    effects : dask.dataframe.DataFrame
+        :attr:`ranef`: the conditional modes and SDs of every term, lazy; the fit's
+        ``v`` and ``cond_var`` are NaN at the partitioning term's effects.
     """
 
     def __init__(self, fit: MarginalFit, names: Names, design: ModelDesign, formula: str,
-                 n_obs: int, rows: Any) -> None:
+                 n_obs: int, rows: Any, effects: Any) -> None:
         super().__init__(fit, names, design=design, formula=formula)
         self.n_obs = int(n_obs)
         self._rows = rows
+        self._effects = effects
+
+    @property
+    def ranef(self) -> Any:
+        """The conditional modes and SDs in the layout of R's
+        ``as.data.frame(ranef(fit, condVar = TRUE))`` (grpvar, term, grp, condval,
+        condsd) as a lazy DataFrame (Dask) indexed by the rows' positions in the
+        in-memory fit's table: ``.compute().sort_index()`` is that table.  The
+        partitioning term's rows are computed on the partitions (one pass) when asked
+        for."""
+        return self._effects
+
+    @property
+    def ranef_by_group(self) -> dict[str, pd.DataFrame]:
+        """lme4's ``ranef(fit)`` (:attr:`MarginalResult.ranef_by_group`), computed:
+        pandas DataFrames holding every level, the partitioning term's included."""
+        return ranef_by_group(computed(self._effects))
+
+    def summary(self) -> LMMSummary:
+        """lme4's ``summary`` (:meth:`MarginalResult.summary`); computes the conditional
+        modes (its table ``ranef`` and its counts of levels read them)."""
+        return LMMSummary(_Computed(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every estimate as JSON-safe objects (:meth:`MarginalResult.to_dict`), the
+        conditional modes computed (all of them)."""
+        return marginal_dict(_Computed(self))
 
     @property
     def linear_predictor(self) -> Any:
@@ -120,3 +157,15 @@ class PartitionedMarginalResult(MarginalResult):
 
     def plot(self, *args: object, **kwargs: object) -> list:
         raise NotImplementedError("plot: not available for a fit on a Dask DataFrame yet")
+
+
+class _Computed:
+    """A partitioned result whose conditional modes are computed (what its summary and
+    export read); everything else is the result's."""
+
+    def __init__(self, fit: PartitionedMarginalResult) -> None:
+        self._fit = fit
+        self.ranef = computed(fit.ranef)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fit, name)

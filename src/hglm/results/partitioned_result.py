@@ -1,10 +1,13 @@
 """The fitted HGLM of a partitioned (Dask) fit: :class:`HGLMResult`'s components, with
 the per-row vectors left where the rows are.
 
-Small components are pandas objects as in memory (fixed effects, random effects of every
-term with their standard errors, dispersion tables, likelihoods); the vectors of the n
-rows (``fitted``, ``linear_predictor``, ``deviances``, ``hat_values``, ``resid``) are
-Series of the caller's lazy frame type (Dask Series), indexed by the rows used.
+Small components are pandas objects as in memory (fixed effects, dispersion tables,
+likelihoods); the vectors of the n rows (``fitted``, ``linear_predictor``,
+``deviances``, ``hat_values``, ``resid``) are Series of the caller's lazy frame type
+(Dask Series), indexed by the rows used, and so are the random effects (``ranef``,
+``se_ranef``, indexed by their names; ``ranef_frame()`` a lazy DataFrame): the
+partitioning term's, possibly millions, are computed on the partitions when asked for,
+the other terms' come from the client.  ``summary()`` and ``to_dict()`` compute them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import pandas as pd
 
 from ..fit import PartitionedFit
 from ..spec import ModelDesign, Names, Problem
+from .export import to_dict
 from .hglm_result import HGLMResult, _random_dispersion_tables, _residual_dispersion
+from .summary import Summary
 
 Array = np.ndarray
 
@@ -59,15 +64,14 @@ class PartitionedHGLMResult(HGLMResult):
         The model (a partition's problem: its family, terms, dispersion links).
     names : Names
         The names of the fixed effects and of every random effect.
-    ranef_v, se_v : ndarray
-        Every random effect on the v scale and sqrt(diag C^{-1}) there, in names order.
+    effects : dask.dataframe.DataFrame
+        The random effects' table (:meth:`ranef_frame`), lazy, indexed by the
+        effects' positions in names order.
     rows : RowVectors
     method : str
     likelihood : dict or None
     design : ModelDesign
         The encoding (built on the first partition).
-    levels : list of list of str
-        Each term's level labels, in the order of its effects.
     """
 
     def __init__(
@@ -75,13 +79,11 @@ class PartitionedHGLMResult(HGLMResult):
         fit: PartitionedFit,
         problem: Problem,
         names: Names,
-        ranef_v: Array,
-        se_v: Array,
+        effects: object,
         rows: RowVectors,
         method: str,
         likelihood: dict[str, float] | None,
         design: ModelDesign,
-        levels: list[list[str]],
     ) -> None:
         md, last = fit.model, fit.last
         ends = np.cumsum(md.sizes)
@@ -96,11 +98,9 @@ class PartitionedHGLMResult(HGLMResult):
         self.fixef = pd.Series(fit.beta, index=pd.Index(names.fixed), name="fixef")
         se_b = np.sqrt(np.diag(last.s_inverse))[-p:] if p else np.zeros(0)
         self.se_fixef = pd.Series(se_b, index=self.fixef.index, name="se_fixef")
-        u = np.concatenate([
-            md.terms[k].family.link.inverse(ranef_v[sl]) for k, sl in enumerate(slices)
-        ])
-        self.ranef = pd.Series(u, index=pd.Index(names.random), name="ranef")
-        self.se_ranef = pd.Series(se_v, index=self.ranef.index, name="se_ranef")
+        self._effects = effects
+        self.ranef = _named(effects, "estimate", "ranef")
+        self.se_ranef = _named(effects, "std_error", "se_ranef")
         self.n_iter = fit.n_iter
         self.converged = fit.converged
         self.singular = False  # scalar terms only, checked by their collapse warning
@@ -120,20 +120,22 @@ class PartitionedHGLMResult(HGLMResult):
         self.vcov = None
         self.disp_fit = None
         self.design = design
-        self.levels = levels
 
-    def ranef_frame(self) -> pd.DataFrame:
-        """One row per random effect (as :meth:`HGLMResult.ranef_frame`), levels from
-        the effects' names."""
-        sizes = [sl.stop - sl.start for sl in self._engine.fitter.term_slices]
-        term = np.repeat(self.names.terms, sizes)
-        group = np.concatenate([[t.group] * n for t, n in zip(self.design.random, sizes,
-                                                               strict=True)])
-        level = np.concatenate(self.levels)
-        return pd.DataFrame({
-            "term": term, "group": group, "level": level, "name": self.ranef.index,
-            "estimate": self.ranef.to_numpy(), "std_error": self.se_ranef.to_numpy(),
-        })
+    def ranef_frame(self) -> object:
+        """One row per random effect (the columns of :meth:`HGLMResult.ranef_frame`), a
+        lazy DataFrame indexed by the effects' positions: ``.compute().sort_index()``
+        is the in-memory fit's table."""
+        return self._effects
+
+    def summary(self, n_ranef: int = 3) -> Summary:
+        """The R-style report (:meth:`HGLMResult.summary`); computes the random effects
+        (a pass over the partitions for the partitioning term's)."""
+        return Summary(_Computed(self), n_ranef)
+
+    def to_dict(self) -> dict:
+        """Every estimate as JSON-safe objects (:meth:`HGLMResult.to_dict`), the random
+        effects computed (all of them, partitioning term's included)."""
+        return to_dict(_Computed(self))
 
     def predict(self, *args: object, **kwargs: object) -> Array:
         raise NotImplementedError(
@@ -145,3 +147,46 @@ class PartitionedHGLMResult(HGLMResult):
         raise NotImplementedError(
             "null_loglik (lrt): not available for a fit on a Dask DataFrame yet"
         )
+
+
+def _named(effects: object, column: str, name: str) -> object:
+    """A column of the lazy table as a lazy Series indexed by the effects' names."""
+    meta = pd.Series(dtype=float, name=name, index=pd.Index([], dtype=object))
+    return effects.map_partitions(_by_name, column, name, meta=meta)
+
+
+def _by_name(part: pd.DataFrame, column: str, name: str) -> pd.Series:
+    return pd.Series(part[column].to_numpy(), index=pd.Index(part["name"]), name=name)
+
+
+def computed(table: object) -> pd.DataFrame:
+    """A lazy table of random effects computed, in the in-memory fit's order and with
+    its text columns of pandas' own text type (Dask's are Arrow strings)."""
+    frame = table.compute().sort_index()
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
+    return frame.astype(dict.fromkeys(text, str))
+
+
+class _Computed:
+    """A partitioned result whose random effects are computed (what the summary and the
+    export read); everything else is the result's."""
+
+    def __init__(self, fit: PartitionedHGLMResult) -> None:
+        self._fit = fit
+        self._frame = computed(fit.ranef_frame())
+
+    def ranef_frame(self) -> pd.DataFrame:
+        return self._frame
+
+    @property
+    def ranef(self) -> pd.Series:
+        return pd.Series(self._frame["estimate"].to_numpy(), index=self._frame["name"],
+                         name="ranef")
+
+    @property
+    def se_ranef(self) -> pd.Series:
+        return pd.Series(self._frame["std_error"].to_numpy(), index=self._frame["name"],
+                         name="se_ranef")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._fit, name)
