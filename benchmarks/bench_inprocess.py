@@ -49,6 +49,7 @@ from common import (  # noqa: E402
     BENCH_DIR,
     Measurement,
     Prepared,
+    add_problem_arguments,
     command_line,
     fmt_mb,
     fmt_num,
@@ -65,6 +66,7 @@ from common import (  # noqa: E402
     shared_dir,
     thread_env,
     threads_text,
+    tool_list,
 )
 
 TOOLS = ["hglm", "hglm_ml", "glmm", "mixedlm", "statsmodels", "lme4"]
@@ -295,11 +297,7 @@ def notes(results: dict[str, dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", help="the shared/ directory (default: $HGLM_SHARED or ../shared)")
-    ap.add_argument("--only", help="comma-separated problems, e.g. p1s,p2s")
-    ap.add_argument("--quick", action="store_true", help="skip p1l, p2l and InstEval")
-    ap.add_argument("--tools", default=",".join(TOOLS), help=f"subset of {','.join(TOOLS)}")
-    ap.add_argument("--repeat", type=int, default=3)
+    add_problem_arguments(ap, TOOLS)
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="seconds per tool and problem (warm-up and repeats)")
     ap.add_argument("--threads", type=int, default=0,
@@ -309,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(BENCH_DIR / "RESULTS_inprocess.md"))
     args = ap.parse_args(argv)
 
-    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    tools = tool_list(args.tools)
     bad = sorted(set(tools) - set(TOOLS))
     if bad or not any(t in OURS for t in tools):
         ap.error(f"--tools: give hglm and/or hglm_ml and peers of {TOOLS}")

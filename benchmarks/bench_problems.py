@@ -30,6 +30,7 @@ from common import (  # noqa: E402
     BENCH_DIR,
     Measurement,
     Prepared,
+    add_problem_arguments,
     command_line,
     fit_summary,
     fmt_mb,
@@ -266,10 +267,7 @@ def select(only: str | None, quick: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", help="the shared/ directory (default: $HGLM_SHARED or ../shared)")
-    ap.add_argument("--only", help="comma-separated problems, e.g. p1s,p2s")
-    ap.add_argument("--quick", action="store_true", help="skip p1l, p2l and InstEval")
-    ap.add_argument("--repeat", type=int, default=3)
+    add_problem_arguments(ap)
     ap.add_argument("--threads", type=int, default=0,
                     help="limit BLAS/OpenMP/rayon threads of every fit (0: library defaults)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per fit series")

@@ -25,6 +25,7 @@ speak the same protocol: one JSON object per line with ``event`` in ``loaded`` /
 
 from __future__ import annotations
 
+import argparse
 import gc
 import hashlib
 import importlib
@@ -570,3 +571,20 @@ if __name__ == "__main__":
         _worker(json.loads(sys.argv[2]))
     else:
         print(__doc__)
+
+
+def add_problem_arguments(ap: argparse.ArgumentParser, tools: Sequence[str] | None = None,
+                          ) -> None:
+    """The options shared by the scripts of the benchmark problems (``bench_problems``):
+    --shared, --only, --quick, --repeat and, given the ``tools``, --tools."""
+    ap.add_argument("--shared", help="the shared/ directory (default: $HGLM_SHARED or ../shared)")
+    ap.add_argument("--only", help="comma-separated problems, e.g. p1s,p2s")
+    ap.add_argument("--quick", action="store_true", help="skip p1l, p2l and InstEval")
+    if tools is not None:
+        ap.add_argument("--tools", default=",".join(tools), help=f"subset of {','.join(tools)}")
+    ap.add_argument("--repeat", type=int, default=3)
+
+
+def tool_list(text: str) -> list[str]:
+    """The tools named by a comma-separated --tools value."""
+    return [t.strip() for t in text.split(",") if t.strip()]

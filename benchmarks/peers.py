@@ -50,6 +50,7 @@ from common import (  # noqa: E402
     BENCH_DIR,
     Measurement,
     Prepared,
+    add_problem_arguments,
     command_line,
     fit_summary,
     fmt_mb,
@@ -65,6 +66,7 @@ from common import (  # noqa: E402
     shared_dir,
     thread_env,
     threads_text,
+    tool_list,
 )
 
 TOOLS = ["hglm", "glmm", "mixedlm", "statsmodels", "lme4"]
@@ -235,11 +237,7 @@ def agreement_rows(results: dict[str, dict[str, Measurement]]) -> list[list[str]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", help="the shared/ directory (default: $HGLM_SHARED or ../shared)")
-    ap.add_argument("--only", help="comma-separated problems, e.g. p1s,p2s")
-    ap.add_argument("--quick", action="store_true", help="skip p1l, p2l and InstEval")
-    ap.add_argument("--tools", default=",".join(TOOLS), help=f"subset of {','.join(TOOLS)}")
-    ap.add_argument("--repeat", type=int, default=3)
+    add_problem_arguments(ap, TOOLS)
     ap.add_argument("--threads", type=int, default=0,
                     help="limit BLAS/OpenMP/rayon threads of every fit (0: library defaults)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per fit series")
@@ -248,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(BENCH_DIR / "RESULTS_peers.md"))
     args = ap.parse_args(argv)
 
-    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    tools = tool_list(args.tools)
     bad = sorted(set(tools) - set(TOOLS))
     if bad:
         ap.error(f"unknown tool(s) {bad}; known: {TOOLS}")
