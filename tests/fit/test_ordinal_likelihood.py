@@ -21,6 +21,14 @@ ETA = np.sort(RNG.normal(scale=2.0, size=(12, 3)), axis=1)
 CODES = np.arange(12) % 4
 
 
+def _category_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """The upper and lower linear predictors of each row's category (inf past the ends)."""
+    rows = np.arange(12)
+    u = np.where(CODES < 3, ETA[rows, np.minimum(CODES, 2)], np.inf)
+    lo = np.where(CODES > 0, ETA[rows, np.maximum(CODES - 1, 0)], -np.inf)
+    return u, lo
+
+
 def _dists():
     return [latent_distribution(n) for n in ("logit", "probit", "cloglog")] + [None]
 
@@ -58,9 +66,7 @@ def test_upper_tail_keeps_its_digits() -> None:
 @pytest.mark.parametrize("name", ["logit", "probit", "cloglog"])
 def test_shift_derivatives_are_the_sums_of_the_predictor_ones(name) -> None:
     dist = latent_distribution(name)
-    rows = np.arange(12)
-    u = np.where(CODES < 3, ETA[rows, np.minimum(CODES, 2)], np.inf)
-    lo = np.where(CODES > 0, ETA[rows, np.maximum(CODES - 1, 0)], -np.inf)
+    u, lo = _category_bounds()
     loglik, first, second = shift_likelihood(u, lo, dist)
     obs = observation_likelihood(ETA, CODES, dist)
     np.testing.assert_allclose(loglik, obs.loglik, rtol=1e-12)
@@ -82,9 +88,7 @@ def test_interval_bounds_pick_the_category_cut_points() -> None:
 @pytest.mark.parametrize("name", ["logit", "probit", "cloglog"])
 def test_interval_derivatives_match_differences(name) -> None:
     dist = latent_distribution(name)
-    rows = np.arange(12)
-    u = np.where(CODES < 3, ETA[rows, np.minimum(CODES, 2)], np.inf)
-    lo = np.where(CODES > 0, ETA[rows, np.maximum(CODES - 1, 0)], -np.inf)
+    u, lo = _category_bounds()
     d, h = interval_derivatives(u, lo, dist), 1e-5
     du_plus, du_minus = interval_derivatives(u + h, lo, dist), interval_derivatives(u - h, lo, dist)
     dl_plus, dl_minus = interval_derivatives(u, lo + h, dist), interval_derivatives(u, lo - h, dist)

@@ -15,15 +15,15 @@ dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe is not install
 import hglm  # noqa: E402
 from hglm.results.partitioned_result import PartitionedHGLMResult  # noqa: E402
 
+from .crossed import crossed  # noqa: E402
+
 CONV = 1e-14
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(2)
     n, G, H = 2400, 120, 100
-    g, h = rng.integers(0, G, n), rng.integers(0, H, n)
-    x = rng.normal(size=n)
+    rng, g, h, x = crossed(2, n, G, H)
     b = rng.normal(0, 0.7, G)[g] + rng.normal(0, 0.4, H)[h]
     df = pd.DataFrame({"x": x, "g": [f"G{i:03d}" for i in g], "h": h,
                        "w": rng.uniform(0.5, 2, n), "off": rng.normal(0, 0.1, n),

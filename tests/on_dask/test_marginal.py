@@ -18,13 +18,13 @@ import hglm  # noqa: E402
 from hglm.results import PartitionedMarginalResult  # noqa: E402
 from hglm.results.confint import LMMProfile  # noqa: E402
 
+from .crossed import crossed  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(5)
     n, G, H = 1800, 90, 40
-    g, h = rng.integers(0, G, n), rng.integers(0, H, n)
-    x = rng.normal(size=n)
+    rng, g, h, x = crossed(5, n, G, H)
     df = pd.DataFrame({"x": x, "g": [f"G{i:02d}" for i in g], "h": h,
                        "w": rng.uniform(0.5, 2, n), "off": rng.normal(0, 0.1, n)})
     df["y"] = (20 + 0.5 * x + rng.normal(0, 0.7, G)[g] + rng.normal(0, 0.4, H)[h]
@@ -191,10 +191,8 @@ def test_one_term_and_what_only_a_pandas_fit_has(frame: pd.DataFrame) -> None:
 
 @pytest.fixture(scope="module")
 def counts() -> pd.DataFrame:
-    rng = np.random.default_rng(11)
     n, G, H = 1200, 70, 25
-    g, h = rng.integers(0, G, n), rng.integers(0, H, n)
-    x = rng.normal(size=n)
+    rng, g, h, x = crossed(11, n, G, H)
     df = pd.DataFrame({"x": x, "g": [f"G{i:02d}" for i in g], "h": h,
                        "trials": rng.integers(1, 6, n), "off": rng.normal(0, 0.2, n)})
     eta = -0.2 + 0.5 * x + rng.normal(0, 0.7, G)[g] + rng.normal(0, 0.4, H)[h]
@@ -233,7 +231,7 @@ def _agree_glmer(mem, dist, frame: pd.DataFrame) -> None:
     ("cbind(s, f) ~ x + (1|g) + (1|h)", {}),
     ("prop ~ x + (1|g) + (1|h)", {"weights": "trials"}),
 ])
-def test_glmer_binomial_crossed(counts: pd.DataFrame, n_parts: int, formula: str,
+def test_glmer_binomialcrossed(counts: pd.DataFrame, n_parts: int, formula: str,
                                 kwargs: dict) -> None:
     mem = _glmer(counts, formula, "binomial", **kwargs)
     dist = _glmer(dd.from_pandas(counts, npartitions=n_parts), formula, "binomial", **kwargs)

@@ -20,15 +20,15 @@ import hglm.distributed.ranef as ranef_module  # noqa: E402
 import hglm.fit.partitioned_laplace as laplace_module  # noqa: E402
 import hglm.fit.partitioned_lmm as lmm_module  # noqa: E402
 
+from .crossed import crossed  # noqa: E402
+
 N_PARTS = 3
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(11)
     n, G, H = 900, 60, 12
-    g, h = rng.integers(0, G, n), rng.integers(0, H, n)
-    x = rng.normal(size=n)
+    rng, g, h, x = crossed(11, n, G, H)
     b = rng.normal(0, 0.6, G)[g] + rng.normal(0, 0.4, H)[h]
     df = pd.DataFrame({"x": x, "g": [f"G{i:02d}" for i in g], "h": h})
     df["y"] = 2 + 0.5 * x + b + rng.normal(size=n)

@@ -87,15 +87,18 @@ def test_marker_leverages_match_r_bigrr(data: tuple, snp_blup: hglm.BigRRResult)
 
 
 def test_hem_matches_r_bigrr_update(data: tuple, snp_blup: hglm.BigRRResult) -> None:
-    """bigrr_update of our SNP-BLUP fit against R's hem_fixdisp, at the issue's
-    tolerances, in R's 16 rounds."""
+    """bigrr_update of our SNP-BLUP fit against R's hem_fixdisp, in R's 16 rounds.  The
+    weights come from SNP-BLUP effects that differ from R's by up to 2.1e-5 of max|u|
+    (issue 17), so beta and lambda agree to 3e-7 (checked at 1e-6), the effects to 1e-5
+    of max|u| and the leverages to 1e-7 (checked at 1e-6), not to 1e-8 as from R's own
+    weights (below)."""
     h, Z = data[0]["hem_fixdisp"], data[3]
     hem = hglm.bigrr_update(snp_blup, Z)
     assert hem.converged and hem.n_iter == h["hglm_iter"]
-    np.testing.assert_allclose(hem.fixef.iloc[0], h["beta"], rtol=1e-5)
-    np.testing.assert_allclose(hem.var_ranef[0], h["lambda"], rtol=1e-5)
+    np.testing.assert_allclose(hem.fixef.iloc[0], h["beta"], rtol=1e-6)
+    np.testing.assert_allclose(hem.var_ranef[0], h["lambda"], rtol=1e-6)
     assert _relative_to_max(hem.ranef.to_numpy(), h["u"]) < 1e-5
-    np.testing.assert_allclose(hem.leverage.to_numpy(), h["leverage"], atol=1e-5)
+    np.testing.assert_allclose(hem.leverage.to_numpy(), h["leverage"], atol=1e-6)
 
 
 def test_hem_from_r_weights_matches_r(data: tuple, snp_blup: hglm.BigRRResult) -> None:
