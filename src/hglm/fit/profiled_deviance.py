@@ -139,6 +139,7 @@ class ProfiledDeviance:
         self._last: ProfiledState | None = None
         # the only random term's (Z'WZ)_ll and (X'WZ)_l (w1 never changes)
         self._level_products: tuple[Array, Array] | None = None
+        self._columns: tuple[object, tuple[Array, Array]] | None = None
 
     @property
     def system_size(self) -> int:
@@ -283,9 +284,7 @@ class ProfiledDeviance:
     def _fixed_correction(self, factor: object, w2: Array) -> Array:
         """tr(Lambda_k^{-1} B_k (C^{-1}_xx)^{-1} B_k') per term, B = C^{-1}_zx: what the
         fixed effects add to the random block of C^{-1} beyond D^{-1}."""
-        B, Cxx = self.fixed_columns(factor)
-        Bz = B[self.p :]
-        MBt = np.linalg.solve(Cxx, Bz.T)
+        Bz, MBt = self._fixed_parts(factor)
         out = np.empty(len(self.slices))
         for k, (sl, t) in enumerate(zip(self.slices, self.problem.terms, strict=True)):
             Bk = Bz[sl]
@@ -328,10 +327,14 @@ class ProfiledDeviance:
                                   MBt[:, sl].T.reshape(count, size, p))
 
     def fixed_columns(self, factor: object) -> tuple[Array, Array]:
-        """The fixed effects' columns of C^{-1} (p + q x p) and their x block."""
+        """The fixed effects' columns of C^{-1} (p + q x p) and their x block (p solves,
+        kept for the last factor: the gradient and the fit's covariance ask again)."""
+        if self._columns is not None and self._columns[0] is factor:
+            return self._columns[1]
         unit = np.zeros((self.p + self.system.q, self.p))
         unit[np.arange(self.p), np.arange(self.p)] = 1.0
         B = np.column_stack([factor.solve(unit[:, j]) for j in range(self.p)])
+        self._columns = (factor, (B, B[: self.p]))
         return B, B[: self.p]
 
 
