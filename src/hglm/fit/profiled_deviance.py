@@ -66,10 +66,12 @@ from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .random_effects import RandomEffects
 from .theta import (
+    VECTOR_GRADIENT_FLOOR,
     ThetaLayout,
     check_vector_terms,
     effects_scale,
     effects_variances,
+    inverse_trace,
     level_trace,
 )
 
@@ -78,8 +80,6 @@ Array = np.ndarray
 # theta below this is evaluated at it: the term's effects are then ~0 and its
 # contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
 THETA_FLOOR = 1e-8
-# the smallest diagonal of Lambda at which a vector term's gradient is analytic
-VECTOR_GRADIENT_FLOOR = 1e-3
 
 
 @dataclass
@@ -222,11 +222,7 @@ class ProfiledDeviance:
             sl, size = self.slices[k], L.shape[0]
             blocks = self._random_blocks(st.factor, sl, size, fixed)
             count = blocks.shape[0]
-            if near:
-                X = self._lone_trace(st.factor, L, blocks)
-            else:
-                S = count * np.eye(size) - blocks.sum(axis=0)
-                X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
+            X = self._lone_trace(st.factor, L, blocks) if near else inverse_trace(blocks, L)
             g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
             b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
             d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
