@@ -24,6 +24,7 @@ from scipy import optimize
 from ..spec import OrdinalDesign, latent_distribution
 from .clmm import CLMMFit, cluster_modes, fixed_start
 from .diagnostics import BoundaryWarning, ConvergenceWarning
+from .differences import value_gradient, value_hessian
 from .ordinal_likelihood import interval, shift_likelihood
 
 Array = np.ndarray
@@ -94,27 +95,6 @@ class VectorLaplace:
         return float(-2.0 * total) if np.isfinite(total) else np.inf
 
 
-def _gradient(f, x: Array, h: float = 1e-5) -> Array:
-    g = np.empty_like(x)
-    for j in range(x.size):
-        e = np.zeros_like(x)
-        e[j] = h
-        g[j] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
-
-
-def _hessian(f, x: Array, h: float = 1e-4) -> Array:
-    p = x.size
-    H = np.empty((p, p))
-    for j in range(p):
-        for k in range(j, p):
-            ej, ek = np.zeros(p), np.zeros(p)
-            ej[j], ek[k] = h, h
-            H[j, k] = H[k, j] = (f(x + ej + ek) - f(x + ej - ek) - f(x - ej + ek)
-                                 + f(x - ej - ek)) / (4 * h * h)
-    return H
-
-
 def fit_clmm_vector(design: OrdinalDesign, *, tol: float = 1e-4,
                     maxit: int = 1000) -> CLMMFit:
     """Maximise the Laplace likelihood of a cumulative model with a vector random term.
@@ -132,11 +112,11 @@ def fit_clmm_vector(design: OrdinalDesign, *, tol: float = 1e-4,
     d = lap.d
     x = np.concatenate([fixed_start(design), np.zeros(d * (d + 1) // 2)])
     f = lap.deviance
-    res = optimize.minimize(f, x, jac=lambda z: _gradient(f, z), method="BFGS",
+    res = optimize.minimize(f, x, jac=lambda z: value_gradient(f, z), method="BFGS",
                             options={"gtol": tol * 1e-2, "maxiter": maxit})
-    x, H = res.x, _hessian(f, res.x)
+    x, H = res.x, value_hessian(f, res.x)
     for _ in range(3):
-        g = _gradient(f, x)
+        g = value_gradient(f, x)
         if np.max(np.abs(g)) < tol * 1e-2:
             break
         x_new = x - np.linalg.solve(H, g)
@@ -146,7 +126,7 @@ def fit_clmm_vector(design: OrdinalDesign, *, tol: float = 1e-4,
     L = covariance_factor(x[lap.p :], d)
     eig = np.linalg.eigvalsh(L @ L.T)
     singular = bool(eig.min() < SINGULAR * eig.max())
-    converged = bool(np.max(np.abs(_gradient(f, x))) < tol)
+    converged = bool(np.max(np.abs(value_gradient(f, x))) < tol)
     if singular:
         warnings.warn("clmm: singular fit: the random-effect covariance is estimated at the "
                       "boundary (a variance or a combination of the terms at 0); the model "
