@@ -21,7 +21,6 @@ standard errors.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ import scipy.sparse as sp
 from numpy.polynomial import hermite_e
 from scipy import optimize, special
 
+from .._warn import warn
 from ..spec import OrdinalDesign, latent_distribution
 from .diagnostics import ConvergenceWarning
 from .glmm import check_nagq
@@ -243,8 +243,8 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
     dev, g = integral.evaluate(x)
     converged = bool(np.max(np.abs(g)) < tol)
     if not converged:
-        warnings.warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
-                      ConvergenceWarning, stacklevel=2)
+        warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
+             ConvergenceWarning)
     return CLMMFit(x, dev, H, integral.modes[:, None].copy(),
                    1.0 / integral.curvature[:, None], np.array([[np.exp(2.0 * x[-1])]]),
                    int(res.nit), converged)

@@ -15,12 +15,11 @@ steps on the central-difference Hessian, whose inverse gives the standard errors
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 from scipy import optimize
 
+from .._warn import warn
 from ..spec import OrdinalDesign, latent_distribution
 from .clmm import CLMMFit, cluster_modes, fixed_start
 from .diagnostics import BoundaryWarning, ConvergenceWarning
@@ -128,12 +127,12 @@ def fit_clmm_vector(design: OrdinalDesign, *, tol: float = 1e-4,
     singular = bool(eig.min() < SINGULAR * eig.max())
     converged = bool(np.max(np.abs(value_gradient(f, x))) < tol)
     if singular:
-        warnings.warn("clmm: singular fit: the random-effect covariance is estimated at the "
-                      "boundary (a variance or a combination of the terms at 0); the model "
-                      "needs fewer random terms", BoundaryWarning, stacklevel=2)
+        warn("clmm: singular fit: the random-effect covariance is estimated at the "
+             "boundary (a variance or a combination of the terms at 0); the model "
+             "needs fewer random terms", BoundaryWarning)
     elif not converged:
-        warnings.warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
-                      ConvergenceWarning, stacklevel=2)
+        warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
+             ConvergenceWarning)
     dev = f(x)
     condvar = np.diagonal(np.linalg.inv(lap.precision), axis1=1, axis2=2)
     return CLMMFit(x, dev, H, lap.modes.copy(), condvar.copy(), L @ L.T, int(res.nit),
