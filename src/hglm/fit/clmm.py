@@ -43,6 +43,9 @@ from .ordinal_likelihood import (
 
 Array = np.ndarray
 
+# the Newton steps after BFGS (:func:`newton_polish`)
+POLISH_STEPS = 3
+
 
 def check_clmm_nagq(nAGQ: object) -> int:
     """nAGQ as an int: glmer's check (:func:`.glmm.check_nagq`), and at least 1 (clmm has
@@ -231,15 +234,8 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
 
     res = optimize.minimize(fun, x, jac=True, method="BFGS",
                             options={"gtol": tol * 1e-2, "maxiter": maxit})
-    x, H = res.x, _hessian(integral, res.x)
-    for _ in range(3):
-        dev, g = integral.evaluate(x)
-        if np.max(np.abs(g)) < tol * 1e-2:
-            break
-        x_new = x - np.linalg.solve(H, g)
-        if not integral.deviance(x_new) <= dev:
-            break
-        x = x_new
+    H = _hessian(integral, res.x)
+    x = newton_polish(integral.evaluate, integral.deviance, res.x, H, tol)
     dev, g = integral.evaluate(x)
     converged = bool(np.max(np.abs(g)) < tol)
     if not converged:
@@ -248,6 +244,23 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
     return CLMMFit(x, dev, H, integral.modes[:, None].copy(),
                    1.0 / integral.curvature[:, None], np.array([[np.exp(2.0 * x[-1])]]),
                    int(res.nit), converged)
+
+
+def newton_polish(evaluate: Callable[[Array], tuple[float, Array]],
+                  deviance: Callable[[Array], float], x: Array, H: Array,
+                  tol: float) -> Array:
+    """Up to POLISH_STEPS Newton steps on the fixed Hessian ``H`` from the optimiser's
+    ``x``, while the gradient of ``evaluate(x) = (-2 log L, gradient)`` is at least
+    tol / 100 (max-norm) and the deviance does not rise."""
+    for _ in range(POLISH_STEPS):
+        dev, g = evaluate(x)
+        if np.max(np.abs(g)) < tol * 1e-2:
+            break
+        x_new = x - np.linalg.solve(H, g)
+        if not deviance(x_new) <= dev:
+            break
+        x = x_new
+    return x
 
 
 def cluster_modes(evaluate: Callable[[Array], tuple[Array, Array, Array]], start: Array,

@@ -21,7 +21,7 @@ from scipy import optimize
 
 from .._warn import warn
 from ..spec import OrdinalDesign, latent_distribution
-from .clmm import CLMMFit, cluster_modes, fixed_start
+from .clmm import CLMMFit, cluster_modes, fixed_start, newton_polish
 from .diagnostics import BoundaryWarning, ConvergenceWarning
 from .differences import value_gradient, value_hessian
 from .ordinal_likelihood import interval, shift_likelihood
@@ -113,15 +113,8 @@ def fit_clmm_vector(design: OrdinalDesign, *, tol: float = 1e-4,
     f = lap.deviance
     res = optimize.minimize(f, x, jac=lambda z: value_gradient(f, z), method="BFGS",
                             options={"gtol": tol * 1e-2, "maxiter": maxit})
-    x, H = res.x, value_hessian(f, res.x)
-    for _ in range(3):
-        g = value_gradient(f, x)
-        if np.max(np.abs(g)) < tol * 1e-2:
-            break
-        x_new = x - np.linalg.solve(H, g)
-        if not f(x_new) <= f(x):
-            break
-        x = x_new
+    H = value_hessian(f, res.x)
+    x = newton_polish(lambda z: (f(z), value_gradient(f, z)), f, res.x, H, tol)
     L = covariance_factor(x[lap.p :], d)
     eig = np.linalg.eigvalsh(L @ L.T)
     singular = bool(eig.min() < SINGULAR * eig.max())
