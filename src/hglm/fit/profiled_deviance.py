@@ -329,7 +329,7 @@ class ProfiledDeviance:
             return self._columns[1]
         unit = np.zeros((self.p + self.system.q, self.p))
         unit[np.arange(self.p), np.arange(self.p)] = 1.0
-        B = np.column_stack([factor.solve(unit[:, j]) for j in range(self.p)])
+        B = factor.solve(unit)
         self._columns = (factor, (B, B[: self.p]))
         return B, B[: self.p]
 
