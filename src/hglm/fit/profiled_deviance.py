@@ -117,8 +117,7 @@ class ProfiledDeviance:
         self.problem = problem
         self.reml = reml
         self.layout = ThetaLayout(problem)
-        self.vector_entries = np.flatnonzero(np.repeat(
-            self.layout.vector, [sl.stop - sl.start for sl in self.layout.slices]))
+        self.vector_entries = self.layout.vector_entries
         self.y = problem.y - problem.offset
         self.w1 = problem.weights
         self.base = make_system(problem.X, problem.blocks, [t.precision for t in problem.terms],

@@ -47,6 +47,8 @@ class ThetaLayout:
         Which terms are vector-valued (an ``Unstructured`` covariance).
     bounded : ndarray of bool
         The entries with lower bound 0 (scalar terms and the diagonals of Lambda).
+    scalar_index, vector_entries : ndarray of int
+        The entry of each scalar term; the entries of the vector terms.
     size : int
     """
 
@@ -64,6 +66,7 @@ class ThetaLayout:
         self.scalar_index = np.array(
             [sl.start for sl, vec in zip(self.slices, self.vector, strict=True) if not vec],
             dtype=int)
+        self.vector_entries = np.flatnonzero(np.repeat(self.vector, counts))
 
     @property
     def any_vector(self) -> bool:
