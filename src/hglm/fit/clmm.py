@@ -33,7 +33,7 @@ from .._warn import warn
 from ..spec import OrdinalDesign, latent_distribution
 from .diagnostics import ConvergenceWarning
 from .glmm import check_nagq
-from .npml import fit_npml
+from .npml import fit_npml, fixed_only
 from .ordinal_likelihood import (
     interval,
     interval_derivatives,
@@ -203,8 +203,7 @@ class CLMMFit:
 
 def fixed_start(design: OrdinalDesign) -> Array:
     """alpha and beta of the model without random effects (npmlt's sign)."""
-    fixed_only = OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
-    start = fit_npml(fixed_only, 1)
+    start = fit_npml(fixed_only(design), 1)
     return start.likelihood.constrained(start.phi)[0]
 
 

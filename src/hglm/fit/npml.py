@@ -45,6 +45,11 @@ class NPMLFit:
     degenerate: bool = False
 
 
+def fixed_only(design: OrdinalDesign) -> OrdinalDesign:
+    """The design without its random covariates (the model without random effects)."""
+    return OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
+
+
 def _minimize(lik: MixtureLikelihood, phi0: Array, tol: float, maxit: int) -> (
         optimize.OptimizeResult):
     cache: dict[bytes, MixtureValue] = {}
@@ -122,8 +127,7 @@ def fit_npml(design: OrdinalDesign, k: int, *, tol: float = 1e-8, maxit: int = 5
     spreads : tuple of float
         The spreads of the starting points (one start per spread and slope setting).
     """
-    base_design = OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
-    base = MixtureLikelihood(base_design, 1)
+    base = MixtureLikelihood(fixed_only(design), 1)
     res0 = _minimize(base, _threshold_start(design), tol, maxit)
     lik = MixtureLikelihood(design, k)
     if k == 1 and lik.d == 0:
