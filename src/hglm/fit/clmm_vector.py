@@ -20,8 +20,9 @@ import scipy.sparse as sp
 from scipy import optimize
 
 from .._warn import warn
-from ..spec import OrdinalDesign, latent_distribution
+from ..spec import OrdinalDesign, Unstructured, latent_distribution
 from .clmm import CLMMFit, cluster_modes, fixed_start, newton_polish
+from .covariance_update import from_log_cholesky
 from .diagnostics import BoundaryWarning, ConvergenceWarning
 from .differences import value_gradient, value_hessian
 from .ordinal_likelihood import interval, shift_likelihood
@@ -33,13 +34,8 @@ SINGULAR = 1e-6  # smallest / largest eigenvalue of Sigma taken as a boundary fi
 
 def covariance_factor(params: Array, d: int) -> Array:
     """L (lower triangular, diagonal exp of its parameters) from its column-wise lower
-    triangle."""
-    L = np.zeros((d, d))
-    rows, cols = np.tril_indices(d)
-    order = np.lexsort((rows, cols))  # column by column
-    L[rows[order], cols[order]] = params
-    L[np.diag_indices(d)] = np.exp(np.diag(L))
-    return L
+    triangle: the log-Cholesky state of :mod:`.covariance_update`."""
+    return from_log_cholesky(params, Unstructured(d))
 
 
 class VectorLaplace:
