@@ -181,6 +181,11 @@ def test_against_structured_solver(layout, seed) -> None:
     fa = sysa.factorize(pb["w1"], pb["w2"])
     b = np.random.default_rng(seed).normal(size=P + sum(pb["widths"]))
     np.testing.assert_allclose(fs.solve(b), fa.solve(b), rtol=1e-9, atol=1e-11)
+    # a matrix of right-hand sides is solved column by column
+    B = np.random.default_rng(seed + 1).normal(size=(b.size, 3))
+    by_column = np.column_stack([fa.solve(B[:, j]) for j in range(3)])
+    np.testing.assert_allclose(fa.solve(B), by_column, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(fs.solve(B), by_column, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(fs.diag_inverse(), fa.diag_inverse(), rtol=1e-9)
     np.testing.assert_allclose(fs.rows_quadform(), fa.rows_quadform(), rtol=1e-9)
     np.testing.assert_allclose(fs.logdet(), fa.logdet(), rtol=1e-11)

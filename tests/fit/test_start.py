@@ -13,8 +13,10 @@ import hglm
 from hglm.engine import as_block
 from hglm.fit.glm import fit_glm
 from hglm.fit.start import starting_values
+from hglm.spec import RandomTermModel
 from hglm.spec.families import response_family
 
+from .glmm_problems import vector_problem
 from .problems import count_data, dense_hat, make_problem, one_way
 
 
@@ -219,3 +221,17 @@ def test_gaussian_inverse_link_with_effects_starting_at_one(rand_family) -> None
                         rand_family=rand_family)
     glm = fit_glm(y, X, response_family(hglm.Gaussian("inverse")))
     np.testing.assert_allclose(fit.fixef, glm.coef - [1.0, 0.0], rtol=1e-5)
+
+
+def test_a_grouped_block_of_a_scalar_term_starts_as_a_scalar_term() -> None:
+    """Whether a term is vector-valued is its covariance's (Unstructured), not its
+    block's type: a Grouped block with independent effects gets the scalar start."""
+    vec = vector_problem("gaussian")
+    t = vec.terms[0]
+    scalar = replace(vec, terms=[RandomTermModel(t.family, None, t.link_disp)])
+    q = vec.blocks[0].width
+    start_vec = starting_values(vec, [q])
+    start_scalar = starting_values(scalar, [q])
+    assert start_vec.factors[0] is not None and np.all(start_vec.lam == 1.0)
+    assert start_scalar.factors == [None]
+    assert np.all(start_scalar.lam != 1.0)

@@ -11,6 +11,8 @@ from hglm.fit.theta import (
     check_vector_terms,
     effects_scale,
     effects_variances,
+    inverse_trace,
+    level_trace,
 )
 from hglm.spec import KnownPrecision, RandomTermModel, Unstructured, get_link
 from hglm.spec.families import random_family
@@ -58,6 +60,18 @@ def test_conditional_variances_of_u_from_the_blocks_of_b():
     out = effects_variances(np.zeros(6), [slice(0, 6)], [L], lambda sl, q: blocks)
     expected = np.concatenate([np.diag(L @ B @ L.T) for B in blocks])
     np.testing.assert_allclose(out, expected)
+
+
+def test_inverse_trace_is_the_level_trace_of_a_lone_term():
+    """With M_ll = Lambda' G_l Lambda + I (the only random term), the two forms of
+    (m I - sum_l M^{-1}_ll) Lambda^{-1} agree; only inverse_trace inverts Lambda."""
+    rng = np.random.default_rng(5)
+    L = np.array([[1.2, 0.0], [0.3, 0.7]])
+    gram = rng.normal(size=(4, 3, 2))
+    gram = gram.transpose(0, 2, 1) @ gram
+    inverse = np.linalg.inv(L.T @ gram @ L + np.eye(2))
+    np.testing.assert_allclose(inverse_trace(inverse, L), level_trace(inverse, L, gram),
+                               rtol=1e-12, atol=1e-14)
 
 
 def test_refuses_vector_terms_with_what_is_not_supported():

@@ -28,7 +28,7 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
-from .blocks import Block, Grouped, Indicator, block_csr, block_width, level_view
+from .blocks import Block, Grouped, Indicator, block_csr, block_matvec, block_width, level_view
 from .pair_products import Cross
 
 Array = np.ndarray
@@ -145,7 +145,7 @@ class AugmentedStructure:
         for b in self.blocks:
             w = block_width(b)
             vk = v[start : start + w]
-            out += b.matvec(vk) if isinstance(b, Indicator | Grouped) else b @ vk
+            out += block_matvec(b, vk)
             start += w
         return out
 

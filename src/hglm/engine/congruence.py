@@ -92,9 +92,7 @@ def _b_transform(system: AugmentedSystem, factors: list[Array | None]) -> sparse
 def _kron_identity(count: int, factor: Array) -> sparse.csr_matrix:
     """I_count kron factor as a sparse matrix."""
     q = factor.shape[0]
-    blocks = np.broadcast_to(factor, (count, q, q))
-    return sparse.bsr_matrix((blocks, np.arange(count), np.arange(count + 1)),
-                             shape=(count * q, count * q)).tocsr()
+    return LevelBlocks(np.broadcast_to(factor, (count, q, q))).csr()
 
 
 def _left_transform(E: Array | sparse.csr_matrix, factor: Array) -> Array | sparse.csr_matrix:

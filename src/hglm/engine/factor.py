@@ -68,7 +68,8 @@ class SolvingFactor(Factor, Protocol):
     """A factor of C in the space of the unknowns (beta, v), which also solves with C."""
 
     def solve(self, b: Array) -> Array:
-        """C^{-1} b for b in user order (the IWLS step: b = T'Wz)."""
+        """C^{-1} b for b in user order (the IWLS step: b = T'Wz), b a vector or a
+        matrix of right-hand sides in its columns."""
 
     def random_leverages(self, weights: Array) -> Array:
         """weights_j (C^{-1})_jj for the q random rows: their leverages for weights W2."""

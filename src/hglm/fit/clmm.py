@@ -21,7 +21,6 @@ standard errors.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,10 +29,11 @@ import scipy.sparse as sp
 from numpy.polynomial import hermite_e
 from scipy import optimize, special
 
+from .._warn import warn
 from ..spec import OrdinalDesign, latent_distribution
 from .diagnostics import ConvergenceWarning
 from .glmm import check_nagq
-from .npml import fit_npml
+from .npml import fit_npml, fixed_only
 from .ordinal_likelihood import (
     interval,
     interval_derivatives,
@@ -42,6 +42,9 @@ from .ordinal_likelihood import (
 )
 
 Array = np.ndarray
+
+# the Newton steps after BFGS (:func:`newton_polish`)
+POLISH_STEPS = 3
 
 
 def check_clmm_nagq(nAGQ: object) -> int:
@@ -200,8 +203,7 @@ class CLMMFit:
 
 def fixed_start(design: OrdinalDesign) -> Array:
     """alpha and beta of the model without random effects (npmlt's sign)."""
-    fixed_only = OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
-    start = fit_npml(fixed_only, 1)
+    start = fit_npml(fixed_only(design), 1)
     return start.likelihood.constrained(start.phi)[0]
 
 
@@ -231,23 +233,33 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
 
     res = optimize.minimize(fun, x, jac=True, method="BFGS",
                             options={"gtol": tol * 1e-2, "maxiter": maxit})
-    x, H = res.x, _hessian(integral, res.x)
-    for _ in range(3):
-        dev, g = integral.evaluate(x)
-        if np.max(np.abs(g)) < tol * 1e-2:
-            break
-        x_new = x - np.linalg.solve(H, g)
-        if not integral.deviance(x_new) <= dev:
-            break
-        x = x_new
+    H = _hessian(integral, res.x)
+    x = newton_polish(integral.evaluate, integral.deviance, res.x, H, tol)
     dev, g = integral.evaluate(x)
     converged = bool(np.max(np.abs(g)) < tol)
     if not converged:
-        warnings.warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
-                      ConvergenceWarning, stacklevel=2)
+        warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
+             ConvergenceWarning)
     return CLMMFit(x, dev, H, integral.modes[:, None].copy(),
                    1.0 / integral.curvature[:, None], np.array([[np.exp(2.0 * x[-1])]]),
                    int(res.nit), converged)
+
+
+def newton_polish(evaluate: Callable[[Array], tuple[float, Array]],
+                  deviance: Callable[[Array], float], x: Array, H: Array,
+                  tol: float) -> Array:
+    """Up to POLISH_STEPS Newton steps on the fixed Hessian ``H`` from the optimiser's
+    ``x``, while the gradient of ``evaluate(x) = (-2 log L, gradient)`` is at least
+    tol / 100 (max-norm) and the deviance does not rise."""
+    for _ in range(POLISH_STEPS):
+        dev, g = evaluate(x)
+        if np.max(np.abs(g)) < tol * 1e-2:
+            break
+        x_new = x - np.linalg.solve(H, g)
+        if not deviance(x_new) <= dev:
+            break
+        x = x_new
+    return x
 
 
 def cluster_modes(evaluate: Callable[[Array], tuple[Array, Array, Array]], start: Array,

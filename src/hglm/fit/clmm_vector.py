@@ -15,15 +15,16 @@ steps on the central-difference Hessian, whose inverse gives the standard errors
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 from scipy import optimize
 
-from ..spec import OrdinalDesign, latent_distribution
-from .clmm import CLMMFit, cluster_modes, fixed_start
+from .._warn import warn
+from ..spec import OrdinalDesign, Unstructured, latent_distribution
+from .clmm import CLMMFit, cluster_modes, fixed_start, newton_polish
+from .covariance_update import from_log_cholesky
 from .diagnostics import BoundaryWarning, ConvergenceWarning
+from .differences import value_gradient, value_hessian
 from .ordinal_likelihood import interval, shift_likelihood
 
 Array = np.ndarray
@@ -33,13 +34,8 @@ SINGULAR = 1e-6  # smallest / largest eigenvalue of Sigma taken as a boundary fi
 
 def covariance_factor(params: Array, d: int) -> Array:
     """L (lower triangular, diagonal exp of its parameters) from its column-wise lower
-    triangle."""
-    L = np.zeros((d, d))
-    rows, cols = np.tril_indices(d)
-    order = np.lexsort((rows, cols))  # column by column
-    L[rows[order], cols[order]] = params
-    L[np.diag_indices(d)] = np.exp(np.diag(L))
-    return L
+    triangle: the log-Cholesky state of :mod:`.covariance_update`."""
+    return from_log_cholesky(params, Unstructured(d))
 
 
 class VectorLaplace:
@@ -94,27 +90,6 @@ class VectorLaplace:
         return float(-2.0 * total) if np.isfinite(total) else np.inf
 
 
-def _gradient(f, x: Array, h: float = 1e-5) -> Array:
-    g = np.empty_like(x)
-    for j in range(x.size):
-        e = np.zeros_like(x)
-        e[j] = h
-        g[j] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
-
-
-def _hessian(f, x: Array, h: float = 1e-4) -> Array:
-    p = x.size
-    H = np.empty((p, p))
-    for j in range(p):
-        for k in range(j, p):
-            ej, ek = np.zeros(p), np.zeros(p)
-            ej[j], ek[k] = h, h
-            H[j, k] = H[k, j] = (f(x + ej + ek) - f(x + ej - ek) - f(x - ej + ek)
-                                 + f(x - ej - ek)) / (4 * h * h)
-    return H
-
-
 def fit_clmm_vector(design: OrdinalDesign, *, tol: float = 1e-4,
                     maxit: int = 1000) -> CLMMFit:
     """Maximise the Laplace likelihood of a cumulative model with a vector random term.
@@ -132,28 +107,21 @@ def fit_clmm_vector(design: OrdinalDesign, *, tol: float = 1e-4,
     d = lap.d
     x = np.concatenate([fixed_start(design), np.zeros(d * (d + 1) // 2)])
     f = lap.deviance
-    res = optimize.minimize(f, x, jac=lambda z: _gradient(f, z), method="BFGS",
+    res = optimize.minimize(f, x, jac=lambda z: value_gradient(f, z), method="BFGS",
                             options={"gtol": tol * 1e-2, "maxiter": maxit})
-    x, H = res.x, _hessian(f, res.x)
-    for _ in range(3):
-        g = _gradient(f, x)
-        if np.max(np.abs(g)) < tol * 1e-2:
-            break
-        x_new = x - np.linalg.solve(H, g)
-        if not f(x_new) <= f(x):
-            break
-        x = x_new
+    H = value_hessian(f, res.x)
+    x = newton_polish(lambda z: (f(z), value_gradient(f, z)), f, res.x, H, tol)
     L = covariance_factor(x[lap.p :], d)
     eig = np.linalg.eigvalsh(L @ L.T)
     singular = bool(eig.min() < SINGULAR * eig.max())
-    converged = bool(np.max(np.abs(_gradient(f, x))) < tol)
+    converged = bool(np.max(np.abs(value_gradient(f, x))) < tol)
     if singular:
-        warnings.warn("clmm: singular fit: the random-effect covariance is estimated at the "
-                      "boundary (a variance or a combination of the terms at 0); the model "
-                      "needs fewer random terms", BoundaryWarning, stacklevel=2)
+        warn("clmm: singular fit: the random-effect covariance is estimated at the "
+             "boundary (a variance or a combination of the terms at 0); the model "
+             "needs fewer random terms", BoundaryWarning)
     elif not converged:
-        warnings.warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
-                      ConvergenceWarning, stacklevel=2)
+        warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",
+             ConvergenceWarning)
     dev = f(x)
     condvar = np.diagonal(np.linalg.inv(lap.precision), axis1=1, axis2=2)
     return CLMMFit(x, dev, H, lap.modes.copy(), condvar.copy(), L @ L.T, int(res.nit),

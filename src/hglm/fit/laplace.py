@@ -87,14 +87,12 @@ from .kept_states import KeptStates
 from .likelihood import precision_loglik, random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
-from .theta import level_trace
+from .theta import VECTOR_GRADIENT_FLOOR, inverse_trace, level_trace
 
 Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 KINDS = ("ML", "nAGQ0", "REML")
-# the smallest diagonal of Lambda at which a vector term's gradient is analytic
-VECTOR_GRADIENT_FLOOR = 1e-3
 
 
 @dataclass
@@ -276,10 +274,9 @@ class LaplaceDeviance(KeptStates):
         d_lam = (sizes * st.lam - self._per_term(v, v) - traces + moved) / st.lam**2
         d_logphi = -m * W - t1a * s
         if self.kind != "REML":
-            d_beta = self.pb.X.T @ (-2.0 * s + g - W * t1a)
-        if self.kind != "REML":
-            # for the vector terms' Lambda (module docstring)
+            # c and a_v: for the vector terms' Lambda (module docstring)
             c, a_v = -2.0 * s + g - W * t1a, a[self.inner.p :]
+            d_beta = self.pb.X.T @ c
         if self.kind == "nAGQ0":
             joint = self.modes.system
             b = self._joint_factor(st).solve(np.concatenate([d_beta, np.zeros(q)]))
@@ -341,8 +338,7 @@ class LaplaceDeviance(KeptStates):
                 return None
             gram = LevelBlocks.weighted_gram(self.pb.blocks[k], st.deriv.curvature).blocks
             return level_trace(inverse, L, gram)
-        S = count * np.eye(size) - inverse.sum(axis=0)
-        return np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
+        return inverse_trace(inverse, L)
 
     def _per_term(self, a: Array, v: Array) -> Array:
         """a_k'v_k for each term k."""

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.polynomial import hermite_e
 from scipy import optimize
 
+from .._warn import warn
 from ..spec import OrdinalDesign, latent_distribution
 from .diagnostics import BoundaryWarning, ConvergenceWarning
 from .npml_likelihood import MixtureLikelihood, MixtureValue
@@ -42,6 +43,11 @@ class NPMLFit:
     n_iter: int
     converged: bool
     degenerate: bool = False
+
+
+def fixed_only(design: OrdinalDesign) -> OrdinalDesign:
+    """The design without its random covariates (the model without random effects)."""
+    return OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
 
 
 def _minimize(lik: MixtureLikelihood, phi0: Array, tol: float, maxit: int) -> (
@@ -121,8 +127,7 @@ def fit_npml(design: OrdinalDesign, k: int, *, tol: float = 1e-8, maxit: int = 5
     spreads : tuple of float
         The spreads of the starting points (one start per spread and slope setting).
     """
-    base_design = OrdinalDesign(**{**design.__dict__, "Z": design.Z[:, :0], "z_names": ()})
-    base = MixtureLikelihood(base_design, 1)
+    base = MixtureLikelihood(fixed_only(design), 1)
     res0 = _minimize(base, _threshold_start(design), tol, maxit)
     lik = MixtureLikelihood(design, k)
     if k == 1 and lik.d == 0:
@@ -153,21 +158,21 @@ def _fit_of(lik: MixtureLikelihood, res: optimize.OptimizeResult) -> NPMLFit:
     value = lik.value(res.x, order=2)
     converged = bool(res.success) or float(np.max(np.abs(value.gradient), initial=0.0)) < 1e-5
     if not converged:
-        warnings.warn(f"npmlt: Newton stopped before convergence ({res.message}); "
-                      "raise maxit", ConvergenceWarning, stacklevel=3)
+        warn(f"npmlt: Newton stopped before convergence ({res.message}); "
+             "raise maxit", ConvergenceWarning)
     _, points, masses = lik.constrained(res.x)
     degenerate = lik.k > 1 and (masses.min() < 1e-8 or _closest(points) < 1e-6)
     if degenerate:
-        warnings.warn("npmlt: the mass-point distribution is degenerate (a mass near 0 or "
-                      "two coinciding points): fewer points describe it; try a smaller k",
-                      BoundaryWarning, stacklevel=3)
+        warn("npmlt: the mass-point distribution is degenerate (a mass near 0 or "
+             "two coinciding points): fewer points describe it; try a smaller k",
+             BoundaryWarning)
     if np.max(np.abs(points), initial=0.0) > DIVERGED:
         degenerate = True
-        warnings.warn("npmlt: a mass point drifts to infinity (the likelihood keeps rising "
-                      "as it moves away: a class whose responses are all in one extreme "
-                      "category); the log-likelihood is the supremum, that point and the "
-                      "standard errors are not identified; try a smaller k",
-                      BoundaryWarning, stacklevel=3)
+        warn("npmlt: a mass point drifts to infinity (the likelihood keeps rising "
+             "as it moves away: a class whose responses are all in one extreme "
+             "category); the log-likelihood is the supremum, that point and the "
+             "standard errors are not identified; try a smaller k",
+             BoundaryWarning)
     return NPMLFit(lik, res.x, value, int(res.nit), converged, degenerate)
 
 

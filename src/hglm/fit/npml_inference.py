@@ -12,11 +12,11 @@ in increasing order of their first coordinate.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._warn import warn
 from .diagnostics import NumericalGuardWarning
 from .npml import NPML_SE_KINDS, NPMLFit
 
@@ -75,9 +75,9 @@ def phi_covariance(fit: NPMLFit, se: str) -> Array:
     info = v.scores.T @ v.scores if se == "opg" else -v.hessian
     eig = np.linalg.eigvalsh(info) if info.size else np.ones(1)
     if not eig.min() > SINGULAR * eig.max():
-        warnings.warn("npmlt: the information matrix is singular (a degenerate mass-point "
-                      "distribution or a point at infinity); standard errors are NaN",
-                      NumericalGuardWarning, stacklevel=3)
+        warn("npmlt: the information matrix is singular (a degenerate mass-point "
+             "distribution or a point at infinity); standard errors are NaN",
+             NumericalGuardWarning)
         return np.full_like(info, np.nan)
     return np.linalg.inv(info)
 

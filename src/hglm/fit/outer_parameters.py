@@ -54,8 +54,7 @@ class OuterParameters:
         self.n_cov = self.layout.size
         # the entries on the log scale: scalar sds and the diagonals of Lambda
         self.log_scale = self.layout.bounded
-        self.vector_entries = np.flatnonzero(np.repeat(
-            self.layout.vector, [sl.stop - sl.start for sl in self.layout.slices]))
+        self.vector_entries = self.layout.vector_entries
         self.scalar = ~np.array(self.layout.vector, dtype=bool)
         self.n_beta = p if beta_outer else 0
         self.sizes = np.array([block_width(b) for b in problem.blocks])

@@ -66,10 +66,12 @@ from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .random_effects import RandomEffects
 from .theta import (
+    VECTOR_GRADIENT_FLOOR,
     ThetaLayout,
     check_vector_terms,
     effects_scale,
     effects_variances,
+    inverse_trace,
     level_trace,
 )
 
@@ -78,8 +80,6 @@ Array = np.ndarray
 # theta below this is evaluated at it: the term's effects are then ~0 and its
 # contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
 THETA_FLOOR = 1e-8
-# the smallest diagonal of Lambda at which a vector term's gradient is analytic
-VECTOR_GRADIENT_FLOOR = 1e-3
 
 
 @dataclass
@@ -117,8 +117,7 @@ class ProfiledDeviance:
         self.problem = problem
         self.reml = reml
         self.layout = ThetaLayout(problem)
-        self.vector_entries = np.flatnonzero(np.repeat(
-            self.layout.vector, [sl.stop - sl.start for sl in self.layout.slices]))
+        self.vector_entries = self.layout.vector_entries
         self.y = problem.y - problem.offset
         self.w1 = problem.weights
         self.base = make_system(problem.X, problem.blocks, [t.precision for t in problem.terms],
@@ -139,6 +138,7 @@ class ProfiledDeviance:
         self._last: ProfiledState | None = None
         # the only random term's (Z'WZ)_ll and (X'WZ)_l (w1 never changes)
         self._level_products: tuple[Array, Array] | None = None
+        self._columns: tuple[object, tuple[Array, Array]] | None = None
 
     @property
     def system_size(self) -> int:
@@ -221,11 +221,7 @@ class ProfiledDeviance:
             sl, size = self.slices[k], L.shape[0]
             blocks = self._random_blocks(st.factor, sl, size, fixed)
             count = blocks.shape[0]
-            if near:
-                X = self._lone_trace(st.factor, L, blocks)
-            else:
-                S = count * np.eye(size) - blocks.sum(axis=0)
-                X = np.linalg.solve(L.T, S.T).T  # S Lambda^{-1} (q x q)
+            X = self._lone_trace(st.factor, L, blocks) if near else inverse_trace(blocks, L)
             g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
             b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
             d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
@@ -283,9 +279,7 @@ class ProfiledDeviance:
     def _fixed_correction(self, factor: object, w2: Array) -> Array:
         """tr(Lambda_k^{-1} B_k (C^{-1}_xx)^{-1} B_k') per term, B = C^{-1}_zx: what the
         fixed effects add to the random block of C^{-1} beyond D^{-1}."""
-        B, Cxx = self.fixed_columns(factor)
-        Bz = B[self.p :]
-        MBt = np.linalg.solve(Cxx, Bz.T)
+        Bz, MBt = self._fixed_parts(factor)
         out = np.empty(len(self.slices))
         for k, (sl, t) in enumerate(zip(self.slices, self.problem.terms, strict=True)):
             Bk = Bz[sl]
@@ -328,10 +322,14 @@ class ProfiledDeviance:
                                   MBt[:, sl].T.reshape(count, size, p))
 
     def fixed_columns(self, factor: object) -> tuple[Array, Array]:
-        """The fixed effects' columns of C^{-1} (p + q x p) and their x block."""
+        """The fixed effects' columns of C^{-1} (p + q x p) and their x block (p solves,
+        kept for the last factor: the gradient and the fit's covariance ask again)."""
+        if self._columns is not None and self._columns[0] is factor:
+            return self._columns[1]
         unit = np.zeros((self.p + self.system.q, self.p))
         unit[np.arange(self.p), np.arange(self.p)] = 1.0
-        B = np.column_stack([factor.solve(unit[:, j]) for j in range(self.p)])
+        B = factor.solve(unit)
+        self._columns = (factor, (B, B[: self.p]))
         return B, B[: self.p]
 
 

@@ -12,6 +12,7 @@ from ..engine import Grouped, Indicator, MarginalSolver, block_matvec
 from ..spec import Problem
 from .covariance_update import starting_factor
 from .glm import fit_glm
+from .theta import ThetaLayout
 
 Array = np.ndarray
 
@@ -67,7 +68,7 @@ def starting_values(
     ValueError
         When ``startval`` has the wrong length, a non-finite value or a dispersion <= 0.
     """
-    vector = [isinstance(b, Grouped) for b in problem.blocks]
+    vector = ThetaLayout(problem).vector
     if startval is not None:
         if any(vector):
             raise ValueError("startval: not supported with vector-valued random terms "

@@ -27,6 +27,9 @@ Array = np.ndarray
 
 # lme4's isSingular: a theta with lower bound 0 below this is on the boundary
 SINGULAR_TOL = 1e-4
+# the smallest diagonal of Lambda at which a vector term's d log|M| / d Lambda is formed
+# with Lambda^{-1} (:func:`inverse_trace`); below it, Lambda^{-1} is ill-conditioned
+VECTOR_GRADIENT_FLOOR = 1e-3
 
 
 class ThetaLayout:
@@ -44,6 +47,8 @@ class ThetaLayout:
         Which terms are vector-valued (an ``Unstructured`` covariance).
     bounded : ndarray of bool
         The entries with lower bound 0 (scalar terms and the diagonals of Lambda).
+    scalar_index, vector_entries : ndarray of int
+        The entry of each scalar term; the entries of the vector terms.
     size : int
     """
 
@@ -61,6 +66,7 @@ class ThetaLayout:
         self.scalar_index = np.array(
             [sl.start for sl, vec in zip(self.slices, self.vector, strict=True) if not vec],
             dtype=int)
+        self.vector_entries = np.flatnonzero(np.repeat(self.vector, counts))
 
     @property
     def any_vector(self) -> bool:
@@ -129,6 +135,16 @@ def effects_variances(diag: Array, slices: list[slice], factors: list[Array | No
             B = blocks_of(sl, f.shape[0])
             out[sl] = np.einsum("ij,ljk,ik->li", f, B, f).ravel()
     return out
+
+
+def inverse_trace(inverse: Array, factor: Array) -> Array:
+    """(m I - sum_l M^{-1}_ll) Lambda^{-1} (q x q) from the per-level blocks M^{-1}_ll
+    (m, q, q) of a vector term and ``factor`` Lambda: the term's share of
+    d log|M| / d Lambda (transposed, halved) when Lambda's diagonal is at least
+    VECTOR_GRADIENT_FLOOR."""
+    m, q = inverse.shape[0], inverse.shape[1]
+    S = m * np.eye(q) - inverse.sum(axis=0)
+    return np.linalg.solve(factor.T, S.T).T
 
 
 def level_trace(inverse: Array, factor: Array, gram: Array) -> Array:
