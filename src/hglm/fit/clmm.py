@@ -235,7 +235,9 @@ def fit_clmm(design: OrdinalDesign, nAGQ: int = 1, *, tol: float = 1e-6,
                             options={"gtol": tol * 1e-2, "maxiter": maxit})
     H = _hessian(integral, res.x)
     x = newton_polish(integral.evaluate, integral.deviance, res.x, H, tol)
-    dev, g = integral.evaluate(x)
+    if x is not res.x:  # the standard errors' Hessian at the polished maximum
+        H = _hessian(integral, x)
+    dev, g = integral.evaluate(x)  # last: the modes and curvatures at x
     converged = bool(np.max(np.abs(g)) < tol)
     if not converged:
         warn("clmm: the optimiser stopped before the gradient vanished; raise maxit",

@@ -111,6 +111,8 @@ def fit_clmm_vector(design: OrdinalDesign, *, tol: float = 1e-4,
                             options={"gtol": tol * 1e-2, "maxiter": maxit})
     H = value_hessian(f, res.x)
     x = newton_polish(lambda z: (f(z), value_gradient(f, z)), f, res.x, H, tol)
+    if x is not res.x:  # the standard errors' Hessian at the polished maximum
+        H = value_hessian(f, x)
     L = covariance_factor(x[lap.p :], d)
     eig = np.linalg.eigvalsh(L @ L.T)
     singular = bool(eig.min() < SINGULAR * eig.max())

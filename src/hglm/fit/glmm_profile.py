@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from .agq import QuadratureDeviance
-from .differences import gradient_hessian, value_hessian
 from .glmm import TOL, deviance_gradient, step_limits
 from .glmm_result import GLMMFit
 from .laplace import LaplaceDeviance
@@ -79,18 +78,14 @@ class GLMMProfile:
         x = par.pack(np.sqrt(fit.lam), fit.beta, gamma)
         self._gradient = deviance_gradient(self.dev)
         self._max_step = step_limits(self.dev)
-        self._hessian = self._hessian_at(x) if fit.hessian is None else fit.hessian
+        # the fit's Hessian of its deviance (every fit check_profile accepts has one)
+        self._hessian = fit.hessian
         self.x_hat = self._minimize(x, np.arange(par.size), x).x
         self.minimum = float(self.dev.objective(self.x_hat))
         self.estimates = np.array([self._natural(j, self.x_hat) for j in
                                    range(self.n_parameters)])
         self._se_beta = np.sqrt(np.diag(fit.vcov_beta))
         self._last: dict[int, Array] = {}
-
-    def _hessian_at(self, x: Array) -> Array:
-        if getattr(self.dev, "analytic_gradient", False):
-            return gradient_hessian(self._gradient, x, self._gradient(x))
-        return value_hessian(self.dev.objective, x)
 
     def _coordinate(self, j: int) -> int:
         """The coordinate of x holding parameter j."""
