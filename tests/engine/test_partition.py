@@ -89,7 +89,7 @@ def test_products_sum_to_the_whole_systems() -> None:
     E = Z_A'WR, are the whole system's (A's rows: the partition's own levels)."""
     a, b, X, slope, blocks, w1, w2, z1, _ = _crossed()
     whole = AugmentedSystem(X, blocks)
-    F0, D0, E, _ = whole._weighted_products(w1)
+    F0, D0, E, _ = whole.weighted_products(w1)
     parts = _split(a, b, X, slope, w1, w2, z1, 3, 7)
     F_sum = np.zeros_like(F0)
     for system, rows, v_index, _ in parts:

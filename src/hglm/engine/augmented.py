@@ -38,7 +38,7 @@ Array = np.ndarray
 
 @dataclass
 class _Products:
-    """The weighted products of :meth:`AugmentedSystem._weighted_products` at weights w;
+    """The weighted products of :meth:`AugmentedSystem.weighted_products` at weights w;
     ``pairs``: their E's :class:`PairProducts` (False: too many pairs); ``F0`` is kept
     only under ``scaled_weights``, as a sparse matrix (R'W1R of crossed indicators is
     mostly zeros; dense it took 10 MB at InstEval's order), else None (weights that
@@ -98,7 +98,7 @@ class AugmentedSystem(AugmentedStructure):
         complement's pass cost p2s's EQL fit 13% of its time and 4 MB of fresh memory a
         round)."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        F, D0, E, scale = self._weighted_products(w1)
+        F, D0, E, scale = self.weighted_products(w1)
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, None, None, F)
@@ -133,7 +133,13 @@ class AugmentedSystem(AugmentedStructure):
             return None
         return prod.pairs if scale is None else prod.pairs.scaled(scale)
 
-    def _weighted_products(
+    def keep_products(self, w1: Array, F0: Array, D0: LevelBlocks | None,
+                      E: Cross | None) -> None:
+        """Keep the products at ``w1`` formed elsewhere (by congruence,
+        :mod:`.congruence`) as if :meth:`weighted_products` had formed them."""
+        self._products = _Products(w1.copy(), sparse.csr_matrix(F0), D0, E)
+
+    def weighted_products(
         self, w1: Array
     ) -> tuple[Array, LevelBlocks | None, Cross | None, float | None]:
         """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale; F0 is

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .augmented import AugmentedSystem, _Products
+from .augmented import AugmentedSystem
 from .blocks import Block, Grouped, Indicator
 from .factor import System
 from .level_blocks import LevelBlocks
@@ -60,7 +60,7 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array) -
     blocks = transformed_blocks(system.blocks, factors)
     if not isinstance(system, AugmentedSystem):
         return SparseSystem(system.X, blocks)
-    F0, D0, E, _ = system._weighted_products(w1)
+    F0, D0, E, _ = system.weighted_products(w1)
     out = AugmentedSystem(system.X, blocks, scaled_weights=True)
     t_a = None if system.a_term is None else factors[system.a_term]
     t_b = _b_transform(system, factors)
@@ -72,7 +72,7 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array) -
         blocks_a = np.matmul(t_a.T, np.matmul(D0.blocks, t_a))
         D0 = LevelBlocks(0.5 * (blocks_a + blocks_a.transpose(0, 2, 1)))
         E = _left_transform(E, t_a)
-    out._products = _Products(w1.copy(), sparse.csr_matrix(F0), D0, E)
+    out.keep_products(w1, F0, D0, E)
     return out
 
 

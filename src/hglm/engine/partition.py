@@ -112,7 +112,7 @@ class PartitionSystem(AugmentedSystem):
         NotPositiveDefiniteError
             When a diagonal entry of A's block is not positive.
         """
-        F0, D0, E, _ = self._weighted_products(w1)
+        F0, D0, E, _ = self.weighted_products(w1)
         w2_user = np.concatenate([np.zeros(self.p), w2])
         rhs = self.rhs(w1, z1, w2, z2)
         r_a, r_b = rhs[self.perm_a], rhs[self.perm_b]
