@@ -80,8 +80,6 @@ def fit_hglm2_dask(
     check_controls(controls["method"], controls["conv"], controls["maxit"],
                    controls["dev_floor"])
     check_calc_like(controls["calc_like"], family, controls["fix_disp"])
-    if not isinstance(persist, bool):
-        raise ValueError(f"persist: must be True or False, got {persist!r}")
     frame = partition_frame(ddf, formula, weights=weights, offset=offset, family=family,
                             controls=controls, engine=engine, max_m=max_m, disp=disp,
                             persist=persist)

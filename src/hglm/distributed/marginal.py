@@ -80,8 +80,6 @@ def fit_marginal_dask(
         refusals of :func:`~.frame.partition_frame`.
     """
     _refuse(family, controls, given)
-    if not isinstance(persist, bool):
-        raise ValueError(f"persist: must be True or False, got {persist!r}")
     frame = partition_frame(ddf, formula, weights=weights, offset=offset, family=family,
                             controls=controls, engine=engine, max_m=max_m, persist=persist)
     _check_model(frame)
