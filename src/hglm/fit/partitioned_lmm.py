@@ -49,6 +49,7 @@ from .partition_lmm import (
     statistic_sums,
 )
 from .partitioned_model import PartitionedModel, Partitions
+from .partitioned_modes import summed
 from .profiled_deviance import THETA_FLOOR
 from .theta import ThetaLayout
 
@@ -75,15 +76,6 @@ class PartitionedLMMState:
     x_b: Array = field(repr=False)
     pieces: dict = field(repr=False)
     gradient: Array | None = field(default=None, repr=False)
-
-
-def _summed(pieces: list[dict]) -> dict:
-    """The partitions' pieces added key by key."""
-    out = dict(pieces[0])
-    for piece in pieces[1:]:
-        for key, value in piece.items():
-            out[key] = out[key] + value
-    return out
 
 
 class PartitionedProfiledDeviance:
@@ -122,8 +114,7 @@ class PartitionedProfiledDeviance:
             self.stats, sums = parts.advance(level_statistics, None, self.beta0)
         else:
             self.stats, sums = None, [parts.total(statistic_sums, None, self.beta0)]
-        sums = _summed(sums)
-        self.r_b, self.yy = sums["r_b"], sums["yy"]
+        self.r_b, self.yy = summed(sums, "r_b"), summed(sums, "yy")
         self.b_term = np.repeat(np.array(model.other_terms, dtype=np.int64),
                                 self.sizes[model.other_terms])
         self.n_eval = 0
