@@ -50,29 +50,20 @@ from .partition_lmm import (
 )
 from .partitioned_model import PartitionedModel, Partitions
 from .partitioned_modes import summed
-from .profiled_deviance import THETA_FLOOR
+from .profiled_deviance import THETA_FLOOR, ProfiledCore
 from .theta import ThetaLayout
 
 Array = np.ndarray
 
 
 @dataclass
-class PartitionedLMMState:
-    """The profiled deviance at one theta (the fields the optimizer and the profile of
-    :mod:`hglm.results.confint` read, as :class:`.profiled_deviance.ProfiledState`).
+class PartitionedLMMState(ProfiledCore):
+    """The profiled deviance at one theta on partitions.
 
     ``delta`` is (beta, the other terms' effects): A's effects are on the partitions;
     ``factor`` the Cholesky factor (lower) of S.
     """
 
-    theta: Array
-    delta: Array
-    factor: Array
-    r2: float
-    objective: float
-    sigma2: float
-    penalty_sums: Array
-    lam: Array
     x_b: Array = field(repr=False)
     pieces: dict = field(repr=False)
     gradient: Array | None = field(default=None, repr=False)
