@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
@@ -14,7 +13,7 @@ from ..fit import Options, PartitionedFit, fit_partitioned, row_report
 from ..results import PartitionedHGLMResult, PartitionedMarginalResult, RowVectors
 from ..spec import EngineHooks, ResponseFamily, check_calc_like, check_controls
 from .frame import PartitionedFrame, partition_frame
-from .marginal import fit_marginal_dask
+from .marginal import fit_marginal_dask, float_rows
 from .ranef import eql_effects
 
 _IN_MEMORY_ONLY = {
@@ -119,7 +118,7 @@ def _row_vectors(fit: PartitionedFit, frame: PartitionedFrame, floor_mode: str) 
     shared = frame.parts.share((last.chol, last.s_inverse))
     parts = frame.parts.frames(_rows, last.states, shared, last.phi, last.lam, fit.phi,
                                scale, floor_mode)
-    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in (
-        "fitted", "linear_predictor", "deviances", "hat_values", "resid", "disp_fitted")})
-    rows = dd.from_delayed(parts, meta=meta, verify_meta=False)
-    return RowVectors(*(rows[c] for c in meta.columns))
+    columns = ("fitted", "linear_predictor", "deviances", "hat_values", "resid",
+               "disp_fitted")
+    rows = float_rows(parts, columns)
+    return RowVectors(*(rows[c] for c in columns))

@@ -91,9 +91,8 @@ def fit_marginal_dask(
         problem, frame.model, frame.parts, reml=controls["method"] == "REML",
         start=None if start is None else start["theta"], persist=persist,
     )
-    meta = pd.DataFrame({c: pd.Series(dtype=float)
-                         for c in ("fitted", "linear_predictor", "resid", "pearson")})
-    rows = dd.from_delayed(fit.deviance.row_parts(fit.theta), meta=meta, verify_meta=False)
+    rows = float_rows(fit.deviance.row_parts(fit.theta),
+                      ("fitted", "linear_predictor", "resid", "pearson"))
     design = _full_levels(frame)
     effects = lme4_effects(problem, design, fit.v, fit.cond_var, frame,
                            fit.deviance.level_reports(fit.theta), fit.sigma2)
@@ -111,15 +110,20 @@ def _fit_glmer(frame: PartitionedFrame, problem: Problem, start: dict | None,
                              "y * weights (proportions y with the numbers of trials as "
                              "weights); round the counts or use another family")
     fit, deviance = fit_partitioned_glmm(problem, frame.model, frame.parts, start)
-    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in ROW_COLUMNS})
     states = deviance.row_states(fit.theta, fit.beta)
-    rows = dd.from_delayed(frame.parts.frames(laplace_row_report, states), meta=meta,
-                           verify_meta=False)
+    rows = float_rows(frame.parts.frames(laplace_row_report, states), ROW_COLUMNS)
     design = _full_levels(frame)
     effects = lme4_effects(problem, design, fit.v, fit.cond_var, frame,
                            deviance.level_reports(fit.theta, fit.beta), 1.0)
     return PartitionedMarginalResult(fit, frame.names, design, formula, frame.model.n, rows,
                                      effects)
+
+
+def float_rows(parts: list, columns: tuple[str, ...]) -> dd.DataFrame:
+    """The per-row vectors (lazy pandas frames of float ``columns``, one per partition)
+    as one Dask DataFrame."""
+    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
 def _refuse(family: ResponseFamily, controls: dict, given: dict) -> None:
