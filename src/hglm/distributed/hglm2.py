@@ -82,11 +82,7 @@ def fit_hglm2_dask(
     frame = partition_frame(ddf, formula, weights=weights, offset=offset, family=family,
                             controls=controls, engine=engine, max_m=max_m, disp=disp,
                             persist=persist)
-    options = Options(
-        conv=float(controls["conv"]), maxit=int(controls["maxit"]),
-        verbose=controls["verbose"], dev_floor=controls["dev_floor"],
-        accelerate=bool(controls["accelerate"]),
-    )
+    options = Options.from_controls(controls)
     fit, eql = fit_partitioned(frame.model, frame.parts, options)
     likelihood = eql.likelihoods(fit).as_dict() if controls["calc_like"] else None
     rows = _row_vectors(fit, frame, options.dev_floor)
