@@ -13,13 +13,11 @@ from ..fit import Options, PartitionedFit, fit_partitioned, row_report
 from ..results import PartitionedHGLMResult, PartitionedMarginalResult, RowVectors
 from ..spec import EngineHooks, ResponseFamily, check_calc_like, check_controls
 from .frame import PartitionedFrame, partition_frame
-from .marginal import fit_marginal_dask, float_rows
+from .marginal import NOT_ON_DASK, fit_marginal_dask, float_rows
 from .ranef import eql_effects
 
 _IN_MEMORY_ONLY = {
-    "rand_disp": "random-effect dispersion models (rand_disp=)",
-    "x_rand_disp": "random-effect dispersion models (x_rand_disp=)",
-    "cov": "known covariances or precisions (cov=)",
+    **NOT_ON_DASK,
     "startval": "starting values (startval=)",
     "vcovmat": "the marginal covariance matrix (vcovmat=True)",
     "bigrr": "the n-space solver (bigrr=True)",

@@ -31,12 +31,13 @@ from .ranef import lme4_effects
 # glmer's families on a Dask DataFrame and their (canonical) links
 GLMER_FAMILIES = {"binomial": "logit", "poisson": "log"}
 ROW_COLUMNS = ("fitted", "linear_predictor", "resid", "pearson", "deviance", "working")
-_NOT_WITH_LMM = {
+# the arguments that no fit on a Dask DataFrame takes
+NOT_ON_DASK = {
     "rand_disp": "random-effect dispersion models (rand_disp=)",
     "x_rand_disp": "random-effect dispersion models (x_rand_disp=)",
     "cov": "known covariances or precisions (cov=)",
-    "disp": "a residual-dispersion model (disp=)",
 }
+_NOT_WITH_LMM = {**NOT_ON_DASK, "disp": "a residual-dispersion model (disp=)"}
 
 
 def fit_marginal_dask(
