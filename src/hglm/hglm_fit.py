@@ -203,14 +203,7 @@ def _options(c: dict, problem: Problem) -> tuple[Options, str]:
     check_controls(c["method"], c["conv"], c["maxit"], c["dev_floor"])
     check_calc_like(c["calc_like"], problem.family, problem.fix_disp, problem.counts)
     method = _effective_method(c["method"], [t.family for t in problem.terms])
-    startval = c["startval"]
-    options = Options(
-        conv=float(c["conv"]), maxit=int(c["maxit"]),
-        startval=None if startval is None else np.asarray(startval, dtype=float),
-        verbose=c["verbose"], hl_correction=method == "EQL1", bigrr=c["bigrr"],
-        dev_floor=c["dev_floor"], accelerate=bool(c["accelerate"]),
-    )
-    return options, method
+    return Options.from_controls(c, hl_correction=method == "EQL1"), method
 
 
 def _effective_method(method: str, rand_fams: list[RandomFamily]) -> str:

@@ -25,7 +25,8 @@ AUTO_K_MAX = 6
 
 def _check_k(k: object, n_clusters: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a whole number of mass points >= 1 or 'auto', not {k!r}")
+        raise ValueError(f"k must be a whole number of mass points or 'auto' (k >= 1), "
+                         f"not {k!r}")
     if k > n_clusters:
         raise ValueError(f"k = {k} mass points exceeds the number of clusters "
                          f"({n_clusters}); choose k <= {n_clusters}")
@@ -98,9 +99,7 @@ def npmlt(
     design = ordinal_design(formula, data, id=id, random=random, formula_npo=formula_npo,
                             cumulative=link == "clogit")
     call = _call(formula, formula_npo, random, id, k, link, eb)
-    if isinstance(k, str):
-        if k != "auto":
-            raise ValueError(f"k must be a whole number of mass points or 'auto', not {k!r}")
+    if isinstance(k, str) and k == "auto":
         return _auto_k(design, se, eb, tol, maxit, call)
     k = _check_k(k, design.n_clusters)
     fit = fit_npml(design, k, tol=tol, maxit=maxit)

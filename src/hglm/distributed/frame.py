@@ -82,8 +82,10 @@ def partition_frame(
         unknown to the categories, more than ``max_m`` (default :data:`MAX_M`) columns
         in the Schur complement, a dispersion model with random terms, without an
         intercept or with a link other than log, or, with ``persist=False``, rows not
-        partitioned by the partitioning term.
+        partitioned by the partitioning term, or ``persist`` not a bool.
     """
+    if not isinstance(persist, bool):
+        raise ValueError(f"persist: must be True or False, got {persist!r}")
     for name, value in (("weights", weights), ("offset", offset)):
         if value is not None and not isinstance(value, str):
             raise ValueError(

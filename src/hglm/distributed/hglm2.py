@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
@@ -14,13 +13,11 @@ from ..fit import Options, PartitionedFit, fit_partitioned, row_report
 from ..results import PartitionedHGLMResult, PartitionedMarginalResult, RowVectors
 from ..spec import EngineHooks, ResponseFamily, check_calc_like, check_controls
 from .frame import PartitionedFrame, partition_frame
-from .marginal import fit_marginal_dask
+from .marginal import NOT_ON_DASK, fit_marginal_dask, float_rows
 from .ranef import eql_effects
 
 _IN_MEMORY_ONLY = {
-    "rand_disp": "random-effect dispersion models (rand_disp=)",
-    "x_rand_disp": "random-effect dispersion models (x_rand_disp=)",
-    "cov": "known covariances or precisions (cov=)",
+    **NOT_ON_DASK,
     "startval": "starting values (startval=)",
     "vcovmat": "the marginal covariance matrix (vcovmat=True)",
     "bigrr": "the n-space solver (bigrr=True)",
@@ -80,16 +77,10 @@ def fit_hglm2_dask(
     check_controls(controls["method"], controls["conv"], controls["maxit"],
                    controls["dev_floor"])
     check_calc_like(controls["calc_like"], family, controls["fix_disp"])
-    if not isinstance(persist, bool):
-        raise ValueError(f"persist: must be True or False, got {persist!r}")
     frame = partition_frame(ddf, formula, weights=weights, offset=offset, family=family,
                             controls=controls, engine=engine, max_m=max_m, disp=disp,
                             persist=persist)
-    options = Options(
-        conv=float(controls["conv"]), maxit=int(controls["maxit"]),
-        verbose=controls["verbose"], dev_floor=controls["dev_floor"],
-        accelerate=bool(controls["accelerate"]),
-    )
+    options = Options.from_controls(controls)
     fit, eql = fit_partitioned(frame.model, frame.parts, options)
     likelihood = eql.likelihoods(fit).as_dict() if controls["calc_like"] else None
     rows = _row_vectors(fit, frame, options.dev_floor)
@@ -121,7 +112,7 @@ def _row_vectors(fit: PartitionedFit, frame: PartitionedFrame, floor_mode: str) 
     shared = frame.parts.share((last.chol, last.s_inverse))
     parts = frame.parts.frames(_rows, last.states, shared, last.phi, last.lam, fit.phi,
                                scale, floor_mode)
-    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in (
-        "fitted", "linear_predictor", "deviances", "hat_values", "resid", "disp_fitted")})
-    rows = dd.from_delayed(parts, meta=meta, verify_meta=False)
-    return RowVectors(*(rows[c] for c in meta.columns))
+    columns = ("fitted", "linear_predictor", "deviances", "hat_values", "resid",
+               "disp_fitted")
+    rows = float_rows(parts, columns)
+    return RowVectors(*(rows[c] for c in columns))

@@ -31,12 +31,13 @@ from .ranef import lme4_effects
 # glmer's families on a Dask DataFrame and their (canonical) links
 GLMER_FAMILIES = {"binomial": "logit", "poisson": "log"}
 ROW_COLUMNS = ("fitted", "linear_predictor", "resid", "pearson", "deviance", "working")
-_NOT_WITH_LMM = {
+# the arguments that no fit on a Dask DataFrame takes
+NOT_ON_DASK = {
     "rand_disp": "random-effect dispersion models (rand_disp=)",
     "x_rand_disp": "random-effect dispersion models (x_rand_disp=)",
     "cov": "known covariances or precisions (cov=)",
-    "disp": "a residual-dispersion model (disp=)",
 }
+_NOT_WITH_LMM = {**NOT_ON_DASK, "disp": "a residual-dispersion model (disp=)"}
 
 
 def fit_marginal_dask(
@@ -80,8 +81,6 @@ def fit_marginal_dask(
         refusals of :func:`~.frame.partition_frame`.
     """
     _refuse(family, controls, given)
-    if not isinstance(persist, bool):
-        raise ValueError(f"persist: must be True or False, got {persist!r}")
     frame = partition_frame(ddf, formula, weights=weights, offset=offset, family=family,
                             controls=controls, engine=engine, max_m=max_m, persist=persist)
     _check_model(frame)
@@ -93,9 +92,8 @@ def fit_marginal_dask(
         problem, frame.model, frame.parts, reml=controls["method"] == "REML",
         start=None if start is None else start["theta"], persist=persist,
     )
-    meta = pd.DataFrame({c: pd.Series(dtype=float)
-                         for c in ("fitted", "linear_predictor", "resid", "pearson")})
-    rows = dd.from_delayed(fit.deviance.row_parts(fit.theta), meta=meta, verify_meta=False)
+    rows = float_rows(fit.deviance.row_parts(fit.theta),
+                      ("fitted", "linear_predictor", "resid", "pearson"))
     design = _full_levels(frame)
     effects = lme4_effects(problem, design, fit.v, fit.cond_var, frame,
                            fit.deviance.level_reports(fit.theta), fit.sigma2)
@@ -113,15 +111,20 @@ def _fit_glmer(frame: PartitionedFrame, problem: Problem, start: dict | None,
                              "y * weights (proportions y with the numbers of trials as "
                              "weights); round the counts or use another family")
     fit, deviance = fit_partitioned_glmm(problem, frame.model, frame.parts, start)
-    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in ROW_COLUMNS})
     states = deviance.row_states(fit.theta, fit.beta)
-    rows = dd.from_delayed(frame.parts.frames(laplace_row_report, states), meta=meta,
-                           verify_meta=False)
+    rows = float_rows(frame.parts.frames(laplace_row_report, states), ROW_COLUMNS)
     design = _full_levels(frame)
     effects = lme4_effects(problem, design, fit.v, fit.cond_var, frame,
                            deviance.level_reports(fit.theta, fit.beta), 1.0)
     return PartitionedMarginalResult(fit, frame.names, design, formula, frame.model.n, rows,
                                      effects)
+
+
+def float_rows(parts: list, columns: tuple[str, ...]) -> dd.DataFrame:
+    """The per-row vectors (lazy pandas frames of float ``columns``, one per partition)
+    as one Dask DataFrame."""
+    meta = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
 def _refuse(family: ResponseFamily, controls: dict, given: dict) -> None:

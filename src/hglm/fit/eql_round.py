@@ -62,6 +62,17 @@ class Options:
     # (at most 1e-11), which puts the rounds on their fixed point rather than R's 1e-7
     iwls_tol: float | None = None
 
+    @classmethod
+    def from_controls(cls, c: dict, hl_correction: bool = False) -> Options:
+        """The options of hglm's controls ``c`` (checked by ``spec.check_controls``)."""
+        startval = c["startval"]
+        return cls(
+            conv=float(c["conv"]), maxit=int(c["maxit"]),
+            startval=None if startval is None else np.asarray(startval, dtype=float),
+            verbose=c["verbose"], accelerate=bool(c["accelerate"]),
+            hl_correction=hl_correction, bigrr=c["bigrr"], dev_floor=c["dev_floor"],
+        )
+
 
 @dataclass
 class Round:

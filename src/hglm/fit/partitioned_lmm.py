@@ -49,41 +49,24 @@ from .partition_lmm import (
     statistic_sums,
 )
 from .partitioned_model import PartitionedModel, Partitions
-from .profiled_deviance import THETA_FLOOR
+from .partitioned_modes import summed
+from .profiled_deviance import THETA_FLOOR, ProfiledCore
 from .theta import ThetaLayout
 
 Array = np.ndarray
 
 
 @dataclass
-class PartitionedLMMState:
-    """The profiled deviance at one theta (the fields the optimizer and the profile of
-    :mod:`hglm.results.confint` read, as :class:`.profiled_deviance.ProfiledState`).
+class PartitionedLMMState(ProfiledCore):
+    """The profiled deviance at one theta on partitions.
 
     ``delta`` is (beta, the other terms' effects): A's effects are on the partitions;
     ``factor`` the Cholesky factor (lower) of S.
     """
 
-    theta: Array
-    delta: Array
-    factor: Array
-    r2: float
-    objective: float
-    sigma2: float
-    penalty_sums: Array
-    lam: Array
     x_b: Array = field(repr=False)
     pieces: dict = field(repr=False)
     gradient: Array | None = field(default=None, repr=False)
-
-
-def _summed(pieces: list[dict]) -> dict:
-    """The partitions' pieces added key by key."""
-    out = dict(pieces[0])
-    for piece in pieces[1:]:
-        for key, value in piece.items():
-            out[key] = out[key] + value
-    return out
 
 
 class PartitionedProfiledDeviance:
@@ -122,8 +105,7 @@ class PartitionedProfiledDeviance:
             self.stats, sums = parts.advance(level_statistics, None, self.beta0)
         else:
             self.stats, sums = None, [parts.total(statistic_sums, None, self.beta0)]
-        sums = _summed(sums)
-        self.r_b, self.yy = sums["r_b"], sums["yy"]
+        self.r_b, self.yy = summed(sums, "r_b"), summed(sums, "yy")
         self.b_term = np.repeat(np.array(model.other_terms, dtype=np.int64),
                                 self.sizes[model.other_terms])
         self.n_eval = 0

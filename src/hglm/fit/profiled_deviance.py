@@ -83,8 +83,10 @@ THETA_FLOOR = 1e-8
 
 
 @dataclass
-class ProfiledState:
-    """The profiled deviance and its pieces at one theta."""
+class ProfiledCore:
+    """The profiled deviance at one theta: the fields the optimizer
+    (:func:`.lmm.minimize_profiled`) and the profile of :mod:`hglm.results.confint` read,
+    in memory or on partitions (:class:`.partitioned_lmm.PartitionedLMMState`)."""
 
     theta: Array
     delta: Array
@@ -94,6 +96,12 @@ class ProfiledState:
     sigma2: float
     penalty_sums: Array
     lam: Array
+
+
+@dataclass
+class ProfiledState(ProfiledCore):
+    """The profiled deviance and its pieces at one theta."""
+
     w2: Array = field(repr=False)
     resid: Array = field(repr=False)
     gradient: Array | None = field(default=None, repr=False)
