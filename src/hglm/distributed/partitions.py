@@ -46,7 +46,9 @@ class DaskPartitions:
     ) -> tuple[list, list]:
         """``fn(chunk, state, *args[, previous=previous state]) -> (state, sums)`` on
         every partition: the new states persisted where they were computed, the sums
-        brought to the client."""
+        added pairwise on the workers and brought to the client as one (a list of one
+        dict: the callers use only the total, and an m x m piece per partition would
+        cross the network at every step)."""
         n = len(self.chunks)
         states = [None] * n if states is None else states
         extra = [{}] * n if previous is None else [{"previous": p} for p in previous]
@@ -61,9 +63,7 @@ class DaskPartitions:
             with _at(home):
                 outs.append(delayed(fn, nout=2, pure=False)(c, s, *args, **kw))
         outs = dask.persist(*outs)
-        new_states = [o[0] for o in outs]
-        sums = dask.compute(*[o[1] for o in outs])
-        return new_states, list(sums)
+        return [o[0] for o in outs], [_aligned(_pairwise_sum([o[1] for o in outs]).compute())]
 
     def gather(self, fn: Callable, states: Any, *args: Any, previous: Any = None) -> list:
         """``fn(chunk, state, previous, *args)`` of every partition, on the client."""
@@ -82,19 +82,11 @@ class DaskPartitions:
         client receives one sum, whatever the number of partitions."""
         n = len(self.chunks)
         states = [None] * n if states is None else states
-        level = []
+        pieces = []
         for c, s, home in zip(self.chunks, states, self.homes, strict=True):
             with _at(home):
-                level.append(delayed(fn, pure=False)(c, s, None, *args))
-        while len(level) > 1:
-            pairs = [delayed(added, pure=False)(*level[i : i + 2])
-                     for i in range(0, len(level) - 1, 2)]
-            level = pairs + level[len(level) - len(level) % 2 :]
-        # arrays received from a worker process may be unaligned views of its message
-        # (scipy's solvers refuse them): aligned copies where needed
-        return {key: np.require(value, requirements=["A", "W"])
-                if isinstance(value, np.ndarray) else value
-                for key, value in level[0].compute().items()}
+                pieces.append(delayed(fn, pure=False)(c, s, None, *args))
+        return _aligned(_pairwise_sum(pieces).compute())
 
     def share(self, value: Any) -> Any:
         """One task holding ``value`` that every partition's task reads."""
@@ -115,8 +107,29 @@ def light_state(state: Any) -> Any:
 
 
 def added(a: dict, b: dict) -> dict:
-    """Two partitions' sums added key by key."""
-    return {key: a[key] + b[key] for key in a}
+    """Two partitions' sums added key by key; an entry only one partition reports (the
+    others give None, e.g. the owner partition's weights of the other terms' rows) is
+    that partition's."""
+    return {key: a[key] if b[key] is None else b[key] if a[key] is None else a[key] + b[key]
+            for key in a}
+
+
+def _pairwise_sum(pieces: list) -> Any:
+    """One task adding the partitions' sums pairwise (a tree of ``added`` tasks), so that
+    the reduction runs on the workers."""
+    level = list(pieces)
+    while len(level) > 1:
+        pairs = [delayed(added, pure=False)(*level[i : i + 2])
+                 for i in range(0, len(level) - 1, 2)]
+        level = pairs + level[len(level) - len(level) % 2 :]
+    return level[0]
+
+
+def _aligned(sums: dict) -> dict:
+    """``sums`` with its arrays aligned: arrays received from a worker process may be
+    unaligned views of its message (scipy's solvers refuse them)."""
+    return {key: np.require(value, requirements=["A", "W"])
+            if isinstance(value, np.ndarray) else value for key, value in sums.items()}
 
 
 def _lightened(lighten: Callable | None, fn: Callable, *args: Any, **kwargs: Any) -> tuple:

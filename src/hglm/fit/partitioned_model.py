@@ -22,7 +22,9 @@ class Partitions(Protocol):
     ``advance(fn, states, *args, previous=None)`` runs ``fn(chunk, state, *args,
     previous=previous state) -> (state, sums)`` on every partition (``states`` None:
     state None; ``previous`` not passed when None), keeps the new states where the
-    partitions live and returns (their handles, the list of sums).
+    partitions live and returns (their handles, a list of sums whose total is the sum
+    over the partitions: one per partition, or fewer already added where the partitions
+    live; callers use only the total).
     ``gather(fn, states, *args, previous=None)`` returns the list of
     ``fn(chunk, state, previous state, *args)`` (states or previous states None:
     None).  ``share(value)`` makes a large argument one object for all partitions;
