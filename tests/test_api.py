@@ -361,12 +361,6 @@ def test_startval_not_finite(base, bad: float) -> None:
     raises_naming("startval", **base, startval=sv)
 
 
-def test_formula_without_random_term_is_rejected() -> None:
-    df = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [0.0, 1.0, 0.0, 1.0]})
-    with pytest.raises(ValueError, match="at least one random term"):
-        hglm.hglm2("y ~ x", data=df)
-
-
 def _level_covariate_data(seed: int = 3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     groups, per = 40, 15
