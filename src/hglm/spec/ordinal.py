@@ -103,8 +103,8 @@ def _check_categories(counts: Array, labels: list[str], argument: str) -> None:
 class LatentDistribution:
     """The distribution F of a cumulative link: F^{-1}(P(y <= r)) = eta_r.
 
-    ``cdf``/``sf`` are F and 1 - F (each accurate in its own tail), ``pdf`` the density
-    f, ``dpdf`` and ``d2pdf`` its first and second derivatives, ``quantile`` F^{-1}.
+    ``cdf``/``sf`` are F and 1 - F (each accurate in its own tail), ``pieces`` F, 1 - F,
+    the density f and f' together, ``d2pdf`` f'', ``quantile`` F^{-1}.
     """
 
     name: str
@@ -130,22 +130,6 @@ class LatentDistribution:
         if self.name == "probit":
             return special.ndtri(p)
         return np.log(-np.log1p(-p))
-
-    def pdf(self, x: Array) -> Array:
-        if self.name == "logit":
-            p = special.expit(x)
-            return p * (1.0 - p)
-        if self.name == "probit":
-            return stats.norm.pdf(x)
-        return np.exp(x - np.exp(x))
-
-    def dpdf(self, x: Array) -> Array:
-        if self.name == "logit":
-            p = special.expit(x)
-            return p * (1.0 - p) * (1.0 - 2.0 * p)
-        if self.name == "probit":
-            return -x * stats.norm.pdf(x)
-        return np.exp(x - np.exp(x)) * (1.0 - np.exp(x))
 
     def pieces(self, x: Array) -> tuple[Array, Array, Array, Array]:
         """F, 1 - F, f and f' at finite x together, from shared evaluations (one pass
