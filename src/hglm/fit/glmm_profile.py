@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from .agq import QuadratureDeviance
-from .glmm import TOL, deviance_gradient, step_limits
 from .glmm_result import GLMMFit
+from .glmm_stage import TOL, deviance_gradient, step_limits
 from .laplace import LaplaceDeviance
 from .newton import minimize_newton
 

@@ -94,7 +94,7 @@ class PartitionedLaplaceDeviance(KeptStates):
     ----------
     problem : Problem
         The model's description with one row whose X holds each column's largest |x|
-        (what :func:`.glmm.step_limits` reads); its blocks have all their levels.
+        (what :func:`.glmm_stage.step_limits` reads); its blocks have all their levels.
     model : PartitionedModel
     parts : Partitions
     kind : str
