@@ -10,6 +10,9 @@ import os
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from hglm.engine import _blas
 
 
@@ -87,3 +90,16 @@ def test_optimizer_and_inverse_threads() -> None:
         with threads(6):
             counts = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
         assert counts and all(c == 1 for c in counts)
+
+
+@pytest.mark.parametrize("shape", [(5,), (5, 3), (0,)])
+def test_cholesky_solve_is_the_solve(shape):
+    """A^{-1} b from A's lower Cholesky factor, for a vector, a matrix and order 0."""
+    rng = np.random.default_rng(1)
+    m = shape[0]
+    A = rng.normal(size=(m, m))
+    A = A @ A.T + m * np.eye(m)
+    b = rng.normal(size=shape)
+    x = _blas.cholesky_solve(np.linalg.cholesky(A), b)
+    assert x.shape == b.shape
+    np.testing.assert_allclose(A @ x, b, atol=1e-12)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hglm.fit import newton
 from hglm.fit.newton import minimize_newton
 
 
@@ -100,3 +101,12 @@ def test_a_bound_trial_that_does_not_decrease_the_objective_is_declined():
                           to_bound=lambda x, xn: np.array([-20.0]))
     assert res.converged
     np.testing.assert_allclose(res.x, [0.0], atol=1e-7)
+
+
+def test_a_hessian_that_is_not_positive_definite_is_damped():
+    """H indefinite: the step solves (H + tau I) d = -g for the smallest tau tried that
+    makes it definite, a descent direction."""
+    H, g = np.array([[1.0, 0.0], [0.0, -2.0]]), np.array([1.0, 1.0])
+    d = newton._newton_step(H, g)
+    assert float(g @ d) < 0
+    assert newton._cholesky(H) is None and newton._cholesky(np.full((2, 2), np.nan)) is None

@@ -6,7 +6,7 @@ share (:mod:`.factor`) and the helpers they share.  Nothing here knows of formul
 frames or estimators.
 """
 
-from ._blas import optimizer_threads, single_thread
+from ._blas import cholesky_solve, optimizer_threads, single_thread
 from .augmented_factor import AugmentedFactor
 from .blocks import Block, Grouped, Indicator, as_block, block_matvec, block_width
 from .congruence import transformed_blocks, transformed_system
@@ -53,6 +53,7 @@ __all__ = [
     "System",
     "as_block",
     "bigrr_leverages",
+    "cholesky_solve",
     "block_matvec",
     "block_width",
     "column_norms",

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg, sparse
 
-from ._blas import inverse_threads, lapack_threads
+from ._blas import cholesky_solve, inverse_threads, lapack_threads
 from .augmented_structure import AugmentedStructure, row_chunks
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
@@ -73,7 +73,7 @@ class AugmentedFactor:
         """S^{-1} b: by the Cholesky factor, or by S^{-1} once it replaced the factor."""
         if self._chol is None:
             return self.s_inverse @ b
-        return linalg.cho_solve((self._chol, True), b)
+        return cholesky_solve(self._chol, b)
 
     def solve(self, b: Array) -> Array:
         """C^{-1} b for b in user order."""

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg
 
-from ._blas import lapack_threads
+from ._blas import cholesky_solve, lapack_threads
 from .factor import NotPositiveDefiniteError
 
 Array = np.ndarray
@@ -31,7 +31,7 @@ class CholeskyInverse:
         self._chol = chol
 
     def solve(self, a: Array) -> Array:
-        return linalg.cho_solve((self._chol, True), a)
+        return cholesky_solve(self._chol, a)
 
     @cached_property
     def explicit(self) -> Array:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from ..engine import cholesky_solve
 from .differences import gradient_hessian
 
 Array = np.ndarray
@@ -70,10 +71,10 @@ def _newton_step(H: Array, g: Array) -> Array:
     scale = float(np.max(np.abs(np.diag(H)), initial=1.0))
     tau = 0.0
     for _ in range(60):
-        try:
-            return -linalg.cho_solve(linalg.cho_factor(H + tau * np.eye(H.shape[0])), g)
-        except linalg.LinAlgError:
-            tau = max(2.0 * tau, 1e-8 * scale)
+        chol = _cholesky(H + tau * np.eye(H.shape[0]))
+        if chol is not None:
+            return -cholesky_solve(chol, g)
+        tau = max(2.0 * tau, 1e-8 * scale)
     raise linalg.LinAlgError("the Hessian could not be made positive definite")
 
 
@@ -148,11 +149,16 @@ def minimize_newton(
 
 
 def _positive_definite(H: Array) -> bool:
-    try:
-        linalg.cho_factor(H)
-    except linalg.LinAlgError:
-        return False
-    return True
+    return _cholesky(H) is not None
+
+
+def _cholesky(H: Array) -> Array | None:
+    """The lower Cholesky factor of H, or None where H is not positive definite (or
+    not finite)."""
+    if not np.all(np.isfinite(H)):
+        return None
+    chol, info = linalg.lapack.dpotrf(H, lower=1, clean=1)
+    return chol if info == 0 else None
 
 
 def _first_step(d: Array, max_step: Array) -> float:
