@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ..spec import RandomFamily, ResponseFamily
 from .eql_result import EngineFit
@@ -37,9 +37,7 @@ def conditional_loglik(
         const = special.xlogy(y, y) - y - special.gammaln(y + 1.0)
         return float(np.sum(weights * const) - 0.5 * np.sum(d))
     if name == "binomial":
-        trials = weights
-        successes = np.round(trials * y)
-        return float(np.sum(stats.binom.logpmf(successes, np.round(trials), mu)))
+        return _binomial_loglik(np.round(weights * y), np.round(weights), mu)
     if name == "Gamma":
         shape = weights / phi
         const = -np.log(y) - shape + shape * np.log(shape) - special.gammaln(shape)
@@ -48,6 +46,17 @@ def conditional_loglik(
         return float(-0.5 * np.sum(LOG_2PI + np.log(phi / weights) + 3.0 * np.log(y))
                      - 0.5 * np.sum(d))
     raise ValueError(f"family: no likelihood for the {name} family")
+
+
+def _binomial_loglik(successes: Array, trials: Array, mu: Array) -> float:
+    """sum log C(n, k) + k log mu + (n - k) log(1 - mu): the binomial log-probabilities
+    (the log binomial coefficients only where a trial count exceeds 1)."""
+    failures = trials - successes
+    ll = float(np.sum(special.xlogy(successes, mu) + special.xlog1py(failures, -mu)))
+    if np.any(trials > 1.0):
+        ll += float(np.sum(special.gammaln(trials + 1.0) - special.gammaln(successes + 1.0)
+                           - special.gammaln(failures + 1.0)))
+    return ll
 
 
 def random_loglik(v: Array, family: RandomFamily, lam: Array) -> float:
