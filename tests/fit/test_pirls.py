@@ -224,3 +224,14 @@ def test_ordinary_fits_take_the_plain_iwls_steps(
     assert np.array_equal(fit.last.delta, plain.last.delta)
     assert np.array_equal(fit.phi, plain.phi) and np.array_equal(fit.lam, plain.lam)
     assert fit.n_iter == plain.n_iter
+
+
+def test_steps_that_stay_finite_form_no_penalized_deviance(monkeypatch: pytest.MonkeyPatch):
+    """An unguarded step is checked where its weights are formed (the next step's
+    working weights): no penalized deviance is computed for it."""
+    calls = []
+    deviance = PenalizedIRLS.penalized_deviance
+    monkeypatch.setattr(PenalizedIRLS, "penalized_deviance",
+                        lambda self, *a: calls.append(1) or deviance(self, *a))
+    fit = fit_eql(case("poisson-gaussian"), Options())
+    assert fit.converged and fit.fitter.pirls.halvings == 0 and not calls

@@ -143,9 +143,12 @@ def in_mean_space(family: ResponseFamily, mean: Array) -> bool:
     """Whether the means g^{-1}(eta) are finite, and positive for a positive family
     (an identity, inverse or 1/mu^2 link can leave that space)."""
     finite = bool(np.all(np.isfinite(mean)))
-    return finite and (
-        family.name not in ("poisson", "Gamma", "inverse.gaussian") or bool(np.all(mean > 0))
-    )
+    return finite and (not positive_family(family) or bool(np.all(mean > 0)))
+
+
+def positive_family(family: ResponseFamily) -> bool:
+    """Whether the family's means are positive (else any finite mean is in its space)."""
+    return family.name in ("poisson", "Gamma", "inverse.gaussian")
 
 
 def _mean_start(y: Array, X: Array, family: ResponseFamily, w: Array, off: Array) -> Array:

@@ -21,7 +21,7 @@ import numpy as np
 from ..engine import NotPositiveDefiniteError, SolvingFactor, System, make_system
 from ..spec import Problem
 from .diagnostics import Divergence
-from .glm import in_mean_space
+from .glm import in_mean_space, positive_family
 from .random_effects import RandomEffects
 
 Array = np.ndarray
@@ -214,13 +214,21 @@ class PenalizedIRLS:
         # identity: 1 / u against 1 / u^2); a last step by the expected information
         # gives the round its factor and weights (DESIGN.md step 3)
         newton = shift is None and not self.effects.canonical
+        unchecked: tuple[Array, Array, bool] | None = None
         for step in range(INNER_MAXIT):
             self.steps += 1
             factor = None  # the last step's factorization goes before the next one is formed
-            w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam, shift if step else None,
-                                          newton)
-            if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
-                raise Divergence("non-finite IWLS weights")
+            with np.errstate(all="ignore"):  # non-finite weights are halved or refused
+                w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam,
+                                              shift if step else None, newton)
+            if not self._acceptable(delta, eta_lin, w1, z1, w2, z2, lam):
+                if unchecked is None:
+                    raise Divergence("non-finite IWLS weights")
+                delta, eta_lin = self._halve_unchecked(unchecked, delta, eta_lin, phi, lam)
+                with np.errstate(all="ignore"):
+                    w1, z1, w2, z2 = self.working(delta, eta_lin, phi, lam,
+                                                  shift if step else None, newton)
+            unchecked = None
             try:
                 factor = sysm.factorize(w1, w2, trace_weights=w2 if self.trace_sums else None)
             except NotPositiveDefiniteError as exc:
@@ -232,15 +240,23 @@ class PenalizedIRLS:
             # the full step's length decides convergence: a halved step is short because
             # the full one went too far, not because the iterate is near the solution
             change = float(np.sum((full_eta - eta_lin) ** 2))
-            delta, eta_lin = self._halve(
-                delta, eta_lin, new, full_eta, phi, lam,
-                guarded=self.halvings > halvings, shifted=shift is not None and step > 0,
-            )
+            shifted = shift is not None and step > 0
+            if self.halvings > halvings and not shifted:
+                delta, eta_lin = self._halve(delta, eta_lin, new, full_eta, phi, lam, shifted)
+            else:
+                # checked where its weights are formed: at the next step (a last step,
+                # within the tolerance of its checked iterate, by :meth:`_inside`)
+                unchecked = (delta, eta_lin, shifted)
+                delta, eta_lin = new, full_eta
             bound = inner_tol * float(np.sum(eta_lin**2)) + 1e-300
             # a shifted IWLS stops by its rule alone: where it stops is part of its result
             if change <= bound or shift is None and (
                 self.pb.is_linear or self._remaining(change, previous) <= bound
             ):
+                if unchecked is not None and not self._inside(delta, eta_lin, lam, False):
+                    delta, eta_lin = self._halve_unchecked(unchecked, delta, eta_lin, phi, lam)
+                    unchecked = None
+                    continue
                 if not newton:
                     break
                 newton = False
@@ -249,6 +265,34 @@ class PenalizedIRLS:
             raise Divergence("the IWLS of the augmented GLM did not converge")
         self._last_eta = (delta, eta_lin)
         return Solution(delta, eta_lin, factor, w1, w2)
+
+    def _acceptable(self, delta: Array, eta_lin: Array, w1: Array, z1: Array, w2: Array,
+                    z2: Array, lam: Array) -> bool:
+        """Whether an iterate can be stepped from: inside the spaces of its families
+        (:meth:`_inside`), with finite IWLS weights and working responses."""
+        return self._inside(delta, eta_lin, lam, True) and all(
+            bool(np.all(np.isfinite(a))) for a in (w1, z1, w2, z2))
+
+    def _inside(self, delta: Array, eta_lin: Array, lam: Array, means: bool) -> bool:
+        """Whether the random effects of ``delta`` are inside their families' spaces (a
+        finite deviance) and, with ``means`` or for a positive response family, the means
+        of ``eta_lin`` inside theirs (else a finite ``eta_lin`` has finite means)."""
+        if (means or positive_family(self.pb.family)) and not in_mean_space(
+                self.pb.family, self.mean(eta_lin)[0]):
+            return False
+        with np.errstate(all="ignore"):
+            u = self.effects.scale(delta[self.p :])[0]
+            return bool(np.isfinite(np.sum(self.effects.deviance(u) / lam)))
+
+    def _halve_unchecked(self, unchecked: tuple[Array, Array, bool], delta: Array,
+                         eta_lin: Array, phi: Array, lam: Array) -> tuple[Array, Array]:
+        """The last step, from ``unchecked`` = (previous iterate, its linear predictor,
+        whether the step was shifted) to (``delta``, ``eta_lin``) where the weights are not
+        finite, halved by :meth:`_halve`."""
+        old, old_eta, shifted = unchecked
+        self.halvings += 1
+        return self._halve(old, old_eta, 0.5 * (old + delta), 0.5 * (old_eta + eta_lin),
+                           phi, lam, shifted)
 
     def penalized_deviance(self, delta: Array, eta_lin: Array, phi: Array, lam: Array) -> float:
         """The penalized deviance sum w d(y, mu) / phi + sum d(psi, u) / lambda at
@@ -278,17 +322,19 @@ class PenalizedIRLS:
         new_eta: Array,
         phi: Array,
         lam: Array,
-        guarded: bool,
         shifted: bool,
     ) -> tuple[Array, Array]:
         """The IWLS step from ``old`` to ``new``, halved towards ``old`` while it gives
-        non-finite weights or deviance, and once ``guarded`` (a step of this solve
-        has been halved) while it increases the penalized deviance (but for a ``shifted``
-        step, which solves another system).  From a start deep
-        in the tail of a random family (v = -20 under a log link) the full step
-        overshoots to u = inf; the halved, then descending, steps bring it in.  A fit
-        whose steps stay finite is never guarded: its steps are the plain IWLS steps
-        (Newton's in v for a non-canonical random link, :meth:`solve`).
+        non-finite weights or deviance or (but for a ``shifted`` step, which solves
+        another system) increases the penalized deviance.
+
+        A step is halved ("guarded") from the first step of a solve whose weights were
+        not finite (checked where they are formed, :meth:`solve`) to the end of that
+        solve.  From a start deep in the tail of a random family (v = -20 under a log
+        link) the full step overshoots to u = inf; the halved, then descending, steps
+        bring it in.  A fit whose steps stay finite is never guarded: its steps are the
+        plain IWLS steps (Newton's in v for a non-canonical random link, :meth:`solve`),
+        and no penalized deviance is formed.
 
         Raises
         ------
@@ -299,13 +345,12 @@ class PenalizedIRLS:
         for _ in range(MAX_HALVINGS):
             after = self.penalized_deviance(new, new_eta, phi, lam)
             if np.isfinite(after):
-                if not guarded or shifted:
+                if shifted:
                     return new, new_eta
                 if before is None:
                     before = self.penalized_deviance(old, old_eta, phi, lam)
                 if after <= before + 1e-10 * abs(before):
                     return new, new_eta
-            guarded = True
             self.halvings += 1
             new, new_eta = 0.5 * (old + new), 0.5 * (old_eta + new_eta)
         raise Divergence(
