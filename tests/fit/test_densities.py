@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from hglm.fit.densities import ResponseDensity, random_curvature
 from hglm.fit.likelihood import conditional_loglik, random_loglik
 from hglm.spec import Beta, Binomial, Gamma, Gaussian, InverseGamma, InverseGaussian, Poisson
+from hglm.spec.families import response_family
 
 RESPONSES = [
     (Binomial, "logit"), (Binomial, "probit"), (Binomial, "cloglog"),
@@ -57,6 +59,7 @@ def test_score_curvature_and_its_derivative_are_those_of_the_log_density(family_
                                atol=1e-8)
     np.testing.assert_allclose(d.dcurvature, (up.curvature - down.curvature) / (2 * h),
                                rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(density.score(eta, phi), d.score, rtol=1e-14)
 
 
 @pytest.mark.parametrize(("family_class", "link"), RESPONSES)
@@ -116,3 +119,15 @@ def test_random_curvature_is_minus_the_second_derivative(family_class, link, v):
             return random_loglik(np.array([t]), family, lam[j : j + 1])
         fd = -(logf(v[j] + h) - 2.0 * logf(v[j]) + logf(v[j] - h)) / h**2
         assert r[j] == pytest.approx(fd, rel=1e-5)
+
+
+@pytest.mark.parametrize("trials", [1, 7])
+def test_binomial_loglik_is_the_sum_of_binomial_log_probabilities(trials):
+    """log C(n, k) + k log mu + (n - k) log(1 - mu), summed: scipy's binom.logpmf."""
+    rng = np.random.default_rng(3)
+    n = rng.integers(1, trials + 1, 200).astype(float)
+    mu = rng.uniform(1e-15, 1.0 - 1e-15, 200)
+    y = rng.binomial(n.astype(int), 0.4) / n
+    expected = np.sum(stats.binom.logpmf(np.round(n * y), n, mu))
+    got = conditional_loglik(y, mu, response_family("binomial"), np.ones(200), n)
+    assert got == pytest.approx(expected, rel=1e-13)

@@ -309,22 +309,3 @@ def test_known_precision_term_equals_the_dense_covariance_fit(family, nagq, reml
                                rtol=1e-4)
     np.testing.assert_allclose(by_precision.v,
                                np.linalg.cholesky(A) @ by_factor.v, rtol=1e-5, atol=1e-7)
-
-
-def test_a_parameter_put_at_its_floor_is_released_when_the_optimum_is_inside(monkeypatch):
-    """Every sd moving down tried at its floor (TO_BOUND_THETA huge): from a start far
-    above the optimum a diagonal of Lambda is put at its floor, the probe there finds
-    the objective falling upward and releases it, and the fit is the default one."""
-    pb = vector_problem("binomial", seed=4, n=400, m=20)
-    start = {"theta": [8.0, 0.0, 8.0]}
-    default = fit_glmm(pb, start=start)
-    monkeypatch.setattr(glmm_module, "TO_BOUND_THETA", 1e3)
-    probes = []
-    probe = glmm_module._probe
-    monkeypatch.setattr(glmm_module, "_probe",
-                        lambda dev, x: probes.append(probe(dev, x)) or probes[-1])
-    forced = fit_glmm(pb, start=start)
-    assert any(p is not None for p in probes)
-    assert not default.singular and not forced.singular
-    assert forced.objective == pytest.approx(default.objective, abs=1e-7)
-    np.testing.assert_allclose(forced.theta, default.theta, rtol=1e-4)

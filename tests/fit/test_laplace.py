@@ -198,3 +198,38 @@ def test_a_lone_vector_terms_gradient_is_analytic_at_a_singular_lambda(kind, dia
     np.testing.assert_allclose(g[columns], value_gradient(dev.objective, x)[columns],
                                rtol=1e-5, atol=1e-7)
     assert np.all(g[:3][~moving] == 0.0)
+
+
+@pytest.mark.parametrize(("family", "link", "levels", "disp_model"), [
+    ("binomial", "logit", (9, 5), False), ("poisson", "log", (9,), False),
+    ("Gamma", "log", (9,), True),
+])
+def test_difference_gradient_is_the_gradient_at_the_solved_mode(family, link, levels,
+                                                                disp_model):
+    """A difference step's gradient at the mode predicted from the base's (no IWLS) is the
+    gradient at the IWLS mode to the IWLS's own accuracy, in the sds and beta; a step in
+    the dispersion parameters takes the IWLS mode."""
+    pb = glmm_problem(family, link, seed=6, levels=levels, disp_model=disp_model)
+    dev = LaplaceDeviance(pb, "ML")
+    par = dev.params
+    base = par.pack(np.linspace(0.5, 0.9, par.n_terms), np.array([0.25, 0.45]),
+                    np.linspace(-1.0, 0.3, par.n_disp))
+    dev.gradient(base)
+    solved = LaplaceDeviance(pb, "ML", dev.density)
+    for j in range(base.shape[0]):
+        x = base.copy()
+        x[j] += 1e-4 * max(abs(x[j]), 0.1)
+        steps_before = dev.modes.n_steps
+        near = dev.difference_gradient(x, base)
+        in_dispersion = j >= par.disp_slice.start
+        assert (dev.modes.n_steps > steps_before) == in_dispersion
+        np.testing.assert_allclose(near, solved.gradient(x), rtol=1e-9, atol=1e-9)
+
+
+def test_difference_gradient_of_other_kinds_is_the_gradient():
+    pb = glmm_problem("binomial", "logit", seed=6, levels=(9,))
+    dev = LaplaceDeviance(pb, "nAGQ0")
+    x = dev.params.pack(np.array([0.6]), None, None)
+    base = x.copy()
+    x[0] += 1e-4
+    np.testing.assert_array_equal(dev.difference_gradient(x, base), dev.gradient(x))

@@ -138,6 +138,11 @@ class ResponseDensity:
             return a * mu_eta**2 / self.family.variance(mu)
         return self._observed_curvature(mu, mu_eta, a)
 
+    def score(self, eta: Array, phi: Array) -> Array:
+        """d log f(y | eta) / d eta at ``eta`` (offset included)."""
+        mu, mu_eta = self.mean(eta)
+        return self.weights / phi * (self.y - mu) * (mu_eta / self.family.variance(mu))
+
     def derivatives(self, eta: Array, phi: Array) -> ResponseDerivatives:
         """The mean, score, observed curvature and its derivative at ``eta`` (offset
         included)."""

@@ -12,14 +12,8 @@ the gradient in the few variance and dispersion coordinates the Laplace deviance
 minimised over (log sd, beta, gamma) in a few steps (p1l, 100,000 rows: 11 evaluations
 and 18 IRLS steps in all, the standard errors' Hessian included).  For
 nAGQ > 1 the quadrature deviance (:mod:`.agq`) is then minimised from the Laplace optimum,
-with its Hessian as the start.  Each stage is the quasi-Newton method of :mod:`.newton`,
-on the analytic gradient where the random effects are Gaussian and on differences of
-values otherwise.  A term whose theta ends below lme4's singularity tolerance is set to 0
-when that does not raise the objective (its optimum is then the boundary, which the log
-scale only approaches, by steps of about -1/2: a log sd moving down below TO_BOUND_THETA
-is tried at its floor in each step, and one that ends there while the gradient at
-PROBE_THETA says the objective falls upward is released and minimised again; sleepstudy's
-binomial slopes: 35 iterations of nAGQ = 0 to 16).
+with its Hessian as the start.  Each stage is :func:`.glmm_stage.minimize_stage`
+(quasi-Newton with the boundary's rules).
 
 The fixed effects' covariance is glmer's: twice the inverse Hessian of the deviance in
 all the parameters, restricted to beta (singular terms left out), the Hessian by
@@ -40,27 +34,17 @@ from ..engine import inverse_diag_blocks, single_thread
 from ..spec import Problem, integer_counts
 from .agq import QuadratureDeviance, check_quadrature
 from .diagnostics import ConvergenceWarning
-from .differences import gradient_hessian, value_gradient, value_hessian
+from .differences import gradient_hessian, value_hessian
 from .glmm_result import GLMMFit, beta_covariance, theta_scale
+from .glmm_stage import TOL, deviance_gradient, minimize_stage, to_boundary
 from .laplace import LaplaceDeviance, LaplaceState
-from .newton import ROUNDING, Minimum, minimize_newton
+from .newton import Minimum
 from .theta import SINGULAR_TOL, check_vector_terms, effects_scale, effects_variances
 
 Array = np.ndarray
 
-# Newton decrement (in -2 log-likelihood) at which a stage has converged
-TOL = 1e-9
-# the largest move in one step of a log sd or log dispersion (a factor of e^3 = 20), and
-# of the linear predictor through one fixed effect: further out the IRLS of the mode may
-# not converge (it has no step-halving)
-MAX_LOG_STEP = 3.0
-MAX_ETA_STEP = 2.0
 # the factors of the starting theta tried in turn
 STARTING_SHRINK = (1.0, 0.1, 0.01)
-# a log sd or log diagonal of Lambda moving down below this theta is tried at its floor
-TO_BOUND_THETA = 5e-2
-# a parameter that ends at its floor is probed at this theta (module docstring)
-PROBE_THETA = 1e-3
 RANDOM_FAMILIES = ("gaussian", "Gamma", "Beta", "inverse.gamma")
 
 
@@ -158,82 +142,6 @@ def _starting_state(joint: LaplaceDeviance, theta: Array, gamma: Array,
         "starting values (start={'theta': ...}) or a link whose domain is unbounded")
 
 
-def deviance_gradient(dev) -> Callable[[Array], Array]:
-    """The gradient of a deviance: analytic, or central differences of its values."""
-    if getattr(dev, "analytic_gradient", False):
-        return dev.gradient
-    return partial(value_gradient, dev.objective)
-
-
-def _minimize(dev, x0: Array, tol: float, maxiter: int,
-              hessian: Array | None = None) -> Minimum:
-    """One stage: quasi-Newton on the deviance's gradient, from ``hessian`` (by default
-    differences of the gradient, or second differences of values), moving the log sds and
-    log dispersions by at most MAX_LOG_STEP a step and the linear predictor through each
-    fixed effect by at most MAX_ETA_STEP, a log sd moving down below TO_BOUND_THETA tried
-    at its floor; a parameter that ends at its floor while the objective falls from there
-    (at PROBE_THETA) is minimised again from that probe without the floor's trials."""
-    gradient = deviance_gradient(dev)
-    if hessian is None and not getattr(dev, "analytic_gradient", False):
-        hessian = value_hessian(dev.objective, x0)
-    par, max_step = dev.params, step_limits(dev)
-    res = minimize_newton(dev.objective, gradient, x0, tol, maxiter, hessian, max_step,
-                          partial(_bound_trial, dev))
-    probe = _probe(dev, res.x)
-    if probe is None or not np.any(gradient(probe)[par.sd_slice][par.at_floor(res.x)] < 0):
-        return res
-    return minimize_newton(dev.objective, gradient, probe, tol, maxiter, res.hessian, max_step)
-
-
-def step_limits(dev) -> Array:
-    """The largest move of each coordinate of x in one quasi-Newton step: MAX_LOG_STEP for
-    the log sds and log dispersions, MAX_ETA_STEP of the linear predictor through each
-    fixed effect."""
-    par = dev.params
-    max_step = np.full(par.size, MAX_LOG_STEP)
-    if par.n_beta:
-        scale = np.max(np.abs(dev.pb.X), axis=0)
-        max_step[par.beta_slice] = MAX_ETA_STEP / np.where(scale > 0, scale, 1.0)
-    return max_step
-
-
-def _bound_trial(dev, x: Array, xn: Array) -> Array | None:
-    """``xn`` with its log sds that move down from ``x`` to a theta below TO_BOUND_THETA
-    at their floor (:func:`.newton.minimize_newton`'s ``to_bound``), or None."""
-    par, sd = dev.params, dev.params.sd_slice
-    theta = par.covariance(xn) / np.sqrt(theta_scale(dev.pb, par, xn))
-    near = (par.log_scale & (xn[sd] < x[sd]) & (theta < TO_BOUND_THETA)
-            & ~par.at_floor(xn))
-    return par.to_floor(xn, near) if np.any(near) else None
-
-
-def _probe(dev, x: Array) -> Array | None:
-    """``x`` with its parameters at their floor at theta = PROBE_THETA, or None."""
-    par = dev.params
-    low = par.at_floor(x)
-    if not np.any(low):
-        return None
-    out = x.copy()
-    log_theta = np.log(PROBE_THETA * np.sqrt(theta_scale(dev.pb, par, x)))
-    out[par.sd_slice] = np.where(low, log_theta, x[par.sd_slice])
-    return out
-
-
-def _to_boundary(dev, res: Minimum) -> Minimum:
-    """``res`` with the sds (and diagonals of Lambda) whose theta is below SINGULAR_TOL at
-    their floor, when the objective is not higher there (module docstring)."""
-    par = dev.params
-    theta = par.covariance(res.x) / np.sqrt(theta_scale(dev.pb, par, res.x))
-    small = par.log_scale & (theta < SINGULAR_TOL)
-    if not np.any(small) or np.all(par.at_floor(res.x)[small]):
-        return res
-    x = par.to_floor(res.x, small)
-    f = dev.objective(x)
-    if f > res.fun + ROUNDING * max(1.0, abs(res.fun)):
-        return res
-    return Minimum(x, f, res.grad, res.hessian, res.n_iter, res.converged, res.message)
-
-
 def fit_glmm(problem: Problem, nAGQ: int = 1, reml: bool = False,
              start: Mapping | None = None, maxiter: int = 100) -> GLMMFit:
     """Fit a GLMM by maximum likelihood (Laplace, adaptive quadrature, nAGQ = 0) or by
@@ -302,30 +210,30 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
     joint = make("REML" if reml else "nAGQ0", None)
     x0 = _start(joint, start)
     if reml or nAGQ == 0:
-        res = _to_boundary(joint, _minimize(joint, x0, TOL, maxiter))
+        res = to_boundary(joint, minimize_stage(joint, x0, TOL, maxiter))
         return _result(problem, joint, joint, res, None, nAGQ, reml, [joint])
     laplace = make("ML", joint.density)
     if laplace.params.vector_entries.size:
         # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
         # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
-        x0 = _minimize(joint, x0, TOL, maxiter).x
+        x0 = minimize_stage(joint, x0, TOL, maxiter).x
     st0 = joint.state(x0)
     laplace.modes.start_at(st0.mode)
     beta0 = st0.mode.delta[: problem.X.shape[1]]
     x = laplace.params.pack(joint.params.covariance(x0), beta0, joint.params.gamma(x0))
-    res = _minimize(laplace, x, TOL, maxiter, _laplace_start_hessian(joint, x0, laplace, x))
+    res = minimize_stage(laplace, x, TOL, maxiter, _laplace_start_hessian(joint, x0, laplace, x))
     devs = [joint, laplace]
     dev = laplace
     if nAGQ > 1:
-        H = gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
+        H = _gradient_differences(laplace, res.x)
         dev = QuadratureDeviance(problem, nAGQ, joint.density)
-        res = _minimize(dev, res.x, TOL, maxiter, H)
+        res = minimize_stage(dev, res.x, TOL, maxiter, H)
         devs.append(dev)
-    res = _to_boundary(dev, res)
+    res = to_boundary(dev, res)
 
     def hessian() -> Array:
         if laplace.analytic_gradient and nAGQ == 1:
-            return gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
+            return _gradient_differences(laplace, res.x)
         return value_hessian(dev.objective, res.x)
 
     return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs)
@@ -338,10 +246,20 @@ def _laplace_start_hessian(joint: LaplaceDeviance, x0: Array, laplace: LaplaceDe
     the fixed effects' covariance at the joint mode of ``x0`` (the Laplace deviance's
     Hessian in beta less the curvature of log|D|)."""
     params = laplace.params
-    gradient = deviance_gradient(laplace)
-    H = gradient_hessian(gradient, x, gradient(x), np.r_[params.sd_slice, params.disp_slice])
+    H = _gradient_differences(laplace, x, np.r_[params.sd_slice, params.disp_slice])
     H[params.beta_slice, params.beta_slice] = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
     return H
+
+
+def _gradient_differences(dev, x: Array, columns: Array | None = None) -> Array:
+    """The Hessian of ``dev`` at ``x`` by differences of its gradient (analytic, or by
+    differences of values), in ``columns`` (default all); an analytic gradient at the
+    modes predicted from x's where ``dev`` has
+    :meth:`~.laplace.LaplaceDeviance.difference_gradient`."""
+    gradient = deviance_gradient(dev)
+    near = getattr(dev, "difference_gradient", None)
+    step = partial(near, base=x) if near is not None and dev.analytic_gradient else gradient
+    return gradient_hessian(step, x, gradient(x), columns)
 
 
 def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
