@@ -10,7 +10,9 @@ nearly twice the inverse curvature at that mode (with a vector-valued term, at t
 nAGQ = 0 optimum, as glmer's stage 2), and with that Hessian and differences of
 the gradient in the few variance and dispersion coordinates the Laplace deviance is
 minimised over (log sd, beta, gamma) in a few steps (p1l, 100,000 rows: 11 evaluations
-and 18 IRLS steps in all, the standard errors' Hessian included).  For
+and 13 IRLS steps in all, the standard errors' Hessian included: the gradients of a
+difference Hessian are taken at predicted modes, without IRLS,
+:meth:`.laplace.LaplaceDeviance.difference_gradient`).  For
 nAGQ > 1 the quadrature deviance (:mod:`.agq`) is then minimised from the Laplace optimum,
 with its Hessian as the start.  Each stage is :func:`.glmm_stage.minimize_stage`
 (quasi-Newton with the boundary's rules).
