@@ -16,8 +16,10 @@ no n x n or (n+q) x (n+q) matrix is ever formed.
 
 The weighted products F0 = R'W1R, D0 and E are linear in the observation weights: when
 these change by a common factor only (a Gaussian response whose dispersion changed) the
-previous products are scaled instead of formed again, and E' diag(d) E comes from E's
-stored pair products (:mod:`.pair_products`, for an indicator A).
+previous products are scaled instead of formed again, and E' diag(d) E comes, for an
+indicator A, from the Gram matrices of the groups of A's levels with equal weight sums
+(:mod:`.grouped_gram`: few groups, as in a balanced design) or else from E's stored pair
+products (:mod:`.pair_products`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from scipy import sparse
 from .augmented_factor import AugmentedFactor
 from .augmented_structure import AugmentedStructure
 from .blocks import Block
+from .grouped_gram import GroupedGram
 from .level_blocks import LevelBlocks
 from .pair_products import Cross, PairProducts, subtract_from
 
@@ -39,7 +42,8 @@ Array = np.ndarray
 @dataclass
 class _Products:
     """The weighted products of :meth:`AugmentedSystem.weighted_products` at weights w;
-    ``pairs``: their E's :class:`PairProducts` (False: too many pairs); ``F0`` is kept
+    ``stored``: their E's :class:`GroupedGram` or :class:`PairProducts` (False: neither
+    within its budget); ``F0`` is kept
     only under ``scaled_weights``, as a sparse matrix (R'W1R of crossed indicators is
     mostly zeros; dense it took 10 MB at InstEval's order), else None (weights that
     change freely are rarely proportional)."""
@@ -48,7 +52,7 @@ class _Products:
     F0: sparse.csr_matrix | None
     D0: LevelBlocks | None
     E: Cross | None
-    pairs: PairProducts | None | bool = None
+    stored: GroupedGram | PairProducts | None | bool = None
 
 
 def _proportion(w: Array, w_old: Array) -> float | None:
@@ -96,7 +100,7 @@ class AugmentedSystem(AugmentedStructure):
         complement.  With pair products the trace comes from E's row forms, one pass over
         the pairs that the leverages need anyway (a second column in the Schur
         complement's pass cost p2s's EQL fit 13% of its time and 4 MB of fresh memory a
-        round)."""
+        round); with grouped Gram matrices, their inner products with S^{-1}."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
         F, D0, E, scale = self.weighted_products(w1)
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
@@ -104,10 +108,15 @@ class AugmentedSystem(AugmentedStructure):
             return AugmentedFactor(self, None, None, F)
         D = D0.plus_diagonal(w2_user[self.perm_a])
         D_inv, logdet_d = D.invert()
-        pairs = self._pair_products(scale)
+        stored = self._stored_products(scale)
         c = None if trace_weights is None else trace_weights[self.perm_a - self.p]
+        pairs = stored if isinstance(stored, PairProducts) else None
+        grouped = stored if isinstance(stored, GroupedGram) else None
+        values = None if grouped is None else grouped.group_values(D_inv.diagonal())
         G = None  # E' D^{-1} diag(c) D^{-1} E, formed in the same pass as the Schur complement
-        if pairs is not None:
+        if values is not None:
+            grouped.subtract_gram(F, values)
+        elif pairs is not None:
             pairs.subtract_gram(F, D_inv.diagonal())
         elif c is None or not sparse.issparse(E):
             subtract_from(F, D_inv.gram_of(E))
@@ -116,22 +125,32 @@ class AugmentedSystem(AugmentedStructure):
             subtract_from(F, H)
         trace_gram = None if G is None else (c, G)
         return AugmentedFactor(self, D_inv, E, F, logdet_d, trace_gram=trace_gram,
-                               pairs=pairs)
+                               pairs=pairs, grouped=grouped)
 
-    def _pair_products(self, scale: float | None) -> PairProducts | None:
-        """The pair products of E = scale times the stored sparse E (scale None: the
-        stored one) under ``scaled_weights`` and an indicator A (D diagonal), where every
-        factorization reuses E (built at the first); None otherwise, when E is dense or
-        when its pairs exceed :meth:`PairProducts.within_budget`."""
+    def _stored_products(self, scale: float | None) -> GroupedGram | PairProducts | None:
+        """The grouped Gram matrices or else the pair products of E = scale times the
+        stored sparse E (scale None: the stored one) under ``scaled_weights`` and an
+        indicator A (D diagonal), where every factorization reuses E (built at the
+        first); None otherwise, when E is dense or when neither is within its budget
+        (:meth:`GroupedGram.fits`, :meth:`PairProducts.within_budget`)."""
         if not self.scaled_weights or self.a_size > 1:
             return None
         prod = self._products
-        if prod.pairs is None and sparse.issparse(prod.E):
-            fits = PairProducts.within_budget(prod.E, self.n)
-            prod.pairs = PairProducts(prod.E) if fits else False
-        if not prod.pairs:
+        if prod.stored is None and sparse.issparse(prod.E):
+            prod.stored = self._store(prod)
+        if not prod.stored:
             return None
-        return prod.pairs if scale is None else prod.pairs.scaled(scale)
+        return prod.stored if scale is None else prod.stored.scaled(scale)
+
+    def _store(self, prod: _Products) -> GroupedGram | PairProducts | bool:
+        """The grouped Gram matrices of ``prod.E`` when within their budget, else its pair
+        products when within theirs, else False."""
+        keys = prod.D0.diagonal()
+        if GroupedGram.fits(keys, self.m, PairProducts.count(prod.E)):
+            return GroupedGram(prod.E, keys)
+        if PairProducts.within_budget(prod.E, self.n):
+            return PairProducts(prod.E)
+        return False
 
     def keep_products(self, w1: Array, F0: Array, D0: LevelBlocks | None,
                       E: Cross | None) -> None:

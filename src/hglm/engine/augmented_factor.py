@@ -17,9 +17,10 @@ from scipy import linalg, sparse
 from ._blas import cholesky_solve, inverse_threads, lapack_threads
 from .augmented_structure import AugmentedStructure, row_chunks
 from .factor import NotPositiveDefiniteError
+from .grouped_gram import GroupedGram
 from .level_blocks import LevelBlocks
 from .pair_products import Cross, Gram, PairProducts, frobenius
-from .schur_products import level_forms_and_cross, symmetrize_lower
+from .schur_products import level_forms_and_cross, row_forms, symmetrize_lower
 
 Array = np.ndarray
 
@@ -55,6 +56,7 @@ class AugmentedFactor:
     logdet_d: float = 0.0
     trace_gram: tuple[Array, Gram] | None = None
     pairs: PairProducts | None = None
+    grouped: GroupedGram | None = None
     _chol: Array | None = field(init=False, repr=False)
     _chol_diagonal: Array = field(init=False, repr=False)
 
@@ -137,6 +139,9 @@ class AugmentedFactor:
         q = self.system.a_size
         if self.pairs is not None:
             return LevelBlocks(self.pairs.row_forms(self.s_inverse)[:, None, None])
+        if self.grouped is not None:  # an indicator A
+            cols, vals = self._e_padded
+            return LevelBlocks(row_forms(cols, vals, self.s_inverse)[:, None, None])
         if self._multiplies:
             return LevelBlocks(self._e_sinv_products[0])
         out = np.empty((self.E.shape[0] // q, q, q))
@@ -219,11 +224,16 @@ class AugmentedFactor:
     def _trace_term(self, c: Array) -> float:
         """tr(S^{-1} E' B diag(c) B E) with B = D^{-1}: from the product formed with S when
         it was for these weights (``trace_gram``, any symmetric split of its off-diagonal
-        entries), from the per-level blocks of E S^{-1} E' with the pair products, or by
+        entries), from the grouped Gram matrices when the weights are constant within their groups,
+        from the per-level blocks of E S^{-1} E' with the pair products, or by
         its own product."""
         if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
             return frobenius(self.s_inverse, self.trace_gram[1])
         weights = self.D_inv.scale_diagonal(c)
+        if self.grouped is not None:
+            values = self.grouped.group_values(weights.diagonal())
+            if values is not None:
+                return self.grouped.frobenius(self.s_inverse, values)
         if self.pairs is not None:
             return float(np.sum(weights.blocks * self._e_sinv_e.blocks))
         return frobenius(self.s_inverse, weights.gram_of(self.E))

@@ -17,6 +17,7 @@ Array = np.ndarray
 
 SYMMETRIZE_ROWS = 64  # rows of the upper triangle filled at a time
 E_SINV_BAND_ELEMENTS = 1_000_000  # entries of E S^{-1} formed at a time (8 MB)
+GATHER_ELEMENTS = 131_072  # entries of S^{-1} gathered at a time (1 MB)
 
 
 def symmetrize_lower(T: Array) -> Array:
@@ -88,3 +89,19 @@ def _row_dots(E: Cross, Y: Array) -> Array:
     if sparse.issparse(E):
         return np.asarray(E.multiply(Y).sum(axis=1)).ravel()
     return np.einsum("ij,ij->i", E, Y)
+
+
+def row_forms(cols: Array, vals: Array, M: Array) -> Array:
+    """e_a' M e_a for every row e_a of a sparse matrix given by its padded rows
+    (``cols``, ``vals``: rows x width, padded with zero values) and a symmetric M: M
+    gathered on each row's pattern from its flattened memory, a few rows at a time (at
+    most GATHER_ELEMENTS entries: 1 MB, where a band of E S^{-1} took 8 MB)."""
+    m, width = M.shape[0], cols.shape[1]
+    flat = M.ravel(order="K")  # no copy for a contiguous M; M symmetric
+    out = np.empty(cols.shape[0])
+    step = max(1, GATHER_ELEMENTS // (width * width))
+    for start in range(0, cols.shape[0], step):
+        c, v = cols[start : start + step], vals[start : start + step]
+        gathered = np.take(flat, c[:, :, None] * m + c[:, None, :])
+        out[start : start + step] = np.einsum("ik,ikl,il->i", v, gathered, v)
+    return out
