@@ -46,7 +46,7 @@ def test_a_new_mode_starts_from_the_prediction(inner_beta):
     finder.solve(beta, phi, np.full(30, 0.5))
     last = finder._last.copy()
     beta = None if inner_beta else np.array([0.32, 0.47])
-    predicted = finder._starts(beta, np.full(30, 0.55))[0]
+    predicted = next(finder._starts(beta, np.full(30, 0.55)))
     new = finder.solve(beta, phi, np.full(30, 0.55)).delta[0 if inner_beta else 2 :]
     assert np.linalg.norm(predicted - new) < 0.05 * np.linalg.norm(last - new)
 
@@ -81,3 +81,16 @@ def test_carried_effects_keep_the_linear_predictor_at_a_new_lambda():
             np.testing.assert_allclose(eta, mode.eta, rtol=1e-12, atol=1e-12)
         modes.append(finder.solve(beta, np.ones(120), lam).eta)
     np.testing.assert_allclose(modes[1], modes[0], rtol=1e-9, atol=1e-10)
+
+
+def test_the_cold_start_is_formed_only_when_asked_for(monkeypatch):
+    """A finder started at another finder's mode never forms its cold start."""
+    pb = glmm_problem("binomial", "logit", seed=3, levels=(30,), n=600)
+    joint = ModeFinder(pb, inner_beta=True)
+    mode = joint.solve(None, np.ones(pb.y.shape[0]), np.full(30, 0.5))
+    calls = []
+    monkeypatch.setattr(ModeFinder, "cold_start", lambda self: calls.append(1))
+    finder = ModeFinder(pb, inner_beta=False)
+    finder.start_at(mode)
+    finder.solve(mode.delta[:2], np.ones(pb.y.shape[0]), np.full(30, 0.5))
+    assert not calls

@@ -13,6 +13,8 @@ otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -81,8 +83,7 @@ class ModeFinder:
         self.curvature = None if density is None or canonical else density.curvature
         self.tol = MODE_TOL_CANONICAL if canonical else MODE_TOL
         self.n_steps = 0
-        self._start = self.cold_start()
-        self._last = self._start
+        self._last: Array | None = None  # None: at the cold start
         self._last_fit: tuple[Array | None, Array, object, Array] | None = None
 
     def _system(self, blocks: list) -> System:
@@ -98,7 +99,7 @@ class ModeFinder:
         Lambda_new^+ Lambda_old keeps the linear predictor where the last mode left it)."""
         self.system = self._system(blocks)
         self._last_fit = None
-        if carry is None or not any(c is not None for c in carry):
+        if carry is None or not any(c is not None for c in carry) or self._last is None:
             return
         last = self._last.copy()
         shift = self._last.shape[0] - self.q
@@ -163,17 +164,31 @@ class ModeFinder:
         delta = sol.delta if self.inner_beta else np.concatenate([beta, sol.delta])
         return Mode(delta, sol.eta + pirls.offset)
 
-    def _starts(self, beta: Array | None, lam: Array) -> list[Array]:
+    def _starts(self, beta: Array | None, lam: Array) -> Iterator[Array]:
         """Where the IWLS starts, in turn: the predicted mode (class notes), the last mode,
-        the cold start (when it is not the last)."""
-        starts = [self._last] if self._last is self._start else [self._last, self._start]
+        the cold start (formed only when asked for)."""
+        if self._last is None:
+            yield self._cold_start
+            return
+        prediction = self._prediction(beta, lam)
+        if prediction is not None:
+            yield prediction
+        yield self._last
+        yield self._cold_start
+
+    @cached_property
+    def _cold_start(self) -> Array:
+        return self.cold_start()
+
+    def _prediction(self, beta: Array | None, lam: Array) -> Array | None:
+        """The mode predicted from the last one to first order (class notes), or None."""
         if not self.predict or self._last_fit is None:
-            return starts
+            return None
         beta_old, lam_old, factor, w1 = self._last_fit
         if np.any(np.abs(np.log(lam / lam_old)) > PREDICT_WITHIN):
-            return starts
+            return None
         n_fixed = self._last.shape[0] - self.q
         moved = -(1.0 / lam - 1.0 / lam_old) * self._last[n_fixed:]
         if not self.inner_beta:
             moved -= self.system.z_rmatvec(w1 * (self.pb.X @ (beta - beta_old)))
-        return [self._last + factor.solve(np.concatenate([np.zeros(n_fixed), moved]))] + starts
+        return self._last + factor.solve(np.concatenate([np.zeros(n_fixed), moved]))

@@ -200,9 +200,10 @@ class LaplaceDeviance(KeptStates):
             return LaplaceState(x, np.inf)
 
     def _state_at_mode(self, x: Array, mode: Mode, phi: Array, lam: Array,
-                       lam_eff: Array) -> LaplaceState:
+                       lam_eff: Array, objective: bool = True) -> LaplaceState:
         """The objective and its pieces at ``x`` whose mode is ``mode`` (infinite at the
-        edge of a bounded link's domain).
+        edge of a bounded link's domain); without ``objective``, the pieces alone (the
+        objective nan where they are finite: a state for its gradient, never kept).
 
         Raises
         ------
@@ -213,6 +214,10 @@ class LaplaceDeviance(KeptStates):
         v = mode.delta[self.modes.p :]
         r = self._random_curvature(v, lam_eff)
         factor = self.inner.factorize(deriv.curvature, r)
+        if not objective:
+            finite = all(np.all(np.isfinite(a)) for a in deriv)
+            return LaplaceState(x, np.nan if finite else np.inf, mode, phi, lam, deriv, r,
+                                factor)
         if self.kind == "REML":
             logdet, dim = factor.logdet(), self.inner.p + self.inner.q
         else:
@@ -240,10 +245,10 @@ class LaplaceDeviance(KeptStates):
         lam_eff = par.lam_effects(lam)
         try:
             near = self._state_at_mode(x, self._near_mode(st, x, lam_eff), st.phi, lam,
-                                       lam_eff)
+                                       lam_eff, objective=False)
         except NotPositiveDefiniteError:
             return self.gradient(x)
-        if not np.isfinite(near.objective):
+        if np.isinf(near.objective):
             return self.gradient(x)
         return self._gradient(near, near.deriv)
 
