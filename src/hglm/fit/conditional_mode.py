@@ -132,10 +132,14 @@ class ModeFinder:
             beta0 = np.linalg.lstsq(pb.X, central - pb.offset, rcond=None)[0]
         return np.concatenate([beta0, v0])
 
-    def start_at(self, mode: Mode) -> None:
-        """Start the next IWLS at ``mode`` (another finder's, of the same problem)."""
+    def start_at(self, mode: Mode, fit: tuple[Array | None, Array, object, Array] | None = None
+                 ) -> None:
+        """Start the next IWLS at ``mode`` (another finder's, of the same problem); with
+        ``fit`` = (beta, lambda, factor, W): the mode is this finder's at beta and lambda,
+        and the next one is predicted from it with the factor of T'WT + R at W (as after
+        :meth:`solve`)."""
         self._last = mode.delta if self.inner_beta else mode.delta[self.p :]
-        self._last_fit = None
+        self._last_fit = fit
 
     def solve(self, beta: Array | None, phi: Array, lam: Array) -> Mode:
         """The mode at fixed effects ``beta`` (ignored when inner), observation dispersions

@@ -220,9 +220,9 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
         # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
         x0 = minimize_stage(joint, x0, TOL, maxiter).x
     st0 = joint.state(x0)
-    laplace.modes.start_at(st0.mode)
     beta0 = st0.mode.delta[: problem.X.shape[1]]
     x = laplace.params.pack(joint.params.covariance(x0), beta0, joint.params.gamma(x0))
+    laplace.start_at(x, st0.mode)
     res = minimize_stage(laplace, x, TOL, maxiter, _laplace_start_hessian(joint, x0, laplace, x))
     devs = [joint, laplace]
     dev = laplace

@@ -230,6 +230,24 @@ class LaplaceDeviance(KeptStates):
         # not, and nAGQ = 0's needs a factorization of the joint system
         return LaplaceState(x, float(objective), mode, phi, lam, deriv, r, factor)
 
+    def start_at(self, x: Array, mode: Mode) -> None:
+        """Keep the state at ``x`` whose mode is known to be ``mode`` (the joint mode at
+        x's variances and fixed effects: the mode of h in v at those fixed effects), with
+        no IWLS, and predict the next modes from it."""
+        par = self.params
+        lam, phi = par.lam(x), par.phi(x)
+        lam_eff = par.lam_effects(lam)
+        self._at(x)
+        self.modes.start_at(mode)
+        try:
+            st = self._state_at_mode(np.array(x, dtype=float), mode, phi, lam, lam_eff)
+        except NotPositiveDefiniteError:
+            return
+        if np.isfinite(st.objective) and self.inner is self.modes.system:
+            self.n_eval += 1
+            self.keep(st)
+            self.modes.start_at(mode, (par.beta(x), lam_eff, st.factor, st.deriv.curvature))
+
     def difference_gradient(self, x: Array, base: Array) -> Array:
         """The gradient at ``x``, a difference step from ``base`` (a difference Hessian's
         column), at the mode predicted from base's, without IWLS (:meth:`_near_mode`).

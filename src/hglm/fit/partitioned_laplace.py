@@ -121,6 +121,12 @@ class PartitionedLaplaceDeviance(KeptStates):
         """The gradient is analytic for "ML" (the nAGQ0 stage needs only values)."""
         return self.kind == "ML"
 
+    def start_at(self, x: Array, mode: PartitionedMode) -> None:
+        """Start the next IWLS at ``mode`` (the joint mode at x's variances and fixed
+        effects), as :meth:`.laplace.LaplaceDeviance.start_at`; the state at x is then
+        solved from there (one IWLS pass confirms it)."""
+        self.modes.start_at(mode)
+
     def term_order(self, x_b: Array, v_a: Array) -> Array:
         """v in the model's order of the terms from x_B and A's effects."""
         md = self.model
