@@ -11,6 +11,7 @@ from hglm.fit.theta import (
     check_vector_terms,
     effects_scale,
     effects_variances,
+    factors_key,
     inverse_trace,
     level_trace,
 )
@@ -92,3 +93,11 @@ def test_refuses_vector_terms_with_what_is_not_supported():
     pb.blocks[0] = Grouped(pb.blocks[0].index, pb.blocks[0].values[:, :1], 16)
     with pytest.raises(ValueError, match="blocks"):
         check_vector_terms(pb, "EQL")
+
+
+def test_factors_key_tells_lambdas_apart():
+    """Equal Lambdas give equal keys, another Lambda another key; scalar terms none."""
+    L = np.array([[1.0, 0.0], [0.3, 0.8]])
+    assert factors_key([None, L]) == factors_key([None, L.copy()])
+    assert factors_key([None, L]) != factors_key([None, 2.0 * L])
+    assert factors_key([None, None]) == b""

@@ -87,7 +87,7 @@ from .kept_states import KeptStates
 from .likelihood import precision_loglik, random_loglik
 from .outer_parameters import OuterParameters
 from .pirls import System, random_effects_system
-from .theta import VECTOR_GRADIENT_FLOOR, inverse_trace, level_trace
+from .theta import VECTOR_GRADIENT_FLOOR, factors_key, inverse_trace, level_trace
 
 Array = np.ndarray
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -174,7 +174,7 @@ class LaplaceDeviance(KeptStates):
     def _at(self, x: Array) -> None:
         """The systems on the blocks of Z at the vector terms' Lambda of ``x``."""
         factors = self.params.factors(x)
-        key = b"".join(f.tobytes() for f in factors if f is not None)
+        key = factors_key(factors)
         if key == self._key or not key:
             return
         self._key = key

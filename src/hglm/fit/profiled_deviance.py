@@ -71,6 +71,7 @@ from .theta import (
     check_vector_terms,
     effects_scale,
     effects_variances,
+    factors_key,
     inverse_trace,
     level_trace,
 )
@@ -160,7 +161,7 @@ class ProfiledDeviance:
         weights from the first factorization."""
         if not self.layout.any_vector:
             return self.base
-        key = b"".join(f.tobytes() for f in factors if f is not None)
+        key = factors_key(factors)
         if self._key != key:
             self.system = transformed_system(self.base, factors, self.w1)
             self._key = key

@@ -107,6 +107,12 @@ class ThetaLayout:
         return True
 
 
+def factors_key(factors: list[Array | None]) -> bytes:
+    """The vector terms' Lambda as bytes (empty without vector terms): whether the
+    systems built on Z Lambda are still those of ``factors``."""
+    return b"".join(f.tobytes() for f in factors if f is not None)
+
+
 def residual_scale(problem: Problem, phi: Array) -> float:
     """sigma^2 of lme4's theta = Lambda / sigma: the residual dispersion of a family with
     one estimated dispersion, else 1."""
