@@ -242,7 +242,7 @@ class PenalizedIRLS:
             change = float(np.sum((full_eta - eta_lin) ** 2))
             shifted = shift is not None and step > 0
             if self.halvings > halvings and not shifted:
-                delta, eta_lin = self._halve(delta, eta_lin, new, full_eta, phi, lam, shifted)
+                delta, eta_lin = self._halve(delta, eta_lin, new, full_eta, phi, lam, False)
             else:
                 # checked where its weights are formed: at the next step (a last step,
                 # within the tolerance of its checked iterate, by :meth:`_inside`)
