@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hglm"
-HELPERS = {"_warn", "_version"}
+HELPERS = {"_warn", "_version", "_distributions"}
 ALLOWED = {
     "engine": {"engine"},
     "spec": {"spec"},

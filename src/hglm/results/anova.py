@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from .._distributions import chi2_sf
 from .marginal_view import MarginalView
 from .r_format import SIGNIF_LEGEND, format_pvalues, format_r, signif_stars, text_table
 
@@ -121,7 +121,7 @@ def anova_table(fits: Sequence[MarginalView], names: Sequence[str],
     chisq = np.concatenate([[np.nan], 2.0 * np.maximum(0.0, np.diff(loglik))])
     df = np.concatenate([[np.nan], np.diff(npar).astype(float)])
     with np.errstate(invalid="ignore"):
-        p = np.where(df > 0, stats.chi2.sf(chisq, np.where(df > 0, df, 1.0)), np.nan)
+        p = np.where(df > 0, chi2_sf(chisq, np.where(df > 0, df, 1.0)), np.nan)
     table = AnovaTable({
         "npar": npar, "AIC": [f.aic for f in fits], "BIC": [f.bic for f in fits],
         "logLik": loglik, "deviance": -2.0 * loglik, "Chisq": chisq, "Df": df,
@@ -143,5 +143,5 @@ def _boundary_pvalues(fits: Sequence[MarginalView], chisq: np.ndarray) -> np.nda
         if one_more and fits[i].n_params == fits[i - 1].n_params + 1 and _same_fixed(
                 fits[i], fits[i - 1]):
             x = chisq[i]
-            out[i] = 0.5 * float(x <= 0.0) + 0.5 * float(stats.chi2.sf(x, 1))
+            out[i] = 0.5 * float(x <= 0.0) + 0.5 * float(chi2_sf(x, 1))
     return out

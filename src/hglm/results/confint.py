@@ -23,8 +23,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
+from .._distributions import chi2_ppf, norm_ppf
 from ..fit.glmm_profile import GLMMProfile
 from ..fit.glmm_result import GLMMFit
 from .lmm_criteria import criterion, log_determinants
@@ -90,7 +91,7 @@ def confidence_intervals(fit: MarginalView, estimator_fit: object,
     rows = sd_rows + list(fit.fixef.index)
     kind = str(method).lower()
     if kind == "wald":
-        z = stats.norm.ppf(0.5 + level / 2.0)
+        z = norm_ppf(0.5 + level / 2.0)
         beta, se = fit.fixef.to_numpy(), fit.se_fixef.to_numpy()
         fixed = np.column_stack([beta - z * se, beta + z * se])
         bounds = np.vstack([np.full((len(sd_rows), 2), np.nan), fixed])
@@ -112,7 +113,7 @@ def confidence_intervals(fit: MarginalView, estimator_fit: object,
     if profile.n_parameters != len(rows):
         raise ValueError("method: 'profile' intervals are not available for this fit; "
                          "use method='wald'")
-    cutoff = float(stats.chi2.ppf(level, 1))
+    cutoff = float(chi2_ppf(level, 1))
     # the standard deviations in lme4's order of the terms, then sigma and beta
     params = [*order, *range(profile.k, profile.n_parameters)]
     bounds = [profile_interval(profile, int(j), cutoff) for j in params]

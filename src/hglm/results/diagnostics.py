@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
+from .._distributions import gamma_ppf
 from .view import HGLMView
 
 Array = np.ndarray
@@ -149,5 +149,5 @@ def scaled_deviance_quantiles(fit: HGLMView) -> tuple[Array, Array]:
     """
     n = fit.fitted.shape[0]
     scaled = np.sort(np.asarray(fit.deviances[:n], dtype=float) / fit.disp_fitted)
-    theoretical = stats.gamma.ppf(ppoints(n), a=0.5, scale=2.0)
+    theoretical = gamma_ppf(ppoints(n), 0.5, 2.0)
     return theoretical, scaled

@@ -12,8 +12,9 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse
 
+from .._distributions import t_sf
 from ..fit import EngineFit, fit_likelihoods, glm_loglik
 from ..spec import ModelDesign, Names
 from .base import MixedModelResult
@@ -185,7 +186,7 @@ class HGLMResult(MixedModelResult):
     def fixef_table(self) -> pd.DataFrame:
         """Estimates, standard errors, t-values and p-values on ``df_resid`` df."""
         t = self.fixef / self.se_fixef
-        p = 2.0 * stats.t.sf(np.abs(t), self.df_resid)
+        p = 2.0 * t_sf(np.abs(t), self.df_resid)
         return pd.DataFrame(
             {"estimate": self.fixef, "std_error": self.se_fixef, "t_value": t, "p_value": p}
         )

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scipy import stats
-
+from .._distributions import chi2_sf
 from .hglm_result import HGLMResult
 
 
@@ -66,7 +65,7 @@ def lrt(fit1: HGLMResult, fit2: HGLMResult | None = None, *,
         if df == 0:
             raise ValueError("fit2: has as many random terms as fit1; lrt compares nested models")
         name = "fit1 v.s. fit2"
-    tail = float(stats.chi2.sf(stat, df))
+    tail = float(chi2_sf(stat, df))
     return LRTResult(stat, df, tail / 2.0 if boundary else tail, name)
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from .._distributions import norm_sf
 from .marginal_view import MarginalView
 from .r_format import (
     SIGNIF_LEGEND,
@@ -59,7 +59,7 @@ def fixed_effects_table(fit: MarginalView) -> pd.DataFrame:
     table = pd.DataFrame({"Estimate": est, "Std. Error": se,
                           "t value" if uses_t else "z value": stat}, index=fit.fixef.index)
     if not fit.is_lmm:
-        table["Pr(>|z|)"] = 2.0 * stats.norm.sf(np.abs(stat))
+        table["Pr(>|z|)"] = 2.0 * norm_sf(np.abs(stat))
     return table
 
 

@@ -17,8 +17,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
+from .._distributions import norm_ppf
 from .diagnostics import ppoints
 from .marginal_view import MarginalView
 from .plots import _new_figure, _residual_panels, import_pyplot, save_figures
@@ -74,7 +74,7 @@ def _ranef_figure(plt: Any, fit: MarginalView) -> Figure:
         order = np.argsort(rows["condval"].to_numpy())
         mode = rows["condval"].to_numpy()[order]
         sd = rows["condsd"].to_numpy()[order]
-        theo = stats.norm.ppf(ppoints(mode.shape[0]))
+        theo = norm_ppf(ppoints(mode.shape[0]))
         ax.errorbar(mode, theo, xerr=np.where(np.isfinite(sd), 1.96 * sd, 0.0), fmt="o",
                     color=_POINT, markersize=3, elinewidth=0.8)
         ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)

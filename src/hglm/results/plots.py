@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
+from .._distributions import norm_ppf
 from .diagnostics import dispersion_residuals, ppoints, scaled_deviance_quantiles, smooth
 from .view import HGLMView
 
@@ -251,10 +251,10 @@ def _residual_panels(
     ax_b.set_title(f"{what} (b)")
 
     m = resid.shape[0]
-    theo = stats.norm.ppf(ppoints(m))
+    theo = norm_ppf(ppoints(m))
     ax_c.scatter(theo, np.sort(resid), marker="+", color=_POINT)
     q_r = np.quantile(resid, [0.25, 0.75])
-    q_t = stats.norm.ppf([0.25, 0.75])
+    q_t = norm_ppf([0.25, 0.75])
     if q_r[1] > q_r[0]:  # R's qqline through the quartiles
         slope = (q_r[1] - q_r[0]) / (q_t[1] - q_t[0])
         ends = np.array([theo[0], theo[-1]])

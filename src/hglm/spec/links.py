@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from .._distributions import norm_cdf, norm_pdf, norm_ppf
 
 Array = np.ndarray
 
@@ -77,8 +79,8 @@ def _logit_mu_eta_of_mu(m: Array) -> Array:
 
 
 def _probit_inverse(eta: Array) -> Array:
-    thresh = -stats.norm.ppf(_EPS)
-    return stats.norm.cdf(np.clip(eta, -thresh, thresh))
+    thresh = -norm_ppf(_EPS)
+    return norm_cdf(np.clip(eta, -thresh, thresh))
 
 
 def _cloglog_inverse(eta: Array) -> Array:
@@ -97,8 +99,8 @@ def _cloglog_d2(mu: Array) -> Array:
 
 
 def _probit_d2(mu: Array) -> Array:
-    q = stats.norm.ppf(mu)
-    return q / stats.norm.pdf(q) ** 2
+    q = norm_ppf(mu)
+    return q / norm_pdf(q) ** 2
 
 
 def _exp_inverse(eta: Array) -> Array:
@@ -126,7 +128,7 @@ def _logit_d2(mu: Array) -> Array:
 
 
 def _probit_mu_eta(eta: Array) -> Array:
-    return np.maximum(stats.norm.pdf(eta), _EPS)
+    return np.maximum(norm_pdf(eta), _EPS)
 
 
 def _cloglog(mu: Array) -> Array:
@@ -188,7 +190,7 @@ LINKS: dict[str, Link] = {
     "logit": Link(
         "logit", special.logit, _logit_inverse, _logit_mu_eta, _logit_d2, _logit_mu_eta_of_mu
     ),
-    "probit": Link("probit", stats.norm.ppf, _probit_inverse, _probit_mu_eta, _probit_d2),
+    "probit": Link("probit", norm_ppf, _probit_inverse, _probit_mu_eta, _probit_d2),
     "cloglog": Link("cloglog", _cloglog, _cloglog_inverse, _cloglog_mu_eta, _cloglog_d2),
     "inverse": Link("inverse", _reciprocal, _reciprocal, _inverse_mu_eta, _inverse_d2),
     "sqrt": Link("sqrt", np.sqrt, _square, _sqrt_mu_eta, _sqrt_d2),

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
+from .._distributions import norm_pdf
 from .ordinal_encoding import OrdinalEncoding
 
 Array = np.ndarray
@@ -152,7 +153,7 @@ class LatentDistribution:
             f = p * (1.0 - p)
             return f * ((1.0 - 2.0 * p) ** 2 - 2.0 * f)
         if self.name == "probit":
-            return (x * x - 1.0) * stats.norm.pdf(x)
+            return (x * x - 1.0) * norm_pdf(x)
         e = np.exp(x)
         return np.exp(x - e) * ((1.0 - e) ** 2 - e)
 
