@@ -299,26 +299,17 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
     """The stages of :func:`fit_glmm` (module docstring), on the deviances of
     ``make_deviance(kind, density)`` (default: :class:`LaplaceDeviance`)."""
     make = make_deviance or partial(LaplaceDeviance, problem)
-    joint = make("REML" if reml else "nAGQ0", None)
-    x0 = _start(joint, start)
     if reml or nAGQ == 0:
-        res = _to_boundary(joint, _minimize(joint, x0, TOL, maxiter))
+        joint = make("REML" if reml else "nAGQ0", None)
+        res = _to_boundary(joint, _minimize(joint, _start(joint, start), TOL, maxiter))
         return _result(problem, joint, joint, res, None, nAGQ, reml, [joint])
-    laplace = make("ML", joint.density)
-    if laplace.params.vector_entries.size:
-        # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
-        # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
-        x0 = _minimize(joint, x0, TOL, maxiter).x
-    st0 = joint.state(x0)
-    laplace.modes.start_at(st0.mode)
-    beta0 = st0.mode.delta[: problem.X.shape[1]]
-    x = laplace.params.pack(joint.params.covariance(x0), beta0, joint.params.gamma(x0))
-    res = _minimize(laplace, x, TOL, maxiter, _laplace_start_hessian(joint, x0, laplace, x))
-    devs = [joint, laplace]
+    laplace, x, beta_block, spent = _laplace_start(make, start, maxiter)
+    res = _minimize(laplace, x, TOL, maxiter, _laplace_start_hessian(laplace, x, beta_block))
+    devs = [laplace]
     dev = laplace
     if nAGQ > 1:
         H = gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
-        dev = QuadratureDeviance(problem, nAGQ, joint.density)
+        dev = QuadratureDeviance(problem, nAGQ, laplace.density)
         res = _minimize(dev, res.x, TOL, maxiter, H)
         devs.append(dev)
     res = _to_boundary(dev, res)
@@ -328,25 +319,48 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
             return gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
         return value_hessian(dev.objective, res.x)
 
-    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs)
+    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs, spent)
 
 
-def _laplace_start_hessian(joint: LaplaceDeviance, x0: Array, laplace: LaplaceDeviance,
-                           x: Array) -> Array:
+def _laplace_start(make: Callable[[str, object], object], start: Mapping | None,
+                   maxiter: int) -> tuple[LaplaceDeviance, Array, Array, tuple[int, int]]:
+    """The Laplace deviance and where its fit starts, from the joint deviance (nAGQ = 0)
+    at :func:`_start` (for a vector term, at its optimum): the same variance and
+    dispersion parameters with beta at the joint mode (where the Laplace modes start too),
+    and twice the inverse of the fixed effects' covariance there (the Laplace deviance's
+    Hessian in beta less the curvature of log|D|, :func:`_laplace_start_hessian`); and
+    the joint deviance's evaluations and IWLS steps: the joint deviance itself goes with
+    this call (its systems, states and factorizations: 40 MB at InstEval's size)."""
+    joint = make("nAGQ0", None)
+    x0 = _start(joint, start)
+    laplace = make("ML", joint.density)
+    if laplace.params.vector_entries.size:
+        # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
+        # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
+        x0 = _minimize(joint, x0, TOL, maxiter).x
+    mode = joint.state(x0).mode
+    laplace.modes.start_at(mode)
+    beta0 = mode.delta[: joint.pb.X.shape[1]]
+    x = laplace.params.pack(joint.params.covariance(x0), beta0, joint.params.gamma(x0))
+    joint.release()  # its factorizations go before the one of the covariance is formed
+    beta_block = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
+    return laplace, x, beta_block, (joint.n_eval, joint.modes.n_steps)
+
+
+def _laplace_start_hessian(laplace: LaplaceDeviance, x: Array, beta_block: Array) -> Array:
     """The Hessian the Laplace fit starts from at ``x``: its columns in the variance and
-    dispersion parameters by differences of the gradient, and in beta twice the inverse of
-    the fixed effects' covariance at the joint mode of ``x0`` (the Laplace deviance's
-    Hessian in beta less the curvature of log|D|)."""
+    dispersion parameters by differences of the gradient, in beta ``beta_block``
+    (:func:`_laplace_start`)."""
     params = laplace.params
     gradient = deviance_gradient(laplace)
     H = gradient_hessian(gradient, x, gradient(x), np.r_[params.sd_slice, params.disp_slice])
-    H[params.beta_slice, params.beta_slice] = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
+    H[params.beta_slice, params.beta_slice] = beta_block
     return H
 
 
 def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
             hessian_of: Callable[[], Array] | None, nAGQ: int, reml: bool,
-            devs: list) -> GLMMFit:
+            devs: list, spent: tuple[int, int] = (0, 0)) -> GLMMFit:
     """The fit at the optimum ``res`` of ``dev``, the modes and curvatures from
     ``laplace`` (a :class:`LaplaceDeviance` at the same parameters; taken before the
     Hessian by ``hessian_of``, whose differences move it away)."""
@@ -378,7 +392,8 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
         v=effects_scale(st.mode.delta[p:], laplace.slices, factors),
         vcov_beta=vcov, cond_var=cond_var,
         objective=float(res.fun), n_params=p + par.n_cov + par.n_disp, hessian=hessian,
-        n_eval=sum(d.n_eval for d in devs), n_pirls=sum(d.modes.n_steps for d in devs),
+        n_eval=spent[0] + sum(d.n_eval for d in devs),
+        n_pirls=spent[1] + sum(d.modes.n_steps for d in devs),
         converged=bool(res.converged), message=res.message,
         singular=par.layout.singular(theta),
     )

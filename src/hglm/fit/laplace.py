@@ -98,7 +98,8 @@ KINDS = ("ML", "nAGQ0", "REML")
 @dataclass
 class LaplaceState:
     """The objective and its pieces at one x (``objective`` inf where the mode or the
-    factorization failed)."""
+    factorization failed); ``factor`` and ``joint_factor`` None once let go
+    (:meth:`LaplaceDeviance.factor` forms the first again)."""
 
     x: Array
     objective: float
@@ -171,6 +172,21 @@ class LaplaceDeviance(KeptStates):
         self.keep(st)
         return st.gradient + differences
 
+    def factor(self, st: LaplaceState) -> object:
+        """The state's factorization of M at its mode, formed again when it was let go."""
+        if st.factor is None:
+            self._at(st.x)
+            st.factor = self.inner.factorize(st.deriv.curvature, st.random_curvature)
+        return st.factor
+
+    def _release(self, st: LaplaceState) -> None:
+        st.factor = st.joint_factor = None
+
+    def release(self) -> None:
+        """Let go of the kept states' factorizations and the mode finder's last one."""
+        super().release()
+        self.modes.release()
+
     def _at(self, x: Array) -> None:
         """The systems on the blocks of Z at the vector terms' Lambda of ``x``."""
         factors = self.params.factors(x)
@@ -219,7 +235,7 @@ class LaplaceDeviance(KeptStates):
         st = self.state(x)
         self._at(x)
         if self.inner is self.z_system:
-            return st.factor
+            return self.factor(st)
         return self.z_system.factorize(st.deriv.curvature, st.random_curvature)
 
     def fixed_covariance(self, x: Array) -> Array:
@@ -227,7 +243,7 @@ class LaplaceDeviance(KeptStates):
         ``x``: their covariance given the variance parameters."""
         st = self.state(x)
         self._at(x)
-        factor = st.factor if self.kind == "REML" else self._joint_factor(st)
+        factor = self.factor(st) if self.kind == "REML" else self._joint_factor(st)
         return factor.inverse_block(np.arange(self.pb.X.shape[1]))
 
     def _joint_factor(self, st: LaplaceState) -> object:
@@ -267,8 +283,9 @@ class LaplaceDeviance(KeptStates):
         par, q = self.params, self.z_system.q
         v = st.mode.delta[self.modes.p :]
         s, W = deriv.score, deriv.curvature
-        m, g, a, t1a = self._curvature_terms(st.factor, self.inner, deriv)
-        traces = st.factor.weighted_diag_sums(np.ones(q), self.slices)
+        factor = self.factor(st)
+        m, g, a, t1a = self._curvature_terms(factor, self.inner, deriv)
+        traces = factor.weighted_diag_sums(np.ones(q), self.slices)
         moved = self._per_term(a[self.inner.p :], v)
         sizes = par.sizes
         d_lam = (sizes * st.lam - self._per_term(v, v) - traces + moved) / st.lam**2
@@ -332,7 +349,7 @@ class LaplaceDeviance(KeptStates):
         singular Lambda, and None with other terms."""
         sl, size = self.slices[k], L.shape[0]
         count = (sl.stop - sl.start) // size
-        inverse = inverse_diag_blocks(st.factor, sl.start, size, count)
+        inverse = inverse_diag_blocks(self.factor(st), sl.start, size, count)
         if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
             if len(self.pb.blocks) > 1:
                 return None
