@@ -110,7 +110,7 @@ class AugmentedSystem(AugmentedStructure):
         if pairs is not None:
             pairs.subtract_gram(F, D_inv.diagonal())
         elif c is None or not sparse.issparse(E):
-            subtract_from(F, D_inv.gram_of(E))
+            D_inv.subtract_gram(F, E)
         else:
             H, G = D_inv.gram_pair(E, D_inv.scale_diagonal(c))
             subtract_from(F, H)

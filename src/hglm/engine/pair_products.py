@@ -60,6 +60,21 @@ def subtract_from(S: Array, G: Gram) -> None:
         S[start:stop] -= G[start:stop].toarray()
 
 
+def subtract_scaled_gram(S: Array, E: Cross, d: Array) -> None:
+    """S -= E' diag(d) E in place; for a sparse E by bands of SUBTRACT_ROWS rows of the
+    product, each from E' diag(d) restricted to them (E's columns, as CSR) times E: the
+    sparse m x m product is never whole (7 MB at InstEval's order, twice that while it
+    was converted to CSR)."""
+    if not sparse.issparse(E):
+        S -= E.T @ (d[:, None] * E)
+        return
+    scaled = E.T.tocsr()
+    scaled.data *= d[scaled.indices]
+    for start in range(0, S.shape[0], SUBTRACT_ROWS):
+        stop = min(start + SUBTRACT_ROWS, S.shape[0])
+        S[start:stop] -= (scaled[start:stop] @ E).toarray()
+
+
 def frobenius(M: Array, G: Gram) -> float:
     """sum_jk M_jk G_jk for a dense M and a dense or sparse G."""
     if sparse.issparse(G):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
@@ -303,8 +304,12 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
         joint = make("REML" if reml else "nAGQ0", None)
         res = _to_boundary(joint, _minimize(joint, _start(joint, start), TOL, maxiter))
         return _result(problem, joint, joint, res, None, nAGQ, reml, [joint])
-    laplace, x, beta_block, spent = _laplace_start(make, start, maxiter)
-    res = _minimize(laplace, x, TOL, maxiter, _laplace_start_hessian(laplace, x, beta_block))
+    begin = _joint_start(make, start, maxiter)
+    laplace = make("ML", begin.density)
+    laplace.modes.start_at(begin.mode)
+    x = laplace.params.pack(begin.cov, begin.mode.delta[: problem.X.shape[1]], begin.gamma)
+    res = _minimize(laplace, x, TOL, maxiter,
+                    _laplace_start_hessian(laplace, x, begin.beta_block))
     devs = [laplace]
     dev = laplace
     if nAGQ > 1:
@@ -319,38 +324,47 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
             return gradient_hessian(laplace.gradient, res.x, laplace.gradient(res.x))
         return value_hessian(dev.objective, res.x)
 
-    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs, spent)
+    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs, begin.spent)
 
 
-def _laplace_start(make: Callable[[str, object], object], start: Mapping | None,
-                   maxiter: int) -> tuple[LaplaceDeviance, Array, Array, tuple[int, int]]:
-    """The Laplace deviance and where its fit starts, from the joint deviance (nAGQ = 0)
-    at :func:`_start` (for a vector term, at its optimum): the same variance and
-    dispersion parameters with beta at the joint mode (where the Laplace modes start too),
-    and twice the inverse of the fixed effects' covariance there (the Laplace deviance's
-    Hessian in beta less the curvature of log|D|, :func:`_laplace_start_hessian`); and
-    the joint deviance's evaluations and IWLS steps: the joint deviance itself goes with
-    this call (its systems, states and factorizations: 40 MB at InstEval's size)."""
+class _JointStart(NamedTuple):
+    """Where the Laplace fit starts (:func:`_joint_start`)."""
+
+    mode: object
+    cov: Array
+    gamma: Array
+    beta_block: Array
+    density: object
+    spent: tuple[int, int]
+
+
+def _joint_start(make: Callable[[str, object], object], start: Mapping | None,
+                 maxiter: int) -> _JointStart:
+    """Where the Laplace fit starts, from the joint deviance (nAGQ = 0) at :func:`_start`
+    (for a vector term, at its optimum): the same variance and dispersion parameters with
+    beta at the joint mode (where the Laplace modes start too), twice the inverse of the
+    fixed effects' covariance there (the Laplace deviance's Hessian in beta less the
+    curvature of log|D|, :func:`_laplace_start_hessian`); the response's density, the
+    joint deviance's evaluations and IWLS steps.  The joint deviance goes with this call
+    (its systems, states and factorizations: 40 MB at InstEval's size), before the
+    Laplace deviance is made."""
     joint = make("nAGQ0", None)
     x0 = _start(joint, start)
-    laplace = make("ML", joint.density)
-    if laplace.params.vector_entries.size:
+    if joint.params.vector_entries.size:
         # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
         # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
         x0 = _minimize(joint, x0, TOL, maxiter).x
     mode = joint.state(x0).mode
-    laplace.modes.start_at(mode)
-    beta0 = mode.delta[: joint.pb.X.shape[1]]
-    x = laplace.params.pack(joint.params.covariance(x0), beta0, joint.params.gamma(x0))
     joint.release()  # its factorizations go before the one of the covariance is formed
     beta_block = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
-    return laplace, x, beta_block, (joint.n_eval, joint.modes.n_steps)
+    return _JointStart(mode, joint.params.covariance(x0), joint.params.gamma(x0), beta_block,
+                       joint.density, (joint.n_eval, joint.modes.n_steps))
 
 
 def _laplace_start_hessian(laplace: LaplaceDeviance, x: Array, beta_block: Array) -> Array:
     """The Hessian the Laplace fit starts from at ``x``: its columns in the variance and
     dispersion parameters by differences of the gradient, in beta ``beta_block``
-    (:func:`_laplace_start`)."""
+    (:func:`_joint_start`)."""
     params = laplace.params
     gradient = deviance_gradient(laplace)
     H = gradient_hessian(gradient, x, gradient(x), np.r_[params.sd_slice, params.disp_slice])

@@ -98,8 +98,9 @@ KINDS = ("ML", "nAGQ0", "REML")
 @dataclass
 class LaplaceState:
     """The objective and its pieces at one x (``objective`` inf where the mode or the
-    factorization failed); ``factor`` and ``joint_factor`` None once let go
-    (:meth:`LaplaceDeviance.factor` forms the first again)."""
+    factorization failed); ``deriv``, ``factor`` and ``joint_factor`` None once let go
+    (:meth:`LaplaceDeviance.derivatives` and :meth:`LaplaceDeviance.factor` form the first
+    two again)."""
 
     x: Array
     objective: float
@@ -162,7 +163,7 @@ class LaplaceDeviance(KeptStates):
         st = self.state(x)
         if st.gradient is None and self.gaussian_effects and np.isfinite(st.objective):
             self._at(st.x)
-            st.gradient = self._gradient(st, st.deriv)
+            st.gradient = self._gradient(st, self.derivatives(st))
         if st.gradient is None:
             return np.zeros_like(st.x)
         entries = self.params.vector_entries
@@ -172,15 +173,25 @@ class LaplaceDeviance(KeptStates):
         self.keep(st)
         return st.gradient + differences
 
+    def derivatives(self, st: LaplaceState) -> ResponseDerivatives:
+        """The response's derivatives at the state's mode, formed again when let go."""
+        if st.deriv is None:
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                st.deriv = self.density.derivatives(st.mode.eta, st.phi)
+        return st.deriv
+
     def factor(self, st: LaplaceState) -> object:
-        """The state's factorization of M at its mode, formed again when it was let go."""
+        """The state's factorization of M at its mode, formed again when let go."""
         if st.factor is None:
             self._at(st.x)
-            st.factor = self.inner.factorize(st.deriv.curvature, st.random_curvature)
+            st.factor = self.inner.factorize(self.derivatives(st).curvature,
+                                             st.random_curvature)
         return st.factor
 
     def _release(self, st: LaplaceState) -> None:
-        st.factor = st.joint_factor = None
+        # n-vectors and m x m factors, formed again from the mode when asked for
+        if st.mode is not None:
+            st.deriv = st.factor = st.joint_factor = None
 
     def release(self) -> None:
         """Let go of the kept states' factorizations and the mode finder's last one."""
@@ -210,10 +221,11 @@ class LaplaceDeviance(KeptStates):
         lam_eff = par.lam_effects(lam)
         self._at(x)
         try:
-            # on the modes' own system the factor at the mode predicts the next mode: the
-            # last IWLS factorization goes before it is formed (10 MB at InstEval's order)
+            # a factor at the mode predicts the next mode (on the modes' own system: this
+            # one; for nAGQ = 0 the joint one, :meth:`_joint_factor`): the last IWLS
+            # factorization goes before it is formed (10 MB at InstEval's order)
             own = self.inner is self.modes.system
-            mode = self.modes.solve(par.beta(x), phi, lam_eff, keep_factor=not own)
+            mode = self.modes.solve(par.beta(x), phi, lam_eff, keep_factor=False)
             deriv = self.density.derivatives(mode.eta, phi)
             v = mode.delta[self.modes.p :]
             r = self._random_curvature(v, lam_eff)
@@ -241,7 +253,7 @@ class LaplaceDeviance(KeptStates):
         self._at(x)
         if self.inner is self.z_system:
             return self.factor(st)
-        return self.z_system.factorize(st.deriv.curvature, st.random_curvature)
+        return self.z_system.factorize(self.derivatives(st).curvature, st.random_curvature)
 
     def fixed_covariance(self, x: Array) -> Array:
         """The fixed effects' block of C^{-1}, C = -d^2 h / d(beta, v)^2 at the mode of
@@ -260,7 +272,10 @@ class LaplaceDeviance(KeptStates):
             else:
                 blocks = transformed_blocks(self.pb.blocks, self.params.factors(st.x))
                 joint = make_system(self.pb.X, blocks, [t.precision for t in self.pb.terms])
-            st.joint_factor = joint.factorize(st.deriv.curvature, st.random_curvature)
+            curvature = self.derivatives(st).curvature
+            st.joint_factor = joint.factorize(curvature, st.random_curvature)
+            if joint is self.modes.system and self._kept and self._kept[0] is st:
+                self.modes.predict_with(st.joint_factor, curvature)
         return st.joint_factor
 
     def _random_curvature(self, v: Array, lam_eff: Array) -> Array:
@@ -358,7 +373,8 @@ class LaplaceDeviance(KeptStates):
         if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
             if len(self.pb.blocks) > 1:
                 return None
-            gram = LevelBlocks.weighted_gram(self.pb.blocks[k], st.deriv.curvature).blocks
+            gram = LevelBlocks.weighted_gram(self.pb.blocks[k],
+                                             self.derivatives(st).curvature).blocks
             return level_trace(inverse, L, gram)
         return inverse_trace(inverse, L)
 
