@@ -226,7 +226,7 @@ class AugmentedFactor:
         weights = self.D_inv.scale_diagonal(c)
         if self.pairs is not None or "_e_sinv_e" in self.__dict__:
             return float(np.sum(weights.blocks * self._e_sinv_e.blocks))
-        return frobenius(self.s_inverse, weights.gram_of(self.E))
+        return weights.gram_frobenius(self.s_inverse, self.E)
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""

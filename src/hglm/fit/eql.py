@@ -104,7 +104,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
 
 def _release_factor(rnd: Round) -> None:
     """Drop a round's factorization (one m x m array, 10 MB at InstEval's order) once a
-    plain round follows it: only the last round's reaches the result."""
+    round follows it: only the last round's reaches the result."""
     rnd.factor = None
 
 

@@ -69,9 +69,9 @@ class FixedPointIteration(Generic[R]):
         summed in the full state's order: the same numbers as a full state's).
     release : callable, optional
         ``release(round)``: frees what the last round holds for the fit's result (its
-        factorization), called before a plain round follows it: that round either
-        replaces it or ends the iteration with an error (only an extrapolated round's
-        failure falls back to the last one).
+        factorization), called before any round follows it: that round replaces it,
+        ends the iteration with an error, or (an extrapolated round) fails back to it,
+        and then a plain round follows, which replaces it or ends with an error.
 
     Attributes
     ----------
@@ -124,7 +124,7 @@ class FixedPointIteration(Generic[R]):
         ``plain`` says that theta is the previous round's output, so the change of the
         linear predictor is R's convergence criterion.
         """
-        if plain and self.release is not None and self.last is not None:
+        if self.release is not None and self.last is not None:
             self.release(self.last)
         rnd, theta_next = self.step(theta, self.last)
         self.n_iter += 1
@@ -229,9 +229,7 @@ class FixedPointIteration(Generic[R]):
                 self.last, self.n_iter = saved
                 step_max = max(1.0, step_max / 4.0)
                 theta, theta1 = theta1, theta2
-            # the saved round (its factorization: 10 MB at InstEval's order) is not kept
-            # alive through the next rounds
-            del saved
+            del saved  # not kept alive through the next rounds
         return theta1
 
 
