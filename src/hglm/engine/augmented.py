@@ -157,6 +157,7 @@ class AugmentedSystem(AugmentedStructure):
                 D0 = None if prod.D0 is None else prod.D0.scaled(c)
                 F0 = self._gram_b(w1) if prod.F0 is None else (c * prod.F0).toarray()
                 return F0, D0, E, c
+        self._products = None  # the last products go before the new ones are formed
         F0 = self._gram_b(w1)
         D0, E = None, None
         if self.A is not None:
