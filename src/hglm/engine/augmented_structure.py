@@ -182,6 +182,8 @@ class AugmentedStructure:
                 ).toarray()
                 F[se, sh] += cross
                 F[sh, se] += cross.T
+        if self.m == self.dense_start:  # no dense columns (the random effects' system)
+            return F
         for g in self.groups:
             cross = g.transposed @ (w[:, None] * self.dense)
             F[g.span, ds] = cross
