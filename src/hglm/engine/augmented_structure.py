@@ -43,10 +43,12 @@ class _Group:
 
     @cached_property
     def entries(self) -> list[tuple[Array, Array]]:
-        """The block's q (column in B, value) pairs of every row, one array each."""
+        """The block's q (column in B, value) pairs of every row, one array each (the
+        values contiguous, or a broadcast constant as it is: an indicator's ones)."""
         b = self.block
         base = self.span.start + b.index * b.size
-        return [(base + j, np.ascontiguousarray(b.values[:, j])) for j in range(b.size)]
+        return [(base + j, v if v.strides == (0,) else np.ascontiguousarray(v))
+                for j, v in enumerate(b.values.T)]
 
     @cached_property
     def transposed(self) -> sparse.csr_matrix:

@@ -133,11 +133,6 @@ class ModeFinder:
             beta0 = np.linalg.lstsq(pb.X, central - pb.offset, rcond=None)[0]
         return np.concatenate([beta0, v0])
 
-    def release(self) -> None:
-        """Let go of the last IWLS factorization: the next mode starts at the last one,
-        without the prediction (class notes)."""
-        self._last_fit = None
-
     def start_at(self, mode: Mode) -> None:
         """Start the next IWLS at ``mode`` (another finder's, of the same problem)."""
         self._last = mode.delta if self.inner_beta else mode.delta[self.p :]

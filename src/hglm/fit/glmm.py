@@ -355,7 +355,6 @@ def _joint_start(make: Callable[[str, object], object], start: Mapping | None,
         # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
         x0 = _minimize(joint, x0, TOL, maxiter).x
     mode = joint.state(x0).mode
-    joint.release()  # its factorizations go before the one of the covariance is formed
     beta_block = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
     return _JointStart(mode, joint.params.covariance(x0), joint.params.gamma(x0), beta_block,
                        joint.density, (joint.n_eval, joint.modes.n_steps))

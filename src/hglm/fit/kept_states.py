@@ -30,7 +30,8 @@ class KeptStates:
             if np.array_equal(st.x, x):
                 return st
         self.n_eval += 1
-        KeptStates.release(self)
+        for kept in self._kept:
+            self._release(kept)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             st = self._evaluate(x)
         self.keep(st)
@@ -42,12 +43,6 @@ class KeptStates:
     def keep(self, st: Any) -> None:
         """Put ``st`` first among the kept states."""
         self._kept = (st, *self._kept[: KEPT_STATES - 1])
-
-    def release(self) -> None:
-        """Let go of what the deviance keeps for its next evaluations and can form again
-        (here the kept states' parts, :meth:`_release`): once a fit is done with it."""
-        for st in self._kept:
-            self._release(st)
 
     def _release(self, st: Any) -> None:
         """Drop the parts of ``st`` that are formed again when asked for (none here)."""
