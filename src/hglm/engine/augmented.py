@@ -158,11 +158,11 @@ class AugmentedSystem(AugmentedStructure):
                 F0 = self._gram_b(w1) if prod.F0 is None else (c * prod.F0).toarray()
                 return F0, D0, E, c
         self._products = None  # the last products go before the new ones are formed
-        F0 = self._gram_b(w1)
         D0, E = None, None
-        if self.A is not None:
+        if self.A is not None:  # first: its temporaries go before F0 (m x m) is formed
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
+        F0 = self._gram_b(w1)
         kept = sparse.csr_matrix(F0) if self.scaled_weights else None
         self._products = _Products(w1.copy(), kept, D0, E)
         return F0, D0, E, None
