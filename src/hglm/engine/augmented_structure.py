@@ -186,11 +186,12 @@ class AugmentedStructure:
                 F[sh, se] += cross.T
         if self.m == self.dense_start:  # no dense columns (the random effects' system)
             return F
+        weighted = w[:, None] * self.dense
         for g in self.groups:
-            cross = g.transposed @ (w[:, None] * self.dense)
+            cross = g.transposed @ weighted
             F[g.span, ds] = cross
             F[ds, g.span] = cross.T
-        F[ds, ds] = self.dense.T @ (w[:, None] * self.dense)
+        F[ds, ds] = self.dense.T @ weighted
         return F
 
     def _cross_a(self, w: Array) -> Cross:
