@@ -340,14 +340,11 @@ class _JointStart(NamedTuple):
 
 def _joint_start(make: Callable[[str, object], object], start: Mapping | None,
                  maxiter: int) -> _JointStart:
-    """Where the Laplace fit starts, from the joint deviance (nAGQ = 0) at :func:`_start`
-    (for a vector term, at its optimum): the same variance and dispersion parameters with
-    beta at the joint mode (where the Laplace modes start too), twice the inverse of the
-    fixed effects' covariance there (the Laplace deviance's Hessian in beta less the
-    curvature of log|D|, :func:`_laplace_start_hessian`); the response's density, the
-    joint deviance's evaluations and IWLS steps.  The joint deviance goes with this call
-    (its systems, states and factorizations: 40 MB at InstEval's size), before the
-    Laplace deviance is made."""
+    """Where the Laplace fit starts, from the nAGQ = 0 deviance at :func:`_start` (a vector
+    term: at its optimum): its variance parameters, mode and twice the inverse of the
+    fixed effects' covariance there (the Laplace Hessian in beta less the curvature of
+    log|D|); its density, evaluations and IWLS steps.  The deviance itself goes with this
+    call, before the Laplace one is made (its systems and states: 20 MB at InstEval's)."""
     joint = make("nAGQ0", None)
     x0 = _start(joint, start)
     if joint.params.vector_entries.size:
