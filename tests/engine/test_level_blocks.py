@@ -66,6 +66,12 @@ def test_algebra_against_dense(q: int) -> None:
         assert sparse.issparse(gram) == sparse.issparse(cross)
         gram = gram.toarray() if sparse.issparse(gram) else gram
         np.testing.assert_allclose(gram, E.T @ Bd @ E, rtol=1e-12, atol=1e-12)
+        S = rng.normal(size=(5, 5))
+        reduced = S.copy()
+        B.subtract_gram(reduced, cross)
+        np.testing.assert_allclose(reduced, S - E.T @ Bd @ E, rtol=1e-12, atol=1e-12)
+        assert B.gram_frobenius(S, cross) == pytest.approx(float(np.sum(S * (E.T @ Bd @ E))),
+                                                           rel=1e-12, abs=1e-12)
     first, second = B.gram_pair(sparse.csr_matrix(E), G)
     np.testing.assert_allclose(first.toarray(), E.T @ Bd @ E, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(second.toarray(), E.T @ Gd @ E, rtol=1e-12, atol=1e-12)

@@ -13,8 +13,10 @@ from hglm.engine.pair_products import (
     PairProducts,
     frobenius,
     scaled_gram,
+    scaled_gram_frobenius,
     scaled_gram_pair,
     subtract_from,
+    subtract_scaled_gram,
 )
 
 
@@ -43,6 +45,25 @@ def test_subtract_from_and_frobenius_match_dense(m: int) -> None:
     M = rng.normal(size=(m, m))
     assert frobenius(M, G) == pytest.approx(float(np.sum(M * G.toarray())), rel=1e-12)
     assert frobenius(M, G.toarray()) == pytest.approx(frobenius(M, G), rel=1e-12)
+
+
+@pytest.mark.parametrize("m", [1, 63, 64, 150])
+@pytest.mark.parametrize("as_sparse", [True, False])
+def test_banded_gram_subtraction_and_frobenius_match_dense(m: int, as_sparse: bool) -> None:
+    """E' diag(d) E subtracted and its Frobenius product with M, by bands of rows of the
+    product (the band edges at 64 rows), are those of the dense product."""
+    rng = np.random.default_rng(m)
+    E = sparse.random(40, m, density=0.2, format="csr", random_state=rng)
+    d = rng.uniform(0.1, 2.0, 40)
+    dense = E.toarray()
+    gram = dense.T @ (d[:, None] * dense)
+    S = rng.normal(size=(m, m))
+    reduced = S.copy()
+    subtract_scaled_gram(reduced, E if as_sparse else dense, d)
+    np.testing.assert_allclose(reduced, S - gram, rtol=1e-13, atol=1e-13)
+    M = rng.normal(size=(m, m))
+    total = scaled_gram_frobenius(M, E if as_sparse else dense, d)
+    assert total == pytest.approx(float(np.sum(M * gram)), rel=1e-12, abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

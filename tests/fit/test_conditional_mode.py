@@ -46,9 +46,24 @@ def test_a_new_mode_starts_from_the_prediction(inner_beta):
     finder.solve(beta, phi, np.full(30, 0.5))
     last = finder._last.copy()
     beta = None if inner_beta else np.array([0.32, 0.47])
-    predicted = next(finder._starts(beta, np.full(30, 0.55)))
+    predicted = finder._prediction(beta, np.full(30, 0.55))
     new = finder.solve(beta, phi, np.full(30, 0.55)).delta[0 if inner_beta else 2 :]
     assert np.linalg.norm(predicted - new) < 0.05 * np.linalg.norm(last - new)
+
+
+def test_without_its_factor_the_prediction_waits_for_the_callers_one():
+    """solve(keep_factor=False) lets the last IWLS factorization go: no prediction until
+    predict_with gives the factor and weights at the mode."""
+    pb = glmm_problem("binomial", "logit", seed=3, levels=(30,), n=600, trials=5)
+    finder = ModeFinder(pb, inner_beta=True)
+    phi, lam = np.ones(pb.y.shape[0]), np.full(30, 0.5)
+    mode = finder.solve(None, phi, lam, keep_factor=False)
+    assert finder._prediction(None, np.full(30, 0.55)) is None
+    W = ResponseDensity(pb.y, pb.family, pb.weights).curvature(mode.eta, phi)
+    finder.predict_with(finder.system.factorize(W, 1.0 / lam), W)
+    predicted = finder._prediction(None, np.full(30, 0.55))
+    new = finder.solve(None, phi, np.full(30, 0.55)).delta
+    assert np.linalg.norm(predicted - new) < 0.05 * np.linalg.norm(mode.delta - new)
 
 
 def test_cold_start_is_the_least_squares_fit_of_the_linked_starting_means():

@@ -1,5 +1,6 @@
 """fit.kept_states: each x is evaluated once while it is among the last KEPT_STATES asked
-for; an overflow in an evaluation is silent (its objective is inf)."""
+for; the kept states let go of what can be formed again before each evaluation; an
+overflow in an evaluation is silent (its objective is inf)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,23 @@ def test_states_are_evaluated_once_while_kept() -> None:
 def test_overflow_is_an_infinite_objective_without_warning(recwarn) -> None:
     assert _Square().objective(np.array([800.0])) == np.inf
     assert not [w for w in recwarn.list if issubclass(w.category, RuntimeWarning)]
+
+
+class _Releasing(_Square):
+    def __init__(self) -> None:
+        self.released: list[float] = []
+
+    def _release(self, st: _State) -> None:
+        self.released.append(float(st.x[0]))
+
+
+def test_kept_states_are_released_before_each_evaluation_only() -> None:
+    dev = _Releasing()
+    dev.objective(np.array([1.0]))
+    assert dev.released == []
+    dev.objective(np.array([2.0]))
+    assert dev.released == [1.0]
+    dev.objective(np.array([1.0]))  # kept: no evaluation, nothing released
+    assert dev.released == [1.0]
+    dev.objective(np.array([3.0]))
+    assert sorted(dev.released[1:]) == [1.0, 2.0]

@@ -109,10 +109,10 @@ def test_nagq0_objective_is_the_ml_objective_at_the_joint_mode():
                                                 rel=1e-10)
 
 
-def test_nagq0_gradient_and_covariance_share_one_joint_factorization(monkeypatch):
+def test_nagq0_gradient_factors_the_joint_system_once_and_the_covariance_not(monkeypatch):
     """A state's gradient is formed when asked for; nAGQ = 0's gradient factors the joint
-    system at the mode's curvatures once, and the fixed effects' covariance there reuses
-    that factor (no further factorization of the joint system)."""
+    system at the mode's curvatures once, and the fixed effects' covariance there comes
+    from the factor of D (no factorization of the joint system)."""
     pb = glmm_problem("binomial", "logit", seed=6, levels=(9, 5), trials=2)
     dev = LaplaceDeviance(pb, "nAGQ0")
     x = dev.params.pack(np.array([0.6, 0.9]), None, None)
@@ -127,6 +127,27 @@ def test_nagq0_gradient_and_covariance_share_one_joint_factorization(monkeypatch
     np.testing.assert_array_equal(dev.gradient(x), g)
     dev.fixed_covariance(x)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", ["ML", "nAGQ0", "REML"])
+def test_an_older_state_forms_its_factor_and_derivatives_again(kind):
+    """Before an evaluation the kept states let go of their factors and derivatives; an
+    older state's gradient and covariances are then formed again from its mode."""
+    pb = glmm_problem("binomial", "logit", seed=6, levels=(9, 5), trials=2)
+    dev, fresh = LaplaceDeviance(pb, kind), LaplaceDeviance(pb, kind)
+    par = dev.params
+    beta = None if kind != "ML" else np.array([0.1, 0.3])
+    x1, x2 = par.pack(np.array([0.6, 0.9]), beta, None), par.pack(np.array([0.5, 1.1]),
+                                                                    beta, None)
+    st1 = dev.state(x1)
+    dev.state(x2)
+    assert st1.factor is None and st1.deriv is None and st1.joint_factor is None
+    fresh.state(x1)
+    np.testing.assert_allclose(dev.gradient(x1), fresh.gradient(x1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dev.fixed_covariance(x1), fresh.fixed_covariance(x1),
+                               rtol=1e-10)
+    np.testing.assert_allclose(dev.random_factor(x1).diag_inverse(),
+                               fresh.random_factor(x1).diag_inverse(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["ML", "nAGQ0", "REML"])

@@ -119,7 +119,7 @@ class AugmentedSystem(AugmentedStructure):
         elif pairs is not None:
             pairs.subtract_gram(F, D_inv.diagonal())
         elif c is None or not sparse.issparse(E):
-            subtract_from(F, D_inv.gram_of(E))
+            D_inv.subtract_gram(F, E)
         else:
             H, G = D_inv.gram_pair(E, D_inv.scale_diagonal(c))
             subtract_from(F, H)
@@ -176,11 +176,12 @@ class AugmentedSystem(AugmentedStructure):
                 D0 = None if prod.D0 is None else prod.D0.scaled(c)
                 F0 = self._gram_b(w1) if prod.F0 is None else (c * prod.F0).toarray()
                 return F0, D0, E, c
-        F0 = self._gram_b(w1)
+        self._products = None  # the last products go before the new ones are formed
         D0, E = None, None
-        if self.A is not None:
+        if self.A is not None:  # first: its temporaries go before F0 (m x m) is formed
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
+        F0 = self._gram_b(w1)
         kept = sparse.csr_matrix(F0) if self.scaled_weights else None
         self._products = _Products(w1.copy(), kept, D0, E)
         return F0, D0, E, None

@@ -224,9 +224,9 @@ class AugmentedFactor:
     def _trace_term(self, c: Array) -> float:
         """tr(S^{-1} E' B diag(c) B E) with B = D^{-1}: from the product formed with S when
         it was for these weights (``trace_gram``, any symmetric split of its off-diagonal
-        entries), from the grouped Gram matrices when the weights are constant within their groups,
-        from the per-level blocks of E S^{-1} E' with the pair products, or by
-        its own product."""
+        entries), from the grouped Gram matrices when the weights are constant within their
+        groups, from the per-level blocks of E S^{-1} E' with the pair products or once the
+        leverages formed them, or by its own product."""
         if self.trace_gram is not None and np.array_equal(self.trace_gram[0], c):
             return frobenius(self.s_inverse, self.trace_gram[1])
         weights = self.D_inv.scale_diagonal(c)
@@ -234,9 +234,9 @@ class AugmentedFactor:
             values = self.grouped.group_values(weights.diagonal())
             if values is not None:
                 return self.grouped.frobenius(self.s_inverse, values)
-        if self.pairs is not None:
+        if self.pairs is not None or "_e_sinv_e" in self.__dict__:
             return float(np.sum(weights.blocks * self._e_sinv_e.blocks))
-        return frobenius(self.s_inverse, weights.gram_of(self.E))
+        return weights.gram_frobenius(self.s_inverse, self.E)
 
     def inverse_block(self, index: Array) -> Array:
         """The block of C^{-1} on the unknowns ``index`` (user order)."""

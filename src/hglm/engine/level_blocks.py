@@ -20,7 +20,17 @@ from scipy import sparse
 
 from .blocks import Grouped
 from .factor import NotPositiveDefiniteError
-from .pair_products import Cross, Gram, scaled_gram, scaled_gram_pair, split_complex
+from .pair_products import (
+    Cross,
+    Gram,
+    frobenius,
+    scaled_gram,
+    scaled_gram_frobenius,
+    scaled_gram_pair,
+    split_complex,
+    subtract_from,
+    subtract_scaled_gram,
+)
 
 Array = np.ndarray
 
@@ -148,6 +158,21 @@ class LevelBlocks:
         if sparse.issparse(E):
             return (E.T @ (self.csr() @ E)).tocsr()
         return E.T @ self.matvec(E)
+
+    def subtract_gram(self, S: Array, E: Cross) -> None:
+        """S -= E' B E in place, for a diagonal B without the sparse product whole
+        (:func:`.pair_products.subtract_scaled_gram`)."""
+        if self.size == 1:
+            subtract_scaled_gram(S, E, self.blocks.reshape(-1))
+        else:
+            subtract_from(S, self.gram_of(E))
+
+    def gram_frobenius(self, M: Array, E: Cross) -> float:
+        """sum_jk M_jk (E' B E)_jk for a dense M, for a diagonal B without the sparse
+        product whole (:func:`.pair_products.scaled_gram_frobenius`)."""
+        if self.size == 1:
+            return scaled_gram_frobenius(M, E, self.blocks.reshape(-1))
+        return frobenius(M, self.gram_of(E))
 
     def gram_pair(self, E: sparse.csr_matrix, other: LevelBlocks) -> tuple[Gram, Gram]:
         """E' B E and E' B2 E (B2: ``other``) for a sparse E in one sparse product: the

@@ -13,6 +13,7 @@ matrix product (:func:`scaled_gram`, :func:`scaled_gram_pair`).
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 
 import numpy as np
 from scipy import sparse
@@ -58,6 +59,36 @@ def subtract_from(S: Array, G: Gram) -> None:
     for start in range(0, G.shape[0], SUBTRACT_ROWS):
         stop = min(start + SUBTRACT_ROWS, G.shape[0])
         S[start:stop] -= G[start:stop].toarray()
+
+
+def subtract_scaled_gram(S: Array, E: Cross, d: Array) -> None:
+    """S -= E' diag(d) E in place; for a sparse E by bands of rows of the product
+    (:func:`_gram_bands`)."""
+    if not sparse.issparse(E):
+        S -= E.T @ (d[:, None] * E)
+        return
+    for rows, band in _gram_bands(E, d):
+        S[rows] -= band.toarray()
+
+
+def scaled_gram_frobenius(M: Array, E: Cross, d: Array) -> float:
+    """sum_jk M_jk (E' diag(d) E)_jk for a dense M; for a sparse E by bands of rows of
+    the product (:func:`_gram_bands`)."""
+    if not sparse.issparse(E):
+        return frobenius(M, scaled_gram(E, d))
+    return float(sum(band.multiply(M[rows]).sum() for rows, band in _gram_bands(E, d)))
+
+
+def _gram_bands(E: sparse.csr_matrix, d: Array) -> Iterator[tuple[slice, sparse.csr_matrix]]:
+    """The bands of SUBTRACT_ROWS rows of E' diag(d) E (with their rows), each from
+    E' diag(d) restricted to them (E's columns, as CSR) times E: the sparse m x m product
+    is never whole (7 MB at InstEval's order, twice that while it was converted)."""
+    scaled = E.T.tocsr()
+    scaled.data *= d[scaled.indices]
+    m = E.shape[1]
+    for start in range(0, m, SUBTRACT_ROWS):
+        rows = slice(start, min(start + SUBTRACT_ROWS, m))
+        yield rows, scaled[rows] @ E
 
 
 def frobenius(M: Array, G: Gram) -> float:

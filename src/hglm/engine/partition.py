@@ -24,7 +24,7 @@ from .augmented_structure import AugmentedStructure
 from .blocks import Block, Indicator
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
-from .pair_products import Cross, subtract_from
+from .pair_products import Cross
 from .schur_products import symmetrize_lower
 
 Array = np.ndarray
@@ -119,7 +119,7 @@ class PartitionSystem(AugmentedSystem):
         S = F0
         S[np.diag_indices(self.m)] += w2_user[self.perm_b]
         D_inv, logdet_d = D0.plus_diagonal(w2_user[self.perm_a]).invert()
-        subtract_from(S, D_inv.gram_of(E))
+        D_inv.subtract_gram(S, E)
         s = r_b - E.T @ D_inv.matvec(r_a)
         return Elimination(S, np.asarray(s).ravel(), D_inv, logdet_d, E, r_a)
 

@@ -66,8 +66,10 @@ class ModeFinder:
     the last one: the mode's equations T1's(eta) - Lambda^{-1} v = 0 move with the
     precisions Lambda^{-1} by -(0, d(Lambda^{-1}) v) and with fixed effects held in the
     offset by -Z'W X d(beta), so d delta = M^{-1} (0, -d(Lambda^{-1}) v - Z'W X d(beta))
-    with M and W the last IWLS factor and weights (one solve), where no variance moved
-    by more than a factor of 2.
+    with M and W the last IWLS factor and weights (one solve), or the factor and
+    weights at the last mode that its caller formed (:meth:`predict_with`), where no
+    variance moved by more than a factor of 2.  The factor goes once the prediction is
+    made: the IWLS forms its own.
     """
 
     def __init__(self, problem: Problem, inner_beta: bool,
@@ -141,9 +143,11 @@ class ModeFinder:
         self._last = mode.delta if self.inner_beta else mode.delta[self.p :]
         self._last_fit = fit
 
-    def solve(self, beta: Array | None, phi: Array, lam: Array) -> Mode:
+    def solve(self, beta: Array | None, phi: Array, lam: Array,
+              keep_factor: bool = True) -> Mode:
         """The mode at fixed effects ``beta`` (ignored when inner), observation dispersions
-        ``phi`` and effect variances ``lam``.
+        ``phi`` and effect variances ``lam``; without ``keep_factor`` the last IWLS
+        factorization goes (the caller forms the factor at the mode, :meth:`predict_with`).
 
         Raises
         ------
@@ -154,7 +158,9 @@ class ModeFinder:
                               beta=None if self.inner_beta else beta, accelerate=True,
                               curvature=self.curvature)
         sol = None
-        for start in self._starts(beta, lam):
+        prediction = self._prediction(beta, lam)
+        self._last_fit = None  # its factorization goes before the IWLS forms its own
+        for start in self._starts(prediction):
             try:
                 sol = pirls.solve(start, phi, lam)
                 break
@@ -164,17 +170,22 @@ class ModeFinder:
         if sol is None:
             raise failure
         self._last = sol.delta
-        self._last_fit = (beta, lam, sol.factor, sol.w1)
+        self._last_fit = (beta, lam, sol.factor if keep_factor else None, sol.w1)
         delta = sol.delta if self.inner_beta else np.concatenate([beta, sol.delta])
         return Mode(delta, sol.eta + pirls.offset)
 
-    def _starts(self, beta: Array | None, lam: Array) -> Iterator[Array]:
-        """Where the IWLS starts, in turn: the predicted mode (class notes), the last mode,
+    def predict_with(self, factor: object, w1: Array) -> None:
+        """Predict the next mode (class notes) by ``factor`` and the observation weights
+        ``w1`` at the last mode, on :attr:`system`."""
+        if self._last_fit is not None:
+            self._last_fit = (*self._last_fit[:2], factor, w1)
+
+    def _starts(self, prediction: Array | None) -> Iterator[Array]:
+        """Where the IWLS starts, in turn: the ``prediction`` (class notes), the last mode,
         the cold start (formed only when asked for)."""
         if self._last is None:
             yield self._cold_start
             return
-        prediction = self._prediction(beta, lam)
         if prediction is not None:
             yield prediction
         yield self._last
@@ -186,7 +197,7 @@ class ModeFinder:
 
     def _prediction(self, beta: Array | None, lam: Array) -> Array | None:
         """The mode predicted from the last one to first order (class notes), or None."""
-        if not self.predict or self._last_fit is None:
+        if not self.predict or self._last_fit is None or self._last_fit[2] is None:
             return None
         beta_old, lam_old, factor, w1 = self._last_fit
         if np.any(np.abs(np.log(lam / lam_old)) > PREDICT_WITHIN):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
@@ -209,26 +210,21 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
     """The stages of :func:`fit_glmm` (module docstring), on the deviances of
     ``make_deviance(kind, density)`` (default: :class:`LaplaceDeviance`)."""
     make = make_deviance or partial(LaplaceDeviance, problem)
-    joint = make("REML" if reml else "nAGQ0", None)
-    x0 = _start(joint, start)
     if reml or nAGQ == 0:
-        res = to_boundary(joint, minimize_stage(joint, x0, TOL, maxiter))
+        joint = make("REML" if reml else "nAGQ0", None)
+        res = to_boundary(joint, minimize_stage(joint, _start(joint, start), TOL, maxiter))
         return _result(problem, joint, joint, res, None, nAGQ, reml, [joint])
-    laplace = make("ML", joint.density)
-    if laplace.params.vector_entries.size:
-        # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
-        # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
-        x0 = minimize_stage(joint, x0, TOL, maxiter).x
-    st0 = joint.state(x0)
-    beta0 = st0.mode.delta[: problem.X.shape[1]]
-    x = laplace.params.pack(joint.params.covariance(x0), beta0, joint.params.gamma(x0))
-    laplace.start_at(x, st0.mode)
-    res = minimize_stage(laplace, x, TOL, maxiter, _laplace_start_hessian(joint, x0, laplace, x))
-    devs = [joint, laplace]
+    begin = _joint_start(make, start, maxiter)
+    laplace = make("ML", begin.density)
+    x = laplace.params.pack(begin.cov, begin.mode.delta[: problem.X.shape[1]], begin.gamma)
+    laplace.start_at(x, begin.mode)
+    res = minimize_stage(laplace, x, TOL, maxiter,
+                         _laplace_start_hessian(laplace, x, begin.beta_block))
+    devs = [laplace]
     dev = laplace
     if nAGQ > 1:
         H = _gradient_differences(laplace, res.x)
-        dev = QuadratureDeviance(problem, nAGQ, joint.density)
+        dev = QuadratureDeviance(problem, nAGQ, laplace.density)
         res = minimize_stage(dev, res.x, TOL, maxiter, H)
         devs.append(dev)
     res = to_boundary(dev, res)
@@ -238,18 +234,46 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
             return _gradient_differences(laplace, res.x)
         return value_hessian(dev.objective, res.x)
 
-    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs)
+    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs, begin.spent)
 
 
-def _laplace_start_hessian(joint: LaplaceDeviance, x0: Array, laplace: LaplaceDeviance,
-                           x: Array) -> Array:
+class _JointStart(NamedTuple):
+    """Where the Laplace fit starts (:func:`_joint_start`)."""
+
+    mode: object
+    cov: Array
+    gamma: Array
+    beta_block: Array
+    density: object
+    spent: tuple[int, int]
+
+
+def _joint_start(make: Callable[[str, object], object], start: Mapping | None,
+                 maxiter: int) -> _JointStart:
+    """Where the Laplace fit starts, from the nAGQ = 0 deviance at :func:`_start` (a vector
+    term: at its optimum): its variance parameters, mode and twice the inverse of the
+    fixed effects' covariance there (the Laplace Hessian in beta less the curvature of
+    log|D|); its density, evaluations and IWLS steps.  The deviance itself goes with this
+    call, before the Laplace one is made (its systems and states: 20 MB at InstEval's)."""
+    joint = make("nAGQ0", None)
+    x0 = _start(joint, start)
+    if joint.params.vector_entries.size:
+        # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
+        # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
+        x0 = minimize_stage(joint, x0, TOL, maxiter).x
+    mode = joint.state(x0).mode
+    beta_block = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
+    return _JointStart(mode, joint.params.covariance(x0), joint.params.gamma(x0), beta_block,
+                       joint.density, (joint.n_eval, joint.modes.n_steps))
+
+
+def _laplace_start_hessian(laplace: LaplaceDeviance, x: Array, beta_block: Array) -> Array:
     """The Hessian the Laplace fit starts from at ``x``: its columns in the variance and
-    dispersion parameters by differences of the gradient, and in beta twice the inverse of
-    the fixed effects' covariance at the joint mode of ``x0`` (the Laplace deviance's
-    Hessian in beta less the curvature of log|D|)."""
+    dispersion parameters by differences of the gradient, in beta ``beta_block``
+    (:func:`_joint_start`)."""
     params = laplace.params
     H = _gradient_differences(laplace, x, np.r_[params.sd_slice, params.disp_slice])
-    H[params.beta_slice, params.beta_slice] = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
+    H[params.beta_slice, params.beta_slice] = beta_block
     return H
 
 
@@ -266,7 +290,7 @@ def _gradient_differences(dev, x: Array, columns: Array | None = None) -> Array:
 
 def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
             hessian_of: Callable[[], Array] | None, nAGQ: int, reml: bool,
-            devs: list) -> GLMMFit:
+            devs: list, spent: tuple[int, int] = (0, 0)) -> GLMMFit:
     """The fit at the optimum ``res`` of ``dev``, the modes and curvatures from
     ``laplace`` (a :class:`LaplaceDeviance` at the same parameters; taken before the
     Hessian by ``hessian_of``, whose differences move it away)."""
@@ -298,7 +322,8 @@ def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,
         v=effects_scale(st.mode.delta[p:], laplace.slices, factors),
         vcov_beta=vcov, cond_var=cond_var,
         objective=float(res.fun), n_params=p + par.n_cov + par.n_disp, hessian=hessian,
-        n_eval=sum(d.n_eval for d in devs), n_pirls=sum(d.modes.n_steps for d in devs),
+        n_eval=spent[0] + sum(d.n_eval for d in devs),
+        n_pirls=spent[1] + sum(d.modes.n_steps for d in devs),
         converged=bool(res.converged), message=res.message,
         singular=par.layout.singular(theta),
     )

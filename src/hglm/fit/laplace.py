@@ -75,7 +75,6 @@ from ..engine import (
     LevelBlocks,
     NotPositiveDefiniteError,
     inverse_diag_blocks,
-    make_system,
     transformed_blocks,
 )
 from ..spec import Problem
@@ -98,7 +97,9 @@ KINDS = ("ML", "nAGQ0", "REML")
 @dataclass
 class LaplaceState:
     """The objective and its pieces at one x (``objective`` inf where the mode or the
-    factorization failed)."""
+    factorization failed); ``deriv``, ``factor`` and ``joint_factor`` None once let go
+    (:meth:`LaplaceDeviance.derivatives` and :meth:`LaplaceDeviance.factor` form the first
+    two again)."""
 
     x: Array
     objective: float
@@ -161,7 +162,7 @@ class LaplaceDeviance(KeptStates):
         st = self.state(x)
         if st.gradient is None and self.gaussian_effects and np.isfinite(st.objective):
             self._at(st.x)
-            st.gradient = self._gradient(st, st.deriv)
+            st.gradient = self._gradient(st, self.derivatives(st))
         if st.gradient is None:
             return np.zeros_like(st.x)
         entries = self.params.vector_entries
@@ -170,6 +171,26 @@ class LaplaceDeviance(KeptStates):
         differences = value_gradient(self.objective, st.x, entries)
         self.keep(st)
         return st.gradient + differences
+
+    def derivatives(self, st: LaplaceState) -> ResponseDerivatives:
+        """The response's derivatives at the state's mode, formed again when let go."""
+        if st.deriv is None:
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                st.deriv = self.density.derivatives(st.mode.eta, st.phi)
+        return st.deriv
+
+    def factor(self, st: LaplaceState) -> object:
+        """The state's factorization of M at its mode, formed again when let go."""
+        if st.factor is None:
+            self._at(st.x)
+            st.factor = self.inner.factorize(self.derivatives(st).curvature,
+                                             st.random_curvature)
+        return st.factor
+
+    def _release(self, st: LaplaceState) -> None:
+        # n-vectors and m x m factors, formed again from the mode when asked for
+        if st.mode is not None:
+            st.deriv = st.factor = st.joint_factor = None
 
     def _at(self, x: Array) -> None:
         """The systems on the blocks of Z at the vector terms' Lambda of ``x``."""
@@ -194,10 +215,16 @@ class LaplaceDeviance(KeptStates):
         lam_eff = par.lam_effects(lam)
         self._at(x)
         try:
-            mode = self.modes.solve(par.beta(x), phi, lam_eff)
-            return self._state_at_mode(x, mode, phi, lam, lam_eff)
+            mode = self.modes.solve(par.beta(x), phi, lam_eff, keep_factor=False)
+            st = self._state_at_mode(x, mode, phi, lam, lam_eff)
         except (Divergence, NotPositiveDefiniteError):
             return LaplaceState(x, np.inf)
+        # the factor at the mode predicts the next mode (on the modes' own system: this
+        # one; for nAGQ = 0 the joint one, :meth:`_joint_factor`): the last IWLS
+        # factorization went before it was formed (10 MB at InstEval's order)
+        if np.isfinite(st.objective) and self.inner is self.modes.system:
+            self.modes.predict_with(st.factor, st.deriv.curvature)
+        return st
 
     def _state_at_mode(self, x: Array, mode: Mode, phi: Array, lam: Array,
                        lam_eff: Array, objective: bool = True) -> LaplaceState:
@@ -279,12 +306,13 @@ class LaplaceDeviance(KeptStates):
         p, X, system = self.modes.p, self.pb.X, self.z_system
         beta, v = st.mode.delta[:p], st.mode.delta[p:]
         eta_beta = X @ (self.params.beta(x) - beta)
+        factor = self.factor(st)
         moved = (-(1.0 / lam_eff - 1.0 / self.params.lam_effects(st.lam)) * v
-                 - system.z_rmatvec(st.deriv.curvature * eta_beta))
-        dv = st.factor.solve(moved)
+                 - system.z_rmatvec(self.derivatives(st).curvature * eta_beta))
+        dv = factor.solve(moved)
         v, eta = v + dv, st.mode.eta + eta_beta + system.linear_predictor(dv)
         score = self.density.score(eta, st.phi)
-        dv = st.factor.solve(system.z_rmatvec(score) - v / lam_eff)
+        dv = factor.solve(system.z_rmatvec(score) - v / lam_eff)
         return Mode(np.concatenate([self.params.beta(x), v + dv]),
                     eta + system.linear_predictor(dv))
 
@@ -294,27 +322,37 @@ class LaplaceDeviance(KeptStates):
         st = self.state(x)
         self._at(x)
         if self.inner is self.z_system:
-            return st.factor
-        return self.z_system.factorize(st.deriv.curvature, st.random_curvature)
+            return self.factor(st)
+        return self.z_system.factorize(self.derivatives(st).curvature, st.random_curvature)
 
     def fixed_covariance(self, x: Array) -> Array:
         """The fixed effects' block of C^{-1}, C = -d^2 h / d(beta, v)^2 at the mode of
-        ``x``: their covariance given the variance parameters."""
+        ``x``: their covariance given the variance parameters.  With M = D (ML, nAGQ = 0)
+        the inverse of C's Schur complement X'WX - X'WZ D^{-1} Z'WX, by p solves with the
+        state's factor of D (no factorization of C: 10 MB at InstEval's order)."""
         st = self.state(x)
         self._at(x)
-        factor = st.factor if self.kind == "REML" else self._joint_factor(st)
-        return factor.inverse_block(np.arange(self.pb.X.shape[1]))
+        p = self.pb.X.shape[1]
+        factor = self.factor(st)
+        if self.kind == "REML" or p == 0:
+            return factor.inverse_block(np.arange(p))
+        X, W = self.pb.X, self.derivatives(st).curvature
+        n, q = X.shape[0], self.z_system.q
+        cross = np.column_stack([self.z_system.rhs(W * X[:, j], np.ones(n), np.zeros(q),
+                                                   np.zeros(q)) for j in range(p)])
+        solved = np.column_stack([factor.solve(c) for c in cross.T])
+        inverse = np.linalg.inv(X.T @ (W[:, None] * X) - cross.T @ solved)
+        return 0.5 * (inverse + inverse.T)
 
     def _joint_factor(self, st: LaplaceState) -> object:
-        """The factor of the joint system in (beta, v) at the state's curvatures (the
-        state's ``x`` must be the systems' current one, :meth:`_at`), kept in the state."""
+        """nAGQ = 0: the factor of the joint system in (beta, v) (the modes' system) at
+        the state's curvatures (the state's ``x`` must be the systems' current one,
+        :meth:`_at`), kept in the state; for the newest state it predicts the next mode."""
         if st.joint_factor is None:
-            if self.modes.inner_beta:
-                joint = self.modes.system
-            else:
-                blocks = transformed_blocks(self.pb.blocks, self.params.factors(st.x))
-                joint = make_system(self.pb.X, blocks, [t.precision for t in self.pb.terms])
-            st.joint_factor = joint.factorize(st.deriv.curvature, st.random_curvature)
+            curvature = self.derivatives(st).curvature
+            st.joint_factor = self.modes.system.factorize(curvature, st.random_curvature)
+            if self._kept and self._kept[0] is st:
+                self.modes.predict_with(st.joint_factor, curvature)
         return st.joint_factor
 
     def _random_curvature(self, v: Array, lam_eff: Array) -> Array:
@@ -342,8 +380,9 @@ class LaplaceDeviance(KeptStates):
         par, q = self.params, self.z_system.q
         v = st.mode.delta[self.modes.p :]
         s, W = deriv.score, deriv.curvature
-        m, g, a, t1a = self._curvature_terms(st.factor, self.inner, deriv)
-        traces = st.factor.weighted_diag_sums(np.ones(q), self.slices)
+        factor = self.factor(st)
+        m, g, a, t1a = self._curvature_terms(factor, self.inner, deriv)
+        traces = factor.weighted_diag_sums(np.ones(q), self.slices)
         moved = self._per_term(a[self.inner.p :], v)
         sizes = par.sizes
         d_lam = (sizes * st.lam - self._per_term(v, v) - traces + moved) / st.lam**2
@@ -407,11 +446,12 @@ class LaplaceDeviance(KeptStates):
         singular Lambda, and None with other terms."""
         sl, size = self.slices[k], L.shape[0]
         count = (sl.stop - sl.start) // size
-        inverse = inverse_diag_blocks(st.factor, sl.start, size, count)
+        inverse = inverse_diag_blocks(self.factor(st), sl.start, size, count)
         if np.min(np.diag(L)) < VECTOR_GRADIENT_FLOOR:
             if len(self.pb.blocks) > 1:
                 return None
-            gram = LevelBlocks.weighted_gram(self.pb.blocks[k], st.deriv.curvature).blocks
+            gram = LevelBlocks.weighted_gram(self.pb.blocks[k],
+                                             self.derivatives(st).curvature).blocks
             return level_trace(inverse, L, gram)
         return inverse_trace(inverse, L)
 
