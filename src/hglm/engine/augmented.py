@@ -149,7 +149,8 @@ class AugmentedSystem(AugmentedStructure):
         if GroupedGram.fits(keys, self.m, PairProducts.count(prod.E)):
             return GroupedGram(prod.E, keys)
         if PairProducts.within_budget(prod.E, self.n):
-            return PairProducts(prod.E)
+            equal = prod.w.size and np.all(prod.w == prod.w[0])
+            return PairProducts(prod.E, float(prod.w[0]) if equal else None)
         return False
 
     def keep_products(self, w1: Array, F0: Array, D0: LevelBlocks | None,

@@ -76,54 +76,80 @@ def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
 PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: 48 MB whatever the rows,
 PAIRS_PER_ROW = 8  # and up to 96 bytes per row of data beyond
 PAIR_CHUNK = 65_536  # pairs built at a time (about 1.5 MB of temporaries)
+PASS_PAIRS = 262_144  # compact pair products widened at a time in a pass (2 MB)
 
 
 class PairProducts:
     """E' diag(d) E and the row forms e_a' M e_a for a fixed sparse E (q_a x m).
 
     Holds the products of the pairs of non-zeros of each row a of E (each unordered pair
-    once, j <= k) as a sparse matrix K with K[a, j m + k] = (2 - [j = k]) E_aj E_ak.
-    Then K' d holds E' diag(d) E on the upper triangle (off-diagonal entries doubled),
-    and e_a' M e_a = (K vec(M))_a for M symmetric: one pass over the pairs each, without
-    the symbolic phase and row merging of a sparse matrix product.  Doubling is exact,
-    so the numbers are those of the single products.
+    once, j <= k) as a sparse matrix K with K[a, p] = (2 - [j = k]) E_aj E_ak, p the
+    position of (j, k) in the pattern of E'E's upper triangle (``upper``: its flat
+    positions j m + k, sorted).  Then K' d holds E' diag(d) E on that pattern
+    (off-diagonal entries doubled), and e_a' M e_a = (K M_upper)_a for M symmetric: one
+    pass over the pairs each, without the symbolic phase and row merging of a sparse
+    matrix product, and without an m x m temporary (10 MB at InstEval's order 1,144,
+    whose pattern holds 145,000 entries).  Doubling is exact, so the numbers are those of
+    the single products.
+
+    When E is ``unit`` times integers (counts: indicator and integer columns at equal
+    weights, as an unweighted Gaussian response has), the products of the integers are
+    stored, in 2 bytes (or 4) instead of 8, with ``unit`` as the scale, and widened to
+    float64 a few rows at a time in each pass: exact, the numbers differ from those of E's
+    own entries by E's rounding only.
 
     Parameters
     ----------
     E : scipy.sparse matrix
+    unit : float, optional
+        The observations' common weight, when they have one.
     """
 
-    def __init__(self, E: sparse.spmatrix) -> None:
+    def __init__(self, E: sparse.spmatrix, unit: float | None = None) -> None:
         E = sparse.csr_matrix(E, copy=True)
         E.sum_duplicates()
         self.shape = E.shape
         self.scale = 1.0
+        integers = _integers(E.data, unit)
+        if integers is not None:
+            E.data, self.scale = integers, float(unit)
         m = E.shape[1]
         counts = np.diff(E.indptr)
         rows = np.argsort(counts, kind="stable")
         self.rows = rows[counts[rows] > 0]
         sizes = counts[self.rows]
-        indptr = np.concatenate([[0], np.cumsum(sizes * (sizes + 1) // 2)])
-        cols = np.empty(indptr[-1], dtype=np.int32 if m * m < 2**31 else np.int64)
-        vals = np.empty(indptr[-1])
-        start = 0
-        for same in np.split(self.rows, np.flatnonzero(np.diff(sizes)) + 1):
-            k = counts[same[0]]
-            first, second = np.triu_indices(k)
-            factor = np.where(first == second, 1.0, 2.0)
-            # rows with k non-zeros, a few at a time (bounded temporaries)
-            for group in np.array_split(same, -(-same.shape[0] * first.shape[0] // PAIR_CHUNK)):
-                at = E.indptr[group][:, None] + np.arange(k)
-                c, v = E.indices[at].astype(cols.dtype), E.data[at]
-                stop = start + group.shape[0] * first.shape[0]
-                out = cols[start:stop].reshape(group.shape[0], -1)
+        kind = _product_type(E.data, integers is not None)
+        index = np.int32 if m * m < 2**31 else np.int64
+        blocks = [(lo, hi, indptr, np.empty(indptr[-1], dtype=index))
+                  for lo, hi, indptr in _row_blocks(sizes, np.inf if kind is np.float64
+                                                    else PASS_PAIRS)]
+        seen = np.zeros(m * m, dtype=bool)
+        for lo, hi, _, cols in blocks:
+            for span, at, first, second in _pair_chunks(E, self.rows[lo:hi], sizes[lo:hi]):
+                c = E.indices[at].astype(index)
+                out = cols[span].reshape(at.shape[0], -1)
                 np.multiply(np.take(c, first, axis=1), m, out=out)
                 out += np.take(c, second, axis=1)
-                out = vals[start:stop].reshape(group.shape[0], -1)
-                np.multiply(np.take(v, first, axis=1), np.take(v, second, axis=1), out=out)
-                out *= factor
-                start = stop
-        self.K = sparse.csr_matrix((vals, cols, indptr), shape=(self.rows.shape[0], m * m))
+                seen[cols[span]] = True
+        self.upper = np.flatnonzero(seen).astype(index)
+        self.off = self.upper % (m + 1) != 0  # the off-diagonal entries of the pattern
+        self.lower = (self.upper[self.off] % m) * m + self.upper[self.off] // m
+        rank = np.cumsum(seen, dtype=index)
+        del seen
+        rank -= 1
+        for _, _, _, cols in blocks:
+            for start in range(0, cols.shape[0], PAIR_CHUNK):
+                cols[start : start + PAIR_CHUNK] = rank[cols[start : start + PAIR_CHUNK]]
+        del rank
+        self.blocks = []
+        for lo, hi, indptr, cols in blocks:
+            vals = np.empty(indptr[-1], dtype=kind)
+            for span, at, first, second in _pair_chunks(E, self.rows[lo:hi], sizes[lo:hi]):
+                v = E.data[at]
+                out = np.take(v, first, axis=1) * np.take(v, second, axis=1)
+                out *= np.where(first == second, 1.0, 2.0)
+                vals[span] = out.reshape(-1)
+            self.blocks.append((lo, hi, indptr, cols, vals))
 
     @staticmethod
     def count(E: sparse.spmatrix) -> int:
@@ -143,26 +169,85 @@ class PairProducts:
         out.scale = self.scale * c
         return out
 
-    def _upper(self, d: Array) -> Array:
-        """K' d as an m x m matrix: E' diag(d) E on the upper triangle, off-diagonal
-        entries doubled."""
-        m = self.shape[1]
-        return np.asarray(self.K.T @ (self.scale**2 * d[self.rows])).reshape(m, m)
-
     def subtract_gram(self, S: Array, d: Array) -> None:
-        """S -= E' diag(d) E in place, without an m x m temporary."""
-        T = self._upper(d)
-        diagonal = np.diag(T).copy()
-        T *= 0.5
-        np.einsum("ii->i", T)[:] = 0.0
-        S -= T
-        S -= T.T
-        np.einsum("ii->i", S)[:] -= diagonal
+        """S -= E' diag(d) E in place (S contiguous, in either order), on the pattern of
+        E'E."""
+        if not (S.flags.c_contiguous or S.flags.f_contiguous):
+            raise ValueError("S: must be a contiguous array")
+        d_rows = self.scale**2 * d[self.rows]
+        T = np.zeros(self.upper.shape[0])
+        for block in self.blocks:
+            T += self._widened(block).T @ d_rows[block[0] : block[1]]
+        T[self.off] *= 0.5
+        flat = S.ravel(order="K")
+        flat[self.upper] -= T
+        flat[self.lower] -= T[self.off]
 
     def row_forms(self, M: Array) -> Array:
         """e_a' M e_a for every row e_a of E (M symmetric and contiguous, m x m)."""
-        if not (M.flags.c_contiguous or M.flags.f_contiguous):
-            M = np.ascontiguousarray(M)
+        flat = M.ravel(order="K")  # M symmetric: either order reads its upper triangle
+        M_upper = flat[self.upper]
+        forms = np.empty(self.rows.shape[0])
+        for block in self.blocks:
+            forms[block[0] : block[1]] = self._widened(block) @ M_upper
         out = np.zeros(self.shape[0])
-        out[self.rows] = self.scale**2 * (self.K @ M.ravel(order="K"))  # M symmetric
+        out[self.rows] = self.scale**2 * forms
         return out
+
+    def _widened(self, block: tuple) -> sparse.csr_matrix:
+        """A block's rows of K with float64 values (a copy when they are stored compact:
+        the only float64 copy alive)."""
+        lo, hi, indptr, cols, vals = block
+        return sparse.csr_matrix((vals.astype(np.float64, copy=False), cols, indptr),
+                                 shape=(hi - lo, self.upper.shape[0]))
+
+
+def _row_blocks(sizes: Array, most: float) -> list[tuple[int, int, Array]]:
+    """Consecutive rows (first, end, their pairs' indptr) with at most ``most`` pairs
+    each (one row at least), for rows of ``sizes`` non-zeros."""
+    pairs = sizes * (sizes + 1) // 2
+    ends = np.cumsum(pairs)
+    out, lo = [], 0
+    while lo < sizes.shape[0]:
+        before = ends[lo - 1] if lo else 0
+        hi = max(int(np.searchsorted(ends, before + most, side="right")), lo + 1)
+        out.append((lo, hi, np.concatenate([[0], ends[lo:hi] - before])))
+        lo = hi
+    return out
+
+
+def _integers(values: Array, unit: float | None) -> Array | None:
+    """values / unit when these are integers (to E's rounding: 1e-13 relative), else
+    None."""
+    if unit is None or not unit > 0 or values.size == 0:
+        return None
+    counts = np.rint(values / unit)
+    if np.all(np.abs(counts * unit - values) <= 1e-13 * np.abs(values)):
+        return counts
+    return None
+
+
+def _product_type(values: Array, integers: bool) -> type:
+    """The narrowest type that holds every pair product 2 v_j v_k exactly: uint16 or
+    float32 for integer ``values``, else float64."""
+    if not integers:
+        return np.float64
+    largest = 2.0 * float(np.max(np.abs(values), initial=0.0)) ** 2
+    if np.all(values >= 0) and largest < 2**16:
+        return np.uint16
+    return np.float32 if largest < 2**24 else np.float64
+
+
+def _pair_chunks(E: sparse.csr_matrix, rows: Array, sizes: Array):
+    """(span in the pair arrays, positions in E of the rows' non-zeros (rows x k), first,
+    second) for the rows of E with k non-zeros, a few at a time (bounded temporaries),
+    in the order of ``rows`` (sorted by their counts ``sizes``); first <= second index
+    each row's pairs."""
+    start = 0
+    for same in np.split(rows, np.flatnonzero(np.diff(sizes)) + 1):
+        k = int(E.indptr[same[0] + 1] - E.indptr[same[0]])
+        first, second = np.triu_indices(k)
+        for group in np.array_split(same, -(-same.shape[0] * first.shape[0] // PAIR_CHUNK)):
+            stop = start + group.shape[0] * first.shape[0]
+            yield slice(start, stop), E.indptr[group][:, None] + np.arange(k), first, second
+            start = stop
