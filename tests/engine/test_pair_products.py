@@ -56,7 +56,8 @@ def test_pair_products_match_dense(seed: int) -> None:
     E = sparse.csr_matrix((rng.normal(size=indices.size), indices, indptr), shape=(40, 11))
     dense = E.toarray()
     pairs = PairProducts(E)
-    assert PairProducts.count(E) >= sum(b[3].size for b in pairs.blocks)
+    assert PairProducts.count(E) >= sum(part[3].size for _, _, parts in pairs.blocks
+                                        for part in parts)
     d = rng.uniform(0.1, 2.0, 40)
     S = rng.normal(size=(11, 11))
     reduced = S.copy()
@@ -83,14 +84,17 @@ def test_pair_products_of_counts_compact(monkeypatch, low, high, stored) -> None
     from hglm.engine import pair_products
 
     monkeypatch.setattr(pair_products, "PASS_PAIRS", 7)  # many blocks
+    monkeypatch.setattr(pair_products, "BAND", 6)  # and bands of the pattern
     rng = np.random.default_rng(4)
     counts = sparse.random(30, 9, density=0.4, random_state=5, format="csr")
     counts.data = rng.integers(low, high, counts.nnz).astype(float)
     counts.data[counts.data == 0] = 1.0
+    counts.data[counts.indices == 4] = 0.0  # a column of E without entries
+    counts.eliminate_zeros()
     unit = 0.37
     E = unit * counts
     pairs = PairProducts(E, unit)
-    assert {b[4].dtype for b in pairs.blocks} == {np.dtype(stored)}
+    assert {p[4].dtype for _, _, parts in pairs.blocks for p in parts} == {np.dtype(stored)}
     assert len(pairs.blocks) > 2 or stored is np.float64
     dense = E.toarray()
     d = rng.uniform(0.1, 2.0, 30)
@@ -106,7 +110,7 @@ def test_pair_products_of_counts_compact(monkeypatch, low, high, stored) -> None
                                atol=1e-12 * np.abs(forms).max())
     # not integers at this unit: float64 products of E itself
     for general in (PairProducts(E, 0.3 * unit), PairProducts(E)):
-        assert [b[4].dtype for b in general.blocks] == [np.float64]
+        assert [p[4].dtype for _, _, parts in general.blocks for p in parts] == [np.float64]
 
 
 @pytest.mark.parametrize("budget, used", [(0, False), (10**9, True)])

@@ -76,7 +76,8 @@ def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
 PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: 48 MB whatever the rows,
 PAIRS_PER_ROW = 8  # and up to 96 bytes per row of data beyond
 PAIR_CHUNK = 65_536  # pairs built at a time (about 1.5 MB of temporaries)
-PASS_PAIRS = 262_144  # compact pair products widened at a time in a pass (2 MB)
+PASS_PAIRS = 131_072  # compact pair products widened at a time in a pass (1 MB)
+BAND = 65_536  # entries of the pattern per band of compact pairs (uint16 positions)
 
 
 class PairProducts:
@@ -120,36 +121,37 @@ class PairProducts:
         sizes = counts[self.rows]
         kind = _product_type(E.data, integers is not None)
         index = np.int32 if m * m < 2**31 else np.int64
-        blocks = [(lo, hi, indptr, np.empty(indptr[-1], dtype=index))
-                  for lo, hi, indptr in _row_blocks(sizes, np.inf if kind is np.float64
-                                                    else PASS_PAIRS)]
+        blocks = _row_blocks(sizes, np.inf if kind is np.float64 else PASS_PAIRS)
+        # the pattern first (every pair's flat position marked), then its rank table maps
+        # each block's flat positions to the pattern's as they are formed
         seen = np.zeros(m * m, dtype=bool)
-        for lo, hi, _, cols in blocks:
-            for span, at, first, second in _pair_chunks(E, self.rows[lo:hi], sizes[lo:hi]):
-                c = E.indices[at].astype(index)
-                out = cols[span].reshape(at.shape[0], -1)
-                np.multiply(np.take(c, first, axis=1), m, out=out)
-                out += np.take(c, second, axis=1)
-                seen[cols[span]] = True
+        for lo, hi, _ in blocks:
+            for _, at, first, second in _pair_chunks(E, self.rows[lo:hi], sizes[lo:hi]):
+                seen[_flat_pairs(E.indices[at].astype(index), first, second, m)] = True
         self.upper = np.flatnonzero(seen).astype(index)
         self.off = self.upper % (m + 1) != 0  # the off-diagonal entries of the pattern
         self.lower = (self.upper[self.off] % m) * m + self.upper[self.off] // m
-        rank = np.cumsum(seen, dtype=index)
+        # a pair's position in the pattern: the entries of the rows before j, plus its
+        # rank in row j (2 bytes an entry: half of a flat rank table)
+        within = np.cumsum(seen.reshape(m, m), axis=1, dtype=np.uint16)
         del seen
-        rank -= 1
-        for _, _, _, cols in blocks:
-            for start in range(0, cols.shape[0], PAIR_CHUNK):
-                cols[start : start + PAIR_CHUNK] = rank[cols[start : start + PAIR_CHUNK]]
-        del rank
+        before = np.concatenate([[0], np.cumsum(within[:, -1], dtype=index)[:-1]])
+        within -= 1
         self.blocks = []
-        for lo, hi, indptr, cols in blocks:
+        for lo, hi, indptr in blocks:
+            cols = np.empty(indptr[-1], dtype=index)
             vals = np.empty(indptr[-1], dtype=kind)
             for span, at, first, second in _pair_chunks(E, self.rows[lo:hi], sizes[lo:hi]):
+                c = E.indices[at].astype(index)
+                cols[span] = np.take(before, np.take(c, first, axis=1)).reshape(-1)
+                cols[span] += np.take(within, _flat_pairs(c, first, second, m))
                 v = E.data[at]
                 out = np.take(v, first, axis=1) * np.take(v, second, axis=1)
                 out *= np.where(first == second, 1.0, 2.0)
                 vals[span] = out.reshape(-1)
-            self.blocks.append((lo, hi, indptr, cols, vals))
+            parts = (_bands(indptr, cols, vals, self.upper.shape[0]) if kind is not np.float64
+                     else [(0, self.upper.shape[0], indptr, cols, vals)])
+            self.blocks.append((lo, hi, parts))
 
     @staticmethod
     def count(E: sparse.spmatrix) -> int:
@@ -176,8 +178,10 @@ class PairProducts:
             raise ValueError("S: must be a contiguous array")
         d_rows = self.scale**2 * d[self.rows]
         T = np.zeros(self.upper.shape[0])
-        for block in self.blocks:
-            T += self._widened(block).T @ d_rows[block[0] : block[1]]
+        for lo, hi, parts in self.blocks:
+            for part in parts:
+                start, width = part[:2]
+                T[start : start + width] += _widened(hi - lo, part).T @ d_rows[lo:hi]
         T[self.off] *= 0.5
         flat = S.ravel(order="K")
         flat[self.upper] -= T
@@ -188,18 +192,51 @@ class PairProducts:
         flat = M.ravel(order="K")  # M symmetric: either order reads its upper triangle
         M_upper = flat[self.upper]
         forms = np.empty(self.rows.shape[0])
-        for block in self.blocks:
-            forms[block[0] : block[1]] = self._widened(block) @ M_upper
+        for lo, hi, parts in self.blocks:
+            forms[lo:hi] = 0.0
+            for part in parts:
+                start, width = part[:2]
+                forms[lo:hi] += _widened(hi - lo, part) @ M_upper[start : start + width]
         out = np.zeros(self.shape[0])
         out[self.rows] = self.scale**2 * forms
         return out
 
-    def _widened(self, block: tuple) -> sparse.csr_matrix:
-        """A block's rows of K with float64 values (a copy when they are stored compact:
-        the only float64 copy alive)."""
-        lo, hi, indptr, cols, vals = block
-        return sparse.csr_matrix((vals.astype(np.float64, copy=False), cols, indptr),
-                                 shape=(hi - lo, self.upper.shape[0]))
+
+
+def _flat_pairs(c: Array, first: Array, second: Array, m: int) -> Array:
+    """The flat positions j m + k in E'E of the pairs (first, second) of columns of each
+    row of ``c`` (rows x k), row by row."""
+    out = np.take(c, first, axis=1) * m
+    out += np.take(c, second, axis=1)
+    return out.reshape(-1)
+
+
+def _bands(indptr: Array, cols: Array, vals: Array,
+           entries: int) -> list[tuple[int, int, Array, Array, Array]]:
+    """A block's pairs split by the band of BAND of the pattern's ``entries`` that they
+    fall in: (first entry, entries, indptr, uint16 positions in the band, values) per
+    band, each row's pairs in their order."""
+    rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
+    band = cols // BAND
+    parts = []
+    for b in range(int(band.max(initial=-1)) + 1):
+        mine = band == b
+        counts = np.bincount(rows[mine], minlength=indptr.shape[0] - 1)
+        part_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        positions = (cols[mine] - b * BAND).astype(np.uint16)
+        parts.append((b * BAND, min(BAND, entries - b * BAND), part_indptr, positions,
+                      vals[mine]))
+    return parts
+
+
+def _widened(rows: int, part: tuple) -> sparse.csr_matrix:
+    """A band of a block's rows of K with float64 values and int32 positions (copies when
+    they are stored compact: the only wide copies alive)."""
+    _, width, indptr, cols, vals = part
+    index = np.int32 if cols.dtype == np.uint16 else cols.dtype
+    return sparse.csr_matrix((vals.astype(np.float64, copy=False),
+                              cols.astype(index, copy=False), indptr),
+                             shape=(rows, width))
 
 
 def _row_blocks(sizes: Array, most: float) -> list[tuple[int, int, Array]]:
@@ -211,7 +248,8 @@ def _row_blocks(sizes: Array, most: float) -> list[tuple[int, int, Array]]:
     while lo < sizes.shape[0]:
         before = ends[lo - 1] if lo else 0
         hi = max(int(np.searchsorted(ends, before + most, side="right")), lo + 1)
-        out.append((lo, hi, np.concatenate([[0], ends[lo:hi] - before])))
+        indptr = np.concatenate([[0], ends[lo:hi] - before])
+        out.append((lo, hi, indptr.astype(np.int32 if indptr[-1] < 2**31 else np.int64)))
         lo = hi
     return out
 
