@@ -56,8 +56,7 @@ def test_pair_products_match_dense(seed: int) -> None:
     E = sparse.csr_matrix((rng.normal(size=indices.size), indices, indptr), shape=(40, 11))
     dense = E.toarray()
     pairs = PairProducts(E)
-    assert PairProducts.count(E) >= sum(part[3].size for _, _, parts in pairs.blocks
-                                        for part in parts)
+    assert PairProducts.count(E) >= sum(part[3].size for part in pairs.parts)
     d = rng.uniform(0.1, 2.0, 40)
     S = rng.normal(size=(11, 11))
     reduced = S.copy()
@@ -83,7 +82,8 @@ def test_pair_products_of_counts_compact(monkeypatch, low, high, stored) -> None
     type and widened a block of rows at a time; the numbers are those of E."""
     from hglm.engine import pair_products
 
-    monkeypatch.setattr(pair_products, "PASS_PAIRS", 7)  # many blocks
+    monkeypatch.setattr(pair_products, "BUILD_PAIRS", 9)  # many blocks of rows built,
+    monkeypatch.setattr(pair_products, "PASS_PAIRS", 7)  # and widened
     monkeypatch.setattr(pair_products, "BAND", 6)  # and bands of the pattern
     rng = np.random.default_rng(4)
     counts = sparse.random(30, 9, density=0.4, random_state=5, format="csr")
@@ -94,8 +94,10 @@ def test_pair_products_of_counts_compact(monkeypatch, low, high, stored) -> None
     unit = 0.37
     E = unit * counts
     pairs = PairProducts(E, unit)
-    assert {p[4].dtype for _, _, parts in pairs.blocks for p in parts} == {np.dtype(stored)}
-    assert len(pairs.blocks) > 2 or stored is np.float64
+    kinds = {np.asarray(p[4]).dtype for p in pairs.parts}
+    assert kinds == ({np.dtype(stored), np.dtype(float)} if stored is not np.float64
+                     else {np.dtype(float)})
+    assert len(pairs.parts) > 2 or stored is np.float64
     dense = E.toarray()
     d = rng.uniform(0.1, 2.0, 30)
     S = rng.normal(size=(9, 9))
@@ -110,7 +112,7 @@ def test_pair_products_of_counts_compact(monkeypatch, low, high, stored) -> None
                                atol=1e-12 * np.abs(forms).max())
     # not integers at this unit: float64 products of E itself
     for general in (PairProducts(E, 0.3 * unit), PairProducts(E)):
-        assert [p[4].dtype for _, _, parts in general.blocks for p in parts] == [np.float64]
+        assert [p[4].dtype for p in general.parts] == [np.float64]
 
 
 @pytest.mark.parametrize("budget, used", [(0, False), (10**9, True)])

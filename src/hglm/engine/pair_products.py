@@ -76,8 +76,9 @@ def _scale_rows(E: sparse.csr_matrix, d: Array) -> sparse.csr_matrix:
 PAIR_PRODUCTS_MAX = 4_000_000  # pairs of PairProducts: 48 MB whatever the rows,
 PAIRS_PER_ROW = 8  # and up to 96 bytes per row of data beyond
 PAIR_CHUNK = 65_536  # pairs built at a time (about 1.5 MB of temporaries)
-PASS_PAIRS = 131_072  # compact pair products widened at a time in a pass (1 MB)
-BAND = 65_536  # entries of the pattern per band of compact pairs (uint16 positions)
+BUILD_PAIRS = 131_072  # compact pairs formed and split into parts at a time (about 3 MB)
+PASS_PAIRS = 131_072  # compact pairs widened at a time in a pass (1.5 MB)
+BAND = 65_536  # entries of the pattern per part of compact pairs (uint16 positions)
 
 
 class PairProducts:
@@ -94,10 +95,15 @@ class PairProducts:
     the single products.
 
     When E is ``unit`` times integers (counts: indicator and integer columns at equal
-    weights, as an unweighted Gaussian response has), the products of the integers are
-    stored, in 2 bytes (or 4) instead of 8, with ``unit`` as the scale, and widened to
-    float64 a few rows at a time in each pass: exact, the numbers differ from those of E's
-    own entries by E's rounding only.
+    weights, as an unweighted Gaussian response has), K is stored compact, in parts of
+    its columns: the bands of BAND entries of the pattern, each split into the pairs
+    whose product is the commonest one (2 E_aj E_ak of two entries of the commonest
+    count: 2 for InstEval's 69% of pairs of single ratings), stored without values, and
+    the others, whose integer products take 2 bytes (or 4) instead of 8.  Positions
+    within a band take 2 bytes, so a pair 4 bytes or 2 instead of 12.  Each pass widens
+    the parts to float64 values and int32 positions PASS_PAIRS at a time, with ``unit``
+    as the scale: exact, the numbers differ from those of E's own entries by E's
+    rounding only.
 
     Parameters
     ----------
@@ -121,9 +127,11 @@ class PairProducts:
         sizes = counts[self.rows]
         kind = _product_type(E.data, integers is not None)
         index = np.int32 if m * m < 2**31 else np.int64
-        blocks = _row_blocks(sizes, np.inf if kind is np.float64 else PASS_PAIRS)
-        # the pattern first (every pair's flat position marked), then its rank table maps
-        # each block's flat positions to the pattern's as they are formed
+        compact = kind is not np.float64
+        blocks = _row_blocks(sizes, BUILD_PAIRS if compact else np.inf)
+        # the pattern first (every pair's flat position marked), then each pair's
+        # position in it: the entries of the rows before j plus its rank in row j
+        # (uint16: half of a flat int32 rank table)
         seen = np.zeros(m * m, dtype=bool)
         for lo, hi, _ in blocks:
             for _, at, first, second in _pair_chunks(E, self.rows[lo:hi], sizes[lo:hi]):
@@ -131,13 +139,13 @@ class PairProducts:
         self.upper = np.flatnonzero(seen).astype(index)
         self.off = self.upper % (m + 1) != 0  # the off-diagonal entries of the pattern
         self.lower = (self.upper[self.off] % m) * m + self.upper[self.off] // m
-        # a pair's position in the pattern: the entries of the rows before j, plus its
-        # rank in row j (2 bytes an entry: half of a flat rank table)
         within = np.cumsum(seen.reshape(m, m), axis=1, dtype=np.uint16)
         del seen
         before = np.concatenate([[0], np.cumsum(within[:, -1], dtype=index)[:-1]])
         within -= 1
-        self.blocks = []
+        common = 2.0 * _commonest(E.data) ** 2
+        pieces: list[list[Part]] = []  # per part, per block of rows
+        cols = vals = None
         for lo, hi, indptr in blocks:
             cols = np.empty(indptr[-1], dtype=index)
             vals = np.empty(indptr[-1], dtype=kind)
@@ -149,9 +157,15 @@ class PairProducts:
                 out = np.take(v, first, axis=1) * np.take(v, second, axis=1)
                 out *= np.where(first == second, 1.0, 2.0)
                 vals[span] = out.reshape(-1)
-            parts = (_bands(indptr, cols, vals, self.upper.shape[0]) if kind is not np.float64
+            split = (_split(indptr, cols, vals, self.upper.shape[0], common) if compact
                      else [(0, self.upper.shape[0], indptr, cols, vals)])
-            self.blocks.append((lo, hi, parts))
+            pieces = pieces or [[] for _ in split]
+            for k, piece in enumerate(split):
+                pieces[k].append(piece)
+        del within, before, cols, vals
+        self.parts: list[Part] = []
+        while pieces:  # a part's pieces go as it is joined
+            self.parts.append(_joined(pieces.pop(0)))
 
     @staticmethod
     def count(E: sparse.spmatrix) -> int:
@@ -178,10 +192,10 @@ class PairProducts:
             raise ValueError("S: must be a contiguous array")
         d_rows = self.scale**2 * d[self.rows]
         T = np.zeros(self.upper.shape[0])
-        for lo, hi, parts in self.blocks:
-            for part in parts:
-                start, width = part[:2]
-                T[start : start + width] += _widened(hi - lo, part).T @ d_rows[lo:hi]
+        for part in self.parts:
+            band = slice(part[0], part[0] + part[1])
+            for lo, hi in _passes(part):
+                T[band] += _widened(part, lo, hi).T @ d_rows[lo:hi]
         T[self.off] *= 0.5
         flat = S.ravel(order="K")
         flat[self.upper] -= T
@@ -191,16 +205,17 @@ class PairProducts:
         """e_a' M e_a for every row e_a of E (M symmetric and contiguous, m x m)."""
         flat = M.ravel(order="K")  # M symmetric: either order reads its upper triangle
         M_upper = flat[self.upper]
-        forms = np.empty(self.rows.shape[0])
-        for lo, hi, parts in self.blocks:
-            forms[lo:hi] = 0.0
-            for part in parts:
-                start, width = part[:2]
-                forms[lo:hi] += _widened(hi - lo, part) @ M_upper[start : start + width]
+        forms = np.zeros(self.rows.shape[0])
+        for part in self.parts:
+            band = M_upper[part[0] : part[0] + part[1]]
+            for lo, hi in _passes(part):
+                forms[lo:hi] += _widened(part, lo, hi) @ band
         out = np.zeros(self.shape[0])
         out[self.rows] = self.scale**2 * forms
         return out
 
+
+Part = tuple  # (first entry of the pattern, entries, indptr, positions, values or a product)
 
 
 def _flat_pairs(c: Array, first: Array, second: Array, m: int) -> Array:
@@ -211,32 +226,77 @@ def _flat_pairs(c: Array, first: Array, second: Array, m: int) -> Array:
     return out.reshape(-1)
 
 
-def _bands(indptr: Array, cols: Array, vals: Array,
-           entries: int) -> list[tuple[int, int, Array, Array, Array]]:
-    """A block's pairs split by the band of BAND of the pattern's ``entries`` that they
-    fall in: (first entry, entries, indptr, uint16 positions in the band, values) per
-    band, each row's pairs in their order."""
-    rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
-    band = cols // BAND
+def _split(indptr: Array, cols: Array, vals: Array, entries: int, common: float) -> list[Part]:
+    """Some rows' pairs (positions ``cols`` in the pattern of ``entries``, products
+    ``vals``) split into the parts of :class:`PairProducts`: per band, the pairs of
+    product ``common`` (stored as that number), then the others; each row's pairs in
+    their order, a part's ``indptr`` here its per-row counts."""
+    count = indptr.shape[0] - 1
+    bands = -(-entries // BAND)
+    key = (cols // BAND).astype(np.int16 if bands < 2**14 else np.int64) * 2
+    key += vals != common
+    order = np.argsort(key, kind="stable")
+    ends = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=2 * bands))])
+    rows = np.repeat(np.arange(count, dtype=np.int32), np.diff(indptr))[order]
+    cols, vals = cols[order], vals[order]
     parts = []
-    for b in range(int(band.max(initial=-1)) + 1):
-        mine = band == b
-        counts = np.bincount(rows[mine], minlength=indptr.shape[0] - 1)
-        part_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-        positions = (cols[mine] - b * BAND).astype(np.uint16)
-        parts.append((b * BAND, min(BAND, entries - b * BAND), part_indptr, positions,
-                      vals[mine]))
+    for k in range(2 * bands):
+        mine, start = slice(ends[k], ends[k + 1]), (k // 2) * BAND
+        parts.append((start, min(BAND, entries - start),
+                      np.bincount(rows[mine], minlength=count),
+                      (cols[mine] - start).astype(np.uint16),
+                      common if k % 2 == 0 else vals[mine]))
     return parts
 
 
-def _widened(rows: int, part: tuple) -> sparse.csr_matrix:
-    """A band of a block's rows of K with float64 values and int32 positions (copies when
+def _joined(pieces: list[Part]) -> Part:
+    """One part from its pieces over consecutive blocks of rows (per-row counts, or one
+    block's indptr)."""
+    start, width, _, _, values = pieces[0]
+    if len(pieces) == 1 and not isinstance(values, float) and values.dtype == np.float64:
+        return pieces[0]
+    counts = np.concatenate([p[2] for p in pieces])
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indptr = indptr.astype(np.int32 if indptr[-1] < 2**31 else np.int64)
+    positions = np.concatenate([p[3] for p in pieces])
+    if not isinstance(values, float):
+        values = np.concatenate([p[4] for p in pieces])
+    return start, width, indptr, positions, values
+
+
+def _passes(part: Part) -> list[tuple[int, int]]:
+    """Consecutive rows (first, end) with at most PASS_PAIRS pairs of a compact part
+    between them (one row at least); all rows at once for a float64 part."""
+    indptr, values = part[2], part[4]
+    out, lo, rows = [], 0, indptr.shape[0] - 1
+    if not isinstance(values, float) and values.dtype == np.float64:
+        return [(0, rows)]
+    while lo < rows:
+        hi = max(int(np.searchsorted(indptr, indptr[lo] + PASS_PAIRS, side="right")) - 1,
+                 lo + 1)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def _commonest(values: Array) -> float:
+    """The commonest of ``values`` (0 when there is none)."""
+    if values.size == 0:
+        return 0.0
+    found, counts = np.unique(values, return_counts=True)
+    return float(found[np.argmax(counts)])
+
+
+def _widened(part: Part, lo: int, hi: int) -> sparse.csr_matrix:
+    """The rows lo:hi of a part of K with float64 values and int32 positions (copies when
     they are stored compact: the only wide copies alive)."""
-    _, width, indptr, cols, vals = part
-    index = np.int32 if cols.dtype == np.uint16 else cols.dtype
-    return sparse.csr_matrix((vals.astype(np.float64, copy=False),
-                              cols.astype(index, copy=False), indptr),
-                             shape=(rows, width))
+    _, width, indptr, positions, values = part
+    span = slice(indptr[lo], indptr[hi])
+    wide = (np.full(span.stop - span.start, values) if isinstance(values, float)
+            else values[span].astype(np.float64, copy=False))
+    index = np.int32 if positions.dtype == np.uint16 else positions.dtype
+    return sparse.csr_matrix((wide, positions[span].astype(index, copy=False),
+                              indptr[lo : hi + 1] - indptr[lo]), shape=(hi - lo, width))
 
 
 def _row_blocks(sizes: Array, most: float) -> list[tuple[int, int, Array]]:
