@@ -177,11 +177,14 @@ class AugmentedSystem(AugmentedStructure):
                 D0 = None if prod.D0 is None else prod.D0.scaled(c)
                 F0 = self._gram_b(w1) if prod.F0 is None else (c * prod.F0).toarray()
                 return F0, D0, E, c
-        F0 = self._gram_b(w1)
         D0, E = None, None
         if self.A is not None:
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
-        kept = sparse.csr_matrix(F0) if self.scaled_weights else None
-        self._products = _Products(w1.copy(), kept, D0, E)
+        self._products = _Products(w1.copy(), None, D0, E)
+        if self.A is not None:  # E's stored products first: their build and F0 not alive together
+            self._stored_products(None)
+        F0 = self._gram_b(w1)
+        if self.scaled_weights:
+            self._products.F0 = sparse.csr_matrix(F0)
         return F0, D0, E, None

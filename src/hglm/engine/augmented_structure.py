@@ -183,7 +183,8 @@ class AugmentedStructure:
                 F[se, sh] += cross
                 F[sh, se] += cross.T
         for g in self.groups:
-            cross = g.transposed @ (w[:, None] * self.dense)
+            cross = (_level_sums(g.block, w, self.dense) if self.dense.shape[1] <= 8
+                     else g.transposed @ (w[:, None] * self.dense))
             F[g.span, ds] = cross
             F[ds, g.span] = cross.T
         F[ds, ds] = self.dense.T @ (w[:, None] * self.dense)
@@ -193,7 +194,7 @@ class AugmentedStructure:
         """E = Z_A' W1 R (q_a x m): dense when R has no level-structured blocks and E is
         small (column sums by level), else sparse."""
         if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
-            return self._level_sums(w)
+            return self._a_level_sums(w)
         wa = w[:, None] * self.A.values
         rows, cols, vals = [], [], []
         for j in range(self.a_size):
@@ -202,7 +203,7 @@ class AugmentedStructure:
                 cols.append(ce)
                 vals.append(wa[:, j] * ve)
         if self.m > self.dense_start:
-            block = self._level_sums(w)
+            block = self._a_level_sums(w)
             r, c = np.nonzero(block)
             rows.append(r)
             cols.append(c + self.dense_start)
@@ -210,17 +211,11 @@ class AugmentedStructure:
         entries = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
         return sparse.coo_matrix(entries, shape=(self.q_a, self.m)).tocsr()
 
-    def _level_sums(self, w: Array) -> Array:
+    def _a_level_sums(self, w: Array) -> Array:
         """Z_A' diag(w) [dense part of R] (q_a x columns): by column when narrow."""
         if self.dense.shape[1] > 8:
             return np.asarray(self._a_transposed @ (w[:, None] * self.dense))
-        A, q = self.A, self.a_size
-        out = np.empty((self.q_a, self.dense.shape[1]))
-        for j in range(q):
-            wa = w * A.values[:, j]
-            for c, col in enumerate(self.dense.T):
-                out[j::q, c] = np.bincount(A.index, wa * col, minlength=A.n_levels)
-        return out
+        return _level_sums(self.A, w, self.dense)
 
     @cached_property
     def _a_transposed(self) -> sparse.csr_matrix:
@@ -292,6 +287,18 @@ def row_chunks(count: int, width: int) -> list[slice]:
     """Row slices whose gathered temporaries (rows x width) stay below _CHUNK_ELEMENTS."""
     step = max(1, _CHUNK_ELEMENTS // max(width, 1))
     return [slice(s, min(s + step, count)) for s in range(0, count, step)]
+
+
+def _level_sums(block: Grouped, w: Array, dense: Array) -> Array:
+    """Z_g' diag(w) ``dense`` for a level-structured block (its width x dense's columns),
+    column by column: no transposed copy of Z_g."""
+    q = block.size
+    out = np.empty((block.width, dense.shape[1]))
+    for j in range(q):
+        wa = w * block.values[:, j]
+        for c, col in enumerate(dense.T):
+            out[j::q, c] = np.bincount(block.index, wa * col, minlength=block.n_levels)
+    return out
 
 
 def _entries(M: Array, rows: Array, cols: Array | int) -> Array:
