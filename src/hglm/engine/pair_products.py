@@ -4,10 +4,11 @@ solver (:mod:`.augmented`), and E's row forms e_a' M e_a.
 E' D^{-1} E is a sparse product when E is sparse (crossed factors).  For a Gaussian
 response the weights change by a common factor only, so E is fixed up to a scale: the
 products E_aj E_ak of the pairs of non-zeros in each row of E are then stored once
-(:class:`PairProducts`, while they take at most 48 MB or 96 bytes per row of data), and
-each round forms E' D^{-1} E in one pass over the pairs and the row forms of the
-leverages in another.  Otherwise each product is a sparse
-matrix product (:func:`scaled_gram`, :func:`scaled_gram_pair`).
+(:class:`PairProducts`, while 12 bytes a pair take at most 48 MB or 96 bytes per row of
+data; the integer products of an unweighted design take 2 to 4 bytes a pair), and each
+round forms E' D^{-1} E in one pass over the pairs and the row forms of the leverages in
+another.  Otherwise each product is a sparse matrix product (:func:`scaled_gram`,
+:func:`scaled_gram_pair`).
 """
 
 from __future__ import annotations
