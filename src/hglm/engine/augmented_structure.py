@@ -43,10 +43,11 @@ class _Group:
 
     @cached_property
     def entries(self) -> list[tuple[Array, Array]]:
-        """The block's q (column in B, value) pairs of every row, one array each."""
+        """The block's q (column in B, value) pairs of every row, one array each (a
+        random intercept's ones stay broadcast from one number: no n-vector of them)."""
         b = self.block
         base = self.span.start + b.index * b.size
-        return [(base + j, np.ascontiguousarray(b.values[:, j])) for j in range(b.size)]
+        return [(base + j, _column(b.values, j)) for j in range(b.size)]
 
     @cached_property
     def transposed(self) -> sparse.csr_matrix:
@@ -287,6 +288,13 @@ def row_chunks(count: int, width: int) -> list[slice]:
     """Row slices whose gathered temporaries (rows x width) stay below _CHUNK_ELEMENTS."""
     step = max(1, _CHUNK_ELEMENTS // max(width, 1))
     return [slice(s, min(s + step, count)) for s in range(0, count, step)]
+
+
+def _column(values: Array, j: int) -> Array:
+    """Column j of ``values``: a view when its entries are contiguous or all one (stride
+    0), else a contiguous copy."""
+    col = values[:, j]
+    return col if col.strides[0] in (0, col.itemsize) else np.ascontiguousarray(col)
 
 
 def _level_sums(block: Grouped, w: Array, dense: Array) -> Array:
