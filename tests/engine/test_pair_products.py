@@ -77,7 +77,7 @@ def test_pair_products_match_dense(seed: int) -> None:
     E = sparse.csr_matrix((rng.normal(size=indices.size), indices, indptr), shape=(40, 11))
     dense = E.toarray()
     pairs = PairProducts(E)
-    assert PairProducts.count(E) >= pairs.K.nnz
+    assert PairProducts.count(E) >= sum(part[3].size for part in pairs.parts)
     d = rng.uniform(0.1, 2.0, 40)
     S = rng.normal(size=(11, 11))
     reduced = S.copy()
@@ -94,6 +94,46 @@ def test_pair_products_match_dense(seed: int) -> None:
     np.testing.assert_allclose(S - scaled_reduced, 2.25 * (S - reduced), rtol=1e-12,
                                atol=1e-13)
     np.testing.assert_allclose(scaled.row_forms(M), 2.25 * expected, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("low, high, stored", [(0, 5, np.uint16), (-3, 4, np.float32),
+                                               (0, 2000, np.float32), (0, 10**5, np.float64)])
+def test_pair_products_of_counts_compact(monkeypatch, low, high, stored) -> None:
+    """E = unit times integers: the integers' products are stored in the narrowest exact
+    type and widened a block of rows at a time; the numbers are those of E."""
+    from hglm.engine import pair_products
+
+    monkeypatch.setattr(pair_products, "BUILD_PAIRS", 9)  # many blocks of rows built,
+    monkeypatch.setattr(pair_products, "PASS_PAIRS", 7)  # and widened
+    monkeypatch.setattr(pair_products, "BAND", 6)  # and bands of the pattern
+    rng = np.random.default_rng(4)
+    counts = sparse.random(30, 9, density=0.4, random_state=5, format="csr")
+    counts.data = rng.integers(low, high, counts.nnz).astype(float)
+    counts.data[counts.data == 0] = 1.0
+    counts.data[counts.indices == 4] = 0.0  # a column of E without entries
+    counts.eliminate_zeros()
+    unit = 0.37
+    E = unit * counts
+    pairs = PairProducts(E, unit)
+    kinds = {np.asarray(p[4]).dtype for p in pairs.parts}
+    assert kinds == ({np.dtype(stored), np.dtype(float)} if stored is not np.float64
+                     else {np.dtype(float)})
+    assert len(pairs.parts) > 2 or stored is np.float64
+    dense = E.toarray()
+    d = rng.uniform(0.1, 2.0, 30)
+    S = rng.normal(size=(9, 9))
+    reduced = S.copy()
+    pairs.subtract_gram(reduced, d)
+    expected = S - dense.T @ (d[:, None] * dense)
+    np.testing.assert_allclose(reduced, expected, rtol=1e-13, atol=1e-12 * np.abs(expected).max())
+    M = rng.normal(size=(9, 9))
+    M = M + M.T
+    forms = np.einsum("ij,jk,ik->i", dense, M, dense)
+    np.testing.assert_allclose(pairs.row_forms(M), forms, rtol=1e-12,
+                               atol=1e-12 * np.abs(forms).max())
+    # not integers at this unit: float64 products of E itself
+    for general in (PairProducts(E, 0.3 * unit), PairProducts(E)):
+        assert [p[4].dtype for p in general.parts] == [np.float64]
 
 
 @pytest.mark.parametrize("budget, used", [(0, False), (10**9, True)])

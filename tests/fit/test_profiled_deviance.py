@@ -3,6 +3,9 @@ and its gradient against a dense computation from V."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -22,6 +25,20 @@ def test_profiled_deviance_equals_the_dense_likelihood(reml, weights):
         theta = np.array(theta)
         assert dev.objective(theta) == pytest.approx(dense_objective(pb, theta, reml),
                                                      rel=1e-10)
+
+
+def test_a_new_theta_releases_the_last_factorization():
+    """One factorization alive: the last state's goes before the next one is formed."""
+    pb, _ = crossed_lmm()
+    dev = ProfiledDeviance(pb, True)
+    theta = np.array([0.8, 0.4])
+    dev.gradient(theta)
+    dev.fixed_columns(dev.state(theta).factor)
+    last = weakref.ref(dev.state(theta).factor)
+    assert dev.state(theta).factor is last()  # the same theta: kept
+    dev.objective(theta * 1.1)
+    gc.collect()
+    assert last() is None
 
 
 @pytest.mark.parametrize("reml", [True, False])

@@ -149,7 +149,8 @@ class AugmentedSystem(AugmentedStructure):
         if GroupedGram.fits(keys, self.m, PairProducts.count(prod.E)):
             return GroupedGram(prod.E, keys)
         if PairProducts.within_budget(prod.E, self.n):
-            return PairProducts(prod.E)
+            equal = prod.w.size and np.all(prod.w == prod.w[0])
+            return PairProducts(prod.E, float(prod.w[0]) if equal else None)
         return False
 
     def keep_products(self, w1: Array, F0: Array, D0: LevelBlocks | None,
@@ -181,7 +182,10 @@ class AugmentedSystem(AugmentedStructure):
         if self.A is not None:  # first: its temporaries go before F0 (m x m) is formed
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
+        self._products = _Products(w1.copy(), None, D0, E)
+        if self.A is not None:  # E's stored products first: their build and F0 not alive together
+            self._stored_products(None)
         F0 = self._gram_b(w1)
-        kept = sparse.csr_matrix(F0) if self.scaled_weights else None
-        self._products = _Products(w1.copy(), kept, D0, E)
+        if self.scaled_weights:
+            self._products.F0 = sparse.csr_matrix(F0)
         return F0, D0, E, None

@@ -43,12 +43,11 @@ class _Group:
 
     @cached_property
     def entries(self) -> list[tuple[Array, Array]]:
-        """The block's q (column in B, value) pairs of every row, one array each (the
-        values contiguous, or a broadcast constant as it is: an indicator's ones)."""
+        """The block's q (column in B, value) pairs of every row, one array each (a
+        random intercept's ones stay broadcast from one number: no n-vector of them)."""
         b = self.block
         base = self.span.start + b.index * b.size
-        return [(base + j, v if v.strides == (0,) else np.ascontiguousarray(v))
-                for j, v in enumerate(b.values.T)]
+        return [(base + j, _column(b.values, j)) for j in range(b.size)]
 
     @cached_property
     def transposed(self) -> sparse.csr_matrix:
@@ -188,7 +187,8 @@ class AugmentedStructure:
             return F
         weighted = w[:, None] * self.dense
         for g in self.groups:
-            cross = g.transposed @ weighted
+            cross = (_level_sums(g.block, w, self.dense) if self.dense.shape[1] <= 8
+                     else g.transposed @ weighted)
             F[g.span, ds] = cross
             F[ds, g.span] = cross.T
         F[ds, ds] = self.dense.T @ weighted
@@ -200,7 +200,7 @@ class AugmentedStructure:
         (a CSR matrix of the rows' entries, formed here: 2 MB at InstEval's size, where
         their triplets took 8 MB), beside the dense part's column sums by level."""
         if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
-            return self._level_sums(w)
+            return self._a_level_sums(w)
         entries = self.entries
         k = len(entries)
         cols = np.empty((self.n, k), dtype=np.int32 if self.m < 2**31 else np.int64)
@@ -215,19 +215,13 @@ class AugmentedStructure:
         E.sort_indices()
         if self.m == self.dense_start:
             return E
-        return sparse.hstack([E, sparse.csr_matrix(self._level_sums(w))], format="csr")
+        return sparse.hstack([E, sparse.csr_matrix(self._a_level_sums(w))], format="csr")
 
-    def _level_sums(self, w: Array) -> Array:
+    def _a_level_sums(self, w: Array) -> Array:
         """Z_A' diag(w) [dense part of R] (q_a x columns): by column when narrow."""
         if self.dense.shape[1] > 8:
             return np.asarray(self._a_transposed @ (w[:, None] * self.dense))
-        A, q = self.A, self.a_size
-        out = np.empty((self.q_a, self.dense.shape[1]))
-        for j in range(q):
-            wa = w * A.values[:, j]
-            for c, col in enumerate(self.dense.T):
-                out[j::q, c] = np.bincount(A.index, wa * col, minlength=A.n_levels)
-        return out
+        return _level_sums(self.A, w, self.dense)
 
     @cached_property
     def _a_transposed(self) -> sparse.csr_matrix:
@@ -299,6 +293,25 @@ def row_chunks(count: int, width: int) -> list[slice]:
     """Row slices whose gathered temporaries (rows x width) stay below _CHUNK_ELEMENTS."""
     step = max(1, _CHUNK_ELEMENTS // max(width, 1))
     return [slice(s, min(s + step, count)) for s in range(0, count, step)]
+
+
+def _column(values: Array, j: int) -> Array:
+    """Column j of ``values``: a view when its entries are contiguous or all one (stride
+    0), else a contiguous copy."""
+    col = values[:, j]
+    return col if col.strides[0] in (0, col.itemsize) else np.ascontiguousarray(col)
+
+
+def _level_sums(block: Grouped, w: Array, dense: Array) -> Array:
+    """Z_g' diag(w) ``dense`` for a level-structured block (its width x dense's columns),
+    column by column: no transposed copy of Z_g."""
+    q = block.size
+    out = np.empty((block.width, dense.shape[1]))
+    for j in range(q):
+        wa = w * block.values[:, j]
+        for c, col in enumerate(dense.T):
+            out[j::q, c] = np.bincount(block.index, wa * col, minlength=block.n_levels)
+    return out
 
 
 def _entries(M: Array, rows: Array, cols: Array | int) -> Array:

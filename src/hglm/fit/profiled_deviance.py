@@ -173,6 +173,8 @@ class ProfiledDeviance:
         if self._last is not None and np.array_equal(self._last.theta, theta):
             return self._last
         self.n_eval += 1
+        # the last state's factorization goes before the next one is formed
+        self._last = self._columns = None
         # a vector term's effects b have weight 1 (lam = 1: no share of log|Lambda|)
         lam = np.ones(len(self.sizes))
         lam[self.scalar] = np.maximum(theta[self.layout.scalar_index], THETA_FLOOR) ** 2

@@ -61,6 +61,15 @@ class FixedPointResult:
     n_eval: int
 
 
+@dataclass
+class _Point:
+    """What the iteration keeps of an evaluated state: not its factorization (10 MB at
+    InstEval's order), so that one factorization at most is alive (the deviance's last)."""
+
+    theta: Array
+    objective: float
+
+
 class _Map:
     """The fixed-point map in u = log theta^2 read off one evaluation of the deviance."""
 
@@ -69,8 +78,8 @@ class _Map:
         self.floor = floor
         self.n_eval = 0
 
-    def __call__(self, u: Array) -> tuple[object, Array, Array]:
-        """(state, g, q - H) at u."""
+    def __call__(self, u: Array) -> tuple[_Point, Array, Array]:
+        """(point, g, q - H) at u."""
         theta = np.exp(0.5 * u)
         before = self.dev.n_eval
         st = self.dev.state(theta)
@@ -78,7 +87,7 @@ class _Map:
         self.n_eval += self.dev.n_eval - before
         # the gradient in theta is 2 theta d/d lam, so g = d/du = theta gradient / 2
         g = 0.5 * theta * gradient
-        return st, g, g + st.penalty_sums / st.sigma2
+        return _Point(st.theta, st.objective), g, g + st.penalty_sums / st.sigma2
 
 
 def iterate_profiled(dev, theta0: Array, floor: float, tol: float = 1e-10,
