@@ -199,12 +199,13 @@ def run_problem(problem: str, tools: list[str], data_dir: Path, shared: Path,
 
 def run_lme4(problem: str, data_dir: Path, shared: Path, repeat: int, timeout: float,
              threads: int) -> Series:
-    """lme4's in-R loop: one warm-up fit, then ``repeat`` timed fits in the same R."""
+    """lme4's in-R loop: one warm-up fit, then ``repeat`` timed fits in the same R, each
+    with its peak resident size above the one before it (as hglm's in this process)."""
     m = peers.measure_lme4(problem, data_dir, shared, repeat + 1, timeout, thread_env(threads))
     s = Series(m.status if m.status == "ok" else m.status, info=m.info, message=m.message)
     if m.times:
         s.warmup, s.times = m.times[0], m.times[1:]
-        s.peaks = [m.peak_mb] if m.peak_mb is not None else []
+        s.peaks = m.peaks[1:]
     return s
 
 

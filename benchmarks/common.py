@@ -212,7 +212,8 @@ class Measurement:
 
     status: str  # ok | timeout | error | unsupported | skipped
     times: list[float] = field(default_factory=list)
-    peak_mb: float | None = None
+    peak_mb: float | None = None  # the first run's (in a fresh process)
+    peaks: list[float] = field(default_factory=list)  # every run's, in order
     baseline_mb: float | None = None
     load_s: float | None = None
     info: dict = field(default_factory=dict)
@@ -309,6 +310,8 @@ def run_protocol(
             m.load_s = e.get("load_s")
         elif kind == "run":
             m.times.append(float(e["time"]))
+            if e.get("peak_mb") is not None:
+                m.peaks.append(float(e["peak_mb"]))
             if m.peak_mb is None:
                 m.peak_mb = e.get("peak_mb")
                 m.baseline_mb = e.get("baseline_mb")
