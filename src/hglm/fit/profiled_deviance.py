@@ -61,7 +61,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import LevelBlocks, inverse_diag_blocks, make_system, transformed_system
+from ..engine import (
+    LevelBlocks,
+    gram_matvec,
+    inverse_diag_blocks,
+    kept_products,
+    make_system,
+    transformed_system,
+)
 from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .random_effects import RandomEffects
@@ -80,6 +87,11 @@ Array = np.ndarray
 # theta below this is evaluated at it: the term's effects are then ~0 and its
 # contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
 THETA_FLOOR = 1e-8
+# r^2 from the weighted products, y'Wy - 2 delta'T1'Wy + delta'(T1'WT1)delta, loses
+# about RSS_ROUNDING y'Wy to cancellation: used where that moves the objective
+# (dof log r^2) by at most RSS_BUDGET, else r^2 from the residuals (a pass over the rows)
+RSS_ROUNDING = 16.0 * np.finfo(float).eps
+RSS_BUDGET = 1e-8
 
 
 @dataclass
@@ -103,7 +115,7 @@ class ProfiledState(ProfiledCore):
     """The profiled deviance and its pieces at one theta."""
 
     w2: Array = field(repr=False)
-    resid: Array = field(repr=False)
+    score: Array = field(repr=False)  # T1'W1 r in user order, r the residuals
     gradient: Array | None = field(default=None, repr=False)
 
 
@@ -126,13 +138,19 @@ class ProfiledDeviance:
         self.reml = reml
         self.layout = ThetaLayout(problem)
         self.vector_entries = self.layout.vector_entries
-        self.y = problem.y - problem.offset
         self.w1 = problem.weights
         self.base = make_system(problem.X, problem.blocks, [t.precision for t in problem.terms],
                                 scaled_weights=True)
+        self._products = kept_products(self.base, self.w1)
         self._key: bytes | None = None
         self.system = self._system_at(self.layout.factors(self.layout.start()))
         self.n, self.p = problem.X.shape
+        # y less its weighted least-squares fit (beta shifted by beta0: the same model),
+        # so that r^2 from the products cancels no more than that fit leaves
+        y = problem.y - problem.offset
+        self.beta0 = _least_squares(problem.X, self.w1, y)
+        self.y = y - problem.X @ self.beta0
+        self._yy = float(np.sum(self.w1 * self.y**2))
         self._rhs = self.base.rhs(self.w1, self.y, np.zeros(self.base.q), np.zeros(self.base.q))
         effects = RandomEffects(problem)
         self.sizes = np.array(effects.sizes)
@@ -162,7 +180,7 @@ class ProfiledDeviance:
             return self.base
         key = b"".join(f.tobytes() for f in factors if f is not None)
         if self._key != key:
-            self.system = transformed_system(self.base, factors, self.w1)
+            self.system = transformed_system(self.base, factors, self.w1, self._products)
             self._key = key
         return self.system
 
@@ -184,17 +202,31 @@ class ProfiledDeviance:
         delta = factor.solve(rhs)
         v = delta[self.p :]
         u = effects_scale(v, self.slices, factors)
-        resid = self.y - self.base.linear_predictor(np.concatenate([delta[: self.p], u]))
         penalty = self._penalty_sums(v, w2)
-        r2 = float(np.sum(self.w1 * resid**2) + np.sum(penalty))
+        rss, score = self._residual_parts(np.concatenate([delta[: self.p], u]))
+        r2 = rss + float(np.sum(penalty))
         logdet_c, logdet_d = factor.logdet(), factor.logdet_random_block()
         logdet_lambda_d = logdet_d + float(np.sum(self.sizes * np.log(lam)))
         objective = logdet_lambda_d + self.dof * np.log(r2) + self.constant
         if self.reml:
             objective += logdet_c - logdet_d
+        delta[: self.p] += self.beta0
         self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective),
-                                   r2 / self.dof, penalty, lam, w2, resid)
+                                   r2 / self.dof, penalty, lam, w2, score)
         return self._last
+
+    def _residual_parts(self, delta: Array) -> tuple[float, Array]:
+        """sum w1 r^2 and T1'W1 r for r = y - T1 delta (delta: beta less beta0, u): from
+        the weighted products, without a pass over the rows, where their cancellation is
+        within RSS_BUDGET of the objective; else from r."""
+        if self._products is not None:
+            score = self._rhs - gram_matvec(self.base, self._products, delta)
+            rss = self._yy - float(delta @ (self._rhs + score))
+            if self.dof * RSS_ROUNDING * self._yy <= RSS_BUDGET * rss:
+                return rss, score
+        resid = self.y - self.base.linear_predictor(delta)
+        zeros = np.zeros(self.base.q)
+        return float(np.sum(self.w1 * resid**2)), self.base.rhs(self.w1, resid, zeros, zeros)
 
     def objective(self, theta: Array) -> float:
         """-2 log-likelihood (ML) or the REML criterion at ``theta``."""
@@ -230,7 +262,7 @@ class ProfiledDeviance:
             blocks = self._random_blocks(st.factor, sl, size, fixed)
             count = blocks.shape[0]
             X = self._lone_trace(st.factor, L, blocks) if near else inverse_trace(blocks, L)
-            g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
+            g = st.score[self.p + sl.start : self.p + sl.stop].reshape(count, size)
             b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
             d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
             out[layout.slices[k]] = layout.covariances[k].theta(d_lambda)
@@ -339,6 +371,15 @@ class ProfiledDeviance:
         B = factor.solve(unit)
         self._columns = (factor, (B, B[: self.p]))
         return B, B[: self.p]
+
+
+def _least_squares(X: Array, w: Array, y: Array) -> Array:
+    """The weighted least-squares coefficients of y on X (minimum norm if X is
+    rank-deficient)."""
+    if X.shape[1] == 0:
+        return np.zeros(0)
+    sw = np.sqrt(w)
+    return np.linalg.lstsq(sw[:, None] * X, sw * y, rcond=None)[0]
 
 
 def check_linear_mixed_model(problem: Problem) -> None:
