@@ -56,7 +56,10 @@ class _Products:
 
 
 def _proportion(w: Array, w_old: Array) -> float | None:
-    """c when w = c w_old to 1e-14 (relative, elementwise), else None."""
+    """c when w = c w_old to 1e-14 (relative, elementwise), else None; 1 at once for the
+    same read-only array (:func:`_kept`)."""
+    if w is w_old and not w.flags.writeable:
+        return 1.0
     if w_old[0] == 0 or w.shape != w_old.shape:
         return None
     c = float(w[0] / w_old[0])
@@ -68,6 +71,12 @@ def _proportion(w: Array, w_old: Array) -> float | None:
         if not np.all(np.abs(a - cb) <= 1e-14 * np.abs(cb)):
             return None
     return c
+
+
+def _kept(w: Array) -> Array:
+    """The weights to compare later ones with: a read-only array itself (its caller
+    promises that it does not change: the prior weights of an outer loop), else a copy."""
+    return w if not w.flags.writeable else w.copy()
 
 
 class AugmentedSystem(AugmentedStructure):
@@ -156,7 +165,7 @@ class AugmentedSystem(AugmentedStructure):
                       E: Cross | None) -> None:
         """Keep the products at ``w1`` formed elsewhere (by congruence,
         :mod:`.congruence`) as if :meth:`weighted_products` had formed them."""
-        self._products = _Products(w1.copy(), sparse.csr_matrix(F0), D0, E)
+        self._products = _Products(_kept(w1), sparse.csr_matrix(F0), D0, E)
 
     def weighted_products(
         self, w1: Array
@@ -182,5 +191,5 @@ class AugmentedSystem(AugmentedStructure):
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
         kept = sparse.csr_matrix(F0) if self.scaled_weights else None
-        self._products = _Products(w1.copy(), kept, D0, E)
+        self._products = _Products(_kept(w1), kept, D0, E)
         return F0, D0, E, None
