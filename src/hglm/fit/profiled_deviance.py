@@ -138,7 +138,9 @@ class ProfiledDeviance:
         self.reml = reml
         self.layout = ThetaLayout(problem)
         self.vector_entries = self.layout.vector_entries
-        self.w1 = problem.weights
+        # read-only: the engine's systems know these weights again without comparing them
+        self.w1 = problem.weights.copy()
+        self.w1.flags.writeable = False
         self.base = make_system(problem.X, problem.blocks, [t.precision for t in problem.terms],
                                 scaled_weights=True)
         self._products = kept_products(self.base, self.w1)
