@@ -117,10 +117,12 @@ def _level_constant(term: VectorTerm) -> Array:
     keep = codes >= 0
     codes, values = codes[keep], values[keep]
     m = len(term.levels)
-    low = np.full((m, term.size), np.inf)
-    high = np.full((m, term.size), -np.inf)
-    np.minimum.at(low, codes, values)
-    np.maximum.at(high, codes, values)
+    low = np.full((term.size, m), np.inf)
+    high = np.full((term.size, m), -np.inf)
+    for j in range(term.size):  # ufunc.at by column: its fast one-dimensional path
+        np.minimum.at(low[j], codes, values[:, j])
+        np.maximum.at(high[j], codes, values[:, j])
+    low, high = low.T, high.T
     seen = np.isfinite(low[:, 0])
     spread = high[seen] - low[seen]
     scale = np.maximum(np.abs(high[seen]), np.abs(low[seen]))
