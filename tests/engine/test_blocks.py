@@ -143,3 +143,12 @@ def test_level_view() -> None:
     np.testing.assert_array_equal(view.toarray(), block.toarray())
     grouped, _ = _grouped()
     assert level_view(grouped) is grouped
+
+
+def test_a_grouped_block_with_new_values_shares_its_columns() -> None:
+    rng = np.random.default_rng(8)
+    block = Grouped(rng.integers(0, 4, 12), rng.normal(size=(12, 2)), 4)
+    values = block.values @ np.array([[1.0, 0.3], [0.0, 0.5]])
+    new = block.with_values(values)
+    assert new.columns() is block.columns()
+    np.testing.assert_array_equal(new.toarray(), Grouped(block.index, values, 4).toarray())

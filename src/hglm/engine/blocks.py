@@ -156,6 +156,14 @@ class Grouped:
         """The number of columns, m q."""
         return self.n_levels * self.size
 
+    def with_values(self, values: Array) -> Grouped:
+        """The block with the same rows and levels and new ``values`` (n, q): its
+        :meth:`columns` are this block's, not formed again."""
+        out = Grouped(self.index, values, self.n_levels)
+        if values.shape[1] == self.size:
+            out.__dict__["_columns"] = self.columns()  # the cached property, primed
+        return out
+
     def columns(self) -> Array:
         """The (n, q) column of each row's entries: row i has values[i, j] in column
         columns()[i, j] (formed once; read-only)."""
