@@ -217,10 +217,15 @@ class AugmentedStructure:
         A, q = self.A, self.a_size
         out = np.empty((self.q_a, self.dense.shape[1]))
         for j in range(q):
-            wa = w * A.values[:, j]
-            for c, col in enumerate(self.dense.T):
+            wa = w * A.value_rows[j]
+            for c, col in enumerate(self._dense_rows):
                 out[j::q, c] = np.bincount(A.index, wa * col, minlength=A.n_levels)
         return out
+
+    @cached_property
+    def _dense_rows(self) -> Array:
+        """The (at most 8) dense columns of R as contiguous rows, for products by column."""
+        return np.ascontiguousarray(self.dense.T)
 
     @cached_property
     def _a_transposed(self) -> sparse.csr_matrix:

@@ -178,12 +178,24 @@ class Grouped:
         out.flags.writeable = False
         return out
 
+    @cached_property
+    def value_rows(self) -> Array:
+        """The q columns of ``values`` as contiguous rows (q, n), formed once: products
+        by column read them without a stride."""
+        return np.ascontiguousarray(self.values.T)
+
     def matvec(self, x: Array) -> Array:
-        return np.einsum("ij,ij->i", self.values, x[self.columns()])
+        rows, effects = self.value_rows, x.reshape(self.n_levels, self.size).T
+        out = rows[0] * np.take(effects[0], self.index)
+        for j in range(1, self.size):
+            out += rows[j] * np.take(effects[j], self.index)
+        return out
 
     def rmatvec(self, y: Array) -> Array:
-        return np.bincount(self.columns().ravel(), (self.values * y[:, None]).ravel(),
-                           minlength=self.width)
+        out = np.empty((self.n_levels, self.size))
+        for j, row in enumerate(self.value_rows):
+            out[:, j] = np.bincount(self.index, row * y, minlength=self.n_levels)
+        return out.reshape(-1)
 
     def toarray(self) -> Array:
         out = np.zeros((self.index.shape[0], self.width))

@@ -39,13 +39,12 @@ class LevelBlocks:
     @classmethod
     def weighted_gram(cls, block: Grouped, w: Array) -> LevelBlocks:
         """Z' diag(w) Z for the columns Z of a block with one level per row."""
-        m, q = block.n_levels, block.size
+        m, q, rows = block.n_levels, block.size, block.value_rows
         out = np.empty((m, q, q))
-        wv = w[:, None] * block.values
         for j in range(q):
+            wv = w * rows[j]
             for k in range(j, q):
-                out[:, j, k] = np.bincount(block.index, wv[:, j] * block.values[:, k],
-                                           minlength=m)
+                out[:, j, k] = np.bincount(block.index, wv * rows[k], minlength=m)
                 out[:, k, j] = out[:, j, k]
         return cls(out)
 
