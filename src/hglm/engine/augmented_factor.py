@@ -261,9 +261,12 @@ class AugmentedFactor:
         out = sysm.rows_quadform(self.s_inverse)
         if self.E is None:
             return out
+        # the values by contiguous columns (an F-ordered view)
+        level, za = sysm.A.index, sysm.A.value_rows.T
+        if self.S.size == 0:  # A alone: z_Ai' D_l^{-1} z_Ai
+            return out + self.D_inv.row_forms(level, za)
         if self._multiplies:  # the level forms with the cross terms, in one pass
             _ = self._e_sinv_products
-        level, za = sysm.A.index, sysm.A.values
         u = self.D_inv.row_apply(level, za)
         out += np.einsum("ij,ij->i", za, u)
         out += self._e_sinv_e.row_forms(level, u)
