@@ -156,13 +156,11 @@ class Grouped:
         """The number of columns, m q."""
         return self.n_levels * self.size
 
-    def with_values(self, values: Array) -> Grouped:
-        """The block with the same rows and levels and new ``values`` (n, q): its
-        :meth:`columns` are this block's, not formed again."""
-        out = Grouped(self.index, values, self.n_levels)
-        if values.shape[1] == self.size:
-            out.__dict__["_columns"] = self.columns()  # the cached property, primed
-        return out
+    def times(self, factor: Array) -> Grouped:
+        """The block Z F for a q x q ``factor`` F (a vector term's Z Lambda): the same
+        rows, levels and :meth:`columns`, its values formed on first use
+        (:class:`ScaledGrouped`)."""
+        return ScaledGrouped(self, factor)
 
     def columns(self) -> Array:
         """The (n, q) column of each row's entries: row i has values[i, j] in column
@@ -201,6 +199,36 @@ class Grouped:
         out = np.zeros((self.index.shape[0], self.width))
         np.put_along_axis(out, self.columns(), self.values, axis=1)
         return out
+
+
+class ScaledGrouped(Grouped):
+    """The block Z F of a :class:`Grouped` block Z and a q x q matrix F, whose values
+    (Z's times F, a pass over the rows) are formed only when asked for: a system built
+    on Z Lambda from the products of Z by congruence never reads them.
+
+    Parameters
+    ----------
+    block : Grouped
+    factor : ndarray (q, q)
+    """
+
+    def __init__(self, block: Grouped, factor: Array) -> None:  # no dataclass fields set
+        self.index, self.n_levels = block.index, block.n_levels
+        self._block, self._factor = block, factor
+        self.__dict__["_columns"] = block.columns()  # Grouped's cached property, shared
+
+    @property
+    def size(self) -> int:
+        return self._factor.shape[1]
+
+    @cached_property
+    def value_rows(self) -> Array:
+        return self._factor.T @ self._block.value_rows
+
+    @cached_property
+    def values(self) -> Array:  # type: ignore[override]
+        """Z F as (n, q), a view of :attr:`value_rows`."""
+        return self.value_rows.T
 
 
 Block = Indicator | Grouped | Array

@@ -32,7 +32,7 @@ Array = np.ndarray
 def transformed_blocks(blocks: list[Block], factors: list[Array | None]) -> list[Block]:
     """The blocks of Z T: a Grouped block times its ``factors`` entry (q x q), the blocks
     whose entry is None as they are."""
-    return [b if f is None else b.with_values(b.values @ f)
+    return [b if f is None else b.times(f)
             for b, f in zip(blocks, factors, strict=True)]
 
 
