@@ -376,12 +376,13 @@ class ProfiledDeviance:
 
 
 def _least_squares(X: Array, w: Array, y: Array) -> Array:
-    """The weighted least-squares coefficients of y on X (minimum norm if X is
-    rank-deficient)."""
+    """The weighted least-squares coefficients of y on X from the normal equations
+    (minimum norm if X is rank-deficient): only a shift of beta, exact whatever its
+    accuracy."""
     if X.shape[1] == 0:
         return np.zeros(0)
-    sw = np.sqrt(w)
-    return np.linalg.lstsq(sw[:, None] * X, sw * y, rcond=None)[0]
+    wX = w[:, None] * X
+    return np.linalg.lstsq(X.T @ wX, wX.T @ y, rcond=None)[0]
 
 
 def check_linear_mixed_model(problem: Problem) -> None:

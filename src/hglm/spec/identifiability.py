@@ -130,12 +130,14 @@ def _shape(columns: Columns) -> _Shape:
 def _vector_shape(term: VectorTerm) -> _Shape:
     """:func:`_shape` of a vector-valued term from its codes and values (level l's
     effect j in column l q + j), without its sparse block."""
-    q, keep = term.size, term.codes >= 0
-    values = np.where(keep[:, None], term.values, 0.0)
-    column = term.codes[:, None] * q + np.arange(q)
-    seen = (values != 0) & keep[:, None]
-    counts = np.bincount(column[seen], minlength=len(term.levels) * q)
-    return _Shape(counts, np.sum(values**2, axis=1))
+    m, keep = len(term.levels), term.codes >= 0
+    counts = np.empty((m, term.size), dtype=np.int64)
+    squares = np.zeros(term.codes.shape[0])
+    for j in range(term.size):
+        column = term.values[:, j]
+        counts[:, j] = np.bincount(term.codes[keep & (column != 0)], minlength=m)
+        squares += column**2
+    return _Shape(counts.reshape(-1), np.where(keep, squares, 0.0))
 
 
 def _linear_gaussian(name: str, link: str) -> bool:
