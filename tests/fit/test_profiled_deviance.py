@@ -102,3 +102,15 @@ def test_residual_parts_from_the_products_equal_those_from_the_residuals(noise):
         if theta[0] < 10:  # beyond, V of the dense objective is too ill-conditioned
             assert dev.objective(np.array(theta)) == pytest.approx(
                 dense_objective(pb, np.array(theta), True), rel=1e-12)
+
+
+def test_a_lone_vector_terms_level_products_are_the_systems():
+    pb = vector_problem(n=120, m=12)
+    dev = ProfiledDeviance(pb, True)
+    assert dev._products is not None  # the structured system: its products are used
+    gram, cross = dev._lone_products()
+    block, w = pb.blocks[0], pb.weights
+    Z = block.toarray().reshape(120, 12, 2)
+    np.testing.assert_allclose(gram, np.einsum("n,nli,nlj->lij", w, Z, Z), rtol=1e-12)
+    np.testing.assert_allclose(cross, np.einsum("n,np,nlj->lpj", w, pb.X, Z), rtol=1e-12,
+                               atol=1e-12)

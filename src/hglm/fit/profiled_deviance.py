@@ -274,18 +274,27 @@ class ProfiledDeviance:
         """(m I - sum_l M^{-1}_ll) Lambda^{-1} for the only random term, with no inverse
         of Lambda: sum_l M^{-1}_ll Lambda' (Z'WZ)_ll (:func:`.theta.level_trace`), and
         for REML (M = C) the fixed effects' part sum_l C^{-1}_{l,x} (X'WZ)_l."""
-        block = self.problem.blocks[0]
         if self._level_products is None:
-            cross = np.stack([block.rmatvec(self.w1 * x) for x in self.problem.X.T])
-            self._level_products = (LevelBlocks.weighted_gram(block, self.w1).blocks,
-                                    cross.reshape(self.p, block.n_levels, block.size)
-                                    .transpose(1, 0, 2))
+            self._level_products = self._lone_products()
         gram, cross = self._level_products
         out = level_trace(blocks, L, gram)
         if self.reml and self.p:
             B, _ = self.fixed_columns(factor)
             out += np.einsum("lip,lpm->im", B[self.p :].reshape(-1, L.shape[0], self.p), cross)
         return out
+
+    def _lone_products(self) -> tuple[Array, Array]:
+        """The only random term's (Z'WZ)_ll (m, q, q) and (X'WZ)_l (m, p, q): from the
+        structured system's products (A the term, R = X: E = Z'WX dense), else by a pass
+        over the rows."""
+        block = self.problem.blocks[0]
+        m, q = block.n_levels, block.size
+        if self._products is not None and isinstance(self._products[2], np.ndarray):
+            _, D0, E, _ = self._products
+            return D0.blocks, E.reshape(m, q, self.p).transpose(0, 2, 1)
+        cross = np.stack([block.rmatvec(self.w1 * x) for x in self.problem.X.T])
+        return (LevelBlocks.weighted_gram(block, self.w1).blocks,
+                cross.reshape(self.p, m, q).transpose(1, 0, 2))
 
     def _analytic_gradient(self, st: ProfiledState) -> Array:
         """The gradient in the scalar terms' theta (module docstring; 0 elsewhere)."""
