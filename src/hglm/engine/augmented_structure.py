@@ -216,6 +216,8 @@ class AugmentedStructure:
             return np.asarray(self._a_transposed @ (w[:, None] * self.dense))
         A, q = self.A, self.a_size
         out = np.empty((self.q_a, self.dense.shape[1]))
+        if not out.size:  # no dense columns (a system of Z alone)
+            return out
         for j in range(q):
             wa = w * A.value_rows[j]
             for c, col in enumerate(self._dense_rows):
