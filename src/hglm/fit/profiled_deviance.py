@@ -38,7 +38,11 @@ is |b|^2.  Its entries of theta are optimised with the others (the diagonal of L
 bounded by 0, the rest free).  The prior weights w1 never change, so the system at each
 Lambda is that of Z T (T: I_m kron Lambda on the term's columns) whose weighted products
 are congruences of those at Z, formed once (:func:`hglm.engine.transformed_system`); its
-right-hand side is T' of that at Z and its residuals those of u = T b.  The gradient in
+right-hand side is T' of that at Z and its residuals those of u = T b.  No evaluation
+passes over the rows: with delta_u = (beta, u), T1'W1 r = T1'W1y - (T1'W1T1) delta_u from
+those products (:func:`hglm.engine.gram_matvec`) and sum w1 r^2 = y'W1y - delta_u'
+(T1'W1y + T1'W1 r), on y less its least-squares fit on X (a shift of beta) so that the
+cancellation stays within RSS_BUDGET of the objective; beyond, from the residuals.  The gradient in
 Lambda's entries: with T1 = [X, Z Lambda], C_{:,b} = T1'WZ Lambda + (0, I), so
 M^{-1}_{b,:} T1'WZ = (I - M^{-1}_bb) Lambda^{-1} (M = C for REML; D for ML, where the
 same holds in the random block), and, r = y - X beta - Z Lambda b and g_l = Z_l'Wr,
