@@ -150,7 +150,8 @@ def test_a_grouped_block_times_a_factor_shares_its_columns() -> None:
     block = Grouped(rng.integers(0, 4, 12), rng.normal(size=(12, 2)), 4)
     factor = np.array([[1.0, 0.3], [0.0, 0.5]])
     new = block.times(factor)
-    assert new.columns() is block.columns()
+    np.testing.assert_array_equal(new.columns(), block.columns())
+    assert block.times(factor).columns() is block.columns()  # shared once formed
     assert new.size == 2 and new.width == 8
     expected = Grouped(block.index, block.values @ factor, 4)
     np.testing.assert_allclose(new.values, expected.values, rtol=1e-15)

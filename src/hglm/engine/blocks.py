@@ -158,8 +158,8 @@ class Grouped:
 
     def times(self, factor: Array) -> Grouped:
         """The block Z F for a q x q ``factor`` F (a vector term's Z Lambda): the same
-        rows, levels and :meth:`columns`, its values formed on first use
-        (:class:`ScaledGrouped`)."""
+        rows, levels and :meth:`columns` (shared once formed), its values formed on first
+        use (:class:`ScaledGrouped`)."""
         return ScaledGrouped(self, factor)
 
     def columns(self) -> Array:
@@ -215,7 +215,8 @@ class ScaledGrouped(Grouped):
     def __init__(self, block: Grouped, factor: Array) -> None:  # no dataclass fields set
         self.index, self.n_levels = block.index, block.n_levels
         self._block, self._factor = block, factor
-        self.__dict__["_columns"] = block.columns()  # Grouped's cached property, shared
+        if "_columns" in block.__dict__:  # Grouped's cached property: shared when formed
+            self.__dict__["_columns"] = block.columns()
 
     @property
     def size(self) -> int:
