@@ -143,3 +143,19 @@ def test_level_view() -> None:
     np.testing.assert_array_equal(view.toarray(), block.toarray())
     grouped, _ = _grouped()
     assert level_view(grouped) is grouped
+
+
+def test_a_grouped_block_times_a_factor_shares_its_columns() -> None:
+    rng = np.random.default_rng(8)
+    block = Grouped(rng.integers(0, 4, 12), rng.normal(size=(12, 2)), 4)
+    factor = np.array([[1.0, 0.3], [0.0, 0.5]])
+    new = block.times(factor)
+    np.testing.assert_array_equal(new.columns(), block.columns())
+    assert block.times(factor).columns() is block.columns()  # shared once formed
+    assert new.size == 2 and new.width == 8
+    expected = Grouped(block.index, block.values @ factor, 4)
+    np.testing.assert_allclose(new.values, expected.values, rtol=1e-15)
+    np.testing.assert_allclose(new.toarray(), expected.toarray(), rtol=1e-15)
+    v, y = rng.normal(size=8), rng.normal(size=12)
+    np.testing.assert_allclose(new.matvec(v), expected.matvec(v), rtol=1e-13)
+    np.testing.assert_allclose(new.rmatvec(y), expected.rmatvec(y), rtol=1e-13)

@@ -92,3 +92,10 @@ def test_invert_refuses_a_block_not_positive_definite(q: int) -> None:
     blocks[3] = -np.eye(q)
     with pytest.raises(NotPositiveDefiniteError, match="random-effect block"):
         LevelBlocks(blocks).invert()
+
+
+def test_invert_refuses_an_indefinite_pair_with_a_positive_diagonal() -> None:
+    blocks = spd_blocks(np.random.default_rng(33), 2)
+    blocks[2] = [[1.0, 2.0], [2.0, 1.0]]  # det -3: the closed form's second pivot
+    with pytest.raises(NotPositiveDefiniteError, match="random-effect block"):
+        LevelBlocks(blocks).invert()

@@ -13,7 +13,7 @@ from hglm.fit.differences import value_gradient
 from hglm.fit.profiled_deviance import ProfiledDeviance
 
 from .glmm_problems import vector_problem
-from .lmm_problems import crossed_lmm, dense_objective, dense_vector_objective
+from .lmm_problems import crossed_lmm, dense_objective, dense_vector_objective, lmm_problem
 
 
 @pytest.mark.parametrize("reml", [True, False])
@@ -94,3 +94,40 @@ def test_a_lone_vector_terms_gradient_is_analytic_down_to_a_singular_lambda(
     expected = value_gradient(dev.objective, theta)
     monkeypatch.setattr(deviance_module, "value_gradient", refuse)
     np.testing.assert_allclose(dev.gradient(theta), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("noise", [1.0, 1e-6])
+def test_residual_parts_from_the_products_equal_those_from_the_residuals(noise):
+    # noise 1e-6: the random effects fit y almost exactly; r^2 from the products would
+    # cancel beyond RSS_BUDGET, so it comes from the residuals
+    pb, _ = crossed_lmm(seed=4)
+    X, (a, b) = pb.X, pb.blocks
+    rng = np.random.default_rng(4)
+    y = 1e4 + X @ [2.0, -0.5] + 3.0 * rng.normal(size=a.n_levels)[a.index] \
+        + 2.0 * rng.normal(size=b.n_levels)[b.index] + noise * rng.normal(size=X.shape[0])
+    pb = lmm_problem(y, X, pb.blocks)
+    dev = ProfiledDeviance(pb, True)
+    for theta in ([1.0, 1.0], [0.3, 2.0], [3e3, 2e3]):
+        st = dev.state(np.array(theta))
+        resid = pb.y - dev.base.linear_predictor(st.delta)
+        v = st.delta[dev.p :]
+        assert st.r2 == pytest.approx(np.sum(resid**2) + np.sum(st.w2 * v**2), rel=1e-9)
+        zeros = np.zeros(dev.base.q)
+        # T1'Wr at y ~ 1e4: both carry rounding of ~1e-15 |T1'Wy| ~ 1e-9
+        np.testing.assert_allclose(st.score, dev.base.rhs(pb.weights, resid, zeros, zeros),
+                                   rtol=1e-6, atol=1e-8)
+        if theta[0] < 10:  # beyond, V of the dense objective is too ill-conditioned
+            assert dev.objective(np.array(theta)) == pytest.approx(
+                dense_objective(pb, np.array(theta), True), rel=1e-12)
+
+
+def test_a_lone_vector_terms_level_products_are_the_systems():
+    pb = vector_problem(n=120, m=12)
+    dev = ProfiledDeviance(pb, True)
+    assert dev._products is not None  # the structured system: its products are used
+    gram, cross = dev._lone_products()
+    block, w = pb.blocks[0], pb.weights
+    Z = block.toarray().reshape(120, 12, 2)
+    np.testing.assert_allclose(gram, np.einsum("n,nli,nlj->lij", w, Z, Z), rtol=1e-12)
+    np.testing.assert_allclose(cross, np.einsum("n,np,nlj->lpj", w, pb.X, Z), rtol=1e-12,
+                               atol=1e-12)

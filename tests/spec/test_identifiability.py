@@ -9,7 +9,7 @@ import pytest
 from scipy import sparse
 
 import hglm
-from hglm.spec.identifiability import check_sample_size
+from hglm.spec.identifiability import _shape, _vector_shape, check_sample_size
 
 
 def _grouped(seed: int = 0, k: int = 8, m: int = 5) -> pd.DataFrame:
@@ -129,3 +129,17 @@ def test_the_same_block_with_a_known_covariance_is_identified() -> None:
     fit = hglm.hglm(y=data["y"], X=np.ones((n, 1)), Z=np.hstack([Z, Z]), rand_c=[12, 12],
                     rand_cov=[L @ L.T, None])
     assert np.isfinite(fit.var_ranef).all()
+
+
+def test_a_vector_terms_shape_is_that_of_its_sparse_block() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=30)
+    x[:4] = 0.0  # zero entries: no observation in their column
+    g = pd.Series(rng.choice(["a", "b", "c", "d"], 30))
+    df = pd.DataFrame({"y": rng.normal(size=30), "x": x, "g": g})
+    (term,) = hglm.spec.design_from_lme4("y ~ x + (1 + x|g)", df).random
+    term.codes[5] = -1  # a row in no level
+    from_block = _shape(term.Z)
+    shape = _vector_shape(term)
+    np.testing.assert_array_equal(shape.column_counts, from_block.column_counts)
+    np.testing.assert_allclose(shape.row_squares, from_block.row_squares, rtol=1e-15)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from hglm.spec import EngineHooks, Independent, Unstructured, assemble, design_from_lme4
+from hglm.spec.vector_terms import _level_constant
 
 HOOKS = EngineHooks(block=lambda columns: columns, positive_definite=lambda Q: True)
 DEFAULTS = {
@@ -86,3 +87,11 @@ def test_slope_constant_within_every_level_is_warned_of(frame) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _assemble("y ~ (0 + s|g) + (1 + x|g)", frame)
+
+
+@pytest.mark.parametrize("jitter, constant", [(1e-14, True), (1e-9, False)])
+def test_level_constant_columns_within_a_relative_tolerance(frame, jitter, constant) -> None:
+    (term,) = design_from_lme4("y ~ (1 + s|g)", frame).random
+    term.values[::3, 1] *= 1.0 + jitter
+    term.codes[1] = -1  # a row in no level is left out
+    assert _level_constant(term).tolist() == [True, constant]

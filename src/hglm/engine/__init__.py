@@ -9,7 +9,7 @@ frames or estimators.
 from ._blas import cholesky_solve, optimizer_threads, single_thread
 from .augmented_factor import AugmentedFactor
 from .blocks import Block, Grouped, Indicator, as_block, block_matvec, block_width
-from .congruence import transformed_blocks, transformed_system
+from .congruence import gram_matvec, kept_products, transformed_blocks, transformed_system
 from .factor import (
     Factor,
     NotPositiveDefiniteError,
@@ -65,6 +65,8 @@ __all__ = [
     "scaled_gram",
     "scaled_gram_pair",
     "schur_cholesky",
+    "gram_matvec",
+    "kept_products",
     "transformed_blocks",
     "transformed_system",
     "schur_inverse",

@@ -45,18 +45,25 @@ class _Products:
     ``stored``: their E's :class:`GroupedGram` or :class:`PairProducts` (False: neither
     within its budget); ``F0`` is kept
     only under ``scaled_weights``, as a sparse matrix (R'W1R of crossed indicators is
-    mostly zeros; dense it took 10 MB at InstEval's order), else None (weights that
-    change freely are rarely proportional)."""
+    mostly zeros; dense it took 10 MB at InstEval's order) or dense when small
+    (:func:`_kept_gram`), else None (weights that change freely are rarely
+    proportional)."""
 
     w: Array
-    F0: sparse.csr_matrix | None
+    F0: Array | sparse.csr_matrix | None
     D0: LevelBlocks | None
     E: Cross | None
     stored: GroupedGram | PairProducts | None | bool = None
 
 
+DENSE_KEPT_ORDER = 32  # F0 of at most this order is kept dense (8 KB)
+
+
 def _proportion(w: Array, w_old: Array) -> float | None:
-    """c when w = c w_old to 1e-14 (relative, elementwise), else None."""
+    """c when w = c w_old to 1e-14 (relative, elementwise), else None; 1 at once for the
+    same read-only array (:func:`_kept`)."""
+    if w is w_old and not w.flags.writeable:
+        return 1.0
     if w_old[0] == 0 or w.shape != w_old.shape:
         return None
     c = float(w[0] / w_old[0])
@@ -68,6 +75,18 @@ def _proportion(w: Array, w_old: Array) -> float | None:
         if not np.all(np.abs(a - cb) <= 1e-14 * np.abs(cb)):
             return None
     return c
+
+
+def _kept(w: Array) -> Array:
+    """The weights to compare later ones with: a read-only array itself (its caller
+    promises that it does not change: the prior weights of an outer loop), else a copy."""
+    return w if not w.flags.writeable else w.copy()
+
+
+def _kept_gram(F0: Array) -> Array | sparse.csr_matrix:
+    """F0 as kept for later scaling: sparse, or dense (a copy) up to DENSE_KEPT_ORDER,
+    where a sparse matrix's conversions cost more than its memory saves."""
+    return F0.copy() if F0.shape[0] <= DENSE_KEPT_ORDER else sparse.csr_matrix(F0)
 
 
 class AugmentedSystem(AugmentedStructure):
@@ -157,7 +176,7 @@ class AugmentedSystem(AugmentedStructure):
                       E: Cross | None) -> None:
         """Keep the products at ``w1`` formed elsewhere (by congruence,
         :mod:`.congruence`) as if :meth:`weighted_products` had formed them."""
-        self._products = _Products(w1.copy(), sparse.csr_matrix(F0), D0, E)
+        self._products = _Products(_kept(w1), _kept_gram(F0), D0, E)
 
     def weighted_products(
         self, w1: Array
@@ -175,17 +194,19 @@ class AugmentedSystem(AugmentedStructure):
             if c is not None:
                 E = None if prod.E is None else c * prod.E
                 D0 = None if prod.D0 is None else prod.D0.scaled(c)
-                F0 = self._gram_b(w1) if prod.F0 is None else (c * prod.F0).toarray()
+                F0 = (self._gram_b(w1) if prod.F0 is None
+                      else c * prod.F0 if isinstance(prod.F0, np.ndarray)
+                      else (c * prod.F0).toarray())
                 return F0, D0, E, c
         self._products = None  # the last products go before the new ones are formed
         D0, E = None, None
         if self.A is not None:  # first: its temporaries go before F0 (m x m) is formed
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
-        self._products = _Products(w1.copy(), None, D0, E)
+        self._products = _Products(_kept(w1), None, D0, E)
         if self.A is not None:  # E's stored products first: their build and F0 not alive together
             self._stored_products(None)
         F0 = self._gram_b(w1)
         if self.scaled_weights:
-            self._products.F0 = sparse.csr_matrix(F0)
+            self._products.F0 = _kept_gram(F0)
         return F0, D0, E, None

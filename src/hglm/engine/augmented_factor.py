@@ -143,7 +143,10 @@ class AugmentedFactor:
             cols, vals = self._e_padded
             return LevelBlocks(row_forms(cols, vals, self.s_inverse)[:, None, None])
         if self._multiplies:
-            return LevelBlocks(self._e_sinv_products[0])
+            if "_e_sinv_products" in self.__dict__:  # formed with the cross terms
+                return LevelBlocks(self._e_sinv_products[0])
+            return LevelBlocks(level_forms_and_cross(self.E, self.s_inverse, self.system,
+                                                     with_cross=False)[0])
         out = np.empty((self.E.shape[0] // q, q, q))
         for j in range(q):
             for k in range(j, q):
@@ -258,7 +261,12 @@ class AugmentedFactor:
         out = sysm.rows_quadform(self.s_inverse)
         if self.E is None:
             return out
-        level, za = sysm.A.index, sysm.A.values
+        # the values by contiguous columns (an F-ordered view)
+        level, za = sysm.A.index, sysm.A.value_rows.T
+        if self.S.size == 0:  # A alone: z_Ai' D_l^{-1} z_Ai
+            return out + self.D_inv.row_forms(level, za)
+        if self._multiplies:  # the level forms with the cross terms, in one pass
+            _ = self._e_sinv_products
         u = self.D_inv.row_apply(level, za)
         out += np.einsum("ij,ij->i", za, u)
         out += self._e_sinv_e.row_forms(level, u)

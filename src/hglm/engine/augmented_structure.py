@@ -187,7 +187,7 @@ class AugmentedStructure:
             return F
         weighted = w[:, None] * self.dense
         for g in self.groups:
-            cross = (_level_sums(g.block, w, self.dense) if self.dense.shape[1] <= 8
+            cross = (_level_sums(g.block, w, self._dense_rows) if self.dense.shape[1] <= 8
                      else g.transposed @ weighted)
             F[g.span, ds] = cross
             F[ds, g.span] = cross.T
@@ -221,7 +221,12 @@ class AugmentedStructure:
         """Z_A' diag(w) [dense part of R] (q_a x columns): by column when narrow."""
         if self.dense.shape[1] > 8:
             return np.asarray(self._a_transposed @ (w[:, None] * self.dense))
-        return _level_sums(self.A, w, self.dense)
+        return _level_sums(self.A, w, self._dense_rows)
+
+    @cached_property
+    def _dense_rows(self) -> Array:
+        """The (at most 8) dense columns of R as contiguous rows, for products by column."""
+        return np.ascontiguousarray(self.dense.T)
 
     @cached_property
     def _a_transposed(self) -> sparse.csr_matrix:
@@ -302,14 +307,17 @@ def _column(values: Array, j: int) -> Array:
     return col if col.strides[0] in (0, col.itemsize) else np.ascontiguousarray(col)
 
 
-def _level_sums(block: Grouped, w: Array, dense: Array) -> Array:
-    """Z_g' diag(w) ``dense`` for a level-structured block (its width x dense's columns),
-    column by column: no transposed copy of Z_g."""
+def _level_sums(block: Grouped, w: Array, dense_rows: Array) -> Array:
+    """Z_g' diag(w) D for a level-structured block (its width x D's columns), D given by
+    its columns as contiguous rows ``dense_rows``, column by column: no transposed copy
+    of Z_g."""
     q = block.size
-    out = np.empty((block.width, dense.shape[1]))
+    out = np.empty((block.width, dense_rows.shape[0]))
+    if not out.size:  # no dense columns (a system of Z alone)
+        return out
     for j in range(q):
-        wa = w * block.values[:, j]
-        for c, col in enumerate(dense.T):
+        wa = w * block.value_rows[j]
+        for c, col in enumerate(dense_rows):
             out[j::q, c] = np.bincount(block.index, wa * col, minlength=block.n_levels)
     return out
 

@@ -156,6 +156,12 @@ class Grouped:
         """The number of columns, m q."""
         return self.n_levels * self.size
 
+    def times(self, factor: Array) -> Grouped:
+        """The block Z F for a q x q ``factor`` F (a vector term's Z Lambda): the same
+        rows, levels and :meth:`columns` (shared once formed), its values formed on first
+        use (:class:`ScaledGrouped`)."""
+        return ScaledGrouped(self, factor)
+
     def columns(self) -> Array:
         """The (n, q) column of each row's entries: row i has values[i, j] in column
         columns()[i, j] (formed once; read-only)."""
@@ -170,17 +176,60 @@ class Grouped:
         out.flags.writeable = False
         return out
 
+    @cached_property
+    def value_rows(self) -> Array:
+        """The q columns of ``values`` as contiguous rows (q, n), formed once: products
+        by column read them without a stride."""
+        return np.ascontiguousarray(self.values.T)
+
     def matvec(self, x: Array) -> Array:
-        return np.einsum("ij,ij->i", self.values, x[self.columns()])
+        rows, effects = self.value_rows, x.reshape(self.n_levels, self.size).T
+        out = rows[0] * np.take(effects[0], self.index)
+        for j in range(1, self.size):
+            out += rows[j] * np.take(effects[j], self.index)
+        return out
 
     def rmatvec(self, y: Array) -> Array:
-        return np.bincount(self.columns().ravel(), (self.values * y[:, None]).ravel(),
-                           minlength=self.width)
+        out = np.empty((self.n_levels, self.size))
+        for j, row in enumerate(self.value_rows):
+            out[:, j] = np.bincount(self.index, row * y, minlength=self.n_levels)
+        return out.reshape(-1)
 
     def toarray(self) -> Array:
         out = np.zeros((self.index.shape[0], self.width))
         np.put_along_axis(out, self.columns(), self.values, axis=1)
         return out
+
+
+class ScaledGrouped(Grouped):
+    """The block Z F of a :class:`Grouped` block Z and a q x q matrix F, whose values
+    (Z's times F, a pass over the rows) are formed only when asked for: a system built
+    on Z Lambda from the products of Z by congruence never reads them.
+
+    Parameters
+    ----------
+    block : Grouped
+    factor : ndarray (q, q)
+    """
+
+    def __init__(self, block: Grouped, factor: Array) -> None:  # no dataclass fields set
+        self.index, self.n_levels = block.index, block.n_levels
+        self._block, self._factor = block, factor
+        if "_columns" in block.__dict__:  # Grouped's cached property: shared when formed
+            self.__dict__["_columns"] = block.columns()
+
+    @property
+    def size(self) -> int:
+        return self._factor.shape[1]
+
+    @cached_property
+    def value_rows(self) -> Array:
+        return self._factor.T @ self._block.value_rows
+
+    @cached_property
+    def values(self) -> Array:  # type: ignore[override]
+        """Z F as (n, q), a view of :attr:`value_rows`."""
+        return self.value_rows.T
 
 
 Block = Indicator | Grouped | Array

@@ -32,11 +32,12 @@ Array = np.ndarray
 def transformed_blocks(blocks: list[Block], factors: list[Array | None]) -> list[Block]:
     """The blocks of Z T: a Grouped block times its ``factors`` entry (q x q), the blocks
     whose entry is None as they are."""
-    return [b if f is None else Grouped(b.index, b.values @ f, b.n_levels)
+    return [b if f is None else b.times(f)
             for b, f in zip(blocks, factors, strict=True)]
 
 
-def transformed_system(system: System, factors: list[Array | None], w1: Array) -> System:
+def transformed_system(system: System, factors: list[Array | None], w1: Array,
+                       products: tuple | None = None) -> System:
     """The system of the blocks Z T (:func:`transformed_blocks`) for factorizations at
     the observation weights ``w1``.
 
@@ -49,6 +50,8 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array) -
         Lambda of each term (q x q, for a Grouped block); None leaves a term as it is.
     w1 : ndarray
         The observation weights of the factorizations of the returned system.
+    products : tuple, optional
+        ``system.weighted_products(w1)`` when the caller holds them (no look at w1).
 
     Returns
     -------
@@ -60,7 +63,7 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array) -
     blocks = transformed_blocks(system.blocks, factors)
     if not isinstance(system, AugmentedSystem):
         return SparseSystem(system.X, blocks)
-    F0, D0, E, _ = system.weighted_products(w1)
+    F0, D0, E, _ = system.weighted_products(w1) if products is None else products
     out = AugmentedSystem(system.X, blocks, scaled_weights=True)
     t_a = None if system.a_term is None else factors[system.a_term]
     t_b = _b_transform(system, factors)
@@ -73,6 +76,27 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array) -
         D0 = LevelBlocks(0.5 * (blocks_a + blocks_a.transpose(0, 2, 1)))
         E = _left_transform(E, t_a)
     out.keep_products(w1, F0, D0, E)
+    return out
+
+
+def kept_products(system: System, w1: Array) -> tuple | None:
+    """The weighted products (F0, D0, E, scale) of an :class:`AugmentedSystem` at ``w1``
+    for :func:`gram_matvec` and :func:`transformed_system`; None for another system."""
+    return system.weighted_products(w1) if isinstance(system, AugmentedSystem) else None
+
+
+def gram_matvec(system: AugmentedSystem, products: tuple, x: Array) -> Array:
+    """T1'W1T1 x (T1 = [X, Z], x in user order) from the weighted products
+    ``system.weighted_products(w1)`` = (F0, D0, E, scale), without a pass over the rows:
+    in the [A | B] order, (D0 x_A + E x_B, E' x_A + F0 x_B)."""
+    F0, D0, E, _ = products
+    out = np.empty_like(x)
+    x_b = x[system.perm_b]
+    out[system.perm_b] = F0 @ x_b
+    if E is not None:
+        x_a = x[system.perm_a]
+        out[system.perm_a] = D0.matvec(x_a) + E @ x_b
+        out[system.perm_b] += E.T @ x_a
     return out
 
 

@@ -49,13 +49,12 @@ class LevelBlocks:
     @classmethod
     def weighted_gram(cls, block: Grouped, w: Array) -> LevelBlocks:
         """Z' diag(w) Z for the columns Z of a block with one level per row."""
-        m, q = block.n_levels, block.size
+        m, q, rows = block.n_levels, block.size, block.value_rows
         out = np.empty((m, q, q))
-        wv = w[:, None] * block.values
         for j in range(q):
+            wv = w * rows[j]
             for k in range(j, q):
-                out[:, j, k] = np.bincount(block.index, wv[:, j] * block.values[:, k],
-                                           minlength=m)
+                out[:, j, k] = np.bincount(block.index, wv * rows[k], minlength=m)
                 out[:, k, j] = out[:, j, k]
         return cls(out)
 
@@ -98,6 +97,8 @@ class LevelBlocks:
             if not np.all(d > 0):
                 raise NotPositiveDefiniteError(message)
             return LevelBlocks((1.0 / d)[:, None, None]), float(np.sum(np.log(d)))
+        if self.size == 2:
+            return self._invert_pairs(message)
         try:
             chol = np.linalg.cholesky(self.blocks)
         except np.linalg.LinAlgError as err:
@@ -106,6 +107,19 @@ class LevelBlocks:
         if not np.all(diag > 0):
             raise NotPositiveDefiniteError(message)
         return LevelBlocks(np.linalg.inv(self.blocks)), 2.0 * float(np.sum(np.log(diag)))
+
+    def _invert_pairs(self, message: str) -> tuple[LevelBlocks, float]:
+        """:meth:`invert` for 2 x 2 blocks in closed form: [[a, b], [b, d]] is positive
+        definite when a > 0 and det = a d - b^2 > 0 (a d - b^2 = a (d - b^2 / a), the
+        Cholesky pivots' product), with inverse [[d, -b], [-b, a]] / det."""
+        a, b, d = self.blocks[:, 0, 0], self.blocks[:, 0, 1], self.blocks[:, 1, 1]
+        det = a * d - b * b
+        if not (np.all(a > 0) and np.all(det > 0)):
+            raise NotPositiveDefiniteError(message)
+        out = np.empty_like(self.blocks)
+        out[:, 0, 0], out[:, 1, 1] = d / det, a / det
+        out[:, 0, 1] = out[:, 1, 0] = -b / det
+        return LevelBlocks(out), float(np.sum(np.log(det)))
 
     def matvec(self, x: Array) -> Array:
         """The product with x of m q rows (a vector or a matrix)."""

@@ -34,12 +34,13 @@ def symmetrize_lower(T: Array) -> Array:
 
 
 def level_forms_and_cross(
-    E: Cross, s_inverse: Array, structure: AugmentedStructure
-) -> tuple[Array, list[Array]]:
+    E: Cross, s_inverse: Array, structure: AugmentedStructure, with_cross: bool = True
+) -> tuple[Array, list[Array] | None]:
     """In one pass over bands of whole levels of E S^{-1} (at most E_SINV_BAND_ELEMENTS
     entries each: 2 MB, where the whole q_a x m product took 160 MB on p2l): the
     per-level blocks e_{lj}' S^{-1} e_{lk} (levels x q x q) and, for each effect j of A,
-    r_i' S^{-1} e_{l_i j} for every observation i (l_i: its level, r_i: its row of R).
+    r_i' S^{-1} e_{l_i j} for every observation i (l_i: its level, r_i: its row of R),
+    the latter (a pass over the n rows) only ``with_cross``.
 
     Parameters
     ----------
@@ -54,13 +55,13 @@ def level_forms_and_cross(
     -------
     forms : ndarray
         (levels, q, q).
-    cross : list of ndarray
-        q arrays of n.
+    cross : list of ndarray or None
+        q arrays of n (None without ``with_cross``).
     """
     sysm = structure
     q, count = sysm.a_size, sysm.q_a // max(sysm.a_size, 1)
     forms = np.empty((count, q, q))
-    cross = [np.empty(sysm.n) for _ in range(q)]
+    cross = [np.empty(sysm.n) for _ in range(q)] if with_cross else None
     level = sysm.A.index
     step = max(1, E_SINV_BAND_ELEMENTS // max(q * sysm.m, 1))
     for first in range(0, count, step):
@@ -72,6 +73,8 @@ def level_forms_and_cross(
             for k in range(j, q):
                 forms[first:last, j, k] = _row_dots(E_band[k::q], Y[j::q])
                 forms[first:last, k, j] = forms[first:last, j, k]
+        if not with_cross:
+            continue
         if first == 0 and last == count:  # one band: every observation, no gathers
             for j in range(q):
                 cross[j] = sysm.rows_dot(Y, sysm.a_columns[:, j])

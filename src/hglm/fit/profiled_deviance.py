@@ -38,7 +38,11 @@ is |b|^2.  Its entries of theta are optimised with the others (the diagonal of L
 bounded by 0, the rest free).  The prior weights w1 never change, so the system at each
 Lambda is that of Z T (T: I_m kron Lambda on the term's columns) whose weighted products
 are congruences of those at Z, formed once (:func:`hglm.engine.transformed_system`); its
-right-hand side is T' of that at Z and its residuals those of u = T b.  The gradient in
+right-hand side is T' of that at Z and its residuals those of u = T b.  No evaluation
+passes over the rows: with delta_u = (beta, u), T1'W1 r = T1'W1y - (T1'W1T1) delta_u from
+those products (:func:`hglm.engine.gram_matvec`) and sum w1 r^2 = y'W1y - delta_u'
+(T1'W1y + T1'W1 r), on y less its least-squares fit on X (a shift of beta) so that the
+cancellation stays within RSS_BUDGET of the objective; beyond, from the residuals.  The gradient in
 Lambda's entries: with T1 = [X, Z Lambda], C_{:,b} = T1'WZ Lambda + (0, I), so
 M^{-1}_{b,:} T1'WZ = (I - M^{-1}_bb) Lambda^{-1} (M = C for REML; D for ML, where the
 same holds in the random block), and, r = y - X beta - Z Lambda b and g_l = Z_l'Wr,
@@ -61,7 +65,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import LevelBlocks, inverse_diag_blocks, make_system, transformed_system
+from ..engine import (
+    LevelBlocks,
+    gram_matvec,
+    inverse_diag_blocks,
+    kept_products,
+    make_system,
+    transformed_system,
+)
 from ..spec import Problem, Unstructured
 from .differences import value_gradient
 from .random_effects import RandomEffects
@@ -81,6 +92,11 @@ Array = np.ndarray
 # theta below this is evaluated at it: the term's effects are then ~0 and its
 # contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
 THETA_FLOOR = 1e-8
+# r^2 from the weighted products, y'Wy - 2 delta'T1'Wy + delta'(T1'WT1)delta, loses
+# about RSS_ROUNDING y'Wy to cancellation: used where that moves the objective
+# (dof log r^2) by at most RSS_BUDGET, else r^2 from the residuals (a pass over the rows)
+RSS_ROUNDING = 16.0 * np.finfo(float).eps
+RSS_BUDGET = 1e-8
 
 
 @dataclass
@@ -104,7 +120,7 @@ class ProfiledState(ProfiledCore):
     """The profiled deviance and its pieces at one theta."""
 
     w2: Array = field(repr=False)
-    resid: Array = field(repr=False)
+    score: Array = field(repr=False)  # T1'W1 r in user order, r the residuals
     gradient: Array | None = field(default=None, repr=False)
 
 
@@ -127,13 +143,21 @@ class ProfiledDeviance:
         self.reml = reml
         self.layout = ThetaLayout(problem)
         self.vector_entries = self.layout.vector_entries
-        self.y = problem.y - problem.offset
-        self.w1 = problem.weights
+        # read-only: the engine's systems know these weights again without comparing them
+        self.w1 = problem.weights.copy()
+        self.w1.flags.writeable = False
         self.base = make_system(problem.X, problem.blocks, [t.precision for t in problem.terms],
                                 scaled_weights=True)
+        self._products = kept_products(self.base, self.w1)
         self._key: bytes | None = None
         self.system = self._system_at(self.layout.factors(self.layout.start()))
         self.n, self.p = problem.X.shape
+        # y less its weighted least-squares fit (beta shifted by beta0: the same model),
+        # so that r^2 from the products cancels no more than that fit leaves
+        y = problem.y - problem.offset
+        self.beta0 = _least_squares(problem.X, self.w1, y)
+        self.y = y - problem.X @ self.beta0
+        self._yy = float(np.sum(self.w1 * self.y**2))
         self._rhs = self.base.rhs(self.w1, self.y, np.zeros(self.base.q), np.zeros(self.base.q))
         effects = RandomEffects(problem)
         self.sizes = np.array(effects.sizes)
@@ -163,7 +187,7 @@ class ProfiledDeviance:
             return self.base
         key = factors_key(factors)
         if self._key != key:
-            self.system = transformed_system(self.base, factors, self.w1)
+            self.system = transformed_system(self.base, factors, self.w1, self._products)
             self._key = key
         return self.system
 
@@ -187,17 +211,31 @@ class ProfiledDeviance:
         delta = factor.solve(rhs)
         v = delta[self.p :]
         u = effects_scale(v, self.slices, factors)
-        resid = self.y - self.base.linear_predictor(np.concatenate([delta[: self.p], u]))
         penalty = self._penalty_sums(v, w2)
-        r2 = float(np.sum(self.w1 * resid**2) + np.sum(penalty))
+        rss, score = self._residual_parts(np.concatenate([delta[: self.p], u]))
+        r2 = rss + float(np.sum(penalty))
         logdet_c, logdet_d = factor.logdet(), factor.logdet_random_block()
         logdet_lambda_d = logdet_d + float(np.sum(self.sizes * np.log(lam)))
         objective = logdet_lambda_d + self.dof * np.log(r2) + self.constant
         if self.reml:
             objective += logdet_c - logdet_d
+        delta[: self.p] += self.beta0
         self._last = ProfiledState(theta.copy(), delta, factor, r2, float(objective),
-                                   r2 / self.dof, penalty, lam, w2, resid)
+                                   r2 / self.dof, penalty, lam, w2, score)
         return self._last
+
+    def _residual_parts(self, delta: Array) -> tuple[float, Array]:
+        """sum w1 r^2 and T1'W1 r for r = y - T1 delta (delta: beta less beta0, u): from
+        the weighted products, without a pass over the rows, where their cancellation is
+        within RSS_BUDGET of the objective; else from r."""
+        if self._products is not None:
+            score = self._rhs - gram_matvec(self.base, self._products, delta)
+            rss = self._yy - float(delta @ (self._rhs + score))
+            if self.dof * RSS_ROUNDING * self._yy <= RSS_BUDGET * rss:
+                return rss, score
+        resid = self.y - self.base.linear_predictor(delta)
+        zeros = np.zeros(self.base.q)
+        return float(np.sum(self.w1 * resid**2)), self.base.rhs(self.w1, resid, zeros, zeros)
 
     def objective(self, theta: Array) -> float:
         """-2 log-likelihood (ML) or the REML criterion at ``theta``."""
@@ -233,7 +271,7 @@ class ProfiledDeviance:
             blocks = self._random_blocks(st.factor, sl, size, fixed)
             count = blocks.shape[0]
             X = self._lone_trace(st.factor, L, blocks) if near else inverse_trace(blocks, L)
-            g = self.problem.blocks[k].rmatvec(self.w1 * st.resid).reshape(count, size)
+            g = st.score[self.p + sl.start : self.p + sl.stop].reshape(count, size)
             b = st.delta[self.p + sl.start : self.p + sl.stop].reshape(count, size)
             d_lambda = 2.0 * X.T - (2.0 * self.dof / st.r2) * (g.T @ b)
             out[layout.slices[k]] = layout.covariances[k].theta(d_lambda)
@@ -243,18 +281,27 @@ class ProfiledDeviance:
         """(m I - sum_l M^{-1}_ll) Lambda^{-1} for the only random term, with no inverse
         of Lambda: sum_l M^{-1}_ll Lambda' (Z'WZ)_ll (:func:`.theta.level_trace`), and
         for REML (M = C) the fixed effects' part sum_l C^{-1}_{l,x} (X'WZ)_l."""
-        block = self.problem.blocks[0]
         if self._level_products is None:
-            cross = np.stack([block.rmatvec(self.w1 * x) for x in self.problem.X.T])
-            self._level_products = (LevelBlocks.weighted_gram(block, self.w1).blocks,
-                                    cross.reshape(self.p, block.n_levels, block.size)
-                                    .transpose(1, 0, 2))
+            self._level_products = self._lone_products()
         gram, cross = self._level_products
         out = level_trace(blocks, L, gram)
         if self.reml and self.p:
             B, _ = self.fixed_columns(factor)
             out += np.einsum("lip,lpm->im", B[self.p :].reshape(-1, L.shape[0], self.p), cross)
         return out
+
+    def _lone_products(self) -> tuple[Array, Array]:
+        """The only random term's (Z'WZ)_ll (m, q, q) and (X'WZ)_l (m, p, q): from the
+        structured system's products (A the term, R = X: E = Z'WX dense), else by a pass
+        over the rows."""
+        block = self.problem.blocks[0]
+        m, q = block.n_levels, block.size
+        if self._products is not None and isinstance(self._products[2], np.ndarray):
+            _, D0, E, _ = self._products
+            return D0.blocks, E.reshape(m, q, self.p).transpose(0, 2, 1)
+        cross = np.stack([block.rmatvec(self.w1 * x) for x in self.problem.X.T])
+        return (LevelBlocks.weighted_gram(block, self.w1).blocks,
+                cross.reshape(self.p, m, q).transpose(1, 0, 2))
 
     def _analytic_gradient(self, st: ProfiledState) -> Array:
         """The gradient in the scalar terms' theta (module docstring; 0 elsewhere)."""
@@ -342,6 +389,16 @@ class ProfiledDeviance:
         B = factor.solve(unit)
         self._columns = (factor, (B, B[: self.p]))
         return B, B[: self.p]
+
+
+def _least_squares(X: Array, w: Array, y: Array) -> Array:
+    """The weighted least-squares coefficients of y on X from the normal equations
+    (minimum norm if X is rank-deficient): only a shift of beta, exact whatever its
+    accuracy."""
+    if X.shape[1] == 0:
+        return np.zeros(0)
+    wX = w[:, None] * X
+    return np.linalg.lstsq(X.T @ wX, wX.T @ y, rcond=None)[0]
 
 
 def check_linear_mixed_model(problem: Problem) -> None:

@@ -178,7 +178,8 @@ def check_vector_terms(problem: Problem, estimator: str) -> None:
             if block.size != t.covariance.size:
                 raise ValueError(f"blocks: random term {k + 1} has {block.size} columns "
                                  f"per level, its covariance {t.covariance.size}")
-            sampled = np.unique(block.index[np.any(block.values != 0, axis=1)]).size
+            sampled = np.count_nonzero(np.bincount(
+                block.index[np.any(block.values != 0, axis=1)], minlength=block.n_levels))
             if sampled < 2:
                 raise ValueError(f"blocks: the grouping factor of vector-valued random term "
                                  f"{k + 1} has {sampled} sampled level(s); it needs at least "

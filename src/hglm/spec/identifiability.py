@@ -115,7 +115,7 @@ def check_identifiable(
 
 def _shape(columns: Columns) -> _Shape:
     if isinstance(columns, VectorTerm):
-        columns = columns.Z
+        return _vector_shape(columns)
     if isinstance(columns, RandomTerm):
         values = np.ones(columns.codes.shape[0]) if columns.values is None else columns.values
         counts = np.bincount(columns.codes[values != 0], minlength=len(columns.levels))
@@ -125,6 +125,19 @@ def _shape(columns: Columns) -> _Shape:
         counts = np.asarray((block != 0).sum(axis=0)).ravel()
         return _Shape(counts, np.asarray(block.multiply(block).sum(axis=1)).ravel())
     return _Shape(np.count_nonzero(columns, axis=0), np.sum(columns**2, axis=1))
+
+
+def _vector_shape(term: VectorTerm) -> _Shape:
+    """:func:`_shape` of a vector-valued term from its codes and values (level l's
+    effect j in column l q + j), without its sparse block."""
+    m, keep = len(term.levels), term.codes >= 0
+    counts = np.empty((m, term.size), dtype=np.int64)
+    squares = np.zeros(term.codes.shape[0])
+    for j in range(term.size):
+        column = term.values[:, j]
+        counts[:, j] = np.bincount(term.codes[keep & (column != 0)], minlength=m)
+        squares += column**2
+    return _Shape(counts.reshape(-1), np.where(keep, squares, 0.0))
 
 
 def _linear_gaussian(name: str, link: str) -> bool:

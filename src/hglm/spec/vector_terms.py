@@ -112,16 +112,19 @@ def warn_level_constant(term: VectorTerm) -> None:
 
 
 def _level_constant(term: VectorTerm) -> Array:
-    """Per column of the term, whether it is constant within every level."""
+    """Per column of the term, whether it is constant within every level (to 1e-12
+    relative): each row's value against one value of its level, ``ref``."""
     codes, values = term.codes, term.values
     keep = codes >= 0
     codes, values = codes[keep], values[keep]
-    m = len(term.levels)
-    low = np.full((m, term.size), np.inf)
-    high = np.full((m, term.size), -np.inf)
-    np.minimum.at(low, codes, values)
-    np.maximum.at(high, codes, values)
-    seen = np.isfinite(low[:, 0])
-    spread = high[seen] - low[seen]
-    scale = np.maximum(np.abs(high[seen]), np.abs(low[seen]))
-    return np.all(spread <= 1e-12 * np.maximum(scale, 1.0), axis=0)
+    out = np.ones(term.size, dtype=bool)
+    ref = np.empty(len(term.levels))
+    for j in range(term.size):
+        column = values[:, j]
+        if column.size and np.all(column == column[0]):
+            continue
+        ref[codes] = column  # some value of each level (which one does not matter)
+        at = ref[codes]
+        scale = np.maximum(np.maximum(np.abs(column), np.abs(at)), 1.0)
+        out[j] = bool(np.all(np.abs(column - at) <= 1e-12 * scale))
+    return out
