@@ -7,8 +7,9 @@ import pytest
 from scipy import optimize
 
 from hglm.engine import Indicator
-from hglm.fit.profiled_deviance import THETA_FLOOR, ProfiledDeviance
+from hglm.fit.profiled_deviance import ProfiledDeviance
 from hglm.fit.profiled_fixed_point import iterate_profiled
+from hglm.fit.theta import THETA_FLOOR
 
 from .lmm_problems import crossed_lmm, lmm_problem
 

@@ -11,9 +11,9 @@ from scipy import optimize
 from ..engine import optimizer_threads
 from ..spec import Problem
 from .lmm_result import LMMFit
-from .profiled_deviance import THETA_FLOOR, ProfiledDeviance
+from .profiled_deviance import ProfiledDeviance
 from .profiled_fixed_point import iterate_profiled
-from .theta import effects_scale
+from .theta import THETA_FLOOR, effects_scale
 
 Array = np.ndarray
 

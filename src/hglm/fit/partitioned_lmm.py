@@ -50,8 +50,8 @@ from .partition_lmm import (
 )
 from .partitioned_model import PartitionedModel, Partitions
 from .partitioned_modes import summed
-from .profiled_deviance import THETA_FLOOR, ProfiledCore
-from .theta import ThetaLayout
+from .profiled_state import ProfiledCore
+from .theta import THETA_FLOOR, ThetaLayout
 
 Array = np.ndarray
 

@@ -30,6 +30,9 @@ SINGULAR_TOL = 1e-4
 # the smallest diagonal of Lambda at which a vector term's d log|M| / d Lambda is formed
 # with Lambda^{-1} (:func:`inverse_trace`); below it, Lambda^{-1} is ill-conditioned
 VECTOR_GRADIENT_FLOOR = 1e-3
+# theta below this is evaluated at it: the term's effects are then ~0 and its
+# contribution to log|Lambda D| is below 1e-16 (the boundary theta = 0 is reached in value)
+THETA_FLOOR = 1e-8
 
 
 class ThetaLayout:
