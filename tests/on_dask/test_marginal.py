@@ -37,10 +37,16 @@ def frame() -> pd.DataFrame:
     return df
 
 
-def _fit(data, formula: str, reml: bool, **kw):
+def _quietly(fit, *args, **kw):
+    """``fit(*args, **kw)`` on Dask's synchronous scheduler, its dropped-rows warning
+    (the NaN rows of x) silenced."""
     with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
         warnings.filterwarnings("ignore", ".*rows dropped")
-        return hglm.lmer(formula, data=data, REML=reml, **kw)
+        return fit(*args, **kw)
+
+
+def _fit(data, formula: str, reml: bool, **kw):
+    return _quietly(hglm.lmer, formula, data=data, REML=reml, **kw)
 
 
 def _agree(mem, dist, rtol: float = 1e-8) -> None:
@@ -205,9 +211,7 @@ def counts() -> pd.DataFrame:
 
 
 def _glmer(data, formula: str, family: str, **kw):
-    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
-        warnings.filterwarnings("ignore", ".*rows dropped")
-        return hglm.glmer(formula, data=data, family=family, **kw)
+    return _quietly(hglm.glmer, formula, data=data, family=family, **kw)
 
 
 def _agree_glmer(mem, dist, frame: pd.DataFrame) -> None:
