@@ -141,7 +141,12 @@ class ResponseDensity:
     def score(self, eta: Array, phi: Array) -> Array:
         """d log f(y | eta) / d eta at ``eta`` (offset included)."""
         mu, mu_eta = self.mean(eta)
-        return self.weights / phi * (self.y - mu) * (mu_eta / self.family.variance(mu))
+        return self._score(mu, mu_eta, self.weights / phi)[0]
+
+    def _score(self, mu: Array, mu_eta: Array, a: Array) -> tuple[Array, Array]:
+        """The score a (y - mu) k and k = mu' / V(mu)."""
+        k = mu_eta / self.family.variance(mu)
+        return a * (self.y - mu) * k, k
 
     def derivatives(self, eta: Array, phi: Array) -> ResponseDerivatives:
         """The mean, score, observed curvature and its derivative at ``eta`` (offset
@@ -149,8 +154,7 @@ class ResponseDensity:
         fam = self.family
         mu, mu_eta = self.mean(eta)
         a = self.weights / phi
-        k = mu_eta / fam.variance(mu)
-        score = a * (self.y - mu) * k
+        score, k = self._score(mu, mu_eta, a)
         if self.canonical:
             mu2 = -fam.link.d2eta_dmu2(mu) * mu_eta**3
             return ResponseDerivatives(mu, score, a * mu_eta * k, a * mu2 * k)

@@ -279,12 +279,11 @@ def _laplace_start_hessian(laplace: LaplaceDeviance, x: Array, beta_block: Array
 
 def _gradient_differences(dev, x: Array, columns: Array | None = None) -> Array:
     """The Hessian of ``dev`` at ``x`` by differences of its gradient (analytic, or by
-    differences of values), in ``columns`` (default all); an analytic gradient at the
-    modes predicted from x's where ``dev`` has
-    :meth:`~.laplace.LaplaceDeviance.difference_gradient`."""
+    differences of values), in ``columns`` (default all); an analytic one taken at the
+    steps by ``dev.difference_gradient`` (at modes predicted from x's,
+    :meth:`.laplace.LaplaceDeviance.difference_gradient`)."""
     gradient = deviance_gradient(dev)
-    near = getattr(dev, "difference_gradient", None)
-    step = partial(near, base=x) if near is not None and dev.analytic_gradient else gradient
+    step = partial(dev.difference_gradient, base=x) if dev.analytic_gradient else gradient
     return gradient_hessian(step, x, gradient(x), columns)
 
 

@@ -210,15 +210,16 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         lam, phi = par.lam(x), par.phi(x)
         lam_eff = par.lam_effects(lam)
         self._at(x)
-        self.modes.start_at(mode)
         try:
             st = self._state_at_mode(np.array(x, dtype=float), mode, phi, lam, lam_eff)
         except NotPositiveDefiniteError:
+            st = LaplaceState(x, np.inf)
+        if not (np.isfinite(st.objective) and self.inner is self.modes.system):
+            self.modes.start_at(mode)  # the IWLS starts there instead
             return
-        if np.isfinite(st.objective) and self.inner is self.modes.system:
-            self.n_eval += 1
-            self.keep(st)
-            self.modes.start_at(mode, (par.beta(x), lam_eff, st.factor, st.deriv.curvature))
+        self.n_eval += 1
+        self.keep(st)
+        self.modes.start_at(mode, (par.beta(x), lam_eff, st.factor, st.deriv.curvature))
 
     def difference_gradient(self, x: Array, base: Array) -> Array:
         """The gradient at ``x``, a difference step from ``base`` (a difference Hessian's
