@@ -45,7 +45,7 @@ def deviance_gradient(dev) -> Callable[[Array], Array]:
 
 
 def minimize_stage(dev, x0: Array, tol: float, maxiter: int,
-              hessian: Array | None = None) -> Minimum:
+                   hessian: Array | None = None) -> Minimum:
     """One stage: quasi-Newton on the deviance's gradient, from ``hessian`` (by default
     differences of the gradient, or second differences of values), moving the log sds and
     log dispersions by at most MAX_LOG_STEP a step and the linear predictor through each
