@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hglm.engine import augmented_structure
 from hglm.engine.augmented_structure import _entries
 
 from .dense_reference import LAYOUTS, Dense, N, P
@@ -65,3 +66,18 @@ def test_entries_of_c_and_f_ordered_matrices() -> None:
     for layout in (M, np.asfortranarray(M), M[:, ::-1][:, ::-1], M.T.copy().T):
         np.testing.assert_array_equal(_entries(layout, rows, cols), M[rows, cols])
         np.testing.assert_array_equal(_entries(layout, rows, 2), M[rows, 2])
+
+
+@pytest.mark.parametrize("dense_limit", [0, 10**9])
+def test_cross_products_sparse_or_dense(problem: Dense, monkeypatch, dense_limit: int) -> None:
+    """E = Z_A'W1R is that of the dense matrices, sparse (also when R has no
+    level-structured part) or dense."""
+    monkeypatch.setattr(augmented_structure, "_DENSE_CROSS_ELEMENTS", dense_limit)
+    sysm = problem.system
+    if sysm.A is None:
+        return
+    E = sysm._cross_a(problem.w1)
+    E = E.toarray() if hasattr(E, "toarray") else E
+    T = problem.T1
+    expected = T[:, sysm.perm_a].T @ (problem.w1[:, None] * T[:, sysm.perm_b])
+    np.testing.assert_allclose(E, expected, rtol=1e-12, atol=1e-12)

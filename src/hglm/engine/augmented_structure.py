@@ -201,6 +201,8 @@ class AugmentedStructure:
         their triplets took 8 MB), beside the dense part's column sums by level."""
         if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
             return self._a_level_sums(w)
+        if not self.groups:  # no level-structured part: the dense part's sums alone
+            return sparse.csr_matrix(self._a_level_sums(w))
         entries = self.entries
         k = len(entries)
         cols = np.empty((self.n, k), dtype=np.int32 if self.m < 2**31 else np.int64)
