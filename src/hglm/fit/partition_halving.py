@@ -97,4 +97,3 @@ def accepted_step(states: Any, sums: list[dict], guarded: bool,
         states, sums = halve(states)
     raise Divergence(f"non-finite IWLS weights or an increasing penalized deviance after "
                      f"{MAX_HALVINGS} step halvings")
-

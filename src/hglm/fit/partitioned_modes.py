@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
-from ..engine import NotPositiveDefiniteError, schur_cholesky
 from .conditional_mode import MODE_TOL_CANONICAL
 from .diagnostics import Divergence
 from .partition_halving import accepted_step
 from .partition_laplace import least_squares_sums, mode_halved, mode_start, mode_step
 from .partitioned_model import PartitionedModel, Partitions
+from .partitioned_pirls import cholesky_of, summed
 from .pirls import INNER_MAXIT, remaining_change
 
 Array = np.ndarray
@@ -115,16 +115,3 @@ class PartitionedModes:
             raise Divergence("non-finite IWLS solution")
         return x_b
 
-
-def summed(pieces: list[dict], key: str) -> Any:
-    """The sum over the partitions' pieces of one entry."""
-    return sum(pc[key] for pc in pieces)
-
-
-def cholesky_of(S: Array) -> Array:
-    """The Cholesky factor of the summed Schur complement; Divergence where it is not
-    positive definite."""
-    try:
-        return schur_cholesky(S)
-    except NotPositiveDefiniteError as exc:
-        raise Divergence(str(exc)) from exc

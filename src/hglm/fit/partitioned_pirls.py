@@ -50,39 +50,34 @@ def partitioned_pirls(parts: Partitions, model: PartitionedModel, states: Any,
     """
     linear = model.is_linear
     newton = not all(t.family.canonical for t in model.terms)
-    states, pieces = parts.advance(_eliminate, states, phi, lams, newton)
+    states, pieces = parts.advance(eliminate, states, phi, lams, newton)
     previous, guarded = np.inf, False
     for _ in range(INNER_MAXIT):
-        S = sum(pc["S"] for pc in pieces)
-        s = sum(pc["s"] for pc in pieces)
         w2_b = next(pc["w2_b"] for pc in pieces if pc["w2_b"] is not None)
-        try:
-            chol = schur_cholesky(S)
-        except NotPositiveDefiniteError as exc:
-            raise Divergence(str(exc)) from exc
-        x_b = linalg.cho_solve((chol, True), s)
+        chol = cholesky_of(summed(pieces, "S"))
+        x_b = linalg.cho_solve((chol, True), summed(pieces, "s"))
         if not np.all(np.isfinite(x_b)):
             raise Divergence("non-finite IWLS solution")
         if linear:
-            states, pieces = parts.advance(_update, states, parts.share(x_b), phi, lams,
+            states, pieces = parts.advance(update, states, parts.share(x_b), phi, lams,
                                            False, newton)
         else:
-            states, pieces = parts.advance(_checked_update, states, parts.share(x_b), phi,
+            states, pieces = parts.advance(checked_update, states, parts.share(x_b), phi,
                                            lams, newton, guarded)
         # the full step's length decides convergence (a halved step is short because the
         # full one went too far)
-        change = sum(pc["change"] for pc in pieces)
+        change = summed(pieces, "change")
         if not linear:
             states, pieces, halved_now = accepted_step(states, pieces, guarded,
                                                        _halving(parts, phi, lams, newton))
             guarded = guarded or halved_now
-        bound = tol * sum(pc["size"] for pc in pieces) + 1e-300
+        bound = tol * summed(pieces, "size") + 1e-300
         accelerated = remaining_change(change, previous) if accelerate else np.inf
         if change <= bound or linear or accelerated <= bound:
             if not newton:
                 return states, x_b, chol, schur_inverse(chol), w2_b
             newton = False
-            states, pieces = parts.advance(_eliminate, states, phi, lams, False)
+            states, pieces = parts.advance(eliminate, states, phi, lams, False)
         previous = change
     raise Divergence("the IWLS of the augmented GLM did not converge")
 
@@ -91,24 +86,20 @@ def _halving(parts: Partitions, phi: float | Array, lams: Array, newton: bool) -
     """A pass that halves the partitions' last steps (:func:`.partition_halving.halved`)."""
 
     def halve(states: Any) -> tuple[Any, list]:
-        return parts.advance(_halved, states, phi, lams, newton)
+        return parts.advance(halved, states, phi, lams, newton)
 
     return halve
 
 
-def _eliminate(chunk: Any, state: Any, phi: float | Array, lams: Array, newton: bool) -> tuple:
-    return eliminate(chunk, state, phi, lams, newton)
+def summed(pieces: list[dict], key: str) -> Any:
+    """The sum over the partitions' pieces of one entry."""
+    return sum(pc[key] for pc in pieces)
 
 
-def _update(chunk: Any, state: Any, x_b: Array, phi: float | Array, lams: Array, nxt: bool,
-            newton: bool) -> tuple:
-    return update(chunk, state, x_b, phi, lams, nxt, newton)
-
-
-def _checked_update(chunk: Any, state: Any, x_b: Array, phi: float | Array, lams: Array,
-                    newton: bool, guarded: bool) -> tuple:
-    return checked_update(chunk, state, x_b, phi, lams, newton, guarded)
-
-
-def _halved(chunk: Any, state: Any, phi: float | Array, lams: Array, newton: bool) -> tuple:
-    return halved(chunk, state, phi, lams, newton)
+def cholesky_of(S: Array) -> Array:
+    """The Cholesky factor of the summed Schur complement; Divergence where it is not
+    positive definite."""
+    try:
+        return schur_cholesky(S)
+    except NotPositiveDefiniteError as exc:
+        raise Divergence(str(exc)) from exc

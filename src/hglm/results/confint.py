@@ -102,15 +102,8 @@ def confidence_intervals(fit: MarginalView, estimator_fit: object,
         raise ValueError("method: 'profile' intervals of a model with a vector-valued "
                          "random term (1 + x|g) are not available; use method='wald'")
     order = np.asarray(fit.term_order)
-    profiled = getattr(estimator_fit, "deviance", None)
-    if isinstance(estimator_fit, GLMMFit):
-        profile = GLMMProfile(estimator_fit)
-    elif fit.is_lmm and callable(getattr(profiled, "state", None)):
-        profile = LMMProfile(profiled, fit.theta[np.argsort(order)])
-    else:
-        raise ValueError("method: 'profile' intervals are not available for this fit; "
-                         "use method='wald'")
-    if profile.n_parameters != len(rows):
+    profile = _profile(fit, estimator_fit, order)
+    if profile is None or profile.n_parameters != len(rows):
         raise ValueError("method: 'profile' intervals are not available for this fit; "
                          "use method='wald'")
     cutoff = float(chi2_ppf(level, 1))
@@ -118,6 +111,17 @@ def confidence_intervals(fit: MarginalView, estimator_fit: object,
     params = [*order, *range(profile.k, profile.n_parameters)]
     bounds = [profile_interval(profile, int(j), cutoff) for j in params]
     return _frame(rows, np.array(bounds), level)
+
+
+def _profile(fit: MarginalView, estimator_fit: object,
+             order: Array) -> LMMProfile | GLMMProfile | None:
+    """The profile of the estimator's deviance behind ``fit`` (None where it has none)."""
+    if isinstance(estimator_fit, GLMMFit):
+        return GLMMProfile(estimator_fit)
+    profiled = getattr(estimator_fit, "deviance", None)
+    if fit.is_lmm and callable(getattr(profiled, "state", None)):
+        return LMMProfile(profiled, fit.theta[np.argsort(order)])
+    return None
 
 
 class LMMProfile:

@@ -140,7 +140,7 @@ class LatentDistribution:
             f = p * s
             return p, s, f, f * (s - p)
         if self.name == "probit":
-            f = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+            f = norm_pdf(x)
             return special.ndtr(x), special.ndtr(-x), f, -x * f
         e = np.exp(x)
         s = np.exp(-e)
