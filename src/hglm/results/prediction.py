@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ..engine import Grouped, Indicator, block_width
+from ..engine import block_matvec, block_width
 from ..spec import ModelDesign, Problem, new_design, new_offset
 
 Array = np.ndarray
@@ -33,7 +33,7 @@ def term_slices(blocks: list[object]) -> list[slice]:
 
 def random_part(blocks: list[object], v: Array) -> Array:
     """Z v for the engine's blocks of Z (one per term, in order) and v in term order."""
-    parts = [block.matvec(v[sl]) if isinstance(block, Indicator | Grouped) else block @ v[sl]
+    parts = [block_matvec(block, v[sl])
              for block, sl in zip(blocks, term_slices(blocks), strict=True)]
     return np.sum(parts, axis=0)
 
