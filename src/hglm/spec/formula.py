@@ -294,7 +294,9 @@ def _used_columns(
     if not labels.is_unique or not all(isinstance(label, str) for label in labels):
         return None
     names = names | {e for e in expressions if isinstance(e, str)}
-    return np.flatnonzero(labels.isin(list(names)))
+    # a membership test in Python: Index.isin of string labels runs pyarrow's compute
+    # kernels, whose first call costs the process 3 MB
+    return np.flatnonzero([label in names for label in labels])
 
 
 def _evaluate_parts(
