@@ -159,14 +159,14 @@ def test_a_fit_that_stops_early_is_flagged():
 
 def test_hessian_not_positive_definite_falls_back_to_the_mode(monkeypatch):
     pb = glmm_problem("binomial", "logit", seed=8, levels=(10,), trials=2)
-    difference_hessian = glmm_module.gradient_hessian
+    difference_hessian = glmm_module.gradients_hessian
 
-    def not_positive_at_the_optimum(gradient, x, g, columns=None):
+    def not_positive_at_the_optimum(gradients, x, g, columns=None):
         if columns is not None:  # the Hessian the fit starts from
-            return difference_hessian(gradient, x, g, columns)
+            return difference_hessian(gradients, x, g, columns)
         return -np.eye(x.shape[0])
 
-    monkeypatch.setattr(glmm_module, "gradient_hessian", not_positive_at_the_optimum)
+    monkeypatch.setattr(glmm_module, "gradients_hessian", not_positive_at_the_optimum)
     with pytest.warns(ConvergenceWarning, match="not positive definite"):
         fit = fit_glmm(pb)
     dev = LaplaceDeviance(pb, "ML")

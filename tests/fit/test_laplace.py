@@ -3,6 +3,8 @@ differences and the exact LMM likelihoods of hglm.fit.lmm."""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 from scipy import optimize
@@ -182,10 +184,36 @@ def test_difference_gradient_is_the_gradient_at_the_solved_mode(family, link, le
         x = base.copy()
         x[j] += 1e-4 * max(abs(x[j]), 0.1)
         steps_before = dev.modes.n_steps
-        near = dev.difference_gradient(x, base)
+        [near] = dev.difference_gradients([x], base)
         in_dispersion = j >= par.disp_slice.start
         assert (dev.modes.n_steps > steps_before) == in_dispersion
         np.testing.assert_allclose(near, solved.gradient(x), rtol=1e-9, atol=1e-9)
+
+
+def test_difference_gradients_keep_one_factorization_alive(monkeypatch):
+    """The steps' modes are predicted before the base's factor goes: each step's
+    factorization is formed with no other alive (the base's included)."""
+    pb = glmm_problem("binomial", "logit", seed=6, levels=(9, 5))
+    dev = LaplaceDeviance(pb, "ML")
+    base = dev.params.pack(np.array([0.5, 0.8]), np.array([0.25, 0.45]), None)
+    dev.gradient(base)
+    alive = [weakref.ref(dev.factor(dev.state(base)))]
+    alive_at_each = []
+    factorize = dev.inner.factorize
+
+    def counting_factorize(*args, **kwargs):
+        alive_at_each.append(sum(ref() is not None for ref in alive))
+        factor = factorize(*args, **kwargs)
+        alive.append(weakref.ref(factor))
+        return factor
+
+    monkeypatch.setattr(dev.inner, "factorize", counting_factorize)
+    points = [base + 1e-4 * np.eye(base.shape[0])[j] for j in range(base.shape[0])]
+    gradients = dev.difference_gradients(points, base)
+    assert alive_at_each == [0] * len(points)
+    solved = LaplaceDeviance(pb, "ML", dev.density)
+    for x, g in zip(points, gradients, strict=True):
+        np.testing.assert_allclose(g, solved.gradient(x), rtol=1e-9, atol=1e-9)
 
 
 def test_difference_gradient_of_other_kinds_is_the_gradient():
@@ -194,4 +222,4 @@ def test_difference_gradient_of_other_kinds_is_the_gradient():
     x = dev.params.pack(np.array([0.6]), None, None)
     base = x.copy()
     x[0] += 1e-4
-    np.testing.assert_array_equal(dev.difference_gradient(x, base), dev.gradient(x))
+    np.testing.assert_array_equal(dev.difference_gradients([x], base)[0], dev.gradient(x))

@@ -180,6 +180,12 @@ class ModeFinder:
         if self._last_fit is not None:
             self._last_fit = (*self._last_fit[:2], factor, w1)
 
+    def release_factor(self) -> None:
+        """Let the factor kept for the next prediction go (the next IWLS starts at the
+        last mode instead)."""
+        if self._last_fit is not None:
+            self._last_fit = (*self._last_fit[:2], None, None)
+
     def _starts(self, prediction: Array | None) -> Iterator[Array]:
         """Where the IWLS starts, in turn: the ``prediction`` (class notes), the last mode,
         the cold start (formed only when asked for)."""

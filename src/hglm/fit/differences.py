@@ -29,14 +29,24 @@ def gradient_hessian(gradient: Callable[[Array], Array], x: Array, g: Array,
                      columns: Array | None = None) -> Array:
     """The symmetrised forward-difference Hessian of ``gradient`` at x (g its value
     there); with ``columns``, only those columns and their rows (the rest 0)."""
+    return gradients_hessian(lambda points: [gradient(p) for p in points], x, g, columns)
+
+
+def gradients_hessian(gradients: Callable[[list[Array]], list[Array]], x: Array, g: Array,
+                      columns: Array | None = None) -> Array:
+    """:func:`gradient_hessian` from ``gradients``, the gradients at a list of points
+    (all the steps asked for at once)."""
     k = x.shape[0]
     columns = np.arange(k) if columns is None else np.asarray(columns)
     steps = _steps(x, GRADIENT_STEP)
-    H = np.zeros((k, k))
+    points = []
     for j in columns:
         xj = x.copy()
         xj[j] += steps[j]
-        H[:, j] = (gradient(xj) - g) / steps[j]
+        points.append(xj)
+    H = np.zeros((k, k))
+    for j, gj in zip(columns, gradients(points), strict=True):
+        H[:, j] = (gj - g) / steps[j]
     rows = np.zeros((k, k))
     rows[columns] = H[:, columns].T
     sym = H + rows

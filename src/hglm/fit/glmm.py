@@ -12,7 +12,7 @@ the gradient in the few variance and dispersion coordinates the Laplace deviance
 minimised over (log sd, beta, gamma) in a few steps (p1l, 100,000 rows: 11 evaluations
 and 13 IRLS steps in all, the standard errors' Hessian included: the gradients of a
 difference Hessian are taken at predicted modes, without IRLS,
-:meth:`.laplace.LaplaceDeviance.difference_gradient`).  For
+:meth:`.laplace.LaplaceDeviance.difference_gradients`).  For
 nAGQ > 1 the quadrature deviance (:mod:`.agq`) is then minimised from the Laplace optimum,
 with its Hessian as the start.  Each stage is :func:`.glmm_stage.minimize_stage`
 (quasi-Newton with the boundary's rules).
@@ -37,7 +37,7 @@ from ..engine import inverse_diag_blocks, single_thread
 from ..spec import Problem, integer_counts
 from .agq import QuadratureDeviance, check_quadrature
 from .diagnostics import ConvergenceWarning
-from .differences import gradient_hessian, value_hessian
+from .differences import gradient_hessian, gradients_hessian, value_hessian
 from .glmm_result import GLMMFit, beta_covariance, theta_scale
 from .glmm_stage import TOL, deviance_gradient, minimize_stage, to_boundary
 from .laplace import LaplaceDeviance, LaplaceState
@@ -280,11 +280,13 @@ def _laplace_start_hessian(laplace: LaplaceDeviance, x: Array, beta_block: Array
 def _gradient_differences(dev, x: Array, columns: Array | None = None) -> Array:
     """The Hessian of ``dev`` at ``x`` by differences of its gradient (analytic, or by
     differences of values), in ``columns`` (default all); an analytic one taken at the
-    steps by ``dev.difference_gradient`` (at modes predicted from x's,
-    :meth:`.laplace.LaplaceDeviance.difference_gradient`)."""
+    steps by ``dev.difference_gradients`` (at modes predicted from x's,
+    :meth:`.laplace.LaplaceDeviance.difference_gradients`)."""
     gradient = deviance_gradient(dev)
-    step = partial(dev.difference_gradient, base=x) if dev.analytic_gradient else gradient
-    return gradient_hessian(step, x, gradient(x), columns)
+    g = gradient(x)
+    if dev.analytic_gradient:
+        return gradients_hessian(partial(dev.difference_gradients, base=x), x, g, columns)
+    return gradient_hessian(gradient, x, g, columns)
 
 
 def _result(problem: Problem, laplace: LaplaceDeviance, dev, res: Minimum,

@@ -127,10 +127,11 @@ class PartitionedLaplaceDeviance(KeptStates):
         solved from there (one IWLS pass confirms it)."""
         self.modes.start_at(mode)
 
-    def difference_gradient(self, x: Array, base: Array) -> Array:
-        """The gradient at ``x``, a difference step from ``base``: :meth:`gradient` (on
-        partitions each mode is solved, as in :meth:`.laplace.LaplaceDeviance.gradient`)."""
-        return self.gradient(x)
+    def difference_gradients(self, points: list[Array], base: Array) -> list[Array]:
+        """The gradients at ``points``, difference steps from ``base``: :meth:`gradient`
+        (on partitions each mode is solved, as in
+        :meth:`.laplace.LaplaceDeviance.gradient`)."""
+        return [self.gradient(x) for x in points]
 
     def term_order(self, x_b: Array, v_a: Array) -> Array:
         """v in the model's order of the terms from x_B and A's effects."""
