@@ -8,6 +8,7 @@ import pytest
 
 from hglm.engine import Grouped, Indicator, make_system, transformed_system
 from hglm.engine.augmented import AugmentedSystem
+from hglm.engine.congruence import kept_products
 from hglm.engine.sparse import SparseSystem
 
 N = 300
@@ -37,11 +38,16 @@ CASES = {
     "vector_a_vector_b": lambda rng: [grouped(rng, 30, 2), grouped(rng, 5, 2)],
     # a scalar A with more columns, the vector term in B
     "scalar_a_vector_b": lambda rng: [indicator(rng, 90), grouped(rng, 8, 2)],
+    # the vector term in B wider than the dense-kept order (its F0 kept sparse)
+    "vector_a_wide_vector_b": lambda rng: [grouped(rng, 60, 2), grouped(rng, 20, 2)],
 }
 
 
+@pytest.mark.parametrize("kept", [False, True])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_factorization_matches_the_rebuilt_system(case: str) -> None:
+def test_factorization_matches_the_rebuilt_system(case: str, kept: bool) -> None:
+    """From the base's products formed on the way, or kept beforehand (as the profiled
+    deviance keeps them: F0 sparse above the dense-kept order)."""
     rng = np.random.default_rng(len(case))
     blocks = CASES[case](rng)
     X = np.column_stack([np.ones(N), rng.normal(size=N)])
@@ -55,7 +61,8 @@ def test_factorization_matches_the_rebuilt_system(case: str) -> None:
     w2 = rng.uniform(0.5, 2.0, q)
     rhs = rng.normal(size=X.shape[1] + q)
     for _ in range(2):  # the second call reuses the base's products
-        system = transformed_system(base, factors, w1)
+        products = kept_products(base, w1) if kept else None
+        system = transformed_system(base, factors, w1, products)
         got, want = system.factorize(w1, w2), rebuilt.factorize(w1, w2)
         assert got.logdet() == pytest.approx(want.logdet(), rel=1e-12)
         assert got.logdet_random_block() == pytest.approx(want.logdet_random_block(),

@@ -83,10 +83,13 @@ def _kept(w: Array) -> Array:
     return w if not w.flags.writeable else w.copy()
 
 
-def _kept_gram(F0: Array) -> Array | sparse.csr_matrix:
-    """F0 as kept for later scaling: sparse, or dense (a copy) up to DENSE_KEPT_ORDER,
-    where a sparse matrix's conversions cost more than its memory saves."""
-    return F0.copy() if F0.shape[0] <= DENSE_KEPT_ORDER else sparse.csr_matrix(F0)
+def kept_gram(F0: Array | sparse.spmatrix) -> Array | sparse.csr_matrix:
+    """F0 (dense or sparse) as kept for later scaling: sparse, or dense (a copy) up to
+    DENSE_KEPT_ORDER, where a sparse matrix's conversions cost more than its memory
+    saves."""
+    if F0.shape[0] > DENSE_KEPT_ORDER:
+        return sparse.csr_matrix(F0)
+    return F0.toarray() if sparse.issparse(F0) else F0.copy()
 
 
 class AugmentedSystem(AugmentedStructure):
@@ -176,7 +179,7 @@ class AugmentedSystem(AugmentedStructure):
                       E: Cross | None) -> None:
         """Keep the products at ``w1`` formed elsewhere (by congruence,
         :mod:`.congruence`) as if :meth:`weighted_products` had formed them."""
-        self._products = _Products(_kept(w1), _kept_gram(F0), D0, E)
+        self._products = _Products(_kept(w1), kept_gram(F0), D0, E)
 
     def weighted_products(
         self, w1: Array
@@ -208,5 +211,5 @@ class AugmentedSystem(AugmentedStructure):
             self._stored_products(None)
         F0 = self._gram_b(w1)
         if self.scaled_weights:
-            self._products.F0 = _kept_gram(F0)
+            self._products.F0 = kept_gram(F0)
         return F0, D0, E, None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .augmented import AugmentedSystem
+from .augmented import AugmentedSystem, kept_gram
 from .blocks import Block, Grouped, Indicator
 from .factor import System
 from .level_blocks import LevelBlocks
@@ -68,7 +68,7 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array,
     t_a = None if system.a_term is None else factors[system.a_term]
     t_b = _b_transform(system, factors)
     if t_b is not None:
-        F0 = np.asarray(t_b.T @ np.asarray(t_b.T @ F0).T)
+        F0 = t_b.T @ F0 @ t_b
         F0 = 0.5 * (F0 + F0.T)
         E = None if E is None else E @ t_b
     if t_a is not None:
@@ -81,8 +81,13 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array,
 
 def kept_products(system: System, w1: Array) -> tuple | None:
     """The weighted products (F0, D0, E, scale) of an :class:`AugmentedSystem` at ``w1``
-    for :func:`gram_matvec` and :func:`transformed_system`; None for another system."""
-    return system.weighted_products(w1) if isinstance(system, AugmentedSystem) else None
+    for :func:`gram_matvec` and :func:`transformed_system`, F0 as the system keeps it
+    (sparse above a small order: a dense F0 kept beside each factorization's Schur
+    complement was 10 MB at InstEval's order); None for another system."""
+    if not isinstance(system, AugmentedSystem):
+        return None
+    F0, D0, E, scale = system.weighted_products(w1)
+    return kept_gram(F0), D0, E, scale
 
 
 def gram_matvec(system: AugmentedSystem, products: tuple, x: Array) -> Array:
