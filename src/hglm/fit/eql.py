@@ -82,7 +82,7 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
     last.observation_leverage_sum = float(np.sum(round_hat[: problem.y.shape[0]]))
     last.hat = fitter.leverages.exact(last.factor, last.w1, last.w2)
     warn_guards(last.guards)
-    phi_last = last.phi_next
+    phi_last = np.require(last.phi_next, requirements="W")  # a round's may be a broadcast
     engine = EngineFit(problem, fitter, last, phi_last, last.lam_next, rounds + it.n_iter,
                        False, it.converged, it.criterion)
     engine.singular = is_singular(fitter.vectors.layout, engine.theta, problem.is_linear)

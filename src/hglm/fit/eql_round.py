@@ -225,10 +225,9 @@ class EQLFitter:
     def unpack(self, theta: Array) -> tuple[Array, Array]:
         """(phi, lambda) of the state ``theta``."""
         n, q, k = self.pb.y.shape[0], self.system.q, self._phi_size
-        if k == 0:
-            phi = np.full(n, float(self.pb.fix_disp))
-        else:
-            phi = np.broadcast_to(np.exp(theta[:k]), (n,)).copy()
+        # one value (fixed, or without dispersion covariates): a read-only broadcast
+        one = float(self.pb.fix_disp) if k == 0 else np.exp(theta[0])
+        phi = np.broadcast_to(one, (n,)) if k <= 1 else np.exp(theta[:k])
         return phi, np.exp(theta[k : k + q])
 
     def expand(self, theta: Array) -> Array:

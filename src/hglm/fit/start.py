@@ -26,8 +26,9 @@ class StartingValues:
     delta : ndarray
         (beta, v), length p + q.
     phi, lam : ndarray
-        The residual dispersion of each observation (n) and the dispersion of each
-        random effect (q; 1 for a vector term's spherical effects).
+        The residual dispersion of each observation (n: one value, read-only broadcast)
+        and the dispersion of each random effect (q; 1 for a vector term's spherical
+        effects).
     phi0 : float
         The residual dispersion started from (the scale of a collapsed phi).
     factors : list
@@ -88,7 +89,7 @@ def starting_values(
     lam0 = np.where(vector, 1.0, share / _mean_row_norm2(problem, marginal))
     factors = [starting_factor(b, share) if vec else None
                for b, vec in zip(problem.blocks, vector, strict=True)]
-    return StartingValues(np.concatenate([glm.coef, *v0]), np.full(n, phi0),
+    return StartingValues(np.concatenate([glm.coef, *v0]), np.broadcast_to(phi0, (n,)),
                           np.repeat(lam0, sizes), phi0, factors)
 
 
@@ -147,4 +148,4 @@ def _user_start(problem: Problem, sizes: list[int], sv: Array) -> StartingValues
     if np.any(lam_terms <= 0) or phi0 <= 0:
         raise ValueError("startval: the dispersion starting values must be positive")
     lam0 = np.repeat(lam_terms, sizes)
-    return StartingValues(sv[: p + q].copy(), np.full(n, phi0), lam0, phi0)
+    return StartingValues(sv[: p + q].copy(), np.broadcast_to(phi0, (n,)), lam0, phi0)
