@@ -66,12 +66,6 @@ class HGLMResult(MixedModelResult):
         # diag(C^-1); with the n-space solver (bigRR) its random-effect part, O(n^2 q), is
         # computed on first use of se_ranef, and so are the random rows of hat_values
         self._diag_inv = last.factor.diag_inverse()
-        self.fixef = pd.Series(engine.beta, index=pd.Index(names.fixed), name="fixef")
-        self.se_fixef = pd.Series(
-            np.sqrt(self._diag_inv[:p]), index=self.fixef.index, name="se_fixef"
-        )
-        u = _random_u(engine)
-        self.ranef = pd.Series(u, index=pd.Index(names.random), name="ranef")
         self.n_iter = engine.n_iter
         self.converged = engine.converged
         self.singular = engine.singular
@@ -80,9 +74,7 @@ class HGLMResult(MixedModelResult):
         self.linear_predictor = last.eta + pb.offset
         self.df_resid = int(round(n - last.observation_leverage_sum))
         self.disp_fitted = engine.phi
-
-        self.var_fix, self.disp_coef = _residual_dispersion(engine, names.disp)
-        self.rand_disp_coef = _random_dispersion_tables(engine, names.rand_disp)
+        self.var_fix = _residual_variance(engine)
         self.var_ranef = _random_variances(engine)
         self.likelihood: dict[str, float] | None = (
             fit_likelihoods(engine).as_dict() if calc_like else None
@@ -91,6 +83,37 @@ class HGLMResult(MixedModelResult):
         self.vcov = marginal_vcov(engine) if vcovmat else None
         self.disp_fit: HGLMResult | None = None
         self.design: ModelDesign | None = None
+
+    # the tables are formed on first use: a fit in a loop seldom reads them all, and the
+    # first labelled pandas index of a process starts pyarrow (5 MB) for string labels
+
+    @cached_property
+    def fixef(self) -> pd.Series:
+        """The fixed effects."""
+        return pd.Series(self._engine.beta, index=pd.Index(self.names.fixed), name="fixef")
+
+    @cached_property
+    def se_fixef(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        p = self._engine.problem.X.shape[1]
+        return pd.Series(np.sqrt(self._diag_inv[:p]), index=self.fixef.index,
+                         name="se_fixef")
+
+    @cached_property
+    def ranef(self) -> pd.Series:
+        """The random effects u (on the scale of the random effects' family)."""
+        return pd.Series(_random_u(self._engine), index=pd.Index(self.names.random),
+                         name="ranef")
+
+    @cached_property
+    def disp_coef(self) -> pd.DataFrame | None:
+        """R's SummVC1: the residual dispersion model's table (None when it was fixed)."""
+        return _residual_dispersion_table(self._engine, self.names.disp)
+
+    @cached_property
+    def rand_disp_coef(self) -> list[pd.DataFrame | None]:
+        """R's SummVC2: each random term's dispersion table (None for a vector term)."""
+        return _random_dispersion_tables(self._engine, self.names.rand_disp)
 
     @cached_property
     def se_ranef(self) -> pd.Series:
@@ -263,23 +286,23 @@ class HGLMResult(MixedModelResult):
         return to_dict(self)
 
 
-def _residual_dispersion(
-    engine: EngineFit, labels: list[str] | None
-) -> tuple[float | None, pd.DataFrame | None]:
-    """R's varFix and SummVC1: the residual dispersion (None when it has a model with
-    covariates) and the table of its model (None when it was fixed)."""
+def _residual_variance(engine: EngineFit) -> float | None:
+    """R's varFix: the residual dispersion (None when it has a model with covariates)."""
     pb = engine.problem
     if pb.fix_disp is not None:
-        return float(pb.fix_disp), None
+        return float(pb.fix_disp)
+    if pb.x_disp is not None:
+        return None
+    return float(pb.link_disp.inverse(np.array(engine.last.disp_fit.coef[0])))
+
+
+def _residual_dispersion_table(engine: EngineFit,
+                               labels: list[str] | None) -> pd.DataFrame | None:
+    """R's SummVC1: the table of the residual dispersion's model (None when fixed)."""
+    if engine.problem.fix_disp is not None:
+        return None
     fit = engine.last.disp_fit
-    rows = ["(Intercept)"] if labels is None else labels
-    disp_coef = _coef_frame(fit.coef, fit.std_error, rows)
-    var_fix = (
-        float(pb.link_disp.inverse(np.array(fit.coef[0])))
-        if pb.x_disp is None
-        else None
-    )
-    return var_fix, disp_coef
+    return _coef_frame(fit.coef, fit.std_error, ["(Intercept)"] if labels is None else labels)
 
 
 def _random_dispersion_tables(

@@ -20,7 +20,7 @@ import pandas as pd
 from ..fit import PartitionedFit
 from ..spec import ModelDesign, Names, Problem
 from .export import to_dict
-from .hglm_result import HGLMResult, _random_dispersion_tables, _residual_dispersion
+from .hglm_result import HGLMResult, _residual_variance
 from .summary import Summary
 
 Array = np.ndarray
@@ -112,8 +112,7 @@ class PartitionedHGLMResult(HGLMResult):
         self.df_resid = int(round(md.n - last.observation_leverage_sum))
         # phi_i of a dispersion model (a lazy Series), else the one phi
         self.disp_fitted = rows.disp_fitted if np.ndim(fit.phi) else fit.phi
-        self.var_fix, self.disp_coef = _residual_dispersion(self._engine, names.disp)
-        self.rand_disp_coef = _random_dispersion_tables(self._engine, names.rand_disp)
+        self.var_fix = _residual_variance(self._engine)  # the tables as HGLMResult's
         self.var_ranef = np.array([np.exp(f.coef[0]) for f in last.rand_disp_fits])
         self.likelihood = likelihood
         self.car_rho = self.car_tau = self.sar_rho = self.sar_tau = None
