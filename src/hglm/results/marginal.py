@@ -116,11 +116,6 @@ class MarginalResult(MixedModelResult):
         self.reml = bool(fit.reml)
         self.family = self.problem.family
         self.n_obs = int(self.problem.X.shape[0])
-        index = pd.Index(names.fixed)
-        self.fixef = pd.Series(fit.beta, index=index, name="fixef")
-        vcov = np.asarray(fit.vcov_beta, dtype=float)
-        self.vcov = pd.DataFrame(vcov, index=index, columns=index)
-        self.se_fixef = pd.Series(np.sqrt(np.diag(vcov)), index=index, name="se_fixef")
         self.term_order = lme4_term_order(self.problem)
         self.theta = reorder_theta(fit.theta, [t.n_theta for t in self.problem.terms],
                                    self.term_order)
@@ -129,9 +124,35 @@ class MarginalResult(MixedModelResult):
         self.singular = bool(fit.singular)
         self.message = str(fit.message)
         self.n_iter = int(fit.n_eval)
-        self.disp_coef = None if fit.disp_coef is None else pd.Series(
-            np.asarray(fit.disp_coef, dtype=float),
-            index=pd.Index(names.disp or ["(Intercept)"]), name="disp_coef")
+
+    # the tables are formed on first use (as HGLMResult's: the first labelled pandas
+    # index of a process starts pyarrow, 4-5 MB, for string labels)
+
+    @cached_property
+    def fixef(self) -> pd.Series:
+        """The fixed effects."""
+        return pd.Series(self._fit.beta, index=pd.Index(self.names.fixed), name="fixef")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """The fixed effects' covariance."""
+        index = self.fixef.index
+        return pd.DataFrame(np.asarray(self._fit.vcov_beta, dtype=float), index=index,
+                            columns=index)
+
+    @cached_property
+    def se_fixef(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index,
+                         name="se_fixef")
+
+    @cached_property
+    def disp_coef(self) -> pd.Series | None:
+        """The residual-dispersion model's coefficients, when it has one."""
+        if self._fit.disp_coef is None:
+            return None
+        return pd.Series(np.asarray(self._fit.disp_coef, dtype=float),
+                         index=pd.Index(self.names.disp or ["(Intercept)"]), name="disp_coef")
 
     # --- likelihood verbs ----------------------------------------------------------
 
