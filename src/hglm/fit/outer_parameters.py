@@ -60,10 +60,9 @@ class OuterParameters:
         self.sizes = np.array([block_width(b) for b in problem.blocks])
         self.fixed_phi: Array | None = None
         self.disp_design: Array | None = None
-        if problem.fix_disp is not None:
-            self.fixed_phi = np.full(n, float(problem.fix_disp))
-        elif problem.family.fixed_dispersion:
-            self.fixed_phi = np.ones(n)
+        if problem.fix_disp is not None or problem.family.fixed_dispersion:
+            fixed = 1.0 if problem.fix_disp is None else float(problem.fix_disp)
+            self.fixed_phi = np.broadcast_to(fixed, (n,))  # read-only, no n-vector
         else:
             self.disp_design = np.ones((n, 1)) if problem.x_disp is None else problem.x_disp
         self.n_disp = 0 if self.disp_design is None else self.disp_design.shape[1]
