@@ -12,10 +12,12 @@ The engine sees arrays only: no formulas, names or DataFrames.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import numpy as np
 
 from .._warn import warn
+from ..engine import optimizer_threads
 from ..spec import Problem
 from .diagnostics import (
     ConvergenceWarning,
@@ -61,6 +63,15 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         When a vector-valued term's covariance is singular (:mod:`.eql_boundary`).
     """
     fitter = EQLFitter(problem, options)
+    # one BLAS thread where the system's dense factorizations run on one (its numpy
+    # products' second thread cost InstEval's fit 3 MB of OpenBLAS buffers, and time)
+    order = getattr(fitter.system, "m", None)
+    with nullcontext() if order is None else optimizer_threads(order):
+        return _fit(problem, options, fitter)
+
+
+def _fit(problem: Problem, options: Options, fitter: EQLFitter) -> EngineFit:
+    """:func:`fit_eql` with its fitter."""
     start = starting_values(problem, fitter.effects.sizes, options.startval, fitter.marginal)
     fitter.use_factors(start.factors)
     default_delta = None

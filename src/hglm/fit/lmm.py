@@ -48,9 +48,10 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
     """
     dev = ProfiledDeviance(problem, reml)
     layout = dev.layout
-    res, theta = minimize_profiled(dev, start, maxiter)
-    st = dev.state(res.x)
-    _, Cxx = dev.fixed_columns(st.factor)
+    with optimizer_threads(dev.system_size):
+        res, theta = minimize_profiled(dev, start, maxiter)
+        st = dev.state(res.x)
+        _, Cxx = dev.fixed_columns(st.factor)
     factors = layout.factors(res.x)
     return LMMFit(
         problem=problem, reml=reml, theta=theta,
@@ -100,9 +101,7 @@ def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
               maxiter: int) -> optimize.OptimizeResult:
     """The minimum of the profiled deviance from ``theta0``: the fixed-point map of
     :mod:`.profiled_fixed_point` where every term is scalar and none starts at the floor,
-    else (or where the map does not converge) L-BFGS-B from the map's best point (on one
-    BLAS thread where the system's factorizations are,
-    :func:`hglm.engine.optimizer_threads`)."""
+    else (or where the map does not converge) L-BFGS-B from the map's best point."""
     if not dev.layout.any_vector and np.all(theta0 > THETA_FLOOR):
         fp = iterate_profiled(dev, theta0, THETA_FLOOR)
         if fp.converged:
@@ -113,8 +112,7 @@ def _minimize(dev: ProfiledDeviance, theta0: Array, bounds: list,
     # a projected gradient at the objective's rounding is converged (:func:`converged_at`):
     # further steps only probe the last digits
     gtol = GRADIENT_RTOL * max(1.0, abs(dev.objective(theta0)))
-    with optimizer_threads(dev.system_size):
-        return optimize.minimize(
-            dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
-            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": gtol, "maxcor": 20},
-        )
+    return optimize.minimize(
+        dev.objective, theta0, jac=dev.gradient, method="L-BFGS-B", bounds=bounds,
+        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": gtol, "maxcor": 20},
+    )
