@@ -40,7 +40,7 @@ class DispersionFit:
     coef, std_error : ndarray
         Coefficients on the link scale and their standard errors (dispersion 1).
     fitted : ndarray
-        The fitted dispersions (phi_i or lambda_j).
+        The fitted dispersions (phi_i or lambda_j; one value: a read-only broadcast).
     """
 
     coef: Array
@@ -89,7 +89,7 @@ def intercept_only_fit(dev_total: float, one_minus_h: Array) -> DispersionFit:
     return DispersionFit(
         np.array([np.log(disp)]),
         np.array([np.sqrt(2.0 / total)]),
-        np.full(one_minus_h.shape[0], disp),
+        np.broadcast_to(disp, one_minus_h.shape),  # one value: read-only, no n-vector
     )
 
 
