@@ -223,3 +223,21 @@ def test_difference_gradient_of_other_kinds_is_the_gradient():
     base = x.copy()
     x[0] += 1e-4
     np.testing.assert_array_equal(dev.difference_gradients([x], base)[0], dev.gradient(x))
+
+
+@pytest.mark.parametrize("kind", ["ML", "nAGQ0", "REML"])
+def test_a_state_let_go_forms_its_linear_predictor_again(kind):
+    """A kept state lets its linear predictor go when the next one is evaluated; formed
+    again from (beta, v) it is the IWLS's, and so are the gradient and factor from it."""
+    pb = glmm_problem("binomial", "logit", seed=6, levels=(9, 5))
+    dev = LaplaceDeviance(pb, kind)
+    beta = np.array([0.25, 0.45]) if kind == "ML" else None
+    x = dev.params.pack(np.array([0.5, 0.8]), beta, None)
+    st = dev.state(x)
+    eta, gradient, logdet = st.mode.eta.copy(), dev.gradient(x).copy(), st.factor.logdet()
+    dev.state(x + 0.1)
+    assert st.mode.eta is None and st.factor is None
+    np.testing.assert_allclose(dev.mode(st).eta, eta, rtol=1e-12, atol=1e-12)
+    st.gradient = None
+    np.testing.assert_allclose(dev.gradient(x), gradient, rtol=1e-10, atol=1e-12)
+    assert dev.factor(st).logdet() == pytest.approx(logdet, rel=1e-12)

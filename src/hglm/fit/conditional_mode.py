@@ -41,10 +41,11 @@ PREDICT_WITHIN = float(np.log(2.0))
 
 class Mode(NamedTuple):
     """A conditional mode: delta = (beta, v) in user order (beta the given one when held)
-    and the linear predictor eta with the offset."""
+    and the linear predictor eta with the offset (None where a kept Laplace state let it
+    go: :meth:`.laplace.LaplaceDeviance.mode` forms it again)."""
 
     delta: Array
-    eta: Array
+    eta: Array | None
 
 
 class ModeFinder:

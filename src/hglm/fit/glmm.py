@@ -261,7 +261,7 @@ def _joint_start(make: Callable[[str, object], object], start: Mapping | None,
         # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
         # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
         x0 = minimize_stage(joint, x0, TOL, maxiter).x
-    mode = joint.state(x0).mode
+    mode = joint.mode(joint.state(x0))
     beta_block = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
     return _JointStart(mode, joint.params.covariance(x0), joint.params.gamma(x0), beta_block,
                        joint.density, (joint.n_eval, joint.modes.n_steps))

@@ -120,9 +120,21 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
     def derivatives(self, st: LaplaceState) -> ResponseDerivatives:
         """The response's derivatives at the state's mode, formed again when let go."""
         if st.deriv is None:
+            eta = self.mode(st).eta
             with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                st.deriv = self.density.derivatives(st.mode.eta, st.phi)
+                st.deriv = self.density.derivatives(eta, st.phi)
         return st.deriv
+
+    def mode(self, st: LaplaceState) -> Mode:
+        """The state's mode, its linear predictor offset + X beta + Z v formed again when
+        let go."""
+        if st.mode.eta is None:
+            self._at(st.x)
+            p = self.modes.p
+            eta = (self.pb.offset + self.pb.X @ st.mode.delta[:p]
+                   + self.z_system.linear_predictor(st.mode.delta[p:]))
+            st.mode = Mode(st.mode.delta, eta)
+        return st.mode
 
     def factor(self, st: LaplaceState) -> object:
         """The state's factorization of M at its mode, formed again when let go."""
@@ -133,9 +145,10 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         return st.factor
 
     def _release(self, st: LaplaceState) -> None:
-        # n-vectors and m x m factors, formed again from the mode when asked for
+        # n-vectors and m x m factors, formed again from the mode's (beta, v) when asked for
         if st.mode is not None:
             st.deriv = st.factor = st.joint_factor = None
+            st.mode = Mode(st.mode.delta, None)
 
     def _at(self, x: Array) -> None:
         """The systems on the blocks of Z at the vector terms' Lambda of ``x``."""
@@ -251,7 +264,7 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         self.n_eval += 1
         par, system = self.params, self.z_system
         beta, lam = par.beta(x), par.lam(x)
-        eta = (st.mode.eta + self.pb.X @ (beta - st.mode.delta[: self.modes.p])
+        eta = (self.mode(st).eta + self.pb.X @ (beta - st.mode.delta[: self.modes.p])
                + system.linear_predictor(v - st.mode.delta[self.modes.p :]))
         mode = Mode(np.concatenate([beta, v]), eta)
         try:
@@ -277,7 +290,7 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         moved = (-(1.0 / lam_eff - 1.0 / self.params.lam_effects(st.lam)) * v
                  - system.z_rmatvec(self.derivatives(st).curvature * eta_beta))
         dv = factor.solve(moved)
-        v, eta = v + dv, st.mode.eta + eta_beta + system.linear_predictor(dv)
+        v, eta = v + dv, self.mode(st).eta + eta_beta + system.linear_predictor(dv)
         score = self.density.score(eta, st.phi)
         return v + factor.solve(system.z_rmatvec(score) - v / lam_eff)
 

@@ -16,8 +16,9 @@ Array = np.ndarray
 @dataclass
 class LaplaceState:
     """The objective and its pieces at one x (``objective`` inf where the mode or the
-    factorization failed); ``deriv``, ``factor`` and ``joint_factor`` None once let go
-    (the deviance's ``derivatives`` and ``factor`` form the first two again)."""
+    factorization failed); ``deriv``, ``factor``, ``joint_factor`` and the mode's ``eta``
+    None once let go (the deviance's ``derivatives``, ``factor`` and ``mode`` form them
+    again)."""
 
     x: Array
     objective: float
