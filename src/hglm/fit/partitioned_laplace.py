@@ -121,6 +121,11 @@ class PartitionedLaplaceDeviance(KeptStates):
         """The gradient is analytic for "ML" (the nAGQ0 stage needs only values)."""
         return self.kind == "ML"
 
+    def mode(self, st: PartitionedLaplaceState) -> PartitionedMode:
+        """The state's mode (kept whole: :meth:`.laplace.LaplaceDeviance.mode` forms a
+        let-go linear predictor again)."""
+        return st.mode
+
     def start_at(self, x: Array, mode: PartitionedMode) -> None:
         """Start the next IWLS at ``mode`` (the joint mode at x's variances and fixed
         effects), as :meth:`.laplace.LaplaceDeviance.start_at`; the state at x is then
