@@ -167,9 +167,10 @@ class AugmentedStructure:
 
     # --- weighted products of R: F0 = R'W1R, E = Z_A'W1R --------------------------------
 
-    def _gram_b(self, w: Array) -> Array:
-        """F without W2: R' diag(w) R as a dense m x m matrix."""
-        F = np.zeros((self.m, self.m))
+    def _gram_b(self, w: Array, out: Array | None = None) -> Array:
+        """F without W2: R' diag(w) R as a dense m x m matrix (in ``out``, m x m zeros,
+        when given)."""
+        F = np.zeros((self.m, self.m)) if out is None else out
         ds = slice(self.dense_start, self.m)
         diagonal = np.einsum("ii->i", F)
         entries = self.entries
