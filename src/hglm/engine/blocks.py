@@ -179,7 +179,10 @@ class Grouped:
     @cached_property
     def value_rows(self) -> Array:
         """The q columns of ``values`` as contiguous rows (q, n), formed once: products
-        by column read them without a stride."""
+        by column read them without a stride; a view when every row is one (a random
+        intercept's ones, broadcast from one number: no n-vector of them)."""
+        if self.values.strides[0] == 0:
+            return self.values.T
         return np.ascontiguousarray(self.values.T)
 
     def matvec(self, x: Array) -> Array:
