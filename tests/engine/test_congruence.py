@@ -5,9 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
-from hglm.engine import Grouped, Indicator, make_system, transformed_system
+from hglm.engine import (
+    Grouped,
+    Indicator,
+    augmented,
+    gram_matvec,
+    kept_products,
+    make_system,
+    transformed_system,
+)
 from hglm.engine.augmented import AugmentedSystem
+from hglm.engine.blocks import block_array
 from hglm.engine.sparse import SparseSystem
 
 N = 300
@@ -40,8 +50,12 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("kept_order", [augmented.DENSE_KEPT_ORDER, 0])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_factorization_matches_the_rebuilt_system(case: str) -> None:
+def test_factorization_matches_the_rebuilt_system(case: str, kept_order: int,
+                                                  monkeypatch) -> None:
+    # kept_order 0: F0 kept sparse, and so the products the congruence starts from
+    monkeypatch.setattr(augmented, "DENSE_KEPT_ORDER", kept_order)
     rng = np.random.default_rng(len(case))
     blocks = CASES[case](rng)
     X = np.column_stack([np.ones(N), rng.normal(size=N)])
@@ -100,3 +114,25 @@ def test_the_sparse_solver_is_rebuilt_from_z_t() -> None:
     system = transformed_system(SparseSystem(X, blocks), [L], np.ones(N))
     assert isinstance(system, SparseSystem)
     np.testing.assert_allclose(system.blocks[0].values, blocks[0].values @ L)
+
+
+@pytest.mark.parametrize("kept_order", [augmented.DENSE_KEPT_ORDER, 0])
+def test_held_products_give_the_gram_product(kept_order: int, monkeypatch) -> None:
+    # F0 held as the system keeps it (sparse from DENSE_KEPT_ORDER on), not in the
+    # shared buffer: the next factorization reuses the buffer
+    monkeypatch.setattr(augmented, "DENSE_KEPT_ORDER", kept_order)
+    rng = np.random.default_rng(7)
+    blocks = [indicator(rng, 40), indicator(rng, 6)]
+    X = np.column_stack([np.ones(N), rng.normal(size=N)])
+    w1 = rng.uniform(0.5, 2.0, N)
+    system = make_system(X, blocks, scaled_weights=True)
+    products = kept_products(system, w1)
+    assert sparse.issparse(products[0]) == (system.m > kept_order)
+    assert not np.shares_memory(np.asarray(products[0].data if sparse.issparse(products[0])
+                                           else products[0]), system._schur._memory)
+    T1 = np.hstack([X] + [block_array(b) for b in blocks])
+    x = rng.normal(size=T1.shape[1])
+    np.testing.assert_allclose(gram_matvec(system, products, x), T1.T @ (w1 * (T1 @ x)),
+                               rtol=1e-12)
+    factor = system.factorize(w1, np.ones(46))
+    assert np.shares_memory(factor.S, system._schur._memory)

@@ -84,10 +84,12 @@ def _kept(w: Array) -> Array:
     return w if not w.flags.writeable else w.copy()
 
 
-def _kept_gram(F0: Array) -> Array | sparse.csr_matrix:
+def _kept_gram(F0: Array | sparse.csr_matrix) -> Array | sparse.csr_matrix:
     """F0 as kept for later scaling: sparse, or dense (a copy) up to DENSE_KEPT_ORDER,
     where a sparse matrix's conversions cost more than its memory saves."""
-    return F0.copy() if F0.shape[0] <= DENSE_KEPT_ORDER else sparse.csr_matrix(F0)
+    if F0.shape[0] <= DENSE_KEPT_ORDER:
+        return F0.toarray() if sparse.issparse(F0) else F0.copy()
+    return sparse.csr_matrix(F0, copy=True)
 
 
 class AugmentedSystem(AugmentedStructure):
@@ -174,11 +176,22 @@ class AugmentedSystem(AugmentedStructure):
             return PairProducts(prod.E, float(prod.w[0]) if equal else None)
         return False
 
-    def keep_products(self, w1: Array, F0: Array, D0: LevelBlocks | None,
+    def keep_products(self, w1: Array, F0: Array | sparse.csr_matrix, D0: LevelBlocks | None,
                       E: Cross | None) -> None:
         """Keep the products at ``w1`` formed elsewhere (by congruence,
         :mod:`.congruence`) as if :meth:`weighted_products` had formed them."""
         self._products = _Products(_kept(w1), _kept_gram(F0), D0, E)
+
+    def held_products(
+        self, w1: Array
+    ) -> tuple[Array | sparse.csr_matrix, LevelBlocks | None, Cross | None, float | None]:
+        """:meth:`weighted_products` at ``w1`` for a caller to hold beside the
+        factorizations: F0 as this system keeps it (sparse when large), formed in the
+        shared buffer, so that no m x m array is held (at InstEval's order it took 10 MB
+        for the whole of a REML fit)."""
+        F0, D0, E, scale = self.weighted_products(w1, reuse=True)
+        kept = self._products.F0 if scale is None and self.scaled_weights else None
+        return (_kept_gram(F0) if kept is None else kept), D0, E, scale
 
     def weighted_products(
         self, w1: Array, reuse: bool = False
