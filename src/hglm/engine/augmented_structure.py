@@ -28,7 +28,16 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
-from .blocks import Block, Grouped, Indicator, block_csr, block_matvec, block_width, level_view
+from .blocks import (
+    Block,
+    Grouped,
+    Indicator,
+    all_ones,
+    block_csr,
+    block_matvec,
+    block_width,
+    level_view,
+)
 from .pair_products import Cross
 
 Array = np.ndarray
@@ -214,15 +223,18 @@ class AugmentedStructure:
             return sparse.csr_matrix(self._a_level_sums(w))
         entries = self.entries
         k = len(entries)
-        cols = np.empty((self.n, k), dtype=np.int32 if self.m < 2**31 else np.int64)
+        index_type = np.int32 if max(self.m, k * self.n) < 2**31 else np.int64
+        cols = np.empty((self.n, k), dtype=index_type)
         vals = np.empty((self.n, k))
         for e, (ce, ve, se) in enumerate(entries):
             np.add(ce, se.start, out=cols[:, e])
             np.multiply(w, ve, out=vals[:, e])
-        rows = sparse.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, k * self.n + 1, k)),
-                                 shape=(self.n, self.dense_start))
+        rows = sparse.csr_matrix(
+            (vals.ravel(), cols.ravel(), np.arange(0, k * self.n + 1, k, dtype=index_type)),
+            shape=(self.n, self.dense_start))
         del cols, vals
         E = (self._a_transposed @ rows).tocsr()
+        del rows  # before E's dense columns are written beside it
         E.sort_indices()
         if self.m == self.dense_start:
             return E
@@ -378,9 +390,7 @@ def _entries(M: Array, rows: Array, cols: Array | int, row_start: int = 0,
 
 def _times(w: Array, v: Array) -> Array:
     """w * v, or w itself when v is a broadcast one (a random intercept's values)."""
-    if v.strides[0] == 0 and v.size and v[0] == 1.0:
-        return w
-    return w * v
+    return w if all_ones(v) else w * v
 
 
 def _dense_quadform(R: Array, M: Array) -> Array:
