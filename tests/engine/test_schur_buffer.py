@@ -13,7 +13,7 @@ import pytest
 
 from hglm.engine import schur_buffer
 from hglm.engine.augmented import AugmentedSystem
-from hglm.engine.schur_buffer import SchurBuffer, shared_buffer
+from hglm.engine.schur_buffer import SchurBuffer, schur_memory, shared_buffer
 
 from .dense_reference import Dense, P
 
@@ -83,14 +83,33 @@ def test_systems_alive_share_one_buffer_that_goes_with_them(problem: Dense) -> N
     assert ref() is None
 
 
+def test_held_memory_outlives_one_system_for_the_next(problem: Dense) -> None:
+    del problem.system
+    gc.collect()
+    with schur_memory() as held:
+        first = AugmentedSystem(problem.X, problem.blocks)
+        first.factorize(problem.w1, problem.w2)
+        memory = held._memory
+        del first
+        second = AugmentedSystem(problem.X, problem.blocks)
+        assert second._schur is held
+        factor = second.factorize(problem.w1, problem.w2)
+        assert np.shares_memory(factor.S, memory)
+
+
 def test_larger_order_takes_a_larger_memory() -> None:
     buffer = SchurBuffer()
     small = buffer.zeros(3)
     small[:] = 1.0
+    first = id(buffer._memory)
     del small
-    large = buffer.zeros(5)
-    assert large.shape == (5, 5) and not large.any()
-    assert buffer._memory.size == 25
+    near = buffer.zeros(5)  # within the room of the first memory
+    assert id(buffer._memory) == first and near.shape == (5, 5) and not near.any()
+    near[:] = 1.0
+    del near
+    large = buffer.zeros(40)
+    assert large.shape == (40, 40) and not large.any()
+    assert buffer._memory.size >= 40 * 40
     del large
     again = buffer.zeros(4)  # a smaller order in the larger memory, zeroed
     assert np.shares_memory(again, buffer._memory) and not again.any()

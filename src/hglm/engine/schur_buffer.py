@@ -10,6 +10,11 @@ one memory for S (:func:`shared_buffer`), kept while any of them lives and hande
 again only when nothing refers to it any more: a factor that is kept, or an array that
 it gave out (S^{-1}), keeps that memory, and the next factorization then takes a new
 array, as before.
+
+The memory is taken with room for a slightly larger order (ROOM): the systems of one fit
+differ by a few columns (a Laplace fit's system of Z alone and that of [Z, X]), memory
+never written costs no resident memory, and a memory replaced by a larger one is freed
+(raising the threshold again).
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 Array = np.ndarray
+
+ROOM = 1 / 16  # the memory holds an order this much larger (and 8 more) than asked for
 
 
 class SchurBuffer:
@@ -41,14 +50,16 @@ class SchurBuffer:
 
     def zeros(self, m: int) -> Array:
         """A C-ordered m x m array of zeros: in the kept memory when nothing else refers
-        to it (a larger one when it is smaller than m x m), else a new array."""
+        to it (a larger one, with ROOM, when it is smaller than m x m), else a new
+        array."""
         with self._lock:
             if self._memory is not None and self._references() > self._free_count:
                 return np.zeros((m, m))
             fresh = self._memory is None or self._memory.size < m * m
             if fresh:
                 self._memory = None  # the smaller memory goes before the larger is taken
-                self._memory = np.zeros(m * m)  # pages zeroed by the system when first used
+                room = m + int(ROOM * m) + 8
+                self._memory = np.zeros(room * room)  # zero pages, resident once written
                 self._free_count = self._references()
             out = self._memory[: m * m].reshape(m, m)
         if not fresh:
@@ -63,6 +74,15 @@ class SchurBuffer:
 
 _shared: weakref.ref[SchurBuffer] | None = None
 _shared_lock = threading.Lock()
+
+
+@contextmanager
+def schur_memory() -> Iterator[SchurBuffer]:
+    """The shared buffer held for a block of work: a fit in stages whose systems do not
+    live at the same time (a GLMM's nAGQ = 0 stage, then its Laplace stage) keeps one
+    memory from the one to the other."""
+    buffer = shared_buffer()
+    yield buffer
 
 
 def shared_buffer() -> SchurBuffer:
