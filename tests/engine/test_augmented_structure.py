@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from hglm.engine import augmented_structure
-from hglm.engine.augmented_structure import _entries
+from hglm.engine.augmented_structure import _beside, _entries
 
 from .dense_reference import LAYOUTS, Dense, N, P
 
@@ -66,6 +67,24 @@ def test_entries_of_c_and_f_ordered_matrices() -> None:
     for layout in (M, np.asfortranarray(M), M[:, ::-1][:, ::-1], M.T.copy().T):
         np.testing.assert_array_equal(_entries(layout, rows, cols), M[rows, cols])
         np.testing.assert_array_equal(_entries(layout, rows, 2), M[rows, 2])
+        # rows and columns counted from given starts
+        r, c = rows[(rows < 5) & (cols < 3)], cols[(rows < 5) & (cols < 3)]
+        np.testing.assert_array_equal(_entries(layout, r, c, 2, 2), M[r + 2, c + 2])
+        np.testing.assert_array_equal(_entries(layout, r, 1, 2), M[r + 2, 1])
+
+
+def test_beside_is_scipys_hstack() -> None:
+    # the same arrays as scipy's: L's zeros not stored, indices sorted, an empty row of E
+    rng = np.random.default_rng(5)
+    E = sparse.random(9, 6, density=0.3, format="csr", random_state=6)
+    E = sparse.csr_matrix(E.toarray() * (np.arange(9) != 4)[:, None])
+    E.sort_indices()
+    L = rng.normal(size=(9, 3)) * (rng.uniform(size=(9, 3)) < 0.6)
+    out = _beside(E, L)
+    expected = sparse.hstack([E, sparse.csr_matrix(L)], format="csr")
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(out, name), getattr(expected, name))
+    assert out.shape == expected.shape
 
 
 @pytest.mark.parametrize("dense_limit", [0, 10**9])

@@ -145,6 +145,16 @@ def test_level_view() -> None:
     assert level_view(grouped) is grouped
 
 
+def test_random_intercept_value_rows_stay_broadcast() -> None:
+    # a random intercept's ones are one number broadcast: its value rows too (no n-vector)
+    block = level_view(Indicator.from_codes(np.array([2, 0, 1, 2, 0]), None, 3))
+    rows = block.value_rows
+    assert rows.shape == (1, 5) and rows.strides[1] == 0
+    np.testing.assert_array_equal(rows, np.ones((1, 5)))
+    np.testing.assert_array_equal(block.matvec(np.array([1.0, 2.0, 3.0])), [3, 1, 2, 3, 1])
+    np.testing.assert_array_equal(block.rmatvec(np.arange(5.0)), [5, 2, 3])
+
+
 def test_a_grouped_block_times_a_factor_shares_its_columns() -> None:
     rng = np.random.default_rng(8)
     block = Grouped(rng.integers(0, 4, 12), rng.normal(size=(12, 2)), 4)

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
-from hglm.engine import Grouped, Indicator, make_system, transformed_system
+from hglm.engine import (
+    Grouped,
+    Indicator,
+    augmented,
+    gram_matvec,
+    kept_products,
+    make_system,
+    transformed_system,
+)
 from hglm.engine.augmented import AugmentedSystem
-from hglm.engine.congruence import kept_products
+from hglm.engine.blocks import block_array
 from hglm.engine.sparse import SparseSystem
 
 N = 300
@@ -38,16 +47,15 @@ CASES = {
     "vector_a_vector_b": lambda rng: [grouped(rng, 30, 2), grouped(rng, 5, 2)],
     # a scalar A with more columns, the vector term in B
     "scalar_a_vector_b": lambda rng: [indicator(rng, 90), grouped(rng, 8, 2)],
-    # the vector term in B wider than the dense-kept order (its F0 kept sparse)
-    "vector_a_wide_vector_b": lambda rng: [grouped(rng, 60, 2), grouped(rng, 20, 2)],
 }
 
 
-@pytest.mark.parametrize("kept", [False, True])
+@pytest.mark.parametrize("kept_order", [augmented.DENSE_KEPT_ORDER, 0])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_factorization_matches_the_rebuilt_system(case: str, kept: bool) -> None:
-    """From the base's products formed on the way, or kept beforehand (as the profiled
-    deviance keeps them: F0 sparse above the dense-kept order)."""
+def test_factorization_matches_the_rebuilt_system(case: str, kept_order: int,
+                                                  monkeypatch) -> None:
+    # kept_order 0: F0 kept sparse, and so the products the congruence starts from
+    monkeypatch.setattr(augmented, "DENSE_KEPT_ORDER", kept_order)
     rng = np.random.default_rng(len(case))
     blocks = CASES[case](rng)
     X = np.column_stack([np.ones(N), rng.normal(size=N)])
@@ -61,8 +69,7 @@ def test_factorization_matches_the_rebuilt_system(case: str, kept: bool) -> None
     w2 = rng.uniform(0.5, 2.0, q)
     rhs = rng.normal(size=X.shape[1] + q)
     for _ in range(2):  # the second call reuses the base's products
-        products = kept_products(base, w1) if kept else None
-        system = transformed_system(base, factors, w1, products)
+        system = transformed_system(base, factors, w1)
         got, want = system.factorize(w1, w2), rebuilt.factorize(w1, w2)
         assert got.logdet() == pytest.approx(want.logdet(), rel=1e-12)
         assert got.logdet_random_block() == pytest.approx(want.logdet_random_block(),
@@ -107,3 +114,25 @@ def test_the_sparse_solver_is_rebuilt_from_z_t() -> None:
     system = transformed_system(SparseSystem(X, blocks), [L], np.ones(N))
     assert isinstance(system, SparseSystem)
     np.testing.assert_allclose(system.blocks[0].values, blocks[0].values @ L)
+
+
+@pytest.mark.parametrize("kept_order", [augmented.DENSE_KEPT_ORDER, 0])
+def test_held_products_give_the_gram_product(kept_order: int, monkeypatch) -> None:
+    # F0 held as the system keeps it (sparse from DENSE_KEPT_ORDER on), not in the
+    # shared buffer: the next factorization reuses the buffer
+    monkeypatch.setattr(augmented, "DENSE_KEPT_ORDER", kept_order)
+    rng = np.random.default_rng(7)
+    blocks = [indicator(rng, 40), indicator(rng, 6)]
+    X = np.column_stack([np.ones(N), rng.normal(size=N)])
+    w1 = rng.uniform(0.5, 2.0, N)
+    system = make_system(X, blocks, scaled_weights=True)
+    products = kept_products(system, w1)
+    assert sparse.issparse(products[0]) == (system.m > kept_order)
+    assert not np.shares_memory(np.asarray(products[0].data if sparse.issparse(products[0])
+                                           else products[0]), system._schur._memory)
+    T1 = np.hstack([X] + [block_array(b) for b in blocks])
+    x = rng.normal(size=T1.shape[1])
+    np.testing.assert_allclose(gram_matvec(system, products, x), T1.T @ (w1 * (T1 @ x)),
+                               rtol=1e-12)
+    factor = system.factorize(w1, np.ones(46))
+    assert np.shares_memory(factor.S, system._schur._memory)

@@ -105,7 +105,8 @@ def test_pair_products_of_counts_compact(monkeypatch, low, high, stored) -> None
 
     monkeypatch.setattr(pair_products, "BUILD_PAIRS", 9)  # many blocks of rows built,
     monkeypatch.setattr(pair_products, "PASS_PAIRS", 7)  # and widened
-    monkeypatch.setattr(pair_products, "BAND", 6)  # and bands of the pattern
+    monkeypatch.setattr(pair_products, "BAND", 6)  # and bands of the pattern,
+    monkeypatch.setattr(pair_products, "SUBTRACT_CHUNK", 5)  # subtracted from S in chunks
     rng = np.random.default_rng(4)
     counts = sparse.random(30, 9, density=0.4, random_state=5, format="csr")
     counts.data = rng.integers(low, high, counts.nnz).astype(float)

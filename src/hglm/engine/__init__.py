@@ -31,6 +31,7 @@ from .partition import (
     schur_cholesky,
     schur_inverse,
 )
+from .schur_buffer import schur_memory
 from .solver_choice import make_system
 from .sparse import precision_deviance
 
@@ -70,6 +71,7 @@ __all__ = [
     "transformed_blocks",
     "transformed_system",
     "schur_inverse",
+    "schur_memory",
     "single_thread",
     "spd_logdet",
     "weighted_gram",

@@ -35,6 +35,7 @@ from .blocks import Block
 from .grouped_gram import GroupedGram
 from .level_blocks import LevelBlocks
 from .pair_products import Cross, PairProducts, subtract_from
+from .schur_buffer import shared_buffer
 
 Array = np.ndarray
 
@@ -83,13 +84,12 @@ def _kept(w: Array) -> Array:
     return w if not w.flags.writeable else w.copy()
 
 
-def kept_gram(F0: Array | sparse.spmatrix) -> Array | sparse.csr_matrix:
-    """F0 (dense or sparse) as kept for later scaling: sparse, or dense (a copy) up to
-    DENSE_KEPT_ORDER, where a sparse matrix's conversions cost more than its memory
-    saves."""
-    if F0.shape[0] > DENSE_KEPT_ORDER:
-        return sparse.csr_matrix(F0)
-    return F0.toarray() if sparse.issparse(F0) else F0.copy()
+def _kept_gram(F0: Array | sparse.csr_matrix) -> Array | sparse.csr_matrix:
+    """F0 as kept for later scaling: sparse, or dense (a copy) up to DENSE_KEPT_ORDER,
+    where a sparse matrix's conversions cost more than its memory saves."""
+    if F0.shape[0] <= DENSE_KEPT_ORDER:
+        return F0.toarray() if sparse.issparse(F0) else F0.copy()
+    return sparse.csr_matrix(F0, copy=True)
 
 
 class AugmentedSystem(AugmentedStructure):
@@ -110,6 +110,7 @@ class AugmentedSystem(AugmentedStructure):
         super().__init__(X, blocks)
         self.scaled_weights = scaled_weights
         self._products: _Products | None = None
+        self._schur = shared_buffer()
 
     def factorize(
         self, w1: Array, w2: Array, trace_weights: Array | None = None
@@ -124,7 +125,7 @@ class AugmentedSystem(AugmentedStructure):
         complement's pass cost p2s's EQL fit 13% of its time and 4 MB of fresh memory a
         round); with grouped Gram matrices, their inner products with S^{-1}."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        F, D0, E, scale = self.weighted_products(w1)
+        F, D0, E, scale = self.weighted_products(w1, reuse=True)
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, None, None, F)
@@ -175,17 +176,30 @@ class AugmentedSystem(AugmentedStructure):
             return PairProducts(prod.E, float(prod.w[0]) if equal else None)
         return False
 
-    def keep_products(self, w1: Array, F0: Array, D0: LevelBlocks | None,
+    def keep_products(self, w1: Array, F0: Array | sparse.csr_matrix, D0: LevelBlocks | None,
                       E: Cross | None) -> None:
         """Keep the products at ``w1`` formed elsewhere (by congruence,
         :mod:`.congruence`) as if :meth:`weighted_products` had formed them."""
-        self._products = _Products(_kept(w1), kept_gram(F0), D0, E)
+        self._products = _Products(_kept(w1), _kept_gram(F0), D0, E)
+
+    def held_products(
+        self, w1: Array
+    ) -> tuple[Array | sparse.csr_matrix, LevelBlocks | None, Cross | None, float | None]:
+        """:meth:`weighted_products` at ``w1`` for a caller to hold beside the
+        factorizations: F0 as this system keeps it (sparse when large), formed in the
+        shared buffer, so that no m x m array is held (at InstEval's order it took 10 MB
+        for the whole of a REML fit)."""
+        F0, D0, E, scale = self.weighted_products(w1, reuse=True)
+        kept = self._products.F0 if scale is None and self.scaled_weights else None
+        return (_kept_gram(F0) if kept is None else kept), D0, E, scale
 
     def weighted_products(
-        self, w1: Array
+        self, w1: Array, reuse: bool = False
     ) -> tuple[Array, LevelBlocks | None, Cross | None, float | None]:
         """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale; F0 is
-        a new array, the caller's to overwrite.
+        the caller's to overwrite: a new array, or with ``reuse`` the memory of the
+        systems' :class:`~.schur_buffer.SchurBuffer` (a factor's S, to be let go with
+        the factor).
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
         Gaussian response whose dispersion changed) the previous products are scaled and
@@ -197,10 +211,7 @@ class AugmentedSystem(AugmentedStructure):
             if c is not None:
                 E = None if prod.E is None else c * prod.E
                 D0 = None if prod.D0 is None else prod.D0.scaled(c)
-                F0 = (self._gram_b(w1) if prod.F0 is None
-                      else c * prod.F0 if isinstance(prod.F0, np.ndarray)
-                      else (c * prod.F0).toarray())
-                return F0, D0, E, c
+                return self._scaled_gram(prod.F0, c, w1, reuse), D0, E, c
         self._products = None  # the last products go before the new ones are formed
         D0, E = None, None
         if self.A is not None:  # first: its temporaries go before F0 (m x m) is formed
@@ -209,7 +220,26 @@ class AugmentedSystem(AugmentedStructure):
         self._products = _Products(_kept(w1), None, D0, E)
         if self.A is not None:  # E's stored products first: their build and F0 not alive together
             self._stored_products(None)
-        F0 = self._gram_b(w1)
+        F0 = self._gram_b(w1, self._gram_out(reuse))
         if self.scaled_weights:
-            self._products.F0 = kept_gram(F0)
+            self._products.F0 = _kept_gram(F0)
         return F0, D0, E, None
+
+    def _gram_out(self, reuse: bool) -> Array | None:
+        """The m x m zeros that F0 is formed in: the shared buffer's with ``reuse``
+        (taken when F0 is formed: not alive beside the temporaries of D0 and E), else None
+        (a new array)."""
+        return self._schur.zeros(self.m) if reuse else None
+
+    def _scaled_gram(self, kept: Array | sparse.csr_matrix | None, c: float, w1: Array,
+                     reuse: bool) -> Array:
+        """F0 at w1 = c times the kept weights: c times the kept F0, or formed at w1 when
+        none is kept (in the shared buffer with ``reuse``)."""
+        out = self._gram_out(reuse)
+        if kept is None:
+            return self._gram_b(w1, out)
+        if isinstance(kept, np.ndarray):
+            return np.multiply(kept, c, out=out)
+        F0 = kept.toarray(out=out)
+        F0 *= c
+        return F0

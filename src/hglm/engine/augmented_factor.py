@@ -43,11 +43,13 @@ class AugmentedFactor:
     """The Cholesky factorization of C = T'WT in [A | B] order.
 
     ``D_inv`` is D^{-1} (None without an eliminated term) and ``logdet_d`` log det D.
-    ``S``, the Schur complement of the A block (symmetric, C-ordered, owned by the
-    factor), is factored in place: afterwards its memory holds the Cholesky factor, and
-    once :attr:`s_inverse` is asked for, S^{-1} in place of the factor (one m x m array
-    per factorization; the factor's diagonal is kept for the log-determinants, and
-    solves then multiply by S^{-1})."""
+    ``S``, the Schur complement of the A block (symmetric, C-ordered, the factor's
+    alone: formed in the systems' shared memory, :mod:`.schur_buffer`, which a later
+    factorization takes again only once nothing refers to this one), is factored in
+    place: afterwards its memory holds the Cholesky factor, and once :attr:`s_inverse`
+    is asked for, S^{-1} in place of the factor (one m x m array per factorization; the
+    factor's diagonal is kept for the log-determinants, and solves then multiply by
+    S^{-1})."""
 
     system: AugmentedStructure
     D_inv: LevelBlocks | None

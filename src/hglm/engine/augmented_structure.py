@@ -28,7 +28,16 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
-from .blocks import Block, Grouped, Indicator, block_csr, block_matvec, block_width, level_view
+from .blocks import (
+    Block,
+    Grouped,
+    Indicator,
+    all_ones,
+    block_csr,
+    block_matvec,
+    block_width,
+    level_view,
+)
 from .pair_products import Cross
 
 Array = np.ndarray
@@ -43,10 +52,13 @@ class _Group:
 
     @cached_property
     def entries(self) -> list[tuple[Array, Array]]:
-        """The block's q (column in B, value) pairs of every row, one array each (a
-        random intercept's ones stay broadcast from one number: no n-vector of them)."""
+        """The block's q (column in the block, value) pairs of every row, one array each
+        (an indicator's columns are its levels, and a random intercept's ones stay
+        broadcast from one number: no n-vector of either)."""
         b = self.block
-        base = self.span.start + b.index * b.size
+        if b.size == 1:
+            return [(b.index, _column(b.values, 0))]
+        base = b.index * b.size
         return [(base + j, _column(b.values, j)) for j in range(b.size)]
 
     @cached_property
@@ -122,7 +134,8 @@ class AugmentedStructure:
     @property
     def entries(self) -> list[tuple[Array, Array, slice]]:
         """Every (column, value) pair per row of R's level-structured part, with the
-        columns of its term."""
+        columns of its term in B: the column in B is the term's first plus the column
+        given, which counts within the term."""
         return [(c, v, g.span) for g in self.groups for c, v in g.entries]
 
     @cached_property
@@ -140,15 +153,18 @@ class AugmentedStructure:
     # --- products with T1 = [X, Z] -------------------------------------------------
 
     def z_matvec(self, v: Array) -> Array:
-        """Z v for v in term order."""
-        out = np.zeros(self.n)
+        """Z v for v in term order (summed into the first term's product)."""
+        out = None
         start = 0
         for b in self.blocks:
             w = block_width(b)
-            vk = v[start : start + w]
-            out += block_matvec(b, vk)
+            part = block_matvec(b, v[start : start + w])
+            if out is None:
+                out = np.asarray(part, dtype=float).ravel()
+            else:
+                out += part
             start += w
-        return out
+        return np.zeros(self.n) if out is None else out
 
     def z_rmatvec(self, y: Array) -> Array:
         """Z' y in term order."""
@@ -158,7 +174,9 @@ class AugmentedStructure:
 
     def linear_predictor(self, delta: Array) -> Array:
         """X beta + Z v for delta = (beta, v) in user order."""
-        return self.X @ delta[: self.p] + self.z_matvec(delta[self.p :])
+        out = self.z_matvec(delta[self.p :])
+        out += self.X @ delta[: self.p]
+        return out
 
     def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array:
         """T' W z in user order."""
@@ -167,19 +185,19 @@ class AugmentedStructure:
 
     # --- weighted products of R: F0 = R'W1R, E = Z_A'W1R --------------------------------
 
-    def _gram_b(self, w: Array) -> Array:
-        """F without W2: R' diag(w) R as a dense m x m matrix."""
-        F = np.zeros((self.m, self.m))
+    def _gram_b(self, w: Array, out: Array | None = None) -> Array:
+        """F without W2: R' diag(w) R as a dense m x m matrix (in ``out``, m x m zeros,
+        when given)."""
+        F = np.zeros((self.m, self.m)) if out is None else out
         ds = slice(self.dense_start, self.m)
         diagonal = np.einsum("ii->i", F)
         entries = self.entries
         for e, (ce, ve, se) in enumerate(entries):
-            wv = w * ve
-            diagonal[se] += np.bincount(ce - se.start, wv * ve, minlength=se.stop - se.start)
+            wv = _times(w, ve)
+            diagonal[se] += np.bincount(ce, _times(wv, ve), minlength=se.stop - se.start)
             for ch, vh, sh in entries[e + 1 :]:
                 cross = sparse.coo_matrix(
-                    (wv * vh, (ce - se.start, ch - sh.start)),
-                    shape=(se.stop - se.start, sh.stop - sh.start),
+                    (_times(wv, vh), (ce, ch)), shape=(se.stop - se.start, sh.stop - sh.start),
                 ).toarray()
                 F[se, sh] += cross
                 F[sh, se] += cross.T
@@ -205,19 +223,22 @@ class AugmentedStructure:
             return sparse.csr_matrix(self._a_level_sums(w))
         entries = self.entries
         k = len(entries)
-        cols = np.empty((self.n, k), dtype=np.int32 if self.m < 2**31 else np.int64)
+        index_type = np.int32 if max(self.m, k * self.n) < 2**31 else np.int64
+        cols = np.empty((self.n, k), dtype=index_type)
         vals = np.empty((self.n, k))
-        for e, (ce, ve, _) in enumerate(entries):
-            cols[:, e] = ce
+        for e, (ce, ve, se) in enumerate(entries):
+            np.add(ce, se.start, out=cols[:, e])
             np.multiply(w, ve, out=vals[:, e])
-        rows = sparse.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, k * self.n + 1, k)),
-                                 shape=(self.n, self.dense_start))
+        rows = sparse.csr_matrix(
+            (vals.ravel(), cols.ravel(), np.arange(0, k * self.n + 1, k, dtype=index_type)),
+            shape=(self.n, self.dense_start))
         del cols, vals
         E = (self._a_transposed @ rows).tocsr()
+        del rows  # before E's dense columns are written beside it
         E.sort_indices()
         if self.m == self.dense_start:
             return E
-        return sparse.hstack([E, sparse.csr_matrix(self._a_level_sums(w))], format="csr")
+        return _beside(E, self._a_level_sums(w))
 
     def _a_level_sums(self, w: Array) -> Array:
         """Z_A' diag(w) [dense part of R] (q_a x columns): by column when narrow."""
@@ -242,33 +263,34 @@ class AugmentedStructure:
         ds = slice(self.dense_start, self.m)
         out = _dense_quadform(self.dense, M[ds, ds])
         entries = self.entries
-        for e, (ce, ve, _) in enumerate(entries):
-            out += ve**2 * _entries(M, ce, ce)
-            for ch, vh, _ in entries[e + 1 :]:
-                out += 2.0 * ve * vh * _entries(M, ce, ch)
-            out += 2.0 * ve * self._dense_dot(M, ce)
+        for e, (ce, ve, se) in enumerate(entries):
+            out += ve**2 * _entries(M, ce, ce, se.start, se.start)
+            for ch, vh, sh in entries[e + 1 :]:
+                out += 2.0 * ve * vh * _entries(M, ce, ch, se.start, sh.start)
+            out += 2.0 * ve * self._dense_dot(M, ce, start=se.start)
         return out
 
     def rows_dot(self, Y: Array, index: Array, rows: Array | None = None) -> Array:
         """r_i' Y[index[i]] for every row r_i of R, or for the rows ``rows`` of R (then
         ``index`` is aligned with them); Y has m columns."""
         out = self._dense_dot(Y, index, rows)
-        for ce, ve, _ in self.entries:
+        for ce, ve, se in self.entries:
             if rows is not None:
                 ce, ve = ce[rows], ve[rows]
-            out += ve * _entries(Y, index, ce)
+            out += ve * _entries(Y, index, ce, 0, se.start)
         return out
 
-    def _dense_dot(self, Y: Array, index: Array, rows: Array | None = None) -> Array:
-        """d_i' Y[index[i], dense columns] for the dense part d_i of every row (or of the
-        rows ``rows``)."""
-        start, k = self.dense_start, self.m - self.dense_start
+    def _dense_dot(self, Y: Array, index: Array, rows: Array | None = None,
+                   start: int = 0) -> Array:
+        """d_i' Y[start + index[i], dense columns] for the dense part d_i of every row (or
+        of the rows ``rows``)."""
+        first, k = self.dense_start, self.m - self.dense_start
         dense = self.dense if rows is None else self.dense[rows]
         if k > 8:
-            return np.einsum("ij,ij->i", Y[index, start:], dense)
+            return np.einsum("ij,ij->i", Y[index + start, first:], dense)
         out = np.zeros(dense.shape[0])
         for j in range(k):
-            out += _entries(Y, index, start + j) * dense[:, j]
+            out += _entries(Y, index, first + j, start) * dense[:, j]
         return out
 
     def rows_dot_sparse(self, M: Array, cols: Array, vals: Array, index: Array) -> Array:
@@ -286,8 +308,8 @@ class AugmentedStructure:
             c, v = cols[index[rows]], vals[index[rows]]
             acc = np.einsum("ik,ikj,ij->i", v, M[c[:, :, None], ds[None, None, :]],
                             self.dense[rows])
-            for ce, ve, _ in entries:
-                acc += ve[rows] * np.einsum("ik,ik->i", v, M[c, ce[rows][:, None]])
+            for ce, ve, se in entries:
+                acc += ve[rows] * np.einsum("ik,ik->i", v, M[c, se.start + ce[rows][:, None]])
             out[rows] = acc
         return out
 
@@ -318,18 +340,57 @@ def _level_sums(block: Grouped, w: Array, dense_rows: Array) -> Array:
     if not out.size:  # no dense columns (a system of Z alone)
         return out
     for j in range(q):
-        wa = w * block.value_rows[j]
+        wa = _times(w, block.value_rows[j])
         for c, col in enumerate(dense_rows):
             out[j::q, c] = np.bincount(block.index, wa * col, minlength=block.n_levels)
     return out
 
 
-def _entries(M: Array, rows: Array, cols: Array | int) -> Array:
-    """M[rows, cols] elementwise, by one gather from the flattened M."""
+def _beside(E: sparse.csr_matrix, L: Array) -> sparse.csr_matrix:
+    """[E, L] as a CSR matrix with sorted indices, for a CSR E with sorted indices and a
+    dense L of few columns (its zeros not stored), written once into its arrays (scipy's
+    hstack held more copies of E's)."""
+    keep = L != 0
+    counts = keep.sum(axis=1)
+    indptr = np.empty(E.shape[0] + 1, dtype=np.int64)
+    indptr[0] = 0
+    np.cumsum(counts, out=indptr[1:])
+    indptr += E.indptr
+    tail = np.flatnonzero(keep)  # L's stored entries, by row
+    rows = tail // L.shape[1]
+    position = indptr[rows + 1] - counts[rows] + (np.cumsum(keep, axis=1).ravel()[tail] - 1)
+    data = np.empty(indptr[-1])
+    index_type = np.int32 if max(E.shape[1] + L.shape[1], indptr[-1]) < 2**31 else np.int64
+    indices = np.empty(indptr[-1], dtype=index_type)
+    head = np.ones(indptr[-1], dtype=bool)
+    head[position] = False
+    data[head], indices[head] = E.data, E.indices
+    data[position], indices[position] = L.ravel()[tail], E.shape[1] + tail % L.shape[1]
+    return sparse.csr_matrix((data, indices, indptr.astype(index_type)),
+                             shape=(E.shape[0], E.shape[1] + L.shape[1]))
+
+
+def _entries(M: Array, rows: Array, cols: Array | int, row_start: int = 0,
+             col_start: int = 0) -> Array:
+    """M[row_start + rows, col_start + cols] elementwise, by one gather from the
+    flattened M (positions formed in one array)."""
     if M.flags.f_contiguous and not M.flags.c_contiguous:
-        return np.take(M.ravel(order="F"), rows + cols * M.shape[0])
-    M = np.ascontiguousarray(M)
-    return np.take(M.ravel(), rows * M.shape[1] + cols)
+        flat, step, first, second = M.ravel(order="F"), M.shape[0], cols, rows
+        offset = col_start * step + row_start
+    else:
+        M = np.ascontiguousarray(M)
+        flat, step, first, second = M.ravel(), M.shape[1], rows, cols
+        offset = row_start * step + col_start
+    position = np.multiply(first, step, dtype=np.int64)
+    position += second
+    if offset:
+        position += offset
+    return np.take(flat, position)
+
+
+def _times(w: Array, v: Array) -> Array:
+    """w * v, or w itself when v is a broadcast one (a random intercept's values)."""
+    return w if all_ones(v) else w * v
 
 
 def _dense_quadform(R: Array, M: Array) -> Array:

@@ -94,7 +94,10 @@ class Indicator:
         return cls(index, values, n_levels)
 
     def matvec(self, x: Array) -> Array:
-        return self.values * x[self.index]
+        out = np.take(np.asarray(x, dtype=float), self.index)
+        if not all_ones(self.values):  # a random intercept's: x at the rows' levels
+            out *= self.values
+        return out
 
     def rmatvec(self, y: Array) -> Array:
         return np.bincount(self.index, self.values * y, minlength=self.n_levels)
@@ -179,12 +182,17 @@ class Grouped:
     @cached_property
     def value_rows(self) -> Array:
         """The q columns of ``values`` as contiguous rows (q, n), formed once: products
-        by column read them without a stride."""
+        by column read them without a stride; a view when every row is one (a random
+        intercept's ones, broadcast from one number: no n-vector of them)."""
+        if self.values.strides[0] == 0:
+            return self.values.T
         return np.ascontiguousarray(self.values.T)
 
     def matvec(self, x: Array) -> Array:
         rows, effects = self.value_rows, x.reshape(self.n_levels, self.size).T
-        out = rows[0] * np.take(effects[0], self.index)
+        out = np.take(np.asarray(effects[0], dtype=float), self.index)
+        if not all_ones(rows[0]):  # a random intercept's: the effects at the rows' levels
+            out *= rows[0]
         for j in range(1, self.size):
             out += rows[j] * np.take(effects[j], self.index)
         return out
@@ -233,6 +241,11 @@ class ScaledGrouped(Grouped):
 
 
 Block = Indicator | Grouped | Array
+
+
+def all_ones(values: Array) -> bool:
+    """Whether ``values`` is a one broadcast to every row (a random intercept's)."""
+    return values.ndim == 1 and values.size > 0 and values.strides[0] == 0 and values[0] == 1.0
 
 
 def level_view(block: Indicator | Grouped) -> Grouped:

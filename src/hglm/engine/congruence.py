@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .augmented import AugmentedSystem, kept_gram
+from .augmented import AugmentedSystem
 from .blocks import Block, Grouped, Indicator
 from .factor import System
 from .level_blocks import LevelBlocks
@@ -51,7 +51,7 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array,
     w1 : ndarray
         The observation weights of the factorizations of the returned system.
     products : tuple, optional
-        ``system.weighted_products(w1)`` when the caller holds them (no look at w1).
+        ``kept_products(system, w1)`` when the caller holds them (no look at w1).
 
     Returns
     -------
@@ -63,12 +63,12 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array,
     blocks = transformed_blocks(system.blocks, factors)
     if not isinstance(system, AugmentedSystem):
         return SparseSystem(system.X, blocks)
-    F0, D0, E, _ = system.weighted_products(w1) if products is None else products
+    F0, D0, E, _ = system.held_products(w1) if products is None else products
     out = AugmentedSystem(system.X, blocks, scaled_weights=True)
     t_a = None if system.a_term is None else factors[system.a_term]
     t_b = _b_transform(system, factors)
     if t_b is not None:
-        F0 = t_b.T @ F0 @ t_b
+        F0 = t_b.T @ (t_b.T @ F0).T
         F0 = 0.5 * (F0 + F0.T)
         E = None if E is None else E @ t_b
     if t_a is not None:
@@ -81,19 +81,15 @@ def transformed_system(system: System, factors: list[Array | None], w1: Array,
 
 def kept_products(system: System, w1: Array) -> tuple | None:
     """The weighted products (F0, D0, E, scale) of an :class:`AugmentedSystem` at ``w1``
-    for :func:`gram_matvec` and :func:`transformed_system`, F0 as the system keeps it
-    (sparse above a small order: a dense F0 kept beside each factorization's Schur
-    complement was 10 MB at InstEval's order); None for another system."""
-    if not isinstance(system, AugmentedSystem):
-        return None
-    F0, D0, E, scale = system.weighted_products(w1)
-    return kept_gram(F0), D0, E, scale
+    for :func:`gram_matvec` and :func:`transformed_system`, F0 sparse when large
+    (:meth:`AugmentedSystem.held_products`); None for another system."""
+    return system.held_products(w1) if isinstance(system, AugmentedSystem) else None
 
 
 def gram_matvec(system: AugmentedSystem, products: tuple, x: Array) -> Array:
     """T1'W1T1 x (T1 = [X, Z], x in user order) from the weighted products
-    ``system.weighted_products(w1)`` = (F0, D0, E, scale), without a pass over the rows:
-    in the [A | B] order, (D0 x_A + E x_B, E' x_A + F0 x_B)."""
+    :func:`kept_products` = (F0, D0, E, scale), without a pass over the rows: in the
+    [A | B] order, (D0 x_A + E x_B, E' x_A + F0 x_B)."""
     F0, D0, E, _ = products
     out = np.empty_like(x)
     x_b = x[system.perm_b]

@@ -111,6 +111,7 @@ PAIR_CHUNK = 65_536  # pairs built at a time (about 1.5 MB of temporaries)
 BUILD_PAIRS = 131_072  # compact pairs formed and split into parts at a time (about 3 MB)
 PASS_PAIRS = 131_072  # compact pairs widened at a time in a pass (1.5 MB)
 BAND = 65_536  # entries of the pattern per part of compact pairs (uint16 positions)
+SUBTRACT_CHUNK = 32_768  # entries of the pattern subtracted from S at a time (0.25 MB)
 
 
 class PairProducts:
@@ -228,10 +229,15 @@ class PairProducts:
             band = slice(part[0], part[0] + part[1])
             for lo, hi in _passes(part):
                 T[band] += _widened(part, lo, hi).T @ d_rows[lo:hi]
-        T[self.off] *= 0.5
+        np.multiply(T, 0.5, out=T, where=self.off)
         flat = S.ravel(order="K")
-        flat[self.upper] -= T
-        flat[self.lower] -= T[self.off]
+        done = 0  # the off-diagonal entries of the pattern before lo
+        for lo in range(0, T.shape[0], SUBTRACT_CHUNK):  # gathers of bounded size
+            t, off = T[lo : lo + SUBTRACT_CHUNK], self.off[lo : lo + SUBTRACT_CHUNK]
+            flat[self.upper[lo : lo + SUBTRACT_CHUNK]] -= t
+            count = int(np.count_nonzero(off))
+            flat[self.lower[done : done + count]] -= t[off]
+            done += count
 
     def row_forms(self, M: Array) -> Array:
         """e_a' M e_a for every row e_a of E (M symmetric and contiguous, m x m)."""

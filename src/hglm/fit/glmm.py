@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._warn import warn
-from ..engine import inverse_diag_blocks, single_thread
+from ..engine import inverse_diag_blocks, schur_memory, single_thread
 from ..spec import Problem, integer_counts
 from .agq import QuadratureDeviance, check_quadrature
 from .diagnostics import ConvergenceWarning
@@ -181,8 +181,9 @@ def fit_glmm(problem: Problem, nAGQ: int = 1, reml: bool = False,
     if not isinstance(maxiter, int | np.integer) or maxiter < 1:
         raise ValueError(f"maxiter: a whole number >= 1, got {maxiter!r}")
     # thousands of small products with X: on a busy machine each would wake OpenBLAS's
-    # threads (p5: 0.44 s of CPU time on two threads, 0.16 s on one)
-    with single_thread():
+    # threads (p5: 0.44 s of CPU time on two threads, 0.16 s on one); one memory for the
+    # Schur complements of every stage
+    with single_thread(), schur_memory():
         return _fit(problem, nAGQ, reml, start, maxiter)
 
 
