@@ -21,6 +21,13 @@ def test_absolute_and_relative_floors() -> None:
     np.testing.assert_array_equal(DevianceFloor("relative").at(scale), DEV_FLOOR * scale)
 
 
+def test_the_floor_of_one_dispersion_broadcast_is_one_number() -> None:
+    floor = DevianceFloor("relative")
+    phi = np.broadcast_to(2.5, (1000,))
+    assert floor.at(phi) == DEV_FLOOR * 2.5
+    np.testing.assert_array_equal(floor.at(np.array([1.0, 3.0])), DEV_FLOOR * np.array([1.0, 3.0]))
+
+
 def test_the_floor_is_noted_only_when_it_moves_a_sum() -> None:
     floor, guards = DevianceFloor("relative"), set()
     floor.note(np.array([1.0, 2.0]), np.array([1.0 + 1e-7, 2.0]), guards)

@@ -273,15 +273,15 @@ class EQLFitter:
         hat = self.leverages.of_round(factor, w1, w2)
         mu, dev_obs = self._mean_and_deviance(eta)
         u, _ = self.effects.scale(delta[self.p :])
-        dev = np.concatenate([dev_obs, self.effects.deviance(u)])
-        floored = np.maximum(dev, self.floor.at(np.concatenate([phi, lam])))
+        floored = np.concatenate([dev_obs, self.effects.deviance(u)])
+        del dev_obs  # n-vectors: one deviance array at a time
         guards: set[str] = set()
         groups = self._groups()
-        self.floor.note(
-            np.array([np.sum(dev[g]) for g in groups]),
-            np.array([np.sum(floored[g]) for g in groups]),
-            guards,
-        )
+        raw = np.array([np.sum(floored[g]) for g in groups])
+        n = phi.shape[0]
+        np.maximum(floored[:n], self.floor.at(phi), out=floored[:n])
+        np.maximum(floored[n:], self.floor.at(lam), out=floored[n:])
+        self.floor.note(raw, np.array([np.sum(floored[g]) for g in groups]), guards)
         hat = cap_leverages(hat, self.leverages.informative_rows, guards)
         vector = [f is not None for f in self.factors]
         scalar = [(g, t) for g, t, vec in zip(groups[1:], self.pb.terms, vector, strict=True)

@@ -27,8 +27,14 @@ class DevianceFloor:
         self.mode = mode
 
     def at(self, scale: Array) -> Array | float:
-        """The floor of rows whose dispersions are ``scale``."""
-        return DEV_FLOOR if self.mode == "absolute" else DEV_FLOOR * scale
+        """The floor of rows whose dispersions are ``scale`` (one number where ``scale``
+        is one value broadcast: no n-vector)."""
+        if self.mode == "absolute":
+            return DEV_FLOOR
+        broadcast = isinstance(scale, np.ndarray) and scale.ndim == 1 and scale.size > 0
+        if broadcast and not scale.strides[0]:
+            return DEV_FLOOR * float(scale[0])
+        return DEV_FLOOR * scale
 
     def note(self, raw: Array, floored: Array, guards: set[str]) -> None:
         """Notes in ``guards`` when the floor changed the sum of the deviances of the
