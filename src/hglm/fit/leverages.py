@@ -77,20 +77,21 @@ class Leverages:
         self.informative_counts = np.array([int(np.sum(nz)) for nz in nonzero])
 
     def of_round(self, factor: SolvingFactor, w1: Array, w2: Array) -> Array:
-        """The n + q leverages a round's dispersion GLMs need, for weights (w1, w2)."""
-        hat_random = self._random(factor, w2)
-        return np.concatenate([self._observations(factor, w1, hat_random), hat_random])
+        """The n + q leverages a round's dispersion GLMs need, for weights (w1, w2).
 
-    def _observations(self, factor: SolvingFactor, w1: Array, hat_random: Array) -> Array:
-        """The n observation leverages, or, when the round needs only their sum (an
+        The n observation leverages, or, when the round needs only their sum (an
         intercept-only log-link residual dispersion, or a fixed one), their mean
         everywhere: sum_i h_i = p + q - sum_j h_j, since tr(C^{-1} C) = p + q.  The
         exact values are computed once, for the report (:meth:`exact`)."""
-        if not self.observation_sum_suffices:
-            return w1 * factor.rows_quadform()
+        hat_random = self._random(factor, w2)
         n = self.pb.y.shape[0]
-        total = self.p + self.q - float(np.sum(hat_random))
-        return np.full(n, total / n)
+        out = np.empty(n + hat_random.shape[0])
+        out[n:] = hat_random
+        if self.observation_sum_suffices:
+            out[:n] = (self.p + self.q - float(np.sum(hat_random))) / n
+        else:
+            np.multiply(w1, factor.rows_quadform(), out=out[:n])
+        return out
 
     def _random(self, factor: SolvingFactor, w2: Array) -> Array:
         """The q leverages of the random-effect rows, or, when every random term's
