@@ -16,7 +16,7 @@ from .pair_products import Cross
 Array = np.ndarray
 
 SYMMETRIZE_ROWS = 64  # rows of the upper triangle filled at a time
-E_SINV_BAND_ELEMENTS = 250_000  # entries of E S^{-1} formed at a time (2 MB)
+E_SINV_BAND_ELEMENTS = 100_000  # entries of E S^{-1} formed at a time (0.8 MB)
 GATHER_ELEMENTS = 131_072  # entries of S^{-1} gathered at a time (1 MB)
 
 
@@ -37,7 +37,7 @@ def level_forms_and_cross(
     E: Cross, s_inverse: Array, structure: AugmentedStructure, with_cross: bool = True
 ) -> tuple[Array, list[Array] | None]:
     """In one pass over bands of whole levels of E S^{-1} (at most E_SINV_BAND_ELEMENTS
-    entries each: 2 MB, where the whole q_a x m product took 160 MB on p2l): the
+    entries each: 0.8 MB, where the whole q_a x m product took 160 MB on p2l): the
     per-level blocks e_{lj}' S^{-1} e_{lk} (levels x q x q) and, for each effect j of A,
     r_i' S^{-1} e_{l_i j} for every observation i (l_i: its level, r_i: its row of R),
     the latter (a pass over the n rows) only ``with_cross``.
