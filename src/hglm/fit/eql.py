@@ -113,10 +113,13 @@ def _fit(problem: Problem, options: Options, fitter: EQLFitter) -> EngineFit:
     return engine
 
 
-def _release_factor(rnd: Round) -> None:
-    """Drop a round's factorization (one m x m array, 10 MB at InstEval's order) before
-    the next round forms its own: only the last round's reaches the result."""
-    rnd.factor = None
+def _release_round(rnd: Round) -> None:
+    """Drop what a round holds for the fit's result before the next round forms its own:
+    its factorization (one m x m array, 10 MB at InstEval's order) and its n-vectors of
+    means, weights, leverages and deviances; only the last round's reach the result (a
+    round restored after a failed extrapolation is followed by another), and the next
+    round needs only its effects and linear predictor."""
+    rnd.factor = rnd.mu = rnd.w1 = rnd.w2 = rnd.hat = rnd.dev = None
 
 
 def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
@@ -153,7 +156,7 @@ def _iterate(fitter: EQLFitter, options: Options, delta: Array, state: Array,
 
     it = FixedPointIteration(
         step, fitter.describe, options.conv, options.maxit, options.accelerate, options.verbose,
-        expand=fitter.expand, release=_release_factor,
+        expand=fitter.expand, release=_release_round,
     )
     try:
         it.run(state)

@@ -76,17 +76,17 @@ class Options:
 
 @dataclass
 class Round:
-    """Everything one EQL round produced (``factor`` None once a later round replaced it:
-    ``eql._release_factor``)."""
+    """Everything one EQL round produced (``factor``, ``mu``, ``w1``, ``w2``, ``hat`` and
+    ``dev`` None once a later round replaced it: ``eql._release_round``)."""
 
     delta: Array
     eta: Array
-    mu: Array
+    mu: Array | None
     factor: Factor | None
-    w1: Array
-    w2: Array
-    hat: Array
-    dev: Array
+    w1: Array | None
+    w2: Array | None
+    hat: Array | None
+    dev: Array | None
     disp_fit: DispersionFit | None
     rand_disp_fits: list[DispersionFit]
     phi_next: Array
