@@ -166,7 +166,8 @@ class ModelDesign:
         times the ``weights`` argument) and the total offset (formula ``offset()`` terms
         plus the argument).
     rows : numpy.ndarray
-        Integer positions, into the original data, of the rows used.
+        Integer positions, into the original data, of the rows used (formed on access
+        from ``kept``, the data's rows as booleans: an n-vector of int64 less per fit).
     n_dropped : int
         The number of rows dropped because of missing values.
     fixed_spec : formulaic.ModelSpec
@@ -186,12 +187,17 @@ class ModelDesign:
     random: list[FormulaTerm]
     weights: np.ndarray | None
     offset: np.ndarray | None
-    rows: np.ndarray
+    kept: np.ndarray
     n_dropped: int
     _fixed_spec: ModelSpec | PlainSpec = field(repr=False)
     response_name: str
     fixed_formula: str = "1"
     offset_terms: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Integer positions, into the original data, of the rows used."""
+        return np.flatnonzero(self.kept)
 
     @property
     def fixed_spec(self) -> ModelSpec:

@@ -233,7 +233,7 @@ def _build_design(
         random=parts.random,
         weights=parts.weights,
         offset=parts.offset,
-        rows=rows,
+        kept=keep,
         n_dropped=n_dropped,
         _fixed_spec=parts.fixed_spec,
         response_name=r_name(model.response),
