@@ -33,6 +33,7 @@ Array = np.ndarray
 
 # an sd below this times the root of the (geometric mean) dispersion is evaluated there
 SD_FLOOR = 1e-5
+BELOW_FLOOR = 1e-9  # log-scale distance below the floor where a parameter is 0
 # log sd above this is evaluated there (lambda ~ 1e260: the objective is then huge)
 LOG_SD_CAP = 300.0
 
@@ -131,7 +132,8 @@ class OuterParameters:
         """x with the covariance parameters ``which`` (a mask over them, on the log
         scale) just below their floor, where their value is 0."""
         out = x.copy()
-        out[self.sd_slice] = np.where(which, np.log(self.floor(x)) - 1e-9, x[self.sd_slice])
+        below = np.log(self.floor(x)) - BELOW_FLOOR
+        out[self.sd_slice] = np.where(which, below, x[self.sd_slice])
         return out
 
     def floor(self, x: Array) -> float:
