@@ -107,7 +107,7 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         st = self.state(x)
         if st.gradient is None and self.gaussian_effects and np.isfinite(st.objective):
             self._at(st.x)
-            st.gradient = self._gradient(st, self.derivatives(st))
+            st.gradient = self._gradient(st)
         if st.gradient is None:
             return np.zeros_like(st.x)
         entries = self.params.vector_entries
@@ -199,8 +199,8 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         v = mode.delta[self.modes.p :]
         r = self._random_curvature(v, lam_eff)
         factor = self.inner.factorize(deriv.curvature, r)
+        finite = all(np.all(np.isfinite(a)) for a in deriv)
         if not objective:
-            finite = all(np.all(np.isfinite(a)) for a in deriv)
             return LaplaceState(x, np.nan if finite else np.inf, mode, phi, lam, deriv, r,
                                 factor)
         if self.kind == "REML":
@@ -209,7 +209,7 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
             logdet, dim = factor.logdet_random_block(), self.inner.q
         objective = (self.density.minus_two_loglik(mode.eta, phi, deriv.mu)
                      - 2.0 * self._random_loglik(v, lam_eff) + logdet - dim * LOG_2PI)
-        if not (np.isfinite(objective) and all(np.all(np.isfinite(a)) for a in deriv)):
+        if not (finite and np.isfinite(objective)):
             return LaplaceState(x, np.inf)  # at the edge of a bounded link's domain
         # the gradient is formed when asked for (:meth:`gradient`): a starting point's is
         # not, and nAGQ = 0's needs a factorization of the joint system
@@ -238,17 +238,26 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         """The gradients at ``points``, difference steps from ``base`` (a difference
         Hessian's columns), at the modes predicted from base's, without IWLS
         (:meth:`_near_effects`).  Every mode is predicted before base's factor goes, so that
-        one factorization is alive at a time (10 MB at InstEval's order).  Where that
-        prediction is not available (other than "ML" with scalar Gaussian terms, a step in
-        the dispersion parameters) or fails, :meth:`gradient`."""
+        one factorization is alive at a time (10 MB at InstEval's order); the last step's
+        factor then predicts the next mode in place of base's (a step of 1e-4 away: as good
+        a Jacobian for the prediction).  Where that prediction is not available (other
+        than "ML" with scalar Gaussian terms, a step in the dispersion parameters) or
+        fails, :meth:`gradient`."""
         st = self.state(base)
         nears = [self._near_effects(st, x) if self._predicts(st, x) else None
                  for x in points]
         if any(v is not None for v in nears):
             self._release(st)
             self.modes.release_factor()
-        return [self.gradient(x) if v is None else self._gradient_near(st, x, v)
-                for x, v in zip(points, nears, strict=True)]
+        gradients, last = [], None
+        for x, v in zip(points, nears, strict=True):
+            last = None  # the last step's state goes before the next forms its factor
+            near = None if v is None else self._near_state(st, x, v)
+            gradients.append(self.gradient(x) if near is None else self._gradient(near))
+            last, near = near, None
+        if last is not None:
+            self.modes.predict_with(last.factor, last.deriv.curvature)
+        return gradients
 
     def _predicts(self, st: LaplaceState, x: Array) -> bool:
         """Whether the mode at ``x`` is predicted from the state's (:meth:`_near_effects`)."""
@@ -257,10 +266,9 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
                 and np.isfinite(st.objective)
                 and np.array_equal(par.gamma(x), par.gamma(st.x)))
 
-    def _gradient_near(self, st: LaplaceState, x: Array, v: Array) -> Array:
-        """The gradient at ``x`` whose mode has the random effects ``v`` (predicted from
-        the state's, :meth:`_near_effects`); :meth:`gradient` where that mode's curvature
-        fails."""
+    def _near_state(self, st: LaplaceState, x: Array, v: Array) -> LaplaceState | None:
+        """The pieces at ``x`` whose mode has the random effects ``v`` (predicted from the
+        state's, :meth:`_near_effects`); None where that mode's curvature fails."""
         self.n_eval += 1
         par, system = self.params, self.z_system
         beta, lam = par.beta(x), par.lam(x)
@@ -271,10 +279,8 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
             near = self._state_at_mode(x, mode, st.phi, lam, par.lam_effects(lam),
                                        objective=False)
         except NotPositiveDefiniteError:
-            return self.gradient(x)
-        if np.isinf(near.objective):
-            return self.gradient(x)
-        return self._gradient(near, near.deriv)
+            return None
+        return None if np.isinf(near.objective) else near
 
     def _near_effects(self, st: LaplaceState, x: Array) -> Array:
         """The random effects of the mode at ``x`` near the state's ("ML", scalar
@@ -315,9 +321,7 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         if self.kind == "REML" or p == 0:
             return factor.inverse_block(np.arange(p))
         X, W = self.pb.X, self.derivatives(st).curvature
-        n, q = X.shape[0], self.z_system.q
-        cross = np.column_stack([self.z_system.rhs(W * X[:, j], np.ones(n), np.zeros(q),
-                                                   np.zeros(q)) for j in range(p)])
+        cross = np.column_stack([self.z_system.z_rmatvec(W * X[:, j]) for j in range(p)])
         solved = np.column_stack([factor.solve(c) for c in cross.T])
         inverse = np.linalg.inv(X.T @ (W[:, None] * X) - cross.T @ solved)
         return 0.5 * (inverse + inverse.T)

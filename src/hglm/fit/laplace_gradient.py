@@ -50,7 +50,8 @@ Array = np.ndarray
 class LaplaceGradient:
     """The gradient of :class:`.laplace.LaplaceDeviance` (module docstring), on its
     ``params``, ``pb``, ``kind``, ``modes``, ``inner``, ``z_system``, ``density`` and
-    ``slices``, and its states' ``factor``, ``derivatives`` and ``_joint_factor``."""
+    ``slices``, and its methods ``factor``, ``derivatives`` and ``_joint_factor`` of a
+    state."""
 
     def _curvature_terms(self, factor: object, system: System,
                          deriv: ResponseDerivatives) -> tuple[Array, Array, Array, Array]:
@@ -61,9 +62,10 @@ class LaplaceGradient:
         a = factor.solve(system.rhs(g, np.ones(n), np.zeros(q), np.zeros(q)))
         return m, g, a, system.linear_predictor(a)
 
-    def _gradient(self, st: LaplaceState, deriv: ResponseDerivatives) -> Array:
+    def _gradient(self, st: LaplaceState) -> Array:
         """The analytic gradient at ``st`` (module docstring)."""
         par, q = self.params, self.z_system.q
+        deriv = self.derivatives(st)
         v = st.mode.delta[self.modes.p :]
         s, W = deriv.score, deriv.curvature
         factor = self.factor(st)

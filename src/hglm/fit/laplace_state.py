@@ -30,7 +30,7 @@ class LaplaceState:
     factor: object | None = None
     gradient: Array | None = None
     # the factor of the joint system in (beta, v) at the mode's curvatures (nAGQ = 0's
-    # gradient and the fixed effects' covariance), formed on first use
+    # gradient), formed on first use
     joint_factor: object | None = None
     # whether ``gradient`` holds the vector terms' entries (else they are differenced)
     vector_gradient: bool = False
