@@ -63,8 +63,10 @@ def fit_eql(problem: Problem, options: Options) -> EngineFit:
         When a vector-valued term's covariance is singular (:mod:`.eql_boundary`).
     """
     fitter = EQLFitter(problem, options)
-    # one BLAS thread where the system's dense factorizations run on one (its numpy
-    # products' second thread cost InstEval's fit 3 MB of OpenBLAS buffers, and time)
+    # one BLAS thread where the structured system's dense factorizations run on one (its
+    # numpy products' second thread cost InstEval's fit 3 MB of OpenBLAS buffers, and
+    # time); the other solvers keep the library's setting (the n-space solver's products
+    # with Z are threaded, engine._blas)
     order = getattr(fitter.system, "m", None)
     with nullcontext() if order is None else optimizer_threads(order):
         return _fit(problem, options, fitter)

@@ -48,8 +48,8 @@ def fit_lmm(problem: Problem, reml: bool = True, start: Array | None = None,
     """
     dev = ProfiledDeviance(problem, reml)
     layout = dev.layout
+    res, theta = minimize_profiled(dev, start, maxiter)
     with optimizer_threads(dev.system_size):
-        res, theta = minimize_profiled(dev, start, maxiter)
         st = dev.state(res.x)
         _, Cxx = dev.fixed_columns(st.factor)
     factors = layout.factors(res.x)
@@ -79,11 +79,14 @@ def minimize_profiled(dev: ProfiledDeviance, start: Array | None, maxiter: int
         raise ValueError(f"start: needs {layout.size} finite values of theta (lme4's order), "
                          "those of the scalar terms and Lambda's diagonals >= 0")
     bounds = [(0.0, None) if b else (None, None) for b in layout.bounded]
-    res = _minimize(dev, theta0, bounds, maxiter)
-    edge = layout.bounded & (res.x < THETA_FLOOR)
-    if edge.any():
-        again = _minimize(dev, np.where(edge, RESTART_THETA, res.x), bounds, maxiter)
-        res = again if again.fun < res.fun else res
+    # one BLAS thread where the factorizations run on one (their numpy products' second
+    # thread and L-BFGS-B's tiny LAPACK calls only cost memory and time)
+    with optimizer_threads(dev.system_size):
+        res = _minimize(dev, theta0, bounds, maxiter)
+        edge = layout.bounded & (res.x < THETA_FLOOR)
+        if edge.any():
+            again = _minimize(dev, np.where(edge, RESTART_THETA, res.x), bounds, maxiter)
+            res = again if again.fun < res.fun else res
     return res, np.where(layout.bounded & (res.x < THETA_FLOOR), 0.0, res.x)
 
 
