@@ -195,3 +195,18 @@ def test_e_sinv_bands_agree_with_dense(monkeypatch: pytest.MonkeyPatch, vector: 
     factor = sysm.factorize(w1, w2)
     assert factor._multiplies
     _assert_inverse_as_dense(factor, np.hstack([X, Za, Zb]), w1, w2)
+
+
+def test_only_a_factorization_builds_es_stored_products() -> None:
+    """The pair products (or grouped Gram matrices) of E are built for factorizations:
+    the products an outer loop holds (held_products) leave them unbuilt."""
+    rng = np.random.default_rng(3)
+    n = 600
+    a, b = rng.integers(0, 60, n), rng.integers(0, 12, n)
+    blocks = [as_block(np.eye(60)[a]), as_block(np.eye(12)[b])]
+    system = AugmentedSystem(np.ones((n, 1)), blocks, scaled_weights=True)
+    w1 = np.full(n, 2.0)
+    system.held_products(w1)
+    assert system._products.stored is None
+    system.factorize(w1, np.ones(system.q))
+    assert system._products.stored is not None

@@ -125,7 +125,7 @@ class AugmentedSystem(AugmentedStructure):
         complement's pass cost p2s's EQL fit 13% of its time and 4 MB of fresh memory a
         round); with grouped Gram matrices, their inner products with S^{-1}."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        F, D0, E, scale = self.weighted_products(w1, reuse=True)
+        F, D0, E, scale = self.weighted_products(w1, reuse=True, store=True)
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, None, None, F)
@@ -194,12 +194,14 @@ class AugmentedSystem(AugmentedStructure):
         return (_kept_gram(F0) if kept is None else kept), D0, E, scale
 
     def weighted_products(
-        self, w1: Array, reuse: bool = False
+        self, w1: Array, reuse: bool = False, store: bool = False
     ) -> tuple[Array, LevelBlocks | None, Cross | None, float | None]:
         """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale; F0 is
         the caller's to overwrite: a new array, or with ``reuse`` the memory of the
         systems' :class:`~.schur_buffer.SchurBuffer` (a factor's S, to be let go with
-        the factor).
+        the factor).  With ``store`` (a factorization's) E's stored products (pair
+        products, grouped Gram matrices) are built before F0, so that their build and F0
+        are not alive together; callers that never factorize leave them unbuilt.
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
         Gaussian response whose dispersion changed) the previous products are scaled and
@@ -208,9 +210,10 @@ class AugmentedSystem(AugmentedStructure):
         if self._products is not None:
             prod = self._products
             c = _proportion(w1, prod.w)
-            if c is not None:
-                E = None if prod.E is None else c * prod.E
-                D0 = None if prod.D0 is None else prod.D0.scaled(c)
+            if c is not None:  # c = 1 (the same weights: REML's): E and D0 shared
+                same = c == 1.0
+                E = prod.E if prod.E is None or same else c * prod.E
+                D0 = prod.D0 if prod.D0 is None or same else prod.D0.scaled(c)
                 return self._scaled_gram(prod.F0, c, w1, reuse), D0, E, c
         self._products = None  # the last products go before the new ones are formed
         D0, E = None, None
@@ -218,7 +221,7 @@ class AugmentedSystem(AugmentedStructure):
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
         self._products = _Products(_kept(w1), None, D0, E)
-        if self.A is not None:  # E's stored products first: their build and F0 not alive together
+        if store and self.A is not None:
             self._stored_products(None)
         F0 = self._gram_b(w1, self._gram_out(reuse))
         if self.scaled_weights:
@@ -241,5 +244,6 @@ class AugmentedSystem(AugmentedStructure):
         if isinstance(kept, np.ndarray):
             return np.multiply(kept, c, out=out)
         F0 = kept.toarray(out=out)
-        F0 *= c
+        if c != 1.0:
+            F0 *= c
         return F0

@@ -176,7 +176,7 @@ class PairProducts:
         del seen
         before = np.concatenate([[0], np.cumsum(within[:, -1], dtype=index)[:-1]])
         within -= 1
-        common = 2.0 * _commonest(E.data) ** 2
+        common = 2.0 * _commonest(E.data) ** 2 if compact else 0.0
         pieces: list[list[Part]] = []  # per part, per block of rows
         cols = vals = None
         for lo, hi, indptr in blocks:

@@ -25,7 +25,6 @@ from .blocks import Block, Indicator
 from .factor import NotPositiveDefiniteError
 from .level_blocks import LevelBlocks
 from .pair_products import Cross
-from .schur_buffer import shared_buffer
 from .schur_products import symmetrize_lower
 
 Array = np.ndarray
@@ -101,7 +100,6 @@ class PartitionSystem(AugmentedSystem):
         AugmentedStructure.__init__(self, X, blocks, eliminate)
         self.scaled_weights = scaled_weights
         self._products = None
-        self._schur = shared_buffer()
 
     def eliminate(self, w1: Array, w2: Array, z1: Array, z2: Array) -> Elimination:
         """The piece (S_p, s_p) at weights (w1, w2) and working responses (z1, z2).

@@ -98,7 +98,7 @@ def row_forms(cols: Array, vals: Array, M: Array) -> Array:
     """e_a' M e_a for every row e_a of a sparse matrix given by its padded rows
     (``cols``, ``vals``: rows x width, padded with zero values) and a symmetric M: M
     gathered on each row's pattern from its flattened memory, a few rows at a time (at
-    most GATHER_ELEMENTS entries: 1 MB, where a band of E S^{-1} took 8 MB)."""
+    most GATHER_ELEMENTS entries: 1 MB)."""
     m, width = M.shape[0], cols.shape[1]
     flat = M.ravel(order="K")  # no copy for a contiguous M; M symmetric
     out = np.empty(cols.shape[0])
