@@ -225,6 +225,42 @@ def test_fix_disp_holds_residual_dispersion() -> None:
     assert fit.var_ranef[0] == pytest.approx(np.sum(u**2) / np.sum(1 - h[n:]), rel=1e-8)
 
 
+@pytest.mark.parametrize("fix_disp", [None, 2.5])
+def test_the_fitted_dispersions_are_a_writable_vector(fix_disp) -> None:
+    """One dispersion is a read-only broadcast inside the rounds; the fit reports a
+    vector of its own."""
+    y, X, Z, _ = one_way(14)
+    fit = hglm.hglm(y=y, X=X, Z=Z, fix_disp=fix_disp)
+    phi = fit.disp_fitted
+    assert phi.shape == y.shape and phi.flags.writeable and phi.strides == (8,)
+    np.testing.assert_allclose(phi, fit.var_fix)
+
+
+def test_a_replaced_round_lets_its_vectors_go(monkeypatch) -> None:
+    """Every round but the last drops its factor and n-vectors when the next starts; the
+    last keeps what the result needs."""
+    from hglm.fit import eql
+
+    rounds = []
+    step = eql.EQLFitter.step
+
+    def recording_step(self, theta, delta):
+        rnd, theta_next = step(self, theta, delta)
+        rounds.append(rnd)
+        return rnd, theta_next
+
+    monkeypatch.setattr(eql.EQLFitter, "step", recording_step)
+    y, X, Z, _ = one_way(14)
+    fit = hglm.hglm(y=y, X=X, Z=Z)
+    assert len(rounds) > 2
+    for rnd in rounds[:-1]:
+        assert rnd.factor is rnd.w1 is rnd.hat is rnd.dev is rnd.mu is None
+        assert rnd.eta is not None and rnd.delta is not None
+    last = rounds[-1]
+    assert last.factor is not None and last.w1 is not None and last.mu is not None
+    np.testing.assert_allclose(fit.fitted, last.mu)
+
+
 
 # --- vector-valued terms (1 + x | g) ------------------------------------------------
 

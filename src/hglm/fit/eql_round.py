@@ -273,24 +273,24 @@ class EQLFitter:
         hat = self.leverages.of_round(factor, w1, w2)
         mu, dev_obs = self._mean_and_deviance(eta)
         u, _ = self.effects.scale(delta[self.p :])
-        floored = np.concatenate([dev_obs, self.effects.deviance(u)])
+        dev = np.concatenate([dev_obs, self.effects.deviance(u)])
         del dev_obs  # n-vectors: one deviance array at a time
         guards: set[str] = set()
         groups = self._groups()
-        raw = np.array([np.sum(floored[g]) for g in groups])
-        n = phi.shape[0]
-        np.maximum(floored[:n], self.floor.at(phi), out=floored[:n])
-        np.maximum(floored[n:], self.floor.at(lam), out=floored[n:])
-        self.floor.note(raw, np.array([np.sum(floored[g]) for g in groups]), guards)
+        raw = np.array([np.sum(dev[g]) for g in groups])
+        n = phi.shape[0]  # the deviances floored in place
+        np.maximum(dev[:n], self.floor.at(phi), out=dev[:n])
+        np.maximum(dev[n:], self.floor.at(lam), out=dev[n:])
+        self.floor.note(raw, np.array([np.sum(dev[g]) for g in groups]), guards)
         hat = cap_leverages(hat, self.leverages.informative_rows, guards)
         vector = [f is not None for f in self.factors]
         scalar = [(g, t) for g, t, vec in zip(groups[1:], self.pb.terms, vector, strict=True)
                   if not vec]
-        fits = iter(fit_random_dispersions(floored, hat, [g for g, _ in scalar],
+        fits = iter(fit_random_dispersions(dev, hat, [g for g, _ in scalar],
                                            [t for _, t in scalar]))
         rand_fits = [None if vec else next(fits) for vec in vector]
         rnd = self._finish_round(
-            delta, eta, mu, factor, w1, w2, hat, floored, rand_fits, phi, guards
+            delta, eta, mu, factor, w1, w2, hat, dev, rand_fits, phi, guards
         )
         rnd.factors_next = self.vectors.update(delta[self.p :], factor, self.p, self.factors,
                                                residual_scale(self.pb, phi))

@@ -28,7 +28,8 @@ class DevianceFloor:
 
     def at(self, scale: Array) -> Array | float:
         """The floor of rows whose dispersions are ``scale`` (one number where ``scale``
-        is one value broadcast: no n-vector)."""
+        is one value broadcast, as the fits pass a dispersion without covariates: no
+        n-vector)."""
         if self.mode == "absolute":
             return DEV_FLOOR
         broadcast = isinstance(scale, np.ndarray) and scale.ndim == 1 and scale.size > 0

@@ -31,5 +31,5 @@ class ProfiledState(ProfiledCore):
     """The profiled deviance and its pieces at one theta."""
 
     w2: Array = field(repr=False)
-    score: Array = field(repr=False)  # T1'W1 r in user order, r the residuals
+    score: Array = field(repr=False)  # [X, Z]'W1 r (the base's Z), user order
     gradient: Array | None = field(default=None, repr=False)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._distributions import norm_pdf
+from .._distributions import norm_cdf, norm_pdf, norm_ppf, norm_sf
 from .ordinal_encoding import OrdinalEncoding
 
 Array = np.ndarray
@@ -114,14 +114,14 @@ class LatentDistribution:
         if self.name == "logit":
             return special.expit(x)
         if self.name == "probit":
-            return special.ndtr(x)
+            return norm_cdf(x)
         return -np.expm1(-np.exp(x))
 
     def sf(self, x: Array) -> Array:
         if self.name == "logit":
             return special.expit(-x)
         if self.name == "probit":
-            return special.ndtr(-x)
+            return norm_sf(x)
         return np.exp(-np.exp(x))
 
     def quantile(self, p: Array) -> Array:
@@ -129,7 +129,7 @@ class LatentDistribution:
         if self.name == "logit":
             return special.logit(p)
         if self.name == "probit":
-            return special.ndtri(p)
+            return norm_ppf(p)
         return np.log(-np.log1p(-p))
 
     def pieces(self, x: Array) -> tuple[Array, Array, Array, Array]:
@@ -141,7 +141,7 @@ class LatentDistribution:
             return p, s, f, f * (s - p)
         if self.name == "probit":
             f = norm_pdf(x)
-            return special.ndtr(x), special.ndtr(-x), f, -x * f
+            return norm_cdf(x), norm_sf(x), f, -x * f
         e = np.exp(x)
         s = np.exp(-e)
         f = np.exp(x - e)
