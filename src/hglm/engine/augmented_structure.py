@@ -38,6 +38,7 @@ from .blocks import (
     block_width,
     level_view,
 )
+from .cross_pattern import CrossPattern
 from .pair_products import Cross
 
 Array = np.ndarray
@@ -203,13 +204,14 @@ class AugmentedStructure:
                 F[sh, se] += cross.T
         if self.m == self.dense_start:  # no dense columns (the random effects' system)
             return F
-        weighted = w[:, None] * self.dense
+        narrow = self._narrow_dense
+        weighted = None if narrow else w[:, None] * self.dense
         for g in self.groups:
-            cross = (_level_sums(g.block, w, self._dense_rows) if self.dense.shape[1] <= 8
+            cross = (_level_sums(g.block, w, self._dense_rows) if narrow
                      else g.transposed @ weighted)
             F[g.span, ds] = cross
             F[ds, g.span] = cross.T
-        F[ds, ds] = self.dense.T @ weighted
+        F[ds, ds] = _column_gram(self._dense_rows, w) if narrow else self.dense.T @ weighted
         return F
 
     def _cross_a(self, w: Array) -> Cross:
@@ -221,6 +223,10 @@ class AugmentedStructure:
             return self._a_level_sums(w)
         if not self.groups:  # no level-structured part: the dense part's sums alone
             return sparse.csr_matrix(self._a_level_sums(w))
+        if self.a_size == 1:
+            wa = _times(w, self.A.value_rows[0])
+            dense = self._a_level_sums(w) if self.m > self.dense_start else None
+            return self._cross_pattern.cross([_times(wa, v) for _, v, _ in self.entries], dense)
         entries = self.entries
         k = len(entries)
         index_type = np.int32 if max(self.m, k * self.n) < 2**31 else np.int64
@@ -242,13 +248,25 @@ class AugmentedStructure:
 
     def _a_level_sums(self, w: Array) -> Array:
         """Z_A' diag(w) [dense part of R] (q_a x columns): by column when narrow."""
-        if self.dense.shape[1] > 8:
+        if not self._narrow_dense:
             return np.asarray(self._a_transposed @ (w[:, None] * self.dense))
         return _level_sums(self.A, w, self._dense_rows)
 
     @cached_property
+    def _cross_pattern(self) -> CrossPattern:
+        """Where E's entries are, for an A of one column per level."""
+        terms = [([c for c, _ in g.entries], g.span.start) for g in self.groups]
+        return CrossPattern(self.A.index, self.q_a, terms, self.dense_start, self.m)
+
+    @property
+    def _narrow_dense(self) -> bool:
+        """Whether R's dense columns are few enough (NARROW_DENSE) for products formed a
+        column at a time, with n-vector temporaries instead of an n x columns one."""
+        return self.dense.shape[1] <= NARROW_DENSE
+
+    @cached_property
     def _dense_rows(self) -> Array:
-        """The (at most 8) dense columns of R as contiguous rows, for products by column."""
+        """The (narrow) dense columns of R as contiguous rows, for products by column."""
         return np.ascontiguousarray(self.dense.T)
 
     @cached_property
@@ -316,6 +334,7 @@ class AugmentedStructure:
 
 _CHUNK_ELEMENTS = 4_000_000  # temporaries of at most ~32 MB
 _DENSE_CROSS_ELEMENTS = 2_000_000  # a dense E of at most 16 MB
+NARROW_DENSE = 8  # dense columns of R formed into products one at a time up to this many
 
 
 def row_chunks(count: int, width: int) -> list[slice]:
@@ -329,6 +348,12 @@ def _column(values: Array, j: int) -> Array:
     0), else a contiguous copy."""
     col = values[:, j]
     return col if col.strides[0] in (0, col.itemsize) else np.ascontiguousarray(col)
+
+
+def _column_gram(dense_rows: Array, w: Array) -> Array:
+    """D' diag(w) D for D given by its columns as contiguous rows, a column at a time."""
+    return np.array([dense_rows @ (w * column) for column in dense_rows]).reshape(
+        dense_rows.shape[0], dense_rows.shape[0])
 
 
 def _level_sums(block: Grouped, w: Array, dense_rows: Array) -> Array:

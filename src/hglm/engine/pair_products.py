@@ -77,19 +77,24 @@ def scaled_gram_frobenius(M: Array, E: Cross, d: Array) -> float:
     the product (:func:`_gram_bands`)."""
     if not sparse.issparse(E):
         return frobenius(M, scaled_gram(E, d))
-    return float(sum(band.multiply(M[rows]).sum() for rows, band in _gram_bands(E, d)))
+    total = 0.0
+    for rows, band in _gram_bands(E, d):  # M gathered on each band's pattern
+        at = np.repeat(np.arange(rows.start, rows.stop), np.diff(band.indptr))
+        total += float(np.dot(band.data, M[at, band.indices]))
+    return total
 
 
 def _gram_bands(E: sparse.csr_matrix, d: Array) -> Iterator[tuple[slice, sparse.csr_matrix]]:
-    """The bands of SUBTRACT_ROWS rows of E' diag(d) E (with their rows), each from
-    E' diag(d) restricted to them (E's columns, as CSR) times E: the sparse m x m product
-    is never whole (7 MB at InstEval's order, twice that while it was converted)."""
-    scaled = E.T.tocsr()
-    scaled.data *= d[scaled.indices]
+    """The bands of SUBTRACT_ROWS rows of E' diag(d) E (with their rows), each from the
+    band's rows of E' (scaled by d) times E: the sparse m x m product is never whole (7 MB
+    at InstEval's order, twice that while it was converted), nor E' scaled."""
+    transposed = E.T.tocsr()
     m = E.shape[1]
     for start in range(0, m, SUBTRACT_ROWS):
         rows = slice(start, min(start + SUBTRACT_ROWS, m))
-        yield rows, scaled[rows] @ E
+        band = transposed[rows]
+        band.data *= d[band.indices]
+        yield rows, band @ E
 
 
 def frobenius(M: Array, G: Gram) -> float:

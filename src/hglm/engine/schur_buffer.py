@@ -19,6 +19,7 @@ never written costs no resident memory, and a memory replaced by a larger one is
 
 from __future__ import annotations
 
+import mmap
 import sys
 import threading
 import weakref
@@ -59,7 +60,7 @@ class SchurBuffer:
             if fresh:
                 self._memory = None  # the smaller memory goes before the larger is taken
                 room = m + int(ROOM * m) + 8
-                self._memory = np.zeros(room * room)  # zero pages, resident once written
+                self._memory = _fresh_zeros(room * room)
                 self._free_count = self._references()
             out = self._memory[: m * m].reshape(m, m)
         if not fresh:
@@ -70,6 +71,17 @@ class SchurBuffer:
         """The reference count of the memory (read by this one expression, so that a free
         memory's count, taken right after it was made, compares like with like)."""
         return sys.getrefcount(self._memory)
+
+
+def _fresh_zeros(size: int) -> Array:
+    """``size`` float64 zeros in an anonymous mapping of their own, resident only where
+    written and in small pages: numpy's own allocation of this size asks for transparent
+    huge pages, which made the unwritten room resident in 2 MB steps (1 MB of S's memory
+    at InstEval's order)."""
+    memory = mmap.mmap(-1, size * 8)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        memory.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(memory, dtype=float)
 
 
 _shared: weakref.ref[SchurBuffer] | None = None

@@ -219,8 +219,10 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
     laplace = make("ML", begin.density)
     x = laplace.params.pack(begin.cov, begin.mode.delta[: problem.X.shape[1]], begin.gamma)
     laplace.start_at(x, begin.mode)
-    res = minimize_stage(laplace, x, TOL, maxiter,
-                         _laplace_start_hessian(laplace, x, begin.beta_block))
+    first_hessian = _laplace_start_hessian(laplace, x, begin.beta_block)
+    spent = begin.spent
+    del begin  # with the mode's linear predictor, an n-vector the Laplace states form again
+    res = minimize_stage(laplace, x, TOL, maxiter, first_hessian)
     devs = [laplace]
     dev = laplace
     if nAGQ > 1:
@@ -235,7 +237,7 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
             return _gradient_differences(laplace, res.x)
         return value_hessian(dev.objective, res.x)
 
-    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs, begin.spent)
+    return _result(problem, laplace, dev, res, hessian, nAGQ, reml, devs, spent)
 
 
 class _JointStart(NamedTuple):

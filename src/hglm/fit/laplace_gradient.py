@@ -74,7 +74,8 @@ class LaplaceGradient:
         moved = self._per_term(a[self.inner.p :], v)
         sizes = par.sizes
         d_lam = (sizes * st.lam - self._per_term(v, v) - traces + moved) / st.lam**2
-        d_logphi = -m * W - t1a * s
+        d_logphi = -m * W - t1a * s if par.n_disp else None
+        del m
         if self.kind != "REML":
             # c and a_v: for the vector terms' Lambda (module docstring)
             c, a_v = -2.0 * s + g - W * t1a, a[self.inner.p :]
@@ -84,7 +85,8 @@ class LaplaceGradient:
             b = self._joint_factor(st).solve(np.concatenate([d_beta, np.zeros(q)]))
             d_lam = d_lam + self._per_term(b[joint.p :], v) / st.lam**2
             tb = joint.linear_predictor(b)
-            d_logphi = d_logphi - tb * s
+            if par.n_disp:
+                d_logphi -= tb * s
             c, a_v = c - W * tb, a_v + b[joint.p :]
         grad = np.zeros(par.size)
         grad[par.sd_slice] = par.sd_gradient(st.x, d_lam)
@@ -96,7 +98,7 @@ class LaplaceGradient:
                 grad[par.sd_slice] += vector
                 st.vector_gradient = True
         if par.n_disp:
-            d_logphi = d_logphi - 2.0 * self.density.dispersion_score(deriv.mu, st.phi)
+            d_logphi -= 2.0 * self.density.dispersion_score(deriv.mu, st.phi)
             grad[par.disp_slice] = par.disp_design.T @ d_logphi
         return grad
 
