@@ -70,6 +70,27 @@ def test_scaled_weights_second_element_differs() -> None:
     )
 
 
+def test_free_weights_known_by_their_digest(problem: Dense) -> None:
+    # a system whose weights change freely keeps their digest, not a copy of the n
+    # weights: the same weights again reuse the products, weights changed in place do not
+    sysm = problem.system
+    w1 = problem.w1.copy()
+    first = sysm.weighted_products(w1)
+    assert isinstance(sysm._products.w, bytes)
+    again = sysm.weighted_products(w1)
+    assert again[3] == 1.0 and again[2] is first[2]
+    w1 *= 2.0
+    F0, _, E, scale = sysm.weighted_products(w1)
+    assert scale is None
+    T = problem.T1
+    np.testing.assert_allclose(F0, T[:, sysm.perm_b].T @ (w1[:, None] * T[:, sysm.perm_b]),
+                               rtol=1e-12, atol=1e-12)
+    if E is not None:
+        E = E.toarray() if hasattr(E, "toarray") else E
+        np.testing.assert_allclose(E, T[:, sysm.perm_a].T @ (w1[:, None] * T[:, sysm.perm_b]),
+                                   rtol=1e-12, atol=1e-12)
+
+
 def test_not_positive_definite_raises() -> None:
     prob = Dense(5, "unused_level")
     w2 = prob.w2.copy()

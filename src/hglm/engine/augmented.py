@@ -24,6 +24,7 @@ products (:mod:`.pair_products`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ class _Products:
     (:func:`_kept_gram`), else None (weights that change freely are rarely
     proportional)."""
 
-    w: Array
+    w: Array | bytes
     F0: Array | sparse.csr_matrix | None
     D0: LevelBlocks | None
     E: Cross | None
@@ -60,9 +61,12 @@ class _Products:
 DENSE_KEPT_ORDER = 32  # F0 of at most this order is kept dense (8 KB)
 
 
-def _proportion(w: Array, w_old: Array) -> float | None:
+def _proportion(w: Array, w_old: Array | bytes) -> float | None:
     """c when w = c w_old to 1e-14 (relative, elementwise), else None; 1 at once for the
-    same read-only array (:func:`_kept`)."""
+    same read-only array, and for kept weights known by their digest, 1 for the same
+    weights and None for any others (:func:`_kept`)."""
+    if isinstance(w_old, bytes):
+        return 1.0 if _digest(w) == w_old else None
     if w is w_old and not w.flags.writeable:
         return 1.0
     if w_old[0] == 0 or w.shape != w_old.shape:
@@ -78,10 +82,18 @@ def _proportion(w: Array, w_old: Array) -> float | None:
     return c
 
 
-def _kept(w: Array) -> Array:
+def _kept(w: Array, scaled: bool) -> Array | bytes:
     """The weights to compare later ones with: a read-only array itself (its caller
-    promises that it does not change: the prior weights of an outer loop), else a copy."""
-    return w if not w.flags.writeable else w.copy()
+    promises that it does not change: the prior weights of an outer loop), else a copy
+    under ``scaled_weights``, else their digest (weights that change freely are compared
+    for equality alone: REML's held products and factorization at the same weights)."""
+    if not w.flags.writeable:
+        return w
+    return w.copy() if scaled else _digest(w)
+
+
+def _digest(w: Array) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(w, dtype=float)).digest()
 
 
 def _kept_gram(F0: Array | sparse.csr_matrix) -> Array | sparse.csr_matrix:
@@ -180,7 +192,7 @@ class AugmentedSystem(AugmentedStructure):
                       E: Cross | None) -> None:
         """Keep the products at ``w1`` formed elsewhere (by congruence,
         :mod:`.congruence`) as if :meth:`weighted_products` had formed them."""
-        self._products = _Products(_kept(w1), _kept_gram(F0), D0, E)
+        self._products = _Products(_kept(w1, self.scaled_weights), _kept_gram(F0), D0, E)
 
     def held_products(
         self, w1: Array
@@ -220,7 +232,7 @@ class AugmentedSystem(AugmentedStructure):
         if self.A is not None:  # first: its temporaries go before F0 (m x m) is formed
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
-        self._products = _Products(_kept(w1), None, D0, E)
+        self._products = _Products(_kept(w1, self.scaled_weights), None, D0, E)
         if store and self.A is not None:
             self._stored_products(None)
         F0 = self._gram_b(w1, self._gram_out(reuse))

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 import numpy as np
 from scipy import sparse
 
+from .free_pages import release_free_pages
+
 Array = np.ndarray
 
 Cross = Array | sparse.csr_matrix
@@ -204,6 +206,7 @@ class PairProducts:
         self.parts: list[Part] = []
         while pieces:  # a part's pieces go as it is joined
             self.parts.append(_joined(pieces.pop(0)))
+        release_free_pages()  # the build's temporaries left holes in the heap
 
     @staticmethod
     def count(E: sparse.spmatrix) -> int:
