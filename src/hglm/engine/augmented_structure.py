@@ -216,9 +216,11 @@ class AugmentedStructure:
 
     def _cross_a(self, w: Array) -> Cross:
         """E = Z_A' W1 R (q_a x m): dense when R has no level-structured blocks and E is
-        small (column sums by level), else sparse: Z_A' times W1 R's level-structured part
-        (a CSR matrix of the rows' entries, formed here: 2 MB at InstEval's size, where
-        their triplets took 8 MB), beside the dense part's column sums by level."""
+        small (column sums by level), else sparse: for an A of one column per level on
+        the pattern found once (:mod:`.cross_pattern`), else Z_A' times W1 R's
+        level-structured part (a CSR matrix of the rows' entries, formed here: 2 MB at
+        InstEval's size, where their triplets took 8 MB), beside the dense part's column
+        sums by level."""
         if not self.groups and self.q_a * self.m <= _DENSE_CROSS_ELEMENTS:
             return self._a_level_sums(w)
         if not self.groups:  # no level-structured part: the dense part's sums alone
@@ -304,7 +306,7 @@ class AugmentedStructure:
         of the rows ``rows``)."""
         first, k = self.dense_start, self.m - self.dense_start
         dense = self.dense if rows is None else self.dense[rows]
-        if k > 8:
+        if k > NARROW_DENSE:
             return np.einsum("ij,ij->i", Y[index + start, first:], dense)
         out = np.zeros(dense.shape[0])
         for j in range(k):
@@ -352,8 +354,7 @@ def _column(values: Array, j: int) -> Array:
 
 def _column_gram(dense_rows: Array, w: Array) -> Array:
     """D' diag(w) D for D given by its columns as contiguous rows, a column at a time."""
-    return np.array([dense_rows @ (w * column) for column in dense_rows]).reshape(
-        dense_rows.shape[0], dense_rows.shape[0])
+    return np.array([dense_rows @ (w * column) for column in dense_rows])
 
 
 def _level_sums(block: Grouped, w: Array, dense_rows: Array) -> Array:
@@ -422,7 +423,7 @@ def _dense_quadform(R: Array, M: Array) -> Array:
     """x_i' M x_i for the rows x_i of R: column pairs when R is narrow (as X usually
     is), where a matrix product with a tiny inner dimension would be slow."""
     k = R.shape[1]
-    if k > 8:
+    if k > NARROW_DENSE:
         return np.einsum("ij,ij->i", R @ M, R)
     out = np.zeros(R.shape[0])
     for a in range(k):
