@@ -138,6 +138,8 @@ class AugmentedSystem(AugmentedStructure):
         round); with grouped Gram matrices, their inner products with S^{-1}."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
         F, D0, E, scale = self.weighted_products(w1, reuse=True, store=True)
+        if not self.scaled_weights:  # E and D0 go with the factor (weights change freely)
+            self._products = None
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, None, None, F)
