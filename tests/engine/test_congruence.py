@@ -14,6 +14,7 @@ from hglm.engine import (
     gram_matvec,
     kept_products,
     make_system,
+    schur_buffer,
     transformed_system,
 )
 from hglm.engine.augmented import AugmentedSystem
@@ -121,6 +122,9 @@ def test_held_products_give_the_gram_product(kept_order: int, monkeypatch) -> No
     # F0 held as the system keeps it (sparse from DENSE_KEPT_ORDER on), not in the
     # shared buffer: the next factorization reuses the buffer
     monkeypatch.setattr(augmented, "DENSE_KEPT_ORDER", kept_order)
+    # a buffer of this test's own: one shared with systems that earlier tests keep alive
+    # may be held by their factors
+    monkeypatch.setattr(schur_buffer, "_shared", None)
     rng = np.random.default_rng(7)
     blocks = [indicator(rng, 40), indicator(rng, 6)]
     X = np.column_stack([np.ones(N), rng.normal(size=N)])
