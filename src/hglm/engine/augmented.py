@@ -24,7 +24,6 @@ products (:mod:`.pair_products`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +50,7 @@ class _Products:
     (:func:`_kept_gram`), else None (weights that change freely are rarely
     proportional)."""
 
-    w: Array | bytes
+    w: Array
     F0: Array | sparse.csr_matrix | None
     D0: LevelBlocks | None
     E: Cross | None
@@ -61,12 +60,9 @@ class _Products:
 DENSE_KEPT_ORDER = 32  # F0 of at most this order is kept dense (8 KB)
 
 
-def _proportion(w: Array, w_old: Array | bytes) -> float | None:
+def _proportion(w: Array, w_old: Array) -> float | None:
     """c when w = c w_old to 1e-14 (relative, elementwise), else None; 1 at once for the
-    same read-only array, and for kept weights known by their digest, 1 for the same
-    weights and None for any others (:func:`_kept`)."""
-    if isinstance(w_old, bytes):
-        return 1.0 if _digest(w) == w_old else None
+    same read-only array (:func:`_kept`)."""
     if w is w_old and not w.flags.writeable:
         return 1.0
     if w_old[0] == 0 or w.shape != w_old.shape:
@@ -82,18 +78,10 @@ def _proportion(w: Array, w_old: Array | bytes) -> float | None:
     return c
 
 
-def _kept(w: Array, scaled: bool) -> Array | bytes:
+def _kept(w: Array) -> Array:
     """The weights to compare later ones with: a read-only array itself (its caller
-    promises that it does not change: the prior weights of an outer loop), else a copy
-    under ``scaled_weights``, else their digest (weights that change freely are compared
-    for equality alone: REML's held products and factorization at the same weights)."""
-    if not w.flags.writeable:
-        return w
-    return w.copy() if scaled else _digest(w)
-
-
-def _digest(w: Array) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(w, dtype=float)).digest()
+    promises that it does not change: the prior weights of an outer loop), else a copy."""
+    return w if not w.flags.writeable else w.copy()
 
 
 def _kept_gram(F0: Array | sparse.csr_matrix) -> Array | sparse.csr_matrix:
@@ -137,9 +125,9 @@ class AugmentedSystem(AugmentedStructure):
         complement's pass cost p2s's EQL fit 13% of its time and 4 MB of fresh memory a
         round); with grouped Gram matrices, their inner products with S^{-1}."""
         w2_user = np.concatenate([np.zeros(self.p), w2])
-        F, D0, E, scale = self.weighted_products(w1, reuse=True, store=True)
-        if not self.scaled_weights:  # E and D0 go with the factor (weights change freely)
-            self._products = None
+        # weights that change freely: E and D0 are not kept beside the factor's
+        F, D0, E, scale = self.weighted_products(w1, reuse=True, store=True,
+                                                 keep=self.scaled_weights)
         F[np.diag_indices(self.m)] += w2_user[self.perm_b]
         if self.A is None:
             return AugmentedFactor(self, None, None, F)
@@ -194,7 +182,7 @@ class AugmentedSystem(AugmentedStructure):
                       E: Cross | None) -> None:
         """Keep the products at ``w1`` formed elsewhere (by congruence,
         :mod:`.congruence`) as if :meth:`weighted_products` had formed them."""
-        self._products = _Products(_kept(w1, self.scaled_weights), _kept_gram(F0), D0, E)
+        self._products = _Products(_kept(w1), _kept_gram(F0), D0, E)
 
     def held_products(
         self, w1: Array
@@ -208,14 +196,15 @@ class AugmentedSystem(AugmentedStructure):
         return (_kept_gram(F0) if kept is None else kept), D0, E, scale
 
     def weighted_products(
-        self, w1: Array, reuse: bool = False, store: bool = False
+        self, w1: Array, reuse: bool = False, store: bool = False, keep: bool = True
     ) -> tuple[Array, LevelBlocks | None, Cross | None, float | None]:
         """F0 = R'W1R, D0 = Z_A'W1Z_A (block-diagonal), E = Z_A'W1R and their scale; F0 is
         the caller's to overwrite: a new array, or with ``reuse`` the memory of the
         systems' :class:`~.schur_buffer.SchurBuffer` (a factor's S, to be let go with
         the factor).  With ``store`` (a factorization's) E's stored products (pair
         products, grouped Gram matrices) are built before F0, so that their build and F0
-        are not alive together; callers that never factorize leave them unbuilt.
+        are not alive together; callers that never factorize leave them unbuilt.  Without
+        ``keep`` products formed afresh are not kept for the next call.
 
         They are linear in w1, so when w1 is a multiple c of the previous weights (a
         Gaussian response whose dispersion changed) the previous products are scaled and
@@ -234,11 +223,12 @@ class AugmentedSystem(AugmentedStructure):
         if self.A is not None:  # first: its temporaries go before F0 (m x m) is formed
             D0 = LevelBlocks.weighted_gram(self.A, w1)
             E = self._cross_a(w1)
-        self._products = _Products(_kept(w1, self.scaled_weights), None, D0, E)
-        if store and self.A is not None:
-            self._stored_products(None)
+        if keep:
+            self._products = _Products(_kept(w1), None, D0, E)
+            if store and self.A is not None:
+                self._stored_products(None)
         F0 = self._gram_b(w1, self._gram_out(reuse))
-        if self.scaled_weights:
+        if keep and self.scaled_weights:
             self._products.F0 = _kept_gram(F0)
         return F0, D0, E, None
 
