@@ -30,7 +30,14 @@ def test_holes_in_the_heap_are_returned() -> None:
     assert len(blocks) == 200
 
 
-def test_a_no_op_without_malloc_trim(monkeypatch) -> None:
-    monkeypatch.setattr(free_pages, "_malloc_trim", lambda: None)
-    free_pages.release_free_pages()  # nothing to call, nothing raised
-    assert free_pages._malloc_trim() is None
+def test_a_no_op_where_the_c_library_has_no_malloc_trim(monkeypatch) -> None:
+    class NoTrim:  # a C library without the symbol (macOS, musl)
+        pass
+
+    monkeypatch.setattr(free_pages.ctypes, "CDLL", lambda name: NoTrim())
+    free_pages._malloc_trim.cache_clear()
+    try:
+        assert free_pages._malloc_trim() is None
+        free_pages.release_free_pages()  # nothing to call: no error
+    finally:
+        free_pages._malloc_trim.cache_clear()

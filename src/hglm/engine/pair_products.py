@@ -88,8 +88,9 @@ def scaled_gram_frobenius(M: Array, E: Cross, d: Array) -> float:
 
 def _gram_bands(E: sparse.csr_matrix, d: Array) -> Iterator[tuple[slice, sparse.csr_matrix]]:
     """The bands of SUBTRACT_ROWS rows of E' diag(d) E (with their rows), each from the
-    band's rows of E' (scaled by d) times E: the sparse m x m product is never whole (7 MB
-    at InstEval's order, twice that while it was converted), nor E' scaled."""
+    band's rows of E' (one transposed copy of E), scaled by d, times E: the sparse m x m
+    product is never whole (7 MB at InstEval's order, twice that while it was converted),
+    and the scaling takes a band's temporaries, not E's."""
     transposed = E.T.tocsr()
     m = E.shape[1]
     for start in range(0, m, SUBTRACT_ROWS):
