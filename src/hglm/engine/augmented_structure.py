@@ -32,11 +32,11 @@ from .blocks import (
     Block,
     Grouped,
     Indicator,
-    all_ones,
     block_csr,
     block_matvec,
     block_width,
     level_view,
+    times_values,
 )
 from .cross_pattern import CrossPattern
 from .pair_products import Cross
@@ -176,8 +176,13 @@ class AugmentedStructure:
     def linear_predictor(self, delta: Array) -> Array:
         """X beta + Z v for delta = (beta, v) in user order."""
         out = self.z_matvec(delta[self.p :])
-        out += self.X @ delta[: self.p]
+        if self.p:
+            out += self.X @ delta[: self.p]
         return out
+
+    def t1_rmatvec(self, y: Array) -> Array:
+        """T1' y = (X'y, Z'y) in user order."""
+        return np.concatenate([self.X.T @ y, self.z_rmatvec(y)])
 
     def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array:
         """T' W z in user order."""
@@ -194,11 +199,12 @@ class AugmentedStructure:
         diagonal = np.einsum("ii->i", F)
         entries = self.entries
         for e, (ce, ve, se) in enumerate(entries):
-            wv = _times(w, ve)
-            diagonal[se] += np.bincount(ce, _times(wv, ve), minlength=se.stop - se.start)
+            wv = times_values(w, ve)
+            diagonal[se] += np.bincount(ce, times_values(wv, ve), minlength=se.stop - se.start)
             for ch, vh, sh in entries[e + 1 :]:
                 cross = sparse.coo_matrix(
-                    (_times(wv, vh), (ce, ch)), shape=(se.stop - se.start, sh.stop - sh.start),
+                    (times_values(wv, vh), (ce, ch)),
+                    shape=(se.stop - se.start, sh.stop - sh.start),
                 ).toarray()
                 F[se, sh] += cross
                 F[sh, se] += cross.T
@@ -226,9 +232,10 @@ class AugmentedStructure:
         if not self.groups:  # no level-structured part: the dense part's sums alone
             return sparse.csr_matrix(self._a_level_sums(w))
         if self.a_size == 1:
-            wa = _times(w, self.A.value_rows[0])
+            wa = times_values(w, self.A.value_rows[0])
             dense = self._a_level_sums(w) if self.m > self.dense_start else None
-            return self._cross_pattern.cross([_times(wa, v) for _, v, _ in self.entries], dense)
+            products = [times_values(wa, v) for _, v, _ in self.entries]
+            return self._cross_pattern.cross(products, dense)
         entries = self.entries
         k = len(entries)
         index_type = np.int32 if max(self.m, k * self.n) < 2**31 else np.int64
@@ -366,7 +373,7 @@ def _level_sums(block: Grouped, w: Array, dense_rows: Array) -> Array:
     if not out.size:  # no dense columns (a system of Z alone)
         return out
     for j in range(q):
-        wa = _times(w, block.value_rows[j])
+        wa = times_values(w, block.value_rows[j])
         for c, col in enumerate(dense_rows):
             out[j::q, c] = np.bincount(block.index, wa * col, minlength=block.n_levels)
     return out
@@ -412,11 +419,6 @@ def _entries(M: Array, rows: Array, cols: Array | int, row_start: int = 0,
     if offset:
         position += offset
     return np.take(flat, position)
-
-
-def _times(w: Array, v: Array) -> Array:
-    """w * v, or w itself when v is a broadcast one (a random intercept's values)."""
-    return w if all_ones(v) else w * v
 
 
 def _dense_quadform(R: Array, M: Array) -> Array:

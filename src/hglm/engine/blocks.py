@@ -100,7 +100,7 @@ class Indicator:
         return out
 
     def rmatvec(self, y: Array) -> Array:
-        return np.bincount(self.index, self.values * y, minlength=self.n_levels)
+        return np.bincount(self.index, times_values(y, self.values), minlength=self.n_levels)
 
     @cached_property
     def incidence(self) -> sparse.csr_matrix:
@@ -200,7 +200,7 @@ class Grouped:
     def rmatvec(self, y: Array) -> Array:
         out = np.empty((self.n_levels, self.size))
         for j, row in enumerate(self.value_rows):
-            out[:, j] = np.bincount(self.index, row * y, minlength=self.n_levels)
+            out[:, j] = np.bincount(self.index, times_values(y, row), minlength=self.n_levels)
         return out.reshape(-1)
 
     def toarray(self) -> Array:
@@ -246,6 +246,11 @@ Block = Indicator | Grouped | Array
 def all_ones(values: Array) -> bool:
     """Whether ``values`` is a one broadcast to every row (a random intercept's)."""
     return values.ndim == 1 and values.size > 0 and values.strides[0] == 0 and values[0] == 1.0
+
+
+def times_values(w: Array, values: Array) -> Array:
+    """w * values, or w itself when ``values`` is a broadcast one (a random intercept's)."""
+    return w if all_ones(values) else w * values
 
 
 def level_view(block: Indicator | Grouped) -> Grouped:

@@ -107,6 +107,9 @@ class System(Protocol):
     def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array:
         """T'Wz in user order for the working responses z = (z1, z2)."""
 
+    def t1_rmatvec(self, y: Array) -> Array:
+        """T1'y = (X'y, Z'y) in user order (no random rows)."""
+
     def linear_predictor(self, delta: Array) -> Array:
         """X beta + Z v for delta = (beta, v) in user order."""
 

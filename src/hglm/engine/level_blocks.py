@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .blocks import Grouped
+from .blocks import Grouped, times_values
 from .factor import NotPositiveDefiniteError
 from .pair_products import (
     Cross,
@@ -52,9 +52,9 @@ class LevelBlocks:
         m, q, rows = block.n_levels, block.size, block.value_rows
         out = np.empty((m, q, q))
         for j in range(q):
-            wv = w * rows[j]
+            wv = times_values(w, rows[j])
             for k in range(j, q):
-                out[:, j, k] = np.bincount(block.index, wv * rows[k], minlength=m)
+                out[:, j, k] = np.bincount(block.index, times_values(wv, rows[k]), minlength=m)
                 out[:, k, j] = out[:, j, k]
         return cls(out)
 

@@ -174,6 +174,9 @@ class SparseSystem:
     def linear_predictor(self, delta: Array) -> Array:
         return self.X @ delta[: self.p] + self.Z @ delta[self.p :]
 
+    def t1_rmatvec(self, y: Array) -> Array:
+        return np.concatenate([self.X.T @ y, self.Z.T @ y])
+
     def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array:
         """T'Wz in user order.  The random rows keep the elementwise w2 z2 for a
         precision term too: for a Gaussian term with identity link z2 is 0 (plus the

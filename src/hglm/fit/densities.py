@@ -135,7 +135,7 @@ class ResponseDensity:
         mu, mu_eta = self.mean(eta)
         a = self.weights / phi
         if self.canonical:
-            return a * mu_eta**2 / self.family.variance(mu)
+            return a * self.family.fisher_weight(mu, mu_eta)
         return self._observed_curvature(mu, mu_eta, a)
 
     def score(self, eta: Array, phi: Array) -> Array:
@@ -143,8 +143,11 @@ class ResponseDensity:
         mu, mu_eta = self.mean(eta)
         return self._score(mu, mu_eta, self.weights / phi)[0]
 
-    def _score(self, mu: Array, mu_eta: Array, a: Array) -> tuple[Array, Array]:
-        """The score a (y - mu) k and k = mu' / V(mu)."""
+    def _score(self, mu: Array, mu_eta: Array, a: Array) -> tuple[Array, Array | None]:
+        """The score a (y - mu) k and k = mu' / V(mu) (None where it is 1: the logit,
+        :attr:`~hglm.spec.ResponseFamily.mean_derivative_is_variance`)."""
+        if self.family.mean_derivative_is_variance:
+            return a * (self.y - mu), None
         k = mu_eta / self.family.variance(mu)
         return a * (self.y - mu) * k, k
 
@@ -155,6 +158,9 @@ class ResponseDensity:
         mu, mu_eta = self.mean(eta)
         a = self.weights / phi
         score, k = self._score(mu, mu_eta, a)
+        if k is None:  # W = a mu' = a V(mu), W' = a V'(mu) mu'
+            curvature = a * mu_eta
+            return ResponseDerivatives(mu, score, curvature, curvature * fam.dvariance(mu))
         if self.canonical:
             mu2 = -fam.link.d2eta_dmu2(mu) * mu_eta**3
             return ResponseDerivatives(mu, score, a * mu_eta * k, a * mu2 * k)

@@ -56,10 +56,9 @@ class LaplaceGradient:
     def _curvature_terms(self, factor: object, system: System,
                          deriv: ResponseDerivatives) -> tuple[Array, Array, Array, Array]:
         """m = diag(T1 M^{-1} T1'), g = m W', a = M^{-1} T1'g and T1 a."""
-        n, q = deriv.mu.shape[0], system.q
         m = factor.rows_quadform()
         g = m * deriv.dcurvature
-        a = factor.solve(system.rhs(g, np.ones(n), np.zeros(q), np.zeros(q)))
+        a = factor.solve(system.t1_rmatvec(g))
         return m, g, a, system.linear_predictor(a)
 
     def _gradient(self, st: LaplaceState) -> Array:

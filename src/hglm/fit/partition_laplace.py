@@ -160,7 +160,7 @@ def _leverage_terms(chunk: Chunk, state: ChunkState, factor: tuple
     fz = _z_factor(chunk, state, factor)
     g = fz.rows_quadform() * _derivatives(chunk, state).dcurvature
     zs = _z_system(chunk)
-    return fz, g, zs.rhs(g, np.ones(chunk.n), np.zeros(zs.q), np.zeros(zs.q))
+    return fz, g, zs.t1_rmatvec(g)
 
 
 def gradient_first(chunk: Chunk, state: ChunkState, factor: tuple, lams: Array

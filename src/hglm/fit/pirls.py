@@ -154,7 +154,7 @@ class PenalizedIRLS:
         pb, fam = self.pb, self.pb.family
         mean, mu_eta = self.mean(eta_lin)
         mu = fam.clip_mu(mean)
-        w1 = pb.weights * mu_eta**2 / (fam.variance(mu) * phi)
+        w1 = pb.weights * fam.fisher_weight(mu, mu_eta) / phi
         z1 = eta_lin + (pb.y - mu) / mu_eta
         if self.curvature is not None:
             observed = self.curvature(eta_lin + self.offset, phi)
@@ -306,7 +306,7 @@ class PenalizedIRLS:
             if not in_mean_space(fam, mean):
                 return np.inf
             mu = fam.clip_mu(mean)
-            w1 = mu_eta**2 / fam.variance(mu)
+            w1 = fam.fisher_weight(mu, mu_eta)
             w2 = du_dv**2 / self.effects.variance(u)
             if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
                 return np.inf

@@ -77,6 +77,21 @@ class ResponseFamily:
     mustart: Callable[[Array, Array], Array]
     fixed_dispersion: bool = False
 
+    @property
+    def mean_derivative_is_variance(self) -> bool:
+        """Whether dmu/deta is V(mu): the binomial's logit, whose dmu/deta and variance are
+        mu (1 - mu) of the same mean (to the last bit where the mean is the link's inverse
+        at eta: it keeps the means in [1e-13, 1 - 1e-13], eta clipped to +-30, where
+        neither the floor of dmu/deta nor :meth:`clip_mu` binds)."""
+        return self.name == "binomial" and self.link.name == "logit"
+
+    def fisher_weight(self, mu: Array, mu_eta: Array) -> Array:
+        """mu'^2 / V(mu), the IWLS weight of an observation with unit prior weight and
+        dispersion (``mu`` the clipped mean, ``mu_eta`` = dmu/deta at it)."""
+        if self.mean_derivative_is_variance:
+            return mu_eta
+        return mu_eta**2 / self.variance(mu)
+
     def clip_mu(self, mu: Array) -> Array:
         """Keep means inside the family's parameter space."""
         if self.name == "binomial":
