@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python benchmarks/bench_inprocess.py [--only p1s,p2s] [--quick]
         [--tools hglm,hglm_ml,glmm,mixedlm,statsmodels,lme4] [--repeat 3]
-        [--timeout 120] [--fresh] [--out benchmarks/RESULTS_inprocess.md]
+        [--timeout 120] [--fresh] [--rounds 1] [--out benchmarks/RESULTS_inprocess.md]
 
 Model selection, bootstraps and simulations fit many models in one process; there a fit
 pays for its own allocations again (the heap it freed is returned to the system and
@@ -22,7 +22,9 @@ Python) and the tool skipped on that problem; repeats stop when the next would e
 budget, and a tool whose warm-up alone used it is reported from the warm-up.
 
 ``--fresh`` also runs the fresh-process protocol of ``peers.py`` (one process per tool and
-problem, data loaded, median of the repeats) in the same run, for the second table.
+problem, data loaded, median of the repeats; with ``--rounds R``, R processes per tool and
+problem, the tools' in turn, median of all their runs) in the same run, for the second
+table.
 Writes ``benchmarks/RESULTS_inprocess.md`` and ``benchmarks/out/RESULTS_inprocess.json``.
 """
 
@@ -50,6 +52,7 @@ from common import (  # noqa: E402
     Measurement,
     Prepared,
     add_problem_arguments,
+    add_rounds_argument,
     command_line,
     fmt_mb,
     fmt_num,
@@ -60,8 +63,10 @@ from common import (  # noqa: E402
     measure,
     out_dir,
     peak_mb,
+    pooled,
     problem_data,
     reset_peak,
+    rotated,
     rss_mb,
     shared_dir,
     thread_env,
@@ -223,6 +228,20 @@ def fresh_process(problem: str, tool: str, data_dir: Path, shared: Path, repeat:
                    repeat=repeat, timeout=timeout, env=thread_env(threads))
 
 
+def fresh_rounds(problem: str, tools: list[str], data_dir: Path, shared: Path,
+                 args: argparse.Namespace, lme4_reason: str | None) -> dict[str, Measurement]:
+    """:func:`fresh_process` for every tool, ``args.rounds`` times in turn (the tools'
+    order rotated each round), pooled (``common.pooled``)."""
+    rounds: dict[str, list[Measurement]] = {t: [] for t in tools}
+    for k in range(max(args.rounds, 1)):
+        for t in rotated(tools, k):
+            rounds[t].append(
+                Measurement("skipped", message=lme4_reason) if t == "lme4" and lme4_reason
+                else fresh_process(problem, t, data_dir, shared, args.repeat, args.timeout,
+                                   args.threads))
+    return {t: pooled(rounds[t]) for t in tools}
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -299,6 +318,7 @@ def notes(results: dict[str, dict[str, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_problem_arguments(ap, TOOLS)
+    add_rounds_argument(ap)
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="seconds per tool and problem (warm-up and repeats)")
     ap.add_argument("--threads", type=int, default=0,
@@ -330,11 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{problem:15s} " + "  ".join(f"{t} {row[t].time_text()}" for t in tools),
               flush=True)
         if args.fresh:
-            fresh[problem] = {
-                t: (Measurement("skipped", message=lme4_reason) if t == "lme4" and lme4_reason
-                    else fresh_process(problem, t, data_dir, shared, args.repeat,
-                                       args.timeout, args.threads))
-                for t in tools}
+            fresh[problem] = fresh_rounds(problem, tools, data_dir, shared, args, lme4_reason)
             print(f"{'  fresh':15s} " + "  ".join(
                 f"{t} {fresh[problem][t].time_text()}" for t in tools), flush=True)
 
@@ -352,7 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         "## In one process\n\n" + tables(inproc, tools, True),
     ]
     if fresh:
-        sections.append("## Fresh process per fit series (peers.py's protocol)\n\n"
+        rounds = (f" ({args.rounds} processes per tool and problem, in turn; median of "
+                  "all their runs)" if args.rounds > 1 else "")
+        sections.append(f"## Fresh process per fit series (peers.py's protocol){rounds}\n\n"
                         + tables(fresh, tools, False))
     sections += [
         "## Estimates (warm-up fit)\n\n" + md_table(

@@ -244,6 +244,28 @@ class Measurement:
         }
 
 
+def pooled(rounds: Sequence[Measurement]) -> Measurement:
+    """The measurements of one case in several fresh processes (``--rounds``) as one:
+    every run's time (the median is over all of them) and peak; the first process's peak
+    memory, baseline, load and info; the first failure's status and message where a round
+    failed."""
+    first = rounds[0]
+    failed = next((m for m in rounds if m.status != "ok"), None)
+    return Measurement(
+        status=failed.status if failed else first.status,
+        times=[t for m in rounds for t in m.times],
+        peak_mb=first.peak_mb, peaks=[p for m in rounds for p in m.peaks],
+        baseline_mb=first.baseline_mb, load_s=first.load_s, info=first.info,
+        message=failed.message if failed else first.message, timeout=first.timeout,
+        load_avg=first.load_avg)
+
+
+def rotated(items: Sequence[str], k: int) -> list[str]:
+    """``items`` started at position k (mod its length): round k's order of the tools."""
+    k %= max(len(items), 1)
+    return list(items[k:]) + list(items[:k])
+
+
 def _read_events(path: Path) -> list[dict]:
     events = []
     try:
@@ -586,6 +608,14 @@ def add_problem_arguments(ap: argparse.ArgumentParser, tools: Sequence[str] | No
     if tools is not None:
         ap.add_argument("--tools", default=",".join(tools), help=f"subset of {','.join(tools)}")
     ap.add_argument("--repeat", type=int, default=3)
+
+
+def add_rounds_argument(ap: argparse.ArgumentParser) -> None:
+    """--rounds: fresh processes per tool and problem, the tools' processes in turn."""
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="fresh processes per tool and problem, run in turn (tool order "
+                         "rotated each round) so that a slow spell of a shared machine "
+                         "moves every tool alike; the median is over all their runs")
 
 
 def tool_list(text: str) -> list[str]:

@@ -3,7 +3,8 @@
 Usage (from the repository root)::
 
     python benchmarks/peers.py [--only p1s,p2s] [--quick] [--tools hglm,glmm,mixedlm,...]
-                               [--method EQL|ML] [--repeat 3] [--timeout 600] [--shared PATH]
+                               [--method EQL|ML] [--repeat 3] [--rounds 1] [--timeout 600]
+                               [--shared PATH]
 
 ``--method EQL`` (default) times hglm's EQL fits; ``--method ML`` its marginal-likelihood
 fits (REML for the Gaussian problems, Laplace ML for the others, as lmer/glmer), and the
@@ -25,7 +26,10 @@ Peers (``pip install -e .[bench]`` for the Python ones):
 
 p4 (p >> n) has no direct equivalent in any of them (issue 6's lme4 and statsmodels times
 were hand-written SVD REML fits) and is timed for hglm only.  Every fit runs in a fresh
-process with a timeout (``common.py``).  Not part of the test suite.  Writes
+process with a timeout (``common.py``); with ``--rounds R`` each tool gets R such
+processes, the tools' in turn, so that a slow spell of a shared machine (fits of one
+process running 1.5x slower for seconds at a time on the 2-core development VM) moves
+every tool alike instead of the one whose series it hits.  Not part of the test suite.  Writes
 ``benchmarks/RESULTS_peers.md`` and ``benchmarks/out/RESULTS_peers.json``.
 """
 
@@ -51,6 +55,7 @@ from common import (  # noqa: E402
     Measurement,
     Prepared,
     add_problem_arguments,
+    add_rounds_argument,
     command_line,
     fit_summary,
     fmt_mb,
@@ -60,8 +65,10 @@ from common import (  # noqa: E402
     md_table,
     measure,
     out_dir,
+    pooled,
     problem_data,
     rel_diff,
+    rotated,
     run_protocol,
     shared_dir,
     thread_env,
@@ -235,9 +242,17 @@ def agreement_rows(results: dict[str, dict[str, Measurement]]) -> list[list[str]
 # --------------------------------------------------------------------------- main
 
 
+def _runs_text(repeat: int, rounds: int) -> str:
+    if rounds <= 1:
+        return f"median of {repeat} runs in a fresh process"
+    return (f"median of {repeat * rounds} runs in {rounds} fresh processes per tool, the "
+            "tools' processes in turn (order rotated each round)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_problem_arguments(ap, TOOLS)
+    add_rounds_argument(ap)
     ap.add_argument("--threads", type=int, default=0,
                     help="limit BLAS/OpenMP/rayon threads of every fit (0: library defaults)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per fit series")
@@ -268,27 +283,30 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             unavailable["lme4"] = reason
 
+    def measure_tool(tool: str, problem: str) -> Measurement:
+        if tool in unavailable:
+            return Measurement(status="skipped", message=unavailable[tool])
+        if (tool, problem) in NOT_APPLICABLE:
+            return Measurement(status="n/a", message=NOT_APPLICABLE[(tool, problem)])
+        if tool == "lme4":
+            return measure_lme4(problem, data_dir, shared, args.repeat, args.timeout,
+                                env=thread_env(args.threads))
+        return measure("peers", f"{tool}:{problem}",
+                       params={"data_dir": str(data_dir), "shared": str(shared),
+                               "method": args.method},
+                       repeat=args.repeat, timeout=args.timeout, env=thread_env(args.threads))
+
     results: dict[str, dict[str, Measurement]] = {}
     for problem in problems:
-        results[problem] = {}
-        for tool in tools:
-            if tool in unavailable:
-                m = Measurement(status="skipped", message=unavailable[tool])
-            elif (tool, problem) in NOT_APPLICABLE:
-                m = Measurement(status="n/a", message=NOT_APPLICABLE[(tool, problem)])
-            elif tool == "lme4":
-                m = measure_lme4(problem, data_dir, shared, args.repeat, args.timeout,
-                                 env=thread_env(args.threads))
-            else:
-                m = measure("peers", f"{tool}:{problem}",
-                            params={"data_dir": str(data_dir), "shared": str(shared),
-                                    "method": args.method},
-                            repeat=args.repeat, timeout=args.timeout,
-                            env=thread_env(args.threads))
-            results[problem][tool] = m
-            print(f"{problem:16s} {tool:12s} {m.time_text():>18s}  "
-                  f"peak {fmt_mb(m.peak_mb):>7s} MB  load {fmt_num(m.load_avg, 2)}  "
-                  f"{m.message[:90]}", flush=True)
+        rounds: dict[str, list[Measurement]] = {t: [] for t in tools}
+        for k in range(max(args.rounds, 1)):
+            for tool in rotated(tools, k):
+                m = measure_tool(tool, problem)
+                rounds[tool].append(m)
+                print(f"{problem:16s} {tool:12s} {m.time_text():>18s}  "
+                      f"peak {fmt_mb(m.peak_mb):>7s} MB  load {fmt_num(m.load_avg, 2)}  "
+                      f"{m.message[:90]}", flush=True)
+        results[problem] = {t: pooled(rounds[t]) for t in tools}
 
     peers = [t for t in tools if t != "hglm"]
     time_rows, ratio_rows, mem_rows, est_rows, notes = [], [], [], [], []
@@ -320,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n\n".join([
         "# hglm and its peers, timed in the same run",
         f"Generated by `{command_line()}"
-        + f"`. Wall seconds of the fit call (formula and data frame in, fitted model out), "
-        f"median of {args.repeat} runs in a fresh process with the data loaded; timeout "
+        + "`. Wall seconds of the fit call (formula and data frame in, fitted model out), "
+        + _runs_text(args.repeat, args.rounds) + f" with the data loaded; timeout "
         f"{args.timeout:g} s. " + METHOD_TEXT[args.method] + " glmm, mixedlm and lme4 "
         "fit by Laplace (LMMs by REML); statsmodels MixedLM by REML.",
         "## Seconds\n\n" + md_table(["problem"] + tools, time_rows),
