@@ -94,7 +94,7 @@ class Indicator:
         return cls(index, values, n_levels)
 
     def matvec(self, x: Array) -> Array:
-        out = np.take(np.asarray(x, dtype=float), self.index)
+        out = np.asarray(x, dtype=float).take(self.index)
         if not all_ones(self.values):  # a random intercept's: x at the rows' levels
             out *= self.values
         return out

@@ -94,9 +94,9 @@ class LevelBlocks:
         message = "T'WT is not positive definite (random-effect block)"
         if self.size == 1:
             d = self.blocks.reshape(-1)
-            if not np.all(d > 0):
+            if not (d > 0).all():
                 raise NotPositiveDefiniteError(message)
-            return LevelBlocks((1.0 / d)[:, None, None]), float(np.sum(np.log(d)))
+            return LevelBlocks((1.0 / d)[:, None, None]), float(np.log(d).sum())
         if self.size == 2:
             return self._invert_pairs(message)
         try:

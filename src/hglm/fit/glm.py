@@ -142,7 +142,7 @@ def _valid_mean(family: ResponseFamily, evaluated: tuple) -> bool:
 def in_mean_space(family: ResponseFamily, mean: Array) -> bool:
     """Whether the means g^{-1}(eta) are finite, and positive for a positive family
     (an identity, inverse or 1/mu^2 link can leave that space)."""
-    finite = bool(np.all(np.isfinite(mean)))
+    finite = bool(np.isfinite(mean).all())
     return finite and (not positive_family(family) or bool(np.all(mean > 0)))
 
 

@@ -199,7 +199,7 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         v = mode.delta[self.modes.p :]
         r = self._random_curvature(v, lam_eff)
         factor = self.inner.factorize(deriv.curvature, r)
-        finite = all(np.all(np.isfinite(a)) for a in deriv)
+        finite = all(np.isfinite(a).all() for a in deriv)
         if not objective:
             return LaplaceState(x, np.nan if finite else np.inf, mode, phi, lam, deriv, r,
                                 factor)

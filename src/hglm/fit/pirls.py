@@ -234,12 +234,12 @@ class PenalizedIRLS:
             except NotPositiveDefiniteError as exc:
                 raise Divergence(str(exc)) from exc
             new = factor.solve(sysm.rhs(w1, z1, w2, z2))
-            if not np.all(np.isfinite(new)):
+            if not np.isfinite(new).all():
                 raise Divergence("non-finite IWLS solution")
             full_eta = sysm.linear_predictor(new)
             # the full step's length decides convergence: a halved step is short because
             # the full one went too far, not because the iterate is near the solution
-            change = float(np.sum((full_eta - eta_lin) ** 2))
+            change = _squared_norm(full_eta - eta_lin)
             shifted = shift is not None and step > 0
             if self.halvings > halvings and not shifted:
                 delta, eta_lin = self._halve(delta, eta_lin, new, full_eta, phi, lam, False)
@@ -248,7 +248,7 @@ class PenalizedIRLS:
                 # within the tolerance of its checked iterate, by :meth:`_inside`)
                 unchecked = (delta, eta_lin, shifted)
                 delta, eta_lin = new, full_eta
-            bound = inner_tol * float(np.sum(eta_lin**2)) + 1e-300
+            bound = inner_tol * _squared_norm(eta_lin) + 1e-300
             # a shifted IWLS stops by its rule alone: where it stops is part of its result
             if change <= bound or shift is None and (
                 self.pb.is_linear or self._remaining(change, previous) <= bound
@@ -271,7 +271,7 @@ class PenalizedIRLS:
         """Whether an iterate can be stepped from: inside the spaces of its families
         (:meth:`_inside`), with finite IWLS weights and working responses."""
         return self._inside(delta, eta_lin, lam, True) and all(
-            bool(np.all(np.isfinite(a))) for a in (w1, z1, w2, z2))
+            bool(np.isfinite(a).all()) for a in (w1, z1, w2, z2))
 
     def _inside(self, delta: Array, eta_lin: Array, lam: Array, means: bool) -> bool:
         """Whether the random effects of ``delta`` are inside their families' spaces (a
@@ -282,7 +282,7 @@ class PenalizedIRLS:
             return False
         with np.errstate(all="ignore"):
             u = self.effects.scale(delta[self.p :])[0]
-            return bool(np.isfinite(np.sum(self.effects.deviance(u) / lam)))
+            return bool(np.isfinite((self.effects.deviance(u) / lam).sum()))
 
     def _halve_unchecked(self, unchecked: tuple[Array, Array, bool], delta: Array,
                          eta_lin: Array, phi: Array, lam: Array) -> tuple[Array, Array]:
@@ -362,6 +362,11 @@ class PenalizedIRLS:
         """The squared distance still to go after an IWLS step (:func:`remaining_change`),
         with acceleration only."""
         return remaining_change(change, previous) if self.accelerate else np.inf
+
+
+def _squared_norm(a: Array) -> float:
+    """sum a^2 in one pass without a temporary (no BLAS: no threads to wake)."""
+    return float(np.einsum("i,i->", a, a))
 
 
 def remaining_change(change: float, previous: float) -> float:

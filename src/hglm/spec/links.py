@@ -62,9 +62,10 @@ class Link:
 
 def _logit_inverse(eta: Array) -> Array:
     # 1 / (1 + e^-eta) in place: numpy's vectorised exp, three times faster than expit
-    out = np.array(eta, dtype=float)
-    np.clip(out, -_LOGIT_BOUND, _LOGIT_BOUND, out=out)
-    np.negative(out, out=out)
+    eta = np.asarray(eta, dtype=float)
+    out = np.negative(eta, out=np.empty(eta.shape))
+    np.minimum(out, _LOGIT_BOUND, out=out)
+    np.maximum(out, -_LOGIT_BOUND, out=out)
     np.exp(out, out=out)
     out += 1.0
     return np.reciprocal(out, out=out)[()]
