@@ -3,6 +3,8 @@ differences and the likelihoods of hglm.fit.likelihood."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -131,3 +133,16 @@ def test_binomial_loglik_is_the_sum_of_binomial_log_probabilities(trials):
     expected = np.sum(stats.binom.logpmf(np.round(n * y), n, mu))
     got = conditional_loglik(y, mu, response_family("binomial"), np.ones(200), n)
     assert got == pytest.approx(expected, rel=1e-13)
+
+
+def test_bernoulli_loglik_is_minus_infinity_where_what_was_seen_is_impossible():
+    """One trial each, a success at mu = 0: -inf without a warning (as xlogy's); the
+    other observations' log-probabilities as scipy's."""
+    y, mu = np.array([1.0, 0.0, 1.0]), np.array([0.0, 0.3, 0.9])
+    family, ones = response_family("binomial"), np.ones(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert conditional_loglik(y, mu, family, ones, ones) == -np.inf
+    expected = np.sum(stats.bernoulli.logpmf(y[1:], mu[1:]))
+    got = conditional_loglik(y[1:], mu[1:], family, ones[1:], ones[1:])
+    assert got == pytest.approx(expected, rel=1e-15)

@@ -90,19 +90,24 @@ class ResponseDensity:
         self.weights = weights
         self.canonical = (family.name, family.link.name) in CANONICAL
         self.fixed_phi = fixed_phi
-        self._constant = None if fixed_phi is None else self._constant_at(fixed_phi)
+        self._constant: float | None = None  # at fixed_phi, formed when first asked for
         self.cumulant = CUMULANTS.get((family.name, family.link.name))
         self._natural = None
         if self.cumulant is not None and fixed_phi is not None and np.all(fixed_phi == 1.0):
+            # log f less its natural part w (y eta - b(eta)), which depends on neither
             mu0 = family.mustart(y, weights)
             eta0 = family.link.link(mu0)
-            self._natural = self._constant - 0.5 * float(np.sum(self.deviances(mu0, 1.0))) - (
-                float(np.sum(weights * (y * eta0 - self.cumulant(eta0)))))
+            self._natural = conditional_loglik(y, mu0, family, fixed_phi, weights) - float(
+                np.sum(weights * (y * eta0 - self.cumulant(eta0))))
 
     def constant(self, phi: Array) -> float:
         """sum c_i(phi_i): the log-likelihood less its deviance part, which does not
         depend on mu (with the dispersion fixed, at ``fixed_phi`` whatever ``phi``)."""
-        return self._constant_at(phi) if self._constant is None else self._constant
+        if self.fixed_phi is None:
+            return self._constant_at(phi)
+        if self._constant is None:
+            self._constant = self._constant_at(self.fixed_phi)
+        return self._constant
 
     def _constant_at(self, phi: Array) -> float:
         """:meth:`constant` evaluated at the family's starting means."""
@@ -121,8 +126,9 @@ class ResponseDensity:
             ll = float(np.sum(self.weights * (self.y * eta - self.cumulant(eta))))
             return -2.0 * (ll + self._natural)
         mu = self.mean(eta)[0] if mu is None else mu
-        if self._constant is not None:
-            return float(np.sum(self.deviances(mu, self.fixed_phi))) - 2.0 * self._constant
+        if self.fixed_phi is not None:
+            return (float(np.sum(self.deviances(mu, self.fixed_phi)))
+                    - 2.0 * self.constant(self.fixed_phi))
         return -2.0 * conditional_loglik(self.y, mu, self.family, phi, self.weights)
 
     def mean(self, eta: Array) -> tuple[Array, Array]:

@@ -30,14 +30,14 @@ def conditional_loglik(
     variance of y_i is phi_i V(mu_i) / weights_i.
     """
     name = family.name
+    if name == "binomial":
+        return _binomial_loglik(np.round(weights * y), np.round(weights), mu)
     d = weights * family.unit_deviance(y, mu) / phi
     if name == "gaussian":
         return float(-0.5 * np.sum(LOG_2PI + np.log(phi / weights)) - 0.5 * np.sum(d))
     if name == "poisson":
         const = special.xlogy(y, y) - y - special.gammaln(y + 1.0)
         return float(np.sum(weights * const) - 0.5 * np.sum(d))
-    if name == "binomial":
-        return _binomial_loglik(np.round(weights * y), np.round(weights), mu)
     if name == "Gamma":
         shape = weights / phi
         const = -np.log(y) - shape + shape * np.log(shape) - special.gammaln(shape)
@@ -51,6 +51,9 @@ def conditional_loglik(
 def _binomial_loglik(successes: Array, trials: Array, mu: Array) -> float:
     """sum log C(n, k) + k log mu + (n - k) log(1 - mu): the binomial log-probabilities
     (the log binomial coefficients only where a trial count exceeds 1)."""
+    if (trials == 1.0).all():  # Bernoulli: the log of the probability of what was seen
+        with np.errstate(divide="ignore"):  # log 0 = -inf, as xlogy's
+            return float(np.log(np.where(successes > 0.5, mu, 1.0 - mu)).sum())
     failures = trials - successes
     ll = float(np.sum(special.xlogy(successes, mu) + special.xlog1py(failures, -mu)))
     if np.any(trials > 1.0):
