@@ -5,8 +5,9 @@ whose cores are busy with other work this makes a 500 x 500 factorization a hund
 times slower (0.8 s instead of 7 ms, measured on the 2-core development machine).
 Factorizations below ``SINGLE_THREAD_BELOW`` rows therefore run on one BLAS thread,
 where threads gain little anyway; larger ones keep the library's setting.  OpenBLAS does
-not thread orders below about 100, so those skip the (one-off, ~15 ms) set-up of the
-thread-pool controller.
+not thread orders below about 100, so those skip the (one-off) set-up of the
+thread-pool controller (:func:`._openblas.openblas_limiter`, 2 ms, or threadpoolctl's
+scan of every loaded library, 6-15 ms).
 
 The symmetric eigendecomposition (LAPACK syevd, for bigRR's G = Z Z') and the
 matrix-vector products of bigRR's EQL rounds are worse still.  With the other core busy
@@ -36,14 +37,18 @@ import numpy as np
 from scipy import linalg
 from threadpoolctl import ThreadpoolController
 
+from ._openblas import OpenBLASThreads, openblas_limiter
+
 SINGLE_THREAD_BELOW = 2000
 THREADED_FROM = 100
 EIGH_SINGLE_THREAD_BELOW = 4000
 
 
 @cache
-def _controller() -> ThreadpoolController:
-    return ThreadpoolController()
+def _controller() -> OpenBLASThreads | ThreadpoolController:
+    """The BLAS libraries' thread limits: the process's OpenBLAS ones found by name (a few
+    ms at the first fit), else threadpoolctl's (:mod:`._openblas`)."""
+    return openblas_limiter() or ThreadpoolController()
 
 
 def lapack_threads(size: int) -> AbstractContextManager:
