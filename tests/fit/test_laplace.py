@@ -85,27 +85,6 @@ def test_nagq0_objective_is_the_ml_objective_at_the_joint_mode():
                                                 rel=1e-10)
 
 
-def test_start_at_with_the_joint_pieces_is_the_start_at_its_mode():
-    """The Laplace deviance started at the nAGQ = 0 mode with that deviance's state (its
-    objective, derivatives and factor of D taken as they are) has the objective and
-    gradient of the one started at the same mode alone, and forms no factorization."""
-    pb = glmm_problem("binomial", "logit", seed=6, levels=(9, 5), trials=2)
-    joint = LaplaceDeviance(pb, "nAGQ0")
-    sd = np.array([0.6, 0.9])
-    st = joint.state(joint.params.pack(sd, None, None))
-    mode = joint.mode(st)
-    alone, shared = LaplaceDeviance(pb, "ML"), LaplaceDeviance(pb, "ML", joint.density)
-    x = alone.params.pack(sd, mode.delta[: pb.X.shape[1]], None)
-    alone.start_at(x, mode)
-    factorizations = []
-    shared.inner.factorize = lambda *a, **k: factorizations.append(a)  # must not be called
-    shared.start_at(x, mode, st)
-    assert not factorizations
-    del shared.inner.factorize
-    assert shared.objective(x) == alone.objective(x)
-    np.testing.assert_allclose(shared.gradient(x), alone.gradient(x), rtol=1e-12, atol=1e-12)
-
-
 def test_nagq0_gradient_factors_the_joint_system_once_and_the_covariance_not(monkeypatch):
     """A state's gradient is formed when asked for; nAGQ = 0's gradient factors the joint
     system at the mode's curvatures once, and the fixed effects' covariance there comes

@@ -218,10 +218,7 @@ def _fit(problem: Problem, nAGQ: int, reml: bool, start: Mapping | None,
     begin = _joint_start(make, start, maxiter)
     laplace = make("ML", begin.density)
     x = laplace.params.pack(begin.cov, begin.mode.delta[: problem.X.shape[1]], begin.gamma)
-    if begin.pieces is None:
-        laplace.start_at(x, begin.mode)
-    else:
-        laplace.start_at(x, begin.mode, begin.pieces)
+    laplace.start_at(x, begin.mode)
     first_hessian = _laplace_start_hessian(laplace, x, begin.beta_block)
     spent = begin.spent
     del begin  # with the mode's linear predictor, an n-vector the Laplace states form again
@@ -252,7 +249,6 @@ class _JointStart(NamedTuple):
     beta_block: Array
     density: object
     spent: tuple[int, int]
-    pieces: LaplaceState | None
 
 
 def _joint_start(make: Callable[[str, object], object], start: Mapping | None,
@@ -268,16 +264,10 @@ def _joint_start(make: Callable[[str, object], object], start: Mapping | None,
         # a vector term's Lambda starts where the nAGQ = 0 fit ends (glmer's stage 1):
         # from Lambda = I the Laplace deviance's curvature in it is far from its optimum's
         x0 = minimize_stage(joint, x0, TOL, maxiter).x
-    st = joint.state(x0)
-    mode = joint.mode(st)
+    mode = joint.mode(joint.state(x0))
     beta_block = 2.0 * np.linalg.inv(joint.fixed_covariance(x0))
-    # the Laplace deviance's pieces at that mode (scalar terms: a vector term's systems
-    # are on Z Lambda at the joint's Lambda), where its deviances are LaplaceDeviance's
-    shared = (isinstance(joint, LaplaceDeviance) and not joint.params.vector_entries.size
-              and st.deriv is not None and st.factor is not None)
     return _JointStart(mode, joint.params.covariance(x0), joint.params.gamma(x0), beta_block,
-                       joint.density, (joint.n_eval, joint.modes.n_steps),
-                       st if shared else None)
+                       joint.density, (joint.n_eval, joint.modes.n_steps))
 
 
 def _laplace_start_hessian(laplace: LaplaceDeviance, x: Array, beta_block: Array) -> Array:

@@ -215,22 +215,16 @@ class LaplaceDeviance(LaplaceGradient, KeptStates):
         # not, and nAGQ = 0's needs a factorization of the joint system
         return LaplaceState(x, float(objective), mode, phi, lam, deriv, r, factor)
 
-    def start_at(self, x: Array, mode: Mode, pieces: LaplaceState | None = None) -> None:
+    def start_at(self, x: Array, mode: Mode) -> None:
         """Keep the state at ``x`` whose mode is known to be ``mode`` (the joint mode at
         x's variances and fixed effects: the mode of h in v at those fixed effects), with
-        no IWLS, and predict the next modes from it.  ``pieces``: the state at that mode
-        of a deviance of kind "nAGQ0" of the same problem (whose objective there is this
-        one's, its factor one of D), whose objective, derivatives and factor are taken as
-        they are."""
+        no IWLS, and predict the next modes from it."""
         par = self.params
         lam, phi = par.lam(x), par.phi(x)
         lam_eff = par.lam_effects(lam)
         self._at(x)
-        x = np.array(x, dtype=float)
         try:
-            st = (self._state_at_mode(x, mode, phi, lam, lam_eff) if pieces is None else
-                  LaplaceState(x, pieces.objective, mode, phi, lam, pieces.deriv,
-                               pieces.random_curvature, pieces.factor))
+            st = self._state_at_mode(np.array(x, dtype=float), mode, phi, lam, lam_eff)
         except NotPositiveDefiniteError:
             st = LaplaceState(x, np.inf)
         if not (np.isfinite(st.objective) and self.inner is self.modes.system):
