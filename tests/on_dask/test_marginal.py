@@ -130,12 +130,9 @@ def test_start_wald_and_the_profiled_ml_deviance(frame: pd.DataFrame) -> None:
         split = LMMProfile(dist._fit.deviance, theta)
     whole = LMMProfile(mem._fit.deviance, theta)
     assert split.minimum == pytest.approx(whole.minimum, rel=1e-10)
-    # the split profile's optimum is the whole deviance's, to L-BFGS-B's ftol (1e-14
-    # relative); along the flattest direction (curvature ~100 in theta) that stopping rule
-    # leaves the estimates determined to a few 1e-6 relative (2.7e-6 seen between the two
-    # paths, which evaluate the same deviance to the last bit)
-    assert whole.ml_deviance(split.theta_hat) == pytest.approx(whole.minimum, rel=1e-13)
-    np.testing.assert_allclose(split.estimates, whole.estimates, rtol=1e-5)
+    # the same deviance to the last bit on both paths; the optimum's gradient by central
+    # differences determines the estimates to ~1e-9 (5.5e-10 seen)
+    np.testing.assert_allclose(split.estimates, whole.estimates, rtol=1e-8)
 
 
 def test_persist_false_from_parquet(frame: pd.DataFrame, tmp_path) -> None:
