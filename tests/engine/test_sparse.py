@@ -196,6 +196,15 @@ def test_against_structured_solver(layout, seed) -> None:
     z1, z2 = np.random.default_rng(1).normal(size=N), np.zeros(len(pb["w2"]))
     np.testing.assert_allclose(ss.rhs(pb["w1"], z1, pb["w2"], z2),
                                sysa.rhs(pb["w1"], z1, pb["w2"], z2), rtol=1e-12)
+    # T1'y and T'Wz against the dense T = [X, Z] (user order)
+    T = pb["T"]
+    z2 = np.random.default_rng(2).normal(size=len(pb["w2"]))
+    twz = T.T @ (pb["w1"] * z1) + np.r_[np.zeros(P), pb["w2"] * z2]
+    for system in (ss, sysa):
+        np.testing.assert_allclose(system.linear_predictor(b), T @ b, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(system.t1_rmatvec(z1), T.T @ z1, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(system.rhs(pb["w1"], z1, pb["w2"], z2), twz, rtol=1e-12,
+                                   atol=1e-12)
 
 
 def test_pattern_reused_across_factorizations() -> None:

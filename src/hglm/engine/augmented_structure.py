@@ -186,8 +186,9 @@ class AugmentedStructure:
 
     def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array:
         """T' W z in user order."""
-        wz = w1 * z1
-        return np.concatenate([self.X.T @ wz, self.z_rmatvec(wz) + w2 * z2])
+        out = self.t1_rmatvec(w1 * z1)
+        out[self.p :] += w2 * z2
+        return out
 
     # --- weighted products of R: F0 = R'W1R, E = Z_A'W1R --------------------------------
 

@@ -175,14 +175,15 @@ class SparseSystem:
         return self.X @ delta[: self.p] + self.Z @ delta[self.p :]
 
     def t1_rmatvec(self, y: Array) -> Array:
-        return np.concatenate([self.X.T @ y, self.Z.T @ y])
+        return np.concatenate([self.X.T @ y, self.z_rmatvec(y)])
 
     def rhs(self, w1: Array, z1: Array, w2: Array, z2: Array) -> Array:
         """T'Wz in user order.  The random rows keep the elementwise w2 z2 for a
         precision term too: for a Gaussian term with identity link z2 is 0 (plus the
         EQL1 shift W2^{-1} Z'W1 c, whose product with W2 is the same on either scale)."""
-        wz = w1 * z1
-        return np.concatenate([self.X.T @ wz, self.Z.T @ wz + w2 * z2])
+        out = self.t1_rmatvec(w1 * z1)
+        out[self.p :] += w2 * z2
+        return out
 
     # --- numeric factorization --------------------------------------------------------
 
