@@ -103,3 +103,19 @@ def test_cholesky_solve_is_the_solve(shape):
     x = _blas.cholesky_solve(np.linalg.cholesky(A), b)
     assert x.shape == b.shape
     np.testing.assert_allclose(A @ x, b, atol=1e-12)
+
+
+def test_controller_is_threadpoolctls_where_the_libraries_are_not_all_openblas(monkeypatch):
+    """Where the OpenBLAS-only limiter declines (another BLAS, OpenMP, not Linux), the
+    choices limit through threadpoolctl's controller: every BLAS at one thread inside."""
+    from threadpoolctl import ThreadpoolController, threadpool_info
+
+    monkeypatch.setattr(_blas, "openblas_limiter", lambda: None)
+    _blas._controller.cache_clear()
+    try:
+        assert isinstance(_blas._controller(), ThreadpoolController)
+        with _blas.single_thread():
+            counts = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+        assert counts and all(c == 1 for c in counts)
+    finally:
+        _blas._controller.cache_clear()

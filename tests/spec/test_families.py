@@ -202,6 +202,27 @@ def test_binomial_starting_means_inside_unit_interval() -> None:
     assert np.all((mu > 0) & (mu < 1))
 
 
+@pytest.mark.parametrize(("cls", "link"), RESPONSE_CASES)
+def test_fisher_weight_is_mu_eta_squared_over_the_variance(cls: type[Family], link: str) -> None:
+    """mu'^2 / V(mu) at the clipped inverse of eta for every family and link; the logit's
+    is mu' itself (mean_derivative_is_variance), equal to it to the last bit, out to
+    linear predictors of +-1e9 (the inverse's clip)."""
+    eta = np.array([-1e9, -40.0, -30.0, -3.0, -0.2, 0.0, 0.7, 5.0, 30.0, 45.0, 1e9])
+    fam = cls(link).as_response()
+    # every eta where any mean is valid, else positive means of moderate size
+    anywhere = fam.name == "binomial" or (fam.name, link) == ("gaussian", "identity")
+    mean, mu_eta = fam.link.inverse_and_mu_eta(eta if anywhere else np.abs(eta[3:8]) + 0.5)
+    mu = fam.clip_mu(mean)
+    with np.errstate(all="ignore"):
+        expected = mu_eta**2 / fam.variance(mu)
+    logit = (fam.name, link) == ("binomial", "logit")
+    assert fam.mean_derivative_is_variance == logit
+    if logit:
+        np.testing.assert_array_equal(mu_eta, fam.variance(mu))
+        np.testing.assert_array_equal(fam.fisher_weight(mu, mu_eta), mu_eta)
+    np.testing.assert_allclose(fam.fisher_weight(mu, mu_eta), expected, rtol=1e-15)
+
+
 def test_clip_mu_keeps_parameter_space() -> None:
     assert np.all(Binomial().as_response().clip_mu(np.array([0.0, 1.0])) > 0)
     assert np.all(Binomial().as_response().clip_mu(np.array([0.0, 1.0])) < 1)

@@ -150,7 +150,7 @@ class ResponseDensity:
         return self._score(mu, mu_eta, self.weights / phi)[0]
 
     def _score(self, mu: Array, mu_eta: Array, a: Array) -> tuple[Array, Array | None]:
-        """The score a (y - mu) k and k = mu' / V(mu) (None where it is 1: the logit,
+        """The score a (y - mu) k and k = mu' / V(mu) (None where it is 1, the logit's:
         :attr:`~hglm.spec.ResponseFamily.mean_derivative_is_variance`)."""
         if self.family.mean_derivative_is_variance:
             return a * (self.y - mu), None
@@ -164,7 +164,7 @@ class ResponseDensity:
         mu, mu_eta = self.mean(eta)
         a = self.weights / phi
         score, k = self._score(mu, mu_eta, a)
-        if k is None:  # W = a mu' = a V(mu), W' = a V'(mu) mu'
+        if fam.mean_derivative_is_variance:  # k = 1: W = a mu' = a V(mu), W' = a V'(mu) mu'
             curvature = a * mu_eta
             return ResponseDerivatives(mu, score, curvature, curvature * fam.dvariance(mu))
         if self.canonical:
